@@ -1,0 +1,168 @@
+/* vmsnap: errors carried with their reason (see error.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+struct error {
+    enum error_class cls; /* what kind of failure */
+    char *peer_class;     /* class string a peer gave, or NULL */
+    char *msg;            /* the message, without trailing punctuation */
+};
+
+/* Format a message; on allocation failure return a fixed string copy so
+ * that an error is still reported.
+ */
+static char *
+error_vformat(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+
+    if (vasprintf(&s, fmt, ap) < 0) {
+        s = strdup("out of memory while formatting an error");
+    }
+    return s;
+}
+
+static void
+error_install(struct error **errp, enum error_class cls, char *msg,
+              const char *peer_class)
+{
+    struct error *err;
+
+    if (errp == NULL) {
+        free(msg);
+        return;
+    }
+    if (*errp != NULL) {
+        /* Two errors on one pointer: the first would be lost silently. */
+        fprintf(stderr, "vmsnap: internal error: error set twice: %s / %s\n",
+                error_msg(*errp), msg ? msg : "?");
+        abort();
+    }
+    err = calloc(1, sizeof(*err));
+    if (err == NULL) {
+        free(msg);
+        abort();
+    }
+    err->cls = cls;
+    err->msg = msg;
+    err->peer_class = peer_class ? strdup(peer_class) : NULL;
+    *errp = err;
+}
+
+void
+error_setg(struct error **errp, enum error_class cls, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = error_vformat(fmt, ap);
+    va_end(ap);
+    error_install(errp, cls, msg, NULL);
+}
+
+void
+error_setg_errno(struct error **errp, enum error_class cls, int errnum,
+                 const char *fmt, ...)
+{
+    va_list ap;
+    char *msg, *full = NULL;
+
+    va_start(ap, fmt);
+    msg = error_vformat(fmt, ap);
+    va_end(ap);
+    if (msg && asprintf(&full, "%s: %s", msg, strerror(errnum)) >= 0) {
+        free(msg);
+        msg = full;
+    }
+    error_install(errp, cls, msg, NULL);
+}
+
+void
+error_set_peer(struct error **errp, const char *peer_class, const char *fmt,
+               ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = error_vformat(fmt, ap);
+    va_end(ap);
+    error_install(errp, ERR_PEER, msg, peer_class);
+}
+
+void
+error_prepend(struct error **errp, const char *fmt, ...)
+{
+    va_list ap;
+    char *prefix, *full = NULL;
+
+    if (errp == NULL || *errp == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    prefix = error_vformat(fmt, ap);
+    va_end(ap);
+    if (prefix && asprintf(&full, "%s%s", prefix, (*errp)->msg) >= 0) {
+        free((*errp)->msg);
+        (*errp)->msg = full;
+    }
+    free(prefix);
+}
+
+void
+error_propagate(struct error **dst, struct error *local)
+{
+    if (local == NULL) {
+        return;
+    }
+    if (dst == NULL || *dst != NULL) {
+        error_free(local);
+        return;
+    }
+    *dst = local;
+}
+
+const char *
+error_msg(const struct error *err)
+{
+    return err->msg ? err->msg : "unknown error";
+}
+
+enum error_class
+error_get_class(const struct error *err)
+{
+    return err->cls;
+}
+
+const char *
+error_peer_class(const struct error *err)
+{
+    return err->peer_class;
+}
+
+void
+error_report(const char *prog, struct error *err)
+{
+    if (err == NULL) {
+        return;
+    }
+    fprintf(stderr, "%s: %s\n", prog, error_msg(err));
+    error_free(err);
+}
+
+void
+error_free(struct error *err)
+{
+    if (err == NULL) {
+        return;
+    }
+    free(err->msg);
+    free(err->peer_class);
+    free(err);
+}

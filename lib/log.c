@@ -1,0 +1,79 @@
+/* vmsnap: diagnostics on stderr (see log.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *log_prog = "vmsnap";
+static char log_flags[256]; /* copy of VMSNAP_DEBUG, "" when unset */
+
+void
+log_init(const char *prog)
+{
+    const char *env = getenv("VMSNAP_DEBUG");
+
+    if (prog) {
+        log_prog = prog;
+    }
+    snprintf(log_flags, sizeof(log_flags), "%s", env ? env : "");
+}
+
+bool
+log_debug_enabled(const char *subsys)
+{
+    size_t n = strlen(subsys);
+    const char *p = log_flags;
+
+    if (log_flags[0] == '\0') {
+        return false;
+    }
+    if (strcmp(log_flags, "all") == 0 || strcmp(log_flags, "1") == 0) {
+        return true;
+    }
+    while ((p = strstr(p, subsys)) != NULL) {
+        bool start = p == log_flags || p[-1] == ',';
+        bool end = p[n] == '\0' || p[n] == ',';
+
+        if (start && end) {
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+static void
+log_vprint(const char *tag, const char *fmt, va_list ap)
+{
+    int saved = errno;
+
+    fprintf(stderr, "%s: %s", log_prog, tag);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vprint("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void
+log_debug_(const char *subsys, const char *fmt, ...)
+{
+    va_list ap;
+    char tag[64];
+
+    snprintf(tag, sizeof(tag), "debug %s: ", subsys);
+    va_start(ap, fmt);
+    log_vprint(tag, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,29 @@
+/* vmsnap: diagnostics on stderr.
+ *
+ * Debug output is per subsystem: VMSNAP_DEBUG=qmp,qga (or "all") turns on
+ * log_debug for those names.  The flag is tested before the arguments are
+ * formatted.  Every function here preserves errno.
+ */
+#ifndef VMSNAP_LOG_H
+#define VMSNAP_LOG_H
+
+#include <stdbool.h>
+
+/* Read VMSNAP_DEBUG once; calling again re-reads it. */
+void log_init(const char *prog);
+
+/* True when debug output for SUBSYS is on. */
+bool log_debug_enabled(const char *subsys);
+
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug_(const char *subsys, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_debug(subsys, ...)                                                 \
+    do {                                                                       \
+        if (log_debug_enabled(subsys)) {                                       \
+            log_debug_(subsys, __VA_ARGS__);                                   \
+        }                                                                      \
+    } while (0)
+
+#endif
