@@ -1,0 +1,601 @@
+/* vmsnap: the qemu-img binary, wrapped (see qemuimg.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "qemuimg.h"
+#include "run.h"
+
+/* Limits of "qemu-img info", which parses untrusted image headers. */
+#define QEMUIMG_INFO_TIMEOUT_MS (60 * 1000)
+#define QEMUIMG_INFO_CPU_S 10
+
+/* Timeout of "qemu-img create". */
+#define QEMUIMG_CREATE_TIMEOUT_MS (120 * 1000)
+
+/* Exit codes of "qemu-img check" (qemu-img(1)). */
+#define QEMUIMG_CHECK_EXIT_CORRUPT 2
+#define QEMUIMG_CHECK_EXIT_LEAKS 3
+#define QEMUIMG_CHECK_EXIT_UNSUPPORTED 63
+
+/* State of qemuimg_convert's progress parser. */
+struct qemuimg_progress {
+    void (*fn)(double pct, void *opaque); /* the caller's callback */
+    void *opaque;                         /* its argument */
+    double last;                          /* last percentage passed on */
+};
+
+static const char *
+qemuimg_bin(void)
+{
+    const char *env = getenv("VMSNAP_QEMU_IMG");
+
+    return env != NULL && env[0] != '\0' ? env : "qemu-img";
+}
+
+/* A format name is a plain word: it can be neither an option nor an
+ * option string ("qcow2,backing_file=...").
+ */
+static int
+qemuimg_check_fmt(const char *fmt, struct error **errp)
+{
+    const char *p;
+
+    if (fmt == NULL || fmt[0] == '\0') {
+        error_setg(errp, ERR_INVALID, "no image format given");
+        return -1;
+    }
+    for (p = fmt; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_')) {
+            error_setg(errp, ERR_INVALID, "invalid image format name %s", fmt);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* PATH as an argument qemu-img cannot misread: absolute paths as they
+ * are, relative ones behind "./".  Returns a new string (caller frees) or
+ * NULL with an error.
+ */
+static char *
+qemuimg_path_arg(const char *path, struct error **errp)
+{
+    char *s = NULL;
+
+    if (path == NULL || path[0] == '\0') {
+        error_setg(errp, ERR_INVALID, "empty image path");
+        return NULL;
+    }
+    if (path[0] == '/') {
+        s = strdup(path);
+    } else if (asprintf(&s, "./%s", path) < 0) {
+        s = NULL;
+    }
+    if (s == NULL) {
+        error_setg_errno(errp, ERR_IO, ENOMEM, "image path %s", path);
+    }
+    return s;
+}
+
+/* Fail with ERR_NOT_FOUND unless PATH exists. */
+static int
+qemuimg_check_exists(const char *path, struct error **errp)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO, errno,
+                         "image file %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Set the error of a failed "qemu-img VERB" from its result.  Always
+ * returns -1.
+ */
+static int
+qemuimg_fail(const char *verb, const struct run_result *res,
+             struct error **errp)
+{
+    CLEANUP_FREE char *line = NULL;
+    const char *msg;
+
+    if (res->signal != 0) {
+        error_setg(errp, ERR_GENERIC, "qemu-img %s killed by signal %d (%s)",
+                   verb, res->signal, strsignal(res->signal));
+        return -1;
+    }
+    line = run_result_last_err_line(res);
+    msg = line != NULL ? line : "";
+    if (strncmp(msg, "qemu-img: ", 10) == 0) {
+        msg += 10;
+    }
+    if (msg[0] != '\0') {
+        error_setg(errp, ERR_GENERIC, "qemu-img %s failed (exit %d): %s", verb,
+                   res->status, msg);
+    } else {
+        error_setg(errp, ERR_GENERIC, "qemu-img %s failed (exit %d)", verb,
+                   res->status);
+    }
+    return -1;
+}
+
+/* Run a qemu-img command that must exit with 0.  The output stays in
+ * *RES (caller clears it, whatever this returns).
+ */
+static int
+qemuimg_run(const char *verb, const char *const *argv,
+            const struct run_opts *opts, struct run_result *res,
+            struct error **errp)
+{
+    if (run_exec(argv, opts, res, errp) < 0) {
+        error_prepend(errp, "qemu-img %s: ", verb);
+        return -1;
+    }
+    if (res->status != 0) {
+        return qemuimg_fail(verb, res, errp);
+    }
+    return 0;
+}
+
+/* Parse the whole of TEXT (LEN bytes) as one JSON object.  Returns a new
+ * reference or NULL with ERR_PROTOCOL.
+ */
+static json_object *
+qemuimg_parse_json(const char *verb, const char *text, size_t len,
+                   struct error **errp)
+{
+    struct json_tokener *tok;
+    json_object *obj;
+    size_t end;
+
+    if (len > INT_MAX) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img %s: reply too large", verb);
+        return NULL;
+    }
+    tok = json_tokener_new();
+    if (tok == NULL) {
+        error_setg_errno(errp, ERR_IO, ENOMEM, "qemu-img %s", verb);
+        return NULL;
+    }
+    obj = json_tokener_parse_ex(tok, text, (int)len);
+    if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img %s: reply is not JSON: %s",
+                   verb, json_tokener_error_desc(json_tokener_get_error(tok)));
+        json_object_put(obj);
+        json_tokener_free(tok);
+        return NULL;
+    }
+    for (end = json_tokener_get_parse_end(tok); end < len; end++) {
+        if (text[end] != ' ' && text[end] != '\n' && text[end] != '\r' &&
+            text[end] != '\t') {
+            error_setg(errp, ERR_PROTOCOL,
+                       "qemu-img %s: trailing data after the JSON reply", verb);
+            json_object_put(obj);
+            json_tokener_free(tok);
+            return NULL;
+        }
+    }
+    json_tokener_free(tok);
+    if (!json_object_is_type(obj, json_type_object)) {
+        error_setg(errp, ERR_PROTOCOL,
+                   "qemu-img %s: reply is not a JSON object", verb);
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Read string member KEY of OBJ into *OUT (a new string).  A missing
+ * member is an error when REQUIRED, else leaves *OUT NULL.
+ */
+static int
+qemuimg_get_str(json_object *obj, const char *key, bool required, char **out,
+                struct error **errp)
+{
+    json_object *v = NULL;
+
+    *out = NULL;
+    if (!json_object_object_get_ex(obj, key, &v)) {
+        if (required) {
+            error_setg(errp, ERR_PROTOCOL, "qemu-img info: no \"%s\"", key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not a string",
+                   key);
+        return -1;
+    }
+    *out = strdup(json_object_get_string(v));
+    if (*out == NULL) {
+        error_setg_errno(errp, ERR_IO, ENOMEM, "qemu-img info");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read non-negative integer member KEY of OBJ into *OUT.  A missing
+ * member is an error when REQUIRED, else sets *OUT to DEFLT.
+ */
+static int
+qemuimg_get_size(json_object *obj, const char *key, bool required,
+                 int64_t deflt, int64_t *out, struct error **errp)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(obj, key, &v)) {
+        if (required) {
+            error_setg(errp, ERR_PROTOCOL, "qemu-img info: no \"%s\"", key);
+            return -1;
+        }
+        *out = deflt;
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) < 0) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not a size",
+                   key);
+        return -1;
+    }
+    *out = json_object_get_int64(v);
+    return 0;
+}
+
+static int
+qemuimg_get_bool(json_object *obj, const char *key, bool *out,
+                 struct error **errp)
+{
+    json_object *v = NULL;
+
+    *out = false;
+    if (!json_object_object_get_ex(obj, key, &v)) {
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_boolean)) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not a boolean",
+                   key);
+        return -1;
+    }
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
+/* Fill INFO from the reply of "qemu-img info --output=json". */
+static int
+qemuimg_info_parse(json_object *obj, struct qemuimg_info *info,
+                   struct error **errp)
+{
+    if (qemuimg_get_str(obj, "format", true, &info->format, errp) < 0 ||
+        qemuimg_get_size(obj, "virtual-size", true, 0, &info->virtual_size,
+                         errp) < 0 ||
+        qemuimg_get_size(obj, "actual-size", false, -1, &info->actual_size,
+                         errp) < 0 ||
+        qemuimg_get_size(obj, "cluster-size", false, 0, &info->cluster_size,
+                         errp) < 0 ||
+        qemuimg_get_str(obj, "backing-filename", false, &info->backing_filename,
+                        errp) < 0 ||
+        qemuimg_get_str(obj, "full-backing-filename", false,
+                        &info->full_backing_filename, errp) < 0 ||
+        qemuimg_get_str(obj, "backing-filename-format", false,
+                        &info->backing_format, errp) < 0 ||
+        qemuimg_get_bool(obj, "dirty-flag", &info->dirty_flag, errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+qemuimg_info(const char *path, const char *format, struct qemuimg_info *info,
+             struct error **errp)
+{
+    struct run_opts opts = {.timeout_ms = QEMUIMG_INFO_TIMEOUT_MS,
+                            .as_limit = RUN_AS_LIMIT_DEFAULT,
+                            .cpu_limit_s = QEMUIMG_INFO_CPU_S};
+    CLEANUP_FREE char *arg = NULL;
+    CLEANUP_JSON_PUT json_object *obj = NULL;
+    struct run_result res;
+    const char *argv[8];
+    size_t i = 0;
+    int r = -1;
+
+    memset(info, 0, sizeof(*info));
+    if (format != NULL && qemuimg_check_fmt(format, errp) < 0) {
+        return -1;
+    }
+    arg = qemuimg_path_arg(path, errp);
+    if (arg == NULL || qemuimg_check_exists(path, errp) < 0) {
+        return -1;
+    }
+    argv[i++] = qemuimg_bin();
+    argv[i++] = "info";
+    argv[i++] = "--output=json";
+    argv[i++] = "-U";
+    if (format != NULL) {
+        argv[i++] = "-f";
+        argv[i++] = format;
+    }
+    argv[i++] = arg;
+    argv[i] = NULL;
+
+    if (qemuimg_run("info", argv, &opts, &res, errp) < 0) {
+        goto out;
+    }
+    if (res.out_truncated) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img info: reply too large");
+        goto out;
+    }
+    obj = qemuimg_parse_json("info", res.out, res.out_len, errp);
+    if (obj == NULL) {
+        goto out;
+    }
+    if (qemuimg_info_parse(obj, info, errp) < 0) {
+        qemuimg_info_clear(info);
+        goto out;
+    }
+    r = 0;
+out:
+    run_result_clear(&res);
+    return r;
+}
+
+void
+qemuimg_info_clear(struct qemuimg_info *info)
+{
+    if (info == NULL) {
+        return;
+    }
+    free(info->format);
+    free(info->backing_filename);
+    free(info->full_backing_filename);
+    free(info->backing_format);
+    memset(info, 0, sizeof(*info));
+}
+
+int
+qemuimg_create_overlay(const char *path, const char *backing,
+                       const char *backing_fmt, struct error **errp)
+{
+    struct run_opts opts = {.timeout_ms = QEMUIMG_CREATE_TIMEOUT_MS};
+    CLEANUP_FREE char *arg = NULL;
+    CLEANUP_FREE char *abs = NULL;
+    struct run_result res;
+    int r;
+
+    if (qemuimg_check_fmt(backing_fmt, errp) < 0) {
+        return -1;
+    }
+    arg = qemuimg_path_arg(path, errp);
+    if (arg == NULL) {
+        return -1;
+    }
+    if (backing == NULL || backing[0] == '\0') {
+        error_setg(errp, ERR_INVALID, "empty backing file path");
+        return -1;
+    }
+    abs = realpath(backing, NULL);
+    if (abs == NULL) {
+        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO, errno,
+                         "backing file %s", backing);
+        return -1;
+    }
+    {
+        const char *argv[] = {qemuimg_bin(), "create", "-q", "-f",
+                              "qcow2",       "-b",     abs,  "-F",
+                              backing_fmt,   arg,      NULL};
+
+        r = qemuimg_run("create", argv, &opts, &res, errp);
+    }
+    run_result_clear(&res);
+    return r;
+}
+
+int
+qemuimg_create(const char *path, const char *fmt, int64_t size_bytes,
+               struct error **errp)
+{
+    struct run_opts opts = {.timeout_ms = QEMUIMG_CREATE_TIMEOUT_MS};
+    CLEANUP_FREE char *arg = NULL;
+    struct run_result res;
+    char size[32];
+    int r;
+
+    if (qemuimg_check_fmt(fmt, errp) < 0) {
+        return -1;
+    }
+    if (size_bytes < 0) {
+        error_setg(errp, ERR_INVALID, "negative image size %" PRId64,
+                   size_bytes);
+        return -1;
+    }
+    arg = qemuimg_path_arg(path, errp);
+    if (arg == NULL) {
+        return -1;
+    }
+    snprintf(size, sizeof(size), "%" PRId64, size_bytes);
+    {
+        const char *argv[] = {qemuimg_bin(), "create", "-q", "-f",
+                              fmt,           arg,      size, NULL};
+
+        r = qemuimg_run("create", argv, &opts, &res, errp);
+    }
+    run_result_clear(&res);
+    return r;
+}
+
+/* Parse one progress line of "qemu-img convert -p", which QEMU 7.2
+ * prints on stdout as "    (12.34/100%)" followed by '\r'.  Returns the
+ * percentage, or -1 if LINE is not such a line.  Written by hand rather
+ * than with strtod so that a locale with a decimal comma cannot confuse
+ * it.
+ */
+static double
+qemuimg_parse_progress(const char *line)
+{
+    const char *p = strchr(line, '(');
+    double v = 0, scale = 0.1;
+    bool digits = false;
+
+    if (p == NULL) {
+        return -1;
+    }
+    for (p++; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        digits = true;
+    }
+    if (*p == '.' || *p == ',') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            v += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (!digits || strncmp(p, "/100%)", 6) != 0 || v > 100) {
+        return -1;
+    }
+    return v;
+}
+
+static void
+qemuimg_on_progress_line(const char *line, void *opaque)
+{
+    struct qemuimg_progress *st = opaque;
+    double pct = qemuimg_parse_progress(line);
+
+    if (pct > st->last) {
+        st->last = pct;
+        st->fn(pct, st->opaque);
+    }
+}
+
+int
+qemuimg_convert(const char *src, const char *src_fmt, const char *dst,
+                const char *dst_fmt, void (*progress)(double pct, void *opaque),
+                void *opaque, struct error **errp)
+{
+    struct qemuimg_progress st = {.fn = progress, .opaque = opaque, .last = -1};
+    struct run_opts opts = {.timeout_ms = -1};
+    CLEANUP_FREE char *src_arg = NULL;
+    CLEANUP_FREE char *dst_arg = NULL;
+    struct run_result res;
+    const char *argv[12];
+    size_t i = 0;
+    int r;
+
+    if ((src_fmt != NULL && qemuimg_check_fmt(src_fmt, errp) < 0) ||
+        qemuimg_check_fmt(dst_fmt, errp) < 0) {
+        return -1;
+    }
+    src_arg = qemuimg_path_arg(src, errp);
+    if (src_arg == NULL || qemuimg_check_exists(src, errp) < 0) {
+        return -1;
+    }
+    dst_arg = qemuimg_path_arg(dst, errp);
+    if (dst_arg == NULL) {
+        return -1;
+    }
+    argv[i++] = qemuimg_bin();
+    argv[i++] = "convert";
+    if (progress != NULL) {
+        argv[i++] = "-p";
+        opts.on_line = qemuimg_on_progress_line;
+        opts.opaque = &st;
+    }
+    if (src_fmt != NULL) {
+        argv[i++] = "-f";
+        argv[i++] = src_fmt;
+    }
+    argv[i++] = "-O";
+    argv[i++] = dst_fmt;
+    argv[i++] = src_arg;
+    argv[i++] = dst_arg;
+    argv[i] = NULL;
+
+    r = qemuimg_run("convert", argv, &opts, &res, errp);
+    run_result_clear(&res);
+    return r;
+}
+
+/* Describe the damage "qemu-img check --output=json" reported in OUT, for
+ * the error message; "" if it cannot be read.  Returns a new string or
+ * NULL if memory ran out.
+ */
+static char *
+qemuimg_check_damage(const struct run_result *res)
+{
+    CLEANUP_JSON_PUT json_object *obj = NULL;
+    struct error *ignored = NULL;
+    json_object *v = NULL;
+    char *s = NULL;
+
+    if (res->out == NULL || res->out_truncated) {
+        return strdup("");
+    }
+    obj = qemuimg_parse_json("check", res->out, res->out_len, &ignored);
+    error_free(ignored);
+    if (obj != NULL && json_object_object_get_ex(obj, "corruptions", &v) &&
+        json_object_is_type(v, json_type_int) &&
+        asprintf(&s, ": %" PRId64 " corruptions", json_object_get_int64(v)) >=
+            0) {
+        return s;
+    }
+    return strdup("");
+}
+
+int
+qemuimg_check(const char *path, const char *fmt, struct error **errp)
+{
+    CLEANUP_FREE char *arg = NULL;
+    CLEANUP_FREE char *damage = NULL;
+    struct run_result res;
+    int r = -1;
+
+    if (qemuimg_check_fmt(fmt, errp) < 0) {
+        return -1;
+    }
+    arg = qemuimg_path_arg(path, errp);
+    if (arg == NULL || qemuimg_check_exists(path, errp) < 0) {
+        return -1;
+    }
+    {
+        const char *argv[] = {
+            qemuimg_bin(), "check", "--output=json", "-f", fmt, arg, NULL};
+
+        if (run_exec(argv, NULL, &res, errp) < 0) {
+            error_prepend(errp, "qemu-img check: ");
+            goto out;
+        }
+    }
+    switch (res.signal != 0 ? -1 : res.status) {
+    case 0:
+        r = QEMUIMG_CHECK_OK;
+        break;
+    case QEMUIMG_CHECK_EXIT_LEAKS:
+        r = QEMUIMG_CHECK_LEAKS;
+        break;
+    case QEMUIMG_CHECK_EXIT_UNSUPPORTED:
+        r = QEMUIMG_CHECK_UNSUPPORTED;
+        break;
+    case QEMUIMG_CHECK_EXIT_CORRUPT:
+        damage = qemuimg_check_damage(&res);
+        error_setg(errp, ERR_INVALID, "%s is corrupt%s", path,
+                   damage != NULL ? damage : "");
+        break;
+    default:
+        qemuimg_fail("check", &res, errp);
+        break;
+    }
+out:
+    run_result_clear(&res);
+    return r;
+}

@@ -1,0 +1,834 @@
+/* vmsnap: QEMU guest agent client (see qga.h).
+ *
+ * Commands used, from qemu qga/qapi-schema.json: guest-sync-delimited,
+ * guest-ping, guest-info, guest-fsfreeze-status, guest-fsfreeze-freeze,
+ * guest-fsfreeze-thaw, guest-get-fsinfo, guest-exec, guest-exec-status.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "jstream.h"
+#include "log.h"
+#include "qga.h"
+#include "sock.h"
+
+/* Bytes read from the socket at a time. */
+#define QGA_READ_CHUNK 4096
+
+/* Longest message text shown in a debug line. */
+#define QGA_LOG_MAX 2048
+
+/* The byte that resets the agent's parser and precedes the reply to
+ * guest-sync-delimited.
+ */
+#define QGA_SENTINEL 0xFF
+
+/* guest-exec-status polling: first pause and longest pause. */
+#define QGA_EXEC_POLL_FIRST_MS 20
+#define QGA_EXEC_POLL_MAX_MS 200
+
+struct qga {
+    int fd;               /* the agent chardev socket */
+    struct jstream *js;   /* splits input; 0xFF is the sentinel */
+    int64_t next_sync_id; /* id of the next guest-sync-delimited */
+    bool needs_sync;      /* the channel must be resynchronised */
+    bool dead;            /* the peer closed: nothing more will work */
+};
+
+static void
+qga_log_msg(const char *dir, json_object *msg)
+{
+    size_t len = 0;
+    const char *s;
+
+    if (!log_debug_enabled("qga")) {
+        return;
+    }
+    s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+    if (s == NULL) {
+        return;
+    }
+    log_debug("qga", "%s %.*s%s", dir,
+              (int)(len > QGA_LOG_MAX ? QGA_LOG_MAX : len), s,
+              len > QGA_LOG_MAX ? "..." : "");
+}
+
+/* A starting sync id that differs between runs, so that replies meant for
+ * an earlier client of the same channel are not taken for ours.
+ */
+static int64_t
+qga_random_id(void)
+{
+    uint32_t v = 0;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+        v = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+    }
+    /* Leave room to count up without ever reaching INT64_MAX. */
+    return (int64_t)(v & 0x3fffffff) + 1;
+}
+
+struct qga *
+qga_new_fd(int fd, struct error **errp)
+{
+    struct qga *g;
+
+    g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "guest agent");
+        close(fd);
+        return NULL;
+    }
+    g->fd = fd;
+    g->needs_sync = true;
+    g->next_sync_id = qga_random_id();
+    g->js = jstream_new(QGA_MAX_MESSAGE, QGA_MAX_DEPTH, JSTREAM_SENTINEL_FF,
+                        errp);
+    if (g->js == NULL) {
+        qga_close(g);
+        return NULL;
+    }
+    return g;
+}
+
+void
+qga_close(struct qga *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    jstream_free(g->js);
+    if (g->fd >= 0) {
+        close(g->fd);
+    }
+    free(g);
+}
+
+int
+qga_fd(const struct qga *g)
+{
+    return g->fd;
+}
+
+void
+qga_set_next_sync_id(struct qga *g, int64_t id)
+{
+    g->next_sync_id = id;
+}
+
+static int
+qga_check_alive(const struct qga *g, struct error **errp)
+{
+    if (g->dead) {
+        error_setg(errp, ERR_PROTOCOL, "guest agent connection closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Send MSG (borrowed) and a newline before DEADLINE, preceded by the
+ * sentinel byte when SENTINEL is true.  A failure leaves part of a request
+ * in the channel, so the next command must resync.
+ */
+static int
+qga_send(struct qga *g, json_object *msg, bool sentinel, int64_t deadline,
+         struct error **errp)
+{
+    CLEANUP_FREE char *line = NULL;
+    const char *s;
+    size_t len = 0, off = sentinel ? 1 : 0;
+
+    s = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s == NULL || (line = malloc(len + 2)) == NULL) {
+        error_setg(errp, ERR_IO, "out of memory serialising an agent command");
+        return -1;
+    }
+    line[0] = (char)QGA_SENTINEL;
+    memcpy(line + off, s, len);
+    line[off + len] = '\n';
+    qga_log_msg(sentinel ? "-> 0xff" : "->", msg);
+    if (sock_write_all(g->fd, line, off + len + 1, deadline, errp) < 0) {
+        g->needs_sync = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* Read up to the next message or sentinel before DEADLINE.  Returns
+ * JSTREAM_MESSAGE with *MSG set (a reference the caller puts),
+ * JSTREAM_SENTINEL, or -1 with errp set: ERR_PROTOCOL for malformed input
+ * or end of file (which also marks the connection dead), ERR_TIMEOUT,
+ * ERR_IO.
+ */
+static int
+qga_read(struct qga *g, int64_t deadline, json_object **msg,
+         struct error **errp)
+{
+    char buf[QGA_READ_CHUNK];
+    enum jstream_result r;
+    ssize_t n;
+
+    for (;;) {
+        r = jstream_next(g->js, msg, errp);
+        if (r == JSTREAM_MESSAGE) {
+            qga_log_msg("<-", *msg);
+            return r;
+        }
+        if (r == JSTREAM_SENTINEL) {
+            log_debug("qga", "<- 0xff");
+            return r;
+        }
+        if (r == JSTREAM_ERROR) {
+            return -1;
+        }
+        n = sock_read_some(g->fd, buf, sizeof(buf), deadline, errp);
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            g->dead = true;
+            error_setg(errp, ERR_PROTOCOL, "guest agent connection closed%s",
+                       jstream_in_message(g->js)
+                           ? " in the middle of a message" : "");
+            return -1;
+        }
+        if (jstream_feed(g->js, buf, (size_t)n, errp) < 0) {
+            return -1;
+        }
+    }
+}
+
+/* True when MSG is {"return": ID}, the reply to our guest-sync-delimited. */
+static bool
+qga_is_sync_reply(json_object *msg, int64_t id)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(msg, "return", &v) &&
+           json_object_is_type(v, json_type_int) &&
+           json_object_get_int64(v) == id;
+}
+
+static int
+qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    json_object *args, *msg = NULL;
+    struct error *err = NULL;
+    int64_t id;
+    int r;
+
+    if (qga_check_alive(g, errp) < 0) {
+        return -1;
+    }
+    g->needs_sync = true;
+    id = g->next_sync_id++;
+    req = json_object_new_object();
+    args = json_object_new_object();
+    if (req == NULL || args == NULL ||
+        json_object_object_add(args, "id", json_object_new_int64(id)) < 0 ||
+        json_object_object_add(req, "execute",
+                               json_object_new_string(
+                                   "guest-sync-delimited")) < 0 ||
+        json_object_object_add(req, "arguments", args) < 0) {
+        json_object_put(args);
+        error_setg(errp, ERR_IO, "guest-sync-delimited: out of memory");
+        return -1;
+    }
+
+    /* Whatever we hold or receive before the agent's sentinel belongs to
+     * earlier requests.
+     */
+    jstream_skip_to_sentinel(g->js);
+    if (qga_send(g, req, true, deadline, &err) < 0) {
+        goto fail;
+    }
+    for (;;) {
+        r = qga_read(g, deadline, &msg, &err);
+        if (r < 0) {
+            if (error_get_class(err) == ERR_PROTOCOL && !g->dead) {
+                /* Garbage left over in the channel: skip to the next
+                 * sentinel; the deadline bounds how long we try.
+                 */
+                log_debug("qga", "skipping bad input: %s", error_msg(err));
+                error_free(err);
+                err = NULL;
+                jstream_skip_to_sentinel(g->js);
+                continue;
+            }
+            goto fail;
+        }
+        if (r == JSTREAM_SENTINEL) {
+            continue;
+        }
+        if (qga_is_sync_reply(msg, id)) {
+            json_object_put(msg);
+            g->needs_sync = false;
+            return 0;
+        }
+        log_debug("qga", "skipping a stale reply while synchronising");
+        json_object_put(msg);
+    }
+
+fail:
+    if (error_get_class(err) == ERR_TIMEOUT) {
+        error_free(err);
+        error_setg(errp, ERR_TIMEOUT,
+                   "guest-sync-delimited: no reply from the guest agent");
+        return -1;
+    }
+    error_prepend(&err, "guest-sync-delimited: ");
+    error_propagate(errp, err);
+    return -1;
+}
+
+int
+qga_sync(struct qga *g, int timeout_ms, struct error **errp)
+{
+    return qga_sync_until(g, sock_deadline(timeout_ms), errp);
+}
+
+/* Turn the reply MSG (borrowed) to COMMAND into its "return" value (a new
+ * reference) or an error.
+ */
+static json_object *
+qga_reply_value(struct qga *g, json_object *msg, const char *command,
+                struct error **errp)
+{
+    json_object *ret, *error, *cls = NULL, *desc = NULL;
+
+    if (json_object_object_get_ex(msg, "error", &error)) {
+        if (json_object_is_type(error, json_type_object) &&
+            json_object_object_get_ex(error, "class", &cls) &&
+            json_object_is_type(cls, json_type_string) &&
+            json_object_object_get_ex(error, "desc", &desc) &&
+            json_object_is_type(desc, json_type_string)) {
+            error_set_peer(errp, json_object_get_string(cls), "%s: %s",
+                           command, json_object_get_string(desc));
+            return NULL;
+        }
+    } else if (json_object_object_get_ex(msg, "return", &ret) &&
+               ret != NULL) {
+        return json_object_get(ret);
+    }
+    g->needs_sync = true;
+    error_setg(errp, ERR_PROTOCOL, "%s: malformed guest agent reply", command);
+    return NULL;
+}
+
+static json_object *
+qga_execute_until(struct qga *g, const char *command, json_object *args,
+                  int64_t deadline, struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    CLEANUP_JSON_PUT json_object *msg = NULL;
+    struct error *err = NULL;
+    int r;
+
+    if (qga_check_alive(g, errp) < 0) {
+        return NULL;
+    }
+    if (args != NULL && !json_object_is_type(args, json_type_object)) {
+        error_setg(errp, ERR_INVALID, "%s: arguments must be an object",
+                   command);
+        return NULL;
+    }
+    if (g->needs_sync && qga_sync_until(g, deadline, errp) < 0) {
+        return NULL;
+    }
+    req = json_object_new_object();
+    if (req == NULL ||
+        json_object_object_add(req, "execute",
+                               json_object_new_string(command)) < 0 ||
+        (args != NULL &&
+         json_object_object_add(req, "arguments", json_object_get(args)) <
+             0)) {
+        error_setg(errp, ERR_IO, "%s: out of memory", command);
+        return NULL;
+    }
+    if (qga_send(g, req, false, deadline, &err) < 0) {
+        goto fail;
+    }
+    r = qga_read(g, deadline, &msg, &err);
+    if (r == JSTREAM_MESSAGE) {
+        return qga_reply_value(g, msg, command, errp);
+    }
+    if (r == JSTREAM_SENTINEL) {
+        error_setg(&err, ERR_PROTOCOL, "unexpected sync sentinel");
+    }
+
+fail:
+    /* A reply may still come, or half of one may be buffered. */
+    g->needs_sync = true;
+    if (error_get_class(err) == ERR_TIMEOUT) {
+        error_free(err);
+        error_setg(errp, ERR_TIMEOUT, "%s: no reply from the guest agent",
+                   command);
+        return NULL;
+    }
+    error_prepend(&err, "%s: ", command);
+    error_propagate(errp, err);
+    return NULL;
+}
+
+json_object *
+qga_execute(struct qga *g, const char *command, json_object *args,
+            int timeout_ms, struct error **errp)
+{
+    return qga_execute_until(g, command, args, sock_deadline(timeout_ms),
+                             errp);
+}
+
+struct qga *
+qga_connect(const char *sock_path, int timeout_ms, struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    struct error *err = NULL;
+    struct qga *g;
+    int fd;
+
+    fd = sock_connect_unix_wait(sock_path, timeout_ms, errp);
+    if (fd < 0) {
+        return NULL;
+    }
+    g = qga_new_fd(fd, errp);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (qga_sync_until(g, deadline, &err) < 0) {
+        error_prepend(&err, "guest agent at %s: ", sock_path);
+        error_propagate(errp, err);
+        qga_close(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Typed wrappers. */
+
+int
+qga_ping(struct qga *g, int timeout_ms, struct error **errp)
+{
+    json_object *ret = qga_execute(g, "guest-ping", NULL, timeout_ms, errp);
+
+    if (ret == NULL) {
+        return -1;
+    }
+    json_object_put(ret);
+    return 0;
+}
+
+/* Run COMMAND and check that its return value has type TYPE.  Returns a
+ * new reference, or NULL.
+ */
+static json_object *
+qga_execute_typed(struct qga *g, const char *command, json_object *args,
+                  enum json_type type, int64_t deadline, struct error **errp)
+{
+    json_object *ret = qga_execute_until(g, command, args, deadline, errp);
+
+    if (ret != NULL && !json_object_is_type(ret, type)) {
+        json_object_put(ret);
+        error_setg(errp, ERR_PROTOCOL, "%s: unexpected type of return value",
+                   command);
+        return NULL;
+    }
+    return ret;
+}
+
+json_object *
+qga_info(struct qga *g, int timeout_ms, struct error **errp)
+{
+    return qga_execute_typed(g, "guest-info", NULL, json_type_object,
+                             sock_deadline(timeout_ms), errp);
+}
+
+json_object *
+qga_get_fsinfo(struct qga *g, int timeout_ms, struct error **errp)
+{
+    return qga_execute_typed(g, "guest-get-fsinfo", NULL, json_type_array,
+                             sock_deadline(timeout_ms), errp);
+}
+
+int
+qga_fsfreeze_status(struct qga *g, int timeout_ms, struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *ret = NULL;
+    const char *s;
+
+    ret = qga_execute_typed(g, "guest-fsfreeze-status", NULL,
+                            json_type_string, sock_deadline(timeout_ms),
+                            errp);
+    if (ret == NULL) {
+        return -1;
+    }
+    s = json_object_get_string(ret);
+    if (strcmp(s, "thawed") == 0) {
+        return QGA_THAWED;
+    }
+    if (strcmp(s, "frozen") == 0) {
+        return QGA_FROZEN;
+    }
+    error_setg(errp, ERR_PROTOCOL, "guest-fsfreeze-status: unknown state");
+    return -1;
+}
+
+/* Run COMMAND, whose return value is a count of filesystems. */
+static int
+qga_execute_count(struct qga *g, const char *command, int timeout_ms,
+                  struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *ret = NULL;
+    int64_t n;
+
+    ret = qga_execute_typed(g, command, NULL, json_type_int,
+                            sock_deadline(timeout_ms), errp);
+    if (ret == NULL) {
+        return -1;
+    }
+    n = json_object_get_int64(ret);
+    if (n < 0 || n > INT_MAX) {
+        error_setg(errp, ERR_PROTOCOL, "%s: count out of range", command);
+        return -1;
+    }
+    return (int)n;
+}
+
+int
+qga_fsfreeze_freeze(struct qga *g, int timeout_ms, struct error **errp)
+{
+    return qga_execute_count(g, "guest-fsfreeze-freeze", timeout_ms, errp);
+}
+
+int
+qga_fsfreeze_thaw(struct qga *g, int timeout_ms, struct error **errp)
+{
+    return qga_execute_count(g, "guest-fsfreeze-thaw", timeout_ms, errp);
+}
+
+/* guest-exec and its base64 payloads. */
+
+static const char qga_b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Encode LEN bytes of SRC as padded base64.  Returns a NUL-terminated
+ * string the caller frees, or NULL when out of memory.
+ */
+static char *
+qga_b64_encode(const unsigned char *src, size_t len)
+{
+    size_t i, o = 0;
+    uint32_t v;
+    char *dst;
+
+    dst = malloc((len + 2) / 3 * 4 + 1);
+    if (dst == NULL) {
+        return NULL;
+    }
+    for (i = 0; i + 2 < len; i += 3) {
+        v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
+        dst[o++] = qga_b64_alphabet[v >> 18 & 63];
+        dst[o++] = qga_b64_alphabet[v >> 12 & 63];
+        dst[o++] = qga_b64_alphabet[v >> 6 & 63];
+        dst[o++] = qga_b64_alphabet[v & 63];
+    }
+    if (i < len) {
+        v = (uint32_t)src[i] << 16;
+        if (i + 1 < len) {
+            v |= (uint32_t)src[i + 1] << 8;
+        }
+        dst[o++] = qga_b64_alphabet[v >> 18 & 63];
+        dst[o++] = qga_b64_alphabet[v >> 12 & 63];
+        dst[o++] = i + 1 < len ? qga_b64_alphabet[v >> 6 & 63] : '=';
+        dst[o++] = '=';
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+/* Value of the base64 digit C, or -1. */
+static int
+qga_b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+') {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/* Decode the base64 text SRC of LEN bytes.  Padding ('=' up to a multiple
+ * of four) may be present or not, but only at the end.  On success stores
+ * a NUL-terminated buffer the caller frees in *OUT and its length (without
+ * the NUL) in *OUTLEN and returns 0; returns -1 on bad input or when out
+ * of memory.
+ */
+static int
+qga_b64_decode(const char *src, size_t len, char **out, size_t *outlen)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i, o = 0, pad = 0;
+    uint32_t v = 0;
+    int d, ndig = 0;
+    char *dst;
+
+    while (pad < 2 && len > 0 && s[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0)) {
+        return -1;
+    }
+    dst = malloc(len / 4 * 3 + 3);
+    if (dst == NULL) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        d = qga_b64_value(s[i]);
+        if (d < 0) {
+            free(dst);
+            return -1;
+        }
+        v = v << 6 | (uint32_t)d;
+        if (++ndig == 4) {
+            dst[o++] = (char)(v >> 16 & 0xff);
+            dst[o++] = (char)(v >> 8 & 0xff);
+            dst[o++] = (char)(v & 0xff);
+            v = 0;
+            ndig = 0;
+        }
+    }
+    /* A final group of two or three digits holds one or two bytes. */
+    if (ndig == 2) {
+        dst[o++] = (char)(v >> 4 & 0xff);
+    } else if (ndig == 3) {
+        dst[o++] = (char)(v >> 10 & 0xff);
+        dst[o++] = (char)(v >> 2 & 0xff);
+    }
+    dst[o] = '\0';
+    *out = dst;
+    *outlen = o;
+    return 0;
+}
+
+void
+qga_exec_result_clear(struct qga_exec_result *res)
+{
+    if (res == NULL) {
+        return;
+    }
+    free(res->out);
+    free(res->err);
+    memset(res, 0, sizeof(*res));
+}
+
+/* Build the arguments of guest-exec.  Returns a new object or NULL. */
+static json_object *
+qga_exec_args(const char *path, const char *const *argv, const char *input,
+              struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *args = json_object_new_object();
+    CLEANUP_FREE char *b64 = NULL;
+    json_object *arr;
+    size_t i, inlen;
+
+    if (args == NULL) {
+        goto oom;
+    }
+    json_object_object_add(args, "path", json_object_new_string(path));
+    if (argv != NULL) {
+        arr = json_object_new_array();
+        if (arr == NULL || json_object_object_add(args, "arg", arr) < 0) {
+            json_object_put(arr);
+            goto oom;
+        }
+        for (i = 0; argv[i] != NULL; i++) {
+            if (json_object_array_add(arr,
+                                      json_object_new_string(argv[i])) < 0) {
+                goto oom;
+            }
+        }
+    }
+    if (input != NULL) {
+        inlen = strlen(input);
+        if (inlen > QGA_EXEC_MAX_INPUT) {
+            error_setg(errp, ERR_INVALID, "guest-exec: input too large");
+            return NULL;
+        }
+        b64 = qga_b64_encode((const unsigned char *)input, inlen);
+        if (b64 == NULL) {
+            goto oom;
+        }
+        json_object_object_add(args, "input-data",
+                               json_object_new_string(b64));
+    }
+    json_object_object_add(args, "capture-output",
+                           json_object_new_boolean(1));
+    return steal_pointer(&args);
+
+oom:
+    error_setg(errp, ERR_IO, "guest-exec: out of memory");
+    return NULL;
+}
+
+/* Decode the optional base64 member KEY of STATUS into *BUF and *LEN;
+ * an absent member gives an empty string.
+ */
+static int
+qga_exec_data(json_object *status, const char *key, char **buf, size_t *len,
+              struct error **errp)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(status, key, &v)) {
+        v = NULL;
+    } else if (!json_object_is_type(v, json_type_string)) {
+        error_setg(errp, ERR_PROTOCOL, "guest-exec-status: bad %s", key);
+        return -1;
+    }
+    if (qga_b64_decode(v ? json_object_get_string(v) : "",
+                       v ? (size_t)json_object_get_string_len(v) : 0, buf,
+                       len) < 0) {
+        error_setg(errp, ERR_PROTOCOL, "guest-exec-status: bad base64 in %s",
+                   key);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read an optional integer member KEY of OBJ into *OUT (DEF if absent). */
+static int
+qga_opt_int(json_object *obj, const char *key, int def, int *out,
+            struct error **errp)
+{
+    json_object *v;
+    int64_t n;
+
+    *out = def;
+    if (!json_object_object_get_ex(obj, key, &v)) {
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_int)) {
+        error_setg(errp, ERR_PROTOCOL, "guest agent: bad %s", key);
+        return -1;
+    }
+    n = json_object_get_int64(v);
+    if (n < INT_MIN || n > INT_MAX) {
+        error_setg(errp, ERR_PROTOCOL, "guest agent: %s out of range", key);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+static bool
+qga_opt_bool(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(obj, key, &v) &&
+           json_object_is_type(v, json_type_boolean) &&
+           json_object_get_boolean(v);
+}
+
+/* Fill RES from a guest-exec-status reply of an exited process. */
+static int
+qga_exec_fill(json_object *status, struct qga_exec_result *res,
+              struct error **errp)
+{
+    if (qga_opt_int(status, "exitcode", -1, &res->exitcode, errp) < 0 ||
+        qga_opt_int(status, "signal", 0, &res->signal, errp) < 0 ||
+        qga_exec_data(status, "out-data", &res->out, &res->out_len, errp) <
+            0 ||
+        qga_exec_data(status, "err-data", &res->err, &res->err_len, errp) <
+            0) {
+        qga_exec_result_clear(res);
+        return -1;
+    }
+    res->out_truncated = qga_opt_bool(status, "out-truncated");
+    res->err_truncated = qga_opt_bool(status, "err-truncated");
+    return 0;
+}
+
+int
+qga_exec(struct qga *g, const char *path, const char *const *argv,
+         const char *input, int timeout_ms, struct qga_exec_result *res,
+         struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    CLEANUP_JSON_PUT json_object *args = NULL;
+    CLEANUP_JSON_PUT json_object *ret = NULL;
+    CLEANUP_JSON_PUT json_object *sargs = NULL;
+    json_object *status, *v;
+    int pid, delay = QGA_EXEC_POLL_FIRST_MS;
+
+    memset(res, 0, sizeof(*res));
+    args = qga_exec_args(path, argv, input, errp);
+    if (args == NULL) {
+        return -1;
+    }
+    ret = qga_execute_typed(g, "guest-exec", args, json_type_object, deadline,
+                            errp);
+    if (ret == NULL) {
+        return -1;
+    }
+    if (!json_object_object_get_ex(ret, "pid", &v) ||
+        !json_object_is_type(v, json_type_int) ||
+        qga_opt_int(ret, "pid", 0, &pid, NULL) < 0) {
+        error_setg(errp, ERR_PROTOCOL, "guest-exec: reply without a pid");
+        return -1;
+    }
+    sargs = json_object_new_object();
+    if (sargs == NULL ||
+        json_object_object_add(sargs, "pid", json_object_new_int(pid)) < 0) {
+        error_setg(errp, ERR_IO, "guest-exec-status: out of memory");
+        return -1;
+    }
+
+    for (;;) {
+        status = qga_execute_typed(g, "guest-exec-status", sargs,
+                                   json_type_object, deadline, errp);
+        if (status == NULL) {
+            return -1;
+        }
+        if (qga_opt_bool(status, "exited")) {
+            if (qga_exec_fill(status, res, errp) < 0) {
+                json_object_put(status);
+                return -1;
+            }
+            json_object_put(status);
+            return 0;
+        }
+        json_object_put(status);
+        sock_sleep_ms(delay, deadline);
+        if (sock_remaining_ms(deadline) == 0) {
+            error_setg(errp, ERR_TIMEOUT,
+                       "guest-exec: %s (pid %d) still running after %d ms",
+                       path, pid, timeout_ms);
+            return -1;
+        }
+        delay = delay * 3 / 2;
+        if (delay > QGA_EXEC_POLL_MAX_MS) {
+            delay = QGA_EXEC_POLL_MAX_MS;
+        }
+    }
+}

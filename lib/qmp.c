@@ -1,0 +1,520 @@
+/* vmsnap: QEMU Machine Protocol client (see qmp.h).
+ *
+ * Wire format (qemu docs/interop/qmp-spec.rst): the server greets with
+ * {"QMP": {...}}; the client sends {"execute": NAME, "arguments": {...},
+ * "id": ID}; the server answers {"return": VALUE, "id": ID} or
+ * {"error": {"class": C, "desc": D}, "id": ID}, and sends events
+ * {"event": NAME, "data": {...}, "timestamp": {...}} at any time.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "jstream.h"
+#include "log.h"
+#include "qmp.h"
+#include "sock.h"
+
+/* Bytes read from the socket at a time. */
+#define QMP_READ_CHUNK 4096
+
+/* Longest message text shown in a debug line. */
+#define QMP_LOG_MAX 2048
+
+struct qmp {
+    int fd;                               /* the monitor socket */
+    struct jstream *js;                   /* splits input into messages */
+    json_object *greeting;                /* {"QMP": ...}, owned */
+    int64_t next_id;                      /* id of the next command */
+    bool broken;                          /* unusable after a failure */
+    json_object *events[QMP_MAX_EVENTS];  /* queued events, a ring, owned */
+    int ev_head;                          /* index of the oldest event */
+    int ev_count;                         /* number of queued events */
+};
+
+/* What a message from the server is. */
+enum qmp_kind {
+    QMP_KIND_BAD,      /* none of the below, or malformed */
+    QMP_KIND_GREETING, /* {"QMP": {...}} */
+    QMP_KIND_REPLY,    /* {"return": ...} or {"error": {...}} */
+    QMP_KIND_EVENT,    /* {"event": "NAME", ...} */
+};
+
+static void
+qmp_log_msg(const char *dir, json_object *msg)
+{
+    size_t len = 0;
+    const char *s;
+
+    if (!log_debug_enabled("qmp")) {
+        return;
+    }
+    s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+    if (s == NULL) {
+        return;
+    }
+    log_debug("qmp", "%s %.*s%s", dir,
+              (int)(len > QMP_LOG_MAX ? QMP_LOG_MAX : len), s,
+              len > QMP_LOG_MAX ? "..." : "");
+}
+
+static int
+qmp_check_usable(const struct qmp *q, struct error **errp)
+{
+    if (q->broken) {
+        error_setg(errp, ERR_PROTOCOL,
+                   "QMP connection is broken after an earlier error");
+        return -1;
+    }
+    return 0;
+}
+
+/* Serialise MSG (borrowed), add a newline, and send it before DEADLINE.
+ * Any failure breaks the connection: part of a message may have gone out.
+ */
+static int
+qmp_send(struct qmp *q, json_object *msg, int64_t deadline,
+         struct error **errp)
+{
+    CLEANUP_FREE char *line = NULL;
+    const char *s;
+    size_t len = 0;
+
+    s = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s == NULL || (line = malloc(len + 1)) == NULL) {
+        error_setg(errp, ERR_IO, "out of memory serialising a QMP command");
+        return -1;
+    }
+    memcpy(line, s, len);
+    line[len] = '\n';
+    qmp_log_msg("->", msg);
+    if (sock_write_all(q->fd, line, len + 1, deadline, errp) < 0) {
+        q->broken = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the next complete message before DEADLINE into *MSG (a reference
+ * the caller puts).  A timeout leaves the connection usable (a partial
+ * message stays in the splitter); anything else breaks it.
+ */
+static int
+qmp_read_msg(struct qmp *q, int64_t deadline, json_object **msg,
+             struct error **errp)
+{
+    char buf[QMP_READ_CHUNK];
+    struct error *err = NULL;
+    enum jstream_result r;
+    ssize_t n;
+
+    for (;;) {
+        r = jstream_next(q->js, msg, errp);
+        if (r == JSTREAM_MESSAGE) {
+            qmp_log_msg("<-", *msg);
+            return 0;
+        }
+        if (r != JSTREAM_NEED_MORE) {
+            /* Errors; a sentinel cannot occur without the flag. */
+            if (r == JSTREAM_SENTINEL) {
+                error_setg(errp, ERR_PROTOCOL, "unexpected QMP input");
+            }
+            q->broken = true;
+            return -1;
+        }
+        n = sock_read_some(q->fd, buf, sizeof(buf), deadline, &err);
+        if (n == 0) {
+            error_setg(errp, ERR_PROTOCOL, "QMP connection closed%s",
+                       jstream_in_message(q->js)
+                           ? " in the middle of a message" : "");
+            q->broken = true;
+            return -1;
+        }
+        if (n < 0) {
+            if (error_get_class(err) != ERR_TIMEOUT) {
+                q->broken = true;
+            }
+            error_propagate(errp, err);
+            return -1;
+        }
+        if (jstream_feed(q->js, buf, (size_t)n, errp) < 0) {
+            q->broken = true;
+            return -1;
+        }
+    }
+}
+
+static enum qmp_kind
+qmp_classify(json_object *msg)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(msg, "event", &v)) {
+        return json_object_is_type(v, json_type_string) ? QMP_KIND_EVENT
+                                                         : QMP_KIND_BAD;
+    }
+    if (json_object_object_get_ex(msg, "return", NULL) ||
+        json_object_object_get_ex(msg, "error", NULL)) {
+        return QMP_KIND_REPLY;
+    }
+    if (json_object_object_get_ex(msg, "QMP", &v)) {
+        return json_object_is_type(v, json_type_object) ? QMP_KIND_GREETING
+                                                         : QMP_KIND_BAD;
+    }
+    return QMP_KIND_BAD;
+}
+
+static const char *
+qmp_event_name(json_object *ev)
+{
+    json_object *v = NULL;
+
+    json_object_object_get_ex(ev, "event", &v);
+    return json_object_get_string(v);
+}
+
+/* Append EV (ownership taken) to the queue, dropping the oldest event
+ * when it is full.
+ */
+static void
+qmp_enqueue(struct qmp *q, json_object *ev)
+{
+    json_object *old;
+
+    if (q->ev_count == QMP_MAX_EVENTS) {
+        old = q->events[q->ev_head];
+        log_warnx("QMP event queue full: dropping event %s",
+                  qmp_event_name(old));
+        json_object_put(old);
+        q->ev_head = (q->ev_head + 1) % QMP_MAX_EVENTS;
+        q->ev_count--;
+    }
+    q->events[(q->ev_head + q->ev_count) % QMP_MAX_EVENTS] = ev;
+    q->ev_count++;
+}
+
+/* Remove the event at queue position I (0 is the oldest) and return it. */
+static json_object *
+qmp_dequeue_at(struct qmp *q, int i)
+{
+    json_object *ev = q->events[(q->ev_head + i) % QMP_MAX_EVENTS];
+    int j;
+
+    for (j = i; j > 0; j--) {
+        q->events[(q->ev_head + j) % QMP_MAX_EVENTS] =
+            q->events[(q->ev_head + j - 1) % QMP_MAX_EVENTS];
+    }
+    q->events[q->ev_head] = NULL;
+    q->ev_head = (q->ev_head + 1) % QMP_MAX_EVENTS;
+    q->ev_count--;
+    return ev;
+}
+
+/* True when the reply MSG carries the integer id ID. */
+static bool
+qmp_reply_has_id(json_object *msg, int64_t id)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(msg, "id", &v) &&
+           json_object_is_type(v, json_type_int) &&
+           json_object_get_int64(v) == id;
+}
+
+/* Turn the reply MSG (borrowed) to COMMAND into the "return" value (a new
+ * reference) or an error.  A malformed reply breaks the connection; an
+ * error reply does not.
+ */
+static json_object *
+qmp_reply_value(struct qmp *q, json_object *msg, const char *command,
+                struct error **errp)
+{
+    json_object *ret, *error, *cls = NULL, *desc = NULL;
+
+    if (json_object_object_get_ex(msg, "error", &error)) {
+        if (!json_object_is_type(error, json_type_object) ||
+            !json_object_object_get_ex(error, "class", &cls) ||
+            !json_object_is_type(cls, json_type_string) ||
+            !json_object_object_get_ex(error, "desc", &desc) ||
+            !json_object_is_type(desc, json_type_string)) {
+            error_setg(errp, ERR_PROTOCOL,
+                       "%s: malformed QMP error reply", command);
+            q->broken = true;
+            return NULL;
+        }
+        error_set_peer(errp, json_object_get_string(cls), "%s: %s", command,
+                       json_object_get_string(desc));
+        return NULL;
+    }
+    /* JSON null is stored as a NULL pointer; QEMU never returns it. */
+    if (!json_object_object_get_ex(msg, "return", &ret) || ret == NULL) {
+        error_setg(errp, ERR_PROTOCOL, "%s: QMP reply without a return value",
+                   command);
+        q->broken = true;
+        return NULL;
+    }
+    return json_object_get(ret);
+}
+
+json_object *
+qmp_execute(struct qmp *q, const char *command, json_object *args,
+            int timeout_ms, struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    struct error *err = NULL;
+    json_object *msg, *ret;
+    int64_t id;
+
+    if (qmp_check_usable(q, errp) < 0) {
+        return NULL;
+    }
+    if (args != NULL && !json_object_is_type(args, json_type_object)) {
+        error_setg(errp, ERR_INVALID, "%s: arguments must be an object",
+                   command);
+        return NULL;
+    }
+    id = q->next_id++;
+    req = json_object_new_object();
+    if (req == NULL ||
+        json_object_object_add(req, "execute",
+                               json_object_new_string(command)) < 0 ||
+        (args != NULL &&
+         json_object_object_add(req, "arguments", json_object_get(args)) <
+             0) ||
+        json_object_object_add(req, "id", json_object_new_int64(id)) < 0) {
+        error_setg(errp, ERR_IO, "%s: out of memory", command);
+        return NULL;
+    }
+    if (qmp_send(q, req, deadline, errp) < 0) {
+        error_prepend(errp, "%s: ", command);
+        return NULL;
+    }
+
+    for (;;) {
+        if (qmp_read_msg(q, deadline, &msg, &err) < 0) {
+            if (error_get_class(err) == ERR_TIMEOUT) {
+                /* The reply may still come; the stream is past caring. */
+                q->broken = true;
+                error_free(err);
+                error_setg(errp, ERR_TIMEOUT, "%s: no QMP reply within %d ms",
+                           command, timeout_ms);
+                return NULL;
+            }
+            error_prepend(&err, "%s: ", command);
+            error_propagate(errp, err);
+            return NULL;
+        }
+        switch (qmp_classify(msg)) {
+        case QMP_KIND_EVENT:
+            qmp_enqueue(q, msg);
+            continue;
+        case QMP_KIND_REPLY:
+            if (!qmp_reply_has_id(msg, id)) {
+                log_warnx("%s: dropping a QMP reply with another id",
+                          command);
+                json_object_put(msg);
+                continue;
+            }
+            ret = qmp_reply_value(q, msg, command, errp);
+            json_object_put(msg);
+            return ret;
+        default:
+            json_object_put(msg);
+            error_setg(errp, ERR_PROTOCOL, "%s: unexpected QMP message",
+                       command);
+            q->broken = true;
+            return NULL;
+        }
+    }
+}
+
+static bool
+qmp_event_matches(json_object *ev, const char *name,
+                  bool (*match)(json_object *, void *), void *opaque)
+{
+    const char *evname = qmp_event_name(ev);
+
+    return evname != NULL && strcmp(evname, name) == 0 &&
+           (match == NULL || match(ev, opaque));
+}
+
+/* Hand EV (ownership taken) to the caller of qmp_wait_event. */
+static int
+qmp_deliver(json_object *ev, json_object **ev_out)
+{
+    if (ev_out != NULL) {
+        *ev_out = ev;
+    } else {
+        json_object_put(ev);
+    }
+    return 0;
+}
+
+int
+qmp_wait_event(struct qmp *q, const char *name,
+               bool (*match)(json_object *ev, void *opaque), void *opaque,
+               int timeout_ms, json_object **ev_out, struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    struct error *err = NULL;
+    json_object *msg;
+    int i;
+
+    if (qmp_check_usable(q, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < q->ev_count; i++) {
+        msg = q->events[(q->ev_head + i) % QMP_MAX_EVENTS];
+        if (qmp_event_matches(msg, name, match, opaque)) {
+            return qmp_deliver(qmp_dequeue_at(q, i), ev_out);
+        }
+    }
+    for (;;) {
+        if (qmp_read_msg(q, deadline, &msg, &err) < 0) {
+            if (error_get_class(err) == ERR_TIMEOUT) {
+                error_free(err);
+                error_setg(errp, ERR_TIMEOUT,
+                           "no QMP event %s within %d ms", name, timeout_ms);
+                return -1;
+            }
+            error_prepend(&err, "waiting for QMP event %s: ", name);
+            error_propagate(errp, err);
+            return -1;
+        }
+        switch (qmp_classify(msg)) {
+        case QMP_KIND_EVENT:
+            if (qmp_event_matches(msg, name, match, opaque)) {
+                return qmp_deliver(msg, ev_out);
+            }
+            qmp_enqueue(q, msg);
+            continue;
+        case QMP_KIND_REPLY:
+            log_warnx("dropping a QMP reply while no command is running");
+            json_object_put(msg);
+            continue;
+        default:
+            json_object_put(msg);
+            error_setg(errp, ERR_PROTOCOL,
+                       "waiting for QMP event %s: unexpected QMP message",
+                       name);
+            q->broken = true;
+            return -1;
+        }
+    }
+}
+
+struct qmp *
+qmp_new_fd(int fd, int timeout_ms, struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    struct error *err = NULL;
+    struct qmp *q;
+    json_object *msg = NULL, *ret;
+
+    q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "QMP");
+        close(fd);
+        return NULL;
+    }
+    q->fd = fd;
+    q->next_id = 1;
+    q->js = jstream_new(QMP_MAX_MESSAGE, QMP_MAX_DEPTH, 0, errp);
+    if (q->js == NULL) {
+        qmp_close(q);
+        return NULL;
+    }
+
+    if (qmp_read_msg(q, deadline, &msg, &err) < 0) {
+        error_prepend(&err, "QMP greeting: ");
+        goto fail;
+    }
+    if (qmp_classify(msg) != QMP_KIND_GREETING) {
+        json_object_put(msg);
+        error_setg(&err, ERR_PROTOCOL, "QMP greeting: unexpected message");
+        goto fail;
+    }
+    q->greeting = msg;
+
+    /* Leave capabilities negotiation mode; we ask for no optional
+     * capability (no "oob").
+     */
+    ret = qmp_execute(q, "qmp_capabilities", NULL,
+                      sock_remaining_ms(deadline), &err);
+    if (ret == NULL) {
+        goto fail;
+    }
+    json_object_put(ret);
+    return q;
+
+fail:
+    error_propagate(errp, err);
+    qmp_close(q);
+    return NULL;
+}
+
+struct qmp *
+qmp_connect(const char *sock_path, int timeout_ms, struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    struct error *err = NULL;
+    struct qmp *q;
+    int fd;
+
+    fd = sock_connect_unix_wait(sock_path, timeout_ms, errp);
+    if (fd < 0) {
+        return NULL;
+    }
+    q = qmp_new_fd(fd, sock_remaining_ms(deadline), &err);
+    if (q == NULL) {
+        error_prepend(&err, "QMP at %s: ", sock_path);
+        error_propagate(errp, err);
+    }
+    return q;
+}
+
+void
+qmp_close(struct qmp *q)
+{
+    if (q == NULL) {
+        return;
+    }
+    while (q->ev_count > 0) {
+        json_object_put(qmp_dequeue_at(q, 0));
+    }
+    json_object_put(q->greeting);
+    jstream_free(q->js);
+    if (q->fd >= 0) {
+        close(q->fd);
+    }
+    free(q);
+}
+
+int
+qmp_fd(const struct qmp *q)
+{
+    return q->fd;
+}
+
+json_object *
+qmp_greeting(const struct qmp *q)
+{
+    return q->greeting;
+}
+
+bool
+qmp_is_broken(const struct qmp *q)
+{
+    return q->broken;
+}
+
+int
+qmp_queued_events(const struct qmp *q)
+{
+    return q->ev_count;
+}

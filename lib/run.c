@@ -1,0 +1,636 @@
+/* vmsnap: run a helper program without a shell (see run.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "run.h"
+
+/* Size of one read from a pipe. */
+#define RUN_CHUNK 32768
+
+/* Longest line handed to on_line in one piece. */
+#define RUN_LINE_MAX RUN_STDERR_MAX
+
+/* A byte buffer growing up to a cap.  TAIL says which bytes to keep when
+ * the cap is reached: the first ones (stdout) or the last ones (stderr).
+ */
+struct run_buf {
+    char *data;   /* NUL-terminated contents */
+    size_t len;   /* bytes in data, NUL excluded */
+    size_t alloc; /* bytes allocated for data */
+    size_t cap;   /* never hold more than this */
+    bool tail;    /* keep the last cap bytes instead of the first */
+    bool dropped; /* some bytes were dropped */
+};
+
+/* Line assembler of run_stream. */
+struct run_lines {
+    char buf[RUN_LINE_MAX + 1]; /* the current line, NUL-terminated */
+    size_t len;                 /* bytes in buf */
+    void (*on_line)(const char *line, void *opaque); /* consumer */
+    void *opaque;                                    /* its argument */
+};
+
+static int64_t
+run_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Make sure the buffer can hold WANT bytes plus a NUL.  Returns 0 or -1
+ * (errno set) if memory ran out.
+ */
+static int
+run_buf_reserve(struct run_buf *b, size_t want)
+{
+    size_t n;
+    char *p;
+
+    if (want + 1 <= b->alloc) {
+        return 0;
+    }
+    n = b->alloc ? b->alloc : 4096;
+    while (n < want + 1) {
+        n *= 2;
+    }
+    if (n > b->cap + 1) {
+        n = b->cap + 1;
+    }
+    p = realloc(b->data, n);
+    if (p == NULL) {
+        return -1;
+    }
+    b->data = p;
+    b->alloc = n;
+    return 0;
+}
+
+/* Append LEN bytes, respecting the cap.  Returns 0 or -1 (errno set). */
+static int
+run_buf_add(struct run_buf *b, const char *p, size_t len)
+{
+    size_t room;
+
+    if (!b->tail) {
+        room = b->cap - b->len;
+        if (len > room) {
+            len = room;
+            b->dropped = true;
+        }
+        if (run_buf_reserve(b, b->len + len) < 0) {
+            return -1;
+        }
+        memcpy(b->data + b->len, p, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+
+    /* Keep the last cap bytes of everything seen. */
+    if (len >= b->cap) {
+        if (len > b->cap || b->len > 0) {
+            b->dropped = true;
+        }
+        p += len - b->cap;
+        len = b->cap;
+        b->len = 0;
+    } else if (b->len + len > b->cap) {
+        size_t drop = b->len + len - b->cap;
+
+        memmove(b->data, b->data + drop, b->len - drop);
+        b->len -= drop;
+        b->dropped = true;
+    }
+    if (run_buf_reserve(b, b->len + len) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, p, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static void
+run_lines_flush(struct run_lines *l)
+{
+    if (l->len > 0) {
+        l->buf[l->len] = '\0';
+        l->on_line(l->buf, l->opaque);
+        l->len = 0;
+    }
+}
+
+static void
+run_lines_add(struct run_lines *l, const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '\n' || p[i] == '\r') {
+            run_lines_flush(l);
+            continue;
+        }
+        l->buf[l->len++] = p[i];
+        if (l->len == RUN_LINE_MAX) {
+            run_lines_flush(l);
+        }
+    }
+}
+
+/* Make a close-on-exec pipe whose ends are both above 2, so that the
+ * dup2 calls in the child cannot overwrite one another.
+ */
+static int
+run_pipe(int fds[2], struct error **errp)
+{
+    int i;
+
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "pipe");
+        return -1;
+    }
+    for (i = 0; i < 2; i++) {
+        if (fds[i] <= STDERR_FILENO) {
+            int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+
+            if (fd < 0) {
+                int e = errno;
+
+                close(fds[0]);
+                close(fds[1]);
+                fds[0] = fds[1] = -1;
+                error_setg_errno(errp, ERR_IO, e, "fcntl");
+                return -1;
+            }
+            close(fds[i]);
+            fds[i] = fd;
+        }
+    }
+    return 0;
+}
+
+static void
+run_close_pair(int fds[2])
+{
+    if (fds[0] >= 0) {
+        close(fds[0]);
+        fds[0] = -1;
+    }
+    if (fds[1] >= 0) {
+        close(fds[1]);
+        fds[1] = -1;
+    }
+}
+
+/* The child side, between fork and exec: only async-signal-safe calls.
+ * Reports errno on REPORT_FD and exits 127 if anything fails.
+ */
+static void __attribute__((noreturn))
+run_child(const char *const *argv, const struct run_opts *opts, int in_fd,
+          int out_fd, int err_fd, int report_fd)
+{
+    /* execvp takes char *const[] for historical reasons and does not
+     * write through it; a union converts without a qualifier cast.
+     */
+    union {
+        const char *const *c;
+        char *const *m;
+    } args = {.c = argv};
+    struct sigaction sa;
+    sigset_t all;
+    int sig, e;
+
+    if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+        dup2(err_fd, STDERR_FILENO) < 0) {
+        goto fail;
+    }
+
+    /* A daemon ignores SIGPIPE, and ignored signals survive exec: give
+     * the helper the default actions and an empty mask.
+     */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            sigaction(sig, &sa, NULL);
+        }
+    }
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    if (opts->as_limit > 0) {
+        struct rlimit rl = {.rlim_cur = opts->as_limit,
+                            .rlim_max = opts->as_limit};
+
+        if (setrlimit(RLIMIT_AS, &rl) < 0) {
+            goto fail;
+        }
+    }
+    if (opts->cpu_limit_s > 0) {
+        struct rlimit rl = {.rlim_cur = opts->cpu_limit_s,
+                            .rlim_max = opts->cpu_limit_s};
+
+        if (setrlimit(RLIMIT_CPU, &rl) < 0) {
+            goto fail;
+        }
+    }
+
+    execvp(argv[0], args.m);
+
+fail:
+    e = errno;
+    while (write(report_fd, &e, sizeof(e)) < 0 && errno == EINTR) {
+    }
+    _exit(127);
+}
+
+/* Wait for PID, retrying EINTR, and record its fate in RES. */
+static void
+run_reap(pid_t pid, struct run_result *res)
+{
+    int st = 0;
+    pid_t r;
+
+    do {
+        r = waitpid(pid, &st, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        /* Only if someone reaped our child (SIGCHLD set to SIG_IGN). */
+        res->status = -1;
+        res->signal = 0;
+        return;
+    }
+    if (WIFEXITED(st)) {
+        res->status = WEXITSTATUS(st);
+        res->signal = 0;
+    } else if (WIFSIGNALED(st)) {
+        res->status = -1;
+        res->signal = WTERMSIG(st);
+    }
+}
+
+static void
+run_log_argv(const char *const *argv)
+{
+    char line[1024];
+    size_t used = 0;
+    size_t i;
+
+    if (!log_debug_enabled("run")) {
+        return;
+    }
+    line[0] = '\0';
+    for (i = 0; argv[i] != NULL && used < sizeof(line); i++) {
+        int n = snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "",
+                         argv[i]);
+
+        if (n < 0) {
+            break;
+        }
+        used += (size_t)n;
+    }
+    log_debug("run", "exec %s", line);
+}
+
+/* Read what the child wrote to the exec report pipe.  Returns 0 when the
+ * exec succeeded (EOF without data), else the errno the child sent.
+ */
+static int
+run_read_report(int fd)
+{
+    int e = 0;
+    size_t got = 0;
+
+    while (got < sizeof(e)) {
+        ssize_t n = read(fd, (char *)&e + got, sizeof(e) - got);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (got < sizeof(e)) {
+        return 0;
+    }
+    return e != 0 ? e : EIO;
+}
+
+/* Pump the child's stdout and stderr until both reach EOF or DEADLINE
+ * passes.  Returns 0 at EOF, 1 on timeout, -1 with errno on failure.
+ */
+static int
+run_pump(int out_fd, int err_fd, int64_t deadline, struct run_buf *out,
+         struct run_lines *lines, struct run_buf *err)
+{
+    struct pollfd pfd[2] = {{.fd = out_fd, .events = POLLIN},
+                            {.fd = err_fd, .events = POLLIN}};
+    char chunk[RUN_CHUNK];
+    int i;
+
+    while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+        int wait_ms = -1;
+        int r;
+
+        if (deadline >= 0) {
+            int64_t left = deadline - run_now_ms();
+
+            if (left <= 0) {
+                return 1;
+            }
+            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        r = poll(pfd, 2, wait_ms);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        for (i = 0; i < 2; i++) {
+            ssize_t n;
+
+            if (pfd[i].fd < 0 || pfd[i].revents == 0) {
+                continue;
+            }
+            n = read(pfd[i].fd, chunk, sizeof(chunk));
+            if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN) {
+                    continue;
+                }
+                return -1;
+            }
+            if (n == 0) {
+                pfd[i].fd = -1;
+                continue;
+            }
+            if (i == 1) {
+                if (run_buf_add(err, chunk, (size_t)n) < 0) {
+                    return -1;
+                }
+            } else if (lines != NULL) {
+                run_lines_add(lines, chunk, (size_t)n);
+            } else if (run_buf_add(out, chunk, (size_t)n) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int
+run_exec(const char *const *argv, const struct run_opts *opts,
+         struct run_result *res, struct error **errp)
+{
+    static const struct run_opts defaults = {.timeout_ms = -1};
+    struct run_buf out = {.cap = RUN_STDOUT_MAX};
+    struct run_buf err = {.cap = RUN_STDERR_MAX, .tail = true};
+    CLEANUP_FREE struct run_lines *lines = NULL;
+    int outpipe[2] = {-1, -1}, errpipe[2] = {-1, -1}, rep[2] = {-1, -1};
+    CLEANUP_CLOSE int devnull = -1;
+    int64_t deadline = -1;
+    pid_t pid;
+    int e, r;
+
+    memset(res, 0, sizeof(*res));
+    res->status = -1;
+    if (opts == NULL) {
+        opts = &defaults;
+    }
+    if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
+        error_setg(errp, ERR_INVALID, "no program to run");
+        return -1;
+    }
+    if (opts->on_line != NULL) {
+        lines = calloc(1, sizeof(*lines));
+        if (lines == NULL) {
+            error_setg_errno(errp, ERR_IO, errno, "cannot run %s", argv[0]);
+            return -1;
+        }
+        lines->on_line = opts->on_line;
+        lines->opaque = opts->opaque;
+    } else if (run_buf_reserve(&out, 0) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "cannot run %s", argv[0]);
+        return -1;
+    }
+    if (run_buf_reserve(&err, 0) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "cannot run %s", argv[0]);
+        free(out.data);
+        return -1;
+    }
+    if (out.data != NULL) {
+        out.data[0] = '\0';
+    }
+    err.data[0] = '\0';
+    res->out = out.data;
+    res->err = err.data;
+
+    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "open /dev/null");
+        return -1;
+    }
+    if (run_pipe(outpipe, errp) < 0 || run_pipe(errpipe, errp) < 0 ||
+        run_pipe(rep, errp) < 0) {
+        goto fail_pipes;
+    }
+    if (devnull <= STDERR_FILENO) {
+        int fd = fcntl(devnull, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+
+        if (fd < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "fcntl");
+            goto fail_pipes;
+        }
+        close(devnull);
+        devnull = fd;
+    }
+
+    run_log_argv(argv);
+    pid = fork();
+    if (pid < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "cannot run %s: fork", argv[0]);
+        goto fail_pipes;
+    }
+    if (pid == 0) {
+        run_child(argv, opts, devnull, outpipe[1], errpipe[1], rep[1]);
+    }
+
+    close(outpipe[1]);
+    close(errpipe[1]);
+    close(rep[1]);
+    outpipe[1] = errpipe[1] = rep[1] = -1;
+
+    e = run_read_report(rep[0]);
+    run_close_pair(rep);
+    if (e != 0) {
+        run_close_pair(outpipe);
+        run_close_pair(errpipe);
+        run_reap(pid, res);
+        error_setg_errno(errp, ERR_IO, e, "cannot run %s", argv[0]);
+        return -1;
+    }
+
+    if (opts->timeout_ms >= 0) {
+        deadline = run_now_ms() + opts->timeout_ms;
+    }
+    r = run_pump(outpipe[0], errpipe[0], deadline, &out, lines, &err);
+    e = errno;
+    run_close_pair(outpipe);
+    run_close_pair(errpipe);
+    if (r != 0) {
+        kill(pid, SIGKILL);
+    }
+    run_reap(pid, res);
+    if (lines != NULL) {
+        run_lines_flush(lines);
+    }
+    res->out = out.data;
+    res->out_len = out.len;
+    res->out_truncated = out.dropped;
+    res->err = err.data;
+    res->err_len = err.len;
+    res->err_truncated = err.dropped;
+    if (r > 0) {
+        error_setg(errp, ERR_TIMEOUT, "%s timed out after %d ms", argv[0],
+                   opts->timeout_ms);
+        return -1;
+    }
+    if (r < 0) {
+        error_setg_errno(errp, ERR_IO, e, "reading the output of %s", argv[0]);
+        return -1;
+    }
+    log_debug("run", "%s: exit %d signal %d", argv[0], res->status,
+              res->signal);
+    return 0;
+
+fail_pipes:
+    run_close_pair(outpipe);
+    run_close_pair(errpipe);
+    run_close_pair(rep);
+    return -1;
+}
+
+int
+run_capture(const char *const *argv, int timeout_ms, struct run_result *res,
+            struct error **errp)
+{
+    struct run_opts opts = {.timeout_ms = timeout_ms};
+
+    return run_exec(argv, &opts, res, errp);
+}
+
+int
+run_stream(const char *const *argv, int timeout_ms,
+           void (*on_line)(const char *line, void *opaque), void *opaque,
+           struct run_result *res, struct error **errp)
+{
+    struct run_opts opts = {
+        .timeout_ms = timeout_ms, .on_line = on_line, .opaque = opaque};
+
+    if (on_line == NULL) {
+        memset(res, 0, sizeof(*res));
+        res->status = -1;
+        error_setg(errp, ERR_INVALID, "run_stream needs a line consumer");
+        return -1;
+    }
+    return run_exec(argv, &opts, res, errp);
+}
+
+char *
+run_result_last_err_line(const struct run_result *res)
+{
+    const char *s = res->err ? res->err : "";
+    size_t end = res->err ? res->err_len : 0;
+    size_t start;
+
+    /* Skip trailing line ends and blanks, then find the line start. */
+    while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' ||
+                       s[end - 1] == ' ' || s[end - 1] == '\t')) {
+        end--;
+    }
+    start = end;
+    while (start > 0 && s[start - 1] != '\n' && s[start - 1] != '\r') {
+        start--;
+    }
+    return strndup(s + start, end - start);
+}
+
+int
+run_result_error(const char *prog, const struct run_result *res,
+                 struct error **errp)
+{
+    CLEANUP_FREE char *line = NULL;
+
+    if (res->signal != 0) {
+        error_setg(errp, ERR_GENERIC, "%s killed by signal %d (%s)", prog,
+                   res->signal, strsignal(res->signal));
+        return -1;
+    }
+    line = run_result_last_err_line(res);
+    if (line != NULL && line[0] != '\0') {
+        error_setg(errp, ERR_GENERIC, "%s failed (exit %d): %s", prog,
+                   res->status, line);
+    } else {
+        error_setg(errp, ERR_GENERIC, "%s failed (exit %d)", prog, res->status);
+    }
+    return -1;
+}
+
+int
+run_check(const char *const *argv, int timeout_ms, char **out,
+          struct error **errp)
+{
+    struct run_result res;
+    int r = -1;
+
+    if (run_capture(argv, timeout_ms, &res, errp) < 0) {
+        goto out;
+    }
+    if (res.status != 0) {
+        run_result_error(argv[0], &res, errp);
+        goto out;
+    }
+    if (out != NULL) {
+        if (res.out_truncated) {
+            error_setg(errp, ERR_GENERIC, "output of %s is larger than %d MiB",
+                       argv[0], RUN_STDOUT_MAX / (1024 * 1024));
+            goto out;
+        }
+        *out = steal_pointer(&res.out);
+    }
+    r = 0;
+out:
+    run_result_clear(&res);
+    return r;
+}
+
+void
+run_result_clear(struct run_result *res)
+{
+    if (res == NULL) {
+        return;
+    }
+    free(res->out);
+    free(res->err);
+    memset(res, 0, sizeof(*res));
+    res->status = -1;
+}

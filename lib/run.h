@@ -1,0 +1,131 @@
+/* vmsnap: run a helper program (qemu-img, hooks) without a shell.
+ *
+ * The program is started with fork and execvp, so ARGV[0] is looked up in
+ * PATH unless it contains a '/'.  Nothing is ever passed through /bin/sh.
+ * The child gets /dev/null as stdin, pipes as stdout and stderr, SIGPIPE
+ * reset to its default action and an empty signal mask; it inherits the
+ * environment and no other descriptor of ours (ours are close-on-exec).
+ *
+ * Output is bounded: stdout is kept up to RUN_STDOUT_MAX bytes and stderr
+ * up to its last RUN_STDERR_MAX bytes (the end is where programs say why
+ * they failed).  Whatever goes beyond is read and dropped, so a chatty
+ * child never blocks on a full pipe, and the result says so.
+ *
+ * Every function here waits for the child before it returns, on success
+ * and on every failure, so no zombie is left behind.  When the timeout
+ * runs out the child is killed with SIGKILL (its own children, if any, are
+ * not: helpers we run do not leave any).
+ *
+ * The functions block the calling thread for as long as the child runs
+ * (at most the timeout).  They may be called from several threads at once.
+ */
+#ifndef VMSNAP_RUN_H
+#define VMSNAP_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Bytes of stdout kept, and bytes of the end of stderr kept. */
+#define RUN_STDOUT_MAX (16 * 1024 * 1024)
+#define RUN_STDERR_MAX (64 * 1024)
+
+/* A reasonable address-space limit for helpers that parse untrusted
+ * images (qemu-img info): 2 GiB.
+ */
+#define RUN_AS_LIMIT_DEFAULT ((uint64_t)2 * 1024 * 1024 * 1024)
+
+/* What became of a child.  A plain record: callers read the fields.
+ * Initialised by every run_* function that takes one (even when that
+ * function fails), and released with run_result_clear.
+ */
+struct run_result {
+    int status;         /* exit code, or -1 if the child did not exit */
+    int signal;         /* signal that killed the child, or 0 */
+    char *out;          /* stdout, NUL-terminated; NULL in run_stream */
+    size_t out_len;     /* bytes in out (it may hold NUL bytes) */
+    bool out_truncated; /* stdout went beyond RUN_STDOUT_MAX */
+    char *err;          /* end of stderr, NUL-terminated; never NULL
+                         * after run_exec returned 0 */
+    size_t err_len;     /* bytes in err */
+    bool err_truncated; /* the start of stderr was dropped */
+};
+
+/* Everything run_exec can do.  A plain record; zero it, then set what
+ * you need.
+ */
+struct run_opts {
+    int timeout_ms;       /* kill the child after this; < 0: never */
+    uint64_t as_limit;    /* RLIMIT_AS of the child in bytes; 0: none */
+    unsigned cpu_limit_s; /* RLIMIT_CPU of the child in seconds; 0: none */
+    /* If set, stdout is not kept but handed over line by line: a line
+     * ends at '\n' or '\r' (progress meters rewrite their line with '\r'),
+     * the terminator is not passed, empty lines are skipped, and a line
+     * longer than RUN_STDERR_MAX is passed in pieces.  LINE is borrowed
+     * for the duration of the call.  Called in the calling thread.
+     */
+    void (*on_line)(const char *line, void *opaque);
+    void *opaque; /* passed to on_line */
+};
+
+/* Run ARGV (NULL-terminated, ARGV[0] the program) as OPTS says, wait for
+ * it and fill *RES.  OPTS may be NULL (no timeout, no limits, stdout
+ * kept).
+ * Returns 0 once the child has exited or been killed by a signal, whatever
+ * its exit code: the caller judges RES->status.  Returns -1 with:
+ * - ERR_IO "cannot run PROG: <strerror>" when the program cannot be
+ *   executed (not found, not executable), or when a pipe, fork or poll
+ *   fails;
+ * - ERR_TIMEOUT "PROG timed out after N ms" when the child was killed
+ *   because the timeout ran out.
+ * *RES is always initialised and must be released with run_result_clear,
+ * whatever this returns.  Blocks until the child is gone.
+ */
+int run_exec(const char *const *argv, const struct run_opts *opts,
+             struct run_result *res, struct error **errp);
+
+/* run_exec with a timeout and stdout kept in RES->out. */
+int run_capture(const char *const *argv, int timeout_ms, struct run_result *res,
+                struct error **errp);
+
+/* run_exec handing stdout to ON_LINE line by line (see struct run_opts);
+ * stderr is kept in RES->err.  RES->out stays NULL.
+ */
+int run_stream(const char *const *argv, int timeout_ms,
+               void (*on_line)(const char *line, void *opaque), void *opaque,
+               struct run_result *res, struct error **errp);
+
+/* Run ARGV like run_capture and insist that it exits with 0.
+ * On success returns 0 and, if OUT is not NULL, sets *OUT to its stdout
+ * (NUL-terminated, caller frees).  Returns -1 (and leaves *OUT alone) with
+ * the errors of run_exec, or ERR_GENERIC "PROG failed (exit N): <last
+ * line of stderr>" (or "PROG killed by signal N (name)"), or ERR_GENERIC
+ * "output of PROG is larger than 16 MiB" when OUT is wanted and stdout was
+ * truncated.  Blocks until the child is gone.
+ */
+int run_check(const char *const *argv, int timeout_ms, char **out,
+              struct error **errp);
+
+/* Set ERR_GENERIC "PROG failed (exit N): <last line of stderr>" (or
+ * "PROG killed by signal N (name)") from RES, as run_check does, for
+ * callers that first look at the exit code themselves.  PROG names the
+ * program in the message.  Always returns -1, for
+ * "return run_result_error(...)".
+ */
+int run_result_error(const char *prog, const struct run_result *res,
+                     struct error **errp);
+
+/* Return a copy of the last non-empty line of RES->err, without its line
+ * end ("" if there is none).  The caller frees it; NULL if memory ran
+ * out.
+ */
+char *run_result_last_err_line(const struct run_result *res);
+
+/* Free what RES holds and reset it.  RES may be NULL; calling it twice is
+ * harmless.
+ */
+void run_result_clear(struct run_result *res);
+
+#endif

@@ -1,0 +1,201 @@
+/* vmsnap: the data directory (see store.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "store.h"
+#include "util.h"
+
+struct store {
+    char *dir;            /* absolute path of the data directory */
+    struct catalog *cat;  /* the open catalog */
+};
+
+/* The default directory when neither --data-dir nor $VMSNAP_DATA_DIR is
+ * given.  Caller frees.
+ */
+static char *
+store_default_dir(struct error **errp)
+{
+    const char *env = getenv("VMSNAP_DATA_DIR");
+    const char *home, *xdg;
+    char *dir = NULL;
+
+    if (env && *env) {
+        return strdup(env);
+    }
+    if (geteuid() == 0) {
+        return strdup("/var/lib/vmsnap");
+    }
+    xdg = getenv("XDG_DATA_HOME");
+    home = getenv("HOME");
+    if (xdg && *xdg) {
+        dir = util_path_join(xdg, "vmsnap");
+    } else if (home && *home) {
+        if (asprintf(&dir, "%s/.local/share/vmsnap", home) < 0) {
+            dir = NULL;
+        }
+    } else {
+        error_setg(errp, ERR_INVALID,
+                   "no data directory: set --data-dir or VMSNAP_DATA_DIR");
+        return NULL;
+    }
+    if (dir == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+    }
+    return dir;
+}
+
+struct store *
+store_open(const char *dir, struct error **errp)
+{
+    static const char *const subdirs[] = {"images", "instances", "tmp"};
+    CLEANUP_FREE char *path = NULL;
+    CLEANUP_FREE char *db = NULL;
+    struct store *store;
+    size_t i;
+
+    path = dir ? strdup(dir) : store_default_dir(errp);
+    if (path == NULL) {
+        if (dir) {
+            error_setg(errp, ERR_IO, "out of memory");
+        }
+        return NULL;
+    }
+    if (util_mkdir_p(path, 0700, errp) < 0) {
+        error_prepend(errp, "data directory: ");
+        return NULL;
+    }
+    for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        CLEANUP_FREE char *sub = util_path_join(path, subdirs[i]);
+
+        if (sub == NULL || util_mkdir_p(sub, 0700, errp) < 0) {
+            error_prepend(errp, "data directory: ");
+            return NULL;
+        }
+    }
+    store = calloc(1, sizeof(*store));
+    if (store == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return NULL;
+    }
+    store->dir = realpath(path, NULL);
+    db = util_path_join(path, "catalog.db");
+    if (store->dir == NULL || db == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", path);
+        store_close(store);
+        return NULL;
+    }
+    store->cat = catalog_open(db, errp);
+    if (store->cat == NULL) {
+        store_close(store);
+        return NULL;
+    }
+    return store;
+}
+
+void
+store_close(struct store *store)
+{
+    if (store == NULL) {
+        return;
+    }
+    catalog_close(store->cat);
+    free(store->dir);
+    free(store);
+}
+
+struct catalog *
+store_catalog(struct store *store)
+{
+    return store->cat;
+}
+
+const char *
+store_dir(const struct store *store)
+{
+    return store->dir;
+}
+
+char *
+store_image_path(const struct store *store, const char *image_id,
+                 const char *disk_format)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/images/%s.%s", store->dir, image_id,
+                 disk_format) < 0) {
+        return NULL;
+    }
+    return p;
+}
+
+char *
+store_instance_path(const struct store *store, const char *instance_id,
+                    const char *name)
+{
+    char *p = NULL;
+    int r;
+
+    if (name) {
+        r = asprintf(&p, "%s/instances/%s/%s", store->dir, instance_id, name);
+    } else {
+        r = asprintf(&p, "%s/instances/%s", store->dir, instance_id);
+    }
+    return r < 0 ? NULL : p;
+}
+
+char *
+store_tmp_path(const struct store *store, const char *prefix)
+{
+    char id[37];
+    char *p = NULL;
+
+    util_uuid_new(id);
+    if (asprintf(&p, "%s/tmp/%s-%s", store->dir, prefix, id) < 0) {
+        return NULL;
+    }
+    return p;
+}
+
+int
+store_lock_instance(const struct store *store, const char *instance_id,
+                    bool wait, struct error **errp)
+{
+    CLEANUP_FREE char *dir = store_instance_path(store, instance_id, NULL);
+    CLEANUP_FREE char *path = store_instance_path(store, instance_id, "lock");
+    CLEANUP_CLOSE int fd = -1;
+
+    if (dir == NULL || path == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    if (util_mkdir_p(dir, 0700, errp) < 0) {
+        return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "open %s", path);
+        return -1;
+    }
+    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EWOULDBLOCK) {
+            error_setg(errp, ERR_CONFLICT,
+                       "instance %s is busy with another operation",
+                       instance_id);
+        } else {
+            error_setg_errno(errp, ERR_IO, errno, "lock %s", path);
+        }
+        return -1;
+    }
+    return steal_fd(&fd);
+}

@@ -1,0 +1,57 @@
+/* vmsnap: the data directory.
+ *
+ * Everything vmsnap keeps lives under one directory:
+ *   catalog.db               the SQLite catalog (images, instances, ...)
+ *   images/<uuid>.<format>   image data, written once, then read-only
+ *   instances/<uuid>/        an instance: disks, QEMU sockets, logs, lock
+ *   tmp/                     work files of operations in progress
+ * The directory is chosen by --data-dir, else $VMSNAP_DATA_DIR, else
+ * /var/lib/vmsnap for root and $XDG_DATA_HOME/vmsnap (~/.local/share) for
+ * other users.
+ */
+#ifndef VMSNAP_STORE_H
+#define VMSNAP_STORE_H
+
+#include <stdbool.h>
+
+#include "catalog.h"
+#include "error.h"
+
+struct store;
+
+/* Open the data directory DIR (NULL: the default described above),
+ * creating it and its catalog if needed.  Returns NULL on failure.
+ */
+struct store *store_open(const char *dir, struct error **errp);
+
+/* Close the catalog and free STORE; NULL is allowed. */
+void store_close(struct store *store);
+
+/* The catalog and the directory path; borrowed, valid until store_close. */
+struct catalog *store_catalog(struct store *store);
+const char *store_dir(const struct store *store);
+
+/* Path of an image's data file.  Caller frees. */
+char *store_image_path(const struct store *store, const char *image_id,
+                       const char *disk_format);
+
+/* Path of a file in an instance's directory (NAME NULL: the directory
+ * itself).  Caller frees.
+ */
+char *store_instance_path(const struct store *store, const char *instance_id,
+                          const char *name);
+
+/* A new unique path under tmp/ whose name starts with PREFIX (nothing is
+ * created).  Caller frees.
+ */
+char *store_tmp_path(const struct store *store, const char *prefix);
+
+/* Take the per-instance lock, an exclusive flock on instances/<id>/lock,
+ * that serialises life-cycle operations on one instance across processes.
+ * With WAIT false, a held lock is an ERR_CONFLICT error.  Returns the lock
+ * fd (close it to release) or -1.
+ */
+int store_lock_instance(const struct store *store, const char *instance_id,
+                        bool wait, struct error **errp);
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Set up everything (scripts/setup.sh) and run the whole test suite:
+#  1. the gcc build (./build): every suite, real QEMU and the real agent;
+#  2. a clang build with AddressSanitizer and UBSan (./build-asan): the
+#     unit, protocol and fuzz-corpus suites.
+# Ends with the line "N passed, N failed" counting every TAP check.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+export VMSNAP_GUEST_DIR
+VMSNAP_GUEST_DIR=$(guest/build-guest.sh --print-dir)
+# Tests run hostile: glibc checks the heap and fills freed memory.
+export MALLOC_CHECK_=3 MALLOC_PERTURB_=$((RANDOM % 255 + 1))
+
+rc=0
+meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=1
+
+if [ ! -d build-asan ]; then
+    CC=clang meson setup build-asan -Db_sanitize=address,undefined \
+        -Db_lundef=false -Dwerror=true >/dev/null || rc=1
+fi
+if ninja -C build-asan >/dev/null; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    MALLOC_CHECK_= MALLOC_PERTURB_= \
+        meson test -C build-asan --print-errorlogs --suite unit \
+        --suite proto --suite fuzz || rc=1
+else
+    echo "asan build failed"; rc=1
+fi
+
+python3 scripts/count-tests.py build/meson-logs/testlog.junit.xml \
+    build-asan/meson-logs/testlog.junit.xml --failed-floor $rc

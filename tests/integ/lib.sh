@@ -1,0 +1,109 @@
+# vmsnap integration tests: shared shell functions.  Source it from a test
+# script.  Tests speak TAP: ok/not ok lines, a plan at the end (done_testing).
+#
+# Environment (set by meson): VMSNAP (the vmsnap binary), VMSNAP_GUEST_DIR
+# (the test guest; built by guest/build-guest.sh when unset), SRCDIR.
+set -u
+
+: "${VMSNAP:?VMSNAP must name the vmsnap binary}"
+: "${SRCDIR:?SRCDIR must name the source tree}"
+
+T_COUNT=0
+T_FAILED=0
+
+ok() {  # ok CONDITION-EXIT-STATUS DESCRIPTION
+    local rc=$1
+    shift
+    T_COUNT=$((T_COUNT + 1))
+    if [ "$rc" -eq 0 ]; then
+        echo "ok $T_COUNT - $*"
+    else
+        echo "not ok $T_COUNT - $*"
+        T_FAILED=$((T_FAILED + 1))
+    fi
+}
+
+check() {  # check DESCRIPTION -- COMMAND...: ok if COMMAND succeeds
+    local desc=$1
+    shift
+    [ "$1" = "--" ] && shift
+    "$@" >/dev/null 2>&1
+    ok $? "$desc"
+}
+
+diag() {
+    printf '# %s\n' "$*"
+}
+
+done_testing() {
+    echo "1..$T_COUNT"
+    [ "$T_FAILED" -eq 0 ]
+}
+
+need() {  # need TOOL...: a missing tool fails the test, never skips it
+    local t
+    for t in "$@"; do
+        if ! command -v "$t" >/dev/null 2>&1; then
+            echo "not ok 1 - required tool '$t' is missing"
+            echo "1..1"
+            exit 1
+        fi
+    done
+}
+
+# A private data directory per test; every QEMU started in it is killed
+# on exit.
+T_DIR=$(mktemp -d /tmp/vmsnap-test.XXXXXX)
+export VMSNAP_DATA_DIR=$T_DIR/data
+
+cleanup() {
+    local pidfile
+    for pidfile in "$T_DIR"/data/instances/*/qemu.pid; do
+        [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
+    done
+    rm -rf "$T_DIR"
+}
+trap cleanup EXIT
+
+vmsnap() {
+    "$VMSNAP" "$@"
+}
+
+guest_dir() {
+    if [ -z "${VMSNAP_GUEST_DIR:-}" ]; then
+        VMSNAP_GUEST_DIR=$("$SRCDIR/guest/build-guest.sh" --print-dir)
+    fi
+    echo "$VMSNAP_GUEST_DIR"
+}
+
+# Register the test guest as three images, as OpenStack does: a kernel,
+# a ramdisk and a root disk whose kernel_id/ramdisk_id point at them.
+# Prints the root image's ID.  AGENT is yes or no.
+register_guest() {  # register_guest NAME [AGENT] [extra image create args]
+    local name=$1 agent=${2:-yes} g kid rid
+    shift 2 || shift $#
+    g=$(guest_dir)
+    kid=$(vmsnap image create "$name-kernel" --file "$g/vmlinuz" \
+          --disk-format aki -f value -c id) || return 1
+    rid=$(vmsnap image create "$name-ramdisk" --file "$g/initrd.img" \
+          --disk-format ari -f value -c id) || return 1
+    vmsnap image create "$name" --file "$g/root.qcow2" --disk-format qcow2 \
+        --property kernel_id="$kid" --property ramdisk_id="$rid" \
+        --property hw_qemu_guest_agent="$agent" "$@" -f value -c id
+}
+
+# Wait until the agent of SERVER answers (up to $2 seconds, default 90).
+wait_agent() {
+    local i
+    for i in $(seq 1 "${2:-90}"); do
+        vmsnap agent ping "$1" >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    return 1
+}
+
+# Run a shell command line inside SERVER through the agent; print its
+# stdout.  Fails if the command exits non-zero.
+guest_sh() {  # guest_sh SERVER 'command line'
+    vmsnap agent exec "$1" -- /bin/sh -c "$2"
+}
