@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "images.h"
 #include "progress-bar.h"
+#include "snapshot.h"
 #include "util.h"
 
 /* A JSON object of IMG's properties; caller puts. */
@@ -81,6 +82,7 @@ cli_find_image(struct cli *cli, const char *ref)
     if (cli_store(cli) == NULL) {
         return NULL;
     }
+    snapshot_reap_stale(cli->store);
     if (catalog_image_find(store_catalog(cli->store), ref, &img, &err) < 0) {
         cli_fail(cli, err);
         return NULL;
@@ -283,6 +285,7 @@ image_list(struct cli *cli, int argc, char **argv)
     if (cli_store(cli) == NULL) {
         goto out;
     }
+    snapshot_reap_stale(cli->store);
     if (catalog_image_list(store_catalog(cli->store), &filter, &list, &n,
                            &err) < 0) {
         r = cli_fail(cli, err);

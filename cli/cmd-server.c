@@ -11,6 +11,8 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "compute.h"
+#include "progress-bar.h"
+#include "snapshot.h"
 #include "util.h"
 
 struct instance *
@@ -338,7 +340,78 @@ server_console(struct cli *cli, int argc, char **argv)
     return n < 0 ? 1 : 0;
 }
 
+static int
+server_image_create(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"wait", no_argument, NULL, 'w'},
+        {"no-wait", no_argument, NULL, 'W'},
+        {"freeze-timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct snapshot_opts so = {0};
+    struct instance *inst;
+    struct image *img = NULL;
+    struct error *err = NULL;
+    struct progress_bar *bar;
+    int64_t v;
+    int c, r;
+
+    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
+         c = cli_getopt(argc, argv, "", opts, false)) {
+        switch (c) {
+        case 'n':
+            so.name = optarg;
+            break;
+        case 'w':
+            so.no_wait = false;
+            break;
+        case 'W':
+            so.no_wait = true;
+            break;
+        case 't':
+            if (util_parse_int64(optarg, &v, NULL) < 0 || v <= 0 ||
+                v > 600) {
+                return cli_usage(cli, "bad --freeze-timeout '%s' (seconds)",
+                                 optarg);
+            }
+            so.freeze_timeout_ms = (int)v * 1000;
+            break;
+        case 'h':
+            printf("usage: vmsnap server image create --name NAME "
+                   "[--wait|--no-wait] [--freeze-timeout S] SERVER\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (optind + 1 != argc || so.name == NULL) {
+        return cli_usage(cli, "expected --name NAME and one SERVER");
+    }
+    inst = cli_find_server(cli, argv[optind]);
+    if (inst == NULL) {
+        return 1;
+    }
+    snapshot_reap_stale(cli->store);
+    bar = progress_bar_new(cli_progress_enabled(cli) && !so.no_wait);
+    so.progress = progress_bar_reporter(bar);
+    r = snapshot_create(cli->store, inst, &so, &img, &err);
+    progress_bar_free(bar);
+    instance_free(inst);
+    if (r < 0) {
+        return cli_fail(cli, err);
+    }
+    r = cli_print(cli, cli_image_output(img));
+    image_free(img);
+    return r;
+}
+
 const struct cli_command cli_server_commands[] = {
+    {"server image create", server_image_create,
+     "--name NAME [--wait|--no-wait] SERVER",
+     "snapshot an instance into a new image"},
     {"server create", server_create, "NAME --image IMAGE",
      "boot a new instance from an image"},
     {"server list", server_list, "", "list instances"},

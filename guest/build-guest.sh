@@ -119,7 +119,7 @@ ensure_host_pkgs()
 # Prints "PACKAGE VERSION" of the kernel to use.
 pick_kernel()
 {
-	local pkg ver names
+	local pkg ver kernel
 
 	if [ -n "${VMSNAP_GUEST_KERNEL_PKG:-}" ]; then
 		pkg=$VMSNAP_GUEST_KERNEL_PKG
@@ -129,18 +129,14 @@ pick_kernel()
 		echo "$pkg $ver"
 		return 0
 	fi
-	names=$(apt-cache search --names-only \
+	# One apt-cache run: each costs a second here, where apt keeps no
+	# binary cache.  The newest ABI number wins, then the newest version.
+	kernel=$(apt-cache search --names-only --full \
 	    '^linux-image-6\.1\.0-[0-9]+-cloud-amd64$' 2>/dev/null |
-	    awk '{ print $1 }' | sort -rV)
-	for pkg in $names; do
-		ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
-		    sed -n 's/^Version: //p' | head -n 1)
-		if [ -n "$ver" ]; then
-			echo "$pkg $ver"
-			return 0
-		fi
-	done
-	return 1
+	    awk '/^Package: / { p = $2 } /^Version: / { print p, $2 }' |
+	    sort -V | tail -n 1)
+	[ -n "$kernel" ] || return 1
+	echo "$kernel"
 }
 
 # --- cache key -------------------------------------------------------------
@@ -203,6 +199,10 @@ if [ "$force" -eq 0 ] && cache_complete; then
 fi
 
 # --- build -----------------------------------------------------------------
+
+# Leftovers of builders that were killed outright; with the lock held, no
+# other builder is using them.
+rm -rf "$cache_root"/.build.* "$cache_root"/.old.*
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmsnap-guest.XXXXXX")
 # The output directory lives beside its final place so that the last step
@@ -612,8 +612,11 @@ chmod 0755 "$root/sbin/init"
 
 # --- images ----------------------------------------------------------------
 
-mke2fs -q -F -t ext4 -L vmsnap-root -E root_owner=0:0 -d "$root" \
-    "$work/root.raw" "$rootfs_size"
+# Initialise inode tables and journal now, so that the guest's kernel has
+# no lazy-init writes to do in the background after every boot.
+mke2fs -q -F -t ext4 -L vmsnap-root \
+    -E root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0 \
+    -d "$root" "$work/root.raw" "$rootfs_size"
 qemu-img convert -f raw -O qcow2 "$work/root.raw" "$out/root.qcow2"
 
 printf '%s\n' "$key" >"$out/KEY"

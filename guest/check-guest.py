@@ -5,9 +5,11 @@ Usage: check-guest.py [GUEST_DIR]
 
 GUEST_DIR defaults to the output of `build-guest.sh --print-dir`.  The
 guest boots from a throw-away qcow2 overlay on root.qcow2, with an extra
-raw ext4 disk as /dev/vdb.  Checks: time from QEMU start to a responding
-agent, guest-ping, guest-exec with captured output, freeze / status /
-thaw, a failing fsfreeze hook failing the freeze, and mounting /dev/vdb.
+raw ext4 disk as /dev/vdb and another on virtio-scsi as /dev/sda.
+Checks: time from QEMU start to a responding agent, guest-ping,
+guest-exec with captured output, freeze / status / thaw, a failing
+fsfreeze hook failing the freeze, mounting the extra disks, init's
+handling of a stopped or killed agent, guest-shutdown.
 Prints one line per check and a closing "N passed, N failed" line.
 """
 
@@ -40,6 +42,10 @@ def qemu_argv(guest, tmp):
         "-drive", "file=%s,if=none,id=extra,format=raw"
         % os.path.join(tmp, "extra.raw"),
         "-device", "virtio-blk-pci,drive=extra",
+        "-drive", "file=%s,if=none,id=scsi0,format=raw"
+        % os.path.join(tmp, "scsi.raw"),
+        "-device", "virtio-scsi-pci,id=scsi",
+        "-device", "scsi-hd,bus=scsi.0,drive=scsi0",
         "-device", "virtio-serial-pci",
         "-chardev", "socket,id=qga0,path=%s,server=on,wait=off"
         % os.path.join(tmp, "qga.sock"),
@@ -83,7 +89,14 @@ class Agent:
         self.next_id += 1
         want = self.next_id
         msg = {"execute": "guest-sync-delimited", "arguments": {"id": want}}
-        self.sock.sendall(b"\xff" + json.dumps(msg).encode() + b"\n")
+        # QEMU reads nothing while no agent has the port open, so the
+        # socket can fill up; a half-sent request is harmless, as the
+        # 0xFF that starts the next one resets the agent's parser.
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.sendall(b"\xff" + json.dumps(msg).encode() + b"\n")
+        except socket.timeout:
+            return False
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -144,6 +157,8 @@ def main():
                         os.path.join(tmp, "overlay.qcow2")], check=True)
         subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", "extra",
                         os.path.join(tmp, "extra.raw"), "64M"], check=True)
+        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", "scsi",
+                        os.path.join(tmp, "scsi.raw"), "32M"], check=True)
 
         start = time.monotonic()
         qemu = subprocess.Popen(qemu_argv(guest, tmp))
@@ -155,7 +170,7 @@ def main():
         agent = Agent(sock_path)
         up = False
         while time.monotonic() - start < 120:
-            if agent.sync(0.5):
+            if agent.sync(1.0):
                 up = True
                 break
         boot = time.monotonic() - start
@@ -165,7 +180,11 @@ def main():
 
         with open(os.path.join(tmp, "console.log"), errors="replace") as f:
             console = f.read()
-        check("console marker", "vmsnap-guest: ready" in console)
+        uptime = ""
+        for line in console.splitlines():
+            if line.startswith("vmsnap-guest: kernel uptime "):
+                uptime = "guest " + line.split()[-1]
+        check("console marker", "vmsnap-guest: ready" in console, uptime)
 
         r = agent.cmd("guest-ping")
         check("guest-ping", r == {"return": {}}, repr(r))
@@ -195,10 +214,18 @@ def main():
                                     "/proc/mounts"])
         check("mount /dev/vdb", code == 0 and out.startswith("data\n"),
               repr((code, out, err)))
+        code, out, err = agent.run(["/bin/sh", "-c",
+                                    "mount -t ext4 /dev/sda /mnt/c && "
+                                    "grep ' /mnt/c ' /proc/mounts"])
+        check("mount virtio-scsi /dev/sda", code == 0 and "/mnt/c" in out,
+              repr((code, out, err)))
         r = agent.cmd("guest-fsfreeze-freeze")
-        check("freeze with /dev/vdb mounted", r.get("return") == 2, repr(r))
+        check("freeze with extra disks mounted", r.get("return") == 3,
+              repr(r))
         r = agent.cmd("guest-fsfreeze-thaw")
-        check("thaw with /dev/vdb mounted", r.get("return") == 2, repr(r))
+        check("thaw with extra disks mounted", r.get("return") == 3, repr(r))
+        code, _, _ = agent.run(["/bin/umount", "/mnt/c"])
+        check("umount /mnt/c", code == 0)
 
         # A hook that succeeds runs on freeze and thaw; one that fails
         # fails the freeze, and nothing is left frozen.
@@ -225,6 +252,30 @@ def main():
         code, out, _ = agent.run(["/bin/cat", "/run/hook-a"])
         check("hook saw freeze and thaw",
               out == "freeze\nthaw\nfreeze\nthaw\n", repr(out))
+
+        # A stopped agent is left alone by init (tests SIGSTOP it); one
+        # that exits is restarted.
+        _, pid1, _ = agent.run(["/bin/pidof", "qemu-ga"])
+        agent.cmd("guest-exec", {"path": "/bin/sh", "arg": [
+            "-c", "(sleep 4; kill -CONT %s) >/dev/null 2>&1 & "
+            "kill -STOP %s" % (pid1.strip(), pid1.strip())]})
+        time.sleep(1)
+        stopped = not agent.sync(1.0)
+        t = time.monotonic()
+        while not agent.sync(1.0) and time.monotonic() - t < 20:
+            pass
+        _, pid2, _ = agent.run(["/bin/pidof", "qemu-ga"])
+        check("SIGSTOP/SIGCONT keeps the same agent",
+              stopped and pid1 == pid2, "%r %r %r" % (stopped, pid1, pid2))
+        agent.cmd("guest-exec", {"path": "/bin/kill",
+                                 "arg": ["-KILL", pid1.strip()]})
+        t = time.monotonic()
+        time.sleep(0.5)
+        while not agent.sync(1.0) and time.monotonic() - t < 20:
+            pass
+        _, pid3, _ = agent.run(["/bin/pidof", "qemu-ga"])
+        check("a killed agent is restarted", pid3 and pid3 != pid1,
+              "%.1f s, %r -> %r" % (time.monotonic() - t, pid1, pid3))
 
         # guest-shutdown sends no reply on success.
         agent.sock.sendall(b'{"execute":"guest-shutdown"}\n')

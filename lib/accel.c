@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -22,11 +23,12 @@
 #define ACCEL_MACHINE_TYPE "q35"
 #define ACCEL_KVM_DEVICE "/dev/kvm"
 
+#define ACCEL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ACCEL_STR_(x) #x
 #define ACCEL_STR(x) ACCEL_STR_(x)
 
-/* The descriptor under which QEMU finds the probe image. */
-#define ACCEL_IMAGE_FD 3
+/* The descriptor under which QEMU finds the probe ROM. */
+#define ACCEL_ROM_FD 3
 
 /* Bytes of QEMU's output kept for the error message. */
 #define ACCEL_OUTPUT_MAX 4096
@@ -55,13 +57,12 @@ static const char *const accel_kvm_failures[] = {
 
 /* Why the probe guest stopped, indexed by the byte it wrote. */
 static const char *const accel_probe_reasons[] = {
-    [ACCEL_PROBE_E_LOADER] = "not entered by a multiboot loader",
     [ACCEL_PROBE_E_NO_LM] = "CPU model offers no long mode",
     [ACCEL_PROBE_E_NO_LMA] = "long mode not active after enabling paging",
     [ACCEL_PROBE_E_NO_SSE] = "CPU model offers no SSE2",
-    [ACCEL_PROBE_E_MEMORY] = "memory did not read back as written",
     [ACCEL_PROBE_E_SSE] = "SSE2 computation came out wrong",
     [ACCEL_PROBE_E_TRAP] = "breakpoint exception not delivered",
+    [ACCEL_PROBE_E_MEMORY] = "memory did not read back as written",
 };
 
 /* How one run of QEMU ended. */
@@ -79,7 +80,7 @@ static int accel_cached = -1;
 static const struct accel_info *
 accel_info(enum accel_kind kind)
 {
-    if ((unsigned int)kind >= sizeof(accel_table) / sizeof(accel_table[0])) {
+    if ((unsigned int)kind >= ACCEL_ARRAY_SIZE(accel_table)) {
         abort();
     }
     return &accel_table[kind];
@@ -112,20 +113,42 @@ accel_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Put the probe image into an anonymous memory file and return its
- * descriptor (close-on-exec), or -1 with an error.
+/* Write all of BUF at OFFSET of FD.  Returns 0, or -1 with errno set. */
+static int
+accel_pwrite_all(int fd, const unsigned char *buf, size_t len, off_t offset)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, buf, len, offset);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0) {
+                errno = EIO;
+            }
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+        offset += n;
+    }
+    return 0;
+}
+
+/* Build the probe's ROM (see accel-probe.S) in an anonymous memory file
+ * and return its descriptor (close-on-exec), or -1 with an error.
  */
 static int
-accel_image_fd(struct error **errp)
+accel_rom_fd(struct error **errp)
 {
 #if defined(__x86_64__)
-    const unsigned char *p = accel_probe_image;
-    size_t left = (size_t)(accel_probe_image_end - accel_probe_image);
+    size_t size = (size_t)(accel_probe_image_end - accel_probe_image);
     int fd;
 
-    if (left > ACCEL_PROBE_IMAGE_MAX) {
+    if (size > ACCEL_PROBE_RESET_OFFSET) {
         error_setg(errp, ERR_GENERIC, "probe image is %zu bytes, more than %d",
-                   left, ACCEL_PROBE_IMAGE_MAX);
+                   size, ACCEL_PROBE_RESET_OFFSET);
         return -1;
     }
     fd = memfd_create("vmsnap-accel-probe", MFD_CLOEXEC);
@@ -133,20 +156,13 @@ accel_image_fd(struct error **errp)
         error_setg_errno(errp, ERR_IO, errno, "memfd_create");
         return -1;
     }
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, ERR_IO, n < 0 ? errno : EIO,
-                             "writing the probe image");
-            close(fd);
-            return -1;
-        }
-        p += n;
-        left -= (size_t)n;
+    if (ftruncate(fd, ACCEL_PROBE_ROM_SIZE) < 0 ||
+        accel_pwrite_all(fd, accel_probe_image, size, 0) < 0 ||
+        accel_pwrite_all(fd, accel_probe_reset, ACCEL_PROBE_RESET_SIZE,
+                         ACCEL_PROBE_RESET_OFFSET) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "writing the probe ROM");
+        close(fd);
+        return -1;
     }
     return fd;
 #else
@@ -156,31 +172,30 @@ accel_image_fd(struct error **errp)
 }
 
 /* In the child: stdin from /dev/null, stdout and stderr into OUT_FD, the
- * image at ACCEL_IMAGE_FD, default signal handling, then exec ARGV.  On
+ * ROM at ACCEL_ROM_FD, default signal handling, then exec ARGV.  On
  * failure, write errno to ERR_FD and exit.  Only async-signal-safe calls.
  */
 static void __attribute__((noreturn))
-accel_child(char *const argv[], int image_fd, int out_fd, int err_fd)
+accel_child(char *const argv[], int rom_fd, int out_fd, int err_fd)
 {
     sigset_t none;
-    int img, out, nul, e;
+    int rom, out, nul, e;
 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
 
     /* Move our descriptors above the ones being set up first. */
-    img = fcntl(image_fd, F_DUPFD, 10);
+    rom = fcntl(rom_fd, F_DUPFD, 10);
     out = fcntl(out_fd, F_DUPFD, 10);
     nul = open("/dev/null", O_RDONLY);
-    if (img < 0 || out < 0 || nul < 0 || dup2(nul, 0) < 0 ||
-        dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
-        dup2(img, ACCEL_IMAGE_FD) < 0) {
+    if (rom < 0 || out < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(out, 1) < 0 ||
+        dup2(out, 2) < 0 || dup2(rom, ACCEL_ROM_FD) < 0) {
         goto fail;
     }
-    close(img);
+    close(rom);
     close(out);
-    if (nul > ACCEL_IMAGE_FD) {
+    if (nul > ACCEL_ROM_FD) {
         close(nul);
     }
     execvp(argv[0], argv);
@@ -198,7 +213,7 @@ accel_output_kvm_failed(const struct accel_outcome *o)
 {
     size_t i;
 
-    for (i = 0; i < sizeof(accel_kvm_failures) / sizeof(char *); i++) {
+    for (i = 0; i < ACCEL_ARRAY_SIZE(accel_kvm_failures); i++) {
         if (strstr(o->out, accel_kvm_failures[i]) != NULL) {
             return true;
         }
@@ -286,17 +301,17 @@ accel_collect(pid_t pid, int fd, long long deadline, struct accel_outcome *o,
     }
 }
 
-/* Run ARGV with the image at ACCEL_IMAGE_FD and fill O.  Returns 0 when
+/* Run ARGV with the ROM at ACCEL_ROM_FD and fill O.  Returns 0 when
  * QEMU ran (whatever became of it), or -1 with an error when it could not
  * be started or waited for.
  */
 static int
-accel_run(char *const argv[], int image_fd, int timeout_ms,
+accel_run(char *const argv[], int rom_fd, int timeout_ms,
           struct accel_outcome *o, struct error **errp)
 {
     long long deadline = accel_now_ms() + timeout_ms;
     int out_pipe[2], err_pipe[2];
-    int child_errno = 0, ret;
+    int child_errno = 0, fork_errno, ret;
     ssize_t n;
     pid_t pid;
 
@@ -312,12 +327,13 @@ accel_run(char *const argv[], int image_fd, int timeout_ms,
     }
     pid = fork();
     if (pid == 0) {
-        accel_child(argv, image_fd, out_pipe[1], err_pipe[1]);
+        accel_child(argv, rom_fd, out_pipe[1], err_pipe[1]);
     }
+    fork_errno = errno;
     close(out_pipe[1]);
     close(err_pipe[1]);
     if (pid < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "fork");
+        error_setg_errno(errp, ERR_IO, fork_errno, "fork");
         close(out_pipe[0]);
         close(err_pipe[0]);
         return -1;
@@ -358,15 +374,27 @@ accel_probe(const char *accel, const char *cpu, int timeout_ms,
             struct error **errp)
 {
     struct accel_outcome o;
-    char machine[64], cpu_arg[64], kernel[32], line[256];
+    char machine[64], cpu_arg[64], rom[32], line[256];
     char *argv[] = {
-        ACCEL_QEMU, "-machine", machine, "-cpu", cpu_arg, "-m", "64",
-        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        ACCEL_QEMU,
+        "-machine",
+        machine,
+        "-cpu",
+        cpu_arg,
+        "-m",
+        "64",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
         "-device",
         "isa-debug-exit,iobase=" ACCEL_STR(ACCEL_PROBE_PORT) ",iosize=1",
-        "-kernel", kernel, NULL,
-    };
-    int image_fd, ret, code;
+        "-bios",
+        rom,
+        NULL};
+    const char *first;
+    int rom_fd, ret, code;
 
     if ((size_t)snprintf(machine, sizeof(machine), "%s,accel=%s",
                          ACCEL_MACHINE_TYPE, accel) >= sizeof(machine) ||
@@ -375,49 +403,49 @@ accel_probe(const char *accel, const char *cpu, int timeout_ms,
         error_setg(errp, ERR_INVALID, "accelerator or CPU name too long");
         return -1;
     }
-    snprintf(kernel, sizeof(kernel), "/proc/self/fd/%d", ACCEL_IMAGE_FD);
+    snprintf(rom, sizeof(rom), "/proc/self/fd/%d", ACCEL_ROM_FD);
     memset(&o, 0, sizeof(o));
 
-    image_fd = accel_image_fd(errp);
-    if (image_fd < 0) {
+    rom_fd = accel_rom_fd(errp);
+    if (rom_fd < 0) {
         return -1;
     }
-    ret = accel_run(argv, image_fd, timeout_ms, &o, errp);
-    close(image_fd);
+    ret = accel_run(argv, rom_fd, timeout_ms, &o, errp);
+    close(rom_fd);
     if (ret < 0) {
         return -1;
     }
 
-    accel_first_line(&o, line, sizeof(line));
+    first = accel_first_line(&o, line, sizeof(line));
     if (o.timed_out) {
         error_setg(errp, ERR_TIMEOUT,
-                   "probe guest did not finish within %d ms (%s)",
-                   timeout_ms, line);
+                   "probe guest did not finish within %d ms (%s)", timeout_ms,
+                   first);
         return -1;
     }
     if (o.kvm_failed) {
         error_setg(errp, ERR_GENERIC, "KVM failed to run the probe guest: %s",
-                   line);
+                   first);
         return -1;
     }
     if (WIFSIGNALED(o.wstatus)) {
         error_setg(errp, ERR_GENERIC, "QEMU killed by signal %d (%s): %s",
-                   WTERMSIG(o.wstatus), strsignal(WTERMSIG(o.wstatus)), line);
+                   WTERMSIG(o.wstatus), strsignal(WTERMSIG(o.wstatus)), first);
         return -1;
     }
     code = WEXITSTATUS(o.wstatus);
     if (code == ((ACCEL_PROBE_PASS << 1) | 1)) {
         return 0;
     }
-    if ((code & 1) && (size_t)(code >> 1) < sizeof(accel_probe_reasons) /
-                                                sizeof(char *) &&
+    if ((code & 1) &&
+        (size_t)(code >> 1) < ACCEL_ARRAY_SIZE(accel_probe_reasons) &&
         accel_probe_reasons[code >> 1] != NULL) {
         error_setg(errp, ERR_GENERIC, "probe guest failed: %s",
                    accel_probe_reasons[code >> 1]);
         return -1;
     }
     error_setg(errp, ERR_GENERIC, "QEMU exited with status %d: %s", code,
-               line);
+               first);
     return -1;
 }
 

@@ -841,6 +841,11 @@ cat_check_props(const struct prop *props, size_t n, const char *noun,
                        props[i].key);
             return -1;
         }
+        if (strlen(props[i].value) > CATALOG_VALUE_MAX) {
+            error_setg(errp, ERR_INVALID, "%s '%s' is longer than %d bytes",
+                       noun, props[i].key, CATALOG_VALUE_MAX);
+            return -1;
+        }
         for (j = 0; j < i; j++) {
             if (strcmp(props[i].key, props[j].key) == 0) {
                 error_setg(errp, ERR_INVALID, "%s '%s' is given twice",
@@ -947,6 +952,10 @@ cat_find_id_locked(struct catalog *cat, const struct cat_kind *k,
     size_t count = 0;
     int r;
 
+    if (name_or_id == NULL) {
+        error_setg(errp, ERR_INVALID, "no %s name or ID given", k->noun);
+        return -1;
+    }
     if (cat_norm_id(name_or_id, id)) {
         st = cat_prepare(cat, k->exists, errp);
         if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
@@ -1554,6 +1563,11 @@ cat_image_set_property_locked(struct catalog *cat, const char *id,
     if (value == NULL) {
         error_setg(errp, ERR_INVALID, "image property '%s' has no value",
                    key);
+        return -1;
+    }
+    if (strlen(value) > CATALOG_VALUE_MAX) {
+        error_setg(errp, ERR_INVALID, "image property '%s' is longer than "
+                   "%d bytes", key, CATALOG_VALUE_MAX);
         return -1;
     }
     if (!cat_norm_id(id, nid)) {

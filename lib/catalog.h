@@ -32,10 +32,11 @@
 
 /* Limits, as in Glance: a name or property key is at most 255 bytes and
  * an image carries at most 128 properties (instances as many metadata
- * items).
+ * items).  A property value is at most 64 KiB.
  */
 #define CATALOG_NAME_MAX 255
 #define CATALOG_KEY_MAX 255
+#define CATALOG_VALUE_MAX 65536
 #define CATALOG_PROPS_MAX 128
 
 /* Default time to wait for another process's write lock. */
@@ -46,7 +47,7 @@ struct catalog;
 /* One key/value pair (an image property or an instance metadata item). */
 struct prop {
     char *key;   /* non-empty, at most CATALOG_KEY_MAX bytes */
-    char *value; /* never NULL; may be empty */
+    char *value; /* never NULL; may be empty; <= CATALOG_VALUE_MAX bytes */
 };
 
 /* An image, with the fields of a Glance v2 image.  All pointers are owned
@@ -245,9 +246,9 @@ int catalog_image_set_status(struct catalog *cat, const char *id,
                              struct error **errp);
 
 /* Set property KEY of image ID to VALUE (adding or replacing) and bump
- * updated_at.  Returns 0, or -1 with ERR_INVALID (bad key, or the image
- * would exceed CATALOG_PROPS_MAX), ERR_NOT_FOUND, ERR_CONFLICT (busy) or
- * ERR_IO.
+ * updated_at.  Returns 0, or -1 with ERR_INVALID (bad key, value too
+ * long, or the image would exceed CATALOG_PROPS_MAX), ERR_NOT_FOUND,
+ * ERR_CONFLICT (busy) or ERR_IO.
  */
 int catalog_image_set_property(struct catalog *cat, const char *id,
                                const char *key, const char *value,

@@ -33,6 +33,8 @@
 #define META_CMDLINE "cmdline"        /* kernel command line */
 #define META_VM_STATE "vm_state"      /* active, paused or stopped: what
                                        * the user last asked for */
+#define META_SHUTDOWN "shutdown"      /* clean: the guest powered off by
+                                       * itself; forced; none: running */
 
 static const char *
 compute_qemu_binary(void)
@@ -340,10 +342,13 @@ compute_wait_exit(int pid, int timeout_ms)
     return true;
 }
 
-/* Record the state the user asked for. */
+/* Record the state the user asked for and, when SHUTDOWN is not NULL,
+ * how the last shutdown went ("clean", "forced", or "none" while running).
+ */
 static int
 compute_set_vm_state(struct store *store, const struct instance *inst,
-                     const char *state, struct error **errp)
+                     const char *state, const char *shutdown,
+                     struct error **errp)
 {
     struct instance *cur = NULL;
     int r;
@@ -352,6 +357,9 @@ compute_set_vm_state(struct store *store, const struct instance *inst,
         return -1;
     }
     r = instance_meta_set(cur, META_VM_STATE, state, errp);
+    if (r == 0 && shutdown) {
+        r = instance_meta_set(cur, META_SHUTDOWN, shutdown, errp);
+    }
     if (r == 0) {
         r = catalog_instance_update(store_catalog(store), cur, errp);
     }
@@ -395,7 +403,7 @@ compute_launch(struct store *store, const struct instance *inst,
         goto out;
     }
     json_object_put(st);
-    r = compute_set_vm_state(store, inst, "active", errp);
+    r = compute_set_vm_state(store, inst, "active", "none", errp);
 out:
     qmp_close(q);
     argv_clear(&a);
@@ -620,6 +628,7 @@ compute_stop(struct store *store, const struct instance *inst, int timeout_s,
              struct error **errp)
 {
     CLEANUP_CLOSE int lock = store_lock_instance(store, inst->id, true, errp);
+    const char *how = NULL;
     int pid;
 
     if (lock < 0) {
@@ -650,15 +659,18 @@ compute_stop(struct store *store, const struct instance *inst, int timeout_s,
                 qmp_close(q);
             }
         }
-        if (!compute_wait_exit(pid, timeout_s * 1000)) {
+        if (compute_wait_exit(pid, timeout_s * 1000)) {
+            how = "clean";
+        } else {
             log_warnx("server %s did not shut down within %d s: forcing it",
                       inst->name, timeout_s);
         }
     }
     if (pid > 0 && compute_pid(store, inst) > 0) {
         compute_kill(store, inst, pid);
+        how = "forced";
     }
-    return compute_set_vm_state(store, inst, "stopped", errp);
+    return compute_set_vm_state(store, inst, "stopped", how, errp);
 }
 
 int
@@ -683,7 +695,7 @@ compute_pause(struct store *store, const struct instance *inst, bool pause,
     }
     json_object_put(r);
     return compute_set_vm_state(store, inst, pause ? "paused" : "active",
-                                errp);
+                                NULL, errp);
 }
 
 int

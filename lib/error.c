@@ -16,6 +16,9 @@ struct error {
 /* Format a message; on allocation failure return a fixed string copy so
  * that an error is still reported.
  */
+static char *error_vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
 static char *
 error_vformat(const char *fmt, va_list ap)
 {

@@ -340,7 +340,12 @@ images_create(struct store *store, const struct images_new *spec,
         unlink(path);
         goto fail;
     }
-    *out = img;
+    /* Read the record back: the catalog fills in the timestamps. */
+    if (catalog_image_get(cat, img->id, out, errp) < 0) {
+        unlink(path);
+        goto fail;
+    }
+    image_free(img);
     return 0;
 
 fail:

@@ -262,10 +262,10 @@ jstream_next(struct jstream *js, json_object **msg, struct error **errp)
     }
     for (;;) {
         avail = js->len - js->pos;
-        p = js->buf + js->pos;
         if (avail == 0) {
-            return JSTREAM_NEED_MORE;
+            return JSTREAM_NEED_MORE; /* buf may still be NULL */
         }
+        p = js->buf + js->pos;
 
         if (js->skipping) {
             ff = memchr(p, JSTREAM_FF, avail);

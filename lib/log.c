@@ -45,6 +45,9 @@ log_debug_enabled(const char *subsys)
     return false;
 }
 
+static void log_vprint(const char *tag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vprint(const char *tag, const char *fmt, va_list ap)
 {

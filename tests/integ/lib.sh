@@ -107,3 +107,34 @@ wait_agent() {
 guest_sh() {  # guest_sh SERVER 'command line'
     vmsnap agent exec "$1" -- /bin/sh -c "$2"
 }
+
+# The ext4 state of an image's root filesystem, read off a raw copy:
+# prints "clean" when the journal needs no recovery and e2fsck -fn finds
+# nothing, "needs_recovery" when ext4 was cut while mounted and busy, else
+# "damaged".
+ext4_state() {  # ext4_state IMAGE
+    local file raw
+    file=$(vmsnap image show "$1" -f value -c file) || return 1
+    raw=$(mktemp "$T_DIR/fsck.XXXXXX")
+    qemu-img convert -U -O raw "$file" "$raw" || return 1
+    if dumpe2fs -h "$raw" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
+        echo needs_recovery
+    elif e2fsck -fn "$raw" >/dev/null 2>&1; then
+        echo clean
+    else
+        echo damaged
+    fi
+    rm -f "$raw"
+}
+
+prop() {  # prop IMAGE KEY: print one property of an image
+    vmsnap image show "$1" -f json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["properties"].get(sys.argv[1], ""))' "$2"
+}
+
+# Start a process in the guest that keeps writing to its root filesystem
+# until the guest stops.
+start_writer() {  # start_writer SERVER
+    guest_sh "$1" 'nohup sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /root/seq.tmp; mv /root/seq.tmp /root/seq; dd if=/dev/zero of=/root/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; done" >/dev/null 2>&1 &'
+}

@@ -371,16 +371,16 @@ test_fake(void)
        "fake qemu-img: minimal valid reply");
     qemuimg_info_clear(&info);
     {
-        char *args = NULL;
         const char *cat[] = {"cat", "args", NULL};
         char want[PATH_MAX + 64];
+        char *args = NULL;
+        int r;
 
         snprintf(want, sizeof(want), "info --output=json -U -f raw %s\n",
                  p("a.raw"));
-        int r = run_check(cat, 5000, &args, &err);
-
-        ok(r == 0 && strcmp(args, want) == 0, "info arguments: %s",
-           args ? args : "?");
+        r = run_check(cat, 5000, &args, &err);
+        ok(r == 0 && strcmp(args, want) == 0,
+           "fake qemu-img got: info --output=json -U -f raw PATH");
         free(args);
     }
     unsetenv("VMSNAP_QEMU_IMG");

@@ -1,0 +1,240 @@
+/* vmsnap: quiescing a guest through its agent (see quiesce.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "quiesce.h"
+#include "sock.h"
+
+/* Messages on the pipe from us to the watchdog. */
+#define MSG_THAWED 'D' /* the guest is thawed: exit */
+#define MSG_RESCUE 'T' /* we give up: thaw until confirmed, then exit */
+
+/* Per-command timeout of the watchdog's own thaw attempts. */
+#define RESCUE_CMD_MS 5000
+
+struct quiesce {
+    struct qga *g;        /* the agent, borrowed */
+    int pipe_wr;          /* write end of the pipe to the watchdog */
+    pid_t watchdog;       /* the watchdog process */
+    int64_t started_ms;   /* when the freeze request was sent */
+};
+
+/* Thaw through G until the agent reports "thawed" or DEADLINE passes.
+ * Returns 0 when confirmed.
+ */
+static int
+quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
+                   struct error **errp)
+{
+    struct error *last = NULL;
+
+    for (;;) {
+        int left = sock_remaining_ms(deadline);
+        int t = left < cmd_ms ? left : cmd_ms;
+        int st;
+
+        if (t <= 0) {
+            break;
+        }
+        /* The thaw itself may fail ("not frozen"); the status decides. */
+        error_free(last);
+        last = NULL;
+        if (qga_fsfreeze_thaw(g, t, &last) < 0) {
+            log_debug("quiesce", "thaw: %s", error_msg(last));
+            if (error_get_class(last) != ERR_PEER) {
+                sock_sleep_ms(200, deadline);
+                continue;
+            }
+            error_free(last);
+            last = NULL;
+        }
+        st = qga_fsfreeze_status(g, t, &last);
+        if (st == QGA_THAWED) {
+            error_free(last);
+            return 0;
+        }
+        if (st == QGA_FROZEN) {
+            error_free(last);
+            last = NULL;
+            error_setg(&last, ERR_GENERIC, "the guest still reports frozen");
+        }
+        sock_sleep_ms(200, deadline);
+    }
+    if (last) {
+        error_propagate(errp, last);
+        error_prepend(errp, "cannot thaw the guest: ");
+    } else {
+        error_setg(errp, ERR_TIMEOUT, "cannot thaw the guest: timed out");
+    }
+    return -1;
+}
+
+/* The watchdog: wait for word from the parent; thaw unless told the guest
+ * is thawed.  Never returns.
+ */
+static void __attribute__((noreturn))
+quiesce_watchdog(int agent_fd, int pipe_rd, int max_frozen_ms)
+{
+    struct pollfd pfd = {.fd = pipe_rd, .events = POLLIN};
+    struct qga *g;
+    char msg = 0;
+    int r;
+
+    setsid();
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    do {
+        r = poll(&pfd, 1, max_frozen_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r > 0 && read(pipe_rd, &msg, 1) == 1 && msg == MSG_THAWED) {
+        _exit(0);
+    }
+    /* The parent died (EOF), overran the window (timeout) or gave up
+     * (MSG_RESCUE): thaw, on our own copy of the agent connection.
+     */
+    g = qga_new_fd(agent_fd, NULL);
+    if (g == NULL) {
+        _exit(1);
+    }
+    r = quiesce_thaw_until(g, sock_deadline(QUIESCE_RESCUE_S * 1000),
+                           RESCUE_CMD_MS, NULL);
+    _exit(r == 0 ? 0 : 1);
+}
+
+/* Fork the watchdog; returns its pid and sets *PIPE_WR, or -1. */
+static pid_t
+quiesce_spawn_watchdog(struct qga *g, int max_frozen_ms, int *pipe_wr,
+                       struct error **errp)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "pipe");
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "fork");
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        int agent = dup(qga_fd(g));
+
+        close(fds[1]);
+        /* Keep only what the watchdog needs: the agent and the pipe.  A
+         * copy of, say, a QMP socket would keep QEMU's monitor busy.
+         */
+        if (agent < 0) {
+            _exit(1);
+        }
+        for (int fd = 3; fd < 1024; fd++) {
+            if (fd != agent && fd != fds[0]) {
+                close(fd);
+            }
+        }
+        quiesce_watchdog(agent, fds[0], max_frozen_ms);
+    }
+    close(fds[0]);
+    *pipe_wr = fds[1];
+    return pid;
+}
+
+/* Tell the watchdog MSG and let it go: with MSG_THAWED it exits at once
+ * and we reap it; with MSG_RESCUE it works on in its own session.
+ */
+static void
+quiesce_release(struct quiesce *q, char msg)
+{
+    ssize_t r;
+
+    do {
+        r = write(q->pipe_wr, &msg, 1);
+    } while (r < 0 && errno == EINTR);
+    close(q->pipe_wr);
+    if (msg == MSG_THAWED) {
+        while (waitpid(q->watchdog, NULL, 0) < 0 && errno == EINTR) {
+        }
+    } else {
+        log_warnx("the guest agent does not confirm the thaw: a watchdog "
+                  "(pid %d) keeps thawing in the background",
+                  (int)q->watchdog);
+    }
+    free(q);
+}
+
+struct quiesce *
+quiesce_freeze(struct qga *g, int timeout_ms, int max_frozen_ms,
+               struct error **errp)
+{
+    struct quiesce *q = calloc(1, sizeof(*q));
+    struct error *err = NULL;
+
+    if (q == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return NULL;
+    }
+    q->g = g;
+    /* A guest left frozen by someone else refuses a new freeze; thaw it
+     * first so that our freeze is a real one.
+     */
+    if (qga_fsfreeze_status(g, timeout_ms, &err) == QGA_FROZEN) {
+        log_warnx("the guest was already frozen: thawing it first");
+        qga_fsfreeze_thaw(g, timeout_ms, NULL);
+    }
+    if (err) {
+        error_prepend(&err, "guest agent does not answer: ");
+        error_propagate(errp, err);
+        free(q);
+        return NULL;
+    }
+    q->watchdog = quiesce_spawn_watchdog(g, max_frozen_ms, &q->pipe_wr,
+                                         errp);
+    if (q->watchdog < 0) {
+        free(q);
+        return NULL;
+    }
+    q->started_ms = sock_now_ms();
+    if (qga_fsfreeze_freeze(g, timeout_ms, &err) < 0) {
+        /* qemu-ga thaws what it froze when a freeze fails, but a freeze
+         * that timed out may still run later: make sure, or hand over.
+         */
+        struct error *thaw_err = NULL;
+
+        if (error_get_class(err) != ERR_TIMEOUT &&
+            quiesce_thaw_until(g, sock_deadline(timeout_ms), timeout_ms,
+                               &thaw_err) == 0) {
+            quiesce_release(q, MSG_THAWED);
+        } else {
+            error_free(thaw_err);
+            quiesce_release(q, MSG_RESCUE);
+        }
+        error_prepend(&err, "cannot freeze the guest's filesystems: ");
+        error_propagate(errp, err);
+        return NULL;
+    }
+    return q;
+}
+
+int
+quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
+             struct error **errp)
+{
+    int r = quiesce_thaw_until(q->g, sock_deadline(timeout_ms), timeout_ms,
+                               errp);
+
+    *frozen_ms = sock_now_ms() - q->started_ms;
+    quiesce_release(q, r == 0 ? MSG_THAWED : MSG_RESCUE);
+    return r;
+}

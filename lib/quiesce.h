@@ -1,0 +1,52 @@
+/* vmsnap: quiescing a guest through its agent, with a thaw guarantee.
+ *
+ * Linux has no automatic thaw: a guest whose filesystems stay frozen
+ * blocks every write until someone thaws it (OpenStack left guests frozen,
+ * LP#1754360, LP#1731986).  So before freezing, quiesce_freeze forks a
+ * watchdog process that shares the agent connection and thaws the guest
+ * when
+ *   - this process dies (even by SIGKILL: the watchdog sees its pipe
+ *     close), or
+ *   - this process does not confirm a thaw within max_frozen_ms, or
+ *   - this process hands the thaw over (quiesce_abandon) because the agent
+ *     stopped answering: the watchdog then keeps retrying, for up to
+ *     QUIESCE_RESCUE_S seconds, until the agent says "thawed".  A hung
+ *     agent that wakes up later runs the freeze we sent, then our thaw.
+ * The watchdog runs in its own session so that a Ctrl-C on the terminal
+ * does not kill it with us.
+ */
+#ifndef VMSNAP_QUIESCE_H
+#define VMSNAP_QUIESCE_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "qga.h"
+
+/* How long the watchdog keeps trying to thaw an unresponsive agent. */
+#define QUIESCE_RESCUE_S 3600
+
+struct quiesce;
+
+/* Freeze the guest's filesystems through agent G (guest-fsfreeze-freeze,
+ * which runs the guest's fsfreeze hooks first) within TIMEOUT_MS, with a
+ * watchdog that thaws after MAX_FROZEN_MS at the latest.  G stays owned
+ * by the caller and must outlive the session.
+ * Returns the frozen session, or NULL with errp set.  On failure the
+ * guest is thawed, or, when the agent did not answer, the watchdog goes
+ * on thawing in the background: the caller never has to thaw.
+ */
+struct quiesce *quiesce_freeze(struct qga *g, int timeout_ms,
+                               int max_frozen_ms, struct error **errp);
+
+/* Thaw the guest (guest-fsfreeze-thaw, then guest-fsfreeze-status until
+ * it says "thawed", retried until TIMEOUT_MS), stop the watchdog and free
+ * Q.  *FROZEN_MS is how long the filesystems were frozen: from the freeze
+ * request to the confirmed thaw (an upper bound).  If the thaw cannot be
+ * confirmed, the watchdog takes over (see above) and -1 is returned with
+ * errp set.  Q is freed in every case.
+ */
+int quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
+                 struct error **errp);
+
+#endif

@@ -1,0 +1,108 @@
+#!/bin/bash
+# Consistent live and cold snapshots with real QEMU, the real agent and
+# real ext4 in the guest: quiesced, crash-consistent, cold, paused,
+# snapshot of a snapshot, --no-wait, booting from a snapshot.
+. "$SRCDIR/tests/integ/lib.sh"
+need qemu-system-x86_64 qemu-img dumpe2fs e2fsck python3
+
+gid=$(register_guest guest yes)
+pid_=$(register_guest plain no)
+vmsnap server create src --image guest >/dev/null && wait_agent src
+ok $? "source server boots and its agent answers"
+guest_sh src 'echo before-snapshot > /root/marker && sync'
+start_writer src
+ok $? "a guest process writes continuously"
+sleep 2
+
+err=$(vmsnap server image create --name snap1 src -f json 2>&1 >"$T_DIR/snap1.json")
+ok $? "live snapshot of a running, writing guest"
+check "no crash-consistency warning" -- test -z "$err"
+python3 - "$T_DIR/snap1.json" "$gid" "$(vmsnap server show src -f value -c id)" <<'PY'
+import json, sys
+img = json.load(open(sys.argv[1]))
+p = img["properties"]
+assert img["status"] == "active", img["status"]
+assert img["disk_format"] == "qcow2"
+assert p["instance_uuid"] == sys.argv[3], p
+assert p["base_image_ref"] == sys.argv[2], p
+assert p["image_type"] == "snapshot"
+assert p["vmsnap_mode"] == "live" and p["vmsnap_quiesced"] == "yes", p
+assert 0 < int(p["vmsnap_freeze_ms"]) < 60000, p
+assert p["hw_qemu_guest_agent"] == "yes" and "kernel_id" in p, p
+PY
+ok $? "snapshot properties: instance_uuid, base_image_ref, image_type, vmsnap_*, inherited"
+diag "freeze window: $(prop snap1 vmsnap_freeze_ms) ms"
+check "snapshot is flattened (no backing file)" -- bash -c \
+    "! qemu-img info -U \"$(vmsnap image show snap1 -f value -c file)\" | grep -q backing"
+check "quiesced snapshot: ext4 clean (no needs_recovery, e2fsck -fn passes)" -- \
+    test "$(ext4_state snap1)" = clean
+check "guest thawed after the snapshot" -- grep -q thawed \
+    <<<"$(vmsnap agent command src '{"execute":"guest-fsfreeze-status"}')"
+check "source server still ACTIVE" -- test \
+    "$(vmsnap server show src -f value -c status)" = ACTIVE
+
+vmsnap server create dst --image snap1 >/dev/null && wait_agent dst
+ok $? "a new server boots from the snapshot"
+check "what the guest wrote before the snapshot is there" -- test \
+    "$(guest_sh dst 'cat /root/marker')" = before-snapshot
+
+# Snapshot of a snapshot keeps the original base_image_ref.
+vmsnap server image create --name snap2 dst >/dev/null
+ok $? "snapshot of a server booted from a snapshot"
+check "base_image_ref is still the original image" -- test "$(prop snap2 base_image_ref)" = "$gid"
+check "instance_uuid is the new server" -- test \
+    "$(prop snap2 instance_uuid)" = "$(vmsnap server show dst -f value -c id)"
+
+# Crash-consistent: no agent, so no quiesce; the check must see it.
+vmsnap server create noagent --image plain >/dev/null
+sleep 8
+err=$(vmsnap server image create --name crash1 noagent 2>&1 >/dev/null)
+ok $? "snapshot without an agent succeeds (no os_require_quiesce)"
+check "  warns that it is crash-consistent" -- grep -q "crash-consistent" <<<"$err"
+check "  records vmsnap_quiesced=no" -- test "$(prop crash1 vmsnap_quiesced)" = no
+check "crash-consistent snapshot shows needs_recovery (the check can fail)" -- \
+    test "$(ext4_state crash1)" = needs_recovery
+
+# --no-wait returns once the point in time is fixed.
+st=$(vmsnap server image create --no-wait --name async1 src -f value -c status)
+ok $? "--no-wait snapshot"
+check "  returns saving or active" -- grep -Eq '^(saving|active)$' <<<"$st"
+for i in $(seq 1 120); do
+    [ "$(vmsnap image show async1 -f value -c status)" = active ] && break
+    sleep 1
+done
+check "  becomes active" -- test "$(vmsnap image show async1 -f value -c status)" = active
+check "  and is clean" -- test "$(ext4_state async1)" = clean
+
+# Paused: the live path without the agent, crash-consistent.
+vmsnap server pause dst
+err=$(vmsnap server image create --name paused1 dst 2>&1 >/dev/null)
+ok $? "snapshot of a paused server"
+check "  is live and not quiesced" -- test \
+    "$(prop paused1 vmsnap_mode)/$(prop paused1 vmsnap_quiesced)" = live/no
+check "  server still paused" -- test "$(vmsnap server show dst -f value -c status)" = PAUSED
+vmsnap server unpause dst
+
+# Cold: a stopped server's disk is converted directly.
+vmsnap server stop --timeout 60 dst
+vmsnap server image create --name cold1 dst >/dev/null
+ok $? "cold snapshot of a stopped server"
+check "  vmsnap_mode=cold" -- test "$(prop cold1 vmsnap_mode)" = cold
+check "  clean shutdown, so quiesced" -- test "$(prop cold1 vmsnap_quiesced)" = yes
+check "  ext4 clean" -- test "$(ext4_state cold1)" = clean
+vmsnap server create fromcold --image cold1 >/dev/null && wait_agent fromcold
+ok $? "a server boots from the cold snapshot"
+check "  with the data" -- test "$(guest_sh fromcold 'cat /root/marker')" = before-snapshot
+
+# Bad input.
+err=$(vmsnap server image create --name x nosuch 2>&1)
+ok $((! $?)) "unknown server refused"
+err=$(vmsnap server image create --name snap1 src 2>&1)
+ok $((! $?)) "name clash refused"
+check "  error says the name exists" -- grep -q "already exists" <<<"$err"
+err=$(vmsnap server image create src 2>&1)
+ok $((! $?)) "missing --name refused"
+check "nothing half-made: no image in queued, saving or killed" -- test \
+    -z "$(vmsnap image list -f value -c Status | grep -v active)"
+
+done_testing
