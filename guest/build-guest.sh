@@ -21,6 +21,7 @@
 set -euo pipefail
 
 prog=${0##*/}
+orig_args=("$@")
 print_dir=0
 force=0
 
@@ -124,7 +125,8 @@ pick_kernel()
 	if [ -n "${VMSNAP_GUEST_KERNEL_PKG:-}" ]; then
 		pkg=$VMSNAP_GUEST_KERNEL_PKG
 		ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
-		    sed -n 's/^Version: //p' | head -n 1)
+		    sed -n 's/^Version: //p')
+		ver=${ver%%$'\n'*}
 		[ -n "$ver" ] || die "kernel package $pkg is not known to apt"
 		echo "$pkg $ver"
 		return 0
@@ -232,10 +234,16 @@ if [ "$(id -u)" -eq 0 ]; then
 	apt_dl_opts=(-o APT::Sandbox::User=root)
 fi
 if ! (cd "$work/deb" && apt-get "${apt_dl_opts[@]}" download "$kernel_pkg=$kernel_ver" >&2); then
-	[ "$(id -u)" -eq 0 ] || die "cannot download $kernel_pkg"
+	# Stale package lists name a kernel the mirror no longer has.  After
+	# an update the newest kernel, and so the key, may differ: start over.
+	if [ "$(id -u)" -ne 0 ] || [ -n "${VMSNAP_GUEST_REEXEC:-}" ]; then
+		die "cannot download $kernel_pkg=$kernel_ver"
+	fi
 	apt_update
-	(cd "$work/deb" && apt-get "${apt_dl_opts[@]}" download "$kernel_pkg=$kernel_ver" >&2) ||
-	    die "cannot download $kernel_pkg=$kernel_ver"
+	cleanup
+	trap - EXIT
+	exec 9>&- 1>&3 3>&-
+	VMSNAP_GUEST_REEXEC=1 exec "$self" "${orig_args[@]}"
 fi
 dpkg-deb -x "$work"/deb/*.deb "$work/kernel"
 kdir=$work/kernel/lib/modules/$kernel_release
@@ -247,7 +255,7 @@ cp "$work/kernel/boot/vmlinuz-$kernel_release" "$out/vmlinuz"
 # modinfo_depends FILE: the module's dependencies, comma separated.
 modinfo_depends()
 {
-	tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | head -n 1
+	tr '\0' '\n' <"$1" | sed -n 's/^depends=//p'
 }
 
 # is_builtin NAME: whether modules.builtin lists the module.
@@ -262,8 +270,8 @@ is_builtin()
 find_module()
 {
 	local n=$1 alt=${1//_/-}
-	find "$kdir/kernel" -type f \( -name "$n.ko" -o -name "$alt.ko" \) |
-	    head -n 1
+	find "$kdir/kernel" -type f \( -name "$n.ko" -o -name "$alt.ko" \) \
+	    -print -quit
 }
 
 initrd=$work/initrd
@@ -278,7 +286,7 @@ for m in $guest_modules; do
 	fi
 	f=$(find_module "$m")
 	if [ -z "$f" ]; then
-		if find "$kdir/kernel" -name "$m.ko.*" | grep -q .; then
+		if [ -n "$(find "$kdir/kernel" -name "$m.ko.*" -print -quit)" ]; then
 			die "module $m is compressed; teach $prog to unpack it"
 		fi
 		die "module $m is neither built in nor shipped in $kernel_pkg"
@@ -614,9 +622,10 @@ chmod 0755 "$root/sbin/init"
 
 # Initialise inode tables and journal now, so that the guest's kernel has
 # no lazy-init writes to do in the background after every boot.
+truncate -s "$rootfs_size" "$work/root.raw"
 mke2fs -q -F -t ext4 -L vmsnap-root \
     -E root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0 \
-    -d "$root" "$work/root.raw" "$rootfs_size"
+    -d "$root" "$work/root.raw"
 qemu-img convert -f raw -O qcow2 "$work/root.raw" "$out/root.qcow2"
 
 printf '%s\n' "$key" >"$out/KEY"

@@ -155,10 +155,12 @@ def main():
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F",
                         "qcow2", "-b", os.path.join(guest, "root.qcow2"),
                         os.path.join(tmp, "overlay.qcow2")], check=True)
-        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", "extra",
-                        os.path.join(tmp, "extra.raw"), "64M"], check=True)
-        subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", "scsi",
-                        os.path.join(tmp, "scsi.raw"), "32M"], check=True)
+        for name, size in (("extra", 64), ("scsi", 32)):
+            path = os.path.join(tmp, name + ".raw")
+            with open(path, "wb") as f:
+                f.truncate(size << 20)
+            subprocess.run(["mke2fs", "-q", "-t", "ext4", "-L", name, path],
+                           check=True)
 
         start = time.monotonic()
         qemu = subprocess.Popen(qemu_argv(guest, tmp))

@@ -163,6 +163,31 @@ jstream_in_message(const struct jstream *js)
     return js->in_msg;
 }
 
+static bool
+jstream_is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool
+jstream_has_data(const struct jstream *js)
+{
+    size_t i;
+
+    if (js->skipping) {
+        return false;
+    }
+    if (js->in_msg) {
+        return true;
+    }
+    for (i = js->pos; i < js->len; i++) {
+        if (!jstream_is_space(js->buf[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum jstream_result
 jstream_fail(struct jstream *js, struct error **errp, const char *what)
 {
@@ -238,12 +263,6 @@ jstream_utf8_ok(struct jstream *js, const unsigned char *p, size_t n)
         }
     }
     return true;
-}
-
-static bool
-jstream_is_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 enum jstream_result

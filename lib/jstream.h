@@ -95,4 +95,9 @@ void jstream_skip_to_sentinel(struct jstream *js);
  */
 bool jstream_in_message(const struct jstream *js);
 
+/* True when anything but whitespace is buffered or a message is open: the
+ * peer has sent something that nobody has read yet.  False in skip mode.
+ */
+bool jstream_has_data(const struct jstream *js);
+
 #endif

@@ -324,6 +324,37 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
     return NULL;
 }
 
+/* Before a request, take in whatever the agent has already sent.  In a
+ * synchronised channel that is nothing (or a stray newline); anything
+ * else is a reply nobody waits for, which the request would otherwise
+ * take for its own, so the channel is resynchronised first.  Does not
+ * block.
+ */
+static void
+qga_check_idle(struct qga *g)
+{
+    char buf[QGA_READ_CHUNK];
+    ssize_t n;
+    int i;
+
+    if (g->needs_sync) {
+        return;
+    }
+    /* A bounded number of reads: a peer that keeps talking gets resynced
+     * anyway.
+     */
+    for (i = 0; i < 4; i++) {
+        n = sock_read_some(g->fd, buf, sizeof(buf), sock_now_ms(), NULL);
+        if (n <= 0 || jstream_feed(g->js, buf, (size_t)n, NULL) < 0) {
+            break;
+        }
+    }
+    if (jstream_has_data(g->js)) {
+        log_debug("qga", "unexpected data from the agent: resynchronising");
+        g->needs_sync = true;
+    }
+}
+
 static json_object *
 qga_execute_until(struct qga *g, const char *command, json_object *args,
                   int64_t deadline, struct error **errp)
@@ -341,6 +372,7 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
                    command);
         return NULL;
     }
+    qga_check_idle(g);
     if (g->needs_sync && qga_sync_until(g, deadline, errp) < 0) {
         return NULL;
     }

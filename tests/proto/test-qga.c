@@ -42,6 +42,12 @@ agent(const struct fp_step *steps, struct fakepeer **fp)
     return g;
 }
 
+static void
+fp_sleep_ms(int ms)
+{
+    sock_sleep_ms(ms, SOCK_NO_DEADLINE);
+}
+
 static bool
 err_is(struct error *err, enum error_class cls, const char *sub)
 {
@@ -88,6 +94,40 @@ test_sync_stale(void)
     ok(err == NULL && qga_fd(g) >= 0, "no error");
     qga_close(g);
     ok(fakepeer_finish(fp), "sync: 0xff precedes guest-sync-delimited");
+}
+
+static void
+test_extra_reply(void)
+{
+    static const struct fp_step steps[] = {
+        FP_EXPECT(SYNC(1000)),
+        FP_SEND(SYNC_OK(1000)),
+        FP_EXPECT(PING),
+        FP_SEND("{\"return\": {}}"),
+        FP_PAUSE(20),
+        FP_SEND("\r\n"), /* a late newline is not a reason to resync */
+        FP_EXPECT(PING),
+        FP_SEND(EMPTY_OK "{\"return\": \"frozen\"}\n"), /* one too many */
+        FP_PAUSE(50),
+        FP_EXPECT(SYNC(1001)),
+        FP_SEND(SYNC_OK(1001)),
+        FP_EXPECT(STATUS),
+        FP_SEND("{\"return\": \"thawed\"}\n"),
+        FP_END,
+    };
+    struct error *err = NULL;
+    struct fakepeer *fp;
+    struct qga *g = agent(steps, &fp);
+
+    ok(qga_ping(g, TIMEOUT, &err) == 0, "ping");
+    ok(qga_ping(g, TIMEOUT, &err) == 0, "ping after a late newline");
+    fp_sleep_ms(100);
+    ok(qga_fsfreeze_status(g, TIMEOUT, &err) == QGA_THAWED,
+       "an unexpected extra reply is not taken for the next one");
+    ok(err == NULL, "no error");
+    error_free(err);
+    qga_close(g);
+    ok(fakepeer_finish(fp), "extra reply: resync before the next command");
 }
 
 static void
@@ -465,6 +505,7 @@ main(void)
 {
     test_sync_stale();
     test_late_reply();
+    test_extra_reply();
     test_fsfreeze();
     test_exec();
     test_info();

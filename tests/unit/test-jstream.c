@@ -335,6 +335,29 @@ test_limits(void)
     jstream_free(NULL);
 }
 
+static void
+test_has_data(void)
+{
+    struct error *err = NULL;
+    struct jstream *js = jstream_new(0, 0, JSTREAM_SENTINEL_FF, &err);
+    json_object *msg = NULL;
+
+    ok(!jstream_has_data(js), "new stream has no data");
+    jstream_feed(js, "{}\r\n ", 5, &err);
+    ok(jstream_has_data(js), "an unread message is data");
+    jstream_next(js, &msg, &err);
+    json_object_put(msg);
+    ok(!jstream_has_data(js), "trailing whitespace is not");
+    jstream_feed(js, "{\"a\"", 4, &err);
+    jstream_next(js, &msg, &err);
+    ok(jstream_has_data(js), "an open message is");
+    jstream_skip_to_sentinel(js);
+    jstream_feed(js, "junk", 4, &err);
+    ok(!jstream_has_data(js), "nothing counts in skip mode");
+    ok(err == NULL, "no error");
+    jstream_free(js);
+}
+
 int
 main(void)
 {
@@ -342,5 +365,6 @@ main(void)
     test_large();
     test_skip_to_sentinel();
     test_limits();
+    test_has_data();
     return tap_done();
 }
