@@ -240,7 +240,7 @@ compute_build_argv(struct store *store, const struct instance *inst,
     argv_add(a, "%s", json_object_to_json_string_ext(
                           blockdev, JSON_C_TO_STRING_PLAIN));
     argv_add(a, "-device");
-    argv_add(a, "virtio-blk-pci,drive=root,id=disk-root,bootindex=0");
+    argv_add(a, "virtio-blk-pci,drive=root,id=disk-root");
     argv_add(a, "-chardev");
     argv_add(a, "file,id=console,path=%s,append=on", console_e);
     argv_add(a, "-serial");
