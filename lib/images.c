@@ -10,6 +10,7 @@
 #include "cleanup.h"
 #include "hash.h"
 #include "images.h"
+#include "log.h"
 #include "qemuimg.h"
 #include "util.h"
 
@@ -205,6 +206,7 @@ images_activate(struct store *store, struct image *img, const char *data_file,
             return -1;
         }
     }
+    log_debug("images", "%s: hashing %s", img->id, data_file);
     if (hash_file(data_file, md5, sha512, images_hash_progress, &ctx,
                   errp) < 0 ||
         stat(data_file, &st) < 0) {
@@ -234,6 +236,8 @@ images_activate(struct store *store, struct image *img, const char *data_file,
     img->virtual_size = images_is_disk(img->disk_format) ? info.virtual_size
                                                          : st.st_size;
     qemuimg_info_clear(&info);
+    log_debug("images", "%s: active, %lld bytes", img->id,
+              (long long)img->size);
     return catalog_image_update(store_catalog(store), img, errp);
 }
 

@@ -375,7 +375,7 @@ snap_cleanup_failed(struct snap *s, const char *reason)
     if (s->file_made) {
         unlink(s->path);
     }
-    if (!s->inserted) {
+    if (!s->inserted || cat == NULL) {
         return;
     }
     if (s->point_fixed) {
@@ -555,8 +555,8 @@ snap_finish_live(struct snap *s, struct error **errp)
 
 /* Run the rest of a --no-wait snapshot in a detached child.  The parent
  * returns at once; the child inherits the monitor connection and the
- * instance lock, opens its own catalog connection (an SQLite handle must
- * not cross a fork) and exits when the image is active or killed.
+ * instance lock, and exits when the image is active or killed.  Both
+ * reopen the catalog after the fork (see store_suspend_catalog).
  */
 static int
 snap_detach(struct snap *s, struct error **errp)
@@ -564,7 +564,6 @@ snap_detach(struct snap *s, struct error **errp)
     CLEANUP_FREE char *log = store_instance_path(s->store, s->inst->id,
                                                  "snapshot.log");
     struct error *err = NULL;
-    struct store *own;
     pid_t pid;
     int fd, r;
 
@@ -573,12 +572,16 @@ snap_detach(struct snap *s, struct error **errp)
         return -1;
     }
     fflush(NULL);
+    store_suspend_catalog(s->store);
     pid = fork();
-    if (pid < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "fork");
-        return -1;
-    }
-    if (pid > 0) {
+    if (pid != 0) {
+        if (store_resume_catalog(s->store, errp) < 0) {
+            return -1;
+        }
+        if (pid < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "fork");
+            return -1;
+        }
         return 0;
     }
     setsid();
@@ -593,18 +596,19 @@ snap_detach(struct snap *s, struct error **errp)
         dup2(fd, STDERR_FILENO);
         close(fd);
     }
-    own = store_open(store_dir(s->store), &err);
-    if (own == NULL) {
+    if (store_resume_catalog(s->store, &err) < 0) {
         log_warnx("snapshot %s: %s", s->img->id, error_msg(err));
         _exit(1);
     }
-    s->store = own;
+    log_debug("snapshot", "%s: copying in the background (pid %d)",
+              s->img->id, (int)getpid());
     r = snap_finish_live(s, &err);
+    log_debug("snapshot", "%s: background copy done: %d", s->img->id, r);
     if (r < 0) {
         log_warnx("snapshot %s failed: %s", s->img->id, error_msg(err));
         snap_cleanup_failed(s, error_msg(err));
     }
-    catalog_instance_set_task(store_catalog(own), s->inst->id,
+    catalog_instance_set_task(store_catalog(s->store), s->inst->id,
                               "image_snapshot", NULL, NULL);
     _exit(r < 0 ? 1 : 0);
 }
@@ -666,7 +670,9 @@ snapshot_create(struct store *store, const struct instance *inst0,
             goto fail;
         }
         if (opts->no_wait) {
-            if (snap_detach(&s, errp) < 0) {
+            r = snap_detach(&s, errp);
+            cat = store_catalog(store);
+            if (r < 0) {
                 goto fail;
             }
             detached = true;
@@ -681,10 +687,11 @@ snapshot_create(struct store *store, const struct instance *inst0,
     r = catalog_image_get(cat, s.img->id, out, errp);
     goto out;
 
+
 fail:
     snap_cleanup_failed(&s, errp && *errp ? error_msg(*errp) : "failed");
 out:
-    if (tasked && !detached) {
+    if (tasked && !detached && cat) {
         catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                   NULL);
     }

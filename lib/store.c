@@ -111,6 +111,26 @@ store_close(struct store *store)
     free(store);
 }
 
+void
+store_suspend_catalog(struct store *store)
+{
+    catalog_close(store->cat);
+    store->cat = NULL;
+}
+
+int
+store_resume_catalog(struct store *store, struct error **errp)
+{
+    CLEANUP_FREE char *db = util_path_join(store->dir, "catalog.db");
+
+    if (db == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    store->cat = catalog_open(db, errp);
+    return store->cat ? 0 : -1;
+}
+
 struct catalog *
 store_catalog(struct store *store)
 {

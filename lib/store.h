@@ -31,6 +31,15 @@ void store_close(struct store *store);
 struct catalog *store_catalog(struct store *store);
 const char *store_dir(const struct store *store);
 
+/* Close the catalog before a fork () and open it again after, in the
+ * parent and in the child: an SQLite connection must not cross a fork,
+ * and one left open in the parent would corrupt the child's locking.
+ * Between the two calls store_catalog must not be used; a pointer taken
+ * from it before is invalid afterwards.
+ */
+void store_suspend_catalog(struct store *store);
+int store_resume_catalog(struct store *store, struct error **errp);
+
 /* Path of an image's data file.  Caller frees. */
 char *store_image_path(const struct store *store, const char *image_id,
                        const char *disk_format);
