@@ -1,9 +1,12 @@
 /* Fuzz target: the guest agent client fed an arbitrary agent byte stream.
  *
  * The first input byte picks the command; the rest is what "the agent"
- * sends.  The client resyncs (guest-sync-delimited with id 1, so replies
- * must carry the 0xFF sentinel and {"return": 1}) and runs the command,
- * all through the real client code over a socketpair.
+ * sends, cut into answers at blank lines (see fuzzpeer_start): the first
+ * piece is there before we ask anything, the next answers our
+ * guest-sync-delimited (id 1, so it must carry the 0xFF sentinel and
+ * {"return": 1}), the next our command, and so on.  Then a guest-ping,
+ * which resyncs (id 2) if the command failed.  All of it runs through the
+ * real client code over a socketpair.
  */
 #include <unistd.h>
 
@@ -13,8 +16,8 @@
 
 #define FUZZ_TIMEOUT 1000
 
-/* guest-exec polls with sleeps; keep a run short. */
-#define FUZZ_EXEC_TIMEOUT 60
+/* guest-exec-status polls go back to back; bound a run anyway. */
+#define FUZZ_EXEC_TIMEOUT 200
 
 static void
 fuzz_command(struct qga *g, uint8_t which, struct error **errp)
@@ -54,27 +57,28 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct error *err = NULL;
+    struct fuzzpeer *peer;
     struct qga *g;
-    int fd, peer;
+    int fd;
 
     if (size < 1) {
         return 0;
     }
-    fd = fuzzpeer_open(data + 1, size - 1, &peer);
+    fd = fuzzpeer_start(data + 1, size - 1, &peer);
     if (fd < 0) {
         return 0;
     }
     g = qga_new_fd(fd, &err);
     if (g != NULL) {
         qga_set_next_sync_id(g, 1);
+        qga_set_exec_poll(g, 0, 0);
         fuzz_command(g, data[0], &err);
         error_free(err);
         err = NULL;
-        /* After a failure this resyncs (id 2) on whatever is left. */
         qga_ping(g, FUZZ_TIMEOUT, &err);
         qga_close(g);
     }
     error_free(err);
-    close(peer);
+    fuzzpeer_finish(peer);
     return 0;
 }

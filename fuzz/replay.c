@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "log.h"
 #include "tap.h"
 
 /* Inputs larger than this are skipped (libFuzzer's default max_len is far
@@ -118,6 +119,7 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: %s CORPUS-DIR-OR-FILE...\n", argv[0]);
         return 2;
     }
+    log_init("replay"); /* VMSNAP_DEBUG=qmp,qga shows the exchanges */
     for (i = 1; i < argc; i++) {
         replay_path(argv[i]);
     }

@@ -112,6 +112,13 @@ jstream_feed(struct jstream *js, const void *buf, size_t len,
         js->len = used;
     }
     need = used + len;
+    if (used == 0 && js->cap > JSTREAM_FEED_SLACK &&
+        need <= JSTREAM_FEED_SLACK) {
+        /* Give back the memory of an earlier large message. */
+        free(js->buf);
+        js->buf = NULL;
+        js->cap = 0;
+    }
     if (need > js->cap) {
         ncap = js->cap ? js->cap : 4096;
         while (ncap < need) {

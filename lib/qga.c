@@ -38,6 +38,8 @@ struct qga {
     int fd;               /* the agent chardev socket */
     struct jstream *js;   /* splits input; 0xFF is the sentinel */
     int64_t next_sync_id; /* id of the next guest-sync-delimited */
+    int exec_poll_first;  /* first pause between guest-exec-status, ms */
+    int exec_poll_max;    /* longest pause between them, ms */
     bool needs_sync;      /* the channel must be resynchronised */
     bool dead;            /* the peer closed: nothing more will work */
 };
@@ -51,7 +53,8 @@ qga_log_msg(const char *dir, json_object *msg)
     if (!log_debug_enabled("qga")) {
         return;
     }
-    s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+    s = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (s == NULL) {
         return;
     }
@@ -89,6 +92,8 @@ qga_new_fd(int fd, struct error **errp)
     g->fd = fd;
     g->needs_sync = true;
     g->next_sync_id = qga_random_id();
+    g->exec_poll_first = QGA_EXEC_POLL_FIRST_MS;
+    g->exec_poll_max = QGA_EXEC_POLL_MAX_MS;
     g->js = jstream_new(QGA_MAX_MESSAGE, QGA_MAX_DEPTH, JSTREAM_SENTINEL_FF,
                         errp);
     if (g->js == NULL) {
@@ -121,6 +126,14 @@ void
 qga_set_next_sync_id(struct qga *g, int64_t id)
 {
     g->next_sync_id = id;
+}
+
+void
+qga_set_exec_poll(struct qga *g, int first_ms, int max_ms)
+{
+    g->exec_poll_first = first_ms > 0 ? first_ms : 0;
+    g->exec_poll_max = max_ms > g->exec_poll_first ? max_ms
+                                                   : g->exec_poll_first;
 }
 
 static int
@@ -345,7 +358,11 @@ qga_check_idle(struct qga *g)
      */
     for (i = 0; i < 4; i++) {
         n = sock_read_some(g->fd, buf, sizeof(buf), sock_now_ms(), NULL);
-        if (n <= 0 || jstream_feed(g->js, buf, (size_t)n, NULL) < 0) {
+        if (n == 0) {
+            g->dead = true; /* the request below fails at once */
+            return;
+        }
+        if (n < 0 || jstream_feed(g->js, buf, (size_t)n, NULL) < 0) {
             break;
         }
     }
@@ -373,6 +390,9 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
         return NULL;
     }
     qga_check_idle(g);
+    if (qga_check_alive(g, errp) < 0) {
+        return NULL;
+    }
     if (g->needs_sync && qga_sync_until(g, deadline, errp) < 0) {
         return NULL;
     }
@@ -811,7 +831,7 @@ qga_exec(struct qga *g, const char *path, const char *const *argv,
     CLEANUP_JSON_PUT json_object *ret = NULL;
     CLEANUP_JSON_PUT json_object *sargs = NULL;
     json_object *status, *v;
-    int pid, delay = QGA_EXEC_POLL_FIRST_MS;
+    int pid, delay = g->exec_poll_first;
 
     memset(res, 0, sizeof(*res));
     args = qga_exec_args(path, argv, input, errp);
@@ -859,8 +879,8 @@ qga_exec(struct qga *g, const char *path, const char *const *argv,
             return -1;
         }
         delay = delay * 3 / 2;
-        if (delay > QGA_EXEC_POLL_MAX_MS) {
-            delay = QGA_EXEC_POLL_MAX_MS;
+        if (delay > g->exec_poll_max) {
+            delay = g->exec_poll_max;
         }
     }
 }

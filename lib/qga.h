@@ -90,6 +90,12 @@ int qga_fd(const struct qga *g);
  */
 void qga_set_next_sync_id(struct qga *g, int64_t id);
 
+/* Set how qga_exec polls guest-exec-status: first pause FIRST_MS, each
+ * next pause 1.5 times longer, at most MAX_MS (defaults: 20 and 200 ms).
+ * 0 polls without pausing, for tests and fuzzing.
+ */
+void qga_set_exec_poll(struct qga *g, int first_ms, int max_ms);
+
 /* Resynchronise the channel (see above) within TIMEOUT_MS.  Returns 0, or
  * -1 with errp set; after a failure the next command syncs again.
  */
@@ -139,7 +145,7 @@ json_object *qga_get_fsinfo(struct qga *g, int timeout_ms,
  * the arguments after argv[0], or NULL for none) and INPUT (stdin, or NULL
  * for none; at most QGA_EXEC_MAX_INPUT bytes), capture its output and wait
  * for it to exit, all within TIMEOUT_MS (guest-exec, then guest-exec-status
- * polled every 20 ms growing to 200 ms).  On success returns 0 and fills
+ * polled every 20 ms growing to 200 ms; see qga_set_exec_poll).  On success returns 0 and fills
  * *RES, which the caller clears with qga_exec_result_clear; a non-zero
  * exit status is a success of this call.  On failure returns -1 and
  * leaves *RES cleared.  ERR_TIMEOUT when the process has not exited in

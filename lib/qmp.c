@@ -52,7 +52,8 @@ qmp_log_msg(const char *dir, json_object *msg)
     if (!log_debug_enabled("qmp")) {
         return;
     }
-    s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+    s = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (s == NULL) {
         return;
     }

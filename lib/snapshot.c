@@ -153,12 +153,17 @@ snap_check_name(struct snap *s, struct error **errp)
         0) {
         return -1;
     }
-    image_list_free(list, n);
-    if (n > 0) {
-        error_setg(errp, ERR_CONFLICT, "an image named '%s' already exists",
-                   s->opts->name);
-        return -1;
+    /* A killed image is a failure record, not a name in use. */
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i]->status, "killed") != 0) {
+            image_list_free(list, n);
+            error_setg(errp, ERR_CONFLICT,
+                       "an image named '%s' already exists",
+                       s->opts->name);
+            return -1;
+        }
     }
+    image_list_free(list, n);
     return 0;
 }
 
@@ -510,6 +515,7 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     qs = snap_quiesce(s, paused, &g, &qerr);
     if (qs == NULL) {
         qga_close(g);
+        g = NULL;
         if (must) {
             error_prepend(&qerr, "os_require_quiesce=yes and the guest "
                                  "cannot be quiesced: ");

@@ -136,5 +136,5 @@ print(json.load(sys.stdin)["properties"].get(sys.argv[1], ""))' "$2"
 # Start a process in the guest that keeps writing to its root filesystem
 # until the guest stops.
 start_writer() {  # start_writer SERVER
-    guest_sh "$1" 'nohup sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /root/seq.tmp; mv /root/seq.tmp /root/seq; dd if=/dev/zero of=/root/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; done" >/dev/null 2>&1 &'
+    guest_sh "$1" 'sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /root/seq.tmp; mv /root/seq.tmp /root/seq; dd if=/dev/zero of=/root/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; done" </dev/null >/dev/null 2>&1 &'
 }

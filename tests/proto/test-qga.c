@@ -442,6 +442,31 @@ test_bad_replies(void)
 }
 
 static void
+test_hangup_between(void)
+{
+    static const struct fp_step steps[] = {
+        FP_EXPECT(SYNC(1000)),
+        FP_SEND(SYNC_OK(1000)),
+        FP_EXPECT(PING),
+        FP_SEND(EMPTY_OK),
+        FP_HANGUP,
+        FP_END,
+    };
+    struct error *err = NULL;
+    struct fakepeer *fp;
+    struct qga *g = agent(steps, &fp);
+
+    ok(qga_ping(g, TIMEOUT, &err) == 0, "ping");
+    fp_sleep_ms(50);
+    ok(qga_ping(g, TIMEOUT, &err) == -1 &&
+           err_is(err, ERR_PROTOCOL, "connection closed"),
+       "agent gone between commands: closed, nothing sent");
+    error_free(err);
+    qga_close(g);
+    ok(fakepeer_finish(fp), "hangup: peer script");
+}
+
+static void
 test_silent_agent(void)
 {
     static const struct fp_step steps[] = {
@@ -510,6 +535,7 @@ main(void)
     test_exec();
     test_info();
     test_bad_replies();
+    test_hangup_between();
     test_silent_agent();
     test_connect_path();
     qga_close(NULL);
