@@ -27,7 +27,10 @@ struct quiesce {
     int64_t started_ms;   /* when the freeze request was sent */
 };
 
-/* Thaw through G until the agent reports "thawed" or DEADLINE passes.
+/* Thaw through G until the agent confirms or DEADLINE passes.  A thaw
+ * that succeeds is the agent's word that nothing is frozen any more (it
+ * repeats FITHAW until every filesystem is thawed); when the thaw fails,
+ * guest-fsfreeze-status decides, since "not frozen" is fine too.
  * Returns 0 when confirmed.
  */
 static int
@@ -44,26 +47,24 @@ quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
         if (t <= 0) {
             break;
         }
-        /* The thaw itself may fail ("not frozen"); the status decides. */
         error_free(last);
         last = NULL;
-        if (qga_fsfreeze_thaw(g, t, &last) < 0) {
-            log_debug("quiesce", "thaw: %s", error_msg(last));
-            if (error_get_class(last) != ERR_PEER) {
-                sock_sleep_ms(200, deadline);
-                continue;
-            }
-            error_free(last);
-            last = NULL;
+        if (qga_fsfreeze_thaw(g, t, &last) >= 0) {
+            return 0;
         }
+        log_debug("quiesce", "thaw: %s", error_msg(last));
+        if (error_get_class(last) != ERR_PEER) {
+            sock_sleep_ms(200, deadline);
+            continue;
+        }
+        error_free(last);
+        last = NULL;
         st = qga_fsfreeze_status(g, t, &last);
         if (st == QGA_THAWED) {
             error_free(last);
             return 0;
         }
         if (st == QGA_FROZEN) {
-            error_free(last);
-            last = NULL;
             error_setg(&last, ERR_GENERIC, "the guest still reports frozen");
         }
         sock_sleep_ms(200, deadline);
