@@ -225,6 +225,8 @@ quiesce_freeze(struct qga *g, int timeout_ms, int max_frozen_ms,
         error_propagate(errp, err);
         return NULL;
     }
+    log_debug("quiesce", "freeze took %lld ms",
+              (long long)(sock_now_ms() - q->started_ms));
     return q;
 }
 
@@ -232,9 +234,11 @@ int
 quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
              struct error **errp)
 {
+    int64_t t0 = sock_now_ms();
     int r = quiesce_thaw_until(q->g, sock_deadline(timeout_ms), timeout_ms,
                                errp);
 
+    log_debug("quiesce", "thaw took %lld ms", (long long)(sock_now_ms() - t0));
     *frozen_ms = sock_now_ms() - q->started_ms;
     quiesce_release(q, r == 0 ? MSG_THAWED : MSG_RESCUE);
     return r;

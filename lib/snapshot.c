@@ -68,6 +68,7 @@ struct snap {
     bool job_started;               /* job runs in QEMU */
     bool point_fixed;               /* the point in time is fixed */
     struct qmp *qmp;                /* operations monitor, live path */
+    int64_t copy_started_ms;        /* when the copy began */
 };
 
 static int
@@ -252,6 +253,7 @@ snap_fix_point(struct snap *s, struct error **errp)
         return -1;
     }
     s->job_started = true;
+    s->copy_started_ms = sock_now_ms();
     return 0;
 }
 
@@ -393,10 +395,19 @@ snap_cleanup_failed(struct snap *s, const char *reason)
     }
 }
 
-/* Hash the data and make the image active. */
+/* Record how long the copy took (vmsnap_copy_ms), hash the data and make
+ * the image active.
+ */
 static int
 snap_activate(struct snap *s, struct error **errp)
 {
+    char ms[32];
+
+    snprintf(ms, sizeof(ms), "%lld",
+             (long long)(sock_now_ms() - s->copy_started_ms));
+    if (snap_set_prop(s, "vmsnap_copy_ms", ms, errp) < 0) {
+        return -1;
+    }
     return images_activate(s->store, s->img, s->path, s->opts->progress,
                            errp);
 }
@@ -446,6 +457,7 @@ snap_cold(struct snap *s, struct error **errp)
     }
     s->point_fixed = true;
     s->file_made = true;
+    s->copy_started_ms = sock_now_ms();
     return qemuimg_convert(root, "qcow2", s->path, "qcow2",
                            snap_convert_progress, s, errp);
 }
@@ -504,7 +516,7 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     struct error *qerr = NULL, *terr = NULL;
     struct quiesce *qs;
     struct qga *g = NULL;
-    int64_t frozen_ms = 0;
+    int64_t frozen_ms = 0, t_frozen;
     char when[UTIL_TIME_LEN], ms[32];
     int r;
 
@@ -528,8 +540,11 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     } else {
         snap_test_hold();
     }
+    t_frozen = sock_now_ms();
     r = snap_fix_point(s, errp);
     util_now_iso8601(when);
+    log_debug("snapshot", "transaction took %lld ms",
+              (long long)(sock_now_ms() - t_frozen));
     if (qs && quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &terr) < 0) {
         log_warnx("%s", error_msg(terr));
         error_free(terr);

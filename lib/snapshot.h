@@ -22,7 +22,7 @@
  * The image records instance_uuid, base_image_ref (the original base, also
  * through snapshots of snapshots), image_type=snapshot, the source image's
  * properties, and vmsnap_mode, vmsnap_quiesced, vmsnap_freeze_ms,
- * vmsnap_point_in_time.  Status moves queued, saving, active; on failure
+ * vmsnap_point_in_time and vmsnap_copy_ms (how long the copy took).  Status moves queued, saving, active; on failure
  * the data and temporary nodes are removed and the record deleted (before
  * the point in time) or marked killed with the reason.
  */
