@@ -28,8 +28,9 @@ int fuzzpeer_open(const uint8_t *data, size_t size, int *peer_fd);
  * more request line (up to '\n').  When no request comes within a few
  * milliseconds (the client waits for data the input put in a later
  * piece), the rest is sent at once.  Clients must not pause between an
- * answer and their next request (qga_set_exec_poll (g, 0, 0)).  After the last piece the peer shuts
- * its write side and swallows what the client sends until it closes.
+ * answer and their next request (qga_set_exec_poll (g, 0, 0)).  After
+ * the last piece the peer shuts its write side and swallows what the
+ * client sends until it closes.
  * Returns the client's end (the caller closes it, then calls
  * fuzzpeer_finish), or -1.
  */

@@ -1,10 +1,11 @@
-/* vmsnap: the catalog of images and instances, kept in SQLite (see
- * catalog.h).
+/* vmsnap: the catalog of images, instances, volumes and volume
+ * snapshots, kept in SQLite (see catalog.h).
  *
  * Every statement is prepared with bound parameters; the only SQL built at
- * run time is the image list query, and it is assembled from fixed
- * fragments.  Every public function runs in a transaction of its own, or
- * in a savepoint when the caller has one open, so that it is atomic.
+ * run time is the image and volume snapshot list queries, and they are
+ * assembled from fixed fragments.  Every public function runs in a
+ * transaction of its own, or in a savepoint when the caller has one open,
+ * so that it is atomic.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -84,6 +85,67 @@ static const char *const cat_migrations[] = {
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (instance_id, key)"
     ") WITHOUT ROWID;",
+
+    /* 1 -> 2: volumes and volume snapshots (Cinder's model), each with
+     * its metadata.  A volume is attached to at most one instance;
+     * device_index orders the volumes of that instance (its root disk is
+     * 0, so volumes count from 1) and is NULL exactly when instance_id is.
+     * No foreign keys point to instances, images or snapshots, as for
+     * instances.image_id: the catalog functions check those references
+     * where it matters, and a snapshot may outlive its volume.
+     */
+    "CREATE TABLE volumes ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  name TEXT,"
+    "  status TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  file TEXT,"
+    "  instance_id TEXT,"
+    "  device_index INTEGER,"
+    "  source_snapshot_id TEXT,"
+    "  source_image_id TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  CHECK ((instance_id IS NULL) = (device_index IS NULL)),"
+    "  CHECK (device_index IS NULL OR device_index >= 1)"
+    ");"
+    "CREATE INDEX volumes_name ON volumes (name);"
+    "CREATE INDEX volumes_created_at ON volumes (created_at);"
+    "CREATE UNIQUE INDEX volumes_attachment"
+    "  ON volumes (instance_id, device_index);"
+    "CREATE INDEX volumes_source_snapshot_id"
+    "  ON volumes (source_snapshot_id);"
+    "CREATE INDEX volumes_source_image_id ON volumes (source_image_id);"
+    "CREATE TABLE volume_metadata ("
+    "  volume_id TEXT NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (volume_id, key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE volume_snapshots ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  name TEXT,"
+    "  volume_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  file TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX volume_snapshots_volume_id"
+    "  ON volume_snapshots (volume_id);"
+    "CREATE INDEX volume_snapshots_name ON volume_snapshots (name);"
+    "CREATE INDEX volume_snapshots_created_at"
+    "  ON volume_snapshots (created_at);"
+    "CREATE TABLE volume_snapshot_metadata ("
+    "  snapshot_id TEXT NOT NULL"
+    "    REFERENCES volume_snapshots (id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (snapshot_id, key)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX volume_snapshot_metadata_kv"
+    "  ON volume_snapshot_metadata (key, value);",
 };
 
 #define CAT_SCHEMA_VERSION                                                     \
@@ -111,9 +173,25 @@ static const struct cat_kv_table cat_instance_meta = {
     "VALUES (?1, ?2, ?3)",
 };
 
+static const struct cat_kv_table cat_volume_meta = {
+    "SELECT key, value FROM volume_metadata WHERE volume_id = ?1 "
+    "ORDER BY key",
+    "DELETE FROM volume_metadata WHERE volume_id = ?1",
+    "INSERT INTO volume_metadata (volume_id, key, value) "
+    "VALUES (?1, ?2, ?3)",
+};
+
+static const struct cat_kv_table cat_snapshot_meta = {
+    "SELECT key, value FROM volume_snapshot_metadata "
+    "WHERE snapshot_id = ?1 ORDER BY key",
+    "DELETE FROM volume_snapshot_metadata WHERE snapshot_id = ?1",
+    "INSERT INTO volume_snapshot_metadata (snapshot_id, key, value) "
+    "VALUES (?1, ?2, ?3)",
+};
+
 /* How catalog_*_find looks up one kind of record by name or ID. */
 struct cat_kind {
-    const char *noun;    /* "image" or "server", for messages */
+    const char *noun;    /* "image", "server", ..., for messages */
     const char *exists;  /* ?1 id -> a row if it exists */
     const char *by_name; /* ?1 name -> ids of candidates, newest first */
 };
@@ -132,6 +210,20 @@ static const struct cat_kind cat_kind_instance = {
     "ORDER BY created_at DESC, rowid DESC",
 };
 
+static const struct cat_kind cat_kind_volume = {
+    "volume",
+    "SELECT 1 FROM volumes WHERE id = ?1",
+    "SELECT id FROM volumes WHERE name = ?1 "
+    "ORDER BY created_at DESC, rowid DESC",
+};
+
+static const struct cat_kind cat_kind_snapshot = {
+    "volume snapshot",
+    "SELECT 1 FROM volume_snapshots WHERE id = ?1",
+    "SELECT id FROM volume_snapshots WHERE name = ?1 "
+    "ORDER BY created_at DESC, rowid DESC",
+};
+
 /* The image columns, in the order cat_image_from_row reads them. */
 #define CAT_IMAGE_COLUMNS                                                      \
     "i.id, i.name, i.status, i.disk_format, i.container_format, i.size, "    \
@@ -144,9 +236,30 @@ static const struct cat_kind cat_kind_instance = {
     "s.id, s.name, s.image_id, s.memory_mb, s.cpus, s.created_at, "           \
     "s.updated_at, s.task_state"
 
+/* The volume columns, in the order cat_volume_from_row reads them. */
+#define CAT_VOLUME_COLUMNS                                                     \
+    "v.id, v.name, v.status, v.size, v.file, v.instance_id, "                 \
+    "v.device_index, v.source_snapshot_id, v.source_image_id, "               \
+    "v.created_at, v.updated_at"
+
+/* The volume snapshot columns, in the order cat_snapshot_from_row reads
+ * them.
+ */
+#define CAT_SNAPSHOT_COLUMNS                                                   \
+    "n.id, n.name, n.volume_id, n.status, n.size, n.file, n.created_at, "     \
+    "n.updated_at"
+
 static const char *const cat_image_statuses[] = {
     "queued", "saving", "uploading", "importing", "active",
     "deactivated", "killed", "pending_delete", "deleted",
+};
+
+static const char *const cat_volume_statuses[] = {
+    "creating", "available", "in-use", "error", "deleting",
+};
+
+static const char *const cat_snapshot_statuses[] = {
+    "creating", "available", "error", "deleting",
 };
 
 /* ---- Small helpers ---------------------------------------------------- */
@@ -1735,28 +1848,41 @@ cat_image_users_locked(struct catalog *cat, const char *id,
                        struct cat_buf *b, struct error **errp)
 {
     /* Each query yields one user per row.  Columns: user id, user name,
-     * and for the indirect ones the key, then the image in between.
+     * and for the indirect ones (VIA > 0) the key, then (VIA 2) the image
+     * in between.
      */
-    static const char *const queries[] = {
-        "SELECT s.id, s.name FROM instances AS s WHERE s.image_id = ?1 "
-        "ORDER BY s.created_at, s.rowid",
-        "SELECT i.id, i.name, p.key FROM images AS i "
-        "JOIN image_properties AS p ON p.image_id = i.id "
-        "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
-        "AND i.status != 'deleted' AND i.id != ?1 "
-        "ORDER BY i.created_at, i.rowid, p.key",
-        "SELECT s.id, s.name, p.key, i.id, i.name FROM instances AS s "
-        "JOIN images AS i ON i.id = s.image_id "
-        "JOIN image_properties AS p ON p.image_id = i.id "
-        "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
-        "AND i.id != ?1 "
-        "ORDER BY s.created_at, s.rowid, p.key",
+    static const struct {
+        const char *noun; /* what the user is */
+        int via;          /* 0 direct, 1 through a key, 2 and an image */
+        const char *sql;  /* ?1 the image ID */
+    } queries[] = {
+        { "instance", 0,
+          "SELECT s.id, s.name FROM instances AS s WHERE s.image_id = ?1 "
+          "ORDER BY s.created_at, s.rowid" },
+        { "image", 1,
+          "SELECT i.id, i.name, p.key FROM images AS i "
+          "JOIN image_properties AS p ON p.image_id = i.id "
+          "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
+          "AND i.status != 'deleted' AND i.id != ?1 "
+          "ORDER BY i.created_at, i.rowid, p.key" },
+        { "instance", 2,
+          "SELECT s.id, s.name, p.key, i.id, i.name FROM instances AS s "
+          "JOIN images AS i ON i.id = s.image_id "
+          "JOIN image_properties AS p ON p.image_id = i.id "
+          "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
+          "AND i.id != ?1 "
+          "ORDER BY s.created_at, s.rowid, p.key" },
+        { "volume", 0,
+          "SELECT v.id, v.name FROM volumes AS v "
+          "WHERE v.source_image_id = ?1 "
+          "ORDER BY v.created_at, v.rowid" },
     };
     size_t q;
     int count = 0, r;
 
     for (q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
-        CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, queries[q], errp);
+        CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, queries[q].sql,
+                                                    errp);
 
         if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
             return -1;
@@ -1767,11 +1893,11 @@ cat_image_users_locked(struct catalog *cat, const char *id,
             if (count > 0) {
                 cat_buf_printf(b, ", ");
             }
-            cat_describe(b, q == 1 ? "image" : "instance", st, 0, 1);
-            if (q > 0) {
+            cat_describe(b, queries[q].noun, st, 0, 1);
+            if (queries[q].via > 0) {
                 key = sqlite3_column_text(st, 2);
                 cat_buf_printf(b, " via ");
-                if (q == 2) {
+                if (queries[q].via == 2) {
                     cat_describe(b, "image", st, 3, 4);
                     cat_buf_printf(b, " ");
                 }
@@ -2319,6 +2445,1465 @@ catalog_instance_set_task(struct catalog *cat, const char *id,
         return -1;
     }
     if (cat_instance_set_task_locked(cat, id, expected, task, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+/* ---- Shared by volumes and volume snapshots --------------------------- */
+
+#define CAT_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* True if STATUS is one of the N strings of LIST. */
+static bool
+cat_status_in(const char *status, const char *const *list, size_t n)
+{
+    size_t i;
+
+    if (status == NULL) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(status, list[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* What a message calls a record: its name, or its ID when it has none. */
+static const char *
+cat_label(const char *name, const char *id)
+{
+    return name != NULL && name[0] != '\0' ? name : id;
+}
+
+/* Check the optional reference REF to a NOUN (for messages): NULL, or a
+ * UUID that is copied in lower case into BUF.  *NORM becomes BUF, or NULL
+ * when there is no reference.
+ */
+static int
+cat_check_ref(const char *ref, const char *noun, char buf[UTIL_UUID_LEN],
+              const char **norm, struct error **errp)
+{
+    *norm = NULL;
+    if (ref == NULL) {
+        return 0;
+    }
+    if (!cat_norm_id(ref, buf)) {
+        error_setg(errp, ERR_INVALID, "%s ID '%s' is not a UUID", noun, ref);
+        return -1;
+    }
+    *norm = buf;
+    return 0;
+}
+
+/* ---- Volumes ---------------------------------------------------------- */
+
+bool
+catalog_volume_status_valid(const char *status)
+{
+    return cat_status_in(status, cat_volume_statuses,
+                         CAT_NELEMS(cat_volume_statuses));
+}
+
+const char *
+volume_meta(const struct volume *vol, const char *key)
+{
+    return catalog_prop_get(vol->meta, vol->nmeta, key);
+}
+
+int
+volume_meta_set(struct volume *vol, const char *key, const char *value,
+                struct error **errp)
+{
+    return catalog_prop_set(&vol->meta, &vol->nmeta, key, value, errp);
+}
+
+void
+volume_free(struct volume *vol)
+{
+    if (vol == NULL) {
+        return;
+    }
+    free(vol->name);
+    free(vol->status);
+    free(vol->file);
+    free(vol->instance_id);
+    free(vol->source_snapshot_id);
+    free(vol->source_image_id);
+    free(vol->created_at);
+    free(vol->updated_at);
+    catalog_props_free(vol->meta, vol->nmeta);
+    free(vol);
+}
+
+void
+volume_list_free(struct volume **list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        volume_free(list[i]);
+    }
+    free(list);
+}
+
+/* The IDs of a volume given by a caller, normalised by cat_volume_check. */
+struct cat_volume_ids {
+    char id[UTIL_UUID_LEN];          /* the volume's own */
+    char snapshot_buf[UTIL_UUID_LEN];
+    char image_buf[UTIL_UUID_LEN];
+    const char *snapshot;            /* snapshot_buf, or NULL for none */
+    const char *image;               /* image_buf, or NULL for none */
+};
+
+/* Check the fields of VOL that callers set (not the attachment). */
+static int
+cat_volume_check(const struct volume *vol, struct cat_volume_ids *ids,
+                 struct error **errp)
+{
+    if (!cat_norm_id(vol->id, ids->id)) {
+        error_setg(errp, ERR_INVALID, "volume ID '%s' is not a UUID",
+                   vol->id);
+        return -1;
+    }
+    if (vol->name != NULL && strlen(vol->name) > CATALOG_NAME_MAX) {
+        error_setg(errp, ERR_INVALID, "volume name is longer than %d bytes",
+                   CATALOG_NAME_MAX);
+        return -1;
+    }
+    if (!catalog_volume_status_valid(vol->status)) {
+        error_setg(errp, ERR_INVALID, "unknown volume status '%s'",
+                   vol->status ? vol->status : "(none)");
+        return -1;
+    }
+    if (vol->size < 0) {
+        error_setg(errp, ERR_INVALID, "volume size must not be negative");
+        return -1;
+    }
+    if (vol->created_at != NULL && !util_is_iso8601(vol->created_at)) {
+        error_setg(errp, ERR_INVALID, "bad creation time '%s'",
+                   vol->created_at);
+        return -1;
+    }
+    if (cat_check_ref(vol->source_snapshot_id, "volume snapshot",
+                      ids->snapshot_buf, &ids->snapshot, errp) < 0 ||
+        cat_check_ref(vol->source_image_id, "image", ids->image_buf,
+                      &ids->image, errp) < 0) {
+        return -1;
+    }
+    return cat_check_props(vol->meta, vol->nmeta, "volume metadata item",
+                           errp);
+}
+
+/* Build a struct volume from a row of CAT_VOLUME_COLUMNS. */
+static struct volume *
+cat_volume_from_row(sqlite3_stmt *st)
+{
+    struct volume *vol = calloc(1, sizeof(*vol));
+
+    if (vol == NULL) {
+        return NULL;
+    }
+    vol->size = sqlite3_column_int64(st, 3);
+    vol->device_index = sqlite3_column_type(st, 6) == SQLITE_NULL
+                            ? -1 : sqlite3_column_int(st, 6);
+    if (cat_col_id(st, 0, vol->id) < 0 ||
+        cat_col_str(st, 1, &vol->name) < 0 ||
+        cat_col_str(st, 2, &vol->status) < 0 ||
+        cat_col_str(st, 4, &vol->file) < 0 ||
+        cat_col_str(st, 5, &vol->instance_id) < 0 ||
+        cat_col_str(st, 7, &vol->source_snapshot_id) < 0 ||
+        cat_col_str(st, 8, &vol->source_image_id) < 0 ||
+        cat_col_str(st, 9, &vol->created_at) < 0 ||
+        cat_col_str(st, 10, &vol->updated_at) < 0) {
+        volume_free(vol);
+        return NULL;
+    }
+    return vol;
+}
+
+static int
+cat_volume_get_locked(struct catalog *cat, const char *id,
+                      struct volume **out, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN];
+    struct volume *vol;
+    int r;
+
+    if (!cat_norm_id(id, nid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
+        return -1;
+    }
+    st = cat_prepare(cat, "SELECT " CAT_VOLUME_COLUMNS
+                     " FROM volumes AS v WHERE v.id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
+        return -1;
+    }
+    vol = cat_volume_from_row(st);
+    if (vol == NULL) {
+        return cat_oom(errp);
+    }
+    if (cat_load_kv(cat, &cat_volume_meta, vol->id, &vol->meta,
+                    &vol->nmeta, errp) < 0) {
+        volume_free(vol);
+        return -1;
+    }
+    *out = vol;
+    return 0;
+}
+
+int
+catalog_volume_get(struct catalog *cat, const char *id, struct volume **out,
+                   struct error **errp)
+{
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_get_locked(cat, id, out, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        volume_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int
+catalog_volume_find(struct catalog *cat, const char *name_or_id,
+                    struct volume **out, struct error **errp)
+{
+    char id[UTIL_UUID_LEN];
+
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_find_id_locked(cat, &cat_kind_volume, name_or_id, id,
+                           errp) < 0 ||
+        cat_volume_get_locked(cat, id, out, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        volume_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ERR_NOT_FOUND unless volume snapshot ID (normalised; GIVEN as the
+ * caller wrote it) exists, ERR_CONFLICT unless it is available.
+ */
+static int
+cat_snapshot_available_locked(struct catalog *cat, const char *id,
+                              const char *given, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    const unsigned char *name, *status;
+    int r;
+
+    st = cat_prepare(cat, "SELECT name, status FROM volume_snapshots "
+                     "WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   given);
+        return -1;
+    }
+    name = sqlite3_column_text(st, 0);
+    status = sqlite3_column_text(st, 1);
+    if (status == NULL || strcmp((const char *)status, "available") != 0) {
+        error_setg(errp, ERR_CONFLICT, "volume snapshot %s is not "
+                   "available: %s", cat_label((const char *)name, id),
+                   status ? (const char *)status : "?");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cat_volume_insert_locked(struct catalog *cat, const struct volume *vol,
+                         struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    struct cat_volume_ids ids;
+    char now[UTIL_TIME_LEN];
+    const char *created;
+    int r;
+
+    if (cat_volume_check(vol, &ids, errp) < 0) {
+        return -1;
+    }
+    if (vol->instance_id != NULL) {
+        error_setg(errp, ERR_INVALID, "a new volume cannot be attached "
+                   "yet: attach it once it is in the catalog");
+        return -1;
+    }
+    if (strcmp(vol->status, "in-use") == 0) {
+        error_setg(errp, ERR_INVALID, "a new volume cannot be in-use: "
+                   "attaching it sets that status");
+        return -1;
+    }
+    st = cat_prepare(cat, "SELECT 1 FROM volumes WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", ids.id) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r != 0) {
+        if (r > 0) {
+            error_setg(errp, ERR_CONFLICT, "volume ID '%s' already exists",
+                       ids.id);
+        }
+        return -1;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Checked in this transaction, the snapshot cannot be deleted before
+     * the new volume refers to it (catalog_volume_snapshot_delete looks
+     * for such volumes).
+     */
+    if (ids.snapshot != NULL &&
+        cat_snapshot_available_locked(cat, ids.snapshot,
+                                      vol->source_snapshot_id, errp) < 0) {
+        return -1;
+    }
+    util_now_iso8601(now);
+    created = vol->created_at ? vol->created_at : now;
+    st = cat_prepare(cat,
+                     "INSERT INTO volumes (id, name, status, size, file, "
+                     "instance_id, device_index, source_snapshot_id, "
+                     "source_image_id, created_at, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7, ?8, "
+                     "?9)", errp);
+    if (st == NULL ||
+        cat_bind(cat, st, errp, "sssls" "ssss", ids.id, vol->name,
+                 vol->status, vol->size, vol->file, ids.snapshot, ids.image,
+                 created, created) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return cat_store_kv_locked(cat, &cat_volume_meta, ids.id, vol->meta,
+                               vol->nmeta, errp);
+}
+
+int
+catalog_volume_insert(struct catalog *cat, const struct volume *vol,
+                      struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_insert_locked(cat, vol, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+/* Check that volume ID (normalised; GIVEN as the caller wrote it) may take
+ * STATUS: in-use while it is attached, and only then.  ERR_NOT_FOUND if
+ * there is no such volume.
+ */
+static int
+cat_volume_status_allowed_locked(struct catalog *cat, const char *id,
+                                 const char *given, const char *status,
+                                 struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    const unsigned char *name, *server;
+    bool in_use = strcmp(status, "in-use") == 0;
+    int r;
+
+    st = cat_prepare(cat, "SELECT name, instance_id FROM volumes "
+                     "WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", given);
+        return -1;
+    }
+    name = sqlite3_column_text(st, 0);
+    server = sqlite3_column_text(st, 1);
+    if (server != NULL && !in_use) {
+        error_setg(errp, ERR_CONFLICT, "volume %s is attached to server %s",
+                   cat_label((const char *)name, id),
+                   (const char *)server);
+        return -1;
+    }
+    if (server == NULL && in_use) {
+        error_setg(errp, ERR_INVALID, "volume %s is not attached, so it "
+                   "cannot be in-use", cat_label((const char *)name, id));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cat_volume_update_locked(struct catalog *cat, const struct volume *vol,
+                         struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    struct cat_volume_ids ids;
+    char now[UTIL_TIME_LEN];
+
+    if (cat_volume_check(vol, &ids, errp) < 0 ||
+        cat_volume_status_allowed_locked(cat, ids.id, vol->id, vol->status,
+                                         errp) < 0) {
+        return -1;
+    }
+    util_now_iso8601(now);
+    st = cat_prepare(cat, "UPDATE volumes SET name = ?2, status = ?3, "
+                     "size = ?4, file = ?5, source_snapshot_id = ?6, "
+                     "source_image_id = ?7, updated_at = ?8 WHERE id = ?1",
+                     errp);
+    if (st == NULL ||
+        cat_bind(cat, st, errp, "sssls" "sss", ids.id, vol->name,
+                 vol->status, vol->size, vol->file, ids.snapshot, ids.image,
+                 now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    if (sqlite3_changes(cat->db) == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", vol->id);
+        return -1;
+    }
+    return cat_store_kv_locked(cat, &cat_volume_meta, ids.id, vol->meta,
+                               vol->nmeta, errp);
+}
+
+int
+catalog_volume_update(struct catalog *cat, const struct volume *vol,
+                      struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_update_locked(cat, vol, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+static int
+cat_volume_list_locked(struct catalog *cat, const char *instance_id,
+                       struct volume ***out, size_t *n, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    struct volume **list = NULL;
+    size_t count = 0, cap = 0;
+    char sid[UTIL_UUID_LEN];
+    int r;
+
+    if (instance_id == NULL) {
+        st = cat_prepare(cat, "SELECT " CAT_VOLUME_COLUMNS
+                         " FROM volumes AS v "
+                         "ORDER BY v.created_at DESC, v.rowid DESC", errp);
+        if (st == NULL) {
+            return -1;
+        }
+    } else {
+        if (!cat_norm_id(instance_id, sid)) {
+            *out = NULL;
+            *n = 0;
+            return 0;
+        }
+        st = cat_prepare(cat, "SELECT " CAT_VOLUME_COLUMNS
+                         " FROM volumes AS v WHERE v.instance_id = ?1 "
+                         "ORDER BY v.device_index", errp);
+        if (st == NULL || cat_bind(cat, st, errp, "s", sid) < 0) {
+            return -1;
+        }
+    }
+    while ((r = cat_step(cat, st, errp)) > 0) {
+        struct volume *vol;
+
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct volume **grown = realloc(list, ncap * sizeof(*list));
+
+            if (grown == NULL) {
+                volume_list_free(list, count);
+                return cat_oom(errp);
+            }
+            list = grown;
+            cap = ncap;
+        }
+        vol = cat_volume_from_row(st);
+        if (vol == NULL) {
+            volume_list_free(list, count);
+            return cat_oom(errp);
+        }
+        list[count++] = vol;
+        if (cat_load_kv(cat, &cat_volume_meta, vol->id, &vol->meta,
+                        &vol->nmeta, errp) < 0) {
+            volume_list_free(list, count);
+            return -1;
+        }
+    }
+    if (r < 0) {
+        volume_list_free(list, count);
+        return -1;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int
+catalog_volume_list(struct catalog *cat, const char *instance_id,
+                    struct volume ***out, size_t *n, struct error **errp)
+{
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_list_locked(cat, instance_id, out, n, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        volume_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cat_volume_set_status_locked(struct catalog *cat, const char *id,
+                             const char *status, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+
+    if (!catalog_volume_status_valid(status)) {
+        error_setg(errp, ERR_INVALID, "unknown volume status '%s'",
+                   status ? status : "(none)");
+        return -1;
+    }
+    if (!cat_norm_id(id, nid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
+        return -1;
+    }
+    if (cat_volume_status_allowed_locked(cat, nid, id, status, errp) < 0) {
+        return -1;
+    }
+    util_now_iso8601(now);
+    st = cat_prepare(cat, "UPDATE volumes SET status = ?2, updated_at = ?3 "
+                     "WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "sss", nid, status, now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+catalog_volume_set_status(struct catalog *cat, const char *id,
+                          const char *status, struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_set_status_locked(cat, id, status, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+static int
+cat_volume_delete_locked(struct catalog *cat, const char *id,
+                         struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    CLEANUP_FREE char *name = NULL, *server = NULL, *ids = NULL;
+    struct cat_buf b = { 0 };
+    char nid[UTIL_UUID_LEN];
+    size_t count = 0;
+    int r;
+
+    if (!cat_norm_id(id, nid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
+        return -1;
+    }
+    st = cat_prepare(cat, "SELECT name, instance_id FROM volumes "
+                     "WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
+        return -1;
+    }
+    if (cat_col_str(st, 0, &name) < 0 || cat_col_str(st, 1, &server) < 0) {
+        return cat_oom(errp);
+    }
+    if (server != NULL) {
+        error_setg(errp, ERR_CONFLICT, "volume %s is attached to server %s",
+                   cat_label(name, nid), server);
+        return -1;
+    }
+    /* As in Cinder, a volume with snapshots stays. */
+    sqlite3_finalize(st);
+    st = cat_prepare(cat, "SELECT id FROM volume_snapshots "
+                     "WHERE volume_id = ?1 "
+                     "ORDER BY created_at DESC, rowid DESC", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
+        return -1;
+    }
+    while ((r = cat_step(cat, st, errp)) > 0) {
+        const unsigned char *s = sqlite3_column_text(st, 0);
+
+        cat_buf_printf(&b, "%s%s", count ? ", " : "",
+                       s ? (const char *)s : "?");
+        count++;
+    }
+    ids = cat_buf_steal(&b);
+    if (r < 0) {
+        return -1;
+    }
+    if (count > 0) {
+        error_setg(errp, ERR_CONFLICT, "volume %s has snapshots: %s",
+                   cat_label(name, nid), ids ? ids : "(out of memory)");
+        return -1;
+    }
+    sqlite3_finalize(st);
+    st = cat_prepare(cat, cat_volume_meta.clear, errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    sqlite3_finalize(st);
+    st = cat_prepare(cat, "DELETE FROM volumes WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+catalog_volume_delete(struct catalog *cat, const char *id,
+                      struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_delete_locked(cat, id, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+static int
+cat_volume_attach_locked(struct catalog *cat, const char *volume_id,
+                         const char *instance_id, int *device_index,
+                         struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char vid[UTIL_UUID_LEN], sid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+    const unsigned char *name, *status, *server;
+    int r, changed;
+
+    if (instance_id == NULL) {
+        error_setg(errp, ERR_INVALID, "no server ID given");
+        return -1;
+    }
+    if (!cat_norm_id(volume_id, vid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
+        return -1;
+    }
+    if (!cat_norm_id(instance_id, sid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'",
+                   instance_id);
+        return -1;
+    }
+    st = cat_prepare(cat, cat_kind_instance.exists, errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", sid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'",
+                   instance_id);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    /* The compare and the set are one statement under the write lock; the
+     * unique index on (instance_id, device_index) backs the index choice.
+     */
+    util_now_iso8601(now);
+    st = cat_prepare(cat, "UPDATE volumes SET instance_id = ?2, "
+                     "device_index = (SELECT coalesce(max(device_index), 0) "
+                     "+ 1 FROM volumes WHERE instance_id = ?2), "
+                     "status = 'in-use', updated_at = ?3 "
+                     "WHERE id = ?1 AND instance_id IS NULL "
+                     "AND status = 'available'", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "sss", vid, sid, now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    changed = sqlite3_changes(cat->db);
+    /* Read the result back (or why nothing changed) in the same
+     * transaction.
+     */
+    sqlite3_finalize(st);
+    st = cat_prepare(cat, "SELECT name, status, instance_id, device_index "
+                     "FROM volumes WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", vid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
+        return -1;
+    }
+    name = sqlite3_column_text(st, 0);
+    status = sqlite3_column_text(st, 1);
+    server = sqlite3_column_text(st, 2);
+    if (changed == 0) {
+        if (server != NULL) {
+            error_setg(errp, ERR_CONFLICT, "volume %s is already attached "
+                       "to server %s", cat_label((const char *)name, vid),
+                       (const char *)server);
+        } else {
+            error_setg(errp, ERR_CONFLICT, "volume %s is not available: %s",
+                       cat_label((const char *)name, vid),
+                       status ? (const char *)status : "?");
+        }
+        return -1;
+    }
+    if (device_index != NULL) {
+        *device_index = sqlite3_column_int(st, 3);
+    }
+    return 0;
+}
+
+int
+catalog_volume_attach(struct catalog *cat, const char *volume_id,
+                      const char *instance_id, int *device_index,
+                      struct error **errp)
+{
+    int index = -1;
+
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_attach_locked(cat, volume_id, instance_id, &index,
+                                 errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        return -1;
+    }
+    if (device_index != NULL) {
+        *device_index = index;
+    }
+    return 0;
+}
+
+static int
+cat_volume_detach_locked(struct catalog *cat, const char *volume_id,
+                         const char *instance_id, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char vid[UTIL_UUID_LEN], sid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+    const unsigned char *name;
+    int r;
+
+    if (instance_id == NULL) {
+        error_setg(errp, ERR_INVALID, "no server ID given");
+        return -1;
+    }
+    if (!cat_norm_id(volume_id, vid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
+        return -1;
+    }
+    /* Something that is not a UUID matches no attachment. */
+    if (!cat_norm_id(instance_id, sid)) {
+        sid[0] = '\0';
+    }
+    util_now_iso8601(now);
+    st = cat_prepare(cat, "UPDATE volumes SET instance_id = NULL, "
+                     "device_index = NULL, status = 'available', "
+                     "updated_at = ?3 WHERE id = ?1 AND instance_id = ?2",
+                     errp);
+    if (st == NULL || cat_bind(cat, st, errp, "sss", vid, sid, now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    if (sqlite3_changes(cat->db) > 0) {
+        return 0;
+    }
+    sqlite3_finalize(st);
+    st = cat_prepare(cat, "SELECT name FROM volumes WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", vid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
+        return -1;
+    }
+    name = sqlite3_column_text(st, 0);
+    error_setg(errp, ERR_CONFLICT, "volume %s is not attached to server %s",
+               cat_label((const char *)name, vid), instance_id);
+    return -1;
+}
+
+int
+catalog_volume_detach(struct catalog *cat, const char *volume_id,
+                      const char *instance_id, struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_volume_detach_locked(cat, volume_id, instance_id, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+/* ---- Volume snapshots ------------------------------------------------- */
+
+bool
+catalog_volume_snapshot_status_valid(const char *status)
+{
+    return cat_status_in(status, cat_snapshot_statuses,
+                         CAT_NELEMS(cat_snapshot_statuses));
+}
+
+const char *
+volume_snapshot_meta(const struct volume_snapshot *snap, const char *key)
+{
+    return catalog_prop_get(snap->meta, snap->nmeta, key);
+}
+
+int
+volume_snapshot_meta_set(struct volume_snapshot *snap, const char *key,
+                         const char *value, struct error **errp)
+{
+    return catalog_prop_set(&snap->meta, &snap->nmeta, key, value, errp);
+}
+
+void
+volume_snapshot_free(struct volume_snapshot *snap)
+{
+    if (snap == NULL) {
+        return;
+    }
+    free(snap->name);
+    free(snap->volume_id);
+    free(snap->status);
+    free(snap->file);
+    free(snap->created_at);
+    free(snap->updated_at);
+    catalog_props_free(snap->meta, snap->nmeta);
+    free(snap);
+}
+
+void
+volume_snapshot_list_free(struct volume_snapshot **list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        volume_snapshot_free(list[i]);
+    }
+    free(list);
+}
+
+/* Check the fields of SNAP that callers set.  ID and VOLUME_ID get the
+ * normalised IDs.
+ */
+static int
+cat_snapshot_check(const struct volume_snapshot *snap,
+                   char id[UTIL_UUID_LEN], char volume_id[UTIL_UUID_LEN],
+                   struct error **errp)
+{
+    if (!cat_norm_id(snap->id, id)) {
+        error_setg(errp, ERR_INVALID, "volume snapshot ID '%s' is not a "
+                   "UUID", snap->id);
+        return -1;
+    }
+    if (snap->name != NULL && strlen(snap->name) > CATALOG_NAME_MAX) {
+        error_setg(errp, ERR_INVALID, "volume snapshot name is longer than "
+                   "%d bytes", CATALOG_NAME_MAX);
+        return -1;
+    }
+    if (snap->volume_id == NULL) {
+        error_setg(errp, ERR_INVALID, "volume snapshot %s has no volume ID",
+                   id);
+        return -1;
+    }
+    if (!cat_norm_id(snap->volume_id, volume_id)) {
+        error_setg(errp, ERR_INVALID, "volume ID '%s' is not a UUID",
+                   snap->volume_id);
+        return -1;
+    }
+    if (!catalog_volume_snapshot_status_valid(snap->status)) {
+        error_setg(errp, ERR_INVALID, "unknown volume snapshot status '%s'",
+                   snap->status ? snap->status : "(none)");
+        return -1;
+    }
+    if (snap->size < 0) {
+        error_setg(errp, ERR_INVALID, "volume snapshot size must not be "
+                   "negative");
+        return -1;
+    }
+    if (snap->created_at != NULL && !util_is_iso8601(snap->created_at)) {
+        error_setg(errp, ERR_INVALID, "bad creation time '%s'",
+                   snap->created_at);
+        return -1;
+    }
+    return cat_check_props(snap->meta, snap->nmeta,
+                           "volume snapshot metadata item", errp);
+}
+
+/* Build a struct volume_snapshot from a row of CAT_SNAPSHOT_COLUMNS. */
+static struct volume_snapshot *
+cat_snapshot_from_row(sqlite3_stmt *st)
+{
+    struct volume_snapshot *snap = calloc(1, sizeof(*snap));
+
+    if (snap == NULL) {
+        return NULL;
+    }
+    snap->size = sqlite3_column_int64(st, 4);
+    if (cat_col_id(st, 0, snap->id) < 0 ||
+        cat_col_str(st, 1, &snap->name) < 0 ||
+        cat_col_str(st, 2, &snap->volume_id) < 0 ||
+        cat_col_str(st, 3, &snap->status) < 0 ||
+        cat_col_str(st, 5, &snap->file) < 0 ||
+        cat_col_str(st, 6, &snap->created_at) < 0 ||
+        cat_col_str(st, 7, &snap->updated_at) < 0) {
+        volume_snapshot_free(snap);
+        return NULL;
+    }
+    return snap;
+}
+
+static int
+cat_snapshot_get_locked(struct catalog *cat, const char *id,
+                        struct volume_snapshot **out, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN];
+    struct volume_snapshot *snap;
+    int r;
+
+    if (!cat_norm_id(id, nid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   id);
+        return -1;
+    }
+    st = cat_prepare(cat, "SELECT " CAT_SNAPSHOT_COLUMNS
+                     " FROM volume_snapshots AS n WHERE n.id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   id);
+        return -1;
+    }
+    snap = cat_snapshot_from_row(st);
+    if (snap == NULL) {
+        return cat_oom(errp);
+    }
+    if (cat_load_kv(cat, &cat_snapshot_meta, snap->id, &snap->meta,
+                    &snap->nmeta, errp) < 0) {
+        volume_snapshot_free(snap);
+        return -1;
+    }
+    *out = snap;
+    return 0;
+}
+
+int
+catalog_volume_snapshot_get(struct catalog *cat, const char *id,
+                            struct volume_snapshot **out,
+                            struct error **errp)
+{
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_snapshot_get_locked(cat, id, out, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        volume_snapshot_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int
+catalog_volume_snapshot_find(struct catalog *cat, const char *name_or_id,
+                             struct volume_snapshot **out,
+                             struct error **errp)
+{
+    char id[UTIL_UUID_LEN];
+
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_find_id_locked(cat, &cat_kind_snapshot, name_or_id, id,
+                           errp) < 0 ||
+        cat_snapshot_get_locked(cat, id, out, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        volume_snapshot_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cat_snapshot_insert_locked(struct catalog *cat,
+                           const struct volume_snapshot *snap,
+                           struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char id[UTIL_UUID_LEN], volume_id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+    const char *created;
+    int r;
+
+    if (cat_snapshot_check(snap, id, volume_id, errp) < 0) {
+        return -1;
+    }
+    st = cat_prepare(cat, cat_kind_snapshot.exists, errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r != 0) {
+        if (r > 0) {
+            error_setg(errp, ERR_CONFLICT, "volume snapshot ID '%s' already "
+                       "exists", id);
+        }
+        return -1;
+    }
+    sqlite3_finalize(st);
+    util_now_iso8601(now);
+    created = snap->created_at ? snap->created_at : now;
+    st = cat_prepare(cat,
+                     "INSERT INTO volume_snapshots (id, name, volume_id, "
+                     "status, size, file, created_at, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", errp);
+    if (st == NULL ||
+        cat_bind(cat, st, errp, "sssslsss", id, snap->name, volume_id,
+                 snap->status, snap->size, snap->file, created,
+                 created) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return cat_store_kv_locked(cat, &cat_snapshot_meta, id, snap->meta,
+                               snap->nmeta, errp);
+}
+
+int
+catalog_volume_snapshot_insert(struct catalog *cat,
+                               const struct volume_snapshot *snap,
+                               struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_snapshot_insert_locked(cat, snap, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+static int
+cat_snapshot_update_locked(struct catalog *cat,
+                           const struct volume_snapshot *snap,
+                           struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char id[UTIL_UUID_LEN], volume_id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+
+    if (cat_snapshot_check(snap, id, volume_id, errp) < 0) {
+        return -1;
+    }
+    util_now_iso8601(now);
+    st = cat_prepare(cat, "UPDATE volume_snapshots SET name = ?2, "
+                     "volume_id = ?3, status = ?4, size = ?5, file = ?6, "
+                     "updated_at = ?7 WHERE id = ?1", errp);
+    if (st == NULL ||
+        cat_bind(cat, st, errp, "sssslss", id, snap->name, volume_id,
+                 snap->status, snap->size, snap->file, now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    if (sqlite3_changes(cat->db) == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   snap->id);
+        return -1;
+    }
+    return cat_store_kv_locked(cat, &cat_snapshot_meta, id, snap->meta,
+                               snap->nmeta, errp);
+}
+
+int
+catalog_volume_snapshot_update(struct catalog *cat,
+                               const struct volume_snapshot *snap,
+                               struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_snapshot_update_locked(cat, snap, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+static int
+cat_snapshot_list_locked(struct catalog *cat,
+                         const struct catalog_match *match, size_t nmatch,
+                         struct volume_snapshot ***out, size_t *n,
+                         struct error **errp)
+{
+    static const char meta_match[] =
+        " AND EXISTS (SELECT 1 FROM volume_snapshot_metadata AS m"
+        " WHERE m.snapshot_id = n.id AND m.key = ? AND m.value = ?)";
+    char sql[sizeof(meta_match) * CATALOG_PROPS_MAX + 256];
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    struct volume_snapshot **list = NULL;
+    size_t len = 0, count = 0, cap = 0, i;
+    int param = 0, rc = SQLITE_OK, r;
+
+    if (nmatch > 0 && match == NULL) {
+        error_setg(errp, ERR_INVALID, "metadata filters missing");
+        return -1;
+    }
+    if (nmatch > CATALOG_PROPS_MAX) {
+        error_setg(errp, ERR_INVALID, "too many metadata filters (%zu, at "
+                   "most %d)", nmatch, CATALOG_PROPS_MAX);
+        return -1;
+    }
+    for (i = 0; i < nmatch; i++) {
+        if (match[i].key == NULL || match[i].value == NULL) {
+            error_setg(errp, ERR_INVALID, "metadata filter without a key "
+                       "or a value");
+            return -1;
+        }
+    }
+    /* Only fixed fragments go into the text; every value is bound. */
+    if (cat_sql_add(sql, sizeof(sql), &len, "SELECT " CAT_SNAPSHOT_COLUMNS
+                    " FROM volume_snapshots AS n WHERE 1") < 0) {
+        abort(); /* the buffer is sized for the longest query */
+    }
+    for (i = 0; i < nmatch; i++) {
+        if (cat_sql_add(sql, sizeof(sql), &len, meta_match) < 0) {
+            abort();
+        }
+    }
+    if (cat_sql_add(sql, sizeof(sql), &len,
+                    " ORDER BY n.created_at DESC, n.rowid DESC") < 0) {
+        abort();
+    }
+    st = cat_prepare(cat, sql, errp);
+    if (st == NULL) {
+        return -1;
+    }
+    for (i = 0; rc == SQLITE_OK && i < nmatch; i++) {
+        rc = sqlite3_bind_text(st, ++param, match[i].key, -1,
+                               SQLITE_TRANSIENT);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_bind_text(st, ++param, match[i].value, -1,
+                                   SQLITE_TRANSIENT);
+        }
+    }
+    if (rc != SQLITE_OK) {
+        return cat_fail(cat, rc, errp, "bind");
+    }
+    while ((r = cat_step(cat, st, errp)) > 0) {
+        struct volume_snapshot *snap;
+
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct volume_snapshot **grown =
+                realloc(list, ncap * sizeof(*list));
+
+            if (grown == NULL) {
+                volume_snapshot_list_free(list, count);
+                return cat_oom(errp);
+            }
+            list = grown;
+            cap = ncap;
+        }
+        snap = cat_snapshot_from_row(st);
+        if (snap == NULL) {
+            volume_snapshot_list_free(list, count);
+            return cat_oom(errp);
+        }
+        list[count++] = snap;
+        if (cat_load_kv(cat, &cat_snapshot_meta, snap->id, &snap->meta,
+                        &snap->nmeta, errp) < 0) {
+            volume_snapshot_list_free(list, count);
+            return -1;
+        }
+    }
+    if (r < 0) {
+        volume_snapshot_list_free(list, count);
+        return -1;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int
+catalog_volume_snapshot_list(struct catalog *cat,
+                             const struct catalog_match *match,
+                             size_t nmatch, struct volume_snapshot ***out,
+                             size_t *n, struct error **errp)
+{
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_snapshot_list_locked(cat, match, nmatch, out, n, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        volume_snapshot_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cat_snapshot_set_status_locked(struct catalog *cat, const char *id,
+                               const char *status, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+
+    if (!catalog_volume_snapshot_status_valid(status)) {
+        error_setg(errp, ERR_INVALID, "unknown volume snapshot status '%s'",
+                   status ? status : "(none)");
+        return -1;
+    }
+    if (!cat_norm_id(id, nid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   id);
+        return -1;
+    }
+    util_now_iso8601(now);
+    st = cat_prepare(cat, "UPDATE volume_snapshots SET status = ?2, "
+                     "updated_at = ?3 WHERE id = ?1", errp);
+    if (st == NULL || cat_bind(cat, st, errp, "sss", nid, status, now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    if (sqlite3_changes(cat->db) == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   id);
+        return -1;
+    }
+    return 0;
+}
+
+int
+catalog_volume_snapshot_set_status(struct catalog *cat, const char *id,
+                                   const char *status, struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_snapshot_set_status_locked(cat, id, status, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
+}
+
+/* Describe in B what uses volume snapshot ID: volumes made from it and
+ * images (not deleted) whose block_device_mapping names it.  Returns the
+ * count, or -1.
+ */
+static int
+cat_snapshot_users_locked(struct catalog *cat, const char *id,
+                          struct cat_buf *b, struct error **errp)
+{
+    /* Each query yields one user per row: its id and its name.  The
+     * block_device_mapping value is JSON; an ID is 36 characters of hex
+     * digits and dashes, so a substring match cannot go wrong, and LIKE
+     * ignores the case of the hex digits.
+     */
+    static const struct {
+        const char *noun; /* what the user is */
+        const char *sql;  /* ?1 the snapshot ID */
+    } queries[] = {
+        { "volume",
+          "SELECT v.id, v.name FROM volumes AS v "
+          "WHERE v.source_snapshot_id = ?1 "
+          "ORDER BY v.created_at, v.rowid" },
+        { "image",
+          "SELECT i.id, i.name FROM images AS i "
+          "JOIN image_properties AS p ON p.image_id = i.id "
+          "WHERE p.key = 'block_device_mapping' "
+          "AND p.value LIKE '%' || ?1 || '%' AND i.status != 'deleted' "
+          "ORDER BY i.created_at, i.rowid" },
+    };
+    size_t q;
+    int count = 0, r;
+
+    for (q = 0; q < CAT_NELEMS(queries); q++) {
+        CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, queries[q].sql,
+                                                    errp);
+
+        if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
+            return -1;
+        }
+        while ((r = cat_step(cat, st, errp)) > 0) {
+            if (count > 0) {
+                cat_buf_printf(b, ", ");
+            }
+            cat_describe(b, queries[q].noun, st, 0, 1);
+            count++;
+        }
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return count;
+}
+
+static int
+cat_snapshot_delete_locked(struct catalog *cat, const char *id,
+                           struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    CLEANUP_FREE char *name = NULL, *users = NULL;
+    struct cat_buf b = { 0 };
+    char nid[UTIL_UUID_LEN];
+    int r;
+
+    if (!cat_norm_id(id, nid)) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   id);
+        return -1;
+    }
+    st = cat_prepare(cat, "SELECT name FROM volume_snapshots WHERE id = ?1",
+                     errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
+                   id);
+        return -1;
+    }
+    if (cat_col_str(st, 0, &name) < 0) {
+        return cat_oom(errp);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    r = cat_snapshot_users_locked(cat, nid, &b, errp);
+    users = cat_buf_steal(&b);
+    if (r < 0) {
+        return -1;
+    }
+    if (r > 0) {
+        error_setg(errp, ERR_CONFLICT, "volume snapshot %s is in use by %s",
+                   cat_label(name, nid), users ? users : "(out of memory)");
+        return -1;
+    }
+    st = cat_prepare(cat, cat_snapshot_meta.clear, errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    sqlite3_finalize(st);
+    st = cat_prepare(cat, "DELETE FROM volume_snapshots WHERE id = ?1",
+                     errp);
+    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int
+catalog_volume_snapshot_delete(struct catalog *cat, const char *id,
+                               struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    if (cat_snapshot_delete_locked(cat, id, errp) < 0) {
         cat_tx_rollback(cat);
         return -1;
     }

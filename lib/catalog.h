@@ -1,4 +1,5 @@
-/* vmsnap: the catalog of images and instances, kept in SQLite.
+/* vmsnap: the catalog of images, instances, volumes and volume
+ * snapshots, kept in SQLite.
  *
  * The catalog is one SQLite database file in WAL mode.  Several vmsnap
  * processes may use the same file at once: writers take the write lock
@@ -16,9 +17,10 @@
  * inside it undoes only its own changes, and the caller decides whether
  * to commit the rest or roll back.
  *
- * Records returned to the caller (struct image, struct instance) are
- * plain copies: the caller owns them and frees them with image_free or
- * instance_free.  Records passed in are borrowed for the call.
+ * Records returned to the caller (struct image, struct instance, struct
+ * volume, struct volume_snapshot) are plain copies: the caller owns them
+ * and frees them with image_free, instance_free, volume_free or
+ * volume_snapshot_free.  Records passed in are borrowed for the call.
  */
 #ifndef VMSNAP_CATALOG_H
 #define VMSNAP_CATALOG_H
@@ -108,6 +110,51 @@ struct instance {
     char *task_state;        /* NULL when idle, or e.g. "image_snapshot" */
     struct prop *meta;       /* metadata, sorted by key when read */
     size_t nmeta;            /* number of entries in meta */
+};
+
+/* A volume, with the fields of a Cinder volume: a disk that exists apart
+ * from any instance and is attached to at most one at a time.  All
+ * pointers are owned by the struct and freed by volume_free.
+ */
+struct volume {
+    char id[UTIL_UUID_LEN];    /* lower-case UUID */
+    char *name;                /* NULL or at most CATALOG_NAME_MAX bytes */
+    char *status;              /* see catalog_volume_status_valid */
+    int64_t size;              /* guest-visible size in bytes, >= 0 */
+    char *file;                /* path of the qcow2 data file, or NULL */
+    char *instance_id;         /* server it is attached to, or NULL;
+                                * changed only by catalog_volume_attach
+                                * and catalog_volume_detach */
+    int device_index;          /* order of attachment on that server: 1,
+                                * 2, ... (0 is its root disk); -1 when
+                                * detached */
+    char *source_snapshot_id;  /* volume snapshot it was made from, or
+                                * NULL */
+    char *source_image_id;     /* image it was made from, or NULL */
+    char *created_at;          /* util_now_iso8601 format; NULL on insert
+                                * means now */
+    char *updated_at;          /* same format; set by the catalog */
+    struct prop *meta;         /* metadata, sorted by key when read */
+    size_t nmeta;              /* number of entries in meta */
+};
+
+/* A snapshot of one volume (a Cinder volume snapshot).  All pointers are
+ * owned by the struct and freed by volume_snapshot_free.
+ */
+struct volume_snapshot {
+    char id[UTIL_UUID_LEN];    /* lower-case UUID */
+    char *name;                /* NULL or at most CATALOG_NAME_MAX bytes */
+    char *volume_id;           /* UUID of the source volume; the volume
+                                * may be gone (no foreign key) */
+    char *status;              /* see catalog_volume_snapshot_status_valid */
+    int64_t size;              /* guest-visible size in bytes, >= 0 */
+    char *file;                /* path of the data file, or NULL */
+    char *created_at;          /* util_now_iso8601 format; NULL on insert
+                                * means now */
+    char *updated_at;          /* same format; set by the catalog */
+    struct prop *meta;         /* metadata (e.g. instance_snapshot_id,
+                                * instance_uuid), sorted by key when read */
+    size_t nmeta;              /* number of entries in meta */
 };
 
 /* ---- The database ---------------------------------------------------- */
@@ -269,10 +316,11 @@ int catalog_image_delete(struct catalog *cat, const char *id,
                          struct error **errp);
 
 /* Count what depends on image ID: instances booted from it, images (not
- * in status deleted) whose kernel_id or ramdisk_id property is ID, and
- * instances booted from such an image.  If USERS_OUT is not NULL, it gets
- * a new string (caller frees) describing them, separated by ", ", e.g.
- * "instance web1 (<id>), image snap2 (<id>) via kernel_id"; "" when there
+ * in status deleted) whose kernel_id or ramdisk_id property is ID,
+ * instances booted from such an image, and volumes created from ID (in
+ * any status).  If USERS_OUT is not NULL, it gets a new string (caller
+ * frees) describing them, separated by ", ", e.g. "instance web1 (<id>),
+ * image snap2 (<id>) via kernel_id, volume data (<id>)"; "" when there
  * are none.  Returns the count (>= 0), or -1 with ERR_CONFLICT (busy) or
  * ERR_IO.  An unknown ID has no users.
  */
@@ -350,5 +398,212 @@ int catalog_instance_delete(struct catalog *cat, const char *id,
 int catalog_instance_set_task(struct catalog *cat, const char *id,
                               const char *expected, const char *task,
                               struct error **errp);
+
+/* ---- Volumes ---------------------------------------------------------- */
+
+/* True if STATUS is a volume status: creating, available, in-use, error
+ * or deleting.  "in-use" goes with an attachment: only
+ * catalog_volume_attach sets it and only catalog_volume_detach clears it.
+ */
+bool catalog_volume_status_valid(const char *status);
+
+/* Return the value of metadata KEY of VOL (borrowed), or NULL. */
+const char *volume_meta(const struct volume *vol, const char *key);
+
+/* Set metadata KEY of the in-memory VOL (see catalog_prop_set). */
+int volume_meta_set(struct volume *vol, const char *key, const char *value,
+                    struct error **errp);
+
+/* Free VOL and everything it owns.  NULL is allowed. */
+void volume_free(struct volume *vol);
+
+/* Free the N volumes of LIST and LIST itself.  NULL is allowed. */
+void volume_list_free(struct volume **list, size_t n);
+
+/* Add VOL (borrowed) with its metadata, detached: VOL->instance_id must
+ * be NULL, VOL->device_index is ignored and the status cannot be in-use.
+ * VOL->id must be a UUID chosen by the caller; a NULL created_at means
+ * now.  A source_snapshot_id must name a volume snapshot in status
+ * available, checked in the same transaction (so that the snapshot
+ * cannot be deleted meanwhile); a source_image_id is not checked.
+ * Returns 0, or -1 with ERR_INVALID (bad field), ERR_NOT_FOUND "no volume
+ * snapshot with ID 'x'", ERR_CONFLICT "volume snapshot NAME is not
+ * available: STATUS" (or the ID is taken, or busy) or ERR_IO.
+ */
+int catalog_volume_insert(struct catalog *cat, const struct volume *vol,
+                          struct error **errp);
+
+/* Replace the fields of volume VOL->id and its metadata with those of VOL
+ * (borrowed).  created_at and the attachment (instance_id, device_index)
+ * are kept; updated_at is set to now.  The source references are checked
+ * for form only.  An attached volume must stay in status in-use and a
+ * detached one cannot be put in it.  Returns 0, or -1
+ * with ERR_NOT_FOUND, ERR_INVALID (bad field, or in-use for a detached
+ * volume), ERR_CONFLICT "volume NAME is attached to server <id>" (another
+ * status for an attached volume, or busy) or ERR_IO.
+ */
+int catalog_volume_update(struct catalog *cat, const struct volume *vol,
+                          struct error **errp);
+
+/* Read volume ID (a UUID, either case) into *OUT (caller frees with
+ * volume_free).  Returns 0, or -1 with ERR_NOT_FOUND "no volume with ID
+ * 'x'", ERR_CONFLICT (busy) or ERR_IO; *OUT is set only on success.
+ */
+int catalog_volume_get(struct catalog *cat, const char *id,
+                       struct volume **out, struct error **errp);
+
+/* Look a volume up by full UUID first, else by name (in any status).
+ * Returns 0 with *OUT set (caller frees), or -1 with ERR_NOT_FOUND "no
+ * volume named or with ID 'x'", ERR_CONFLICT "volume name 'x' is
+ * ambiguous: <id>, <id>..." (newest first), ERR_CONFLICT (busy) or
+ * ERR_IO.
+ */
+int catalog_volume_find(struct catalog *cat, const char *name_or_id,
+                        struct volume **out, struct error **errp);
+
+/* List volumes.  With INSTANCE_ID NULL, all of them, newest first (by
+ * created_at, then by order of insertion); otherwise only those attached
+ * to that server, by device_index (none if it is not a UUID).  *OUT and
+ * *N as for catalog_image_list (free with volume_list_free).  Returns 0,
+ * or -1 with ERR_CONFLICT (busy) or ERR_IO.
+ */
+int catalog_volume_list(struct catalog *cat, const char *instance_id,
+                        struct volume ***out, size_t *n,
+                        struct error **errp);
+
+/* Set the status of volume ID to STATUS and bump updated_at, with the
+ * rule of catalog_volume_update: in-use only while attached, nothing else
+ * while attached.  Returns 0, or -1 with ERR_INVALID (unknown status, or
+ * in-use for a detached volume), ERR_NOT_FOUND, ERR_CONFLICT "volume NAME
+ * is attached to server <id>" (or busy) or ERR_IO.
+ */
+int catalog_volume_set_status(struct catalog *cat, const char *id,
+                              const char *status, struct error **errp);
+
+/* Remove volume ID and its metadata.  As in Cinder, an attached volume
+ * and a volume with snapshots (in any status) cannot be deleted.
+ * Returns 0, or -1 with ERR_NOT_FOUND, ERR_CONFLICT "volume NAME is
+ * attached to server <id>", ERR_CONFLICT "volume NAME has snapshots:
+ * <id>, <id>..." (newest first), ERR_CONFLICT (busy) or ERR_IO.  NAME is
+ * the ID when the volume has no name.
+ */
+int catalog_volume_delete(struct catalog *cat, const char *id,
+                          struct error **errp);
+
+/* Attach volume VOLUME_ID to server INSTANCE_ID, as one compare-and-set:
+ * if the volume is detached and available, it gets INSTANCE_ID, status
+ * in-use and the next device index of that server (one more than the
+ * highest in use there, starting at 1; indexes are never reused while a
+ * later one is attached).  Two processes that race to attach the same
+ * volume cannot both succeed.  On success, *DEVICE_INDEX (if not NULL)
+ * is the index assigned.
+ * Returns 0, or -1 with ERR_INVALID (no server ID given), ERR_NOT_FOUND
+ * "no volume with ID 'x'" or "no server with ID 'x'", ERR_CONFLICT
+ * "volume NAME is already attached to server <id>" (to that server too),
+ * ERR_CONFLICT "volume NAME is not available: STATUS", ERR_CONFLICT
+ * (busy) or ERR_IO.
+ */
+int catalog_volume_attach(struct catalog *cat, const char *volume_id,
+                          const char *instance_id, int *device_index,
+                          struct error **errp);
+
+/* Detach volume VOLUME_ID from server INSTANCE_ID, as one compare-and-set:
+ * it must be attached to that server; it becomes available with device
+ * index -1.  The device indexes of the server's other volumes do not
+ * change.  Returns 0, or -1 with ERR_INVALID (no server ID given),
+ * ERR_NOT_FOUND "no volume with ID 'x'", ERR_CONFLICT "volume NAME is not
+ * attached to server <id>", ERR_CONFLICT (busy) or ERR_IO.
+ */
+int catalog_volume_detach(struct catalog *cat, const char *volume_id,
+                          const char *instance_id, struct error **errp);
+
+/* ---- Volume snapshots ------------------------------------------------- */
+
+/* True if STATUS is a volume snapshot status: creating, available, error
+ * or deleting.
+ */
+bool catalog_volume_snapshot_status_valid(const char *status);
+
+/* Return the value of metadata KEY of SNAP (borrowed), or NULL. */
+const char *volume_snapshot_meta(const struct volume_snapshot *snap,
+                                 const char *key);
+
+/* Set metadata KEY of the in-memory SNAP (see catalog_prop_set). */
+int volume_snapshot_meta_set(struct volume_snapshot *snap, const char *key,
+                             const char *value, struct error **errp);
+
+/* Free SNAP and everything it owns.  NULL is allowed. */
+void volume_snapshot_free(struct volume_snapshot *snap);
+
+/* Free the N snapshots of LIST and LIST itself.  NULL is allowed. */
+void volume_snapshot_list_free(struct volume_snapshot **list, size_t n);
+
+/* Add SNAP (borrowed) with its metadata.  SNAP->id must be a UUID chosen
+ * by the caller and SNAP->volume_id a UUID (the volume is not looked
+ * up); a NULL created_at means now.  Returns 0, or -1 with ERR_INVALID
+ * (bad field), ERR_CONFLICT (the ID is taken, or busy) or ERR_IO.
+ */
+int catalog_volume_snapshot_insert(struct catalog *cat,
+                                   const struct volume_snapshot *snap,
+                                   struct error **errp);
+
+/* Replace every field of snapshot SNAP->id and its metadata with those of
+ * SNAP (borrowed); created_at is kept and updated_at set to now.
+ * Returns 0, or -1 with ERR_NOT_FOUND, ERR_INVALID, ERR_CONFLICT (busy)
+ * or ERR_IO.
+ */
+int catalog_volume_snapshot_update(struct catalog *cat,
+                                   const struct volume_snapshot *snap,
+                                   struct error **errp);
+
+/* Read volume snapshot ID into *OUT (caller frees with
+ * volume_snapshot_free).  Returns 0, or -1 with ERR_NOT_FOUND "no volume
+ * snapshot with ID 'x'", ERR_CONFLICT (busy) or ERR_IO.
+ */
+int catalog_volume_snapshot_get(struct catalog *cat, const char *id,
+                                struct volume_snapshot **out,
+                                struct error **errp);
+
+/* Look a volume snapshot up by full UUID first, else by name.  Returns 0
+ * with *OUT set (caller frees), or -1 with ERR_NOT_FOUND "no volume
+ * snapshot named or with ID 'x'", ERR_CONFLICT "volume snapshot name 'x'
+ * is ambiguous: <id>, <id>..." (newest first), ERR_CONFLICT (busy) or
+ * ERR_IO.
+ */
+int catalog_volume_snapshot_find(struct catalog *cat, const char *name_or_id,
+                                 struct volume_snapshot **out,
+                                 struct error **errp);
+
+/* List the volume snapshots that carry every one of the NMATCH metadata
+ * items of MATCH (NMATCH 0: all of them), newest first (by created_at,
+ * then by order of insertion).  *OUT and *N as for catalog_image_list
+ * (free with volume_snapshot_list_free).  Returns 0, or -1 with
+ * ERR_INVALID (more than CATALOG_PROPS_MAX matches, or one without a key
+ * or value), ERR_CONFLICT (busy) or ERR_IO.
+ */
+int catalog_volume_snapshot_list(struct catalog *cat,
+                                 const struct catalog_match *match,
+                                 size_t nmatch,
+                                 struct volume_snapshot ***out, size_t *n,
+                                 struct error **errp);
+
+/* Set the status of volume snapshot ID to STATUS and bump updated_at.  No
+ * transition rules are enforced here.  Returns 0, or -1 with ERR_INVALID
+ * (unknown status), ERR_NOT_FOUND, ERR_CONFLICT (busy) or ERR_IO.
+ */
+int catalog_volume_snapshot_set_status(struct catalog *cat, const char *id,
+                                       const char *status,
+                                       struct error **errp);
+
+/* Remove volume snapshot ID and its metadata, unless something uses it:
+ * a volume created from it (source_snapshot_id, in any status) or an
+ * image not in status deleted whose block_device_mapping property (JSON)
+ * contains its ID.  Returns 0, or -1 with ERR_NOT_FOUND, ERR_CONFLICT
+ * "volume snapshot NAME is in use by volume data (<id>), image snap
+ * (<id>)", ERR_CONFLICT (busy) or ERR_IO.  NAME is the ID when the
+ * snapshot has no name.
+ */
+int catalog_volume_snapshot_delete(struct catalog *cat, const char *id,
+                                   struct error **errp);
 
 #endif

@@ -297,6 +297,7 @@ test_exec(void)
     struct qga *g = agent(steps, &fp);
     int r;
 
+    qga_set_exec_poll(g, 1, 2);
     r = qga_exec(g, "/bin/sh", sh_args, "hello\n", TIMEOUT, &res, &err);
     ok(r == 0 && res.exitcode == 3 && res.signal == 0 && res.out_len == 6 &&
            strcmp(res.out, "hello\n") == 0 && res.err_len == 5 &&
@@ -331,6 +332,8 @@ test_exec(void)
     error_free(err);
     err = NULL;
 
+    /* One poll, then the 20 ms pause outlasts the 15 ms budget. */
+    qga_set_exec_poll(g, 20, 200);
     r = qga_exec(g, "/bin/sleep", sleep_args, NULL, 15, &res, &err);
     ok(r == -1 && err_is(err, ERR_TIMEOUT, NULL), "exec: deadline");
     error_free(err);

@@ -25,6 +25,12 @@
 #ifndef CYCLES
 #define CYCLES 30  /* work cycles per process */
 #endif
+#ifndef ROUNDS
+#define ROUNDS 20  /* rounds of the attach race */
+#endif
+
+/* The schema version this catalog module writes. */
+#define SCHEMA_VERSION 2
 
 static char tmpdir[64];  /* the test's temporary directory */
 static char *db_path;    /* the main catalog in it */
@@ -75,6 +81,40 @@ new_instance(const char *name, const char *image_id)
     inst->memory_mb = 512;
     inst->cpus = 1;
     return inst;
+}
+
+/* A new detached, available volume with a fresh ID. */
+static struct volume *
+new_volume(const char *name, int64_t size)
+{
+    struct volume *vol = calloc(1, sizeof(*vol));
+
+    if (vol == NULL) {
+        abort();
+    }
+    util_uuid_new(vol->id);
+    vol->name = xstrdup(name);
+    vol->status = xstrdup("available");
+    vol->size = size;
+    vol->device_index = -1;
+    return vol;
+}
+
+/* A new available snapshot of volume VOLUME_ID with a fresh ID. */
+static struct volume_snapshot *
+new_snapshot(const char *name, const char *volume_id)
+{
+    struct volume_snapshot *snap = calloc(1, sizeof(*snap));
+
+    if (snap == NULL) {
+        abort();
+    }
+    util_uuid_new(snap->id);
+    snap->name = xstrdup(name);
+    snap->volume_id = xstrdup(volume_id);
+    snap->status = xstrdup("available");
+    snap->size = 1 << 20;
+    return snap;
 }
 
 static bool
@@ -199,7 +239,8 @@ test_open(void)
     ok(cat != NULL && no_err(&err), "open creates a new catalog");
     ok(catalog_check(cat, &err) == 0 && no_err(&err), "new catalog checks");
     catalog_close(cat);
-    ok(raw_int(db_path, "PRAGMA user_version") == 1, "schema version 1");
+    ok(raw_int(db_path, "PRAGMA user_version") == SCHEMA_VERSION,
+       "schema version %d", SCHEMA_VERSION);
     ok(strcmp(raw_text(db_path, "PRAGMA journal_mode"), "wal") == 0,
        "journal mode is WAL");
     cat = catalog_open(db_path, &err);
@@ -235,11 +276,145 @@ test_open(void)
     ok(cat == NULL && err_is(&err, ERR_INVALID, NULL),
        "open of a newer schema fails");
     catalog_close(cat);
-    raw_int(db_path, "PRAGMA user_version = 1");
+    {
+        char sql[64];
+
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+                 SCHEMA_VERSION);
+        raw_int(db_path, sql);
+    }
 
     cat = catalog_open("/nonexistent-dir/x/catalog.db", &err);
     ok(cat == NULL && err_is(&err, ERR_IO, NULL),
        "open in a missing directory fails");
+}
+
+/* The schema of version 1, as vmsnap 0.1 created it: a catalog made by
+ * that version must open and be upgraded in place.
+ */
+static const char v1_schema[] =
+    "CREATE TABLE images ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  name TEXT,"
+    "  status TEXT NOT NULL,"
+    "  disk_format TEXT,"
+    "  container_format TEXT,"
+    "  size INTEGER,"
+    "  virtual_size INTEGER,"
+    "  checksum TEXT,"
+    "  os_hash_algo TEXT,"
+    "  os_hash_value TEXT,"
+    "  min_ram INTEGER NOT NULL DEFAULT 0,"
+    "  min_disk INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  file TEXT,"
+    "  fail_reason TEXT"
+    ");"
+    "CREATE INDEX images_name ON images (name);"
+    "CREATE INDEX images_created_at ON images (created_at);"
+    "CREATE TABLE image_properties ("
+    "  image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (image_id, key)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX image_properties_kv ON image_properties (key, value);"
+    "CREATE TABLE instances ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  image_id TEXT,"
+    "  memory_mb INTEGER NOT NULL,"
+    "  cpus INTEGER NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  task_state TEXT"
+    ");"
+    "CREATE INDEX instances_image_id ON instances (image_id);"
+    "CREATE TABLE instance_metadata ("
+    "  instance_id TEXT NOT NULL"
+    "    REFERENCES instances (id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (instance_id, key)"
+    ") WITHOUT ROWID;"
+    "PRAGMA application_id = 1986884462;" /* 0x766d736e, "vmsn" */
+    "PRAGMA user_version = 1;";
+
+#define V1_IMAGE "6f1d7c2e-93a4-4b8e-a0c1-2d3e4f5a6b7c"
+#define V1_SERVER "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+static void
+test_migration(void)
+{
+    CLEANUP_FREE char *path = util_path_join(tmpdir, "v1.db");
+    struct error *err = NULL;
+    struct catalog *cat;
+    struct image *img = NULL;
+    struct instance *inst = NULL;
+    struct volume *vol = new_volume("after-upgrade", 1 << 20);
+    sqlite3 *db = NULL;
+    int rc = SQLITE_ERROR;
+
+    if (path == NULL) {
+        abort();
+    }
+    if (sqlite3_open(path, &db) == SQLITE_OK) {
+        rc = sqlite3_exec(db, v1_schema, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_exec(db,
+                              "INSERT INTO images (id, name, status, "
+                              "disk_format, size, created_at, updated_at, "
+                              "file) VALUES ('" V1_IMAGE "', 'old', "
+                              "'active', 'qcow2', 4096, "
+                              "'2025-01-01T00:00:00.000000Z', "
+                              "'2025-01-01T00:00:00.000000Z', '/x.qcow2');"
+                              "INSERT INTO image_properties VALUES "
+                              "('" V1_IMAGE "', 'os_distro', 'debian');"
+                              "INSERT INTO instances VALUES ('" V1_SERVER
+                              "', 'old-srv', '" V1_IMAGE "', 512, 1, "
+                              "'2025-01-01T00:00:00.000000Z', "
+                              "'2025-01-01T00:00:00.000000Z', NULL);",
+                              NULL, NULL, NULL);
+        }
+    }
+    sqlite3_close(db);
+    ok(rc == SQLITE_OK && raw_int(path, "PRAGMA user_version") == 1,
+       "a version 1 catalog made with the old schema");
+
+    cat = catalog_open(path, &err);
+    ok(cat != NULL && no_err(&err), "open upgrades it");
+    if (cat == NULL) {
+        volume_free(vol);
+        return;
+    }
+    ok(raw_int(path, "PRAGMA user_version") == SCHEMA_VERSION,
+       "schema version is now %d", SCHEMA_VERSION);
+    ok(catalog_check(cat, &err) == 0 && no_err(&err),
+       "upgraded catalog checks");
+    ok(catalog_image_get(cat, V1_IMAGE, &img, &err) == 0 && no_err(&err) &&
+           streq(img->name, "old") && img->size == 4096 &&
+           streq(img->file, "/x.qcow2") &&
+           streq(image_prop(img, "os_distro"), "debian"),
+       "the old image and its property are still there");
+    image_free(img);
+    ok(catalog_instance_get(cat, V1_SERVER, &inst, &err) == 0 &&
+           no_err(&err) && streq(inst->image_id, V1_IMAGE),
+       "the old instance is still there");
+    instance_free(inst);
+    ok(catalog_volume_insert(cat, vol, &err) == 0 && no_err(&err),
+       "volumes work in the upgraded catalog");
+    ok(catalog_image_users(cat, V1_IMAGE, NULL, &err) == 1 && no_err(&err),
+       "image users still work");
+    catalog_close(cat);
+
+    cat = catalog_open(path, &err);
+    ok(cat != NULL && no_err(&err) &&
+           raw_int(path, "SELECT count(*) FROM volumes") == 1 &&
+           raw_int(path, "PRAGMA user_version") == SCHEMA_VERSION,
+       "reopening does not upgrade again");
+    catalog_close(cat);
+    volume_free(vol);
 }
 
 /* ---- Images ----------------------------------------------------------- */
@@ -846,6 +1021,682 @@ test_instances(struct catalog *cat)
     instance_free(dup);
 }
 
+/* ---- Volumes ---------------------------------------------------------- */
+
+static void
+test_volumes(struct catalog *cat)
+{
+    static const char *const times[] = {
+        "2026-02-01T00:00:00.000000Z", "2026-02-03T00:00:00.000000Z",
+        "2026-02-02T00:00:00.000000Z",
+    };
+    struct error *err = NULL;
+    struct image *base = new_image("vol-base", "active");
+    struct volume *vol = new_volume("data", 10737418240LL);
+    struct volume *other = new_volume("data", 1024);
+    struct volume *third = new_volume("scratch", 2048);
+    struct volume *got = NULL;
+    struct volume **list = NULL;
+    char upper[UTIL_UUID_LEN];
+    CLEANUP_FREE char *created = NULL, *want = NULL;
+    char *users = NULL;
+    const char *msg;
+    size_t n = 0, i;
+
+    ok(catalog_image_insert(cat, base, &err) == 0 && no_err(&err),
+       "insert an image to make volumes from");
+    vol->file = xstrdup("/var/lib/vmsnap/volumes/data.qcow2");
+    vol->source_image_id = xstrdup(base->id);
+    vol->created_at = xstrdup(times[0]);
+    volume_meta_set(vol, "purpose", "db", NULL);
+    volume_meta_set(vol, "attached_mode", "rw", NULL);
+    volume_meta_set(vol, "purpose", "database", NULL);
+    ok(vol->nmeta == 2 && streq(volume_meta(vol, "purpose"), "database"),
+       "in-memory volume metadata set replaces");
+    ok(catalog_volume_insert(cat, vol, &err) == 0 && no_err(&err),
+       "insert volume");
+    ok(catalog_volume_get(cat, vol->id, &got, &err) == 0 && no_err(&err),
+       "get volume by ID");
+    if (got != NULL) {
+        ok(streq(got->id, vol->id) && streq(got->name, "data") &&
+               streq(got->status, "available") &&
+               got->size == 10737418240LL && streq(got->file, vol->file) &&
+               got->instance_id == NULL && got->device_index == -1 &&
+               got->source_snapshot_id == NULL &&
+               streq(got->source_image_id, base->id) &&
+               streq(got->created_at, times[0]) &&
+               streq(got->updated_at, times[0]),
+           "volume fields read back");
+        ok(got->nmeta == 2 && streq(got->meta[0].key, "attached_mode") &&
+               streq(volume_meta(got, "purpose"), "database"),
+           "volume metadata read back, sorted by key");
+        created = xstrdup(got->created_at);
+    }
+    volume_free(got);
+    got = NULL;
+    for (i = 0; i < UTIL_UUID_LEN; i++) {
+        upper[i] = (vol->id[i] >= 'a' && vol->id[i] <= 'f')
+                       ? (char)(vol->id[i] - 'a' + 'A') : vol->id[i];
+    }
+    ok(catalog_volume_get(cat, upper, &got, &err) == 0 && no_err(&err) &&
+           streq(got->id, vol->id),
+       "get volume with an upper-case ID");
+    volume_free(got);
+    got = NULL;
+    ok(catalog_volume_get(cat, "1b4e28ba-2fa1-41d2-883f-0016d3cca427", &got,
+                          &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND,
+                  "no volume with ID '1b4e28ba-2fa1-41d2-883f-0016d3cca427'"),
+       "get of a missing volume is not found");
+    ok(catalog_volume_insert(cat, vol, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "insert of a taken volume ID is a conflict");
+
+    /* Refused inserts leave nothing behind. */
+    {
+        struct volume *bad = new_volume("bad", 1);
+
+        free(bad->status);
+        bad->status = xstrdup("melting");
+        ok(catalog_volume_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID, "unknown volume status 'melting'"),
+           "insert with an unknown status is refused");
+        free(bad->status);
+        bad->status = xstrdup("in-use");
+        ok(catalog_volume_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID, NULL),
+           "insert in status in-use is refused");
+        free(bad->status);
+        bad->status = xstrdup("creating");
+        bad->instance_id = xstrdup(vol->id);
+        ok(catalog_volume_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID, NULL),
+           "insert of an attached volume is refused");
+        free(bad->instance_id);
+        bad->instance_id = NULL;
+        bad->size = -1;
+        ok(catalog_volume_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID, NULL),
+           "insert with a negative size is refused");
+        bad->size = 1;
+        bad->source_image_id = xstrdup("vol-base");
+        ok(catalog_volume_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID,
+                      "image ID 'vol-base' is not a UUID"),
+           "insert with a bad image reference is refused");
+        free(bad->source_image_id);
+        bad->source_image_id = NULL;
+        bad->source_snapshot_id =
+            xstrdup("1b4e28ba-2fa1-41d2-883f-0016d3cca427");
+        ok(catalog_volume_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_NOT_FOUND,
+                      "no volume snapshot with ID "
+                      "'1b4e28ba-2fa1-41d2-883f-0016d3cca427'"),
+           "insert from a missing snapshot is not found");
+        ok(catalog_volume_get(cat, bad->id, &got, &err) == -1 &&
+               err_is(&err, ERR_NOT_FOUND, NULL),
+           "nothing of a refused volume insert is left");
+        volume_free(bad);
+    }
+
+    other->created_at = xstrdup(times[1]);
+    third->created_at = xstrdup(times[2]);
+    ok(catalog_volume_insert(cat, other, &err) == 0 &&
+           catalog_volume_insert(cat, third, &err) == 0 && no_err(&err),
+       "insert two more volumes");
+
+    /* Find by name or ID. */
+    ok(catalog_volume_find(cat, "scratch", &got, &err) == 0 &&
+           no_err(&err) && streq(got->id, third->id),
+       "find volume by unique name");
+    volume_free(got);
+    got = NULL;
+    ok(catalog_volume_find(cat, vol->id, &got, &err) == 0 && no_err(&err) &&
+           streq(got->id, vol->id),
+       "find volume by ID");
+    volume_free(got);
+    got = NULL;
+    ok(catalog_volume_find(cat, "data", &got, &err) == -1 && err != NULL &&
+           error_get_class(err) == ERR_CONFLICT,
+       "find of a shared volume name is a conflict");
+    msg = err ? error_msg(err) : "";
+    want = util_strdup_printf("volume name 'data' is ambiguous: %s, %s",
+                              other->id, vol->id);
+    ok(streq(msg, want), "ambiguity lists both, newest first: %s", msg);
+    error_free(err);
+    err = NULL;
+    ok(catalog_volume_find(cat, "nothing", &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND,
+                  "no volume named or with ID 'nothing'"),
+       "find of an unknown volume is not found");
+
+    /* List: newest first. */
+    ok(catalog_volume_list(cat, NULL, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 3 && streq(list[0]->id, other->id) &&
+           streq(list[1]->id, third->id) && streq(list[2]->id, vol->id) &&
+           list[2]->nmeta == 2,
+       "list volumes newest first, with metadata");
+    volume_list_free(list, n);
+    list = NULL;
+    ok(catalog_volume_list(cat, vol->id, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 0,
+       "no volumes are attached to an unknown server");
+    volume_list_free(list, n);
+    list = NULL;
+    ok(catalog_volume_list(cat, "junk", &list, &n, &err) == 0 &&
+           no_err(&err) && n == 0 && list == NULL,
+       "nor to something that is not an ID");
+
+    /* Whole-record update. */
+    free(vol->name);
+    vol->name = xstrdup("data2");
+    vol->size *= 2;
+    free(vol->created_at);
+    vol->created_at = xstrdup("2000-01-01T00:00:00.000000Z");
+    catalog_props_free(vol->meta, vol->nmeta);
+    vol->meta = NULL;
+    vol->nmeta = 0;
+    volume_meta_set(vol, "only", "this", NULL);
+    ok(catalog_volume_update(cat, vol, &err) == 0 && no_err(&err),
+       "update volume");
+    ok(catalog_volume_get(cat, vol->id, &got, &err) == 0 && no_err(&err) &&
+           streq(got->name, "data2") && got->size == 21474836480LL &&
+           got->nmeta == 1 && streq(volume_meta(got, "only"), "this") &&
+           streq(got->created_at, created) &&
+           strcmp(got->updated_at, created) > 0,
+       "update replaced fields and metadata, kept created_at");
+    volume_free(got);
+    got = NULL;
+    ok(raw_int(db_path, "SELECT count(*) FROM volume_metadata "
+                        "WHERE key = 'purpose'") == 0,
+       "old metadata rows are gone");
+    {
+        struct volume *missing = new_volume("missing", 1);
+
+        ok(catalog_volume_update(cat, missing, &err) == -1 &&
+               err_is(&err, ERR_NOT_FOUND, NULL),
+           "update of a missing volume is not found");
+        volume_free(missing);
+    }
+
+    /* Status. */
+    ok(catalog_volume_set_status(cat, third->id, "error", &err) == 0 &&
+           catalog_volume_get(cat, third->id, &got, &err) == 0 &&
+           no_err(&err) && streq(got->status, "error"),
+       "set volume status");
+    volume_free(got);
+    got = NULL;
+    ok(catalog_volume_set_status(cat, third->id, "in-use", &err) == -1 &&
+           err_is(&err, ERR_INVALID,
+                  "volume scratch is not attached, so it cannot be in-use"),
+       "status in-use is refused for a detached volume");
+    ok(catalog_volume_set_status(cat, third->id, "lost", &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "unknown volume status refused");
+    ok(catalog_volume_set_status(cat, "1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+                                 "error", &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "status of a missing volume is not found");
+
+    /* A volume made from an image is a user of the image. */
+    ok(catalog_image_users(cat, base->id, &users, &err) == 1 &&
+           no_err(&err),
+       "the image has one user");
+    free(want);
+    want = util_strdup_printf("volume data2 (%s)", vol->id);
+    ok(streq(users, want), "image users: %s", users ? users : "NULL");
+    free(users);
+    users = NULL;
+
+    ok(catalog_volume_delete(cat, vol->id, &err) == 0 &&
+           catalog_volume_delete(cat, other->id, &err) == 0 &&
+           catalog_volume_delete(cat, third->id, &err) == 0 && no_err(&err),
+       "delete volumes");
+    ok(catalog_volume_get(cat, vol->id, &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "deleted volume is gone");
+    ok(catalog_volume_delete(cat, vol->id, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "second volume delete is not found");
+    ok(raw_int(db_path, "SELECT count(*) FROM volume_metadata") == 0,
+       "their metadata is gone");
+    ok(catalog_image_users(cat, base->id, NULL, &err) == 0 && no_err(&err),
+       "the image has no users left");
+    catalog_image_delete(cat, base->id, NULL);
+    image_free(base);
+    volume_free(vol);
+    volume_free(other);
+    volume_free(third);
+}
+
+/* Check that the volumes attached to server ID are exactly WANT (N of
+ * them) with device indexes INDEX, in that order.
+ */
+static bool
+attached_are(struct catalog *cat, const char *id,
+             struct volume *const *want, const int *index, size_t n)
+{
+    struct error *err = NULL;
+    struct volume **list = NULL;
+    size_t got = 0, i;
+    bool good;
+
+    good = catalog_volume_list(cat, id, &list, &got, &err) == 0 &&
+           no_err(&err) && got == n;
+    for (i = 0; good && i < n; i++) {
+        good = streq(list[i]->id, want[i]->id) &&
+               list[i]->device_index == index[i] &&
+               streq(list[i]->instance_id, id) &&
+               streq(list[i]->status, "in-use");
+    }
+    if (!good) {
+        for (i = 0; i < got; i++) {
+            diag("attached: %s index %d", list[i]->id,
+                 list[i]->device_index);
+        }
+    }
+    volume_list_free(list, got);
+    return good;
+}
+
+static void
+test_volume_attach(struct catalog *cat)
+{
+    struct error *err = NULL;
+    struct instance *s1 = new_instance("att-1", NULL);
+    struct instance *s2 = new_instance("att-2", NULL);
+    struct volume *v[4];
+    struct volume *noname = new_volume(NULL, 1);
+    struct volume *got = NULL;
+    CLEANUP_FREE char *want = NULL;
+    int index = 0;
+    size_t i;
+
+    ok(catalog_instance_insert(cat, s1, &err) == 0 &&
+           catalog_instance_insert(cat, s2, &err) == 0 && no_err(&err),
+       "insert two servers");
+    for (i = 0; i < 4; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "att-v%zu", i + 1);
+        v[i] = new_volume(name, 1 << 30);
+        ok(catalog_volume_insert(cat, v[i], &err) == 0 && no_err(&err),
+           "insert volume %s", name);
+    }
+
+    for (i = 0; i < 3; i++) {
+        index = 0;
+        ok(catalog_volume_attach(cat, v[i]->id, s1->id, &index, &err) == 0 &&
+               no_err(&err) && index == (int)i + 1,
+           "attach %s gets device index %zu (got %d)", v[i]->name, i + 1,
+           index);
+    }
+    {
+        struct volume *want3[] = { v[0], v[1], v[2] };
+        const int idx3[] = { 1, 2, 3 };
+
+        ok(attached_are(cat, s1->id, want3, idx3, 3),
+           "server lists its volumes by device index");
+    }
+
+    free(want);
+    want = util_strdup_printf("volume att-v1 is already attached to "
+                              "server %s", s1->id);
+    index = 77;
+    ok(catalog_volume_attach(cat, v[0]->id, s2->id, &index, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want) && index == 77,
+       "attaching to another server is refused");
+    ok(catalog_volume_attach(cat, v[0]->id, s1->id, NULL, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "attaching twice to the same server is refused");
+
+    ok(catalog_volume_detach(cat, v[1]->id, s1->id, &err) == 0 &&
+           no_err(&err),
+       "detach the second volume");
+    {
+        struct volume *want2[] = { v[0], v[2] };
+        const int idx2[] = { 1, 3 };
+
+        ok(attached_are(cat, s1->id, want2, idx2, 2),
+           "the others keep device indexes 1 and 3");
+    }
+    ok(catalog_volume_get(cat, v[1]->id, &got, &err) == 0 && no_err(&err) &&
+           got->instance_id == NULL && got->device_index == -1 &&
+           streq(got->status, "available"),
+       "the detached volume is available, index -1");
+    volume_free(got);
+    got = NULL;
+    free(want);
+    want = util_strdup_printf("volume att-v2 is not attached to server %s",
+                              s1->id);
+    ok(catalog_volume_detach(cat, v[1]->id, s1->id, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "detaching twice is refused");
+    ok(catalog_volume_detach(cat, v[2]->id, s2->id, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "detaching from the wrong server is refused");
+    ok(catalog_volume_detach(cat, v[2]->id, "att-1", &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "detaching from a server name (not an ID) is refused");
+    ok(catalog_volume_detach(cat, "1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+                             s1->id, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "detaching a missing volume is not found");
+
+    ok(catalog_volume_attach(cat, v[1]->id, s1->id, &index, &err) == 0 &&
+           no_err(&err) && index == 4,
+       "attaching again takes the next index, 4 (got %d)", index);
+    ok(catalog_volume_attach(cat, v[3]->id, s2->id, &index, &err) == 0 &&
+           no_err(&err) && index == 1,
+       "indexes count per server: 1 on the other (got %d)", index);
+
+    ok(catalog_volume_attach(cat, noname->id, s2->id, &index, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "attaching a volume not in the catalog is not found");
+    ok(catalog_volume_insert(cat, noname, &err) == 0 && no_err(&err),
+       "insert a volume without a name");
+    ok(catalog_volume_attach(cat, noname->id,
+                             "1b4e28ba-2fa1-41d2-883f-0016d3cca427", &index,
+                             &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND,
+                  "no server with ID "
+                  "'1b4e28ba-2fa1-41d2-883f-0016d3cca427'"),
+       "attaching to a missing server is not found");
+    ok(catalog_volume_attach(cat, noname->id, NULL, &index, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "attaching without a server is refused");
+    catalog_volume_set_status(cat, noname->id, "error", NULL);
+    free(want);
+    want = util_strdup_printf("volume %s is not available: error",
+                              noname->id);
+    ok(catalog_volume_attach(cat, noname->id, s2->id, &index, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "a volume in error cannot be attached (named by its ID)");
+
+    /* Attached volumes stay in-use and cannot go. */
+    free(want);
+    want = util_strdup_printf("volume att-v1 is attached to server %s",
+                              s1->id);
+    ok(catalog_volume_delete(cat, v[0]->id, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "an attached volume cannot be deleted");
+    ok(catalog_volume_set_status(cat, v[0]->id, "available", &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "the status of an attached volume stays in-use");
+    ok(catalog_volume_get(cat, v[0]->id, &got, &err) == 0 && no_err(&err),
+       "read an attached volume");
+    if (got != NULL) {
+        free(got->name);
+        got->name = xstrdup("att-v1b");
+        free(got->instance_id);
+        got->instance_id = NULL;
+        got->device_index = 9;
+        ok(catalog_volume_update(cat, got, &err) == 0 && no_err(&err),
+           "update an attached volume");
+        free(got->status);
+        got->status = xstrdup("available");
+        ok(catalog_volume_update(cat, got, &err) == -1 &&
+               err_is(&err, ERR_CONFLICT, NULL),
+           "update cannot make an attached volume available");
+        volume_free(got);
+        got = NULL;
+    }
+    ok(catalog_volume_get(cat, v[0]->id, &got, &err) == 0 && no_err(&err) &&
+           streq(got->name, "att-v1b") && streq(got->instance_id, s1->id) &&
+           got->device_index == 1 && streq(got->status, "in-use"),
+       "update kept the attachment");
+    volume_free(got);
+    got = NULL;
+
+    /* Clean up: detach everything, then everything can go. */
+    ok(catalog_volume_detach(cat, v[0]->id, s1->id, &err) == 0 &&
+           catalog_volume_detach(cat, v[1]->id, s1->id, &err) == 0 &&
+           catalog_volume_detach(cat, v[2]->id, s1->id, &err) == 0 &&
+           catalog_volume_detach(cat, v[3]->id, s2->id, &err) == 0 &&
+           no_err(&err),
+       "detach all");
+    ok(attached_are(cat, s1->id, NULL, NULL, 0), "nothing is attached");
+    for (i = 0; i < 4; i++) {
+        catalog_volume_delete(cat, v[i]->id, NULL);
+        volume_free(v[i]);
+    }
+    catalog_volume_delete(cat, noname->id, NULL);
+    volume_free(noname);
+    ok(raw_int(db_path, "SELECT count(*) FROM volumes") == 0,
+       "no volumes are left");
+    catalog_instance_delete(cat, s1->id, NULL);
+    catalog_instance_delete(cat, s2->id, NULL);
+    instance_free(s1);
+    instance_free(s2);
+}
+
+/* ---- Volume snapshots ------------------------------------------------- */
+
+static void
+test_volume_snapshots(struct catalog *cat)
+{
+    static const char *const times[] = {
+        "2026-03-01T00:00:00.000000Z", "2026-03-02T00:00:00.000000Z",
+        "2026-03-03T00:00:00.000000Z",
+    };
+    struct error *err = NULL;
+    struct volume *vol = new_volume("snapped", 1 << 30);
+    struct volume *from = new_volume("restored", 1 << 30);
+    struct volume_snapshot *s[3];
+    struct volume_snapshot *got = NULL;
+    struct volume_snapshot **list = NULL;
+    struct image *bdm = new_image("vm-snap", "active");
+    struct catalog_match m[2];
+    CLEANUP_FREE char *want = NULL;
+    char json[256];
+    size_t n = 0, i;
+
+    ok(catalog_volume_insert(cat, vol, &err) == 0 && no_err(&err),
+       "insert a volume to snapshot");
+    for (i = 0; i < 3; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "vs-%zu", i + 1);
+        s[i] = new_snapshot(name, vol->id);
+        s[i]->created_at = xstrdup(times[i]);
+        volume_snapshot_meta_set(s[i], "instance_snapshot_id",
+                                 i < 2 ? "isnap-a" : "isnap-b", NULL);
+        volume_snapshot_meta_set(s[i], "instance_uuid",
+                                 i == 0 ? "srv-x" : "srv-y", NULL);
+        ok(catalog_volume_snapshot_insert(cat, s[i], &err) == 0 &&
+               no_err(&err),
+           "insert snapshot %s", name);
+    }
+    s[0]->file = xstrdup("/var/lib/vmsnap/snapshots/vs-1.qcow2");
+    ok(catalog_volume_snapshot_update(cat, s[0], &err) == 0 &&
+           no_err(&err),
+       "update a snapshot");
+    ok(catalog_volume_snapshot_get(cat, s[0]->id, &got, &err) == 0 &&
+           no_err(&err) && streq(got->name, "vs-1") &&
+           streq(got->volume_id, vol->id) &&
+           streq(got->status, "available") && got->size == 1 << 20 &&
+           streq(got->file, s[0]->file) &&
+           streq(got->created_at, times[0]) && got->nmeta == 2 &&
+           streq(volume_snapshot_meta(got, "instance_uuid"), "srv-x"),
+       "snapshot fields and metadata read back");
+    volume_snapshot_free(got);
+    got = NULL;
+    ok(catalog_volume_snapshot_insert(cat, s[0], &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "insert of a taken snapshot ID is a conflict");
+    ok(catalog_volume_snapshot_get(cat, "vs-1", &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, "no volume snapshot with ID 'vs-1'"),
+       "get of a snapshot by name is not found");
+    ok(catalog_volume_snapshot_find(cat, "vs-2", &got, &err) == 0 &&
+           no_err(&err) && streq(got->id, s[1]->id),
+       "find snapshot by name");
+    volume_snapshot_free(got);
+    got = NULL;
+    ok(catalog_volume_snapshot_find(cat, s[2]->id, &got, &err) == 0 &&
+           no_err(&err) && streq(got->id, s[2]->id),
+       "find snapshot by ID");
+    volume_snapshot_free(got);
+    got = NULL;
+    ok(catalog_volume_snapshot_find(cat, "vs-9", &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND,
+                  "no volume snapshot named or with ID 'vs-9'"),
+       "find of an unknown snapshot is not found");
+
+    {
+        struct volume_snapshot *bad = new_snapshot("bad", "not-a-volume");
+
+        ok(catalog_volume_snapshot_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID,
+                      "volume ID 'not-a-volume' is not a UUID"),
+           "a snapshot needs a volume ID");
+        free(bad->volume_id);
+        bad->volume_id = xstrdup(vol->id);
+        free(bad->status);
+        bad->status = xstrdup("in-use");
+        ok(catalog_volume_snapshot_insert(cat, bad, &err) == -1 &&
+               err_is(&err, ERR_INVALID,
+                      "unknown volume snapshot status 'in-use'"),
+           "snapshots are never in-use");
+        volume_snapshot_free(bad);
+    }
+
+    /* Lists, all and filtered by metadata. */
+    ok(catalog_volume_snapshot_list(cat, NULL, 0, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 3 && streq(list[0]->id, s[2]->id) &&
+           streq(list[1]->id, s[1]->id) && streq(list[2]->id, s[0]->id) &&
+           list[2]->nmeta == 2,
+       "list snapshots newest first");
+    volume_snapshot_list_free(list, n);
+    list = NULL;
+    m[0].key = "instance_snapshot_id";
+    m[0].value = "isnap-a";
+    ok(catalog_volume_snapshot_list(cat, m, 1, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 2 && streq(list[0]->id, s[1]->id) &&
+           streq(list[1]->id, s[0]->id),
+       "filter by instance_snapshot_id");
+    volume_snapshot_list_free(list, n);
+    list = NULL;
+    m[1].key = "instance_uuid";
+    m[1].value = "srv-x";
+    ok(catalog_volume_snapshot_list(cat, m, 2, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 1 && streq(list[0]->id, s[0]->id),
+       "filter by two metadata items");
+    volume_snapshot_list_free(list, n);
+    list = NULL;
+    m[0].value = "isnap-none";
+    ok(catalog_volume_snapshot_list(cat, m, 1, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 0,
+       "filter that matches no snapshot");
+    volume_snapshot_list_free(list, n);
+    list = NULL;
+    m[0].value = NULL;
+    ok(catalog_volume_snapshot_list(cat, m, 1, &list, &n, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL) && list == NULL,
+       "a filter without a value is refused");
+    ok(catalog_volume_snapshot_list(cat, NULL, 1, &list, &n, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "missing filters are refused");
+    ok(catalog_volume_snapshot_list(cat, m, CATALOG_PROPS_MAX + 1, &list,
+                                    &n, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "too many filters are refused");
+
+    /* A volume with snapshots stays. */
+    free(want);
+    want = util_strdup_printf("volume snapped has snapshots: %s, %s, %s",
+                              s[2]->id, s[1]->id, s[0]->id);
+    ok(catalog_volume_delete(cat, vol->id, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "a volume with snapshots cannot be deleted");
+
+    /* A volume made from a snapshot keeps it. */
+    catalog_volume_snapshot_set_status(cat, s[0]->id, "creating", NULL);
+    from->source_snapshot_id = xstrdup(s[0]->id);
+    free(want);
+    want = xstrdup("volume snapshot vs-1 is not available: creating");
+    ok(catalog_volume_insert(cat, from, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "no volume from a snapshot that is not available");
+    ok(catalog_volume_snapshot_set_status(cat, s[0]->id, "available",
+                                          &err) == 0 &&
+           catalog_volume_insert(cat, from, &err) == 0 && no_err(&err),
+       "create a volume from a snapshot");
+    free(want);
+    want = util_strdup_printf("volume snapshot vs-1 is in use by volume "
+                              "restored (%s)", from->id);
+    ok(catalog_volume_snapshot_delete(cat, s[0]->id, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "a snapshot a volume was made from cannot be deleted");
+    ok(catalog_volume_delete(cat, from->id, &err) == 0 &&
+           catalog_volume_snapshot_delete(cat, s[0]->id, &err) == 0 &&
+           no_err(&err),
+       "once the volume is gone the snapshot can go");
+    ok(catalog_volume_snapshot_get(cat, s[0]->id, &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "the deleted snapshot is gone");
+
+    /* An image whose block device mapping names a snapshot keeps it; the
+     * ID may appear in any case inside the JSON.
+     */
+    {
+        char upper[UTIL_UUID_LEN];
+
+        for (i = 0; i < UTIL_UUID_LEN; i++) {
+            upper[i] = (s[1]->id[i] >= 'a' && s[1]->id[i] <= 'f')
+                           ? (char)(s[1]->id[i] - 'a' + 'A') : s[1]->id[i];
+        }
+        snprintf(json, sizeof(json),
+                 "[{\"boot_index\": 0, \"source_type\": \"snapshot\", "
+                 "\"snapshot_id\": \"%s\"}]", upper);
+    }
+    image_prop_set(bdm, "block_device_mapping", json, NULL);
+    image_prop_set(bdm, "bdm_v2", "True", NULL);
+    ok(catalog_image_insert(cat, bdm, &err) == 0 && no_err(&err),
+       "insert an image whose block_device_mapping names a snapshot");
+    free(want);
+    want = util_strdup_printf("volume snapshot vs-2 is in use by image "
+                              "vm-snap (%s)", bdm->id);
+    ok(catalog_volume_snapshot_delete(cat, s[1]->id, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, want),
+       "a snapshot an image maps cannot be deleted");
+    ok(catalog_volume_snapshot_delete(cat, s[2]->id, &err) == 0 &&
+           no_err(&err),
+       "a snapshot nothing uses can be deleted");
+    ok(catalog_image_set_status(cat, bdm->id, "deleted", NULL, &err) == 0 &&
+           catalog_volume_snapshot_delete(cat, s[1]->id, &err) == 0 &&
+           no_err(&err),
+       "a deleted image no longer keeps it");
+    ok(catalog_volume_snapshot_delete(cat, s[1]->id, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "second snapshot delete is not found");
+    ok(raw_int(db_path, "SELECT count(*) FROM volume_snapshot_metadata") ==
+           0,
+       "snapshot metadata is gone");
+    ok(catalog_volume_snapshot_set_status(cat, s[1]->id, "error", &err) ==
+               -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "status of a missing snapshot is not found");
+    ok(catalog_volume_snapshot_set_status(cat, s[1]->id, "gone", &err) ==
+               -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "unknown snapshot status is refused");
+
+    ok(catalog_volume_delete(cat, vol->id, &err) == 0 && no_err(&err),
+       "the volume can go once its snapshots are gone");
+    /* A snapshot may refer to a volume that no longer exists. */
+    ok(catalog_volume_snapshot_insert(cat, s[2], &err) == 0 &&
+           no_err(&err),
+       "a snapshot of a deleted volume can be recorded");
+    catalog_volume_snapshot_delete(cat, s[2]->id, NULL);
+    catalog_image_delete(cat, bdm->id, NULL);
+    image_free(bdm);
+    for (i = 0; i < 3; i++) {
+        volume_snapshot_free(s[i]);
+    }
+    volume_free(vol);
+    volume_free(from);
+}
+
 /* ---- Transactions ----------------------------------------------------- */
 
 static bool
@@ -1196,7 +2047,224 @@ test_concurrent_create(void)
        NCHILD);
     ok(raw_int(path, "SELECT count(*) FROM images") == NCHILD,
        "all their images are there");
-    ok(raw_int(path, "PRAGMA user_version") == 1, "schema made once");
+    ok(raw_int(path, "PRAGMA user_version") == SCHEMA_VERSION,
+       "schema made once");
+}
+
+/* Wait until the parent closes the write end of GATE. */
+static void
+wait_gate(int gate)
+{
+    char c;
+
+    while (read(gate, &c, 1) < 0 && errno == EINTR) {
+    }
+}
+
+/* Child exit statuses of the attach races. */
+#define RACE_WON 0   /* attached */
+#define RACE_LOST 3  /* refused: already attached */
+#define RACE_FAILED 1
+
+/* One racer: open the catalog, wait at the gate, attach VOLUME_ID to
+ * SERVER_ID.  Writes the device index it got to FD when it wins.
+ */
+static int
+race_attach(const char *volume_id, const char *server_id, int gate, int fd)
+{
+    struct error *err = NULL;
+    struct catalog *cat = catalog_open(db_path, &err);
+    int index = -1, r = RACE_FAILED;
+
+    if (cat == NULL) {
+        fprintf(stderr, "racer: %s\n", error_msg(err));
+        error_free(err);
+        return RACE_FAILED;
+    }
+    wait_gate(gate);
+    if (catalog_volume_attach(cat, volume_id, server_id, &index, &err) ==
+        0) {
+        r = write(fd, &index, sizeof(index)) == (ssize_t)sizeof(index)
+                ? RACE_WON : RACE_FAILED;
+    } else if (error_get_class(err) == ERR_CONFLICT &&
+               strstr(error_msg(err), "is already attached to server") !=
+                   NULL) {
+        r = RACE_LOST;
+    } else {
+        fprintf(stderr, "racer: %s\n", error_msg(err));
+    }
+    error_free(err);
+    catalog_close(cat);
+    return r;
+}
+
+/* Start one racer per entry of VOLUMES and SERVERS (N of them), let them
+ * go at once, and collect their exit statuses into STATUS and the indexes
+ * the winners got into INDEX (-1 for losers).
+ */
+static void
+run_racers(const char *const *volumes, const char *const *servers, int n,
+           int *status, int *index)
+{
+    pid_t pids[NCHILD];
+    int fds[NCHILD][2];
+    int gate[2];
+    int i;
+
+    if (n > NCHILD || pipe(gate) < 0) {
+        abort();
+    }
+    fflush(stdout);
+    for (i = 0; i < n; i++) {
+        if (pipe(fds[i]) < 0) {
+            abort();
+        }
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            close(gate[1]);
+            close(fds[i][0]);
+            _exit(race_attach(volumes[i], servers[i], gate[0], fds[i][1]));
+        }
+        close(fds[i][1]);
+    }
+    /* Give every racer time to open the catalog, then open the gate. */
+    usleep(50 * 1000);
+    close(gate[0]);
+    close(gate[1]);
+    for (i = 0; i < n; i++) {
+        int st = 0;
+
+        index[i] = -1;
+        if (read(fds[i][0], &index[i], sizeof(index[i])) !=
+            (ssize_t)sizeof(index[i])) {
+            index[i] = -1;
+        }
+        close(fds[i][0]);
+        status[i] = RACE_FAILED;
+        if (pids[i] > 0 && waitpid(pids[i], &st, 0) == pids[i] &&
+            WIFEXITED(st)) {
+            status[i] = WEXITSTATUS(st);
+        }
+    }
+}
+
+/* Two processes race to attach the same volume to different servers,
+ * ROUNDS times: exactly one wins each round, and the catalog agrees with
+ * it.  Then NCHILD processes attach different volumes to one server at
+ * once: each gets its own device index.
+ */
+static void
+test_attach_race(void)
+{
+    struct error *err = NULL;
+    struct catalog *cat = catalog_open(db_path, &err);
+    struct instance *srv[2];
+    struct volume *vols[NCHILD];
+    const char *volumes[NCHILD], *servers[NCHILD];
+    int status[NCHILD], index[NCHILD];
+    int round, i, clean = 0, bad = 0;
+    bool seen[NCHILD + 1] = { false };
+
+    if (!ok(cat != NULL && no_err(&err), "open for the attach race")) {
+        return;
+    }
+    for (i = 0; i < 2; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "race-srv%d", i);
+        srv[i] = new_instance(name, NULL);
+        catalog_instance_insert(cat, srv[i], &err);
+    }
+    for (i = 0; i < NCHILD; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "race-vol%d", i);
+        vols[i] = new_volume(name, 1 << 20);
+        catalog_volume_insert(cat, vols[i], &err);
+    }
+    ok(no_err(&err), "insert servers and volumes to race for");
+    /* Children must not inherit an open connection. */
+    catalog_close(cat);
+
+    for (round = 0; round < ROUNDS; round++) {
+        int won = -1, winners = 0, losers = 0;
+        struct volume *got = NULL;
+
+        volumes[0] = volumes[1] = vols[0]->id;
+        servers[0] = srv[0]->id;
+        servers[1] = srv[1]->id;
+        run_racers(volumes, servers, 2, status, index);
+        for (i = 0; i < 2; i++) {
+            if (status[i] == RACE_WON) {
+                winners++;
+                won = i;
+            } else if (status[i] == RACE_LOST) {
+                losers++;
+            }
+        }
+        cat = catalog_open(db_path, &err);
+        if (winners == 1 && losers == 1 && cat != NULL &&
+            catalog_volume_get(cat, vols[0]->id, &got, &err) == 0 &&
+            streq(got->instance_id, srv[won]->id) &&
+            got->device_index == 1 && index[won] == 1 &&
+            catalog_volume_detach(cat, vols[0]->id, srv[won]->id, &err) ==
+                0) {
+            clean++;
+        } else {
+            diag("round %d: %d winners, %d losers, statuses %d %d", round,
+                 winners, losers, status[0], status[1]);
+            if (err != NULL) {
+                diag("%s", error_msg(err));
+            }
+            bad++;
+        }
+        error_free(err);
+        err = NULL;
+        volume_free(got);
+        catalog_close(cat);
+    }
+    ok(clean == ROUNDS && bad == 0,
+       "exactly one of two racers attached the volume, %d rounds of %d",
+       clean, ROUNDS);
+
+    for (i = 0; i < NCHILD; i++) {
+        volumes[i] = vols[i]->id;
+        servers[i] = srv[0]->id;
+    }
+    run_racers(volumes, servers, NCHILD, status, index);
+    for (i = 0; i < NCHILD; i++) {
+        if (status[i] == RACE_WON && index[i] >= 1 && index[i] <= NCHILD &&
+            !seen[index[i]]) {
+            seen[index[i]] = true;
+        } else {
+            diag("racer %d: status %d, index %d", i, status[i], index[i]);
+            bad++;
+        }
+    }
+    ok(bad == 0, "%d volumes attached at once got indexes 1 to %d",
+       NCHILD, NCHILD);
+
+    cat = catalog_open(db_path, &err);
+    ok(cat != NULL && no_err(&err) && catalog_check(cat, &err) == 0 &&
+           no_err(&err) &&
+           raw_int(db_path, "SELECT count(DISTINCT device_index) FROM "
+                            "volumes WHERE instance_id IS NOT NULL") ==
+               NCHILD,
+       "the catalog agrees and passes its checks");
+    for (i = 0; cat != NULL && i < NCHILD; i++) {
+        catalog_volume_detach(cat, vols[i]->id, srv[0]->id, NULL);
+        catalog_volume_delete(cat, vols[i]->id, NULL);
+    }
+    for (i = 0; i < NCHILD; i++) {
+        volume_free(vols[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        if (cat != NULL) {
+            catalog_instance_delete(cat, srv[i]->id, NULL);
+        }
+        instance_free(srv[i]);
+    }
+    catalog_close(cat);
 }
 
 int
@@ -1218,6 +2286,7 @@ main(void)
     }
 
     test_open();
+    test_migration();
     cat = catalog_open(db_path, &err);
     if (cat == NULL) {
         printf("Bail out! %s\n", error_msg(err));
@@ -1231,10 +2300,14 @@ main(void)
     test_image_changes(cat);
     test_image_users(cat);
     test_instances(cat);
+    test_volumes(cat);
+    test_volume_attach(cat);
+    test_volume_snapshots(cat);
     test_transactions(cat);
     catalog_close(cat);
     test_concurrency();
     test_concurrent_create();
+    test_attach_race();
 
     remove_tmpdir();
     free(db_path);
