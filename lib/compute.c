@@ -18,6 +18,7 @@
 #include "run.h"
 #include "sock.h"
 #include "util.h"
+#include "volumes.h"
 
 #define DEFAULT_MEMORY_MB 256
 #define DEFAULT_CMDLINE "console=ttyS0 root=/dev/vda rw quiet"
@@ -151,6 +152,43 @@ compute_image_file(struct store *store, const char *id, struct error **errp)
     return file;
 }
 
+/* Add a PCIe root port per volume slot (q35's root bus cannot hot-plug;
+ * port rpN is for device index N), and the volumes attached to INST.
+ */
+static int
+compute_add_volumes(struct store *store, const struct instance *inst,
+                    struct argv_buf *a, struct error **errp)
+{
+    struct volume **vols = NULL;
+    size_t n = 0, i;
+    int slot;
+
+    for (slot = 1; slot <= VOLUMES_MAX_PER_INSTANCE; slot++) {
+        argv_add(a, "-device");
+        argv_add(a, "pcie-root-port,id=rp%d,chassis=%d,slot=%d", slot, slot,
+                 slot);
+    }
+    if (catalog_volume_list(store_catalog(store), inst->id, &vols, &n, errp) <
+        0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        json_object *bd = volumes_blockdev_args(vols[i]);
+        json_object *dev = volumes_device_args(vols[i]);
+
+        argv_add(a, "-blockdev");
+        argv_add(a, "%s",
+                 json_object_to_json_string_ext(bd, JSON_C_TO_STRING_PLAIN));
+        argv_add(a, "-device");
+        argv_add(a, "%s",
+                 json_object_to_json_string_ext(dev, JSON_C_TO_STRING_PLAIN));
+        json_object_put(bd);
+        json_object_put(dev);
+    }
+    volume_list_free(vols, n);
+    return 0;
+}
+
 /* Build the QEMU command line of INST into A. */
 static int
 compute_build_argv(struct store *store, const struct instance *inst,
@@ -241,6 +279,9 @@ compute_build_argv(struct store *store, const struct instance *inst,
                           blockdev, JSON_C_TO_STRING_PLAIN));
     argv_add(a, "-device");
     argv_add(a, "virtio-blk-pci,drive=root,id=disk-root");
+    if (compute_add_volumes(store, inst, a, errp) < 0) {
+        return -1;
+    }
     argv_add(a, "-chardev");
     argv_add(a, "file,id=console,path=%s,append=on", console_e);
     argv_add(a, "-serial");
@@ -410,6 +451,86 @@ out:
     return r;
 }
 
+/* Detach every volume of INST in the catalog; with DELETE, delete them
+ * too (volumes made for INST by a failed create).
+ */
+static void
+compute_release_volumes(struct store *store, const struct instance *inst,
+                        bool delete)
+{
+    struct catalog *cat = store_catalog(store);
+    struct volume **vols = NULL;
+    size_t n = 0, i;
+
+    if (catalog_volume_list(cat, inst->id, &vols, &n, NULL) < 0) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (catalog_volume_detach(cat, vols[i]->id, inst->id, NULL) == 0 &&
+            delete) {
+            volumes_delete(store, vols[i], NULL);
+        }
+    }
+    volume_list_free(vols, n);
+}
+
+/* An image made by an instance-level snapshot has a block_device_mapping:
+ * make a new volume from each of its volume snapshots and attach them to
+ * INST in the same order.
+ */
+static int
+compute_map_volumes(struct store *store, const struct instance *inst,
+                    const struct image *img, struct error **errp)
+{
+    const char *bdm = image_prop(img, "block_device_mapping");
+    CLEANUP_JSON_PUT json_object *list = NULL;
+    size_t i, n;
+
+    if (bdm == NULL) {
+        return 0;
+    }
+    list = json_tokener_parse(bdm);
+    if (list == NULL || !json_object_is_type(list, json_type_array)) {
+        error_setg(errp, ERR_INVALID,
+                   "image %s: block_device_mapping is not a JSON array",
+                   img->id);
+        return -1;
+    }
+    n = json_object_array_length(list);
+    for (i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(list, i), *sid;
+        struct volumes_new spec = {0};
+        struct volume *vol = NULL;
+        CLEANUP_FREE char *name = NULL;
+        int r;
+
+        if (!json_object_object_get_ex(e, "snapshot_id", &sid) ||
+            !json_object_is_type(sid, json_type_string)) {
+            error_setg(errp, ERR_INVALID,
+                       "image %s: block_device_mapping entry %zu has no "
+                       "snapshot_id",
+                       img->id, i);
+            return -1;
+        }
+        name = util_strdup_printf("%s-vol%zu", inst->name, i + 1);
+        spec.name = name;
+        spec.snapshot = json_object_get_string(sid);
+        if (name == NULL || volumes_create(store, &spec, &vol, errp) < 0) {
+            return -1;
+        }
+        r = catalog_volume_attach(store_catalog(store), vol->id, inst->id,
+                                  NULL, errp);
+        if (r < 0) {
+            volumes_delete(store, vol, NULL);
+        }
+        volume_free(vol);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Recursively remove DIR (an instance directory: plain files only). */
 static int
 compute_remove_dir(const char *dir, struct error **errp)
@@ -517,6 +638,7 @@ compute_create(struct store *store, const struct compute_new *spec,
         goto fail;
     }
     if (qemuimg_create_overlay(root, img->file, img->disk_format, errp) < 0 ||
+        compute_map_volumes(store, inst, img, errp) < 0 ||
         compute_launch(store, inst, errp) < 0) {
         goto fail;
     }
@@ -543,6 +665,7 @@ fail:
         }
     }
     if (inserted) {
+        compute_release_volumes(store, inst, true);
         catalog_instance_delete(cat, inst->id, NULL);
     }
     if (lock >= 0) {
@@ -724,6 +847,8 @@ compute_delete(struct store *store, const struct instance *inst,
         error_setg(errp, ERR_IO, "out of memory");
         return -1;
     }
+    /* Volumes outlive their instance, as in Cinder: they are detached. */
+    compute_release_volumes(store, inst, false);
     if (catalog_instance_delete(store_catalog(store), inst->id, errp) < 0) {
         return -1;
     }

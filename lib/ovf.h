@@ -145,8 +145,8 @@ int ovf_export(const struct ovf_package *pkg, const char *ova_path,
  * The package is treated as hostile:
  * - the tar has at most OVF_MAX_DISKS + 2 members, each a regular file
  *   (no links, devices or directories) with a plain name (no '/', no
- *   "..", no control characters), no name twice; each is checked against
- *   the free space of WORKDIR before it is written;
+ *   "..", no control characters), no name twice; each disk is checked
+ *   against the free space of WORKDIR before it is written;
  * - the first member is the descriptor NAME.ovf (at most 4 MiB), the
  *   second the manifest NAME.mf (at most 1 MiB), whose SHA256 (or SHA512)
  *   lines must cover exactly the descriptor and the files of References,
@@ -162,11 +162,11 @@ int ovf_export(const struct ovf_package *pkg, const char *ova_path,
  * vmsnap:ImagePropertiesSection when there is one; without it there are
  * no properties, the first disk is "root" and the others "volume".
  * Returns 0, or -1 with ERR_INVALID (the package is damaged or not
- * acceptable; the message says what, e.g. "manifest: checksum mismatch
- * for web1-disk1.vmdk"), ERR_NOT_FOUND (no OVA_PATH or no WORKDIR),
- * ERR_IO (read or write failed, not enough space in WORKDIR), ERR_GENERIC
- * (qemu-img could not run); on failure WORKDIR is left as it was found
- * (empty) and *OUT untouched.  Blocks until done.
+ * acceptable, the message says what, e.g. "manifest: checksum mismatch
+ * for web1-disk1.vmdk"; or WORKDIR is not empty), ERR_NOT_FOUND (no
+ * OVA_PATH or no WORKDIR) or ERR_IO (read or write failed, not enough
+ * space in WORKDIR, qemu-img could not run); on failure WORKDIR is left
+ * as it was found (empty) and *OUT untouched.  Blocks until done.
  */
 int ovf_import(const char *ova_path, const char *workdir,
                struct ovf_package **out, struct error **errp);

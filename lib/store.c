@@ -55,7 +55,8 @@ store_default_dir(struct error **errp)
 struct store *
 store_open(const char *dir, struct error **errp)
 {
-    static const char *const subdirs[] = {"images", "instances", "tmp"};
+    static const char *const subdirs[] = {"images", "instances", "tmp",
+                                          "volumes", "volume-snapshots"};
     CLEANUP_FREE char *path = NULL;
     CLEANUP_FREE char *db = NULL;
     struct store *store;
@@ -151,6 +152,29 @@ store_image_path(const struct store *store, const char *image_id,
 
     if (asprintf(&p, "%s/images/%s.%s", store->dir, image_id,
                  disk_format) < 0) {
+        return NULL;
+    }
+    return p;
+}
+
+char *
+store_volume_path(const struct store *store, const char *volume_id)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/volumes/%s.qcow2", store->dir, volume_id) < 0) {
+        return NULL;
+    }
+    return p;
+}
+
+char *
+store_volume_snapshot_path(const struct store *store, const char *snap_id)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/volume-snapshots/%s.qcow2", store->dir,
+                 snap_id) < 0) {
         return NULL;
     }
     return p;

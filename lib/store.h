@@ -4,6 +4,8 @@
  *   catalog.db               the SQLite catalog (images, instances, ...)
  *   images/<uuid>.<format>   image data, written once, then read-only
  *   instances/<uuid>/        an instance: disks, QEMU sockets, logs, lock
+ *   volumes/<uuid>.qcow2     a volume's data (written by its instance)
+ *   volume-snapshots/<uuid>.qcow2  a volume snapshot, written once
  *   tmp/                     work files of operations in progress
  * The directory is chosen by --data-dir, else $VMSNAP_DATA_DIR, else
  * /var/lib/vmsnap for root and $XDG_DATA_HOME/vmsnap (~/.local/share) for
@@ -43,6 +45,13 @@ int store_resume_catalog(struct store *store, struct error **errp);
 /* Path of an image's data file.  Caller frees. */
 char *store_image_path(const struct store *store, const char *image_id,
                        const char *disk_format);
+
+/* Paths of a volume's and of a volume snapshot's data file.  Caller
+ * frees.
+ */
+char *store_volume_path(const struct store *store, const char *volume_id);
+char *store_volume_snapshot_path(const struct store *store,
+                                 const char *snap_id);
 
 /* Path of a file in an instance's directory (NAME NULL: the directory
  * itself).  Caller frees.

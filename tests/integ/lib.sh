@@ -102,6 +102,17 @@ wait_agent() {
     return 1
 }
 
+# Wait until SERVER's console says the guest is up (for guests without an
+# agent to ping).
+wait_console() {  # wait_console SERVER [SECONDS]
+    local i
+    for i in $(seq 1 "${2:-90}"); do
+        vmsnap server console "$1" 2>/dev/null | grep -q "vmsnap-guest: ready" && return 0
+        sleep 1
+    done
+    return 1
+}
+
 # Run a shell command line inside SERVER through the agent; print its
 # stdout.  Fails if the command exits non-zero.
 guest_sh() {  # guest_sh SERVER 'command line'

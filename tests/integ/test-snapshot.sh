@@ -54,8 +54,9 @@ check "instance_uuid is the new server" -- test \
     "$(prop snap2 instance_uuid)" = "$(vmsnap server show dst -f value -c id)"
 
 # Crash-consistent: no agent, so no quiesce; the check must see it.
-vmsnap server create noagent --image plain >/dev/null
-sleep 8
+vmsnap server create noagent --image plain >/dev/null && wait_console noagent
+ok $? "a server without agent boots"
+sleep 2
 err=$(vmsnap server image create --name crash1 noagent 2>&1 >/dev/null)
 ok $? "snapshot without an agent succeeds (no os_require_quiesce)"
 check "  warns that it is crash-consistent" -- grep -q "crash-consistent" <<<"$err"
