@@ -39,6 +39,7 @@ struct cli_command {
 extern const struct cli_command cli_image_commands[];
 extern const struct cli_command cli_server_commands[];
 extern const struct cli_command cli_agent_commands[];
+extern const struct cli_command cli_volume_commands[];
 
 /* The open data directory; on failure print the error and return NULL. */
 struct store *cli_store(struct cli *cli);

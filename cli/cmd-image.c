@@ -374,7 +374,7 @@ image_delete(struct cli *cli, int argc, char **argv)
         return r;
     }
     r = 0;
-    if (images_delete(cli->store, img, &err) < 0) {
+    if (snapshot_delete_image(cli->store, img, &err) < 0) {
         r = cli_fail(cli, err);
     }
     image_free(img);

@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "backup.h"
 #include "compute.h"
 #include "progress-bar.h"
 #include "snapshot.h"
@@ -348,6 +349,7 @@ server_image_create(struct cli *cli, int argc, char **argv)
         {"wait", no_argument, NULL, 'w'},
         {"no-wait", no_argument, NULL, 'W'},
         {"freeze-timeout", required_argument, NULL, 't'},
+        {"all-volumes", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -371,6 +373,9 @@ server_image_create(struct cli *cli, int argc, char **argv)
         case 'W':
             so.no_wait = true;
             break;
+        case 'a':
+            so.all_volumes = true;
+            break;
         case 't':
             if (util_parse_int64(optarg, &v, NULL) < 0 || v <= 0 ||
                 v > 600) {
@@ -381,7 +386,8 @@ server_image_create(struct cli *cli, int argc, char **argv)
             break;
         case 'h':
             printf("usage: vmsnap server image create --name NAME "
-                   "[--wait|--no-wait] [--freeze-timeout S] SERVER\n");
+                   "[--wait|--no-wait] [--freeze-timeout S] [--all-volumes] "
+                   "SERVER\n");
             return 0;
         default:
             return 2;
@@ -408,7 +414,88 @@ server_image_create(struct cli *cli, int argc, char **argv)
     return r;
 }
 
+static int
+server_backup_create(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"backup-type", required_argument, NULL, 'b'},
+        {"rotation", required_argument, NULL, 'r'},
+        {"all-volumes", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct snapshot_opts so = {0};
+    const char *type = NULL;
+    int64_t rotation = -1;
+    struct instance *inst;
+    struct image *img = NULL;
+    struct error *err = NULL;
+    struct progress_bar *bar;
+    int c, r, deleted = 0;
+
+    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
+         c = cli_getopt(argc, argv, "", opts, false)) {
+        switch (c) {
+        case 'n':
+            so.name = optarg;
+            break;
+        case 'b':
+            type = optarg;
+            break;
+        case 'r':
+            if (util_parse_int64(optarg, &rotation, NULL) < 0 ||
+                rotation < 0 || rotation > 10000) {
+                return cli_usage(cli, "bad --rotation '%s'", optarg);
+            }
+            break;
+        case 'a':
+            so.all_volumes = true;
+            break;
+        case 'h':
+            printf("usage: vmsnap server backup create --name NAME "
+                   "--backup-type TYPE --rotation K [--all-volumes] "
+                   "SERVER\n"
+                   "Keeps the K newest backups of SERVER of that type; "
+                   "K=0 makes none and\ndeletes them all.\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (optind + 1 != argc || type == NULL || rotation < 0 ||
+        (rotation > 0 && so.name == NULL)) {
+        return cli_usage(cli, "expected --name NAME --backup-type TYPE "
+                              "--rotation K and one SERVER");
+    }
+    inst = cli_find_server(cli, argv[optind]);
+    if (inst == NULL) {
+        return 1;
+    }
+    snapshot_reap_stale(cli->store);
+    bar = progress_bar_new(cli_progress_enabled(cli));
+    so.progress = progress_bar_reporter(bar);
+    r = backup_create(cli->store, inst, &so, type, (int)rotation, &img,
+                      &deleted, &err);
+    progress_bar_free(bar);
+    instance_free(inst);
+    if (r < 0) {
+        image_free(img);
+        return cli_fail(cli, err);
+    }
+    if (deleted > 0 && !cli->quiet) {
+        fprintf(stderr, "vmsnap: rotation deleted %d old %s backup%s\n",
+                deleted, type, deleted == 1 ? "" : "s");
+    }
+    r = img ? cli_print(cli, cli_image_output(img)) : 0;
+    image_free(img);
+    return r;
+}
+
 const struct cli_command cli_server_commands[] = {
+    {"server backup create", server_backup_create,
+     "--name N --backup-type T --rotation K SERVER",
+     "back an instance up, keeping the K newest of that type"},
     {"server image create", server_image_create,
      "--name NAME [--wait|--no-wait] SERVER",
      "snapshot an instance into a new image"},

@@ -340,7 +340,7 @@ qmp_event_matches(json_object *ev, const char *name,
 {
     const char *evname = qmp_event_name(ev);
 
-    return evname != NULL && strcmp(evname, name) == 0 &&
+    return evname != NULL && (name == NULL || strcmp(evname, name) == 0) &&
            (match == NULL || match(ev, opaque));
 }
 
@@ -380,10 +380,12 @@ qmp_wait_event(struct qmp *q, const char *name,
             if (error_get_class(err) == ERR_TIMEOUT) {
                 error_free(err);
                 error_setg(errp, ERR_TIMEOUT,
-                           "no QMP event %s within %d ms", name, timeout_ms);
+                           "no QMP event %s within %d ms",
+                           name ? name : "of the kind awaited", timeout_ms);
                 return -1;
             }
-            error_prepend(&err, "waiting for QMP event %s: ", name);
+            error_prepend(&err, "waiting for QMP event %s: ",
+                          name ? name : "of the kind awaited");
             error_propagate(errp, err);
             return -1;
         }

@@ -83,7 +83,8 @@ json_object *qmp_execute(struct qmp *q, const char *command,
                          struct error **errp);
 
 /* Wait at most TIMEOUT_MS for the event NAME ("JOB_STATUS_CHANGE",
- * "BLOCK_JOB_COMPLETED", ...) for which MATCH (if not NULL) returns true,
+ * "BLOCK_JOB_COMPLETED", ...; NULL: any name) for which MATCH (if not
+ * NULL) returns true,
  * looking first in the queue, oldest first.  MATCH gets the whole event
  * object (borrowed) and OPAQUE.  On success returns 0, removes the event
  * from the queue and stores it in *EV_OUT (a reference the caller puts; if

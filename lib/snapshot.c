@@ -16,6 +16,7 @@
 #include "snapshot.h"
 #include "sock.h"
 #include "util.h"
+#include "volumes.h"
 
 #define DEFAULT_FREEZE_TIMEOUT_MS 10000
 #define MAX_FROZEN_MS 60000   /* the watchdog thaws after this at most */
@@ -52,6 +53,23 @@ snapshot_inherits(const char *key)
     return true;
 }
 
+/* One disk of a snapshot: the root disk (index 0) or a volume. */
+struct snap_disk {
+    char source[32];               /* source block node in QEMU */
+    char node[48];                 /* target block node name */
+    char job[48];                  /* backup job id */
+    char *src_file;                /* source data file (cold path) */
+    char *path;                    /* target data file */
+    struct volume *vol;            /* the volume, NULL for the root disk */
+    struct volume_snapshot *vsnap; /* its snapshot record, or NULL */
+    bool inserted;                 /* vsnap is in the catalog */
+    bool file_made;                /* path exists */
+    bool node_added;               /* node exists in QEMU */
+    bool job_running;              /* job runs in QEMU */
+};
+
+#define SNAP_MAX_DISKS (1 + VOLUMES_MAX_PER_INSTANCE)
+
 /* One snapshot in progress. */
 struct snap {
     struct store *store;            /* data directory */
@@ -59,14 +77,11 @@ struct snap {
     const struct snapshot_opts *opts; /* what was asked */
     struct image *src;              /* the image the instance booted */
     struct image *img;              /* the new image's record */
-    char *path;                     /* its data file */
-    char node[48];                  /* target block node name */
-    char job[48];                   /* backup job id */
+    struct snap_disk disks[SNAP_MAX_DISKS]; /* root first, then volumes */
+    size_t ndisks;                  /* entries used in disks */
     bool inserted;                  /* img is in the catalog */
-    bool file_made;                 /* path exists */
-    bool node_added;                /* node exists in QEMU */
-    bool job_started;               /* job runs in QEMU */
     bool point_fixed;               /* the point in time is fixed */
+    bool background;                /* copying in a detached child */
     struct qmp *qmp;                /* operations monitor, live path */
     int64_t copy_started_ms;        /* when the copy began */
 };
@@ -78,10 +93,21 @@ snap_set_prop(struct snap *s, const char *key, const char *value,
     return image_prop_set(s->img, key, value, errp);
 }
 
-/* The image record of the snapshot, in status queued. */
+/* Name the nodes and the job of disk D, the Ith, from ID (its target's
+ * UUID).
+ */
+static void
+snap_disk_names(struct snap_disk *d, const char *id)
+{
+    snprintf(d->node, sizeof(d->node), "snap-%.8s", id);
+    snprintf(d->job, sizeof(d->job), "snapjob-%.8s", id);
+}
+
+/* The image record of the snapshot, in status queued, and disk 0. */
 static int
 snap_new_record(struct snap *s, struct error **errp)
 {
+    struct snap_disk *root = &s->disks[0];
     const char *base;
     size_t i;
 
@@ -113,14 +139,23 @@ snap_new_record(struct snap *s, struct error **errp)
     }
     /* base_image_ref stays the original base through generations. */
     base = image_prop(s->src, "base_image_ref");
-    if (snap_set_prop(s, "instance_uuid", s->inst->id, errp) < 0 ||
-        snap_set_prop(s, "base_image_ref", base ? base : s->src->id,
-                      errp) < 0 ||
-        snap_set_prop(s, "image_type",
-                      s->opts->image_type ? s->opts->image_type : "snapshot",
-                      errp) < 0 ||
-        snap_set_prop(s, "image_location", "snapshot", errp) < 0) {
-        return -1;
+    {
+        char mem[32], cpus[16];
+
+        snprintf(mem, sizeof(mem), "%lld", (long long)s->inst->memory_mb);
+        snprintf(cpus, sizeof(cpus), "%d", s->inst->cpus);
+        if (snap_set_prop(s, "instance_uuid", s->inst->id, errp) < 0 ||
+            snap_set_prop(s, "base_image_ref", base ? base : s->src->id,
+                          errp) < 0 ||
+            snap_set_prop(s, "image_type",
+                          s->opts->image_type ? s->opts->image_type
+                                              : "snapshot",
+                          errp) < 0 ||
+            snap_set_prop(s, "image_location", "snapshot", errp) < 0 ||
+            snap_set_prop(s, "vmsnap_memory_mb", mem, errp) < 0 ||
+            snap_set_prop(s, "vmsnap_cpus", cpus, errp) < 0) {
+            return -1;
+        }
     }
     for (i = 0; i < s->opts->nextra; i++) {
         if (snap_set_prop(s, s->opts->extra_props[i].key,
@@ -128,12 +163,120 @@ snap_new_record(struct snap *s, struct error **errp)
             return -1;
         }
     }
-    s->path = store_image_path(s->store, s->img->id, "qcow2");
-    snprintf(s->node, sizeof(s->node), "snap-%.8s", s->img->id);
-    snprintf(s->job, sizeof(s->job), "snapjob-%.8s", s->img->id);
-    if (s->path == NULL) {
+    snprintf(root->source, sizeof(root->source), "root");
+    snap_disk_names(root, s->img->id);
+    root->path = store_image_path(s->store, s->img->id, "qcow2");
+    root->src_file = store_instance_path(s->store, s->inst->id, "root.qcow2");
+    s->ndisks = 1;
+    if (root->path == NULL || root->src_file == NULL) {
         error_setg(errp, ERR_IO, "out of memory");
         return -1;
+    }
+    return 0;
+}
+
+/* With --all-volumes: one volume snapshot per attached volume, in device
+ * order, tagged with the image's ID (instance_snapshot_id) and the
+ * instance's, and a block_device_mapping property on the image (JSON: the
+ * order, volume_id, snapshot_id, size) so the set is found from either
+ * side.
+ */
+static int
+snap_add_volumes(struct snap *s, struct error **errp)
+{
+    struct volume **vols = NULL;
+    json_object *bdm = NULL;
+    size_t n = 0, i;
+    int r = -1;
+
+    if (catalog_volume_list(store_catalog(s->store), s->inst->id, &vols, &n,
+                            errp) < 0) {
+        return -1;
+    }
+    bdm = json_object_new_array();
+    for (i = 0; i < n && s->ndisks < SNAP_MAX_DISKS; i++) {
+        struct snap_disk *d = &s->disks[s->ndisks];
+        struct volume_snapshot *vs = calloc(1, sizeof(*vs));
+        json_object *e = json_object_new_object();
+
+        if (vs == NULL || e == NULL) {
+            free(vs);
+            json_object_put(e);
+            error_setg(errp, ERR_IO, "out of memory");
+            goto out;
+        }
+        d->vol = vols[i];
+        vols[i] = NULL;
+        d->vsnap = vs;
+        s->ndisks++;
+        util_uuid_new(vs->id);
+        vs->name = util_strdup_printf("%s-%s", s->opts->name,
+                                      d->vol->name ? d->vol->name
+                                                   : d->vol->id);
+        vs->volume_id = strdup(d->vol->id);
+        vs->status = strdup("creating");
+        vs->size = d->vol->size;
+        vs->file = store_volume_snapshot_path(s->store, vs->id);
+        d->path = vs->file ? strdup(vs->file) : NULL;
+        d->src_file = d->vol->file ? strdup(d->vol->file) : NULL;
+        volumes_node_name(d->vol, d->source);
+        snap_disk_names(d, vs->id);
+        if (!vs->name || !vs->volume_id || !vs->status || !vs->file ||
+            !d->path || !d->src_file ||
+            volume_snapshot_meta_set(vs, "instance_snapshot_id", s->img->id,
+                                     errp) < 0 ||
+            volume_snapshot_meta_set(vs, "instance_uuid", s->inst->id,
+                                     errp) < 0) {
+            if (errp && *errp == NULL) {
+                error_setg(errp, ERR_IO, "out of memory");
+            }
+            json_object_put(e);
+            goto out;
+        }
+        json_object_object_add(e, "device_index",
+                               json_object_new_int(d->vol->device_index));
+        json_object_object_add(e, "volume_id",
+                               json_object_new_string(d->vol->id));
+        json_object_object_add(e, "snapshot_id",
+                               json_object_new_string(vs->id));
+        json_object_object_add(e, "size", json_object_new_int64(vs->size));
+        if (d->vol->name) {
+            json_object_object_add(e, "volume_name",
+                                   json_object_new_string(d->vol->name));
+        }
+        json_object_array_add(bdm, e);
+    }
+    if (n > 0 &&
+        snap_set_prop(s, "block_device_mapping",
+                      json_object_to_json_string_ext(bdm,
+                                                     JSON_C_TO_STRING_PLAIN),
+                      errp) < 0) {
+        goto out;
+    }
+    r = 0;
+out:
+    json_object_put(bdm);
+    volume_list_free(vols, n);
+    return r;
+}
+
+/* Put the records in the catalog: the image, then its volume snapshots. */
+static int
+snap_insert_records(struct snap *s, struct error **errp)
+{
+    struct catalog *cat = store_catalog(s->store);
+    size_t i;
+
+    if (catalog_image_insert(cat, s->img, errp) < 0) {
+        return -1;
+    }
+    s->inserted = true;
+    for (i = 1; i < s->ndisks; i++) {
+        if (catalog_volume_snapshot_insert(cat, s->disks[i].vsnap, errp) <
+            0) {
+            return -1;
+        }
+        s->disks[i].inserted = true;
     }
     return 0;
 }
@@ -197,93 +340,148 @@ snap_qmp(struct snap *s, const char *command, json_object *args,
     return 0;
 }
 
-/* Step 1: the target file and its block node, made before any freeze. */
+/* Step 1: every target file and block node, made before any freeze. */
 static int
-snap_prepare_target(struct snap *s, struct error **errp)
+snap_prepare_targets(struct snap *s, struct error **errp)
 {
-    CLEANUP_FREE char *root = store_instance_path(s->store, s->inst->id,
-                                                  "root.qcow2");
-    struct qemuimg_info info = {0};
-    json_object *args, *file;
-    int r;
+    size_t i;
 
-    if (root == NULL ||
-        qemuimg_info(root, "qcow2", &info, errp) < 0) {
-        return -1;
+    for (i = 0; i < s->ndisks; i++) {
+        struct snap_disk *d = &s->disks[i];
+        struct qemuimg_info info = {0};
+        json_object *args, *file;
+        int r;
+
+        if (qemuimg_info(d->src_file, "qcow2", &info, errp) < 0) {
+            return -1;
+        }
+        r = qemuimg_create(d->path, "qcow2", info.virtual_size, errp);
+        qemuimg_info_clear(&info);
+        if (r < 0) {
+            return -1;
+        }
+        d->file_made = true;
+        args = json_object_new_object();
+        file = json_object_new_object();
+        json_object_object_add(file, "driver", json_object_new_string("file"));
+        json_object_object_add(file, "filename",
+                               json_object_new_string(d->path));
+        json_object_object_add(args, "driver",
+                               json_object_new_string("qcow2"));
+        json_object_object_add(args, "node-name",
+                               json_object_new_string(d->node));
+        json_object_object_add(args, "file", file);
+        if (snap_qmp(s, "blockdev-add", args, errp) < 0) {
+            return -1;
+        }
+        d->node_added = true;
     }
-    r = qemuimg_create(s->path, "qcow2", info.virtual_size, errp);
-    qemuimg_info_clear(&info);
-    if (r < 0) {
-        return -1;
-    }
-    s->file_made = true;
-    args = json_object_new_object();
-    file = json_object_new_object();
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename", json_object_new_string(s->path));
-    json_object_object_add(args, "driver", json_object_new_string("qcow2"));
-    json_object_object_add(args, "node-name", json_object_new_string(s->node));
-    json_object_object_add(args, "file", file);
-    if (snap_qmp(s, "blockdev-add", args, errp) < 0) {
-        return -1;
-    }
-    s->node_added = true;
     return 0;
 }
 
-/* Step 3: one transaction fixes the point in time of every disk. */
+/* Step 3: one transaction fixes the point in time of every disk.  With
+ * several disks, completion-mode grouped: if one copy fails, QEMU cancels
+ * them all, so no disk of the set can succeed alone.
+ */
 static int
 snap_fix_point(struct snap *s, struct error **errp)
 {
     json_object *args = json_object_new_object();
     json_object *actions = json_object_new_array();
-    json_object *action = json_object_new_object();
-    json_object *data = json_object_new_object();
+    size_t i;
 
-    json_object_object_add(data, "job-id", json_object_new_string(s->job));
-    json_object_object_add(data, "device", json_object_new_string("root"));
-    json_object_object_add(data, "target", json_object_new_string(s->node));
-    json_object_object_add(data, "sync", json_object_new_string("full"));
-    json_object_object_add(action, "type",
-                           json_object_new_string("blockdev-backup"));
-    json_object_object_add(action, "data", data);
-    json_object_array_add(actions, action);
+    for (i = 0; i < s->ndisks; i++) {
+        json_object *action = json_object_new_object();
+        json_object *data = json_object_new_object();
+
+        json_object_object_add(data, "job-id",
+                               json_object_new_string(s->disks[i].job));
+        json_object_object_add(data, "device",
+                               json_object_new_string(s->disks[i].source));
+        json_object_object_add(data, "target",
+                               json_object_new_string(s->disks[i].node));
+        json_object_object_add(data, "sync", json_object_new_string("full"));
+        json_object_object_add(action, "type",
+                               json_object_new_string("blockdev-backup"));
+        json_object_object_add(action, "data", data);
+        json_object_array_add(actions, action);
+    }
     json_object_object_add(args, "actions", actions);
+    if (s->ndisks > 1) {
+        json_object *props = json_object_new_object();
+
+        json_object_object_add(props, "completion-mode",
+                               json_object_new_string("grouped"));
+        json_object_object_add(args, "properties", props);
+    }
     if (snap_qmp(s, "transaction", args, errp) < 0) {
         return -1;
     }
-    s->job_started = true;
+    for (i = 0; i < s->ndisks; i++) {
+        s->disks[i].job_running = true;
+    }
     s->copy_started_ms = sock_now_ms();
     return 0;
 }
 
-/* True if OBJ (a job description or event data) is about job ID. */
-static bool
-snap_match_job_data(json_object *obj, const char *id)
+/* The disk whose job has id ID, or NULL. */
+static struct snap_disk *
+snap_disk_of_job(struct snap *s, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < s->ndisks; i++) {
+        if (strcmp(s->disks[i].job, id) == 0) {
+            return &s->disks[i];
+        }
+    }
+    return NULL;
+}
+
+/* The "device" (job id) field of a job description or event data. */
+static const char *
+snap_job_id(json_object *obj)
 {
     json_object *dev;
 
-    return json_object_is_type(obj, json_type_object) &&
-           json_object_object_get_ex(obj, "device", &dev) &&
-           json_object_is_type(dev, json_type_string) &&
-           strcmp(json_object_get_string(dev), id) == 0;
+    if (json_object_is_type(obj, json_type_object) &&
+        json_object_object_get_ex(obj, "device", &dev) &&
+        json_object_is_type(dev, json_type_string)) {
+        return json_object_get_string(dev);
+    }
+    return NULL;
 }
 
+/* Matches the end (completed or cancelled) of one of our running jobs. */
 static bool
-snap_match_job(json_object *ev, void *opaque)
+snap_match_job_end(json_object *ev, void *opaque)
 {
-    json_object *data;
+    struct snap *s = opaque;
+    json_object *name, *data;
+    const char *n, *id;
+    struct snap_disk *d;
 
-    return json_object_object_get_ex(ev, "data", &data) &&
-           snap_match_job_data(data, opaque);
+    if (!json_object_object_get_ex(ev, "event", &name) ||
+        !json_object_object_get_ex(ev, "data", &data)) {
+        return false;
+    }
+    n = json_object_get_string(name);
+    if (strcmp(n, "BLOCK_JOB_COMPLETED") != 0 &&
+        strcmp(n, "BLOCK_JOB_CANCELLED") != 0) {
+        return false;
+    }
+    id = snap_job_id(data);
+    d = id ? snap_disk_of_job(s, id) : NULL;
+    return d != NULL && d->job_running;
 }
 
-/* Report the job's progress from query-block-jobs. */
+/* Report the copy's progress, summed over every job. */
 static void
 snap_poll_progress(struct snap *s)
 {
     json_object *jobs = qmp_execute(s->qmp, "query-block-jobs", NULL,
                                     QMP_TIMEOUT_MS, NULL);
+    int64_t done = 0, total = 0;
     size_t i, n;
 
     if (jobs == NULL || !json_object_is_type(jobs, json_type_array)) {
@@ -293,123 +491,169 @@ snap_poll_progress(struct snap *s)
     n = json_object_array_length(jobs);
     for (i = 0; i < n; i++) {
         json_object *j = json_object_array_get_idx(jobs, i);
+        const char *id = snap_job_id(j);
         json_object *off, *len;
 
-        if (snap_match_job_data(j, s->job) &&
+        if (id && snap_disk_of_job(s, id) &&
             json_object_object_get_ex(j, "offset", &off) &&
-            json_object_object_get_ex(j, "len", &len) &&
-            json_object_get_int64(len) > 0) {
-            progress_report(s->opts->progress, "copy",
-                            100.0 * json_object_get_int64(off) /
-                                json_object_get_int64(len));
+            json_object_object_get_ex(j, "len", &len)) {
+            done += json_object_get_int64(off);
+            total += json_object_get_int64(len);
         }
+    }
+    if (total > 0) {
+        progress_report(s->opts->progress, "copy", 100.0 * done / total);
     }
     json_object_put(jobs);
 }
 
-/* Step 5: wait for the copy, reporting progress. */
+/* Step 5: wait for every copy to end, reporting progress. */
 static int
 snap_wait_copy(struct snap *s, struct error **errp)
 {
-    json_object *ev = NULL, *data, *e;
-    struct error *err = NULL;
+    size_t running = s->ndisks;
+    struct error *first = NULL;
 
-    for (;;) {
-        if (qmp_wait_event(s->qmp, "BLOCK_JOB_COMPLETED", snap_match_job,
-                           s->job, POLL_MS, &ev, &err) == 0) {
-            break;
+    while (running > 0) {
+        json_object *ev = NULL, *data, *e, *name;
+        struct error *err = NULL;
+        struct snap_disk *d;
+
+        if (qmp_wait_event(s->qmp, NULL, snap_match_job_end, s, POLL_MS, &ev,
+                           &err) < 0) {
+            if (error_get_class(err) != ERR_TIMEOUT) {
+                error_prepend(&err, "copy of the disks: ");
+                error_free(first);
+                error_propagate(errp, err);
+                return -1;
+            }
+            error_free(err);
+            if (s->opts->progress) {
+                snap_poll_progress(s);
+            }
+            continue;
         }
-        if (error_get_class(err) != ERR_TIMEOUT) {
-            error_prepend(&err, "copy of the disk: ");
-            error_propagate(errp, err);
-            return -1;
+        json_object_object_get_ex(ev, "data", &data);
+        json_object_object_get_ex(ev, "event", &name);
+        d = snap_disk_of_job(s, snap_job_id(data));
+        d->job_running = false;
+        running--;
+        if (first == NULL) {
+            if (json_object_object_get_ex(data, "error", &e)) {
+                error_setg(&first, ERR_PEER, "copy of disk %s failed: %s",
+                           d->source, json_object_get_string(e));
+            } else if (strcmp(json_object_get_string(name),
+                              "BLOCK_JOB_CANCELLED") == 0) {
+                error_setg(&first, ERR_PEER, "copy of disk %s was cancelled",
+                           d->source);
+            }
         }
-        error_free(err);
-        err = NULL;
-        if (s->opts->progress) {
-            snap_poll_progress(s);
-        }
-    }
-    s->job_started = false;
-    progress_report(s->opts->progress, "copy", 100);
-    if (json_object_object_get_ex(ev, "data", &data) &&
-        json_object_object_get_ex(data, "error", &e)) {
-        error_setg(errp, ERR_PEER, "copy of the disk failed: %s",
-                   json_object_get_string(e));
         json_object_put(ev);
+    }
+    if (first) {
+        error_propagate(errp, first);
         return -1;
     }
-    json_object_put(ev);
+    progress_report(s->opts->progress, "copy", 100);
     return 0;
 }
 
-/* Close the target node so QEMU flushes and lets go of the file. */
+/* Close target node D so QEMU flushes it and lets go of the file. */
 static int
-snap_del_node(struct snap *s, struct error **errp)
+snap_del_node(struct snap *s, struct snap_disk *d, struct error **errp)
 {
     json_object *args = json_object_new_object();
 
-    json_object_object_add(args, "node-name", json_object_new_string(s->node));
+    json_object_object_add(args, "node-name", json_object_new_string(d->node));
     if (snap_qmp(s, "blockdev-del", args, errp) < 0) {
         return -1;
     }
-    s->node_added = false;
+    d->node_added = false;
     return 0;
 }
 
-/* Undo what was done; record the failure REASON. */
+/* Cancel what still runs of disk D's job and wait for its end. */
+static void
+snap_cancel_job(struct snap *s, struct snap_disk *d)
+{
+    json_object *args = json_object_new_object();
+    json_object *ev = NULL;
+
+    json_object_object_add(args, "device", json_object_new_string(d->job));
+    json_object_object_add(args, "force", json_object_new_boolean(true));
+    if (snap_qmp(s, "block-job-cancel", args, NULL) == 0) {
+        qmp_wait_event(s->qmp, NULL, snap_match_job_end, s, QMP_TIMEOUT_MS,
+                       &ev, NULL);
+        json_object_put(ev);
+    }
+    d->job_running = false;
+}
+
+/* Undo everything: all or nothing.  In the foreground the records go (the
+ * command reports why); in a --no-wait background copy, where nobody sees
+ * the error, the image stays as killed with the REASON "image show"
+ * prints.  Volume snapshots never stay.
+ */
 static void
 snap_cleanup_failed(struct snap *s, const char *reason)
 {
     struct catalog *cat = store_catalog(s->store);
+    size_t i;
 
-    if (s->job_started && s->qmp) {
-        json_object *args = json_object_new_object();
+    for (i = 0; i < s->ndisks; i++) {
+        struct snap_disk *d = &s->disks[i];
 
-        json_object_object_add(args, "device", json_object_new_string(s->job));
-        json_object_object_add(args, "force", json_object_new_boolean(true));
-        if (snap_qmp(s, "block-job-cancel", args, NULL) == 0) {
-            json_object *ev = NULL;
-
-            qmp_wait_event(s->qmp, "BLOCK_JOB_CANCELLED", snap_match_job,
-                           s->job, QMP_TIMEOUT_MS, &ev, NULL);
-            json_object_put(ev);
+        if (d->job_running && s->qmp) {
+            snap_cancel_job(s, d);
         }
     }
-    if (s->node_added && s->qmp) {
-        snap_del_node(s, NULL);
-    }
-    if (s->file_made) {
-        unlink(s->path);
+    for (i = 0; i < s->ndisks; i++) {
+        struct snap_disk *d = &s->disks[i];
+
+        if (d->node_added && s->qmp) {
+            snap_del_node(s, d, NULL);
+        }
+        if (d->file_made) {
+            unlink(d->path);
+        }
+        if (d->inserted && cat) {
+            catalog_volume_snapshot_delete(cat, d->vsnap->id, NULL);
+        }
     }
     if (!s->inserted || cat == NULL) {
         return;
     }
-    if (s->point_fixed) {
-        /* The image was visible in saving: keep the record, killed, with
-         * the reason "image show" prints.
-         */
+    if (s->background) {
         catalog_image_set_status(cat, s->img->id, "killed", reason, NULL);
     } else {
         catalog_image_delete(cat, s->img->id, NULL);
     }
 }
 
-/* Record how long the copy took (vmsnap_copy_ms), hash the data and make
- * the image active.
+/* Record how long the copy took (vmsnap_copy_ms), then make every volume
+ * snapshot available and, last, hash the root disk and make the image
+ * active: the image appears only when its whole set is there.
  */
 static int
 snap_activate(struct snap *s, struct error **errp)
 {
+    struct catalog *cat = store_catalog(s->store);
     char ms[32];
+    size_t i;
 
     snprintf(ms, sizeof(ms), "%lld",
              (long long)(sock_now_ms() - s->copy_started_ms));
     if (snap_set_prop(s, "vmsnap_copy_ms", ms, errp) < 0) {
         return -1;
     }
-    return images_activate(s->store, s->img, s->path, s->opts->progress,
-                           errp);
+    for (i = 1; i < s->ndisks; i++) {
+        if (catalog_volume_snapshot_set_status(cat, s->disks[i].vsnap->id,
+                                               "available", errp) < 0) {
+            return -1;
+        }
+    }
+    return images_activate(s->store, s->img, s->disks[0].path,
+                           s->opts->progress, errp);
 }
 
 static void
@@ -420,28 +664,23 @@ snap_convert_progress(double pct, void *opaque)
     progress_report(s->opts->progress, "copy", pct);
 }
 
-/* The cold path: the instance is stopped, its disk at rest.  The disk is
+/* The cold path: the instance is stopped, its disks at rest.  They are
  * consistent only if the guest shut down cleanly (compute_stop records
- * that); one left by a forced stop or a dead QEMU is crash-consistent.
+ * that); disks left by a forced stop or a dead QEMU are crash-consistent.
  */
 static int
 snap_cold(struct snap *s, struct error **errp)
 {
-    CLEANUP_FREE char *root = store_instance_path(s->store, s->inst->id,
-                                                  "root.qcow2");
     const char *require = image_prop(s->src, "os_require_quiesce");
     const char *how = instance_meta(s->inst, "shutdown");
     bool clean = how && strcmp(how, "clean") == 0;
+    size_t i;
 
-    if (root == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     if (!clean) {
         if (require && strcmp(require, "yes") == 0) {
             error_setg(errp, ERR_CONFLICT,
                        "os_require_quiesce=yes, but server %s was not shut "
-                       "down cleanly: its disk is only crash-consistent",
+                       "down cleanly: its disks are only crash-consistent",
                        s->inst->name);
             return -1;
         }
@@ -456,10 +695,15 @@ snap_cold(struct snap *s, struct error **errp)
         return -1;
     }
     s->point_fixed = true;
-    s->file_made = true;
     s->copy_started_ms = sock_now_ms();
-    return qemuimg_convert(root, "qcow2", s->path, "qcow2",
-                           snap_convert_progress, s, errp);
+    for (i = 0; i < s->ndisks; i++) {
+        s->disks[i].file_made = true;
+        if (qemuimg_convert(s->disks[i].src_file, "qcow2", s->disks[i].path,
+                            "qcow2", snap_convert_progress, s, errp) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* A test hook: hold the freeze this long (VMSNAP_TEST_HOLD_FROZEN_MS), so
@@ -521,7 +765,7 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     int r;
 
     s->qmp = compute_qmp(s->store, s->inst, errp);
-    if (s->qmp == NULL || snap_prepare_target(s, errp) < 0) {
+    if (s->qmp == NULL || snap_prepare_targets(s, errp) < 0) {
         return -1;
     }
     qs = snap_quiesce(s, paused, &g, &qerr);
@@ -564,12 +808,19 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     return snap_set_status(s, "saving", errp);
 }
 
-/* Step 5 of the live path: copy, close, activate. */
+/* Step 5 of the live path: copy, close every target, activate. */
 static int
 snap_finish_live(struct snap *s, struct error **errp)
 {
-    if (snap_wait_copy(s, errp) < 0 || snap_del_node(s, errp) < 0) {
+    size_t i;
+
+    if (snap_wait_copy(s, errp) < 0) {
         return -1;
+    }
+    for (i = 0; i < s->ndisks; i++) {
+        if (snap_del_node(s, &s->disks[i], errp) < 0) {
+            return -1;
+        }
     }
     return snap_activate(s, errp);
 }
@@ -617,6 +868,7 @@ snap_detach(struct snap *s, struct error **errp)
         dup2(fd, STDERR_FILENO);
         close(fd);
     }
+    s->background = true;
     if (store_resume_catalog(s->store, &err) < 0) {
         log_warnx("snapshot %s: %s", s->img->id, error_msg(err));
         _exit(1);
@@ -674,10 +926,10 @@ snapshot_create(struct store *store, const struct instance *inst0,
     if (snap_check_name(&s, errp) < 0 ||
         catalog_image_get(cat, inst->image_id, &s.src, errp) < 0 ||
         snap_new_record(&s, errp) < 0 ||
-        catalog_image_insert(cat, s.img, errp) < 0) {
+        (opts->all_volumes && snap_add_volumes(&s, errp) < 0) ||
+        snap_insert_records(&s, errp) < 0) {
         goto fail;
     }
-    s.inserted = true;
     if (compute_state(store, inst, &st, errp) < 0) {
         goto fail;
     }
@@ -720,9 +972,51 @@ out:
     close(lock);
     image_free(s.src);
     image_free(s.img);
-    free(s.path);
+    for (size_t i = 0; i < s.ndisks; i++) {
+        free(s.disks[i].src_file);
+        free(s.disks[i].path);
+        volume_free(s.disks[i].vol);
+        volume_snapshot_free(s.disks[i].vsnap);
+    }
     instance_free(inst);
     return r;
+}
+
+/* Remove the volume snapshots made with image IMAGE_ID (which failed or
+ * was deleted); those a volume still uses stay, with a warning.
+ */
+static void
+snap_reap_volume_snapshots(struct store *store, const char *image_id)
+{
+    struct catalog_match m = {"instance_snapshot_id", image_id};
+    struct volume_snapshot **list = NULL;
+    size_t n = 0, i;
+
+    if (catalog_volume_snapshot_list(store_catalog(store), &m, 1, &list, &n,
+                                     NULL) < 0) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        struct error *err = NULL;
+
+        if (volumes_snapshot_delete(store, list[i], &err) < 0) {
+            log_warnx("volume snapshot %s stays: %s", list[i]->id,
+                      error_msg(err));
+            error_free(err);
+        }
+    }
+    volume_snapshot_list_free(list, n);
+}
+
+int
+snapshot_delete_image(struct store *store, const struct image *img,
+                      struct error **errp)
+{
+    if (images_delete(store, img, errp) < 0) {
+        return -1;
+    }
+    snap_reap_volume_snapshots(store, img->id);
+    return 0;
 }
 
 void
@@ -777,6 +1071,7 @@ snapshot_reap_stale(struct store *store)
                     unlink(p);
                 }
             }
+            snap_reap_volume_snapshots(store, list[i]->id);
             catalog_instance_set_task(cat, owner, "image_snapshot", NULL,
                                       NULL);
             if (fd >= 0) {

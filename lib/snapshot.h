@@ -14,6 +14,12 @@
  * A stopped instance is snapshotted cold (qemu-img convert of its disk);
  * a paused one takes the live path without the agent.
  *
+ * With all_volumes, the same freeze and the same transaction (completion
+ * mode grouped) cover the root disk and every attached volume: the image
+ * gets a block_device_mapping property and each volume a volume snapshot
+ * tagged instance_snapshot_id and instance_uuid.  All or nothing: if one
+ * disk fails, no part of the set remains.
+ *
  * Quiesce is automatic when the instance was booted with
  * hw_qemu_guest_agent=yes.  With os_require_quiesce=yes a snapshot that
  * cannot be quiesced fails and leaves no image; without it, it goes on
@@ -40,6 +46,9 @@ struct snapshot_opts {
     const char *name;               /* name of the new image (required) */
     bool no_wait;                   /* return once the point in time is
                                      * fixed; copy in a background process */
+    bool all_volumes;               /* also every attached volume, at the
+                                     * same instant (one volume snapshot
+                                     * each) */
     int freeze_timeout_ms;          /* 0: default (10 s) */
     const char *image_type;         /* "snapshot" (default) or "backup" */
     const struct prop *extra_props; /* set on the image last, or NULL */
@@ -55,6 +64,12 @@ struct snapshot_opts {
 int snapshot_create(struct store *store, const struct instance *inst,
                     const struct snapshot_opts *opts, struct image **out,
                     struct error **errp);
+
+/* Delete image IMG (images_delete) and then the volume snapshots of its
+ * set (an instance-level snapshot's), except those a volume still uses.
+ */
+int snapshot_delete_image(struct store *store, const struct image *img,
+                          struct error **errp);
 
 /* Mark killed every image left in saving by a snapshot process that died,
  * and remove its data.  Cheap; called before listing images.
