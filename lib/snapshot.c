@@ -616,17 +616,24 @@ snap_cleanup_failed(struct snap *s, const char *reason)
         if (d->file_made) {
             unlink(d->path);
         }
-        if (d->inserted && cat) {
-            catalog_volume_snapshot_delete(cat, d->vsnap->id, NULL);
-        }
     }
-    if (!s->inserted || cat == NULL) {
+    if (cat == NULL) {
         return;
     }
-    if (s->background) {
+    /* The image goes (or loses its mapping) first: the catalog keeps a
+     * volume snapshot that an image's block_device_mapping names.
+     */
+    if (s->inserted && s->background) {
+        catalog_image_unset_property(cat, s->img->id, "block_device_mapping",
+                                     NULL);
         catalog_image_set_status(cat, s->img->id, "killed", reason, NULL);
-    } else {
+    } else if (s->inserted) {
         catalog_image_delete(cat, s->img->id, NULL);
+    }
+    for (i = 0; i < s->ndisks; i++) {
+        if (s->disks[i].inserted) {
+            catalog_volume_snapshot_delete(cat, s->disks[i].vsnap->id, NULL);
+        }
     }
 }
 
@@ -1071,6 +1078,8 @@ snapshot_reap_stale(struct store *store)
                     unlink(p);
                 }
             }
+            catalog_image_unset_property(cat, list[i]->id,
+                                         "block_device_mapping", NULL);
             snap_reap_volume_snapshots(store, list[i]->id);
             catalog_instance_set_task(cat, owner, "image_snapshot", NULL,
                                       NULL);

@@ -124,18 +124,9 @@ guest_sh() {  # guest_sh SERVER 'command line'
 # nothing, "needs_recovery" when ext4 was cut while mounted and busy, else
 # "damaged".
 ext4_state() {  # ext4_state IMAGE
-    local file raw
+    local file
     file=$(vmsnap image show "$1" -f value -c file) || return 1
-    raw=$(mktemp "$T_DIR/fsck.XXXXXX")
-    qemu-img convert -U -O raw "$file" "$raw" || return 1
-    if dumpe2fs -h "$raw" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
-        echo needs_recovery
-    elif e2fsck -fn "$raw" >/dev/null 2>&1; then
-        echo clean
-    else
-        echo damaged
-    fi
-    rm -f "$raw"
+    ext4_file_state "$file"
 }
 
 prop() {  # prop IMAGE KEY: print one property of an image
@@ -148,4 +139,51 @@ print(json.load(sys.stdin)["properties"].get(sys.argv[1], ""))' "$2"
 # until the guest stops.
 start_writer() {  # start_writer SERVER
     guest_sh "$1" 'sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /root/seq.tmp; mv /root/seq.tmp /root/seq; dd if=/dev/zero of=/root/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; done" </dev/null >/dev/null 2>&1 &'
+}
+
+# Make an image holding an empty ext4 filesystem of SIZE (default 64M), for
+# volumes the guest can mount.  Prints its ID.
+ext4_image() {  # ext4_image NAME [SIZE]
+    local f=$T_DIR/$1.raw
+    truncate -s "${2:-64M}" "$f" && mke2fs -q -t ext4 -F "$f" >/dev/null 2>&1 &&
+        vmsnap image create "$1" --file "$f" --disk-format raw -f value -c id
+}
+
+# Mount, in SERVER, each volume given as VOLUME:MOUNTPOINT, finding its
+# disk by the serial number (the start of the volume ID).
+mount_volumes() {  # mount_volumes SERVER VOLUME:DIR...
+    local server=$1 spec vol dir id script=""
+    shift
+    for spec in "$@"; do
+        vol=${spec%%:*} dir=${spec#*:}
+        id=$(vmsnap volume show "$vol" -f value -c id) || return 1
+        script="$script for d in /sys/block/vd*; do [ \"\$(cat \$d/serial 2>/dev/null)\" = ${id:0:20} ] && mount /dev/\${d##*/} $dir; done;"
+    done
+    guest_sh "$server" "$script true" && for spec in "$@"; do
+        guest_sh "$server" "grep -q ' ${spec#*:} ' /proc/mounts" || return 1
+    done
+}
+
+# Read FILE from the ext4 filesystem in qcow2 file QCOW2 (host side).
+read_ext4_file() {  # read_ext4_file QCOW2 PATH
+    local raw
+    raw=$(mktemp "$T_DIR/read.XXXXXX")
+    qemu-img convert -U -O raw "$1" "$raw" && debugfs -R "cat $2" "$raw" 2>/dev/null
+    rm -f "$raw"
+}
+
+# The ext4 state of a qcow2 file: clean, needs_recovery or damaged.
+ext4_file_state() {  # ext4_file_state QCOW2
+    local raw state
+    raw=$(mktemp "$T_DIR/fsck.XXXXXX")
+    qemu-img convert -U -O raw "$1" "$raw" || return 1
+    if dumpe2fs -h "$raw" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
+        state=needs_recovery
+    elif e2fsck -fn "$raw" >/dev/null 2>&1; then
+        state=clean
+    else
+        state=damaged
+    fi
+    rm -f "$raw"
+    echo $state
 }
