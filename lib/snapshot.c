@@ -340,6 +340,37 @@ snap_qmp(struct snap *s, const char *command, json_object *args,
     return 0;
 }
 
+/* A test hook: VMSNAP_TEST_BREAK_DISK=N makes every write to the target
+ * of disk N (0 is the root disk) fail with EIO, through QEMU's blkdebug
+ * driver, so that tests see a copy fail half-way.
+ */
+static json_object *
+snap_target_file(const struct snap_disk *d, size_t index)
+{
+    const char *env = getenv("VMSNAP_TEST_BREAK_DISK");
+    json_object *file = json_object_new_object();
+    int64_t n;
+
+    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "filename", json_object_new_string(d->path));
+    if (env && util_parse_int64(env, &n, NULL) == 0 && n == (int64_t)index) {
+        json_object *dbg = json_object_new_object();
+        json_object *rules = json_object_new_array();
+        json_object *rule = json_object_new_object();
+
+        json_object_object_add(rule, "event",
+                               json_object_new_string("pwritev"));
+        json_object_object_add(rule, "errno", json_object_new_int(EIO));
+        json_object_array_add(rules, rule);
+        json_object_object_add(dbg, "driver",
+                               json_object_new_string("blkdebug"));
+        json_object_object_add(dbg, "image", file);
+        json_object_object_add(dbg, "inject-error", rules);
+        return dbg;
+    }
+    return file;
+}
+
 /* Step 1: every target file and block node, made before any freeze. */
 static int
 snap_prepare_targets(struct snap *s, struct error **errp)
@@ -362,10 +393,7 @@ snap_prepare_targets(struct snap *s, struct error **errp)
         }
         d->file_made = true;
         args = json_object_new_object();
-        file = json_object_new_object();
-        json_object_object_add(file, "driver", json_object_new_string("file"));
-        json_object_object_add(file, "filename",
-                               json_object_new_string(d->path));
+        file = snap_target_file(d, i);
         json_object_object_add(args, "driver",
                                json_object_new_string("qcow2"));
         json_object_object_add(args, "node-name",
