@@ -827,16 +827,29 @@ compute_delete(struct store *store, const struct instance *inst,
 {
     CLEANUP_CLOSE int lock = -1;
     CLEANUP_FREE char *dir = NULL;
+    struct error *err = NULL;
     int pid;
 
-    if (inst->task_state) {
-        error_setg(errp, ERR_CONFLICT, "server %s is busy: %s", inst->name,
-                   inst->task_state);
+    /* A running task holds the instance lock; a task_state without the
+     * lock held was left by a process that died, and is cleared.
+     */
+    lock = store_lock_instance(store, inst->id, inst->task_state == NULL,
+                               &err);
+    if (lock < 0) {
+        if (inst->task_state && error_get_class(err) == ERR_CONFLICT) {
+            error_free(err);
+            error_setg(errp, ERR_CONFLICT, "server %s is busy: %s",
+                       inst->name, inst->task_state);
+        } else {
+            error_propagate(errp, err);
+        }
         return -1;
     }
-    lock = store_lock_instance(store, inst->id, true, errp);
-    if (lock < 0) {
-        return -1;
+    if (inst->task_state) {
+        log_warnx("server %s: clearing task '%s' left by a dead process",
+                  inst->name, inst->task_state);
+        catalog_instance_set_task(store_catalog(store), inst->id,
+                                  inst->task_state, NULL, NULL);
     }
     pid = compute_pid(store, inst);
     if (pid > 0) {

@@ -60,7 +60,8 @@
 /* Limits of the import side. */
 #define OVF_DESC_MAX (4 * 1024 * 1024) /* bytes of the descriptor */
 #define OVF_MF_MAX (1024 * 1024)       /* bytes of the manifest */
-#define OVF_MAX_MEMBERS (OVF_MAX_DISKS + 2)
+#define OVF_MAX_REFS (OVF_MAX_DISKS + OVF_MAX_FILES) /* Files */
+#define OVF_MAX_MEMBERS (OVF_MAX_REFS + 2)
 #define OVF_MAX_NAME 255                       /* bytes of a member name */
 #define OVF_MAX_MEMBER_SIZE ((int64_t)1 << 46) /* 64 TiB */
 
@@ -77,6 +78,9 @@
 #define OVF_TAR_BLOCK 10240
 
 static pthread_once_t ovf_xml_once = PTHREAD_ONCE_INIT;
+
+static int ovf_write_all(int fd, const unsigned char *buf, size_t len,
+                         const char *name, struct error **errp);
 
 static void
 ovf_xml_init(void)
@@ -117,7 +121,22 @@ ovf_package_free(struct ovf_package *pkg)
         ovf_disk_clear(&pkg->disks[i]);
     }
     free(pkg->disks);
+    for (i = 0; i < pkg->nfiles; i++) {
+        free(pkg->files[i].path);
+        free(pkg->files[i].role);
+        free(pkg->files[i].name);
+        free(pkg->files[i].ref_id);
+    }
+    free(pkg->files);
     free(pkg);
+}
+
+/* True if ROLE is the role of a plain file: "kernel" or "ramdisk". */
+static bool
+ovf_file_role_ok(const char *role)
+{
+    return role != NULL &&
+           (strcmp(role, "kernel") == 0 || strcmp(role, "ramdisk") == 0);
 }
 
 static int
@@ -394,6 +413,7 @@ struct ovf_export {
     struct ovf_out_file desc;   /* the descriptor */
     struct ovf_out_file mf;     /* the manifest */
     struct ovf_out_file *disks; /* converted disks, pkg->ndisks */
+    struct ovf_out_file *files; /* copied plain files, pkg->nfiles */
     int64_t *capacity;          /* virtual sizes, pkg->ndisks */
     int64_t phase_total;        /* bytes of the current phase */
     int64_t phase_done;         /* bytes of it done before this file */
@@ -487,6 +507,42 @@ ovf_check_export(const struct ovf_package *pkg, struct error **errp)
         }
         if (d->capacity < 0) {
             error_setg(errp, ERR_INVALID, "disk %zu: negative capacity", i + 1);
+            return -1;
+        }
+    }
+    if (pkg->nfiles > OVF_MAX_FILES || (pkg->nfiles > 0 && !pkg->files)) {
+        error_setg(errp, ERR_INVALID, "%zu plain files: at most %d allowed",
+                   pkg->nfiles, OVF_MAX_FILES);
+        return -1;
+    }
+    for (i = 0; i < pkg->nfiles; i++) {
+        const struct ovf_file *f = &pkg->files[i];
+
+        if (f->path == NULL || f->path[0] == '\0') {
+            error_setg(errp, ERR_INVALID, "plain file %zu has no path", i + 1);
+            return -1;
+        }
+        if (!ovf_file_role_ok(f->role)) {
+            error_setg(errp, ERR_INVALID,
+                       "plain file %zu: role must be kernel or ramdisk",
+                       i + 1);
+            return -1;
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(pkg->files[j].role, f->role) == 0) {
+                error_setg(errp, ERR_INVALID, "two plain files of role %s",
+                           f->role);
+                return -1;
+            }
+        }
+        if ((f->name != NULL &&
+             !ovf_text_ok(f->name, OVF_MAX_TEXT_LEN, false)) ||
+            (f->ref_id != NULL &&
+             !ovf_text_ok(f->ref_id, OVF_MAX_TEXT_LEN, false))) {
+            error_setg(errp, ERR_INVALID,
+                       "plain file %zu: name or reference is not printable "
+                       "UTF-8 of at most %d bytes",
+                       i + 1, OVF_MAX_TEXT_LEN);
             return -1;
         }
     }
@@ -684,6 +740,89 @@ ovf_export_disks(struct ovf_export *ex, struct error **errp)
         f->size = st.st_size;
         ex->phase_done += ex->capacity[i];
         ovf_phase_report(ex, "convert", 0);
+    }
+    return 0;
+}
+
+/* Copy the regular file SRC byte for byte into the new file DST (it must
+ * not exist) and set *SIZE to the bytes copied.  DST may be left behind
+ * on failure; the caller removes it.
+ */
+static int
+ovf_copy_plain(const char *src, const char *dst, int64_t *size,
+               struct error **errp)
+{
+    CLEANUP_FREE unsigned char *buf = malloc(OVF_CHUNK);
+    CLEANUP_CLOSE int in = -1;
+    CLEANUP_CLOSE int out = -1;
+    int64_t done = 0;
+    struct stat st;
+
+    if (buf == NULL) {
+        return ovf_nomem(errp, src);
+    }
+    in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
+                         errno, "%s", src);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, ERR_INVALID, "%s is not a regular file", src);
+        return -1;
+    }
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "create %s", dst);
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, OVF_CHUNK);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "read %s", src);
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (ovf_write_all(out, buf, (size_t)n, dst, errp) < 0) {
+            return -1;
+        }
+        done += n;
+    }
+    if (close(steal_fd(&out)) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "close %s", dst);
+        return -1;
+    }
+    *size = done;
+    return 0;
+}
+
+/* Copy every plain file into the scratch directory, as it is. */
+static int
+ovf_export_files(struct ovf_export *ex, struct error **errp)
+{
+    const struct ovf_package *pkg = ex->pkg;
+    size_t i;
+
+    for (i = 0; i < pkg->nfiles; i++) {
+        struct ovf_out_file *f = &ex->files[i];
+
+        f->member =
+            util_strdup_printf("%s-%s.bin", ex->base, pkg->files[i].role);
+        f->path =
+            f->member != NULL ? util_path_join(ex->scratch, f->member) : NULL;
+        if (f->path == NULL) {
+            return ovf_nomem(errp, "export");
+        }
+        if (ovf_copy_plain(pkg->files[i].path, f->path, &f->size, errp) < 0) {
+            error_prepend(errp, "%s file: ", pkg->files[i].role);
+            return -1;
+        }
     }
     return 0;
 }
@@ -898,6 +1037,21 @@ ovf_xml_vmsnap(struct ovf_xml *x, xmlNodePtr vs, struct ovf_export *ex)
             ovf_xml_attr(x, n, NULL, "ref", d->ref_id);
         }
     }
+    for (i = 0; i < pkg->nfiles; i++) {
+        const struct ovf_file *f = &pkg->files[i];
+        xmlNodePtr n = ovf_xml_elem(x, sec, x->vmsnap, "File", NULL);
+        char ref[OVF_NUM_LEN];
+
+        snprintf(ref, sizeof(ref), "file%zu", pkg->ndisks + i + 1);
+        ovf_xml_attr(x, n, NULL, "fileRef", ref);
+        ovf_xml_attr(x, n, NULL, "role", f->role);
+        if (f->name != NULL) {
+            ovf_xml_attr(x, n, NULL, "name", f->name);
+        }
+        if (f->ref_id != NULL) {
+            ovf_xml_attr(x, n, NULL, "ref", f->ref_id);
+        }
+    }
 }
 
 /* Build the descriptor of the export into *OUT (xmlFree it). */
@@ -943,6 +1097,16 @@ ovf_build_descriptor(struct ovf_export *ex, xmlChar **out, int *len,
         ovf_xml_attr(&x, f, x.ovf, "href", ex->disks[i].member);
         ovf_xml_attr(&x, f, x.ovf, "id", id);
         ovf_xml_attr_i64(&x, f, "size", ex->disks[i].size);
+    }
+    /* Plain files follow the disks: file<ndisks+1>, ... */
+    for (i = 0; i < pkg->nfiles; i++) {
+        xmlNodePtr f = ovf_xml_elem(&x, refs, x.env, "File", NULL);
+        char id[OVF_NUM_LEN];
+
+        snprintf(id, sizeof(id), "file%zu", pkg->ndisks + i + 1);
+        ovf_xml_attr(&x, f, x.ovf, "href", ex->files[i].member);
+        ovf_xml_attr(&x, f, x.ovf, "id", id);
+        ovf_xml_attr_i64(&x, f, "size", ex->files[i].size);
     }
 
     ds = ovf_xml_elem(&x, env, x.env, "DiskSection", NULL);
@@ -1032,6 +1196,9 @@ ovf_export_meta(struct ovf_export *ex, struct error **errp)
     for (i = 0; i < ex->pkg->ndisks; i++) {
         ex->phase_total += ex->disks[i].size;
     }
+    for (i = 0; i < ex->pkg->nfiles; i++) {
+        ex->phase_total += ex->files[i].size;
+    }
     ex->phase_done = 0;
     if (hash_file_sha256(ex->desc.path, ex->desc.sha256, NULL, NULL, errp) <
         0) {
@@ -1044,6 +1211,13 @@ ovf_export_meta(struct ovf_export *ex, struct error **errp)
         }
         ex->phase_done += ex->disks[i].size;
     }
+    for (i = 0; i < ex->pkg->nfiles; i++) {
+        if (hash_file_sha256(ex->files[i].path, ex->files[i].sha256,
+                             ovf_on_hash, ex, errp) < 0) {
+            return -1;
+        }
+        ex->phase_done += ex->files[i].size;
+    }
 
     fp = open_memstream(&mf, &mf_len);
     if (fp == NULL) {
@@ -1053,6 +1227,10 @@ ovf_export_meta(struct ovf_export *ex, struct error **errp)
     for (i = 0; i < ex->pkg->ndisks; i++) {
         fprintf(fp, "SHA256(%s)= %s\n", ex->disks[i].member,
                 ex->disks[i].sha256);
+    }
+    for (i = 0; i < ex->pkg->nfiles; i++) {
+        fprintf(fp, "SHA256(%s)= %s\n", ex->files[i].member,
+                ex->files[i].sha256);
     }
     if (ferror(fp) || fclose(fp) != 0 || mf == NULL) {
         return ovf_nomem(errp, "manifest");
@@ -1162,7 +1340,7 @@ ovf_sync_parent(const char *path, struct error **errp)
 }
 
 /* Write the tar into FD (the file PART, for messages): descriptor,
- * manifest, disks, then sync it.
+ * manifest, disks, plain files, then sync it.
  */
 static int
 ovf_write_tar(struct ovf_export *ex, int fd, const char *part,
@@ -1192,6 +1370,9 @@ ovf_write_tar(struct ovf_export *ex, int fd, const char *part,
     for (i = 0; i < ex->pkg->ndisks; i++) {
         ex->phase_total += ex->disks[i].size;
     }
+    for (i = 0; i < ex->pkg->nfiles; i++) {
+        ex->phase_total += ex->files[i].size;
+    }
     ex->phase_done = 0;
     if (ovf_tar_add(ex, a, &ex->desc, buf, errp) < 0 ||
         ovf_tar_add(ex, a, &ex->mf, buf, errp) < 0) {
@@ -1199,6 +1380,11 @@ ovf_write_tar(struct ovf_export *ex, int fd, const char *part,
     }
     for (i = 0; i < ex->pkg->ndisks; i++) {
         if (ovf_tar_add(ex, a, &ex->disks[i], buf, errp) < 0) {
+            goto out;
+        }
+    }
+    for (i = 0; i < ex->pkg->nfiles; i++) {
+        if (ovf_tar_add(ex, a, &ex->files[i], buf, errp) < 0) {
             goto out;
         }
     }
@@ -1240,6 +1426,13 @@ ovf_export_clear(struct ovf_export *ex)
         free(ex->disks[i].path);
         free(ex->disks[i].member);
     }
+    for (i = 0; ex->files != NULL && i < ex->pkg->nfiles; i++) {
+        if (ex->files[i].path != NULL) {
+            (void)unlink(ex->files[i].path);
+        }
+        free(ex->files[i].path);
+        free(ex->files[i].member);
+    }
     if (ex->scratch != NULL) {
         (void)rmdir(ex->scratch);
     }
@@ -1248,6 +1441,7 @@ ovf_export_clear(struct ovf_export *ex)
     free(ex->mf.path);
     free(ex->mf.member);
     free(ex->disks);
+    free(ex->files);
     free(ex->capacity);
     free(ex->scratch);
     free(ex->base);
@@ -1293,8 +1487,9 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
     ex.scratch = util_path_join(workdir, "ovf-export-XXXXXX");
     ex.disks = calloc(pkg->ndisks, sizeof(*ex.disks));
     ex.capacity = calloc(pkg->ndisks, sizeof(*ex.capacity));
+    ex.files = calloc(pkg->nfiles + 1, sizeof(*ex.files));
     if (part == NULL || ex.base == NULL || ex.scratch == NULL ||
-        ex.disks == NULL || ex.capacity == NULL) {
+        ex.disks == NULL || ex.capacity == NULL || ex.files == NULL) {
         ovf_nomem(&local, "export");
         goto out;
     }
@@ -1316,7 +1511,9 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
         goto out;
     }
 
-    if (ovf_export_disks(&ex, &local) < 0 || ovf_export_meta(&ex, &local) < 0 ||
+    if (ovf_export_disks(&ex, &local) < 0 ||
+        ovf_export_files(&ex, &local) < 0 ||
+        ovf_export_meta(&ex, &local) < 0 ||
         ovf_write_tar(&ex, fd, part, &local) < 0) {
         goto out;
     }
@@ -1373,6 +1570,7 @@ struct ovf_ref {
     char *href;
     int64_t size; /* ovf:size, -1 if not given */
     bool used;    /* a Disk points at it */
+    bool plain;   /* a vmsnap:File declares it */
 };
 
 /* A Disk of the DiskSection. */
@@ -1684,9 +1882,9 @@ ovf_parse_refs(struct ovf_import *im, xmlNodePtr refs, struct error **errp)
                        s);
             return -1;
         }
-        if (im->nrefs >= OVF_MAX_DISKS) {
+        if (im->nrefs >= OVF_MAX_REFS) {
             error_setg(errp, ERR_INVALID, "descriptor: more than %d files",
-                       OVF_MAX_DISKS);
+                       OVF_MAX_REFS);
             return -1;
         }
         r = &im->refs[im->nrefs++];
@@ -2053,7 +2251,84 @@ ovf_parse_hardware(struct ovf_import *im, xmlNodePtr hw, struct error **errp)
     return 0;
 }
 
-/* Our own section: properties, os_type, and what each disk is. */
+/* A vmsnap:File of our section: declare a File that no Disk uses as a
+ * plain file of the package.
+ */
+static int
+ovf_parse_plain(struct ovf_import *im, xmlNodePtr n, struct error **errp)
+{
+    struct ovf_package *pkg = im->pkg;
+    CLEANUP_FREE char *ref = NULL;
+    struct ovf_file *f;
+    struct ovf_ref *r = NULL;
+    size_t i;
+
+    if (ovf_attr(n, NULL, "fileRef", &ref, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; ref != NULL && i < im->nrefs; i++) {
+        if (strcmp(im->refs[i].id, ref) == 0) {
+            r = &im->refs[i];
+            break;
+        }
+    }
+    if (r == NULL) {
+        CLEANUP_FREE char *s = ovf_printable(ref);
+
+        error_setg(errp, ERR_INVALID,
+                   "descriptor: vmsnap:File names unknown file %s", s);
+        return -1;
+    }
+    if (r->used || r->plain) {
+        error_setg(errp, ERR_INVALID,
+                   "descriptor: File %s is declared by vmsnap:File twice or "
+                   "also used by a Disk",
+                   r->id);
+        return -1;
+    }
+    if (pkg->nfiles >= OVF_MAX_FILES) {
+        error_setg(errp, ERR_INVALID,
+                   "descriptor: more than %d plain files", OVF_MAX_FILES);
+        return -1;
+    }
+    r->plain = true;
+    f = &pkg->files[pkg->nfiles++];
+    if (ovf_attr(n, NULL, "role", &f->role, errp) < 0 ||
+        ovf_attr(n, NULL, "name", &f->name, errp) < 0 ||
+        ovf_attr(n, NULL, "ref", &f->ref_id, errp) < 0) {
+        return -1;
+    }
+    if (!ovf_file_role_ok(f->role)) {
+        error_setg(errp, ERR_INVALID,
+                   "descriptor: vmsnap:File %s has no valid role (kernel or "
+                   "ramdisk)",
+                   r->id);
+        return -1;
+    }
+    for (i = 0; i + 1 < pkg->nfiles; i++) {
+        if (strcmp(pkg->files[i].role, f->role) == 0) {
+            error_setg(errp, ERR_INVALID,
+                       "descriptor: two vmsnap:File of role %s", f->role);
+            return -1;
+        }
+    }
+    if ((f->name != NULL && !ovf_text_ok(f->name, OVF_MAX_TEXT_LEN, false)) ||
+        (f->ref_id != NULL &&
+         !ovf_text_ok(f->ref_id, OVF_MAX_TEXT_LEN, false))) {
+        error_setg(errp, ERR_INVALID,
+                   "descriptor: vmsnap:File %s has a bad name or ref", r->id);
+        return -1;
+    }
+    f->path = util_path_join(im->workdir, r->href);
+    if (f->path == NULL) {
+        return ovf_nomem(errp, "descriptor");
+    }
+    return 0;
+}
+
+/* Our own section: properties, os_type, what each disk is, and the plain
+ * files.
+ */
 static int
 ovf_parse_vmsnap(struct ovf_import *im, xmlNodePtr sec, struct error **errp)
 {
@@ -2151,6 +2426,10 @@ ovf_parse_vmsnap(struct ovf_import *im, xmlNodePtr sec, struct error **errp)
                            "descriptor: vmsnap:Disk %s "
                            "has a bad name or ref",
                            id);
+                return -1;
+            }
+        } else if (ovf_is(n, OVF_NS_VMSNAP, "File")) {
+            if (ovf_parse_plain(im, n, errp) < 0) {
                 return -1;
             }
         }
@@ -2296,7 +2575,7 @@ ovf_parse_doc(struct ovf_import *im, xmlDocPtr doc, struct error **errp)
                    "an OVF 1.x or 2.x Envelope");
         return -1;
     }
-    im->refs = calloc(OVF_MAX_DISKS, sizeof(*im->refs));
+    im->refs = calloc(OVF_MAX_REFS, sizeof(*im->refs));
     im->ddisks = calloc(OVF_MAX_DISKS, sizeof(*im->ddisks));
     im->disk_of = calloc(OVF_MAX_DISKS, sizeof(*im->disk_of));
     im->pkg = calloc(1, sizeof(*im->pkg));
@@ -2306,7 +2585,9 @@ ovf_parse_doc(struct ovf_import *im, xmlDocPtr doc, struct error **errp)
     }
     im->pkg->disks = calloc(OVF_MAX_DISKS, sizeof(*im->pkg->disks));
     im->pkg->props = calloc(OVF_MAX_PROPS, sizeof(*im->pkg->props));
-    if (im->pkg->disks == NULL || im->pkg->props == NULL) {
+    im->pkg->files = calloc(OVF_MAX_FILES, sizeof(*im->pkg->files));
+    if (im->pkg->disks == NULL || im->pkg->props == NULL ||
+        im->pkg->files == NULL) {
         return ovf_nomem(errp, "descriptor");
     }
 
@@ -2345,16 +2626,20 @@ ovf_parse_doc(struct ovf_import *im, xmlDocPtr doc, struct error **errp)
         error_setg(errp, ERR_INVALID, "descriptor: no Disk");
         return -1;
     }
+    if (ovf_parse_system(im, vs, errp) < 0) {
+        return -1;
+    }
+    /* Only now are the plain files known: our section declares them. */
     for (i = 0; i < im->nrefs; i++) {
-        if (!im->refs[i].used) {
+        if (!im->refs[i].used && !im->refs[i].plain) {
             error_setg(errp, ERR_INVALID,
-                       "descriptor: File %s is not used by "
-                       "any Disk",
+                       "descriptor: File %s is not used by any Disk nor "
+                       "declared by a vmsnap:File",
                        im->refs[i].id);
             return -1;
         }
     }
-    return ovf_parse_system(im, vs, errp);
+    return 0;
 }
 
 /* Parse the descriptor held in IM without network, DTD or entities. */
@@ -2709,7 +2994,7 @@ ovf_read_meta(struct ovf_import *im, struct archive *a, unsigned index,
     return ovf_cross_check(im, errp);
 }
 
-/* Handle a member after the manifest: a disk file. */
+/* Handle a member after the manifest: a disk or a plain file. */
 static int
 ovf_read_disk(struct ovf_import *im, struct archive *a, const char *name,
               int64_t size, unsigned char *buf, struct error **errp)

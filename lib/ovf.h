@@ -7,7 +7,9 @@
  *                     libxml2), always the first member;
  *   NAME.mf           the manifest, one line "SHA256(member)= hex" for the
  *                     descriptor and for every disk;
- *   NAME-diskN.EXT    the disks, in device order (root first).
+ *   NAME-diskN.EXT    the disks, in device order (root first);
+ *   NAME-ROLE.bin     the plain files (a kernel, an initial ramdisk),
+ *                     stored verbatim, in the order given.
  * NAME is the package name reduced to the characters [A-Za-z0-9._-].
  *
  * The descriptor uses the OVF 1.x envelope namespace (OVF_NS_ENVELOPE)
@@ -18,16 +20,23 @@
  * (ResourceType 4, "byte * 2^20"), one storage controller (ResourceType
  * 20, subtype "virtio") and one disk Item (ResourceType 17) per disk,
  * with AddressOnParent its position.  What OVF has no place for (image
- * properties, each disk's role, name and origin, the os_type text) goes in
- * a vmsnap:ImagePropertiesSection in namespace OVF_NS_VMSNAP, marked
- * ovf:required="false" so that other OVF tools skip it:
+ * properties, each disk's role, name and origin, the os_type text, the
+ * plain files) goes in a vmsnap:ImagePropertiesSection in namespace
+ * OVF_NS_VMSNAP, marked ovf:required="false" so that other OVF tools skip
+ * it:
  *
  *   <vmsnap:ImagePropertiesSection ovf:required="false" osType="linux">
  *     <Info>vmsnap image properties and disk origins</Info>
  *     <vmsnap:Property key="architecture">x86_64</vmsnap:Property>
  *     <vmsnap:Disk diskId="disk1" role="root" name="web1-snap"
  *                  ref="0b1c...-uuid"/>
+ *     <vmsnap:File fileRef="file3" role="kernel" name="web1-kernel"
+ *                  ref="7d2e...-uuid"/>
  *   </vmsnap:ImagePropertiesSection>
+ *
+ * A plain file is a File of References (and a line of the manifest) that
+ * no Disk uses: it has no Disk and no Item, so other OVF tools ignore it,
+ * and it is accepted on import only when a vmsnap:File declares it.
  *
  * Disk formats and their ovf:format URIs:
  *   "vmdk"   streamOptimized VMDK, OVF_FORMAT_VMDK_STREAM (VMware's URI,
@@ -69,6 +78,7 @@
 
 /* Limits, on export and on import. */
 #define OVF_MAX_DISKS 64        /* disks in one package */
+#define OVF_MAX_FILES 8         /* plain files in one package */
 #define OVF_MAX_PROPS 1024      /* image properties */
 #define OVF_MAX_KEY_LEN 255     /* bytes of a property key */
 #define OVF_MAX_VALUE_LEN 65535 /* bytes of a property value */
@@ -97,6 +107,17 @@ struct ovf_disk {
                        * from, for traceability; may be NULL */
 };
 
+/* One plain file of the package: not a disk, stored and extracted byte
+ * for byte, never converted.  A plain record; strings belong to it.
+ */
+struct ovf_file {
+    char *path;   /* export: the source file (a regular file); import: the
+                   * file extracted into the workdir */
+    char *role;   /* "kernel" or "ramdisk"; each role at most once */
+    char *name;   /* name of the image it came from; may be NULL */
+    char *ref_id; /* UUID of the image it came from; may be NULL */
+};
+
 /* One virtual system.  A plain record; everything belongs to it and is
  * released with ovf_package_free.
  */
@@ -110,29 +131,34 @@ struct ovf_package {
     struct ovf_disk *disks; /* device order; a "root" disk, if any, is
                              * the first one */
     size_t ndisks;          /* 1 to OVF_MAX_DISKS */
+    struct ovf_file *files; /* plain files; may be NULL when nfiles is 0 */
+    size_t nfiles;          /* 0 to OVF_MAX_FILES */
 };
 
 /* Free PKG and everything it holds.  PKG may be NULL.  The files the
- * disks name are left alone.
+ * disks and plain files name are left alone.
  */
 void ovf_package_free(struct ovf_package *pkg);
 
 /* Write PKG as an OVA at OVA_PATH.  Every disk is converted with qemu-img
  * from its FORMAT into DISK_FORMAT: "vmdk" (streamOptimized VMDK, the
  * default when DISK_FORMAT is NULL) or "qcow2"; the backing chain of each
- * source is flattened.  WORKDIR is an existing directory for scratch files
- * (room for every converted disk); a private directory is made in it and
- * removed before returning.  PROGRESS (may be NULL) hears the phases
- * "convert", "checksum" and "package", each from 0 to 100.
+ * source is flattened.  Plain files are copied as they are.  WORKDIR is
+ * an existing directory for scratch files (room for every converted disk
+ * and every plain file); a private directory is made in it and removed
+ * before returning.  PROGRESS (may be NULL) hears the phases "convert",
+ * "checksum" and "package", each from 0 to 100.
  * The tar is written to OVA_PATH.part, synced and renamed to OVA_PATH, so
  * OVA_PATH is either absent or a whole package.  OVA_PATH must not exist,
  * nor OVA_PATH.part (another export in progress, or one that died).
  * Returns 0, or -1 with ERR_INVALID (bad package: no disks, bad counts,
  * text that is not printable UTF-8, duplicate property, unknown
- * DISK_FORMAT, capacity that does not match the image), ERR_CONFLICT
- * (OVA_PATH or OVA_PATH.part exists), ERR_NOT_FOUND (a source image is
- * missing), ERR_GENERIC (qemu-img failed) or ERR_IO; on failure nothing
- * made here is left behind.  Blocks until done (no timeout).
+ * DISK_FORMAT, capacity that does not match the image, a plain file with
+ * an unknown or repeated role or that is not a regular file),
+ * ERR_CONFLICT (OVA_PATH or OVA_PATH.part exists), ERR_NOT_FOUND (a source
+ * image or plain file is missing), ERR_GENERIC (qemu-img failed) or
+ * ERR_IO; on failure nothing made here is left behind.  Blocks until done
+ * (no timeout).
  */
 int ovf_export(const struct ovf_package *pkg, const char *ova_path,
                const char *disk_format, const char *workdir,
@@ -141,9 +167,11 @@ int ovf_export(const struct ovf_package *pkg, const char *ova_path,
 /* Read, verify and unpack the OVA at OVA_PATH into WORKDIR, an existing
  * empty directory, and set *OUT to a new package (free it with
  * ovf_package_free) whose disks[i].file are the extracted disk files
- * (WORKDIR/member), in device order.
+ * (WORKDIR/member), in device order, and whose files[i].path are the
+ * extracted plain files, in the order of their vmsnap:File elements.
  * The package is treated as hostile:
- * - the tar has at most OVF_MAX_DISKS + 2 members, each a regular file
+ * - the tar has at most OVF_MAX_DISKS + OVF_MAX_FILES + 2 members, each a
+ *   regular file
  *   (no links, devices or directories) with a plain name (no '/', no
  *   "..", no control characters), no name twice; each disk is checked
  *   against the free space of WORKDIR before it is written;
@@ -154,13 +182,15 @@ int ovf_export(const struct ovf_package *pkg, const char *ova_path,
  * - the descriptor is parsed without network access, without a DTD and
  *   without entity expansion; every attribute used is checked; every
  *   disk must be attached to the virtual system, every File used by
- *   exactly one Disk;
+ *   exactly one Disk or declared by exactly one vmsnap:File (role kernel
+ *   or ramdisk, each role once), never both;
  * - each disk file must be of its declared format (qemu-img info with
  *   that format, magic checked first), without a backing file or an
  *   external data file, and of the declared capacity.
- * Properties, roles, names, references and os_type come from the
- * vmsnap:ImagePropertiesSection when there is one; without it there are
- * no properties, the first disk is "root" and the others "volume".
+ * Properties, roles, names, references, os_type and plain files come
+ * from the vmsnap:ImagePropertiesSection when there is one; without it
+ * there are no properties and no plain files, the first disk is "root"
+ * and the others "volume".
  * Returns 0, or -1 with ERR_INVALID (the package is damaged or not
  * acceptable, the message says what, e.g. "manifest: checksum mismatch
  * for web1-disk1.vmdk"; or WORKDIR is not empty), ERR_NOT_FOUND (no

@@ -931,13 +931,258 @@ test_export_errors(const char *vmdk_ova)
     }
 }
 
+/* ---- Plain files (a kernel and a ramdisk) ---- */
+
+/* Write LEN bytes of a pattern of SEED to a new file PATH. */
+static bool
+make_plain(const char *path, size_t len, unsigned seed)
+{
+    unsigned char *b = malloc(len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t i;
+    bool r;
+
+    for (i = 0; b != NULL && i < len; i++) {
+        b[i] = (unsigned char)((i * 13 + seed) ^ (i >> 9));
+    }
+    r = b != NULL && fd >= 0 && write(fd, b, len) == (ssize_t)len;
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(b);
+    return r;
+}
+
+/* True if the files A and B hold the same bytes. */
+static bool
+same_file(const char *a, const char *b)
+{
+    struct member ma = {0}, mb = {0};
+    bool r = read_file(a, &ma) && read_file(b, &mb) && ma.len == mb.len &&
+             memcmp(ma.data, mb.data, ma.len) == 0;
+
+    free(ma.data);
+    free(mb.data);
+    return r;
+}
+
+static struct ovf_file files[2];
+
+/* Export the test package with a kernel and a ramdisk in qcow2 into
+ * OVA (PATH_MAX bytes), check the members and the descriptor, import it
+ * back.  False if there is no package.
+ */
+static bool
+files_round_trip(char *ova)
+{
+    struct ovf_package fp = pkg;
+    struct ovf_package *got = NULL;
+    struct error *err = NULL;
+    static const char *const names[] = {
+        "web1_snap.ovf",          "web1_snap.mf",
+        "web1_snap-disk1.qcow2",  "web1_snap-disk2.qcow2",
+        "web1_snap-kernel.bin",   "web1_snap-ramdisk.bin",
+    };
+    struct ova o;
+    size_t i;
+
+    if (!ok(make_plain(p("kernel"), 300 * KiB + 7, 5) &&
+                make_plain(p("ramdisk"), 70 * KiB, 9),
+            "plain files made")) {
+        return false;
+    }
+    files[0] = (struct ovf_file){.path = (char *)strdup(p("kernel")),
+                                 .role = "kernel",
+                                 .name = "web1-kernel",
+                                 .ref_id =
+                                     "7d2e4f60-1a2b-4c3d-8e9f-0a1b2c3d4e5f"};
+    files[1] = (struct ovf_file){.path = (char *)strdup(p("ramdisk")),
+                                 .role = "ramdisk"};
+    fp.files = files;
+    fp.nfiles = 2;
+    snprintf(ova, PATH_MAX, "%s/files.ova", dir);
+    mkdir(p("scratch-files"), 0755);
+    mkdir(p("in-files"), 0755);
+    if (!ok(ovf_export(&fp, ova, "qcow2", p("scratch-files"), NULL, &err) ==
+                0,
+            "export with a kernel and a ramdisk")) {
+        diag("%s", error_msg(err));
+        error_free(err);
+        return false;
+    }
+    ok(count_entries(p("scratch-files")) == 0,
+       "files: no scratch files left");
+    if (ok(ova_read(ova, &o) && o.n == 6, "files: tar has 6 members")) {
+        bool order = true;
+
+        for (i = 0; i < 6; i++) {
+            order = order && strcmp(o.m[i].name, names[i]) == 0;
+        }
+        ok(order, "files: descriptor, manifest, disks, kernel, ramdisk");
+        o.m[1].data[o.m[1].len] = '\0';
+        ok(strstr((char *)o.m[1].data, "SHA256(web1_snap-kernel.bin)= ") !=
+                   NULL &&
+               strstr((char *)o.m[1].data,
+                      "SHA256(web1_snap-ramdisk.bin)= ") != NULL,
+           "files: the manifest lists both plain files");
+        {
+            xmlDocPtr doc = xmlReadMemory((const char *)o.m[0].data,
+                                          (int)o.m[0].len, NULL, NULL,
+                                          XML_PARSE_NONET);
+            xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+
+            xmlXPathRegisterNs(ctx, BAD_CAST "ovf", BAD_CAST OVF_NS_ENVELOPE);
+            xmlXPathRegisterNs(ctx, BAD_CAST "rasd", BAD_CAST OVF_NS_RASD);
+            xmlXPathRegisterNs(ctx, BAD_CAST "vmsnap",
+                               BAD_CAST OVF_NS_VMSNAP);
+            ok(xcount(ctx, "/ovf:Envelope/ovf:References/ovf:File") == 4 &&
+                   xcount(ctx, "//ovf:DiskSection/ovf:Disk") == 2 &&
+                   xcount(ctx, "//ovf:Item[rasd:ResourceType=17]") == 2,
+               "files: four Files, but two Disks and two disk Items");
+            ok(xcount(ctx, "//vmsnap:File[@fileRef='file3'][@role='kernel']"
+                           "[@name='web1-kernel']") == 1 &&
+                   xcount(ctx, "//vmsnap:File[@fileRef='file4']"
+                               "[@role='ramdisk']") == 1,
+               "files: our section declares them with roles");
+            xmlXPathFreeContext(ctx);
+            xmlFreeDoc(doc);
+        }
+    }
+    ova_clear(&o);
+
+    if (!ok(ovf_import(ova, p("in-files"), &got, &err) == 0,
+            "files: import")) {
+        diag("%s", error_msg(err));
+        error_free(err);
+        return true;
+    }
+    if (ok(got->nfiles == 2 && got->ndisks == 2, "files: two plain files")) {
+        ok(strcmp(got->files[0].role, "kernel") == 0 &&
+               strcmp(got->files[0].name, "web1-kernel") == 0 &&
+               strcmp(got->files[0].ref_id, files[0].ref_id) == 0 &&
+               strcmp(got->files[1].role, "ramdisk") == 0 &&
+               got->files[1].name == NULL && got->files[1].ref_id == NULL,
+           "files: roles, names and references come back");
+        ok(same_file(got->files[0].path, p("kernel")) &&
+               same_file(got->files[1].path, p("ramdisk")),
+           "files: contents byte for byte");
+        ok(strncmp(got->files[0].path, p("in-files"),
+                   strlen(p("in-files"))) == 0,
+           "files: extracted into the workdir");
+    }
+    ovf_package_free(got);
+    return true;
+}
+
+static void
+test_file_refusals(const char *ova)
+{
+    struct ovf_package bad = pkg;
+    struct ovf_file f[2];
+    struct error *err = NULL;
+    struct ova o;
+
+    if (ova_read(ova, &o)) {
+        o.m[4].data[o.m[4].len / 3] ^= 0x20;
+        expect_refused(&o, ERR_INVALID,
+                       "manifest: checksum mismatch for web1_snap-kernel.bin",
+                       "a byte changed in the kernel");
+    }
+    ova_clear(&o);
+
+    if (ova_read(ova, &o) &&
+        ova_replace(&o, 0, "<vmsnap:File fileRef=\"file4\"",
+                    "<vmsnap:Other fileRef=\"file4\"")) {
+        ova_fix_manifest(&o);
+        expect_refused(&o, ERR_INVALID,
+                       "File file4 is not used by any Disk nor declared",
+                       "a plain file our section does not declare");
+    }
+    ova_clear(&o);
+
+    if (ova_read(ova, &o) &&
+        ova_replace(&o, 0, "role=\"ramdisk\"", "role=\"bootloader\"")) {
+        ova_fix_manifest(&o);
+        expect_refused(&o, ERR_INVALID, "has no valid role",
+                       "a plain file of an unknown role");
+    }
+    ova_clear(&o);
+
+    if (ova_read(ova, &o) &&
+        ova_replace(&o, 0, "role=\"ramdisk\"", "role=\"kernel\"")) {
+        ova_fix_manifest(&o);
+        expect_refused(&o, ERR_INVALID, "two vmsnap:File of role kernel",
+                       "two kernels");
+    }
+    ova_clear(&o);
+
+    if (ova_read(ova, &o) &&
+        ova_replace(&o, 0, "<vmsnap:File fileRef=\"file3\"",
+                    "<vmsnap:File fileRef=\"file2\"")) {
+        ova_fix_manifest(&o);
+        expect_refused(&o, ERR_INVALID, "also used by a Disk",
+                       "a vmsnap:File naming a disk's File");
+    }
+    ova_clear(&o);
+
+    if (ova_read(ova, &o) &&
+        ova_replace(&o, 0, "<vmsnap:File fileRef=\"file3\"",
+                    "<vmsnap:File fileRef=\"file9\"")) {
+        ova_fix_manifest(&o);
+        expect_refused(&o, ERR_INVALID, "vmsnap:File names unknown file",
+                       "a vmsnap:File naming no File");
+    }
+    ova_clear(&o);
+
+    mkdir(p("scratch-ferr"), 0755);
+    bad.files = f;
+    bad.nfiles = 2;
+    memcpy(f, files, sizeof(f));
+    f[1].role = "initrd";
+    ok(ovf_export(&bad, p("z.ova"), NULL, p("scratch-ferr"), NULL, &err) ==
+               -1 &&
+           err_has(err, ERR_INVALID, "role must be kernel or ramdisk"),
+       "export of a plain file of an unknown role: ERR_INVALID");
+    error_free(err);
+    err = NULL;
+
+    memcpy(f, files, sizeof(f));
+    f[1].role = "kernel";
+    ok(ovf_export(&bad, p("z.ova"), NULL, p("scratch-ferr"), NULL, &err) ==
+               -1 &&
+           err_has(err, ERR_INVALID, "two plain files of role kernel"),
+       "export of two kernels: ERR_INVALID");
+    error_free(err);
+    err = NULL;
+
+    memcpy(f, files, sizeof(f));
+    f[1].path = (char *)p("no-such-ramdisk");
+    ok(ovf_export(&bad, p("z.ova"), "qcow2", p("scratch-ferr"), NULL, &err) ==
+               -1 &&
+           err_has(err, ERR_NOT_FOUND, "no-such-ramdisk"),
+       "export of a missing plain file: ERR_NOT_FOUND");
+    error_free(err);
+    err = NULL;
+
+    memcpy(f, files, sizeof(f));
+    f[0].path = (char *)p("scratch-ferr");
+    ok(ovf_export(&bad, p("z.ova"), "qcow2", p("scratch-ferr"), NULL, &err) ==
+               -1 &&
+           err_has(err, ERR_INVALID, "not a regular file"),
+       "export of a directory as a plain file: ERR_INVALID");
+    error_free(err);
+    ok(access(p("z.ova"), F_OK) < 0 && access(p("z.ova.part"), F_OK) < 0 &&
+           count_entries(p("scratch-ferr")) == 0,
+       "failed exports with plain files leave nothing behind");
+}
+
 int
 main(void)
 {
     const char *version[] = {"qemu-img", "--version", NULL};
     const char *io_version[] = {"qemu-io", "--version", NULL};
     const char *rm[] = {"rm", "-rf", dir, NULL};
-    char vmdk_ova[PATH_MAX], qcow2_ova[PATH_MAX];
+    char vmdk_ova[PATH_MAX], qcow2_ova[PATH_MAX], files_ova[PATH_MAX];
     bool have_vmdk, have_qcow2;
     struct error *err = NULL;
 
@@ -966,9 +1211,14 @@ main(void)
         test_refusals(vmdk_ova, qcow2_ova);
         test_export_errors(vmdk_ova);
     }
+    if (files_round_trip(files_ova)) {
+        test_file_refusals(files_ova);
+    }
 
     free(disks[0].file);
     free(disks[1].file);
+    free(files[0].path);
+    free(files[1].path);
     if (chdir("/") < 0 || run_check(rm, 30000, NULL, &err) < 0) {
         diag("cleanup of %s failed", dir);
         error_free(err);
