@@ -103,6 +103,12 @@ out:
     return r;
 }
 
+static bool
+images_all_zero(const char *buf, size_t n)
+{
+    return n > 0 && buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
+}
+
 int
 images_copy_file(const char *src, const char *dest, int mode,
                  const char *phase, const struct progress *progress,
@@ -148,6 +154,16 @@ images_copy_file(const char *src, const char *dest, int mode,
         if (n == 0) {
             break;
         }
+        /* Keep holes: a chunk of zeros becomes a hole (the size is set
+         * with ftruncate at the end), so sparse raw images stay sparse.
+         */
+        if (images_all_zero(buf, n)) {
+            if (lseek(out, n, SEEK_CUR) < 0) {
+                error_setg_errno(errp, ERR_IO, errno, "seek %s", dest);
+                goto fail;
+            }
+            off = n;
+        }
         while (off < n) {
             ssize_t w = write(out, buf + off, n - off);
 
@@ -165,8 +181,8 @@ images_copy_file(const char *src, const char *dest, int mode,
             progress_report(progress, phase, 100.0 * done / st.st_size);
         }
     }
-    if (fsync(out) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "fsync %s", dest);
+    if (ftruncate(out, done) < 0 || fsync(out) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
         goto fail;
     }
     return 0;
