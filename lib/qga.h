@@ -148,8 +148,9 @@ json_object *qga_get_fsinfo(struct qga *g, int timeout_ms,
  * polled every 20 ms growing to 200 ms; see qga_set_exec_poll).  On
  * success returns 0 and fills *RES, which the caller clears with
  * qga_exec_result_clear; a non-zero exit status is a success of this
- * call.  On failure returns -1 and leaves *RES cleared.  ERR_TIMEOUT when the process has not exited in
- * time: the agent has no command to kill it, so it keeps running.
+ * call.  On failure returns -1 and leaves *RES cleared.  ERR_TIMEOUT when
+ * the process has not exited in time: the agent has no command to kill
+ * it, so it keeps running.
  */
 int qga_exec(struct qga *g, const char *path, const char *const *argv,
              const char *input, int timeout_ms, struct qga_exec_result *res,

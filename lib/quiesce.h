@@ -41,8 +41,9 @@ struct quiesce *quiesce_freeze(struct qga *g, int timeout_ms,
 
 /* Thaw the guest (guest-fsfreeze-thaw; when that fails,
  * guest-fsfreeze-status until it says "thawed"; retried until
- * TIMEOUT_MS), stop the watchdog and free Q.  *FROZEN_MS is how long the filesystems were frozen: from the freeze
- * request to the confirmed thaw (an upper bound).  If the thaw cannot be
+ * TIMEOUT_MS), stop the watchdog and free Q.  *FROZEN_MS is how long the
+ * filesystems were frozen: from the freeze request to the confirmed thaw
+ * (an upper bound).  If the thaw cannot be
  * confirmed, the watchdog takes over (see above) and -1 is returned with
  * errp set.  Q is freed in every case.
  */

@@ -28,9 +28,10 @@
  * The image records instance_uuid, base_image_ref (the original base, also
  * through snapshots of snapshots), image_type=snapshot, the source image's
  * properties, and vmsnap_mode, vmsnap_quiesced, vmsnap_freeze_ms,
- * vmsnap_point_in_time and vmsnap_copy_ms (how long the copy took).  Status moves queued, saving, active; on failure
- * the data and temporary nodes are removed and the record deleted (before
- * the point in time) or marked killed with the reason.
+ * vmsnap_point_in_time and vmsnap_copy_ms (how long the copy took).
+ * Status moves queued, saving, active.  On failure the data and the
+ * temporary nodes are removed and the record deleted; a --no-wait copy
+ * that fails in the background leaves the image killed with the reason.
  */
 #ifndef VMSNAP_SNAPSHOT_H
 #define VMSNAP_SNAPSHOT_H
