@@ -8,6 +8,7 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "images.h"
+#include "package.h"
 #include "progress-bar.h"
 #include "snapshot.h"
 #include "util.h"
@@ -569,6 +570,123 @@ image_save(struct cli *cli, int argc, char **argv)
     return r < 0 ? cli_fail(cli, err) : 0;
 }
 
+/* "image export IMAGE --format ova --file F.ova [--disk-format
+ * vmdk|qcow2]".  --format ova is handed through by main, which otherwise
+ * takes -f/--format as the output format; --container-format ova (Glance's
+ * name) means the same.
+ */
+static int
+image_export(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"file", required_argument, NULL, 'F'},
+        {"container-format", required_argument, NULL, 'C'},
+        {"format", required_argument, NULL, 'C'},
+        {"disk-format", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *file = NULL, *container = "ova", *disk_format = "vmdk";
+    struct image *img = NULL;
+    struct error *err = NULL;
+    struct progress_bar *bar;
+    int c, r;
+
+    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
+         c = cli_getopt(argc, argv, "", opts, false)) {
+        switch (c) {
+        case 'F':
+            file = optarg;
+            break;
+        case 'C':
+            container = optarg;
+            break;
+        case 'd':
+            disk_format = optarg;
+            break;
+        case 'h':
+            printf("usage: vmsnap image export IMAGE [--format ova] "
+                   "--file FILE.ova\n"
+                   "       [--disk-format vmdk|qcow2]\n"
+                   "Writes one OVA: the descriptor, the manifest, the root "
+                   "disk, the volume\n"
+                   "snapshots of an instance-level snapshot, its kernel and "
+                   "ramdisk.\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (optind + 1 != argc || file == NULL) {
+        return cli_usage(cli, "expected --file FILE and one IMAGE");
+    }
+    if (strcmp(container, "ova") != 0) {
+        return cli_usage(cli, "container format '%s' is not supported (ova)",
+                         container);
+    }
+    if (strcmp(disk_format, "vmdk") != 0 && strcmp(disk_format, "qcow2") != 0) {
+        return cli_usage(cli, "disk format '%s' is not supported (vmdk, qcow2)",
+                         disk_format);
+    }
+    img = cli_find_image(cli, argv[optind]);
+    if (img == NULL) {
+        return 1;
+    }
+    bar = progress_bar_new(cli_progress_enabled(cli));
+    r = package_export(cli->store, img, file, disk_format,
+                       progress_bar_reporter(bar), &err);
+    progress_bar_free(bar);
+    image_free(img);
+    return r < 0 ? cli_fail(cli, err) : 0;
+}
+
+/* "image import FILE.ova [--name NAME]": prints the new image. */
+static int
+image_import(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *name = NULL;
+    struct image *img = NULL;
+    struct error *err = NULL;
+    struct progress_bar *bar;
+    int c, r;
+
+    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
+         c = cli_getopt(argc, argv, "", opts, false)) {
+        if (c == 'n') {
+            name = optarg;
+        } else if (c == 'h') {
+            printf("usage: vmsnap image import FILE.ova [--name NAME]\n"
+                   "Registers the package's kernel, ramdisk, volume "
+                   "snapshots and root disk\n"
+                   "as new images and volume snapshots; all or nothing.\n");
+            return 0;
+        } else {
+            return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        return cli_usage(cli, "expected one package FILE");
+    }
+    if (cli_store(cli) == NULL) {
+        return 1;
+    }
+    bar = progress_bar_new(cli_progress_enabled(cli));
+    r = package_import(cli->store, argv[optind], name,
+                       progress_bar_reporter(bar), &img, &err);
+    progress_bar_free(bar);
+    if (r < 0) {
+        return cli_fail(cli, err);
+    }
+    r = cli_print(cli, cli_image_output(img));
+    image_free(img);
+    return r;
+}
+
 const struct cli_command cli_image_commands[] = {
     {"image create", image_create, "NAME --file F --disk-format FMT",
      "create an image from a file"},
@@ -581,5 +699,9 @@ const struct cli_command cli_image_commands[] = {
      "remove an image property"},
     {"image save", image_save, "--file F IMAGE", "copy an image's data out"},
     {"image delete", image_delete, "IMAGE", "delete an unused image"},
+    {"image export", image_export, "IMAGE --file F.ova [--disk-format FMT]",
+     "write an image and its set as one OVA package"},
+    {"image import", image_import, "F.ova [--name N]",
+     "register an OVA package as new images"},
     {NULL, NULL, NULL, NULL},
 };

@@ -124,6 +124,14 @@ cli_take_globals(struct cli *cli, int argc, char **argv)
         } else if (strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) {
             struct error *err = NULL;
 
+            /* "image export --format ova" is the command's own option,
+             * as in the openstack client: hand it through.
+             */
+            if (strcmp(val, "ova") == 0) {
+                argv[out++] = (char *)"--format";
+                argv[out++] = (char *)val;
+                continue;
+            }
             if (output_parse_format(val, &cli->format, &err) < 0) {
                 error_report("vmsnap", err);
                 return -1;

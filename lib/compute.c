@@ -540,6 +540,22 @@ compute_remove_dir(const char *dir, struct error **errp)
     return run_check(argv, 60000, NULL, errp);
 }
 
+/* Image property KEY as a number in [1, MAX], or DEFAULT_VALUE when it is
+ * absent or not such a number.
+ */
+static int64_t
+compute_image_number(const struct image *img, const char *key,
+                     int64_t default_value, int64_t max)
+{
+    const char *v = image_prop(img, key);
+    int64_t n;
+
+    if (v && util_parse_int64(v, &n, NULL) == 0 && n >= 1 && n <= max) {
+        return n;
+    }
+    return default_value;
+}
+
 int
 compute_create(struct store *store, const struct compute_new *spec,
                struct instance **out, struct error **errp)
@@ -586,10 +602,20 @@ compute_create(struct store *store, const struct compute_new *spec,
     util_uuid_new(inst->id);
     inst->name = strdup(spec->name);
     inst->image_id = strdup(img->id);
-    inst->cpus = spec->cpus > 0 ? spec->cpus : 1;
-    inst->memory_mb = spec->memory_mb > 0 ? spec->memory_mb
-                      : img->min_ram > DEFAULT_MEMORY_MB ? img->min_ram
-                                                         : DEFAULT_MEMORY_MB;
+    /* A snapshot boots with the size of the instance it was taken of
+     * (vmsnap_cpus, vmsnap_memory_mb) unless told otherwise.
+     */
+    inst->cpus = spec->cpus > 0 ? spec->cpus
+                                : (int)compute_image_number(img, "vmsnap_cpus",
+                                                            1, 256);
+    inst->memory_mb =
+        spec->memory_mb > 0
+            ? spec->memory_mb
+            : compute_image_number(img, "vmsnap_memory_mb",
+                                   img->min_ram > DEFAULT_MEMORY_MB
+                                       ? img->min_ram
+                                       : DEFAULT_MEMORY_MB,
+                                   1 << 22);
     if (inst->memory_mb < img->min_ram) {
         error_setg(errp, ERR_INVALID,
                    "image %s needs at least %lld MiB of memory", img->id,

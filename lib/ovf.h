@@ -6,7 +6,7 @@
  *   NAME.ovf          the OVF descriptor (XML, written and read with
  *                     libxml2), always the first member;
  *   NAME.mf           the manifest, one line "SHA256(member)= hex" for the
- *                     descriptor and for every disk;
+ *                     descriptor, every disk and every plain file;
  *   NAME-diskN.EXT    the disks, in device order (root first);
  *   NAME-ROLE.bin     the plain files (a kernel, an initial ramdisk),
  *                     stored verbatim, in the order given.

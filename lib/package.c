@@ -305,6 +305,7 @@ package_describe(struct store *store, const struct image *img,
                  struct ovf_package **out, struct error **errp)
 {
     struct ovf_package *pkg = calloc(1, sizeof(*pkg));
+    const char *os_type = image_prop(img, PROP_OS_TYPE);
     struct ovf_disk *root;
     int64_t cpus = 1, mem;
     size_t i;
@@ -319,7 +320,8 @@ package_describe(struct store *store, const struct image *img,
         !package_dup(&pkg->name, img->name != NULL && img->name[0] != '\0'
                                      ? img->name
                                      : img->id) ||
-        !package_dup(&pkg->os_type, image_prop(img, PROP_OS_TYPE))) {
+        !package_dup(&pkg->os_type,
+                     os_type != NULL && os_type[0] != '\0' ? os_type : NULL)) {
         ovf_package_free(pkg);
         return package_nomem(errp);
     }
@@ -419,20 +421,20 @@ struct package_vol {
 
 /* What one import works with. */
 struct package_import {
-    struct store *store;
-    const struct progress *progress;
-    const char *name;        /* name of the new image */
-    char *workdir;           /* tmp/import-<uuid>, made here */
-    struct ovf_package *pkg; /* the package, unpacked in workdir */
-    struct image *img;       /* the new root image's record */
-    char *img_file;          /* its data file */
-    bool img_file_made;      /* img_file may exist */
-    bool img_inserted;       /* img is in the catalog */
+    struct store *store;             /* the data directory */
+    const struct progress *progress; /* may be NULL */
+    const char *name;                /* name of the new image */
+    char *workdir;                   /* tmp/import-<uuid>, made here */
+    struct ovf_package *pkg;         /* the package, unpacked in workdir */
+    struct image *img;               /* the new root image's record */
+    char *img_file;                  /* its data file */
+    bool img_file_made;              /* img_file may exist */
+    bool img_inserted;               /* img is in the catalog */
     struct package_vol vols[OVF_MAX_DISKS]; /* pkg->disks[i + 1] */
     size_t nvols;                           /* pkg->ndisks - 1 */
-    struct image *boot[PACKAGE_NBOOT];      /* new kernel and ramdisk images */
+    struct image *boot[PACKAGE_NBOOT];      /* new kernel, ramdisk images */
     const struct ovf_file *boot_file[PACKAGE_NBOOT]; /* in pkg, or NULL */
-    int64_t conv_total;                              /* bytes of all disks */
+    int64_t conv_total;  /* bytes of all disks */
     int64_t conv_done;   /* bytes of the disks converted */
     int64_t conv_weight; /* bytes of the disk converting */
 };
@@ -856,8 +858,12 @@ package_register(struct package_import *im, struct error **errp)
     for (i = 0; i < im->nvols; i++) {
         im->vols[i].inserted = true;
     }
-    return images_activate(im->store, im->img, im->img_file, im->progress,
-                           errp);
+    if (images_activate(im->store, im->img, im->img_file, im->progress,
+                        errp) < 0) {
+        error_prepend(errp, "root disk: ");
+        return -1;
+    }
+    return 0;
 }
 
 /* Undo a failed import: records first (the image before the volume
