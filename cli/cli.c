@@ -100,3 +100,46 @@ cli_progress_enabled(const struct cli *cli)
 {
     return !cli->quiet && isatty(STDERR_FILENO);
 }
+
+json_object *
+cli_json_str(const char *s)
+{
+    return s ? json_object_new_string(s) : NULL;
+}
+
+json_object *
+cli_json_props(const struct prop *props, size_t n)
+{
+    json_object *o = json_object_new_object();
+    size_t i;
+
+    for (i = 0; o && i < n; i++) {
+        json_object_object_add(o, props[i].key,
+                               json_object_new_string(props[i].value));
+    }
+    return o;
+}
+
+int
+cli_positional(struct cli *cli, int argc, char **argv, int nargs,
+               const char *usage)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+
+    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
+         c = cli_getopt(argc, argv, "", opts, false)) {
+        if (c == 'h') {
+            printf("usage: vmsnap %s %s\n", cli->command, usage);
+            return 0;
+        }
+        return 2;
+    }
+    if (argc - optind != nargs) {
+        return cli_usage(cli, "expected %s", usage);
+    }
+    return -1;
+}

@@ -79,6 +79,20 @@ struct output *cli_image_output(const struct image *img);
  */
 struct instance *cli_find_server(struct cli *cli, const char *ref);
 
+/* A JSON string of S, or NULL (JSON null) when S is NULL. */
+json_object *cli_json_str(const char *s);
+
+/* A JSON object of the N key/value pairs PROPS (properties, metadata). */
+json_object *cli_json_props(const struct prop *props, size_t n);
+
+/* Parse the arguments of a command that takes only --help and NARGS
+ * positional arguments (then at argv[optind]...).  Returns -1 when the
+ * caller should go on, else the exit status to return (help printed, or a
+ * usage error).
+ */
+int cli_positional(struct cli *cli, int argc, char **argv, int nargs,
+                   const char *usage);
+
 /* True when progress should be drawn: stderr is a terminal and not -q. */
 bool cli_progress_enabled(const struct cli *cli);
 

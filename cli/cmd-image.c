@@ -13,26 +13,6 @@
 #include "snapshot.h"
 #include "util.h"
 
-/* A JSON object of IMG's properties; caller puts. */
-static json_object *
-image_props_json(const struct image *img)
-{
-    json_object *o = json_object_new_object();
-    size_t i;
-
-    for (i = 0; o && i < img->nprops; i++) {
-        json_object_object_add(o, img->props[i].key,
-                               json_object_new_string(img->props[i].value));
-    }
-    return o;
-}
-
-static json_object *
-json_str_or_null(const char *s)
-{
-    return s ? json_object_new_string(s) : NULL;
-}
-
 static json_object *
 json_size(int64_t v)
 {
@@ -48,27 +28,27 @@ cli_image_output(const struct image *img)
         return NULL;
     }
     /* Sorted by field name, as the openstack client shows them. */
-    output_add_field(out, "checksum", json_str_or_null(img->checksum));
+    output_add_field(out, "checksum", cli_json_str(img->checksum));
     output_add_field(out, "container_format",
-                     json_str_or_null(img->container_format));
-    output_add_field(out, "created_at", json_str_or_null(img->created_at));
-    output_add_field(out, "disk_format", json_str_or_null(img->disk_format));
+                     cli_json_str(img->container_format));
+    output_add_field(out, "created_at", cli_json_str(img->created_at));
+    output_add_field(out, "disk_format", cli_json_str(img->disk_format));
     if (img->fail_reason) {
         output_add_field(out, "fail_reason",
                          json_object_new_string(img->fail_reason));
     }
-    output_add_field(out, "file", json_str_or_null(img->file));
+    output_add_field(out, "file", cli_json_str(img->file));
     output_add_field(out, "id", json_object_new_string(img->id));
     output_add_field(out, "min_disk", json_object_new_int64(img->min_disk));
     output_add_field(out, "min_ram", json_object_new_int64(img->min_ram));
-    output_add_field(out, "name", json_str_or_null(img->name));
-    output_add_field(out, "os_hash_algo", json_str_or_null(img->os_hash_algo));
+    output_add_field(out, "name", cli_json_str(img->name));
+    output_add_field(out, "os_hash_algo", cli_json_str(img->os_hash_algo));
     output_add_field(out, "os_hash_value",
-                     json_str_or_null(img->os_hash_value));
-    output_add_field(out, "properties", image_props_json(img));
+                     cli_json_str(img->os_hash_value));
+    output_add_field(out, "properties", cli_json_props(img->props, img->nprops));
     output_add_field(out, "size", json_size(img->size));
-    output_add_field(out, "status", json_str_or_null(img->status));
-    output_add_field(out, "updated_at", json_str_or_null(img->updated_at));
+    output_add_field(out, "status", cli_json_str(img->status));
+    output_add_field(out, "updated_at", cli_json_str(img->updated_at));
     output_add_field(out, "virtual_size", json_size(img->virtual_size));
     return out;
 }
@@ -297,13 +277,13 @@ image_list(struct cli *cli, int argc, char **argv)
         const struct image *img = list[i];
         json_object *row[8] = {
             json_object_new_string(img->id),
-            json_str_or_null(img->name),
-            json_str_or_null(img->status),
-            json_str_or_null(img->disk_format),
-            json_str_or_null(img->container_format),
+            cli_json_str(img->name),
+            cli_json_str(img->status),
+            cli_json_str(img->disk_format),
+            cli_json_str(img->container_format),
             json_size(img->size),
-            json_str_or_null(img->checksum),
-            image_props_json(img),
+            cli_json_str(img->checksum),
+            cli_json_props(img->props, img->nprops),
         };
         size_t j;
 
@@ -324,27 +304,16 @@ out:
     return r;
 }
 
-/* Commands that take exactly one IMAGE argument and no options. */
+/* Commands that take exactly one IMAGE argument and no options: -1 with
+ * *IMG found to go on, else the exit status.
+ */
 static int
-cli_one_image_arg(struct cli *cli, int argc, char **argv, const char *usage,
-                  struct image **img)
+cli_one_image_arg(struct cli *cli, int argc, char **argv, struct image **img)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int c;
+    int r = cli_positional(cli, argc, argv, 1, "IMAGE");
 
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        if (c == 'h') {
-            printf("usage: vmsnap %s %s\n", cli->command, usage);
-            return 0;
-        }
-        return 2;
-    }
-    if (optind + 1 != argc) {
-        return cli_usage(cli, "expected %s", usage);
+    if (r >= 0) {
+        return r;
     }
     *img = cli_find_image(cli, argv[optind]);
     return *img ? -1 : 1;
@@ -354,7 +323,7 @@ static int
 image_show(struct cli *cli, int argc, char **argv)
 {
     struct image *img = NULL;
-    int r = cli_one_image_arg(cli, argc, argv, "IMAGE", &img);
+    int r = cli_one_image_arg(cli, argc, argv, &img);
 
     if (r >= 0) {
         return r;
@@ -369,7 +338,7 @@ image_delete(struct cli *cli, int argc, char **argv)
 {
     struct image *img = NULL;
     struct error *err = NULL;
-    int r = cli_one_image_arg(cli, argc, argv, "IMAGE", &img);
+    int r = cli_one_image_arg(cli, argc, argv, &img);
 
     if (r >= 0) {
         return r;

@@ -33,12 +33,6 @@ cli_find_server(struct cli *cli, const char *ref)
     return inst;
 }
 
-static json_object *
-json_str_or_null(const char *s)
-{
-    return s ? json_object_new_string(s) : NULL;
-}
-
 static struct output *
 server_output(struct cli *cli, const struct instance *inst)
 {
@@ -55,25 +49,25 @@ server_output(struct cli *cli, const struct instance *inst)
         output_free(out);
         return NULL;
     }
-    output_add_field(out, "accel", json_str_or_null(accel));
+    output_add_field(out, "accel", cli_json_str(accel));
     output_add_field(out, "agent",
                      json_object_new_string(compute_has_agent(inst) ? "yes"
                                                                     : "no"));
     output_add_field(out, "cpus", json_object_new_int(inst->cpus));
-    output_add_field(out, "created_at", json_str_or_null(inst->created_at));
+    output_add_field(out, "created_at", cli_json_str(inst->created_at));
     output_add_field(out, "fault", st.fault[0]
                                        ? json_object_new_string(st.fault)
                                        : NULL);
     output_add_field(out, "id", json_object_new_string(inst->id));
-    output_add_field(out, "image", json_str_or_null(inst->image_id));
+    output_add_field(out, "image", cli_json_str(inst->image_id));
     output_add_field(out, "memory_mb",
                      json_object_new_int64(inst->memory_mb));
-    output_add_field(out, "name", json_str_or_null(inst->name));
+    output_add_field(out, "name", cli_json_str(inst->name));
     output_add_field(out, "pid", st.pid ? json_object_new_int(st.pid) : NULL);
     output_add_field(out, "power_state", json_object_new_string(st.power));
     output_add_field(out, "status", json_object_new_string(st.status));
-    output_add_field(out, "task_state", json_str_or_null(inst->task_state));
-    output_add_field(out, "updated_at", json_str_or_null(inst->updated_at));
+    output_add_field(out, "task_state", cli_json_str(inst->task_state));
+    output_add_field(out, "updated_at", cli_json_str(inst->updated_at));
     return out;
 }
 
@@ -182,9 +176,9 @@ server_list(struct cli *cli, int argc, char **argv)
             return cli_fail(cli, err);
         }
         row[0] = json_object_new_string(list[i]->id);
-        row[1] = json_str_or_null(list[i]->name);
+        row[1] = cli_json_str(list[i]->name);
         row[2] = json_object_new_string(st.status);
-        row[3] = json_str_or_null(list[i]->image_id);
+        row[3] = cli_json_str(list[i]->image_id);
         output_add_row(out, row);
     }
     instance_list_free(list, n);

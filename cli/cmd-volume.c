@@ -10,25 +10,6 @@
 #include "util.h"
 #include "volumes.h"
 
-static json_object *
-json_str_or_null(const char *s)
-{
-    return s ? json_object_new_string(s) : NULL;
-}
-
-static json_object *
-meta_json(const struct prop *meta, size_t n)
-{
-    json_object *o = json_object_new_object();
-    size_t i;
-
-    for (i = 0; o && i < n; i++) {
-        json_object_object_add(o, meta[i].key,
-                               json_object_new_string(meta[i].value));
-    }
-    return o;
-}
-
 static struct output *
 volume_output(const struct volume *v)
 {
@@ -37,23 +18,23 @@ volume_output(const struct volume *v)
     if (out == NULL) {
         return NULL;
     }
-    output_add_field(out, "attached_to", json_str_or_null(v->instance_id));
-    output_add_field(out, "created_at", json_str_or_null(v->created_at));
+    output_add_field(out, "attached_to", cli_json_str(v->instance_id));
+    output_add_field(out, "created_at", cli_json_str(v->created_at));
     output_add_field(out, "device_index",
                      v->device_index >= 0
                          ? json_object_new_int(v->device_index)
                          : NULL);
-    output_add_field(out, "file", json_str_or_null(v->file));
+    output_add_field(out, "file", cli_json_str(v->file));
     output_add_field(out, "id", json_object_new_string(v->id));
-    output_add_field(out, "metadata", meta_json(v->meta, v->nmeta));
-    output_add_field(out, "name", json_str_or_null(v->name));
+    output_add_field(out, "metadata", cli_json_props(v->meta, v->nmeta));
+    output_add_field(out, "name", cli_json_str(v->name));
     output_add_field(out, "size", json_object_new_int64(v->size));
     output_add_field(out, "source_image_id",
-                     json_str_or_null(v->source_image_id));
+                     cli_json_str(v->source_image_id));
     output_add_field(out, "source_snapshot_id",
-                     json_str_or_null(v->source_snapshot_id));
-    output_add_field(out, "status", json_str_or_null(v->status));
-    output_add_field(out, "updated_at", json_str_or_null(v->updated_at));
+                     cli_json_str(v->source_snapshot_id));
+    output_add_field(out, "status", cli_json_str(v->status));
+    output_add_field(out, "updated_at", cli_json_str(v->updated_at));
     return out;
 }
 
@@ -65,15 +46,15 @@ volume_snapshot_output(const struct volume_snapshot *vs)
     if (out == NULL) {
         return NULL;
     }
-    output_add_field(out, "created_at", json_str_or_null(vs->created_at));
-    output_add_field(out, "file", json_str_or_null(vs->file));
+    output_add_field(out, "created_at", cli_json_str(vs->created_at));
+    output_add_field(out, "file", cli_json_str(vs->file));
     output_add_field(out, "id", json_object_new_string(vs->id));
-    output_add_field(out, "metadata", meta_json(vs->meta, vs->nmeta));
-    output_add_field(out, "name", json_str_or_null(vs->name));
+    output_add_field(out, "metadata", cli_json_props(vs->meta, vs->nmeta));
+    output_add_field(out, "name", cli_json_str(vs->name));
     output_add_field(out, "size", json_object_new_int64(vs->size));
-    output_add_field(out, "status", json_str_or_null(vs->status));
-    output_add_field(out, "updated_at", json_str_or_null(vs->updated_at));
-    output_add_field(out, "volume_id", json_str_or_null(vs->volume_id));
+    output_add_field(out, "status", cli_json_str(vs->status));
+    output_add_field(out, "updated_at", cli_json_str(vs->updated_at));
+    output_add_field(out, "volume_id", cli_json_str(vs->volume_id));
     return out;
 }
 
@@ -108,33 +89,6 @@ cli_find_volume_snapshot(struct cli *cli, const char *ref)
         return NULL;
     }
     return vs;
-}
-
-/* Parse a command that takes only --help and NARGS positional arguments;
- * returns -1 when the caller should go on, else the exit status.
- */
-static int
-cli_positional(struct cli *cli, int argc, char **argv, int nargs,
-               const char *usage)
-{
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int c;
-
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        if (c == 'h') {
-            printf("usage: vmsnap %s %s\n", cli->command, usage);
-            return 0;
-        }
-        return 2;
-    }
-    if (argc - optind != nargs) {
-        return cli_usage(cli, "expected %s", usage);
-    }
-    return -1;
 }
 
 static int
@@ -217,10 +171,10 @@ volume_list(struct cli *cli, int argc, char **argv)
     for (i = 0; out && i < n; i++) {
         json_object *row[5] = {
             json_object_new_string(list[i]->id),
-            json_str_or_null(list[i]->name),
-            json_str_or_null(list[i]->status),
+            cli_json_str(list[i]->name),
+            cli_json_str(list[i]->status),
             json_object_new_int64(list[i]->size),
-            json_str_or_null(list[i]->instance_id),
+            cli_json_str(list[i]->instance_id),
         };
 
         output_add_row(out, row);
@@ -291,11 +245,11 @@ volume_snapshot_list(struct cli *cli, int argc, char **argv)
     for (i = 0; out && i < n; i++) {
         json_object *row[6] = {
             json_object_new_string(list[i]->id),
-            json_str_or_null(list[i]->name),
-            json_str_or_null(list[i]->status),
+            cli_json_str(list[i]->name),
+            cli_json_str(list[i]->status),
             json_object_new_int64(list[i]->size),
-            json_str_or_null(list[i]->volume_id),
-            json_str_or_null(
+            cli_json_str(list[i]->volume_id),
+            cli_json_str(
                 volume_snapshot_meta(list[i], "instance_snapshot_id")),
         };
 
