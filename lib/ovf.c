@@ -24,7 +24,6 @@
 #include "hash.h"
 #include "ovf.h"
 #include "qemuimg.h"
-#include "run.h"
 #include "util.h"
 
 /* OVF 2.0's storage items carry their fields in this namespace. */
@@ -248,28 +247,6 @@ ovf_base_name(const char *name)
     }
     s[j] = '\0';
     return s;
-}
-
-/* PATH as an argument qemu-img cannot take for an option: relative paths
- * get "./" in front.  Returns a new string or NULL with an error.
- */
-static char *
-ovf_path_arg(const char *path, struct error **errp)
-{
-    char *s = path[0] == '/' ? strdup(path) : util_strdup_printf("./%s", path);
-
-    if (s == NULL) {
-        ovf_nomem(errp, path);
-    }
-    return s;
-}
-
-static const char *
-ovf_qemu_img(void)
-{
-    const char *env = getenv("VMSNAP_QEMU_IMG");
-
-    return env != NULL && env[0] != '\0' ? env : "qemu-img";
 }
 
 /* Parse S, after surrounding blanks, as a whole non-negative decimal
@@ -576,35 +553,6 @@ ovf_check_export(const struct ovf_package *pkg, struct error **errp)
     return 0;
 }
 
-/* Parse one progress line of "qemu-img convert -p" ("    (12.34/100%)").
- * Returns the percentage or -1.  By hand, so no locale can change it.
- */
-static double
-ovf_parse_pct(const char *line)
-{
-    const char *p = strchr(line, '(');
-    double v = 0, scale = 0.1;
-    bool digits = false;
-
-    if (p == NULL) {
-        return -1;
-    }
-    for (p++; *p >= '0' && *p <= '9'; p++) {
-        v = v * 10 + (*p - '0');
-        digits = true;
-    }
-    if (*p == '.' || *p == ',') {
-        for (p++; *p >= '0' && *p <= '9'; p++) {
-            v += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (!digits || strncmp(p, "/100%)", 6) != 0 || v > 100) {
-        return -1;
-    }
-    return v;
-}
-
 /* Report DONE more bytes of the current file of the current phase. */
 static void
 ovf_phase_report(struct ovf_export *ex, const char *phase, double done)
@@ -616,10 +564,9 @@ ovf_phase_report(struct ovf_export *ex, const char *phase, double done)
 }
 
 static void
-ovf_on_convert_line(const char *line, void *opaque)
+ovf_on_convert(double pct, void *opaque)
 {
     struct ovf_conv_progress *cp = opaque;
-    double pct = ovf_parse_pct(line);
 
     if (pct > cp->last) {
         cp->last = pct;
@@ -627,51 +574,20 @@ ovf_on_convert_line(const char *line, void *opaque)
     }
 }
 
-/* Convert SRC (format SRC_FMT) into a new DST of the export's format. */
+/* Convert SRC (format SRC_FMT) into a new DST of the export's format:
+ * VMDK as streamOptimized, the subformat OVF tools read.
+ */
 static int
 ovf_convert(struct ovf_export *ex, const char *src, const char *src_fmt,
             const char *dst, int64_t weight, struct error **errp)
 {
     struct ovf_conv_progress cp = {.ex = ex, .weight = weight, .last = -1};
-    CLEANUP_FREE char *src_arg = NULL;
-    CLEANUP_FREE char *dst_arg = NULL;
-    struct run_result res;
-    const char *argv[16];
-    size_t i = 0;
-    int r = -1;
+    const char *opts = strcmp(ex->fmt, "vmdk") == 0
+                           ? "subformat=streamOptimized"
+                           : NULL;
 
-    src_arg = ovf_path_arg(src, errp);
-    if (src_arg == NULL) {
-        return -1;
-    }
-    dst_arg = ovf_path_arg(dst, errp);
-    if (dst_arg == NULL) {
-        return -1;
-    }
-    argv[i++] = ovf_qemu_img();
-    argv[i++] = "convert";
-    argv[i++] = "-p";
-    argv[i++] = "-f";
-    argv[i++] = src_fmt;
-    argv[i++] = "-O";
-    argv[i++] = ex->fmt;
-    if (strcmp(ex->fmt, "vmdk") == 0) {
-        argv[i++] = "-o";
-        argv[i++] = "subformat=streamOptimized";
-    }
-    argv[i++] = src_arg;
-    argv[i++] = dst_arg;
-    argv[i] = NULL;
-
-    if (run_stream(argv, -1, ovf_on_convert_line, &cp, &res, errp) < 0) {
-        error_prepend(errp, "qemu-img convert: ");
-    } else if (res.status != 0 || res.signal != 0) {
-        run_result_error("qemu-img convert", &res, errp);
-    } else {
-        r = 0;
-    }
-    run_result_clear(&res);
-    return r;
+    return qemuimg_convert_opts(src, src_fmt, dst, ex->fmt, opts,
+                                ovf_on_convert, &cp, errp);
 }
 
 /* Convert every disk into the scratch directory and measure it. */

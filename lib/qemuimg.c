@@ -483,15 +483,30 @@ qemuimg_convert(const char *src, const char *src_fmt, const char *dst,
                 const char *dst_fmt, void (*progress)(double pct, void *opaque),
                 void *opaque, struct error **errp)
 {
+    return qemuimg_convert_opts(src, src_fmt, dst, dst_fmt, NULL, progress,
+                                opaque, errp);
+}
+
+int
+qemuimg_convert_opts(const char *src, const char *src_fmt, const char *dst,
+                     const char *dst_fmt, const char *create_opts,
+                     void (*progress)(double pct, void *opaque), void *opaque,
+                     struct error **errp)
+{
     struct qemuimg_progress st = {.fn = progress, .opaque = opaque, .last = -1};
     struct run_opts opts = {.timeout_ms = -1};
     CLEANUP_FREE char *src_arg = NULL;
     CLEANUP_FREE char *dst_arg = NULL;
     struct run_result res;
-    const char *argv[12];
+    const char *argv[14];
     size_t i = 0;
     int r;
 
+    if (create_opts != NULL && (*create_opts == '\0' || *create_opts == '-')) {
+        error_setg(errp, ERR_INVALID, "bad qemu-img creation options '%s'",
+                   create_opts);
+        return -1;
+    }
     if ((src_fmt != NULL && qemuimg_check_fmt(src_fmt, errp) < 0) ||
         qemuimg_check_fmt(dst_fmt, errp) < 0) {
         return -1;
@@ -517,6 +532,10 @@ qemuimg_convert(const char *src, const char *src_fmt, const char *dst,
     }
     argv[i++] = "-O";
     argv[i++] = dst_fmt;
+    if (create_opts != NULL) {
+        argv[i++] = "-o";
+        argv[i++] = create_opts;
+    }
     argv[i++] = src_arg;
     argv[i++] = dst_arg;
     argv[i] = NULL;

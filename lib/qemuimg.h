@@ -110,6 +110,15 @@ int qemuimg_convert(const char *src, const char *src_fmt, const char *dst,
                     void (*progress)(double pct, void *opaque), void *opaque,
                     struct error **errp);
 
+/* As qemuimg_convert, with CREATE_OPTS (NULL for none) passed as "-o" to
+ * make the target, e.g. "subformat=streamOptimized" for an OVF's VMDK.
+ */
+int qemuimg_convert_opts(const char *src, const char *src_fmt,
+                         const char *dst, const char *dst_fmt,
+                         const char *create_opts,
+                         void (*progress)(double pct, void *opaque),
+                         void *opaque, struct error **errp);
+
 /* Check the consistency of PATH of format FMT ("qemu-img check
  * --output=json -f FMT PATH"; FMT is required).  Read only: nothing is
  * repaired.  No -U: the metadata of an image a running QEMU writes to is
