@@ -80,3 +80,24 @@ log_debug_(const char *subsys, const char *fmt, ...)
     log_vprint(tag, fmt, ap);
     va_end(ap);
 }
+
+#define LOG_JSON_MAX 2048
+
+void
+log_debug_json(const char *subsys, const char *dir, json_object *msg)
+{
+    size_t len = 0;
+    const char *s;
+
+    if (!log_debug_enabled(subsys)) {
+        return;
+    }
+    s = json_object_to_json_string_length(
+        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s == NULL) {
+        return;
+    }
+    log_debug_(subsys, "%s %.*s%s", dir,
+               (int)(len > LOG_JSON_MAX ? LOG_JSON_MAX : len), s,
+               len > LOG_JSON_MAX ? "..." : "");
+}

@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 
+#include <json-c/json.h>
+
 /* Read VMSNAP_DEBUG once; calling again re-reads it. */
 void log_init(const char *prog);
 
@@ -18,6 +20,11 @@ bool log_debug_enabled(const char *subsys);
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug_(const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Log protocol message MSG of SUBSYS, sent or received as DIR says ("->",
+ * "<-"), in plain JSON cut at 2 KiB, when debug output of SUBSYS is on.
+ */
+void log_debug_json(const char *subsys, const char *dir, json_object *msg);
 
 #define log_debug(subsys, ...)                                                 \
     do {                                                                       \

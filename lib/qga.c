@@ -23,7 +23,6 @@
 #define QGA_READ_CHUNK 4096
 
 /* Longest message text shown in a debug line. */
-#define QGA_LOG_MAX 2048
 
 /* The byte that resets the agent's parser and precedes the reply to
  * guest-sync-delimited.
@@ -43,25 +42,6 @@ struct qga {
     bool needs_sync;      /* the channel must be resynchronised */
     bool dead;            /* the peer closed: nothing more will work */
 };
-
-static void
-qga_log_msg(const char *dir, json_object *msg)
-{
-    size_t len = 0;
-    const char *s;
-
-    if (!log_debug_enabled("qga")) {
-        return;
-    }
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL) {
-        return;
-    }
-    log_debug("qga", "%s %.*s%s", dir,
-              (int)(len > QGA_LOG_MAX ? QGA_LOG_MAX : len), s,
-              len > QGA_LOG_MAX ? "..." : "");
-}
 
 /* A starting sync id that differs between runs, so that replies meant for
  * an earlier client of the same channel are not taken for ours.
@@ -167,7 +147,7 @@ qga_send(struct qga *g, json_object *msg, bool sentinel, int64_t deadline,
     line[0] = (char)QGA_SENTINEL;
     memcpy(line + off, s, len);
     line[off + len] = '\n';
-    qga_log_msg(sentinel ? "-> 0xff" : "->", msg);
+    log_debug_json("qga", sentinel ? "-> 0xff" : "->", msg);
     if (sock_write_all(g->fd, line, off + len + 1, deadline, errp) < 0) {
         g->needs_sync = true;
         return -1;
@@ -192,7 +172,7 @@ qga_read(struct qga *g, int64_t deadline, json_object **msg,
     for (;;) {
         r = jstream_next(g->js, msg, errp);
         if (r == JSTREAM_MESSAGE) {
-            qga_log_msg("<-", *msg);
+            log_debug_json("qga", "<-", *msg);
             return r;
         }
         if (r == JSTREAM_SENTINEL) {

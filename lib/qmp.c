@@ -22,7 +22,6 @@
 #define QMP_READ_CHUNK 4096
 
 /* Longest message text shown in a debug line. */
-#define QMP_LOG_MAX 2048
 
 struct qmp {
     int fd;                               /* the monitor socket */
@@ -42,25 +41,6 @@ enum qmp_kind {
     QMP_KIND_REPLY,    /* {"return": ...} or {"error": {...}} */
     QMP_KIND_EVENT,    /* {"event": "NAME", ...} */
 };
-
-static void
-qmp_log_msg(const char *dir, json_object *msg)
-{
-    size_t len = 0;
-    const char *s;
-
-    if (!log_debug_enabled("qmp")) {
-        return;
-    }
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL) {
-        return;
-    }
-    log_debug("qmp", "%s %.*s%s", dir,
-              (int)(len > QMP_LOG_MAX ? QMP_LOG_MAX : len), s,
-              len > QMP_LOG_MAX ? "..." : "");
-}
 
 static int
 qmp_check_usable(const struct qmp *q, struct error **errp)
@@ -92,7 +72,7 @@ qmp_send(struct qmp *q, json_object *msg, int64_t deadline,
     }
     memcpy(line, s, len);
     line[len] = '\n';
-    qmp_log_msg("->", msg);
+    log_debug_json("qmp", "->", msg);
     if (sock_write_all(q->fd, line, len + 1, deadline, errp) < 0) {
         q->broken = true;
         return -1;
@@ -116,7 +96,7 @@ qmp_read_msg(struct qmp *q, int64_t deadline, json_object **msg,
     for (;;) {
         r = jstream_next(q->js, msg, errp);
         if (r == JSTREAM_MESSAGE) {
-            qmp_log_msg("<-", *msg);
+            log_debug_json("qmp", "<-", *msg);
             return 0;
         }
         if (r != JSTREAM_NEED_MORE) {
