@@ -367,6 +367,7 @@ package_export(struct store *store, const struct image *img, const char *path,
 {
     struct ovf_package *pkg = NULL;
     CLEANUP_FREE char *workdir = NULL;
+    CLEANUP_CLOSE int dirfd = -1;
     int r;
 
     if (img == NULL || path == NULL || path[0] == '\0') {
@@ -388,13 +389,8 @@ package_export(struct store *store, const struct image *img, const char *path,
     if (package_describe(store, img, &pkg, errp) < 0) {
         return -1;
     }
-    workdir = store_tmp_path(store, "export");
-    if (workdir == NULL) {
-        ovf_package_free(pkg);
-        return package_nomem(errp);
-    }
-    if (mkdir(workdir, 0700) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create %s", workdir);
+    dirfd = store_make_tmp_dir(store, "export", &workdir, errp);
+    if (dirfd < 0) {
         ovf_package_free(pkg);
         return -1;
     }
@@ -437,6 +433,7 @@ struct package_import {
     int64_t conv_total;  /* bytes of all disks */
     int64_t conv_done;   /* bytes of the disks converted */
     int64_t conv_weight; /* bytes of the disk converting */
+    int lock;            /* store_lock_import of img, or -1 */
 };
 
 /* The value of property KEY in the package, or NULL. */
@@ -469,8 +466,9 @@ package_prop_rewritten(const char *key)
     return false;
 }
 
-/* The new root image's record, in status importing (which no reaper
- * touches), with the package's properties except those rewritten later.
+/* The new root image's record, in status importing, with the package's
+ * properties except those rewritten later.  The import lock is taken
+ * here, before the record exists (see store_lock_import).
  */
 static int
 package_new_image(struct package_import *im, struct error **errp)
@@ -485,6 +483,10 @@ package_new_image(struct package_import *im, struct error **errp)
     }
     im->img = img;
     util_uuid_new(img->id);
+    im->lock = store_lock_import(im->store, img->id, false, errp);
+    if (im->lock < 0) {
+        return -1;
+    }
     img->size = -1;
     img->virtual_size = -1;
     if (!package_dup(&img->name, im->name) ||
@@ -937,6 +939,15 @@ package_import_clear(struct package_import *im)
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         image_free(im->boot[i]);
     }
+    if (im->lock >= 0) {
+        CLEANUP_FREE char *lock = store_import_lock_path(im->store,
+                                                         im->img->id);
+
+        if (lock) {
+            unlink(lock);
+        }
+        close(im->lock);
+    }
     image_free(im->img);
     free(im->img_file);
     free(im->workdir);
@@ -949,8 +960,9 @@ package_import(struct store *store, const char *path, const char *name,
                struct error **errp)
 {
     struct package_import im = {
-        .store = store, .progress = progress, .name = name};
+        .store = store, .progress = progress, .name = name, .lock = -1};
     struct error *local = NULL;
+    CLEANUP_CLOSE int dirfd = -1;
     char *workdir;
     int r = -1;
 
@@ -958,13 +970,8 @@ package_import(struct store *store, const char *path, const char *name,
         error_setg(errp, ERR_INVALID, "import: no package or no result");
         return -1;
     }
-    workdir = store_tmp_path(store, "import");
-    if (workdir == NULL) {
-        return package_nomem(errp);
-    }
-    if (mkdir(workdir, 0700) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create %s", workdir);
-        free(workdir);
+    dirfd = store_make_tmp_dir(store, "import", &workdir, errp);
+    if (dirfd < 0) {
         return -1;
     }
     im.workdir = workdir;

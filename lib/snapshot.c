@@ -1054,9 +1054,52 @@ snapshot_delete_image(struct store *store, const struct image *img,
     return 0;
 }
 
+/* Remove images left in "importing" by an import whose process died (its
+ * import lock is free), with their volume snapshots and data.
+ */
+static void
+snap_reap_imports(struct store *store)
+{
+    struct catalog *cat = store_catalog(store);
+    struct image_filter f = {.status = "importing"};
+    struct image **list = NULL;
+    size_t n = 0, i;
+
+    if (catalog_image_list(cat, &f, &list, &n, NULL) < 0) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        int fd = store_lock_import(store, list[i]->id, false, NULL);
+        CLEANUP_FREE char *lock = store_import_lock_path(store, list[i]->id);
+
+        if (fd < 0) {
+            continue;
+        }
+        log_warnx("removing image %s, left half-imported by a process that "
+                  "died",
+                  list[i]->id);
+        if (catalog_image_delete(cat, list[i]->id, NULL) == 0) {
+            CLEANUP_FREE char *data = store_image_path(store, list[i]->id,
+                                                       "qcow2");
+
+            if (data) {
+                unlink(data);
+            }
+            snap_reap_volume_snapshots(store, list[i]->id);
+        }
+        if (lock) {
+            unlink(lock);
+        }
+        close(fd);
+    }
+    image_list_free(list, n);
+}
+
 void
 snapshot_reap_stale(struct store *store)
 {
+    snap_reap_imports(store);
+    store_reap_tmp(store);
     static const char *const states[] = {"queued", "saving"};
     struct catalog *cat = store_catalog(store);
     size_t k, i, n;

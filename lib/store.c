@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "log.h"
 #include "store.h"
+#include "run.h"
 #include "util.h"
 
 struct store {
@@ -209,20 +213,75 @@ store_tmp_path(const struct store *store, const char *prefix)
 }
 
 int
-store_lock_instance(const struct store *store, const char *instance_id,
-                    bool wait, struct error **errp)
+store_make_tmp_dir(const struct store *store, const char *prefix,
+                   char **path, struct error **errp)
 {
-    CLEANUP_FREE char *dir = store_instance_path(store, instance_id, NULL);
-    CLEANUP_FREE char *path = store_instance_path(store, instance_id, "lock");
+    CLEANUP_FREE char *dir = store_tmp_path(store, prefix);
     CLEANUP_CLOSE int fd = -1;
 
-    if (dir == NULL || path == NULL) {
+    if (dir == NULL) {
         error_setg(errp, ERR_IO, "out of memory");
         return -1;
     }
-    if (util_mkdir_p(dir, 0700, errp) < 0) {
+    if (mkdir(dir, 0700) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "create %s", dir);
         return -1;
     }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "lock %s", dir);
+        rmdir(dir);
+        return -1;
+    }
+    *path = steal_pointer(&dir);
+    return steal_fd(&fd);
+}
+
+void
+store_reap_tmp(const struct store *store)
+{
+    CLEANUP_FREE char *tmp = util_path_join(store->dir, "tmp");
+    time_t now = time(NULL);
+    struct dirent *e;
+    DIR *d;
+
+    if (tmp == NULL || (d = opendir(tmp)) == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        CLEANUP_FREE char *p = NULL;
+        CLEANUP_CLOSE int fd = -1;
+        struct stat st;
+
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        p = util_path_join(tmp, e->d_name);
+        /* A minute's grace: a directory is made, then locked. */
+        if (p == NULL || lstat(p, &st) < 0 || !S_ISDIR(st.st_mode) ||
+            now - st.st_mtime < 60) {
+            continue;
+        }
+        fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            const char *argv[] = {"rm", "-rf", "--", p, NULL};
+
+            log_warnx("removing %s, left by a process that died", p);
+            run_check(argv, 60000, NULL, NULL);
+        }
+    }
+    closedir(d);
+}
+
+/* Take an exclusive flock on PATH (created if needed); see
+ * store_lock_instance for WAIT and the result.
+ */
+static int
+store_lock_file(const char *path, bool wait, const char *what,
+                struct error **errp)
+{
+    CLEANUP_CLOSE int fd = -1;
+
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         error_setg_errno(errp, ERR_IO, errno, "open %s", path);
@@ -234,12 +293,49 @@ store_lock_instance(const struct store *store, const char *instance_id,
         }
         if (errno == EWOULDBLOCK) {
             error_setg(errp, ERR_CONFLICT,
-                       "instance %s is busy with another operation",
-                       instance_id);
+                       "%s is busy with another operation", what);
         } else {
             error_setg_errno(errp, ERR_IO, errno, "lock %s", path);
         }
         return -1;
     }
     return steal_fd(&fd);
+}
+
+int
+store_lock_instance(const struct store *store, const char *instance_id,
+                    bool wait, struct error **errp)
+{
+    CLEANUP_FREE char *dir = store_instance_path(store, instance_id, NULL);
+    CLEANUP_FREE char *path = store_instance_path(store, instance_id, "lock");
+    CLEANUP_FREE char *what = util_strdup_printf("instance %s", instance_id);
+
+    if (dir == NULL || path == NULL || what == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    if (util_mkdir_p(dir, 0700, errp) < 0) {
+        return -1;
+    }
+    return store_lock_file(path, wait, what, errp);
+}
+
+char *
+store_import_lock_path(const struct store *store, const char *image_id)
+{
+    return util_strdup_printf("%s/tmp/%s.import.lock", store->dir, image_id);
+}
+
+int
+store_lock_import(const struct store *store, const char *image_id,
+                  bool wait, struct error **errp)
+{
+    CLEANUP_FREE char *path = store_import_lock_path(store, image_id);
+    CLEANUP_FREE char *what = util_strdup_printf("import of %s", image_id);
+
+    if (path == NULL || what == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    return store_lock_file(path, wait, what, errp);
 }

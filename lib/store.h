@@ -64,6 +64,20 @@ char *store_instance_path(const struct store *store, const char *instance_id,
  */
 char *store_tmp_path(const struct store *store, const char *prefix);
 
+/* Make a new private directory under tmp/ whose name starts with PREFIX
+ * and lock it (flock) for as long as the returned fd stays open: close it
+ * after removing the directory.  On success *PATH (caller frees) is the
+ * directory.  Returns the fd or -1.
+ */
+int store_make_tmp_dir(const struct store *store, const char *prefix,
+                       char **path, struct error **errp);
+
+/* Remove what dead processes left under tmp/: directories nobody holds
+ * locked (see store_make_tmp_dir) that are over a minute old, and lock
+ * files of finished operations.  Cheap; errors are ignored.
+ */
+void store_reap_tmp(const struct store *store);
+
 /* Take the per-instance lock, an exclusive flock on instances/<id>/lock,
  * that serialises life-cycle operations on one instance across processes.
  * With WAIT false, a held lock is an ERR_CONFLICT error.  Returns the lock
@@ -71,5 +85,15 @@ char *store_tmp_path(const struct store *store, const char *prefix);
  */
 int store_lock_instance(const struct store *store, const char *instance_id,
                         bool wait, struct error **errp);
+
+/* The lock of an import in progress: the importing process holds it from
+ * before image IMAGE_ID's record exists until the image is active or
+ * gone, so that a record left in "importing" by a process that died can
+ * be told apart (the lock is free).  Arguments and result as
+ * store_lock_instance.  The lock file's path: caller frees.
+ */
+int store_lock_import(const struct store *store, const char *image_id,
+                      bool wait, struct error **errp);
+char *store_import_lock_path(const struct store *store, const char *image_id);
 
 #endif

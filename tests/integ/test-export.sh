@@ -174,6 +174,39 @@ check "  with the reason" -- grep -q "injected failure" <<<"$err"
 check "  and undoes everything: no image, no volume snapshot, no file" -- \
     data2_empty
 
+# ---- vmsnap killed half-way through an import: the next command that
+# lists images removes what it left (the import lock is free) ----
+cat >"$T_DIR/slow-qemu-img" <<'EOF'
+#!/bin/bash
+# qemu-img, except that "info" of an image in images/ hangs.
+if [ "$1" = info ] && [[ "${*: -1}" == */images/*.qcow2 ]]; then
+    sleep 60
+fi
+exec qemu-img "$@"
+EOF
+chmod +x "$T_DIR/slow-qemu-img"
+VMSNAP_DATA_DIR=$D2 VMSNAP_QEMU_IMG=$T_DIR/slow-qemu-img \
+    "$VMSNAP" image import "$T_DIR/set1.ova" >/dev/null 2>&1 &
+kpid=$!
+for i in $(seq 1 600); do
+    pgrep -f "$T_DIR/slow-qemu-img info" >/dev/null && break
+    sleep 0.1
+done
+check "an import in progress shows its image as importing" -- test \
+    "$(in_data2 vmsnap image list --status importing -f value -c Name)" = set1
+kill -9 $kpid
+wait $kpid 2>/dev/null
+pkill -f "$T_DIR/slow-qemu-img" 2>/dev/null
+touch -d '2 minutes ago' "$D2"/tmp/import-* 2>/dev/null
+check "after the importer is killed, the next listing removes the half-import" -- \
+    test -z "$(in_data2 vmsnap image list --status importing -f value -c ID)"
+check "  with its volume snapshots and temporary files" -- test \
+    -z "$(in_data2 vmsnap volume snapshot list -f value -c ID)" -a -z "$(ls -A "$D2/tmp")"
+for id in $(in_data2 vmsnap image list -f value -c ID); do
+    in_data2 vmsnap image delete "$id"
+done
+check "  and nothing else is left" -- data2_empty
+
 # ---- Import of the VMDK package ----
 new=$(in_data2 vmsnap image import "$T_DIR/set1.ova" -f value -c id)
 ok $? "import of set1.ova into data2"
