@@ -45,7 +45,8 @@ cli_image_output(const struct image *img)
     output_add_field(out, "os_hash_algo", cli_json_str(img->os_hash_algo));
     output_add_field(out, "os_hash_value",
                      cli_json_str(img->os_hash_value));
-    output_add_field(out, "properties", cli_json_props(img->props, img->nprops));
+    output_add_field(out, "properties",
+                     cli_json_props(img->props, img->nprops));
     output_add_field(out, "size", json_size(img->size));
     output_add_field(out, "status", cli_json_str(img->status));
     output_add_field(out, "updated_at", cli_json_str(img->updated_at));
