@@ -10,6 +10,7 @@
 #include "images.h"
 #include "package.h"
 #include "progress-bar.h"
+#include "reap.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -64,7 +65,7 @@ cli_find_image(struct cli *cli, const char *ref)
     if (cli_store(cli) == NULL) {
         return NULL;
     }
-    snapshot_reap_stale(cli->store);
+    reap_stale(cli->store);
     if (catalog_image_find(store_catalog(cli->store), ref, &img, &err) < 0) {
         cli_fail(cli, err);
         return NULL;
@@ -267,7 +268,7 @@ image_list(struct cli *cli, int argc, char **argv)
     if (cli_store(cli) == NULL) {
         goto out;
     }
-    snapshot_reap_stale(cli->store);
+    reap_stale(cli->store);
     if (catalog_image_list(store_catalog(cli->store), &filter, &list, &n,
                            &err) < 0) {
         r = cli_fail(cli, err);

@@ -13,6 +13,7 @@
 #include "backup.h"
 #include "compute.h"
 #include "progress-bar.h"
+#include "reap.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -394,7 +395,7 @@ server_image_create(struct cli *cli, int argc, char **argv)
     if (inst == NULL) {
         return 1;
     }
-    snapshot_reap_stale(cli->store);
+    reap_stale(cli->store);
     bar = progress_bar_new(cli_progress_enabled(cli) && !so.no_wait);
     so.progress = progress_bar_reporter(bar);
     r = snapshot_create(cli->store, inst, &so, &img, &err);
@@ -466,7 +467,7 @@ server_backup_create(struct cli *cli, int argc, char **argv)
     if (inst == NULL) {
         return 1;
     }
-    snapshot_reap_stale(cli->store);
+    reap_stale(cli->store);
     bar = progress_bar_new(cli_progress_enabled(cli));
     so.progress = progress_bar_reporter(bar);
     r = backup_create(cli->store, inst, &so, type, (int)rotation, &img,

@@ -6,6 +6,7 @@
  * The command words follow the openstack client ("image create",
  * "server image create").  Global options may appear anywhere.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ cli_take_globals(struct cli *cli, int argc, char **argv)
         const char *a = argv[i];
         const char *val = NULL;
         bool takes = false;
+        int first = i;  /* where this option began in argv */
 
         if (strcmp(a, "--") == 0) {
             while (i < argc) {
@@ -128,8 +130,12 @@ cli_take_globals(struct cli *cli, int argc, char **argv)
              * as in the openstack client: hand it through.
              */
             if (strcmp(val, "ova") == 0) {
-                argv[out++] = (char *)"--format";
-                argv[out++] = (char *)val;
+                /* Copy the option as it was written (one word or two):
+                 * never more entries than were read.
+                 */
+                while (first <= i) {
+                    argv[out++] = argv[first++];
+                }
                 continue;
             }
             if (output_parse_format(val, &cli->format, &err) < 0) {
@@ -157,6 +163,10 @@ main(int argc, char **argv)
     size_t t;
 
     log_init("vmsnap");
+    /* A peer that goes away (QEMU, the agent, the thaw watchdog) is an
+     * error to report, not a reason to die: writes get EPIPE instead.
+     */
+    signal(SIGPIPE, SIG_IGN);
     argc = cli_take_globals(&cli, argc, argv);
     if (argc < 0) {
         return 2;

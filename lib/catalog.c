@@ -1,14 +1,25 @@
 /* vmsnap: the catalog of images, instances, volumes and volume
  * snapshots, kept in SQLite (see catalog.h).
  *
- * Every statement is prepared with bound parameters; the only SQL built at
- * run time is the image and volume snapshot list queries, and they are
- * assembled from fixed fragments.  Every public function runs in a
- * transaction of its own, or in a savepoint when the caller has one open,
- * so that it is atomic.
+ * The four kinds of record share most of their code.  Each is described
+ * by a struct cat_kind (its table and columns, where each column goes in
+ * its struct, its key/value table, and the noun that messages use), and
+ * the functions under "Records of any kind" read, find, list, delete and
+ * set the status of a record of any kind from that description.  What
+ * stays under each kind is its own: its checks, its INSERT and UPDATE,
+ * and its rules (image users, server tasks, volume attachments, what
+ * keeps a volume or a snapshot from being deleted).
+ *
+ * Every statement is prepared with bound parameters.  The only SQL built
+ * at run time is the record queries of cat_select, assembled from fixed
+ * fragments and the table and column names of the cat_kind descriptors,
+ * never from input.  Every public function runs in a transaction of its
+ * own, or in a savepoint when the caller has one open, so that it is
+ * atomic.
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,103 +162,125 @@ static const char *const cat_migrations[] = {
 #define CAT_SCHEMA_VERSION                                                     \
     ((int)(sizeof(cat_migrations) / sizeof(cat_migrations[0])))
 
+/* ---- Kinds of record -------------------------------------------------- */
+
+#define CAT_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* How a column is kept in the struct of its record. */
+enum cat_col_type {
+    CAT_COL_ID,        /* char [UTIL_UUID_LEN]; the column is never NULL */
+    CAT_COL_TEXT,      /* char *, NULL for SQL NULL; the struct owns it */
+    CAT_COL_INT64,     /* int64_t */
+    CAT_COL_INT64_OPT, /* int64_t, -1 for SQL NULL */
+    CAT_COL_INT,       /* int */
+    CAT_COL_INT_OPT,   /* int, -1 for SQL NULL */
+};
+
+/* One column of a record's table and the struct member it is read into. */
+struct cat_col {
+    const char *name;       /* the column, named as the member */
+    enum cat_col_type type; /* how the member keeps it */
+    size_t offset;          /* offsetof the member */
+};
+
+/* Column MEMBER of struct TYPE, kept as CTYPE. */
+#define CAT_COL(type, member, ctype)                                           \
+    { #member, ctype, offsetof(type, member) }
+
+/* The columns of each kind, id first, in the order its queries read
+ * them.  Every pointer member of the struct is a column here, so that
+ * cat_record_free frees it.
+ */
+static const struct cat_col cat_image_cols[] = {
+    CAT_COL(struct image, id, CAT_COL_ID),
+    CAT_COL(struct image, name, CAT_COL_TEXT),
+    CAT_COL(struct image, status, CAT_COL_TEXT),
+    CAT_COL(struct image, disk_format, CAT_COL_TEXT),
+    CAT_COL(struct image, container_format, CAT_COL_TEXT),
+    CAT_COL(struct image, size, CAT_COL_INT64_OPT),
+    CAT_COL(struct image, virtual_size, CAT_COL_INT64_OPT),
+    CAT_COL(struct image, checksum, CAT_COL_TEXT),
+    CAT_COL(struct image, os_hash_algo, CAT_COL_TEXT),
+    CAT_COL(struct image, os_hash_value, CAT_COL_TEXT),
+    CAT_COL(struct image, min_ram, CAT_COL_INT64),
+    CAT_COL(struct image, min_disk, CAT_COL_INT64),
+    CAT_COL(struct image, created_at, CAT_COL_TEXT),
+    CAT_COL(struct image, updated_at, CAT_COL_TEXT),
+    CAT_COL(struct image, file, CAT_COL_TEXT),
+    CAT_COL(struct image, fail_reason, CAT_COL_TEXT),
+};
+
+static const struct cat_col cat_instance_cols[] = {
+    CAT_COL(struct instance, id, CAT_COL_ID),
+    CAT_COL(struct instance, name, CAT_COL_TEXT),
+    CAT_COL(struct instance, image_id, CAT_COL_TEXT),
+    CAT_COL(struct instance, memory_mb, CAT_COL_INT64),
+    CAT_COL(struct instance, cpus, CAT_COL_INT),
+    CAT_COL(struct instance, created_at, CAT_COL_TEXT),
+    CAT_COL(struct instance, updated_at, CAT_COL_TEXT),
+    CAT_COL(struct instance, task_state, CAT_COL_TEXT),
+};
+
+static const struct cat_col cat_volume_cols[] = {
+    CAT_COL(struct volume, id, CAT_COL_ID),
+    CAT_COL(struct volume, name, CAT_COL_TEXT),
+    CAT_COL(struct volume, status, CAT_COL_TEXT),
+    CAT_COL(struct volume, size, CAT_COL_INT64),
+    CAT_COL(struct volume, file, CAT_COL_TEXT),
+    CAT_COL(struct volume, instance_id, CAT_COL_TEXT),
+    CAT_COL(struct volume, device_index, CAT_COL_INT_OPT),
+    CAT_COL(struct volume, source_snapshot_id, CAT_COL_TEXT),
+    CAT_COL(struct volume, source_image_id, CAT_COL_TEXT),
+    CAT_COL(struct volume, created_at, CAT_COL_TEXT),
+    CAT_COL(struct volume, updated_at, CAT_COL_TEXT),
+};
+
+static const struct cat_col cat_snapshot_cols[] = {
+    CAT_COL(struct volume_snapshot, id, CAT_COL_ID),
+    CAT_COL(struct volume_snapshot, name, CAT_COL_TEXT),
+    CAT_COL(struct volume_snapshot, volume_id, CAT_COL_TEXT),
+    CAT_COL(struct volume_snapshot, status, CAT_COL_TEXT),
+    CAT_COL(struct volume_snapshot, size, CAT_COL_INT64),
+    CAT_COL(struct volume_snapshot, file, CAT_COL_TEXT),
+    CAT_COL(struct volume_snapshot, created_at, CAT_COL_TEXT),
+    CAT_COL(struct volume_snapshot, updated_at, CAT_COL_TEXT),
+};
+
 /* The statements that read and write one key/value table. */
 struct cat_kv_table {
     const char *select; /* ?1 owner -> rows (key, value) sorted by key */
     const char *clear;  /* ?1 owner: delete all its rows */
     const char *insert; /* ?1 owner, ?2 key, ?3 value */
+    const char *match;  /* condition of a list query: record r has the
+                         * item ? = ?; NULL when no list filters by it */
 };
 
-static const struct cat_kv_table cat_image_props = {
-    "SELECT key, value FROM image_properties WHERE image_id = ?1 "
-    "ORDER BY key",
-    "DELETE FROM image_properties WHERE image_id = ?1",
-    "INSERT INTO image_properties (image_id, key, value) VALUES (?1, ?2, ?3)",
-};
-
-static const struct cat_kv_table cat_instance_meta = {
-    "SELECT key, value FROM instance_metadata WHERE instance_id = ?1 "
-    "ORDER BY key",
-    "DELETE FROM instance_metadata WHERE instance_id = ?1",
-    "INSERT INTO instance_metadata (instance_id, key, value) "
-    "VALUES (?1, ?2, ?3)",
-};
-
-static const struct cat_kv_table cat_volume_meta = {
-    "SELECT key, value FROM volume_metadata WHERE volume_id = ?1 "
-    "ORDER BY key",
-    "DELETE FROM volume_metadata WHERE volume_id = ?1",
-    "INSERT INTO volume_metadata (volume_id, key, value) "
-    "VALUES (?1, ?2, ?3)",
-};
-
-static const struct cat_kv_table cat_snapshot_meta = {
-    "SELECT key, value FROM volume_snapshot_metadata "
-    "WHERE snapshot_id = ?1 ORDER BY key",
-    "DELETE FROM volume_snapshot_metadata WHERE snapshot_id = ?1",
-    "INSERT INTO volume_snapshot_metadata (snapshot_id, key, value) "
-    "VALUES (?1, ?2, ?3)",
-};
-
-/* How catalog_*_find looks up one kind of record by name or ID. */
-struct cat_kind {
-    const char *noun;    /* "image", "server", ..., for messages */
-    const char *exists;  /* ?1 id -> a row if it exists */
-    const char *by_name; /* ?1 name -> ids of candidates, newest first */
-};
-
-static const struct cat_kind cat_kind_image = {
-    "image",
-    "SELECT 1 FROM images WHERE id = ?1",
-    "SELECT id FROM images WHERE name = ?1 AND status != 'deleted' "
-    "ORDER BY created_at DESC, rowid DESC",
-};
-
-static const struct cat_kind cat_kind_instance = {
-    "server",
-    "SELECT 1 FROM instances WHERE id = ?1",
-    "SELECT id FROM instances WHERE name = ?1 "
-    "ORDER BY created_at DESC, rowid DESC",
-};
-
-static const struct cat_kind cat_kind_volume = {
-    "volume",
-    "SELECT 1 FROM volumes WHERE id = ?1",
-    "SELECT id FROM volumes WHERE name = ?1 "
-    "ORDER BY created_at DESC, rowid DESC",
-};
-
-static const struct cat_kind cat_kind_snapshot = {
-    "volume snapshot",
-    "SELECT 1 FROM volume_snapshots WHERE id = ?1",
-    "SELECT id FROM volume_snapshots WHERE name = ?1 "
-    "ORDER BY created_at DESC, rowid DESC",
-};
-
-/* The image columns, in the order cat_image_from_row reads them. */
-#define CAT_IMAGE_COLUMNS                                                      \
-    "i.id, i.name, i.status, i.disk_format, i.container_format, i.size, "    \
-    "i.virtual_size, i.checksum, i.os_hash_algo, i.os_hash_value, "           \
-    "i.min_ram, i.min_disk, i.created_at, i.updated_at, i.file, "            \
-    "i.fail_reason"
-
-/* The instance columns, in the order cat_instance_from_row reads them. */
-#define CAT_INSTANCE_COLUMNS                                                   \
-    "s.id, s.name, s.image_id, s.memory_mb, s.cpus, s.created_at, "           \
-    "s.updated_at, s.task_state"
-
-/* The volume columns, in the order cat_volume_from_row reads them. */
-#define CAT_VOLUME_COLUMNS                                                     \
-    "v.id, v.name, v.status, v.size, v.file, v.instance_id, "                 \
-    "v.device_index, v.source_snapshot_id, v.source_image_id, "               \
-    "v.created_at, v.updated_at"
-
-/* The volume snapshot columns, in the order cat_snapshot_from_row reads
- * them.
+/* One kind of record: its table, how a row maps onto its struct, its
+ * key/value table, the statements every kind has, and what messages call
+ * it.  Its strings are the only names of tables and columns that go into
+ * SQL built at run time.
  */
-#define CAT_SNAPSHOT_COLUMNS                                                   \
-    "n.id, n.name, n.volume_id, n.status, n.size, n.file, n.created_at, "     \
-    "n.updated_at"
+struct cat_kind {
+    const char *noun;            /* "image", "server", ...: for messages */
+    const char *item;            /* what messages call one key/value item */
+    const char *filter;          /* what they call a key/value filter */
+    const char *table;           /* its table; cat_select calls it r */
+    const struct cat_col *cols;  /* its columns, id first */
+    size_t ncols;                /* entries in cols */
+    size_t size;                 /* sizeof its struct */
+    size_t kv_offset;            /* offsetof its struct prop * member */
+    size_t nkv_offset;           /* offsetof the size_t that counts them */
+    struct cat_kv_table kv;      /* its key/value table */
+    const char *const *statuses; /* the statuses it may have, or NULL */
+    size_t nstatuses;            /* entries in statuses */
+    const char *exists;          /* ?1 id -> a row if it exists */
+    const char *by_name;         /* ?1 name -> ids of the records a user
+                                  * may mean, newest first */
+    const char *remove;          /* ?1 id: delete its row */
+    const char *set_status;      /* ?1 id, ?2 status, ?3 updated_at, and
+                                  * ?4 fail_reason if has_reason; or NULL */
+    bool has_reason;             /* set_status takes ?4 */
+};
 
 static const char *const cat_image_statuses[] = {
     "queued", "saving", "uploading", "importing", "active",
@@ -260,6 +293,118 @@ static const char *const cat_volume_statuses[] = {
 
 static const char *const cat_snapshot_statuses[] = {
     "creating", "available", "error", "deleting",
+};
+
+static const struct cat_kind cat_kind_image = {
+    .noun = "image",
+    .item = "image property",
+    .filter = "property",
+    .table = "images",
+    .cols = cat_image_cols,
+    .ncols = CAT_NELEMS(cat_image_cols),
+    .size = sizeof(struct image),
+    .kv_offset = offsetof(struct image, props),
+    .nkv_offset = offsetof(struct image, nprops),
+    .kv = {
+        .select = "SELECT key, value FROM image_properties "
+                  "WHERE image_id = ?1 ORDER BY key",
+        .clear = "DELETE FROM image_properties WHERE image_id = ?1",
+        .insert = "INSERT INTO image_properties (image_id, key, value) "
+                  "VALUES (?1, ?2, ?3)",
+        .match = " AND EXISTS (SELECT 1 FROM image_properties AS p"
+                 " WHERE p.image_id = r.id AND p.key = ? AND p.value = ?)",
+    },
+    .statuses = cat_image_statuses,
+    .nstatuses = CAT_NELEMS(cat_image_statuses),
+    .exists = "SELECT 1 FROM images WHERE id = ?1",
+    .by_name = "SELECT id FROM images WHERE name = ?1 "
+               "AND status != 'deleted' "
+               "ORDER BY created_at DESC, rowid DESC",
+    .remove = "DELETE FROM images WHERE id = ?1",
+    .set_status = "UPDATE images SET status = ?2, updated_at = ?3, "
+                  "fail_reason = ?4 WHERE id = ?1",
+    .has_reason = true,
+};
+
+static const struct cat_kind cat_kind_instance = {
+    .noun = "server",
+    .item = "server metadata item",
+    .filter = "metadata",
+    .table = "instances",
+    .cols = cat_instance_cols,
+    .ncols = CAT_NELEMS(cat_instance_cols),
+    .size = sizeof(struct instance),
+    .kv_offset = offsetof(struct instance, meta),
+    .nkv_offset = offsetof(struct instance, nmeta),
+    .kv = {
+        .select = "SELECT key, value FROM instance_metadata "
+                  "WHERE instance_id = ?1 ORDER BY key",
+        .clear = "DELETE FROM instance_metadata WHERE instance_id = ?1",
+        .insert = "INSERT INTO instance_metadata (instance_id, key, value) "
+                  "VALUES (?1, ?2, ?3)",
+    },
+    .exists = "SELECT 1 FROM instances WHERE id = ?1",
+    .by_name = "SELECT id FROM instances WHERE name = ?1 "
+               "ORDER BY created_at DESC, rowid DESC",
+    .remove = "DELETE FROM instances WHERE id = ?1",
+};
+
+static const struct cat_kind cat_kind_volume = {
+    .noun = "volume",
+    .item = "volume metadata item",
+    .filter = "metadata",
+    .table = "volumes",
+    .cols = cat_volume_cols,
+    .ncols = CAT_NELEMS(cat_volume_cols),
+    .size = sizeof(struct volume),
+    .kv_offset = offsetof(struct volume, meta),
+    .nkv_offset = offsetof(struct volume, nmeta),
+    .kv = {
+        .select = "SELECT key, value FROM volume_metadata "
+                  "WHERE volume_id = ?1 ORDER BY key",
+        .clear = "DELETE FROM volume_metadata WHERE volume_id = ?1",
+        .insert = "INSERT INTO volume_metadata (volume_id, key, value) "
+                  "VALUES (?1, ?2, ?3)",
+    },
+    .statuses = cat_volume_statuses,
+    .nstatuses = CAT_NELEMS(cat_volume_statuses),
+    .exists = "SELECT 1 FROM volumes WHERE id = ?1",
+    .by_name = "SELECT id FROM volumes WHERE name = ?1 "
+               "ORDER BY created_at DESC, rowid DESC",
+    .remove = "DELETE FROM volumes WHERE id = ?1",
+    .set_status = "UPDATE volumes SET status = ?2, updated_at = ?3 "
+                  "WHERE id = ?1",
+};
+
+static const struct cat_kind cat_kind_snapshot = {
+    .noun = "volume snapshot",
+    .item = "volume snapshot metadata item",
+    .filter = "metadata",
+    .table = "volume_snapshots",
+    .cols = cat_snapshot_cols,
+    .ncols = CAT_NELEMS(cat_snapshot_cols),
+    .size = sizeof(struct volume_snapshot),
+    .kv_offset = offsetof(struct volume_snapshot, meta),
+    .nkv_offset = offsetof(struct volume_snapshot, nmeta),
+    .kv = {
+        .select = "SELECT key, value FROM volume_snapshot_metadata "
+                  "WHERE snapshot_id = ?1 ORDER BY key",
+        .clear = "DELETE FROM volume_snapshot_metadata "
+                 "WHERE snapshot_id = ?1",
+        .insert = "INSERT INTO volume_snapshot_metadata (snapshot_id, key, "
+                  "value) VALUES (?1, ?2, ?3)",
+        .match = " AND EXISTS (SELECT 1 FROM volume_snapshot_metadata AS m"
+                 " WHERE m.snapshot_id = r.id AND m.key = ?"
+                 " AND m.value = ?)",
+    },
+    .statuses = cat_snapshot_statuses,
+    .nstatuses = CAT_NELEMS(cat_snapshot_statuses),
+    .exists = "SELECT 1 FROM volume_snapshots WHERE id = ?1",
+    .by_name = "SELECT id FROM volume_snapshots WHERE name = ?1 "
+               "ORDER BY created_at DESC, rowid DESC",
+    .remove = "DELETE FROM volume_snapshots WHERE id = ?1",
+    .set_status = "UPDATE volume_snapshots SET status = ?2, "
+                  "updated_at = ?3 WHERE id = ?1",
 };
 
 /* ---- Small helpers ---------------------------------------------------- */
@@ -541,6 +686,90 @@ cat_buf_steal(struct cat_buf *b)
     return s;
 }
 
+/* True if STATUS is one of the N strings of LIST. */
+static bool
+cat_status_in(const char *status, const char *const *list, size_t n)
+{
+    size_t i;
+
+    if (status == NULL) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(status, list[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* What a message calls a record: its name, or its ID when it has none. */
+static const char *
+cat_label(const char *name, const char *id)
+{
+    return name != NULL && name[0] != '\0' ? name : id;
+}
+
+/* Fail with ERR_NOT_FOUND "no NOUN with ID 'ID'", ID as the caller wrote
+ * it.  Always returns -1.
+ */
+static int
+cat_not_found(const struct cat_kind *k, const char *id, struct error **errp)
+{
+    error_setg(errp, ERR_NOT_FOUND, "no %s with ID '%s'", k->noun, id);
+    return -1;
+}
+
+/* Fail as cat_not_found unless the last write changed a row. */
+static int
+cat_changed(struct catalog *cat, const struct cat_kind *k, const char *id,
+            struct error **errp)
+{
+    if (sqlite3_changes(cat->db) == 0) {
+        return cat_not_found(k, id, errp);
+    }
+    return 0;
+}
+
+/* Prepare SQL, a query for the one row of a record of kind K, bind ?1 to
+ * its ID (normalised; GIVEN as the caller wrote it) and step to that row.
+ * Returns the statement on the row (the caller finalizes it), or NULL
+ * with cat_not_found if there is no row, or another error.
+ */
+static sqlite3_stmt *
+cat_row_locked(struct catalog *cat, const struct cat_kind *k, const char *sql,
+               const char *id, const char *given, struct error **errp)
+{
+    sqlite3_stmt *st = cat_prepare(cat, sql, errp);
+    int r = -1;
+
+    if (st != NULL && cat_bind(cat, st, errp, "s", id) == 0) {
+        r = cat_step(cat, st, errp);
+        if (r == 0) {
+            cat_not_found(k, given, errp);
+        }
+    }
+    if (r <= 0) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Run SQL, a statement without rows, with ?1 bound to ID. */
+static int
+cat_run_id(struct catalog *cat, const char *sql, const char *id,
+           struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, sql, errp);
+
+    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Transactions ----------------------------------------------------- */
 
 /* Open a transaction, or a savepoint inside the open one.  WRITE asks for
@@ -631,6 +860,20 @@ cat_tx_commit(struct catalog *cat, struct error **errp)
     }
     cat->depth--;
     return 0;
+}
+
+/* End the transaction of a write whose steps returned R: commit it if R
+ * is 0, else roll it back.  Returns 0, or -1 with the error of the steps
+ * or of the commit.
+ */
+static int
+cat_tx_end(struct catalog *cat, int r, struct error **errp)
+{
+    if (r < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    return cat_tx_commit(cat, errp);
 }
 
 int
@@ -928,48 +1171,6 @@ catalog_props_free(struct prop *props, size_t n)
     free(props);
 }
 
-/* Check a key/value set given by a caller: keys non-empty, bounded and
- * distinct, values present, not too many.  NOUN names the set.
- */
-static int
-cat_check_props(const struct prop *props, size_t n, const char *noun,
-                struct error **errp)
-{
-    size_t i, j;
-
-    if (n > CATALOG_PROPS_MAX) {
-        error_setg(errp, ERR_INVALID, "too many %s (%zu, at most %d)", noun,
-                   n, CATALOG_PROPS_MAX);
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (props[i].key == NULL || props[i].key[0] == '\0' ||
-            strlen(props[i].key) > CATALOG_KEY_MAX) {
-            error_setg(errp, ERR_INVALID, "%s name must be 1 to %d bytes",
-                       noun, CATALOG_KEY_MAX);
-            return -1;
-        }
-        if (props[i].value == NULL) {
-            error_setg(errp, ERR_INVALID, "%s '%s' has no value", noun,
-                       props[i].key);
-            return -1;
-        }
-        if (strlen(props[i].value) > CATALOG_VALUE_MAX) {
-            error_setg(errp, ERR_INVALID, "%s '%s' is longer than %d bytes",
-                       noun, props[i].key, CATALOG_VALUE_MAX);
-            return -1;
-        }
-        for (j = 0; j < i; j++) {
-            if (strcmp(props[i].key, props[j].key) == 0) {
-                error_setg(errp, ERR_INVALID, "%s '%s' is given twice",
-                           noun, props[i].key);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 /* Read the key/value set of OWNER from table T. */
 static int
 cat_load_kv(struct catalog *cat, const struct cat_kv_table *t,
@@ -1021,12 +1222,10 @@ cat_store_kv_locked(struct catalog *cat, const struct cat_kv_table *t,
                     const char *owner, const struct prop *props, size_t n,
                     struct error **errp)
 {
-    CLEANUP_STMT sqlite3_stmt *del = cat_prepare(cat, t->clear, errp);
     CLEANUP_STMT sqlite3_stmt *ins = NULL;
     size_t i;
 
-    if (del == NULL || cat_bind(cat, del, errp, "s", owner) < 0 ||
-        cat_run(cat, del, errp) < 0) {
+    if (cat_run_id(cat, t->clear, owner, errp) < 0) {
         return -1;
     }
     if (n == 0) {
@@ -1047,7 +1246,456 @@ cat_store_kv_locked(struct catalog *cat, const struct cat_kv_table *t,
     return 0;
 }
 
-/* ---- Lookup by name or ID --------------------------------------------- */
+/* ---- Checks of what callers give -------------------------------------- */
+
+/* Copy ID, which names a NOUN, into OUT in lower case, or fail with
+ * ERR_INVALID "NOUN ID 'x' is not a UUID".
+ */
+static int
+cat_check_id(const char *id, const char *noun, char out[UTIL_UUID_LEN],
+             struct error **errp)
+{
+    if (!cat_norm_id(id, out)) {
+        error_setg(errp, ERR_INVALID, "%s ID '%s' is not a UUID", noun, id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check the optional reference REF to a NOUN (for messages): NULL, or a
+ * UUID that is copied in lower case into BUF.  *NORM becomes BUF, or NULL
+ * when there is no reference.
+ */
+static int
+cat_check_ref(const char *ref, const char *noun, char buf[UTIL_UUID_LEN],
+              const char **norm, struct error **errp)
+{
+    *norm = NULL;
+    if (ref == NULL) {
+        return 0;
+    }
+    if (cat_check_id(ref, noun, buf, errp) < 0) {
+        return -1;
+    }
+    *norm = buf;
+    return 0;
+}
+
+/* Fail with ERR_INVALID if the optional NAME of a record of kind K is
+ * too long.
+ */
+static int
+cat_check_name(const struct cat_kind *k, const char *name,
+               struct error **errp)
+{
+    if (name != NULL && strlen(name) > CATALOG_NAME_MAX) {
+        error_setg(errp, ERR_INVALID, "%s name is longer than %d bytes",
+                   k->noun, CATALOG_NAME_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fail with ERR_INVALID "unknown NOUN status 'x'" unless STATUS is one of
+ * those of kind K.
+ */
+static int
+cat_check_status(const struct cat_kind *k, const char *status,
+                 struct error **errp)
+{
+    if (!cat_status_in(status, k->statuses, k->nstatuses)) {
+        error_setg(errp, ERR_INVALID, "unknown %s status '%s'", k->noun,
+                   status ? status : "(none)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Fail with ERR_INVALID unless CREATED is NULL (now) or a time. */
+static int
+cat_check_created(const char *created, struct error **errp)
+{
+    if (created != NULL && !util_is_iso8601(created)) {
+        error_setg(errp, ERR_INVALID, "bad creation time '%s'", created);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check one key/value item given by a caller: a non-empty, bounded key
+ * and a bounded value.  NOUN names the item.
+ */
+static int
+cat_check_item(const char *key, const char *value, const char *noun,
+               struct error **errp)
+{
+    if (key == NULL || key[0] == '\0' || strlen(key) > CATALOG_KEY_MAX) {
+        error_setg(errp, ERR_INVALID, "%s name must be 1 to %d bytes", noun,
+                   CATALOG_KEY_MAX);
+        return -1;
+    }
+    if (value == NULL) {
+        error_setg(errp, ERR_INVALID, "%s '%s' has no value", noun, key);
+        return -1;
+    }
+    if (strlen(value) > CATALOG_VALUE_MAX) {
+        error_setg(errp, ERR_INVALID, "%s '%s' is longer than %d bytes",
+                   noun, key, CATALOG_VALUE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check a key/value set given by a caller: items as cat_check_item, keys
+ * distinct, not too many.  NOUN names one item.
+ */
+static int
+cat_check_props(const struct prop *props, size_t n, const char *noun,
+                struct error **errp)
+{
+    size_t i, j;
+
+    if (n > CATALOG_PROPS_MAX) {
+        error_setg(errp, ERR_INVALID, "too many %s (%zu, at most %d)", noun,
+                   n, CATALOG_PROPS_MAX);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (cat_check_item(props[i].key, props[i].value, noun, errp) < 0) {
+            return -1;
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(props[i].key, props[j].key) == 0) {
+                error_setg(errp, ERR_INVALID, "%s '%s' is given twice",
+                           noun, props[i].key);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- Records of any kind ---------------------------------------------- */
+
+/* The member at OFFSET of the record REC. */
+static void *
+cat_member(void *rec, size_t offset)
+{
+    return (char *)rec + offset;
+}
+
+/* Free REC, a record of kind K, and everything it owns.  NULL is
+ * allowed.
+ */
+static void
+cat_record_free(const struct cat_kind *k, void *rec)
+{
+    size_t i;
+
+    if (rec == NULL) {
+        return;
+    }
+    for (i = 0; i < k->ncols; i++) {
+        if (k->cols[i].type == CAT_COL_TEXT) {
+            free(*(char **)cat_member(rec, k->cols[i].offset));
+        }
+    }
+    catalog_props_free(*(struct prop **)cat_member(rec, k->kv_offset),
+                       *(size_t *)cat_member(rec, k->nkv_offset));
+    free(rec);
+}
+
+/* Free the N records of kind K in LIST, and LIST.  NULL is allowed. */
+static void
+cat_list_free(const struct cat_kind *k, void **list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        cat_record_free(k, list[i]);
+    }
+    free(list);
+}
+
+/* Build a record of kind K from the current row of ST, whose columns are
+ * those of K->cols in order, and read its key/value set.  Returns it
+ * (free with cat_record_free), or NULL with an error.
+ */
+static void *
+cat_record_read(struct catalog *cat, const struct cat_kind *k,
+                sqlite3_stmt *st, struct error **errp)
+{
+    void *rec = calloc(1, k->size);
+    size_t i;
+
+    if (rec == NULL) {
+        cat_oom(errp);
+        return NULL;
+    }
+    for (i = 0; i < k->ncols; i++) {
+        void *member = cat_member(rec, k->cols[i].offset);
+        int col = (int)i, r = 0;
+        bool null = sqlite3_column_type(st, col) == SQLITE_NULL;
+
+        switch (k->cols[i].type) {
+        case CAT_COL_ID:
+            r = cat_col_id(st, col, member);
+            break;
+        case CAT_COL_TEXT:
+            r = cat_col_str(st, col, member);
+            break;
+        case CAT_COL_INT64:
+            *(int64_t *)member = sqlite3_column_int64(st, col);
+            break;
+        case CAT_COL_INT64_OPT:
+            *(int64_t *)member = null ? -1 : sqlite3_column_int64(st, col);
+            break;
+        case CAT_COL_INT:
+            *(int *)member = sqlite3_column_int(st, col);
+            break;
+        case CAT_COL_INT_OPT:
+            *(int *)member = null ? -1 : sqlite3_column_int(st, col);
+            break;
+        }
+        if (r < 0) {
+            cat_record_free(k, rec);
+            cat_oom(errp);
+            return NULL;
+        }
+    }
+    if (cat_load_kv(cat, &k->kv, cat_member(rec, k->cols[0].offset),
+                    cat_member(rec, k->kv_offset),
+                    cat_member(rec, k->nkv_offset), errp) < 0) {
+        cat_record_free(k, rec);
+        return NULL;
+    }
+    return rec;
+}
+
+/* Which records of a kind cat_select reads.  A zeroed query reads them
+ * all, newest first (by created_at, then by order of insertion).
+ */
+struct cat_query {
+    const char *id;                    /* only this normalised ID */
+    const char *name;                  /* only this exact name */
+    const char *status;                /* only this status (checked) */
+    bool exclude_deleted;              /* skip status deleted */
+    const char *server;                /* only the volumes attached to this
+                                        * server, by device index */
+    const struct catalog_match *match; /* items the record must all have */
+    size_t nmatch;                     /* entries in match, at most
+                                        * CATALOG_PROPS_MAX */
+};
+
+/* Prepare the query Q over kind K, with the columns of K->cols, and bind
+ * its values.  Returns the statement (the caller finalizes it), or NULL
+ * with ERR_INVALID (bad filters), ERR_CONFLICT (busy) or ERR_IO.
+ */
+static sqlite3_stmt *
+cat_select(struct catalog *cat, const struct cat_kind *k,
+           const struct cat_query *q, struct error **errp)
+{
+    const char *values[4 + 2 * CATALOG_PROPS_MAX];
+    struct cat_buf sql = { 0 };
+    CLEANUP_FREE char *text = NULL;
+    char server[UTIL_UUID_LEN];
+    sqlite3_stmt *st;
+    size_t nvalues = 0, i;
+    int rc = SQLITE_OK;
+
+    if (q->nmatch > 0 && q->match == NULL) {
+        error_setg(errp, ERR_INVALID, "%s filters missing", k->filter);
+        return NULL;
+    }
+    if (q->nmatch > CATALOG_PROPS_MAX) {
+        error_setg(errp, ERR_INVALID, "too many %s filters (%zu, at most "
+                   "%d)", k->filter, q->nmatch, CATALOG_PROPS_MAX);
+        return NULL;
+    }
+    if (q->status != NULL && cat_check_status(k, q->status, errp) < 0) {
+        return NULL;
+    }
+    for (i = 0; i < q->nmatch; i++) {
+        if (q->match[i].key == NULL || q->match[i].value == NULL) {
+            error_setg(errp, ERR_INVALID, "%s filter without a key or a "
+                       "value", k->filter);
+            return NULL;
+        }
+    }
+    if (q->nmatch > 0 && k->kv.match == NULL) {
+        abort(); /* a bug in this file */
+    }
+    /* Only fixed fragments and the names in K go into the text; every
+     * value is bound.
+     */
+    cat_buf_printf(&sql, "SELECT");
+    for (i = 0; i < k->ncols; i++) {
+        cat_buf_printf(&sql, "%s r.%s", i > 0 ? "," : "", k->cols[i].name);
+    }
+    cat_buf_printf(&sql, " FROM %s AS r WHERE 1", k->table);
+    if (q->id != NULL) {
+        cat_buf_printf(&sql, " AND r.id = ?");
+        values[nvalues++] = q->id;
+    }
+    if (q->name != NULL) {
+        cat_buf_printf(&sql, " AND r.name = ?");
+        values[nvalues++] = q->name;
+    }
+    if (q->status != NULL) {
+        cat_buf_printf(&sql, " AND r.status = ?");
+        values[nvalues++] = q->status;
+    }
+    if (q->exclude_deleted) {
+        cat_buf_printf(&sql, " AND r.status != 'deleted'");
+    }
+    if (q->server != NULL) {
+        /* Something that is not a UUID matches no attachment. */
+        if (!cat_norm_id(q->server, server)) {
+            server[0] = '\0';
+        }
+        cat_buf_printf(&sql, " AND r.instance_id = ?");
+        values[nvalues++] = server;
+    }
+    for (i = 0; i < q->nmatch; i++) {
+        cat_buf_printf(&sql, "%s", k->kv.match);
+        values[nvalues++] = q->match[i].key;
+        values[nvalues++] = q->match[i].value;
+    }
+    cat_buf_printf(&sql, "%s", q->server != NULL
+                   ? " ORDER BY r.device_index"
+                   : " ORDER BY r.created_at DESC, r.rowid DESC");
+    text = cat_buf_steal(&sql);
+    if (text == NULL) {
+        cat_oom(errp);
+        return NULL;
+    }
+    st = cat_prepare(cat, text, errp);
+    if (st == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < nvalues && rc == SQLITE_OK; i++) {
+        rc = sqlite3_bind_text(st, (int)i + 1, values[i], -1,
+                               SQLITE_TRANSIENT);
+    }
+    if (rc != SQLITE_OK) {
+        cat_fail(cat, rc, errp, "bind");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Read record ID (as the caller wrote it) of kind K into *OUT.  Needs a
+ * transaction.
+ */
+static int
+cat_get_locked(struct catalog *cat, const struct cat_kind *k, const char *id,
+               void **out, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN];
+    struct cat_query q = { .id = nid };
+    void *rec;
+    int r;
+
+    if (!cat_norm_id(id, nid)) {
+        return cat_not_found(k, id, errp);
+    }
+    st = cat_select(cat, k, &q, errp);
+    if (st == NULL) {
+        return -1;
+    }
+    r = cat_step(cat, st, errp);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 0) {
+        return cat_not_found(k, id, errp);
+    }
+    rec = cat_record_read(cat, k, st, errp);
+    if (rec == NULL) {
+        return -1;
+    }
+    *out = rec;
+    return 0;
+}
+
+/* Read the records of kind K that Q selects into a new array *OUT of *N
+ * (NULL when there are none).  Needs a transaction.
+ */
+static int
+cat_list_locked(struct catalog *cat, const struct cat_kind *k,
+                const struct cat_query *q, void ***out, size_t *n,
+                struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = cat_select(cat, k, q, errp);
+    void **list = NULL;
+    size_t count = 0, cap = 0;
+    int r;
+
+    if (st == NULL) {
+        return -1;
+    }
+    while ((r = cat_step(cat, st, errp)) > 0) {
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            void **grown = realloc(list, ncap * sizeof(*list));
+
+            if (grown == NULL) {
+                cat_list_free(k, list, count);
+                return cat_oom(errp);
+            }
+            list = grown;
+            cap = ncap;
+        }
+        list[count] = cat_record_read(cat, k, st, errp);
+        if (list[count] == NULL) {
+            cat_list_free(k, list, count);
+            return -1;
+        }
+        count++;
+    }
+    if (r < 0) {
+        cat_list_free(k, list, count);
+        return -1;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+/* 1 if kind K has a record with ID (normalised), 0 if not, -1 on error. */
+static int
+cat_exists_locked(struct catalog *cat, const struct cat_kind *k,
+                  const char *id, struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, k->exists, errp);
+
+    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
+        return -1;
+    }
+    return cat_step(cat, st, errp);
+}
+
+/* Fail with ERR_CONFLICT "NOUN ID 'x' already exists" if kind K has a
+ * record with ID (normalised).
+ */
+static int
+cat_id_unused_locked(struct catalog *cat, const struct cat_kind *k,
+                     const char *id, struct error **errp)
+{
+    int r = cat_exists_locked(cat, k, id, errp);
+
+    if (r > 0) {
+        error_setg(errp, ERR_CONFLICT, "%s ID '%s' already exists", k->noun,
+                   id);
+        return -1;
+    }
+    return r;
+}
 
 /* Resolve NAME_OR_ID to the ID of one record of kind K.  Needs a
  * transaction, so that the answer stays true while the caller reads.
@@ -1070,11 +1718,7 @@ cat_find_id_locked(struct catalog *cat, const struct cat_kind *k,
         return -1;
     }
     if (cat_norm_id(name_or_id, id)) {
-        st = cat_prepare(cat, k->exists, errp);
-        if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-            return -1;
-        }
-        r = cat_step(cat, st, errp);
+        r = cat_exists_locked(cat, k, id, errp);
         if (r < 0) {
             return -1;
         }
@@ -1082,8 +1726,6 @@ cat_find_id_locked(struct catalog *cat, const struct cat_kind *k,
             memcpy(out, id, UTIL_UUID_LEN);
             return 0;
         }
-        sqlite3_finalize(st);
-        st = NULL;
     }
     st = cat_prepare(cat, k->by_name, errp);
     if (st == NULL || cat_bind(cat, st, errp, "s", name_or_id) < 0) {
@@ -1120,23 +1762,235 @@ cat_find_id_locked(struct catalog *cat, const struct cat_kind *k,
     return 0;
 }
 
+/* Read into *OUT the record of kind K that KEY names: its ID, or with
+ * BY_NAME what a user may call it (cat_find_id_locked).  The public get
+ * and find functions.
+ */
+static int
+cat_get(struct catalog *cat, const struct cat_kind *k, const char *key,
+        bool by_name, void **out, struct error **errp)
+{
+    char id[UTIL_UUID_LEN];
+
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if ((by_name && cat_find_id_locked(cat, k, key, id, errp) < 0) ||
+        cat_get_locked(cat, k, by_name ? id : key, out, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        cat_record_free(k, *out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* cat_list_locked in a transaction of its own: the public list
+ * functions.
+ */
+static int
+cat_list(struct catalog *cat, const struct cat_kind *k,
+         const struct cat_query *q, void ***out, size_t *n,
+         struct error **errp)
+{
+    if (cat_tx_begin(cat, false, errp) < 0) {
+        return -1;
+    }
+    if (cat_list_locked(cat, k, q, out, n, errp) < 0) {
+        cat_tx_rollback(cat);
+        return -1;
+    }
+    if (cat_tx_commit(cat, errp) < 0) {
+        cat_list_free(k, *out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* A kind's own rule for deleting its record ID (normalised; GIVEN as the
+ * caller wrote it): 0 to go on, or -1 with an error.
+ */
+typedef int cat_delete_rule(struct catalog *cat, const char *id,
+                            const char *given, struct error **errp);
+
+/* Delete record ID of kind K (as the caller wrote it) with its key/value
+ * set, if RULE (NULL for none) lets it.
+ */
+static int
+cat_delete_locked(struct catalog *cat, const struct cat_kind *k,
+                  const char *id, cat_delete_rule *rule,
+                  struct error **errp)
+{
+    char nid[UTIL_UUID_LEN];
+
+    if (!cat_norm_id(id, nid)) {
+        return cat_not_found(k, id, errp);
+    }
+    if (rule != NULL && rule(cat, nid, id, errp) < 0) {
+        return -1;
+    }
+    /* The foreign key cascades too; delete explicitly all the same. */
+    if (cat_run_id(cat, k->kv.clear, nid, errp) < 0 ||
+        cat_run_id(cat, k->remove, nid, errp) < 0) {
+        return -1;
+    }
+    return cat_changed(cat, k, id, errp);
+}
+
+/* cat_delete_locked in a transaction of its own: the public delete
+ * functions.
+ */
+static int
+cat_delete(struct catalog *cat, const struct cat_kind *k, const char *id,
+           cat_delete_rule *rule, struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_delete_locked(cat, k, id, rule, errp), errp);
+}
+
+/* A kind's own rule for giving its record ID (normalised; GIVEN as the
+ * caller wrote it) STATUS: 0 to go on, or -1 with an error.
+ */
+typedef int cat_status_rule(struct catalog *cat, const char *id,
+                            const char *given, const char *status,
+                            struct error **errp);
+
+/* Set the status of record ID of kind K (as the caller wrote it) to
+ * STATUS, and for a kind that has one its fail_reason to REASON, if RULE
+ * (NULL for none) lets it; bump updated_at.
+ */
+static int
+cat_set_status_locked(struct catalog *cat, const struct cat_kind *k,
+                      const char *id, const char *status,
+                      const char *reason, cat_status_rule *rule,
+                      struct error **errp)
+{
+    CLEANUP_STMT sqlite3_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+
+    if (cat_check_status(k, status, errp) < 0) {
+        return -1;
+    }
+    if (!cat_norm_id(id, nid)) {
+        return cat_not_found(k, id, errp);
+    }
+    if (rule != NULL && rule(cat, nid, id, status, errp) < 0) {
+        return -1;
+    }
+    util_now_iso8601(now);
+    /* REASON is bound only for a kind that keeps one. */
+    st = cat_prepare(cat, k->set_status, errp);
+    if (st == NULL ||
+        cat_bind(cat, st, errp, k->has_reason ? "ssss" : "sss", nid, status,
+                 now, reason) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return cat_changed(cat, k, id, errp);
+}
+
+/* cat_set_status_locked in a transaction of its own: the public
+ * set_status functions.
+ */
+static int
+cat_set_status(struct catalog *cat, const struct cat_kind *k, const char *id,
+               const char *status, const char *reason, cat_status_rule *rule,
+               struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_set_status_locked(cat, k, id, status, reason,
+                                                 rule, errp), errp);
+}
+
+/* Append "NOUN NAME (ID)" (or "NOUN ID" without a name) to B. */
+static void
+cat_describe(struct cat_buf *b, const char *noun, sqlite3_stmt *st,
+             int id_col, int name_col)
+{
+    const unsigned char *id = sqlite3_column_text(st, id_col);
+    const unsigned char *name = sqlite3_column_text(st, name_col);
+
+    if (id == NULL) {
+        b->oom = true;
+        return;
+    }
+    if (name != NULL) {
+        cat_buf_printf(b, "%s %s (%s)", noun, (const char *)name,
+                       (const char *)id);
+    } else {
+        cat_buf_printf(b, "%s %s", noun, (const char *)id);
+    }
+}
+
+/* One query for what uses a record.  Each row is one user; its columns
+ * are the user's id and name and, for an indirect user (VIA > 0), the
+ * key, then (VIA 2) the id and name of the image in between.
+ */
+struct cat_users_query {
+    const char *noun; /* what the user is */
+    int via;          /* 0 direct, 1 through a key, 2 and an image */
+    const char *sql;  /* ?1 the ID of the record used */
+};
+
+/* Describe in B, separated by ", ", the users of record ID that the N
+ * QUERIES find.  Returns how many there are, or -1.
+ */
+static int
+cat_users_locked(struct catalog *cat, const struct cat_users_query *queries,
+                 size_t n, const char *id, struct cat_buf *b,
+                 struct error **errp)
+{
+    size_t q;
+    int count = 0, r;
+
+    for (q = 0; q < n; q++) {
+        CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, queries[q].sql,
+                                                    errp);
+
+        if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
+            return -1;
+        }
+        while ((r = cat_step(cat, st, errp)) > 0) {
+            const unsigned char *key;
+
+            if (count > 0) {
+                cat_buf_printf(b, ", ");
+            }
+            cat_describe(b, queries[q].noun, st, 0, 1);
+            if (queries[q].via > 0) {
+                key = sqlite3_column_text(st, 2);
+                cat_buf_printf(b, " via ");
+                if (queries[q].via == 2) {
+                    cat_describe(b, "image", st, 3, 4);
+                    cat_buf_printf(b, " ");
+                }
+                cat_buf_printf(b, "%s", key ? (const char *)key : "?");
+            }
+            count++;
+        }
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return count;
+}
+
 /* ---- Images ----------------------------------------------------------- */
 
 bool
 catalog_image_status_valid(const char *status)
 {
-    size_t i;
-
-    if (status == NULL) {
-        return false;
-    }
-    for (i = 0; i < sizeof(cat_image_statuses) / sizeof(cat_image_statuses[0]);
-         i++) {
-        if (strcmp(status, cat_image_statuses[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return cat_status_in(status, cat_image_statuses,
+                         CAT_NELEMS(cat_image_statuses));
 }
 
 const char *
@@ -1155,36 +2009,13 @@ image_prop_set(struct image *img, const char *key, const char *value,
 void
 image_free(struct image *img)
 {
-    if (img == NULL) {
-        return;
-    }
-    free(img->name);
-    free(img->status);
-    free(img->disk_format);
-    free(img->container_format);
-    free(img->checksum);
-    free(img->os_hash_algo);
-    free(img->os_hash_value);
-    free(img->created_at);
-    free(img->updated_at);
-    free(img->file);
-    free(img->fail_reason);
-    catalog_props_free(img->props, img->nprops);
-    free(img);
+    cat_record_free(&cat_kind_image, img);
 }
 
 void
 image_list_free(struct image **list, size_t n)
 {
-    size_t i;
-
-    if (list == NULL) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        image_free(list[i]);
-    }
-    free(list);
+    cat_list_free(&cat_kind_image, (void **)list, n);
 }
 
 /* Check the fields of IMG that callers set.  ID gets the normalised ID. */
@@ -1192,19 +2023,9 @@ static int
 cat_image_check(const struct image *img, char id[UTIL_UUID_LEN],
                 struct error **errp)
 {
-    if (!cat_norm_id(img->id, id)) {
-        error_setg(errp, ERR_INVALID, "image ID '%s' is not a UUID",
-                   img->id);
-        return -1;
-    }
-    if (img->name != NULL && strlen(img->name) > CATALOG_NAME_MAX) {
-        error_setg(errp, ERR_INVALID, "image name is longer than %d bytes",
-                   CATALOG_NAME_MAX);
-        return -1;
-    }
-    if (!catalog_image_status_valid(img->status)) {
-        error_setg(errp, ERR_INVALID, "unknown image status '%s'",
-                   img->status ? img->status : "(none)");
+    if (cat_check_id(img->id, "image", id, errp) < 0 ||
+        cat_check_name(&cat_kind_image, img->name, errp) < 0 ||
+        cat_check_status(&cat_kind_image, img->status, errp) < 0) {
         return -1;
     }
     if (img->min_ram < 0 || img->min_disk < 0) {
@@ -1212,173 +2033,59 @@ cat_image_check(const struct image *img, char id[UTIL_UUID_LEN],
                    "negative");
         return -1;
     }
-    if (img->created_at != NULL && !util_is_iso8601(img->created_at)) {
-        error_setg(errp, ERR_INVALID, "bad creation time '%s'",
-                   img->created_at);
+    if (cat_check_created(img->created_at, errp) < 0) {
         return -1;
     }
-    return cat_check_props(img->props, img->nprops, "image property", errp);
+    return cat_check_props(img->props, img->nprops, cat_kind_image.item,
+                           errp);
 }
 
-/* Build a struct image from a row of CAT_IMAGE_COLUMNS. */
-static struct image *
-cat_image_from_row(sqlite3_stmt *st)
-{
-    struct image *img = calloc(1, sizeof(*img));
-
-    if (img == NULL) {
-        return NULL;
-    }
-    img->size = sqlite3_column_type(st, 5) == SQLITE_NULL
-                    ? -1 : sqlite3_column_int64(st, 5);
-    img->virtual_size = sqlite3_column_type(st, 6) == SQLITE_NULL
-                            ? -1 : sqlite3_column_int64(st, 6);
-    img->min_ram = sqlite3_column_int64(st, 10);
-    img->min_disk = sqlite3_column_int64(st, 11);
-    if (cat_col_id(st, 0, img->id) < 0 ||
-        cat_col_str(st, 1, &img->name) < 0 ||
-        cat_col_str(st, 2, &img->status) < 0 ||
-        cat_col_str(st, 3, &img->disk_format) < 0 ||
-        cat_col_str(st, 4, &img->container_format) < 0 ||
-        cat_col_str(st, 7, &img->checksum) < 0 ||
-        cat_col_str(st, 8, &img->os_hash_algo) < 0 ||
-        cat_col_str(st, 9, &img->os_hash_value) < 0 ||
-        cat_col_str(st, 12, &img->created_at) < 0 ||
-        cat_col_str(st, 13, &img->updated_at) < 0 ||
-        cat_col_str(st, 14, &img->file) < 0 ||
-        cat_col_str(st, 15, &img->fail_reason) < 0) {
-        image_free(img);
-        return NULL;
-    }
-    return img;
-}
-
+/* Store IMG (borrowed) with its properties: as a new image, or with
+ * UPDATE over image IMG->id, keeping its created_at.
+ */
 static int
-cat_image_get_locked(struct catalog *cat, const char *id,
-                     struct image **out, struct error **errp)
+cat_image_write_locked(struct catalog *cat, const struct image *img,
+                       bool update, struct error **errp)
 {
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN];
-    struct image *img;
-    int r;
-
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
-    }
-    st = cat_prepare(cat, "SELECT " CAT_IMAGE_COLUMNS " FROM images AS i "
-                     "WHERE i.id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
-    }
-    img = cat_image_from_row(st);
-    if (img == NULL) {
-        return cat_oom(errp);
-    }
-    if (cat_load_kv(cat, &cat_image_props, img->id, &img->props,
-                    &img->nprops, errp) < 0) {
-        image_free(img);
-        return -1;
-    }
-    *out = img;
-    return 0;
-}
-
-int
-catalog_image_get(struct catalog *cat, const char *id, struct image **out,
-                  struct error **errp)
-{
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_image_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        image_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-int
-catalog_image_find(struct catalog *cat, const char *name_or_id,
-                   struct image **out, struct error **errp)
-{
-    char id[UTIL_UUID_LEN];
-
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_find_id_locked(cat, &cat_kind_image, name_or_id, id,
-                           errp) < 0 ||
-        cat_image_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        image_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int
-cat_image_insert_locked(struct catalog *cat, const struct image *img,
-                        struct error **errp)
-{
+    /* The two statements number their parameters alike, so that one bind
+     * serves both; the UPDATE leaves out ?13 (created_at).
+     */
+    static const char insert_sql[] =
+        "INSERT INTO images (id, name, status, disk_format, "
+        "container_format, size, virtual_size, checksum, os_hash_algo, "
+        "os_hash_value, min_ram, min_disk, created_at, updated_at, file, "
+        "fail_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16)";
+    static const char update_sql[] =
+        "UPDATE images SET name = ?2, status = ?3, disk_format = ?4, "
+        "container_format = ?5, size = ?6, virtual_size = ?7, "
+        "checksum = ?8, os_hash_algo = ?9, os_hash_value = ?10, "
+        "min_ram = ?11, min_disk = ?12, updated_at = ?14, file = ?15, "
+        "fail_reason = ?16 WHERE id = ?1";
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     char id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
     const char *created;
-    int r;
 
-    if (cat_image_check(img, id, errp) < 0) {
+    if (cat_image_check(img, id, errp) < 0 ||
+        (!update && cat_id_unused_locked(cat, &cat_kind_image, id,
+                                         errp) < 0)) {
         return -1;
     }
-    st = cat_prepare(cat, "SELECT 1 FROM images WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r != 0) {
-        if (r > 0) {
-            error_setg(errp, ERR_CONFLICT, "image ID '%s' already exists",
-                       id);
-        }
-        return -1;
-    }
-    sqlite3_finalize(st);
     util_now_iso8601(now);
     created = img->created_at ? img->created_at : now;
-    st = cat_prepare(cat,
-                     "INSERT INTO images (id, name, status, disk_format, "
-                     "container_format, size, virtual_size, checksum, "
-                     "os_hash_algo, os_hash_value, min_ram, min_disk, "
-                     "created_at, updated_at, file, fail_reason) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                     "?12, ?13, ?14, ?15, ?16)", errp);
+    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
     if (st == NULL ||
         cat_bind(cat, st, errp, "ssssszzsssllssss", id, img->name,
                  img->status, img->disk_format, img->container_format,
                  img->size, img->virtual_size, img->checksum,
                  img->os_hash_algo, img->os_hash_value, img->min_ram,
-                 img->min_disk, created, created, img->file,
+                 img->min_disk, created, update ? now : created, img->file,
                  img->fail_reason) < 0 ||
-        cat_run(cat, st, errp) < 0) {
+        cat_run(cat, st, errp) < 0 ||
+        (update && cat_changed(cat, &cat_kind_image, img->id, errp) < 0)) {
         return -1;
     }
-    return cat_store_kv_locked(cat, &cat_image_props, id, img->props,
+    return cat_store_kv_locked(cat, &cat_kind_image.kv, id, img->props,
                                img->nprops, errp);
 }
 
@@ -1389,46 +2096,8 @@ catalog_image_insert(struct catalog *cat, const struct image *img,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_image_insert_locked(cat, img, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
-}
-
-static int
-cat_image_update_locked(struct catalog *cat, const struct image *img,
-                        struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-
-    if (cat_image_check(img, id, errp) < 0) {
-        return -1;
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat,
-                     "UPDATE images SET name = ?2, status = ?3, "
-                     "disk_format = ?4, container_format = ?5, size = ?6, "
-                     "virtual_size = ?7, checksum = ?8, os_hash_algo = ?9, "
-                     "os_hash_value = ?10, min_ram = ?11, min_disk = ?12, "
-                     "updated_at = ?13, file = ?14, fail_reason = ?15 "
-                     "WHERE id = ?1", errp);
-    if (st == NULL ||
-        cat_bind(cat, st, errp, "ssssszzssslls" "ss", id, img->name,
-                 img->status, img->disk_format, img->container_format,
-                 img->size, img->virtual_size, img->checksum,
-                 img->os_hash_algo, img->os_hash_value, img->min_ram,
-                 img->min_disk, now, img->file, img->fail_reason) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", img->id);
-        return -1;
-    }
-    return cat_store_kv_locked(cat, &cat_image_props, id, img->props,
-                               img->nprops, errp);
+    return cat_tx_end(cat, cat_image_write_locked(cat, img, false, errp),
+                      errp);
 }
 
 int
@@ -1438,158 +2107,53 @@ catalog_image_update(struct catalog *cat, const struct image *img,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_image_update_locked(cat, img, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_tx_end(cat, cat_image_write_locked(cat, img, true, errp),
+                      errp);
 }
 
-/* Append a text parameter to the list query. */
-static int
-cat_sql_add(char *sql, size_t size, size_t *len, const char *frag)
+int
+catalog_image_get(struct catalog *cat, const char *id, struct image **out,
+                  struct error **errp)
 {
-    size_t n = strlen(frag);
-
-    if (*len + n + 1 > size) {
-        return -1;
-    }
-    memcpy(sql + *len, frag, n + 1);
-    *len += n;
-    return 0;
+    return cat_get(cat, &cat_kind_image, id, false, (void **)out, errp);
 }
 
-static int
-cat_image_list_locked(struct catalog *cat, const struct image_filter *f,
-                      struct image ***out, size_t *n, struct error **errp)
+int
+catalog_image_find(struct catalog *cat, const char *name_or_id,
+                   struct image **out, struct error **errp)
 {
-    static const char prop_match[] =
-        " AND EXISTS (SELECT 1 FROM image_properties AS p"
-        " WHERE p.image_id = i.id AND p.key = ? AND p.value = ?)";
-    char sql[sizeof(prop_match) * CATALOG_PROPS_MAX + 512];
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    struct image **list = NULL;
-    size_t len = 0, count = 0, cap = 0, i;
-    int param = 0, rc = SQLITE_OK, r;
-
-    if (f != NULL && f->nprops > 0 && f->props == NULL) {
-        error_setg(errp, ERR_INVALID, "property filters missing");
-        return -1;
-    }
-    if (f != NULL && f->nprops > CATALOG_PROPS_MAX) {
-        error_setg(errp, ERR_INVALID, "too many property filters (%zu, at "
-                   "most %d)", f->nprops, CATALOG_PROPS_MAX);
-        return -1;
-    }
-    if (f != NULL && f->status != NULL &&
-        !catalog_image_status_valid(f->status)) {
-        error_setg(errp, ERR_INVALID, "unknown image status '%s'",
-                   f->status);
-        return -1;
-    }
-    /* Only fixed fragments go into the text; every value is bound. */
-    if (cat_sql_add(sql, sizeof(sql), &len, "SELECT " CAT_IMAGE_COLUMNS
-                    " FROM images AS i WHERE 1") < 0 ||
-        (f && f->name && cat_sql_add(sql, sizeof(sql), &len,
-                                     " AND i.name = ?") < 0) ||
-        (f && f->status && cat_sql_add(sql, sizeof(sql), &len,
-                                       " AND i.status = ?") < 0) ||
-        (f && f->exclude_deleted &&
-         cat_sql_add(sql, sizeof(sql), &len,
-                     " AND i.status != 'deleted'") < 0)) {
-        abort(); /* the buffer is sized for the longest query */
-    }
-    for (i = 0; f != NULL && i < f->nprops; i++) {
-        if (cat_sql_add(sql, sizeof(sql), &len, prop_match) < 0) {
-            abort();
-        }
-    }
-    if (cat_sql_add(sql, sizeof(sql), &len,
-                    " ORDER BY i.created_at DESC, i.rowid DESC") < 0) {
-        abort();
-    }
-    st = cat_prepare(cat, sql, errp);
-    if (st == NULL) {
-        return -1;
-    }
-    if (f != NULL && f->name != NULL) {
-        rc = sqlite3_bind_text(st, ++param, f->name, -1, SQLITE_TRANSIENT);
-    }
-    if (rc == SQLITE_OK && f != NULL && f->status != NULL) {
-        rc = sqlite3_bind_text(st, ++param, f->status, -1, SQLITE_TRANSIENT);
-    }
-    for (i = 0; rc == SQLITE_OK && f != NULL && i < f->nprops; i++) {
-        if (f->props[i].key == NULL || f->props[i].value == NULL) {
-            error_setg(errp, ERR_INVALID, "property filter without a key "
-                       "or a value");
-            return -1;
-        }
-        rc = sqlite3_bind_text(st, ++param, f->props[i].key, -1,
-                               SQLITE_TRANSIENT);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_bind_text(st, ++param, f->props[i].value, -1,
-                                   SQLITE_TRANSIENT);
-        }
-    }
-    if (rc != SQLITE_OK) {
-        return cat_fail(cat, rc, errp, "bind");
-    }
-    while ((r = cat_step(cat, st, errp)) > 0) {
-        struct image *img;
-
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct image **grown = realloc(list, ncap * sizeof(*list));
-
-            if (grown == NULL) {
-                image_list_free(list, count);
-                return cat_oom(errp);
-            }
-            list = grown;
-            cap = ncap;
-        }
-        img = cat_image_from_row(st);
-        if (img == NULL) {
-            image_list_free(list, count);
-            return cat_oom(errp);
-        }
-        list[count++] = img;
-        if (cat_load_kv(cat, &cat_image_props, img->id, &img->props,
-                        &img->nprops, errp) < 0) {
-            image_list_free(list, count);
-            return -1;
-        }
-    }
-    if (r < 0) {
-        image_list_free(list, count);
-        return -1;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+    return cat_get(cat, &cat_kind_image, name_or_id, true, (void **)out,
+                   errp);
 }
 
 int
 catalog_image_list(struct catalog *cat, const struct image_filter *f,
                    struct image ***out, size_t *n, struct error **errp)
 {
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
+    struct cat_query q = { 0 };
+
+    if (f != NULL) {
+        q.name = f->name;
+        q.status = f->status;
+        q.exclude_deleted = f->exclude_deleted;
+        q.match = f->props;
+        q.nmatch = f->nprops;
     }
-    if (cat_image_list_locked(cat, f, out, n, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        image_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    return cat_list(cat, &cat_kind_image, &q, (void ***)out, n, errp);
 }
 
-/* Bump updated_at of image ID; ERR_NOT_FOUND if there is none. */
+int
+catalog_image_set_status(struct catalog *cat, const char *id,
+                         const char *status, const char *reason,
+                         struct error **errp)
+{
+    return cat_set_status(cat, &cat_kind_image, id, status, reason, NULL,
+                          errp);
+}
+
+/* Bump updated_at of image ID (normalised; GIVEN as the caller wrote it);
+ * ERR_NOT_FOUND if there is none.
+ */
 static int
 cat_image_touch_locked(struct catalog *cat, const char *id,
                        const char *given, struct error **errp)
@@ -1604,58 +2168,7 @@ cat_image_touch_locked(struct catalog *cat, const char *id,
         cat_run(cat, st, errp) < 0) {
         return -1;
     }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", given);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-cat_image_set_status_locked(struct catalog *cat, const char *id,
-                            const char *status, const char *reason,
-                            struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-
-    if (!catalog_image_status_valid(status)) {
-        error_setg(errp, ERR_INVALID, "unknown image status '%s'",
-                   status ? status : "(none)");
-        return -1;
-    }
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat, "UPDATE images SET status = ?2, fail_reason = ?3, "
-                     "updated_at = ?4 WHERE id = ?1", errp);
-    if (st == NULL ||
-        cat_bind(cat, st, errp, "ssss", nid, status, reason, now) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
-    }
-    return 0;
-}
-
-int
-catalog_image_set_status(struct catalog *cat, const char *id,
-                         const char *status, const char *reason,
-                         struct error **errp)
-{
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_image_set_status_locked(cat, id, status, reason, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_changed(cat, &cat_kind_image, given, errp);
 }
 
 static int
@@ -1668,24 +2181,11 @@ cat_image_set_property_locked(struct catalog *cat, const char *id,
     int64_t nprops;
     int r;
 
-    if (key == NULL || key[0] == '\0' || strlen(key) > CATALOG_KEY_MAX) {
-        error_setg(errp, ERR_INVALID, "image property name must be 1 to %d "
-                   "bytes", CATALOG_KEY_MAX);
-        return -1;
-    }
-    if (value == NULL) {
-        error_setg(errp, ERR_INVALID, "image property '%s' has no value",
-                   key);
-        return -1;
-    }
-    if (strlen(value) > CATALOG_VALUE_MAX) {
-        error_setg(errp, ERR_INVALID, "image property '%s' is longer than "
-                   "%d bytes", key, CATALOG_VALUE_MAX);
+    if (cat_check_item(key, value, cat_kind_image.item, errp) < 0) {
         return -1;
     }
     if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
+        return cat_not_found(&cat_kind_image, id, errp);
     }
     if (cat_image_touch_locked(cat, nid, id, errp) < 0) {
         return -1;
@@ -1726,11 +2226,8 @@ catalog_image_set_property(struct catalog *cat, const char *id,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_image_set_property_locked(cat, id, key, value, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_tx_end(cat, cat_image_set_property_locked(cat, id, key, value,
+                                                         errp), errp);
 }
 
 static int
@@ -1745,8 +2242,7 @@ cat_image_unset_property_locked(struct catalog *cat, const char *id,
         return -1;
     }
     if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
+        return cat_not_found(&cat_kind_image, id, errp);
     }
     if (cat_image_touch_locked(cat, nid, id, errp) < 0) {
         return -1;
@@ -1772,145 +2268,43 @@ catalog_image_unset_property(struct catalog *cat, const char *id,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_image_unset_property_locked(cat, id, key, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
-}
-
-static int
-cat_image_delete_locked(struct catalog *cat, const char *id,
-                        struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN];
-
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
-    }
-    /* The foreign key cascades too; delete explicitly all the same. */
-    st = cat_prepare(cat, cat_image_props.clear, errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    sqlite3_finalize(st);
-    st = cat_prepare(cat, "DELETE FROM images WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no image with ID '%s'", id);
-        return -1;
-    }
-    return 0;
+    return cat_tx_end(cat, cat_image_unset_property_locked(cat, id, key,
+                                                           errp), errp);
 }
 
 int
 catalog_image_delete(struct catalog *cat, const char *id,
                      struct error **errp)
 {
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_image_delete_locked(cat, id, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_delete(cat, &cat_kind_image, id, NULL, errp);
 }
 
-/* Append "NOUN NAME (ID)" (or "NOUN ID" without a name) to B. */
-static void
-cat_describe(struct cat_buf *b, const char *noun, sqlite3_stmt *st,
-             int id_col, int name_col)
-{
-    const unsigned char *id = sqlite3_column_text(st, id_col);
-    const unsigned char *name = sqlite3_column_text(st, name_col);
-
-    if (id == NULL) {
-        b->oom = true;
-        return;
-    }
-    if (name != NULL) {
-        cat_buf_printf(b, "%s %s (%s)", noun, (const char *)name,
-                       (const char *)id);
-    } else {
-        cat_buf_printf(b, "%s %s", noun, (const char *)id);
-    }
-}
-
-static int
-cat_image_users_locked(struct catalog *cat, const char *id,
-                       struct cat_buf *b, struct error **errp)
-{
-    /* Each query yields one user per row.  Columns: user id, user name,
-     * and for the indirect ones (VIA > 0) the key, then (VIA 2) the image
-     * in between.
-     */
-    static const struct {
-        const char *noun; /* what the user is */
-        int via;          /* 0 direct, 1 through a key, 2 and an image */
-        const char *sql;  /* ?1 the image ID */
-    } queries[] = {
-        { "instance", 0,
-          "SELECT s.id, s.name FROM instances AS s WHERE s.image_id = ?1 "
-          "ORDER BY s.created_at, s.rowid" },
-        { "image", 1,
-          "SELECT i.id, i.name, p.key FROM images AS i "
-          "JOIN image_properties AS p ON p.image_id = i.id "
-          "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
-          "AND i.status != 'deleted' AND i.id != ?1 "
-          "ORDER BY i.created_at, i.rowid, p.key" },
-        { "instance", 2,
-          "SELECT s.id, s.name, p.key, i.id, i.name FROM instances AS s "
-          "JOIN images AS i ON i.id = s.image_id "
-          "JOIN image_properties AS p ON p.image_id = i.id "
-          "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
-          "AND i.id != ?1 "
-          "ORDER BY s.created_at, s.rowid, p.key" },
-        { "volume", 0,
-          "SELECT v.id, v.name FROM volumes AS v "
-          "WHERE v.source_image_id = ?1 "
-          "ORDER BY v.created_at, v.rowid" },
-    };
-    size_t q;
-    int count = 0, r;
-
-    for (q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
-        CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, queries[q].sql,
-                                                    errp);
-
-        if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-            return -1;
-        }
-        while ((r = cat_step(cat, st, errp)) > 0) {
-            const unsigned char *key;
-
-            if (count > 0) {
-                cat_buf_printf(b, ", ");
-            }
-            cat_describe(b, queries[q].noun, st, 0, 1);
-            if (queries[q].via > 0) {
-                key = sqlite3_column_text(st, 2);
-                cat_buf_printf(b, " via ");
-                if (queries[q].via == 2) {
-                    cat_describe(b, "image", st, 3, 4);
-                    cat_buf_printf(b, " ");
-                }
-                cat_buf_printf(b, "%s", key ? (const char *)key : "?");
-            }
-            count++;
-        }
-        if (r < 0) {
-            return -1;
-        }
-    }
-    return count;
-}
+/* What uses an image: instances booted from it, images (not deleted)
+ * whose kernel_id or ramdisk_id is it, instances booted from those, and
+ * volumes made from it.
+ */
+static const struct cat_users_query cat_image_users[] = {
+    { "instance", 0,
+      "SELECT s.id, s.name FROM instances AS s WHERE s.image_id = ?1 "
+      "ORDER BY s.created_at, s.rowid" },
+    { "image", 1,
+      "SELECT i.id, i.name, p.key FROM images AS i "
+      "JOIN image_properties AS p ON p.image_id = i.id "
+      "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
+      "AND i.status != 'deleted' AND i.id != ?1 "
+      "ORDER BY i.created_at, i.rowid, p.key" },
+    { "instance", 2,
+      "SELECT s.id, s.name, p.key, i.id, i.name FROM instances AS s "
+      "JOIN images AS i ON i.id = s.image_id "
+      "JOIN image_properties AS p ON p.image_id = i.id "
+      "WHERE p.key IN ('kernel_id', 'ramdisk_id') AND p.value = ?1 "
+      "AND i.id != ?1 "
+      "ORDER BY s.created_at, s.rowid, p.key" },
+    { "volume", 0,
+      "SELECT v.id, v.name FROM volumes AS v "
+      "WHERE v.source_image_id = ?1 "
+      "ORDER BY v.created_at, v.rowid" },
+};
 
 int
 catalog_image_users(struct catalog *cat, const char *id, char **users_out,
@@ -1925,7 +2319,8 @@ catalog_image_users(struct catalog *cat, const char *id, char **users_out,
         if (cat_tx_begin(cat, false, errp) < 0) {
             return -1;
         }
-        count = cat_image_users_locked(cat, nid, &b, errp);
+        count = cat_users_locked(cat, cat_image_users,
+                                 CAT_NELEMS(cat_image_users), nid, &b, errp);
         if (count < 0) {
             cat_tx_rollback(cat);
             free(cat_buf_steal(&b));
@@ -1966,39 +2361,24 @@ instance_meta_set(struct instance *inst, const char *key, const char *value,
 void
 instance_free(struct instance *inst)
 {
-    if (inst == NULL) {
-        return;
-    }
-    free(inst->name);
-    free(inst->image_id);
-    free(inst->created_at);
-    free(inst->updated_at);
-    free(inst->task_state);
-    catalog_props_free(inst->meta, inst->nmeta);
-    free(inst);
+    cat_record_free(&cat_kind_instance, inst);
 }
 
 void
 instance_list_free(struct instance **list, size_t n)
 {
-    size_t i;
-
-    if (list == NULL) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        instance_free(list[i]);
-    }
-    free(list);
+    cat_list_free(&cat_kind_instance, (void **)list, n);
 }
 
+/* Check the fields of INST that callers set.  ID gets the normalised ID,
+ * and *IMAGE_ID IMAGE_BUF with the normalised image ID or NULL.
+ */
 static int
 cat_instance_check(const struct instance *inst, char id[UTIL_UUID_LEN],
+                   char image_buf[UTIL_UUID_LEN], const char **image_id,
                    struct error **errp)
 {
-    if (!cat_norm_id(inst->id, id)) {
-        error_setg(errp, ERR_INVALID, "server ID '%s' is not a UUID",
-                   inst->id);
+    if (cat_check_id(inst->id, "server", id, errp) < 0) {
         return -1;
     }
     if (inst->name == NULL || inst->name[0] == '\0' ||
@@ -2007,9 +2387,8 @@ cat_instance_check(const struct instance *inst, char id[UTIL_UUID_LEN],
                    CATALOG_NAME_MAX);
         return -1;
     }
-    if (inst->image_id != NULL && !util_is_uuid(inst->image_id)) {
-        error_setg(errp, ERR_INVALID, "image ID '%s' is not a UUID",
-                   inst->image_id);
+    if (cat_check_ref(inst->image_id, "image", image_buf, image_id,
+                      errp) < 0) {
         return -1;
     }
     if (inst->memory_mb <= 0 || inst->cpus <= 0) {
@@ -2017,16 +2396,14 @@ cat_instance_check(const struct instance *inst, char id[UTIL_UUID_LEN],
                    inst->name);
         return -1;
     }
-    if (inst->created_at != NULL && !util_is_iso8601(inst->created_at)) {
-        error_setg(errp, ERR_INVALID, "bad creation time '%s'",
-                   inst->created_at);
+    if (cat_check_created(inst->created_at, errp) < 0) {
         return -1;
     }
     if (inst->task_state != NULL && inst->task_state[0] == '\0') {
         error_setg(errp, ERR_INVALID, "empty task state");
         return -1;
     }
-    return cat_check_props(inst->meta, inst->nmeta, "server metadata item",
+    return cat_check_props(inst->meta, inst->nmeta, cat_kind_instance.item,
                            errp);
 }
 
@@ -2052,152 +2429,48 @@ cat_instance_name_free_locked(struct catalog *cat, const char *name,
     return r;
 }
 
-static struct instance *
-cat_instance_from_row(sqlite3_stmt *st)
-{
-    struct instance *inst = calloc(1, sizeof(*inst));
-
-    if (inst == NULL) {
-        return NULL;
-    }
-    inst->memory_mb = sqlite3_column_int64(st, 3);
-    inst->cpus = sqlite3_column_int(st, 4);
-    if (cat_col_id(st, 0, inst->id) < 0 ||
-        cat_col_str(st, 1, &inst->name) < 0 ||
-        cat_col_str(st, 2, &inst->image_id) < 0 ||
-        cat_col_str(st, 5, &inst->created_at) < 0 ||
-        cat_col_str(st, 6, &inst->updated_at) < 0 ||
-        cat_col_str(st, 7, &inst->task_state) < 0) {
-        instance_free(inst);
-        return NULL;
-    }
-    return inst;
-}
-
+/* Store INST (borrowed) with its metadata: as a new instance, or with
+ * UPDATE over instance INST->id, keeping its created_at and task_state
+ * (which changes only through catalog_instance_set_task).
+ */
 static int
-cat_instance_get_locked(struct catalog *cat, const char *id,
-                        struct instance **out, struct error **errp)
+cat_instance_write_locked(struct catalog *cat, const struct instance *inst,
+                          bool update, struct error **errp)
 {
+    /* The two statements number their parameters alike, so that one bind
+     * serves both; the UPDATE leaves out ?6 (task_state) and ?7
+     * (created_at).
+     */
+    static const char insert_sql[] =
+        "INSERT INTO instances (id, name, image_id, memory_mb, cpus, "
+        "task_state, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    static const char update_sql[] =
+        "UPDATE instances SET name = ?2, image_id = ?3, memory_mb = ?4, "
+        "cpus = ?5, updated_at = ?8 WHERE id = ?1";
     CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN];
-    struct instance *inst;
-    int r;
+    char id[UTIL_UUID_LEN], image_buf[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+    const char *image_id, *created;
 
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", id);
+    if (cat_instance_check(inst, id, image_buf, &image_id, errp) < 0 ||
+        cat_instance_name_free_locked(cat, inst->name, id, errp) < 0 ||
+        (!update && cat_id_unused_locked(cat, &cat_kind_instance, id,
+                                         errp) < 0)) {
         return -1;
     }
-    st = cat_prepare(cat, "SELECT " CAT_INSTANCE_COLUMNS
-                     " FROM instances AS s WHERE s.id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", id);
-        return -1;
-    }
-    inst = cat_instance_from_row(st);
-    if (inst == NULL) {
-        return cat_oom(errp);
-    }
-    if (cat_load_kv(cat, &cat_instance_meta, inst->id, &inst->meta,
-                    &inst->nmeta, errp) < 0) {
-        instance_free(inst);
-        return -1;
-    }
-    *out = inst;
-    return 0;
-}
-
-int
-catalog_instance_get(struct catalog *cat, const char *id,
-                     struct instance **out, struct error **errp)
-{
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_instance_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        instance_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-int
-catalog_instance_find(struct catalog *cat, const char *name_or_id,
-                      struct instance **out, struct error **errp)
-{
-    char id[UTIL_UUID_LEN];
-
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_find_id_locked(cat, &cat_kind_instance, name_or_id, id,
-                           errp) < 0 ||
-        cat_instance_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        instance_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int
-cat_instance_insert_locked(struct catalog *cat, const struct instance *inst,
-                           struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char id[UTIL_UUID_LEN], image_id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-    const char *created;
-    int r;
-
-    if (cat_instance_check(inst, id, errp) < 0 ||
-        cat_instance_name_free_locked(cat, inst->name, id, errp) < 0) {
-        return -1;
-    }
-    if (inst->image_id != NULL) {
-        cat_norm_id(inst->image_id, image_id);
-    }
-    st = cat_prepare(cat, "SELECT 1 FROM instances WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r != 0) {
-        if (r > 0) {
-            error_setg(errp, ERR_CONFLICT, "server ID '%s' already exists",
-                       id);
-        }
-        return -1;
-    }
-    sqlite3_finalize(st);
     util_now_iso8601(now);
     created = inst->created_at ? inst->created_at : now;
-    st = cat_prepare(cat,
-                     "INSERT INTO instances (id, name, image_id, memory_mb, "
-                     "cpus, created_at, updated_at, task_state) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", errp);
+    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
     if (st == NULL ||
-        cat_bind(cat, st, errp, "sssliss" "s", id, inst->name,
-                 inst->image_id ? image_id : NULL, inst->memory_mb,
-                 inst->cpus, created, created, inst->task_state) < 0 ||
-        cat_run(cat, st, errp) < 0) {
+        cat_bind(cat, st, errp, "sssli" "sss", id, inst->name, image_id,
+                 inst->memory_mb, inst->cpus, inst->task_state, created,
+                 update ? now : created) < 0 ||
+        cat_run(cat, st, errp) < 0 ||
+        (update && cat_changed(cat, &cat_kind_instance, inst->id,
+                               errp) < 0)) {
         return -1;
     }
-    return cat_store_kv_locked(cat, &cat_instance_meta, id, inst->meta,
+    return cat_store_kv_locked(cat, &cat_kind_instance.kv, id, inst->meta,
                                inst->nmeta, errp);
 }
 
@@ -2208,44 +2481,8 @@ catalog_instance_insert(struct catalog *cat, const struct instance *inst,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_instance_insert_locked(cat, inst, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
-}
-
-static int
-cat_instance_update_locked(struct catalog *cat, const struct instance *inst,
-                           struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char id[UTIL_UUID_LEN], image_id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-
-    if (cat_instance_check(inst, id, errp) < 0 ||
-        cat_instance_name_free_locked(cat, inst->name, id, errp) < 0) {
-        return -1;
-    }
-    if (inst->image_id != NULL) {
-        cat_norm_id(inst->image_id, image_id);
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat, "UPDATE instances SET name = ?2, image_id = ?3, "
-                     "memory_mb = ?4, cpus = ?5, updated_at = ?6 "
-                     "WHERE id = ?1", errp);
-    if (st == NULL ||
-        cat_bind(cat, st, errp, "sssli" "s", id, inst->name,
-                 inst->image_id ? image_id : NULL, inst->memory_mb,
-                 inst->cpus, now) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", inst->id);
-        return -1;
-    }
-    return cat_store_kv_locked(cat, &cat_instance_meta, id, inst->meta,
-                               inst->nmeta, errp);
+    return cat_tx_end(cat, cat_instance_write_locked(cat, inst, false, errp),
+                      errp);
 }
 
 int
@@ -2255,124 +2492,39 @@ catalog_instance_update(struct catalog *cat, const struct instance *inst,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_instance_update_locked(cat, inst, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_tx_end(cat, cat_instance_write_locked(cat, inst, true, errp),
+                      errp);
 }
 
-static int
-cat_instance_list_locked(struct catalog *cat, struct instance ***out,
-                         size_t *n, struct error **errp)
+int
+catalog_instance_get(struct catalog *cat, const char *id,
+                     struct instance **out, struct error **errp)
 {
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    struct instance **list = NULL;
-    size_t count = 0, cap = 0;
-    int r;
+    return cat_get(cat, &cat_kind_instance, id, false, (void **)out, errp);
+}
 
-    st = cat_prepare(cat, "SELECT " CAT_INSTANCE_COLUMNS
-                     " FROM instances AS s "
-                     "ORDER BY s.created_at DESC, s.rowid DESC", errp);
-    if (st == NULL) {
-        return -1;
-    }
-    while ((r = cat_step(cat, st, errp)) > 0) {
-        struct instance *inst;
-
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct instance **grown = realloc(list, ncap * sizeof(*list));
-
-            if (grown == NULL) {
-                instance_list_free(list, count);
-                return cat_oom(errp);
-            }
-            list = grown;
-            cap = ncap;
-        }
-        inst = cat_instance_from_row(st);
-        if (inst == NULL) {
-            instance_list_free(list, count);
-            return cat_oom(errp);
-        }
-        list[count++] = inst;
-        if (cat_load_kv(cat, &cat_instance_meta, inst->id, &inst->meta,
-                        &inst->nmeta, errp) < 0) {
-            instance_list_free(list, count);
-            return -1;
-        }
-    }
-    if (r < 0) {
-        instance_list_free(list, count);
-        return -1;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+int
+catalog_instance_find(struct catalog *cat, const char *name_or_id,
+                      struct instance **out, struct error **errp)
+{
+    return cat_get(cat, &cat_kind_instance, name_or_id, true, (void **)out,
+                   errp);
 }
 
 int
 catalog_instance_list(struct catalog *cat, struct instance ***out,
                       size_t *n, struct error **errp)
 {
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_instance_list_locked(cat, out, n, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        instance_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
-}
+    struct cat_query q = { 0 };
 
-static int
-cat_instance_delete_locked(struct catalog *cat, const char *id,
-                           struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN];
-
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", id);
-        return -1;
-    }
-    st = cat_prepare(cat, cat_instance_meta.clear, errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    sqlite3_finalize(st);
-    st = cat_prepare(cat, "DELETE FROM instances WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", id);
-        return -1;
-    }
-    return 0;
+    return cat_list(cat, &cat_kind_instance, &q, (void ***)out, n, errp);
 }
 
 int
 catalog_instance_delete(struct catalog *cat, const char *id,
                         struct error **errp)
 {
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_instance_delete_locked(cat, id, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_delete(cat, &cat_kind_instance, id, NULL, errp);
 }
 
 static int
@@ -2383,7 +2535,6 @@ cat_instance_set_task_locked(struct catalog *cat, const char *id,
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
     const unsigned char *name, *current;
-    int r;
 
     if ((task != NULL && task[0] == '\0') ||
         (expected != NULL && expected[0] == '\0')) {
@@ -2391,8 +2542,7 @@ cat_instance_set_task_locked(struct catalog *cat, const char *id,
         return -1;
     }
     if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", id);
-        return -1;
+        return cat_not_found(&cat_kind_instance, id, errp);
     }
     util_now_iso8601(now);
     /* The compare and the set are one statement: "IS" compares NULL with
@@ -2411,17 +2561,9 @@ cat_instance_set_task_locked(struct catalog *cat, const char *id,
     }
     /* Nothing changed: say why, from the same transaction. */
     sqlite3_finalize(st);
-    st = cat_prepare(cat, "SELECT name, task_state FROM instances "
-                     "WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'", id);
+    st = cat_row_locked(cat, &cat_kind_instance, "SELECT name, task_state "
+                        "FROM instances WHERE id = ?1", nid, id, errp);
+    if (st == NULL) {
         return -1;
     }
     name = sqlite3_column_text(st, 0);
@@ -2444,59 +2586,8 @@ catalog_instance_set_task(struct catalog *cat, const char *id,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_instance_set_task_locked(cat, id, expected, task, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
-}
-
-/* ---- Shared by volumes and volume snapshots --------------------------- */
-
-#define CAT_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* True if STATUS is one of the N strings of LIST. */
-static bool
-cat_status_in(const char *status, const char *const *list, size_t n)
-{
-    size_t i;
-
-    if (status == NULL) {
-        return false;
-    }
-    for (i = 0; i < n; i++) {
-        if (strcmp(status, list[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* What a message calls a record: its name, or its ID when it has none. */
-static const char *
-cat_label(const char *name, const char *id)
-{
-    return name != NULL && name[0] != '\0' ? name : id;
-}
-
-/* Check the optional reference REF to a NOUN (for messages): NULL, or a
- * UUID that is copied in lower case into BUF.  *NORM becomes BUF, or NULL
- * when there is no reference.
- */
-static int
-cat_check_ref(const char *ref, const char *noun, char buf[UTIL_UUID_LEN],
-              const char **norm, struct error **errp)
-{
-    *norm = NULL;
-    if (ref == NULL) {
-        return 0;
-    }
-    if (!cat_norm_id(ref, buf)) {
-        error_setg(errp, ERR_INVALID, "%s ID '%s' is not a UUID", noun, ref);
-        return -1;
-    }
-    *norm = buf;
-    return 0;
+    return cat_tx_end(cat, cat_instance_set_task_locked(cat, id, expected,
+                                                        task, errp), errp);
 }
 
 /* ---- Volumes ---------------------------------------------------------- */
@@ -2524,33 +2615,13 @@ volume_meta_set(struct volume *vol, const char *key, const char *value,
 void
 volume_free(struct volume *vol)
 {
-    if (vol == NULL) {
-        return;
-    }
-    free(vol->name);
-    free(vol->status);
-    free(vol->file);
-    free(vol->instance_id);
-    free(vol->source_snapshot_id);
-    free(vol->source_image_id);
-    free(vol->created_at);
-    free(vol->updated_at);
-    catalog_props_free(vol->meta, vol->nmeta);
-    free(vol);
+    cat_record_free(&cat_kind_volume, vol);
 }
 
 void
 volume_list_free(struct volume **list, size_t n)
 {
-    size_t i;
-
-    if (list == NULL) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        volume_free(list[i]);
-    }
-    free(list);
+    cat_list_free(&cat_kind_volume, (void **)list, n);
 }
 
 /* The IDs of a volume given by a caller, normalised by cat_volume_check. */
@@ -2567,146 +2638,24 @@ static int
 cat_volume_check(const struct volume *vol, struct cat_volume_ids *ids,
                  struct error **errp)
 {
-    if (!cat_norm_id(vol->id, ids->id)) {
-        error_setg(errp, ERR_INVALID, "volume ID '%s' is not a UUID",
-                   vol->id);
-        return -1;
-    }
-    if (vol->name != NULL && strlen(vol->name) > CATALOG_NAME_MAX) {
-        error_setg(errp, ERR_INVALID, "volume name is longer than %d bytes",
-                   CATALOG_NAME_MAX);
-        return -1;
-    }
-    if (!catalog_volume_status_valid(vol->status)) {
-        error_setg(errp, ERR_INVALID, "unknown volume status '%s'",
-                   vol->status ? vol->status : "(none)");
+    if (cat_check_id(vol->id, "volume", ids->id, errp) < 0 ||
+        cat_check_name(&cat_kind_volume, vol->name, errp) < 0 ||
+        cat_check_status(&cat_kind_volume, vol->status, errp) < 0) {
         return -1;
     }
     if (vol->size < 0) {
         error_setg(errp, ERR_INVALID, "volume size must not be negative");
         return -1;
     }
-    if (vol->created_at != NULL && !util_is_iso8601(vol->created_at)) {
-        error_setg(errp, ERR_INVALID, "bad creation time '%s'",
-                   vol->created_at);
-        return -1;
-    }
-    if (cat_check_ref(vol->source_snapshot_id, "volume snapshot",
+    if (cat_check_created(vol->created_at, errp) < 0 ||
+        cat_check_ref(vol->source_snapshot_id, "volume snapshot",
                       ids->snapshot_buf, &ids->snapshot, errp) < 0 ||
         cat_check_ref(vol->source_image_id, "image", ids->image_buf,
                       &ids->image, errp) < 0) {
         return -1;
     }
-    return cat_check_props(vol->meta, vol->nmeta, "volume metadata item",
+    return cat_check_props(vol->meta, vol->nmeta, cat_kind_volume.item,
                            errp);
-}
-
-/* Build a struct volume from a row of CAT_VOLUME_COLUMNS. */
-static struct volume *
-cat_volume_from_row(sqlite3_stmt *st)
-{
-    struct volume *vol = calloc(1, sizeof(*vol));
-
-    if (vol == NULL) {
-        return NULL;
-    }
-    vol->size = sqlite3_column_int64(st, 3);
-    vol->device_index = sqlite3_column_type(st, 6) == SQLITE_NULL
-                            ? -1 : sqlite3_column_int(st, 6);
-    if (cat_col_id(st, 0, vol->id) < 0 ||
-        cat_col_str(st, 1, &vol->name) < 0 ||
-        cat_col_str(st, 2, &vol->status) < 0 ||
-        cat_col_str(st, 4, &vol->file) < 0 ||
-        cat_col_str(st, 5, &vol->instance_id) < 0 ||
-        cat_col_str(st, 7, &vol->source_snapshot_id) < 0 ||
-        cat_col_str(st, 8, &vol->source_image_id) < 0 ||
-        cat_col_str(st, 9, &vol->created_at) < 0 ||
-        cat_col_str(st, 10, &vol->updated_at) < 0) {
-        volume_free(vol);
-        return NULL;
-    }
-    return vol;
-}
-
-static int
-cat_volume_get_locked(struct catalog *cat, const char *id,
-                      struct volume **out, struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN];
-    struct volume *vol;
-    int r;
-
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
-        return -1;
-    }
-    st = cat_prepare(cat, "SELECT " CAT_VOLUME_COLUMNS
-                     " FROM volumes AS v WHERE v.id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
-        return -1;
-    }
-    vol = cat_volume_from_row(st);
-    if (vol == NULL) {
-        return cat_oom(errp);
-    }
-    if (cat_load_kv(cat, &cat_volume_meta, vol->id, &vol->meta,
-                    &vol->nmeta, errp) < 0) {
-        volume_free(vol);
-        return -1;
-    }
-    *out = vol;
-    return 0;
-}
-
-int
-catalog_volume_get(struct catalog *cat, const char *id, struct volume **out,
-                   struct error **errp)
-{
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_volume_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        volume_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-int
-catalog_volume_find(struct catalog *cat, const char *name_or_id,
-                    struct volume **out, struct error **errp)
-{
-    char id[UTIL_UUID_LEN];
-
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_find_id_locked(cat, &cat_kind_volume, name_or_id, id,
-                           errp) < 0 ||
-        cat_volume_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        volume_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
 }
 
 /* ERR_NOT_FOUND unless volume snapshot ID (normalised; GIVEN as the
@@ -2718,20 +2667,11 @@ cat_snapshot_available_locked(struct catalog *cat, const char *id,
 {
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     const unsigned char *name, *status;
-    int r;
 
-    st = cat_prepare(cat, "SELECT name, status FROM volume_snapshots "
-                     "WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   given);
+    st = cat_row_locked(cat, &cat_kind_snapshot, "SELECT name, status "
+                        "FROM volume_snapshots WHERE id = ?1", id, given,
+                        errp);
+    if (st == NULL) {
         return -1;
     }
     name = sqlite3_column_text(st, 0);
@@ -2745,19 +2685,15 @@ cat_snapshot_available_locked(struct catalog *cat, const char *id,
     return 0;
 }
 
+/* Check what only a new volume VOL (with IDS from cat_volume_check) must
+ * meet: detached, not in-use, a free ID, and a source snapshot that is
+ * available.
+ */
 static int
-cat_volume_insert_locked(struct catalog *cat, const struct volume *vol,
-                         struct error **errp)
+cat_volume_insertable_locked(struct catalog *cat, const struct volume *vol,
+                             const struct cat_volume_ids *ids,
+                             struct error **errp)
 {
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    struct cat_volume_ids ids;
-    char now[UTIL_TIME_LEN];
-    const char *created;
-    int r;
-
-    if (cat_volume_check(vol, &ids, errp) < 0) {
-        return -1;
-    }
     if (vol->instance_id != NULL) {
         error_setg(errp, ERR_INVALID, "a new volume cannot be attached "
                    "yet: attach it once it is in the catalog");
@@ -2768,65 +2704,24 @@ cat_volume_insert_locked(struct catalog *cat, const struct volume *vol,
                    "attaching it sets that status");
         return -1;
     }
-    st = cat_prepare(cat, "SELECT 1 FROM volumes WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", ids.id) < 0) {
+    if (cat_id_unused_locked(cat, &cat_kind_volume, ids->id, errp) < 0) {
         return -1;
     }
-    r = cat_step(cat, st, errp);
-    if (r != 0) {
-        if (r > 0) {
-            error_setg(errp, ERR_CONFLICT, "volume ID '%s' already exists",
-                       ids.id);
-        }
-        return -1;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     /* Checked in this transaction, the snapshot cannot be deleted before
      * the new volume refers to it (catalog_volume_snapshot_delete looks
      * for such volumes).
      */
-    if (ids.snapshot != NULL &&
-        cat_snapshot_available_locked(cat, ids.snapshot,
+    if (ids->snapshot != NULL &&
+        cat_snapshot_available_locked(cat, ids->snapshot,
                                       vol->source_snapshot_id, errp) < 0) {
         return -1;
     }
-    util_now_iso8601(now);
-    created = vol->created_at ? vol->created_at : now;
-    st = cat_prepare(cat,
-                     "INSERT INTO volumes (id, name, status, size, file, "
-                     "instance_id, device_index, source_snapshot_id, "
-                     "source_image_id, created_at, updated_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7, ?8, "
-                     "?9)", errp);
-    if (st == NULL ||
-        cat_bind(cat, st, errp, "sssls" "ssss", ids.id, vol->name,
-                 vol->status, vol->size, vol->file, ids.snapshot, ids.image,
-                 created, created) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    return cat_store_kv_locked(cat, &cat_volume_meta, ids.id, vol->meta,
-                               vol->nmeta, errp);
-}
-
-int
-catalog_volume_insert(struct catalog *cat, const struct volume *vol,
-                      struct error **errp)
-{
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_volume_insert_locked(cat, vol, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return 0;
 }
 
 /* Check that volume ID (normalised; GIVEN as the caller wrote it) may take
  * STATUS: in-use while it is attached, and only then.  ERR_NOT_FOUND if
- * there is no such volume.
+ * there is no such volume.  A cat_status_rule.
  */
 static int
 cat_volume_status_allowed_locked(struct catalog *cat, const char *id,
@@ -2836,19 +2731,10 @@ cat_volume_status_allowed_locked(struct catalog *cat, const char *id,
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     const unsigned char *name, *server;
     bool in_use = strcmp(status, "in-use") == 0;
-    int r;
 
-    st = cat_prepare(cat, "SELECT name, instance_id FROM volumes "
-                     "WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", given);
+    st = cat_row_locked(cat, &cat_kind_volume, "SELECT name, instance_id "
+                        "FROM volumes WHERE id = ?1", id, given, errp);
+    if (st == NULL) {
         return -1;
     }
     name = sqlite3_column_text(st, 0);
@@ -2867,37 +2753,61 @@ cat_volume_status_allowed_locked(struct catalog *cat, const char *id,
     return 0;
 }
 
+/* Store VOL (borrowed) with its metadata: as a new, detached volume, or
+ * with UPDATE over volume VOL->id, keeping its created_at and its
+ * attachment.
+ */
 static int
-cat_volume_update_locked(struct catalog *cat, const struct volume *vol,
-                         struct error **errp)
+cat_volume_write_locked(struct catalog *cat, const struct volume *vol,
+                        bool update, struct error **errp)
 {
+    /* The two statements number their parameters alike, so that one bind
+     * serves both; the UPDATE leaves out ?8 (created_at).
+     */
+    static const char insert_sql[] =
+        "INSERT INTO volumes (id, name, status, size, file, instance_id, "
+        "device_index, source_snapshot_id, source_image_id, created_at, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7, ?8, "
+        "?9)";
+    static const char update_sql[] =
+        "UPDATE volumes SET name = ?2, status = ?3, size = ?4, file = ?5, "
+        "source_snapshot_id = ?6, source_image_id = ?7, updated_at = ?9 "
+        "WHERE id = ?1";
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     struct cat_volume_ids ids;
     char now[UTIL_TIME_LEN];
+    const char *created;
 
     if (cat_volume_check(vol, &ids, errp) < 0 ||
-        cat_volume_status_allowed_locked(cat, ids.id, vol->id, vol->status,
-                                         errp) < 0) {
+        (update ? cat_volume_status_allowed_locked(cat, ids.id, vol->id,
+                                                   vol->status, errp)
+                : cat_volume_insertable_locked(cat, vol, &ids, errp)) < 0) {
         return -1;
     }
     util_now_iso8601(now);
-    st = cat_prepare(cat, "UPDATE volumes SET name = ?2, status = ?3, "
-                     "size = ?4, file = ?5, source_snapshot_id = ?6, "
-                     "source_image_id = ?7, updated_at = ?8 WHERE id = ?1",
-                     errp);
+    created = vol->created_at ? vol->created_at : now;
+    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
     if (st == NULL ||
-        cat_bind(cat, st, errp, "sssls" "sss", ids.id, vol->name,
+        cat_bind(cat, st, errp, "sssls" "ssss", ids.id, vol->name,
                  vol->status, vol->size, vol->file, ids.snapshot, ids.image,
-                 now) < 0 ||
-        cat_run(cat, st, errp) < 0) {
+                 created, update ? now : created) < 0 ||
+        cat_run(cat, st, errp) < 0 ||
+        (update && cat_changed(cat, &cat_kind_volume, vol->id, errp) < 0)) {
         return -1;
     }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", vol->id);
-        return -1;
-    }
-    return cat_store_kv_locked(cat, &cat_volume_meta, ids.id, vol->meta,
+    return cat_store_kv_locked(cat, &cat_kind_volume.kv, ids.id, vol->meta,
                                vol->nmeta, errp);
+}
+
+int
+catalog_volume_insert(struct catalog *cat, const struct volume *vol,
+                      struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_volume_write_locked(cat, vol, false, errp),
+                      errp);
 }
 
 int
@@ -2907,167 +2817,58 @@ catalog_volume_update(struct catalog *cat, const struct volume *vol,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_volume_update_locked(cat, vol, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_tx_end(cat, cat_volume_write_locked(cat, vol, true, errp),
+                      errp);
 }
 
-static int
-cat_volume_list_locked(struct catalog *cat, const char *instance_id,
-                       struct volume ***out, size_t *n, struct error **errp)
+int
+catalog_volume_get(struct catalog *cat, const char *id, struct volume **out,
+                   struct error **errp)
 {
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    struct volume **list = NULL;
-    size_t count = 0, cap = 0;
-    char sid[UTIL_UUID_LEN];
-    int r;
+    return cat_get(cat, &cat_kind_volume, id, false, (void **)out, errp);
+}
 
-    if (instance_id == NULL) {
-        st = cat_prepare(cat, "SELECT " CAT_VOLUME_COLUMNS
-                         " FROM volumes AS v "
-                         "ORDER BY v.created_at DESC, v.rowid DESC", errp);
-        if (st == NULL) {
-            return -1;
-        }
-    } else {
-        if (!cat_norm_id(instance_id, sid)) {
-            *out = NULL;
-            *n = 0;
-            return 0;
-        }
-        st = cat_prepare(cat, "SELECT " CAT_VOLUME_COLUMNS
-                         " FROM volumes AS v WHERE v.instance_id = ?1 "
-                         "ORDER BY v.device_index", errp);
-        if (st == NULL || cat_bind(cat, st, errp, "s", sid) < 0) {
-            return -1;
-        }
-    }
-    while ((r = cat_step(cat, st, errp)) > 0) {
-        struct volume *vol;
-
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct volume **grown = realloc(list, ncap * sizeof(*list));
-
-            if (grown == NULL) {
-                volume_list_free(list, count);
-                return cat_oom(errp);
-            }
-            list = grown;
-            cap = ncap;
-        }
-        vol = cat_volume_from_row(st);
-        if (vol == NULL) {
-            volume_list_free(list, count);
-            return cat_oom(errp);
-        }
-        list[count++] = vol;
-        if (cat_load_kv(cat, &cat_volume_meta, vol->id, &vol->meta,
-                        &vol->nmeta, errp) < 0) {
-            volume_list_free(list, count);
-            return -1;
-        }
-    }
-    if (r < 0) {
-        volume_list_free(list, count);
-        return -1;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+int
+catalog_volume_find(struct catalog *cat, const char *name_or_id,
+                    struct volume **out, struct error **errp)
+{
+    return cat_get(cat, &cat_kind_volume, name_or_id, true, (void **)out,
+                   errp);
 }
 
 int
 catalog_volume_list(struct catalog *cat, const char *instance_id,
                     struct volume ***out, size_t *n, struct error **errp)
 {
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_volume_list_locked(cat, instance_id, out, n, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        volume_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
-}
+    struct cat_query q = { .server = instance_id };
 
-static int
-cat_volume_set_status_locked(struct catalog *cat, const char *id,
-                             const char *status, struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-
-    if (!catalog_volume_status_valid(status)) {
-        error_setg(errp, ERR_INVALID, "unknown volume status '%s'",
-                   status ? status : "(none)");
-        return -1;
-    }
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
-        return -1;
-    }
-    if (cat_volume_status_allowed_locked(cat, nid, id, status, errp) < 0) {
-        return -1;
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat, "UPDATE volumes SET status = ?2, updated_at = ?3 "
-                     "WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "sss", nid, status, now) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    return 0;
+    return cat_list(cat, &cat_kind_volume, &q, (void ***)out, n, errp);
 }
 
 int
 catalog_volume_set_status(struct catalog *cat, const char *id,
                           const char *status, struct error **errp)
 {
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_volume_set_status_locked(cat, id, status, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_set_status(cat, &cat_kind_volume, id, status, NULL,
+                          cat_volume_status_allowed_locked, errp);
 }
 
+/* As in Cinder, an attached volume and a volume with snapshots stay.  A
+ * cat_delete_rule.
+ */
 static int
-cat_volume_delete_locked(struct catalog *cat, const char *id,
-                         struct error **errp)
+cat_volume_deletable_locked(struct catalog *cat, const char *id,
+                            const char *given, struct error **errp)
 {
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     CLEANUP_FREE char *name = NULL, *server = NULL, *ids = NULL;
     struct cat_buf b = { 0 };
-    char nid[UTIL_UUID_LEN];
     size_t count = 0;
     int r;
 
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
-        return -1;
-    }
-    st = cat_prepare(cat, "SELECT name, instance_id FROM volumes "
-                     "WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", id);
+    st = cat_row_locked(cat, &cat_kind_volume, "SELECT name, instance_id "
+                        "FROM volumes WHERE id = ?1", id, given, errp);
+    if (st == NULL) {
         return -1;
     }
     if (cat_col_str(st, 0, &name) < 0 || cat_col_str(st, 1, &server) < 0) {
@@ -3075,15 +2876,14 @@ cat_volume_delete_locked(struct catalog *cat, const char *id,
     }
     if (server != NULL) {
         error_setg(errp, ERR_CONFLICT, "volume %s is attached to server %s",
-                   cat_label(name, nid), server);
+                   cat_label(name, id), server);
         return -1;
     }
-    /* As in Cinder, a volume with snapshots stays. */
     sqlite3_finalize(st);
     st = cat_prepare(cat, "SELECT id FROM volume_snapshots "
                      "WHERE volume_id = ?1 "
                      "ORDER BY created_at DESC, rowid DESC", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
+    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
         return -1;
     }
     while ((r = cat_step(cat, st, errp)) > 0) {
@@ -3099,19 +2899,7 @@ cat_volume_delete_locked(struct catalog *cat, const char *id,
     }
     if (count > 0) {
         error_setg(errp, ERR_CONFLICT, "volume %s has snapshots: %s",
-                   cat_label(name, nid), ids ? ids : "(out of memory)");
-        return -1;
-    }
-    sqlite3_finalize(st);
-    st = cat_prepare(cat, cat_volume_meta.clear, errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    sqlite3_finalize(st);
-    st = cat_prepare(cat, "DELETE FROM volumes WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
+                   cat_label(name, id), ids ? ids : "(out of memory)");
         return -1;
     }
     return 0;
@@ -3121,14 +2909,8 @@ int
 catalog_volume_delete(struct catalog *cat, const char *id,
                       struct error **errp)
 {
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_volume_delete_locked(cat, id, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_delete(cat, &cat_kind_volume, id, cat_volume_deletable_locked,
+                      errp);
 }
 
 static int
@@ -3146,28 +2928,18 @@ cat_volume_attach_locked(struct catalog *cat, const char *volume_id,
         return -1;
     }
     if (!cat_norm_id(volume_id, vid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
-        return -1;
+        return cat_not_found(&cat_kind_volume, volume_id, errp);
     }
     if (!cat_norm_id(instance_id, sid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'",
-                   instance_id);
-        return -1;
+        return cat_not_found(&cat_kind_instance, instance_id, errp);
     }
-    st = cat_prepare(cat, cat_kind_instance.exists, errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", sid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
+    r = cat_exists_locked(cat, &cat_kind_instance, sid, errp);
     if (r < 0) {
         return -1;
     }
     if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no server with ID '%s'",
-                   instance_id);
-        return -1;
+        return cat_not_found(&cat_kind_instance, instance_id, errp);
     }
-    sqlite3_finalize(st);
     /* The compare and the set are one statement under the write lock; the
      * unique index on (instance_id, device_index) backs the index choice.
      */
@@ -3187,17 +2959,10 @@ cat_volume_attach_locked(struct catalog *cat, const char *volume_id,
      * transaction.
      */
     sqlite3_finalize(st);
-    st = cat_prepare(cat, "SELECT name, status, instance_id, device_index "
-                     "FROM volumes WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", vid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
+    st = cat_row_locked(cat, &cat_kind_volume, "SELECT name, status, "
+                        "instance_id, device_index FROM volumes "
+                        "WHERE id = ?1", vid, volume_id, errp);
+    if (st == NULL) {
         return -1;
     }
     name = sqlite3_column_text(st, 0);
@@ -3231,12 +2996,8 @@ catalog_volume_attach(struct catalog *cat, const char *volume_id,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_volume_attach_locked(cat, volume_id, instance_id, &index,
-                                 errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
+    if (cat_tx_end(cat, cat_volume_attach_locked(cat, volume_id, instance_id,
+                                                 &index, errp), errp) < 0) {
         return -1;
     }
     if (device_index != NULL) {
@@ -3252,15 +3013,13 @@ cat_volume_detach_locked(struct catalog *cat, const char *volume_id,
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     char vid[UTIL_UUID_LEN], sid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
     const unsigned char *name;
-    int r;
 
     if (instance_id == NULL) {
         error_setg(errp, ERR_INVALID, "no server ID given");
         return -1;
     }
     if (!cat_norm_id(volume_id, vid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
-        return -1;
+        return cat_not_found(&cat_kind_volume, volume_id, errp);
     }
     /* Something that is not a UUID matches no attachment. */
     if (!cat_norm_id(instance_id, sid)) {
@@ -3279,16 +3038,9 @@ cat_volume_detach_locked(struct catalog *cat, const char *volume_id,
         return 0;
     }
     sqlite3_finalize(st);
-    st = cat_prepare(cat, "SELECT name FROM volumes WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", vid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume with ID '%s'", volume_id);
+    st = cat_row_locked(cat, &cat_kind_volume, "SELECT name FROM volumes "
+                        "WHERE id = ?1", vid, volume_id, errp);
+    if (st == NULL) {
         return -1;
     }
     name = sqlite3_column_text(st, 0);
@@ -3304,11 +3056,9 @@ catalog_volume_detach(struct catalog *cat, const char *volume_id,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_volume_detach_locked(cat, volume_id, instance_id, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_tx_end(cat, cat_volume_detach_locked(cat, volume_id,
+                                                    instance_id, errp),
+                      errp);
 }
 
 /* ---- Volume snapshots ------------------------------------------------- */
@@ -3336,31 +3086,13 @@ volume_snapshot_meta_set(struct volume_snapshot *snap, const char *key,
 void
 volume_snapshot_free(struct volume_snapshot *snap)
 {
-    if (snap == NULL) {
-        return;
-    }
-    free(snap->name);
-    free(snap->volume_id);
-    free(snap->status);
-    free(snap->file);
-    free(snap->created_at);
-    free(snap->updated_at);
-    catalog_props_free(snap->meta, snap->nmeta);
-    free(snap);
+    cat_record_free(&cat_kind_snapshot, snap);
 }
 
 void
 volume_snapshot_list_free(struct volume_snapshot **list, size_t n)
 {
-    size_t i;
-
-    if (list == NULL) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        volume_snapshot_free(list[i]);
-    }
-    free(list);
+    cat_list_free(&cat_kind_snapshot, (void **)list, n);
 }
 
 /* Check the fields of SNAP that callers set.  ID and VOLUME_ID get the
@@ -3371,14 +3103,8 @@ cat_snapshot_check(const struct volume_snapshot *snap,
                    char id[UTIL_UUID_LEN], char volume_id[UTIL_UUID_LEN],
                    struct error **errp)
 {
-    if (!cat_norm_id(snap->id, id)) {
-        error_setg(errp, ERR_INVALID, "volume snapshot ID '%s' is not a "
-                   "UUID", snap->id);
-        return -1;
-    }
-    if (snap->name != NULL && strlen(snap->name) > CATALOG_NAME_MAX) {
-        error_setg(errp, ERR_INVALID, "volume snapshot name is longer than "
-                   "%d bytes", CATALOG_NAME_MAX);
+    if (cat_check_id(snap->id, "volume snapshot", id, errp) < 0 ||
+        cat_check_name(&cat_kind_snapshot, snap->name, errp) < 0) {
         return -1;
     }
     if (snap->volume_id == NULL) {
@@ -3386,14 +3112,8 @@ cat_snapshot_check(const struct volume_snapshot *snap,
                    id);
         return -1;
     }
-    if (!cat_norm_id(snap->volume_id, volume_id)) {
-        error_setg(errp, ERR_INVALID, "volume ID '%s' is not a UUID",
-                   snap->volume_id);
-        return -1;
-    }
-    if (!catalog_volume_snapshot_status_valid(snap->status)) {
-        error_setg(errp, ERR_INVALID, "unknown volume snapshot status '%s'",
-                   snap->status ? snap->status : "(none)");
+    if (cat_check_id(snap->volume_id, "volume", volume_id, errp) < 0 ||
+        cat_check_status(&cat_kind_snapshot, snap->status, errp) < 0) {
         return -1;
     }
     if (snap->size < 0) {
@@ -3401,163 +3121,53 @@ cat_snapshot_check(const struct volume_snapshot *snap,
                    "negative");
         return -1;
     }
-    if (snap->created_at != NULL && !util_is_iso8601(snap->created_at)) {
-        error_setg(errp, ERR_INVALID, "bad creation time '%s'",
-                   snap->created_at);
+    if (cat_check_created(snap->created_at, errp) < 0) {
         return -1;
     }
-    return cat_check_props(snap->meta, snap->nmeta,
-                           "volume snapshot metadata item", errp);
+    return cat_check_props(snap->meta, snap->nmeta, cat_kind_snapshot.item,
+                           errp);
 }
 
-/* Build a struct volume_snapshot from a row of CAT_SNAPSHOT_COLUMNS. */
-static struct volume_snapshot *
-cat_snapshot_from_row(sqlite3_stmt *st)
-{
-    struct volume_snapshot *snap = calloc(1, sizeof(*snap));
-
-    if (snap == NULL) {
-        return NULL;
-    }
-    snap->size = sqlite3_column_int64(st, 4);
-    if (cat_col_id(st, 0, snap->id) < 0 ||
-        cat_col_str(st, 1, &snap->name) < 0 ||
-        cat_col_str(st, 2, &snap->volume_id) < 0 ||
-        cat_col_str(st, 3, &snap->status) < 0 ||
-        cat_col_str(st, 5, &snap->file) < 0 ||
-        cat_col_str(st, 6, &snap->created_at) < 0 ||
-        cat_col_str(st, 7, &snap->updated_at) < 0) {
-        volume_snapshot_free(snap);
-        return NULL;
-    }
-    return snap;
-}
-
+/* Store SNAP (borrowed) with its metadata: as a new snapshot, or with
+ * UPDATE over snapshot SNAP->id, keeping its created_at.
+ */
 static int
-cat_snapshot_get_locked(struct catalog *cat, const char *id,
-                        struct volume_snapshot **out, struct error **errp)
+cat_snapshot_write_locked(struct catalog *cat,
+                          const struct volume_snapshot *snap, bool update,
+                          struct error **errp)
 {
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN];
-    struct volume_snapshot *snap;
-    int r;
-
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   id);
-        return -1;
-    }
-    st = cat_prepare(cat, "SELECT " CAT_SNAPSHOT_COLUMNS
-                     " FROM volume_snapshots AS n WHERE n.id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   id);
-        return -1;
-    }
-    snap = cat_snapshot_from_row(st);
-    if (snap == NULL) {
-        return cat_oom(errp);
-    }
-    if (cat_load_kv(cat, &cat_snapshot_meta, snap->id, &snap->meta,
-                    &snap->nmeta, errp) < 0) {
-        volume_snapshot_free(snap);
-        return -1;
-    }
-    *out = snap;
-    return 0;
-}
-
-int
-catalog_volume_snapshot_get(struct catalog *cat, const char *id,
-                            struct volume_snapshot **out,
-                            struct error **errp)
-{
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_snapshot_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        volume_snapshot_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-int
-catalog_volume_snapshot_find(struct catalog *cat, const char *name_or_id,
-                             struct volume_snapshot **out,
-                             struct error **errp)
-{
-    char id[UTIL_UUID_LEN];
-
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_find_id_locked(cat, &cat_kind_snapshot, name_or_id, id,
-                           errp) < 0 ||
-        cat_snapshot_get_locked(cat, id, out, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        volume_snapshot_free(*out);
-        *out = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int
-cat_snapshot_insert_locked(struct catalog *cat,
-                           const struct volume_snapshot *snap,
-                           struct error **errp)
-{
+    /* The two statements number their parameters alike, so that one bind
+     * serves both; the UPDATE leaves out ?7 (created_at).
+     */
+    static const char insert_sql[] =
+        "INSERT INTO volume_snapshots (id, name, volume_id, status, size, "
+        "file, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    static const char update_sql[] =
+        "UPDATE volume_snapshots SET name = ?2, volume_id = ?3, "
+        "status = ?4, size = ?5, file = ?6, updated_at = ?8 WHERE id = ?1";
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     char id[UTIL_UUID_LEN], volume_id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
     const char *created;
-    int r;
 
-    if (cat_snapshot_check(snap, id, volume_id, errp) < 0) {
+    if (cat_snapshot_check(snap, id, volume_id, errp) < 0 ||
+        (!update && cat_id_unused_locked(cat, &cat_kind_snapshot, id,
+                                         errp) < 0)) {
         return -1;
     }
-    st = cat_prepare(cat, cat_kind_snapshot.exists, errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r != 0) {
-        if (r > 0) {
-            error_setg(errp, ERR_CONFLICT, "volume snapshot ID '%s' already "
-                       "exists", id);
-        }
-        return -1;
-    }
-    sqlite3_finalize(st);
     util_now_iso8601(now);
     created = snap->created_at ? snap->created_at : now;
-    st = cat_prepare(cat,
-                     "INSERT INTO volume_snapshots (id, name, volume_id, "
-                     "status, size, file, created_at, updated_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", errp);
+    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
     if (st == NULL ||
         cat_bind(cat, st, errp, "sssslsss", id, snap->name, volume_id,
                  snap->status, snap->size, snap->file, created,
-                 created) < 0 ||
-        cat_run(cat, st, errp) < 0) {
+                 update ? now : created) < 0 ||
+        cat_run(cat, st, errp) < 0 ||
+        (update && cat_changed(cat, &cat_kind_snapshot, snap->id,
+                               errp) < 0)) {
         return -1;
     }
-    return cat_store_kv_locked(cat, &cat_snapshot_meta, id, snap->meta,
+    return cat_store_kv_locked(cat, &cat_kind_snapshot.kv, id, snap->meta,
                                snap->nmeta, errp);
 }
 
@@ -3569,41 +3179,8 @@ catalog_volume_snapshot_insert(struct catalog *cat,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_snapshot_insert_locked(cat, snap, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
-}
-
-static int
-cat_snapshot_update_locked(struct catalog *cat,
-                           const struct volume_snapshot *snap,
-                           struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char id[UTIL_UUID_LEN], volume_id[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-
-    if (cat_snapshot_check(snap, id, volume_id, errp) < 0) {
-        return -1;
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat, "UPDATE volume_snapshots SET name = ?2, "
-                     "volume_id = ?3, status = ?4, size = ?5, file = ?6, "
-                     "updated_at = ?7 WHERE id = ?1", errp);
-    if (st == NULL ||
-        cat_bind(cat, st, errp, "sssslss", id, snap->name, volume_id,
-                 snap->status, snap->size, snap->file, now) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   snap->id);
-        return -1;
-    }
-    return cat_store_kv_locked(cat, &cat_snapshot_meta, id, snap->meta,
-                               snap->nmeta, errp);
+    return cat_tx_end(cat, cat_snapshot_write_locked(cat, snap, false, errp),
+                      errp);
 }
 
 int
@@ -3614,107 +3191,25 @@ catalog_volume_snapshot_update(struct catalog *cat,
     if (cat_tx_begin(cat, true, errp) < 0) {
         return -1;
     }
-    if (cat_snapshot_update_locked(cat, snap, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_tx_end(cat, cat_snapshot_write_locked(cat, snap, true, errp),
+                      errp);
 }
 
-static int
-cat_snapshot_list_locked(struct catalog *cat,
-                         const struct catalog_match *match, size_t nmatch,
-                         struct volume_snapshot ***out, size_t *n,
-                         struct error **errp)
+int
+catalog_volume_snapshot_get(struct catalog *cat, const char *id,
+                            struct volume_snapshot **out,
+                            struct error **errp)
 {
-    static const char meta_match[] =
-        " AND EXISTS (SELECT 1 FROM volume_snapshot_metadata AS m"
-        " WHERE m.snapshot_id = n.id AND m.key = ? AND m.value = ?)";
-    char sql[sizeof(meta_match) * CATALOG_PROPS_MAX + 256];
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    struct volume_snapshot **list = NULL;
-    size_t len = 0, count = 0, cap = 0, i;
-    int param = 0, rc = SQLITE_OK, r;
+    return cat_get(cat, &cat_kind_snapshot, id, false, (void **)out, errp);
+}
 
-    if (nmatch > 0 && match == NULL) {
-        error_setg(errp, ERR_INVALID, "metadata filters missing");
-        return -1;
-    }
-    if (nmatch > CATALOG_PROPS_MAX) {
-        error_setg(errp, ERR_INVALID, "too many metadata filters (%zu, at "
-                   "most %d)", nmatch, CATALOG_PROPS_MAX);
-        return -1;
-    }
-    for (i = 0; i < nmatch; i++) {
-        if (match[i].key == NULL || match[i].value == NULL) {
-            error_setg(errp, ERR_INVALID, "metadata filter without a key "
-                       "or a value");
-            return -1;
-        }
-    }
-    /* Only fixed fragments go into the text; every value is bound. */
-    if (cat_sql_add(sql, sizeof(sql), &len, "SELECT " CAT_SNAPSHOT_COLUMNS
-                    " FROM volume_snapshots AS n WHERE 1") < 0) {
-        abort(); /* the buffer is sized for the longest query */
-    }
-    for (i = 0; i < nmatch; i++) {
-        if (cat_sql_add(sql, sizeof(sql), &len, meta_match) < 0) {
-            abort();
-        }
-    }
-    if (cat_sql_add(sql, sizeof(sql), &len,
-                    " ORDER BY n.created_at DESC, n.rowid DESC") < 0) {
-        abort();
-    }
-    st = cat_prepare(cat, sql, errp);
-    if (st == NULL) {
-        return -1;
-    }
-    for (i = 0; rc == SQLITE_OK && i < nmatch; i++) {
-        rc = sqlite3_bind_text(st, ++param, match[i].key, -1,
-                               SQLITE_TRANSIENT);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_bind_text(st, ++param, match[i].value, -1,
-                                   SQLITE_TRANSIENT);
-        }
-    }
-    if (rc != SQLITE_OK) {
-        return cat_fail(cat, rc, errp, "bind");
-    }
-    while ((r = cat_step(cat, st, errp)) > 0) {
-        struct volume_snapshot *snap;
-
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct volume_snapshot **grown =
-                realloc(list, ncap * sizeof(*list));
-
-            if (grown == NULL) {
-                volume_snapshot_list_free(list, count);
-                return cat_oom(errp);
-            }
-            list = grown;
-            cap = ncap;
-        }
-        snap = cat_snapshot_from_row(st);
-        if (snap == NULL) {
-            volume_snapshot_list_free(list, count);
-            return cat_oom(errp);
-        }
-        list[count++] = snap;
-        if (cat_load_kv(cat, &cat_snapshot_meta, snap->id, &snap->meta,
-                        &snap->nmeta, errp) < 0) {
-            volume_snapshot_list_free(list, count);
-            return -1;
-        }
-    }
-    if (r < 0) {
-        volume_snapshot_list_free(list, count);
-        return -1;
-    }
-    *out = list;
-    *n = count;
-    return 0;
+int
+catalog_volume_snapshot_find(struct catalog *cat, const char *name_or_id,
+                             struct volume_snapshot **out,
+                             struct error **errp)
+{
+    return cat_get(cat, &cat_kind_snapshot, name_or_id, true, (void **)out,
+                   errp);
 }
 
 int
@@ -3723,147 +3218,52 @@ catalog_volume_snapshot_list(struct catalog *cat,
                              size_t nmatch, struct volume_snapshot ***out,
                              size_t *n, struct error **errp)
 {
-    if (cat_tx_begin(cat, false, errp) < 0) {
-        return -1;
-    }
-    if (cat_snapshot_list_locked(cat, match, nmatch, out, n, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    if (cat_tx_commit(cat, errp) < 0) {
-        volume_snapshot_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
-}
+    struct cat_query q = { .match = match, .nmatch = nmatch };
 
-static int
-cat_snapshot_set_status_locked(struct catalog *cat, const char *id,
-                               const char *status, struct error **errp)
-{
-    CLEANUP_STMT sqlite3_stmt *st = NULL;
-    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
-
-    if (!catalog_volume_snapshot_status_valid(status)) {
-        error_setg(errp, ERR_INVALID, "unknown volume snapshot status '%s'",
-                   status ? status : "(none)");
-        return -1;
-    }
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   id);
-        return -1;
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat, "UPDATE volume_snapshots SET status = ?2, "
-                     "updated_at = ?3 WHERE id = ?1", errp);
-    if (st == NULL || cat_bind(cat, st, errp, "sss", nid, status, now) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    if (sqlite3_changes(cat->db) == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   id);
-        return -1;
-    }
-    return 0;
+    return cat_list(cat, &cat_kind_snapshot, &q, (void ***)out, n, errp);
 }
 
 int
 catalog_volume_snapshot_set_status(struct catalog *cat, const char *id,
                                    const char *status, struct error **errp)
 {
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_snapshot_set_status_locked(cat, id, status, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_set_status(cat, &cat_kind_snapshot, id, status, NULL, NULL,
+                          errp);
 }
 
-/* Describe in B what uses volume snapshot ID: volumes made from it and
- * images (not deleted) whose block_device_mapping names it.  Returns the
- * count, or -1.
+/* What uses a volume snapshot: volumes made from it and images (not
+ * deleted) whose block_device_mapping names it.  The
+ * block_device_mapping value is JSON; an ID is 36 characters of hex
+ * digits and dashes, so a substring match cannot go wrong, and LIKE
+ * ignores the case of the hex digits.
  */
+static const struct cat_users_query cat_snapshot_users[] = {
+    { "volume", 0,
+      "SELECT v.id, v.name FROM volumes AS v "
+      "WHERE v.source_snapshot_id = ?1 "
+      "ORDER BY v.created_at, v.rowid" },
+    { "image", 0,
+      "SELECT i.id, i.name FROM images AS i "
+      "JOIN image_properties AS p ON p.image_id = i.id "
+      "WHERE p.key = 'block_device_mapping' "
+      "AND p.value LIKE '%' || ?1 || '%' AND i.status != 'deleted' "
+      "ORDER BY i.created_at, i.rowid" },
+};
+
+/* A snapshot that something uses stays.  A cat_delete_rule. */
 static int
-cat_snapshot_users_locked(struct catalog *cat, const char *id,
-                          struct cat_buf *b, struct error **errp)
-{
-    /* Each query yields one user per row: its id and its name.  The
-     * block_device_mapping value is JSON; an ID is 36 characters of hex
-     * digits and dashes, so a substring match cannot go wrong, and LIKE
-     * ignores the case of the hex digits.
-     */
-    static const struct {
-        const char *noun; /* what the user is */
-        const char *sql;  /* ?1 the snapshot ID */
-    } queries[] = {
-        { "volume",
-          "SELECT v.id, v.name FROM volumes AS v "
-          "WHERE v.source_snapshot_id = ?1 "
-          "ORDER BY v.created_at, v.rowid" },
-        { "image",
-          "SELECT i.id, i.name FROM images AS i "
-          "JOIN image_properties AS p ON p.image_id = i.id "
-          "WHERE p.key = 'block_device_mapping' "
-          "AND p.value LIKE '%' || ?1 || '%' AND i.status != 'deleted' "
-          "ORDER BY i.created_at, i.rowid" },
-    };
-    size_t q;
-    int count = 0, r;
-
-    for (q = 0; q < CAT_NELEMS(queries); q++) {
-        CLEANUP_STMT sqlite3_stmt *st = cat_prepare(cat, queries[q].sql,
-                                                    errp);
-
-        if (st == NULL || cat_bind(cat, st, errp, "s", id) < 0) {
-            return -1;
-        }
-        while ((r = cat_step(cat, st, errp)) > 0) {
-            if (count > 0) {
-                cat_buf_printf(b, ", ");
-            }
-            cat_describe(b, queries[q].noun, st, 0, 1);
-            count++;
-        }
-        if (r < 0) {
-            return -1;
-        }
-    }
-    return count;
-}
-
-static int
-cat_snapshot_delete_locked(struct catalog *cat, const char *id,
-                           struct error **errp)
+cat_snapshot_deletable_locked(struct catalog *cat, const char *id,
+                              const char *given, struct error **errp)
 {
     CLEANUP_STMT sqlite3_stmt *st = NULL;
     CLEANUP_FREE char *name = NULL, *users = NULL;
     struct cat_buf b = { 0 };
-    char nid[UTIL_UUID_LEN];
     int r;
 
-    if (!cat_norm_id(id, nid)) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   id);
-        return -1;
-    }
-    st = cat_prepare(cat, "SELECT name FROM volume_snapshots WHERE id = ?1",
-                     errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0) {
-        return -1;
-    }
-    r = cat_step(cat, st, errp);
-    if (r < 0) {
-        return -1;
-    }
-    if (r == 0) {
-        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot with ID '%s'",
-                   id);
+    st = cat_row_locked(cat, &cat_kind_snapshot, "SELECT name "
+                        "FROM volume_snapshots WHERE id = ?1", id, given,
+                        errp);
+    if (st == NULL) {
         return -1;
     }
     if (cat_col_str(st, 0, &name) < 0) {
@@ -3871,26 +3271,15 @@ cat_snapshot_delete_locked(struct catalog *cat, const char *id,
     }
     sqlite3_finalize(st);
     st = NULL;
-    r = cat_snapshot_users_locked(cat, nid, &b, errp);
+    r = cat_users_locked(cat, cat_snapshot_users,
+                         CAT_NELEMS(cat_snapshot_users), id, &b, errp);
     users = cat_buf_steal(&b);
     if (r < 0) {
         return -1;
     }
     if (r > 0) {
         error_setg(errp, ERR_CONFLICT, "volume snapshot %s is in use by %s",
-                   cat_label(name, nid), users ? users : "(out of memory)");
-        return -1;
-    }
-    st = cat_prepare(cat, cat_snapshot_meta.clear, errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
-        return -1;
-    }
-    sqlite3_finalize(st);
-    st = cat_prepare(cat, "DELETE FROM volume_snapshots WHERE id = ?1",
-                     errp);
-    if (st == NULL || cat_bind(cat, st, errp, "s", nid) < 0 ||
-        cat_run(cat, st, errp) < 0) {
+                   cat_label(name, id), users ? users : "(out of memory)");
         return -1;
     }
     return 0;
@@ -3900,12 +3289,6 @@ int
 catalog_volume_snapshot_delete(struct catalog *cat, const char *id,
                                struct error **errp)
 {
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    if (cat_snapshot_delete_locked(cat, id, errp) < 0) {
-        cat_tx_rollback(cat);
-        return -1;
-    }
-    return cat_tx_commit(cat, errp);
+    return cat_delete(cat, &cat_kind_snapshot, id,
+                      cat_snapshot_deletable_locked, errp);
 }

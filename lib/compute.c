@@ -652,15 +652,18 @@ compute_create(struct store *store, const struct compute_new *spec,
         goto fail;
     }
     inserted = true;
-    lock = store_lock_instance(store, inst->id, true, errp);
-    made_dir = true;
-    if (lock < 0) {
-        goto fail;
-    }
     root = store_instance_path(store, inst->id, "root.qcow2");
     dir = store_instance_path(store, inst->id, NULL);
     if (root == NULL || dir == NULL) {
         error_setg(errp, ERR_IO, "out of memory");
+        goto fail;
+    }
+    made_dir = true;
+    if (util_mkdir_p(dir, 0700, errp) < 0) {
+        goto fail;
+    }
+    lock = store_lock_instance(store, inst->id, true, errp);
+    if (lock < 0) {
         goto fail;
     }
     if (qemuimg_create_overlay(root, img->file, img->disk_format, errp) < 0 ||

@@ -304,6 +304,7 @@ images_create(struct store *store, const struct images_new *spec,
     CLEANUP_FREE char *path = NULL;
     int64_t vsize = 0;
     bool inserted = false;
+    int lock = -1;
 
     if (spec->name == NULL || *spec->name == '\0') {
         error_setg(errp, ERR_INVALID, "an image needs a name");
@@ -338,7 +339,8 @@ images_create(struct store *store, const struct images_new *spec,
     if (img == NULL) {
         return -1;
     }
-    if (catalog_image_insert(cat, img, errp) < 0) {
+    lock = store_lock_image(store, img->id, false, errp);
+    if (lock < 0 || catalog_image_insert(cat, img, errp) < 0) {
         goto fail;
     }
     inserted = true;
@@ -365,6 +367,7 @@ images_create(struct store *store, const struct images_new *spec,
         unlink(path);
         goto fail;
     }
+    store_unlock_image(store, img->id, lock);
     image_free(img);
     return 0;
 
@@ -372,6 +375,7 @@ fail:
     if (inserted) {
         catalog_image_delete(cat, img->id, NULL);
     }
+    store_unlock_image(store, img->id, lock);
     image_free(img);
     return -1;
 }

@@ -57,7 +57,8 @@ int images_create(struct store *store, const struct images_new *spec,
 /* Register DATA_FILE, already inside the data directory's images/ and
  * already checked, as the data of image IMG (status queued or saving):
  * hash it, record size, virtual size and hashes, and make IMG active.
- * Used by the snapshot engine.  On failure IMG is untouched.
+ * Used by the snapshot engine and imports.  On failure the catalog
+ * record is unchanged, though IMG's fields may have been updated.
  */
 int images_activate(struct store *store, struct image *img,
                     const char *data_file, const struct progress *progress,

@@ -31,6 +31,7 @@
 #define PROP_CPUS "vmsnap_cpus"
 #define PROP_MEMORY "vmsnap_memory_mb"
 #define PROP_IMPORTED "imported_from"
+#define PROP_IMPORT_OF PACKAGE_PROP_IMPORT_OF
 #define PROP_OS_TYPE "os_type"
 
 /* Volume snapshot metadata that import sets. */
@@ -433,7 +434,7 @@ struct package_import {
     int64_t conv_total;  /* bytes of all disks */
     int64_t conv_done;   /* bytes of the disks converted */
     int64_t conv_weight; /* bytes of the disk converting */
-    int lock;            /* store_lock_import of img, or -1 */
+    int lock;            /* store_lock_image of img, or -1 */
 };
 
 /* The value of property KEY in the package, or NULL. */
@@ -468,7 +469,7 @@ package_prop_rewritten(const char *key)
 
 /* The new root image's record, in status importing, with the package's
  * properties except those rewritten later.  The import lock is taken
- * here, before the record exists (see store_lock_import).
+ * here, before the record exists (see store_lock_image).
  */
 static int
 package_new_image(struct package_import *im, struct error **errp)
@@ -483,7 +484,7 @@ package_new_image(struct package_import *im, struct error **errp)
     }
     im->img = img;
     util_uuid_new(img->id);
-    im->lock = store_lock_import(im->store, img->id, false, errp);
+    im->lock = store_lock_image(im->store, img->id, false, errp);
     if (im->lock < 0) {
         return -1;
     }
@@ -794,7 +795,11 @@ package_register_boot(struct package_import *im, struct error **errp)
 
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         const struct ovf_file *f = im->boot_file[i];
-        struct prop origin = {PROP_IMPORTED, NULL};
+        /* PROP_IMPORT_OF ties the image to this import, so that what an
+         * import killed half-way made can be found and removed (reap.c).
+         */
+        struct prop props[2] = {{(char *)PROP_IMPORT_OF, im->img->id},
+                                {(char *)PROP_IMPORTED, NULL}};
         struct images_new spec = {0};
         CLEANUP_FREE char *name = NULL;
 
@@ -809,11 +814,9 @@ package_register_boot(struct package_import *im, struct error **errp)
         spec.name = name;
         spec.file = f->path;
         spec.disk_format = package_boot[i].format;
-        if (f->ref_id != NULL) {
-            origin.value = f->ref_id;
-            spec.props = &origin;
-            spec.nprops = 1;
-        }
+        props[1].value = f->ref_id;
+        spec.props = props;
+        spec.nprops = f->ref_id != NULL ? 2 : 1;
         if (images_create(im->store, &spec, im->progress, &im->boot[i], errp) <
             0) {
             error_prepend(errp, "%s: ", f->role);
@@ -939,14 +942,8 @@ package_import_clear(struct package_import *im)
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         image_free(im->boot[i]);
     }
-    if (im->lock >= 0) {
-        CLEANUP_FREE char *lock = store_import_lock_path(im->store,
-                                                         im->img->id);
-
-        if (lock) {
-            unlink(lock);
-        }
-        close(im->lock);
+    if (im->img) {
+        store_unlock_image(im->store, im->img->id, im->lock);
     }
     image_free(im->img);
     free(im->img_file);

@@ -40,6 +40,11 @@
 #include "progress.h"
 #include "store.h"
 
+/* Property of the kernel and ramdisk images an import makes: the ID of
+ * the root image they belong to.
+ */
+#define PACKAGE_PROP_IMPORT_OF "vmsnap_import_of"
+
 /* Write image IMG (borrowed; active, a qcow2 or raw disk) and everything
  * it needs, as described above, as a new OVA at PATH.  DISK_FORMAT is
  * "vmdk" (streamOptimized; the default when NULL) or "qcow2".  Scratch

@@ -96,6 +96,12 @@ qga_close(struct qga *g)
     free(g);
 }
 
+bool
+qga_is_dead(const struct qga *g)
+{
+    return g->dead;
+}
+
 int
 qga_fd(const struct qga *g)
 {

@@ -84,6 +84,9 @@ void qga_close(struct qga *g);
 /* The socket descriptor, owned by G. */
 int qga_fd(const struct qga *g);
 
+/* True once the peer has closed the connection: nothing more will work. */
+bool qga_is_dead(const struct qga *g);
+
 /* Set the id the next guest-sync-delimited uses (later ones count up from
  * it).  Ids normally start at a random value; tests and fuzzers use this
  * to make the exchange deterministic.

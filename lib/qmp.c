@@ -384,7 +384,7 @@ qmp_wait_event(struct qmp *q, const char *name,
             json_object_put(msg);
             error_setg(errp, ERR_PROTOCOL,
                        "waiting for QMP event %s: unexpected QMP message",
-                       name);
+                       name ? name : "of the kind awaited");
             q->broken = true;
             return -1;
         }

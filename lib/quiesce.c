@@ -53,6 +53,9 @@ quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
             return 0;
         }
         log_debug("quiesce", "thaw: %s", error_msg(last));
+        if (qga_is_dead(g)) {
+            break;      /* QEMU or the channel is gone: nothing to thaw */
+        }
         if (error_get_class(last) != ERR_PEER) {
             sock_sleep_ms(200, deadline);
             continue;
@@ -160,6 +163,7 @@ quiesce_release(struct quiesce *q, char msg)
 {
     ssize_t r;
 
+    /* EPIPE (SIGPIPE is ignored) means the watchdog is gone already. */
     do {
         r = write(q->pipe_wr, &msg, 1);
     } while (r < 0 && errno == EINTR);
@@ -200,8 +204,11 @@ quiesce_freeze(struct qga *g, int timeout_ms, int max_frozen_ms,
         free(q);
         return NULL;
     }
-    q->watchdog = quiesce_spawn_watchdog(g, max_frozen_ms, &q->pipe_wr,
-                                         errp);
+    /* The watchdog's clock starts before the freeze is sent, so it allows
+     * the freeze its own timeout on top of the window.
+     */
+    q->watchdog = quiesce_spawn_watchdog(g, timeout_ms + max_frozen_ms,
+                                         &q->pipe_wr, errp);
     if (q->watchdog < 0) {
         free(q);
         return NULL;
@@ -235,11 +242,37 @@ quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
              struct error **errp)
 {
     int64_t t0 = sock_now_ms();
-    int r = quiesce_thaw_until(q->g, sock_deadline(timeout_ms), timeout_ms,
-                               errp);
+    int status = 0, r;
+    pid_t done;
 
+    /* Did the watchdog run out of patience and thaw while we were in the
+     * window?  Then the guest may have run unfrozen before the point in
+     * time was fixed, and the caller must not call the result quiesced.
+     */
+    do {
+        done = waitpid(q->watchdog, &status, WNOHANG);
+    } while (done < 0 && errno == EINTR);
+    if (done == q->watchdog) {
+        *frozen_ms = sock_now_ms() - q->started_ms;
+        close(q->pipe_wr);
+        free(q);
+        error_setg(errp, ERR_TIMEOUT,
+                   "the guest stayed frozen past the limit and the watchdog "
+                   "thawed it%s",
+                   WIFEXITED(status) && WEXITSTATUS(status) == 0
+                       ? ""
+                       : " (thaw not confirmed)");
+        return -1;
+    }
+    r = quiesce_thaw_until(q->g, sock_deadline(timeout_ms), timeout_ms,
+                           errp);
     log_debug("quiesce", "thaw took %lld ms", (long long)(sock_now_ms() - t0));
     *frozen_ms = sock_now_ms() - q->started_ms;
-    quiesce_release(q, r == 0 ? MSG_THAWED : MSG_RESCUE);
-    return r;
+    if (r < 0) {
+        /* The freeze itself held; only the thaw is not confirmed yet. */
+        quiesce_release(q, MSG_RESCUE);
+        return 1;
+    }
+    quiesce_release(q, MSG_THAWED);
+    return 0;
 }

@@ -7,7 +7,8 @@
  * when
  *   - this process dies (even by SIGKILL: the watchdog sees its pipe
  *     close), or
- *   - this process does not confirm a thaw within max_frozen_ms, or
+ *   - this process does not confirm a thaw within max_frozen_ms after the
+ *     freeze's own timeout, or
  *   - this process hands the thaw over (quiesce_abandon) because the agent
  *     stopped answering: the watchdog then keeps retrying, for up to
  *     QUIESCE_RESCUE_S seconds, until the agent says "thawed".  A hung
@@ -41,11 +42,14 @@ struct quiesce *quiesce_freeze(struct qga *g, int timeout_ms,
 
 /* Thaw the guest (guest-fsfreeze-thaw; when that fails,
  * guest-fsfreeze-status until it says "thawed"; retried until
- * TIMEOUT_MS), stop the watchdog and free Q.  *FROZEN_MS is how long the
- * filesystems were frozen: from the freeze request to the confirmed thaw
- * (an upper bound).  If the thaw cannot be
- * confirmed, the watchdog takes over (see above) and -1 is returned with
- * errp set.  Q is freed in every case.
+ * TIMEOUT_MS), stop the watchdog and free Q (in every case).  *FROZEN_MS
+ * is how long the filesystems were frozen: from the freeze request to the
+ * confirmed thaw (an upper bound).
+ * Returns 0 when thawed and confirmed; 1 when the freeze held but the
+ * thaw is not confirmed yet (the watchdog takes over, see above; errp
+ * says why); -1 with ERR_TIMEOUT when the watchdog had already thawed the
+ * guest because this process overran the window (QUIESCE: the guest may
+ * have run unfrozen inside it, so the result is not quiesced).
  */
 int quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
                  struct error **errp);

@@ -84,6 +84,7 @@ struct snap {
     bool background;                /* copying in a detached child */
     struct qmp *qmp;                /* operations monitor, live path */
     int64_t copy_started_ms;        /* when the copy began */
+    int img_lock;                   /* store_lock_image of img, or -1 */
 };
 
 static int
@@ -795,6 +796,7 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     struct error *qerr = NULL, *terr = NULL;
     struct quiesce *qs;
     struct qga *g = NULL;
+    bool quiesced;
     int64_t frozen_ms = 0, t_frozen;
     char when[UTIL_TIME_LEN], ms[32];
     int r;
@@ -804,6 +806,7 @@ snap_live(struct snap *s, bool paused, struct error **errp)
         return -1;
     }
     qs = snap_quiesce(s, paused, &g, &qerr);
+    quiesced = qs != NULL;
     if (qs == NULL) {
         qga_close(g);
         g = NULL;
@@ -824,9 +827,23 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     util_now_iso8601(when);
     log_debug("snapshot", "transaction took %lld ms",
               (long long)(sock_now_ms() - t_frozen));
-    if (qs && quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &terr) < 0) {
-        log_warnx("%s", error_msg(terr));
-        error_free(terr);
+    if (qs) {
+        int t = quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &terr);
+
+        if (t < 0) {
+            /* The watchdog thawed inside the window: not quiesced. */
+            quiesced = false;
+            if (must && r == 0) {
+                error_propagate(errp, terr);
+                error_prepend(errp, "os_require_quiesce=yes: ");
+                terr = NULL;
+                r = -1;
+            }
+        }
+        if (terr) {
+            log_warnx("%s", error_msg(terr));
+            error_free(terr);
+        }
     }
     qga_close(g);
     if (r < 0) {
@@ -835,7 +852,8 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     s->point_fixed = true;
     snprintf(ms, sizeof(ms), "%lld", (long long)frozen_ms);
     if (snap_set_prop(s, "vmsnap_mode", "live", errp) < 0 ||
-        snap_set_prop(s, "vmsnap_quiesced", qs ? "yes" : "no", errp) < 0 ||
+        snap_set_prop(s, "vmsnap_quiesced", quiesced ? "yes" : "no",
+                      errp) < 0 ||
         snap_set_prop(s, "vmsnap_freeze_ms", ms, errp) < 0 ||
         snap_set_prop(s, "vmsnap_point_in_time", when, errp) < 0) {
         return -1;
@@ -881,13 +899,18 @@ snap_detach(struct snap *s, struct error **errp)
     fflush(NULL);
     store_suspend_catalog(s->store);
     pid = fork();
-    if (pid != 0) {
-        if (store_resume_catalog(s->store, errp) < 0) {
-            return -1;
-        }
-        if (pid < 0) {
-            error_setg_errno(errp, ERR_IO, errno, "fork");
-            return -1;
+    if (pid < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "fork");
+        store_resume_catalog(s->store, NULL);
+        return -1;
+    }
+    if (pid > 0) {
+        /* The child owns the snapshot now: whatever happens here, this
+         * process must not clean anything up.
+         */
+        if (store_resume_catalog(s->store, &err) < 0) {
+            log_warnx("%s", error_msg(err));
+            error_free(err);
         }
         return 0;
     }
@@ -918,6 +941,7 @@ snap_detach(struct snap *s, struct error **errp)
     }
     catalog_instance_set_task(store_catalog(s->store), s->inst->id,
                               "image_snapshot", NULL, NULL);
+    store_unlock_image(s->store, s->img->id, s->img_lock);
     _exit(r < 0 ? 1 : 0);
 }
 
@@ -927,10 +951,10 @@ snapshot_create(struct store *store, const struct instance *inst0,
                 struct error **errp)
 {
     struct catalog *cat = store_catalog(store);
-    struct snap s = {.store = store, .opts = opts};
+    struct snap s = {.store = store, .opts = opts, .img_lock = -1};
     struct instance *inst = NULL;
     struct compute_state st;
-    struct error *err = NULL;
+    struct error *err = NULL, *local = NULL;
     bool tasked = false, detached = false;
     int lock, r = -1;
 
@@ -943,7 +967,7 @@ snapshot_create(struct store *store, const struct instance *inst0,
         return -1;
     }
     /* Holding the lock, any task left on the record is a dead process's. */
-    if (catalog_instance_get(cat, inst0->id, &inst, errp) < 0) {
+    if (catalog_instance_get(cat, inst0->id, &inst, &local) < 0) {
         goto out;
     }
     if (inst->task_state) {
@@ -953,55 +977,69 @@ snapshot_create(struct store *store, const struct instance *inst0,
                                   NULL);
     }
     if (catalog_instance_set_task(cat, inst->id, NULL, "image_snapshot",
-                                  errp) < 0) {
+                                  &local) < 0) {
         goto out;
     }
     tasked = true;
     s.inst = inst;
-    if (snap_check_name(&s, errp) < 0 ||
-        catalog_image_get(cat, inst->image_id, &s.src, errp) < 0 ||
-        snap_new_record(&s, errp) < 0 ||
-        (opts->all_volumes && snap_add_volumes(&s, errp) < 0) ||
-        snap_insert_records(&s, errp) < 0) {
+    if (snap_check_name(&s, &local) < 0 ||
+        catalog_image_get(cat, inst->image_id, &s.src, &local) < 0 ||
+        snap_new_record(&s, &local) < 0 ||
+        (s.img_lock = store_lock_image(store, s.img->id, false, &local)) <
+            0 ||
+        (opts->all_volumes && snap_add_volumes(&s, &local) < 0) ||
+        snap_insert_records(&s, &local) < 0) {
         goto fail;
     }
-    if (compute_state(store, inst, &st, errp) < 0) {
+    if (compute_state(store, inst, &st, &local) < 0) {
         goto fail;
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
-        if (snap_cold(&s, errp) < 0 || snap_activate(&s, errp) < 0) {
+        if (snap_cold(&s, &local) < 0 || snap_activate(&s, &local) < 0) {
             goto fail;
         }
     } else if (strcmp(st.status, "ACTIVE") == 0 ||
                strcmp(st.status, "PAUSED") == 0) {
-        if (snap_live(&s, strcmp(st.status, "PAUSED") == 0, errp) < 0) {
+        if (snap_live(&s, strcmp(st.status, "PAUSED") == 0, &local) < 0) {
             goto fail;
         }
         if (opts->no_wait) {
-            r = snap_detach(&s, errp);
+            r = snap_detach(&s, &local);
             cat = store_catalog(store);
             if (r < 0) {
                 goto fail;
             }
             detached = true;
-        } else if (snap_finish_live(&s, errp) < 0) {
+        } else if (snap_finish_live(&s, &local) < 0) {
             goto fail;
         }
     } else {
-        error_setg(errp, ERR_CONFLICT, "server %s is %s: cannot snapshot it",
+        error_setg(&local, ERR_CONFLICT, "server %s is %s: cannot snapshot it",
                    inst->name, st.status);
         goto fail;
     }
-    r = catalog_image_get(cat, s.img->id, out, errp);
+    if (detached &&
+        (cat == NULL || catalog_image_get(cat, s.img->id, out, NULL) < 0)) {
+        /* The copy goes on in the child: report what we know. */
+        *out = s.img;
+        s.img = NULL;
+        r = 0;
+    } else {
+        r = catalog_image_get(cat, s.img->id, out, &local);
+    }
     goto out;
 
-
 fail:
-    snap_cleanup_failed(&s, errp && *errp ? error_msg(*errp) : "failed");
+    snap_cleanup_failed(&s, local ? error_msg(local) : "failed");
 out:
     if (tasked && !detached && cat) {
         catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                   NULL);
+    }
+    if (detached) {
+        close(s.img_lock);      /* the child holds it, and unlocks it */
+    } else if (s.img) {
+        store_unlock_image(store, s.img->id, s.img_lock);
     }
     qmp_close(s.qmp);
     close(lock);
@@ -1014,33 +1052,8 @@ out:
         volume_snapshot_free(s.disks[i].vsnap);
     }
     instance_free(inst);
+    error_propagate(errp, local);
     return r;
-}
-
-/* Remove the volume snapshots made with image IMAGE_ID (which failed or
- * was deleted); those a volume still uses stay, with a warning.
- */
-static void
-snap_reap_volume_snapshots(struct store *store, const char *image_id)
-{
-    struct catalog_match m = {"instance_snapshot_id", image_id};
-    struct volume_snapshot **list = NULL;
-    size_t n = 0, i;
-
-    if (catalog_volume_snapshot_list(store_catalog(store), &m, 1, &list, &n,
-                                     NULL) < 0) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        struct error *err = NULL;
-
-        if (volumes_snapshot_delete(store, list[i], &err) < 0) {
-            log_warnx("volume snapshot %s stays: %s", list[i]->id,
-                      error_msg(err));
-            error_free(err);
-        }
-    }
-    volume_snapshot_list_free(list, n);
 }
 
 int
@@ -1050,114 +1063,6 @@ snapshot_delete_image(struct store *store, const struct image *img,
     if (images_delete(store, img, errp) < 0) {
         return -1;
     }
-    snap_reap_volume_snapshots(store, img->id);
+    volumes_snapshot_delete_set(store, img->id);
     return 0;
-}
-
-/* Remove images left in "importing" by an import whose process died (its
- * import lock is free), with their volume snapshots and data.
- */
-static void
-snap_reap_imports(struct store *store)
-{
-    struct catalog *cat = store_catalog(store);
-    struct image_filter f = {.status = "importing"};
-    struct image **list = NULL;
-    size_t n = 0, i;
-
-    if (catalog_image_list(cat, &f, &list, &n, NULL) < 0) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        int fd = store_lock_import(store, list[i]->id, false, NULL);
-        CLEANUP_FREE char *lock = store_import_lock_path(store, list[i]->id);
-
-        if (fd < 0) {
-            continue;
-        }
-        log_warnx("removing image %s, left half-imported by a process that "
-                  "died",
-                  list[i]->id);
-        if (catalog_image_delete(cat, list[i]->id, NULL) == 0) {
-            CLEANUP_FREE char *data = store_image_path(store, list[i]->id,
-                                                       "qcow2");
-
-            if (data) {
-                unlink(data);
-            }
-            snap_reap_volume_snapshots(store, list[i]->id);
-        }
-        if (lock) {
-            unlink(lock);
-        }
-        close(fd);
-    }
-    image_list_free(list, n);
-}
-
-void
-snapshot_reap_stale(struct store *store)
-{
-    snap_reap_imports(store);
-    store_reap_tmp(store);
-    static const char *const states[] = {"queued", "saving"};
-    struct catalog *cat = store_catalog(store);
-    size_t k, i, n;
-
-    for (k = 0; k < 2; k++) {
-        struct image_filter f = {.status = states[k]};
-        struct image **list = NULL;
-
-        n = 0;
-        if (catalog_image_list(cat, &f, &list, &n, NULL) < 0) {
-            continue;
-        }
-        for (i = 0; i < n; i++) {
-            const char *owner = image_prop(list[i], "instance_uuid");
-            int fd;
-
-            if (owner == NULL || !util_is_uuid(owner)) {
-                continue;
-            }
-            /* The snapshot process holds the instance lock from before
-             * the record exists until it is final: a free lock means it
-             * died.
-             */
-            {
-                CLEANUP_FREE char *dir =
-                    store_instance_path(store, owner, NULL);
-
-                fd = -1;
-                if (dir && access(dir, F_OK) == 0) {
-                    fd = store_lock_instance(store, owner, false, NULL);
-                    if (fd < 0) {
-                        continue;
-                    }
-                }
-            }
-            catalog_image_set_status(cat, list[i]->id, "killed",
-                                     "the vmsnap process making this "
-                                     "snapshot died",
-                                     NULL);
-            if (list[i]->file) {
-                unlink(list[i]->file);
-            } else {
-                CLEANUP_FREE char *p =
-                    store_image_path(store, list[i]->id, "qcow2");
-
-                if (p) {
-                    unlink(p);
-                }
-            }
-            catalog_image_unset_property(cat, list[i]->id,
-                                         "block_device_mapping", NULL);
-            snap_reap_volume_snapshots(store, list[i]->id);
-            catalog_instance_set_task(cat, owner, "image_snapshot", NULL,
-                                      NULL);
-            if (fd >= 0) {
-                close(fd);
-            }
-        }
-        image_list_free(list, n);
-    }
 }

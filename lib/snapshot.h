@@ -72,9 +72,4 @@ int snapshot_create(struct store *store, const struct instance *inst,
 int snapshot_delete_image(struct store *store, const struct image *img,
                           struct error **errp);
 
-/* Mark killed every image left in saving by a snapshot process that died,
- * and remove its data.  Cheap; called before listing images.
- */
-void snapshot_reap_stale(struct store *store);
-
 #endif

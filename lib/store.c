@@ -299,6 +299,19 @@ store_lock_file(const char *path, bool wait, const char *what,
         }
         return -1;
     }
+    /* The holder may have unlinked the file just before letting go (see
+     * store_unlock_image): then this lock is on a file nobody else will
+     * open, and the operation it guarded is over.
+     */
+    {
+        struct stat a, b;
+
+        if (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino ||
+            a.st_dev != b.st_dev) {
+            error_setg(errp, ERR_CONFLICT, "%s has just finished", what);
+            return -1;
+        }
+    }
     return steal_fd(&fd);
 }
 
@@ -314,28 +327,50 @@ store_lock_instance(const struct store *store, const char *instance_id,
         error_setg(errp, ERR_IO, "out of memory");
         return -1;
     }
-    if (util_mkdir_p(dir, 0700, errp) < 0) {
+    /* Only compute_create makes the directory: one that is gone belongs
+     * to a deleted instance, and must not come back as an empty shell.
+     */
+    if (access(dir, F_OK) < 0) {
+        error_setg(errp, ERR_NOT_FOUND, "instance %s has no directory",
+                   instance_id);
         return -1;
     }
     return store_lock_file(path, wait, what, errp);
 }
 
 char *
-store_import_lock_path(const struct store *store, const char *image_id)
+store_image_lock_path(const struct store *store, const char *image_id)
 {
-    return util_strdup_printf("%s/tmp/%s.import.lock", store->dir, image_id);
+    return util_strdup_printf("%s/tmp/%s.lock", store->dir, image_id);
 }
 
 int
-store_lock_import(const struct store *store, const char *image_id,
-                  bool wait, struct error **errp)
+store_lock_image(const struct store *store, const char *image_id,
+                 bool wait, struct error **errp)
 {
-    CLEANUP_FREE char *path = store_import_lock_path(store, image_id);
-    CLEANUP_FREE char *what = util_strdup_printf("import of %s", image_id);
+    CLEANUP_FREE char *path = store_image_lock_path(store, image_id);
+    CLEANUP_FREE char *what = util_strdup_printf("image %s", image_id);
 
     if (path == NULL || what == NULL) {
         error_setg(errp, ERR_IO, "out of memory");
         return -1;
     }
     return store_lock_file(path, wait, what, errp);
+}
+
+void
+store_unlock_image(const struct store *store, const char *image_id, int fd)
+{
+    CLEANUP_FREE char *path = store_image_lock_path(store, image_id);
+
+    if (fd < 0) {
+        return;
+    }
+    /* Unlink while still holding it: whoever opens the path next gets a
+     * new file, and store_lock_file sees that the old one is gone.
+     */
+    if (path) {
+        unlink(path);
+    }
+    close(fd);
 }

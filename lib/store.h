@@ -80,20 +80,25 @@ void store_reap_tmp(const struct store *store);
 
 /* Take the per-instance lock, an exclusive flock on instances/<id>/lock,
  * that serialises life-cycle operations on one instance across processes.
- * With WAIT false, a held lock is an ERR_CONFLICT error.  Returns the lock
- * fd (close it to release) or -1.
+ * With WAIT false, a held lock is an ERR_CONFLICT error; an instance
+ * whose directory is gone is ERR_NOT_FOUND.  Returns the lock fd (close
+ * it to release) or -1.
  */
 int store_lock_instance(const struct store *store, const char *instance_id,
                         bool wait, struct error **errp);
 
-/* The lock of an import in progress: the importing process holds it from
- * before image IMAGE_ID's record exists until the image is active or
- * gone, so that a record left in "importing" by a process that died can
- * be told apart (the lock is free).  Arguments and result as
- * store_lock_instance.  The lock file's path: caller frees.
+/* The lock of an image being made (uploaded, snapshotted, imported): its
+ * maker holds it from before the record exists until the record is final
+ * (active, killed or gone), so that a record left in queued, saving or
+ * importing by a process that died can be told apart: its lock is free.
+ * Arguments and result as store_lock_instance; ERR_CONFLICT also when the
+ * maker has just finished.  Release it with store_unlock_image, after the
+ * record is final.
  */
-int store_lock_import(const struct store *store, const char *image_id,
-                      bool wait, struct error **errp);
-char *store_import_lock_path(const struct store *store, const char *image_id);
+int store_lock_image(const struct store *store, const char *image_id,
+                     bool wait, struct error **errp);
+void store_unlock_image(const struct store *store, const char *image_id,
+                        int fd);
+char *store_image_lock_path(const struct store *store, const char *image_id);
 
 #endif

@@ -352,3 +352,26 @@ volumes_snapshot_delete(struct store *store,
     }
     return 0;
 }
+
+void
+volumes_snapshot_delete_set(struct store *store, const char *image_id)
+{
+    struct catalog_match m = {"instance_snapshot_id", image_id};
+    struct volume_snapshot **list = NULL;
+    size_t n = 0, i;
+
+    if (catalog_volume_snapshot_list(store_catalog(store), &m, 1, &list, &n,
+                                     NULL) < 0) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        struct error *err = NULL;
+
+        if (volumes_snapshot_delete(store, list[i], &err) < 0) {
+            log_warnx("volume snapshot %s stays: %s", list[i]->id,
+                      error_msg(err));
+            error_free(err);
+        }
+    }
+    volume_snapshot_list_free(list, n);
+}

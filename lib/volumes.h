@@ -63,6 +63,12 @@ int volumes_snapshot_delete(struct store *store,
                             const struct volume_snapshot *snap,
                             struct error **errp);
 
+/* Delete the volume snapshots of image IMAGE_ID's set (those tagged
+ * instance_snapshot_id = IMAGE_ID), after the image is gone or when its
+ * making failed; those a volume still uses stay, with a warning.
+ */
+void volumes_snapshot_delete_set(struct store *store, const char *image_id);
+
 /* The QEMU block node and device names of VOL on its instance. */
 void volumes_node_name(const struct volume *vol, char node[32]);
 void volumes_device_name(const struct volume *vol, char dev[32]);
