@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -140,6 +141,24 @@ cli_positional(struct cli *cli, int argc, char **argv, int nargs,
     }
     if (argc - optind != nargs) {
         return cli_usage(cli, "expected %s", usage);
+    }
+    return -1;
+}
+
+int
+cli_check_columns(const struct cli *cli, const char *const *known)
+{
+    size_t i, j;
+
+    for (i = 0; cli->columns[i]; i++) {
+        for (j = 0; known[j]; j++) {
+            if (strcasecmp(cli->columns[i], known[j]) == 0) {
+                break;
+            }
+        }
+        if (known[j] == NULL) {
+            return cli_usage(cli, "no column named %s", cli->columns[i]);
+        }
     }
     return -1;
 }

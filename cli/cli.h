@@ -93,6 +93,16 @@ json_object *cli_json_props(const struct prop *props, size_t n);
 int cli_positional(struct cli *cli, int argc, char **argv, int nargs,
                    const char *usage);
 
+/* Check the -c columns against KNOWN (NULL-terminated) before a command
+ * acts, so that a typo does not come out as a failure after the work is
+ * done.  Returns -1 when they are fine, else the usage exit status.
+ */
+int cli_check_columns(const struct cli *cli, const char *const *known);
+
+/* The fields of the show forms of images and servers. */
+extern const char *const cli_image_fields[];
+extern const char *const cli_server_fields[];
+
 /* True when progress should be drawn: stderr is a terminal and not -q. */
 bool cli_progress_enabled(const struct cli *cli);
 

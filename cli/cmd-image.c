@@ -20,6 +20,14 @@ json_size(int64_t v)
     return v >= 0 ? json_object_new_int64(v) : NULL;
 }
 
+const char *const cli_image_fields[] = {
+    "checksum",      "container_format", "created_at", "disk_format",
+    "fail_reason",   "file",             "id",         "min_disk",
+    "min_ram",       "name",             "os_hash_algo", "os_hash_value",
+    "properties",    "size",             "status",     "updated_at",
+    "virtual_size",  NULL,
+};
+
 struct output *
 cli_image_output(const struct image *img)
 {
@@ -178,6 +186,10 @@ image_create(struct cli *cli, int argc, char **argv)
     }
     spec.props = props;
     spec.nprops = nprops;
+    if ((r = cli_check_columns(cli, cli_image_fields)) >= 0) {
+        goto out;
+    }
+    r = 1;
     if (cli_store(cli) == NULL) {
         goto out;
     }
@@ -642,6 +654,9 @@ image_import(struct cli *cli, int argc, char **argv)
     }
     if (optind + 1 != argc) {
         return cli_usage(cli, "expected one package FILE");
+    }
+    if ((r = cli_check_columns(cli, cli_image_fields)) >= 0) {
+        return r;
     }
     if (cli_store(cli) == NULL) {
         return 1;

@@ -34,6 +34,12 @@ cli_find_server(struct cli *cli, const char *ref)
     return inst;
 }
 
+const char *const cli_server_fields[] = {
+    "accel",      "agent", "cpus",        "created_at", "fault",
+    "id",         "image", "memory_mb",   "name",       "pid",
+    "power_state", "status", "task_state", "updated_at", NULL,
+};
+
 static struct output *
 server_output(struct cli *cli, const struct instance *inst)
 {
@@ -123,6 +129,9 @@ server_create(struct cli *cli, int argc, char **argv)
         return cli_usage(cli, "expected --image IMAGE and one NAME");
     }
     spec.name = argv[optind];
+    if ((r = cli_check_columns(cli, cli_server_fields)) >= 0) {
+        return r;
+    }
     if (cli_store(cli) == NULL) {
         return 1;
     }
@@ -391,6 +400,9 @@ server_image_create(struct cli *cli, int argc, char **argv)
     if (optind + 1 != argc || so.name == NULL) {
         return cli_usage(cli, "expected --name NAME and one SERVER");
     }
+    if ((r = cli_check_columns(cli, cli_image_fields)) >= 0) {
+        return r;
+    }
     inst = cli_find_server(cli, argv[optind]);
     if (inst == NULL) {
         return 1;
@@ -462,6 +474,9 @@ server_backup_create(struct cli *cli, int argc, char **argv)
         (rotation > 0 && so.name == NULL)) {
         return cli_usage(cli, "expected --name NAME --backup-type TYPE "
                               "--rotation K and one SERVER");
+    }
+    if ((r = cli_check_columns(cli, cli_image_fields)) >= 0) {
+        return r;
     }
     inst = cli_find_server(cli, argv[optind]);
     if (inst == NULL) {

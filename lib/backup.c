@@ -1,11 +1,17 @@
 /* vmsnap: backups with rotation (see backup.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup.h"
 #include "log.h"
 
-/* Delete all but the KEEP newest active backups of INST and TYPE. */
+/* Delete all but the KEEP newest active backups of INST and TYPE, under
+ * the instance lock so that two rotations do not race.  A backup that
+ * cannot go (an instance was booted from it, or another process deleted
+ * it first) is skipped with a warning: the new backup exists either way,
+ * and the next rotation tries again.
+ */
 static int
 backup_rotate(struct store *store, const struct instance *inst,
               const char *type, int keep, int *deleted, struct error **errp)
@@ -20,9 +26,13 @@ backup_rotate(struct store *store, const struct instance *inst,
     };
     struct image **list = NULL;
     size_t n = 0, i;
-    int r = 0;
+    int lock = store_lock_instance(store, inst->id, true, errp);
 
+    if (lock < 0) {
+        return -1;
+    }
     if (catalog_image_list(store_catalog(store), &f, &list, &n, errp) < 0) {
+        close(lock);
         return -1;
     }
     /* The list is newest first: everything past KEEP goes. */
@@ -30,15 +40,12 @@ backup_rotate(struct store *store, const struct instance *inst,
         struct error *err = NULL;
 
         if (snapshot_delete_image(store, list[i], &err) < 0) {
-            log_warnx("rotation: cannot delete backup %s: %s", list[i]->id,
-                      error_msg(err));
-            if (r == 0) {
-                error_propagate(errp, err);
-                error_prepend(errp, "rotation: ");
-                r = -1;
-            } else {
-                error_free(err);
+            if (error_get_class(err) != ERR_NOT_FOUND) {
+                log_warnx("rotation: backup %s (%s) stays: %s", list[i]->id,
+                          list[i]->name ? list[i]->name : "",
+                          error_msg(err));
             }
+            error_free(err);
             continue;
         }
         if (deleted) {
@@ -46,7 +53,8 @@ backup_rotate(struct store *store, const struct instance *inst,
         }
     }
     image_list_free(list, n);
-    return r;
+    close(lock);
+    return 0;
 }
 
 int

@@ -34,8 +34,10 @@
 #define META_CMDLINE "cmdline"        /* kernel command line */
 #define META_VM_STATE "vm_state"      /* active, paused or stopped: what
                                        * the user last asked for */
-#define META_SHUTDOWN "shutdown"      /* clean: the guest powered off by
-                                       * itself; forced; none: running */
+#define META_SHUTDOWN "shutdown"      /* how "server stop" went: clean
+                                       * (the guest shut down when asked)
+                                       * or forced; none: running, or it
+                                       * stopped some other way */
 
 static const char *
 compute_qemu_binary(void)
@@ -719,7 +721,17 @@ compute_start(struct store *store, const struct instance *inst,
                    inst->name);
         return -1;
     }
-    return compute_launch(store, inst, errp);
+    if (compute_launch(store, inst, errp) < 0) {
+        /* Do not leave a QEMU behind that we report as failed. */
+        int pid = compute_pid(store, inst);
+
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            compute_wait_exit(pid, 5000);
+        }
+        return -1;
+    }
+    return 0;
 }
 
 struct qmp *
@@ -944,7 +956,10 @@ compute_state(struct store *store, const struct instance *inst,
             snprintf(st->status, sizeof(st->status), "PAUSED");
         } else if (strcmp(v, "shutdown") == 0 ||
                    strcmp(v, "guest-panicked") == 0) {
-            snprintf(st->status, sizeof(st->status), "SHUTOFF");
+            /* QEMU still runs (and holds the disks): not SHUTOFF. */
+            snprintf(st->status, sizeof(st->status), "ERROR");
+            snprintf(st->fault, sizeof(st->fault),
+                     "the guest is in state %s but QEMU still runs", v);
         } else if (strcmp(v, "prelaunch") == 0 ||
                    strcmp(v, "inmigrate") == 0) {
             snprintf(st->status, sizeof(st->status), "BUILD");

@@ -542,6 +542,7 @@ snap_wait_copy(struct snap *s, struct error **errp)
 {
     size_t running = s->ndisks;
     struct error *first = NULL;
+    bool first_is_error = false;
 
     while (running > 0) {
         json_object *ev = NULL, *data, *e, *name;
@@ -567,15 +568,22 @@ snap_wait_copy(struct snap *s, struct error **errp)
         d = snap_disk_of_job(s, snap_job_id(data));
         d->job_running = false;
         running--;
-        if (first == NULL) {
-            if (json_object_object_get_ex(data, "error", &e)) {
+        /* With completion-mode grouped, QEMU cancels the other jobs when
+         * one fails, and their events may come first: the disk that
+         * failed, with its reason, is the one to report.
+         */
+        if (json_object_object_get_ex(data, "error", &e)) {
+            if (first == NULL || !first_is_error) {
+                error_free(first);
+                first = NULL;
                 error_setg(&first, ERR_PEER, "copy of disk %s failed: %s",
                            d->source, json_object_get_string(e));
-            } else if (strcmp(json_object_get_string(name),
-                              "BLOCK_JOB_CANCELLED") == 0) {
-                error_setg(&first, ERR_PEER, "copy of disk %s was cancelled",
-                           d->source);
+                first_is_error = true;
             }
+        } else if (first == NULL && strcmp(json_object_get_string(name),
+                                           "BLOCK_JOB_CANCELLED") == 0) {
+            error_setg(&first, ERR_PEER, "copy of disk %s was cancelled",
+                       d->source);
         }
         json_object_put(ev);
     }
@@ -629,6 +637,13 @@ snap_cleanup_failed(struct snap *s, const char *reason)
     struct catalog *cat = store_catalog(s->store);
     size_t i;
 
+    /* A monitor that broke (a timeout, a malformed reply) cannot clean
+     * up: open a new one.
+     */
+    if (s->qmp && qmp_is_broken(s->qmp)) {
+        qmp_close(s->qmp);
+        s->qmp = compute_qmp(s->store, s->inst, NULL);
+    }
     for (i = 0; i < s->ndisks; i++) {
         struct snap_disk *d = &s->disks[i];
 

@@ -236,16 +236,24 @@ volumes_unplug(struct qmp *q, const struct volume *vol, struct error **errp)
 {
     json_object *args = json_object_new_object();
     json_object *ev = NULL;
+    struct error *err = NULL;
     char node[32], dev[32];
 
     volumes_node_name(vol, node);
     volumes_device_name(vol, dev);
     json_object_object_add(args, "id", json_object_new_string(dev));
-    if (volumes_qmp(q, "device_del", args, errp) < 0) {
-        return -1;
-    }
-    if (qmp_wait_event(q, "DEVICE_DELETED", volumes_match_device, dev,
-                       UNPLUG_TIMEOUT_MS, &ev, errp) < 0) {
+    if (volumes_qmp(q, "device_del", args, &err) < 0) {
+        /* Gone already: an earlier unplug timed out, and the guest let go
+         * of the device since.  Go on with the node.
+         */
+        if (error_peer_class(err) == NULL ||
+            strcmp(error_peer_class(err), "DeviceNotFound") != 0) {
+            error_propagate(errp, err);
+            return -1;
+        }
+        error_free(err);
+    } else if (qmp_wait_event(q, "DEVICE_DELETED", volumes_match_device, dev,
+                              UNPLUG_TIMEOUT_MS, &ev, errp) < 0) {
         error_prepend(errp, "the guest did not release volume %s: ",
                       vol->id);
         return -1;
@@ -320,6 +328,13 @@ volumes_detach(struct store *store, const struct instance *inst,
         return -1;
     }
     if (compute_state(store, inst, &st, errp) < 0) {
+        return -1;
+    }
+    if (strcmp(st.status, "PAUSED") == 0) {
+        /* A paused guest cannot answer the unplug request. */
+        error_setg(errp, ERR_CONFLICT,
+                   "server %s is paused: unpause it to detach a volume",
+                   inst->name);
         return -1;
     }
     if (st.pid > 0) {

@@ -187,3 +187,26 @@ ext4_file_state() {  # ext4_file_state QCOW2
     rm -f "$raw"
     echo $state
 }
+
+# Run one QMP command on SERVER's operations monitor (host side, for tests
+# that look inside QEMU); print the "return" value as JSON.
+qmp_cmd() {  # qmp_cmd SERVER COMMAND
+    local id
+    id=$(vmsnap server show "$1" -f value -c id) || return 1
+    python3 - "$VMSNAP_DATA_DIR/instances/$id/qmp.sock" "$2" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", sys.argv[2]):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while True:
+        msg = json.loads(f.readline())
+        if "return" in msg or "error" in msg:
+            break
+print(json.dumps(msg.get("return", msg)))
+PY
+}

@@ -97,6 +97,8 @@ check "  guest writable" -- writable
 check "  the killed snapshot is not left queued or saving" -- test \
     -z "$(vmsnap image list -f value -c Status | grep -E 'queued|saving')"
 check "  its data is gone" -- test "$(ndata)" = "$d0"
+check "  and its target node is gone from QEMU" -- test -z \
+    "$(qmp_cmd vm query-named-block-nodes | grep -o '"snap-[0-9a-f]*"')"
 vmsnap server image create --name after vm >/dev/null
 ok $? "the next snapshot works (stale task cleared)"
 check "  and is quiesced" -- test "$(prop after vmsnap_quiesced)" = yes
