@@ -19,7 +19,8 @@
 #include "volumes.h"
 
 #define DEFAULT_FREEZE_TIMEOUT_MS 10000
-#define MAX_FROZEN_MS 60000   /* the watchdog thaws after this at most */
+#define MAX_FROZEN_MS 60000   /* the watchdog thaws this long after the
+                               * freeze's own timeout at most */
 #define THAW_TIMEOUT_MS 10000
 #define QMP_TIMEOUT_MS 30000
 #define AGENT_CONNECT_MS 5000
@@ -773,6 +774,23 @@ snap_test_hold(void)
     }
 }
 
+/* How long past its own timeout a freeze may last before the watchdog
+ * thaws the guest: MAX_FROZEN_MS, or $VMSNAP_MAX_FROZEN_MS (milliseconds,
+ * at least 1000) for guests whose hooks need longer, or for tests.
+ */
+static int
+snap_max_frozen_ms(void)
+{
+    const char *env = getenv("VMSNAP_MAX_FROZEN_MS");
+    int64_t ms;
+
+    if (env && util_parse_int64(env, &ms, NULL) == 0 && ms >= 1000 &&
+        ms <= 3600 * 1000) {
+        return (int)ms;
+    }
+    return MAX_FROZEN_MS;
+}
+
 /* Try to quiesce; NULL (with *QERR set) when the guest cannot be frozen. */
 static struct quiesce *
 snap_quiesce(struct snap *s, bool paused, struct qga **g,
@@ -799,7 +817,7 @@ snap_quiesce(struct snap *s, bool paused, struct qga **g,
         error_prepend(qerr, "guest agent: ");
         return NULL;
     }
-    return quiesce_freeze(*g, timeout, MAX_FROZEN_MS, qerr);
+    return quiesce_freeze(*g, timeout, snap_max_frozen_ms(), qerr);
 }
 
 /* The live path up to the fixed point in time (steps 1 to 4). */

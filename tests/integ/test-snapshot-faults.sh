@@ -68,6 +68,23 @@ for i in $(seq 1 60); do thawed && break; sleep 1; done
 check "  guest thawed once the agent resumes" -- thawed
 check "  guest writable" -- writable
 
+# A freeze that outlasts its limit: the watchdog thaws the guest inside
+# the window, so the snapshot is not quiesced (and fails when quiesce is
+# required), and vmsnap survives the watchdog's exit.
+err=$(VMSNAP_MAX_FROZEN_MS=1000 VMSNAP_TEST_HOLD_FROZEN_MS=4000 \
+      vmsnap server image create --freeze-timeout 1 --name o1 vm 2>&1)
+ok $((! $?)) "a window overrun with os_require_quiesce=yes fails"
+check "  the error says the watchdog thawed" -- grep -q "watchdog thawed" <<<"$err"
+nothing_left "window overrun"
+check "  guest thawed" -- thawed
+vmsnap image unset --property os_require_quiesce guest
+err=$(VMSNAP_MAX_FROZEN_MS=1000 VMSNAP_TEST_HOLD_FROZEN_MS=4000 \
+      vmsnap server image create --freeze-timeout 1 --name o2 vm 2>&1 >/dev/null)
+ok $? "a window overrun without os_require_quiesce: snapshot made"
+check "  recorded as not quiesced" -- test "$(prop o2 vmsnap_quiesced)" = no
+vmsnap image delete o2
+vmsnap image set --property os_require_quiesce=yes guest
+
 # vmsnap killed with SIGKILL while the guest is frozen: thawed within 2 s.
 VMSNAP_DEBUG=quiesce,qga VMSNAP_TEST_HOLD_FROZEN_MS=30000 "$VMSNAP" server image create --name k1 vm \
     >/dev/null 2>"$T_DIR/k1.err" &
