@@ -10,7 +10,7 @@ packages=(
     libjson-c-dev libsqlite3-dev libssl-dev uuid-dev
     libxml2-dev libarchive-dev
     qemu-system-x86 qemu-utils qemu-guest-agent busybox-static
-    e2fsprogs binutils python3
+    e2fsprogs binutils python3 procps
 )
 
 missing=()
