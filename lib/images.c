@@ -88,7 +88,15 @@ images_check_data(const char *path, const char *disk_format,
                        path, probed.format, probed.format);
             goto out;
         }
-    } else if (info.backing_filename) {
+    }
+    if (info.other_files) {
+        error_setg(errp, ERR_INVALID,
+                   "%s reads data from other files (external extents or a "
+                   "data file): images must be self-contained",
+                   path);
+        goto out;
+    }
+    if (strcmp(disk_format, "raw") != 0 && info.backing_filename) {
         error_setg(errp, ERR_INVALID,
                    "%s has a backing file (%s): images must be "
                    "self-contained (flatten it with qemu-img convert)",

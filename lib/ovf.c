@@ -3040,10 +3040,27 @@ ovf_check_magic(struct ovf_import *im, size_t i, const char *href,
         return -1;
     }
     if (strcmp(d->format, "vmdk") == 0) {
-        if (n < 4 || memcmp(h, "KDMV", 4) != 0) {
+        uint64_t capacity = 0;
+        int k;
+
+        if (n < 20 || memcmp(h, "KDMV", 4) != 0) {
             error_setg(errp, ERR_INVALID,
                        "disk %s is not a sparse VMDK "
                        "(descriptor files are not accepted)",
+                       href);
+            return -1;
+        }
+        /* A sparse header of capacity 0 makes QEMU read the embedded
+         * descriptor as a whole descriptor file, whose extents can name
+         * any host file (CVE-2024-32498).
+         */
+        for (k = 19; k >= 12; k--) {
+            capacity = capacity << 8 | h[k];
+        }
+        if (capacity == 0) {
+            error_setg(errp, ERR_INVALID,
+                       "disk %s: a VMDK header of capacity 0 (one that "
+                       "defers to an embedded descriptor) is not accepted",
                        href);
             return -1;
         }
@@ -3109,8 +3126,9 @@ ovf_check_images(struct ovf_import *im, struct error **errp)
             return -1;
         }
         if (strcmp(info.format, d->format) != 0 ||
-            info.backing_filename != NULL) {
-            error_setg(errp, ERR_INVALID, "disk %s is not a plain %s image",
+            info.backing_filename != NULL || info.other_files) {
+            error_setg(errp, ERR_INVALID,
+                       "disk %s is not a plain, self-contained %s image",
                        href, d->format);
             qemuimg_info_clear(&info);
             return -1;

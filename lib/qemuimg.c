@@ -272,6 +272,49 @@ qemuimg_get_bool(json_object *obj, const char *key, bool *out,
     return 0;
 }
 
+/* True if the image described by OBJ takes data from files other than
+ * itself: a data-file (qcow2), or extents (VMDK) that are not the image's
+ * own file.  A VMDK's embedded descriptor can name any host file as an
+ * extent (CVE-2024-32498): such an image must never be read for a user.
+ */
+static bool
+qemuimg_reads_other_files(json_object *obj)
+{
+    json_object *fname, *spec, *data, *extents, *v;
+    size_t i, n;
+
+    if (!json_object_object_get_ex(obj, "filename", &fname) ||
+        !json_object_is_type(fname, json_type_string)) {
+        return true;
+    }
+    if (!json_object_object_get_ex(obj, "format-specific", &spec) ||
+        !json_object_object_get_ex(spec, "data", &data) ||
+        !json_object_is_type(data, json_type_object)) {
+        return false;
+    }
+    if (json_object_object_get_ex(data, "data-file", &v)) {
+        return true;
+    }
+    if (!json_object_object_get_ex(data, "extents", &extents)) {
+        return false;
+    }
+    if (!json_object_is_type(extents, json_type_array)) {
+        return true;
+    }
+    n = json_object_array_length(extents);
+    for (i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(extents, i);
+
+        if (!json_object_object_get_ex(e, "filename", &v) ||
+            !json_object_is_type(v, json_type_string) ||
+            strcmp(json_object_get_string(v),
+                   json_object_get_string(fname)) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Fill INFO from the reply of "qemu-img info --output=json". */
 static int
 qemuimg_info_parse(json_object *obj, struct qemuimg_info *info,
@@ -293,6 +336,7 @@ qemuimg_info_parse(json_object *obj, struct qemuimg_info *info,
         qemuimg_get_bool(obj, "dirty-flag", &info->dirty_flag, errp) < 0) {
         return -1;
     }
+    info->other_files = qemuimg_reads_other_files(obj);
     return 0;
 }
 

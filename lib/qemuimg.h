@@ -36,6 +36,9 @@ struct qemuimg_info {
     char *backing_format;        /* format recorded for the backing file;
                                   * NULL if none */
     bool dirty_flag;             /* image was not closed cleanly */
+    bool other_files;            /* takes data from files other than
+                                  * itself (VMDK extents, a qcow2
+                                  * data-file): never trust those */
     int64_t cluster_size;        /* bytes; 0 if the format has none */
 };
 

@@ -75,6 +75,11 @@ check "  error says why" -- grep -qi "not.*qcow2\|qcow2.*not" <<<"$err"
 err=$(vmsnap image create bad --file "$W/a.qcow2" --disk-format raw 2>&1)
 ok $(( $? == 0 )) "a qcow2 file claimed as raw is refused"
 check "  error names the real format" -- grep -q "qcow2" <<<"$err"
+printf 'host secret' >"$W/secret.raw"
+qemu-img create -q -f qcow2 -o data_file="$W/secret.raw" "$W/df.qcow2" 16M
+err=$(vmsnap image create bad --file "$W/df.qcow2" --disk-format qcow2 2>&1)
+ok $(( $? == 0 )) "a qcow2 that reads an external data file is refused"
+check "  error says it is not self-contained" -- grep -q "other files" <<<"$err"
 err=$(vmsnap image create bad --file "$W/missing" --disk-format raw 2>&1)
 ok $(( $? == 0 )) "missing file is refused"
 check "  error names the file" -- grep -q "missing" <<<"$err"

@@ -789,6 +789,18 @@ test_refusals(const char *vmdk_ova, const char *qcow2_ova)
     }
     ova_clear(&o);
 
+    /* Consistent manifest, a VMDK whose sparse header has capacity 0, so
+     * that QEMU would read its embedded descriptor as a descriptor file,
+     * whose extents may name any host file (CVE-2024-32498).
+     */
+    if (ova_read(vmdk_ova, &o) && o.n > 2 && o.m[2].len > 20) {
+        memset(o.m[2].data + 12, 0, 8);
+        ova_fix_manifest(&o);
+        expect_refused(&o, ERR_INVALID, "capacity 0",
+                       "VMDK deferring to an embedded descriptor");
+    }
+    ova_clear(&o);
+
     /* Consistent manifest, a wrong capacity. */
     if (ova_read(qcow2_ova, &o) &&
         ova_replace(&o, 0, "ovf:capacity=\"1048576\"",
