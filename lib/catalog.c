@@ -2945,8 +2945,11 @@ cat_volume_attach_locked(struct catalog *cat, const char *volume_id,
      */
     util_now_iso8601(now);
     st = cat_prepare(cat, "UPDATE volumes SET instance_id = ?2, "
-                     "device_index = (SELECT coalesce(max(device_index), 0) "
-                     "+ 1 FROM volumes WHERE instance_id = ?2), "
+                     "device_index = (SELECT min(i) FROM (SELECT 1 AS i "
+                     "UNION SELECT device_index + 1 FROM volumes "
+                     "WHERE instance_id = ?2) WHERE i NOT IN "
+                     "(SELECT device_index FROM volumes "
+                     "WHERE instance_id = ?2)), "
                      "status = 'in-use', updated_at = ?3 "
                      "WHERE id = ?1 AND instance_id IS NULL "
                      "AND status = 'available'", errp);

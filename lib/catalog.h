@@ -492,9 +492,9 @@ int catalog_volume_delete(struct catalog *cat, const char *id,
 
 /* Attach volume VOLUME_ID to server INSTANCE_ID, as one compare-and-set:
  * if the volume is detached and available, it gets INSTANCE_ID, status
- * in-use and the next device index of that server (one more than the
- * highest in use there, starting at 1; indexes are never reused while a
- * later one is attached).  Two processes that race to attach the same
+ * in-use and the lowest device index free on that server (1, 2, ...: a
+ * slot freed by a detach is used again, so that the instance's fixed
+ * number of slots is not used up by attach and detach cycles).  Two processes that race to attach the same
  * volume cannot both succeed.  On success, *DEVICE_INDEX (if not NULL)
  * is the index assigned.
  * Returns 0, or -1 with ERR_INVALID (no server ID given), ERR_NOT_FOUND

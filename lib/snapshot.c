@@ -409,6 +409,21 @@ snap_prepare_targets(struct snap *s, struct error **errp)
     return 0;
 }
 
+/* A test hook: VMSNAP_TEST_COPY_SPEED=BYTES limits each copy to that
+ * many bytes per second (blockdev-backup's speed), so that tests can see
+ * a snapshot while it is saving.
+ */
+static void
+snap_test_speed(json_object *data)
+{
+    const char *env = getenv("VMSNAP_TEST_COPY_SPEED");
+    int64_t speed;
+
+    if (env && util_parse_int64(env, &speed, NULL) == 0 && speed > 0) {
+        json_object_object_add(data, "speed", json_object_new_int64(speed));
+    }
+}
+
 /* Step 3: one transaction fixes the point in time of every disk.  With
  * several disks, completion-mode grouped: if one copy fails, QEMU cancels
  * them all, so no disk of the set can succeed alone.
@@ -431,6 +446,7 @@ snap_fix_point(struct snap *s, struct error **errp)
         json_object_object_add(data, "target",
                                json_object_new_string(s->disks[i].node));
         json_object_object_add(data, "sync", json_object_new_string("full"));
+        snap_test_speed(data);
         json_object_object_add(action, "type",
                                json_object_new_string("blockdev-backup"));
         json_object_object_add(action, "data", data);

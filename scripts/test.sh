@@ -15,6 +15,8 @@ VMSNAP_GUEST_DIR=$(guest/build-guest.sh --print-dir)
 export MALLOC_CHECK_=3 MALLOC_PERTURB_=$((RANDOM % 255 + 1))
 
 rc=0
+# No stale log may stand in for a run that did not happen.
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
 meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=1
 
 if [ ! -d build-asan ]; then
@@ -31,5 +33,6 @@ else
     echo "asan build failed"; rc=1
 fi
 
-python3 scripts/count-tests.py build/meson-logs/testlog.junit.xml \
-    build-asan/meson-logs/testlog.junit.xml --failed-floor $rc
+python3 scripts/count-tests.py build/meson-logs/testlog.json \
+    build-asan/meson-logs/testlog.json || rc=1
+exit $rc

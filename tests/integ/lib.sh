@@ -32,12 +32,21 @@ check() {  # check DESCRIPTION -- COMMAND...: ok if COMMAND succeeds
 }
 
 diag() {
-    printf '# %s\n' "$*"
+    printf '%s\n' "$*" | sed 's/^/# /'
 }
 
 done_testing() {
     echo "1..$T_COUNT"
     [ "$T_FAILED" -eq 0 ]
+}
+
+# The statuses of all images, one a line; fails (and prints nothing) if
+# vmsnap fails or lists nothing, so that checks on it cannot pass
+# vacuously.
+statuses() {
+    local out
+    out=$(vmsnap image list -f value -c Status) && test -n "$out" &&
+        echo "$out"
 }
 
 need() {  # need TOOL...: a missing tool fails the test, never skips it

@@ -33,8 +33,10 @@ trap cleanup_export EXIT
 # Nothing of an import may stay in data2: no image, no volume snapshot,
 # no data file, no temporary file.
 data2_empty() {
-    test -z "$(in_data2 vmsnap image list -f value -c ID)" &&
-        test -z "$(in_data2 vmsnap volume snapshot list -f value -c ID)" &&
+    local imgs snaps
+    imgs=$(in_data2 vmsnap image list -f value -c ID) &&
+        snaps=$(in_data2 vmsnap volume snapshot list -f value -c ID) &&
+        test -z "$imgs" -a -z "$snaps" &&
         test -z "$(ls -A "$D2/tmp")" && test -z "$(ls -A "$D2/images")" &&
         test -z "$(ls -A "$D2/volume-snapshots")"
 }

@@ -64,16 +64,35 @@ check "  records vmsnap_quiesced=no" -- test "$(prop crash1 vmsnap_quiesced)" = 
 check "crash-consistent snapshot shows needs_recovery (the check can fail)" -- \
     test "$(ext4_state crash1)" = needs_recovery
 
-# --no-wait returns once the point in time is fixed.
-st=$(vmsnap server image create --no-wait --name async1 src -f value -c status)
+# --no-wait returns once the point in time is fixed, while QEMU still
+# copies (slowed down here so that it is still saving when we look).
+st=$(VMSNAP_TEST_COPY_SPEED=$((32 << 20)) \
+     vmsnap server image create --no-wait --name async1 src -f value -c status)
 ok $? "--no-wait snapshot"
-check "  returns saving or active" -- grep -Eq '^(saving|active)$' <<<"$st"
+check "  returns while the copy runs: saving" -- test "$st" = saving
+check "  image list shows it saving" -- test \
+    "$(vmsnap image list --name async1 -f value -c Status)" = saving
 for i in $(seq 1 120); do
     [ "$(vmsnap image show async1 -f value -c status)" = active ] && break
     sleep 1
 done
 check "  becomes active" -- test "$(vmsnap image show async1 -f value -c status)" = active
 check "  and is clean" -- test "$(ext4_state async1)" = clean
+
+# A background copy that fails leaves the image killed, with the reason
+# that image show prints, and no data.
+VMSNAP_TEST_BREAK_DISK=0 vmsnap server image create --no-wait --name async2 src >/dev/null
+ok $? "--no-wait snapshot whose copy will fail"
+for i in $(seq 1 60); do
+    [ "$(vmsnap image show async2 -f value -c status)" = killed ] && break
+    sleep 1
+done
+check "  ends killed" -- test "$(vmsnap image show async2 -f value -c status)" = killed
+check "  image show prints why" -- grep -q "Input/output error" \
+    <<<"$(vmsnap image show async2 -f value -c fail_reason)"
+check "  its data is removed" -- test ! -e "$VMSNAP_DATA_DIR/images/$(vmsnap image show async2 -f value -c id).qcow2"
+check "  the server can be snapshotted again" -- bash -c \
+    "\"$VMSNAP\" server image create --name async3 src >/dev/null"
 
 # Paused: the live path without the agent, crash-consistent.
 vmsnap server pause dst
@@ -103,7 +122,9 @@ ok $((! $?)) "name clash refused"
 check "  error says the name exists" -- grep -q "already exists" <<<"$err"
 err=$(vmsnap server image create src 2>&1)
 ok $((! $?)) "missing --name refused"
-check "nothing half-made: no image in queued, saving or killed" -- test \
-    -z "$(vmsnap image list -f value -c Status | grep -v active)"
+st=$(statuses)
+check "nothing half-made: no image in queued or saving, one killed (async2)" -- \
+    test -n "$st" -a -z "$(grep -E 'queued|saving' <<<"$st")" -a \
+    "$(grep -c killed <<<"$st")" = 1
 
 done_testing
