@@ -455,8 +455,15 @@ package_prop(const struct ovf_package *pkg, const char *key)
 static bool
 package_prop_rewritten(const char *key)
 {
-    static const char *const keys[] = {PROP_BDM,  PROP_KERNEL, PROP_RAMDISK,
-                                       PROP_CPUS, PROP_MEMORY, PROP_IMPORTED};
+    /* instance_uuid and backup_type name an instance of the exporting
+     * host: kept, an imported backup would join the rotation of a local
+     * instance that happens to share the ID.  imported_from keeps the
+     * origin.
+     */
+    static const char *const keys[] = {
+        PROP_BDM,    PROP_KERNEL,     PROP_RAMDISK,  PROP_CPUS,
+        PROP_MEMORY, PROP_IMPORTED,   "instance_uuid", "backup_type",
+    };
     size_t i;
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

@@ -28,7 +28,8 @@ if ninja -C build-asan >/dev/null; then
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     MALLOC_CHECK_= MALLOC_PERTURB_= \
         meson test -C build-asan --print-errorlogs --suite unit \
-        --suite proto --suite fuzz || rc=1
+        --suite proto --suite fuzz --suite style \
+        test-guest test-images test-export || rc=1
 else
     echo "asan build failed"; rc=1
 fi

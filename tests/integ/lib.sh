@@ -67,9 +67,11 @@ export VMSNAP_DATA_DIR=$T_DIR/data
 
 cleanup() {
     local pidfile
-    for pidfile in "$T_DIR"/data/instances/*/qemu.pid; do
+    for pidfile in "$T_DIR"/data*/instances/*/qemu.pid; do
         [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
     done
+    # A test that made a directory immutable and died before undoing it.
+    chattr -R -i "$T_DIR" 2>/dev/null
     rm -rf "$T_DIR"
 }
 trap cleanup EXIT

@@ -124,6 +124,17 @@ ok $? "hot-unplug volume B"
 check "  B available again" -- test "$(vmsnap volume show B -f value -c status)" = available
 check "  the guest no longer sees it" -- test "$(guest_sh vm 'ls /sys/block | grep -c vd')" = 2
 
+# Attaching to a stopped server is recorded and takes effect at start.
+vmsnap server stop --timeout 30 vm2 && vmsnap server add volume vm2 C
+ok $? "attach a volume to a stopped server"
+check "  recorded: in-use as device 3" -- test \
+    "$(vmsnap volume show C -f value -c status -c device_index | tr '\n' ' ')" = "in-use 3 "
+vmsnap server start vm2 && wait_agent vm2
+ok $? "  the server starts"
+cid=$(vmsnap volume show C -f value -c id)
+check "  and its guest sees the volume" -- grep -q "${cid:0:20}" \
+    <<<"$(guest_sh vm2 'cat /sys/block/vd*/serial')"
+
 # Backups with rotation (createBackup): K newest per instance and type.
 rc=0
 for i in 1 2 3; do
@@ -153,7 +164,8 @@ vmsnap server backup create --all-volumes --name dv --backup-type daily --rotati
 ok $? "backup with --all-volumes"
 check "  rotation deleted the older one" -- test "$(backups vm2 daily)" = "dv "
 dv=$(vmsnap image show dv -f value -c id)
-check "  the kept set has its two volume snapshots" -- test "$(vmsnap volume snapshot list -f json |
-    python3 -c 'import json,sys; print(sum(1 for s in json.load(sys.stdin) if s["Instance snapshot"] == sys.argv[1]))' "$dv")" = 2
+check "  the kept set has one volume snapshot per attached volume (3)" -- test \
+    "$(vmsnap volume snapshot list -f json |
+    python3 -c 'import json,sys; print(sum(1 for s in json.load(sys.stdin) if s["Instance snapshot"] == sys.argv[1]))' "$dv")" = 3
 
 done_testing
