@@ -494,9 +494,9 @@ int catalog_volume_delete(struct catalog *cat, const char *id,
  * if the volume is detached and available, it gets INSTANCE_ID, status
  * in-use and the lowest device index free on that server (1, 2, ...: a
  * slot freed by a detach is used again, so that the instance's fixed
- * number of slots is not used up by attach and detach cycles).  Two processes that race to attach the same
- * volume cannot both succeed.  On success, *DEVICE_INDEX (if not NULL)
- * is the index assigned.
+ * number of slots is not used up by attach and detach cycles).  Two
+ * processes that race to attach the same volume cannot both succeed.  On
+ * success, *DEVICE_INDEX (if not NULL) is the index assigned.
  * Returns 0, or -1 with ERR_INVALID (no server ID given), ERR_NOT_FOUND
  * "no volume with ID 'x'" or "no server with ID 'x'", ERR_CONFLICT
  * "volume NAME is already attached to server <id>" (to that server too),
