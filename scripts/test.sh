@@ -16,7 +16,8 @@ export MALLOC_CHECK_=3 MALLOC_PERTURB_=$((RANDOM % 255 + 1))
 
 rc=0
 # No stale log may stand in for a run that did not happen.
-rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+    build-asan/meson-logs/integ.json
 meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=1
 
 if [ ! -d build-asan ]; then
@@ -28,12 +29,19 @@ if ninja -C build-asan >/dev/null; then
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     MALLOC_CHECK_= MALLOC_PERTURB_= \
         meson test -C build-asan --print-errorlogs --suite unit \
-        --suite proto --suite fuzz --suite style \
+        --suite proto --suite fuzz --suite style || rc=1
+    # A smoke run of the command itself under the sanitizers, with real
+    # QEMU (its own log, so that both runs are counted).
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    MALLOC_CHECK_= MALLOC_PERTURB_= \
+        meson test -C build-asan --print-errorlogs --logbase integ \
         test-guest test-images test-export || rc=1
 else
     echo "asan build failed"; rc=1
 fi
 
 python3 scripts/count-tests.py build/meson-logs/testlog.json \
-    build-asan/meson-logs/testlog.json || rc=1
+    build-asan/meson-logs/testlog.json build-asan/meson-logs/integ.json ||
+    rc=1
 exit $rc

@@ -161,18 +161,22 @@ ext4_image() {  # ext4_image NAME [SIZE]
 }
 
 # Mount, in SERVER, each volume given as VOLUME:MOUNTPOINT, finding its
-# disk by the serial number (the start of the volume ID).
+# disk by the serial number (the start of the volume ID).  A hot-plugged
+# disk takes the guest a moment to appear: retry for up to 60 s.
 mount_volumes() {  # mount_volumes SERVER VOLUME:DIR...
-    local server=$1 spec vol dir id script=""
+    local server=$1 spec vol dir id script="" check="" i
     shift
     for spec in "$@"; do
         vol=${spec%%:*} dir=${spec#*:}
         id=$(vmsnap volume show "$vol" -f value -c id) || return 1
-        script="$script for d in /sys/block/vd*; do [ \"\$(cat \$d/serial 2>/dev/null)\" = ${id:0:20} ] && mount /dev/\${d##*/} $dir; done;"
+        script="$script grep -q ' $dir ' /proc/mounts || for d in /sys/block/vd*; do [ \"\$(cat \$d/serial 2>/dev/null)\" = ${id:0:20} ] && mount /dev/\${d##*/} $dir; done;"
+        check="$check grep -q ' $dir ' /proc/mounts &&"
     done
-    guest_sh "$server" "$script true" && for spec in "$@"; do
-        guest_sh "$server" "grep -q ' ${spec#*:} ' /proc/mounts" || return 1
+    for i in $(seq 1 60); do
+        guest_sh "$server" "$script $check true" >/dev/null 2>&1 && return 0
+        sleep 1
     done
+    return 1
 }
 
 # Read FILE from the ext4 filesystem in qcow2 file QCOW2 (host side).
