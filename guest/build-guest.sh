@@ -450,7 +450,14 @@ freeze|thaw) ;;
 esac
 
 exec >>"$log" 2>&1
-echo "$(date '+%F %T') $1"
+# Time stamps from /proc/uptime, read by the shell itself: a date(1) fork
+# would lengthen the freeze window under emulation.
+stamp()
+{
+	read -r up _ </proc/uptime
+	echo "[$up] $*"
+}
+stamp "$1"
 
 # Newline-separated lists of hooks, forward and reversed.
 hooks=
@@ -467,7 +474,7 @@ run()
 {
 	"$2" "$1"
 	st=$?
-	echo "$(date '+%F %T') $2 $1: exit $st"
+	stamp "$2 $1: exit $st"
 	return $st
 }
 
