@@ -25,6 +25,7 @@ struct quiesce {
     int pipe_wr;          /* write end of the pipe to the watchdog */
     pid_t watchdog;       /* the watchdog process */
     int64_t started_ms;   /* when the freeze request was sent */
+    int64_t frozen_at_ms; /* when the agent said it had frozen */
 };
 
 /* Thaw through G until the agent confirms or DEADLINE passes.  A thaw
@@ -232,14 +233,15 @@ quiesce_freeze(struct qga *g, int timeout_ms, int max_frozen_ms,
         error_propagate(errp, err);
         return NULL;
     }
+    q->frozen_at_ms = sock_now_ms();
     log_debug("quiesce", "freeze took %lld ms",
-              (long long)(sock_now_ms() - q->started_ms));
+              (long long)(q->frozen_at_ms - q->started_ms));
     return q;
 }
 
 int
 quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
-             struct error **errp)
+             int64_t *held_ms, struct error **errp)
 {
     int64_t t0 = sock_now_ms();
     int status = 0, r;
@@ -249,6 +251,7 @@ quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
      * window?  Then the guest may have run unfrozen before the point in
      * time was fixed, and the caller must not call the result quiesced.
      */
+    *held_ms = t0 - q->frozen_at_ms;
     do {
         done = waitpid(q->watchdog, &status, WNOHANG);
     } while (done < 0 && errno == EINTR);

@@ -44,7 +44,9 @@ struct quiesce *quiesce_freeze(struct qga *g, int timeout_ms,
  * guest-fsfreeze-status until it says "thawed"; retried until
  * TIMEOUT_MS), stop the watchdog and free Q (in every case).  *FROZEN_MS
  * is how long the filesystems were frozen: from the freeze request to the
- * confirmed thaw (an upper bound).
+ * confirmed thaw (an upper bound: it includes the agent's hooks and its
+ * FIFREEZE/FITHAW work).  *HELD_MS is the part this process controls:
+ * from the agent's freeze reply to the thaw request.
  * Returns 0 when thawed and confirmed; 1 when the freeze held but the
  * thaw is not confirmed yet (the watchdog takes over, see above; errp
  * says why); -1 with ERR_TIMEOUT when the watchdog had already thawed the
@@ -52,6 +54,6 @@ struct quiesce *quiesce_freeze(struct qga *g, int timeout_ms,
  * have run unfrozen inside it, so the result is not quiesced).
  */
 int quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
-                 struct error **errp);
+                 int64_t *held_ms, struct error **errp);
 
 #endif

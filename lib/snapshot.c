@@ -846,8 +846,8 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     struct quiesce *qs;
     struct qga *g = NULL;
     bool quiesced;
-    int64_t frozen_ms = 0, t_frozen;
-    char when[UTIL_TIME_LEN], ms[32];
+    int64_t frozen_ms = 0, held_ms = 0, t_frozen;
+    char when[UTIL_TIME_LEN], ms[32], held[32];
     int r;
 
     s->qmp = compute_qmp(s->store, s->inst, errp);
@@ -877,7 +877,8 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     log_debug("snapshot", "transaction took %lld ms",
               (long long)(sock_now_ms() - t_frozen));
     if (qs) {
-        int t = quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &terr);
+        int t = quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &held_ms,
+                             &terr);
 
         if (t < 0) {
             /* The watchdog thawed inside the window: not quiesced. */
@@ -900,10 +901,13 @@ snap_live(struct snap *s, bool paused, struct error **errp)
     }
     s->point_fixed = true;
     snprintf(ms, sizeof(ms), "%lld", (long long)frozen_ms);
+    snprintf(held, sizeof(held), "%lld", (long long)held_ms);
     if (snap_set_prop(s, "vmsnap_mode", "live", errp) < 0 ||
         snap_set_prop(s, "vmsnap_quiesced", quiesced ? "yes" : "no",
                       errp) < 0 ||
         snap_set_prop(s, "vmsnap_freeze_ms", ms, errp) < 0 ||
+        (quiesced &&
+         snap_set_prop(s, "vmsnap_hold_ms", held, errp) < 0) ||
         snap_set_prop(s, "vmsnap_point_in_time", when, errp) < 0) {
         return -1;
     }

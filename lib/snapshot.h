@@ -28,6 +28,8 @@
  * The image records instance_uuid, base_image_ref (the original base, also
  * through snapshots of snapshots), image_type=snapshot, the source image's
  * properties, and vmsnap_mode, vmsnap_quiesced, vmsnap_freeze_ms,
+ * vmsnap_hold_ms (the part of the freeze vmsnap itself controls: from
+ * the agent's freeze reply to the thaw request, the transaction inside),
  * vmsnap_point_in_time and vmsnap_copy_ms (how long the copy took).
  * Status moves queued, saving, active.  On failure the data and the
  * temporary nodes are removed and the record deleted; a --no-wait copy

@@ -28,10 +28,11 @@ assert p["base_image_ref"] == sys.argv[2], p
 assert p["image_type"] == "snapshot"
 assert p["vmsnap_mode"] == "live" and p["vmsnap_quiesced"] == "yes", p
 assert 0 < int(p["vmsnap_freeze_ms"]) < 60000, p
+assert 0 <= int(p["vmsnap_hold_ms"]) <= int(p["vmsnap_freeze_ms"]), p
 assert p["hw_qemu_guest_agent"] == "yes" and "kernel_id" in p, p
 PY
 ok $? "snapshot properties: instance_uuid, base_image_ref, image_type, vmsnap_*, inherited"
-diag "freeze window: $(prop snap1 vmsnap_freeze_ms) ms"
+diag "freeze window: $(prop snap1 vmsnap_freeze_ms) ms, held by vmsnap: $(prop snap1 vmsnap_hold_ms) ms"
 check "snapshot is flattened (no backing file)" -- bash -c \
     "! qemu-img info -U \"$(vmsnap image show snap1 -f value -c file)\" | grep -q backing"
 check "quiesced snapshot: ext4 clean (no needs_recovery, e2fsck -fn passes)" -- \
