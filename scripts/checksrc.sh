@@ -4,7 +4,7 @@
 # Speaks TAP: one check per rule.
 cd "$(dirname "$0")/.." || exit 1
 files=$(git ls-files 'lib/*.[ch]' 'cli/*.[ch]' 'tests/*.[ch]' 'tests/*/*.[ch]' 'fuzz/*.[ch]' 2>/dev/null)
-[ -n "$files" ] || files=$(ls lib/*.[ch] cli/*.[ch] tests/*.h tests/*/*.[ch] fuzz/*.[ch])
+[ -n "$files" ] || files=$(ls lib/*/*.[ch] cli/*.[ch] tests/*.h tests/*/*.[ch] fuzz/*.[ch])
 n=0 failed=0
 check() {  # check DESCRIPTION OFFENDING-LINES
     n=$((n + 1))
