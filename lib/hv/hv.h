@@ -1,0 +1,275 @@
+/* vmsnap: the hypervisor driver interface.
+ *
+ * The services (lib/services) never speak QMP, build a QEMU command line
+ * or call libvirt: they describe what they want in the records below and
+ * call a driver through struct hv_ops.  Two drivers implement it:
+ *   qemu     QEMU processes vmsnap starts itself (hv-qemu*.c), the default;
+ *   libvirt  the domains of a libvirt connection, also those vmsnap did
+ *            not create (hv-libvirt.c);
+ * and the tests add a third, a fake in memory that fails on demand.
+ *
+ * The table is versioned, as SQLite's sqlite3_io_methods: a driver sets
+ * .version to the HV_OPS_VERSION it was written for, and fields added
+ * after that version are not called on it.  A NULL method means "not
+ * supported": hv_* wrappers turn it into ERR_INVALID "the DRIVER driver
+ * cannot ...".
+ *
+ * Identity: a domain is named by the UUID of its instance (the libvirt
+ * domain UUID, the QEMU -uuid).  Every method may block (QMP, libvirt
+ * RPC, waiting for a process); none may be called while the guest is
+ * frozen except backup_fix.
+ */
+#ifndef VMSNAP_HV_H
+#define VMSNAP_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "progress.h"
+
+#define HV_OPS_VERSION 1
+
+struct hv;          /* an open driver */
+struct hv_backup;   /* a backup in progress (see backup_prepare) */
+struct agent;       /* agent.h */
+
+/* One disk of a domain. */
+struct hv_disk {
+    int index;            /* 0: the root disk; 1, 2, ...: volume slots */
+    const char *id;       /* what the disk is: the volume's UUID, or the
+                           * instance's for the root disk */
+    const char *path;     /* local file or block device */
+    const char *format;   /* "qcow2" or "raw" */
+    const char *serial;   /* serial the guest sees, or NULL */
+    bool readonly;        /* attach read-only */
+};
+
+/* A domain as the services want it, everything resolved: no catalog
+ * lookups happen inside a driver.  Borrowed by every method.
+ */
+struct hv_domain {
+    const char *id;          /* instance UUID */
+    const char *name;        /* instance name */
+    int cpus;                /* vCPUs, > 0 */
+    int64_t memory_mb;       /* RAM in MiB, > 0 */
+    const char *accel;       /* "kvm" or "tcg" */
+    const char *kernel;      /* direct kernel boot: kernel file, or NULL */
+    const char *initrd;      /* its ramdisk file, or NULL */
+    const char *cmdline;     /* its command line, or NULL */
+    const struct hv_disk *disks; /* root first, then volumes by index */
+    size_t ndisks;           /* entries in disks, >= 1 */
+    bool agent;              /* add the org.qemu.guest_agent.0 channel */
+    const char *state_dir;   /* a private directory of this instance the
+                              * driver may keep files in (sockets, logs) */
+};
+
+/* What a driver says about a domain.  Status is Nova's vocabulary. */
+struct hv_state {
+    char status[16];   /* ACTIVE, PAUSED, SHUTOFF, BUILD, ERROR */
+    char power[16];    /* the hypervisor's run state ("running",
+                        * "paused", "shutdown", "crashed", ...) */
+    char fault[160];   /* why it is not in its expected state, or "" */
+    int pid;           /* the QEMU process, 0 when none or unknown */
+};
+
+/* A domain the driver found that vmsnap may not have made (list). */
+struct hv_found {
+    char id[37];             /* UUID */
+    char *name;              /* its name */
+    struct hv_state state;   /* its state now */
+    int cpus;                /* vCPUs */
+    int64_t memory_mb;       /* RAM */
+    bool agent;              /* has an org.qemu.guest_agent.0 channel */
+    struct hv_found_disk {
+        char *target;        /* the driver's name for it ("vda") */
+        char *path;          /* file or block device */
+        char *format;        /* "qcow2", "raw" */
+    } *disks;                /* root first */
+    size_t ndisks;           /* entries in disks */
+};
+
+/* One disk a backup copies. */
+struct hv_backup_disk {
+    const struct hv_disk *source; /* the disk of the running domain */
+    const char *target;      /* file to copy into; prepare creates it as
+                              * qcow2 of the source's virtual size */
+    const char *bitmap_since;/* incremental: copy only what this dirty
+                              * bitmap (or checkpoint) marks; NULL: all */
+    const char *bitmap_new;  /* start tracking changes from the point in
+                              * time in a bitmap of this name; NULL: no */
+};
+
+/* What one backup (a snapshot is a full backup) is to do. */
+struct hv_backup_spec {
+    const char *tag;         /* unique among this domain's backups (the
+                              * image's UUID): names every node and job,
+                              * so hv_backup_reap finds what a dead
+                              * process left */
+    const struct hv_backup_disk *disks; /* the disks, root first */
+    size_t ndisks;           /* entries in disks, >= 1 */
+    int64_t rate_limit;      /* bytes per second per disk, 0: none */
+    int break_disk;          /* test builds: the copy of disk N fails
+                              * half-way; -1: none */
+};
+
+/* The method table of a driver.  Every method takes the open driver
+ * first and a struct error ** last, and returns 0 (or a pointer) on
+ * success, -1 (or NULL) with the error set.
+ */
+struct hv_ops {
+    int version;             /* HV_OPS_VERSION the driver implements */
+    const char *name;        /* "qemu", "libvirt", "fake" */
+
+    /* Open the driver with the settings of CFG (borrowed, outlives the
+     * driver); *PRIV is the driver's private state, passed back through
+     * hv_priv.  close frees it; it never fails.
+     */
+    int (*open)(struct hv *hv, const struct config *cfg, void **priv,
+                struct error **errp);
+    void (*close)(struct hv *hv);
+
+    /* Every domain the driver can see now, also those vmsnap did not
+     * make (libvirt); *OUT is freed with hv_found_list_free.  The qemu
+     * driver sees only running QEMUs it started.
+     */
+    int (*list)(struct hv *hv, struct hv_found **out, size_t *n,
+                struct error **errp);
+
+    /* Start domain D: build and launch it (qemu), or define it if needed
+     * and start it (libvirt).  On failure nothing of it runs.
+     */
+    int (*start)(struct hv *hv, const struct hv_domain *d,
+                 struct error **errp);
+
+    /* Stop domain ID: a clean shutdown (through the agent when D has one,
+     * else ACPI) that may take TIMEOUT_S seconds, then forced.  *CLEAN
+     * says which ended it.  A stopped domain is not an error.
+     */
+    int (*stop)(struct hv *hv, const struct hv_domain *d, int timeout_s,
+                bool *clean, struct error **errp);
+
+    /* Pause (true) or resume (false) a running domain. */
+    int (*pause)(struct hv *hv, const struct hv_domain *d, bool pause,
+                 struct error **errp);
+
+    /* Force domain D off at once (no clean shutdown) and remove what the
+     * driver made for it (libvirt: the persistent definition, when vmsnap
+     * defined it).  Never touches the disks.
+     */
+    int (*destroy)(struct hv *hv, const struct hv_domain *d,
+                   struct error **errp);
+
+    /* The state of domain D, from the hypervisor itself.  A dead or hung
+     * hypervisor is a state (ERROR, with the fault), not an error.
+     */
+    int (*state)(struct hv *hv, const struct hv_domain *d,
+                 struct hv_state *st, struct error **errp);
+
+    /* Hot-plug DISK into running domain D, or hot-unplug it (waiting for
+     * the guest to let go).
+     */
+    int (*disk_attach)(struct hv *hv, const struct hv_domain *d,
+                       const struct hv_disk *disk, struct error **errp);
+    int (*disk_detach)(struct hv *hv, const struct hv_domain *d,
+                       const struct hv_disk *disk, struct error **errp);
+
+    /* Open domain D's guest agent and synchronise within TIMEOUT_MS.
+     * ERR_INVALID when D has no agent channel, ERR_CONFLICT when D is not
+     * running.  Close with agent_close.
+     */
+    struct agent *(*agent_open)(struct hv *hv, const struct hv_domain *d,
+                                int timeout_ms, struct error **errp);
+
+    /* Backups, in the order the snapshot engine calls them:
+     *   prepare  everything slow, before the guest is frozen: create the
+     *            targets, open them in the hypervisor;
+     *   fix      ONE operation that fixes the point in time of every disk
+     *            at the same instant and whose cost does not grow with the
+     *            disks' size (it runs while the guest is frozen);
+     *   wait     let the copy run, reporting progress, until every disk is
+     *            copied; with several disks, one that fails fails them all;
+     *   finish   flush and close the targets (they are complete on disk);
+     *   abort    undo whatever was done, at any step; never fails; frees B.
+     * finish frees B on success; on failure the caller calls abort.
+     */
+    int (*backup_prepare)(struct hv *hv, const struct hv_domain *d,
+                          const struct hv_backup_spec *spec,
+                          struct hv_backup **out, struct error **errp);
+    int (*backup_fix)(struct hv_backup *b, struct error **errp);
+    int (*backup_wait)(struct hv_backup *b, const struct progress *p,
+                       struct error **errp);
+    int (*backup_finish)(struct hv_backup *b, struct error **errp);
+    void (*backup_abort)(struct hv_backup *b);
+
+    /* Remove what a backup tagged TAG left in domain D when the process
+     * running it died: jobs, nodes, NBD exports, scratch files.  Nothing
+     * left is not an error.
+     */
+    int (*backup_reap)(struct hv *hv, const struct hv_domain *d,
+                       const char *tag, struct error **errp);
+
+    /* Methods above are valid for version 1. */
+};
+
+/* Open the driver named NAME ("qemu", "libvirt") with CFG.  Returns NULL
+ * with ERR_INVALID for an unknown or not built-in driver.
+ */
+struct hv *hv_open(const char *name, const struct config *cfg,
+                   struct error **errp);
+
+/* Open a driver from a table that is not built in (the tests' fake). */
+struct hv *hv_open_ops(const struct hv_ops *ops, const struct config *cfg,
+                       struct error **errp);
+
+/* Close HV; NULL is allowed. */
+void hv_close(struct hv *hv);
+
+/* The driver's name and its private state (for the driver itself). */
+const char *hv_name(const struct hv *hv);
+void *hv_priv(const struct hv *hv);
+
+/* The calls, one per method: each checks that the driver has the method
+ * (else ERR_INVALID "the NAME driver cannot VERB") and passes through.
+ */
+int hv_list(struct hv *hv, struct hv_found **out, size_t *n,
+            struct error **errp);
+int hv_start(struct hv *hv, const struct hv_domain *d, struct error **errp);
+int hv_stop(struct hv *hv, const struct hv_domain *d, int timeout_s,
+            bool *clean, struct error **errp);
+int hv_pause(struct hv *hv, const struct hv_domain *d, bool pause,
+             struct error **errp);
+int hv_destroy(struct hv *hv, const struct hv_domain *d,
+               struct error **errp);
+int hv_state(struct hv *hv, const struct hv_domain *d, struct hv_state *st,
+             struct error **errp);
+int hv_disk_attach(struct hv *hv, const struct hv_domain *d,
+                   const struct hv_disk *disk, struct error **errp);
+int hv_disk_detach(struct hv *hv, const struct hv_domain *d,
+                   const struct hv_disk *disk, struct error **errp);
+struct agent *hv_agent_open(struct hv *hv, const struct hv_domain *d,
+                            int timeout_ms, struct error **errp);
+int hv_backup_prepare(struct hv *hv, const struct hv_domain *d,
+                      const struct hv_backup_spec *spec,
+                      struct hv_backup **out, struct error **errp);
+int hv_backup_fix(struct hv_backup *b, struct error **errp);
+int hv_backup_wait(struct hv_backup *b, const struct progress *p,
+                   struct error **errp);
+int hv_backup_finish(struct hv_backup *b, struct error **errp);
+void hv_backup_abort(struct hv_backup *b);
+int hv_backup_reap(struct hv *hv, const struct hv_domain *d,
+                   const char *tag, struct error **errp);
+
+/* Free the N entries of LIST and LIST; NULL is allowed. */
+void hv_found_list_free(struct hv_found *list, size_t n);
+
+/* Every struct hv_backup starts with this, so the wrappers find the
+ * driver.  Drivers embed it first and set it in backup_prepare.
+ */
+struct hv_backup {
+    struct hv *hv;           /* the driver that made it */
+};
+
+#endif
