@@ -32,12 +32,19 @@ struct qemuimg_progress {
     double last;                          /* last percentage passed on */
 };
 
+/* The program run as qemu-img (see qemuimg_set_program). */
+static const char *qemuimg_program = "qemu-img";
+
 static const char *
 qemuimg_bin(void)
 {
-    const char *env = getenv("VMSNAP_QEMU_IMG");
+    return qemuimg_program;
+}
 
-    return env != NULL && env[0] != '\0' ? env : "qemu-img";
+void
+qemuimg_set_program(const char *program)
+{
+    qemuimg_program = program && *program ? program : "qemu-img";
 }
 
 /* A format name is a plain word: it can be neither an option nor an

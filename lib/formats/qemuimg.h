@@ -1,9 +1,9 @@
 /* vmsnap: the qemu-img binary, wrapped (checked against QEMU 7.2).
  *
  * Every function runs qemu-img through run.h, without a shell, and blocks
- * until it exits.  The binary is "qemu-img" from PATH, or the program the
- * environment variable VMSNAP_QEMU_IMG names (tests use it to put a fake
- * in its place).
+ * until it exits.  The binary is "qemu-img" from PATH, or the program
+ * qemuimg_set_program names (the compute.qemu_img setting; tests put a
+ * fake in its place).
  *
  * Paths: a relative path is passed as "./path", so that qemu-img never
  * mistakes it for an option ("-x") or a protocol prefix ("nbd:...").
@@ -21,6 +21,11 @@
 #include <stdint.h>
 
 #include "error.h"
+
+/* Run PROGRAM (NULL or "": "qemu-img") as qemu-img from now on, in this
+ * process.  PROGRAM is borrowed and must stay valid.
+ */
+void qemuimg_set_program(const char *program);
 
 /* What "qemu-img info" says about one image (not its backing chain).  A
  * plain record, filled by qemuimg_info and released with

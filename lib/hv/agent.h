@@ -76,8 +76,10 @@ struct agent_ops {
     json_object *(*command)(struct agent *a, const char *request,
                             int timeout_ms, struct error **errp);
 
-    /* Run PATH with ARGV (NULL-terminated, ARGV[0] included) in the
-     * guest, feeding INPUT (or NULL) on stdin, and wait for it.
+    /* Run PATH in the guest with the arguments ARGV (those after the
+     * program's name, NULL-terminated, or NULL for none), feeding INPUT
+     * (or NULL) on stdin, and wait for it to exit.  A non-zero exit is a
+     * success of this call.
      */
     int (*exec)(struct agent *a, const char *path, const char *const *argv,
                 const char *input, int timeout_ms,
@@ -88,11 +90,14 @@ struct agent_ops {
      */
     bool (*is_dead)(const struct agent *a);
 
-    /* Called in a child process just forked from the one that opened A
-     * (the quiesce watchdog): an agent the child can use on its own, over
-     * the inherited socket (qga) or a new connection (libvirt).  The
-     * parent's A must not be used in the child.
+    /* For a child process forked from the one that opened A (the
+     * quiesce watchdog), which closes every descriptor it does not need:
+     * child_fd names the one descriptor of A the child must keep (the
+     * agent socket, for qga), or -1 (libvirt: the child connects anew).
+     * reopen_in_child, called in that child, returns an agent the child
+     * can use on its own; the parent's A must not be used there.
      */
+    int (*child_fd)(const struct agent *a);
     struct agent *(*reopen_in_child)(const struct agent *a,
                                      struct error **errp);
 
@@ -121,6 +126,7 @@ int agent_exec(struct agent *a, const char *path, const char *const *argv,
                const char *input, int timeout_ms,
                struct agent_exec_result *res, struct error **errp);
 bool agent_is_dead(const struct agent *a);
+int agent_child_fd(const struct agent *a);
 struct agent *agent_reopen_in_child(const struct agent *a,
                                     struct error **errp);
 

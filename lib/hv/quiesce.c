@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "log.h"
 #include "quiesce.h"
 #include "sock.h"
+#include "xalloc.h"
 
 /* Messages on the pipe from us to the watchdog. */
 #define MSG_THAWED 'D' /* the guest is thawed: exit */
@@ -21,7 +23,7 @@
 #define RESCUE_CMD_MS 5000
 
 struct quiesce {
-    struct qga *g;        /* the agent, borrowed */
+    struct agent *a;      /* the agent, borrowed */
     int pipe_wr;          /* write end of the pipe to the watchdog */
     pid_t watchdog;       /* the watchdog process */
     int64_t started_ms;   /* when the freeze request was sent */
@@ -35,7 +37,7 @@ struct quiesce {
  * Returns 0 when confirmed.
  */
 static int
-quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
+quiesce_thaw_until(struct agent *a, int64_t deadline, int cmd_ms,
                    struct error **errp)
 {
     struct error *last = NULL;
@@ -50,11 +52,11 @@ quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
         }
         error_free(last);
         last = NULL;
-        if (qga_fsfreeze_thaw(g, t, &last) >= 0) {
+        if (agent_thaw(a, t, &last) >= 0) {
             return 0;
         }
         log_debug("quiesce", "thaw: %s", error_msg(last));
-        if (qga_is_dead(g)) {
+        if (agent_is_dead(a)) {
             break;      /* QEMU or the channel is gone: nothing to thaw */
         }
         if (error_get_class(last) != ERR_PEER) {
@@ -63,12 +65,12 @@ quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
         }
         error_free(last);
         last = NULL;
-        st = qga_fsfreeze_status(g, t, &last);
-        if (st == QGA_THAWED) {
+        st = agent_status(a, t, &last);
+        if (st == AGENT_THAWED) {
             error_free(last);
             return 0;
         }
-        if (st == QGA_FROZEN) {
+        if (st == AGENT_FROZEN) {
             error_setg(&last, ERR_GENERIC, "the guest still reports frozen");
         }
         sock_sleep_ms(200, deadline);
@@ -86,10 +88,10 @@ quiesce_thaw_until(struct qga *g, int64_t deadline, int cmd_ms,
  * is thawed.  Never returns.
  */
 static void __attribute__((noreturn))
-quiesce_watchdog(int agent_fd, int pipe_rd, int max_frozen_ms)
+quiesce_watchdog(const struct agent *parent, int pipe_rd, int max_frozen_ms)
 {
     struct pollfd pfd = {.fd = pipe_rd, .events = POLLIN};
-    struct qga *g;
+    struct agent *a;
     char msg = 0;
     int r;
 
@@ -106,18 +108,18 @@ quiesce_watchdog(int agent_fd, int pipe_rd, int max_frozen_ms)
     /* The parent died (EOF), overran the window (timeout) or gave up
      * (MSG_RESCUE): thaw, on our own copy of the agent connection.
      */
-    g = qga_new_fd(agent_fd, NULL);
-    if (g == NULL) {
+    a = agent_reopen_in_child(parent, NULL);
+    if (a == NULL) {
         _exit(1);
     }
-    r = quiesce_thaw_until(g, sock_deadline(QUIESCE_RESCUE_S * 1000),
+    r = quiesce_thaw_until(a, sock_deadline(QUIESCE_RESCUE_S * 1000),
                            RESCUE_CMD_MS, NULL);
     _exit(r == 0 ? 0 : 1);
 }
 
 /* Fork the watchdog; returns its pid and sets *PIPE_WR, or -1. */
 static pid_t
-quiesce_spawn_watchdog(struct qga *g, int max_frozen_ms, int *pipe_wr,
+quiesce_spawn_watchdog(struct agent *a, int max_frozen_ms, int *pipe_wr,
                        struct error **errp)
 {
     int fds[2];
@@ -135,21 +137,18 @@ quiesce_spawn_watchdog(struct qga *g, int max_frozen_ms, int *pipe_wr,
         return -1;
     }
     if (pid == 0) {
-        int agent = dup(qga_fd(g));
+        int agent = agent_child_fd(a);
 
         close(fds[1]);
         /* Keep only what the watchdog needs: the agent and the pipe.  A
          * copy of, say, a QMP socket would keep QEMU's monitor busy.
          */
-        if (agent < 0) {
-            _exit(1);
-        }
         for (int fd = 3; fd < 1024; fd++) {
             if (fd != agent && fd != fds[0]) {
                 close(fd);
             }
         }
-        quiesce_watchdog(agent, fds[0], max_frozen_ms);
+        quiesce_watchdog(a, fds[0], max_frozen_ms);
     }
     close(fds[0]);
     *pipe_wr = fds[1];
@@ -181,23 +180,19 @@ quiesce_release(struct quiesce *q, char msg)
 }
 
 struct quiesce *
-quiesce_freeze(struct qga *g, int timeout_ms, int max_frozen_ms,
+quiesce_freeze(struct agent *a, int timeout_ms, int max_frozen_ms,
                struct error **errp)
 {
-    struct quiesce *q = calloc(1, sizeof(*q));
+    struct quiesce *q = xcalloc(1, sizeof(*q));
     struct error *err = NULL;
 
-    if (q == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
-    q->g = g;
+    q->a = a;
     /* A guest left frozen by someone else refuses a new freeze; thaw it
      * first so that our freeze is a real one.
      */
-    if (qga_fsfreeze_status(g, timeout_ms, &err) == QGA_FROZEN) {
+    if (agent_status(a, timeout_ms, &err) == AGENT_FROZEN) {
         log_warnx("the guest was already frozen: thawing it first");
-        qga_fsfreeze_thaw(g, timeout_ms, NULL);
+        agent_thaw(a, timeout_ms, NULL);
     }
     if (err) {
         error_prepend(&err, "guest agent does not answer: ");
@@ -208,21 +203,21 @@ quiesce_freeze(struct qga *g, int timeout_ms, int max_frozen_ms,
     /* The watchdog's clock starts before the freeze is sent, so it allows
      * the freeze its own timeout on top of the window.
      */
-    q->watchdog = quiesce_spawn_watchdog(g, timeout_ms + max_frozen_ms,
+    q->watchdog = quiesce_spawn_watchdog(a, timeout_ms + max_frozen_ms,
                                          &q->pipe_wr, errp);
     if (q->watchdog < 0) {
         free(q);
         return NULL;
     }
     q->started_ms = sock_now_ms();
-    if (qga_fsfreeze_freeze(g, timeout_ms, &err) < 0) {
+    if (agent_freeze(a, timeout_ms, &err) < 0) {
         /* qemu-ga thaws what it froze when a freeze fails, but a freeze
          * that timed out may still run later: make sure, or hand over.
          */
         struct error *thaw_err = NULL;
 
         if (error_get_class(err) != ERR_TIMEOUT &&
-            quiesce_thaw_until(g, sock_deadline(timeout_ms), timeout_ms,
+            quiesce_thaw_until(a, sock_deadline(timeout_ms), timeout_ms,
                                &thaw_err) == 0) {
             quiesce_release(q, MSG_THAWED);
         } else {
@@ -267,7 +262,7 @@ quiesce_thaw(struct quiesce *q, int timeout_ms, int64_t *frozen_ms,
                        : " (thaw not confirmed)");
         return -1;
     }
-    r = quiesce_thaw_until(q->g, sock_deadline(timeout_ms), timeout_ms,
+    r = quiesce_thaw_until(q->a, sock_deadline(timeout_ms), timeout_ms,
                            errp);
     log_debug("quiesce", "thaw took %lld ms", (long long)(sock_now_ms() - t0));
     *frozen_ms = sock_now_ms() - q->started_ms;

@@ -22,22 +22,22 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "qga.h"
+#include "agent.h"
 
 /* How long the watchdog keeps trying to thaw an unresponsive agent. */
 #define QUIESCE_RESCUE_S 3600
 
 struct quiesce;
 
-/* Freeze the guest's filesystems through agent G (guest-fsfreeze-freeze,
+/* Freeze the guest's filesystems through agent A (guest-fsfreeze-freeze,
  * which runs the guest's fsfreeze hooks first) within TIMEOUT_MS, with a
- * watchdog that thaws after MAX_FROZEN_MS at the latest.  G stays owned
+ * watchdog that thaws after MAX_FROZEN_MS at the latest.  A stays owned
  * by the caller and must outlive the session.
  * Returns the frozen session, or NULL with errp set.  On failure the
  * guest is thawed, or, when the agent did not answer, the watchdog goes
  * on thawing in the background: the caller never has to thaw.
  */
-struct quiesce *quiesce_freeze(struct qga *g, int timeout_ms,
+struct quiesce *quiesce_freeze(struct agent *a, int timeout_ms,
                                int max_frozen_ms, struct error **errp);
 
 /* Thaw the guest (guest-fsfreeze-thaw; when that fails,

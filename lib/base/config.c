@@ -1,0 +1,472 @@
+/* vmsnap: the configuration, read in one place (see config.h). */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+#include "xalloc.h"
+
+/* Longest line of the file, and the largest file read. */
+#define CONFIG_LINE_MAX 4096
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+enum config_type {
+    CONFIG_STR,      /* any text */
+    CONFIG_CHOICE,   /* one of the words in .choices */
+    CONFIG_PROGRAM,  /* a program: a name looked up in PATH, or a path
+                      * that must be safe to run as us */
+    CONFIG_INT,      /* an int in [min, max] */
+    CONFIG_SIZE,     /* bytes, with K/M/G/T suffixes, in [min, max] */
+};
+
+/* One setting: declared here once, with everything about it. */
+struct config_setting {
+    const char *name;        /* "section.key", or "key" for [DEFAULT] */
+    const char *env;         /* its environment variable */
+    enum config_type type;   /* how the text is checked and stored */
+    size_t offset;           /* of the field in struct config */
+    const char *def;         /* default, as text; NULL: computed */
+    int64_t min, max;        /* range of CONFIG_INT and CONFIG_SIZE */
+    const char *choices;     /* CONFIG_CHOICE: "a|b|c" */
+    bool test_hook;          /* exists only in test builds */
+    const char *help;        /* one line */
+};
+
+#define STR(f) CONFIG_STR, offsetof(struct config, f)
+#define CHOICE(f) CONFIG_CHOICE, offsetof(struct config, f)
+#define PROGRAM(f) CONFIG_PROGRAM, offsetof(struct config, f)
+#define INT(f) CONFIG_INT, offsetof(struct config, f)
+#define SIZE(f) CONFIG_SIZE, offsetof(struct config, f)
+
+static const struct config_setting config_settings[] = {
+    {"data_dir", "VMSNAP_DATA_DIR", STR(data_dir), NULL, 0, 0, NULL, false,
+     "the data directory (default /var/lib/vmsnap for root)"},
+    {"debug", "VMSNAP_DEBUG", STR(debug), "", 0, 0, NULL, false,
+     "subsystems to trace, e.g. qmp,qga, or all"},
+    {"compute.driver", "VMSNAP_COMPUTE_DRIVER", CHOICE(compute_driver),
+     "qemu", 0, 0, "qemu|libvirt", false,
+     "hypervisor driver: qemu (instances vmsnap starts) or libvirt"},
+    {"compute.libvirt_uri", "VMSNAP_LIBVIRT_URI", STR(libvirt_uri),
+     "qemu:///system", 0, 0, NULL, false,
+     "libvirt connection of the libvirt driver"},
+    {"compute.accel", "VMSNAP_ACCEL", CHOICE(accel), "auto", 0, 0,
+     "auto|kvm|tcg", false,
+     "accelerator of new instances: auto probes KVM"},
+    {"compute.qemu", "VMSNAP_QEMU", PROGRAM(qemu), "qemu-system-x86_64", 0,
+     0, NULL, false, "the QEMU system emulator"},
+    {"compute.qemu_img", "VMSNAP_QEMU_IMG", PROGRAM(qemu_img), "qemu-img", 0,
+     0, NULL, false, "the qemu-img program"},
+    {"snapshot.freeze_timeout_ms", "VMSNAP_FREEZE_TIMEOUT_MS",
+     INT(freeze_timeout_ms), "10000", 100, 600000, NULL, false,
+     "how long the guest agent may take to freeze"},
+    {"snapshot.max_frozen_ms", "VMSNAP_MAX_FROZEN_MS", INT(max_frozen_ms),
+     "60000", 1000, 3600000, NULL, false,
+     "how long past the freeze timeout a guest may stay frozen before "
+     "the watchdog thaws it"},
+    {"snapshot.copy_rate_limit", "VMSNAP_COPY_RATE_LIMIT",
+     SIZE(copy_rate_limit), "0", 0, INT64_MAX, NULL, false,
+     "bytes per second per disk a snapshot copy may use, 0: no limit"},
+    {"catalog.connection", "VMSNAP_CATALOG", STR(catalog), "", 0, 0, NULL,
+     false, "empty: SQLite in the data directory; else a PostgreSQL "
+            "connection string"},
+    {"store.driver", "VMSNAP_STORE", CHOICE(store), "file", 0, 0, "file|s3",
+     false, "where image data lives: file (the data directory) or s3"},
+    {"limits.max_image_size", "VMSNAP_MAX_IMAGE_SIZE", SIZE(max_image_size),
+     "0", 0, INT64_MAX, NULL, false,
+     "largest image (bytes) an upload or import may write, 0: no limit"},
+    {"limits.reserved_space", "VMSNAP_RESERVED_SPACE", SIZE(reserved_space),
+     "64M", 0, INT64_MAX, NULL, false,
+     "space uploads and imports leave free in the data directory"},
+    {"worker.program", "VMSNAP_WORKER", PROGRAM(worker), "", 0, 0, NULL,
+     false, "the vmsnap-worker program; empty: the one beside vmsnap"},
+    {"test.break_disk", "VMSNAP_TEST_BREAK_DISK", INT(test_break_disk), "-1",
+     -1, 64, NULL, true, "test hook: the copy of disk N fails half-way"},
+    {"test.hold_frozen_ms", "VMSNAP_TEST_HOLD_FROZEN_MS",
+     INT(test_hold_frozen_ms), "0", 0, 3600000, NULL, true,
+     "test hook: hold the guest frozen this long"},
+};
+
+#define N_SETTINGS (sizeof(config_settings) / sizeof(config_settings[0]))
+
+bool
+config_test_hooks_built(void)
+{
+#ifdef VMSNAP_TEST_HOOKS
+    return true;
+#else
+    return false;
+#endif
+}
+
+static char **
+config_str_field(struct config *cfg, const struct config_setting *s)
+{
+    return (char **)((char *)cfg + s->offset);
+}
+
+static const struct config_setting *
+config_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_SETTINGS; i++) {
+        if (strcmp(config_settings[i].name, name) == 0) {
+            return &config_settings[i];
+        }
+    }
+    return NULL;
+}
+
+/* Is WORD one of the '|'-separated CHOICES? */
+static bool
+config_is_choice(const char *choices, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = choices;
+
+    while (*p) {
+        size_t len = strcspn(p, "|");
+
+        if (len == n && strncmp(p, word, n) == 0) {
+            return true;
+        }
+        p += len;
+        if (*p == '|') {
+            p++;
+        }
+    }
+    return false;
+}
+
+/* A program given as a path is run as we are (root, often): refuse one
+ * that someone else could have replaced (audit M7).
+ */
+static int
+config_check_program(const char *name, const char *value,
+                     struct error **errp)
+{
+    struct stat st;
+
+    if (*value == '\0' || strchr(value, '/') == NULL) {
+        return 0;
+    }
+    if (stat(value, &st) < 0) {
+        error_setg_errno(errp, ERR_INVALID, errno, "%s: %s", name, value);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, ERR_INVALID, "%s: %s is not a regular file", name,
+                   value);
+        return -1;
+    }
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        error_setg(errp, ERR_INVALID,
+                   "%s: %s may be changed by another user (owner %u, mode "
+                   "%03o): refusing to run it",
+                   name, value, (unsigned)st.st_uid,
+                   (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
+/* Store VALUE into setting S of CFG, checked for its type. */
+static int
+config_store(struct config *cfg, const struct config_setting *s,
+             const char *value, struct error **errp)
+{
+    int64_t n;
+
+    switch (s->type) {
+    case CONFIG_CHOICE:
+        if (!config_is_choice(s->choices, value)) {
+            error_setg(errp, ERR_INVALID, "%s must be one of %s, not '%s'",
+                       s->name, s->choices, value);
+            return -1;
+        }
+        break;
+    case CONFIG_PROGRAM:
+        if (config_check_program(s->name, value, errp) < 0) {
+            return -1;
+        }
+        break;
+    case CONFIG_INT:
+    case CONFIG_SIZE:
+        if ((s->type == CONFIG_INT ? util_parse_int64(value, &n, errp)
+                                   : util_parse_size(value, &n, errp)) < 0) {
+            error_prepend(errp, "%s: ", s->name);
+            return -1;
+        }
+        if (n < s->min || n > s->max) {
+            error_setg(errp, ERR_INVALID,
+                       "%s must be between %lld and %lld, not %s", s->name,
+                       (long long)s->min, (long long)s->max, value);
+            return -1;
+        }
+        if (s->type == CONFIG_INT) {
+            *(int *)((char *)cfg + s->offset) = (int)n;
+        } else {
+            *(int64_t *)((char *)cfg + s->offset) = n;
+        }
+        return 0;
+    case CONFIG_STR:
+        break;
+    }
+    free(*config_str_field(cfg, s));
+    *config_str_field(cfg, s) = xstrdup(value);
+    return 0;
+}
+
+int
+config_set(struct config *cfg, const char *name, const char *value,
+           struct error **errp)
+{
+    const struct config_setting *s = config_find(name);
+
+    if (s == NULL || (s->test_hook && !config_test_hooks_built())) {
+        error_setg(errp, ERR_INVALID, "unknown setting '%s'", name);
+        return -1;
+    }
+    return config_store(cfg, s, value, errp);
+}
+
+/* The data directory when nothing names one: /var/lib/vmsnap for root,
+ * else under $XDG_DATA_HOME or ~/.local/share.
+ */
+static char *
+config_default_data_dir(void)
+{
+    const char *xdg = secure_getenv("XDG_DATA_HOME");
+    const char *home = secure_getenv("HOME");
+
+    if (geteuid() == 0) {
+        return xstrdup("/var/lib/vmsnap");
+    }
+    if (xdg && *xdg == '/') {
+        return xasprintf("%s/vmsnap", xdg);
+    }
+    if (home && *home == '/') {
+        return xasprintf("%s/.local/share/vmsnap", home);
+    }
+    return xstrdup("");
+}
+
+/* Parse one line of FILE (number LINENO) into CFG; *SECTION is the
+ * current "[section]" (replaced by a section line).
+ */
+static int
+config_parse_line(struct config *cfg, char *line, char *section,
+                  size_t section_size, const char *file, int lineno,
+                  struct error **errp)
+{
+    char *p = line, *eq, *key, *value, *end;
+    CLEANUP_FREE char *name = NULL;
+
+    p[strcspn(p, "#")] = '\0';
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' ||
+                       end[-1] == '\r')) {
+        *--end = '\0';
+    }
+    if (*p == '\0') {
+        return 0;
+    }
+    if (*p == '[') {
+        if (end[-1] != ']' || end - p < 3 ||
+            (size_t)(end - p - 2) >= section_size) {
+            error_setg(errp, ERR_INVALID, "%s:%d: bad section line", file,
+                       lineno);
+            return -1;
+        }
+        snprintf(section, section_size, "%.*s", (int)(end - p - 2), p + 1);
+        if (strcmp(section, "DEFAULT") == 0) {
+            section[0] = '\0';
+        }
+        return 0;
+    }
+    eq = strchr(p, '=');
+    if (eq == NULL) {
+        error_setg(errp, ERR_INVALID, "%s:%d: expected 'name = value'",
+                   file, lineno);
+        return -1;
+    }
+    key = p;
+    value = eq + 1;
+    while (eq > key && (eq[-1] == ' ' || eq[-1] == '\t')) {
+        eq--;
+    }
+    *eq = '\0';
+    while (*value == ' ' || *value == '\t') {
+        value++;
+    }
+    name = *section ? xasprintf("%s.%s", section, key) : xstrdup(key);
+    if (config_set(cfg, name, value, errp) < 0) {
+        error_prepend(errp, "%s:%d: ", file, lineno);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+config_read_file(struct config *cfg, const char *file, struct error **errp)
+{
+    char line[CONFIG_LINE_MAX], section[64] = "";
+    struct stat st;
+    FILE *fp;
+    int lineno = 0, r = 0;
+
+    fp = fopen(file, "re");
+    if (fp == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "cannot read %s", file);
+        return -1;
+    }
+    if (fstat(fileno(fp), &st) == 0 && st.st_size > CONFIG_FILE_MAX) {
+        fclose(fp);
+        error_setg(errp, ERR_INVALID, "%s is larger than %d bytes", file,
+                   CONFIG_FILE_MAX);
+        return -1;
+    }
+    while (r == 0 && fgets(line, sizeof(line), fp)) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(fp)) {
+            error_setg(errp, ERR_INVALID, "%s:%d: line too long", file,
+                       lineno);
+            r = -1;
+            break;
+        }
+        line[strcspn(line, "\n")] = '\0';
+        r = config_parse_line(cfg, line, section, sizeof(section), file,
+                              lineno, errp);
+    }
+    if (r == 0 && ferror(fp)) {
+        error_setg_errno(errp, ERR_IO, errno, "cannot read %s", file);
+        r = -1;
+    }
+    fclose(fp);
+    return r;
+}
+
+/* Apply the VMSNAP_* variables of the environment. */
+static int
+config_read_env(struct config *cfg, struct error **errp)
+{
+    size_t i;
+
+    for (i = 0; i < N_SETTINGS; i++) {
+        const struct config_setting *s = &config_settings[i];
+        const char *v = secure_getenv(s->env);
+
+        if (v == NULL || *v == '\0') {
+            continue;
+        }
+        if (s->test_hook && !config_test_hooks_built()) {
+            log_warnx("%s is set, but this build has no test hooks: "
+                      "ignored",
+                      s->env);
+            continue;
+        }
+        if (config_store(cfg, s, v, errp) < 0) {
+            error_prepend(errp, "%s: ", s->env);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct config *
+config_load(const char *file, struct error **errp)
+{
+    struct config *cfg = xcalloc(1, sizeof(*cfg));
+    const char *env_file = secure_getenv("VMSNAP_CONFIG");
+    size_t i;
+
+    for (i = 0; i < N_SETTINGS; i++) {
+        const struct config_setting *s = &config_settings[i];
+
+        if (s->def && config_store(cfg, s, s->def, errp) < 0) {
+            abort();    /* a default that fails its own check is a bug */
+        }
+    }
+    cfg->data_dir = config_default_data_dir();
+    if (file == NULL && env_file && *env_file) {
+        file = env_file;
+    }
+    if (file == NULL && access(CONFIG_DEFAULT_FILE, F_OK) == 0) {
+        file = CONFIG_DEFAULT_FILE;
+    }
+    if (file) {
+        cfg->file = xstrdup(file);
+        if (config_read_file(cfg, file, errp) < 0) {
+            config_free(cfg);
+            return NULL;
+        }
+    }
+    if (config_read_env(cfg, errp) < 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+    size_t i;
+
+    if (cfg == NULL) {
+        return;
+    }
+    for (i = 0; i < N_SETTINGS; i++) {
+        const struct config_setting *s = &config_settings[i];
+
+        if (s->type != CONFIG_INT && s->type != CONFIG_SIZE) {
+            free(*config_str_field(cfg, s));
+        }
+    }
+    free(cfg->file);
+    free(cfg);
+}
+
+void
+config_foreach(const struct config *cfg,
+               void (*fn)(const char *name, const char *value,
+                          const char *help, void *opaque),
+               void *opaque)
+{
+    size_t i;
+
+    for (i = 0; i < N_SETTINGS; i++) {
+        const struct config_setting *s = &config_settings[i];
+        const char *p = (const char *)cfg + s->offset;
+        char buf[32];
+
+        if (s->test_hook && !config_test_hooks_built()) {
+            continue;
+        }
+        switch (s->type) {
+        case CONFIG_INT:
+            snprintf(buf, sizeof(buf), "%d", *(const int *)p);
+            fn(s->name, buf, s->help, opaque);
+            break;
+        case CONFIG_SIZE:
+            snprintf(buf, sizeof(buf), "%lld",
+                     (long long)*(const int64_t *)p);
+            fn(s->name, buf, s->help, opaque);
+            break;
+        default:
+            fn(s->name, *(char *const *)p, s->help, opaque);
+            break;
+        }
+    }
+}

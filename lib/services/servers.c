@@ -1,0 +1,612 @@
+/* vmsnap: servers, what Nova's compute API does (see servers.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accel.h"
+#include "cleanup.h"
+#include "datadir.h"
+#include "images.h"
+#include "log.h"
+#include "qemuimg.h"
+#include "run.h"
+#include "servers.h"
+#include "svc-impl.h"
+#include "util.h"
+#include "volumes.h"
+#include "xalloc.h"
+
+#define SERVERS_DEFAULT_MEMORY_MB 256
+#define SERVERS_AGENT_TIMEOUT_MS 3000
+
+static bool
+servers_meta_is(const struct instance *inst, const char *key,
+                const char *value)
+{
+    const char *v = instance_meta(inst, key);
+
+    return v && strcmp(v, value) == 0;
+}
+
+bool
+servers_has_agent(const struct instance *inst)
+{
+    return servers_meta_is(inst, SERVER_META_AGENT, "yes");
+}
+
+bool
+servers_stopped_cleanly(const struct instance *inst)
+{
+    return servers_meta_is(inst, SERVER_META_SHUTDOWN, "clean");
+}
+
+bool
+servers_requires_quiesce(const struct instance *inst)
+{
+    return servers_meta_is(inst, SERVER_META_REQUIRE_QUIESCE, "yes");
+}
+
+int
+servers_find(struct svc *svc, const struct caller *who, const char *ref,
+             struct instance **out, struct error **errp)
+{
+    struct instance *inst = NULL;
+
+    if (catalog_instance_find(svc_catalog(svc), ref, &inst, errp) < 0) {
+        return -1;
+    }
+    if (!svc_may_see(who, inst->project_id)) {
+        instance_free(inst);
+        error_setg(errp, ERR_NOT_FOUND, "no server named or with ID '%s'",
+                   ref);
+        return -1;
+    }
+    *out = inst;
+    return 0;
+}
+
+int
+servers_list(struct svc *svc, const struct caller *who,
+             struct instance ***out, size_t *n, struct error **errp)
+{
+    struct instance **list = NULL;
+    size_t i, j = 0, total = 0;
+
+    if (catalog_instance_list(svc_catalog(svc), &list, &total, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < total; i++) {
+        if (svc_may_see(who, list[i]->project_id)) {
+            list[j++] = list[i];
+        } else {
+            instance_free(list[i]);
+        }
+    }
+    *out = list;
+    *n = j;
+    return 0;
+}
+
+int
+servers_set_vm_state(struct svc *svc, const char *id, const char *state,
+                     const char *shutdown, struct error **errp)
+{
+    struct prop set[2] = {
+        {(char *)SERVER_META_VM_STATE, (char *)state},
+        {(char *)SERVER_META_SHUTDOWN, (char *)shutdown},
+    };
+
+    return catalog_instance_set_meta(svc_catalog(svc), id, set,
+                                     shutdown ? 2 : 1, NULL, 0, errp);
+}
+
+void
+servers_domain_clear(struct servers_domain *sd)
+{
+    size_t i;
+
+    volume_list_free(sd->vols, sd->nvols);
+    for (i = 0; i < sizeof(sd->strings) / sizeof(sd->strings[0]); i++) {
+        free(sd->strings[i]);
+    }
+    memset(sd, 0, sizeof(*sd));
+}
+
+/* The local file of image ID (kernel, ramdisk), kept in SD. */
+static const char *
+servers_boot_file(struct svc *svc, struct servers_domain *sd, size_t slot,
+                  const char *id, struct error **errp)
+{
+    struct image *img = NULL;
+    int r;
+
+    if (catalog_image_get(svc_catalog(svc), id, &img, errp) < 0) {
+        return NULL;
+    }
+    r = images_local_path(svc, img, &sd->strings[slot], errp);
+    image_free(img);
+    return r < 0 ? NULL : sd->strings[slot];
+}
+
+int
+servers_domain(struct svc *svc, const struct instance *inst,
+               struct servers_domain *sd, struct error **errp)
+{
+    struct hv_domain *d = &sd->d;
+    const char *kernel = instance_meta(inst, SERVER_META_KERNEL);
+    const char *ramdisk = instance_meta(inst, SERVER_META_RAMDISK);
+    size_t i;
+
+    memset(sd, 0, sizeof(*sd));
+    d->id = inst->id;
+    d->name = inst->name;
+    d->cpus = inst->cpus;
+    d->memory_mb = inst->memory_mb;
+    d->accel = instance_meta(inst, SERVER_META_ACCEL);
+    d->cmdline = instance_meta(inst, SERVER_META_CMDLINE);
+    d->agent = servers_has_agent(inst);
+    d->state_dir = sd->strings[0] = datadir_instance_dir(svc_dir(svc),
+                                                         inst->id);
+    sd->strings[1] = xasprintf("%s/root.qcow2", d->state_dir);
+    sd->disks[0].index = 0;
+    sd->disks[0].id = inst->id;
+    sd->disks[0].path = sd->strings[1];
+    sd->disks[0].format = "qcow2";
+    if (kernel && ramdisk) {
+        d->kernel = servers_boot_file(svc, sd, 2, kernel, errp);
+        d->initrd = d->kernel ? servers_boot_file(svc, sd, 3, ramdisk, errp)
+                              : NULL;
+        if (d->initrd == NULL) {
+            servers_domain_clear(sd);
+            return -1;
+        }
+    }
+    if (catalog_volume_list(svc_catalog(svc), inst->id, &sd->vols,
+                            &sd->nvols, errp) < 0) {
+        servers_domain_clear(sd);
+        return -1;
+    }
+    for (i = 0; i < sd->nvols && i < SERVERS_MAX_VOLUMES; i++) {
+        volumes_hv_disk(svc, sd->vols[i], &sd->disks[1 + i]);
+    }
+    d->disks = sd->disks;
+    d->ndisks = 1 + i;
+    return 0;
+}
+
+int
+servers_state(struct svc *svc, const struct instance *inst,
+              struct hv_state *st, struct error **errp)
+{
+    const char *want = instance_meta(inst, SERVER_META_VM_STATE);
+    struct servers_domain sd;
+    struct hv *hv = svc_hv(svc, errp);
+    int r;
+
+    if (hv == NULL || servers_domain(svc, inst, &sd, errp) < 0) {
+        return -1;
+    }
+    r = hv_state(hv, &sd.d, st, errp);
+    servers_domain_clear(&sd);
+    if (r == 0 && strcmp(st->status, "SHUTOFF") == 0 && want &&
+        (strcmp(want, "active") == 0 || strcmp(want, "paused") == 0)) {
+        snprintf(st->fault, sizeof(st->fault),
+                 "QEMU exited unexpectedly (the server was %s)", want);
+    }
+    return r;
+}
+
+/* An image property as a number in [1, MAX], or DEF when it is absent or
+ * not such a number.
+ */
+static int64_t
+servers_image_number(const struct image *img, const char *key, int64_t def,
+                     int64_t max)
+{
+    const char *v = image_prop(img, key);
+    int64_t n;
+
+    if (v && util_parse_int64(v, &n, NULL) == 0 && n >= 1 && n <= max) {
+        return n;
+    }
+    return def;
+}
+
+/* A new record for SPEC booting IMG, with what the image says captured
+ * as metadata (the image may change later; the server does not).
+ */
+static struct instance *
+servers_new_record(struct svc *svc, const struct caller *who,
+                   const struct servers_new *spec, const struct image *img,
+                   struct error **errp)
+{
+    const char *accel_override = spec->accel ? spec->accel
+                                             : svc_config(svc)->accel;
+    const char *kernel = image_prop(img, "kernel_id");
+    const char *ramdisk = image_prop(img, "ramdisk_id");
+    const char *agent = image_prop(img, "hw_qemu_guest_agent");
+    const char *cmdline = image_prop(img, "os_command_line");
+    const char *require = image_prop(img, "os_require_quiesce");
+    struct instance *inst;
+    enum accel_kind kind;
+
+    if ((kernel == NULL) != (ramdisk == NULL)) {
+        error_setg(errp, ERR_INVALID,
+                   "image %s has only one of kernel_id and ramdisk_id",
+                   img->id);
+        return NULL;
+    }
+    if (accel_choose(accel_override, &kind, errp) < 0) {
+        return NULL;
+    }
+    inst = xcalloc(1, sizeof(*inst));
+    util_uuid_new(inst->id);
+    inst->name = xstrdup(spec->name);
+    inst->image_id = xstrdup(img->id);
+    inst->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
+    inst->user_id = who->user_id ? xstrdup(who->user_id) : NULL;
+    /* A snapshot boots with the size of the instance it was taken of
+     * (vmsnap_cpus, vmsnap_memory_mb) unless told otherwise.
+     */
+    inst->cpus = spec->cpus > 0
+                     ? spec->cpus
+                     : (int)servers_image_number(img, "vmsnap_cpus", 1, 256);
+    inst->memory_mb =
+        spec->memory_mb > 0
+            ? spec->memory_mb
+            : servers_image_number(img, "vmsnap_memory_mb",
+                                   img->min_ram > SERVERS_DEFAULT_MEMORY_MB
+                                       ? img->min_ram
+                                       : SERVERS_DEFAULT_MEMORY_MB,
+                                   1 << 22);
+    if (inst->memory_mb < img->min_ram) {
+        error_setg(errp, ERR_INVALID,
+                   "image %s needs at least %lld MiB of memory", img->id,
+                   (long long)img->min_ram);
+        instance_free(inst);
+        return NULL;
+    }
+    if (instance_meta_set(inst, SERVER_META_ACCEL, accel_name(kind),
+                          errp) < 0 ||
+        instance_meta_set(inst, SERVER_META_AGENT,
+                          agent && strcmp(agent, "yes") == 0 ? "yes" : "no",
+                          errp) < 0 ||
+        (kernel &&
+         instance_meta_set(inst, SERVER_META_KERNEL, kernel, errp) < 0) ||
+        (ramdisk &&
+         instance_meta_set(inst, SERVER_META_RAMDISK, ramdisk, errp) < 0) ||
+        (cmdline &&
+         instance_meta_set(inst, SERVER_META_CMDLINE, cmdline, errp) < 0) ||
+        (require && strcmp(require, "yes") == 0 &&
+         instance_meta_set(inst, SERVER_META_REQUIRE_QUIESCE, "yes",
+                           errp) < 0) ||
+        instance_meta_set(inst, SERVER_META_VM_STATE, "building", errp) <
+            0) {
+        instance_free(inst);
+        return NULL;
+    }
+    return inst;
+}
+
+/* Recursively remove DIR (an instance directory: plain files only). */
+static int
+servers_remove_dir(const char *dir, struct error **errp)
+{
+    const char *argv[] = {"rm", "-rf", "--", dir, NULL};
+
+    return run_check(argv, 60000, NULL, errp);
+}
+
+/* Detach every volume of INST in the catalog; with DELETE, delete them
+ * too (volumes made for INST by a failed create).
+ */
+static void
+servers_release_volumes(struct svc *svc, const struct instance *inst,
+                        bool delete)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct volume **vols = NULL;
+    size_t n = 0, i;
+
+    if (catalog_volume_list(cat, inst->id, &vols, &n, NULL) < 0) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (catalog_volume_detach(cat, vols[i]->id, inst->id, NULL) == 0 &&
+            delete) {
+            volumes_remove(svc, vols[i], NULL);
+        }
+    }
+    volume_list_free(vols, n);
+}
+
+/* Boot INST (its lock held): build its domain and start it. */
+static int
+servers_boot(struct svc *svc, const struct instance *inst,
+             struct error **errp)
+{
+    struct servers_domain sd;
+    struct hv *hv = svc_hv(svc, errp);
+    int r;
+
+    if (hv == NULL || servers_domain(svc, inst, &sd, errp) < 0) {
+        return -1;
+    }
+    r = hv_start(hv, &sd.d, errp);
+    servers_domain_clear(&sd);
+    if (r < 0) {
+        return -1;
+    }
+    return servers_set_vm_state(svc, inst->id, "active", "none", errp);
+}
+
+int
+servers_create(struct svc *svc, const struct caller *who,
+               const struct servers_new *spec, struct instance **out,
+               struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct image *img = NULL;
+    struct instance *inst = NULL;
+    struct lock *lk = NULL;
+    CLEANUP_FREE char *dir = NULL;
+    CLEANUP_FREE char *root = NULL;
+    CLEANUP_FREE char *base = NULL;
+    bool inserted = false, made_dir = false;
+
+    if (spec->name == NULL || *spec->name == '\0') {
+        error_setg(errp, ERR_INVALID, "a server needs a name");
+        return -1;
+    }
+    if (images_find(svc, who, spec->image, &img, errp) < 0) {
+        return -1;
+    }
+    if (strcmp(img->status, "active") != 0) {
+        error_setg(errp, ERR_CONFLICT, "image %s is %s, not active",
+                   img->id, img->status);
+        goto fail;
+    }
+    if (!images_is_disk(img->disk_format) ||
+        images_local_path(svc, img, &base, errp) < 0) {
+        if (errp && *errp == NULL) {
+            error_setg(errp, ERR_INVALID, "image %s has no disk to boot",
+                       img->id);
+        }
+        goto fail;
+    }
+    inst = servers_new_record(svc, who, spec, img, errp);
+    if (inst == NULL || catalog_instance_insert(cat, inst, errp) < 0) {
+        goto fail;
+    }
+    inserted = true;
+    dir = datadir_instance_dir(svc_dir(svc), inst->id);
+    root = xasprintf("%s/root.qcow2", dir);
+    made_dir = true;
+    if (util_mkdir_p(dir, 0700, errp) < 0 ||
+        svc_lock(svc, "instance", inst->id, true, &lk, errp) < 0 ||
+        qemuimg_create_overlay(root, base, img->disk_format, errp) < 0 ||
+        volumes_from_image_set(svc, who, inst, img, errp) < 0 ||
+        servers_boot(svc, inst, errp) < 0) {
+        goto fail;
+    }
+    lock_release(lk);
+    image_free(img);
+    if (catalog_instance_get(cat, inst->id, out, NULL) < 0) {
+        *out = steal_pointer(&inst);
+    }
+    instance_free(inst);
+    return 0;
+
+fail:
+    if (made_dir) {
+        struct servers_domain sd;
+        struct hv *hv = svc_hv(svc, NULL);
+
+        if (hv && servers_domain(svc, inst, &sd, NULL) == 0) {
+            hv_destroy(hv, &sd.d, NULL);
+            servers_domain_clear(&sd);
+        }
+        servers_remove_dir(dir, NULL);
+    }
+    if (inserted) {
+        servers_release_volumes(svc, inst, true);
+        catalog_instance_delete(cat, inst->id, NULL);
+    }
+    lock_release(lk);
+    instance_free(inst);
+    image_free(img);
+    return -1;
+}
+
+/* Find REF for WHO and take its lock (WAIT); the record is read again
+ * under the lock.
+ */
+static int
+servers_find_locked(struct svc *svc, const struct caller *who,
+                    const char *ref, bool wait, struct instance **out,
+                    struct lock **lk, struct error **errp)
+{
+    struct instance *inst = NULL;
+
+    if (servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    if (svc_lock(svc, "instance", inst->id, wait, lk, errp) < 0) {
+        instance_free(inst);
+        return -1;
+    }
+    if (catalog_instance_get(svc_catalog(svc), inst->id, out, errp) < 0) {
+        lock_release(*lk);
+        *lk = NULL;
+        instance_free(inst);
+        return -1;
+    }
+    instance_free(inst);
+    return 0;
+}
+
+/* Run VERB on REF's domain under its lock. */
+static int
+servers_act(struct svc *svc, const struct caller *who, const char *ref,
+            char verb, int timeout_s, struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct servers_domain sd;
+    struct lock *lk = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+    bool clean = false;
+    int r = -1;
+
+    if (hv == NULL ||
+        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
+        return -1;
+    }
+    if (servers_domain(svc, inst, &sd, errp) < 0) {
+        goto out;
+    }
+    switch (verb) {
+    case 'S':
+        r = hv_start(hv, &sd.d, errp);
+        if (r == 0) {
+            r = servers_set_vm_state(svc, inst->id, "active", "none", errp);
+        }
+        break;
+    case 's':
+        r = hv_stop(hv, &sd.d, timeout_s, &clean, errp);
+        if (r == 0) {
+            r = servers_set_vm_state(svc, inst->id, "stopped",
+                                     clean ? "clean" : "forced", errp);
+        }
+        break;
+    case 'p':
+    case 'u':
+        r = hv_pause(hv, &sd.d, verb == 'p', errp);
+        if (r == 0) {
+            r = servers_set_vm_state(svc, inst->id,
+                                     verb == 'p' ? "paused" : "active", NULL,
+                                     errp);
+        }
+        break;
+    }
+    servers_domain_clear(&sd);
+out:
+    lock_release(lk);
+    instance_free(inst);
+    return r;
+}
+
+int
+servers_start(struct svc *svc, const struct caller *who, const char *ref,
+              struct error **errp)
+{
+    return servers_act(svc, who, ref, 'S', 0, errp);
+}
+
+int
+servers_stop(struct svc *svc, const struct caller *who, const char *ref,
+             int timeout_s, struct error **errp)
+{
+    return servers_act(svc, who, ref, 's', timeout_s, errp);
+}
+
+int
+servers_pause(struct svc *svc, const struct caller *who, const char *ref,
+              bool pause, struct error **errp)
+{
+    return servers_act(svc, who, ref, pause ? 'p' : 'u', 0, errp);
+}
+
+int
+servers_delete(struct svc *svc, const struct caller *who, const char *ref,
+               struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct servers_domain sd;
+    struct lock *lk = NULL;
+    struct error *err = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+    CLEANUP_FREE char *dir = NULL;
+    int r = -1;
+
+    if (hv == NULL || servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    /* A running task holds the instance lock; a task_state without the
+     * lock held was left by a process that died, and is cleared.
+     */
+    if (svc_lock(svc, "instance", inst->id, inst->task_state == NULL, &lk,
+                 &err) < 0) {
+        if (inst->task_state && error_get_class(err) == ERR_CONFLICT) {
+            error_free(err);
+            error_setg(errp, ERR_CONFLICT, "server %s is busy: %s",
+                       inst->name, inst->task_state);
+        } else {
+            error_propagate(errp, err);
+        }
+        instance_free(inst);
+        return -1;
+    }
+    if (inst->task_state) {
+        log_warnx("server %s: clearing task '%s' left by a dead process",
+                  inst->name, inst->task_state);
+        catalog_instance_set_task(svc_catalog(svc), inst->id,
+                                  inst->task_state, NULL, NULL);
+    }
+    if (servers_domain(svc, inst, &sd, errp) < 0) {
+        goto out;
+    }
+    r = hv_destroy(hv, &sd.d, errp);
+    servers_domain_clear(&sd);
+    if (r < 0) {
+        goto out;
+    }
+    /* Volumes outlive their server, as in Cinder: they are detached. */
+    servers_release_volumes(svc, inst, false);
+    r = catalog_instance_delete(svc_catalog(svc), inst->id, errp);
+    if (r == 0) {
+        dir = datadir_instance_dir(svc_dir(svc), inst->id);
+        r = servers_remove_dir(dir, errp);
+    }
+out:
+    lock_release(lk);
+    instance_free(inst);
+    return r;
+}
+
+int
+servers_console_path(struct svc *svc, const struct caller *who,
+                     const char *ref, char **path, struct error **errp)
+{
+    struct instance *inst = NULL;
+    CLEANUP_FREE char *dir = NULL;
+
+    if (servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    dir = datadir_instance_dir(svc_dir(svc), inst->id);
+    *path = xasprintf("%s/console.log", dir);
+    instance_free(inst);
+    return 0;
+}
+
+struct agent *
+servers_agent(struct svc *svc, const struct caller *who, const char *ref,
+              int timeout_ms, struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct servers_domain sd;
+    struct agent *a = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+
+    if (hv == NULL || servers_find(svc, who, ref, &inst, errp) < 0) {
+        return NULL;
+    }
+    if (servers_domain(svc, inst, &sd, errp) == 0) {
+        a = hv_agent_open(hv, &sd.d, timeout_ms, errp);
+        servers_domain_clear(&sd);
+    }
+    instance_free(inst);
+    return a;
+}

@@ -1,0 +1,136 @@
+/* vmsnap: servers (instances), what Nova's compute API does.
+ *
+ * A server is a catalog record plus a domain of the hypervisor driver
+ * (hv.h) and a directory instances/<uuid>/ holding its root disk
+ * (root.qcow2, a qcow2 overlay on the image it booted from, which is
+ * never written) and the driver's files.  Its status always comes from
+ * the hypervisor (hv_state), so a QEMU that died shows SHUTOFF with a
+ * fault, never a stale ACTIVE.
+ *
+ * Operations that change a server take its instance lock.  Every
+ * function takes the caller: a member sees and acts only on its
+ * project's servers (another project's is "not found").
+ */
+#ifndef VMSNAP_SERVERS_H
+#define VMSNAP_SERVERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "catalog.h"
+#include "error.h"
+#include "hv.h"
+#include "svc.h"
+
+/* Instance metadata vmsnap keeps (struct instance's meta). */
+#define SERVER_META_ACCEL "accel"        /* kvm or tcg, chosen at create */
+#define SERVER_META_AGENT "agent"        /* "yes" when booted with the
+                                          * guest agent channel */
+#define SERVER_META_KERNEL "kernel_id"   /* kernel image, or absent */
+#define SERVER_META_RAMDISK "ramdisk_id" /* ramdisk image, or absent */
+#define SERVER_META_CMDLINE "cmdline"    /* kernel command line */
+#define SERVER_META_VM_STATE "vm_state"  /* active, paused, stopped: what
+                                          * the user last asked for */
+#define SERVER_META_SHUTDOWN "shutdown"  /* how the last stop went: clean
+                                          * (the guest shut down when
+                                          * asked) or forced; none while
+                                          * running */
+#define SERVER_META_REQUIRE_QUIESCE "os_require_quiesce"
+                                         /* "yes": captured at create from
+                                          * the image */
+
+/* How many volumes one server can have attached. */
+#define SERVERS_MAX_VOLUMES 8
+
+/* What "server create" asks for. */
+struct servers_new {
+    const char *name;   /* unique server name */
+    const char *image;  /* image name or ID to boot */
+    int64_t memory_mb;  /* 0: the image's vmsnap_memory_mb, else the
+                         * larger of 256 and its min_ram */
+    int cpus;           /* 0: the image's vmsnap_cpus, else 1 */
+    const char *accel;  /* "kvm", "tcg", "auto" or NULL (the setting) */
+};
+
+/* A server's domain as the hypervisor driver wants it, with the storage
+ * behind its pointers.  Fill with servers_domain, clear with
+ * servers_domain_clear.
+ */
+struct servers_domain {
+    struct hv_domain d;                         /* what the driver gets */
+    struct hv_disk disks[1 + SERVERS_MAX_VOLUMES]; /* root, then volumes */
+    struct volume **vols;                       /* the volumes, owned */
+    size_t nvols;                               /* entries in vols */
+    char *strings[8];                           /* owned paths and names */
+};
+
+/* Create and boot server SPEC.  On success *OUT (caller frees) is the new
+ * server, running; on failure nothing is left behind.
+ */
+int servers_create(struct svc *svc, const struct caller *who,
+                   const struct servers_new *spec, struct instance **out,
+                   struct error **errp);
+
+/* Find server REF (a UUID, else a name) that WHO may see.  *OUT: caller
+ * frees.  ERR_NOT_FOUND "no server named or with ID 'x'".
+ */
+int servers_find(struct svc *svc, const struct caller *who, const char *ref,
+                 struct instance **out, struct error **errp);
+
+/* The servers WHO may see, newest first (free with instance_list_free). */
+int servers_list(struct svc *svc, const struct caller *who,
+                 struct instance ***out, size_t *n, struct error **errp);
+
+/* The state of INST from its hypervisor, with a fault when it is not in
+ * the state the user last asked for.
+ */
+int servers_state(struct svc *svc, const struct instance *inst,
+                  struct hv_state *st, struct error **errp);
+
+/* The life cycle of server REF.  Stop is clean (agent or ACPI) for up to
+ * TIMEOUT_S seconds, then forced; stopping a stopped server is no error.
+ * Delete stops it at once, detaches its volumes (they stay) and removes
+ * it; a server busy with a task is ERR_CONFLICT.
+ */
+int servers_start(struct svc *svc, const struct caller *who, const char *ref,
+                  struct error **errp);
+int servers_stop(struct svc *svc, const struct caller *who, const char *ref,
+                 int timeout_s, struct error **errp);
+int servers_pause(struct svc *svc, const struct caller *who, const char *ref,
+                  bool pause, struct error **errp);
+int servers_delete(struct svc *svc, const struct caller *who, const char *ref,
+                   struct error **errp);
+
+/* The path of server REF's serial console log (caller frees). */
+int servers_console_path(struct svc *svc, const struct caller *who,
+                         const char *ref, char **path, struct error **errp);
+
+/* Open server REF's guest agent within TIMEOUT_MS (close with
+ * agent_close).
+ */
+struct agent *servers_agent(struct svc *svc, const struct caller *who,
+                            const char *ref, int timeout_ms,
+                            struct error **errp);
+
+/* Fill *SD with INST's domain (volumes from the catalog, boot files from
+ * the image store).  For the snapshot engine and volumes.c.
+ */
+int servers_domain(struct svc *svc, const struct instance *inst,
+                   struct servers_domain *sd, struct error **errp);
+void servers_domain_clear(struct servers_domain *sd);
+
+/* Facts recorded on an instance. */
+bool servers_has_agent(const struct instance *inst);
+bool servers_stopped_cleanly(const struct instance *inst);
+bool servers_requires_quiesce(const struct instance *inst);
+
+/* Record that the user asked for STATE ("active", "paused", "stopped")
+ * and, unless NULL, how the last shutdown went.
+ */
+int servers_set_vm_state(struct svc *svc, const char *id, const char *state,
+                         const char *shutdown, struct error **errp);
+
+#endif

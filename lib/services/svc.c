@@ -1,0 +1,136 @@
+/* vmsnap: the service context (see svc.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "cleanup.h"
+#include "datadir.h"
+#include "log.h"
+#include "qemuimg.h"
+#include "recover.h"
+#include "svc-impl.h"
+#include "xalloc.h"
+
+struct svc {
+    const struct config *cfg;   /* borrowed */
+    char *dir;                  /* the data directory, absolute */
+    struct catalog *cat;        /* the catalog */
+    struct blob *blob;          /* the image-data store */
+    struct locks *locks;        /* the lock manager */
+    struct hv *hv;              /* the hypervisor driver, or NULL until
+                                 * first used */
+    struct caller local;        /* the local admin */
+};
+
+struct svc *
+svc_open(const struct config *cfg, unsigned flags, struct error **errp)
+{
+    struct svc *svc = xcalloc(1, sizeof(*svc));
+    CLEANUP_FREE char *db = NULL;
+
+    svc->cfg = cfg;
+    svc->local.admin = true;
+    qemuimg_set_program(cfg->qemu_img);
+    if (datadir_open(cfg->data_dir, &svc->dir, errp) < 0) {
+        goto fail;
+    }
+    db = xasprintf("%s/catalog.db", svc->dir);
+    svc->cat = catalog_open(db, errp);
+    if (svc->cat == NULL) {
+        goto fail;
+    }
+    svc->blob = blob_open(cfg, svc->dir, errp);
+    if (svc->blob == NULL) {
+        goto fail;
+    }
+    svc->locks = locks_open_files(svc->dir, errp);
+    if (svc->locks == NULL) {
+        goto fail;
+    }
+    if (!(flags & SVC_NO_RECOVER)) {
+        recover_all(svc);
+    }
+    return svc;
+
+fail:
+    svc_close(svc);
+    return NULL;
+}
+
+void
+svc_close(struct svc *svc)
+{
+    if (svc == NULL) {
+        return;
+    }
+    hv_close(svc->hv);
+    locks_close(svc->locks);
+    blob_close(svc->blob);
+    catalog_close(svc->cat);
+    free(svc->dir);
+    free(svc);
+}
+
+const struct config *
+svc_config(const struct svc *svc)
+{
+    return svc->cfg;
+}
+
+const char *
+svc_dir(const struct svc *svc)
+{
+    return svc->dir;
+}
+
+const struct caller *
+svc_local_caller(struct svc *svc)
+{
+    return &svc->local;
+}
+
+struct catalog *
+svc_catalog(struct svc *svc)
+{
+    return svc->cat;
+}
+
+struct blob *
+svc_blob(struct svc *svc)
+{
+    return svc->blob;
+}
+
+struct locks *
+svc_locks(struct svc *svc)
+{
+    return svc->locks;
+}
+
+struct hv *
+svc_hv(struct svc *svc, struct error **errp)
+{
+    if (svc->hv == NULL) {
+        svc->hv = hv_open(svc->cfg->compute_driver, svc->cfg, errp);
+    }
+    return svc->hv;
+}
+
+int
+svc_lock(struct svc *svc, const char *kind, const char *id, bool wait,
+         struct lock **out, struct error **errp)
+{
+    return lock_take(svc->locks, kind, id, wait, out, errp);
+}
+
+bool
+svc_may_see(const struct caller *who, const char *owner)
+{
+    if (who->admin) {
+        return true;
+    }
+    if (owner == NULL || who->project_id == NULL) {
+        return owner == who->project_id;
+    }
+    return strcmp(owner, who->project_id) == 0;
+}

@@ -1,0 +1,63 @@
+/* vmsnap: the service context, what every service call works with.
+ *
+ * A front end (the vmsnap command, the worker, the REST daemon) loads a
+ * configuration, opens one struct svc with it and passes it, with the
+ * caller on whose behalf it acts, to the services (images.h, servers.h,
+ * volumes.h, snapshot.h, backup.h, package.h, task.h).  The context
+ * holds the open catalog, the image-data store, the lock manager and,
+ * opened on first use, the hypervisor driver.
+ *
+ * Opening the context runs crash recovery once (recover.h): records that
+ * a dead process left half-made are finished or removed before anything
+ * is listed or made.
+ *
+ * A struct svc belongs to one thread at a time and must not cross a
+ * fork (worker processes are started with fork+exec and open their own).
+ */
+#ifndef VMSNAP_SVC_H
+#define VMSNAP_SVC_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "error.h"
+
+struct svc;
+
+/* On whose behalf a service acts.  The local command runs as the admin
+ * of the default project; the daemon gives the token's user.
+ */
+struct caller {
+    const char *user_id;     /* a user UUID, or NULL for the local admin */
+    const char *project_id;  /* the project acted in, or NULL for the
+                              * default project */
+    bool admin;              /* role admin: sees and acts on everything */
+};
+
+/* Flags of svc_open. */
+#define SVC_NO_RECOVER 1u    /* skip crash recovery (the worker: its own
+                              * task is not left by a dead process) */
+
+/* Open a context with CFG (borrowed; must outlive the context): the data
+ * directory (created if needed, and refused when others can write it),
+ * the catalog, the image store and the locks.  Returns NULL with errp
+ * set.
+ */
+struct svc *svc_open(const struct config *cfg, unsigned flags,
+                     struct error **errp);
+
+/* Close SVC; NULL is allowed. */
+void svc_close(struct svc *svc);
+
+/* The configuration the context was opened with. */
+const struct config *svc_config(const struct svc *svc);
+
+/* The data directory (absolute path), borrowed. */
+const char *svc_dir(const struct svc *svc);
+
+/* The caller the local command acts as: the admin of the default
+ * project.  Valid as long as SVC.
+ */
+const struct caller *svc_local_caller(struct svc *svc);
+
+#endif
