@@ -340,7 +340,8 @@ qemuimg_info_parse(json_object *obj, struct qemuimg_info *info,
                         &info->full_backing_filename, errp) < 0 ||
         qemuimg_get_str(obj, "backing-filename-format", false,
                         &info->backing_format, errp) < 0 ||
-        qemuimg_get_bool(obj, "dirty-flag", &info->dirty_flag, errp) < 0) {
+        qemuimg_get_bool(obj, "dirty-flag", &info->dirty_flag, errp) < 0 ||
+        qemuimg_get_bool(obj, "encrypted", &info->encrypted, errp) < 0) {
         return -1;
     }
     info->other_files = qemuimg_reads_other_files(obj);

@@ -41,6 +41,7 @@ struct qemuimg_info {
     char *backing_format;        /* format recorded for the backing file;
                                   * NULL if none */
     bool dirty_flag;             /* image was not closed cleanly */
+    bool encrypted;              /* the data is encrypted (LUKS) */
     bool other_files;            /* takes data from files other than
                                   * itself (VMDK extents, a qcow2
                                   * data-file): never trust those */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -12,7 +13,10 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
+#include "svc-impl.h"
 #include "util.h"
+#include "volumes.h"
+#include "xalloc.h"
 
 #define COPY_CHUNK (1024 * 1024)
 
@@ -37,18 +41,33 @@ images_disk_format_valid(const char *fmt)
     return images_is_disk(fmt) || images_is_boot_file(fmt);
 }
 
+/* Glance's container formats. */
 static bool
 images_container_format_valid(const char *fmt)
 {
-    static const char *const ok[] = {"bare", "ovf", "ova"};
+    static const char *const ok[] = {"bare", "ovf", "ova", "aki", "ari",
+                                     "ami", "docker", "compressed", NULL};
     size_t i;
 
-    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    for (i = 0; ok[i]; i++) {
         if (strcmp(fmt, ok[i]) == 0) {
             return true;
         }
     }
     return false;
+}
+
+static bool
+images_visibility_valid(const char *v)
+{
+    return strcmp(v, "private") == 0 || strcmp(v, "shared") == 0 ||
+           strcmp(v, "community") == 0 || strcmp(v, "public") == 0;
+}
+
+char *
+images_key(const char *id, const char *fmt)
+{
+    return xasprintf("images/%s.%s", id, fmt);
 }
 
 int
@@ -68,10 +87,8 @@ images_check_data(const char *path, const char *disk_format,
         *virtual_size = st.st_size;
         return 0;
     }
-
     if (qemuimg_info(path, disk_format, &info, errp) < 0) {
-        error_prepend(errp, "%s is not a valid %s image: ", path,
-                      disk_format);
+        error_prepend(errp, "not a valid %s image: ", disk_format);
         return -1;
     }
     if (strcmp(disk_format, "raw") == 0) {
@@ -83,24 +100,33 @@ images_check_data(const char *path, const char *disk_format,
         }
         if (strcmp(probed.format, "raw") != 0) {
             error_setg(errp, ERR_INVALID,
-                       "%s holds a %s image, not raw data: use "
+                       "the data holds a %s image, not raw data: use "
                        "--disk-format %s",
-                       path, probed.format, probed.format);
+                       probed.format, probed.format);
             goto out;
         }
     }
     if (info.other_files) {
         error_setg(errp, ERR_INVALID,
-                   "%s reads data from other files (external extents or a "
-                   "data file): images must be self-contained",
-                   path);
+                   "the image reads data from other files (external "
+                   "extents or a data file): images must be "
+                   "self-contained");
         goto out;
     }
     if (strcmp(disk_format, "raw") != 0 && info.backing_filename) {
         error_setg(errp, ERR_INVALID,
-                   "%s has a backing file (%s): images must be "
+                   "the image has a backing file (%s): images must be "
                    "self-contained (flatten it with qemu-img convert)",
-                   path, info.backing_filename);
+                   info.backing_filename);
+        goto out;
+    }
+    if (info.encrypted) {
+        error_setg(errp, ERR_INVALID,
+                   "the image is encrypted: servers could not boot it");
+        goto out;
+    }
+    if (strcmp(disk_format, "qcow2") == 0 &&
+        qemuimg_check(path, disk_format, errp) < 0) {
         goto out;
     }
     *virtual_size = info.virtual_size;
@@ -111,42 +137,181 @@ out:
     return r;
 }
 
+/* May WHO see IMG?  Its project's, public and community images. */
+static bool
+images_visible(const struct caller *who, const struct image *img)
+{
+    if (svc_may_see(who, img->owner)) {
+        return true;
+    }
+    return img->visibility && (strcmp(img->visibility, "public") == 0 ||
+                               strcmp(img->visibility, "community") == 0);
+}
+
+int
+images_find(struct svc *svc, const struct caller *who, const char *ref,
+            struct image **out, struct error **errp)
+{
+    struct image *img = NULL;
+
+    if (catalog_image_find(svc_catalog(svc), ref, &img, errp) < 0) {
+        return -1;
+    }
+    if (!images_visible(who, img)) {
+        image_free(img);
+        error_setg(errp, ERR_NOT_FOUND, "no image named or with ID '%s'",
+                   ref);
+        return -1;
+    }
+    *out = img;
+    return 0;
+}
+
+int
+images_list(struct svc *svc, const struct caller *who,
+            const struct image_filter *f, struct image ***out, size_t *n,
+            struct error **errp)
+{
+    struct image_filter all = {.exclude_deleted = true};
+    struct image **list = NULL;
+    size_t i, j = 0, total = 0;
+
+    if (catalog_image_list(svc_catalog(svc), f ? f : &all, &list, &total,
+                           errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < total; i++) {
+        if (images_visible(who, list[i])) {
+            list[j++] = list[i];
+        } else {
+            image_free(list[i]);
+        }
+    }
+    *out = list;
+    *n = j;
+    return 0;
+}
+
+int
+images_local_path(struct svc *svc, const struct image *img, char **path,
+                  struct error **errp)
+{
+    if (img->location == NULL) {
+        error_setg(errp, ERR_CONFLICT, "image %s has no data (it is %s)",
+                   img->id, img->status);
+        return -1;
+    }
+    return blob_local_path(svc_blob(svc), img->location, NULL, path, errp);
+}
+
+struct images_hash_ctx {
+    const struct progress *progress; /* where to report */
+};
+
+static void
+images_hash_progress(int64_t done, int64_t total, void *opaque)
+{
+    const struct images_hash_ctx *ctx = opaque;
+
+    if (total > 0) {
+        progress_report(ctx->progress, "checksum", 100.0 * done / total);
+    }
+}
+
+int
+images_activate(struct svc *svc, const char *id, const char *from,
+                const char *disk_format, const char *location,
+                const char *path, const struct progress *progress,
+                struct error **errp)
+{
+    char md5[HASH_MD5_HEX_LEN], sha512[HASH_SHA512_HEX_LEN];
+    struct images_hash_ctx ctx = {progress};
+    struct image_data data = {0};
+    struct stat st;
+    int64_t vsize = 0;
+
+    if (images_check_data(path, disk_format, &vsize, errp) < 0) {
+        return -1;
+    }
+    log_debug("images", "%s: hashing %s", id, path);
+    if (hash_file(path, md5, sha512, images_hash_progress, &ctx, errp) < 0) {
+        return -1;
+    }
+    if (stat(path, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", path);
+        return -1;
+    }
+    data.size = st.st_size;
+    data.virtual_size = vsize;
+    data.checksum = md5;
+    data.os_hash_algo = "sha512";
+    data.os_hash_value = sha512;
+    data.location = location;
+    if (catalog_image_set_data(svc_catalog(svc), id, &data, errp) < 0 ||
+        catalog_image_transition(svc_catalog(svc), id, from, "active", NULL,
+                                 errp) < 0) {
+        return -1;
+    }
+    log_debug("images", "%s: active, %lld bytes", id, (long long)st.st_size);
+    return 0;
+}
+
 static bool
 images_all_zero(const char *buf, size_t n)
 {
     return n > 0 && buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
 }
 
-int
-images_copy_file(const char *src, const char *dest, int mode,
-                 const char *phase, const struct progress *progress,
-                 struct error **errp)
+/* Refuse to write NEED more bytes when that would leave less than the
+ * reserved space free in the data directory, or exceed the largest image
+ * allowed (limits.max_image_size, limits.reserved_space).
+ */
+static int
+images_check_space(struct svc *svc, int64_t need, struct error **errp)
 {
-    CLEANUP_CLOSE int in = -1;
+    const struct config *cfg = svc_config(svc);
+    struct statvfs vfs;
+    int64_t avail;
+
+    if (cfg->max_image_size > 0 && need > cfg->max_image_size) {
+        error_setg(errp, ERR_INVALID,
+                   "the image is larger (%lld bytes) than the largest "
+                   "allowed (limits.max_image_size: %lld)",
+                   (long long)need, (long long)cfg->max_image_size);
+        return -1;
+    }
+    if (statvfs(svc_dir(svc), &vfs) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "statvfs %s", svc_dir(svc));
+        return -1;
+    }
+    avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    if (need > avail - cfg->reserved_space) {
+        error_setg(errp, ERR_IO,
+                   "not enough space in %s: %lld bytes needed, %lld free "
+                   "of which %lld are kept in reserve",
+                   svc_dir(svc), (long long)need, (long long)avail,
+                   (long long)cfg->reserved_space);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy IN (a regular file of SIZE bytes) to DEST, a new file: zero
+ * chunks become holes so that sparse raw images stay sparse; the file is
+ * not synced here (blob_commit does).  PROGRESS reports "upload".
+ */
+static int
+images_copy_in(int in, int64_t size, const char *dest,
+               const struct progress *progress, struct error **errp)
+{
     CLEANUP_CLOSE int out = -1;
-    CLEANUP_FREE char *buf = NULL;
-    struct stat st;
+    CLEANUP_FREE char *buf = xmalloc(COPY_CHUNK);
     int64_t done = 0;
 
-    in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0 || fstat(in, &st) < 0) {
-        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-                         errno, "%s", src);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error_setg(errp, ERR_INVALID, "%s is not a regular file", src);
-        return -1;
-    }
-    out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out < 0) {
         error_setg_errno(errp, ERR_IO, errno, "create %s", dest);
         return -1;
-    }
-    buf = malloc(COPY_CHUNK);
-    if (buf == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto fail;
     }
     for (;;) {
         ssize_t n = read(in, buf, COPY_CHUNK);
@@ -156,19 +321,24 @@ images_copy_file(const char *src, const char *dest, int mode,
             continue;
         }
         if (n < 0) {
-            error_setg_errno(errp, ERR_IO, errno, "read %s", src);
-            goto fail;
+            error_setg_errno(errp, ERR_IO, errno, "read");
+            return -1;
         }
         if (n == 0) {
             break;
         }
-        /* Keep holes: a chunk of zeros becomes a hole (the size is set
-         * with ftruncate at the end), so sparse raw images stay sparse.
-         */
+        if (done + n > size) {
+            /* The file grows while we copy it: what we check and hash
+             * must be what we copied, so stop at the size we checked.
+             */
+            error_setg(errp, ERR_CONFLICT, "the file changed while it was "
+                                           "copied");
+            return -1;
+        }
         if (images_all_zero(buf, n)) {
             if (lseek(out, n, SEEK_CUR) < 0) {
                 error_setg_errno(errp, ERR_IO, errno, "seek %s", dest);
-                goto fail;
+                return -1;
             }
             off = n;
         }
@@ -180,140 +350,55 @@ images_copy_file(const char *src, const char *dest, int mode,
             }
             if (w < 0) {
                 error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
-                goto fail;
+                return -1;
             }
             off += w;
         }
         done += n;
-        if (st.st_size > 0) {
-            progress_report(progress, phase, 100.0 * done / st.st_size);
+        if (size > 0) {
+            progress_report(progress, "upload", 100.0 * done / size);
         }
     }
-    if (ftruncate(out, done) < 0 || fsync(out) < 0) {
+    if (ftruncate(out, done) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
-        goto fail;
+        return -1;
     }
     return 0;
-
-fail:
-    unlink(dest);
-    return -1;
 }
 
-struct hash_progress_ctx {
-    const struct progress *progress; /* where to report */
-};
-
-static void
-images_hash_progress(int64_t done, int64_t total, void *opaque)
+/* Open the user's file once, for everything that follows: a FIFO or a
+ * device is refused at once, without blocking on it.
+ */
+static int
+images_open_source(const char *file, int64_t *size, struct error **errp)
 {
-    const struct hash_progress_ctx *ctx = opaque;
-
-    if (total > 0) {
-        progress_report(ctx->progress, "checksum", 100.0 * done / total);
-    }
-}
-
-int
-images_activate(struct store *store, struct image *img, const char *data_file,
-                const struct progress *progress, struct error **errp)
-{
-    char md5[HASH_MD5_HEX_LEN], sha512[HASH_SHA512_HEX_LEN];
-    struct hash_progress_ctx ctx = {progress};
-    struct qemuimg_info info = {0};
-    char *file = NULL, *checksum = NULL, *algo = NULL, *hashv = NULL;
-    char *status = NULL;
+    CLEANUP_CLOSE int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
 
-    if (images_is_disk(img->disk_format)) {
-        if (qemuimg_info(data_file, img->disk_format, &info, errp) < 0) {
-            return -1;
-        }
-    }
-    log_debug("images", "%s: hashing %s", img->id, data_file);
-    if (hash_file(data_file, md5, sha512, images_hash_progress, &ctx,
-                  errp) < 0 ||
-        stat(data_file, &st) < 0) {
-        if (errp && *errp == NULL) {
-            error_setg_errno(errp, ERR_IO, errno, "%s", data_file);
-        }
-        qemuimg_info_clear(&info);
+    if (fd < 0) {
+        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
+                         errno, "%s", file);
         return -1;
     }
-    file = strdup(data_file);
-    checksum = strdup(md5);
-    algo = strdup("sha512");
-    hashv = strdup(sha512);
-    status = strdup("active");
-    if (!file || !checksum || !algo || !hashv || !status) {
-        free(file), free(checksum), free(algo), free(hashv), free(status);
-        qemuimg_info_clear(&info);
-        error_setg(errp, ERR_IO, "out of memory");
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", file);
         return -1;
     }
-    free(img->file), img->file = file;
-    free(img->checksum), img->checksum = checksum;
-    free(img->os_hash_algo), img->os_hash_algo = algo;
-    free(img->os_hash_value), img->os_hash_value = hashv;
-    free(img->status), img->status = status;
-    img->size = st.st_size;
-    img->virtual_size = images_is_disk(img->disk_format) ? info.virtual_size
-                                                         : st.st_size;
-    qemuimg_info_clear(&info);
-    log_debug("images", "%s: active, %lld bytes", img->id,
-              (long long)img->size);
-    return catalog_image_update(store_catalog(store), img, errp);
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, ERR_INVALID, "%s is not a regular file", file);
+        return -1;
+    }
+    if (fcntl(fd, F_SETFL, 0) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", file);
+        return -1;
+    }
+    *size = st.st_size;
+    return steal_fd(&fd);
 }
 
-/* Fill a fresh record for SPEC in status queued. */
-static struct image *
-images_new_record(const struct images_new *spec, struct error **errp)
+static int
+images_check_spec(const struct images_new *spec, struct error **errp)
 {
-    struct image *img = calloc(1, sizeof(*img));
-    size_t i;
-
-    if (img == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
-    util_uuid_new(img->id);
-    img->name = strdup(spec->name);
-    img->status = strdup("queued");
-    img->disk_format = strdup(spec->disk_format);
-    img->container_format =
-        strdup(spec->container_format ? spec->container_format : "bare");
-    img->size = -1;
-    img->virtual_size = -1;
-    img->min_ram = spec->min_ram;
-    img->min_disk = spec->min_disk;
-    if (!img->name || !img->status || !img->disk_format ||
-        !img->container_format) {
-        image_free(img);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
-    for (i = 0; i < spec->nprops; i++) {
-        if (image_prop_set(img, spec->props[i].key, spec->props[i].value,
-                           errp) < 0) {
-            image_free(img);
-            return NULL;
-        }
-    }
-    return img;
-}
-
-int
-images_create(struct store *store, const struct images_new *spec,
-              const struct progress *progress, struct image **out,
-              struct error **errp)
-{
-    struct catalog *cat = store_catalog(store);
-    struct image *img = NULL;
-    CLEANUP_FREE char *path = NULL;
-    int64_t vsize = 0;
-    bool inserted = false;
-    int lock = -1;
-
     if (spec->name == NULL || *spec->name == '\0') {
         error_setg(errp, ERR_INVALID, "an image needs a name");
         return -1;
@@ -327,131 +412,273 @@ images_create(struct store *store, const struct images_new *spec,
     if (spec->container_format &&
         !images_container_format_valid(spec->container_format)) {
         error_setg(errp, ERR_INVALID,
-                   "container format '%s' is not supported (bare, ovf, ova)",
+                   "container format '%s' is not supported (bare, ovf, ova, "
+                   "aki, ari, ami, docker, compressed)",
                    spec->container_format);
+        return -1;
+    }
+    if (spec->visibility && !images_visibility_valid(spec->visibility)) {
+        error_setg(errp, ERR_INVALID,
+                   "visibility '%s' is not one of private, shared, "
+                   "community, public",
+                   spec->visibility);
         return -1;
     }
     if (spec->min_ram < 0 || spec->min_disk < 0) {
         error_setg(errp, ERR_INVALID, "min-ram and min-disk must be >= 0");
         return -1;
     }
-    if (access(spec->file, R_OK) < 0) {
-        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-                         errno, "%s", spec->file);
+    return 0;
+}
+
+/* A fresh record for SPEC in status queued, owned by WHO's project. */
+static struct image *
+images_new_record(const struct caller *who, const struct images_new *spec,
+                  struct error **errp)
+{
+    struct image *img = xcalloc(1, sizeof(*img));
+    size_t i;
+
+    util_uuid_new(img->id);
+    img->name = xstrdup(spec->name);
+    img->status = xstrdup("queued");
+    img->disk_format = xstrdup(spec->disk_format);
+    img->container_format =
+        xstrdup(spec->container_format ? spec->container_format : "bare");
+    img->visibility = xstrdup(spec->visibility ? spec->visibility
+                                               : "shared");
+    img->owner = who->project_id ? xstrdup(who->project_id) : NULL;
+    img->size = -1;
+    img->virtual_size = -1;
+    img->min_ram = spec->min_ram;
+    img->min_disk = spec->min_disk;
+    for (i = 0; i < spec->nprops; i++) {
+        if (image_prop_set(img, spec->props[i].key, spec->props[i].value,
+                           errp) < 0) {
+            image_free(img);
+            return NULL;
+        }
+    }
+    return img;
+}
+
+int
+images_create(struct svc *svc, const struct caller *who,
+              const struct images_new *spec, const struct progress *progress,
+              struct image **out, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct image *img = NULL;
+    struct lock *lk = NULL;
+    CLEANUP_FREE char *key = NULL;
+    CLEANUP_FREE char *path = NULL;
+    CLEANUP_FREE char *location = NULL;
+    CLEANUP_CLOSE int in = -1;
+    int64_t size = 0, vsize = 0;
+    bool inserted = false;
+
+    if (images_check_spec(spec, errp) < 0) {
         return -1;
     }
-    if (images_check_data(spec->file, spec->disk_format, &vsize, errp) < 0) {
+    in = images_open_source(spec->file, &size, errp);
+    if (in < 0 || images_check_space(svc, size, errp) < 0) {
         return -1;
     }
-    img = images_new_record(spec, errp);
-    if (img == NULL) {
-        return -1;
-    }
-    lock = store_lock_image(store, img->id, false, errp);
-    if (lock < 0 || catalog_image_insert(cat, img, errp) < 0) {
+    img = images_new_record(who, spec, errp);
+    if (img == NULL ||
+        svc_lock(svc, "image", img->id, false, &lk, errp) < 0 ||
+        catalog_image_insert(cat, img, errp) < 0) {
         goto fail;
     }
     inserted = true;
-    if (catalog_image_set_status(cat, img->id, "saving", NULL, errp) < 0) {
+    key = images_key(img->id, spec->disk_format);
+    if (catalog_image_transition(cat, img->id, "queued", "saving", NULL,
+                                 errp) < 0 ||
+        blob_create(svc_blob(svc), key, &path, errp) < 0) {
         goto fail;
     }
-    free(img->status);
-    img->status = strdup("saving");
-    path = store_image_path(store, img->id, spec->disk_format);
-    if (path == NULL || img->status == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
+    /* Every check runs on the copy, never on the user's file, which
+     * could be replaced between a check and the copy (audit H1).
+     */
+    if (images_copy_in(in, size, path, progress, errp) < 0 ||
+        images_check_data(path, spec->disk_format, &vsize, errp) < 0 ||
+        images_check_space(svc, vsize > size ? vsize - size : 0, errp) <
+            0 ||
+        blob_commit(svc_blob(svc), key, path, progress, &location, errp) <
+            0 ||
+        images_activate(svc, img->id, "saving", spec->disk_format, location,
+                        path, progress, errp) < 0 ||
+        catalog_image_get(cat, img->id, out, errp) < 0) {
         goto fail;
     }
-    if (images_copy_file(spec->file, path, 0444, "upload", progress,
-                         errp) < 0) {
-        goto fail;
-    }
-    if (images_activate(store, img, path, progress, errp) < 0) {
-        unlink(path);
-        goto fail;
-    }
-    /* Read the record back: the catalog fills in the timestamps. */
-    if (catalog_image_get(cat, img->id, out, errp) < 0) {
-        unlink(path);
-        goto fail;
-    }
-    store_unlock_image(store, img->id, lock);
+    lock_release(lk);
     image_free(img);
     return 0;
 
 fail:
-    if (inserted) {
-        catalog_image_delete(cat, img->id, NULL);
+    if (path) {
+        blob_discard(svc_blob(svc), key);
     }
-    store_unlock_image(store, img->id, lock);
+    if (inserted && catalog_image_delete(cat, img->id, NULL) < 0) {
+        /* The reaper finds it: its lock is free once we are gone. */
+        log_warnx("image %s stays in the catalog until the next command",
+                  img->id);
+    }
+    lock_release(lk);
     image_free(img);
     return -1;
 }
 
+/* Is image IMG being made by a live process? */
+static bool
+images_being_made(struct svc *svc, const struct image *img)
+{
+    static const char *const making[] = {"queued", "saving", "importing",
+                                         "uploading", NULL};
+    size_t i;
+
+    for (i = 0; making[i]; i++) {
+        if (strcmp(img->status, making[i]) == 0) {
+            return lock_held(svc_locks(svc), "image", img->id, NULL) != 0;
+        }
+    }
+    return false;
+}
+
 int
-images_delete(struct store *store, const struct image *img,
+images_change(struct svc *svc, const struct caller *who, const char *ref,
+              const struct images_change *ch, struct image **out,
               struct error **errp)
 {
-    struct catalog *cat = store_catalog(store);
-    CLEANUP_FREE char *users = NULL;
-    int n;
+    struct image_patch p = {0};
+    struct image *img = NULL;
+    int r = -1;
 
-    if (catalog_begin(cat, errp) < 0) {
+    if (images_find(svc, who, ref, &img, errp) < 0) {
         return -1;
     }
-    n = catalog_image_users(cat, img->id, &users, errp);
-    if (n < 0) {
-        goto fail;
+    if (!svc_may_see(who, img->owner)) {
+        error_setg(errp, ERR_CONFLICT,
+                   "image %s belongs to another project", img->id);
+        goto out;
     }
+    if (ch->visibility && !images_visibility_valid(ch->visibility)) {
+        error_setg(errp, ERR_INVALID,
+                   "visibility '%s' is not one of private, shared, "
+                   "community, public",
+                   ch->visibility);
+        goto out;
+    }
+    p.name = ch->name;
+    p.min_ram = ch->min_ram;
+    p.min_disk = ch->min_disk;
+    p.visibility = ch->visibility;
+    p.set = ch->set;
+    p.nset = ch->nset;
+    p.unset = ch->unset;
+    p.nunset = ch->nunset;
+    if (catalog_image_patch(svc_catalog(svc), img->id, &p, errp) < 0) {
+        goto out;
+    }
+    r = out ? catalog_image_get(svc_catalog(svc), img->id, out, errp) : 0;
+out:
+    image_free(img);
+    return r;
+}
+
+int
+images_delete(struct svc *svc, const struct caller *who, const char *ref,
+              struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_FREE char *users = NULL;
+    struct image *img = NULL;
+    struct error *err = NULL;
+    int n, r = -1;
+
+    if (images_find(svc, who, ref, &img, errp) < 0) {
+        return -1;
+    }
+    if (!svc_may_see(who, img->owner)) {
+        error_setg(errp, ERR_CONFLICT,
+                   "image %s belongs to another project", img->id);
+        goto out;
+    }
+    if (images_being_made(svc, img)) {
+        error_setg(errp, ERR_CONFLICT, "image %s is being made (%s)",
+                   img->id, img->status);
+        goto out;
+    }
+    if (catalog_begin(cat, errp) < 0) {
+        goto out;
+    }
+    n = catalog_image_users(cat, img->id, &users, errp);
     if (n > 0) {
         error_setg(errp, ERR_CONFLICT, "image %s is in use by %s", img->id,
                    users);
-        goto fail;
     }
-    if (catalog_image_delete(cat, img->id, errp) < 0) {
-        goto fail;
+    if (n != 0 || catalog_image_delete(cat, img->id, errp) < 0 ||
+        catalog_commit(cat, errp) < 0) {
+        catalog_rollback(cat);
+        goto out;
     }
-    if (catalog_commit(cat, errp) < 0) {
-        goto fail;
-    }
-    /* The record is gone first: a crash here leaves an orphan file,
+    /* The record is gone first: a crash here leaves an orphan object,
      * never a record without data.
      */
-    if (img->file && unlink(img->file) < 0 && errno != ENOENT) {
-        error_setg_errno(errp, ERR_IO, errno, "remove %s", img->file);
-        return -1;
+    if (img->location && blob_remove(svc_blob(svc), img->location, &err) <
+                             0) {
+        log_warnx("image %s: %s", img->id, error_msg(err));
+        error_free(err);
     }
-    return 0;
-
-fail:
-    catalog_rollback(cat);
-    return -1;
+    volumes_snapshot_delete_set(svc, img->id);
+    r = 0;
+out:
+    image_free(img);
+    return r;
 }
 
 int
-images_save(const struct image *img, const char *dest,
-            const struct progress *progress, struct error **errp)
+images_save(struct svc *svc, const struct caller *who, const char *ref,
+            const char *dest, const struct progress *progress,
+            struct error **errp)
 {
     CLEANUP_FREE char *tmp = NULL;
+    CLEANUP_FREE char *src = NULL;
+    CLEANUP_CLOSE int in = -1;
+    CLEANUP_CLOSE int out = -1;
+    struct image *img = NULL;
+    int64_t size = 0;
+    int r = -1;
 
-    if (strcmp(img->status, "active") != 0 || img->file == NULL) {
+    if (images_find(svc, who, ref, &img, errp) < 0) {
+        return -1;
+    }
+    if (strcmp(img->status, "active") != 0) {
         error_setg(errp, ERR_CONFLICT, "image %s is %s, not active",
                    img->id, img->status);
-        return -1;
+        goto done;
     }
-    tmp = util_strdup_printf("%s.part-%d", dest, (int)getpid());
-    if (tmp == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
+    if (images_local_path(svc, img, &src, errp) < 0) {
+        goto done;
     }
-    if (images_copy_file(img->file, tmp, 0644, "download", progress,
-                         errp) < 0) {
-        return -1;
+    in = images_open_source(src, &size, errp);
+    if (in < 0) {
+        goto done;
     }
-    if (rename(tmp, dest) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "rename to %s", dest);
+    tmp = xasprintf("%s.part-%d", dest, (int)getpid());
+    if (images_copy_in(in, size, tmp, progress, errp) < 0) {
         unlink(tmp);
-        return -1;
+        goto done;
     }
-    return 0;
+    out = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (out < 0 || fsync(out) < 0 || fchmod(out, 0600) < 0 ||
+        rename(tmp, dest) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
+        unlink(tmp);
+        goto done;
+    }
+    r = 0;
+done:
+    image_free(img);
+    return r;
 }

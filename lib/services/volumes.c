@@ -1,79 +1,195 @@
-/* vmsnap: volumes (see volumes.h). */
+/* vmsnap: volumes and volume snapshots (see volumes.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bdm.h"
 #include "cleanup.h"
-#include "compute.h"
+#include "datadir.h"
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
+#include "servers.h"
+#include "svc-impl.h"
 #include "volumes.h"
-
-#define QMP_TIMEOUT_MS 30000
-#define UNPLUG_TIMEOUT_MS 30000
+#include "xalloc.h"
 
 void
-volumes_node_name(const struct volume *vol, char node[32])
+volumes_hv_disk(struct svc *svc, struct volume *vol, struct hv_disk *disk)
 {
-    snprintf(node, 32, "vol-%.8s", vol->id);
-}
-
-void
-volumes_device_name(const struct volume *vol, char dev[32])
-{
-    snprintf(dev, 32, "disk-vol-%.8s", vol->id);
-}
-
-json_object *
-volumes_blockdev_args(const struct volume *vol)
-{
-    json_object *args = json_object_new_object();
-    json_object *file = json_object_new_object();
-    char node[32];
-
-    volumes_node_name(vol, node);
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename", json_object_new_string(vol->file));
-    json_object_object_add(args, "driver", json_object_new_string("qcow2"));
-    json_object_object_add(args, "node-name", json_object_new_string(node));
-    json_object_object_add(args, "file", file);
-    return args;
-}
-
-json_object *
-volumes_device_args(const struct volume *vol)
-{
-    json_object *args = json_object_new_object();
-    char node[32], dev[32], bus[16], serial[21];
-
-    volumes_node_name(vol, node);
-    volumes_device_name(vol, dev);
-    /* Root port rpN is reserved for device index N (compute.c). */
-    snprintf(bus, sizeof(bus), "rp%d", vol->device_index);
-    /* virtio-blk serials hold 20 bytes: the start of the volume ID, which
-     * the guest reads in /sys/block/vdX/serial.
-     */
-    snprintf(serial, sizeof(serial), "%.20s", vol->id);
-    json_object_object_add(args, "driver",
-                           json_object_new_string("virtio-blk-pci"));
-    json_object_object_add(args, "drive", json_object_new_string(node));
-    json_object_object_add(args, "id", json_object_new_string(dev));
-    json_object_object_add(args, "bus", json_object_new_string(bus));
-    json_object_object_add(args, "serial", json_object_new_string(serial));
-    return args;
+    free(vol->file);
+    vol->file = datadir_volume_file(svc_dir(svc), vol->id);
+    memset(disk, 0, sizeof(*disk));
+    disk->index = vol->device_index;
+    disk->id = vol->id;
+    disk->path = vol->file;
+    disk->format = "qcow2";
+    disk->serial = vol->id;
 }
 
 int
-volumes_create(struct store *store, const struct volumes_new *spec,
-               struct volume **out, struct error **errp)
+volumes_find(struct svc *svc, const struct caller *who, const char *ref,
+             struct volume **out, struct error **errp)
 {
-    struct catalog *cat = store_catalog(store);
+    struct volume *vol = NULL;
+
+    if (catalog_volume_find(svc_catalog(svc), ref, &vol, errp) < 0) {
+        return -1;
+    }
+    if (!svc_may_see(who, vol->project_id)) {
+        volume_free(vol);
+        error_setg(errp, ERR_NOT_FOUND, "no volume named or with ID '%s'",
+                   ref);
+        return -1;
+    }
+    *out = vol;
+    return 0;
+}
+
+int
+volumes_list(struct svc *svc, const struct caller *who,
+             struct volume ***out, size_t *n, struct error **errp)
+{
+    struct volume **list = NULL;
+    size_t i, j = 0, total = 0;
+
+    if (catalog_volume_list(svc_catalog(svc), NULL, &list, &total, errp) <
+        0) {
+        return -1;
+    }
+    for (i = 0; i < total; i++) {
+        if (svc_may_see(who, list[i]->project_id)) {
+            list[j++] = list[i];
+        } else {
+            volume_free(list[i]);
+        }
+    }
+    *out = list;
+    *n = j;
+    return 0;
+}
+
+int
+volumes_snapshot_find(struct svc *svc, const struct caller *who,
+                      const char *ref, struct volume_snapshot **out,
+                      struct error **errp)
+{
+    struct volume_snapshot *vs = NULL;
+
+    if (catalog_volume_snapshot_find(svc_catalog(svc), ref, &vs, errp) < 0) {
+        return -1;
+    }
+    if (!svc_may_see(who, vs->project_id)) {
+        volume_snapshot_free(vs);
+        error_setg(errp, ERR_NOT_FOUND,
+                   "no volume snapshot named or with ID '%s'", ref);
+        return -1;
+    }
+    *out = vs;
+    return 0;
+}
+
+int
+volumes_snapshot_list(struct svc *svc, const struct caller *who,
+                      const char *image_id, struct volume_snapshot ***out,
+                      size_t *n, struct error **errp)
+{
+    struct catalog_match m = {"instance_snapshot_id", image_id};
+    struct volume_snapshot **list = NULL;
+    size_t i, j = 0, total = 0;
+
+    if (catalog_volume_snapshot_list(svc_catalog(svc), &m, image_id ? 1 : 0,
+                                     &list, &total, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < total; i++) {
+        if (svc_may_see(who, list[i]->project_id)) {
+            list[j++] = list[i];
+        } else {
+            volume_snapshot_free(list[i]);
+        }
+    }
+    *out = list;
+    *n = j;
+    return 0;
+}
+
+/* The local file of volume snapshot VS's data (caller frees). */
+static int
+volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,
+                      char **path, struct error **errp)
+{
+    if (vs->location == NULL) {
+        error_setg(errp, ERR_CONFLICT, "volume snapshot %s has no data",
+                   vs->id);
+        return -1;
+    }
+    return blob_local_path(svc_blob(svc), vs->location, NULL, path, errp);
+}
+
+/* Check SPEC and fill the new record VOL from its source; *BACKING
+ * (caller frees) is the file the new volume is an overlay on, with
+ * format *BACKING_FMT, or NULL for an empty volume.
+ */
+static int
+volumes_plan(struct svc *svc, const struct caller *who,
+             const struct volumes_new *spec, struct volume *vol,
+             char **backing, const char **backing_fmt, struct error **errp)
+{
     struct volume_snapshot *snap = NULL;
     struct image *img = NULL;
+    int r = -1;
+
+    *backing = NULL;
+    if (spec->snapshot) {
+        if (volumes_snapshot_find(svc, who, spec->snapshot, &snap, errp) <
+            0) {
+            return -1;
+        }
+        if (strcmp(snap->status, "available") != 0) {
+            error_setg(errp, ERR_CONFLICT,
+                       "volume snapshot %s is %s, not available", snap->id,
+                       snap->status);
+            goto out;
+        }
+        vol->size = snap->size;
+        vol->source_snapshot_id = xstrdup(snap->id);
+        *backing_fmt = "qcow2";
+        r = volumes_snapshot_path(svc, snap, backing, errp);
+    } else if (spec->image) {
+        if (images_find(svc, who, spec->image, &img, errp) < 0) {
+            return -1;
+        }
+        if (strcmp(img->status, "active") != 0 ||
+            !images_is_disk(img->disk_format)) {
+            error_setg(errp, ERR_CONFLICT,
+                       "image %s is not an active disk image", img->id);
+            goto out;
+        }
+        vol->size = img->virtual_size;
+        vol->source_image_id = xstrdup(img->id);
+        *backing_fmt = img->disk_format[0] == 'q' ? "qcow2" : "raw";
+        r = images_local_path(svc, img, backing, errp);
+    } else {
+        r = 0;
+    }
+out:
+    volume_snapshot_free(snap);
+    image_free(img);
+    return r;
+}
+
+int
+volumes_create(struct svc *svc, const struct caller *who,
+               const struct volumes_new *spec, struct volume **out,
+               struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
     struct volume *vol = NULL;
+    CLEANUP_FREE char *backing = NULL;
+    const char *backing_fmt = NULL;
     int sources = (spec->size > 0) + (spec->snapshot != NULL) +
                   (spec->image != NULL);
     bool inserted = false, made = false;
@@ -88,56 +204,21 @@ volumes_create(struct store *store, const struct volumes_new *spec,
                    "give exactly one of --size, --snapshot and --image");
         return -1;
     }
-    vol = calloc(1, sizeof(*vol));
-    if (vol == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    vol = xcalloc(1, sizeof(*vol));
     util_uuid_new(vol->id);
-    vol->name = strdup(spec->name);
-    vol->status = strdup("creating");
-    vol->file = store_volume_path(store, vol->id);
+    vol->name = xstrdup(spec->name);
+    vol->status = xstrdup("creating");
+    vol->file = datadir_volume_file(svc_dir(svc), vol->id);
+    vol->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
     vol->device_index = -1;
     vol->size = spec->size;
-    if (!vol->name || !vol->status || !vol->file) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
-    if (spec->snapshot) {
-        if (catalog_volume_snapshot_find(cat, spec->snapshot, &snap, errp) <
-            0) {
-            goto out;
-        }
-        if (strcmp(snap->status, "available") != 0 || snap->file == NULL) {
-            error_setg(errp, ERR_CONFLICT,
-                       "volume snapshot %s is %s, not available", snap->id,
-                       snap->status);
-            goto out;
-        }
-        vol->size = snap->size;
-        vol->source_snapshot_id = strdup(snap->id);
-    } else if (spec->image) {
-        if (catalog_image_find(cat, spec->image, &img, errp) < 0) {
-            goto out;
-        }
-        if (strcmp(img->status, "active") != 0 ||
-            !images_is_disk(img->disk_format)) {
-            error_setg(errp, ERR_CONFLICT,
-                       "image %s is not an active disk image", img->id);
-            goto out;
-        }
-        vol->size = img->virtual_size;
-        vol->source_image_id = strdup(img->id);
-    }
-    if (catalog_volume_insert(cat, vol, errp) < 0) {
+    if (volumes_plan(svc, who, spec, vol, &backing, &backing_fmt, errp) < 0 ||
+        catalog_volume_insert(cat, vol, errp) < 0) {
         goto out;
     }
     inserted = true;
-    if (snap) {
-        r = qemuimg_create_overlay(vol->file, snap->file, "qcow2", errp);
-    } else if (img) {
-        r = qemuimg_create_overlay(vol->file, img->file, img->disk_format,
-                                   errp);
+    if (backing) {
+        r = qemuimg_create_overlay(vol->file, backing, backing_fmt, errp);
     } else {
         r = qemuimg_create(vol->file, "qcow2", vol->size, errp);
     }
@@ -157,236 +238,254 @@ out:
             catalog_volume_delete(cat, vol->id, NULL);
         }
     }
-    volume_snapshot_free(snap);
-    image_free(img);
     volume_free(vol);
     return r;
 }
 
 int
-volumes_delete(struct store *store, const struct volume *vol,
+volumes_remove(struct svc *svc, const struct volume *vol,
                struct error **errp)
 {
-    if (catalog_volume_delete(store_catalog(store), vol->id, errp) < 0) {
+    CLEANUP_FREE char *path = datadir_volume_file(svc_dir(svc), vol->id);
+
+    if (catalog_volume_delete(svc_catalog(svc), vol->id, errp) < 0) {
         return -1;
     }
     /* The record goes first: a crash leaves an orphan file, never a
      * record without data.
      */
-    if (vol->file && unlink(vol->file) < 0 && errno != ENOENT) {
-        error_setg_errno(errp, ERR_IO, errno, "remove %s", vol->file);
+    if (unlink(path) < 0 && errno != ENOENT) {
+        error_setg_errno(errp, ERR_IO, errno, "remove %s", path);
         return -1;
     }
     return 0;
-}
-
-/* Run COMMAND with ARGS (consumed) on Q. */
-static int
-volumes_qmp(struct qmp *q, const char *command, json_object *args,
-            struct error **errp)
-{
-    json_object *r = qmp_execute(q, command, args, QMP_TIMEOUT_MS, errp);
-
-    json_object_put(args);
-    if (r == NULL) {
-        return -1;
-    }
-    json_object_put(r);
-    return 0;
-}
-
-/* Hot-plug attached volume VOL into the QEMU behind Q. */
-static int
-volumes_hotplug(struct qmp *q, const struct volume *vol, struct error **errp)
-{
-    char node[32];
-
-    if (volumes_qmp(q, "blockdev-add", volumes_blockdev_args(vol), errp) <
-        0) {
-        return -1;
-    }
-    if (volumes_qmp(q, "device_add", volumes_device_args(vol), errp) < 0) {
-        json_object *args = json_object_new_object();
-
-        volumes_node_name(vol, node);
-        json_object_object_add(args, "node-name",
-                               json_object_new_string(node));
-        volumes_qmp(q, "blockdev-del", args, NULL);
-        return -1;
-    }
-    return 0;
-}
-
-static bool
-volumes_match_device(json_object *ev, void *opaque)
-{
-    json_object *data, *dev;
-
-    return json_object_object_get_ex(ev, "data", &data) &&
-           json_object_object_get_ex(data, "device", &dev) &&
-           json_object_is_type(dev, json_type_string) &&
-           strcmp(json_object_get_string(dev), opaque) == 0;
-}
-
-/* Hot-unplug VOL: the guest must release the device (PCIe hot-plug takes
- * it a few seconds), then the block node can go.
- */
-static int
-volumes_unplug(struct qmp *q, const struct volume *vol, struct error **errp)
-{
-    json_object *args = json_object_new_object();
-    json_object *ev = NULL;
-    struct error *err = NULL;
-    char node[32], dev[32];
-
-    volumes_node_name(vol, node);
-    volumes_device_name(vol, dev);
-    json_object_object_add(args, "id", json_object_new_string(dev));
-    if (volumes_qmp(q, "device_del", args, &err) < 0) {
-        /* Gone already: an earlier unplug timed out, and the guest let go
-         * of the device since.  Go on with the node.
-         */
-        if (error_peer_class(err) == NULL ||
-            strcmp(error_peer_class(err), "DeviceNotFound") != 0) {
-            error_propagate(errp, err);
-            return -1;
-        }
-        error_free(err);
-    } else if (qmp_wait_event(q, "DEVICE_DELETED", volumes_match_device, dev,
-                              UNPLUG_TIMEOUT_MS, &ev, errp) < 0) {
-        error_prepend(errp, "the guest did not release volume %s: ",
-                      vol->id);
-        return -1;
-    }
-    json_object_put(ev);
-    args = json_object_new_object();
-    json_object_object_add(args, "node-name", json_object_new_string(node));
-    return volumes_qmp(q, "blockdev-del", args, errp);
 }
 
 int
-volumes_attach(struct store *store, const struct instance *inst,
-               const struct volume *vol0, struct error **errp)
+volumes_delete(struct svc *svc, const struct caller *who, const char *ref,
+               struct error **errp)
 {
-    struct catalog *cat = store_catalog(store);
-    CLEANUP_CLOSE int lock = store_lock_instance(store, inst->id, true, errp);
-    struct compute_state st;
     struct volume *vol = NULL;
-    struct qmp *q = NULL;
-    int index, r = -1;
+    int r;
 
-    if (lock < 0) {
+    if (volumes_find(svc, who, ref, &vol, errp) < 0) {
         return -1;
     }
-    if (catalog_volume_attach(cat, vol0->id, inst->id, &index, errp) < 0) {
-        return -1;
-    }
-    if (index > VOLUMES_MAX_PER_INSTANCE) {
-        error_setg(errp, ERR_CONFLICT,
-                   "server %s has no free volume slot (at most %d, "
-                   "numbered in attachment order)",
-                   inst->name, VOLUMES_MAX_PER_INSTANCE);
-        goto out;
-    }
-    if (catalog_volume_get(cat, vol0->id, &vol, errp) < 0 ||
-        compute_state(store, inst, &st, errp) < 0) {
-        goto out;
-    }
-    if (st.pid == 0) {
-        r = 0;          /* recorded: attached at the next start */
-        goto out;
-    }
-    q = compute_qmp(store, inst, errp);
-    if (q == NULL || volumes_hotplug(q, vol, errp) < 0) {
-        goto out;
-    }
-    r = 0;
-out:
-    if (r < 0) {
-        catalog_volume_detach(cat, vol0->id, inst->id, NULL);
-    }
-    qmp_close(q);
+    r = volumes_remove(svc, vol, errp);
     volume_free(vol);
     return r;
 }
 
-int
-volumes_detach(struct store *store, const struct instance *inst,
-               const struct volume *vol, struct error **errp)
-{
-    CLEANUP_CLOSE int lock = store_lock_instance(store, inst->id, true, errp);
-    struct compute_state st;
-    struct qmp *q;
-    int r;
+/* Find server SREF and volume VREF for WHO, the server's lock held and
+ * its domain filled.
+ */
+struct volumes_op {
+    struct instance *inst;      /* the server */
+    struct volume *vol;         /* the volume */
+    struct lock *lk;            /* the server's lock */
+    struct hv *hv;              /* the driver */
+};
 
-    if (lock < 0) {
+static int
+volumes_op_begin(struct svc *svc, const struct caller *who, const char *sref,
+                 const char *vref, struct volumes_op *op,
+                 struct error **errp)
+{
+    memset(op, 0, sizeof(*op));
+    op->hv = svc_hv(svc, errp);
+    if (op->hv == NULL || servers_find(svc, who, sref, &op->inst, errp) < 0 ||
+        volumes_find(svc, who, vref, &op->vol, errp) < 0 ||
+        svc_lock(svc, "instance", op->inst->id, true, &op->lk, errp) < 0) {
         return -1;
     }
-    if (vol->instance_id == NULL || strcmp(vol->instance_id, inst->id) != 0) {
-        error_setg(errp, ERR_CONFLICT, "volume %s is not attached to server %s",
-                   vol->name ? vol->name : vol->id, inst->name);
-        return -1;
+    return 0;
+}
+
+static void
+volumes_op_end(struct volumes_op *op)
+{
+    lock_release(op->lk);
+    instance_free(op->inst);
+    volume_free(op->vol);
+}
+
+int
+volumes_attach(struct svc *svc, const struct caller *who, const char *sref,
+               const char *vref, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct volumes_op op;
+    struct servers_domain sd = {0};
+    struct hv_state st;
+    struct hv_disk disk;
+    struct volume *vol = NULL;
+    bool attached = false;
+    int index, r = -1;
+
+    if (volumes_op_begin(svc, who, sref, vref, &op, errp) < 0) {
+        goto out;
     }
-    if (compute_state(store, inst, &st, errp) < 0) {
-        return -1;
+    if (catalog_volume_attach(cat, op.vol->id, op.inst->id, &index, errp) <
+        0) {
+        goto out;
+    }
+    attached = true;
+    if (index > SERVERS_MAX_VOLUMES) {
+        error_setg(errp, ERR_CONFLICT,
+                   "server %s has no free volume slot (at most %d, "
+                   "numbered in attachment order)",
+                   op.inst->name, SERVERS_MAX_VOLUMES);
+        goto out;
+    }
+    if (catalog_volume_get(cat, op.vol->id, &vol, errp) < 0 ||
+        servers_domain(svc, op.inst, &sd, errp) < 0 ||
+        hv_state(op.hv, &sd.d, &st, errp) < 0) {
+        goto out;
+    }
+    if (strcmp(st.status, "SHUTOFF") == 0) {
+        r = 0;          /* recorded: attached at the next start */
+        goto out;
+    }
+    volumes_hv_disk(svc, vol, &disk);
+    r = hv_disk_attach(op.hv, &sd.d, &disk, errp);
+out:
+    if (r < 0 && attached) {
+        catalog_volume_detach(cat, op.vol->id, op.inst->id, NULL);
+    }
+    servers_domain_clear(&sd);
+    volume_free(vol);
+    volumes_op_end(&op);
+    return r;
+}
+
+int
+volumes_detach(struct svc *svc, const struct caller *who, const char *sref,
+               const char *vref, struct error **errp)
+{
+    struct volumes_op op;
+    struct servers_domain sd = {0};
+    struct hv_state st;
+    struct hv_disk disk;
+    int r = -1;
+
+    if (volumes_op_begin(svc, who, sref, vref, &op, errp) < 0) {
+        goto out;
+    }
+    if (op.vol->instance_id == NULL ||
+        strcmp(op.vol->instance_id, op.inst->id) != 0) {
+        error_setg(errp, ERR_CONFLICT,
+                   "volume %s is not attached to server %s",
+                   op.vol->name ? op.vol->name : op.vol->id, op.inst->name);
+        goto out;
+    }
+    if (servers_domain(svc, op.inst, &sd, errp) < 0 ||
+        hv_state(op.hv, &sd.d, &st, errp) < 0) {
+        goto out;
     }
     if (strcmp(st.status, "PAUSED") == 0) {
         /* A paused guest cannot answer the unplug request. */
         error_setg(errp, ERR_CONFLICT,
                    "server %s is paused: unpause it to detach a volume",
-                   inst->name);
+                   op.inst->name);
+        goto out;
+    }
+    if (strcmp(st.status, "SHUTOFF") != 0) {
+        volumes_hv_disk(svc, op.vol, &disk);
+        if (hv_disk_detach(op.hv, &sd.d, &disk, errp) < 0) {
+            goto out;
+        }
+    }
+    r = catalog_volume_detach(svc_catalog(svc), op.vol->id, op.inst->id,
+                              errp);
+out:
+    servers_domain_clear(&sd);
+    volumes_op_end(&op);
+    return r;
+}
+
+/* Delete VS (found already): the record, then its data. */
+static int
+volumes_snapshot_remove(struct svc *svc, const struct volume_snapshot *vs,
+                        struct error **errp)
+{
+    if (catalog_volume_snapshot_delete(svc_catalog(svc), vs->id, errp) < 0) {
         return -1;
     }
-    if (st.pid > 0) {
-        q = compute_qmp(store, inst, errp);
-        if (q == NULL) {
-            return -1;
-        }
-        r = volumes_unplug(q, vol, errp);
-        qmp_close(q);
-        if (r < 0) {
-            return -1;
-        }
+    if (vs->location == NULL) {
+        CLEANUP_FREE char *key = xasprintf("volume-snapshots/%s.qcow2",
+                                           vs->id);
+
+        blob_discard(svc_blob(svc), key);   /* made by a process that died */
+        return 0;
     }
-    return catalog_volume_detach(store_catalog(store), vol->id, inst->id,
-                                 errp);
+    return blob_remove(svc_blob(svc), vs->location, errp);
 }
 
 int
-volumes_snapshot_delete(struct store *store,
-                        const struct volume_snapshot *snap,
-                        struct error **errp)
+volumes_snapshot_delete(struct svc *svc, const struct caller *who,
+                        const char *ref, struct error **errp)
 {
-    if (catalog_volume_snapshot_delete(store_catalog(store), snap->id, errp) <
-        0) {
+    struct volume_snapshot *vs = NULL;
+    int r;
+
+    if (volumes_snapshot_find(svc, who, ref, &vs, errp) < 0) {
         return -1;
     }
-    if (snap->file && unlink(snap->file) < 0 && errno != ENOENT) {
-        error_setg_errno(errp, ERR_IO, errno, "remove %s", snap->file);
-        return -1;
-    }
-    return 0;
+    r = volumes_snapshot_remove(svc, vs, errp);
+    volume_snapshot_free(vs);
+    return r;
 }
 
 void
-volumes_snapshot_delete_set(struct store *store, const char *image_id)
+volumes_snapshot_delete_set(struct svc *svc, const char *image_id)
 {
     struct catalog_match m = {"instance_snapshot_id", image_id};
     struct volume_snapshot **list = NULL;
     size_t n = 0, i;
 
-    if (catalog_volume_snapshot_list(store_catalog(store), &m, 1, &list, &n,
+    if (catalog_volume_snapshot_list(svc_catalog(svc), &m, 1, &list, &n,
                                      NULL) < 0) {
         return;
     }
     for (i = 0; i < n; i++) {
         struct error *err = NULL;
 
-        if (volumes_snapshot_delete(store, list[i], &err) < 0) {
+        if (volumes_snapshot_remove(svc, list[i], &err) < 0) {
             log_warnx("volume snapshot %s stays: %s", list[i]->id,
                       error_msg(err));
             error_free(err);
         }
     }
     volume_snapshot_list_free(list, n);
+}
+
+int
+volumes_from_image_set(struct svc *svc, const struct caller *who,
+                       const struct instance *inst, const struct image *img,
+                       struct error **errp)
+{
+    size_t i;
+
+    for (i = 0; i < img->nbdm; i++) {
+        struct volumes_new spec = {0};
+        struct volume *vol = NULL;
+        CLEANUP_FREE char *name = xasprintf("%s-vol%zu", inst->name, i + 1);
+        int r;
+
+        spec.name = name;
+        spec.snapshot = img->bdm[i].snapshot_id;
+        if (volumes_create(svc, who, &spec, &vol, errp) < 0) {
+            return -1;
+        }
+        r = catalog_volume_attach(svc_catalog(svc), vol->id, inst->id, NULL,
+                                  errp);
+        if (r < 0) {
+            volumes_remove(svc, vol, NULL);
+        }
+        volume_free(vol);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -1,16 +1,17 @@
-/* vmsnap: volumes (what Cinder does for Nova).
+/* vmsnap: volumes and volume snapshots, what Cinder does for Nova.
  *
- * A volume is a qcow2 file under volumes/ that one instance at a time
- * writes.  It is empty, or an overlay on a volume snapshot or on an
- * image (which then cannot be deleted while the volume exists).  Volume
- * snapshots are files under volume-snapshots/, written once by an
- * instance-level snapshot (snapshot.h) and never again.
+ * A volume is a qcow2 file under the data directory's volumes/ that one
+ * server at a time writes.  It is empty, or an overlay on a volume
+ * snapshot or on an image (which then cannot be deleted while the volume
+ * exists).  Volume snapshots are objects of the image store, written
+ * once by an instance-level snapshot (snapshot.h) or an import and never
+ * again.
  *
- * Attaching to a running instance hot-plugs the disk (blockdev-add, then
- * device_add on a PCIe root port reserved for it); attaching to a stopped
- * one is recorded and takes effect at its next start.  A volume's device
- * index (1, 2, ...; the root disk is 0) fixes its order on the instance:
- * the virtio serial number the guest sees is the volume ID.
+ * Attaching to a running server hot-plugs the disk through the
+ * hypervisor driver; attaching to a stopped one is recorded and takes
+ * effect at its next start.  A volume's device index (1, 2, ...; the
+ * root disk is 0) fixes its order on the server; the serial number the
+ * guest sees is the start of the volume ID.
  */
 #ifndef VMSNAP_VOLUMES_H
 #define VMSNAP_VOLUMES_H
@@ -19,10 +20,8 @@
 
 #include "catalog.h"
 #include "error.h"
-#include "store.h"
-
-/* How many volumes one instance can have (PCIe root ports made at boot). */
-#define VOLUMES_MAX_PER_INSTANCE 8
+#include "hv.h"
+#include "svc.h"
 
 /* What "volume create" asks for: exactly one of SIZE, SNAPSHOT, IMAGE. */
 struct volumes_new {
@@ -35,48 +34,71 @@ struct volumes_new {
 /* Create volume SPEC; *OUT (caller frees) is the new available volume.
  * On failure nothing is left.
  */
-int volumes_create(struct store *store, const struct volumes_new *spec,
-                   struct volume **out, struct error **errp);
-
-/* Delete VOL and its file: refused while attached or while it has
- * snapshots (ERR_CONFLICT).
- */
-int volumes_delete(struct store *store, const struct volume *vol,
+int volumes_create(struct svc *svc, const struct caller *who,
+                   const struct volumes_new *spec, struct volume **out,
                    struct error **errp);
 
-/* Attach VOL to INST (hot-plugged if INST runs).  ERR_CONFLICT when VOL is
- * attached already (to any instance) or INST has no free slot.
- */
-int volumes_attach(struct store *store, const struct instance *inst,
-                   const struct volume *vol, struct error **errp);
+/* Find volume REF (UUID, else name) that WHO may see; caller frees. */
+int volumes_find(struct svc *svc, const struct caller *who, const char *ref,
+                 struct volume **out, struct error **errp);
 
-/* Detach VOL from INST (hot-unplugged if INST runs, waiting for the guest
- * to let go of it).
- */
-int volumes_detach(struct store *store, const struct instance *inst,
-                   const struct volume *vol, struct error **errp);
+/* The volumes WHO may see, newest first. */
+int volumes_list(struct svc *svc, const struct caller *who,
+                 struct volume ***out, size_t *n, struct error **errp);
 
-/* Delete volume snapshot SNAP and its file: refused while a volume or an
- * image depends on it.
+/* Delete volume REF and its file: refused while attached or while it has
+ * snapshots (ERR_CONFLICT).
  */
-int volumes_snapshot_delete(struct store *store,
-                            const struct volume_snapshot *snap,
-                            struct error **errp);
+int volumes_delete(struct svc *svc, const struct caller *who,
+                   const char *ref, struct error **errp);
 
-/* Delete the volume snapshots of image IMAGE_ID's set (those tagged
+/* Attach volume VREF to server SREF (hot-plugged if it runs), or detach
+ * it (hot-unplugged, waiting for the guest to let go).  ERR_CONFLICT
+ * when the volume is attached elsewhere, the server has no free slot, or
+ * (detach) the server is paused.
+ */
+int volumes_attach(struct svc *svc, const struct caller *who,
+                   const char *sref, const char *vref, struct error **errp);
+int volumes_detach(struct svc *svc, const struct caller *who,
+                   const char *sref, const char *vref, struct error **errp);
+
+/* Volume snapshots: find, list (all, or those of one instance-level
+ * snapshot IMAGE_ID when it is not NULL), delete (refused while a volume
+ * or an image depends on it).
+ */
+int volumes_snapshot_find(struct svc *svc, const struct caller *who,
+                          const char *ref, struct volume_snapshot **out,
+                          struct error **errp);
+int volumes_snapshot_list(struct svc *svc, const struct caller *who,
+                          const char *image_id,
+                          struct volume_snapshot ***out, size_t *n,
+                          struct error **errp);
+int volumes_snapshot_delete(struct svc *svc, const struct caller *who,
+                            const char *ref, struct error **errp);
+
+/* Delete the volume snapshots of image IMAGE_ID's set (tagged
  * instance_snapshot_id = IMAGE_ID), after the image is gone or when its
  * making failed; those a volume still uses stay, with a warning.
  */
-void volumes_snapshot_delete_set(struct store *store, const char *image_id);
+void volumes_snapshot_delete_set(struct svc *svc, const char *image_id);
 
-/* The QEMU block node and device names of VOL on its instance. */
-void volumes_node_name(const struct volume *vol, char node[32]);
-void volumes_device_name(const struct volume *vol, char dev[32]);
+/* Remove VOL (found already) and its file; for servers_create's undo. */
+int volumes_remove(struct svc *svc, const struct volume *vol,
+                   struct error **errp);
 
-/* The -blockdev JSON and -device value that attach VOL (attached, with a
- * device index) at boot or by hot-plug.  Caller puts / frees.
+/* The hypervisor's view of attached volume VOL, borrowing VOL's strings;
+ * VOL->file is set to the volume's path, derived from its ID (a path
+ * stored in the catalog is never trusted).
  */
-json_object *volumes_blockdev_args(const struct volume *vol);
-json_object *volumes_device_args(const struct volume *vol);
+void volumes_hv_disk(struct svc *svc, struct volume *vol,
+                     struct hv_disk *disk);
+
+/* An image made by an instance-level snapshot names volume snapshots in
+ * its block_device_mapping: make a new volume from each and attach it to
+ * INST (not running yet) in the same order.
+ */
+int volumes_from_image_set(struct svc *svc, const struct caller *who,
+                           const struct instance *inst,
+                           const struct image *img, struct error **errp);
 
 #endif

@@ -117,12 +117,17 @@ file_commit(struct blob *b, const char *key, const char *path,
     return 0;
 }
 
+/* The file store commits in place, so a committed object is a file of
+ * mode 0444: leave that one alone.
+ */
 static void
-file_discard(struct blob *b, const char *key, const char *path)
+file_discard(struct blob *b, const char *key)
 {
-    CLEANUP_FREE char *want = xasprintf("%s/%s", file_dir(b), key);
+    CLEANUP_FREE char *path = xasprintf("%s/%s", file_dir(b), key);
+    struct stat st;
 
-    if (strcmp(want, path) == 0) {
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & 0777) != 0444) {
         unlink(path);
     }
 }

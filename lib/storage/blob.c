@@ -168,10 +168,10 @@ blob_commit(struct blob *b, const char *key, const char *path,
 }
 
 void
-blob_discard(struct blob *b, const char *key, const char *path)
+blob_discard(struct blob *b, const char *key)
 {
     if (blob_key_valid(key)) {
-        b->ops->discard(b, key, path);
+        b->ops->discard(b, key);
     }
 }
 

@@ -16,7 +16,8 @@
  * Making an object: blob_create gives a local file that the caller (or
  * qemu-img, or QEMU) fills; blob_commit makes it durable (data and
  * directory entry synced; uploaded) and returns its location; on any
- * failure blob_discard removes it.  Objects are never changed after
+ * failure, or after the death of whoever made it, blob_discard removes
+ * it.  Objects are never changed after
  * commit.
  *
  * Every call may block on disk or network I/O.
@@ -63,8 +64,11 @@ struct blob_ops {
                   const struct progress *p, char **location,
                   struct error **errp);
 
-    /* Forget object KEY being made at PATH; never fails. */
-    void (*discard)(struct blob *b, const char *key, const char *path);
+    /* Forget object KEY being made (the file create gave, if it exists):
+     * after a failure, or for a process that died making it.  Never
+     * fails; a committed object is not touched.
+     */
+    void (*discard)(struct blob *b, const char *key);
 
     /* A local file of LOCATION's data that QEMU or qemu-img may open
      * read-only, valid as long as the object exists (s3: a cached copy,
@@ -119,7 +123,7 @@ int blob_create(struct blob *b, const char *key, char **path,
 int blob_commit(struct blob *b, const char *key, const char *path,
                 const struct progress *p, char **location,
                 struct error **errp);
-void blob_discard(struct blob *b, const char *key, const char *path);
+void blob_discard(struct blob *b, const char *key);
 int blob_local_path(struct blob *b, const char *location,
                     const struct progress *p, char **path,
                     struct error **errp);

@@ -1,0 +1,112 @@
+/* vmsnap: long work as task records.
+ *
+ * A snapshot, a backup, an import or an export is a task: a catalog
+ * record (kind, target, state, phase, progress, warnings, error, result)
+ * that every front end can follow.  It runs either in the process that
+ * asked for it (the command in the foreground) or in a worker process,
+ * vmsnap-worker, started by fork+exec (the command's --no-wait, the
+ * daemon always).  Whoever runs a task holds its lock ("task"/ID) while
+ * it runs; a task found running whose lock is free was left by a process
+ * that died, and recovery (recover.h) finishes it off with the kind's own
+ * recovery, then marks it failed.
+ *
+ * States: queued -> running -> succeeded | failed.
+ */
+#ifndef VMSNAP_TASK_H
+#define VMSNAP_TASK_H
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "progress.h"
+#include "svc.h"
+
+/* How long the one who asked waits for a worker to take its task. */
+#define TASK_CLAIM_TIMEOUT_MS 30000
+
+struct task_run;    /* a task being run, in the process that runs it */
+
+/* What a kind of task does.  RUN does the work with the arguments the
+ * task was created with (REQUEST, borrowed) and returns 0 or -1 with
+ * errp; on success it may set *RESULT (caller frees), the ID of what it
+ * made.  RECOVER cleans up after a process that died while running a
+ * task of this kind (never fails; errors are logged).
+ */
+struct task_kind {
+    const char *name;       /* "image_snapshot", "backup", ... */
+    int (*run)(struct svc *svc, struct task_run *t, json_object *request,
+               char **result, struct error **errp);
+    void (*recover)(struct svc *svc, const struct task *task);
+};
+
+/* Create a task of KIND on TARGET_KIND/TARGET_ID with the arguments
+ * REQUEST (borrowed, a JSON object), in state queued.  *OUT: caller
+ * frees (task_free).
+ */
+int task_create(struct svc *svc, const struct caller *who, const char *kind,
+                const char *target_kind, const char *target_id,
+                json_object *request, struct task **out, struct error **errp);
+
+/* Run task ID here and now: take its lock, mark it running, run its
+ * kind, record the outcome.  PROGRESS (may be NULL) also gets the
+ * progress the task records.  Returns 0, or -1 with the task's error.
+ */
+int task_run(struct svc *svc, const char *id, const struct progress *progress,
+             struct error **errp);
+
+/* Start a worker process for task ID (fork+exec of vmsnap-worker, in its
+ * own session, its output in the data directory's logs/task-ID.log) and
+ * wait until it has taken the task.  The worker outlives us.
+ */
+int task_spawn(struct svc *svc, const char *id, struct error **errp);
+
+/* Wait until task ID reaches phase PHASE or ends, at most TIMEOUT_MS.
+ * Returns 0 when it did (the task may have failed: read it), -1 with
+ * ERR_TIMEOUT.
+ */
+int task_wait(struct svc *svc, const char *id, const char *phase,
+              int timeout_ms, struct error **errp);
+
+/* Find task ID that WHO may see; list the tasks WHO may see (all, or of
+ * one target when TARGET_ID is not NULL), newest first.
+ */
+int task_find(struct svc *svc, const struct caller *who, const char *id,
+              struct task **out, struct error **errp);
+int task_list(struct svc *svc, const struct caller *who,
+              const char *target_id, struct task ***out, size_t *n,
+              struct error **errp);
+
+/* For the code running a task (a kind's RUN). */
+
+/* The task's record (borrowed) and whether it runs in a worker, in the
+ * background of whoever asked for it.
+ */
+const struct task *task_record(const struct task_run *t);
+bool task_in_background(const struct task_run *t);
+
+/* Record phase PHASE ("prepare", "frozen", "copy", "checksum") reached,
+ * at once.
+ */
+void task_phase(struct task_run *t, const char *phase);
+
+/* The reporter a kind hands to long work: it records the phase and
+ * percentage in the task (at most a few times a second) and passes them
+ * on to the progress the task was run with.
+ */
+const struct progress *task_progress(struct task_run *t);
+
+/* Record a warning the user must see ("the snapshot is crash-consistent,
+ * not quiesced"): in the task's result, and on stderr.
+ */
+void task_warn(struct task_run *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Recovery: finish off the tasks left running by processes that died
+ * (see above).  Called by recover_all.
+ */
+void task_recover(struct svc *svc);
+
+#endif
