@@ -2,14 +2,14 @@
  *
  * A backup is a snapshot (snapshot.h) with image_type=backup and a
  * backup_type property (daily, weekly, ...).  After making one, only the
- * ROTATION newest active backups of that instance and type are kept; older
+ * ROTATION newest active backups of that server and type are kept; older
  * ones are deleted with their volume snapshots.  Backups of other
- * instances, or of other types, are never touched.
+ * servers, or of other types, are never touched.
  *
  * ROTATION 0 keeps none: no backup is made, and every backup of that
- * instance and type is deleted (the way to retire a backup schedule).
- * Nova makes the backup and then deletes it; making nothing is the same
- * end state without the work.
+ * server and type is deleted at once (the way to retire a backup
+ * schedule).  Nova makes the backup and then deletes it; making nothing
+ * is the same end state without the work.
  */
 #ifndef VMSNAP_BACKUP_H
 #define VMSNAP_BACKUP_H
@@ -17,16 +17,21 @@
 #include "catalog.h"
 #include "error.h"
 #include "snapshot.h"
-#include "store.h"
+#include "svc.h"
+#include "task.h"
 
-/* Back INST up as OPTS says (OPTS->image_type and extra_props are set
- * here), then rotate.  *OUT (caller frees) is the new image, or NULL with
- * ROTATION 0.  *DELETED (may be NULL) is how many old backups were
- * deleted.
+/* Ask for a backup of server REF as OPTS says (its image_type and extra
+ * properties are set here), of type BACKUP_TYPE, keeping ROTATION.
+ * With ROTATION > 0, *IMG and *TASK are as snapshot_request's: the task
+ * makes the backup, then rotates.  With ROTATION 0, the backups of that
+ * type are deleted now and *IMG and *TASK are NULL.
  */
-int backup_create(struct store *store, const struct instance *inst,
-                  const struct snapshot_opts *opts, const char *backup_type,
-                  int rotation, struct image **out, int *deleted,
-                  struct error **errp);
+int backup_request(struct svc *svc, const struct caller *who, const char *ref,
+                   const struct snapshot_opts *opts, const char *backup_type,
+                   int rotation, struct image **img, struct task **task,
+                   struct error **errp);
+
+/* The task kind that makes a backup and rotates. */
+extern const struct task_kind backup_task_kind;
 
 #endif

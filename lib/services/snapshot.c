@@ -156,6 +156,16 @@ snapshot_request(struct svc *svc, const struct caller *who, const char *ref,
                  const struct snapshot_opts *opts, struct image **imgp,
                  struct task **taskp, struct error **errp)
 {
+    return snapshot_request_kind(svc, who, ref, opts, &snapshot_task_kind,
+                                 imgp, taskp, errp);
+}
+
+int
+snapshot_request_kind(struct svc *svc, const struct caller *who,
+                      const char *ref, const struct snapshot_opts *opts,
+                      const struct task_kind *kind, struct image **imgp,
+                      struct task **taskp, struct error **errp)
+{
     struct catalog *cat = svc_catalog(svc);
     struct instance *inst = NULL;
     struct image *src = NULL, *img = NULL;
@@ -195,8 +205,14 @@ snapshot_request(struct svc *svc, const struct caller *who, const char *ref,
                            json_object_new_boolean(opts->all_volumes));
     json_object_object_add(req, "freeze_timeout_ms",
                            json_object_new_int(opts->freeze_timeout_ms));
-    if (task_create(svc, who, snapshot_task_kind.name, "server", inst->id,
-                    req, taskp, errp) < 0 ||
+    if (opts->backup_type) {
+        json_object_object_add(req, "backup_type",
+                               json_object_new_string(opts->backup_type));
+        json_object_object_add(req, "rotation",
+                               json_object_new_int(opts->rotation));
+    }
+    if (task_create(svc, who, kind->name, "server", inst->id, req, taskp,
+                    errp) < 0 ||
         catalog_image_get(cat, img->id, imgp, errp) < 0) {
         goto fail;
     }
@@ -701,7 +717,7 @@ out:
  * set's volume snapshots and the driver's leftovers removed, and the
  * server no longer busy.
  */
-static void
+void
 snapshot_recover(struct svc *svc, const struct task *task)
 {
     struct catalog *cat = svc_catalog(svc);

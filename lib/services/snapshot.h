@@ -58,6 +58,8 @@ struct snapshot_opts {
     const char *image_type;         /* "snapshot" (default) or "backup" */
     const struct prop *extra_props; /* set on the image last, or NULL */
     size_t nextra;                  /* entries in extra_props */
+    const char *backup_type;        /* backups: their type, else NULL */
+    int rotation;                   /* backups: how many to keep */
 };
 
 /* Ask for a snapshot of server REF as OPTS says.  On success *IMG (caller
@@ -71,7 +73,18 @@ int snapshot_request(struct svc *svc, const struct caller *who,
                      struct image **img, struct task **task,
                      struct error **errp);
 
-/* The task kind that makes the snapshot. */
+/* snapshot_request for a task of another KIND that makes a snapshot
+ * first (backups): the request carries OPTS->backup_type and rotation.
+ */
+int snapshot_request_kind(struct svc *svc, const struct caller *who,
+                          const char *ref, const struct snapshot_opts *opts,
+                          const struct task_kind *kind, struct image **img,
+                          struct task **task, struct error **errp);
+
+/* The task kind that makes the snapshot, and its recovery (for kinds
+ * built on it).
+ */
 extern const struct task_kind snapshot_task_kind;
+void snapshot_recover(struct svc *svc, const struct task *task);
 
 #endif

@@ -50,12 +50,17 @@ int task_create(struct svc *svc, const struct caller *who, const char *kind,
                 const char *target_kind, const char *target_id,
                 json_object *request, struct task **out, struct error **errp);
 
+/* Flags of task_run. */
+#define TASK_BACKGROUND 1u  /* run by a worker: nobody waits to hear of a
+                             * failure, so what failed stays as a record
+                             * with the reason (an image killed) */
+
 /* Run task ID here and now: take its lock, mark it running, run its
  * kind, record the outcome.  PROGRESS (may be NULL) also gets the
  * progress the task records.  Returns 0, or -1 with the task's error.
  */
-int task_run(struct svc *svc, const char *id, const struct progress *progress,
-             struct error **errp);
+int task_run(struct svc *svc, const char *id, unsigned flags,
+             const struct progress *progress, struct error **errp);
 
 /* Start a worker process for task ID (fork+exec of vmsnap-worker, in its
  * own session, its output in the data directory's logs/task-ID.log) and

@@ -117,19 +117,12 @@ file_commit(struct blob *b, const char *key, const char *path,
     return 0;
 }
 
-/* The file store commits in place, so a committed object is a file of
- * mode 0444: leave that one alone.
- */
 static void
 file_discard(struct blob *b, const char *key)
 {
     CLEANUP_FREE char *path = xasprintf("%s/%s", file_dir(b), key);
-    struct stat st;
 
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        (st.st_mode & 0777) != 0444) {
-        unlink(path);
-    }
+    unlink(path);
 }
 
 static int

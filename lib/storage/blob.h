@@ -65,8 +65,8 @@ struct blob_ops {
                   struct error **errp);
 
     /* Forget object KEY being made (the file create gave, if it exists):
-     * after a failure, or for a process that died making it.  Never
-     * fails; a committed object is not touched.
+     * after a failure, or for a process that died making it, when no
+     * record holds its location.  Never fails.
      */
     void (*discard)(struct blob *b, const char *key);
 

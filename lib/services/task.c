@@ -1,0 +1,462 @@
+/* vmsnap: long work as task records (see task.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup.h"
+#include "cleanup.h"
+#include "datadir.h"
+#include "log.h"
+#include "package.h"
+#include "snapshot.h"
+#include "sock.h"
+#include "svc-impl.h"
+#include "task.h"
+#include "util.h"
+#include "xalloc.h"
+
+/* How often the progress of a task is written at most. */
+#define TASK_PROGRESS_MS 500
+
+/* How long a task may stay queued before recovery calls it lost. */
+#define TASK_LOST_QUEUED_S 120
+
+struct task_run {
+    struct svc *svc;                /* the context */
+    struct task *task;              /* the record, as claimed */
+    bool background;                /* run by a worker */
+    const struct progress *outer;   /* who else wants the progress */
+    struct progress reporter;       /* task_progress's reporter */
+    int64_t last_ms;                /* when progress was last written */
+    double last_pct;                /* what was written */
+    char last_phase[32];            /* in which phase */
+};
+
+/* The kinds of task, by name. */
+static const struct task_kind *const task_kinds[] = {
+    &snapshot_task_kind,
+    &backup_task_kind,
+    &package_import_task_kind,
+    &package_export_task_kind,
+    NULL,
+};
+
+static const struct task_kind *
+task_kind_named(const char *name)
+{
+    size_t i;
+
+    for (i = 0; task_kinds[i]; i++) {
+        if (strcmp(task_kinds[i]->name, name) == 0) {
+            return task_kinds[i];
+        }
+    }
+    return NULL;
+}
+
+/* "host:pid", who runs a task. */
+static char *
+task_owner(void)
+{
+    char host[HOST_NAME_MAX + 1] = "";
+
+    gethostname(host, sizeof(host) - 1);
+    return xasprintf("%s:%d", host, (int)getpid());
+}
+
+int
+task_create(struct svc *svc, const struct caller *who, const char *kind,
+            const char *target_kind, const char *target_id,
+            json_object *request, struct task **out, struct error **errp)
+{
+    struct task *t = xcalloc(1, sizeof(*t));
+    int r;
+
+    util_uuid_new(t->id);
+    t->kind = xstrdup(kind);
+    t->state = xstrdup("queued");
+    t->target_kind = target_kind ? xstrdup(target_kind) : NULL;
+    t->target_id = target_id ? xstrdup(target_id) : NULL;
+    t->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
+    t->user_id = who->user_id ? xstrdup(who->user_id) : NULL;
+    t->request = xstrdup(json_object_to_json_string_ext(
+        request, JSON_C_TO_STRING_PLAIN));
+    r = catalog_task_insert(svc_catalog(svc), t, errp);
+    if (r == 0) {
+        r = catalog_task_get(svc_catalog(svc), t->id, out, errp);
+    }
+    task_free(t);
+    return r;
+}
+
+static void
+task_report(const char *phase, double pct, void *opaque)
+{
+    struct task_run *t = opaque;
+    int64_t now = sock_now_ms();
+
+    progress_report(t->outer, phase, pct);
+    if (strcmp(phase, t->last_phase) == 0 && pct < 100 &&
+        now - t->last_ms < TASK_PROGRESS_MS) {
+        return;
+    }
+    t->last_ms = now;
+    t->last_pct = pct;
+    snprintf(t->last_phase, sizeof(t->last_phase), "%s", phase);
+    catalog_task_progress(svc_catalog(t->svc), t->task->id, phase, pct,
+                          NULL);
+}
+
+const struct progress *
+task_progress(struct task_run *t)
+{
+    return &t->reporter;
+}
+
+void
+task_phase(struct task_run *t, const char *phase)
+{
+    snprintf(t->last_phase, sizeof(t->last_phase), "%s", phase);
+    t->last_ms = sock_now_ms();
+    t->last_pct = 0;
+    catalog_task_progress(svc_catalog(t->svc), t->task->id, phase, 0, NULL);
+    progress_report(t->outer, phase, 0);
+}
+
+void
+task_warn(struct task_run *t, const char *fmt, ...)
+{
+    CLEANUP_FREE char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+    }
+    va_end(ap);
+    if (msg == NULL) {
+        return;
+    }
+    log_warnx("%s", msg);
+    catalog_task_add_warning(svc_catalog(t->svc), t->task->id, msg, NULL);
+}
+
+const struct task *
+task_record(const struct task_run *t)
+{
+    return t->task;
+}
+
+bool
+task_in_background(const struct task_run *t)
+{
+    return t->background;
+}
+
+int
+task_run(struct svc *svc, const char *id, unsigned flags,
+         const struct progress *progress, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct task_run t = {.svc = svc, .outer = progress,
+                         .background = (flags & TASK_BACKGROUND) != 0};
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    CLEANUP_FREE char *owner = task_owner();
+    CLEANUP_FREE char *result = NULL;
+    const struct task_kind *kind;
+    struct lock *lk = NULL;
+    struct error *err = NULL;
+    int r;
+
+    t.reporter.fn = task_report;
+    t.reporter.opaque = &t;
+    if (catalog_task_get(cat, id, &t.task, errp) < 0) {
+        return -1;
+    }
+    kind = task_kind_named(t.task->kind);
+    if (kind == NULL) {
+        error_setg(errp, ERR_INVALID, "task %s is of unknown kind '%s'", id,
+                   t.task->kind);
+        task_free(t.task);
+        return -1;
+    }
+    if (svc_lock(svc, "task", id, false, &lk, errp) < 0 ||
+        catalog_task_claim(cat, id, owner, errp) < 0) {
+        lock_release(lk);
+        task_free(t.task);
+        return -1;
+    }
+    req = json_tokener_parse(t.task->request ? t.task->request : "{}");
+    if (req == NULL || !json_object_is_type(req, json_type_object)) {
+        error_setg(&err, ERR_INVALID, "task %s has a malformed request", id);
+        r = -1;
+    } else {
+        r = kind->run(svc, &t, req, &result, &err);
+    }
+    if (catalog_task_finish(cat, id, r == 0 ? "succeeded" : "failed",
+                            result, err ? error_msg(err) : NULL,
+                            err ? error_class_name(error_get_class(err))
+                                : NULL,
+                            NULL) < 0) {
+        log_warnx("task %s: cannot record its end", id);
+    }
+    lock_release(lk);
+    task_free(t.task);
+    error_propagate(errp, err);
+    return r;
+}
+
+/* The vmsnap-worker program: the setting, else the installed one, else
+ * the one beside this program (or in the build tree's worker/).
+ */
+static char *
+task_worker_program(struct svc *svc, struct error **errp)
+{
+    const char *cfg = svc_config(svc)->worker;
+    char self[PATH_MAX];
+    ssize_t n;
+    char *dir, *p;
+
+    if (cfg && *cfg) {
+        return xstrdup(cfg);
+    }
+#ifdef VMSNAP_LIBEXECDIR
+    if (access(VMSNAP_LIBEXECDIR "/vmsnap-worker", X_OK) == 0) {
+        return xstrdup(VMSNAP_LIBEXECDIR "/vmsnap-worker");
+    }
+#endif
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        dir = dirname(self);
+        p = xasprintf("%s/vmsnap-worker", dir);
+        if (access(p, X_OK) == 0) {
+            return p;
+        }
+        free(p);
+        p = xasprintf("%s/../worker/vmsnap-worker", dir);
+        if (access(p, X_OK) == 0) {
+            return p;
+        }
+        free(p);
+    }
+    error_setg(errp, ERR_INVALID,
+               "cannot find vmsnap-worker: set worker.program");
+    return NULL;
+}
+
+/* In the grandchild: become the worker. */
+static void __attribute__((noreturn))
+task_exec_worker(struct svc *svc, const char *prog, const char *id)
+{
+    const struct config *cfg = svc_config(svc);
+    CLEANUP_FREE char *log = NULL;
+    CLEANUP_FREE char *name = xasprintf("task-%s.log", id);
+    const char *argv[8];
+    size_t i = 0;
+    int fd;
+
+    setsid();
+    log = datadir_log_file(svc_dir(svc), name);
+    fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+    }
+    fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    argv[i++] = prog;
+    argv[i++] = "--data-dir";
+    argv[i++] = svc_dir(svc);
+    if (cfg->file) {
+        argv[i++] = "--config";
+        argv[i++] = cfg->file;
+    }
+    argv[i++] = id;
+    argv[i] = NULL;
+    execv(prog, (char *const *)argv);
+    fprintf(stderr, "vmsnap: cannot run %s: %s\n", prog, strerror(errno));
+    _exit(127);
+}
+
+int
+task_spawn(struct svc *svc, const char *id, struct error **errp)
+{
+    CLEANUP_FREE char *prog = task_worker_program(svc, errp);
+    pid_t pid;
+    int status;
+
+    if (prog == NULL) {
+        return -1;
+    }
+    fflush(NULL);
+    /* Fork twice, so that the worker is nobody's child here: neither a
+     * zombie of a daemon nor killed with a command's process group.
+     */
+    pid = fork();
+    if (pid < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "fork");
+        return -1;
+    }
+    if (pid == 0) {
+        pid_t grandchild = fork();
+
+        if (grandchild == 0) {
+            task_exec_worker(svc, prog, id);
+        }
+        _exit(grandchild < 0 ? 1 : 0);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        error_setg(errp, ERR_IO, "cannot start the worker");
+        return -1;
+    }
+    if (task_wait(svc, id, NULL, TASK_CLAIM_TIMEOUT_MS, errp) < 0) {
+        catalog_task_finish(svc_catalog(svc), id, "failed", NULL,
+                            "the worker did not start", "io", NULL);
+        error_prepend(errp, "the worker did not take task %s: ", id);
+        return -1;
+    }
+    return 0;
+}
+
+int
+task_wait(struct svc *svc, const char *id, const char *phase, int timeout_ms,
+          struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+
+    for (;;) {
+        struct task *t = NULL;
+        bool done;
+
+        if (catalog_task_get(svc_catalog(svc), id, &t, errp) < 0) {
+            return -1;
+        }
+        /* No PHASE: waiting for the task to be taken at all. */
+        done = strcmp(t->state, "succeeded") == 0 ||
+               strcmp(t->state, "failed") == 0 ||
+               (phase == NULL && strcmp(t->state, "queued") != 0) ||
+               (phase && t->phase && strcmp(t->phase, phase) == 0);
+        task_free(t);
+        if (done) {
+            return 0;
+        }
+        if (sock_remaining_ms(deadline) == 0) {
+            error_setg(errp, ERR_TIMEOUT, "task %s: timed out waiting", id);
+            return -1;
+        }
+        sock_sleep_ms(50, deadline);
+    }
+}
+
+int
+task_find(struct svc *svc, const struct caller *who, const char *id,
+          struct task **out, struct error **errp)
+{
+    struct task *t = NULL;
+
+    if (!util_is_uuid(id)) {
+        error_setg(errp, ERR_NOT_FOUND, "no task with ID '%s'", id);
+        return -1;
+    }
+    if (catalog_task_get(svc_catalog(svc), id, &t, errp) < 0) {
+        return -1;
+    }
+    if (!svc_may_see(who, t->project_id)) {
+        task_free(t);
+        error_setg(errp, ERR_NOT_FOUND, "no task with ID '%s'", id);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+int
+task_list(struct svc *svc, const struct caller *who, const char *target_id,
+          struct task ***out, size_t *n, struct error **errp)
+{
+    struct task_filter f = {.target_id = target_id};
+    struct task **list = NULL;
+    size_t i, j = 0, total = 0;
+
+    if (catalog_task_list(svc_catalog(svc), &f, &list, &total, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < total; i++) {
+        if (svc_may_see(who, list[i]->project_id)) {
+            list[j++] = list[i];
+        } else {
+            task_free(list[i]);
+        }
+    }
+    *out = list;
+    *n = j;
+    return 0;
+}
+
+/* Is T (queued) older than TASK_LOST_QUEUED_S? */
+static bool
+task_long_queued(const struct task *t)
+{
+    char limit[UTIL_TIME_LEN];
+    struct tm tm;
+    time_t now = time(NULL) - TASK_LOST_QUEUED_S;
+
+    gmtime_r(&now, &tm);
+    strftime(limit, sizeof(limit), "%Y-%m-%dT%H:%M:%S.000000Z", &tm);
+    return t->created_at && strcmp(t->created_at, limit) < 0;
+}
+
+void
+task_recover(struct svc *svc)
+{
+    struct catalog *cat = svc_catalog(svc);
+    static const char *const states[] = {"running", "queued"};
+    size_t s, i;
+
+    for (s = 0; s < 2; s++) {
+        struct task_filter f = {.state = states[s]};
+        struct task **list = NULL;
+        size_t n = 0;
+
+        if (catalog_task_list(cat, &f, &list, &n, NULL) < 0) {
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            struct task *t = list[i];
+            const struct task_kind *kind = task_kind_named(t->kind);
+            struct lock *lk = NULL;
+
+            if ((s == 1 && !task_long_queued(t)) ||
+                svc_lock(svc, "task", t->id, false, &lk, NULL) < 0) {
+                continue;       /* someone runs it, or may soon */
+            }
+            log_warnx("task %s (%s of %s %s) was left %s by a process that "
+                      "died: cleaning up",
+                      t->id, t->kind, t->target_kind ? t->target_kind : "",
+                      t->target_id ? t->target_id : "", t->state);
+            if (kind && kind->recover) {
+                kind->recover(svc, t);
+            }
+            catalog_task_finish(cat, t->id, "failed", t->image_id,
+                                "the process running it died", "generic",
+                                NULL);
+            lock_release(lk);
+        }
+        task_list_free(list, n);
+    }
+}
