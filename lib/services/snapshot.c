@@ -211,8 +211,8 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         json_object_object_add(req, "rotation",
                                json_object_new_int(opts->rotation));
     }
-    if (task_create(svc, who, kind->name, "server", inst->id, req, taskp,
-                    errp) < 0 ||
+    if (task_create(svc, who, kind->name, "server", inst->id, img->id, req,
+                    taskp, errp) < 0 ||
         catalog_image_get(cat, img->id, imgp, errp) < 0) {
         goto fail;
     }

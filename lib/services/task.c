@@ -75,7 +75,8 @@ task_owner(void)
 int
 task_create(struct svc *svc, const struct caller *who, const char *kind,
             const char *target_kind, const char *target_id,
-            json_object *request, struct task **out, struct error **errp)
+            const char *image_id, json_object *request, struct task **out,
+            struct error **errp)
 {
     struct task *t = xcalloc(1, sizeof(*t));
     int r;
@@ -85,6 +86,7 @@ task_create(struct svc *svc, const struct caller *who, const char *kind,
     t->state = xstrdup("queued");
     t->target_kind = target_kind ? xstrdup(target_kind) : NULL;
     t->target_id = target_id ? xstrdup(target_id) : NULL;
+    t->image_id = image_id ? xstrdup(image_id) : NULL;
     t->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
     t->user_id = who->user_id ? xstrdup(who->user_id) : NULL;
     t->request = xstrdup(json_object_to_json_string_ext(
@@ -406,6 +408,44 @@ task_list(struct svc *svc, const struct caller *who, const char *target_id,
     *out = list;
     *n = j;
     return 0;
+}
+
+/* Is a task queued or running whose IMAGE_ID (or TARGET_ID) is ID? */
+static bool
+task_pending_for(struct svc *svc, const char *id, bool image)
+{
+    static const char *const states[] = {"queued", "running"};
+    bool found = false;
+    size_t s, i;
+
+    for (s = 0; s < 2 && !found; s++) {
+        struct task_filter f = {.state = states[s]};
+        struct task **list = NULL;
+        size_t n = 0;
+
+        if (catalog_task_list(svc_catalog(svc), &f, &list, &n, NULL) < 0) {
+            return true;        /* when in doubt, leave it alone */
+        }
+        for (i = 0; i < n && !found; i++) {
+            const char *v = image ? list[i]->image_id : list[i]->target_id;
+
+            found = v && strcmp(v, id) == 0;
+        }
+        task_list_free(list, n);
+    }
+    return found;
+}
+
+bool
+task_pending_for_image(struct svc *svc, const char *image_id)
+{
+    return task_pending_for(svc, image_id, true);
+}
+
+bool
+task_pending_for_target(struct svc *svc, const char *target_id)
+{
+    return task_pending_for(svc, target_id, false);
 }
 
 /* Is T (queued) older than TASK_LOST_QUEUED_S? */

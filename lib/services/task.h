@@ -43,12 +43,20 @@ struct task_kind {
 };
 
 /* Create a task of KIND on TARGET_KIND/TARGET_ID with the arguments
- * REQUEST (borrowed, a JSON object), in state queued.  *OUT: caller
- * frees (task_free).
+ * REQUEST (borrowed, a JSON object), in state queued.  IMAGE_ID (may be
+ * NULL) is the image it makes, when that is known from the start.  *OUT:
+ * caller frees (task_free).
  */
 int task_create(struct svc *svc, const struct caller *who, const char *kind,
                 const char *target_kind, const char *target_id,
-                json_object *request, struct task **out, struct error **errp);
+                const char *image_id, json_object *request,
+                struct task **out, struct error **errp);
+
+/* Is a task queued or running that makes image IMAGE_ID, or works on
+ * TARGET_ID?  (Recovery leaves what such a task owns alone.)
+ */
+bool task_pending_for_image(struct svc *svc, const char *image_id);
+bool task_pending_for_target(struct svc *svc, const char *target_id);
 
 /* Flags of task_run. */
 #define TASK_BACKGROUND 1u  /* run by a worker: nobody waits to hear of a
