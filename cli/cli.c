@@ -3,44 +3,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "cli.h"
+#include "text.h"
+#include "xalloc.h"
 
-struct store *
-cli_store(struct cli *cli)
+struct svc *
+cli_svc(struct cli *cli)
 {
     struct error *err = NULL;
 
-    if (cli->store == NULL) {
-        cli->store = store_open(cli->data_dir, &err);
-        if (cli->store == NULL) {
+    if (cli->svc == NULL) {
+        cli->svc = svc_open(cli->cfg, 0, &err);
+        if (cli->svc == NULL) {
             cli_fail(cli, err);
         }
     }
-    return cli->store;
+    return cli->svc;
 }
 
-int
-cli_getopt(int argc, char **argv, const char *shortopts,
-           const struct option *opts, bool reset)
+const struct caller *
+cli_who(struct cli *cli)
 {
-    if (reset) {
-        /* optind 0 makes glibc reinitialise its scanner. */
-        optind = 0;
-    }
-    opterr = 1;
-    return getopt_long(argc, argv, shortopts, opts, NULL);
+    return svc_local_caller(cli->svc);
 }
 
 int
 cli_fail(const struct cli *cli, struct error *err)
 {
     if (err) {
-        fprintf(stderr, "vmsnap %s: %s\n", cli->command ? cli->command : "",
-                error_msg(err));
+        CLEANUP_FREE char *msg = text_escape(error_msg(err));
+
+        fprintf(stderr, "vmsnap %s: %s\n", cli->cmd ? cli->cmd->words : "",
+                msg);
         error_free(err);
     }
     return 1;
@@ -51,37 +48,49 @@ cli_usage(const struct cli *cli, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "vmsnap %s: ", cli->command);
+    fprintf(stderr, "vmsnap %s: ", cli->cmd ? cli->cmd->words : "");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see vmsnap %s --help)\n", cli->command);
+    fprintf(stderr, " (see vmsnap %s --help)\n",
+            cli->cmd ? cli->cmd->words : "");
     return 2;
 }
 
 int
-cli_parse_property(const char *arg, char **key, char **value,
-                   struct error **errp)
+cli_parse_properties(const char *const *args, int n, struct prop *props,
+                     char **keep, struct error **errp)
 {
-    const char *eq = strchr(arg, '=');
+    int i;
 
-    if (eq == NULL || eq == arg) {
-        error_setg(errp, ERR_INVALID,
-                   "bad property '%s': expected KEY=VALUE", arg);
-        return -1;
-    }
-    *key = strndup(arg, eq - arg);
-    *value = strdup(eq + 1);
-    if (*key == NULL || *value == NULL) {
-        free(*key);
-        free(*value);
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
+    for (i = 0; i < n; i++) {
+        const char *eq = strchr(args[i], '=');
+
+        keep[i] = NULL;
+        if (eq == NULL || eq == args[i]) {
+            error_setg(errp, ERR_INVALID,
+                       "bad property '%s': expected KEY=VALUE", args[i]);
+            while (i-- > 0) {
+                free(keep[i]);
+            }
+            return -1;
+        }
+        keep[i] = xstrdup(args[i]);
+        keep[i][eq - args[i]] = '\0';
+        props[i].key = keep[i];
+        props[i].value = keep[i] + (eq - args[i]) + 1;
     }
     return 0;
 }
 
-int
+bool
+cli_progress_enabled(const struct cli *cli)
+{
+    return !cli->quiet && isatty(STDERR_FILENO);
+}
+
+/* Print OUT in the format and with the columns the user chose. */
+static int
 cli_print(struct cli *cli, struct output *out)
 {
     struct error *err = NULL;
@@ -96,69 +105,109 @@ cli_print(struct cli *cli, struct output *out)
     return 0;
 }
 
-bool
-cli_progress_enabled(const struct cli *cli)
+int
+cli_show(struct cli *cli, json_object *view, cli_form_fn form)
 {
-    return !cli->quiet && isatty(STDERR_FILENO);
+    struct output *out = form(view);
+
+    json_object_put(view);
+    return cli_print(cli, out);
 }
 
-json_object *
-cli_json_str(const char *s)
+int
+cli_list(struct cli *cli, const char *const *columns, json_object **views,
+         size_t n, cli_row_fn row)
 {
-    return s ? json_object_new_string(s) : NULL;
-}
-
-json_object *
-cli_json_props(const struct prop *props, size_t n)
-{
-    json_object *o = json_object_new_object();
+    struct output *out = output_new_list(columns);
+    json_object *cells[CLI_MAX_COLUMNS];
     size_t i;
 
-    for (i = 0; o && i < n; i++) {
-        json_object_object_add(o, props[i].key,
-                               json_object_new_string(props[i].value));
+    for (i = 0; i < n; i++) {
+        memset(cells, 0, sizeof(cells));
+        row(views[i], cells);
+        output_add_row(out, cells);
+        json_object_put(views[i]);
     }
-    return o;
+    return cli_print(cli, out);
 }
 
-int
-cli_positional(struct cli *cli, int argc, char **argv, int nargs,
-               const char *usage)
+json_object *
+cli_get(json_object *view, const char *key)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int c;
+    json_object *v = NULL;
 
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        if (c == 'h') {
-            printf("usage: vmsnap %s %s\n", cli->command, usage);
-            return 0;
-        }
-        return 2;
-    }
-    if (argc - optind != nargs) {
-        return cli_usage(cli, "expected %s", usage);
-    }
-    return -1;
+    json_object_object_get_ex(view, key, &v);
+    return v;
 }
 
-int
-cli_check_columns(const struct cli *cli, const char *const *known)
+json_object *
+cli_take(json_object *view, const char *key)
 {
-    size_t i, j;
+    return json_object_get(cli_get(view, key));
+}
 
-    for (i = 0; cli->columns[i]; i++) {
-        for (j = 0; known[j]; j++) {
-            if (strcasecmp(cli->columns[i], known[j]) == 0) {
-                break;
-            }
-        }
-        if (known[j] == NULL) {
-            return cli_usage(cli, "no column named %s", cli->columns[i]);
+/* The fields of Glance's image body; the rest are properties. */
+static const char *const cli_image_base_fields[] = {
+    "checksum",   "container_format", "created_at",   "disk_format",
+    "fail_reason", "file",            "id",           "min_disk",
+    "min_ram",    "name",             "os_hash_algo", "os_hash_value",
+    "os_hidden",  "owner",            "protected",    "schema",
+    "self",       "size",             "status",       "tags",
+    "updated_at", "virtual_size",     "visibility",   NULL,
+};
+
+static bool
+cli_image_is_field(const char *key)
+{
+    size_t i;
+
+    for (i = 0; cli_image_base_fields[i]; i++) {
+        if (strcmp(key, cli_image_base_fields[i]) == 0) {
+            return true;
         }
     }
-    return -1;
+    return false;
+}
+
+json_object *
+cli_image_properties(json_object *view)
+{
+    json_object *props = json_object_new_object();
+
+    json_object_object_foreach(view, key, val) {
+        if (!cli_image_is_field(key)) {
+            json_object_object_add(props, key, json_object_get(val));
+        }
+    }
+    return props;
+}
+
+/* As the openstack client shows an image: its fields sorted by name,
+ * every other member of the body grouped into "properties".
+ */
+struct output *
+cli_image_form(json_object *view)
+{
+    struct output *out = output_new_show();
+    json_object *props = cli_image_properties(view);
+    size_t i;
+
+    for (i = 0; cli_image_base_fields[i]; i++) {
+        const char *k = cli_image_base_fields[i];
+
+        if (strcmp(k, "schema") == 0 || strcmp(k, "self") == 0 ||
+            strcmp(k, "os_hidden") == 0 ||
+            (strcmp(k, "fail_reason") == 0 && cli_get(view, k) == NULL)) {
+            continue;
+        }
+        if (strcmp(k, "properties") > 0 && props) {
+            output_add_field(out, "properties", props);
+            props = NULL;
+        }
+        output_add_field(out, k, cli_take(view, k));
+    }
+    if (props) {
+        output_add_field(out, "properties", props);
+    }
+    return out;
 }

@@ -8,332 +8,272 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "cleanup.h"
 #include "cli.h"
-#include "backup.h"
-#include "compute.h"
+#include "images.h"
 #include "progress-bar.h"
-#include "reap.h"
+#include "servers.h"
 #include "snapshot.h"
-#include "util.h"
+#include "task.h"
+#include "views.h"
+#include "xalloc.h"
 
-struct instance *
-cli_find_server(struct cli *cli, const char *ref)
-{
-    struct error *err = NULL;
-    struct instance *inst = NULL;
+/* How long --no-wait waits for a snapshot's point in time to be fixed. */
+#define SERVER_POINT_TIMEOUT_MS 600000
 
-    if (cli_store(cli) == NULL) {
-        return NULL;
-    }
-    if (catalog_instance_find(store_catalog(cli->store), ref, &inst, &err) <
-        0) {
-        cli_fail(cli, err);
-        return NULL;
-    }
-    return inst;
-}
-
-const char *const cli_server_fields[] = {
-    "accel",      "agent", "cpus",        "created_at", "fault",
-    "id",         "image", "memory_mb",   "name",       "pid",
-    "power_state", "status", "task_state", "updated_at", NULL,
+static const char *const server_fields[] = {
+    "accel",       "agent",  "cpus",       "created_at", "fault",
+    "host",        "id",     "image",      "memory_mb",  "name",
+    "pid",         "power_state", "project_id", "status", "task_state",
+    "updated_at",  NULL,
 };
 
+/* A member of member OUTER of VIEW (a new reference, or NULL). */
+static json_object *
+server_sub(json_object *view, const char *outer, const char *key)
+{
+    return cli_take(cli_get(view, outer), key);
+}
+
+/* The show form of a server, from its Nova view. */
 static struct output *
-server_output(struct cli *cli, const struct instance *inst)
+server_form(json_object *v)
 {
     struct output *out = output_new_show();
-    struct compute_state st;
-    struct error *err = NULL;
-    const char *accel = instance_meta(inst, "accel");
+    json_object *agent = cli_get(v, "vmsnap:agent");
 
-    if (out == NULL) {
-        return NULL;
-    }
-    if (compute_state(cli->store, inst, &st, &err) < 0) {
-        cli_fail(cli, err);
-        output_free(out);
-        return NULL;
-    }
-    output_add_field(out, "accel", cli_json_str(accel));
+    output_add_field(out, "accel", cli_take(v, "vmsnap:accel"));
     output_add_field(out, "agent",
-                     json_object_new_string(compute_has_agent(inst) ? "yes"
-                                                                    : "no"));
-    output_add_field(out, "cpus", json_object_new_int(inst->cpus));
-    output_add_field(out, "created_at", cli_json_str(inst->created_at));
-    output_add_field(out, "fault", st.fault[0]
-                                       ? json_object_new_string(st.fault)
-                                       : NULL);
-    output_add_field(out, "id", json_object_new_string(inst->id));
-    output_add_field(out, "image", cli_json_str(inst->image_id));
-    output_add_field(out, "memory_mb",
-                     json_object_new_int64(inst->memory_mb));
-    output_add_field(out, "name", cli_json_str(inst->name));
-    output_add_field(out, "pid", st.pid ? json_object_new_int(st.pid) : NULL);
-    output_add_field(out, "power_state", json_object_new_string(st.power));
-    output_add_field(out, "status", json_object_new_string(st.status));
-    output_add_field(out, "task_state", cli_json_str(inst->task_state));
-    output_add_field(out, "updated_at", cli_json_str(inst->updated_at));
+                     json_object_new_string(
+                         json_object_get_boolean(agent) ? "yes" : "no"));
+    output_add_field(out, "cpus", server_sub(v, "flavor", "vcpus"));
+    output_add_field(out, "created_at", cli_take(v, "created"));
+    output_add_field(out, "fault", server_sub(v, "fault", "message"));
+    output_add_field(out, "host", cli_take(v, "OS-EXT-SRV-ATTR:host"));
+    output_add_field(out, "id", cli_take(v, "id"));
+    output_add_field(out, "image", server_sub(v, "image", "id"));
+    output_add_field(out, "memory_mb", server_sub(v, "flavor", "ram"));
+    output_add_field(out, "name", cli_take(v, "name"));
+    output_add_field(out, "pid", cli_take(v, "vmsnap:pid"));
+    output_add_field(out, "power_state", cli_take(v, "vmsnap:run_state"));
+    output_add_field(out, "project_id", cli_take(v, "tenant_id"));
+    output_add_field(out, "status", cli_take(v, "status"));
+    output_add_field(out, "task_state", cli_take(v, "OS-EXT-STS:task_state"));
+    output_add_field(out, "updated_at", cli_take(v, "updated"));
     return out;
 }
 
-static int
-server_create(struct cli *cli, int argc, char **argv)
+/* The view of INST (borrowed), with its state; NULL after an error. */
+static json_object *
+server_view(struct cli *cli, const struct instance *inst)
 {
-    static const struct option opts[] = {
-        {"image", required_argument, NULL, 'i'},
-        {"memory", required_argument, NULL, 'm'},
-        {"cpus", required_argument, NULL, 'n'},
-        {"accel", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct compute_new spec = {0};
+    struct hv_state st;
+    struct error *err = NULL;
+
+    if (servers_state(cli->svc, inst, &st, &err) < 0) {
+        cli_fail(cli, err);
+        return NULL;
+    }
+    return view_server(inst, &st);
+}
+
+static int
+server_print(struct cli *cli, struct instance *inst)
+{
+    json_object *v = server_view(cli, inst);
+
+    instance_free(inst);
+    return v ? cli_show(cli, v, server_form) : 1;
+}
+
+static const struct cli_opt server_create_opts[] = {
+    {"image", CLI_STR, "IMAGE", "the image to boot (required)", 0, 0},
+    {"memory", CLI_INT, "MB", "memory (default: the image's)", 1, 1 << 22},
+    {"cpus", CLI_INT, "N", "vCPUs (default: the image's, or 1)", 1, 256},
+    {"accel", CLI_STR, "ACCEL", "kvm, tcg or auto", 0, 0},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static int
+server_create(struct cli *cli, const struct cli_args *a)
+{
+    struct servers_new spec = {0};
     struct instance *inst = NULL;
     struct error *err = NULL;
-    int64_t v;
-    int c, r;
 
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        switch (c) {
-        case 'i':
-            spec.image = optarg;
-            break;
-        case 'm':
-        case 'n':
-            if (util_parse_int64(optarg, &v, NULL) < 0 || v <= 0 ||
-                v > (c == 'm' ? 1 << 22 : 256)) {
-                return cli_usage(cli, "bad %s value '%s'",
-                                 c == 'm' ? "--memory" : "--cpus", optarg);
-            }
-            if (c == 'm') {
-                spec.memory_mb = v;
-            } else {
-                spec.cpus = (int)v;
-            }
-            break;
-        case 'a':
-            spec.accel = optarg;
-            break;
-        case 'h':
-            printf("usage: vmsnap server create NAME --image IMAGE "
-                   "[--memory MB] [--cpus N] [--accel kvm|tcg|auto]\n");
-            return 0;
-        default:
-            return 2;
-        }
+    spec.name = a->pos[0];
+    spec.image = cli_str(cli, a, "image");
+    spec.memory_mb = cli_num(cli, a, "memory", 0);
+    spec.cpus = (int)cli_num(cli, a, "cpus", 0);
+    spec.accel = cli_str(cli, a, "accel");
+    if (spec.image == NULL) {
+        return cli_usage(cli, "--image is required");
     }
-    if (optind + 1 != argc || spec.image == NULL) {
-        return cli_usage(cli, "expected --image IMAGE and one NAME");
-    }
-    spec.name = argv[optind];
-    if ((r = cli_check_columns(cli, cli_server_fields)) >= 0) {
-        return r;
-    }
-    if (cli_store(cli) == NULL) {
+    if (cli_svc(cli) == NULL) {
         return 1;
     }
-    if (compute_create(cli->store, &spec, &inst, &err) < 0) {
+    if (servers_create(cli->svc, cli_who(cli), &spec, &inst, &err) < 0) {
         return cli_fail(cli, err);
     }
-    r = cli_print(cli, server_output(cli, inst));
-    instance_free(inst);
+    return server_print(cli, inst);
+}
+
+static const char *const server_list_columns[] = {
+    "ID", "Name", "Status", "Image", "Task State", "Power State", NULL,
+};
+
+static void
+server_row(json_object *v, json_object **row)
+{
+    row[0] = cli_take(v, "id");
+    row[1] = cli_take(v, "name");
+    row[2] = cli_take(v, "status");
+    row[3] = server_sub(v, "image", "id");
+    row[4] = cli_take(v, "OS-EXT-STS:task_state");
+    row[5] = cli_take(v, "vmsnap:run_state");
+}
+
+static int
+server_list(struct cli *cli, const struct cli_args *a)
+{
+    CLEANUP_FREE json_object **views = NULL;
+    struct instance **list = NULL;
+    struct error *err = NULL;
+    size_t n = 0, i, nv = 0;
+    int r = 1;
+
+    if (cli_svc(cli) == NULL) {
+        return 1;
+    }
+    if (servers_list(cli->svc, cli_who(cli), &list, &n, &err) < 0) {
+        return cli_fail(cli, err);
+    }
+    views = xcalloc(n + 1, sizeof(*views));
+    for (i = 0; i < n; i++) {
+        json_object *v = server_view(cli, list[i]);
+
+        if (v == NULL) {
+            goto out;
+        }
+        views[nv++] = v;
+    }
+    r = cli_list(cli, server_list_columns, views, nv, server_row);
+    nv = 0;
+out:
+    for (i = 0; i < nv; i++) {
+        json_object_put(views[i]);
+    }
+    instance_list_free(list, n);
     return r;
 }
 
 static int
-server_list(struct cli *cli, int argc, char **argv)
+server_show(struct cli *cli, const struct cli_args *a)
 {
-    static const char *const cols[] = {"ID", "Name", "Status", "Image", NULL};
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct instance **list = NULL;
+    struct instance *inst = NULL;
     struct error *err = NULL;
-    struct output *out;
-    size_t n = 0, i;
-    int c;
 
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        if (c == 'h') {
-            printf("usage: vmsnap server list\n");
-            return 0;
-        }
-        return 2;
-    }
-    if (optind != argc) {
-        return cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-    }
-    if (cli_store(cli) == NULL) {
+    if (cli_svc(cli) == NULL) {
         return 1;
     }
-    if (catalog_instance_list(store_catalog(cli->store), &list, &n, &err) <
-        0) {
+    if (servers_find(cli->svc, cli_who(cli), a->pos[0], &inst, &err) < 0) {
         return cli_fail(cli, err);
     }
-    out = output_new_list(cols);
-    for (i = 0; out && i < n; i++) {
-        struct compute_state st;
-        json_object *row[4];
-
-        if (compute_state(cli->store, list[i], &st, &err) < 0) {
-            instance_list_free(list, n);
-            output_free(out);
-            return cli_fail(cli, err);
-        }
-        row[0] = json_object_new_string(list[i]->id);
-        row[1] = cli_json_str(list[i]->name);
-        row[2] = json_object_new_string(st.status);
-        row[3] = cli_json_str(list[i]->image_id);
-        output_add_row(out, row);
-    }
-    instance_list_free(list, n);
-    return cli_print(cli, out);
+    return server_print(cli, inst);
 }
 
-/* Parse "[--timeout S] SERVER" (TIMEOUT may be NULL: no such option). */
-static struct instance *
-server_arg(struct cli *cli, int argc, char **argv, int *timeout, int *rc)
-{
-    static const struct option opts[] = {
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int64_t v;
-    int c;
+static const struct cli_opt server_stop_opts[] = {
+    {"timeout", CLI_INT, "S", "seconds for a clean shutdown (default 60)", 0,
+     3600},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
 
-    *rc = 2;
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        if (c == 't' && timeout) {
-            if (util_parse_int64(optarg, &v, NULL) < 0 || v < 0 ||
-                v > 3600) {
-                cli_usage(cli, "bad --timeout '%s'", optarg);
-                return NULL;
-            }
-            *timeout = (int)v;
-        } else if (c == 'h') {
-            printf("usage: vmsnap %s %sSERVER\n", cli->command,
-                   timeout ? "[--timeout SECONDS] " : "");
-            *rc = 0;
-            return NULL;
-        } else {
-            if (c == 't') {
-                cli_usage(cli, "no --timeout option here");
-            }
-            return NULL;
-        }
-    }
-    if (optind + 1 != argc) {
-        cli_usage(cli, "expected one SERVER");
-        return NULL;
-    }
-    *rc = 1;
-    return cli_find_server(cli, argv[optind]);
-}
-
+/* The simple life-cycle verbs, on every SERVER given. */
 static int
-server_show(struct cli *cli, int argc, char **argv)
+server_lifecycle(struct cli *cli, const struct cli_args *a, char verb)
 {
-    int rc;
-    struct instance *inst = server_arg(cli, argc, argv, NULL, &rc);
-
-    if (inst == NULL) {
-        return rc;
-    }
-    rc = cli_print(cli, server_output(cli, inst));
-    instance_free(inst);
-    return rc;
-}
-
-/* The body of the simple life-cycle verbs. */
-static int
-server_lifecycle(struct cli *cli, int argc, char **argv, char verb)
-{
-    int rc, timeout = 60, r = -1;
     struct error *err = NULL;
-    struct instance *inst =
-        server_arg(cli, argc, argv, verb == 's' ? &timeout : NULL, &rc);
+    int i, r = 0, t;
 
-    if (inst == NULL) {
-        return rc;
+    if (cli_svc(cli) == NULL) {
+        return 1;
     }
-    switch (verb) {
-    case 's':
-        r = compute_stop(cli->store, inst, timeout, &err);
-        break;
-    case 'S':
-        r = compute_start(cli->store, inst, &err);
-        break;
-    case 'p':
-    case 'u':
-        r = compute_pause(cli->store, inst, verb == 'p', &err);
-        break;
-    case 'd':
-        r = compute_delete(cli->store, inst, &err);
-        break;
+    for (i = 0; i < a->npos; i++) {
+        const char *ref = a->pos[i];
+
+        switch (verb) {
+        case 's':
+            t = (int)cli_num(cli, a, "timeout", 60);
+            t = servers_stop(cli->svc, cli_who(cli), ref, t, &err);
+            break;
+        case 'S':
+            t = servers_start(cli->svc, cli_who(cli), ref, &err);
+            break;
+        case 'p':
+        case 'u':
+            t = servers_pause(cli->svc, cli_who(cli), ref, verb == 'p', &err);
+            break;
+        default:
+            t = servers_delete(cli->svc, cli_who(cli), ref, &err);
+            break;
+        }
+        if (t < 0) {
+            r = cli_fail(cli, err);
+            err = NULL;
+        }
     }
-    instance_free(inst);
-    return r < 0 ? cli_fail(cli, err) : 0;
+    return r;
 }
 
 static int
-server_stop(struct cli *cli, int argc, char **argv)
+server_stop(struct cli *cli, const struct cli_args *a)
 {
-    return server_lifecycle(cli, argc, argv, 's');
+    return server_lifecycle(cli, a, 's');
 }
 
 static int
-server_start(struct cli *cli, int argc, char **argv)
+server_start(struct cli *cli, const struct cli_args *a)
 {
-    return server_lifecycle(cli, argc, argv, 'S');
+    return server_lifecycle(cli, a, 'S');
 }
 
 static int
-server_pause(struct cli *cli, int argc, char **argv)
+server_pause(struct cli *cli, const struct cli_args *a)
 {
-    return server_lifecycle(cli, argc, argv, 'p');
+    return server_lifecycle(cli, a, 'p');
 }
 
 static int
-server_unpause(struct cli *cli, int argc, char **argv)
+server_unpause(struct cli *cli, const struct cli_args *a)
 {
-    return server_lifecycle(cli, argc, argv, 'u');
+    return server_lifecycle(cli, a, 'u');
 }
 
 static int
-server_delete(struct cli *cli, int argc, char **argv)
+server_delete(struct cli *cli, const struct cli_args *a)
 {
-    return server_lifecycle(cli, argc, argv, 'd');
+    return server_lifecycle(cli, a, 'd');
 }
 
 static int
-server_console(struct cli *cli, int argc, char **argv)
+server_console(struct cli *cli, const struct cli_args *a)
 {
-    int rc;
-    struct instance *inst = server_arg(cli, argc, argv, NULL, &rc);
     CLEANUP_FREE char *path = NULL;
     CLEANUP_CLOSE int fd = -1;
+    struct error *err = NULL;
     char buf[65536];
     ssize_t n;
 
-    if (inst == NULL) {
-        return rc;
-    }
-    path = store_instance_path(cli->store, inst->id, "console.log");
-    instance_free(inst);
-    if (path == NULL) {
+    if (cli_svc(cli) == NULL) {
         return 1;
+    }
+    if (servers_console_path(cli->svc, cli_who(cli), a->pos[0], &path,
+                             &err) < 0) {
+        return cli_fail(cli, err);
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        struct error *err = NULL;
-
         error_setg_errno(&err, ERR_IO, errno, "%s", path);
         return cli_fail(cli, err);
     }
@@ -345,181 +285,174 @@ server_console(struct cli *cli, int argc, char **argv)
     return n < 0 ? 1 : 0;
 }
 
+/* Make the snapshot task T (consumed) of image IMG (consumed) happen: in
+ * this process with a progress bar, or with NO_WAIT in a worker, waiting
+ * only until its point in time is fixed.  Then show the image.
+ */
 static int
-server_image_create(struct cli *cli, int argc, char **argv)
+server_snapshot_finish(struct cli *cli, struct image *img, struct task *t,
+                       bool no_wait)
 {
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"wait", no_argument, NULL, 'w'},
-        {"no-wait", no_argument, NULL, 'W'},
-        {"freeze-timeout", required_argument, NULL, 't'},
-        {"all-volumes", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct snapshot_opts so = {0};
-    struct instance *inst;
-    struct image *img = NULL;
     struct error *err = NULL;
-    struct progress_bar *bar;
-    int64_t v;
-    int c, r;
+    char id[UTIL_UUID_LEN];
+    int r;
 
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        switch (c) {
-        case 'n':
-            so.name = optarg;
-            break;
-        case 'w':
-            so.no_wait = false;
-            break;
-        case 'W':
-            so.no_wait = true;
-            break;
-        case 'a':
-            so.all_volumes = true;
-            break;
-        case 't':
-            if (util_parse_int64(optarg, &v, NULL) < 0 || v <= 0 ||
-                v > 600) {
-                return cli_usage(cli, "bad --freeze-timeout '%s' (seconds)",
-                                 optarg);
-            }
-            so.freeze_timeout_ms = (int)v * 1000;
-            break;
-        case 'h':
-            printf("usage: vmsnap server image create --name NAME "
-                   "[--wait|--no-wait] [--freeze-timeout S] [--all-volumes] "
-                   "SERVER\n");
-            return 0;
-        default:
-            return 2;
+    snprintf(id, sizeof(id), "%s", img->id);
+    image_free(img);
+    img = NULL;
+    if (no_wait) {
+        r = task_spawn(cli->svc, t->id, &err);
+        if (r == 0) {
+            r = task_wait(cli->svc, t->id, "copy", SERVER_POINT_TIMEOUT_MS,
+                          &err);
         }
+    } else {
+        struct progress_bar *bar =
+            progress_bar_new(cli_progress_enabled(cli));
+
+        r = task_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
+        progress_bar_free(bar);
     }
-    if (optind + 1 != argc || so.name == NULL) {
-        return cli_usage(cli, "expected --name NAME and one SERVER");
-    }
-    if ((r = cli_check_columns(cli, cli_image_fields)) >= 0) {
-        return r;
-    }
-    inst = cli_find_server(cli, argv[optind]);
-    if (inst == NULL) {
-        return 1;
-    }
-    reap_stale(cli->store);
-    bar = progress_bar_new(cli_progress_enabled(cli) && !so.no_wait);
-    so.progress = progress_bar_reporter(bar);
-    r = snapshot_create(cli->store, inst, &so, &img, &err);
-    progress_bar_free(bar);
-    instance_free(inst);
+    task_free(t);
     if (r < 0) {
         return cli_fail(cli, err);
     }
-    r = cli_print(cli, cli_image_output(img));
-    image_free(img);
-    return r;
+    if (images_find(cli->svc, cli_who(cli), id, &img, &err) < 0) {
+        return cli_fail(cli, err);
+    }
+    {
+        CLEANUP_FREE char *path = NULL;
+        json_object *view;
+
+        if (img->location) {
+            images_local_path(cli->svc, img, &path, NULL);
+        }
+        view = view_image(img, path);
+        image_free(img);
+        return cli_show(cli, view, cli_image_form);
+    }
 }
 
-static int
-server_backup_create(struct cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"backup-type", required_argument, NULL, 'b'},
-        {"rotation", required_argument, NULL, 'r'},
-        {"all-volumes", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct snapshot_opts so = {0};
-    const char *type = NULL;
-    int64_t rotation = -1;
-    struct instance *inst;
-    struct image *img = NULL;
-    struct error *err = NULL;
-    struct progress_bar *bar;
-    int c, r, deleted = 0;
+static const struct cli_opt server_image_opts[] = {
+    {"name", CLI_STR, "NAME", "name of the new image (required)", 0, 0},
+    {"wait", CLI_FLAG, NULL, "wait until the image is active (default)", 0,
+     0},
+    {"no-wait", CLI_FLAG, NULL,
+     "return once the point in time is fixed; copy in the background", 0,
+     0},
+    {"all-volumes", CLI_FLAG, NULL,
+     "also every attached volume, at the same instant", 0, 0},
+    {"freeze-timeout", CLI_INT, "S",
+     "seconds the agent may take to freeze", 1, 600},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
 
-    for (c = cli_getopt(argc, argv, "", opts, true); c != -1;
-         c = cli_getopt(argc, argv, "", opts, false)) {
-        switch (c) {
-        case 'n':
-            so.name = optarg;
-            break;
-        case 'b':
-            type = optarg;
-            break;
-        case 'r':
-            if (util_parse_int64(optarg, &rotation, NULL) < 0 ||
-                rotation < 0 || rotation > 10000) {
-                return cli_usage(cli, "bad --rotation '%s'", optarg);
-            }
-            break;
-        case 'a':
-            so.all_volumes = true;
-            break;
-        case 'h':
-            printf("usage: vmsnap server backup create --name NAME "
-                   "--backup-type TYPE --rotation K [--all-volumes] "
-                   "SERVER\n"
-                   "Keeps the K newest backups of SERVER of that type; "
-                   "K=0 makes none and\ndeletes them all.\n");
-            return 0;
-        default:
-            return 2;
-        }
+static int
+server_image_create(struct cli *cli, const struct cli_args *a)
+{
+    struct snapshot_opts so = {0};
+    struct image *img = NULL;
+    struct task *t = NULL;
+    struct error *err = NULL;
+
+    so.name = cli_str(cli, a, "name");
+    so.all_volumes = cli_flag(cli, a, "all-volumes");
+    so.freeze_timeout_ms = (int)cli_num(cli, a, "freeze-timeout", 0) * 1000;
+    if (so.name == NULL) {
+        return cli_usage(cli, "--name is required");
     }
-    if (optind + 1 != argc || type == NULL || rotation < 0 ||
-        (rotation > 0 && so.name == NULL)) {
-        return cli_usage(cli, "expected --name NAME --backup-type TYPE "
-                              "--rotation K and one SERVER");
-    }
-    if ((r = cli_check_columns(cli, cli_image_fields)) >= 0) {
-        return r;
-    }
-    inst = cli_find_server(cli, argv[optind]);
-    if (inst == NULL) {
+    if (cli_svc(cli) == NULL) {
         return 1;
     }
-    reap_stale(cli->store);
-    bar = progress_bar_new(cli_progress_enabled(cli));
-    so.progress = progress_bar_reporter(bar);
-    r = backup_create(cli->store, inst, &so, type, (int)rotation, &img,
-                      &deleted, &err);
-    progress_bar_free(bar);
-    instance_free(inst);
-    if (r < 0) {
-        image_free(img);
+    if (snapshot_request(cli->svc, cli_who(cli), a->pos[0], &so, &img, &t,
+                         &err) < 0) {
         return cli_fail(cli, err);
     }
-    if (deleted > 0 && !cli->quiet) {
-        fprintf(stderr, "vmsnap: rotation deleted %d old %s backup%s\n",
-                deleted, type, deleted == 1 ? "" : "s");
+    return server_snapshot_finish(cli, img, t, cli_flag(cli, a, "no-wait"));
+}
+
+static const struct cli_opt server_backup_opts[] = {
+    {"name", CLI_STR, "NAME", "name of the new backup", 0, 0},
+    {"backup-type", CLI_STR, "TYPE", "daily, weekly, ... (required)", 0, 0},
+    {"type", CLI_STR, "TYPE", "the same (the openstack client's name)", 0,
+     0},
+    {"rotation", CLI_INT, "K", "how many backups of the type to keep", 0,
+     10000},
+    {"rotate", CLI_INT, "K", "the same (the openstack client's name)", 0,
+     10000},
+    {"all-volumes", CLI_FLAG, NULL,
+     "also every attached volume, at the same instant", 0, 0},
+    {"freeze-timeout", CLI_INT, "S",
+     "seconds the agent may take to freeze", 1, 600},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static int
+server_backup_create(struct cli *cli, const struct cli_args *a)
+{
+    struct snapshot_opts so = {0};
+    const char *type = cli_str(cli, a, "backup-type");
+    int64_t rotation = cli_num(cli, a, "rotation", -1);
+    struct image *img = NULL;
+    struct task *t = NULL;
+    struct error *err = NULL;
+
+    if (type == NULL) {
+        type = cli_str(cli, a, "type");
     }
-    r = img ? cli_print(cli, cli_image_output(img)) : 0;
-    image_free(img);
-    return r;
+    if (rotation < 0) {
+        rotation = cli_num(cli, a, "rotate", -1);
+    }
+    so.name = cli_str(cli, a, "name");
+    so.all_volumes = cli_flag(cli, a, "all-volumes");
+    so.freeze_timeout_ms = (int)cli_num(cli, a, "freeze-timeout", 0) * 1000;
+    if (type == NULL || rotation < 0 || (rotation > 0 && so.name == NULL)) {
+        return cli_usage(cli, "expected --name NAME --backup-type TYPE "
+                              "--rotation K");
+    }
+    if (cli_svc(cli) == NULL) {
+        return 1;
+    }
+    if (backup_request(cli->svc, cli_who(cli), a->pos[0], &so, type,
+                       (int)rotation, &img, &t, &err) < 0) {
+        return cli_fail(cli, err);
+    }
+    if (t == NULL) {
+        return 0;       /* rotation 0: nothing made, the old ones gone */
+    }
+    return server_snapshot_finish(cli, img, t, false);
 }
 
 const struct cli_command cli_server_commands[] = {
-    {"server backup create", server_backup_create,
-     "--name N --backup-type T --rotation K SERVER",
-     "back an instance up, keeping the K newest of that type"},
-    {"server image create", server_image_create,
-     "--name NAME [--wait|--no-wait] SERVER",
-     "snapshot an instance into a new image"},
-    {"server create", server_create, "NAME --image IMAGE",
-     "boot a new instance from an image"},
-    {"server list", server_list, "", "list instances"},
-    {"server show", server_show, "SERVER", "show an instance"},
-    {"server stop", server_stop, "[--timeout S] SERVER",
-     "shut an instance down (forced after the timeout)"},
-    {"server start", server_start, "SERVER", "start a stopped instance"},
-    {"server pause", server_pause, "SERVER", "pause an instance"},
-    {"server unpause", server_unpause, "SERVER", "resume a paused instance"},
-    {"server delete", server_delete, "SERVER", "delete an instance"},
-    {"server console", server_console, "SERVER",
-     "print an instance's serial console log"},
-    {NULL, NULL, NULL, NULL},
+    {"server create", server_create, "NAME", 1, 1, server_create_opts,
+     server_fields, "boot a new server from an image", NULL, false},
+    {"server list", server_list, "", 0, 0, NULL, server_list_columns,
+     "list servers", NULL, false},
+    {"server show", server_show, "SERVER", 1, 1, NULL, server_fields,
+     "show a server", NULL, false},
+    {"server stop", server_stop, "SERVER...", 1, -1, server_stop_opts, NULL,
+     "shut servers down (forced after the timeout)", NULL, false},
+    {"server start", server_start, "SERVER...", 1, -1, NULL, NULL,
+     "start stopped servers", NULL, false},
+    {"server pause", server_pause, "SERVER...", 1, -1, NULL, NULL,
+     "pause servers", NULL, false},
+    {"server unpause", server_unpause, "SERVER...", 1, -1, NULL, NULL,
+     "resume paused servers", NULL, false},
+    {"server delete", server_delete, "SERVER...", 1, -1, NULL, NULL,
+     "delete servers (their volumes stay)", NULL, false},
+    {"server console", server_console, "SERVER", 1, 1, NULL, NULL,
+     "print a server's serial console log", NULL, false},
+    {"server image create", server_image_create, "SERVER", 1, 1,
+     server_image_opts, NULL, "snapshot a server into a new image",
+     "Live when it runs: quiesced through the guest agent, every disk at\n"
+     "one instant, the copy in the background of the guest.  Cold when it\n"
+     "is stopped.",
+     false},
+    {"server backup create", server_backup_create, "SERVER", 1, 1,
+     server_backup_opts, NULL,
+     "back a server up, keeping the K newest of that type",
+     "Keeps the K newest backups of SERVER of that type; K=0 makes none "
+     "and\ndeletes them all.",
+     false},
+    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, false},
 };

@@ -1,26 +1,23 @@
 /* vmsnap: command line front end.
  *
- *   vmsnap [--data-dir DIR] [-f table|json|value|shell] [-c COLUMN]...
- *          COMMAND WORDS [ARGS]
+ *   vmsnap [--config FILE] [--data-dir DIR] [-f table|json|value|shell]
+ *          [-c COLUMN]... [-q] COMMAND WORDS [ARGS]
  *
  * The command words follow the openstack client ("image create",
- * "server image create").  Global options may appear anywhere.
+ * "server image create").  Global options may also appear among the
+ * command's arguments.
  */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
 
 static const struct cli_command *const cli_tables[] = {
-    cli_image_commands,
-    cli_server_commands,
-    cli_agent_commands,
-    cli_volume_commands,
+    cli_image_commands,  cli_server_commands, cli_agent_commands,
+    cli_volume_commands, cli_task_commands,   cli_config_commands,
 };
 
 #define N_TABLES (sizeof(cli_tables) / sizeof(cli_tables[0]))
@@ -28,23 +25,25 @@ static const struct cli_command *const cli_tables[] = {
 static void
 cli_print_help(FILE *fp)
 {
-    size_t t;
     const struct cli_command *c;
+    size_t t;
 
     fprintf(fp,
-            "usage: vmsnap [--data-dir DIR] [-f FORMAT] [-c COLUMN]... "
-            "COMMAND [ARGS]\n\n"
+            "usage: vmsnap [--config FILE] [--data-dir DIR] [-f FORMAT] "
+            "[-c COLUMN]... [-q]\n"
+            "              COMMAND [ARGS]\n\n"
             "Global options:\n"
+            "  --config FILE    configuration file (default "
+            CONFIG_DEFAULT_FILE ")\n"
             "  --data-dir DIR   data directory (default /var/lib/vmsnap "
-            "for root;\n"
-            "                   also $VMSNAP_DATA_DIR)\n"
+            "for root)\n"
             "  -f, --format F   output format: table, json, value, shell\n"
             "  -c, --column C   show only column C (repeatable)\n"
             "  -q, --quiet      no progress output\n\n"
-            "Commands:\n");
+            "Commands (vmsnap COMMAND --help for each):\n");
     for (t = 0; t < N_TABLES; t++) {
         for (c = cli_tables[t]; c->words; c++) {
-            fprintf(fp, "  %-24s %s\n", c->words, c->summary);
+            fprintf(fp, "  %-26s %s\n", c->words, c->summary);
         }
     }
 }
@@ -72,137 +71,112 @@ cli_match_words(const char *words, int argc, char **argv)
     return n;
 }
 
-/* Move the global options out of ARGV (in place); return the new argc or
- * -1 after printing a usage error.
- */
-static int
-cli_take_globals(struct cli *cli, int argc, char **argv)
+/* The command spelled by the first words of ARGV, and how many words. */
+static const struct cli_command *
+cli_find_command(int argc, char **argv, int *nwords)
 {
-    int i, out = 1, ncols = 0;
+    const struct cli_command *best = NULL, *c;
+    size_t t;
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        bool takes = false;
-        int first = i;  /* where this option began in argv */
+    *nwords = 0;
+    for (t = 0; t < N_TABLES; t++) {
+        for (c = cli_tables[t]; c->words; c++) {
+            int n = cli_match_words(c->words, argc, argv);
 
-        if (strcmp(a, "--") == 0) {
-            while (i < argc) {
-                argv[out++] = argv[i++];
+            if (n > *nwords) {
+                best = c;
+                *nwords = n;
             }
-            break;
-        }
-        if (strcmp(a, "--data-dir") == 0 || strcmp(a, "-f") == 0 ||
-            strcmp(a, "--format") == 0 || strcmp(a, "-c") == 0 ||
-            strcmp(a, "--column") == 0) {
-            takes = true;
-            if (i + 1 >= argc) {
-                fprintf(stderr, "vmsnap: option %s needs a value\n", a);
-                return -1;
-            }
-            val = argv[++i];
-        } else if (strncmp(a, "--data-dir=", 11) == 0) {
-            takes = true;
-            val = a + 11;
-            a = "--data-dir";
-        } else if (strncmp(a, "--format=", 9) == 0) {
-            takes = true;
-            val = a + 9;
-            a = "-f";
-        } else if (strncmp(a, "--column=", 9) == 0) {
-            takes = true;
-            val = a + 9;
-            a = "-c";
-        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            cli->quiet = true;
-            continue;
-        }
-        if (!takes) {
-            argv[out++] = argv[i];
-            continue;
-        }
-        if (strcmp(a, "--data-dir") == 0) {
-            cli->data_dir = val;
-        } else if (strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) {
-            struct error *err = NULL;
-
-            /* "image export --format ova" is the command's own option,
-             * as in the openstack client: hand it through.
-             */
-            if (strcmp(val, "ova") == 0) {
-                /* Copy the option as it was written (one word or two):
-                 * never more entries than were read.
-                 */
-                while (first <= i) {
-                    argv[out++] = argv[first++];
-                }
-                continue;
-            }
-            if (output_parse_format(val, &cli->format, &err) < 0) {
-                error_report("vmsnap", err);
-                return -1;
-            }
-        } else {
-            if (ncols >= CLI_MAX_COLUMNS) {
-                fprintf(stderr, "vmsnap: too many -c options\n");
-                return -1;
-            }
-            cli->columns[ncols++] = val;
         }
     }
-    argv[out] = NULL;
-    return out;
+    return best;
+}
+
+/* The command line's own settings on top of the file and environment. */
+static int
+cli_load_config(struct cli *cli)
+{
+    struct error *err = NULL;
+
+    cli->cfg = config_load(cli->config_file, &err);
+    if (cli->cfg && cli->data_dir &&
+        config_set(cli->cfg, "data_dir", cli->data_dir, &err) < 0) {
+        config_free(cli->cfg);
+        cli->cfg = NULL;
+    }
+    if (cli->cfg == NULL) {
+        return cli_fail(cli, err);
+    }
+    log_set_debug(cli->cfg->debug);
+    return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    struct cli cli = {.format = OUTPUT_TABLE};
-    const struct cli_command *best = NULL;
-    int best_n = 0, r;
-    size_t t;
+    static const struct cli_command none = {.words = ""};
+    struct cli cli = {.format = OUTPUT_TABLE, .cmd = &none};
+    const struct cli_command *cmd;
+    struct cli_args args;
+    int first = 1, nwords, r;
 
     log_init("vmsnap");
     /* A peer that goes away (QEMU, the agent, the thaw watchdog) is an
      * error to report, not a reason to die: writes get EPIPE instead.
      */
     signal(SIGPIPE, SIG_IGN);
-    argc = cli_take_globals(&cli, argc, argv);
-    if (argc < 0) {
-        return 2;
+    /* Global options before the command words. */
+    while (first < argc && argv[first][0] == '-') {
+        int used;
+
+        r = cli_take_global(&cli, argc - first, argv + first, &used);
+        if (r >= 0) {
+            return r;
+        }
+        if (used == 0) {
+            break;
+        }
+        first += used;
     }
-    if (argc < 2 || strcmp(argv[1], "help") == 0 ||
-        strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        cli_print_help(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (first >= argc || strcmp(argv[first], "help") == 0 ||
+        strcmp(argv[first], "--help") == 0 || strcmp(argv[first], "-h") == 0) {
+        cli_print_help(first >= argc ? stderr : stdout);
+        return first >= argc ? 2 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(argv[first], "--version") == 0) {
         printf("vmsnap %s\n", VMSNAP_VERSION);
         return 0;
     }
-    for (t = 0; t < N_TABLES; t++) {
-        const struct cli_command *c;
+    cmd = cli_find_command(argc - first, argv + first, &nwords);
+    if (cmd == NULL) {
+        fprintf(stderr, "vmsnap: unknown command '%s' (try vmsnap help)\n",
+                argv[first]);
+        return 2;
+    }
+    r = cli_parse(&cli, cmd, argc - first - nwords, argv + first + nwords,
+                  &args);
+    if (r >= 0) {
+        return r;
+    }
+    if (cmd->columns) {
+        for (int i = 0; i < cli.ncolumns; i++) {
+            size_t j;
 
-        for (c = cli_tables[t]; c->words; c++) {
-            int n = cli_match_words(c->words, argc - 1, argv + 1);
-
-            if (n > best_n) {
-                best = c;
-                best_n = n;
+            for (j = 0; cmd->columns[j]; j++) {
+                if (strcasecmp(cli.columns[i], cmd->columns[j]) == 0) {
+                    break;
+                }
+            }
+            if (cmd->columns[j] == NULL) {
+                return cli_usage(&cli, "no column named %s", cli.columns[i]);
             }
         }
     }
-    if (best == NULL) {
-        fprintf(stderr, "vmsnap: unknown command '%s' (try vmsnap help)\n",
-                argv[1]);
-        return 2;
+    r = cli_load_config(&cli);
+    if (r == 0) {
+        r = cmd->run(&cli, &args);
     }
-    cli.command = best->words;
-    /* The handler sees its arguments as argv[1..]; argv[0] is the
-     * command words for getopt's messages.
-     */
-    argv[best_n] = (char *)best->words;
-    r = best->run(&cli, argc - best_n, argv + best_n);
-    store_close(cli.store);
+    svc_close(cli.svc);
+    config_free(cli.cfg);
     return r;
 }

@@ -13,12 +13,15 @@ static char log_flags[256]; /* copy of VMSNAP_DEBUG, "" when unset */
 void
 log_init(const char *prog)
 {
-    const char *env = getenv("VMSNAP_DEBUG");
-
     if (prog) {
         log_prog = prog;
     }
-    snprintf(log_flags, sizeof(log_flags), "%s", env ? env : "");
+}
+
+void
+log_set_debug(const char *flags)
+{
+    snprintf(log_flags, sizeof(log_flags), "%s", flags ? flags : "");
 }
 
 bool

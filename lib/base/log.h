@@ -1,7 +1,7 @@
 /* vmsnap: diagnostics on stderr.
  *
- * Debug output is per subsystem: VMSNAP_DEBUG=qmp,qga (or "all") turns on
- * log_debug for those names.  The flag is tested before the arguments are
+ * Debug output is per subsystem: log_set_debug("qmp,qga") (or "all";
+ * the debug setting, VMSNAP_DEBUG) turns on log_debug for those names.  The flag is tested before the arguments are
  * formatted.  Every function here preserves errno.
  */
 #ifndef VMSNAP_LOG_H
@@ -11,8 +11,11 @@
 
 #include <json-c/json.h>
 
-/* Read VMSNAP_DEBUG once; calling again re-reads it. */
+/* Name the program in messages ("vmsnap", "vmsnapd"). */
 void log_init(const char *prog);
+
+/* Trace the subsystems FLAGS names ("qmp,qga", "all"; NULL or "": none). */
+void log_set_debug(const char *flags);
 
 /* True when debug output for SUBSYS is on. */
 bool log_debug_enabled(const char *subsys);

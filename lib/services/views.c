@@ -211,6 +211,7 @@ view_volume(const struct volume *vol)
     view_add(o, "volume_image_metadata",
              vol->source_image_id ? json_object_new_object() : NULL);
     view_add(o, "vmsnap:source_image_id", view_str(vol->source_image_id));
+    view_add(o, "vmsnap:file", view_str(vol->file));
     view_add(o, "bootable", json_object_new_string("false"));
     view_add(o, "availability_zone", json_object_new_string("nova"));
     view_add(o, "volume_type", NULL);
@@ -223,7 +224,8 @@ view_volume(const struct volume *vol)
 }
 
 json_object *
-view_volume_snapshot(const struct volume_snapshot *vs)
+view_volume_snapshot(const struct volume_snapshot *vs,
+                     const char *local_path)
 {
     json_object *o = json_object_new_object();
 
@@ -234,6 +236,7 @@ view_volume_snapshot(const struct volume_snapshot *vs)
     view_add(o, "size", json_object_new_int64(
                             (vs->size + (1LL << 30) - 1) >> 30));
     view_add(o, "vmsnap:size_bytes", json_object_new_int64(vs->size));
+    view_add(o, "vmsnap:file", view_str(local_path));
     view_add(o, "description", NULL);
     view_add(o, "os-extended-snapshot-attributes:project_id",
              view_str(vs->project_id));

@@ -29,9 +29,12 @@ json_object *view_image(const struct image *img, const char *local_path);
 json_object *view_server(const struct instance *inst,
                          const struct hv_state *st);
 
-/* Cinder v3. */
+/* Cinder v3, with the local file of the data as "vmsnap:file" (VOL's
+ * file; LOCAL_PATH for a snapshot, may be NULL).
+ */
 json_object *view_volume(const struct volume *vol);
-json_object *view_volume_snapshot(const struct volume_snapshot *vs);
+json_object *view_volume_snapshot(const struct volume_snapshot *vs,
+                                  const char *local_path);
 
 /* A task: id, kind, target, state, phase, progress, warnings (an array),
  * error, result, timestamps.

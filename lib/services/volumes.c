@@ -44,6 +44,8 @@ volumes_find(struct svc *svc, const struct caller *who, const char *ref,
                    ref);
         return -1;
     }
+    free(vol->file);
+    vol->file = datadir_volume_file(svc_dir(svc), vol->id);
     *out = vol;
     return 0;
 }
@@ -61,6 +63,8 @@ volumes_list(struct svc *svc, const struct caller *who,
     }
     for (i = 0; i < total; i++) {
         if (svc_may_see(who, list[i]->project_id)) {
+            free(list[i]->file);
+            list[i]->file = datadir_volume_file(svc_dir(svc), list[i]->id);
             list[j++] = list[i];
         } else {
             volume_free(list[i]);
@@ -116,8 +120,7 @@ volumes_snapshot_list(struct svc *svc, const struct caller *who,
     return 0;
 }
 
-/* The local file of volume snapshot VS's data (caller frees). */
-static int
+int
 volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,
                       char **path, struct error **errp)
 {

@@ -38,7 +38,9 @@ int volumes_create(struct svc *svc, const struct caller *who,
                    const struct volumes_new *spec, struct volume **out,
                    struct error **errp);
 
-/* Find volume REF (UUID, else name) that WHO may see; caller frees. */
+/* Find volume REF (UUID, else name) that WHO may see; caller frees.  Its
+ * file is the path of its data, derived from its ID.
+ */
 int volumes_find(struct svc *svc, const struct caller *who, const char *ref,
                  struct volume **out, struct error **errp);
 
@@ -75,6 +77,10 @@ int volumes_snapshot_list(struct svc *svc, const struct caller *who,
                           struct error **errp);
 int volumes_snapshot_delete(struct svc *svc, const struct caller *who,
                             const char *ref, struct error **errp);
+
+/* The local file of volume snapshot VS's data (caller frees). */
+int volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,
+                          char **path, struct error **errp);
 
 /* Delete the volume snapshots of image IMAGE_ID's set (tagged
  * instance_snapshot_id = IMAGE_ID), after the image is gone or when its
