@@ -1,41 +1,33 @@
 /* vmsnap: OVA packages of images (see package.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "bdm.h"
 #include "cleanup.h"
+#include "datadir.h"
 #include "images.h"
 #include "log.h"
 #include "ovf.h"
 #include "package.h"
+#include "props.h"
 #include "qemuimg.h"
+#include "servers.h"
+#include "svc-impl.h"
 #include "util.h"
 #include "volumes.h"
+#include "xalloc.h"
 
 /* Memory of a package whose image records neither vmsnap_memory_mb nor
  * min_ram (the default of server create).
  */
 #define PACKAGE_DEFAULT_MEMORY_MB 256
-
-/* Image properties that export reads and import rewrites. */
-#define PROP_BDM "block_device_mapping"
-#define PROP_KERNEL "kernel_id"
-#define PROP_RAMDISK "ramdisk_id"
-#define PROP_CPUS "vmsnap_cpus"
-#define PROP_MEMORY "vmsnap_memory_mb"
-#define PROP_IMPORTED "imported_from"
-#define PROP_IMPORT_OF PACKAGE_PROP_IMPORT_OF
-#define PROP_OS_TYPE "os_type"
-
-/* Volume snapshot metadata that import sets. */
-#define META_SET "instance_snapshot_id"
 
 /* The files an image boots with: the property that names the image, the
  * role of the plain file in a package, the image's disk format.
@@ -45,131 +37,13 @@ static const struct {
     const char *role;
     const char *format;
 } package_boot[] = {
-    {PROP_KERNEL, "kernel", "aki"},
-    {PROP_RAMDISK, "ramdisk", "ari"},
+    {PROP_KERNEL_ID, "kernel", "aki"},
+    {PROP_RAMDISK_ID, "ramdisk", "ari"},
 };
 
 #define PACKAGE_NBOOT (sizeof(package_boot) / sizeof(package_boot[0]))
 
-/* One entry of a block_device_mapping property.  Strings are borrowed
- * from the parsed JSON.
- */
-struct package_bdm {
-    int64_t device_index;    /* order on the instance, >= 1 */
-    const char *snapshot_id; /* the volume snapshot, a UUID */
-    const char *volume_id;   /* the volume it was taken of, or NULL */
-    const char *volume_name; /* that volume's name, or NULL */
-    bool matched;            /* import: a disk of the package is this one */
-};
-
-static int
-package_nomem(struct error **errp)
-{
-    error_setg(errp, ERR_IO, "out of memory");
-    return -1;
-}
-
-/* Set *DST to a copy of SRC (NULL gives NULL).  False if memory ran out. */
-static bool
-package_dup(char **dst, const char *src)
-{
-    *dst = src != NULL ? strdup(src) : NULL;
-    return src == NULL || *dst != NULL;
-}
-
-/* The string member KEY of JSON object OBJ, or NULL. */
-static const char *
-package_json_str(json_object *obj, const char *key)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(obj, key, &v) ||
-        !json_object_is_type(v, json_type_string)) {
-        return NULL;
-    }
-    return json_object_get_string(v);
-}
-
-/* Parse VALUE, a block_device_mapping property, into ENT (room for MAX
- * entries), sorted by device index (entries without one count from 1 in
- * array order; equal indexes keep their order).  *LIST gets the parsed
- * array, which the caller puts after the last use of ENT.
- * Returns 0, or -1 with ERR_INVALID (not an array of objects with a UUID
- * snapshot_id, a bad device_index, a snapshot named twice, more than MAX
- * entries); *LIST is NULL then.
- */
-static int
-package_parse_bdm(const char *value, json_object **list,
-                  struct package_bdm *ent, size_t max, size_t *n,
-                  struct error **errp)
-{
-    json_object *a = json_tokener_parse(value);
-    size_t i, j, len;
-
-    *list = NULL;
-    *n = 0;
-    if (a == NULL || !json_object_is_type(a, json_type_array)) {
-        json_object_put(a);
-        error_setg(errp, ERR_INVALID,
-                   "block_device_mapping is not a JSON array");
-        return -1;
-    }
-    len = json_object_array_length(a);
-    if (len > max) {
-        json_object_put(a);
-        error_setg(errp, ERR_INVALID,
-                   "block_device_mapping has %zu entries: at most %zu", len,
-                   max);
-        return -1;
-    }
-    for (i = 0; i < len; i++) {
-        json_object *e = json_object_array_get_idx(a, i), *v;
-        struct package_bdm b = {.device_index = (int64_t)i + 1};
-
-        b.snapshot_id = package_json_str(e, "snapshot_id");
-        if (!json_object_is_type(e, json_type_object) ||
-            !util_is_uuid(b.snapshot_id)) {
-            json_object_put(a);
-            error_setg(errp, ERR_INVALID,
-                       "block_device_mapping entry %zu has no valid "
-                       "snapshot_id",
-                       i + 1);
-            return -1;
-        }
-        if (json_object_object_get_ex(e, "device_index", &v) &&
-            (!json_object_is_type(v, json_type_int) ||
-             (b.device_index = json_object_get_int64(v)) < 1)) {
-            json_object_put(a);
-            error_setg(errp, ERR_INVALID,
-                       "block_device_mapping entry %zu has a bad "
-                       "device_index",
-                       i + 1);
-            return -1;
-        }
-        b.volume_id = package_json_str(e, "volume_id");
-        b.volume_name = package_json_str(e, "volume_name");
-        for (j = 0; j < *n; j++) {
-            if (strcasecmp(ent[j].snapshot_id, b.snapshot_id) == 0) {
-                json_object_put(a);
-                error_setg(errp, ERR_INVALID,
-                           "block_device_mapping names volume snapshot %s "
-                           "twice",
-                           b.snapshot_id);
-                return -1;
-            }
-        }
-        for (j = *n; j > 0 && ent[j - 1].device_index > b.device_index; j--) {
-            ent[j] = ent[j - 1];
-        }
-        ent[j] = b;
-        (*n)++;
-    }
-    *list = a;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Export.                                                             */
+/* ---- Export ----------------------------------------------------------- */
 
 /* Parse property KEY of IMG, when it is set, as an integer from 1 to MAX
  * into *OUT (left alone when KEY is not set).
@@ -195,55 +69,44 @@ package_prop_int(const struct image *img, const char *key, int64_t max,
     return 0;
 }
 
-/* Add the volume snapshots that IMG's block_device_mapping names to PKG,
- * in device order.
- */
+/* Add the volume snapshots of IMG's set to PKG, in device order. */
 static int
-package_export_volumes(struct store *store, const struct image *img,
+package_export_volumes(struct svc *svc, const struct image *img,
                        struct ovf_package *pkg, struct error **errp)
 {
-    const char *value = image_prop(img, PROP_BDM);
-    struct package_bdm ent[OVF_MAX_DISKS - 1];
-    CLEANUP_JSON_PUT json_object *list = NULL;
-    size_t n = 0, i;
+    size_t i;
 
-    if (value == NULL) {
-        return 0;
-    }
-    if (package_parse_bdm(value, &list, ent, OVF_MAX_DISKS - 1, &n, errp) < 0) {
-        error_prepend(errp, "image %s: ", img->id);
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < img->nbdm; i++) {
+        const struct bdm_entry *e = &img->bdm[i];
         struct ovf_disk *d = &pkg->disks[pkg->ndisks];
         struct volume_snapshot *vs = NULL;
-        bool ok;
+        char *path = NULL;
 
-        if (catalog_volume_snapshot_get(store_catalog(store),
-                                        ent[i].snapshot_id, &vs, errp) < 0) {
+        if (catalog_volume_snapshot_get(svc_catalog(svc), e->snapshot_id,
+                                        &vs, errp) < 0) {
             error_prepend(errp, "image %s, volume %zu: ", img->id, i + 1);
             return -1;
         }
-        if (strcmp(vs->status, "available") != 0 || vs->file == NULL) {
-            error_setg(errp, ERR_CONFLICT,
-                       "image %s, volume %zu: volume snapshot %s is %s, not "
-                       "available",
-                       img->id, i + 1, vs->id, vs->status);
+        if (strcmp(vs->status, "available") != 0 ||
+            volumes_snapshot_path(svc, vs, &path, errp) < 0) {
+            if (errp && *errp == NULL) {
+                error_setg(errp, ERR_CONFLICT,
+                           "image %s, volume %zu: volume snapshot %s is "
+                           "%s, not available",
+                           img->id, i + 1, vs->id, vs->status);
+            }
             volume_snapshot_free(vs);
             return -1;
         }
         pkg->ndisks++;
-        ok = package_dup(&d->file, vs->file) &&
-             package_dup(&d->format, "qcow2") &&
-             package_dup(&d->role, "volume") &&
-             package_dup(&d->name, ent[i].volume_name != NULL
-                                       ? ent[i].volume_name
-                                       : vs->name) &&
-             package_dup(&d->ref_id, vs->id);
+        d->file = path;
+        d->format = xstrdup("qcow2");
+        d->role = xstrdup("volume");
+        d->name = xstrdup(e->volume_name ? e->volume_name
+                          : vs->name     ? vs->name
+                                         : vs->id);
+        d->ref_id = xstrdup(vs->id);
         volume_snapshot_free(vs);
-        if (!ok) {
-            return package_nomem(errp);
-        }
     }
     return 0;
 }
@@ -252,7 +115,7 @@ package_export_volumes(struct store *store, const struct image *img,
  * files.
  */
 static int
-package_export_boot(struct store *store, const struct image *img,
+package_export_boot(struct svc *svc, const struct image *img,
                     struct ovf_package *pkg, struct error **errp)
 {
     size_t i;
@@ -261,39 +124,35 @@ package_export_boot(struct store *store, const struct image *img,
         const char *id = image_prop(img, package_boot[i].prop);
         struct ovf_file *f = &pkg->files[pkg->nfiles];
         struct image *b = NULL;
-        bool ok;
+        char *path = NULL;
 
         if (id == NULL) {
             continue;
         }
-        if (catalog_image_get(store_catalog(store), id, &b, errp) < 0) {
+        if (catalog_image_get(svc_catalog(svc), id, &b, errp) < 0) {
             error_prepend(errp, "image %s, %s: ", img->id,
                           package_boot[i].prop);
             return -1;
         }
-        if (strcmp(b->status, "active") != 0 || b->file == NULL) {
-            error_setg(errp, ERR_CONFLICT,
-                       "image %s, %s: image %s is %s, not active", img->id,
-                       package_boot[i].prop, b->id, b->status);
-            image_free(b);
-            return -1;
-        }
-        if (b->disk_format == NULL ||
-            strcmp(b->disk_format, package_boot[i].format) != 0) {
-            error_setg(errp, ERR_INVALID,
-                       "image %s, %s: image %s is not an %s image", img->id,
-                       package_boot[i].prop, b->id, package_boot[i].format);
+        if (strcmp(b->status, "active") != 0 || b->disk_format == NULL ||
+            strcmp(b->disk_format, package_boot[i].format) != 0 ||
+            images_local_path(svc, b, &path, errp) < 0) {
+            if (errp && *errp == NULL) {
+                error_setg(errp, ERR_CONFLICT,
+                           "image %s, %s: image %s is not an active %s "
+                           "image",
+                           img->id, package_boot[i].prop, b->id,
+                           package_boot[i].format);
+            }
             image_free(b);
             return -1;
         }
         pkg->nfiles++;
-        ok = package_dup(&f->path, b->file) &&
-             package_dup(&f->role, package_boot[i].role) &&
-             package_dup(&f->name, b->name) && package_dup(&f->ref_id, b->id);
+        f->path = path;
+        f->role = xstrdup(package_boot[i].role);
+        f->name = b->name ? xstrdup(b->name) : NULL;
+        f->ref_id = xstrdup(b->id);
         image_free(b);
-        if (!ok) {
-            return package_nomem(errp);
-        }
     }
     return 0;
 }
@@ -302,33 +161,25 @@ package_export_boot(struct store *store, const struct image *img,
  * ovf_package_free).
  */
 static int
-package_describe(struct store *store, const struct image *img,
+package_describe(struct svc *svc, const struct image *img,
                  struct ovf_package **out, struct error **errp)
 {
-    struct ovf_package *pkg = calloc(1, sizeof(*pkg));
+    struct ovf_package *pkg = xcalloc(1, sizeof(*pkg));
     const char *os_type = image_prop(img, PROP_OS_TYPE);
     struct ovf_disk *root;
     int64_t cpus = 1, mem;
     size_t i;
 
-    if (pkg == NULL) {
-        return package_nomem(errp);
-    }
-    pkg->disks = calloc(OVF_MAX_DISKS, sizeof(*pkg->disks));
-    pkg->files = calloc(PACKAGE_NBOOT, sizeof(*pkg->files));
-    pkg->props = calloc(img->nprops + 1, sizeof(*pkg->props));
-    if (pkg->disks == NULL || pkg->files == NULL || pkg->props == NULL ||
-        !package_dup(&pkg->name, img->name != NULL && img->name[0] != '\0'
-                                     ? img->name
-                                     : img->id) ||
-        !package_dup(&pkg->os_type,
-                     os_type != NULL && os_type[0] != '\0' ? os_type : NULL)) {
-        ovf_package_free(pkg);
-        return package_nomem(errp);
-    }
+    pkg->disks = xcalloc(OVF_MAX_DISKS, sizeof(*pkg->disks));
+    pkg->files = xcalloc(PACKAGE_NBOOT, sizeof(*pkg->files));
+    pkg->props = xcalloc(img->nprops + 1, sizeof(*pkg->props));
+    pkg->name = xstrdup(img->name && *img->name ? img->name : img->id);
+    pkg->os_type = os_type && *os_type ? xstrdup(os_type) : NULL;
     mem = img->min_ram > 0 ? img->min_ram : PACKAGE_DEFAULT_MEMORY_MB;
-    if (package_prop_int(img, PROP_CPUS, OVF_MAX_CPUS, &cpus, errp) < 0 ||
-        package_prop_int(img, PROP_MEMORY, OVF_MAX_MEMORY_MB, &mem, errp) < 0) {
+    if (package_prop_int(img, PROP_VMSNAP_CPUS, OVF_MAX_CPUS, &cpus, errp) <
+            0 ||
+        package_prop_int(img, PROP_VMSNAP_MEMORY_MB, OVF_MAX_MEMORY_MB, &mem,
+                         errp) < 0) {
         ovf_package_free(pkg);
         return -1;
     }
@@ -337,23 +188,24 @@ package_describe(struct store *store, const struct image *img,
     for (i = 0; i < img->nprops; i++) {
         struct ovf_prop *p = &pkg->props[pkg->nprops++];
 
-        if (!package_dup(&p->key, img->props[i].key) ||
-            !package_dup(&p->value, img->props[i].value)) {
-            ovf_package_free(pkg);
-            return package_nomem(errp);
-        }
+        p->key = xstrdup(img->props[i].key);
+        p->value = xstrdup(img->props[i].value);
+    }
+    /* The set travels as the property Nova keeps it in. */
+    if (img->nbdm > 0) {
+        struct ovf_prop *p = &pkg->props[pkg->nprops++];
+
+        p->key = xstrdup(PROP_BLOCK_DEVICE_MAPPING);
+        p->value = bdm_format(img->bdm, img->nbdm);
     }
     root = &pkg->disks[pkg->ndisks++];
-    if (!package_dup(&root->file, img->file) ||
-        !package_dup(&root->format, img->disk_format) ||
-        !package_dup(&root->role, "root") ||
-        !package_dup(&root->name, img->name) ||
-        !package_dup(&root->ref_id, img->id)) {
-        ovf_package_free(pkg);
-        return package_nomem(errp);
-    }
-    if (package_export_volumes(store, img, pkg, errp) < 0 ||
-        package_export_boot(store, img, pkg, errp) < 0) {
+    root->format = xstrdup(img->disk_format);
+    root->role = xstrdup("root");
+    root->name = img->name ? xstrdup(img->name) : NULL;
+    root->ref_id = xstrdup(img->id);
+    if (images_local_path(svc, img, &root->file, errp) < 0 ||
+        package_export_volumes(svc, img, pkg, errp) < 0 ||
+        package_export_boot(svc, img, pkg, errp) < 0) {
         ovf_package_free(pkg);
         return -1;
     }
@@ -362,22 +214,32 @@ package_describe(struct store *store, const struct image *img,
 }
 
 int
-package_export(struct store *store, const struct image *img, const char *path,
-               const char *disk_format, const struct progress *progress,
-               struct error **errp)
+package_export_request(struct svc *svc, const struct caller *who,
+                       const char *ref, const char *path,
+                       const char *disk_format, struct task **out,
+                       struct error **errp)
 {
-    struct ovf_package *pkg = NULL;
-    CLEANUP_FREE char *workdir = NULL;
-    CLEANUP_CLOSE int dirfd = -1;
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    struct image *img = NULL;
     int r;
 
-    if (img == NULL || path == NULL || path[0] == '\0') {
-        error_setg(errp, ERR_INVALID, "export: no image or no path");
+    if (path == NULL || *path == '\0') {
+        error_setg(errp, ERR_INVALID, "export: no path");
         return -1;
     }
-    if (strcmp(img->status, "active") != 0 || img->file == NULL) {
+    if (strcmp(disk_format, "vmdk") != 0 && strcmp(disk_format, "qcow2") != 0) {
+        error_setg(errp, ERR_INVALID,
+                   "disk format '%s' is not supported (vmdk, qcow2)",
+                   disk_format);
+        return -1;
+    }
+    if (images_find(svc, who, ref, &img, errp) < 0) {
+        return -1;
+    }
+    if (strcmp(img->status, "active") != 0) {
         error_setg(errp, ERR_CONFLICT, "image %s is %s, not active", img->id,
                    img->status);
+        image_free(img);
         return -1;
     }
     if (!images_is_disk(img->disk_format)) {
@@ -385,56 +247,130 @@ package_export(struct store *store, const struct image *img, const char *path,
                    "image %s is not a disk image (%s): only disk images "
                    "are exported, with their kernel and ramdisk",
                    img->id, img->disk_format ? img->disk_format : "none");
+        image_free(img);
         return -1;
     }
-    if (package_describe(store, img, &pkg, errp) < 0) {
-        return -1;
-    }
-    dirfd = store_make_tmp_dir(store, "export", &workdir, errp);
-    if (dirfd < 0) {
-        ovf_package_free(pkg);
-        return -1;
-    }
-    log_debug("package", "exporting %s (%zu disks, %zu files) to %s", img->id,
-              pkg->ndisks, pkg->nfiles, path);
-    r = ovf_export(pkg, path, disk_format, workdir, progress, errp);
-    /* ovf_export removed its own scratch directory in WORKDIR. */
-    if (rmdir(workdir) < 0) {
-        log_warnx("cannot remove %s: %s", workdir, strerror(errno));
-    }
-    ovf_package_free(pkg);
+    req = json_object_new_object();
+    json_object_object_add(req, "image", json_object_new_string(img->id));
+    json_object_object_add(req, "path", json_object_new_string(path));
+    json_object_object_add(req, "disk_format",
+                           json_object_new_string(disk_format));
+    r = task_create(svc, who, package_export_task_kind.name, "image",
+                    img->id, NULL, req, out, errp);
+    image_free(img);
     return r;
 }
 
-/* ------------------------------------------------------------------ */
-/* Import.                                                             */
+/* A string member of a task's request, or NULL. */
+static const char *
+package_req_str(json_object *req, const char *key)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(req, key, &v) &&
+        json_object_is_type(v, json_type_string)) {
+        return json_object_get_string(v);
+    }
+    return NULL;
+}
+
+static int
+package_export_run(struct svc *svc, struct task_run *t, json_object *req,
+                   char **result, struct error **errp)
+{
+    const char *id = package_req_str(req, "image");
+    const char *path = package_req_str(req, "path");
+    const char *fmt = package_req_str(req, "disk_format");
+    struct ovf_package *pkg = NULL;
+    CLEANUP_FREE char *workdir = NULL;
+    CLEANUP_CLOSE int dirfd = -1;
+    struct image *img = NULL;
+    int r;
+
+    if (id == NULL || path == NULL || fmt == NULL) {
+        error_setg(errp, ERR_INVALID, "export task without its arguments");
+        return -1;
+    }
+    if (catalog_image_get(svc_catalog(svc), id, &img, errp) < 0) {
+        return -1;
+    }
+    r = package_describe(svc, img, &pkg, errp);
+    if (r == 0) {
+        dirfd = datadir_make_tmp_dir(svc_dir(svc), "export", &workdir, errp);
+        r = dirfd < 0 ? -1 : 0;
+    }
+    if (r == 0) {
+        log_debug("package", "exporting %s (%zu disks, %zu files) to %s",
+                  img->id, pkg->ndisks, pkg->nfiles, path);
+        r = ovf_export(pkg, path, fmt, workdir, task_progress(t), errp);
+        /* ovf_export removed its own scratch directory in WORKDIR. */
+        if (rmdir(workdir) < 0) {
+            log_warnx("cannot remove %s: %s", workdir, strerror(errno));
+        }
+    }
+    ovf_package_free(pkg);
+    image_free(img);
+    return r;
+}
+
+static void
+package_export_recover(struct svc *svc, const struct task *task)
+{
+    /* The package is written to PATH.part and renamed at the end: what
+     * a dead export leaves is that .part file (and scratch space under
+     * tmp/, which datadir_reap_tmp removes).
+     */
+    CLEANUP_JSON_PUT json_object *req =
+        task->request ? json_tokener_parse(task->request) : NULL;
+    const char *path = req ? package_req_str(req, "path") : NULL;
+
+    if (path) {
+        CLEANUP_FREE char *part = xasprintf("%s.part", path);
+
+        if (unlink(part) == 0) {
+            log_warnx("removed %s, left by an export that died", part);
+        }
+    }
+}
+
+const struct task_kind package_export_task_kind = {
+    .name = "export",
+    .run = package_export_run,
+    .recover = package_export_recover,
+};
+
+/* ---- Import ----------------------------------------------------------- */
 
 /* One volume disk of an import. */
 struct package_vol {
     struct volume_snapshot *vs; /* its new record */
-    bool file_made;             /* vs->file may exist */
-    bool inserted;              /* vs is in the catalog */
+    char *key;                  /* its object's key */
+    char *path;                 /* where the data is converted to */
+    char *location;             /* the committed object, or NULL */
 };
 
 /* What one import works with. */
 struct package_import {
-    struct store *store;             /* the data directory */
+    struct svc *svc;                 /* the context */
+    const struct caller *who;        /* on whose behalf */
     const struct progress *progress; /* may be NULL */
     const char *name;                /* name of the new image */
     char *workdir;                   /* tmp/import-<uuid>, made here */
     struct ovf_package *pkg;         /* the package, unpacked in workdir */
     struct image *img;               /* the new root image's record */
-    char *img_file;                  /* its data file */
-    bool img_file_made;              /* img_file may exist */
-    bool img_inserted;               /* img is in the catalog */
+    struct lock *lock;               /* the image's lock */
+    char *key;                       /* its object's key */
+    char *path;                      /* where its data is converted to */
+    char *location;                  /* the committed object, or NULL */
+    bool inserted;                   /* the records are in the catalog */
     struct package_vol vols[OVF_MAX_DISKS]; /* pkg->disks[i + 1] */
     size_t nvols;                           /* pkg->ndisks - 1 */
+    struct bdm_entry bdm[OVF_MAX_DISKS];    /* the new mapping */
     struct image *boot[PACKAGE_NBOOT];      /* new kernel, ramdisk images */
     const struct ovf_file *boot_file[PACKAGE_NBOOT]; /* in pkg, or NULL */
     int64_t conv_total;  /* bytes of all disks */
     int64_t conv_done;   /* bytes of the disks converted */
     int64_t conv_weight; /* bytes of the disk converting */
-    int lock;            /* store_lock_image of img, or -1 */
 };
 
 /* The value of property KEY in the package, or NULL. */
@@ -451,80 +387,50 @@ package_prop(const struct ovf_package *pkg, const char *key)
     return NULL;
 }
 
-/* The properties import rewrites or sets itself. */
-static bool
-package_prop_rewritten(const char *key)
-{
-    /* instance_uuid and backup_type name an instance of the exporting
-     * host: kept, an imported backup would join the rotation of a local
-     * instance that happens to share the ID.  imported_from keeps the
-     * origin.
-     */
-    static const char *const keys[] = {
-        PROP_BDM,    PROP_KERNEL,     PROP_RAMDISK,  PROP_CPUS,
-        PROP_MEMORY, PROP_IMPORTED,   "instance_uuid", "backup_type",
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (strcmp(key, keys[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* The new root image's record, in status importing, with the package's
- * properties except those rewritten later.  The import lock is taken
- * here, before the record exists (see store_lock_image).
+ * properties except those the import rewrites.  Its lock is taken here,
+ * before the record exists.
  */
 static int
 package_new_image(struct package_import *im, struct error **errp)
 {
     const struct ovf_package *pkg = im->pkg;
-    struct image *img = calloc(1, sizeof(*img));
-    char num[32];
+    struct image *img = xcalloc(1, sizeof(*img));
+    CLEANUP_FREE char *cpus = xasprintf("%d", pkg->cpus);
+    CLEANUP_FREE char *mem = xasprintf("%" PRId64, pkg->memory_mb);
     size_t i;
 
-    if (img == NULL) {
-        return package_nomem(errp);
-    }
     im->img = img;
     util_uuid_new(img->id);
-    im->lock = store_lock_image(im->store, img->id, false, errp);
-    if (im->lock < 0) {
+    if (svc_lock(im->svc, "image", img->id, false, &im->lock, errp) < 0) {
         return -1;
     }
     img->size = -1;
     img->virtual_size = -1;
-    if (!package_dup(&img->name, im->name) ||
-        !package_dup(&img->status, "importing") ||
-        !package_dup(&img->disk_format, "qcow2") ||
-        !package_dup(&img->container_format, "bare")) {
-        return package_nomem(errp);
-    }
+    img->name = xstrdup(im->name);
+    img->status = xstrdup("importing");
+    img->disk_format = xstrdup("qcow2");
+    img->container_format = xstrdup("bare");
+    img->visibility = xstrdup("shared");
+    img->owner = im->who->project_id ? xstrdup(im->who->project_id) : NULL;
     for (i = 0; i < pkg->nprops; i++) {
-        if (!package_prop_rewritten(pkg->props[i].key) &&
-            image_prop_set(img, pkg->props[i].key, pkg->props[i].value, errp) <
-                0) {
+        if (!props_rewritten_on_import(pkg->props[i].key) &&
+            image_prop_set(img, pkg->props[i].key, pkg->props[i].value,
+                           errp) < 0) {
             return -1;
         }
     }
     /* The hardware section is where OVF keeps these: take them from it,
      * so that a package made by another tool keeps them too.
      */
-    snprintf(num, sizeof(num), "%d", pkg->cpus);
-    if (image_prop_set(img, PROP_CPUS, num, errp) < 0) {
+    if (image_prop_set(img, PROP_VMSNAP_CPUS, cpus, errp) < 0 ||
+        image_prop_set(img, PROP_VMSNAP_MEMORY_MB, mem, errp) < 0 ||
+        (pkg->disks[0].ref_id &&
+         image_prop_set(img, PROP_IMPORTED_FROM, pkg->disks[0].ref_id,
+                        errp) < 0)) {
         return -1;
     }
-    snprintf(num, sizeof(num), "%" PRId64, pkg->memory_mb);
-    if (image_prop_set(img, PROP_MEMORY, num, errp) < 0) {
-        return -1;
-    }
-    if (pkg->disks[0].ref_id != NULL &&
-        image_prop_set(img, PROP_IMPORTED, pkg->disks[0].ref_id, errp) < 0) {
-        return -1;
-    }
+    im->key = images_key(img->id, "qcow2");
     return 0;
 }
 
@@ -552,7 +458,7 @@ package_plan_boot(struct package_import *im, struct error **errp)
             continue;
         }
         if (!util_is_uuid(id) ||
-            catalog_image_get(store_catalog(im->store), id, &b, NULL) < 0) {
+            images_find(im->svc, im->who, id, &b, NULL) < 0) {
             error_setg(errp, ERR_INVALID,
                        "property %s names image %.40s, which the package "
                        "does not carry and this host does not have",
@@ -577,118 +483,130 @@ package_plan_boot(struct package_import *im, struct error **errp)
 }
 
 /* The record of volume disk I (pkg->disks[I]) and its entry in the new
- * block_device_mapping, appended to BDM.  OLD (may be NULL) is the entry
- * of the package's own block_device_mapping for that disk.
+ * mapping.  OLD (may be NULL) is the entry of the package's own
+ * block_device_mapping for that disk.
  */
-static int
+static void
 package_new_volume(struct package_import *im, size_t i,
-                   const struct package_bdm *old, json_object *bdm,
-                   struct error **errp)
+                   const struct bdm_entry *old)
 {
     const struct ovf_disk *d = &im->pkg->disks[i];
-    struct volume_snapshot *vs = calloc(1, sizeof(*vs));
-    const char *vname =
-        old != NULL && old->volume_name != NULL ? old->volume_name : d->name;
-    CLEANUP_FREE char *label = NULL;
-    json_object *e;
+    struct package_vol *v = &im->vols[im->nvols];
+    struct bdm_entry *e = &im->bdm[im->nvols];
+    struct volume_snapshot *vs = xcalloc(1, sizeof(*vs));
+    const char *vname = old && old->volume_name ? old->volume_name : d->name;
+    CLEANUP_FREE char *label = vname ? xstrdup(vname)
+                                     : xasprintf("vol%zu", i);
 
-    if (vs == NULL) {
-        return package_nomem(errp);
-    }
-    im->vols[im->nvols++].vs = vs;
+    im->nvols++;
+    v->vs = vs;
     util_uuid_new(vs->id);
-    label = vname != NULL ? strdup(vname) : util_strdup_printf("vol%zu", i);
-    vs->name =
-        label != NULL ? util_strdup_printf("%s-%s", im->name, label) : NULL;
-    if (old != NULL && util_is_uuid(old->volume_id)) {
-        vs->volume_id = strdup(old->volume_id);
+    vs->name = xasprintf("%s-%s", im->name, label);
+    if (old && util_is_uuid(old->volume_id)) {
+        vs->volume_id = xstrdup(old->volume_id);
     } else {
         char id[UTIL_UUID_LEN];
 
         util_uuid_new(id);
-        vs->volume_id = strdup(id);
+        vs->volume_id = xstrdup(id);
     }
-    vs->status = strdup("available");
+    vs->status = xstrdup("creating");
     vs->size = d->capacity;
-    vs->file = store_volume_snapshot_path(im->store, vs->id);
-    if (vs->name == NULL || vs->volume_id == NULL || vs->status == NULL ||
-        vs->file == NULL) {
-        return package_nomem(errp);
+    vs->project_id = im->img->owner ? xstrdup(im->img->owner) : NULL;
+    v->key = xasprintf("volume-snapshots/%s.qcow2", vs->id);
+    volume_snapshot_meta_set(vs, PROP_INSTANCE_SNAPSHOT_ID, im->img->id,
+                             NULL);
+    if (d->ref_id) {
+        volume_snapshot_meta_set(vs, PROP_IMPORTED_FROM, d->ref_id, NULL);
     }
-    if (volume_snapshot_meta_set(vs, META_SET, im->img->id, errp) < 0 ||
-        (d->ref_id != NULL &&
-         volume_snapshot_meta_set(vs, PROP_IMPORTED, d->ref_id, errp) < 0)) {
-        return -1;
-    }
-    e = json_object_new_object();
-    if (e == NULL || json_object_array_add(bdm, e) < 0) {
-        json_object_put(e);
-        return package_nomem(errp);
-    }
-    json_object_object_add(
-        e, "device_index",
-        json_object_new_int64(old != NULL ? old->device_index : (int64_t)i));
-    json_object_object_add(e, "volume_id",
-                           json_object_new_string(vs->volume_id));
-    json_object_object_add(e, "snapshot_id", json_object_new_string(vs->id));
-    json_object_object_add(e, "size", json_object_new_int64(vs->size));
-    if (vname != NULL) {
-        json_object_object_add(e, "volume_name", json_object_new_string(vname));
-    }
-    return 0;
+    memset(e, 0, sizeof(*e));
+    e->device_index = old ? old->device_index : (int)im->nvols;
+    snprintf(e->volume_id, sizeof(e->volume_id), "%s", vs->volume_id);
+    snprintf(e->snapshot_id, sizeof(e->snapshot_id), "%s", vs->id);
+    e->size = vs->size;
+    e->volume_name = vname ? xstrdup(vname) : NULL;
 }
 
 /* Plan the volume snapshots: one per volume disk, matched to the
- * package's block_device_mapping by the snapshot ID each disk records,
- * and the new block_device_mapping that names them.
+ * package's block_device_mapping by the snapshot ID each disk records.
  */
 static int
 package_plan_volumes(struct package_import *im, struct error **errp)
 {
     const struct ovf_package *pkg = im->pkg;
-    const char *value = package_prop(pkg, PROP_BDM);
-    struct package_bdm ent[OVF_MAX_DISKS];
-    CLEANUP_JSON_PUT json_object *old = NULL;
-    CLEANUP_JSON_PUT json_object *bdm = NULL;
+    const char *value = package_prop(pkg, PROP_BLOCK_DEVICE_MAPPING);
+    struct bdm_entry old[OVF_MAX_DISKS];
+    bool matched[OVF_MAX_DISKS] = {false};
     size_t n = 0, i, j;
+    int r = 0;
 
-    if (value != NULL &&
-        package_parse_bdm(value, &old, ent, OVF_MAX_DISKS, &n, errp) < 0) {
+    if (value && bdm_parse(value, old, OVF_MAX_DISKS, &n, errp) < 0) {
         error_prepend(errp, "package property ");
         return -1;
     }
-    bdm = json_object_new_array();
-    if (bdm == NULL) {
-        return package_nomem(errp);
-    }
     for (i = 1; i < pkg->ndisks; i++) {
-        const struct package_bdm *match = NULL;
+        const struct bdm_entry *match = NULL;
 
-        for (j = 0; j < n && pkg->disks[i].ref_id != NULL; j++) {
-            if (!ent[j].matched &&
-                strcasecmp(ent[j].snapshot_id, pkg->disks[i].ref_id) == 0) {
-                ent[j].matched = true;
-                match = &ent[j];
+        for (j = 0; j < n && pkg->disks[i].ref_id; j++) {
+            if (!matched[j] &&
+                strcasecmp(old[j].snapshot_id, pkg->disks[i].ref_id) == 0) {
+                matched[j] = true;
+                match = &old[j];
                 break;
             }
         }
-        if (package_new_volume(im, i, match, bdm, errp) < 0) {
-            return -1;
-        }
+        package_new_volume(im, i, match);
     }
-    for (j = 0; j < n; j++) {
-        if (!ent[j].matched) {
+    for (j = 0; j < n && r == 0; j++) {
+        if (!matched[j]) {
             error_setg(errp, ERR_INVALID,
                        "block_device_mapping names volume snapshot %s, "
                        "which the package does not carry",
-                       ent[j].snapshot_id);
+                       old[j].snapshot_id);
+            r = -1;
+        }
+    }
+    bdm_entries_clear(old, n);
+    return r;
+}
+
+/* Refuse a package whose disks, as declared, would not fit: larger than
+ * the largest image allowed, or than the free space minus the reserve
+ * (a tiny package can declare terabytes: audit H4).
+ */
+static int
+package_check_space(struct package_import *im, struct error **errp)
+{
+    const struct config *cfg = svc_config(im->svc);
+    struct statvfs vfs;
+    int64_t avail;
+    size_t i;
+
+    for (i = 0; i < im->pkg->ndisks; i++) {
+        if (cfg->max_image_size > 0 &&
+            im->pkg->disks[i].capacity > cfg->max_image_size) {
+            error_setg(errp, ERR_INVALID,
+                       "disk %zu declares %" PRId64 " bytes, more than the "
+                       "largest image allowed (limits.max_image_size: "
+                       "%" PRId64 ")",
+                       i + 1, im->pkg->disks[i].capacity,
+                       cfg->max_image_size);
             return -1;
         }
     }
-    if (im->nvols > 0 && image_prop_set(im->img, PROP_BDM,
-                                        json_object_to_json_string_ext(
-                                            bdm, JSON_C_TO_STRING_PLAIN),
-                                        errp) < 0) {
+    if (statvfs(svc_dir(im->svc), &vfs) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "statvfs %s",
+                         svc_dir(im->svc));
+        return -1;
+    }
+    avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    if (im->conv_total > avail - cfg->reserved_space) {
+        error_setg(errp, ERR_IO,
+                   "the package's disks declare %" PRId64 " bytes, more than "
+                   "the %" PRId64 " free in %s (of which %" PRId64 " are "
+                   "kept in reserve)",
+                   im->conv_total, avail, svc_dir(im->svc),
+                   cfg->reserved_space);
         return -1;
     }
     return 0;
@@ -709,30 +627,69 @@ package_plan(struct package_import *im, struct error **errp)
                    "volume): it does not describe a bootable image");
         return -1;
     }
-    if (pkg->ndisks - 1 > VOLUMES_MAX_PER_INSTANCE) {
+    if (pkg->ndisks - 1 > SERVERS_MAX_VOLUMES) {
         error_setg(errp, ERR_INVALID,
-                   "the package has %zu volumes: an instance takes at most "
+                   "the package has %zu volumes: a server takes at most %d",
+                   pkg->ndisks - 1, SERVERS_MAX_VOLUMES);
+        return -1;
+    }
+    if (pkg->nprops > CATALOG_PROPS_MAX) {
+        error_setg(errp, ERR_INVALID,
+                   "the package has %zu properties: an image takes at most "
                    "%d",
-                   pkg->ndisks - 1, VOLUMES_MAX_PER_INSTANCE);
+                   pkg->nprops, CATALOG_PROPS_MAX);
         return -1;
     }
     if (im->name == NULL) {
         im->name = pkg->name;
     }
-    if (im->name[0] == '\0' || strlen(im->name) > CATALOG_NAME_MAX) {
-        error_setg(errp, ERR_INVALID, "an image name has 1 to %d bytes",
-                   CATALOG_NAME_MAX);
-        return -1;
-    }
-    if (package_new_image(im, errp) < 0 || package_plan_boot(im, errp) < 0 ||
-        package_plan_volumes(im, errp) < 0) {
-        return -1;
-    }
     im->conv_total = 0;
     for (i = 0; i < pkg->ndisks; i++) {
         im->conv_total += pkg->disks[i].capacity;
     }
+    return package_check_space(im, errp) < 0 ||
+                   package_new_image(im, errp) < 0 ||
+                   package_plan_boot(im, errp) < 0 ||
+                   package_plan_volumes(im, errp) < 0
+               ? -1
+               : 0;
+}
+
+/* Put the root image (importing) and its volume snapshots (creating) in
+ * the catalog in one transaction, before any data is written: from here
+ * a process that dies leaves records that recovery removes.
+ */
+static int
+package_insert(struct package_import *im, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(im->svc);
+    size_t i;
+
+    if (catalog_begin(cat, errp) < 0) {
+        return -1;
+    }
+    if (catalog_image_insert(cat, im->img, errp) < 0) {
+        goto fail;
+    }
+    for (i = 0; i < im->nvols; i++) {
+        if (catalog_volume_snapshot_insert(cat, im->vols[i].vs, errp) < 0) {
+            goto fail;
+        }
+    }
+    if (im->nvols > 0 &&
+        catalog_image_set_bdm(cat, im->img->id, im->bdm, im->nvols, errp) <
+            0) {
+        goto fail;
+    }
+    if (catalog_commit(cat, errp) < 0) {
+        return -1;
+    }
+    im->inserted = true;
     return 0;
+
+fail:
+    catalog_rollback(cat);
+    return -1;
 }
 
 static void
@@ -746,20 +703,24 @@ package_on_convert(double pct, void *opaque)
                     done * 100 / total > 100 ? 100 : done * 100 / total);
 }
 
-/* Convert disk I of the package into a new qcow2 file DST, then drop
- * the unpacked disk: the data directory holds each disk twice only while
- * it converts.
+/* Convert disk I of the package into object KEY (its local file *PATH),
+ * then drop the unpacked disk: the data directory holds each disk twice
+ * only while it converts.
  */
 static int
-package_convert(struct package_import *im, size_t i, const char *dst,
-                struct error **errp)
+package_convert(struct package_import *im, size_t i, const char *key,
+                char **path, struct error **errp)
 {
     const struct ovf_disk *d = &im->pkg->disks[i];
 
+    if (blob_create(svc_blob(im->svc), key, path, errp) < 0) {
+        return -1;
+    }
     im->conv_weight = d->capacity;
-    log_debug("package", "converting %s (%s) to %s", d->file, d->format, dst);
-    if (qemuimg_convert(d->file, d->format, dst, "qcow2", package_on_convert,
-                        im, errp) < 0) {
+    log_debug("package", "converting %s (%s) to %s", d->file, d->format,
+              *path);
+    if (qemuimg_convert(d->file, d->format, *path, "qcow2",
+                        package_on_convert, im, errp) < 0) {
         error_prepend(errp, "disk %zu: ", i + 1);
         return -1;
     }
@@ -770,156 +731,177 @@ package_convert(struct package_import *im, size_t i, const char *dst,
     return 0;
 }
 
-/* Make every data file: the root image's and the volume snapshots'. */
-static int
-package_convert_disks(struct package_import *im, struct error **errp)
-{
-    size_t i;
-
-    im->img_file = store_image_path(im->store, im->img->id, "qcow2");
-    if (im->img_file == NULL) {
-        return package_nomem(errp);
-    }
-    im->img_file_made = true;
-    if (package_convert(im, 0, im->img_file, errp) < 0) {
-        return -1;
-    }
-    for (i = 0; i < im->nvols; i++) {
-        im->vols[i].file_made = true;
-        if (package_convert(im, i + 1, im->vols[i].vs->file, errp) < 0) {
-            return -1;
-        }
-    }
-    progress_report(im->progress, "convert", 100);
-    return 0;
-}
-
-/* Register the kernel and ramdisk the package carries as new images. */
+/* Register the kernel and ramdisk the package carries as new images,
+ * tagged with the import they belong to, and point the new image at
+ * them.
+ */
 static int
 package_register_boot(struct package_import *im, struct error **errp)
 {
+    struct prop set[PACKAGE_NBOOT];
+    struct image_patch p = {.min_ram = -1, .min_disk = -1, .set = set};
     size_t i;
 
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         const struct ovf_file *f = im->boot_file[i];
-        /* PROP_IMPORT_OF ties the image to this import, so that what an
-         * import killed half-way made can be found and removed (reap.c).
-         */
-        struct prop props[2] = {{(char *)PROP_IMPORT_OF, im->img->id},
-                                {(char *)PROP_IMPORTED, NULL}};
+        struct prop props[2] = {
+            {(char *)PACKAGE_PROP_IMPORT_OF, im->img->id},
+            {(char *)PROP_IMPORTED_FROM, NULL},
+        };
         struct images_new spec = {0};
         CLEANUP_FREE char *name = NULL;
 
         if (f == NULL) {
             continue;
         }
-        name = f->name != NULL ? strdup(f->name)
-                               : util_strdup_printf("%s-%s", im->name, f->role);
-        if (name == NULL) {
-            return package_nomem(errp);
-        }
+        name = f->name ? xstrdup(f->name)
+                       : xasprintf("%s-%s", im->name, f->role);
         spec.name = name;
         spec.file = f->path;
         spec.disk_format = package_boot[i].format;
         props[1].value = f->ref_id;
         spec.props = props;
-        spec.nprops = f->ref_id != NULL ? 2 : 1;
-        if (images_create(im->store, &spec, im->progress, &im->boot[i], errp) <
-            0) {
+        spec.nprops = f->ref_id ? 2 : 1;
+        if (images_create(im->svc, im->who, &spec, im->progress,
+                          &im->boot[i], errp) < 0) {
             error_prepend(errp, "%s: ", f->role);
             return -1;
         }
-        if (image_prop_set(im->img, package_boot[i].prop, im->boot[i]->id,
-                           errp) < 0) {
+        set[p.nset].key = (char *)package_boot[i].prop;
+        set[p.nset].value = im->boot[i]->id;
+        p.nset++;
+    }
+    if (p.nset == 0) {
+        return 0;
+    }
+    return catalog_image_patch(svc_catalog(im->svc), im->img->id, &p, errp);
+}
+
+/* Make every object, commit it and make the records final: the volume
+ * snapshots available, then the image active.
+ */
+static int
+package_make(struct package_import *im, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(im->svc);
+    size_t i;
+
+    if (package_convert(im, 0, im->key, &im->path, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < im->nvols; i++) {
+        if (package_convert(im, i + 1, im->vols[i].key, &im->vols[i].path,
+                            errp) < 0) {
             return -1;
         }
     }
-    return 0;
-}
-
-/* Put the root image (importing) and its volume snapshots (available,
- * their files complete) in the catalog in one transaction, then hash the
- * root disk and make the image active.
- */
-static int
-package_register(struct package_import *im, struct error **errp)
-{
-    struct catalog *cat = store_catalog(im->store);
-    size_t i;
-
+    progress_report(im->progress, "convert", 100);
     if (package_register_boot(im, errp) < 0) {
         return -1;
     }
-    if (catalog_begin(cat, errp) < 0) {
-        return -1;
-    }
-    if (catalog_image_insert(cat, im->img, errp) < 0) {
-        catalog_rollback(cat);
-        return -1;
-    }
     for (i = 0; i < im->nvols; i++) {
-        if (catalog_volume_snapshot_insert(cat, im->vols[i].vs, errp) < 0) {
-            catalog_rollback(cat);
+        struct package_vol *v = &im->vols[i];
+        struct volume_snapshot_data vd = {0};
+
+        if (blob_commit(svc_blob(im->svc), v->key, v->path, NULL,
+                        &v->location, errp) < 0) {
+            return -1;
+        }
+        vd.location = v->location;
+        if (catalog_volume_snapshot_set_data(cat, v->vs->id, &vd, errp) < 0 ||
+            catalog_volume_snapshot_transition(cat, v->vs->id, "creating",
+                                               "available", errp) < 0) {
             return -1;
         }
     }
-    if (catalog_commit(cat, errp) < 0) {
-        return -1;
-    }
-    im->img_inserted = true;
-    for (i = 0; i < im->nvols; i++) {
-        im->vols[i].inserted = true;
-    }
-    if (images_activate(im->store, im->img, im->img_file, im->progress,
-                        errp) < 0) {
+    if (blob_commit(svc_blob(im->svc), im->key, im->path, NULL,
+                    &im->location, errp) < 0 ||
+        images_activate(im->svc, im->img->id, "importing", "qcow2",
+                        im->location, im->path, im->progress, errp) < 0) {
         error_prepend(errp, "root disk: ");
         return -1;
     }
     return 0;
 }
 
-/* Undo a failed import: records first (the image before the volume
- * snapshots and the kernel it names, which it would keep in use), then
- * files.
- */
+/* Remove the kernel and ramdisk images made for import IMAGE_ID. */
+static void
+package_remove_boot_images(struct svc *svc, const char *image_id)
+{
+    struct catalog_match m = {PACKAGE_PROP_IMPORT_OF, image_id};
+    struct image_filter f = {.props = &m, .nprops = 1};
+    struct image **boot = NULL;
+    size_t n = 0, i;
+
+    if (catalog_image_list(svc_catalog(svc), &f, &boot, &n, NULL) == 0) {
+        for (i = 0; i < n; i++) {
+            struct error *err = NULL;
+
+            if (images_delete(svc, svc_local_caller(svc), boot[i]->id,
+                              &err) < 0) {
+                log_warnx("import: image %s stays: %s", boot[i]->id,
+                          error_msg(err));
+                error_free(err);
+            }
+        }
+        image_list_free(boot, n);
+    }
+}
+
+void
+package_import_undo(struct svc *svc, const struct image *img)
+{
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_FREE char *key = images_key(img->id, "qcow2");
+    struct error *err = NULL;
+
+    log_warnx("image %s (%s) was left half-imported: removing it", img->id,
+              img->name ? img->name : "");
+    /* The image first: it keeps its volume snapshots and its kernel in
+     * use.
+     */
+    catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);
+    if (catalog_image_delete(cat, img->id, &err) < 0) {
+        log_warnx("import: image %s stays: %s", img->id, error_msg(err));
+        error_free(err);
+        return;
+    }
+    if (img->location) {
+        blob_remove(svc_blob(svc), img->location, NULL);
+    } else {
+        blob_discard(svc_blob(svc), key);
+    }
+    volumes_snapshot_delete_set(svc, img->id);
+    package_remove_boot_images(svc, img->id);
+}
+
+/* Undo a failed import: records first, then data. */
 static void
 package_undo(struct package_import *im)
 {
-    struct catalog *cat = store_catalog(im->store);
-    struct error *err = NULL;
     size_t i;
 
-    if (im->img_inserted && catalog_image_delete(cat, im->img->id, &err) < 0) {
-        log_warnx("import: image %s stays: %s", im->img->id, error_msg(err));
-        error_free(err);
-        err = NULL;
+    if (im->img == NULL) {
+        return;
+    }
+    if (im->inserted) {
+        struct image *now = NULL;
+
+        if (catalog_image_get(svc_catalog(im->svc), im->img->id, &now,
+                              NULL) == 0) {
+            package_import_undo(im->svc, now);
+            image_free(now);
+        }
+    } else {
+        package_remove_boot_images(im->svc, im->img->id);
+    }
+    /* What no record names any more. */
+    if (im->location == NULL && im->path) {
+        blob_discard(svc_blob(im->svc), im->key);
     }
     for (i = 0; i < im->nvols; i++) {
-        struct package_vol *v = &im->vols[i];
-
-        if (v->inserted &&
-            catalog_volume_snapshot_delete(cat, v->vs->id, &err) < 0) {
-            log_warnx("import: volume snapshot %s stays: %s", v->vs->id,
-                      error_msg(err));
-            error_free(err);
-            err = NULL;
-        }
-        if (v->file_made && unlink(v->vs->file) < 0 && errno != ENOENT) {
-            log_warnx("import: cannot remove %s: %s", v->vs->file,
-                      strerror(errno));
-        }
-    }
-    if (im->img_file_made && unlink(im->img_file) < 0 && errno != ENOENT) {
-        log_warnx("import: cannot remove %s: %s", im->img_file,
-                  strerror(errno));
-    }
-    for (i = 0; i < PACKAGE_NBOOT; i++) {
-        if (im->boot[i] != NULL &&
-            images_delete(im->store, im->boot[i], &err) < 0) {
-            log_warnx("import: image %s stays: %s", im->boot[i]->id,
-                      error_msg(err));
-            error_free(err);
-            err = NULL;
+        if (im->vols[i].location == NULL && im->vols[i].path) {
+            blob_discard(svc_blob(im->svc), im->vols[i].key);
         }
     }
 }
@@ -932,7 +914,7 @@ package_import_clear(struct package_import *im)
 {
     size_t i;
 
-    if (im->pkg != NULL) {
+    if (im->pkg) {
         for (i = 0; i < im->pkg->ndisks; i++) {
             (void)unlink(im->pkg->disks[i].file);
         }
@@ -940,58 +922,106 @@ package_import_clear(struct package_import *im)
             (void)unlink(im->pkg->files[i].path);
         }
     }
-    if (im->workdir != NULL && rmdir(im->workdir) < 0) {
-        log_warnx("import: cannot remove %s: %s", im->workdir, strerror(errno));
+    if (im->workdir && rmdir(im->workdir) < 0) {
+        log_warnx("import: cannot remove %s: %s", im->workdir,
+                  strerror(errno));
     }
     for (i = 0; i < im->nvols; i++) {
         volume_snapshot_free(im->vols[i].vs);
+        free(im->vols[i].key);
+        free(im->vols[i].path);
+        free(im->vols[i].location);
     }
+    bdm_entries_clear(im->bdm, im->nvols);
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         image_free(im->boot[i]);
     }
-    if (im->img) {
-        store_unlock_image(im->store, im->img->id, im->lock);
-    }
+    lock_release(im->lock);
     image_free(im->img);
-    free(im->img_file);
+    free(im->key);
+    free(im->path);
+    free(im->location);
     free(im->workdir);
     ovf_package_free(im->pkg);
 }
 
 int
-package_import(struct store *store, const char *path, const char *name,
-               const struct progress *progress, struct image **out,
-               struct error **errp)
+package_import_request(struct svc *svc, const struct caller *who,
+                       const char *path, const char *name, struct task **out,
+                       struct error **errp)
 {
-    struct package_import im = {
-        .store = store, .progress = progress, .name = name, .lock = -1};
-    struct error *local = NULL;
-    CLEANUP_CLOSE int dirfd = -1;
-    char *workdir;
-    int r = -1;
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    CLEANUP_FREE char *abs = NULL;
+    struct stat st;
 
-    if (path == NULL || out == NULL) {
-        error_setg(errp, ERR_INVALID, "import: no package or no result");
+    if (path == NULL || stat(path, &st) < 0) {
+        error_setg_errno(errp, ERR_NOT_FOUND, errno, "%s",
+                         path ? path : "(no package)");
         return -1;
     }
-    dirfd = store_make_tmp_dir(store, "import", &workdir, errp);
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, ERR_INVALID, "%s is not a regular file", path);
+        return -1;
+    }
+    /* The worker may run elsewhere in the file system's view: the path
+     * it gets is absolute.
+     */
+    abs = realpath(path, NULL);
+    if (abs == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", path);
+        return -1;
+    }
+    if (name && (*name == '\0' || strlen(name) > CATALOG_NAME_MAX)) {
+        error_setg(errp, ERR_INVALID, "an image name has 1 to %d bytes",
+                   CATALOG_NAME_MAX);
+        return -1;
+    }
+    req = json_object_new_object();
+    json_object_object_add(req, "path", json_object_new_string(abs));
+    if (name) {
+        json_object_object_add(req, "name", json_object_new_string(name));
+    }
+    return task_create(svc, who, package_import_task_kind.name, "package",
+                       NULL, NULL, req, out, errp);
+}
+
+static int
+package_import_run(struct svc *svc, struct task_run *t, json_object *req,
+                   char **result, struct error **errp)
+{
+    const struct task *task = task_record(t);
+    /* The request was allowed when the task was made: the worker acts
+     * for the same project, with the authority that was checked then.
+     */
+    struct caller who = {task->user_id, task->project_id, true};
+    struct package_import im = {.svc = svc, .who = &who,
+                                .progress = task_progress(t)};
+    const char *path = package_req_str(req, "path");
+    struct error *local = NULL;
+    CLEANUP_CLOSE int dirfd = -1;
+    int r = -1;
+
+    im.name = package_req_str(req, "name");
+    if (path == NULL) {
+        error_setg(errp, ERR_INVALID, "import task without its package");
+        return -1;
+    }
+    dirfd = datadir_make_tmp_dir(svc_dir(svc), "import", &im.workdir, errp);
     if (dirfd < 0) {
         return -1;
     }
-    im.workdir = workdir;
     /* ovf_import names PATH in its messages; the rest gets it here. */
     if (ovf_import(path, im.workdir, &im.pkg, &local) < 0) {
         goto out;
     }
     log_debug("package", "%s: %zu disks, %zu files, %zu properties", path,
               im.pkg->ndisks, im.pkg->nfiles, im.pkg->nprops);
-    if (package_plan(&im, &local) < 0 ||
-        package_convert_disks(&im, &local) < 0 ||
-        package_register(&im, &local) < 0 ||
-        catalog_image_get(store_catalog(store), im.img->id, out, &local) < 0) {
+    if (package_plan(&im, &local) < 0 || package_insert(&im, &local) < 0 ||
+        package_make(&im, &local) < 0) {
         error_prepend(&local, "%s: ", path);
         goto out;
     }
+    *result = xstrdup(im.img->id);
     r = 0;
 out:
     if (r < 0) {
@@ -1001,3 +1031,17 @@ out:
     package_import_clear(&im);
     return r;
 }
+
+static void
+package_import_recover(struct svc *svc, const struct task *task)
+{
+    /* The image it made (importing, its lock now free) is found and
+     * removed by recovery's look at images (recover.c).
+     */
+}
+
+const struct task_kind package_import_task_kind = {
+    .name = "import",
+    .run = package_import_run,
+    .recover = package_import_recover,
+};
