@@ -17,7 +17,7 @@ static const struct cli_opt agent_opts[] = {
 };
 
 static int
-agent_ping(struct cli *cli, const struct cli_args *a)
+cli_agent_ping(struct cli *cli, const struct cli_args *a)
 {
     int timeout = (int)cli_num(cli, a, "timeout", 10) * 1000;
     struct error *err = NULL;
@@ -36,7 +36,7 @@ agent_ping(struct cli *cli, const struct cli_args *a)
 }
 
 static int
-agent_command(struct cli *cli, const struct cli_args *a)
+cli_agent_command(struct cli *cli, const struct cli_args *a)
 {
     int timeout = (int)cli_num(cli, a, "timeout", 10) * 1000;
     CLEANUP_JSON_PUT json_object *ret = NULL;
@@ -64,7 +64,7 @@ agent_command(struct cli *cli, const struct cli_args *a)
 
 /* Run a program in the guest and relay its output and exit status. */
 static int
-agent_exec(struct cli *cli, const struct cli_args *a)
+cli_agent_exec(struct cli *cli, const struct cli_args *a)
 {
     int timeout = (int)cli_num(cli, a, "timeout", 60) * 1000;
     struct agent_exec_result res = {0};
@@ -95,14 +95,14 @@ agent_exec(struct cli *cli, const struct cli_args *a)
 }
 
 const struct cli_command cli_agent_commands[] = {
-    {"agent exec", agent_exec, "SERVER [--] PROGRAM [ARGS]...", 2, -1,
+    {"agent exec", cli_agent_exec, "SERVER [--] PROGRAM [ARGS]...", 2, -1,
      agent_opts, NULL,
      "run a program in the guest, relay its output and exit status",
      "Options go before SERVER: everything after it is the program's.",
      true},
-    {"agent ping", agent_ping, "SERVER", 1, 1, agent_opts, NULL,
+    {"agent ping", cli_agent_ping, "SERVER", 1, 1, agent_opts, NULL,
      "ping a server's guest agent", NULL, false},
-    {"agent command", agent_command, "SERVER JSON", 2, 2, agent_opts, NULL,
+    {"agent command", cli_agent_command, "SERVER JSON", 2, 2, agent_opts, NULL,
      "run a guest agent command, e.g. '{\"execute\":\"guest-info\"}'", NULL,
      false},
     {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, false},

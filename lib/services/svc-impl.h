@@ -21,6 +21,11 @@ struct locks *svc_locks(struct svc *svc);
  */
 struct hv *svc_hv(struct svc *svc, struct error **errp);
 
+/* Use HV (taken over: closed with SVC) as the hypervisor driver, in
+ * place of the configured one: the tests' fake driver.
+ */
+void svc_use_hv(struct svc *svc, struct hv *hv);
+
 /* Take lock KIND/ID (lock.h), with WAIT. */
 int svc_lock(struct svc *svc, const char *kind, const char *id, bool wait,
              struct lock **out, struct error **errp);

@@ -116,6 +116,13 @@ svc_hv(struct svc *svc, struct error **errp)
     return svc->hv;
 }
 
+void
+svc_use_hv(struct svc *svc, struct hv *hv)
+{
+    hv_close(svc->hv);
+    svc->hv = hv;
+}
+
 int
 svc_lock(struct svc *svc, const char *kind, const char *id, bool wait,
          struct lock **out, struct error **errp)
