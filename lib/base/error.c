@@ -6,29 +6,13 @@
 #include <string.h>
 
 #include "error.h"
+#include "xalloc.h"
 
 struct error {
     enum error_class cls; /* what kind of failure */
     char *peer_class;     /* class string a peer gave, or NULL */
     char *msg;            /* the message, without trailing punctuation */
 };
-
-/* Format a message; on allocation failure return a fixed string copy so
- * that an error is still reported.
- */
-static char *error_vformat(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
-
-static char *
-error_vformat(const char *fmt, va_list ap)
-{
-    char *s = NULL;
-
-    if (vasprintf(&s, fmt, ap) < 0) {
-        s = strdup("out of memory while formatting an error");
-    }
-    return s;
-}
 
 static void
 error_install(struct error **errp, enum error_class cls, char *msg,
@@ -46,14 +30,10 @@ error_install(struct error **errp, enum error_class cls, char *msg,
                 error_msg(*errp), msg ? msg : "?");
         abort();
     }
-    err = calloc(1, sizeof(*err));
-    if (err == NULL) {
-        free(msg);
-        abort();
-    }
+    err = xcalloc(1, sizeof(*err));
     err->cls = cls;
     err->msg = msg;
-    err->peer_class = peer_class ? strdup(peer_class) : NULL;
+    err->peer_class = peer_class ? xstrdup(peer_class) : NULL;
     *errp = err;
 }
 
@@ -64,7 +44,7 @@ error_setg(struct error **errp, enum error_class cls, const char *fmt, ...)
     char *msg;
 
     va_start(ap, fmt);
-    msg = error_vformat(fmt, ap);
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
     error_install(errp, cls, msg, NULL);
 }
@@ -74,16 +54,14 @@ error_setg_errno(struct error **errp, enum error_class cls, int errnum,
                  const char *fmt, ...)
 {
     va_list ap;
-    char *msg, *full = NULL;
+    char *msg, *full;
 
     va_start(ap, fmt);
-    msg = error_vformat(fmt, ap);
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
-    if (msg && asprintf(&full, "%s: %s", msg, strerror(errnum)) >= 0) {
-        free(msg);
-        msg = full;
-    }
-    error_install(errp, cls, msg, NULL);
+    full = xasprintf("%s: %s", msg, strerror(errnum));
+    free(msg);
+    error_install(errp, cls, full, NULL);
 }
 
 void
@@ -94,7 +72,7 @@ error_set_peer(struct error **errp, const char *peer_class, const char *fmt,
     char *msg;
 
     va_start(ap, fmt);
-    msg = error_vformat(fmt, ap);
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
     error_install(errp, ERR_PEER, msg, peer_class);
 }
@@ -103,18 +81,17 @@ void
 error_prepend(struct error **errp, const char *fmt, ...)
 {
     va_list ap;
-    char *prefix, *full = NULL;
+    char *prefix, *full;
 
     if (errp == NULL || *errp == NULL) {
         return;
     }
     va_start(ap, fmt);
-    prefix = error_vformat(fmt, ap);
+    prefix = xvasprintf(fmt, ap);
     va_end(ap);
-    if (prefix && asprintf(&full, "%s%s", prefix, (*errp)->msg) >= 0) {
-        free((*errp)->msg);
-        (*errp)->msg = full;
-    }
+    full = xasprintf("%s%s", prefix, (*errp)->msg);
+    free((*errp)->msg);
+    (*errp)->msg = full;
     free(prefix);
 }
 

@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "hash.h"
+#include "xalloc.h"
 
 /* Size of one read. */
 #define HASH_CHUNK (1024 * 1024)
@@ -54,8 +55,8 @@ hash_set_init(struct hash_set *set, size_t n, const char *const *algs,
             hash_set_free(set);
             return -1;
         }
-        ctx = EVP_MD_CTX_new();
-        if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+        ctx = xcheck(EVP_MD_CTX_new());
+        if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
             EVP_MD_CTX_free(ctx);
             EVP_MD_free(md);
             error_setg(errp, ERR_IO, "cannot initialise digest %s", algs[i]);
@@ -88,14 +89,10 @@ hash_read_all(int fd, const char *path, struct hash_set *set,
               hash_progress_fn *progress, void *opaque, int64_t total,
               struct error **errp)
 {
-    CLEANUP_FREE unsigned char *buf = malloc(HASH_CHUNK);
+    CLEANUP_FREE unsigned char *buf = xmalloc(HASH_CHUNK);
     int64_t done = 0;
     size_t i;
 
-    if (buf == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "hash %s", path);
-        return -1;
-    }
     for (;;) {
         ssize_t n = read(fd, buf, HASH_CHUNK);
 
@@ -168,11 +165,7 @@ hash_file_multi(const char *path, size_t n, const char *const *algs, char **hex,
         unsigned char bin[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
 
-        out[i] = malloc(2 * EVP_MAX_MD_SIZE + 1);
-        if (out[i] == NULL) {
-            error_setg_errno(errp, ERR_IO, errno, "hash %s", path);
-            goto out;
-        }
+        out[i] = xmalloc(2 * EVP_MAX_MD_SIZE + 1);
         if (EVP_DigestFinal_ex(set.ctx[i], bin, &len) != 1) {
             error_setg(errp, ERR_IO, "hash %s: digest %s failed", path,
                        algs[i]);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "xjson.h"
 
 static const char *log_prog = "vmsnap";
 static char log_flags[256]; /* copy of VMSNAP_DEBUG, "" when unset */
@@ -92,11 +93,7 @@ log_debug_json(const char *subsys, const char *dir, json_object *msg)
     if (!log_debug_enabled(subsys)) {
         return;
     }
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL) {
-        return;
-    }
+    s = xjson_text(msg, &len);
     log_debug_(subsys, "%s %.*s%s", dir,
                (int)(len > LOG_JSON_MAX ? LOG_JSON_MAX : len), s,
                len > LOG_JSON_MAX ? "..." : "");

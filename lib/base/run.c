@@ -550,7 +550,7 @@ run_result_error(const char *prog, const struct run_result *res,
         return -1;
     }
     line = run_result_last_err_line(res);
-    if (line != NULL && line[0] != '\0') {
+    if (line[0] != '\0') {
         error_setg(errp, ERR_GENERIC, "%s failed (exit %d): %s", prog,
                    res->status, line);
     } else {

@@ -59,8 +59,8 @@ int util_parse_int64(const char *s, int64_t *out, struct error **errp);
  */
 int util_parse_size(const char *s, int64_t *bytes, struct error **errp);
 
-/* Like asprintf, but returns the new string (caller frees), or NULL if
- * memory ran out.
+/* Like asprintf, but returns the new string (caller frees); never NULL.
+ * The same as xasprintf (xalloc.h), kept for its callers.
  */
 char *util_strdup_printf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -75,8 +75,7 @@ int util_mkdir_p(const char *path, mode_t mode, struct error **errp);
 /* Return "A/B" with exactly one '/' between the parts (A's trailing and
  * B's leading slashes are collapsed; an empty A gives a copy of B, an
  * empty B a copy of A).  B is always taken relative to A, even when it
- * starts with '/'.  Returns a new string (caller frees), or NULL if memory
- * ran out.
+ * starts with '/'.  Returns a new string (caller frees); never NULL.
  */
 char *util_path_join(const char *a, const char *b);
 

@@ -21,10 +21,12 @@
 #include <openssl/evp.h>
 
 #include "cleanup.h"
+#include "dynbuf.h"
 #include "hash.h"
 #include "ovf.h"
 #include "qemuimg.h"
 #include "util.h"
+#include "xalloc.h"
 
 /* OVF 2.0's storage items carry their fields in this namespace. */
 #define OVF_NS_SASD                                                            \
@@ -138,13 +140,6 @@ ovf_file_role_ok(const char *role)
            (strcmp(role, "kernel") == 0 || strcmp(role, "ramdisk") == 0);
 }
 
-static int
-ovf_nomem(struct error **errp, const char *what)
-{
-    error_setg_errno(errp, ERR_IO, ENOMEM, "%s", what);
-    return -1;
-}
-
 /* True if S (LEN bytes, no NUL) is UTF-8 that XML 1.0 can carry and
  * holds no control character other than tab, newline and carriage
  * return, and those only when MULTILINE.
@@ -196,17 +191,14 @@ ovf_member_name_ok(const char *name)
 }
 
 /* A copy of S safe to put in a message: at most 64 bytes, control
- * characters as '?'.  Never NULL: "?" if memory ran out.
+ * characters as '?'.  Never NULL.
  */
 static char *
 ovf_printable(const char *s)
 {
     size_t i, n = s != NULL ? strnlen(s, 64) : 0;
-    char *out = malloc(n + 1);
+    char *out = xmalloc(n + 1);
 
-    if (out == NULL) {
-        return strdup("?");
-    }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
 
@@ -218,17 +210,14 @@ ovf_printable(const char *s)
 
 /* Base of the member names: the package name reduced to [A-Za-z0-9._-],
  * at most OVF_BASE_MAX bytes, never starting with '.' or '-' and never
- * holding "..".  Returns a new string or NULL if memory ran out.
+ * holding "..".  Returns a new string.
  */
 static char *
 ovf_base_name(const char *name)
 {
-    char *s = malloc(OVF_BASE_MAX + 1);
+    char *s = xmalloc(OVF_BASE_MAX + 1);
     size_t i, j = 0;
 
-    if (s == NULL) {
-        return NULL;
-    }
     for (i = 0; name[i] != '\0' && j < OVF_BASE_MAX; i++) {
         char c = name[i];
 
@@ -624,13 +613,8 @@ ovf_export_disks(struct ovf_export *ex, struct error **errp)
         struct qemuimg_info info;
         struct stat st;
 
-        f->member =
-            util_strdup_printf("%s-disk%zu.%s", ex->base, i + 1, ex->fmt);
-        f->path =
-            f->member != NULL ? util_path_join(ex->scratch, f->member) : NULL;
-        if (f->path == NULL) {
-            return ovf_nomem(errp, "export");
-        }
+        f->member = xasprintf("%s-disk%zu.%s", ex->base, i + 1, ex->fmt);
+        f->path = util_path_join(ex->scratch, f->member);
         if (ovf_convert(ex, pkg->disks[i].file, pkg->disks[i].format, f->path,
                         ex->capacity[i], errp) < 0) {
             error_prepend(errp, "disk %zu: ", i + 1);
@@ -668,15 +652,12 @@ static int
 ovf_copy_plain(const char *src, const char *dst, int64_t *size,
                struct error **errp)
 {
-    CLEANUP_FREE unsigned char *buf = malloc(OVF_CHUNK);
+    CLEANUP_FREE unsigned char *buf = xmalloc(OVF_CHUNK);
     CLEANUP_CLOSE int in = -1;
     CLEANUP_CLOSE int out = -1;
     int64_t done = 0;
     struct stat st;
 
-    if (buf == NULL) {
-        return ovf_nomem(errp, src);
-    }
     in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0 || fstat(in, &st) < 0) {
         error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
@@ -728,13 +709,8 @@ ovf_export_files(struct ovf_export *ex, struct error **errp)
     for (i = 0; i < pkg->nfiles; i++) {
         struct ovf_out_file *f = &ex->files[i];
 
-        f->member =
-            util_strdup_printf("%s-%s.bin", ex->base, pkg->files[i].role);
-        f->path =
-            f->member != NULL ? util_path_join(ex->scratch, f->member) : NULL;
-        if (f->path == NULL) {
-            return ovf_nomem(errp, "export");
-        }
+        f->member = xasprintf("%s-%s.bin", ex->base, pkg->files[i].role);
+        f->path = util_path_join(ex->scratch, f->member);
         if (ovf_copy_plain(pkg->files[i].path, f->path, &f->size, errp) < 0) {
             error_prepend(errp, "%s file: ", pkg->files[i].role);
             return -1;
@@ -743,8 +719,8 @@ ovf_export_files(struct ovf_export *ex, struct error **errp)
     return 0;
 }
 
-/* Building a descriptor: libxml2 returns NULL when memory runs out, and
- * later calls on a NULL node do nothing, so one flag is enough.
+/* Building a descriptor.  libxml2 returns NULL only when memory runs
+ * out, which aborts (xalloc.h).
  */
 struct ovf_xml {
     xmlNsPtr env; /* the envelope namespace, as default namespace */
@@ -752,32 +728,20 @@ struct ovf_xml {
     xmlNsPtr rasd;
     xmlNsPtr vssd;
     xmlNsPtr vmsnap;
-    bool failed; /* an allocation failed */
 };
 
 static xmlNodePtr
 ovf_xml_elem(struct ovf_xml *x, xmlNodePtr parent, xmlNsPtr ns,
              const char *name, const char *text)
 {
-    xmlNodePtr n = NULL;
-
-    if (parent != NULL) {
-        n = xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST text);
-    }
-    if (n == NULL) {
-        x->failed = true;
-    }
-    return n;
+    return xcheck(xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST text));
 }
 
 static void
 ovf_xml_attr(struct ovf_xml *x, xmlNodePtr node, xmlNsPtr ns, const char *name,
              const char *value)
 {
-    if (node == NULL ||
-        xmlNewNsProp(node, ns, BAD_CAST name, BAD_CAST value) == NULL) {
-        x->failed = true;
-    }
+    xcheck(xmlNewNsProp(node, ns, BAD_CAST name, BAD_CAST value));
 }
 
 static void
@@ -971,9 +935,8 @@ ovf_xml_vmsnap(struct ovf_xml *x, xmlNodePtr vs, struct ovf_export *ex)
 }
 
 /* Build the descriptor of the export into *OUT (xmlFree it). */
-static int
-ovf_build_descriptor(struct ovf_export *ex, xmlChar **out, int *len,
-                     struct error **errp)
+static void
+ovf_build_descriptor(struct ovf_export *ex, xmlChar **out, int *len)
 {
     const struct ovf_package *pkg = ex->pkg;
     const char *uri = strcmp(ex->fmt, "vmdk") == 0 ? OVF_FORMAT_VMDK_STREAM
@@ -984,24 +947,16 @@ ovf_build_descriptor(struct ovf_export *ex, xmlChar **out, int *len,
     size_t i;
     int os_id;
 
-    doc = xmlNewDoc(BAD_CAST "1.0");
-    env = doc != NULL ? xmlNewNode(NULL, BAD_CAST "Envelope") : NULL;
-    if (env == NULL) {
-        xmlFreeDoc(doc);
-        return ovf_nomem(errp, "descriptor");
-    }
+    doc = xcheck(xmlNewDoc(BAD_CAST "1.0"));
+    env = xcheck(xmlNewNode(NULL, BAD_CAST "Envelope"));
     xmlDocSetRootElement(doc, env);
-    x.env = xmlNewNs(env, BAD_CAST OVF_NS_ENVELOPE, NULL);
-    x.ovf = xmlNewNs(env, BAD_CAST OVF_NS_ENVELOPE, BAD_CAST "ovf");
-    x.rasd = xmlNewNs(env, BAD_CAST OVF_NS_RASD, BAD_CAST "rasd");
-    x.vssd = xmlNewNs(env, BAD_CAST OVF_NS_VSSD, BAD_CAST "vssd");
-    x.vmsnap = xmlNewNs(env, BAD_CAST OVF_NS_VMSNAP, BAD_CAST "vmsnap");
-    if (x.env == NULL || x.ovf == NULL || x.rasd == NULL || x.vssd == NULL ||
-        x.vmsnap == NULL ||
-        xmlNewNs(env, BAD_CAST OVF_NS_XSI, BAD_CAST "xsi") == NULL) {
-        xmlFreeDoc(doc);
-        return ovf_nomem(errp, "descriptor");
-    }
+    x.env = xcheck(xmlNewNs(env, BAD_CAST OVF_NS_ENVELOPE, NULL));
+    x.ovf = xcheck(xmlNewNs(env, BAD_CAST OVF_NS_ENVELOPE, BAD_CAST "ovf"));
+    x.rasd = xcheck(xmlNewNs(env, BAD_CAST OVF_NS_RASD, BAD_CAST "rasd"));
+    x.vssd = xcheck(xmlNewNs(env, BAD_CAST OVF_NS_VSSD, BAD_CAST "vssd"));
+    x.vmsnap =
+        xcheck(xmlNewNs(env, BAD_CAST OVF_NS_VMSNAP, BAD_CAST "vmsnap"));
+    xcheck(xmlNewNs(env, BAD_CAST OVF_NS_XSI, BAD_CAST "xsi"));
     xmlSetNs(env, x.env);
 
     refs = ovf_xml_elem(&x, env, x.env, "References", NULL);
@@ -1058,17 +1013,12 @@ ovf_build_descriptor(struct ovf_export *ex, xmlChar **out, int *len,
     ovf_xml_hardware(&x, vs, ex);
     ovf_xml_vmsnap(&x, vs, ex);
 
-    if (x.failed) {
-        xmlFreeDoc(doc);
-        return ovf_nomem(errp, "descriptor");
-    }
     *out = NULL;
     xmlDocDumpFormatMemoryEnc(doc, out, len, "UTF-8", 1);
     xmlFreeDoc(doc);
     if (*out == NULL || *len <= 0) {
-        return ovf_nomem(errp, "descriptor");
+        xalloc_die(); /* the dump fails only for lack of memory */
     }
-    return 0;
 }
 
 static void
@@ -1082,25 +1032,17 @@ static int
 ovf_export_meta(struct ovf_export *ex, struct error **errp)
 {
     CLEANUP_FREE char *mf = NULL;
+    struct dynbuf b;
     xmlChar *xml = NULL;
     size_t mf_len = 0, i;
-    FILE *fp;
     int len = 0;
 
-    ex->desc.member = util_strdup_printf("%s.ovf", ex->base);
-    ex->mf.member = util_strdup_printf("%s.mf", ex->base);
-    if (ex->desc.member == NULL || ex->mf.member == NULL) {
-        return ovf_nomem(errp, "export");
-    }
+    ex->desc.member = xasprintf("%s.ovf", ex->base);
+    ex->mf.member = xasprintf("%s.mf", ex->base);
     ex->desc.path = util_path_join(ex->scratch, ex->desc.member);
     ex->mf.path = util_path_join(ex->scratch, ex->mf.member);
-    if (ex->desc.path == NULL || ex->mf.path == NULL) {
-        return ovf_nomem(errp, "export");
-    }
 
-    if (ovf_build_descriptor(ex, &xml, &len, errp) < 0) {
-        return -1;
-    }
+    ovf_build_descriptor(ex, &xml, &len);
     if (ovf_write_new_file(ex->desc.path, xml, (size_t)len, errp) < 0) {
         xmlFree(xml);
         return -1;
@@ -1135,21 +1077,22 @@ ovf_export_meta(struct ovf_export *ex, struct error **errp)
         ex->phase_done += ex->files[i].size;
     }
 
-    fp = open_memstream(&mf, &mf_len);
-    if (fp == NULL) {
-        return ovf_nomem(errp, "manifest");
-    }
-    fprintf(fp, "SHA256(%s)= %s\n", ex->desc.member, ex->desc.sha256);
+    /* The import side's limit: what we write, we can read back. */
+    dynbuf_init(&b, OVF_MF_MAX);
+    dynbuf_printf(&b, NULL, "SHA256(%s)= %s\n", ex->desc.member,
+                  ex->desc.sha256);
     for (i = 0; i < ex->pkg->ndisks; i++) {
-        fprintf(fp, "SHA256(%s)= %s\n", ex->disks[i].member,
-                ex->disks[i].sha256);
+        dynbuf_printf(&b, NULL, "SHA256(%s)= %s\n", ex->disks[i].member,
+                      ex->disks[i].sha256);
     }
     for (i = 0; i < ex->pkg->nfiles; i++) {
-        fprintf(fp, "SHA256(%s)= %s\n", ex->files[i].member,
-                ex->files[i].sha256);
+        dynbuf_printf(&b, NULL, "SHA256(%s)= %s\n", ex->files[i].member,
+                      ex->files[i].sha256);
     }
-    if (ferror(fp) || fclose(fp) != 0 || mf == NULL) {
-        return ovf_nomem(errp, "manifest");
+    mf = dynbuf_take(&b, &mf_len, errp);
+    if (mf == NULL) {
+        error_prepend(errp, "manifest: ");
+        return -1;
     }
     if (ovf_write_new_file(ex->mf.path, mf, mf_len, errp) < 0) {
         return -1;
@@ -1178,10 +1121,7 @@ ovf_tar_add(struct ovf_export *ex, struct archive *a,
         error_setg(errp, ERR_IO, "%s changed size while packaging", f->path);
         return -1;
     }
-    e = archive_entry_new();
-    if (e == NULL) {
-        return ovf_nomem(errp, "package");
-    }
+    e = xcheck(archive_entry_new());
     archive_entry_set_pathname(e, f->member);
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, 0644);
@@ -1231,13 +1171,10 @@ ovf_tar_add(struct ovf_export *ex, struct archive *a,
 static int
 ovf_sync_parent(const char *path, struct error **errp)
 {
-    CLEANUP_FREE char *dir = strdup(path);
+    CLEANUP_FREE char *dir = xstrdup(path);
     CLEANUP_CLOSE int fd = -1;
     char *slash;
 
-    if (dir == NULL) {
-        return ovf_nomem(errp, path);
-    }
     slash = strrchr(dir, '/');
     if (slash == NULL) {
         dir[0] = '.';
@@ -1262,19 +1199,11 @@ static int
 ovf_write_tar(struct ovf_export *ex, int fd, const char *part,
               struct error **errp)
 {
-    CLEANUP_FREE unsigned char *buf = malloc(OVF_CHUNK);
-    struct archive *a = NULL;
+    CLEANUP_FREE unsigned char *buf = xmalloc(OVF_CHUNK);
+    struct archive *a = xcheck(archive_write_new());
     int r = -1;
     size_t i;
 
-    if (buf == NULL) {
-        return ovf_nomem(errp, "package");
-    }
-    a = archive_write_new();
-    if (a == NULL) {
-        ovf_nomem(errp, "package");
-        goto out;
-    }
     if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_open_fd(a, fd) != ARCHIVE_OK) {
         error_setg(errp, ERR_IO, "package %s: %s", part,
@@ -1315,9 +1244,7 @@ ovf_write_tar(struct ovf_export *ex, int fd, const char *part,
     }
     r = 0;
 out:
-    if (a != NULL) {
-        archive_write_free(a);
-    }
+    archive_write_free(a);
     return r;
 }
 
@@ -1398,17 +1325,12 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
         error_setg(&local, ERR_CONFLICT, "%s already exists", ova_path);
         goto out;
     }
-    part = util_strdup_printf("%s.part", ova_path);
+    part = xasprintf("%s.part", ova_path);
     ex.base = ovf_base_name(pkg->name);
     ex.scratch = util_path_join(workdir, "ovf-export-XXXXXX");
-    ex.disks = calloc(pkg->ndisks, sizeof(*ex.disks));
-    ex.capacity = calloc(pkg->ndisks, sizeof(*ex.capacity));
-    ex.files = calloc(pkg->nfiles + 1, sizeof(*ex.files));
-    if (part == NULL || ex.base == NULL || ex.scratch == NULL ||
-        ex.disks == NULL || ex.capacity == NULL || ex.files == NULL) {
-        ovf_nomem(&local, "export");
-        goto out;
-    }
+    ex.disks = xcalloc(pkg->ndisks, sizeof(*ex.disks));
+    ex.capacity = xcalloc(pkg->ndisks, sizeof(*ex.capacity));
+    ex.files = xcalloc(pkg->nfiles + 1, sizeof(*ex.files));
     /* Claim OVA_PATH.part first: a second export to the same path stops
      * here, before any slow work.
      */
@@ -1637,10 +1559,7 @@ ovf_mf_line(struct ovf_import *im, char *line, struct error **errp)
     e->hex[hexlen] = '\0';
     e->alg = alg;
     e->seen = false;
-    e->name = strdup(open + 1);
-    if (e->name == NULL) {
-        return ovf_nomem(errp, "manifest");
-    }
+    e->name = xstrdup(open + 1);
     im->nmf++;
     return 0;
 }
@@ -1656,10 +1575,7 @@ ovf_parse_manifest(struct ovf_import *im, char *text, size_t len,
         error_setg(errp, ERR_INVALID, "manifest: holds a NUL byte");
         return -1;
     }
-    im->mf = calloc(OVF_MAX_MEMBERS, sizeof(*im->mf));
-    if (im->mf == NULL) {
-        return ovf_nomem(errp, "manifest");
-    }
+    im->mf = xcalloc(OVF_MAX_MEMBERS, sizeof(*im->mf));
     for (; line != NULL && *line != '\0'; line = nl) {
         size_t n;
 
@@ -1695,7 +1611,7 @@ ovf_is(xmlNodePtr node, const char *ns, const char *name)
            strcmp((const char *)node->name, name) == 0;
 }
 
-/* A copy of S without leading and trailing blanks, or NULL. */
+/* A new copy of S without leading and trailing blanks. */
 static char *
 ovf_trim_dup(const char *s)
 {
@@ -1709,7 +1625,7 @@ ovf_trim_dup(const char *s)
                      s[n - 1] == '\r')) {
         n--;
     }
-    return strndup(s, n);
+    return xstrndup(s, n);
 }
 
 /* Set *OUT to a copy of attribute NAME of NODE (in namespace NS, or in
@@ -1728,9 +1644,6 @@ ovf_attr(xmlNodePtr node, const char *ns, const char *name, char **out,
     }
     *out = ovf_trim_dup((const char *)v);
     xmlFree(v);
-    if (*out == NULL) {
-        return ovf_nomem(errp, "descriptor");
-    }
     return 0;
 }
 
@@ -1760,15 +1673,11 @@ ovf_text(xmlNodePtr node, bool trim, char **out, struct error **errp)
 {
     xmlChar *v = xmlNodeGetContent(node);
 
-    *out = NULL;
     if (v == NULL) {
-        *out = strdup("");
+        *out = xstrdup("");
     } else {
-        *out = trim ? ovf_trim_dup((const char *)v) : strdup((char *)v);
+        *out = trim ? ovf_trim_dup((const char *)v) : xstrdup((char *)v);
         xmlFree(v);
-    }
-    if (*out == NULL) {
-        return ovf_nomem(errp, "descriptor");
     }
     return 0;
 }
@@ -2236,9 +2145,6 @@ ovf_parse_plain(struct ovf_import *im, xmlNodePtr n, struct error **errp)
         return -1;
     }
     f->path = util_path_join(im->workdir, r->href);
-    if (f->path == NULL) {
-        return ovf_nomem(errp, "descriptor");
-    }
     return 0;
 }
 
@@ -2365,10 +2271,7 @@ ovf_parse_os(struct ovf_import *im, xmlNodePtr os, struct error **errp)
     }
     if (im->pkg->os_type == NULL && id != NULL && ovf_parse_u63(id, &v) == 0 &&
         (v == OVF_OS_LINUX || v == OVF_OS_LINUX64)) {
-        im->pkg->os_type = strdup("linux");
-        if (im->pkg->os_type == NULL) {
-            return ovf_nomem(errp, "descriptor");
-        }
+        im->pkg->os_type = xstrdup("linux");
     }
     return 0;
 }
@@ -2450,13 +2353,10 @@ ovf_parse_system(struct ovf_import *im, xmlNodePtr vs, struct error **errp)
         const struct ovf_ddisk *dd = &im->ddisks[im->disk_of[i]];
 
         if (d->role == NULL) {
-            d->role = strdup(i == 0 ? "root" : "volume");
+            d->role = xstrdup(i == 0 ? "root" : "volume");
         }
-        d->format = strdup(dd->format);
+        d->format = xstrdup(dd->format);
         d->file = util_path_join(im->workdir, im->refs[dd->ref].href);
-        if (d->role == NULL || d->format == NULL || d->file == NULL) {
-            return ovf_nomem(errp, "descriptor");
-        }
         d->capacity = dd->capacity;
         if (i > 0 && strcmp(d->role, "root") == 0) {
             error_setg(errp, ERR_INVALID,
@@ -2491,21 +2391,13 @@ ovf_parse_doc(struct ovf_import *im, xmlDocPtr doc, struct error **errp)
                    "an OVF 1.x or 2.x Envelope");
         return -1;
     }
-    im->refs = calloc(OVF_MAX_REFS, sizeof(*im->refs));
-    im->ddisks = calloc(OVF_MAX_DISKS, sizeof(*im->ddisks));
-    im->disk_of = calloc(OVF_MAX_DISKS, sizeof(*im->disk_of));
-    im->pkg = calloc(1, sizeof(*im->pkg));
-    if (im->refs == NULL || im->ddisks == NULL || im->disk_of == NULL ||
-        im->pkg == NULL) {
-        return ovf_nomem(errp, "descriptor");
-    }
-    im->pkg->disks = calloc(OVF_MAX_DISKS, sizeof(*im->pkg->disks));
-    im->pkg->props = calloc(OVF_MAX_PROPS, sizeof(*im->pkg->props));
-    im->pkg->files = calloc(OVF_MAX_FILES, sizeof(*im->pkg->files));
-    if (im->pkg->disks == NULL || im->pkg->props == NULL ||
-        im->pkg->files == NULL) {
-        return ovf_nomem(errp, "descriptor");
-    }
+    im->refs = xcalloc(OVF_MAX_REFS, sizeof(*im->refs));
+    im->ddisks = xcalloc(OVF_MAX_DISKS, sizeof(*im->ddisks));
+    im->disk_of = xcalloc(OVF_MAX_DISKS, sizeof(*im->disk_of));
+    im->pkg = xcalloc(1, sizeof(*im->pkg));
+    im->pkg->disks = xcalloc(OVF_MAX_DISKS, sizeof(*im->pkg->disks));
+    im->pkg->props = xcalloc(OVF_MAX_PROPS, sizeof(*im->pkg->props));
+    im->pkg->files = xcalloc(OVF_MAX_FILES, sizeof(*im->pkg->files));
 
     /* References first: the DiskSection refers to them. */
     for (n = env->children; n != NULL; n = n->next) {
@@ -2570,10 +2462,7 @@ ovf_parse_descriptor(struct ovf_import *im, struct error **errp)
         error_setg(errp, ERR_INVALID, "descriptor: too large");
         return -1;
     }
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        return ovf_nomem(errp, "descriptor");
-    }
+    ctxt = xcheck(xmlNewParserCtxt());
     doc = xmlCtxtReadMemory(ctxt, im->desc, (int)im->desc_len, NULL, NULL,
                             XML_PARSE_NONET | XML_PARSE_NOERROR |
                                 XML_PARSE_NOWARNING);
@@ -2585,7 +2474,7 @@ ovf_parse_descriptor(struct ovf_import *im, struct error **errp)
         error_setg(errp, ERR_INVALID,
                    "descriptor: not well-formed XML "
                    "(line %d): %s",
-                   e != NULL ? e->line : 0, msg != NULL ? msg : "parse error");
+                   e != NULL ? e->line : 0, msg);
         xmlFreeParserCtxt(ctxt);
         return -1;
     }
@@ -2694,10 +2583,7 @@ ovf_read_small(struct archive *a, const char *name, int64_t size, size_t max,
                    name, max);
         return -1;
     }
-    buf = malloc((size_t)size + 1);
-    if (buf == NULL) {
-        return ovf_nomem(errp, name);
-    }
+    buf = xmalloc((size_t)size + 1);
     while (done < (size_t)size) {
         la_ssize_t n = archive_read_data(a, buf + done, (size_t)size - done);
 
@@ -2766,10 +2652,7 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
                          im->workdir, name, size);
         return -1;
     }
-    im->made[im->nmade] = strdup(name);
-    if (im->made[im->nmade] == NULL) {
-        return ovf_nomem(errp, name);
-    }
+    im->made[im->nmade] = xstrdup(name);
     fd = openat(im->dirfd, name,
                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -2781,9 +2664,8 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
     }
     im->nmade++;
 
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL ||
-        EVP_DigestInit_ex(
+    ctx = xcheck(EVP_MD_CTX_new());
+    if (EVP_DigestInit_ex(
             ctx, strcmp(me->alg, "SHA512") == 0 ? EVP_sha512() : EVP_sha256(),
             NULL) != 1) {
         error_setg(errp, ERR_IO, "cannot initialise digest %s", me->alg);
@@ -2865,19 +2747,13 @@ ovf_read_meta(struct ovf_import *im, struct archive *a, unsigned index,
                        name);
             return -1;
         }
-        im->desc_name = strdup(name);
-        if (im->desc_name == NULL) {
-            return ovf_nomem(errp, name);
-        }
+        im->desc_name = xstrdup(name);
         return ovf_read_small(a, name, size, OVF_DESC_MAX, &im->desc,
                               &im->desc_len, errp);
     }
 
-    im->mf_name = util_strdup_printf(
-        "%.*s.mf", (int)(strlen(im->desc_name) - 4), im->desc_name);
-    if (im->mf_name == NULL) {
-        return ovf_nomem(errp, name);
-    }
+    im->mf_name = xasprintf("%.*s.mf", (int)(strlen(im->desc_name) - 4),
+                            im->desc_name);
     if (strcmp(name, im->mf_name) != 0) {
         error_setg(errp, ERR_INVALID,
                    "package: the second member is %s, not "
@@ -2947,20 +2823,13 @@ ovf_read_disk(struct ovf_import *im, struct archive *a, const char *name,
 static int
 ovf_read_tar(struct ovf_import *im, int fd, struct error **errp)
 {
-    CLEANUP_FREE unsigned char *buf = malloc(OVF_CHUNK);
+    CLEANUP_FREE unsigned char *buf = xmalloc(OVF_CHUNK);
+    struct archive *a = xcheck(archive_read_new());
     struct archive_entry *e;
-    struct archive *a;
     unsigned index = 0;
     int r = -1, ar;
     size_t i;
 
-    if (buf == NULL) {
-        return ovf_nomem(errp, "package");
-    }
-    a = archive_read_new();
-    if (a == NULL) {
-        return ovf_nomem(errp, "package");
-    }
     if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
         archive_read_support_filter_none(a) != ARCHIVE_OK ||
         archive_read_open_fd(a, fd, OVF_TAR_BLOCK) != ARCHIVE_OK) {
@@ -3231,10 +3100,9 @@ ovf_import(const char *ova_path, const char *workdir, struct ovf_package **out,
         return -1;
     }
     im.dirfd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    im.made = calloc(OVF_MAX_MEMBERS, sizeof(*im.made));
-    if (im.dirfd < 0 || im.made == NULL) {
-        error_setg_errno(errp, ERR_IO, im.dirfd < 0 ? errno : ENOMEM,
-                         "workdir %s", workdir);
+    im.made = xcalloc(OVF_MAX_MEMBERS, sizeof(*im.made));
+    if (im.dirfd < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "workdir %s", workdir);
         goto out;
     }
     if (ovf_read_tar(&im, fd, errp) < 0 || ovf_check_images(&im, errp) < 0) {

@@ -8,6 +8,7 @@
 #include <json-c/json_tokener.h>
 
 #include "jstream.h"
+#include "xalloc.h"
 
 /* Slack above MAX_MSG that jstream_feed accepts in the buffer: one read's
  * worth of the next messages after a complete one.
@@ -53,17 +54,8 @@ jstream_new(size_t max_msg, int max_depth, unsigned flags,
         error_setg(errp, ERR_INVALID, "jstream: invalid limits or flags");
         return NULL;
     }
-    js = calloc(1, sizeof(*js));
-    if (js == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "jstream");
-        return NULL;
-    }
-    js->tok = json_tokener_new_ex(max_depth);
-    if (js->tok == NULL) {
-        error_setg(errp, ERR_IO, "jstream: cannot create a JSON tokener");
-        free(js);
-        return NULL;
-    }
+    js = xcalloc(1, sizeof(*js));
+    js->tok = xcheck(json_tokener_new_ex(max_depth));
     /* Several messages may share one buffer, so the tokener must stop at
      * the end of an object rather than reject what follows it.  UTF-8 is
      * checked here rather than by json-c (JSON_TOKENER_VALIDATE_UTF8),
@@ -94,7 +86,6 @@ jstream_feed(struct jstream *js, const void *buf, size_t len,
 {
     size_t used = js->len - js->pos;
     size_t need, ncap;
-    unsigned char *nbuf;
 
     if (len == 0) {
         return 0;
@@ -124,12 +115,7 @@ jstream_feed(struct jstream *js, const void *buf, size_t len,
         while (ncap < need) {
             ncap *= 2;
         }
-        nbuf = realloc(js->buf, ncap);
-        if (nbuf == NULL) {
-            error_setg_errno(errp, ERR_IO, errno, "jstream");
-            return -1;
-        }
-        js->buf = nbuf;
+        js->buf = xrealloc(js->buf, ncap);
         js->cap = ncap;
     }
     memcpy(js->buf + js->len, buf, len);

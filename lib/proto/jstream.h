@@ -50,7 +50,7 @@ struct jstream;
  * JSTREAM_DEFAULT_MAX_MSG; at most 1 GiB), MAX_DEPTH the deepest nesting
  * (0 means JSTREAM_DEFAULT_MAX_DEPTH), FLAGS a set of JSTREAM_* flags.
  * Returns a new jstream the caller frees with jstream_free, or NULL with
- * ERR_INVALID (bad limits) or ERR_IO (out of memory).
+ * ERR_INVALID (bad limits).
  */
 struct jstream *jstream_new(size_t max_msg, int max_depth, unsigned flags,
                             struct error **errp);

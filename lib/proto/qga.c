@@ -18,6 +18,8 @@
 #include "log.h"
 #include "qga.h"
 #include "sock.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 /* Bytes read from the socket at a time. */
 #define QGA_READ_CHUNK 4096
@@ -63,12 +65,7 @@ qga_new_fd(int fd, struct error **errp)
 {
     struct qga *g;
 
-    g = calloc(1, sizeof(*g));
-    if (g == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "guest agent");
-        close(fd);
-        return NULL;
-    }
+    g = xcalloc(1, sizeof(*g));
     g->fd = fd;
     g->needs_sync = true;
     g->next_sync_id = qga_random_id();
@@ -144,12 +141,8 @@ qga_send(struct qga *g, json_object *msg, bool sentinel, int64_t deadline,
     const char *s;
     size_t len = 0, off = sentinel ? 1 : 0;
 
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL || (line = malloc(len + 2)) == NULL) {
-        error_setg(errp, ERR_IO, "out of memory serialising an agent command");
-        return -1;
-    }
+    s = xjson_text(msg, &len);
+    line = xmalloc(len + 2);
     line[0] = (char)QGA_SENTINEL;
     memcpy(line + off, s, len);
     line[off + len] = '\n';
@@ -230,18 +223,11 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
     }
     g->needs_sync = true;
     id = g->next_sync_id++;
-    req = json_object_new_object();
-    args = json_object_new_object();
-    if (req == NULL || args == NULL ||
-        json_object_object_add(args, "id", json_object_new_int64(id)) < 0 ||
-        json_object_object_add(req, "execute",
-                               json_object_new_string(
-                                   "guest-sync-delimited")) < 0 ||
-        json_object_object_add(req, "arguments", args) < 0) {
-        json_object_put(args);
-        error_setg(errp, ERR_IO, "guest-sync-delimited: out of memory");
-        return -1;
-    }
+    req = xjson_object();
+    args = xjson_object();
+    xjson_add(args, "id", xjson_int64(id));
+    xjson_add(req, "execute", xjson_string("guest-sync-delimited"));
+    xjson_add(req, "arguments", args);
 
     /* Whatever we hold or receive before the agent's sentinel belongs to
      * earlier requests.
@@ -382,15 +368,10 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
     if (g->needs_sync && qga_sync_until(g, deadline, errp) < 0) {
         return NULL;
     }
-    req = json_object_new_object();
-    if (req == NULL ||
-        json_object_object_add(req, "execute",
-                               json_object_new_string(command)) < 0 ||
-        (args != NULL &&
-         json_object_object_add(req, "arguments", json_object_get(args)) <
-             0)) {
-        error_setg(errp, ERR_IO, "%s: out of memory", command);
-        return NULL;
+    req = xjson_object();
+    xjson_add(req, "execute", xjson_string(command));
+    if (args != NULL) {
+        xjson_add(req, "arguments", json_object_get(args));
     }
     if (qga_send(g, req, false, deadline, &err) < 0) {
         goto fail;
@@ -558,7 +539,7 @@ static const char qga_b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Encode LEN bytes of SRC as padded base64.  Returns a NUL-terminated
- * string the caller frees, or NULL when out of memory.
+ * string the caller frees.
  */
 static char *
 qga_b64_encode(const unsigned char *src, size_t len)
@@ -567,10 +548,7 @@ qga_b64_encode(const unsigned char *src, size_t len)
     uint32_t v;
     char *dst;
 
-    dst = malloc((len + 2) / 3 * 4 + 1);
-    if (dst == NULL) {
-        return NULL;
-    }
+    dst = xmalloc((len + 2) / 3 * 4 + 1);
     for (i = 0; i + 2 < len; i += 3) {
         v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
         dst[o++] = qga_b64_alphabet[v >> 18 & 63];
@@ -617,8 +595,7 @@ qga_b64_value(unsigned char c)
 /* Decode the base64 text SRC of LEN bytes.  Padding ('=' up to a multiple
  * of four) may be present or not, but only at the end.  On success stores
  * a NUL-terminated buffer the caller frees in *OUT and its length (without
- * the NUL) in *OUTLEN and returns 0; returns -1 on bad input or when out
- * of memory.
+ * the NUL) in *OUTLEN and returns 0; returns -1 on bad input.
  */
 static int
 qga_b64_decode(const char *src, size_t len, char **out, size_t *outlen)
@@ -636,10 +613,7 @@ qga_b64_decode(const char *src, size_t len, char **out, size_t *outlen)
     if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0)) {
         return -1;
     }
-    dst = malloc(len / 4 * 3 + 3);
-    if (dst == NULL) {
-        return -1;
-    }
+    dst = xmalloc(len / 4 * 3 + 3);
     for (i = 0; i < len; i++) {
         d = qga_b64_value(s[i]);
         if (d < 0) {
@@ -684,26 +658,17 @@ static json_object *
 qga_exec_args(const char *path, const char *const *argv, const char *input,
               struct error **errp)
 {
-    CLEANUP_JSON_PUT json_object *args = json_object_new_object();
+    CLEANUP_JSON_PUT json_object *args = xjson_object();
     CLEANUP_FREE char *b64 = NULL;
     json_object *arr;
     size_t i, inlen;
 
-    if (args == NULL) {
-        goto oom;
-    }
-    json_object_object_add(args, "path", json_object_new_string(path));
+    xjson_add(args, "path", xjson_string(path));
     if (argv != NULL) {
-        arr = json_object_new_array();
-        if (arr == NULL || json_object_object_add(args, "arg", arr) < 0) {
-            json_object_put(arr);
-            goto oom;
-        }
+        arr = xjson_array();
+        xjson_add(args, "arg", arr);
         for (i = 0; argv[i] != NULL; i++) {
-            if (json_object_array_add(arr,
-                                      json_object_new_string(argv[i])) < 0) {
-                goto oom;
-            }
+            xjson_append(arr, xjson_string(argv[i]));
         }
     }
     if (input != NULL) {
@@ -713,19 +678,10 @@ qga_exec_args(const char *path, const char *const *argv, const char *input,
             return NULL;
         }
         b64 = qga_b64_encode((const unsigned char *)input, inlen);
-        if (b64 == NULL) {
-            goto oom;
-        }
-        json_object_object_add(args, "input-data",
-                               json_object_new_string(b64));
+        xjson_add(args, "input-data", xjson_string(b64));
     }
-    json_object_object_add(args, "capture-output",
-                           json_object_new_boolean(1));
+    xjson_add(args, "capture-output", xjson_bool(true));
     return steal_pointer(&args);
-
-oom:
-    error_setg(errp, ERR_IO, "guest-exec: out of memory");
-    return NULL;
 }
 
 /* Decode the optional base64 member KEY of STATUS into *BUF and *LEN;
@@ -835,12 +791,8 @@ qga_exec(struct qga *g, const char *path, const char *const *argv,
         error_setg(errp, ERR_PROTOCOL, "guest-exec: reply without a pid");
         return -1;
     }
-    sargs = json_object_new_object();
-    if (sargs == NULL ||
-        json_object_object_add(sargs, "pid", json_object_new_int(pid)) < 0) {
-        error_setg(errp, ERR_IO, "guest-exec-status: out of memory");
-        return -1;
-    }
+    sargs = xjson_object();
+    xjson_add(sargs, "pid", xjson_int64(pid));
 
     for (;;) {
         status = qga_execute_typed(g, "guest-exec-status", sargs,

@@ -17,6 +17,8 @@
 #include "log.h"
 #include "qmp.h"
 #include "sock.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 /* Bytes read from the socket at a time. */
 #define QMP_READ_CHUNK 4096
@@ -64,12 +66,8 @@ qmp_send(struct qmp *q, json_object *msg, int64_t deadline,
     const char *s;
     size_t len = 0;
 
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL || (line = malloc(len + 1)) == NULL) {
-        error_setg(errp, ERR_IO, "out of memory serialising a QMP command");
-        return -1;
-    }
+    s = xjson_text(msg, &len);
+    line = xmalloc(len + 1);
     memcpy(line, s, len);
     line[len] = '\n';
     log_debug_json("qmp", "->", msg);
@@ -260,17 +258,12 @@ qmp_execute(struct qmp *q, const char *command, json_object *args,
         return NULL;
     }
     id = q->next_id++;
-    req = json_object_new_object();
-    if (req == NULL ||
-        json_object_object_add(req, "execute",
-                               json_object_new_string(command)) < 0 ||
-        (args != NULL &&
-         json_object_object_add(req, "arguments", json_object_get(args)) <
-             0) ||
-        json_object_object_add(req, "id", json_object_new_int64(id)) < 0) {
-        error_setg(errp, ERR_IO, "%s: out of memory", command);
-        return NULL;
+    req = xjson_object();
+    xjson_add(req, "execute", xjson_string(command));
+    if (args != NULL) {
+        xjson_add(req, "arguments", json_object_get(args));
     }
+    xjson_add(req, "id", xjson_int64(id));
     if (qmp_send(q, req, deadline, errp) < 0) {
         error_prepend(errp, "%s: ", command);
         return NULL;
@@ -399,12 +392,7 @@ qmp_new_fd(int fd, int timeout_ms, struct error **errp)
     struct qmp *q;
     json_object *msg = NULL, *ret;
 
-    q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "QMP");
-        close(fd);
-        return NULL;
-    }
+    q = xcalloc(1, sizeof(*q));
     q->fd = fd;
     q->next_id = 1;
     q->js = jstream_new(QMP_MAX_MESSAGE, QMP_MAX_DEPTH, 0, errp);
