@@ -174,18 +174,6 @@ util_parse_size(const char *s, int64_t *bytes, struct error **errp)
     return 0;
 }
 
-char *
-util_strdup_printf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, fmt);
-    s = xvasprintf(fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* mkdir one component; an existing directory is success. */
 static int
 util_mkdir_one(const char *path, mode_t mode, struct error **errp)

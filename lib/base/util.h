@@ -60,10 +60,11 @@ int util_parse_int64(const char *s, int64_t *out, struct error **errp);
 int util_parse_size(const char *s, int64_t *bytes, struct error **errp);
 
 /* Like asprintf, but returns the new string (caller frees); never NULL.
- * The same as xasprintf (xalloc.h), kept for its callers.
+ * An old name of xasprintf (xalloc.h), kept for its callers; defined as
+ * an alias in xalloc.c.
  */
 char *util_strdup_printf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2), malloc, returns_nonnull));
 
 /* Create directory PATH and its missing parents with MODE (as mkdir -p;
  * an existing directory is fine).  Returns 0, or -1 with ERR_IO (or

@@ -29,6 +29,7 @@ struct jstream {
     size_t len;               /* end of valid bytes in buf */
     size_t cap;               /* allocated size of buf */
     size_t msg_len;           /* bytes of the open message given to tok */
+    size_t last_size;         /* bytes of the last message returned */
     unsigned utf8_need;       /* continuation bytes still expected */
     unsigned char utf8_lo;    /* smallest valid next continuation byte */
     unsigned char utf8_hi;    /* largest valid next continuation byte */
@@ -340,6 +341,7 @@ jstream_next(struct jstream *js, json_object **msg, struct error **errp)
                 return jstream_fail(js, errp, "invalid UTF-8");
             }
             js->pos += end;
+            js->last_size = js->msg_len + end;
             jstream_drop_message(js);
             if (!json_object_is_type(obj, json_type_object)) {
                 json_object_put(obj);
@@ -363,4 +365,10 @@ jstream_next(struct jstream *js, json_object **msg, struct error **errp)
             return jstream_fail(js, errp, "message too large");
         }
     }
+}
+
+size_t
+jstream_message_size(const struct jstream *js)
+{
+    return js->last_size;
 }

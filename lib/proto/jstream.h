@@ -75,6 +75,11 @@ int jstream_feed(struct jstream *js, const void *buf, size_t len,
 enum jstream_result jstream_next(struct jstream *js, json_object **msg,
                                  struct error **errp);
 
+/* Bytes of the last message jstream_next returned, from its '{' to its
+ * '}' (whitespace around it excluded).
+ */
+size_t jstream_message_size(const struct jstream *js);
+
 /* Forget everything: buffered bytes, any partial message, a failed state,
  * and skip mode.
  */

@@ -14,35 +14,23 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "jstream.h"
+#include "jsock.h"
 #include "log.h"
 #include "qga.h"
 #include "sock.h"
 #include "xalloc.h"
 #include "xjson.h"
 
-/* Bytes read from the socket at a time. */
-#define QGA_READ_CHUNK 4096
-
-/* Longest message text shown in a debug line. */
-
-/* The byte that resets the agent's parser and precedes the reply to
- * guest-sync-delimited.
- */
-#define QGA_SENTINEL 0xFF
-
 /* guest-exec-status polling: first pause and longest pause. */
 #define QGA_EXEC_POLL_FIRST_MS 20
 #define QGA_EXEC_POLL_MAX_MS 200
 
 struct qga {
-    int fd;               /* the agent chardev socket */
-    struct jstream *js;   /* splits input; 0xFF is the sentinel */
+    struct jsock *sock;   /* the agent chardev socket; 0xFF sentinels */
     int64_t next_sync_id; /* id of the next guest-sync-delimited */
     int exec_poll_first;  /* first pause between guest-exec-status, ms */
     int exec_poll_max;    /* longest pause between them, ms */
     bool needs_sync;      /* the channel must be resynchronised */
-    bool dead;            /* the peer closed: nothing more will work */
 };
 
 /* A starting sync id that differs between runs, so that replies meant for
@@ -65,18 +53,19 @@ qga_new_fd(int fd, struct error **errp)
 {
     struct qga *g;
 
+    struct jsock *sock;
+
+    sock = jsock_new(fd, "guest agent", "qga", QGA_MAX_MESSAGE, QGA_MAX_DEPTH,
+                     JSTREAM_SENTINEL_FF, errp);
+    if (sock == NULL) {
+        return NULL;
+    }
     g = xcalloc(1, sizeof(*g));
-    g->fd = fd;
+    g->sock = sock;
     g->needs_sync = true;
     g->next_sync_id = qga_random_id();
     g->exec_poll_first = QGA_EXEC_POLL_FIRST_MS;
     g->exec_poll_max = QGA_EXEC_POLL_MAX_MS;
-    g->js = jstream_new(QGA_MAX_MESSAGE, QGA_MAX_DEPTH, JSTREAM_SENTINEL_FF,
-                        errp);
-    if (g->js == NULL) {
-        qga_close(g);
-        return NULL;
-    }
     return g;
 }
 
@@ -86,23 +75,20 @@ qga_close(struct qga *g)
     if (g == NULL) {
         return;
     }
-    jstream_free(g->js);
-    if (g->fd >= 0) {
-        close(g->fd);
-    }
+    jsock_free(g->sock);
     free(g);
 }
 
 bool
 qga_is_dead(const struct qga *g)
 {
-    return g->dead;
+    return jsock_is_closed(g->sock);
 }
 
 int
 qga_fd(const struct qga *g)
 {
-    return g->fd;
+    return jsock_fd(g->sock);
 }
 
 void
@@ -119,83 +105,19 @@ qga_set_exec_poll(struct qga *g, int first_ms, int max_ms)
                                                    : g->exec_poll_first;
 }
 
-static int
-qga_check_alive(const struct qga *g, struct error **errp)
-{
-    if (g->dead) {
-        error_setg(errp, ERR_PROTOCOL, "guest agent connection closed");
-        return -1;
-    }
-    return 0;
-}
-
-/* Send MSG (borrowed) and a newline before DEADLINE, preceded by the
- * sentinel byte when SENTINEL is true.  A failure leaves part of a request
- * in the channel, so the next command must resync.
+/* Send MSG (borrowed) before DEADLINE, preceded by the sentinel byte when
+ * SENTINEL is true.  A failure leaves part of a request in the channel,
+ * so the next command must resync.
  */
 static int
 qga_send(struct qga *g, json_object *msg, bool sentinel, int64_t deadline,
          struct error **errp)
 {
-    CLEANUP_FREE char *line = NULL;
-    const char *s;
-    size_t len = 0, off = sentinel ? 1 : 0;
-
-    s = xjson_text(msg, &len);
-    line = xmalloc(len + 2);
-    line[0] = (char)QGA_SENTINEL;
-    memcpy(line + off, s, len);
-    line[off + len] = '\n';
-    log_debug_json("qga", sentinel ? "-> 0xff" : "->", msg);
-    if (sock_write_all(g->fd, line, off + len + 1, deadline, errp) < 0) {
+    if (jsock_send(g->sock, msg, sentinel, deadline, errp) < 0) {
         g->needs_sync = true;
         return -1;
     }
     return 0;
-}
-
-/* Read up to the next message or sentinel before DEADLINE.  Returns
- * JSTREAM_MESSAGE with *MSG set (a reference the caller puts),
- * JSTREAM_SENTINEL, or -1 with errp set: ERR_PROTOCOL for malformed input
- * or end of file (which also marks the connection dead), ERR_TIMEOUT,
- * ERR_IO.
- */
-static int
-qga_read(struct qga *g, int64_t deadline, json_object **msg,
-         struct error **errp)
-{
-    char buf[QGA_READ_CHUNK];
-    enum jstream_result r;
-    ssize_t n;
-
-    for (;;) {
-        r = jstream_next(g->js, msg, errp);
-        if (r == JSTREAM_MESSAGE) {
-            log_debug_json("qga", "<-", *msg);
-            return r;
-        }
-        if (r == JSTREAM_SENTINEL) {
-            log_debug("qga", "<- 0xff");
-            return r;
-        }
-        if (r == JSTREAM_ERROR) {
-            return -1;
-        }
-        n = sock_read_some(g->fd, buf, sizeof(buf), deadline, errp);
-        if (n < 0) {
-            return -1;
-        }
-        if (n == 0) {
-            g->dead = true;
-            error_setg(errp, ERR_PROTOCOL, "guest agent connection closed%s",
-                       jstream_in_message(g->js)
-                           ? " in the middle of a message" : "");
-            return -1;
-        }
-        if (jstream_feed(g->js, buf, (size_t)n, errp) < 0) {
-            return -1;
-        }
-    }
 }
 
 /* True when MSG is {"return": ID}, the reply to our guest-sync-delimited. */
@@ -215,10 +137,10 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
     CLEANUP_JSON_PUT json_object *req = NULL;
     json_object *args, *msg = NULL;
     struct error *err = NULL;
+    enum jstream_result r;
     int64_t id;
-    int r;
 
-    if (qga_check_alive(g, errp) < 0) {
+    if (jsock_usable(g->sock, errp) < 0) {
         return -1;
     }
     g->needs_sync = true;
@@ -232,21 +154,22 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
     /* Whatever we hold or receive before the agent's sentinel belongs to
      * earlier requests.
      */
-    jstream_skip_to_sentinel(g->js);
+    jsock_skip_to_sentinel(g->sock);
     if (qga_send(g, req, true, deadline, &err) < 0) {
         goto fail;
     }
     for (;;) {
-        r = qga_read(g, deadline, &msg, &err);
-        if (r < 0) {
-            if (error_get_class(err) == ERR_PROTOCOL && !g->dead) {
+        r = jsock_read(g->sock, deadline, &msg, NULL, &err);
+        if (r == JSTREAM_ERROR) {
+            if (error_get_class(err) == ERR_PROTOCOL &&
+                !jsock_is_closed(g->sock)) {
                 /* Garbage left over in the channel: skip to the next
                  * sentinel; the deadline bounds how long we try.
                  */
                 log_debug("qga", "skipping bad input: %s", error_msg(err));
                 error_free(err);
                 err = NULL;
-                jstream_skip_to_sentinel(g->js);
+                jsock_skip_to_sentinel(g->sock);
                 continue;
             }
             goto fail;
@@ -318,27 +241,11 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
 static void
 qga_check_idle(struct qga *g)
 {
-    char buf[QGA_READ_CHUNK];
-    ssize_t n;
-    int i;
-
     if (g->needs_sync) {
         return;
     }
-    /* A bounded number of reads: a peer that keeps talking gets resynced
-     * anyway.
-     */
-    for (i = 0; i < 4; i++) {
-        n = sock_read_some(g->fd, buf, sizeof(buf), sock_now_ms(), NULL);
-        if (n == 0) {
-            g->dead = true; /* the request below fails at once */
-            return;
-        }
-        if (n < 0 || jstream_feed(g->js, buf, (size_t)n, NULL) < 0) {
-            break;
-        }
-    }
-    if (jstream_has_data(g->js)) {
+    /* At end of file the request below fails at once. */
+    if (jsock_pending(g->sock)) {
         log_debug("qga", "unexpected data from the agent: resynchronising");
         g->needs_sync = true;
     }
@@ -351,9 +258,9 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
     CLEANUP_JSON_PUT json_object *req = NULL;
     CLEANUP_JSON_PUT json_object *msg = NULL;
     struct error *err = NULL;
-    int r;
+    enum jstream_result r;
 
-    if (qga_check_alive(g, errp) < 0) {
+    if (jsock_usable(g->sock, errp) < 0) {
         return NULL;
     }
     if (args != NULL && !json_object_is_type(args, json_type_object)) {
@@ -362,7 +269,7 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
         return NULL;
     }
     qga_check_idle(g);
-    if (qga_check_alive(g, errp) < 0) {
+    if (jsock_usable(g->sock, errp) < 0) {
         return NULL;
     }
     if (g->needs_sync && qga_sync_until(g, deadline, errp) < 0) {
@@ -376,7 +283,7 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
     if (qga_send(g, req, false, deadline, &err) < 0) {
         goto fail;
     }
-    r = qga_read(g, deadline, &msg, &err);
+    r = jsock_read(g->sock, deadline, &msg, NULL, &err);
     if (r == JSTREAM_MESSAGE) {
         return qga_reply_value(g, msg, command, errp);
     }
