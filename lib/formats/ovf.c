@@ -22,6 +22,7 @@
 
 #include "cleanup.h"
 #include "dynbuf.h"
+#include "fileio.h"
 #include "hash.h"
 #include "ovf.h"
 #include "qemuimg.h"
@@ -79,9 +80,6 @@
 #define OVF_TAR_BLOCK 10240
 
 static pthread_once_t ovf_xml_once = PTHREAD_ONCE_INIT;
-
-static int ovf_write_all(int fd, const unsigned char *buf, size_t len,
-                         const char *name, struct error **errp);
 
 static void
 ovf_xml_init(void)
@@ -322,40 +320,6 @@ ovf_unlink_all(int dirfd, char **names, size_t n)
             (void)unlinkat(dirfd, names[i], 0);
         }
     }
-}
-
-/* Write LEN bytes of DATA to a new file PATH (it must not exist). */
-static int
-ovf_write_new_file(const char *path, const void *data, size_t len,
-                   struct error **errp)
-{
-    const char *p = data;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-
-    if (fd < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create %s", path);
-        return -1;
-    }
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, ERR_IO, n < 0 ? errno : EIO, "write %s",
-                             path);
-            close(fd);
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (close(fd) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "close %s", path);
-        return -1;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -644,65 +608,11 @@ ovf_export_disks(struct ovf_export *ex, struct error **errp)
     return 0;
 }
 
-/* Copy the regular file SRC byte for byte into the new file DST (it must
- * not exist) and set *SIZE to the bytes copied.  DST may be left behind
- * on failure; the caller removes it.
- */
-static int
-ovf_copy_plain(const char *src, const char *dst, int64_t *size,
-               struct error **errp)
-{
-    CLEANUP_FREE unsigned char *buf = xmalloc(OVF_CHUNK);
-    CLEANUP_CLOSE int in = -1;
-    CLEANUP_CLOSE int out = -1;
-    int64_t done = 0;
-    struct stat st;
-
-    in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0 || fstat(in, &st) < 0) {
-        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-                         errno, "%s", src);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error_setg(errp, ERR_INVALID, "%s is not a regular file", src);
-        return -1;
-    }
-    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create %s", dst);
-        return -1;
-    }
-    for (;;) {
-        ssize_t n = read(in, buf, OVF_CHUNK);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, ERR_IO, errno, "read %s", src);
-            return -1;
-        }
-        if (n == 0) {
-            break;
-        }
-        if (ovf_write_all(out, buf, (size_t)n, dst, errp) < 0) {
-            return -1;
-        }
-        done += n;
-    }
-    if (close(steal_fd(&out)) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "close %s", dst);
-        return -1;
-    }
-    *size = done;
-    return 0;
-}
-
 /* Copy every plain file into the scratch directory, as it is. */
 static int
 ovf_export_files(struct ovf_export *ex, struct error **errp)
 {
+    const struct fileio_copy_opts opts = {.mode = 0644};
     const struct ovf_package *pkg = ex->pkg;
     size_t i;
 
@@ -711,7 +621,8 @@ ovf_export_files(struct ovf_export *ex, struct error **errp)
 
         f->member = xasprintf("%s-%s.bin", ex->base, pkg->files[i].role);
         f->path = util_path_join(ex->scratch, f->member);
-        if (ovf_copy_plain(pkg->files[i].path, f->path, &f->size, errp) < 0) {
+        if (fileio_copy(pkg->files[i].path, false, f->path, &opts, &f->size,
+                        errp) < 0) {
             error_prepend(errp, "%s file: ", pkg->files[i].role);
             return -1;
         }
@@ -1043,7 +954,8 @@ ovf_export_meta(struct ovf_export *ex, struct error **errp)
     ex->mf.path = util_path_join(ex->scratch, ex->mf.member);
 
     ovf_build_descriptor(ex, &xml, &len);
-    if (ovf_write_new_file(ex->desc.path, xml, (size_t)len, errp) < 0) {
+    if (fileio_write_new(ex->desc.path, xml, (size_t)len, 0644, false,
+                         errp) < 0) {
         xmlFree(xml);
         return -1;
     }
@@ -1094,7 +1006,7 @@ ovf_export_meta(struct ovf_export *ex, struct error **errp)
         error_prepend(errp, "manifest: ");
         return -1;
     }
-    if (ovf_write_new_file(ex->mf.path, mf, mf_len, errp) < 0) {
+    if (fileio_write_new(ex->mf.path, mf, mf_len, 0644, false, errp) < 0) {
         return -1;
     }
     ex->mf.size = (int64_t)mf_len;
@@ -1164,31 +1076,6 @@ ovf_tar_add(struct ovf_export *ex, struct archive *a,
         return -1;
     }
     ex->phase_done += done;
-    return 0;
-}
-
-/* fsync the directory that holds PATH. */
-static int
-ovf_sync_parent(const char *path, struct error **errp)
-{
-    CLEANUP_FREE char *dir = xstrdup(path);
-    CLEANUP_CLOSE int fd = -1;
-    char *slash;
-
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        dir[0] = '.';
-        dir[1] = '\0';
-    } else if (slash == dir) {
-        slash[1] = '\0';
-    } else {
-        *slash = '\0';
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "sync directory %s", dir);
-        return -1;
-    }
     return 0;
 }
 
@@ -1370,7 +1257,7 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
         goto out;
     }
     part_ours = false;
-    if (ovf_sync_parent(ova_path, &local) < 0) {
+    if (fileio_fsync_parent(ova_path, &local) < 0) {
         (void)unlink(ova_path);
         goto out;
     }
@@ -2605,28 +2492,6 @@ ovf_read_small(struct archive *a, const char *name, int64_t size, size_t max,
     return 0;
 }
 
-/* Write all of LEN bytes of BUF to FD. */
-static int
-ovf_write_all(int fd, const unsigned char *buf, size_t len, const char *name,
-              struct error **errp)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, ERR_IO, n < 0 ? errno : EIO, "write %s",
-                             name);
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Extract the current member NAME (SIZE bytes) into the workdir,
  * checking its digest against manifest entry ME on the way.
  */
@@ -2688,7 +2553,7 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
                        name);
             goto out;
         }
-        if (ovf_write_all(fd, buf, (size_t)n, name, errp) < 0) {
+        if (fileio_write_all(fd, buf, (size_t)n, name, errp) < 0) {
             goto out;
         }
         if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
