@@ -18,7 +18,6 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
-#include <openssl/evp.h>
 
 #include "cleanup.h"
 #include "dynbuf.h"
@@ -1341,28 +1340,6 @@ ovf_mf_find(struct ovf_import *im, const char *name)
     return NULL;
 }
 
-/* Digest LEN bytes of DATA with ALG ("SHA256" or "SHA512") into HEX. */
-static int
-ovf_digest_mem(const char *alg, const void *data, size_t len,
-               char hex[HASH_SHA512_HEX_LEN], struct error **errp)
-{
-    static const char digits[] = "0123456789abcdef";
-    const EVP_MD *md = strcmp(alg, "SHA512") == 0 ? EVP_sha512() : EVP_sha256();
-    unsigned char bin[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, i;
-
-    if (EVP_Digest(data, len, bin, &n, md, NULL) != 1) {
-        error_setg(errp, ERR_IO, "digest %s failed", alg);
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        hex[2 * i] = digits[bin[i] >> 4];
-        hex[2 * i + 1] = digits[bin[i] & 0xf];
-    }
-    hex[2 * n] = '\0';
-    return 0;
-}
-
 /* Parse one manifest line "ALG(NAME)= HEX" (LINE is modified). */
 static int
 ovf_mf_line(struct ovf_import *im, char *line, struct error **errp)
@@ -2500,11 +2477,9 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
             int64_t size, struct ovf_mf_entry *me, unsigned char *buf,
             struct error **errp)
 {
-    char hex[HASH_SHA512_HEX_LEN];
+    char hex[HASH_MAX_HEX_LEN];
     CLEANUP_CLOSE int fd = -1;
-    unsigned char bin[EVP_MAX_MD_SIZE];
-    unsigned int blen = 0, i;
-    EVP_MD_CTX *ctx = NULL;
+    struct hash_ctx *h = NULL;
     struct statvfs sv;
     int64_t done = 0;
     int r = -1;
@@ -2529,11 +2504,8 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
     }
     im->nmade++;
 
-    ctx = xcheck(EVP_MD_CTX_new());
-    if (EVP_DigestInit_ex(
-            ctx, strcmp(me->alg, "SHA512") == 0 ? EVP_sha512() : EVP_sha256(),
-            NULL) != 1) {
-        error_setg(errp, ERR_IO, "cannot initialise digest %s", me->alg);
+    h = hash_begin(me->alg, errp);
+    if (h == NULL) {
         goto out;
     }
     for (;;) {
@@ -2556,8 +2528,7 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
         if (fileio_write_all(fd, buf, (size_t)n, name, errp) < 0) {
             goto out;
         }
-        if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
-            error_setg(errp, ERR_IO, "digest update failed");
+        if (hash_update(h, buf, (size_t)n, errp) < 0) {
             goto out;
         }
         done += n;
@@ -2566,17 +2537,9 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
         error_setg(errp, ERR_INVALID, "package: member %s is truncated", name);
         goto out;
     }
-    if (EVP_DigestFinal_ex(ctx, bin, &blen) != 1) {
-        error_setg(errp, ERR_IO, "digest %s failed", me->alg);
+    if (hash_end(steal_pointer(&h), hex, errp) < 0) {
         goto out;
     }
-    for (i = 0; i < blen; i++) {
-        static const char digits[] = "0123456789abcdef";
-
-        hex[2 * i] = digits[bin[i] >> 4];
-        hex[2 * i + 1] = digits[bin[i] & 0xf];
-    }
-    hex[2 * blen] = '\0';
     if (strcmp(hex, me->hex) != 0) {
         error_setg(errp, ERR_INVALID, "manifest: checksum mismatch for %s",
                    name);
@@ -2590,7 +2553,7 @@ ovf_extract(struct ovf_import *im, struct archive *a, const char *name,
     fd = -1;
     r = 0;
 out:
-    EVP_MD_CTX_free(ctx);
+    hash_ctx_free(h);
     return r;
 }
 
@@ -2600,7 +2563,7 @@ ovf_read_meta(struct ovf_import *im, struct archive *a, unsigned index,
               const char *name, int64_t size, struct error **errp)
 {
     CLEANUP_FREE char *mf = NULL;
-    char hex[HASH_SHA512_HEX_LEN];
+    char hex[HASH_MAX_HEX_LEN];
     struct ovf_mf_entry *me;
     size_t len = 0, n = strlen(name);
 
@@ -2636,7 +2599,7 @@ ovf_read_meta(struct ovf_import *im, struct archive *a, unsigned index,
                    im->desc_name);
         return -1;
     }
-    if (ovf_digest_mem(me->alg, im->desc, im->desc_len, hex, errp) < 0) {
+    if (hash_mem(me->alg, im->desc, im->desc_len, hex, errp) < 0) {
         return -1;
     }
     if (strcmp(hex, me->hex) != 0) {
