@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "text.h"
 #include "xalloc.h"
 
 struct error {
@@ -13,6 +14,23 @@ struct error {
     char *peer_class;     /* class string a peer gave, or NULL */
     char *msg;            /* the message, without trailing punctuation */
 };
+
+/* MSG (ownership taken) made safe to print (text.h): a message may quote
+ * text from a peer, a file or a user, and must never forge lines or
+ * send escape sequences to a terminal.  Returns a new string.
+ */
+static char *
+error_safe(char *msg)
+{
+    char *safe;
+
+    if (text_is_safe(msg)) {
+        return msg;
+    }
+    safe = text_escape(msg);
+    free(msg);
+    return safe;
+}
 
 static void
 error_install(struct error **errp, enum error_class cls, char *msg,
@@ -32,7 +50,7 @@ error_install(struct error **errp, enum error_class cls, char *msg,
     }
     err = xcalloc(1, sizeof(*err));
     err->cls = cls;
-    err->msg = msg;
+    err->msg = error_safe(msg);
     err->peer_class = peer_class ? xstrdup(peer_class) : NULL;
     *errp = err;
 }
@@ -91,7 +109,7 @@ error_prepend(struct error **errp, const char *fmt, ...)
     va_end(ap);
     full = xasprintf("%s%s", prefix, (*errp)->msg);
     free((*errp)->msg);
-    (*errp)->msg = full;
+    (*errp)->msg = error_safe(full);
     free(prefix);
 }
 
@@ -129,10 +147,17 @@ error_peer_class(const struct error *err)
 void
 error_report(const char *prog, struct error *err)
 {
+    char *msg;
+
     if (err == NULL) {
         return;
     }
-    fprintf(stderr, "%s: %s\n", prog, error_msg(err));
+    /* Safe already (error_safe); escaped again in case a message ever
+     * reaches here another way.
+     */
+    msg = text_safe(error_msg(err));
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    free(msg);
     error_free(err);
 }
 

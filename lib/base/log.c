@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
+#include "xalloc.h"
 #include "xjson.h"
 
 static const char *log_prog = "vmsnap";
@@ -49,14 +51,19 @@ log_debug_enabled(const char *subsys)
 static void log_vprint(const char *tag, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* Print one line; what it quotes (a peer's text, a path) is made safe
+ * first, so that a log line never forges another or drives a terminal.
+ */
 static void
 log_vprint(const char *tag, const char *fmt, va_list ap)
 {
     int saved = errno;
+    char *line = xvasprintf(fmt, ap);
+    char *safe = text_safe(line);
 
-    fprintf(stderr, "%s: %s", log_prog, tag);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s: %s%s\n", log_prog, tag, safe);
+    free(safe);
+    free(line);
     errno = saved;
 }
 

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "qga.h"
 #include "sock.h"
+#include "text.h"
 #include "xalloc.h"
 #include "xjson.h"
 
@@ -212,6 +213,7 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
                 struct error **errp)
 {
     json_object *ret, *error, *cls = NULL, *desc = NULL;
+    CLEANUP_FREE char *d = NULL;
 
     if (json_object_object_get_ex(msg, "error", &error)) {
         if (json_object_is_type(error, json_type_object) &&
@@ -219,8 +221,10 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
             json_object_is_type(cls, json_type_string) &&
             json_object_object_get_ex(error, "desc", &desc) &&
             json_object_is_type(desc, json_type_string)) {
+            /* The peer's text, made safe to print (text.h). */
+            d = text_safe(json_object_get_string(desc));
             error_set_peer(errp, json_object_get_string(cls), "%s: %s",
-                           command, json_object_get_string(desc));
+                           command, d);
             return NULL;
         }
     } else if (json_object_object_get_ex(msg, "return", &ret) &&

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "qmp.h"
 #include "sock.h"
+#include "text.h"
 #include "xalloc.h"
 #include "xjson.h"
 
@@ -158,6 +159,7 @@ qmp_reply_value(struct qmp *q, json_object *msg, const char *command,
                 struct error **errp)
 {
     json_object *ret, *error, *cls = NULL, *desc = NULL;
+    CLEANUP_FREE char *d = NULL;
 
     if (json_object_object_get_ex(msg, "error", &error)) {
         if (!json_object_is_type(error, json_type_object) ||
@@ -170,8 +172,10 @@ qmp_reply_value(struct qmp *q, json_object *msg, const char *command,
             jsock_break(q->sock);
             return NULL;
         }
+        /* The peer's text, made safe to print (text.h). */
+        d = text_safe(json_object_get_string(desc));
         error_set_peer(errp, json_object_get_string(cls), "%s: %s", command,
-                       json_object_get_string(desc));
+                       d);
         return NULL;
     }
     /* JSON null is stored as a NULL pointer; QEMU never returns it. */

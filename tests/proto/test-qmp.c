@@ -328,8 +328,11 @@ test_error_reply(void)
                 "\"desc\": \"The command foo has not been found\"}}\r\n"),
         FP_EXPECT("{\"execute\":\"query-status\",\"id\":3}\n"),
         FP_SEND("{\"return\": {\"status\": \"running\"}, \"id\": 3}\r\n"),
-        FP_EXPECT("{\"execute\":\"bar\",\"id\":4}\n"),
-        FP_SEND("{\"id\": 4, \"error\": {\"class\": \"GenericError\"}}\r\n"),
+        FP_EXPECT("{\"execute\":\"baz\",\"id\":4}\n"),
+        FP_SEND("{\"id\": 4, \"error\": {\"class\": \"GenericError\", "
+                "\"desc\": \"x\\rvmsnap: ok \\u009b2J\"}}\r\n"),
+        FP_EXPECT("{\"execute\":\"bar\",\"id\":5}\n"),
+        FP_SEND("{\"id\": 5, \"error\": {\"class\": \"GenericError\"}}\r\n"),
         FP_END,
     };
     struct error *err = NULL;
@@ -349,6 +352,12 @@ test_error_reply(void)
     ok(strcmp(status_of(ret), "running") == 0,
        "connection usable after an error reply");
     json_object_put(ret);
+    ret = qmp_execute(q, "baz", NULL, TIMEOUT, &err);
+    ok(ret == NULL && err_is(err, ERR_PEER, NULL) &&
+           strcmp(error_msg(err), "baz: x\\rvmsnap: ok \\xc2\\x9b2J") == 0,
+       "QEMU's text is escaped: %s", error_msg(err));
+    error_free(err);
+    err = NULL;
     ret = qmp_execute(q, "bar", NULL, TIMEOUT, &err);
     ok(ret == NULL && err_is(err, ERR_PROTOCOL, "malformed") &&
            qmp_is_broken(q),
