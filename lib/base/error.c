@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "text.h"
+#include "xalloc.h"
 
 struct error {
     enum error_class cls; /* what kind of failure */
@@ -13,21 +15,21 @@ struct error {
     char *msg;            /* the message, without trailing punctuation */
 };
 
-/* Format a message; on allocation failure return a fixed string copy so
- * that an error is still reported.
+/* MSG (ownership taken) made safe to print (text.h): a message may quote
+ * text from a peer, a file or a user, and must never forge lines or
+ * send escape sequences to a terminal.  Returns a new string.
  */
-static char *error_vformat(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
-
 static char *
-error_vformat(const char *fmt, va_list ap)
+error_safe(char *msg)
 {
-    char *s = NULL;
+    char *safe;
 
-    if (vasprintf(&s, fmt, ap) < 0) {
-        s = strdup("out of memory while formatting an error");
+    if (text_is_safe(msg)) {
+        return msg;
     }
-    return s;
+    safe = text_escape(msg);
+    free(msg);
+    return safe;
 }
 
 static void
@@ -46,14 +48,10 @@ error_install(struct error **errp, enum error_class cls, char *msg,
                 error_msg(*errp), msg ? msg : "?");
         abort();
     }
-    err = calloc(1, sizeof(*err));
-    if (err == NULL) {
-        free(msg);
-        abort();
-    }
+    err = xcalloc(1, sizeof(*err));
     err->cls = cls;
-    err->msg = msg;
-    err->peer_class = peer_class ? strdup(peer_class) : NULL;
+    err->msg = error_safe(msg);
+    err->peer_class = peer_class ? xstrdup(peer_class) : NULL;
     *errp = err;
 }
 
@@ -64,7 +62,7 @@ error_setg(struct error **errp, enum error_class cls, const char *fmt, ...)
     char *msg;
 
     va_start(ap, fmt);
-    msg = error_vformat(fmt, ap);
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
     error_install(errp, cls, msg, NULL);
 }
@@ -74,16 +72,14 @@ error_setg_errno(struct error **errp, enum error_class cls, int errnum,
                  const char *fmt, ...)
 {
     va_list ap;
-    char *msg, *full = NULL;
+    char *msg, *full;
 
     va_start(ap, fmt);
-    msg = error_vformat(fmt, ap);
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
-    if (msg && asprintf(&full, "%s: %s", msg, strerror(errnum)) >= 0) {
-        free(msg);
-        msg = full;
-    }
-    error_install(errp, cls, msg, NULL);
+    full = xasprintf("%s: %s", msg, strerror(errnum));
+    free(msg);
+    error_install(errp, cls, full, NULL);
 }
 
 void
@@ -94,7 +90,7 @@ error_set_peer(struct error **errp, const char *peer_class, const char *fmt,
     char *msg;
 
     va_start(ap, fmt);
-    msg = error_vformat(fmt, ap);
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
     error_install(errp, ERR_PEER, msg, peer_class);
 }
@@ -103,18 +99,17 @@ void
 error_prepend(struct error **errp, const char *fmt, ...)
 {
     va_list ap;
-    char *prefix, *full = NULL;
+    char *prefix, *full;
 
     if (errp == NULL || *errp == NULL) {
         return;
     }
     va_start(ap, fmt);
-    prefix = error_vformat(fmt, ap);
+    prefix = xvasprintf(fmt, ap);
     va_end(ap);
-    if (prefix && asprintf(&full, "%s%s", prefix, (*errp)->msg) >= 0) {
-        free((*errp)->msg);
-        (*errp)->msg = full;
-    }
+    full = xasprintf("%s%s", prefix, (*errp)->msg);
+    free((*errp)->msg);
+    (*errp)->msg = error_safe(full);
     free(prefix);
 }
 
@@ -152,10 +147,17 @@ error_peer_class(const struct error *err)
 void
 error_report(const char *prog, struct error *err)
 {
+    char *msg;
+
     if (err == NULL) {
         return;
     }
-    fprintf(stderr, "%s: %s\n", prog, error_msg(err));
+    /* Safe already (error_safe); escaped again in case a message ever
+     * reaches here another way.
+     */
+    msg = text_safe(error_msg(err));
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    free(msg);
     error_free(err);
 }
 

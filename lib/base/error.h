@@ -8,6 +8,10 @@
  * - Messages are one phrase, no trailing punctuation; callers add context
  *   with error_prepend ("snapshot of web1: ").
  * - An error either is reported (error_report) or is returned, never both.
+ * - Messages are safe to print: one line of valid UTF-8 without control
+ *   characters.  A message that quotes unsafe text (a peer's error, a
+ *   file name, a user's input) is escaped as a whole with text_escape
+ *   (text.h) when it is set or prepended to; others are kept as they are.
  */
 #ifndef VMSNAP_ERROR_H
 #define VMSNAP_ERROR_H

@@ -1,4 +1,4 @@
-/* vmsnap: checksums of image files (see hash.h). */
+/* vmsnap: checksums of buffers and image files (see hash.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,111 +11,140 @@
 
 #include "cleanup.h"
 #include "hash.h"
+#include "xalloc.h"
 
 /* Size of one read. */
 #define HASH_CHUNK (1024 * 1024)
 
-/* The digests being computed in one pass. */
-struct hash_set {
-    size_t n;                       /* digests in use */
-    EVP_MD *md[HASH_MAX_ALGS];      /* fetched algorithms */
-    EVP_MD_CTX *ctx[HASH_MAX_ALGS]; /* their running states */
+struct hash_ctx {
+    EVP_MD *md;      /* the fetched algorithm */
+    EVP_MD_CTX *ctx; /* its running state */
+    char *alg;       /* its name, for messages */
 };
 
-static void
-hash_set_free(struct hash_set *set)
-{
-    size_t i;
-
-    for (i = 0; i < set->n; i++) {
-        EVP_MD_CTX_free(set->ctx[i]);
-        EVP_MD_free(set->md[i]);
-    }
-    set->n = 0;
-}
-
-/* Fetch and initialise the N digests.  On failure everything fetched so
- * far is freed.
- */
-static int
-hash_set_init(struct hash_set *set, size_t n, const char *const *algs,
-              struct error **errp)
-{
-    size_t i;
-
-    set->n = 0;
-    for (i = 0; i < n; i++) {
-        EVP_MD *md = EVP_MD_fetch(NULL, algs[i], NULL);
-        EVP_MD_CTX *ctx;
-
-        if (md == NULL) {
-            error_setg(errp, ERR_INVALID, "unknown digest algorithm %s",
-                       algs[i]);
-            hash_set_free(set);
-            return -1;
-        }
-        ctx = EVP_MD_CTX_new();
-        if (ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
-            EVP_MD_CTX_free(ctx);
-            EVP_MD_free(md);
-            error_setg(errp, ERR_IO, "cannot initialise digest %s", algs[i]);
-            hash_set_free(set);
-            return -1;
-        }
-        set->md[i] = md;
-        set->ctx[i] = ctx;
-        set->n = i + 1;
-    }
-    return 0;
-}
-
-static void
-hash_to_hex(const unsigned char *bin, unsigned int len, char *hex)
+void
+hash_hex(const void *bin, size_t len, char *hex)
 {
     static const char digits[] = "0123456789abcdef";
-    unsigned int i;
+    const unsigned char *b = bin;
+    size_t i;
 
     for (i = 0; i < len; i++) {
-        hex[2 * i] = digits[bin[i] >> 4];
-        hex[2 * i + 1] = digits[bin[i] & 0xf];
+        hex[2 * i] = digits[b[i] >> 4];
+        hex[2 * i + 1] = digits[b[i] & 0xf];
     }
     hex[2 * len] = '\0';
 }
 
-/* Read FD to its end, feeding every digest of SET. */
+void
+hash_ctx_free(struct hash_ctx *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+    free(h->alg);
+    free(h);
+}
+
+struct hash_ctx *
+hash_begin(const char *alg, struct error **errp)
+{
+    struct hash_ctx *h;
+    EVP_MD *md = EVP_MD_fetch(NULL, alg, NULL);
+
+    if (md == NULL) {
+        error_setg(errp, ERR_INVALID, "unknown digest algorithm %s", alg);
+        return NULL;
+    }
+    h = xcalloc(1, sizeof(*h));
+    h->md = md;
+    h->ctx = xcheck(EVP_MD_CTX_new());
+    h->alg = xstrdup(alg);
+    if (EVP_DigestInit_ex(h->ctx, md, NULL) != 1) {
+        error_setg(errp, ERR_IO, "cannot initialise digest %s", alg);
+        hash_ctx_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int
+hash_update(struct hash_ctx *h, const void *data, size_t len,
+            struct error **errp)
+{
+    if (EVP_DigestUpdate(h->ctx, data, len) != 1) {
+        error_setg(errp, ERR_IO, "digest %s: update failed", h->alg);
+        return -1;
+    }
+    return 0;
+}
+
+int
+hash_end(struct hash_ctx *h, char hex[HASH_MAX_HEX_LEN], struct error **errp)
+{
+    unsigned char bin[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    int r = 0;
+
+    if (EVP_DigestFinal_ex(h->ctx, bin, &len) != 1 ||
+        2 * (size_t)len + 1 > HASH_MAX_HEX_LEN) {
+        error_setg(errp, ERR_IO, "digest %s failed", h->alg);
+        r = -1;
+    } else {
+        hash_hex(bin, len, hex);
+    }
+    hash_ctx_free(h);
+    return r;
+}
+
+int
+hash_mem(const char *alg, const void *data, size_t len,
+         char hex[HASH_MAX_HEX_LEN], struct error **errp)
+{
+    struct hash_ctx *h = hash_begin(alg, errp);
+
+    if (h == NULL) {
+        return -1;
+    }
+    if (hash_update(h, data, len, errp) < 0) {
+        hash_ctx_free(h);
+        return -1;
+    }
+    return hash_end(h, hex, errp);
+}
+
+/* Read FD to its end, feeding every context of H[0, N). */
 static int
-hash_read_all(int fd, const char *path, struct hash_set *set,
+hash_read_all(int fd, const char *path, struct hash_ctx **h, size_t n,
               hash_progress_fn *progress, void *opaque, int64_t total,
               struct error **errp)
 {
-    CLEANUP_FREE unsigned char *buf = malloc(HASH_CHUNK);
+    CLEANUP_FREE unsigned char *buf = xmalloc(HASH_CHUNK);
     int64_t done = 0;
     size_t i;
 
-    if (buf == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "hash %s", path);
-        return -1;
-    }
     for (;;) {
-        ssize_t n = read(fd, buf, HASH_CHUNK);
+        ssize_t got = read(fd, buf, HASH_CHUNK);
 
-        if (n < 0) {
+        if (got < 0) {
             if (errno == EINTR) {
                 continue;
             }
             error_setg_errno(errp, ERR_IO, errno, "read %s", path);
             return -1;
         }
-        if (n == 0) {
+        if (got == 0) {
             break;
         }
-        for (i = 0; i < set->n; i++) {
-            if (EVP_DigestUpdate(set->ctx[i], buf, (size_t)n) != 1) {
-                error_setg(errp, ERR_IO, "hash %s: digest update failed", path);
+        for (i = 0; i < n; i++) {
+            if (hash_update(h[i], buf, (size_t)got, errp) < 0) {
+                error_prepend(errp, "hash %s: ", path);
                 return -1;
             }
         }
-        done += n;
+        done += got;
         if (progress != NULL) {
             progress(done, total, opaque);
         }
@@ -130,7 +159,7 @@ int
 hash_file_multi(const char *path, size_t n, const char *const *algs, char **hex,
                 hash_progress_fn *progress, void *opaque, struct error **errp)
 {
-    struct hash_set set = {0};
+    struct hash_ctx *h[HASH_MAX_ALGS] = {NULL};
     char *out[HASH_MAX_ALGS] = {NULL};
     CLEANUP_CLOSE int fd = -1;
     int64_t total = -1;
@@ -140,13 +169,15 @@ hash_file_multi(const char *path, size_t n, const char *const *algs, char **hex,
 
     if (n == 0 || n > HASH_MAX_ALGS) {
         error_setg(errp, ERR_INVALID,
-                   "hash %s: %zu digests asked, 1 to %d "
-                   "allowed",
-                   path, n, HASH_MAX_ALGS);
+                   "hash %s: %zu digests asked, 1 to %d allowed", path, n,
+                   HASH_MAX_ALGS);
         return -1;
     }
-    if (hash_set_init(&set, n, algs, errp) < 0) {
-        return -1;
+    for (i = 0; i < n; i++) {
+        h[i] = hash_begin(algs[i], errp);
+        if (h[i] == NULL) {
+            goto out;
+        }
     }
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -160,25 +191,17 @@ hash_file_multi(const char *path, size_t n, const char *const *algs, char **hex,
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-    if (hash_read_all(fd, path, &set, progress, opaque, total, errp) < 0) {
+    if (hash_read_all(fd, path, h, n, progress, opaque, total, errp) < 0) {
         goto out;
     }
-
     for (i = 0; i < n; i++) {
-        unsigned char bin[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
-
-        out[i] = malloc(2 * EVP_MAX_MD_SIZE + 1);
-        if (out[i] == NULL) {
-            error_setg_errno(errp, ERR_IO, errno, "hash %s", path);
+        out[i] = xmalloc(HASH_MAX_HEX_LEN);
+        r = hash_end(h[i], out[i], errp);
+        h[i] = NULL;
+        if (r < 0) {
+            error_prepend(errp, "hash %s: ", path);
             goto out;
         }
-        if (EVP_DigestFinal_ex(set.ctx[i], bin, &len) != 1) {
-            error_setg(errp, ERR_IO, "hash %s: digest %s failed", path,
-                       algs[i]);
-            goto out;
-        }
-        hash_to_hex(bin, len, out[i]);
     }
     for (i = 0; i < n; i++) {
         hex[i] = out[i];
@@ -188,9 +211,9 @@ hash_file_multi(const char *path, size_t n, const char *const *algs, char **hex,
 
 out:
     for (i = 0; i < n; i++) {
+        hash_ctx_free(h[i]);
         free(out[i]);
     }
-    hash_set_free(&set);
     return r;
 }
 

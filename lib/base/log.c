@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 static const char *log_prog = "vmsnap";
 static char log_flags[256]; /* copy of VMSNAP_DEBUG, "" when unset */
@@ -51,14 +54,19 @@ log_debug_enabled(const char *subsys)
 static void log_vprint(const char *tag, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* Print one line; what it quotes (a peer's text, a path) is made safe
+ * first, so that a log line never forges another or drives a terminal.
+ */
 static void
 log_vprint(const char *tag, const char *fmt, va_list ap)
 {
     int saved = errno;
+    char *line = xvasprintf(fmt, ap);
+    char *safe = text_safe(line);
 
-    fprintf(stderr, "%s: %s", log_prog, tag);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s: %s%s\n", log_prog, tag, safe);
+    free(safe);
+    free(line);
     errno = saved;
 }
 
@@ -95,11 +103,7 @@ log_debug_json(const char *subsys, const char *dir, json_object *msg)
     if (!log_debug_enabled(subsys)) {
         return;
     }
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL) {
-        return;
-    }
+    s = xjson_text(msg, &len);
     log_debug_(subsys, "%s %.*s%s", dir,
                (int)(len > LOG_JSON_MAX ? LOG_JSON_MAX : len), s,
                len > LOG_JSON_MAX ? "..." : "");

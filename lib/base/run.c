@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dynbuf.h"
 #include "log.h"
 #include "run.h"
+#include "xalloc.h"
 
 /* Size of one read from a pipe. */
 #define RUN_CHUNK 32768
@@ -24,16 +26,13 @@
 /* Longest line handed to on_line in one piece. */
 #define RUN_LINE_MAX RUN_STDERR_MAX
 
-/* A byte buffer growing up to a cap.  TAIL says which bytes to keep when
- * the cap is reached: the first ones (stdout) or the last ones (stderr).
+/* A helper's output, kept up to a cap: the first bytes (stdout) or the
+ * last ones (stderr), as TAIL says.
  */
-struct run_buf {
-    char *data;   /* NUL-terminated contents */
-    size_t len;   /* bytes in data, NUL excluded */
-    size_t alloc; /* bytes allocated for data */
-    size_t cap;   /* never hold more than this */
-    bool tail;    /* keep the last cap bytes instead of the first */
-    bool dropped; /* some bytes were dropped */
+struct run_out {
+    struct dynbuf buf; /* what is kept */
+    bool tail;         /* keep the last bytes instead of the first */
+    bool dropped;      /* some bytes were dropped */
 };
 
 /* Line assembler of run_stream. */
@@ -53,77 +52,50 @@ run_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Make sure the buffer can hold WANT bytes plus a NUL.  Returns 0 or -1
- * (errno set) if memory ran out.
- */
-static int
-run_buf_reserve(struct run_buf *b, size_t want)
+static void
+run_out_init(struct run_out *o, size_t cap, bool tail)
 {
-    size_t n;
-    char *p;
-
-    if (want + 1 <= b->alloc) {
-        return 0;
-    }
-    n = b->alloc ? b->alloc : 4096;
-    while (n < want + 1) {
-        n *= 2;
-    }
-    if (n > b->cap + 1) {
-        n = b->cap + 1;
-    }
-    p = realloc(b->data, n);
-    if (p == NULL) {
-        return -1;
-    }
-    b->data = p;
-    b->alloc = n;
-    return 0;
+    dynbuf_init(&o->buf, cap);
+    o->tail = tail;
+    o->dropped = false;
 }
 
-/* Append LEN bytes, respecting the cap.  Returns 0 or -1 (errno set). */
-static int
-run_buf_add(struct run_buf *b, const char *p, size_t len)
+/* Append LEN bytes of P, dropping what does not fit as TAIL says. */
+static void
+run_out_add(struct run_out *o, const char *p, size_t len)
 {
-    size_t room;
+    size_t room = dynbuf_room(&o->buf);
+    size_t cap = dynbuf_len(&o->buf) + room;
 
-    if (!b->tail) {
-        room = b->cap - b->len;
+    if (!o->tail) {
         if (len > room) {
             len = room;
-            b->dropped = true;
+            o->dropped = true;
         }
-        if (run_buf_reserve(b, b->len + len) < 0) {
-            return -1;
+    } else if (len >= cap) {
+        /* Keep the last cap bytes of everything seen. */
+        if (len > cap || dynbuf_len(&o->buf) > 0) {
+            o->dropped = true;
         }
-        memcpy(b->data + b->len, p, len);
-        b->len += len;
-        b->data[b->len] = '\0';
-        return 0;
+        p += len - cap;
+        len = cap;
+        dynbuf_truncate(&o->buf, 0);
+    } else if (len > room) {
+        dynbuf_consume(&o->buf, len - room);
+        o->dropped = true;
     }
+    /* Cannot fail: what is added fits. */
+    dynbuf_add(&o->buf, p, len, NULL);
+}
 
-    /* Keep the last cap bytes of everything seen. */
-    if (len >= b->cap) {
-        if (len > b->cap || b->len > 0) {
-            b->dropped = true;
-        }
-        p += len - b->cap;
-        len = b->cap;
-        b->len = 0;
-    } else if (b->len + len > b->cap) {
-        size_t drop = b->len + len - b->cap;
-
-        memmove(b->data, b->data + drop, b->len - drop);
-        b->len -= drop;
-        b->dropped = true;
-    }
-    if (run_buf_reserve(b, b->len + len) < 0) {
-        return -1;
-    }
-    memcpy(b->data + b->len, p, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
+/* Move what O kept into *DATA and *LEN (a NUL-terminated string the
+ * caller frees) and *DROPPED.
+ */
+static void
+run_out_finish(struct run_out *o, char **data, size_t *len, bool *dropped)
+{
+    *data = dynbuf_take(&o->buf, len, NULL);
+    *dropped = o->dropped;
 }
 
 static void
@@ -339,8 +311,8 @@ run_read_report(int fd)
  * passes.  Returns 0 at EOF, 1 on timeout, -1 with errno on failure.
  */
 static int
-run_pump(int out_fd, int err_fd, int64_t deadline, struct run_buf *out,
-         struct run_lines *lines, struct run_buf *err)
+run_pump(int out_fd, int err_fd, int64_t deadline, struct run_out *out,
+         struct run_lines *lines, struct run_out *err)
 {
     struct pollfd pfd[2] = {{.fd = out_fd, .events = POLLIN},
                             {.fd = err_fd, .events = POLLIN}};
@@ -384,17 +356,30 @@ run_pump(int out_fd, int err_fd, int64_t deadline, struct run_buf *out,
                 continue;
             }
             if (i == 1) {
-                if (run_buf_add(err, chunk, (size_t)n) < 0) {
-                    return -1;
-                }
+                run_out_add(err, chunk, (size_t)n);
             } else if (lines != NULL) {
                 run_lines_add(lines, chunk, (size_t)n);
-            } else if (run_buf_add(out, chunk, (size_t)n) < 0) {
-                return -1;
+            } else {
+                run_out_add(out, chunk, (size_t)n);
             }
         }
     }
     return 0;
+}
+
+/* Hand the output kept in OUT (unless LINES took stdout) and ERR over to
+ * RES.
+ */
+static void
+run_finish(struct run_result *res, struct run_out *out,
+           const struct run_lines *lines, struct run_out *err)
+{
+    if (lines == NULL) {
+        run_out_finish(out, &res->out, &res->out_len, &res->out_truncated);
+    } else {
+        dynbuf_reset(&out->buf);
+    }
+    run_out_finish(err, &res->err, &res->err_len, &res->err_truncated);
 }
 
 int
@@ -402,8 +387,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
          struct run_result *res, struct error **errp)
 {
     static const struct run_opts defaults = {.timeout_ms = -1};
-    struct run_buf out = {.cap = RUN_STDOUT_MAX};
-    struct run_buf err = {.cap = RUN_STDERR_MAX, .tail = true};
+    struct run_out out, err;
     CLEANUP_FREE struct run_lines *lines = NULL;
     int outpipe[2] = {-1, -1}, errpipe[2] = {-1, -1}, rep[2] = {-1, -1};
     CLEANUP_CLOSE int devnull = -1;
@@ -420,45 +404,29 @@ run_exec(const char *const *argv, const struct run_opts *opts,
         error_setg(errp, ERR_INVALID, "no program to run");
         return -1;
     }
+    run_out_init(&out, RUN_STDOUT_MAX, false);
+    run_out_init(&err, RUN_STDERR_MAX, true);
     if (opts->on_line != NULL) {
-        lines = calloc(1, sizeof(*lines));
-        if (lines == NULL) {
-            error_setg_errno(errp, ERR_IO, errno, "cannot run %s", argv[0]);
-            return -1;
-        }
+        lines = xcalloc(1, sizeof(*lines));
         lines->on_line = opts->on_line;
         lines->opaque = opts->opaque;
-    } else if (run_buf_reserve(&out, 0) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "cannot run %s", argv[0]);
-        return -1;
     }
-    if (run_buf_reserve(&err, 0) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "cannot run %s", argv[0]);
-        free(out.data);
-        return -1;
-    }
-    if (out.data != NULL) {
-        out.data[0] = '\0';
-    }
-    err.data[0] = '\0';
-    res->out = out.data;
-    res->err = err.data;
 
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) {
         error_setg_errno(errp, ERR_IO, errno, "open /dev/null");
-        return -1;
+        goto fail;
     }
     if (run_pipe(outpipe, errp) < 0 || run_pipe(errpipe, errp) < 0 ||
         run_pipe(rep, errp) < 0) {
-        goto fail_pipes;
+        goto fail;
     }
     if (devnull <= STDERR_FILENO) {
         int fd = fcntl(devnull, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
 
         if (fd < 0) {
             error_setg_errno(errp, ERR_IO, errno, "fcntl");
-            goto fail_pipes;
+            goto fail;
         }
         close(devnull);
         devnull = fd;
@@ -468,7 +436,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     pid = fork();
     if (pid < 0) {
         error_setg_errno(errp, ERR_IO, errno, "cannot run %s: fork", argv[0]);
-        goto fail_pipes;
+        goto fail;
     }
     if (pid == 0) {
         run_child(argv, opts, devnull, outpipe[1], errpipe[1], rep[1]);
@@ -486,7 +454,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
         run_close_pair(errpipe);
         run_reap(pid, res);
         error_setg_errno(errp, ERR_IO, e, "cannot run %s", argv[0]);
-        return -1;
+        goto fail;
     }
 
     if (opts->timeout_ms >= 0) {
@@ -503,12 +471,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     if (lines != NULL) {
         run_lines_flush(lines);
     }
-    res->out = out.data;
-    res->out_len = out.len;
-    res->out_truncated = out.dropped;
-    res->err = err.data;
-    res->err_len = err.len;
-    res->err_truncated = err.dropped;
+    run_finish(res, &out, lines, &err);
     if (r > 0) {
         error_setg(errp, ERR_TIMEOUT, "%s timed out after %d ms", argv[0],
                    opts->timeout_ms);
@@ -522,10 +485,11 @@ run_exec(const char *const *argv, const struct run_opts *opts,
               res->signal);
     return 0;
 
-fail_pipes:
+fail:
     run_close_pair(outpipe);
     run_close_pair(errpipe);
     run_close_pair(rep);
+    run_finish(res, &out, lines, &err);
     return -1;
 }
 
@@ -571,7 +535,7 @@ run_result_last_err_line(const struct run_result *res)
     while (start > 0 && s[start - 1] != '\n' && s[start - 1] != '\r') {
         start--;
     }
-    return strndup(s + start, end - start);
+    return xstrndup(s + start, end - start);
 }
 
 int
@@ -586,7 +550,7 @@ run_result_error(const char *prog, const struct run_result *res,
         return -1;
     }
     line = run_result_last_err_line(res);
-    if (line != NULL && line[0] != '\0') {
+    if (line[0] != '\0') {
         error_setg(errp, ERR_GENERIC, "%s failed (exit %d): %s", prog,
                    res->status, line);
     } else {

@@ -118,8 +118,7 @@ int run_result_error(const char *prog, const struct run_result *res,
                      struct error **errp);
 
 /* Return a copy of the last non-empty line of RES->err, without its line
- * end ("" if there is none).  The caller frees it; NULL if memory ran
- * out.
+ * end ("" if there is none).  The caller frees it; never NULL.
  */
 char *run_result_last_err_line(const struct run_result *res);
 

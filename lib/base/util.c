@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "util.h"
+#include "xalloc.h"
 
 void
 util_uuid_new(char out[UTIL_UUID_LEN])
@@ -173,22 +174,6 @@ util_parse_size(const char *s, int64_t *bytes, struct error **errp)
     return 0;
 }
 
-char *
-util_strdup_printf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    int r;
-
-    va_start(ap, fmt);
-    r = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (r < 0) {
-        return NULL;
-    }
-    return s;
-}
-
 /* mkdir one component; an existing directory is success. */
 static int
 util_mkdir_one(const char *path, mode_t mode, struct error **errp)
@@ -224,12 +209,7 @@ util_mkdir_p(const char *path, mode_t mode, struct error **errp)
                    "empty name");
         return -1;
     }
-    copy = strdup(path);
-    if (copy == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "cannot create directory %s",
-                         path);
-        return -1;
-    }
+    copy = xstrdup(path);
     /* Create each parent in turn: cut the string at every '/' that
      * follows a name, then restore it.
      */
@@ -249,10 +229,11 @@ util_mkdir_p(const char *path, mode_t mode, struct error **errp)
 char *
 util_path_join(const char *a, const char *b)
 {
-    size_t alen = strlen(a);
+    size_t alen = strlen(a), blen;
+    char *s;
 
     if (alen == 0) {
-        return strdup(b);
+        return xstrdup(b);
     }
     while (*b == '/') {
         b++;
@@ -262,13 +243,15 @@ util_path_join(const char *a, const char *b)
         alen--;
     }
     if (*b == '\0') {
-        return strndup(a, alen);
+        return xstrndup(a, alen);
     }
     if (alen == 1 && a[0] == '/') {
-        return util_strdup_printf("/%s", b);
+        alen = 0; /* "/" + "/" + b would double the slash */
     }
-    if (alen > INT_MAX) {
-        return NULL;
-    }
-    return util_strdup_printf("%.*s/%s", (int)alen, a, b);
+    blen = strlen(b);
+    s = xmalloc(alen + 1 + blen + 1);
+    memcpy(s, a, alen);
+    s[alen] = '/';
+    memcpy(s + alen + 1, b, blen + 1);
+    return s;
 }

@@ -59,11 +59,12 @@ int util_parse_int64(const char *s, int64_t *out, struct error **errp);
  */
 int util_parse_size(const char *s, int64_t *bytes, struct error **errp);
 
-/* Like asprintf, but returns the new string (caller frees), or NULL if
- * memory ran out.
+/* Like asprintf, but returns the new string (caller frees); never NULL.
+ * An old name of xasprintf (xalloc.h), kept for its callers; defined as
+ * an alias in xalloc.c.
  */
 char *util_strdup_printf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2), malloc, returns_nonnull));
 
 /* Create directory PATH and its missing parents with MODE (as mkdir -p;
  * an existing directory is fine).  Returns 0, or -1 with ERR_IO (or
@@ -75,8 +76,7 @@ int util_mkdir_p(const char *path, mode_t mode, struct error **errp);
 /* Return "A/B" with exactly one '/' between the parts (A's trailing and
  * B's leading slashes are collapsed; an empty A gives a copy of B, an
  * empty B a copy of A).  B is always taken relative to A, even when it
- * starts with '/'.  Returns a new string (caller frees), or NULL if memory
- * ran out.
+ * starts with '/'.  Returns a new string (caller frees); never NULL.
  */
 char *util_path_join(const char *a, const char *b);
 

@@ -1,28 +1,30 @@
-/* vmsnap: memory allocation that cannot fail (see xalloc.h). */
+/* vmsnap: memory allocation that never returns NULL (see xalloc.h). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "util.h"
 #include "xalloc.h"
 
-static void __attribute__((noreturn))
+void
 xalloc_die(void)
 {
     static const char msg[] = "vmsnap: out of memory\n";
+    ssize_t r;
 
-    /* No stdio: it may need memory itself. */
-    if (fwrite(msg, 1, sizeof(msg) - 1, stderr) == 0) {
-        abort();
-    }
+    /* write(2) rather than stdio, which may itself need memory. */
+    r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)r;
     abort();
 }
 
 void *
-xmalloc(size_t size)
+xmalloc(size_t n)
 {
-    void *p = malloc(size ? size : 1);
+    void *p = malloc(n ? n : 1);
 
     if (p == NULL) {
         xalloc_die();
@@ -33,8 +35,15 @@ xmalloc(size_t size)
 void *
 xcalloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size ? size : 1);
+    void *p;
 
+    if (n == 0 || size == 0) {
+        n = size = 1;
+    }
+    if (n > SIZE_MAX / size) {
+        xalloc_die();
+    }
+    p = calloc(n, size);
     if (p == NULL) {
         xalloc_die();
     }
@@ -42,9 +51,9 @@ xcalloc(size_t n, size_t size)
 }
 
 void *
-xrealloc(void *p, size_t size)
+xrealloc(void *p, size_t n)
 {
-    void *q = realloc(p, size ? size : 1);
+    void *q = realloc(p, n ? n : 1);
 
     if (q == NULL) {
         xalloc_die();
@@ -64,23 +73,34 @@ xreallocarray(void *p, size_t n, size_t size)
 char *
 xstrdup(const char *s)
 {
-    char *p = strdup(s);
+    size_t n = strlen(s) + 1;
 
-    if (p == NULL) {
-        xalloc_die();
-    }
-    return p;
+    return memcpy(xmalloc(n), s, n);
 }
 
 char *
 xstrndup(const char *s, size_t n)
 {
-    char *p = strndup(s, n);
+    size_t len = strnlen(s, n);
+    char *p = xmalloc(len + 1);
 
-    if (p == NULL) {
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *
+xvasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+
+    if (vasprintf(&s, fmt, ap) < 0) {
+        /* vasprintf fails for lack of memory, or for a result longer
+         * than INT_MAX, which no caller of ours can produce.
+         */
         xalloc_die();
     }
-    return p;
+    return s;
 }
 
 char *
@@ -88,13 +108,22 @@ xasprintf(const char *fmt, ...)
 {
     va_list ap;
     char *s;
-    int r;
 
     va_start(ap, fmt);
-    r = vasprintf(&s, fmt, ap);
+    s = xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0) {
+    return s;
+}
+
+/* The old name of xasprintf (util.h), for the callers that use it. */
+char *util_strdup_printf(const char *fmt, ...)
+    __attribute__((alias("xasprintf")));
+
+void *
+xcheck_(void *p)
+{
+    if (p == NULL) {
         xalloc_die();
     }
-    return s;
+    return p;
 }

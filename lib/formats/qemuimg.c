@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "qemuimg.h"
 #include "run.h"
+#include "xalloc.h"
 
 /* Limits of "qemu-img info", which parses untrusted image headers. */
 #define QEMUIMG_INFO_TIMEOUT_MS (60 * 1000)
@@ -76,21 +77,11 @@ qemuimg_check_fmt(const char *fmt, struct error **errp)
 static char *
 qemuimg_path_arg(const char *path, struct error **errp)
 {
-    char *s = NULL;
-
     if (path == NULL || path[0] == '\0') {
         error_setg(errp, ERR_INVALID, "empty image path");
         return NULL;
     }
-    if (path[0] == '/') {
-        s = strdup(path);
-    } else if (asprintf(&s, "./%s", path) < 0) {
-        s = NULL;
-    }
-    if (s == NULL) {
-        error_setg_errno(errp, ERR_IO, ENOMEM, "image path %s", path);
-    }
-    return s;
+    return path[0] == '/' ? xstrdup(path) : xasprintf("./%s", path);
 }
 
 /* Fail with ERR_NOT_FOUND unless PATH exists. */
@@ -123,7 +114,7 @@ qemuimg_fail(const char *verb, const struct run_result *res,
         return -1;
     }
     line = run_result_last_err_line(res);
-    msg = line != NULL ? line : "";
+    msg = line;
     if (strncmp(msg, "qemu-img: ", 10) == 0) {
         msg += 10;
     }
@@ -170,11 +161,7 @@ qemuimg_parse_json(const char *verb, const char *text, size_t len,
         error_setg(errp, ERR_PROTOCOL, "qemu-img %s: reply too large", verb);
         return NULL;
     }
-    tok = json_tokener_new();
-    if (tok == NULL) {
-        error_setg_errno(errp, ERR_IO, ENOMEM, "qemu-img %s", verb);
-        return NULL;
-    }
+    tok = xcheck(json_tokener_new());
     obj = json_tokener_parse_ex(tok, text, (int)len);
     if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
         error_setg(errp, ERR_PROTOCOL, "qemu-img %s: reply is not JSON: %s",
@@ -225,11 +212,7 @@ qemuimg_get_str(json_object *obj, const char *key, bool required, char **out,
                    key);
         return -1;
     }
-    *out = strdup(json_object_get_string(v));
-    if (*out == NULL) {
-        error_setg_errno(errp, ERR_IO, ENOMEM, "qemu-img info");
-        return -1;
-    }
+    *out = xstrdup(json_object_get_string(v));
     return 0;
 }
 
@@ -598,8 +581,7 @@ qemuimg_convert_opts(const char *src, const char *src_fmt, const char *dst,
 }
 
 /* Describe the damage "qemu-img check --output=json" reported in OUT, for
- * the error message; "" if it cannot be read.  Returns a new string or
- * NULL if memory ran out.
+ * the error message; "" if it cannot be read.  Returns a new string.
  */
 static char *
 qemuimg_check_damage(const struct run_result *res)
@@ -607,20 +589,18 @@ qemuimg_check_damage(const struct run_result *res)
     CLEANUP_JSON_PUT json_object *obj = NULL;
     struct error *ignored = NULL;
     json_object *v = NULL;
-    char *s = NULL;
 
     if (res->out == NULL || res->out_truncated) {
-        return strdup("");
+        return xstrdup("");
     }
     obj = qemuimg_parse_json("check", res->out, res->out_len, &ignored);
     error_free(ignored);
     if (obj != NULL && json_object_object_get_ex(obj, "corruptions", &v) &&
-        json_object_is_type(v, json_type_int) &&
-        asprintf(&s, ": %" PRId64 " corruptions", json_object_get_int64(v)) >=
-            0) {
-        return s;
+        json_object_is_type(v, json_type_int)) {
+        return xasprintf(": %" PRId64 " corruptions",
+                         json_object_get_int64(v));
     }
-    return strdup("");
+    return xstrdup("");
 }
 
 int
@@ -659,8 +639,7 @@ qemuimg_check(const char *path, const char *fmt, struct error **errp)
         break;
     case QEMUIMG_CHECK_EXIT_CORRUPT:
         damage = qemuimg_check_damage(&res);
-        error_setg(errp, ERR_INVALID, "%s is corrupt%s", path,
-                   damage != NULL ? damage : "");
+        error_setg(errp, ERR_INVALID, "%s is corrupt%s", path, damage);
         break;
     default:
         qemuimg_fail("check", &res, errp);

@@ -6,7 +6,15 @@
  * messages.  A jstream takes the bytes as they come (jstream_feed) and
  * hands out complete top-level objects one at a time (jstream_next).
  *
- * Parsing uses json-c's tokener in strict mode with UTF-8 validation.
+ * Framing is done here, not by json-c: a scanner finds where each
+ * object ends (strings, escapes and bracket depth), checks UTF-8, size
+ * and depth byte by byte, and rejects at once a byte that cannot appear
+ * in JSON outside a string.  Only a complete message is handed to
+ * json-c's tokener (strict mode), in one call.  So the result never
+ * depends on how the input was cut into feeds: json-c's incremental
+ * lexer does not parse a number split between two calls as it parses
+ * the same number whole.
+ *
  * Limits: a message is at most MAX_MSG bytes and nests at most MAX_DEPTH
  * levels.  Whitespace between messages is skipped.  Anything else that is
  * not a JSON object (arrays, scalars, garbage, NUL bytes) is an ERR_PROTOCOL
@@ -47,10 +55,10 @@ enum jstream_result {
 struct jstream;
 
 /* Create a splitter.  MAX_MSG is the largest message in bytes (0 means
- * JSTREAM_DEFAULT_MAX_MSG; at most 1 GiB), MAX_DEPTH the deepest nesting
+ * JSTREAM_DEFAULT_MAX_MSG; at most 512 MiB), MAX_DEPTH the deepest nesting
  * (0 means JSTREAM_DEFAULT_MAX_DEPTH), FLAGS a set of JSTREAM_* flags.
  * Returns a new jstream the caller frees with jstream_free, or NULL with
- * ERR_INVALID (bad limits) or ERR_IO (out of memory).
+ * ERR_INVALID (bad limits).
  */
 struct jstream *jstream_new(size_t max_msg, int max_depth, unsigned flags,
                             struct error **errp);
@@ -60,9 +68,10 @@ void jstream_free(struct jstream *js);
 
 /* Append LEN bytes of BUF to the input.  The caller should drain the
  * stream with jstream_next until JSTREAM_NEED_MORE (or an error) between
- * feeds; the bytes buffered and not yet parsed may not exceed
- * MAX_MSG + 64 KiB.  Returns 0, or -1 with ERR_PROTOCOL when that bound
- * would be crossed (nothing is appended then).
+ * feeds; the bytes buffered and not yet returned (an open message and
+ * what follows it) may not exceed MAX_MSG + 64 KiB.  Returns 0, or -1
+ * with ERR_PROTOCOL when that bound would be crossed (nothing is appended
+ * then).
  */
 int jstream_feed(struct jstream *js, const void *buf, size_t len,
                  struct error **errp);
@@ -75,6 +84,11 @@ int jstream_feed(struct jstream *js, const void *buf, size_t len,
 enum jstream_result jstream_next(struct jstream *js, json_object **msg,
                                  struct error **errp);
 
+/* Bytes of the last message jstream_next returned, from its '{' to its
+ * '}' (whitespace around it excluded).
+ */
+size_t jstream_message_size(const struct jstream *js);
+
 /* Forget everything: buffered bytes, any partial message, a failed state,
  * and skip mode.
  */
@@ -82,8 +96,10 @@ void jstream_reset(struct jstream *js);
 
 /* Drop any partial message, clear a failed state, and discard input up
  * to and including the next 0xFF, which jstream_next then reports as
- * JSTREAM_SENTINEL.  Buffered bytes not yet parsed are kept and searched
- * too (after an error they start where parsing stopped).  Used to
+ * JSTREAM_SENTINEL.  Buffered bytes not yet returned are searched too
+ * (after an error inside a message, from that message's start: the bytes
+ * scanned before the error hold no 0xFF, which would have ended it).
+ * Used to
  * resynchronise with the guest agent: whatever precedes its sentinel is
  * stale.  Only meaningful with JSTREAM_SENTINEL_FF (without it, every
  * byte is dropped until jstream_reset).

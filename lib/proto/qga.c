@@ -14,33 +14,24 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "jstream.h"
+#include "jsock.h"
 #include "log.h"
 #include "qga.h"
 #include "sock.h"
-
-/* Bytes read from the socket at a time. */
-#define QGA_READ_CHUNK 4096
-
-/* Longest message text shown in a debug line. */
-
-/* The byte that resets the agent's parser and precedes the reply to
- * guest-sync-delimited.
- */
-#define QGA_SENTINEL 0xFF
+#include "text.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 /* guest-exec-status polling: first pause and longest pause. */
 #define QGA_EXEC_POLL_FIRST_MS 20
 #define QGA_EXEC_POLL_MAX_MS 200
 
 struct qga {
-    int fd;               /* the agent chardev socket */
-    struct jstream *js;   /* splits input; 0xFF is the sentinel */
+    struct jsock *sock;   /* the agent chardev socket; 0xFF sentinels */
     int64_t next_sync_id; /* id of the next guest-sync-delimited */
     int exec_poll_first;  /* first pause between guest-exec-status, ms */
     int exec_poll_max;    /* longest pause between them, ms */
     bool needs_sync;      /* the channel must be resynchronised */
-    bool dead;            /* the peer closed: nothing more will work */
 };
 
 /* A starting sync id that differs between runs, so that replies meant for
@@ -63,23 +54,19 @@ qga_new_fd(int fd, struct error **errp)
 {
     struct qga *g;
 
-    g = calloc(1, sizeof(*g));
-    if (g == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "guest agent");
-        close(fd);
+    struct jsock *sock;
+
+    sock = jsock_new(fd, "guest agent", "qga", QGA_MAX_MESSAGE, QGA_MAX_DEPTH,
+                     JSTREAM_SENTINEL_FF, errp);
+    if (sock == NULL) {
         return NULL;
     }
-    g->fd = fd;
+    g = xcalloc(1, sizeof(*g));
+    g->sock = sock;
     g->needs_sync = true;
     g->next_sync_id = qga_random_id();
     g->exec_poll_first = QGA_EXEC_POLL_FIRST_MS;
     g->exec_poll_max = QGA_EXEC_POLL_MAX_MS;
-    g->js = jstream_new(QGA_MAX_MESSAGE, QGA_MAX_DEPTH, JSTREAM_SENTINEL_FF,
-                        errp);
-    if (g->js == NULL) {
-        qga_close(g);
-        return NULL;
-    }
     return g;
 }
 
@@ -89,23 +76,20 @@ qga_close(struct qga *g)
     if (g == NULL) {
         return;
     }
-    jstream_free(g->js);
-    if (g->fd >= 0) {
-        close(g->fd);
-    }
+    jsock_free(g->sock);
     free(g);
 }
 
 bool
 qga_is_dead(const struct qga *g)
 {
-    return g->dead;
+    return jsock_is_closed(g->sock);
 }
 
 int
 qga_fd(const struct qga *g)
 {
-    return g->fd;
+    return jsock_fd(g->sock);
 }
 
 void
@@ -122,87 +106,19 @@ qga_set_exec_poll(struct qga *g, int first_ms, int max_ms)
                                                    : g->exec_poll_first;
 }
 
-static int
-qga_check_alive(const struct qga *g, struct error **errp)
-{
-    if (g->dead) {
-        error_setg(errp, ERR_PROTOCOL, "guest agent connection closed");
-        return -1;
-    }
-    return 0;
-}
-
-/* Send MSG (borrowed) and a newline before DEADLINE, preceded by the
- * sentinel byte when SENTINEL is true.  A failure leaves part of a request
- * in the channel, so the next command must resync.
+/* Send MSG (borrowed) before DEADLINE, preceded by the sentinel byte when
+ * SENTINEL is true.  A failure leaves part of a request in the channel,
+ * so the next command must resync.
  */
 static int
 qga_send(struct qga *g, json_object *msg, bool sentinel, int64_t deadline,
          struct error **errp)
 {
-    CLEANUP_FREE char *line = NULL;
-    const char *s;
-    size_t len = 0, off = sentinel ? 1 : 0;
-
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL || (line = malloc(len + 2)) == NULL) {
-        error_setg(errp, ERR_IO, "out of memory serialising an agent command");
-        return -1;
-    }
-    line[0] = (char)QGA_SENTINEL;
-    memcpy(line + off, s, len);
-    line[off + len] = '\n';
-    log_debug_json("qga", sentinel ? "-> 0xff" : "->", msg);
-    if (sock_write_all(g->fd, line, off + len + 1, deadline, errp) < 0) {
+    if (jsock_send(g->sock, msg, sentinel, deadline, errp) < 0) {
         g->needs_sync = true;
         return -1;
     }
     return 0;
-}
-
-/* Read up to the next message or sentinel before DEADLINE.  Returns
- * JSTREAM_MESSAGE with *MSG set (a reference the caller puts),
- * JSTREAM_SENTINEL, or -1 with errp set: ERR_PROTOCOL for malformed input
- * or end of file (which also marks the connection dead), ERR_TIMEOUT,
- * ERR_IO.
- */
-static int
-qga_read(struct qga *g, int64_t deadline, json_object **msg,
-         struct error **errp)
-{
-    char buf[QGA_READ_CHUNK];
-    enum jstream_result r;
-    ssize_t n;
-
-    for (;;) {
-        r = jstream_next(g->js, msg, errp);
-        if (r == JSTREAM_MESSAGE) {
-            log_debug_json("qga", "<-", *msg);
-            return r;
-        }
-        if (r == JSTREAM_SENTINEL) {
-            log_debug("qga", "<- 0xff");
-            return r;
-        }
-        if (r == JSTREAM_ERROR) {
-            return -1;
-        }
-        n = sock_read_some(g->fd, buf, sizeof(buf), deadline, errp);
-        if (n < 0) {
-            return -1;
-        }
-        if (n == 0) {
-            g->dead = true;
-            error_setg(errp, ERR_PROTOCOL, "guest agent connection closed%s",
-                       jstream_in_message(g->js)
-                           ? " in the middle of a message" : "");
-            return -1;
-        }
-        if (jstream_feed(g->js, buf, (size_t)n, errp) < 0) {
-            return -1;
-        }
-    }
 }
 
 /* True when MSG is {"return": ID}, the reply to our guest-sync-delimited. */
@@ -222,45 +138,39 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
     CLEANUP_JSON_PUT json_object *req = NULL;
     json_object *args, *msg = NULL;
     struct error *err = NULL;
+    enum jstream_result r;
     int64_t id;
-    int r;
 
-    if (qga_check_alive(g, errp) < 0) {
+    if (jsock_usable(g->sock, errp) < 0) {
         return -1;
     }
     g->needs_sync = true;
     id = g->next_sync_id++;
-    req = json_object_new_object();
-    args = json_object_new_object();
-    if (req == NULL || args == NULL ||
-        json_object_object_add(args, "id", json_object_new_int64(id)) < 0 ||
-        json_object_object_add(req, "execute",
-                               json_object_new_string(
-                                   "guest-sync-delimited")) < 0 ||
-        json_object_object_add(req, "arguments", args) < 0) {
-        json_object_put(args);
-        error_setg(errp, ERR_IO, "guest-sync-delimited: out of memory");
-        return -1;
-    }
+    req = xjson_object();
+    args = xjson_object();
+    xjson_add(args, "id", xjson_int64(id));
+    xjson_add(req, "execute", xjson_string("guest-sync-delimited"));
+    xjson_add(req, "arguments", args);
 
     /* Whatever we hold or receive before the agent's sentinel belongs to
      * earlier requests.
      */
-    jstream_skip_to_sentinel(g->js);
+    jsock_skip_to_sentinel(g->sock);
     if (qga_send(g, req, true, deadline, &err) < 0) {
         goto fail;
     }
     for (;;) {
-        r = qga_read(g, deadline, &msg, &err);
-        if (r < 0) {
-            if (error_get_class(err) == ERR_PROTOCOL && !g->dead) {
+        r = jsock_read(g->sock, deadline, &msg, NULL, &err);
+        if (r == JSTREAM_ERROR) {
+            if (error_get_class(err) == ERR_PROTOCOL &&
+                !jsock_is_closed(g->sock)) {
                 /* Garbage left over in the channel: skip to the next
                  * sentinel; the deadline bounds how long we try.
                  */
                 log_debug("qga", "skipping bad input: %s", error_msg(err));
                 error_free(err);
                 err = NULL;
-                jstream_skip_to_sentinel(g->js);
+                jsock_skip_to_sentinel(g->sock);
                 continue;
             }
             goto fail;
@@ -303,6 +213,7 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
                 struct error **errp)
 {
     json_object *ret, *error, *cls = NULL, *desc = NULL;
+    CLEANUP_FREE char *d = NULL;
 
     if (json_object_object_get_ex(msg, "error", &error)) {
         if (json_object_is_type(error, json_type_object) &&
@@ -310,8 +221,10 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
             json_object_is_type(cls, json_type_string) &&
             json_object_object_get_ex(error, "desc", &desc) &&
             json_object_is_type(desc, json_type_string)) {
+            /* The peer's text, made safe to print (text.h). */
+            d = text_safe(json_object_get_string(desc));
             error_set_peer(errp, json_object_get_string(cls), "%s: %s",
-                           command, json_object_get_string(desc));
+                           command, d);
             return NULL;
         }
     } else if (json_object_object_get_ex(msg, "return", &ret) &&
@@ -332,27 +245,11 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
 static void
 qga_check_idle(struct qga *g)
 {
-    char buf[QGA_READ_CHUNK];
-    ssize_t n;
-    int i;
-
     if (g->needs_sync) {
         return;
     }
-    /* A bounded number of reads: a peer that keeps talking gets resynced
-     * anyway.
-     */
-    for (i = 0; i < 4; i++) {
-        n = sock_read_some(g->fd, buf, sizeof(buf), sock_now_ms(), NULL);
-        if (n == 0) {
-            g->dead = true; /* the request below fails at once */
-            return;
-        }
-        if (n < 0 || jstream_feed(g->js, buf, (size_t)n, NULL) < 0) {
-            break;
-        }
-    }
-    if (jstream_has_data(g->js)) {
+    /* At end of file the request below fails at once. */
+    if (jsock_pending(g->sock)) {
         log_debug("qga", "unexpected data from the agent: resynchronising");
         g->needs_sync = true;
     }
@@ -365,9 +262,9 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
     CLEANUP_JSON_PUT json_object *req = NULL;
     CLEANUP_JSON_PUT json_object *msg = NULL;
     struct error *err = NULL;
-    int r;
+    enum jstream_result r;
 
-    if (qga_check_alive(g, errp) < 0) {
+    if (jsock_usable(g->sock, errp) < 0) {
         return NULL;
     }
     if (args != NULL && !json_object_is_type(args, json_type_object)) {
@@ -376,26 +273,21 @@ qga_execute_until(struct qga *g, const char *command, json_object *args,
         return NULL;
     }
     qga_check_idle(g);
-    if (qga_check_alive(g, errp) < 0) {
+    if (jsock_usable(g->sock, errp) < 0) {
         return NULL;
     }
     if (g->needs_sync && qga_sync_until(g, deadline, errp) < 0) {
         return NULL;
     }
-    req = json_object_new_object();
-    if (req == NULL ||
-        json_object_object_add(req, "execute",
-                               json_object_new_string(command)) < 0 ||
-        (args != NULL &&
-         json_object_object_add(req, "arguments", json_object_get(args)) <
-             0)) {
-        error_setg(errp, ERR_IO, "%s: out of memory", command);
-        return NULL;
+    req = xjson_object();
+    xjson_add(req, "execute", xjson_string(command));
+    if (args != NULL) {
+        xjson_add(req, "arguments", json_object_get(args));
     }
     if (qga_send(g, req, false, deadline, &err) < 0) {
         goto fail;
     }
-    r = qga_read(g, deadline, &msg, &err);
+    r = jsock_read(g->sock, deadline, &msg, NULL, &err);
     if (r == JSTREAM_MESSAGE) {
         return qga_reply_value(g, msg, command, errp);
     }
@@ -558,7 +450,7 @@ static const char qga_b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Encode LEN bytes of SRC as padded base64.  Returns a NUL-terminated
- * string the caller frees, or NULL when out of memory.
+ * string the caller frees.
  */
 static char *
 qga_b64_encode(const unsigned char *src, size_t len)
@@ -567,10 +459,7 @@ qga_b64_encode(const unsigned char *src, size_t len)
     uint32_t v;
     char *dst;
 
-    dst = malloc((len + 2) / 3 * 4 + 1);
-    if (dst == NULL) {
-        return NULL;
-    }
+    dst = xmalloc((len + 2) / 3 * 4 + 1);
     for (i = 0; i + 2 < len; i += 3) {
         v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
         dst[o++] = qga_b64_alphabet[v >> 18 & 63];
@@ -617,8 +506,7 @@ qga_b64_value(unsigned char c)
 /* Decode the base64 text SRC of LEN bytes.  Padding ('=' up to a multiple
  * of four) may be present or not, but only at the end.  On success stores
  * a NUL-terminated buffer the caller frees in *OUT and its length (without
- * the NUL) in *OUTLEN and returns 0; returns -1 on bad input or when out
- * of memory.
+ * the NUL) in *OUTLEN and returns 0; returns -1 on bad input.
  */
 static int
 qga_b64_decode(const char *src, size_t len, char **out, size_t *outlen)
@@ -636,10 +524,7 @@ qga_b64_decode(const char *src, size_t len, char **out, size_t *outlen)
     if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0)) {
         return -1;
     }
-    dst = malloc(len / 4 * 3 + 3);
-    if (dst == NULL) {
-        return -1;
-    }
+    dst = xmalloc(len / 4 * 3 + 3);
     for (i = 0; i < len; i++) {
         d = qga_b64_value(s[i]);
         if (d < 0) {
@@ -684,26 +569,17 @@ static json_object *
 qga_exec_args(const char *path, const char *const *argv, const char *input,
               struct error **errp)
 {
-    CLEANUP_JSON_PUT json_object *args = json_object_new_object();
+    CLEANUP_JSON_PUT json_object *args = xjson_object();
     CLEANUP_FREE char *b64 = NULL;
     json_object *arr;
     size_t i, inlen;
 
-    if (args == NULL) {
-        goto oom;
-    }
-    json_object_object_add(args, "path", json_object_new_string(path));
+    xjson_add(args, "path", xjson_string(path));
     if (argv != NULL) {
-        arr = json_object_new_array();
-        if (arr == NULL || json_object_object_add(args, "arg", arr) < 0) {
-            json_object_put(arr);
-            goto oom;
-        }
+        arr = xjson_array();
+        xjson_add(args, "arg", arr);
         for (i = 0; argv[i] != NULL; i++) {
-            if (json_object_array_add(arr,
-                                      json_object_new_string(argv[i])) < 0) {
-                goto oom;
-            }
+            xjson_append(arr, xjson_string(argv[i]));
         }
     }
     if (input != NULL) {
@@ -713,19 +589,10 @@ qga_exec_args(const char *path, const char *const *argv, const char *input,
             return NULL;
         }
         b64 = qga_b64_encode((const unsigned char *)input, inlen);
-        if (b64 == NULL) {
-            goto oom;
-        }
-        json_object_object_add(args, "input-data",
-                               json_object_new_string(b64));
+        xjson_add(args, "input-data", xjson_string(b64));
     }
-    json_object_object_add(args, "capture-output",
-                           json_object_new_boolean(1));
+    xjson_add(args, "capture-output", xjson_bool(true));
     return steal_pointer(&args);
-
-oom:
-    error_setg(errp, ERR_IO, "guest-exec: out of memory");
-    return NULL;
 }
 
 /* Decode the optional base64 member KEY of STATUS into *BUF and *LEN;
@@ -835,12 +702,8 @@ qga_exec(struct qga *g, const char *path, const char *const *argv,
         error_setg(errp, ERR_PROTOCOL, "guest-exec: reply without a pid");
         return -1;
     }
-    sargs = json_object_new_object();
-    if (sargs == NULL ||
-        json_object_object_add(sargs, "pid", json_object_new_int(pid)) < 0) {
-        error_setg(errp, ERR_IO, "guest-exec-status: out of memory");
-        return -1;
-    }
+    sargs = xjson_object();
+    xjson_add(sargs, "pid", xjson_int64(pid));
 
     for (;;) {
         status = qga_execute_typed(g, "guest-exec-status", sargs,

@@ -74,7 +74,8 @@ struct qga *qga_connect(const char *sock_path, int timeout_ms,
 
 /* Wrap FD, an already connected stream socket; takes ownership of FD (it
  * is closed by qga_close, or at once on failure).  Does not talk to the
- * agent: the first command synchronises.  Returns NULL only on ERR_IO.
+ * agent: the first command synchronises.  Cannot fail with the built-in
+ * limits; NULL (ERR_INVALID) would mean they are wrong.
  */
 struct qga *qga_new_fd(int fd, struct error **errp);
 

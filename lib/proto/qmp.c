@@ -13,26 +13,32 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "jstream.h"
+#include "jsock.h"
 #include "log.h"
 #include "qmp.h"
 #include "sock.h"
+#include "text.h"
+#include "xalloc.h"
+#include "xjson.h"
 
-/* Bytes read from the socket at a time. */
-#define QMP_READ_CHUNK 4096
-
-/* Longest message text shown in a debug line. */
+/* One queued event. */
+struct qmp_event {
+    json_object *ev; /* the event, owned */
+    size_t size;     /* its size on the wire, in bytes */
+};
 
 struct qmp {
-    int fd;                               /* the monitor socket */
-    struct jstream *js;                   /* splits input into messages */
+    struct jsock *sock;                   /* the monitor connection */
     json_object *greeting;                /* {"QMP": ...}, owned */
     int64_t next_id;                      /* id of the next command */
-    bool broken;                          /* unusable after a failure */
-    json_object *events[QMP_MAX_EVENTS];  /* queued events, a ring, owned */
+    struct qmp_event events[QMP_MAX_EVENTS]; /* queued events, a ring */
     int ev_head;                          /* index of the oldest event */
     int ev_count;                         /* number of queued events */
+    size_t ev_bytes;                      /* sum of their sizes */
 };
+
+_Static_assert(QMP_MAX_EVENT_BYTES >= QMP_MAX_MESSAGE,
+               "the event queue must hold one event of the largest size");
 
 /* What a message from the server is. */
 enum qmp_kind {
@@ -42,91 +48,19 @@ enum qmp_kind {
     QMP_KIND_EVENT,    /* {"event": "NAME", ...} */
 };
 
-static int
-qmp_check_usable(const struct qmp *q, struct error **errp)
-{
-    if (q->broken) {
-        error_setg(errp, ERR_PROTOCOL,
-                   "QMP connection is broken after an earlier error");
-        return -1;
-    }
-    return 0;
-}
-
-/* Serialise MSG (borrowed), add a newline, and send it before DEADLINE.
- * Any failure breaks the connection: part of a message may have gone out.
- */
-static int
-qmp_send(struct qmp *q, json_object *msg, int64_t deadline,
-         struct error **errp)
-{
-    CLEANUP_FREE char *line = NULL;
-    const char *s;
-    size_t len = 0;
-
-    s = json_object_to_json_string_length(
-        msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (s == NULL || (line = malloc(len + 1)) == NULL) {
-        error_setg(errp, ERR_IO, "out of memory serialising a QMP command");
-        return -1;
-    }
-    memcpy(line, s, len);
-    line[len] = '\n';
-    log_debug_json("qmp", "->", msg);
-    if (sock_write_all(q->fd, line, len + 1, deadline, errp) < 0) {
-        q->broken = true;
-        return -1;
-    }
-    return 0;
-}
-
 /* Read the next complete message before DEADLINE into *MSG (a reference
- * the caller puts).  A timeout leaves the connection usable (a partial
- * message stays in the splitter); anything else breaks it.
+ * the caller puts) and its size into *SIZE (if not NULL).  A timeout
+ * leaves the connection usable (a partial message stays buffered);
+ * anything else breaks it (jsock.h).
  */
 static int
 qmp_read_msg(struct qmp *q, int64_t deadline, json_object **msg,
-             struct error **errp)
+             size_t *size, struct error **errp)
 {
-    char buf[QMP_READ_CHUNK];
-    struct error *err = NULL;
-    enum jstream_result r;
-    ssize_t n;
-
-    for (;;) {
-        r = jstream_next(q->js, msg, errp);
-        if (r == JSTREAM_MESSAGE) {
-            log_debug_json("qmp", "<-", *msg);
-            return 0;
-        }
-        if (r != JSTREAM_NEED_MORE) {
-            /* Errors; a sentinel cannot occur without the flag. */
-            if (r == JSTREAM_SENTINEL) {
-                error_setg(errp, ERR_PROTOCOL, "unexpected QMP input");
-            }
-            q->broken = true;
-            return -1;
-        }
-        n = sock_read_some(q->fd, buf, sizeof(buf), deadline, &err);
-        if (n == 0) {
-            error_setg(errp, ERR_PROTOCOL, "QMP connection closed%s",
-                       jstream_in_message(q->js)
-                           ? " in the middle of a message" : "");
-            q->broken = true;
-            return -1;
-        }
-        if (n < 0) {
-            if (error_get_class(err) != ERR_TIMEOUT) {
-                q->broken = true;
-            }
-            error_propagate(errp, err);
-            return -1;
-        }
-        if (jstream_feed(q->js, buf, (size_t)n, errp) < 0) {
-            q->broken = true;
-            return -1;
-        }
-    }
+    /* Without sentinels, jsock_read returns messages or errors only. */
+    return jsock_read(q->sock, deadline, msg, size, errp) == JSTREAM_MESSAGE
+               ? 0
+               : -1;
 }
 
 static enum qmp_kind
@@ -158,41 +92,51 @@ qmp_event_name(json_object *ev)
     return json_object_get_string(v);
 }
 
-/* Append EV (ownership taken) to the queue, dropping the oldest event
- * when it is full.
- */
-static void
-qmp_enqueue(struct qmp *q, json_object *ev)
+/* The queued event at position I (0 is the oldest). */
+static struct qmp_event *
+qmp_event_at(struct qmp *q, int i)
 {
-    json_object *old;
-
-    if (q->ev_count == QMP_MAX_EVENTS) {
-        old = q->events[q->ev_head];
-        log_warnx("QMP event queue full: dropping event %s",
-                  qmp_event_name(old));
-        json_object_put(old);
-        q->ev_head = (q->ev_head + 1) % QMP_MAX_EVENTS;
-        q->ev_count--;
-    }
-    q->events[(q->ev_head + q->ev_count) % QMP_MAX_EVENTS] = ev;
-    q->ev_count++;
+    return &q->events[(q->ev_head + i) % QMP_MAX_EVENTS];
 }
 
-/* Remove the event at queue position I (0 is the oldest) and return it. */
+/* Remove the event at queue position I and return it (ownership passes
+ * to the caller).
+ */
 static json_object *
 qmp_dequeue_at(struct qmp *q, int i)
 {
-    json_object *ev = q->events[(q->ev_head + i) % QMP_MAX_EVENTS];
+    struct qmp_event e = *qmp_event_at(q, i);
     int j;
 
     for (j = i; j > 0; j--) {
-        q->events[(q->ev_head + j) % QMP_MAX_EVENTS] =
-            q->events[(q->ev_head + j - 1) % QMP_MAX_EVENTS];
+        *qmp_event_at(q, j) = *qmp_event_at(q, j - 1);
     }
-    q->events[q->ev_head] = NULL;
+    qmp_event_at(q, 0)->ev = NULL;
     q->ev_head = (q->ev_head + 1) % QMP_MAX_EVENTS;
     q->ev_count--;
-    return ev;
+    q->ev_bytes -= e.size;
+    return e.ev;
+}
+
+/* Append EV (ownership taken) of SIZE bytes to the queue, first dropping
+ * the oldest events while it is full in count or in bytes.
+ */
+static void
+qmp_enqueue(struct qmp *q, json_object *ev, size_t size)
+{
+    json_object *old;
+
+    while (q->ev_count > 0 && (q->ev_count == QMP_MAX_EVENTS ||
+                               size > QMP_MAX_EVENT_BYTES - q->ev_bytes)) {
+        old = qmp_dequeue_at(q, 0);
+        log_warnx("QMP event queue full: dropping event %s",
+                  qmp_event_name(old));
+        json_object_put(old);
+    }
+    *qmp_event_at(q, q->ev_count) = (struct qmp_event){.ev = ev,
+                                                       .size = size};
+    q->ev_count++;
+    q->ev_bytes += size;
 }
 
 /* True when the reply MSG carries the integer id ID. */
@@ -215,6 +159,7 @@ qmp_reply_value(struct qmp *q, json_object *msg, const char *command,
                 struct error **errp)
 {
     json_object *ret, *error, *cls = NULL, *desc = NULL;
+    CLEANUP_FREE char *d = NULL;
 
     if (json_object_object_get_ex(msg, "error", &error)) {
         if (!json_object_is_type(error, json_type_object) ||
@@ -224,18 +169,20 @@ qmp_reply_value(struct qmp *q, json_object *msg, const char *command,
             !json_object_is_type(desc, json_type_string)) {
             error_setg(errp, ERR_PROTOCOL,
                        "%s: malformed QMP error reply", command);
-            q->broken = true;
+            jsock_break(q->sock);
             return NULL;
         }
+        /* The peer's text, made safe to print (text.h). */
+        d = text_safe(json_object_get_string(desc));
         error_set_peer(errp, json_object_get_string(cls), "%s: %s", command,
-                       json_object_get_string(desc));
+                       d);
         return NULL;
     }
     /* JSON null is stored as a NULL pointer; QEMU never returns it. */
     if (!json_object_object_get_ex(msg, "return", &ret) || ret == NULL) {
         error_setg(errp, ERR_PROTOCOL, "%s: QMP reply without a return value",
                    command);
-        q->broken = true;
+        jsock_break(q->sock);
         return NULL;
     }
     return json_object_get(ret);
@@ -249,9 +196,10 @@ qmp_execute(struct qmp *q, const char *command, json_object *args,
     CLEANUP_JSON_PUT json_object *req = NULL;
     struct error *err = NULL;
     json_object *msg, *ret;
+    size_t size;
     int64_t id;
 
-    if (qmp_check_usable(q, errp) < 0) {
+    if (jsock_usable(q->sock, errp) < 0) {
         return NULL;
     }
     if (args != NULL && !json_object_is_type(args, json_type_object)) {
@@ -260,27 +208,22 @@ qmp_execute(struct qmp *q, const char *command, json_object *args,
         return NULL;
     }
     id = q->next_id++;
-    req = json_object_new_object();
-    if (req == NULL ||
-        json_object_object_add(req, "execute",
-                               json_object_new_string(command)) < 0 ||
-        (args != NULL &&
-         json_object_object_add(req, "arguments", json_object_get(args)) <
-             0) ||
-        json_object_object_add(req, "id", json_object_new_int64(id)) < 0) {
-        error_setg(errp, ERR_IO, "%s: out of memory", command);
-        return NULL;
+    req = xjson_object();
+    xjson_add(req, "execute", xjson_string(command));
+    if (args != NULL) {
+        xjson_add(req, "arguments", json_object_get(args));
     }
-    if (qmp_send(q, req, deadline, errp) < 0) {
+    xjson_add(req, "id", xjson_int64(id));
+    if (jsock_send(q->sock, req, false, deadline, errp) < 0) {
         error_prepend(errp, "%s: ", command);
         return NULL;
     }
 
     for (;;) {
-        if (qmp_read_msg(q, deadline, &msg, &err) < 0) {
+        if (qmp_read_msg(q, deadline, &msg, &size, &err) < 0) {
             if (error_get_class(err) == ERR_TIMEOUT) {
                 /* The reply may still come; the stream is past caring. */
-                q->broken = true;
+                jsock_break(q->sock);
                 error_free(err);
                 error_setg(errp, ERR_TIMEOUT, "%s: no QMP reply within %d ms",
                            command, timeout_ms);
@@ -292,7 +235,7 @@ qmp_execute(struct qmp *q, const char *command, json_object *args,
         }
         switch (qmp_classify(msg)) {
         case QMP_KIND_EVENT:
-            qmp_enqueue(q, msg);
+            qmp_enqueue(q, msg, size);
             continue;
         case QMP_KIND_REPLY:
             if (!qmp_reply_has_id(msg, id)) {
@@ -308,7 +251,7 @@ qmp_execute(struct qmp *q, const char *command, json_object *args,
             json_object_put(msg);
             error_setg(errp, ERR_PROTOCOL, "%s: unexpected QMP message",
                        command);
-            q->broken = true;
+            jsock_break(q->sock);
             return NULL;
         }
     }
@@ -344,19 +287,20 @@ qmp_wait_event(struct qmp *q, const char *name,
     int64_t deadline = sock_deadline(timeout_ms);
     struct error *err = NULL;
     json_object *msg;
+    size_t size;
     int i;
 
-    if (qmp_check_usable(q, errp) < 0) {
+    if (jsock_usable(q->sock, errp) < 0) {
         return -1;
     }
     for (i = 0; i < q->ev_count; i++) {
-        msg = q->events[(q->ev_head + i) % QMP_MAX_EVENTS];
+        msg = qmp_event_at(q, i)->ev;
         if (qmp_event_matches(msg, name, match, opaque)) {
             return qmp_deliver(qmp_dequeue_at(q, i), ev_out);
         }
     }
     for (;;) {
-        if (qmp_read_msg(q, deadline, &msg, &err) < 0) {
+        if (qmp_read_msg(q, deadline, &msg, &size, &err) < 0) {
             if (error_get_class(err) == ERR_TIMEOUT) {
                 error_free(err);
                 error_setg(errp, ERR_TIMEOUT,
@@ -374,7 +318,7 @@ qmp_wait_event(struct qmp *q, const char *name,
             if (qmp_event_matches(msg, name, match, opaque)) {
                 return qmp_deliver(msg, ev_out);
             }
-            qmp_enqueue(q, msg);
+            qmp_enqueue(q, msg, size);
             continue;
         case QMP_KIND_REPLY:
             log_warnx("dropping a QMP reply while no command is running");
@@ -385,7 +329,7 @@ qmp_wait_event(struct qmp *q, const char *name,
             error_setg(errp, ERR_PROTOCOL,
                        "waiting for QMP event %s: unexpected QMP message",
                        name ? name : "of the kind awaited");
-            q->broken = true;
+            jsock_break(q->sock);
             return -1;
         }
     }
@@ -399,21 +343,16 @@ qmp_new_fd(int fd, int timeout_ms, struct error **errp)
     struct qmp *q;
     json_object *msg = NULL, *ret;
 
-    q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "QMP");
-        close(fd);
-        return NULL;
-    }
-    q->fd = fd;
+    q = xcalloc(1, sizeof(*q));
     q->next_id = 1;
-    q->js = jstream_new(QMP_MAX_MESSAGE, QMP_MAX_DEPTH, 0, errp);
-    if (q->js == NULL) {
+    q->sock = jsock_new(fd, "QMP", "qmp", QMP_MAX_MESSAGE, QMP_MAX_DEPTH, 0,
+                        errp);
+    if (q->sock == NULL) {
         qmp_close(q);
         return NULL;
     }
 
-    if (qmp_read_msg(q, deadline, &msg, &err) < 0) {
+    if (qmp_read_msg(q, deadline, &msg, NULL, &err) < 0) {
         error_prepend(&err, "QMP greeting: ");
         goto fail;
     }
@@ -471,17 +410,14 @@ qmp_close(struct qmp *q)
         json_object_put(qmp_dequeue_at(q, 0));
     }
     json_object_put(q->greeting);
-    jstream_free(q->js);
-    if (q->fd >= 0) {
-        close(q->fd);
-    }
+    jsock_free(q->sock);
     free(q);
 }
 
 int
 qmp_fd(const struct qmp *q)
 {
-    return q->fd;
+    return jsock_fd(q->sock);
 }
 
 json_object *
@@ -493,7 +429,7 @@ qmp_greeting(const struct qmp *q)
 bool
 qmp_is_broken(const struct qmp *q)
 {
-    return q->broken;
+    return jsock_is_broken(q->sock);
 }
 
 int

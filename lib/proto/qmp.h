@@ -9,8 +9,9 @@
  * Commands are synchronous: qmp_execute sends {"execute", "arguments",
  * "id"} and reads until the reply carrying the same id.  Asynchronous
  * events ({"event", "data", "timestamp"}) that arrive meanwhile are kept
- * in a bounded queue (QMP_MAX_EVENTS; the oldest is dropped with a
- * warning) for qmp_wait_event.
+ * in a queue bounded in count (QMP_MAX_EVENTS) and in bytes
+ * (QMP_MAX_EVENT_BYTES, as sent), whose oldest events are dropped with a
+ * warning when it is full, for qmp_wait_event.
  *
  * Errors: ERR_TIMEOUT when the deadline passes, ERR_PROTOCOL for
  * malformed input or a closed connection, ERR_PEER for an error reply
@@ -36,8 +37,12 @@
 #define QMP_MAX_MESSAGE (4 * 1024 * 1024)
 #define QMP_MAX_DEPTH 64
 
-/* Events kept while nobody waits for them. */
+/* Events kept while nobody waits for them, and the bytes they may take
+ * together (a hostile QEMU must not make us hold QMP_MAX_EVENTS events
+ * of QMP_MAX_MESSAGE bytes each).
+ */
 #define QMP_MAX_EVENTS 1000
+#define QMP_MAX_EVENT_BYTES (8 * 1024 * 1024)
 
 struct qmp;
 

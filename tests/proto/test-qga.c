@@ -189,6 +189,9 @@ test_fsfreeze(void)
                 "\"failed to freeze /: Device or resource busy\"}}\n"),
         FP_EXPECT(THAW),
         FP_SEND("{\"return\": 0}\n"),
+        FP_EXPECT(FREEZE),
+        FP_SEND("{\"error\": {\"class\": \"GenericError\", \"desc\": "
+                "\"hook failed\\nvmsnap: snapshot done\\u001b[2J\"}}\n"),
         FP_END,
     };
     struct error *err = NULL;
@@ -225,6 +228,13 @@ test_fsfreeze(void)
     err = NULL;
     ok(qga_fsfreeze_thaw(g, TIMEOUT, &err) == 0,
        "usable after an error reply, without resync");
+    ok(qga_fsfreeze_freeze(g, TIMEOUT, &err) == -1 &&
+           err_is(err, ERR_PEER, NULL) &&
+           strcmp(error_msg(err), "guest-fsfreeze-freeze: hook failed\\n"
+                                  "vmsnap: snapshot done\\x1b[2J") == 0,
+       "the agent's text is escaped: no forged line, no escape sequence");
+    error_free(err);
+    err = NULL;
     qga_close(g);
     ok(fakepeer_finish(fp), "fsfreeze: peer script");
 }

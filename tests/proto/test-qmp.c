@@ -212,6 +212,41 @@ test_events(void)
     ok(fakepeer_finish(fp), "events: peer script");
 }
 
+/* Fill STEPS (7 entries) with a script that sends the LEN bytes of
+ * EVENTS between the query-status request and its reply.
+ */
+static void
+events_script(struct fp_step *steps, const char *events, size_t len)
+{
+    const struct fp_step s[] = {
+        HANDSHAKE,
+        FP_EXPECT(STATUS_CMD),
+        FP_BUF(events, len),
+        FP_SEND(STATUS_OK),
+        FP_END,
+    };
+
+    memcpy(steps, s, sizeof(s));
+}
+
+/* Take the oldest queued event NAME and return its data member N, or -1. */
+static int
+oldest_event_n(struct qmp *q, const char *name)
+{
+    struct error *err = NULL;
+    json_object *ev = NULL, *data, *n;
+    int v = -1;
+
+    qmp_wait_event(q, name, NULL, NULL, 0, &ev, &err);
+    if (ev != NULL && json_object_object_get_ex(ev, "data", &data) &&
+        json_object_object_get_ex(data, "n", &n)) {
+        v = json_object_get_int(n);
+    }
+    json_object_put(ev);
+    error_free(err);
+    return v;
+}
+
 static void
 test_event_overflow(void)
 {
@@ -219,37 +254,67 @@ test_event_overflow(void)
     char *buf = malloc((size_t)nev * 64 + 64);
     size_t len = 0;
     int i;
-    struct fp_step steps[] = {
-        HANDSHAKE,
-        FP_EXPECT(STATUS_CMD),
-        FP_BUF(buf, 0),
-        FP_SEND(STATUS_OK),
-        FP_END,
-    };
+    struct fp_step steps[7];
     struct error *err = NULL;
     struct fakepeer *fp;
     struct qmp *q;
-    json_object *ret, *ev = NULL, *data, *n;
+    json_object *ret;
 
     for (i = 0; i < nev; i++) {
         len += (size_t)snprintf(buf + len, 64,
                                 "{\"event\": \"TICK\", \"data\": {\"n\": %d}}",
                                 i);
     }
-    steps[4].len = len;
+    events_script(steps, buf, len);
     q = connect_peer(steps, &fp, &err);
     ret = qmp_execute(q, "query-status", NULL, TIMEOUT, &err);
     ok(ret != NULL && qmp_queued_events(q) == QMP_MAX_EVENTS,
        "event queue bounded at %d", QMP_MAX_EVENTS);
     json_object_put(ret);
-    qmp_wait_event(q, "TICK", NULL, NULL, 0, &ev, &err);
-    ok(ev && json_object_object_get_ex(ev, "data", &data) &&
-           json_object_object_get_ex(data, "n", &n) &&
-           json_object_get_int(n) == 5,
-       "oldest events dropped");
-    json_object_put(ev);
+    ok(oldest_event_n(q, "TICK") == 5, "oldest events dropped");
     qmp_close(q);
     ok(fakepeer_finish(fp), "overflow: peer script");
+    free(buf);
+}
+
+/* Events of 1 MiB each: the queue keeps as many as QMP_MAX_EVENT_BYTES
+ * holds, however few that is in count (audit L12).
+ */
+static void
+test_event_bytes(void)
+{
+    const size_t evsize = 1024 * 1024;
+    const int keep = QMP_MAX_EVENT_BYTES / (1024 * 1024);
+    const int nev = keep + 4;
+    char *buf = malloc((size_t)nev * evsize);
+    struct fp_step steps[7];
+    struct error *err = NULL;
+    struct fakepeer *fp;
+    struct qmp *q;
+    json_object *ret;
+    int i;
+
+    for (i = 0; i < nev; i++) {
+        char *e = buf + (size_t)i * evsize;
+        int head = snprintf(e, 64, "{\"event\": \"BIG\", \"data\": "
+                            "{\"n\": %d, \"s\": \"", i);
+
+        /* The last byte is a newline: each message is evsize - 1. */
+        memset(e + head, 'x', evsize - (size_t)head - 4);
+        memcpy(e + evsize - 4, "\"}}\n", 4);
+    }
+    events_script(steps, buf, (size_t)nev * evsize);
+    q = connect_peer(steps, &fp, &err);
+    ret = qmp_execute(q, "query-status", NULL, TIMEOUT, &err);
+    ok(ret != NULL && qmp_queued_events(q) == keep,
+       "event queue bounded by bytes: %d of %d events kept",
+       qmp_queued_events(q), nev);
+    json_object_put(ret);
+    ok(oldest_event_n(q, "BIG") == nev - keep,
+       "the oldest events were dropped");
+    ok(qmp_queued_events(q) == keep - 1, "one taken out");
+    qmp_close(q);
+    ok(fakepeer_finish(fp), "event bytes: peer script");
     free(buf);
 }
 
@@ -263,8 +328,11 @@ test_error_reply(void)
                 "\"desc\": \"The command foo has not been found\"}}\r\n"),
         FP_EXPECT("{\"execute\":\"query-status\",\"id\":3}\n"),
         FP_SEND("{\"return\": {\"status\": \"running\"}, \"id\": 3}\r\n"),
-        FP_EXPECT("{\"execute\":\"bar\",\"id\":4}\n"),
-        FP_SEND("{\"id\": 4, \"error\": {\"class\": \"GenericError\"}}\r\n"),
+        FP_EXPECT("{\"execute\":\"baz\",\"id\":4}\n"),
+        FP_SEND("{\"id\": 4, \"error\": {\"class\": \"GenericError\", "
+                "\"desc\": \"x\\rvmsnap: ok \\u009b2J\"}}\r\n"),
+        FP_EXPECT("{\"execute\":\"bar\",\"id\":5}\n"),
+        FP_SEND("{\"id\": 5, \"error\": {\"class\": \"GenericError\"}}\r\n"),
         FP_END,
     };
     struct error *err = NULL;
@@ -284,6 +352,12 @@ test_error_reply(void)
     ok(strcmp(status_of(ret), "running") == 0,
        "connection usable after an error reply");
     json_object_put(ret);
+    ret = qmp_execute(q, "baz", NULL, TIMEOUT, &err);
+    ok(ret == NULL && err_is(err, ERR_PEER, NULL) &&
+           strcmp(error_msg(err), "baz: x\\rvmsnap: ok \\xc2\\x9b2J") == 0,
+       "QEMU's text is escaped: %s", error_msg(err));
+    error_free(err);
+    err = NULL;
     ret = qmp_execute(q, "bar", NULL, TIMEOUT, &err);
     ok(ret == NULL && err_is(err, ERR_PROTOCOL, "malformed") &&
            qmp_is_broken(q),
@@ -556,6 +630,7 @@ main(void)
     test_split_reply();
     test_events();
     test_event_overflow();
+    test_event_bytes();
     test_error_reply();
     test_bad_replies();
     test_oversized();

@@ -56,6 +56,46 @@ ref_hex(const char *name, const void *buf, size_t len, char *hex)
     }
 }
 
+/* hash_mem, the piecewise context and the hex encoder. */
+static void
+test_mem(const unsigned char *data, size_t len)
+{
+    char hex[HASH_MAX_HEX_LEN], ref[2 * EVP_MAX_MD_SIZE + 1];
+    struct error *err = NULL;
+    struct hash_ctx *h;
+    size_t off;
+
+    ok(hash_mem("sha256", "abc", 3, hex, &err) == 0 &&
+           strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9c"
+                       "b410ff61f20015ad") == 0,
+       "hash_mem: abc sha256");
+    ok(hash_mem("SHA512", "", 0, hex, &err) == 0 &&
+           strncmp(hex, "cf83e1357eefb8bd", 16) == 0 && strlen(hex) == 128,
+       "hash_mem: empty sha512, upper-case name");
+    ok(hash_mem("no-such-digest", "abc", 3, hex, &err) == -1 &&
+           err != NULL && error_get_class(err) == ERR_INVALID,
+       "hash_mem: unknown algorithm");
+    error_free(err);
+    err = NULL;
+
+    h = hash_begin("sha512", &err);
+    for (off = 0; h != NULL && off < len; off += 65537) {
+        hash_update(h, data + off, len - off < 65537 ? len - off : 65537,
+                    &err);
+    }
+    ref_hex("sha512", data, len, ref);
+    ok(h != NULL && hash_end(h, hex, &err) == 0 && strcmp(hex, ref) == 0,
+       "piecewise digest equals the one-shot one");
+    hash_ctx_free(hash_begin("md5", &err));
+    hash_ctx_free(NULL);
+    ok(err == NULL, "freeing unfinished contexts");
+
+    hash_hex("\x00\x01\xab\xff", 4, hex);
+    ok(strcmp(hex, "0001abff") == 0, "hex encoder");
+    hash_hex("", 0, hex);
+    ok(hex[0] == '\0', "hex of nothing");
+}
+
 int
 main(void)
 {
@@ -158,6 +198,7 @@ main(void)
        "directory: ERR_IO (%s)", err ? error_msg(err) : "");
     error_free(err);
 
+    test_mem(data, big_len);
     free(data);
     unlink(empty);
     unlink(abc);

@@ -92,6 +92,8 @@ static const struct jcase cases[] = {
       JSTREAM_SENTINEL_FF, "FF {}", NULL },
     { "garbage before a sentinel is still an error", "xx\xff{}", 0, 0, 0,
       JSTREAM_SENTINEL_FF, "ERR", NULL },
+    { "number then minus (audit L1)", "{\"a\": 12-3}", 0, 0, 0, 0, "ERR",
+      NULL },
     { "truncated at eof", "{\"a\":[1,2", 0, 0, 0, 0, "PARTIAL", NULL },
     { "truncated after a message", "{}\n{\"a\"", 0, 0, 0, 0, "{} PARTIAL",
       NULL },
@@ -190,6 +192,95 @@ test_table(void)
             }
         }
         ok(same, "%s", cases[i].name);
+    }
+}
+
+/* Inputs cut at every split point (audit L1: json-c's incremental lexer
+ * read "12-3" split before '-' as 12).  Numbers of every shape, strings,
+ * escapes, UTF-8, several messages, errors and sentinels.
+ */
+static const struct {
+    const char *input;
+    unsigned flags;
+} split_inputs[] = {
+    { "{\"a\": 12-3}", 0 },
+    { "{\"a\": 12}{\"b\": -3}", 0 },
+    { "{\"n\":[0,-0,12,-12,1.5,-1.5e-3,2E+10,1e400,9223372036854775807,"
+      "9223372036854775808,-9223372036854775809,0.000001]}", 0 },
+    { "{\"a\": 1.}{\"a\": .5}{\"a\": 01}{\"a\": 1e}{\"a\": --1}", 0 },
+    { "{\"a\": 3-}\xff{\"return\": 2-1}\xff{\"return\": 2}",
+      JSTREAM_SENTINEL_FF },
+    { "{\"t\":true,\"f\":false,\"z\":null,\"w\":tru}", 0 },
+    { "{\"s\":\"h\xc3\xa9 \\u00e9\\ud83d\\ude00 \\\" \\\\ }\"}\n"
+      "{\"x\":{}}", 0 },
+    { "{\"return\": {\"a\": [1, 2, {\"b\": \"c\"}]}, \"id\": 7}\r\n", 0 },
+    { "{\"a\":\"\xe2\x82\"}", 0 },
+    { "{\"a\":1}\xff{\"b\":\"x\xff{}", JSTREAM_SENTINEL_FF },
+};
+
+/* The results of INPUT (LEN bytes) fed in two pieces cut at SPLIT, as
+ * run_case writes them.
+ */
+static void
+run_split(const char *input, size_t len, size_t split, unsigned flags,
+          char *out, size_t n)
+{
+    struct error *err = NULL;
+    struct jstream *js = jstream_new(0, 0, flags, &err);
+    size_t piece[2] = { split, len - split };
+    size_t off = 0, i;
+    json_object *msg;
+    enum jstream_result r;
+
+    out[0] = '\0';
+    for (i = 0; i < 2; i++) {
+        jstream_feed(js, input + off, piece[i], &err);
+        off += piece[i];
+        while ((r = jstream_next(js, &msg, &err)) != JSTREAM_NEED_MORE) {
+            if (r == JSTREAM_MESSAGE) {
+                append(out, n, json_object_to_json_string_ext(
+                                   msg, JSON_C_TO_STRING_PLAIN));
+                json_object_put(msg);
+            } else if (r == JSTREAM_SENTINEL) {
+                append(out, n, "FF");
+            } else {
+                append(out, n, "ERR");
+                error_free(err);
+                err = NULL;
+                if (!(flags & JSTREAM_SENTINEL_FF)) {
+                    goto out; /* the stream stays failed */
+                }
+                jstream_skip_to_sentinel(js);
+            }
+        }
+    }
+    append(out, n, jstream_in_message(js) ? "PARTIAL" : "END");
+out:
+    jstream_free(js);
+}
+
+static void
+test_split_points(void)
+{
+    char whole[1024], cut[1024];
+    size_t i, len, k;
+    bool same;
+
+    for (i = 0; i < sizeof(split_inputs) / sizeof(split_inputs[0]); i++) {
+        len = strlen(split_inputs[i].input);
+        run_split(split_inputs[i].input, len, len, split_inputs[i].flags,
+                  whole, sizeof(whole));
+        same = true;
+        for (k = 0; k < len; k++) {
+            run_split(split_inputs[i].input, len, k, split_inputs[i].flags,
+                      cut, sizeof(cut));
+            if (strcmp(cut, whole) != 0) {
+                diag("split at %zu: \"%s\", whole: \"%s\"", k, cut, whole);
+                same = false;
+            }
+        }
+        ok(same, "input %zu: every split point gives the whole result (%s)",
+           i, whole);
     }
 }
 
@@ -362,6 +453,7 @@ int
 main(void)
 {
     test_table();
+    test_split_points();
     test_large();
     test_skip_to_sentinel();
     test_limits();

@@ -1,0 +1,300 @@
+/* vmsnap: copying and writing files durably (see fileio.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "xalloc.h"
+
+/* Bytes read and written at a time. */
+#define FILEIO_CHUNK (1024 * 1024)
+
+/* Flags of every file these functions create. */
+#define FILEIO_CREATE (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
+
+int
+fileio_open_regular(const char *path, bool nofollow, struct error **errp)
+{
+    CLEANUP_CLOSE int fd = -1;
+    struct stat st;
+    int flags;
+
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+                        (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        if (errno == ELOOP && nofollow) {
+            error_setg(errp, ERR_INVALID, "%s is a symbolic link", path);
+        } else {
+            error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
+                             errno, "%s", path);
+        }
+        return -1;
+    }
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", path);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, ERR_INVALID, "%s is not a regular file", path);
+        return -1;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", path);
+        return -1;
+    }
+    return steal_fd(&fd);
+}
+
+/* Create PATH as a new file with MODE.  Returns the descriptor or -1. */
+static int
+fileio_create(const char *path, mode_t mode, struct error **errp)
+{
+    int fd = open(path, FILEIO_CREATE, mode);
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
+                         errno, "create %s", path);
+    }
+    return fd;
+}
+
+int
+fileio_write_all(int fd, const void *buf, size_t len, const char *name,
+                 struct error **errp)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, ERR_IO, n < 0 ? errno : EIO, "write %s",
+                             name);
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static bool
+fileio_all_zero(const char *buf, size_t n)
+{
+    return n > 0 && buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
+}
+
+/* The copy loop of fileio_copy_fd: everything but creating and removing
+ * DEST.
+ */
+static int
+fileio_copy_data(int in, const char *src_name, int out, const char *dest,
+                 const struct fileio_copy_opts *o, int64_t *done,
+                 struct error **errp)
+{
+    CLEANUP_FREE char *buf = xmalloc(FILEIO_CHUNK);
+    const char *phase = o->phase != NULL ? o->phase : "copy";
+    struct stat st;
+    int64_t total;
+
+    if (fstat(in, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", src_name);
+        return -1;
+    }
+    total = st.st_size;
+    *done = 0;
+    for (;;) {
+        ssize_t n = pread(in, buf, FILEIO_CHUNK, *done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "read %s", src_name);
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (o->max_bytes > 0 && n > o->max_bytes - *done) {
+            error_setg(errp, ERR_INVALID, "%s is larger than %lld bytes",
+                       src_name, (long long)o->max_bytes);
+            return -1;
+        }
+        /* Keep holes: a chunk of zeros is skipped (ftruncate sets the
+         * size at the end), so sparse raw images stay sparse.
+         */
+        if (fileio_all_zero(buf, (size_t)n)) {
+            if (lseek(out, n, SEEK_CUR) < 0) {
+                error_setg_errno(errp, ERR_IO, errno, "seek %s", dest);
+                return -1;
+            }
+        } else if (fileio_write_all(out, buf, (size_t)n, dest, errp) < 0) {
+            return -1;
+        }
+        *done += n;
+        if (total > 0) {
+            progress_report(o->progress, phase,
+                            *done >= total ? 100.0
+                                           : 100.0 * (double)*done /
+                                                 (double)total);
+        }
+    }
+    if (ftruncate(out, *done) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
+        return -1;
+    }
+    if (fsync(out) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "sync %s", dest);
+        return -1;
+    }
+    return 0;
+}
+
+int
+fileio_copy_fd(int src_fd, const char *src_name, const char *dest,
+               const struct fileio_copy_opts *opts, int64_t *size,
+               struct error **errp)
+{
+    static const struct fileio_copy_opts defaults = {0};
+    const struct fileio_copy_opts *o = opts != NULL ? opts : &defaults;
+    int64_t done = 0;
+    int out, r;
+
+    out = fileio_create(dest, o->mode != 0 ? o->mode : 0600, errp);
+    if (out < 0) {
+        return -1;
+    }
+    r = fileio_copy_data(src_fd, src_name, out, dest, o, &done, errp);
+    if (close(out) < 0 && r == 0) {
+        error_setg_errno(errp, ERR_IO, errno, "close %s", dest);
+        r = -1;
+    }
+    if (r == 0) {
+        r = fileio_fsync_parent(dest, errp);
+    }
+    if (r < 0) {
+        (void)unlink(dest);
+        return -1;
+    }
+    if (size != NULL) {
+        *size = done;
+    }
+    return 0;
+}
+
+int
+fileio_copy(const char *src, bool nofollow, const char *dest,
+            const struct fileio_copy_opts *opts, int64_t *size,
+            struct error **errp)
+{
+    CLEANUP_CLOSE int fd = fileio_open_regular(src, nofollow, errp);
+
+    if (fd < 0) {
+        return -1;
+    }
+    return fileio_copy_fd(fd, src, dest, opts, size, errp);
+}
+
+/* Write DATA into the new file FD at PATH and, when DURABLE, fsync it;
+ * then close it.  Returns 0 or -1 (the caller removes PATH).
+ */
+static int
+fileio_fill(int fd, const char *path, const void *data, size_t len,
+            bool durable, struct error **errp)
+{
+    int r = fileio_write_all(fd, data, len, path, errp);
+
+    if (r == 0 && durable && fsync(fd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "sync %s", path);
+        r = -1;
+    }
+    if (close(fd) < 0 && r == 0) {
+        error_setg_errno(errp, ERR_IO, errno, "close %s", path);
+        r = -1;
+    }
+    return r;
+}
+
+int
+fileio_write_new(const char *path, const void *data, size_t len,
+                 mode_t mode, bool durable, struct error **errp)
+{
+    int fd = fileio_create(path, mode, errp);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (fileio_fill(fd, path, data, len, durable, errp) < 0 ||
+        (durable && fileio_fsync_parent(path, errp) < 0)) {
+        (void)unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+int
+fileio_write_atomic(const char *path, const void *data, size_t len,
+                    mode_t mode, struct error **errp)
+{
+    CLEANUP_FREE char *tmp = xasprintf("%s.tmp-XXXXXX", path);
+    int fd;
+
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "create %s", tmp);
+        return -1;
+    }
+    if (fchmod(fd, mode) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "chmod %s", tmp);
+        close(fd);
+        (void)unlink(tmp);
+        return -1;
+    }
+    if (fileio_fill(fd, tmp, data, len, true, errp) < 0) {
+        (void)unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "rename %s", tmp);
+        (void)unlink(tmp);
+        return -1;
+    }
+    return fileio_fsync_parent(path, errp);
+}
+
+int
+fileio_fsync_dir(const char *dir, struct error **errp)
+{
+    CLEANUP_CLOSE int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "sync directory %s", dir);
+        return -1;
+    }
+    return 0;
+}
+
+int
+fileio_fsync_parent(const char *path, struct error **errp)
+{
+    const char *slash = strrchr(path, '/');
+    CLEANUP_FREE char *dir = NULL;
+
+    if (slash == NULL) {
+        return fileio_fsync_dir(".", errp);
+    }
+    /* "/name" lives in "/"; "a/b/name" in "a/b". */
+    dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+    return fileio_fsync_dir(dir, errp);
+}

@@ -1,0 +1,110 @@
+/* vmsnap: copying and writing files durably.
+ *
+ * One copy routine for everything that copies a file into the data
+ * directory or a package (image uploads and downloads, plain files of an
+ * OVA), and small helpers for writing files that must survive a power
+ * loss.  "Durable" means: the file's data is fsync'd, and so is the
+ * directory that holds its name, so that after a crash the file is
+ * either absent or whole (a renamed or newly created name lives in the
+ * directory, not in the file).
+ *
+ * New files are always created with O_CREAT | O_EXCL | O_NOFOLLOW: an
+ * existing file or symbolic link at the destination is never followed
+ * or overwritten.  On failure, a file that a function created is removed.
+ *
+ * Every function blocks on file I/O for as long as it takes (no
+ * timeout).  They may be called from several threads at once on
+ * different files.
+ */
+#ifndef VMSNAP_FILEIO_H
+#define VMSNAP_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "progress.h"
+
+/* Open PATH read-only as the source of a copy, and check that it is a
+ * regular file.  The open cannot block (a FIFO or a device is refused
+ * before anything is read from it) and, when NOFOLLOW, a symbolic link
+ * is refused rather than followed.  Opening once and then checking and
+ * copying through the same descriptor means what was checked is what is
+ * copied.  Returns a close-on-exec descriptor (blocking mode) the caller
+ * closes, or -1 with ERR_NOT_FOUND (no such file), ERR_INVALID ("PATH is
+ * not a regular file", or "PATH is a symbolic link" when NOFOLLOW) or
+ * ERR_IO.
+ */
+int fileio_open_regular(const char *path, bool nofollow,
+                        struct error **errp);
+
+/* How fileio_copy_fd works.  A plain record: zero it, then set what you
+ * need.
+ */
+struct fileio_copy_opts {
+    mode_t mode;           /* of the new file; 0 means 0600 */
+    int64_t max_bytes;     /* refuse a source longer than this; 0: none */
+    const char *phase;     /* progress phase; NULL means "copy" */
+    const struct progress *progress; /* percentages; may be NULL */
+};
+
+/* Copy the whole of SRC_FD (a regular file, read from offset 0 with
+ * pread, whatever its file offset; it is not closed) into DEST, which is
+ * created as a new file.  Blocks of zeros become holes, so sparse images
+ * stay sparse (the final size is set with ftruncate).  The copy, then
+ * DEST's directory, are fsync'd.  SRC_NAME names the source in messages.
+ * PROGRESS, if set, hears PHASE from 0 to 100 (by the source's size when
+ * the copy began).  On success returns 0 and, if SIZE is not NULL, sets
+ * *SIZE to the bytes copied.  Returns -1 with ERR_INVALID (the source is
+ * longer than MAX_BYTES), ERR_CONFLICT (DEST exists) or ERR_IO (read,
+ * write, no space, sync); then DEST is removed.
+ */
+int fileio_copy_fd(int src_fd, const char *src_name, const char *dest,
+                   const struct fileio_copy_opts *opts, int64_t *size,
+                   struct error **errp);
+
+/* fileio_open_regular (SRC, NOFOLLOW) and fileio_copy_fd from it.  OPTS
+ * may be NULL (mode 0600, no limit, no progress).  Errors of both.
+ */
+int fileio_copy(const char *src, bool nofollow, const char *dest,
+                const struct fileio_copy_opts *opts, int64_t *size,
+                struct error **errp);
+
+/* Write all LEN bytes of BUF to FD (retrying short writes and EINTR).
+ * NAME names the file in messages.  Returns 0, or -1 with ERR_IO.
+ */
+int fileio_write_all(int fd, const void *buf, size_t len, const char *name,
+                     struct error **errp);
+
+/* Create PATH as a new file with MODE and write the LEN bytes of DATA into
+ * it.  When DURABLE, the file and its directory are then fsync'd.
+ * Returns 0, or -1 with ERR_CONFLICT (PATH exists) or ERR_IO; then PATH
+ * is removed.
+ */
+int fileio_write_new(const char *path, const void *data, size_t len,
+                     mode_t mode, bool durable, struct error **errp);
+
+/* Replace PATH atomically with a file of MODE (exactly: the umask does
+ * not apply) holding the LEN bytes of
+ * DATA: they are written to a new temporary file in PATH's directory,
+ * fsync'd, renamed over PATH, and the directory is fsync'd.  Readers see
+ * the old contents or the new ones, never a mix, even across a crash.
+ * Returns 0, or -1 with ERR_IO (nothing is left behind but, possibly,
+ * the old PATH).
+ */
+int fileio_write_atomic(const char *path, const void *data, size_t len,
+                        mode_t mode, struct error **errp);
+
+/* fsync the directory DIR, so that names created, renamed or removed in
+ * it are durable.  Returns 0, or -1 with ERR_IO.
+ */
+int fileio_fsync_dir(const char *dir, struct error **errp);
+
+/* fsync the directory that holds PATH ("." for a name without a '/').
+ * Returns 0, or -1 with ERR_IO.
+ */
+int fileio_fsync_parent(const char *path, struct error **errp);
+
+#endif
