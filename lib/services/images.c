@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "hash.h"
 #include "images.h"
 #include "log.h"
@@ -17,8 +18,6 @@
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"
-
-#define COPY_CHUNK (1024 * 1024)
 
 bool
 images_is_disk(const char *fmt)
@@ -256,12 +255,6 @@ images_activate(struct svc *svc, const char *id, const char *from,
     return 0;
 }
 
-static bool
-images_all_zero(const char *buf, size_t n)
-{
-    return n > 0 && buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
-}
-
 /* Refuse to write NEED more bytes when that would leave less than the
  * reserved space free in the data directory, or exceed the largest image
  * allowed (limits.max_image_size, limits.reserved_space).
@@ -294,106 +287,6 @@ images_check_space(struct svc *svc, int64_t need, struct error **errp)
         return -1;
     }
     return 0;
-}
-
-/* Copy IN (a regular file of SIZE bytes) to DEST, a new file: zero
- * chunks become holes so that sparse raw images stay sparse; the file is
- * not synced here (blob_commit does).  PROGRESS reports "upload".
- */
-static int
-images_copy_in(int in, int64_t size, const char *dest,
-               const struct progress *progress, struct error **errp)
-{
-    CLEANUP_CLOSE int out = -1;
-    CLEANUP_FREE char *buf = xmalloc(COPY_CHUNK);
-    int64_t done = 0;
-
-    out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create %s", dest);
-        return -1;
-    }
-    for (;;) {
-        ssize_t n = read(in, buf, COPY_CHUNK);
-        ssize_t off = 0;
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, ERR_IO, errno, "read");
-            return -1;
-        }
-        if (n == 0) {
-            break;
-        }
-        if (done + n > size) {
-            /* The file grows while we copy it: what we check and hash
-             * must be what we copied, so stop at the size we checked.
-             */
-            error_setg(errp, ERR_CONFLICT, "the file changed while it was "
-                                           "copied");
-            return -1;
-        }
-        if (images_all_zero(buf, n)) {
-            if (lseek(out, n, SEEK_CUR) < 0) {
-                error_setg_errno(errp, ERR_IO, errno, "seek %s", dest);
-                return -1;
-            }
-            off = n;
-        }
-        while (off < n) {
-            ssize_t w = write(out, buf + off, n - off);
-
-            if (w < 0 && errno == EINTR) {
-                continue;
-            }
-            if (w < 0) {
-                error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
-                return -1;
-            }
-            off += w;
-        }
-        done += n;
-        if (size > 0) {
-            progress_report(progress, "upload", 100.0 * done / size);
-        }
-    }
-    if (ftruncate(out, done) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
-        return -1;
-    }
-    return 0;
-}
-
-/* Open the user's file once, for everything that follows: a FIFO or a
- * device is refused at once, without blocking on it.
- */
-static int
-images_open_source(const char *file, int64_t *size, struct error **errp)
-{
-    CLEANUP_CLOSE int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-                         errno, "%s", file);
-        return -1;
-    }
-    if (fstat(fd, &st) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "%s", file);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error_setg(errp, ERR_INVALID, "%s is not a regular file", file);
-        return -1;
-    }
-    if (fcntl(fd, F_SETFL, 0) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "%s", file);
-        return -1;
-    }
-    *size = st.st_size;
-    return steal_fd(&fd);
 }
 
 static int
@@ -474,14 +367,25 @@ images_create(struct svc *svc, const struct caller *who,
     CLEANUP_FREE char *path = NULL;
     CLEANUP_FREE char *location = NULL;
     CLEANUP_CLOSE int in = -1;
+    struct fileio_copy_opts copy = {0};
     int64_t size = 0, vsize = 0;
     bool inserted = false;
+
+    struct stat st;
 
     if (images_check_spec(spec, errp) < 0) {
         return -1;
     }
-    in = images_open_source(spec->file, &size, errp);
-    if (in < 0 || images_check_space(svc, size, errp) < 0) {
+    in = fileio_open_regular(spec->file, false, errp);
+    if (in < 0) {
+        return -1;
+    }
+    if (fstat(in, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", spec->file);
+        return -1;
+    }
+    size = st.st_size;
+    if (images_check_space(svc, size, errp) < 0) {
         return -1;
     }
     img = images_new_record(who, spec, errp);
@@ -498,9 +402,13 @@ images_create(struct svc *svc, const struct caller *who,
         goto fail;
     }
     /* Every check runs on the copy, never on the user's file, which
-     * could be replaced between a check and the copy (audit H1).
+     * could be replaced between a check and the copy (audit H1); what we
+     * copy is what we opened, no more than the size we checked.
      */
-    if (images_copy_in(in, size, path, progress, errp) < 0 ||
+    copy.max_bytes = size;
+    copy.phase = "upload";
+    copy.progress = progress;
+    if (fileio_copy_fd(in, spec->file, path, &copy, NULL, errp) < 0 ||
         images_check_data(path, spec->disk_format, &vsize, errp) < 0 ||
         images_check_space(svc, vsize > size ? vsize - size : 0, errp) <
             0 ||
@@ -642,12 +550,11 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
             const char *dest, const struct progress *progress,
             struct error **errp)
 {
+    struct fileio_copy_opts copy = {.mode = 0600, .phase = "download",
+                                    .progress = progress};
     CLEANUP_FREE char *tmp = NULL;
     CLEANUP_FREE char *src = NULL;
-    CLEANUP_CLOSE int in = -1;
-    CLEANUP_CLOSE int out = -1;
     struct image *img = NULL;
-    int64_t size = 0;
     int r = -1;
 
     if (images_find(svc, who, ref, &img, errp) < 0) {
@@ -661,23 +568,17 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
     if (images_local_path(svc, img, &src, errp) < 0) {
         goto done;
     }
-    in = images_open_source(src, &size, errp);
-    if (in < 0) {
-        goto done;
-    }
+    /* Written beside DEST and renamed: DEST is whole or untouched. */
     tmp = xasprintf("%s.part-%d", dest, (int)getpid());
-    if (images_copy_in(in, size, tmp, progress, errp) < 0) {
+    if (fileio_copy(src, true, tmp, &copy, NULL, errp) < 0) {
+        goto done;
+    }
+    if (rename(tmp, dest) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "rename to %s", dest);
         unlink(tmp);
         goto done;
     }
-    out = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (out < 0 || fsync(out) < 0 || fchmod(out, 0600) < 0 ||
-        rename(tmp, dest) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "write %s", dest);
-        unlink(tmp);
-        goto done;
-    }
-    r = 0;
+    r = fileio_fsync_parent(dest, errp);
 done:
     image_free(img);
     return r;

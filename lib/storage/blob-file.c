@@ -13,6 +13,7 @@
 #include "blob.h"
 #include "blob-stores.h"
 #include "cleanup.h"
+#include "fileio.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -49,22 +50,6 @@ file_close(struct blob *b)
 
     free(p->dir);
     free(p);
-}
-
-/* Make the directory entry of PATH durable: fsync its directory. */
-static int
-file_sync_dir(const char *path, struct error **errp)
-{
-    CLEANUP_FREE char *copy = xstrdup(path);
-    CLEANUP_CLOSE int fd = open(dirname(copy),
-                                O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "sync the directory of %s",
-                         path);
-        return -1;
-    }
-    return 0;
 }
 
 static int
@@ -109,7 +94,7 @@ file_commit(struct blob *b, const char *key, const char *path,
         error_setg_errno(errp, ERR_IO, errno, "chmod %s", path);
         return -1;
     }
-    if (file_sync_dir(path, errp) < 0) {
+    if (fileio_fsync_parent(path, errp) < 0) {
         return -1;
     }
     progress_report(pr, "store", 100);

@@ -1,0 +1,355 @@
+/* vmsnap tests: the snapshot engine against the fake hypervisor driver
+ * (hv-fake.h), with the real catalog (SQLite), the real file store and
+ * the real qemu-img: every failure path of a snapshot, and recovery from
+ * a worker that died, without QEMU.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "hv-fake.h"
+#include "images.h"
+#include "props.h"
+#include "servers.h"
+#include "snapshot.h"
+#include "svc-impl.h"
+#include "tap.h"
+#include "task.h"
+#include "xalloc.h"
+
+static char data_dir[] = "/tmp/vmsnap-engine.XXXXXX";
+static struct config *cfg;
+static struct svc *svc;
+
+static void
+open_svc(void)
+{
+    struct error *err = NULL;
+
+    svc = svc_open(cfg, 0, &err);
+    if (svc == NULL) {
+        fprintf(stderr, "svc_open: %s\n", error_msg(err));
+        exit(1);
+    }
+    svc_use_hv(svc, hv_open_ops(fake_hv_ops(), cfg, NULL));
+}
+
+/* Entries in DIR (relative to the data directory) but "." and "..". */
+static int
+count_files(const char *dir)
+{
+    CLEANUP_FREE char *path = xasprintf("%s/%s", data_dir, dir);
+    struct dirent *e;
+    DIR *d = opendir(path);
+    int n = 0;
+
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+static int
+count_images(void)
+{
+    struct image **list = NULL;
+    size_t n = 0;
+
+    if (images_list(svc, svc_local_caller(svc), NULL, &list, &n, NULL) < 0) {
+        return -1;
+    }
+    image_list_free(list, n);
+    return (int)n;
+}
+
+/* The server "vm": its task state, or "" when idle. */
+static char *
+server_task(void)
+{
+    struct instance *inst = NULL;
+    char *t;
+
+    if (servers_find(svc, svc_local_caller(svc), "vm", &inst, NULL) < 0) {
+        return xstrdup("?");
+    }
+    t = xstrdup(inst->task_state ? inst->task_state : "");
+    instance_free(inst);
+    return t;
+}
+
+/* Ask for snapshot NAME of "vm" and run it here (or BACKGROUND as a
+ * worker would).  Returns the task's outcome; *TASK_ID gets its ID.
+ */
+static int
+snapshot(const char *name, bool background, char task_id[UTIL_UUID_LEN],
+         struct error **errp)
+{
+    struct snapshot_opts so = {.name = name};
+    struct image *img = NULL;
+    struct task *t = NULL;
+    int r;
+
+    if (snapshot_request(svc, svc_local_caller(svc), "vm", &so, &img, &t,
+                         errp) < 0) {
+        return -1;
+    }
+    snprintf(task_id, UTIL_UUID_LEN, "%s", t->id);
+    r = task_run(svc, t->id, background ? TASK_BACKGROUND : 0, NULL, errp);
+    image_free(img);
+    task_free(t);
+    return r;
+}
+
+static void
+test_success(void)
+{
+    char tid[UTIL_UUID_LEN];
+    struct error *err = NULL;
+    struct image *img = NULL;
+    CLEANUP_FREE char *task = NULL;
+    int n0 = count_images();
+
+    ok(snapshot("snap-ok", false, tid, &err) == 0, "a live snapshot works%s%s",
+       err ? ": " : "", err ? error_msg(err) : "");
+    error_free(err);
+    err = NULL;
+    ok(images_find(svc, svc_local_caller(svc), "snap-ok", &img, &err) == 0 &&
+           strcmp(img->status, "active") == 0,
+       "the image is active");
+    ok(img && image_prop(img, PROP_VMSNAP_QUIESCED) &&
+           strcmp(image_prop(img, PROP_VMSNAP_QUIESCED), "yes") == 0,
+       "it was quiesced");
+    ok(img && image_prop(img, PROP_VMSNAP_MODE) &&
+           strcmp(image_prop(img, PROP_VMSNAP_MODE), "live") == 0,
+       "it was live");
+    ok(fake_hv.freezes == 1 && fake_hv.thaws == 1 && !fake_hv.frozen,
+       "frozen once, thawed once (%d, %d)", fake_hv.freezes, fake_hv.thaws);
+    ok(fake_hv.backups_open == 0, "no backup left open");
+    task = server_task();
+    ok(strcmp(task, "") == 0, "the server is idle again");
+    ok(count_images() == n0 + 1, "one image more");
+    image_free(img);
+    error_free(err);
+}
+
+/* A failure at WHERE leaves nothing: no image, no data, the guest thawed,
+ * the server idle, the task failed with the reason.
+ */
+static void
+test_failure(enum fake_fail where, const char *what)
+{
+    char tid[UTIL_UUID_LEN], name[64];
+    struct error *err = NULL;
+    struct task *t = NULL;
+    CLEANUP_FREE char *task = NULL;
+    int n0 = count_images(), f0 = count_files("images");
+
+    snprintf(name, sizeof(name), "snap-%s", what);
+    fake_hv.fail = where;
+    ok(snapshot(name, false, tid, &err) < 0, "%s: the snapshot fails", what);
+    fake_hv.fail = FAKE_NONE;
+    diag("%s: %s", what, err ? error_msg(err) : "(no error)");
+    error_free(err);
+    err = NULL;
+    ok(count_images() == n0, "%s: no image stays", what);
+    ok(count_files("images") == f0, "%s: no data stays", what);
+    ok(!fake_hv.frozen, "%s: the guest is thawed", what);
+    ok(fake_hv.backups_open == 0, "%s: no backup left open", what);
+    task = server_task();
+    ok(strcmp(task, "") == 0, "%s: the server is idle again", what);
+    ok(task_find(svc, svc_local_caller(svc), tid, &t, &err) == 0 &&
+           strcmp(t->state, "failed") == 0 && t->error && *t->error,
+       "%s: the task failed with its reason", what);
+    task_free(t);
+    error_free(err);
+}
+
+/* In the background, nobody hears the error: the image stays killed with
+ * the reason.
+ */
+static void
+test_background_failure(void)
+{
+    char tid[UTIL_UUID_LEN];
+    struct error *err = NULL;
+    struct image *img = NULL;
+
+    fake_hv.fail = FAKE_WAIT;
+    ok(snapshot("snap-bg", true, tid, &err) < 0,
+       "a background copy that fails fails its task");
+    fake_hv.fail = FAKE_NONE;
+    error_free(err);
+    err = NULL;
+    ok(images_find(svc, svc_local_caller(svc), "snap-bg", &img, &err) == 0 &&
+           strcmp(img->status, "killed") == 0 && img->fail_reason &&
+           strstr(img->fail_reason, "copy"),
+       "its image stays killed with the reason (%s)",
+       img && img->fail_reason ? img->fail_reason : "none");
+    ok(img && img->location == NULL && count_files("images") >= 0,
+       "the killed image has no data");
+    image_free(img);
+    error_free(err);
+}
+
+/* Quiesce: without os_require_quiesce an agent that cannot freeze makes a
+ * crash-consistent snapshot with a warning; with it, no snapshot.
+ */
+static void
+test_quiesce(void)
+{
+    struct prop set = {(char *)"os_require_quiesce", (char *)"yes"};
+    struct images_change ch = {.min_ram = -1, .min_disk = -1, .set = &set,
+                               .nset = 1};
+    char tid[UTIL_UUID_LEN];
+    struct error *err = NULL;
+    struct image *img = NULL;
+    struct task *t = NULL;
+    int n0;
+
+    fake_hv.fail = FAKE_AGENT_FREEZE;
+    ok(snapshot("snap-cc", false, tid, &err) == 0,
+       "an agent that cannot freeze: crash-consistent");
+    error_free(err);
+    err = NULL;
+    ok(images_find(svc, svc_local_caller(svc), "snap-cc", &img, NULL) == 0 &&
+           strcmp(image_prop(img, PROP_VMSNAP_QUIESCED), "no") == 0,
+       "recorded as not quiesced");
+    ok(task_find(svc, svc_local_caller(svc), tid, &t, NULL) == 0 &&
+           t->warnings && strstr(t->warnings, "crash-consistent"),
+       "the task carries the warning (%s)",
+       t && t->warnings ? t->warnings : "none");
+    image_free(img);
+    task_free(t);
+    ok(images_change(svc, svc_local_caller(svc), "base", &ch, NULL, &err) ==
+           0,
+       "os_require_quiesce=yes set on the base image");
+    error_free(err);
+    err = NULL;
+    n0 = count_images();
+    ok(snapshot("snap-must", false, tid, &err) < 0 && err &&
+           strstr(error_msg(err), "os_require_quiesce"),
+       "then the snapshot fails and says why");
+    error_free(err);
+    err = NULL;
+    ok(count_images() == n0, "and leaves no image");
+    fake_hv.fail = FAKE_NONE;
+    {
+        const char *keys[] = {"os_require_quiesce"};
+        struct images_change un = {.min_ram = -1, .min_disk = -1,
+                                   .unset = keys, .nunset = 1};
+
+        images_change(svc, svc_local_caller(svc), "base", &un, NULL, NULL);
+    }
+}
+
+/* A worker that died mid-snapshot: the next context recovers. */
+static void
+test_recovery(void)
+{
+    struct snapshot_opts so = {.name = "snap-dead"};
+    struct image *img = NULL, *now = NULL;
+    struct task *t = NULL, *after = NULL;
+    struct error *err = NULL;
+    CLEANUP_FREE char *task = NULL;
+
+    ok(snapshot_request(svc, svc_local_caller(svc), "vm", &so, &img, &t,
+                        &err) == 0,
+       "a snapshot is asked for");
+    error_free(err);
+    err = NULL;
+    /* Its worker claims it and dies: the task is running, its lock
+     * free.
+     */
+    ok(catalog_task_claim(svc_catalog(svc), t->id, "elsewhere:1", &err) == 0,
+       "a worker took it");
+    error_free(err);
+    err = NULL;
+    svc_close(svc);
+    open_svc();
+    ok(task_find(svc, svc_local_caller(svc), t->id, &after, NULL) == 0 &&
+           strcmp(after->state, "failed") == 0,
+       "recovery marks the task failed");
+    ok(images_find(svc, svc_local_caller(svc), img->id, &now, NULL) == 0 &&
+           strcmp(now->status, "killed") == 0,
+       "and its image killed");
+    task = server_task();
+    ok(strcmp(task, "") == 0, "and the server idle");
+    ok(fake_hv.reaps > 0, "the driver was asked to remove leftovers");
+    image_free(img);
+    image_free(now);
+    task_free(t);
+    task_free(after);
+}
+
+static int
+make_base(void)
+{
+    CLEANUP_FREE char *file = xasprintf("%s.qcow2", data_dir);
+    struct images_new spec = {.name = "base", .file = file,
+                              .disk_format = "qcow2"};
+    struct prop agent = {(char *)"hw_qemu_guest_agent", (char *)"yes"};
+    struct servers_new vm = {.name = "vm", .image = "base", .accel = "tcg"};
+    struct instance *inst = NULL;
+    struct image *img = NULL;
+    struct error *err = NULL;
+
+    spec.props = &agent;
+    spec.nprops = 1;
+    if (qemuimg_create(file, "qcow2", 16 << 20, &err) < 0 ||
+        images_create(svc, svc_local_caller(svc), &spec, NULL, &img, &err) <
+            0 ||
+        servers_create(svc, svc_local_caller(svc), &vm, &inst, &err) < 0) {
+        fprintf(stderr, "setup: %s\n", error_msg(err));
+        return -1;
+    }
+    unlink(file);
+    image_free(img);
+    instance_free(inst);
+    return 0;
+}
+
+int
+main(void)
+{
+    struct error *err = NULL;
+
+    if (mkdtemp(data_dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    cfg = config_load("/dev/null", &err);
+    if (cfg == NULL || config_set(cfg, "data_dir", data_dir, &err) < 0) {
+        fprintf(stderr, "config: %s\n", error_msg(err));
+        return 1;
+    }
+    open_svc();
+    ok(make_base() == 0, "an image and a server on the fake driver");
+    test_success();
+    test_failure(FAKE_PREPARE, "prepare");
+    test_failure(FAKE_FIX, "fix");
+    test_failure(FAKE_WAIT, "copy");
+    test_failure(FAKE_FINISH, "finish");
+    test_background_failure();
+    test_quiesce();
+    test_recovery();
+    svc_close(svc);
+    config_free(cfg);
+    {
+        const char *argv[] = {"rm", "-rf", "--", data_dir, NULL};
+
+        if (fork() == 0) {
+            execvp(argv[0], (char *const *)argv);
+            _exit(127);
+        }
+    }
+    return tap_done();
+}
