@@ -195,8 +195,12 @@ package_describe(struct svc *svc, const struct image *img,
     if (img->nbdm > 0) {
         struct ovf_prop *p = &pkg->props[pkg->nprops++];
 
-        p->key = xstrdup(PROP_BLOCK_DEVICE_MAPPING);
-        p->value = bdm_format(img->bdm, img->nbdm);
+        p->key = xstrdup(PROP_BDM);
+        p->value = bdm_format(img->bdm, img->nbdm, errp);
+        if (p->value == NULL) {
+            ovf_package_free(pkg);
+            return -1;
+        }
     }
     root = &pkg->disks[pkg->ndisks++];
     root->format = xstrdup(img->disk_format);
@@ -514,7 +518,7 @@ package_new_volume(struct package_import *im, size_t i,
     vs->size = d->capacity;
     vs->project_id = im->img->owner ? xstrdup(im->img->owner) : NULL;
     v->key = xasprintf("volume-snapshots/%s.qcow2", vs->id);
-    volume_snapshot_meta_set(vs, PROP_INSTANCE_SNAPSHOT_ID, im->img->id,
+    volume_snapshot_meta_set(vs, META_INSTANCE_SNAPSHOT_ID, im->img->id,
                              NULL);
     if (d->ref_id) {
         volume_snapshot_meta_set(vs, PROP_IMPORTED_FROM, d->ref_id, NULL);
@@ -534,13 +538,13 @@ static int
 package_plan_volumes(struct package_import *im, struct error **errp)
 {
     const struct ovf_package *pkg = im->pkg;
-    const char *value = package_prop(pkg, PROP_BLOCK_DEVICE_MAPPING);
-    struct bdm_entry old[OVF_MAX_DISKS];
+    const char *value = package_prop(pkg, PROP_BDM);
+    struct bdm_entry *old = NULL;
     bool matched[OVF_MAX_DISKS] = {false};
     size_t n = 0, i, j;
     int r = 0;
 
-    if (value && bdm_parse(value, old, OVF_MAX_DISKS, &n, errp) < 0) {
+    if (value && bdm_parse(value, &old, &n, errp) < 0) {
         error_prepend(errp, "package property ");
         return -1;
     }
@@ -566,7 +570,7 @@ package_plan_volumes(struct package_import *im, struct error **errp)
             r = -1;
         }
     }
-    bdm_entries_clear(old, n);
+    bdm_free(old, n);
     return r;
 }
 
@@ -745,7 +749,7 @@ package_register_boot(struct package_import *im, struct error **errp)
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         const struct ovf_file *f = im->boot_file[i];
         struct prop props[2] = {
-            {(char *)PACKAGE_PROP_IMPORT_OF, im->img->id},
+            {(char *)PROP_VMSNAP_IMPORT_OF, im->img->id},
             {(char *)PROP_IMPORTED_FROM, NULL},
         };
         struct images_new spec = {0};
@@ -828,7 +832,7 @@ package_make(struct package_import *im, struct error **errp)
 static void
 package_remove_boot_images(struct svc *svc, const char *image_id)
 {
-    struct catalog_match m = {PACKAGE_PROP_IMPORT_OF, image_id};
+    struct catalog_match m = {PROP_VMSNAP_IMPORT_OF, image_id};
     struct image_filter f = {.props = &m, .nprops = 1};
     struct image **boot = NULL;
     size_t n = 0, i;
@@ -932,7 +936,9 @@ package_import_clear(struct package_import *im)
         free(im->vols[i].path);
         free(im->vols[i].location);
     }
-    bdm_entries_clear(im->bdm, im->nvols);
+    for (i = 0; i < im->nvols; i++) {
+        free(im->bdm[i].volume_name);
+    }
     for (i = 0; i < PACKAGE_NBOOT; i++) {
         image_free(im->boot[i]);
     }

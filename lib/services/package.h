@@ -28,11 +28,6 @@
 #include "svc.h"
 #include "task.h"
 
-/* Property of the kernel and ramdisk images an import makes: the ID of
- * the image that import makes, so that recovery finds them.
- */
-#define PACKAGE_PROP_IMPORT_OF "vmsnap_import_of"
-
 /* Ask for an export of image REF (active, a qcow2 or raw disk) to PATH
  * (must not exist), its disks as DISK_FORMAT ("vmdk" or "qcow2").  *OUT
  * (caller frees) is the task.

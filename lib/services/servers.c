@@ -10,6 +10,7 @@
 #include "datadir.h"
 #include "images.h"
 #include "log.h"
+#include "props.h"
 #include "qemuimg.h"
 #include "run.h"
 #include "servers.h"
@@ -33,19 +34,19 @@ servers_meta_is(const struct instance *inst, const char *key,
 bool
 servers_has_agent(const struct instance *inst)
 {
-    return servers_meta_is(inst, SERVER_META_AGENT, "yes");
+    return servers_meta_is(inst, META_AGENT, "yes");
 }
 
 bool
 servers_stopped_cleanly(const struct instance *inst)
 {
-    return servers_meta_is(inst, SERVER_META_SHUTDOWN, "clean");
+    return servers_meta_is(inst, META_SHUTDOWN, "clean");
 }
 
 bool
 servers_requires_quiesce(const struct instance *inst)
 {
-    return servers_meta_is(inst, SERVER_META_REQUIRE_QUIESCE, "yes");
+    return servers_meta_is(inst, PROP_OS_REQUIRE_QUIESCE, "yes");
 }
 
 int
@@ -94,8 +95,8 @@ servers_set_vm_state(struct svc *svc, const char *id, const char *state,
                      const char *shutdown, struct error **errp)
 {
     struct prop set[2] = {
-        {(char *)SERVER_META_VM_STATE, (char *)state},
-        {(char *)SERVER_META_SHUTDOWN, (char *)shutdown},
+        {(char *)META_VM_STATE, (char *)state},
+        {(char *)META_SHUTDOWN, (char *)shutdown},
     };
 
     return catalog_instance_set_meta(svc_catalog(svc), id, set,
@@ -135,8 +136,8 @@ servers_domain(struct svc *svc, const struct instance *inst,
                struct servers_domain *sd, struct error **errp)
 {
     struct hv_domain *d = &sd->d;
-    const char *kernel = instance_meta(inst, SERVER_META_KERNEL);
-    const char *ramdisk = instance_meta(inst, SERVER_META_RAMDISK);
+    const char *kernel = instance_meta(inst, META_KERNEL);
+    const char *ramdisk = instance_meta(inst, META_RAMDISK);
     size_t i;
 
     memset(sd, 0, sizeof(*sd));
@@ -144,8 +145,8 @@ servers_domain(struct svc *svc, const struct instance *inst,
     d->name = inst->name;
     d->cpus = inst->cpus;
     d->memory_mb = inst->memory_mb;
-    d->accel = instance_meta(inst, SERVER_META_ACCEL);
-    d->cmdline = instance_meta(inst, SERVER_META_CMDLINE);
+    d->accel = instance_meta(inst, META_ACCEL);
+    d->cmdline = instance_meta(inst, META_CMDLINE);
     d->agent = servers_has_agent(inst);
     d->state_dir = sd->strings[0] = datadir_instance_dir(svc_dir(svc),
                                                          inst->id);
@@ -180,7 +181,7 @@ int
 servers_state(struct svc *svc, const struct instance *inst,
               struct hv_state *st, struct error **errp)
 {
-    const char *want = instance_meta(inst, SERVER_META_VM_STATE);
+    const char *want = instance_meta(inst, META_VM_STATE);
     struct servers_domain sd;
     struct hv *hv = svc_hv(svc, errp);
     int r;
@@ -268,21 +269,21 @@ servers_new_record(struct svc *svc, const struct caller *who,
         instance_free(inst);
         return NULL;
     }
-    if (instance_meta_set(inst, SERVER_META_ACCEL, accel_name(kind),
+    if (instance_meta_set(inst, META_ACCEL, accel_name(kind),
                           errp) < 0 ||
-        instance_meta_set(inst, SERVER_META_AGENT,
+        instance_meta_set(inst, META_AGENT,
                           agent && strcmp(agent, "yes") == 0 ? "yes" : "no",
                           errp) < 0 ||
         (kernel &&
-         instance_meta_set(inst, SERVER_META_KERNEL, kernel, errp) < 0) ||
+         instance_meta_set(inst, META_KERNEL, kernel, errp) < 0) ||
         (ramdisk &&
-         instance_meta_set(inst, SERVER_META_RAMDISK, ramdisk, errp) < 0) ||
+         instance_meta_set(inst, META_RAMDISK, ramdisk, errp) < 0) ||
         (cmdline &&
-         instance_meta_set(inst, SERVER_META_CMDLINE, cmdline, errp) < 0) ||
+         instance_meta_set(inst, META_CMDLINE, cmdline, errp) < 0) ||
         (require && strcmp(require, "yes") == 0 &&
-         instance_meta_set(inst, SERVER_META_REQUIRE_QUIESCE, "yes",
+         instance_meta_set(inst, PROP_OS_REQUIRE_QUIESCE, "yes",
                            errp) < 0) ||
-        instance_meta_set(inst, SERVER_META_VM_STATE, "building", errp) <
+        instance_meta_set(inst, META_VM_STATE, "building", errp) <
             0) {
         instance_free(inst);
         return NULL;

@@ -25,23 +25,6 @@
 #include "hv.h"
 #include "svc.h"
 
-/* Instance metadata vmsnap keeps (struct instance's meta). */
-#define SERVER_META_ACCEL "accel"        /* kvm or tcg, chosen at create */
-#define SERVER_META_AGENT "agent"        /* "yes" when booted with the
-                                          * guest agent channel */
-#define SERVER_META_KERNEL "kernel_id"   /* kernel image, or absent */
-#define SERVER_META_RAMDISK "ramdisk_id" /* ramdisk image, or absent */
-#define SERVER_META_CMDLINE "cmdline"    /* kernel command line */
-#define SERVER_META_VM_STATE "vm_state"  /* active, paused, stopped: what
-                                          * the user last asked for */
-#define SERVER_META_SHUTDOWN "shutdown"  /* how the last stop went: clean
-                                          * (the guest shut down when
-                                          * asked) or forced; none while
-                                          * running */
-#define SERVER_META_REQUIRE_QUIESCE "os_require_quiesce"
-                                         /* "yes": captured at create from
-                                          * the image */
-
 /* How many volumes one server can have attached. */
 #define SERVERS_MAX_VOLUMES 8
 

@@ -269,7 +269,7 @@ snap_plan_disks(struct snap *s, struct error **errp)
         vs->size = vol->size;
         vs->project_id = s->img->owner ? xstrdup(s->img->owner) : NULL;
         d->key = xasprintf("volume-snapshots/%s.qcow2", vs->id);
-        if (volume_snapshot_meta_set(vs, PROP_INSTANCE_SNAPSHOT_ID,
+        if (volume_snapshot_meta_set(vs, META_INSTANCE_SNAPSHOT_ID,
                                      s->img->id, errp) < 0 ||
             volume_snapshot_meta_set(vs, PROP_INSTANCE_UUID, s->inst->id,
                                      errp) < 0 ||

@@ -4,6 +4,7 @@
 
 #include "bdm.h"
 #include "cleanup.h"
+#include "props.h"
 #include "servers.h"
 #include "views.h"
 #include "xalloc.h"
@@ -53,9 +54,11 @@ view_image(const struct image *img, const char *local_path)
                  json_object_new_string(img->props[i].value));
     }
     if (img->nbdm > 0) {
-        CLEANUP_FREE char *bdm = bdm_format(img->bdm, img->nbdm);
+        CLEANUP_FREE char *bdm = bdm_format(img->bdm, img->nbdm, NULL);
 
-        view_add(o, "block_device_mapping", json_object_new_string(bdm));
+        if (bdm) {
+            view_add(o, "block_device_mapping", json_object_new_string(bdm));
+        }
     }
     for (i = 0; i < img->ntags; i++) {
         json_object_array_add(tags, json_object_new_string(img->tags[i]));
@@ -170,7 +173,7 @@ view_server(const struct instance *inst, const struct hv_state *st)
         view_add(o, "fault", fault);
     }
     view_add(o, "vmsnap:accel",
-             view_str(instance_meta(inst, SERVER_META_ACCEL)));
+             view_str(instance_meta(inst, META_ACCEL)));
     view_add(o, "vmsnap:agent",
              json_object_new_boolean(servers_has_agent(inst)));
     view_add(o, "vmsnap:run_state", json_object_new_string(st->power));
