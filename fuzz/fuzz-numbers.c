@@ -31,7 +31,8 @@ ref_int64(const char *s, int64_t *out)
     }
     lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (; *p != '\0'; p++) {
-        if (!isdigit((unsigned char)*p) || v > (lim - (uint64_t)(*p - '0')) / 10) {
+        if (!isdigit((unsigned char)*p) ||
+            v > (lim - (uint64_t)(*p - '0')) / 10) {
             return false;
         }
         v = v * 10 + (uint64_t)(*p - '0');
