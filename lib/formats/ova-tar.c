@@ -61,6 +61,17 @@ ovf_check_entry(struct archive_entry *e, const char **name, int64_t *size,
                    n);
         return -1;
     }
+    /* A sparse member (GNU or pax sparse map) reads back with its holes
+     * filled: a few KiB of tar would write gigabytes of zeros.  OVF
+     * tools do not write them; refuse them.
+     */
+    if (archive_entry_sparse_count(e) > 0) {
+        error_setg(errp, ERR_INVALID,
+                   "package: member %s is a sparse file, which is not "
+                   "accepted",
+                   n);
+        return -1;
+    }
     if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0 ||
         archive_entry_size(e) > OVF_MAX_MEMBER_SIZE) {
         error_setg(errp, ERR_INVALID, "package: member %s has no valid size",

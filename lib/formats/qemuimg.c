@@ -190,6 +190,31 @@ qemuimg_parse_json(const char *verb, const char *text, size_t len,
     return obj;
 }
 
+/* Look up member KEY of OBJ, which must have type TYPE (WHAT says which
+ * in a message: "a string").  Returns 1 with *V set, 0 when it is absent
+ * and not REQUIRED, or -1 with ERR_PROTOCOL.
+ */
+static int
+qemuimg_member(json_object *obj, const char *key, enum json_type type,
+               const char *what, bool required, json_object **v,
+               struct error **errp)
+{
+    if (!json_object_object_get_ex(obj, key, v)) {
+        if (!required) {
+            return 0;
+        }
+        error_setg(errp, ERR_PROTOCOL, "qemu-img info: no \"%s\"", key);
+        return -1;
+    }
+    if (!json_object_is_type(*v, type) ||
+        (type == json_type_int && json_object_get_int64(*v) < 0)) {
+        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not %s", key,
+                   what);
+        return -1;
+    }
+    return 1;
+}
+
 /* Read string member KEY of OBJ into *OUT (a new string).  A missing
  * member is an error when REQUIRED, else leaves *OUT NULL.
  */
@@ -198,22 +223,11 @@ qemuimg_get_str(json_object *obj, const char *key, bool required, char **out,
                 struct error **errp)
 {
     json_object *v = NULL;
+    int r = qemuimg_member(obj, key, json_type_string, "a string", required,
+                           &v, errp);
 
-    *out = NULL;
-    if (!json_object_object_get_ex(obj, key, &v)) {
-        if (required) {
-            error_setg(errp, ERR_PROTOCOL, "qemu-img info: no \"%s\"", key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!json_object_is_type(v, json_type_string)) {
-        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not a string",
-                   key);
-        return -1;
-    }
-    *out = xstrdup(json_object_get_string(v));
-    return 0;
+    *out = r > 0 ? xstrdup(json_object_get_string(v)) : NULL;
+    return r < 0 ? -1 : 0;
 }
 
 /* Read non-negative integer member KEY of OBJ into *OUT.  A missing
@@ -224,42 +238,26 @@ qemuimg_get_size(json_object *obj, const char *key, bool required,
                  int64_t deflt, int64_t *out, struct error **errp)
 {
     json_object *v = NULL;
+    int r = qemuimg_member(obj, key, json_type_int, "a size", required, &v,
+                           errp);
 
-    if (!json_object_object_get_ex(obj, key, &v)) {
-        if (required) {
-            error_setg(errp, ERR_PROTOCOL, "qemu-img info: no \"%s\"", key);
-            return -1;
-        }
-        *out = deflt;
-        return 0;
+    if (r >= 0) {
+        *out = r > 0 ? json_object_get_int64(v) : deflt;
     }
-    if (!json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) < 0) {
-        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not a size",
-                   key);
-        return -1;
-    }
-    *out = json_object_get_int64(v);
-    return 0;
+    return r < 0 ? -1 : 0;
 }
 
+/* Read boolean member KEY of OBJ into *OUT (false when absent). */
 static int
 qemuimg_get_bool(json_object *obj, const char *key, bool *out,
                  struct error **errp)
 {
     json_object *v = NULL;
+    int r = qemuimg_member(obj, key, json_type_boolean, "a boolean", false,
+                           &v, errp);
 
-    *out = false;
-    if (!json_object_object_get_ex(obj, key, &v)) {
-        return 0;
-    }
-    if (!json_object_is_type(v, json_type_boolean)) {
-        error_setg(errp, ERR_PROTOCOL, "qemu-img info: \"%s\" is not a boolean",
-                   key);
-        return -1;
-    }
-    *out = json_object_get_boolean(v);
-    return 0;
+    *out = r > 0 && json_object_get_boolean(v);
+    return r < 0 ? -1 : 0;
 }
 
 /* True if the image described by OBJ takes data from files other than
@@ -332,6 +330,24 @@ qemuimg_info_parse(json_object *obj, struct qemuimg_info *info,
 }
 
 int
+qemuimg_info_from_json(const char *text, size_t len, struct qemuimg_info *info,
+                       struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *obj = NULL;
+
+    memset(info, 0, sizeof(*info));
+    obj = qemuimg_parse_json("info", text, len, errp);
+    if (obj == NULL) {
+        return -1;
+    }
+    if (qemuimg_info_parse(obj, info, errp) < 0) {
+        qemuimg_info_clear(info);
+        return -1;
+    }
+    return 0;
+}
+
+int
 qemuimg_info(const char *path, const char *format, struct qemuimg_info *info,
              struct error **errp)
 {
@@ -339,7 +355,6 @@ qemuimg_info(const char *path, const char *format, struct qemuimg_info *info,
                             .as_limit = RUN_AS_LIMIT_DEFAULT,
                             .cpu_limit_s = QEMUIMG_INFO_CPU_S};
     CLEANUP_FREE char *arg = NULL;
-    CLEANUP_JSON_PUT json_object *obj = NULL;
     struct run_result res;
     const char *argv[8];
     size_t i = 0;
@@ -371,15 +386,7 @@ qemuimg_info(const char *path, const char *format, struct qemuimg_info *info,
         error_setg(errp, ERR_PROTOCOL, "qemu-img info: reply too large");
         goto out;
     }
-    obj = qemuimg_parse_json("info", res.out, res.out_len, errp);
-    if (obj == NULL) {
-        goto out;
-    }
-    if (qemuimg_info_parse(obj, info, errp) < 0) {
-        qemuimg_info_clear(info);
-        goto out;
-    }
-    r = 0;
+    r = qemuimg_info_from_json(res.out, res.out_len, info, errp);
 out:
     run_result_clear(&res);
     return r;

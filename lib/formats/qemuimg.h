@@ -18,6 +18,7 @@
 #define VMSNAP_QEMUIMG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -71,6 +72,16 @@ enum qemuimg_check_result {
  */
 int qemuimg_info(const char *path, const char *format,
                  struct qemuimg_info *info, struct error **errp);
+
+/* Fill *INFO from TEXT (LEN bytes), the standard output of "qemu-img info
+ * --output=json" for one image, as qemuimg_info does: one JSON object,
+ * nothing after it but blanks, every field type-checked, other_files
+ * worked out from the data-file and extents members.  Returns 0, or -1
+ * (*INFO zeroed, nothing to free) with ERR_PROTOCOL.  For tests and
+ * fuzzing: what qemu-img prints about a hostile image is hostile too.
+ */
+int qemuimg_info_from_json(const char *text, size_t len,
+                           struct qemuimg_info *info, struct error **errp);
 
 /* Free the strings of *INFO and zero it.  INFO may be NULL. */
 void qemuimg_info_clear(struct qemuimg_info *info);
