@@ -246,6 +246,7 @@ extern const struct cat_kind cat_kind_image;
 extern const struct cat_kind cat_kind_instance;
 extern const struct cat_kind cat_kind_volume;
 extern const struct cat_kind cat_kind_snapshot;
+extern const struct cat_kind cat_kind_task;
 extern const struct cat_kind cat_kind_project;
 extern const struct cat_kind cat_kind_user;
 

@@ -277,7 +277,8 @@ static const struct cat_migration cat_migrations[] = {
      * - image_volume_snapshots: the volume snapshots an image is made
      *   of, until now only in its block_device_mapping property, which
      *   is parsed into it; image_tags: Glance's tags;
-     * - projects and users; catalog_settings keeps the default project.
+     * - tasks, projects and users; catalog_settings keeps the default
+     *   project.
      * Booleans are INTEGER 0 or 1.
      */
     { "ALTER TABLE images ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
@@ -333,6 +334,32 @@ static const struct cat_migration cat_migrations[] = {
       "  PRIMARY KEY (image_id, tag)"
       ");"
       "CREATE INDEX image_tags_tag ON image_tags (tag);"
+      "CREATE TABLE tasks ("
+      "  id TEXT NOT NULL PRIMARY KEY,"
+      "  seq BIGINT NOT NULL,"
+      "  kind TEXT NOT NULL,"
+      "  state TEXT NOT NULL CHECK (state IN"
+      "    ('queued', 'running', 'succeeded', 'failed')),"
+      "  target_kind TEXT,"
+      "  target_id TEXT,"
+      "  image_id TEXT,"
+      "  project_id TEXT,"
+      "  user_id TEXT,"
+      "  request TEXT,"
+      "  phase TEXT,"
+      "  progress DOUBLE PRECISION NOT NULL DEFAULT 0,"
+      "  warnings TEXT NOT NULL DEFAULT '[]',"
+      "  error TEXT,"
+      "  error_class TEXT,"
+      "  owner TEXT,"
+      "  created_at TEXT NOT NULL,"
+      "  updated_at TEXT NOT NULL,"
+      "  started_at TEXT,"
+      "  finished_at TEXT"
+      ");"
+      "CREATE INDEX tasks_order ON tasks (created_at, seq);"
+      "CREATE INDEX tasks_target_id ON tasks (target_id);"
+      "CREATE INDEX tasks_state ON tasks (state, finished_at);"
       "CREATE TABLE projects ("
       "  id TEXT NOT NULL PRIMARY KEY,"
       "  name TEXT NOT NULL UNIQUE,"

@@ -1,5 +1,5 @@
 /* vmsnap: the catalog of images, instances, volumes, volume snapshots,
- * projects and users.
+ * tasks, projects and users.
  *
  * The records are plain structs (model.h); this header and the ones it
  * includes hold the functions that keep them:
@@ -8,6 +8,7 @@
  *                         they are made of, targeted writes;
  *   catalog-instances.h   instances and their metadata;
  *   catalog-volumes.h     volumes and volume snapshots;
+ *   catalog-tasks.h       tasks (long work and its progress);
  *   catalog-identity.h    projects and users.
  * Including catalog.h includes them all.
  *
@@ -116,6 +117,7 @@ int catalog_check(struct catalog *cat, struct error **errp);
 #include "catalog-identity.h"
 #include "catalog-images.h"
 #include "catalog-instances.h"
+#include "catalog-tasks.h"
 #include "catalog-volumes.h"
 
 #endif

@@ -381,7 +381,33 @@ volume_snapshot_free(struct volume_snapshot *snap)
     free(snap);
 }
 
-/* ---- Identity --------------------------------------------------------- */
+/* ---- Tasks, identity -------------------------------------------------- */
+
+void
+task_free(struct task *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    free(t->kind);
+    free(t->state);
+    free(t->target_kind);
+    free(t->target_id);
+    free(t->image_id);
+    free(t->project_id);
+    free(t->user_id);
+    free(t->request);
+    free(t->phase);
+    free(t->warnings);
+    free(t->error);
+    free(t->error_class);
+    free(t->owner);
+    free(t->created_at);
+    free(t->updated_at);
+    free(t->started_at);
+    free(t->finished_at);
+    free(t);
+}
 
 void
 project_free(struct project *p)
@@ -416,5 +442,6 @@ MODEL_LIST_FREE(instance_list_free, struct instance, instance_free)
 MODEL_LIST_FREE(volume_list_free, struct volume, volume_free)
 MODEL_LIST_FREE(volume_snapshot_list_free, struct volume_snapshot,
                 volume_snapshot_free)
+MODEL_LIST_FREE(task_list_free, struct task, task_free)
 MODEL_LIST_FREE(project_list_free, struct project, project_free)
 MODEL_LIST_FREE(user_list_free, struct user, user_free)

@@ -18,7 +18,7 @@
  *   property and metadata values: valid UTF-8 without control characters
  *   except tab and line feed, which multi-line values (descriptions,
  *   JSON) legitimately hold.
- * Opaque texts (an image's fail_reason, ...) are
+ * Opaque texts (a task's request and error, an image's fail_reason) are
  * stored as given: they may quote what a peer said, and whoever prints
  * them escapes them.
  */
@@ -192,6 +192,47 @@ struct volume_snapshot {
     char *project_id;          /* the project it belongs to, or NULL */
 };
 
+/* A task: long work (a snapshot, a backup, an upload, an import, an
+ * export) that a worker runs and that anyone may follow.  States:
+ * queued -> running -> succeeded | failed, and queued -> failed for a
+ * task that never started.  All pointers are owned by the struct and
+ * freed by task_free.
+ */
+struct task {
+    char id[UTIL_UUID_LEN];  /* lower-case UUID */
+    char *kind;              /* what it does: "image_snapshot", "backup",
+                              * "upload", "import", "export", ...: a word
+                              * of [a-z0-9_] */
+    char *state;             /* see catalog_task_state_valid; NULL on
+                              * insert means "queued" */
+    char *target_kind;       /* what it works on: "server", "image",
+                              * "volume", ... (a word), or NULL */
+    char *target_id;         /* that object's UUID, or NULL (with
+                              * target_kind) */
+    char *image_id;          /* the image it makes, once known, or NULL */
+    char *project_id;        /* the project it is done for, or NULL */
+    char *user_id;           /* the user who asked, or NULL */
+    char *request;           /* the arguments, JSON text (opaque here),
+                              * or NULL */
+    char *phase;             /* what it is doing now ("copying"), or
+                              * NULL */
+    double progress;         /* percent done, 0 to 100 */
+    char *warnings;          /* a JSON array of strings: what the user
+                              * must know about the result ("the snapshot
+                              * is crash-consistent"); never NULL when
+                              * read */
+    char *error;             /* why it failed, or NULL (opaque text) */
+    char *error_class;       /* the class of that error ("conflict",
+                              * "io", ...: a word), or NULL */
+    char *owner;             /* who runs it, "host:pid", set by claim;
+                              * NULL while queued */
+    char *created_at;        /* util_now_iso8601 format; NULL on insert
+                              * means now */
+    char *updated_at;        /* same format; set by the catalog */
+    char *started_at;        /* when it was claimed, or NULL */
+    char *finished_at;       /* when it ended, or NULL */
+};
+
 /* A project (a Keystone project): who owns records.  All pointers are
  * owned by the struct and freed by project_free.
  */
@@ -322,9 +363,11 @@ void volume_snapshot_free(struct volume_snapshot *snap);
 /* Free the N snapshots of LIST and LIST itself.  NULL is allowed. */
 void volume_snapshot_list_free(struct volume_snapshot **list, size_t n);
 
-/* Free a project or a user and everything it owns; and lists of them (the N
- * records of LIST and LIST).  NULL is allowed everywhere.
+/* Free a task, a project or a user and everything it owns; and lists of them
+ * (the N records of LIST and LIST).  NULL is allowed everywhere.
  */
+void task_free(struct task *t);
+void task_list_free(struct task **list, size_t n);
 void project_free(struct project *p);
 void project_list_free(struct project **list, size_t n);
 void user_free(struct user *u);
