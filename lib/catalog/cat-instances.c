@@ -222,11 +222,24 @@ catalog_instance_list_by(struct catalog *cat,
     return cat_list(cat, &cat_kind_instance, &q, (void ***)out, n, errp);
 }
 
+/* An instance takes its actions along (the foreign key cascades too).  A
+ * cat_delete_rule.
+ */
+static int
+cat_instance_deletable_locked(struct catalog *cat, const char *id,
+                              const char *given, struct error **errp)
+{
+    (void)given;
+    return cat_exec_bound(cat, "DELETE FROM instance_actions "
+                          "WHERE instance_id = ?1", errp, "s", id);
+}
+
 int
 catalog_instance_delete(struct catalog *cat, const char *id,
                         struct error **errp)
 {
-    return cat_delete(cat, &cat_kind_instance, id, NULL, errp);
+    return cat_delete(cat, &cat_kind_instance, id,
+                      cat_instance_deletable_locked, errp);
 }
 
 static int

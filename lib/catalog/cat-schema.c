@@ -277,8 +277,8 @@ static const struct cat_migration cat_migrations[] = {
      * - image_volume_snapshots: the volume snapshots an image is made
      *   of, until now only in its block_device_mapping property, which
      *   is parsed into it; image_tags: Glance's tags;
-     * - tasks, projects and users; catalog_settings keeps the default
-     *   project.
+     * - tasks, projects, users and instance actions; catalog_settings
+     *   keeps the default project.
      * Booleans are INTEGER 0 or 1.
      */
     { "ALTER TABLE images ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
@@ -375,6 +375,19 @@ static const struct cat_migration cat_migrations[] = {
       "  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
       "  created_at TEXT NOT NULL,"
       "  password_changed_at TEXT"
+      ");"
+      "CREATE TABLE instance_actions ("
+      "  instance_id TEXT NOT NULL"
+      "    REFERENCES instances (id) ON DELETE CASCADE,"
+      "  request_id TEXT NOT NULL,"
+      "  seq BIGINT NOT NULL,"
+      "  action TEXT NOT NULL,"
+      "  project_id TEXT,"
+      "  user_id TEXT,"
+      "  start_time TEXT NOT NULL,"
+      "  finish_time TEXT,"
+      "  message TEXT,"
+      "  PRIMARY KEY (instance_id, request_id)"
       ");",
       cat_v3_data },
 };

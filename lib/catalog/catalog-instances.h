@@ -1,5 +1,5 @@
-/* vmsnap: instances in the catalog (included by catalog.h; see there for
- * the rules every catalog function follows).
+/* vmsnap: instances and their actions in the catalog (included by
+ * catalog.h; see there for the rules every catalog function follows).
  */
 #ifndef VMSNAP_CATALOG_INSTANCES_H
 #define VMSNAP_CATALOG_INSTANCES_H
@@ -73,8 +73,8 @@ int catalog_instance_list_by(struct catalog *cat,
                              struct instance ***out, size_t *n,
                              struct error **errp);
 
-/* Remove instance ID and its metadata.  Returns 0, or -1 with
- * ERR_NOT_FOUND, ERR_CONFLICT (busy) or ERR_IO.
+/* Remove instance ID with its metadata and actions.  Returns 0, or -1
+ * with ERR_NOT_FOUND, ERR_CONFLICT (busy) or ERR_IO.
  */
 int catalog_instance_delete(struct catalog *cat, const char *id,
                             struct error **errp);
@@ -103,5 +103,40 @@ int catalog_instance_set_meta(struct catalog *cat, const char *id,
                               const struct prop *set, size_t nset,
                               const char *const *unset, size_t nunset,
                               struct error **errp);
+
+/* ---- Instance actions ------------------------------------------------- */
+
+/* Record action A (borrowed) on instance A->instance_id, which must
+ * exist: request_id and action non-empty names (see model.h),
+ * project_id and user_id UUIDs or NULL, start_time NULL (now) or a time;
+ * finish_time and message are ignored (a new action has none).
+ * Returns 0, or -1 with ERR_INVALID, ERR_NOT_FOUND "no server with ID
+ * 'x'", ERR_CONFLICT "server x already has an action of request r" (or
+ * busy) or ERR_IO.
+ */
+int catalog_instance_action_start(struct catalog *cat,
+                                  const struct instance_action *a,
+                                  struct error **errp);
+
+/* Finish the action of REQUEST_ID on instance INSTANCE_ID: finish_time
+ * becomes now and message MESSAGE (NULL for none; e.g. "Error: why").
+ * Returns 0, or -1 with ERR_NOT_FOUND "server x has no action of request
+ * r", ERR_CONFLICT "the action of request r on server x is finished" (or
+ * busy) or ERR_IO.
+ */
+int catalog_instance_action_finish(struct catalog *cat,
+                                   const char *instance_id,
+                                   const char *request_id,
+                                   const char *message, struct error **errp);
+
+/* The actions on instance INSTANCE_ID, newest first (by start_time, then
+ * by order of insertion): *OUT and *N as for catalog_image_list (free
+ * with instance_action_list_free); none for an unknown instance.
+ * Returns 0, or -1 with ERR_CONFLICT (busy) or ERR_IO.
+ */
+int catalog_instance_action_list(struct catalog *cat,
+                                 const char *instance_id,
+                                 struct instance_action ***out, size_t *n,
+                                 struct error **errp);
 
 #endif

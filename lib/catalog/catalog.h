@@ -6,7 +6,7 @@
  *   catalog.h             the handle, transactions, checks;
  *   catalog-images.h      images: properties, tags, the volume snapshots
  *                         they are made of, targeted writes;
- *   catalog-instances.h   instances and their metadata;
+ *   catalog-instances.h   instances, their metadata and actions;
  *   catalog-volumes.h     volumes and volume snapshots;
  *   catalog-tasks.h       tasks (long work and its progress);
  *   catalog-identity.h    projects and users.

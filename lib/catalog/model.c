@@ -381,7 +381,7 @@ volume_snapshot_free(struct volume_snapshot *snap)
     free(snap);
 }
 
-/* ---- Tasks, identity -------------------------------------------------- */
+/* ---- Tasks, identity, actions ----------------------------------------- */
 
 void
 task_free(struct task *t)
@@ -435,6 +435,23 @@ user_free(struct user *u)
     free(u);
 }
 
+void
+instance_action_free(struct instance_action *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    free(a->request_id);
+    free(a->instance_id);
+    free(a->action);
+    free(a->project_id);
+    free(a->user_id);
+    free(a->start_time);
+    free(a->finish_time);
+    free(a->message);
+    free(a);
+}
+
 /* ---- Lists ------------------------------------------------------------ */
 
 MODEL_LIST_FREE(image_list_free, struct image, image_free)
@@ -445,3 +462,5 @@ MODEL_LIST_FREE(volume_snapshot_list_free, struct volume_snapshot,
 MODEL_LIST_FREE(task_list_free, struct task, task_free)
 MODEL_LIST_FREE(project_list_free, struct project, project_free)
 MODEL_LIST_FREE(user_list_free, struct user, user_free)
+MODEL_LIST_FREE(instance_action_list_free, struct instance_action,
+                instance_action_free)

@@ -262,6 +262,24 @@ struct user {
                               * NULL */
 };
 
+/* One action on an instance (Nova's instance actions, what "openstack
+ * server event list" shows).  All pointers are owned by the struct and
+ * freed by instance_action_free.
+ */
+struct instance_action {
+    char *request_id;        /* the request that did it ("req-<uuid>"),
+                              * unique per instance */
+    char *instance_id;       /* the instance's UUID */
+    char *action;            /* "create", "stop", "createImage", ...: a
+                              * non-empty name */
+    char *project_id;        /* project of the requester, or NULL */
+    char *user_id;           /* the requester, or NULL */
+    char *start_time;        /* util_now_iso8601 format; NULL on insert
+                              * means now */
+    char *finish_time;       /* when it ended, or NULL while running */
+    char *message;           /* the outcome ("Error: ..."), or NULL */
+};
+
 /* ---- Text rules ------------------------------------------------------- */
 
 /* Check NAME, the name of a NOUN ("image", "server", ...), against the
@@ -363,8 +381,9 @@ void volume_snapshot_free(struct volume_snapshot *snap);
 /* Free the N snapshots of LIST and LIST itself.  NULL is allowed. */
 void volume_snapshot_list_free(struct volume_snapshot **list, size_t n);
 
-/* Free a task, a project or a user and everything it owns; and lists of them
- * (the N records of LIST and LIST).  NULL is allowed everywhere.
+/* Free a task, a project, a user or an instance action and everything it
+ * owns; and lists of them (the N records of LIST and LIST).  NULL is allowed
+ * everywhere.
  */
 void task_free(struct task *t);
 void task_list_free(struct task **list, size_t n);
@@ -372,5 +391,7 @@ void project_free(struct project *p);
 void project_list_free(struct project **list, size_t n);
 void user_free(struct user *u);
 void user_list_free(struct user **list, size_t n);
+void instance_action_free(struct instance_action *a);
+void instance_action_list_free(struct instance_action **list, size_t n);
 
 #endif

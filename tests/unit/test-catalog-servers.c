@@ -1,4 +1,4 @@
-/* Unit tests of the catalog's instances. */
+/* Unit tests of the catalog's instances and their actions. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -303,6 +303,76 @@ test_instance_tenancy(struct catalog *cat)
     instance_free(there);
 }
 
+/* ---- Actions ---------------------------------------------------------- */
+
+static void
+test_instance_actions(struct catalog *cat)
+{
+    struct error *err = NULL;
+    struct instance *inst = new_instance("acting", NULL);
+    struct instance_action a = { .action = (char *)"create" };
+    struct instance_action **list = NULL;
+    char project[UTIL_UUID_LEN];
+    size_t n = 0;
+
+    util_uuid_new(project);
+    ok(catalog_instance_insert(cat, inst, &err) == 0 && no_err(&err),
+       "insert an instance to act on");
+    a.instance_id = inst->id;
+    a.request_id = (char *)"req-1";
+    a.project_id = project;
+    a.start_time = (char *)"2026-05-01T00:00:00.000000Z";
+    ok(catalog_instance_action_start(cat, &a, &err) == 0 && no_err(&err),
+       "start an action");
+    a.request_id = (char *)"req-2";
+    a.action = (char *)"createImage";
+    a.start_time = NULL;
+    ok(catalog_instance_action_start(cat, &a, &err) == 0 && no_err(&err),
+       "start another");
+    ok(catalog_instance_action_start(cat, &a, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "the same request twice is refused");
+    ok(catalog_instance_action_finish(cat, inst->id, "req-2",
+                                      "Error: no space", &err) == 0 &&
+           no_err(&err),
+       "finish it with a message");
+    ok(catalog_instance_action_finish(cat, inst->id, "req-2", NULL, &err) ==
+               -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "finishing twice is refused");
+    ok(catalog_instance_action_finish(cat, inst->id, "req-9", NULL, &err) ==
+               -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "finishing an unknown request is not found");
+    ok(catalog_instance_action_list(cat, inst->id, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 2 && streq(list[0]->request_id, "req-2") &&
+           streq(list[0]->action, "createImage") &&
+           streq(list[0]->message, "Error: no space") &&
+           util_is_iso8601(list[0]->finish_time) &&
+           streq(list[1]->request_id, "req-1") &&
+           list[1]->finish_time == NULL &&
+           streq(list[1]->project_id, project) &&
+           streq(list[1]->instance_id, inst->id),
+       "list them, newest first");
+    instance_action_list_free(list, n);
+    a.instance_id = (char *)NO_SUCH_ID;
+    ok(catalog_instance_action_start(cat, &a, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, "no server with ID '" NO_SUCH_ID "'"),
+       "an action on a missing server is not found");
+    a.instance_id = inst->id;
+    a.action = (char *)"";
+    ok(catalog_instance_action_start(cat, &a, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "an action needs a name");
+    ok(catalog_instance_delete(cat, inst->id, &err) == 0 && no_err(&err) &&
+           catalog_instance_action_list(cat, inst->id, &list, &n, &err) ==
+               0 &&
+           no_err(&err) && n == 0,
+       "the actions go with their instance");
+    instance_action_list_free(list, n);
+    instance_free(inst);
+}
+
 int
 main(void)
 {
@@ -313,6 +383,7 @@ main(void)
     test_instances(cat);
     test_instance_meta(cat);
     test_instance_tenancy(cat);
+    test_instance_actions(cat);
     catalog_close(cat);
     remove_tmpdir();
     free(db_path);
