@@ -1,4 +1,6 @@
-/* vmsnap: projects and users in the catalog (see catalog-identity.h). */
+/* vmsnap: projects and users in the catalog (see catalog-identity.h).
+ * Roles and tokens are in cat-tokens.c.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,8 +202,8 @@ catalog_project_list(struct catalog *cat, struct project ***out, size_t *n,
     return cat_list(cat, &cat_kind_project, &q, (void ***)out, n, errp);
 }
 
-/* The default project stays; users lose a default project that goes.
- * A cat_delete_rule.
+/* The default project stays; what refers to another goes with it.  A
+ * cat_delete_rule.
  */
 static int
 cat_project_deletable_locked(struct catalog *cat, const char *id,
@@ -218,6 +220,13 @@ cat_project_deletable_locked(struct catalog *cat, const char *id,
     if (strcmp(def, id) == 0) {
         error_setg(errp, ERR_CONFLICT, "project %s is the default project",
                    cat_label(db_column_text(st, 0), id));
+        return -1;
+    }
+    /* The foreign keys cascade too; delete explicitly all the same. */
+    if (cat_exec_bound(cat, "DELETE FROM tokens WHERE project_id = ?1", errp,
+                       "s", id) < 0 ||
+        cat_exec_bound(cat, "DELETE FROM role_assignments "
+                       "WHERE project_id = ?1", errp, "s", id) < 0) {
         return -1;
     }
     return cat_exec_bound(cat, "UPDATE users SET default_project_id = NULL "
@@ -414,9 +423,26 @@ catalog_user_list(struct catalog *cat, struct user ***out, size_t *n,
     return cat_list(cat, &cat_kind_user, &q, (void ***)out, n, errp);
 }
 
+/* A user takes its tokens and roles along (the foreign keys cascade
+ * too).  A cat_delete_rule.
+ */
+static int
+cat_user_deletable_locked(struct catalog *cat, const char *id,
+                          const char *given, struct error **errp)
+{
+    (void)given;
+    if (cat_exec_bound(cat, "DELETE FROM tokens WHERE user_id = ?1", errp,
+                       "s", id) < 0) {
+        return -1;
+    }
+    return cat_exec_bound(cat, "DELETE FROM role_assignments "
+                          "WHERE user_id = ?1", errp, "s", id);
+}
+
 int
 catalog_user_delete(struct catalog *cat, const char *id,
                     struct error **errp)
 {
-    return cat_delete(cat, &cat_kind_user, id, NULL, errp);
+    return cat_delete(cat, &cat_kind_user, id, cat_user_deletable_locked,
+                      errp);
 }

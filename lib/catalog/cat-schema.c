@@ -277,8 +277,8 @@ static const struct cat_migration cat_migrations[] = {
      * - image_volume_snapshots: the volume snapshots an image is made
      *   of, until now only in its block_device_mapping property, which
      *   is parsed into it; image_tags: Glance's tags;
-     * - tasks, projects, users and instance actions; catalog_settings
-     *   keeps the default project.
+     * - tasks, projects, users, role assignments, tokens and instance
+     *   actions; catalog_settings keeps the default project.
      * Booleans are INTEGER 0 or 1.
      */
     { "ALTER TABLE images ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
@@ -376,6 +376,26 @@ static const struct cat_migration cat_migrations[] = {
       "  created_at TEXT NOT NULL,"
       "  password_changed_at TEXT"
       ");"
+      "CREATE TABLE role_assignments ("
+      "  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+      "  project_id TEXT NOT NULL"
+      "    REFERENCES projects (id) ON DELETE CASCADE,"
+      "  role TEXT NOT NULL CHECK (role IN ('admin', 'member')),"
+      "  PRIMARY KEY (user_id, project_id, role)"
+      ");"
+      "CREATE INDEX role_assignments_project_id"
+      "  ON role_assignments (project_id);"
+      "CREATE TABLE tokens ("
+      "  id_hash TEXT NOT NULL PRIMARY KEY,"
+      "  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+      "  project_id TEXT REFERENCES projects (id) ON DELETE CASCADE,"
+      "  roles TEXT NOT NULL,"
+      "  issued_at TEXT NOT NULL,"
+      "  expires_at TEXT NOT NULL,"
+      "  revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))"
+      ");"
+      "CREATE INDEX tokens_user_id ON tokens (user_id);"
+      "CREATE INDEX tokens_expires_at ON tokens (expires_at);"
       "CREATE TABLE instance_actions ("
       "  instance_id TEXT NOT NULL"
       "    REFERENCES instances (id) ON DELETE CASCADE,"

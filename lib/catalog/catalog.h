@@ -9,7 +9,7 @@
  *   catalog-instances.h   instances, their metadata and actions;
  *   catalog-volumes.h     volumes and volume snapshots;
  *   catalog-tasks.h       tasks (long work and its progress);
- *   catalog-identity.h    projects and users.
+ *   catalog-identity.h    projects, users, roles and tokens.
  * Including catalog.h includes them all.
  *
  * Today the catalog is one SQLite database file in WAL mode (the SQL

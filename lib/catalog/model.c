@@ -436,6 +436,37 @@ user_free(struct user *u)
 }
 
 void
+role_assignment_list_free(struct role_assignment *list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        free(list[i].user_id);
+        free(list[i].project_id);
+        free(list[i].role);
+    }
+    free(list);
+}
+
+void
+token_free(struct token *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    free(t->id_hash);
+    free(t->user_id);
+    free(t->project_id);
+    free(t->roles);
+    free(t->issued_at);
+    free(t->expires_at);
+    free(t);
+}
+
+void
 instance_action_free(struct instance_action *a)
 {
     if (a == NULL) {

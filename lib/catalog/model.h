@@ -262,6 +262,29 @@ struct user {
                               * NULL */
 };
 
+/* A role a user has on a project. */
+struct role_assignment {
+    char *user_id;           /* the user's UUID */
+    char *project_id;        /* the project's UUID */
+    char *role;              /* "admin" or "member" */
+};
+
+/* An issued token, known by a hash of its text (the token itself is
+ * never stored).  All pointers are owned by the struct and freed by
+ * token_free.
+ */
+struct token {
+    char *id_hash;           /* hash of the token (hex), its key */
+    char *user_id;           /* the user it authenticates */
+    char *project_id;        /* the project it is scoped to, or NULL */
+    char *roles;             /* the roles it carries, as the services
+                              * write them (e.g. "admin,member") */
+    char *issued_at;         /* util_now_iso8601 format; NULL on insert
+                              * means now */
+    char *expires_at;        /* same format; required */
+    bool revoked;            /* revoked before its expiry */
+};
+
 /* One action on an instance (Nova's instance actions, what "openstack
  * server event list" shows).  All pointers are owned by the struct and
  * freed by instance_action_free.
@@ -381,9 +404,9 @@ void volume_snapshot_free(struct volume_snapshot *snap);
 /* Free the N snapshots of LIST and LIST itself.  NULL is allowed. */
 void volume_snapshot_list_free(struct volume_snapshot **list, size_t n);
 
-/* Free a task, a project, a user or an instance action and everything it
- * owns; and lists of them (the N records of LIST and LIST).  NULL is allowed
- * everywhere.
+/* Free a task, a project, a user, a role assignment, a token or an instance
+ * action and everything it owns; and lists of them (the N records of LIST
+ * and LIST).  NULL is allowed everywhere.
  */
 void task_free(struct task *t);
 void task_list_free(struct task **list, size_t n);
@@ -391,6 +414,8 @@ void project_free(struct project *p);
 void project_list_free(struct project **list, size_t n);
 void user_free(struct user *u);
 void user_list_free(struct user **list, size_t n);
+void role_assignment_list_free(struct role_assignment *list, size_t n);
+void token_free(struct token *t);
 void instance_action_free(struct instance_action *a);
 void instance_action_list_free(struct instance_action **list, size_t n);
 

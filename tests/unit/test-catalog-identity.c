@@ -1,4 +1,4 @@
-/* Unit tests of the catalog's projects and users. */
+/* Unit tests of the catalog's projects, users, roles and tokens. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,9 @@
 #include "tap.h"
 #include "test-catalog.h"
 #include "util.h"
+
+#define PAST "2000-01-01T00:00:00.000000Z"
+#define FUTURE "2999-01-01T00:00:00.000000Z"
 
 /* A new enabled project named NAME with a fresh ID. */
 static struct project *
@@ -191,6 +194,148 @@ test_users(struct catalog *cat)
     project_free(p);
 }
 
+static void
+test_roles(struct catalog *cat)
+{
+    struct error *err = NULL;
+    struct project *p = new_project("roles");
+    struct user *u = new_user("carol", NULL);
+    struct user *v = new_user("dave", NULL);
+    struct role_assignment *list = NULL;
+    char def[UTIL_UUID_LEN];
+    size_t n = 0;
+
+    catalog_project_default(cat, def, NULL);
+    ok(catalog_project_insert(cat, p, &err) == 0 &&
+           catalog_user_insert(cat, u, &err) == 0 &&
+           catalog_user_insert(cat, v, &err) == 0 && no_err(&err),
+       "a project and two users");
+    ok(catalog_role_grant(cat, u->id, p->id, "member", &err) == 0 &&
+           catalog_role_grant(cat, u->id, p->id, "member", &err) == 0 &&
+           catalog_role_grant(cat, u->id, def, "admin", &err) == 0 &&
+           catalog_role_grant(cat, v->id, p->id, "admin", &err) == 0 &&
+           no_err(&err),
+       "grant roles (twice is fine)");
+    ok(catalog_role_grant(cat, u->id, p->id, "owner", &err) == -1 &&
+           err_is(&err, ERR_INVALID, "unknown role 'owner'"),
+       "an unknown role is refused");
+    ok(catalog_role_grant(cat, NO_SUCH_ID, p->id, "member", &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, "no user with ID '" NO_SUCH_ID "'"),
+       "a missing user is not found");
+    ok(catalog_role_list(cat, u->id, NULL, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 2,
+       "the roles of a user");
+    role_assignment_list_free(list, n);
+    ok(catalog_role_list(cat, NULL, p->id, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 2,
+       "the roles on a project");
+    role_assignment_list_free(list, n);
+    ok(catalog_role_list(cat, v->id, p->id, &list, &n, &err) == 0 &&
+           no_err(&err) && n == 1 && streq(list[0].role, "admin") &&
+           streq(list[0].user_id, v->id) && streq(list[0].project_id, p->id),
+       "the roles of a user on a project");
+    role_assignment_list_free(list, n);
+    ok(catalog_role_revoke(cat, u->id, p->id, "member", &err) == 0 &&
+           no_err(&err) &&
+           catalog_role_revoke(cat, u->id, p->id, "member", &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "revoke a role, not twice");
+    ok(catalog_user_delete(cat, v->id, &err) == 0 && no_err(&err) &&
+           catalog_role_list(cat, NULL, p->id, &list, &n, &err) == 0 &&
+           n == 0,
+       "a deleted user's roles go with it");
+    role_assignment_list_free(list, n);
+    ok(catalog_project_delete(cat, p->id, &err) == 0 &&
+           catalog_role_list(cat, u->id, NULL, &list, &n, &err) == 0 &&
+           n == 1 && streq(list[0].project_id, def),
+       "and so do a deleted project's");
+    role_assignment_list_free(list, n);
+    catalog_user_delete(cat, u->id, NULL);
+    project_free(p);
+    user_free(u);
+    user_free(v);
+}
+
+static void
+test_tokens(struct catalog *cat)
+{
+    struct error *err = NULL;
+    struct project *p = new_project("tokens");
+    struct user *u = new_user("erin", NULL);
+    struct token t = { .roles = (char *)"member",
+                       .expires_at = (char *)FUTURE };
+    struct token *got = NULL;
+
+    catalog_project_insert(cat, p, NULL);
+    catalog_user_insert(cat, u, NULL);
+    t.user_id = u->id;
+    t.project_id = p->id;
+    t.id_hash = (char *)"aaaa1111";
+    ok(catalog_token_insert(cat, &t, &err) == 0 && no_err(&err),
+       "issue a token");
+    ok(catalog_token_insert(cat, &t, &err) == -1 &&
+           err_is(&err, ERR_CONFLICT, NULL),
+       "a hash is unique");
+    ok(catalog_token_lookup(cat, "aaaa1111", &got, &err) == 0 &&
+           no_err(&err) && streq(got->user_id, u->id) &&
+           streq(got->project_id, p->id) && streq(got->roles, "member") &&
+           streq(got->expires_at, FUTURE) && !got->revoked &&
+           util_is_iso8601(got->issued_at),
+       "look it up");
+    token_free(got);
+    got = NULL;
+    t.id_hash = (char *)"bbbb2222";
+    t.expires_at = (char *)PAST;
+    t.project_id = NULL;
+    ok(catalog_token_insert(cat, &t, &err) == 0 && no_err(&err) &&
+           catalog_token_lookup(cat, "bbbb2222", &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, "no valid token"),
+       "an expired token is not found");
+    t.id_hash = (char *)"cccc3333";
+    t.expires_at = (char *)FUTURE;
+    ok(catalog_token_insert(cat, &t, &err) == 0 &&
+           catalog_token_revoke(cat, "cccc3333", &err) == 0 &&
+           no_err(&err) &&
+           catalog_token_lookup(cat, "cccc3333", &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "a revoked token is not found");
+    ok(catalog_token_revoke(cat, "cccc3333", &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "revoking it twice is not found");
+    t.id_hash = (char *)"dddd4444";
+    ok(catalog_token_insert(cat, &t, &err) == 0 && no_err(&err) &&
+           catalog_token_revoke_user(cat, u->id, &err) == 2 && no_err(&err),
+       "revoking a user's tokens revokes the two valid ones");
+    ok(catalog_token_lookup(cat, "aaaa1111", &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL) &&
+           catalog_token_revoke_user(cat, u->id, &err) == 0 && no_err(&err),
+       "none is left");
+    ok(catalog_token_prune(cat, "2500-01-01T00:00:00.000000Z", &err) == 1 &&
+           no_err(&err) && raw_int(db_path, "SELECT count(*) FROM tokens") == 3,
+       "prune the expired one");
+
+    t.id_hash = (char *)"not a hash";
+    ok(catalog_token_insert(cat, &t, &err) == -1 &&
+           err_is(&err, ERR_INVALID, "bad token hash"),
+       "a hash is a word of base64 or hex");
+    t.id_hash = (char *)"eeee5555";
+    t.expires_at = NULL;
+    ok(catalog_token_insert(cat, &t, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "a token needs an expiry");
+    t.expires_at = (char *)FUTURE;
+    t.user_id = (char *)NO_SUCH_ID;
+    ok(catalog_token_insert(cat, &t, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "a token needs a user");
+    ok(catalog_user_delete(cat, u->id, &err) == 0 && no_err(&err) &&
+           raw_int(db_path, "SELECT count(*) FROM tokens") == 0,
+       "a deleted user's tokens go with it");
+    catalog_project_delete(cat, p->id, NULL);
+    project_free(p);
+    user_free(u);
+}
+
 int
 main(void)
 {
@@ -198,8 +343,13 @@ main(void)
 
     tc_setup("cat-identity");
     cat = tc_open();
+    ok(catalog_role_valid("admin") && catalog_role_valid("member") &&
+           !catalog_role_valid("reader"),
+       "roles");
     test_projects(cat);
     test_users(cat);
+    test_roles(cat);
+    test_tokens(cat);
     catalog_close(cat);
     remove_tmpdir();
     free(db_path);
