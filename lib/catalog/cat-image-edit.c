@@ -177,6 +177,10 @@ cat_image_patch_check(const struct image_patch *p, struct error **errp)
 {
     size_t i;
 
+    if (p == NULL) {
+        error_setg(errp, ERR_INVALID, "no image patch given");
+        return -1;
+    }
     if (p->clear_name && p->name != NULL) {
         error_setg(errp, ERR_INVALID, "a patch cannot both set and clear "
                    "the image name");

@@ -478,6 +478,10 @@ cat_image_set_data_locked(struct catalog *cat, const char *id,
     char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
     const char *location;
 
+    if (d == NULL) {
+        error_setg(errp, ERR_INVALID, "no image data given");
+        return -1;
+    }
     if (!cat_norm_id(id, nid)) {
         return cat_not_found(&cat_kind_image, id, errp);
     }

@@ -68,7 +68,8 @@ bool catalog_image_status_valid(const char *status);
 bool catalog_visibility_valid(const char *visibility);
 
 /* Add IMG (borrowed) to the catalog with its properties, tags and volume
- * snapshots (img->bdm, checked as by catalog_image_set_bdm).  IMG->id
+ * snapshots (img->bdm, checked as by catalog_image_set_bdm; when it has
+ * entries, a block_device_mapping property does not make the mapping).  IMG->id
  * must be a UUID chosen by the caller (util_uuid_new); a NULL created_at
  * means now; updated_at is set to created_at; a NULL visibility means
  * "shared"; owner, when set, must be a UUID (the project is not looked

@@ -631,6 +631,9 @@ test_image_set_data(struct catalog *cat)
     ok(catalog_image_set_data(cat, NO_SUCH_ID, &d, &err) == -1 &&
            err_is(&err, ERR_NOT_FOUND, NULL),
        "a missing image is not found");
+    ok(catalog_image_set_data(cat, img->id, NULL, &err) == -1 &&
+           err_is(&err, ERR_INVALID, "no image data given"),
+       "data facts must be given");
     catalog_image_delete(cat, img->id, NULL);
     image_free(img);
 }
@@ -751,6 +754,9 @@ test_image_patch(struct catalog *cat)
     ok(catalog_image_patch(cat, NO_SUCH_ID, &p, &err) == -1 &&
            err_is(&err, ERR_NOT_FOUND, NULL),
        "a missing image is not found");
+    ok(catalog_image_patch(cat, img->id, NULL, &err) == -1 &&
+           err_is(&err, ERR_INVALID, "no image patch given"),
+       "a patch must be given");
     catalog_image_delete(cat, img->id, NULL);
     image_free(img);
 }

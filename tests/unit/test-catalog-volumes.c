@@ -845,6 +845,9 @@ test_snapshot_writes(struct catalog *cat)
     ok(catalog_volume_snapshot_set_data(cat, NO_SUCH_ID, &d, &err) == -1 &&
            err_is(&err, ERR_NOT_FOUND, NULL),
        "a missing snapshot is not found");
+    ok(catalog_volume_snapshot_set_data(cat, s->id, NULL, &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "data facts must be given");
 
     memset(&f, 0, sizeof(f));
     f.project_id = project;
