@@ -1,0 +1,228 @@
+/* vmsnap: the catalog's database connection: dispatch to the backend
+ * (see db.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+struct db {
+    const struct db_ops *ops; /* the backend */
+    char *target;             /* what it was opened on, for messages */
+    void *priv;               /* the backend's state */
+};
+
+struct db *
+db_open(const struct db_ops *ops, const char *target, int busy_ms,
+        struct error **errp)
+{
+    struct db *db = calloc(1, sizeof(*db));
+
+    if (db == NULL || (db->target = strdup(target)) == NULL) {
+        free(db);
+        error_setg(errp, ERR_GENERIC, "catalog: out of memory");
+        return NULL;
+    }
+    db->ops = ops;
+    if (ops->open(db, target, busy_ms, &db->priv, errp) < 0) {
+        free(db->target);
+        free(db);
+        return NULL;
+    }
+    return db;
+}
+
+void
+db_close(struct db *db)
+{
+    if (db == NULL) {
+        return;
+    }
+    db->ops->close(db);
+    free(db->target);
+    free(db);
+}
+
+const char *
+db_target(const struct db *db)
+{
+    return db->target;
+}
+
+const char *
+db_name(const struct db *db)
+{
+    return db->ops->name;
+}
+
+void *
+db_priv(const struct db *db)
+{
+    return db->priv;
+}
+
+void
+db_set_busy_timeout(struct db *db, int ms)
+{
+    db->ops->set_busy_timeout(db, ms);
+}
+
+int
+db_exec(struct db *db, const char *sql, struct error **errp)
+{
+    return db->ops->exec(db, sql, errp);
+}
+
+struct db_stmt *
+db_prepare(struct db *db, const char *sql, struct error **errp)
+{
+    struct db_stmt *st = NULL;
+
+    if (db->ops->prepare(db, sql, &st, errp) < 0) {
+        return NULL;
+    }
+    return st;
+}
+
+void
+db_finalize(struct db_stmt *st)
+{
+    if (st != NULL) {
+        st->db->ops->finalize(st);
+    }
+}
+
+int
+db_bind_null(struct db_stmt *st, int i, struct error **errp)
+{
+    return st->db->ops->bind_null(st, i, errp);
+}
+
+int
+db_bind_int64(struct db_stmt *st, int i, int64_t v, struct error **errp)
+{
+    return st->db->ops->bind_int64(st, i, v, errp);
+}
+
+int
+db_bind_double(struct db_stmt *st, int i, double v, struct error **errp)
+{
+    return st->db->ops->bind_double(st, i, v, errp);
+}
+
+int
+db_bind_text(struct db_stmt *st, int i, const char *s, struct error **errp)
+{
+    return st->db->ops->bind_text(st, i, s, errp);
+}
+
+int
+db_step(struct db_stmt *st, struct error **errp)
+{
+    return st->db->ops->step(st, errp);
+}
+
+int
+db_reset(struct db_stmt *st, struct error **errp)
+{
+    return st->db->ops->reset(st, errp);
+}
+
+bool
+db_column_null(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_null(st, col);
+}
+
+int64_t
+db_column_int64(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_int64(st, col);
+}
+
+double
+db_column_double(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_double(st, col);
+}
+
+const char *
+db_column_text(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_text(st, col);
+}
+
+int64_t
+db_changes(struct db *db)
+{
+    return db->ops->changes(db);
+}
+
+int
+db_begin(struct db *db, bool write, struct error **errp)
+{
+    return db->ops->begin(db, write, errp);
+}
+
+int
+db_commit(struct db *db, struct error **errp)
+{
+    return db->ops->commit(db, errp);
+}
+
+void
+db_rollback(struct db *db)
+{
+    db->ops->rollback(db);
+}
+
+int
+db_savepoint(struct db *db, struct error **errp)
+{
+    return db->ops->savepoint(db, errp);
+}
+
+int
+db_release(struct db *db, struct error **errp)
+{
+    return db->ops->release(db, errp);
+}
+
+int
+db_rollback_to(struct db *db, struct error **errp)
+{
+    return db->ops->rollback_to(db, errp);
+}
+
+bool
+db_active(struct db *db)
+{
+    return db->ops->active(db);
+}
+
+int
+db_schema_version(struct db *db, int *version, struct error **errp)
+{
+    return db->ops->schema_version(db, version, errp);
+}
+
+int
+db_set_schema_version(struct db *db, int version, struct error **errp)
+{
+    return db->ops->set_schema_version(db, version, errp);
+}
+
+int
+db_migrate(struct db *db, int version, struct error **errp)
+{
+    if (db->ops->migrate == NULL) {
+        return 0;
+    }
+    return db->ops->migrate(db, version, errp);
+}
+
+int
+db_check(struct db *db, struct error **errp)
+{
+    return db->ops->check(db, errp);
+}
