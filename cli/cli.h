@@ -19,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "error.h"
 #include "output.h"

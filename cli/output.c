@@ -9,10 +9,16 @@
 #include <strings.h>
 
 #include "cleanup.h"
+#include "dynbuf.h"
 #include "output.h"
+#include "text.h"
+#include "xalloc.h"
 
 /* Deepest nesting rendered; deeper values print as null / None. */
 #define OUTPUT_MAX_DEPTH 64
+
+/* Most bytes one printed result may take. */
+#define OUTPUT_MAX_TEXT (256 * 1024 * 1024)
 
 /* A record or a list.  A show record is kept as a list of one row whose
  * columns are the field names, so selection and rendering share code.
@@ -28,111 +34,38 @@ struct output {
     size_t cols_alloc;   /* entries allocated in cols */
 };
 
-/* A growing string.  After a failed allocation it stops growing and
- * remembers the failure.
- */
-struct obuf {
-    char *s;      /* NUL-terminated text (NULL until the first byte) */
-    size_t len;   /* bytes in s */
-    size_t alloc; /* bytes allocated */
-    bool oom;     /* an allocation failed */
-};
-
-static void
-obuf_add(struct obuf *b, const char *p, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->alloc) {
-        size_t want = b->alloc ? b->alloc : 256;
-        char *s;
-
-        while (want < b->len + n + 1) {
-            want *= 2;
-        }
-        s = realloc(b->s, want);
-        if (s == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->alloc = want;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void
-obuf_puts(struct obuf *b, const char *s)
-{
-    obuf_add(b, s, strlen(s));
-}
-
-static void
-obuf_putc(struct obuf *b, char c)
-{
-    obuf_add(b, &c, 1);
-}
-
-static void
-obuf_repeat(struct obuf *b, char c, size_t n)
-{
-    while (n-- > 0) {
-        obuf_putc(b, c);
-    }
-}
-
-/* Hand over the text (caller frees); "" when empty, NULL on failure. */
-static char *
-obuf_steal(struct obuf *b)
-{
-    char *s;
-
-    if (b->oom) {
-        free(b->s);
-        b->s = NULL;
-        return NULL;
-    }
-    s = b->s != NULL ? b->s : strdup("");
-    b->s = NULL;
-    b->len = b->alloc = 0;
-    return s;
-}
-
 /* ---- text forms ---- */
 
 /* A double in its shortest form that reads back the same, with ".0" when
  * it would look like an integer (as Python prints floats).
  */
 static void
-output_put_double(struct obuf *b, double d, bool json)
+output_put_double(struct dynbuf *b, double d, bool json)
 {
     char s[64];
 
     if (isnan(d) || isinf(d)) {
-        obuf_puts(b, json ? "null"
-                          : (isnan(d) ? "nan" : (d < 0 ? "-inf" : "inf")));
+        dynbuf_add_str(b, json ? "null"
+                          : (isnan(d) ? "nan" : (d < 0 ? "-inf" : "inf")), NULL);
         return;
     }
     snprintf(s, sizeof(s), "%.15g", d);
     if (strtod(s, NULL) != d) {
         snprintf(s, sizeof(s), "%.17g", d);
     }
-    obuf_puts(b, s);
+    dynbuf_add_str(b, s, NULL);
     if (strpbrk(s, ".eE") == NULL) {
-        obuf_puts(b, ".0");
+        dynbuf_add_str(b, ".0", NULL);
     }
 }
 
 static void
-output_put_int(struct obuf *b, json_object *v)
+output_put_int(struct dynbuf *b, json_object *v)
 {
     /* json-c keeps integers above INT64_MAX as uint64; its own
      * serialiser prints both kinds exactly.
      */
-    obuf_puts(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    dynbuf_add_str(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), NULL);
 }
 
 static int
@@ -141,13 +74,13 @@ output_strcmp_p(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void output_put_text(struct obuf *b, json_object *v, int depth);
+static void output_put_text(struct dynbuf *b, json_object *v, int depth);
 
 /* The openstack client's format_dict: key='value' pairs sorted by key,
  * nested objects flattened with dotted keys, null members as key=.
  */
 static void
-output_put_dict(struct obuf *b, json_object *obj, const char *prefix,
+output_put_dict(struct dynbuf *b, json_object *obj, const char *prefix,
                 bool *first, int depth)
 {
     size_t n = (size_t)json_object_object_length(obj);
@@ -157,11 +90,7 @@ output_put_dict(struct obuf *b, json_object *obj, const char *prefix,
     if (n == 0) {
         return;
     }
-    keys = calloc(n, sizeof(*keys));
-    if (keys == NULL) {
-        b->oom = true;
-        return;
-    }
+    keys = xcalloc(n ? n : 1, sizeof(*keys));
     json_object_object_foreach(obj, key, val)
     {
         (void)val;
@@ -176,11 +105,7 @@ output_put_dict(struct obuf *b, json_object *obj, const char *prefix,
 
         json_object_object_get_ex(obj, keys[i], &v);
         if (prefix != NULL) {
-            if (asprintf(&full, "%s.%s", prefix, keys[i]) < 0) {
-                full = NULL;
-                b->oom = true;
-                return;
-            }
+            full = xasprintf("%s.%s", prefix, keys[i]);
         }
         if (json_object_is_type(v, json_type_object) &&
             depth < OUTPUT_MAX_DEPTH) {
@@ -188,35 +113,35 @@ output_put_dict(struct obuf *b, json_object *obj, const char *prefix,
             continue;
         }
         if (!*first) {
-            obuf_puts(b, ", ");
+            dynbuf_add_str(b, ", ", NULL);
         }
         *first = false;
-        obuf_puts(b, full ? full : keys[i]);
-        obuf_putc(b, '=');
+        dynbuf_add_str(b, full ? full : keys[i], NULL);
+        dynbuf_add_byte(b, '=', 1, NULL);
         if (v != NULL) {
-            obuf_putc(b, '\'');
+            dynbuf_add_byte(b, '\'', 1, NULL);
             output_put_text(b, v, depth + 1);
-            obuf_putc(b, '\'');
+            dynbuf_add_byte(b, '\'', 1, NULL);
         }
     }
 }
 
 static void
-output_put_text(struct obuf *b, json_object *v, int depth)
+output_put_text(struct dynbuf *b, json_object *v, int depth)
 {
     size_t i, n;
     bool first = true;
 
     if (depth > OUTPUT_MAX_DEPTH) {
-        obuf_puts(b, "None");
+        dynbuf_add_str(b, "None", NULL);
         return;
     }
     switch (json_object_get_type(v)) {
     case json_type_null:
-        obuf_puts(b, "None");
+        dynbuf_add_str(b, "None", NULL);
         break;
     case json_type_boolean:
-        obuf_puts(b, json_object_get_boolean(v) ? "True" : "False");
+        dynbuf_add_str(b, json_object_get_boolean(v) ? "True" : "False", NULL);
         break;
     case json_type_int:
         output_put_int(b, v);
@@ -225,8 +150,16 @@ output_put_text(struct obuf *b, json_object *v, int depth)
         output_put_double(b, json_object_get_double(v), false);
         break;
     case json_type_string:
-        obuf_add(b, json_object_get_string(v),
-                 (size_t)json_object_get_string_len(v));
+        /* Untrusted text (names, properties, a guest's words) must not
+         * drive the terminal or forge lines (audit M1).
+         */
+        {
+            char *e = text_escape_mem(json_object_get_string(v),
+                                      (size_t)json_object_get_string_len(v));
+
+            dynbuf_add_str(b, e, NULL);
+            free(e);
+        }
         break;
     case json_type_object:
         output_put_dict(b, v, NULL, &first, depth);
@@ -235,7 +168,7 @@ output_put_text(struct obuf *b, json_object *v, int depth)
         n = json_object_array_length(v);
         for (i = 0; i < n; i++) {
             if (i > 0) {
-                obuf_puts(b, ", ");
+                dynbuf_add_str(b, ", ", NULL);
             }
             output_put_text(b, json_object_array_get_idx(v, i), depth + 1);
         }
@@ -246,103 +179,66 @@ output_put_text(struct obuf *b, json_object *v, int depth)
 char *
 output_value_text(json_object *value)
 {
-    struct obuf b = {0};
+    struct dynbuf b;
 
+    dynbuf_init(&b, OUTPUT_MAX_TEXT);
     output_put_text(&b, value, 0);
-    return obuf_steal(&b);
+    return dynbuf_take(&b, NULL, NULL);
 }
 
 /* ---- JSON, laid out like Python's json.dumps(indent=2) ---- */
 
+/* A JSON string of the LEN bytes at S: valid JSON and UTF-8 whatever the
+ * bytes (a name may hold anything: audit L3).
+ */
 static void
-output_put_json_string(struct obuf *b, const char *s, size_t len)
+output_put_json_string(struct dynbuf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i;
-
-    obuf_putc(b, '"');
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        switch (c) {
-        case '"':
-            obuf_puts(b, "\\\"");
-            break;
-        case '\\':
-            obuf_puts(b, "\\\\");
-            break;
-        case '\n':
-            obuf_puts(b, "\\n");
-            break;
-        case '\r':
-            obuf_puts(b, "\\r");
-            break;
-        case '\t':
-            obuf_puts(b, "\\t");
-            break;
-        case '\b':
-            obuf_puts(b, "\\b");
-            break;
-        case '\f':
-            obuf_puts(b, "\\f");
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char u[7] = {'\\',        'u',          '0', '0',
-                             hex[c >> 4], hex[c & 0xf], '\0'};
-
-                obuf_puts(b, u);
-            } else {
-                obuf_putc(b, (char)c);
-            }
-            break;
-        }
-    }
-    obuf_putc(b, '"');
+    text_json_string(b, s, len, NULL);
 }
 
-static void output_put_json(struct obuf *b, json_object *v, int indent);
+static void output_put_json(struct dynbuf *b, json_object *v, int indent);
 
 static void
-output_put_json_object(struct obuf *b, json_object *obj, int indent)
+output_put_json_object(struct dynbuf *b, json_object *obj, int indent)
 {
     size_t i = 0;
 
     if (json_object_object_length(obj) == 0) {
-        obuf_puts(b, "{}");
+        dynbuf_add_str(b, "{}", NULL);
         return;
     }
-    obuf_puts(b, "{\n");
+    dynbuf_add_str(b, "{\n", NULL);
     json_object_object_foreach(obj, key, val)
     {
         if (i++ > 0) {
-            obuf_puts(b, ",\n");
+            dynbuf_add_str(b, ",\n", NULL);
         }
-        obuf_repeat(b, ' ', (size_t)indent + 2);
+        dynbuf_add_byte(b, ' ', (size_t)indent + 2, NULL);
         output_put_json_string(b, key, strlen(key));
-        obuf_puts(b, ": ");
+        dynbuf_add_str(b, ": ", NULL);
         output_put_json(b, val, indent + 2);
     }
-    obuf_putc(b, '\n');
-    obuf_repeat(b, ' ', (size_t)indent);
-    obuf_putc(b, '}');
+    dynbuf_add_byte(b, '\n', 1, NULL);
+    dynbuf_add_byte(b, ' ', (size_t)indent, NULL);
+    dynbuf_add_byte(b, '}', 1, NULL);
 }
 
 static void
-output_put_json(struct obuf *b, json_object *v, int indent)
+output_put_json(struct dynbuf *b, json_object *v, int indent)
 {
     size_t i, n;
 
     if (indent / 2 > OUTPUT_MAX_DEPTH) {
-        obuf_puts(b, "null");
+        dynbuf_add_str(b, "null", NULL);
         return;
     }
     switch (json_object_get_type(v)) {
     case json_type_null:
-        obuf_puts(b, "null");
+        dynbuf_add_str(b, "null", NULL);
         break;
     case json_type_boolean:
-        obuf_puts(b, json_object_get_boolean(v) ? "true" : "false");
+        dynbuf_add_str(b, json_object_get_boolean(v) ? "true" : "false", NULL);
         break;
     case json_type_int:
         output_put_int(b, v);
@@ -360,20 +256,20 @@ output_put_json(struct obuf *b, json_object *v, int indent)
     case json_type_array:
         n = json_object_array_length(v);
         if (n == 0) {
-            obuf_puts(b, "[]");
+            dynbuf_add_str(b, "[]", NULL);
             break;
         }
-        obuf_puts(b, "[\n");
+        dynbuf_add_str(b, "[\n", NULL);
         for (i = 0; i < n; i++) {
             if (i > 0) {
-                obuf_puts(b, ",\n");
+                dynbuf_add_str(b, ",\n", NULL);
             }
-            obuf_repeat(b, ' ', (size_t)indent + 2);
+            dynbuf_add_byte(b, ' ', (size_t)indent + 2, NULL);
             output_put_json(b, json_object_array_get_idx(v, i), indent + 2);
         }
-        obuf_putc(b, '\n');
-        obuf_repeat(b, ' ', (size_t)indent);
-        obuf_putc(b, ']');
+        dynbuf_add_byte(b, '\n', 1, NULL);
+        dynbuf_add_byte(b, ' ', (size_t)indent, NULL);
+        dynbuf_add_byte(b, ']', 1, NULL);
         break;
     }
 }
@@ -723,21 +619,21 @@ output_line(const char *s, size_t line, size_t *len)
 }
 
 static void
-output_table_border(struct obuf *b, const size_t *widths, size_t ncols)
+output_table_border(struct dynbuf *b, const size_t *widths, size_t ncols)
 {
     size_t c;
 
-    obuf_putc(b, '+');
+    dynbuf_add_byte(b, '+', 1, NULL);
     for (c = 0; c < ncols; c++) {
-        obuf_repeat(b, '-', widths[c] + 2);
-        obuf_putc(b, '+');
+        dynbuf_add_byte(b, '-', widths[c] + 2, NULL);
+        dynbuf_add_byte(b, '+', 1, NULL);
     }
-    obuf_putc(b, '\n');
+    dynbuf_add_byte(b, '\n', 1, NULL);
 }
 
 /* One table row of NCOLS cells of text, possibly several lines high. */
 static void
-output_table_row(struct obuf *b, char *const *texts, const size_t *widths,
+output_table_row(struct dynbuf *b, char *const *texts, const size_t *widths,
                  const bool *right, size_t ncols)
 {
     size_t height = 1, c, l;
@@ -750,38 +646,34 @@ output_table_row(struct obuf *b, char *const *texts, const size_t *widths,
         }
     }
     for (l = 0; l < height; l++) {
-        obuf_putc(b, '|');
+        dynbuf_add_byte(b, '|', 1, NULL);
         for (c = 0; c < ncols; c++) {
             size_t len;
             const char *s = output_line(texts[c], l, &len);
             size_t pad = widths[c] - output_width(s, len);
 
-            obuf_putc(b, ' ');
+            dynbuf_add_byte(b, ' ', 1, NULL);
             if (right[c]) {
-                obuf_repeat(b, ' ', pad);
+                dynbuf_add_byte(b, ' ', pad, NULL);
             }
-            obuf_add(b, s, len);
+            dynbuf_add(b, s, len, NULL);
             if (!right[c]) {
-                obuf_repeat(b, ' ', pad);
+                dynbuf_add_byte(b, ' ', pad, NULL);
             }
-            obuf_puts(b, " |");
+            dynbuf_add_str(b, " |", NULL);
         }
-        obuf_putc(b, '\n');
+        dynbuf_add_byte(b, '\n', 1, NULL);
     }
 }
 
 /* A box table: HEADER (NCOLS names), then NROWS rows of NCOLS texts. */
 static void
-output_table(struct obuf *b, char *const *header, char *const *texts,
+output_table(struct dynbuf *b, char *const *header, char *const *texts,
              size_t nrows, size_t ncols, const bool *right)
 {
-    CLEANUP_FREE size_t *widths = calloc(ncols, sizeof(*widths));
+    CLEANUP_FREE size_t *widths = xcalloc(ncols, sizeof(*widths));
     size_t r, c;
 
-    if (widths == NULL) {
-        b->oom = true;
-        return;
-    }
     if (nrows == 0) {
         return;
     }
@@ -806,12 +698,12 @@ output_table(struct obuf *b, char *const *header, char *const *texts,
 
 /* The name of a shell variable for column NAME. */
 static void
-output_put_shell_name(struct obuf *b, const char *name)
+output_put_shell_name(struct dynbuf *b, const char *name)
 {
     const char *p;
 
     if (*name >= '0' && *name <= '9') {
-        obuf_putc(b, '_');
+        dynbuf_add_byte(b, '_', 1, NULL);
     }
     for (p = name; *p != '\0'; p++) {
         char c = *p;
@@ -821,73 +713,73 @@ output_put_shell_name(struct obuf *b, const char *name)
         } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
             c = '_';
         }
-        obuf_putc(b, c);
+        dynbuf_add_byte(b, c, 1, NULL);
     }
 }
 
 static void
-output_put_shell_value(struct obuf *b, const char *s)
+output_put_shell_value(struct dynbuf *b, const char *s)
 {
-    obuf_putc(b, '"');
+    dynbuf_add_byte(b, '"', 1, NULL);
     for (; *s != '\0'; s++) {
         if (*s == '\\' || *s == '"' || *s == '$' || *s == '`') {
-            obuf_putc(b, '\\');
+            dynbuf_add_byte(b, '\\', 1, NULL);
         }
-        obuf_putc(b, *s);
+        dynbuf_add_byte(b, *s, 1, NULL);
     }
-    obuf_putc(b, '"');
+    dynbuf_add_byte(b, '"', 1, NULL);
 }
 
 /* JSON object of the selected cells of row ROW. */
 static void
-output_json_row(struct obuf *b, const struct output *o, size_t row,
+output_json_row(struct dynbuf *b, const struct output *o, size_t row,
                 const size_t *sel, size_t nsel, int indent)
 {
     size_t i;
 
     if (nsel == 0) {
-        obuf_puts(b, "{}");
+        dynbuf_add_str(b, "{}", NULL);
         return;
     }
-    obuf_puts(b, "{\n");
+    dynbuf_add_str(b, "{\n", NULL);
     for (i = 0; i < nsel; i++) {
         if (i > 0) {
-            obuf_puts(b, ",\n");
+            dynbuf_add_str(b, ",\n", NULL);
         }
-        obuf_repeat(b, ' ', (size_t)indent + 2);
+        dynbuf_add_byte(b, ' ', (size_t)indent + 2, NULL);
         output_put_json_string(b, o->cols[sel[i]], strlen(o->cols[sel[i]]));
-        obuf_puts(b, ": ");
+        dynbuf_add_str(b, ": ", NULL);
         output_put_json(b, o->cells[row * o->ncols + sel[i]], indent + 2);
     }
-    obuf_putc(b, '\n');
-    obuf_repeat(b, ' ', (size_t)indent);
-    obuf_putc(b, '}');
+    dynbuf_add_byte(b, '\n', 1, NULL);
+    dynbuf_add_byte(b, ' ', (size_t)indent, NULL);
+    dynbuf_add_byte(b, '}', 1, NULL);
 }
 
 static void
-output_json(struct obuf *b, const struct output *o, const size_t *sel,
+output_json(struct dynbuf *b, const struct output *o, const size_t *sel,
             size_t nsel)
 {
     size_t r;
 
     if (!o->is_list) {
         output_json_row(b, o, 0, sel, nsel, 0);
-        obuf_putc(b, '\n');
+        dynbuf_add_byte(b, '\n', 1, NULL);
         return;
     }
     if (o->nrows == 0) {
-        obuf_puts(b, "[]\n");
+        dynbuf_add_str(b, "[]\n", NULL);
         return;
     }
-    obuf_puts(b, "[\n");
+    dynbuf_add_str(b, "[\n", NULL);
     for (r = 0; r < o->nrows; r++) {
         if (r > 0) {
-            obuf_puts(b, ",\n");
+            dynbuf_add_str(b, ",\n", NULL);
         }
-        obuf_repeat(b, ' ', 2);
+        dynbuf_add_byte(b, ' ', 2, NULL);
         output_json_row(b, o, r, sel, nsel, 2);
     }
-    obuf_puts(b, "\n]\n");
+    dynbuf_add_str(b, "\n]\n", NULL);
 }
 
 /* Text forms of the selected cells, row after row: nrows * nsel strings
@@ -936,7 +828,7 @@ output_free_texts(char **t, size_t n)
 
 /* Render the text formats (table, value, shell) into B. */
 static void
-output_text_formats(struct obuf *b, const struct output *o,
+output_text_formats(struct dynbuf *b, const struct output *o,
                     enum output_format fmt, const size_t *sel, size_t nsel,
                     char **texts)
 {
@@ -947,32 +839,28 @@ output_text_formats(struct obuf *b, const struct output *o,
         for (r = 0; r < nrows; r++) {
             for (i = 0; i < nsel; i++) {
                 if (o->is_list && i > 0) {
-                    obuf_putc(b, ' ');
+                    dynbuf_add_byte(b, ' ', 1, NULL);
                 }
-                obuf_puts(b, texts[r * nsel + i]);
+                dynbuf_add_str(b, texts[r * nsel + i], NULL);
                 if (!o->is_list) {
-                    obuf_putc(b, '\n');
+                    dynbuf_add_byte(b, '\n', 1, NULL);
                 }
             }
             if (o->is_list) {
-                obuf_putc(b, '\n');
+                dynbuf_add_byte(b, '\n', 1, NULL);
             }
         }
     } else if (fmt == OUTPUT_SHELL) {
         for (i = 0; i < nsel && nrows > 0; i++) {
             output_put_shell_name(b, o->cols[sel[i]]);
-            obuf_putc(b, '=');
+            dynbuf_add_byte(b, '=', 1, NULL);
             output_put_shell_value(b, texts[i]);
-            obuf_putc(b, '\n');
+            dynbuf_add_byte(b, '\n', 1, NULL);
         }
     } else if (o->is_list) {
-        CLEANUP_FREE bool *right = calloc(nsel + 1, sizeof(*right));
-        CLEANUP_FREE char **header = calloc(nsel + 1, sizeof(*header));
+        CLEANUP_FREE bool *right = xcalloc(nsel + 1, sizeof(*right));
+        CLEANUP_FREE char **header = xcalloc(nsel + 1, sizeof(*header));
 
-        if (right == NULL || header == NULL) {
-            b->oom = true;
-            return;
-        }
         for (i = 0; i < nsel; i++) {
             json_type t = nrows > 0 ? json_object_get_type(o->cells[sel[i]])
                                     : json_type_null;
@@ -986,12 +874,8 @@ output_text_formats(struct obuf *b, const struct output *o,
         static const bool left[2] = {false, false};
         char field[] = "Field", value[] = "Value";
         char *header[2] = {field, value};
-        CLEANUP_FREE char **rows = calloc(2 * nsel + 1, sizeof(*rows));
+        CLEANUP_FREE char **rows = xcalloc(2 * nsel + 1, sizeof(*rows));
 
-        if (rows == NULL) {
-            b->oom = true;
-            return;
-        }
         for (i = 0; i < nsel && nrows > 0; i++) {
             rows[2 * i] = o->cols[sel[i]];
             rows[2 * i + 1] = texts[i];
@@ -1006,7 +890,7 @@ output_print(const struct output *o, FILE *fp, enum output_format fmt,
 {
     CLEANUP_FREE size_t *sel = NULL;
     CLEANUP_FREE char *text = NULL;
-    struct obuf b = {0};
+    struct dynbuf b;
     size_t nsel = 0, nrows;
     char **texts = NULL;
 
@@ -1027,22 +911,20 @@ output_print(const struct output *o, FILE *fp, enum output_format fmt,
     if (output_select(o, columns, &sel, &nsel, errp) < 0) {
         return -1;
     }
-
+    dynbuf_init(&b, OUTPUT_MAX_TEXT);
     if (fmt == OUTPUT_JSON) {
         output_json(&b, o, sel, nsel);
     } else {
         nrows = o->is_list ? o->nrows : (o->ncols ? 1 : 0);
         texts = output_texts(o, sel, nsel);
-        if (texts == NULL) {
-            b.oom = true;
-        } else {
+        if (texts) {
             output_text_formats(&b, o, fmt, sel, nsel, texts);
         }
         output_free_texts(texts, nrows * nsel);
     }
-    text = obuf_steal(&b);
+    text = dynbuf_take(&b, NULL, errp);
     if (text == NULL) {
-        error_setg_errno(errp, ERR_IO, ENOMEM, "output");
+        error_prepend(errp, "output: ");
         return -1;
     }
     if (fwrite(text, 1, strlen(text), fp) != strlen(text) || fflush(fp) != 0) {

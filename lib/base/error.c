@@ -171,3 +171,27 @@ error_free(struct error *err)
     free(err->peer_class);
     free(err);
 }
+
+const char *
+error_class_name(enum error_class cls)
+{
+    switch (cls) {
+    case ERR_INVALID:
+        return "invalid";
+    case ERR_NOT_FOUND:
+        return "not_found";
+    case ERR_CONFLICT:
+        return "conflict";
+    case ERR_IO:
+        return "io";
+    case ERR_TIMEOUT:
+        return "timeout";
+    case ERR_PROTOCOL:
+        return "protocol";
+    case ERR_PEER:
+        return "peer";
+    case ERR_GENERIC:
+        break;
+    }
+    return "generic";
+}

@@ -67,6 +67,12 @@ const char *error_msg(const struct error *err);
 enum error_class error_get_class(const struct error *err);
 const char *error_peer_class(const struct error *err); /* NULL if none */
 
+/* The class as a word for records and logs ("invalid", "not_found",
+ * "conflict", "io", "timeout", "protocol", "peer", "generic").  A static
+ * string.
+ */
+const char *error_class_name(enum error_class cls);
+
 /* Print "PROG: message" on stderr and free ERR (NULL is allowed). */
 void error_report(const char *prog, struct error *err);
 

@@ -174,6 +174,7 @@ task_run(struct svc *svc, const char *id, unsigned flags,
     CLEANUP_FREE char *owner = task_owner();
     CLEANUP_FREE char *result = NULL;
     const struct task_kind *kind;
+    struct task_result outcome = {0};
     struct lock *lk = NULL;
     struct error *err = NULL;
     int r;
@@ -203,11 +204,12 @@ task_run(struct svc *svc, const char *id, unsigned flags,
     } else {
         r = kind->run(svc, &t, req, &result, &err);
     }
-    if (catalog_task_finish(cat, id, r == 0 ? "succeeded" : "failed",
-                            result, err ? error_msg(err) : NULL,
-                            err ? error_class_name(error_get_class(err))
-                                : NULL,
-                            NULL) < 0) {
+    outcome.state = r == 0 ? "succeeded" : "failed";
+    outcome.image_id = result;
+    outcome.error = err ? error_msg(err) : NULL;
+    outcome.error_class = err ? error_class_name(error_get_class(err))
+                              : NULL;
+    if (catalog_task_finish(cat, id, &outcome, NULL) < 0) {
         log_warnx("task %s: cannot record its end", id);
     }
     lock_release(lk);
@@ -327,8 +329,10 @@ task_spawn(struct svc *svc, const char *id, struct error **errp)
         return -1;
     }
     if (task_wait(svc, id, NULL, TASK_CLAIM_TIMEOUT_MS, errp) < 0) {
-        catalog_task_finish(svc_catalog(svc), id, "failed", NULL,
-                            "the worker did not start", "io", NULL);
+        struct task_result lost = {"failed", NULL, "the worker did not start",
+                                   "io"};
+
+        catalog_task_finish(svc_catalog(svc), id, &lost, NULL);
         error_prepend(errp, "the worker did not take task %s: ", id);
         return -1;
     }
@@ -492,9 +496,13 @@ task_recover(struct svc *svc)
             if (kind && kind->recover) {
                 kind->recover(svc, t);
             }
-            catalog_task_finish(cat, t->id, "failed", t->image_id,
-                                "the process running it died", "generic",
-                                NULL);
+            {
+                struct task_result dead = {"failed", NULL,
+                                           "the process running it died",
+                                           "generic"};
+
+                catalog_task_finish(cat, t->id, &dead, NULL);
+            }
             lock_release(lk);
         }
         task_list_free(list, n);

@@ -68,7 +68,7 @@ view_image(const struct image *img, const char *local_path)
     view_add(o, "status", view_str(img->status));
     view_add(o, "visibility",
              view_str(img->visibility ? img->visibility : "shared"));
-    view_add(o, "protected", json_object_new_boolean(img->protected_));
+    view_add(o, "protected", json_object_new_boolean(img->protected));
     view_add(o, "os_hidden", json_object_new_boolean(false));
     view_add(o, "owner", view_str(img->owner));
     view_add(o, "disk_format", view_str(img->disk_format));
