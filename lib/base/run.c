@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -175,7 +176,7 @@ run_close_pair(int fds[2])
  */
 static void __attribute__((noreturn))
 run_child(const char *const *argv, const struct run_opts *opts, int in_fd,
-          int out_fd, int err_fd, int report_fd)
+          int out_fd, int err_fd, int report_fd, pid_t parent)
 {
     /* execvp takes char *const[] for historical reasons and does not
      * write through it; a union converts without a qualifier cast.
@@ -188,6 +189,13 @@ run_child(const char *const *argv, const struct run_opts *opts, int in_fd,
     sigset_t all;
     int sig, e;
 
+    /* A helper dies with us (audit M5): a qemu-img left running after a
+     * SIGKILL would fill the disk with a file nobody records.  The
+     * parent may have died before the prctl: then go no further.
+     */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+        goto fail;
+    }
     if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
         dup2(err_fd, STDERR_FILENO) < 0) {
         goto fail;
@@ -392,7 +400,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     int outpipe[2] = {-1, -1}, errpipe[2] = {-1, -1}, rep[2] = {-1, -1};
     CLEANUP_CLOSE int devnull = -1;
     int64_t deadline = -1;
-    pid_t pid;
+    pid_t pid, self;
     int e, r;
 
     memset(res, 0, sizeof(*res));
@@ -433,13 +441,14 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     }
 
     run_log_argv(argv);
+    self = getpid();
     pid = fork();
     if (pid < 0) {
         error_setg_errno(errp, ERR_IO, errno, "cannot run %s: fork", argv[0]);
         goto fail;
     }
     if (pid == 0) {
-        run_child(argv, opts, devnull, outpipe[1], errpipe[1], rep[1]);
+        run_child(argv, opts, devnull, outpipe[1], errpipe[1], rep[1], self);
     }
 
     close(outpipe[1]);

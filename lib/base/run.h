@@ -11,6 +11,9 @@
  * they failed).  Whatever goes beyond is read and dropped, so a chatty
  * child never blocks on a full pipe, and the result says so.
  *
+ * The child dies with the process that started it (PR_SET_PDEATHSIG), so
+ * a helper never outlives a vmsnap that was killed.
+ *
  * Every function here waits for the child before it returns, on success
  * and on every failure, so no zombie is left behind.  When the timeout
  * runs out the child is killed with SIGKILL (its own children, if any, are
