@@ -1,6 +1,8 @@
 #!/bin/bash
 # Set up everything (scripts/setup.sh) and run the whole test suite:
-#  1. the gcc build (./build): every suite, real QEMU and the real agent;
+#  1. a gcc test build (./build-test, with the test hooks compiled in:
+#     -Dtest_hooks=true; ./build, the one a user installs, has none):
+#     every suite, real QEMU and the real agent;
 #  2. a clang build with AddressSanitizer and UBSan (./build-asan): the
 #     unit, protocol and fuzz-corpus suites.
 # Ends with the line "N passed, N failed" counting every TAP check.
@@ -15,14 +17,20 @@ VMSNAP_GUEST_DIR=$(guest/build-guest.sh --print-dir)
 export MALLOC_CHECK_=3 MALLOC_PERTURB_=$((RANDOM % 255 + 1))
 
 rc=0
+werror=false
+[ "${CI:-}" = true ] && werror=true
+if [ ! -d build-test ]; then
+    meson setup build-test -Dtest_hooks=true -Dwerror=$werror >/dev/null ||
+        rc=1
+fi
 # No stale log may stand in for a run that did not happen.
-rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+rm -f build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
     build-asan/meson-logs/integ.json
-meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=1
+meson test -C build-test --print-errorlogs --num-processes 2 "$@" || rc=1
 
 if [ ! -d build-asan ]; then
     CC=clang meson setup build-asan -Db_sanitize=address,undefined \
-        -Db_lundef=false -Dwerror=true >/dev/null || rc=1
+        -Db_lundef=false -Dwerror=true -Dtest_hooks=true >/dev/null || rc=1
 fi
 if ninja -C build-asan >/dev/null; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -41,7 +49,7 @@ else
     echo "asan build failed"; rc=1
 fi
 
-python3 scripts/count-tests.py build/meson-logs/testlog.json \
+python3 scripts/count-tests.py build-test/meson-logs/testlog.json \
     build-asan/meson-logs/testlog.json build-asan/meson-logs/integ.json ||
     rc=1
 exit $rc

@@ -67,7 +67,7 @@ check "crash-consistent snapshot shows needs_recovery (the check can fail)" -- \
 
 # --no-wait returns once the point in time is fixed, while QEMU still
 # copies (slowed down here so that it is still saving when we look).
-st=$(VMSNAP_TEST_COPY_SPEED=$((32 << 20)) \
+st=$(VMSNAP_COPY_RATE_LIMIT=$((32 << 20)) \
      vmsnap server image create --no-wait --name async1 src -f value -c status)
 ok $? "--no-wait snapshot"
 check "  returns while the copy runs: saving" -- test "$st" = saving
