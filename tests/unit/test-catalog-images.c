@@ -31,12 +31,12 @@ test_image_basics(struct catalog *cat)
 
     img->size = 1048576;
     img->virtual_size = 10737418240LL;
-    img->checksum = xstrdup("0123456789abcdef0123456789abcdef");
-    img->os_hash_algo = xstrdup("sha512");
-    img->os_hash_value = xstrdup("abc");
+    img->checksum = tc_strdup("0123456789abcdef0123456789abcdef");
+    img->os_hash_algo = tc_strdup("sha512");
+    img->os_hash_value = tc_strdup("abc");
     img->min_ram = 256;
     img->min_disk = 10;
-    img->file = xstrdup("/var/lib/vmsnap/images/x.qcow2");
+    img->file = tc_strdup("/var/lib/vmsnap/images/x.qcow2");
     image_prop_set(img, "os_distro", "debian", NULL);
     image_prop_set(img, "hw_qemu_guest_agent", "yes", NULL);
     image_prop_set(img, "os_distro", "debian12", NULL);
@@ -92,7 +92,7 @@ test_image_basics(struct catalog *cat)
                err_is(&err, ERR_INVALID, "unknown image status 'sleeping'"),
            "insert with an unknown status is refused");
         free(bad->status);
-        bad->status = xstrdup("queued");
+        bad->status = tc_strdup("queued");
         snprintf(bad->id, sizeof(bad->id), "not-a-uuid");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
@@ -100,15 +100,15 @@ test_image_basics(struct catalog *cat)
         util_uuid_new(bad->id);
         bad->props = calloc(2, sizeof(*bad->props));
         bad->nprops = 2;
-        bad->props[0].key = xstrdup("k");
-        bad->props[0].value = xstrdup("1");
-        bad->props[1].key = xstrdup("k");
-        bad->props[1].value = xstrdup("2");
+        bad->props[0].key = tc_strdup("k");
+        bad->props[0].value = tc_strdup("1");
+        bad->props[1].key = tc_strdup("k");
+        bad->props[1].value = tc_strdup("2");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert with a duplicate property is refused");
         free(bad->props[1].key);
-        bad->props[1].key = xstrdup("");
+        bad->props[1].key = tc_strdup("");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert with an empty property name is refused");
@@ -226,7 +226,7 @@ test_image_list(struct catalog *cat)
     for (i = 0; i < 4; i++) {
         img[i] = new_image(i < 2 ? "lst-a" : "lst-b",
                            i == 3 ? "queued" : "active");
-        img[i]->created_at = xstrdup(times[i]);
+        img[i]->created_at = tc_strdup(times[i]);
         image_prop_set(img[i], "image_type", i % 2 ? "snapshot" : "image",
                        NULL);
         image_prop_set(img[i], "owner", i < 3 ? "ann" : "bob", NULL);
@@ -333,8 +333,8 @@ test_image_changes(struct catalog *cat)
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert image to change");
     catalog_image_get(cat, img->id, &got, NULL);
-    created = got ? xstrdup(got->created_at) : NULL;
-    before = got ? xstrdup(got->updated_at) : NULL;
+    created = got ? tc_strdup(got->created_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     image_free(got);
     got = NULL;
 
@@ -394,12 +394,12 @@ test_image_changes(struct catalog *cat)
 
     /* Whole-record update replaces the property set. */
     free(img->name);
-    img->name = xstrdup("chg2");
+    img->name = tc_strdup("chg2");
     free(img->status);
-    img->status = xstrdup("active");
+    img->status = tc_strdup("active");
     img->size = 4096;
     img->virtual_size = 8192;
-    img->created_at = xstrdup("2000-01-01T00:00:00.000000Z");
+    img->created_at = tc_strdup("2000-01-01T00:00:00.000000Z");
     catalog_props_free(img->props, img->nprops);
     img->props = NULL;
     img->nprops = 0;
@@ -518,7 +518,7 @@ test_image_transition(struct catalog *cat)
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert an image to move");
     got = tc_image(cat, img->id);
-    before = got ? xstrdup(got->updated_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     image_free(got);
 
     ok(catalog_image_transition(cat, img->id, "queued", "saving", NULL,
@@ -659,7 +659,7 @@ test_image_patch(struct catalog *cat)
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert an image to patch");
     got = tc_image(cat, img->id);
-    before = got ? xstrdup(got->updated_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     image_free(got);
 
     ok(catalog_image_patch(cat, img->id, &p, &err) == 0 && no_err(&err),
@@ -859,7 +859,7 @@ test_lost_update(struct catalog *cat)
     /* What the deprecated whole-record write does with the stale copy. */
     if (maker != NULL) {
         free(maker->status);
-        maker->status = xstrdup("active");
+        maker->status = tc_strdup("active");
     }
     ok(maker != NULL && catalog_image_update(cat, maker, &err) == 0 &&
            no_err(&err),
@@ -891,7 +891,7 @@ test_image_tags(struct catalog *cat)
     int i, refused = 0;
 
     img->tags = calloc(1, sizeof(*img->tags));
-    img->tags[0] = xstrdup("green");
+    img->tags[0] = tc_strdup("green");
     img->ntags = 1;
     ok(catalog_image_insert(cat, img, &err) == 0 &&
            catalog_image_insert(cat, other, &err) == 0 && no_err(&err),
@@ -1005,7 +1005,7 @@ test_image_bdm(struct catalog *cat)
     e[1].size = -1;
     img->bdm = calloc(1, sizeof(*img->bdm));
     img->bdm[0].device_index = 1;
-    img->bdm[0].snapshot_id = xstrdup(s1->id);
+    img->bdm[0].snapshot_id = tc_strdup(s1->id);
     img->bdm[0].size = -1;
     img->nbdm = 1;
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
@@ -1106,7 +1106,7 @@ test_image_bdm(struct catalog *cat)
     got = tc_image(cat, img->id);
     if (got != NULL) {
         free(got->name);
-        got->name = xstrdup("still");
+        got->name = tc_strdup("still");
         ok(catalog_image_update(cat, got, &err) == 0 && no_err(&err),
            "a whole-record update with the property unchanged");
     }
@@ -1169,8 +1169,8 @@ test_image_tenancy(struct catalog *cat)
     /* p1 owns one image of each visibility; p2 one private one. */
     for (i = 0; i < 5; i++) {
         img[i] = new_image(i < 4 ? vis[i] : "theirs", "active");
-        img[i]->owner = xstrdup(i < 4 ? p1 : p2);
-        img[i]->visibility = xstrdup(i < 4 ? vis[i] : "private");
+        img[i]->owner = tc_strdup(i < 4 ? p1 : p2);
+        img[i]->visibility = tc_strdup(i < 4 ? vis[i] : "private");
         ok(catalog_image_insert(cat, img[i], &err) == 0 && no_err(&err),
            "insert %s image", img[i]->visibility);
     }
@@ -1212,13 +1212,13 @@ test_image_tenancy(struct catalog *cat)
     {
         struct image *bad = new_image("bad", "active");
 
-        bad->visibility = xstrdup("sideways");
+        bad->visibility = tc_strdup("sideways");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert with an unknown visibility is refused");
         free(bad->visibility);
         bad->visibility = NULL;
-        bad->owner = xstrdup("admin");
+        bad->owner = tc_strdup("admin");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, "project ID 'admin' is not a UUID"),
            "an owner is a project ID");
@@ -1264,7 +1264,7 @@ test_image_locations(struct catalog *cat)
        "it gets a location: %s", got ? got->location : "?");
     image_free(got);
     free(img->file);
-    img->file = xstrdup("/var/lib/vmsnap/images/other.raw");
+    img->file = tc_strdup("/var/lib/vmsnap/images/other.raw");
     ok(catalog_image_update(cat, img, &err) == 0 && no_err(&err),
        "an update to a file named otherwise");
     got = tc_image(cat, img->id);
@@ -1272,7 +1272,7 @@ test_image_locations(struct catalog *cat)
     image_free(got);
     free(img->file);
     img->file = NULL;
-    img->location = xstrdup("nonsense");
+    img->location = tc_strdup("nonsense");
     ok(catalog_image_update(cat, img, &err) == -1 &&
            err_is(&err, ERR_INVALID, "bad location 'nonsense'"),
        "a location without a scheme is refused");
@@ -1291,7 +1291,8 @@ test_image_paging(struct catalog *cat)
 
     for (i = 0; i < 5; i++) {
         img[i] = new_image("page", "active");
-        img[i]->created_at = xstrdup(i < 3 ? "2026-04-01T00:00:00.000000Z"
+        img[i]->created_at = tc_strdup(i < 3
+                                           ? "2026-04-01T00:00:00.000000Z"
                                            : "2026-04-02T00:00:00.000000Z");
         catalog_image_insert(cat, img[i], &err);
     }

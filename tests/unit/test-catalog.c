@@ -490,7 +490,7 @@ test_migration_v2(void)
        "a snapshot only a deleted image maps can go");
 
     free(late->created_at);
-    late->created_at = xstrdup("2025-06-01T00:00:00.000000Z");
+    late->created_at = tc_strdup("2025-06-01T00:00:00.000000Z");
     ok(catalog_image_insert(cat, late, &err) == 0 && no_err(&err) &&
            catalog_image_list(cat, NULL, &list, &n, &err) == 0 &&
            no_err(&err) && n == 6 && streq(list[0]->id, late->id) &&
@@ -752,7 +752,7 @@ child_work(int me, const char *image_id, const char *inst_id, int fd)
         struct image *img = new_image(NULL, "queued");
 
         snprintf(name, sizeof(name), "c%d-%d", me, i);
-        img->name = xstrdup(name);
+        img->name = tc_strdup(name);
         snprintf(val, sizeof(val), "%d", i);
         image_prop_set(img, "owner", task, NULL);
         if (catalog_begin(cat, &err) < 0 ||
