@@ -485,7 +485,6 @@ test_volume_snapshots(struct catalog *cat)
     struct image *bdm = new_image("vm-snap", "active");
     struct catalog_match m[2];
     CLEANUP_FREE char *want = NULL;
-    char json[256];
     size_t n = 0, i;
 
     ok(catalog_volume_insert(cat, vol, &err) == 0 && no_err(&err),
@@ -633,23 +632,25 @@ test_volume_snapshots(struct catalog *cat)
        "the deleted snapshot is gone");
 
     /* An image whose block device mapping names a snapshot keeps it; the
-     * ID may appear in any case inside the JSON.
+     * caller may give the ID in any case.
      */
-    {
-        char upper[UTIL_UUID_LEN];
-
-        for (i = 0; i < UTIL_UUID_LEN; i++) {
-            upper[i] = (s[1]->id[i] >= 'a' && s[1]->id[i] <= 'f')
-                           ? (char)(s[1]->id[i] - 'a' + 'A') : s[1]->id[i];
-        }
-        snprintf(json, sizeof(json),
-                 "[{\"boot_index\": 0, \"source_type\": \"snapshot\", "
-                 "\"snapshot_id\": \"%s\"}]", upper);
+    bdm->bdm = calloc(1, sizeof(*bdm->bdm));
+    if (bdm->bdm == NULL) {
+        abort();
     }
-    image_prop_set(bdm, "block_device_mapping", json, NULL);
+    bdm->nbdm = 1;
+    bdm->bdm[0].device_index = 1;
+    bdm->bdm[0].size = 1 << 20;
+    snprintf(bdm->bdm[0].volume_id, sizeof(bdm->bdm[0].volume_id), "%s",
+             vol->id);
+    for (i = 0; i < UTIL_UUID_LEN; i++) {
+        bdm->bdm[0].snapshot_id[i] =
+            (s[1]->id[i] >= 'a' && s[1]->id[i] <= 'f')
+                ? (char)(s[1]->id[i] - 'a' + 'A') : s[1]->id[i];
+    }
     image_prop_set(bdm, "bdm_v2", "True", NULL);
     ok(catalog_image_insert(cat, bdm, &err) == 0 && no_err(&err),
-       "insert an image whose block_device_mapping names a snapshot");
+       "insert an image whose mapping names a snapshot");
     free(want);
     want = util_strdup_printf("volume snapshot vs-2 is in use by image "
                               "vm-snap (%s)", bdm->id);
