@@ -213,6 +213,11 @@ cat_image_patch_check(const struct image_patch *p, struct error **errp)
             return -1;
         }
     }
+    for (i = 0; p->set != NULL && i < p->nset; i++) {
+        if (cat_image_key_writable(p->set[i].key, errp) < 0) {
+            return -1;
+        }
+    }
     if (p->nexpect > 0 && p->expect == NULL) {
         error_setg(errp, ERR_INVALID, "expected statuses missing");
         return -1;
@@ -332,24 +337,6 @@ cat_image_replace_tags_locked(struct catalog *cat, const char *id,
     return 0;
 }
 
-/* Follow the mapping's property if P sets or removes it. */
-static int
-cat_image_patch_bdm_locked(struct catalog *cat, const char *id,
-                           const struct image_patch *p, struct error **errp)
-{
-    const char *value = catalog_prop_get(p->set, p->nset, CAT_BDM_PROPERTY);
-    size_t i;
-    bool removed = false;
-
-    for (i = 0; i < p->nunset; i++) {
-        removed = removed || strcmp(p->unset[i], CAT_BDM_PROPERTY) == 0;
-    }
-    if (value == NULL && !removed) {
-        return 0;
-    }
-    return cat_bdm_sync_locked(cat, id, value, errp);
-}
-
 static int
 cat_image_patch_locked(struct catalog *cat, const char *id,
                        const struct image_patch *p, struct error **errp)
@@ -371,7 +358,7 @@ cat_image_patch_locked(struct catalog *cat, const char *id,
                                        errp) < 0)) {
         return -1;
     }
-    return cat_image_patch_bdm_locked(cat, nid, p, errp);
+    return 0;
 }
 
 int

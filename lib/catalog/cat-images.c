@@ -140,6 +140,17 @@ cat_check_visibility(const char *visibility, struct error **errp)
     return 0;
 }
 
+int
+cat_image_key_writable(const char *key, struct error **errp)
+{
+    if (key != NULL && strcmp(key, PROP_BDM) == 0) {
+        error_setg(errp, ERR_INVALID, "%s is kept by vmsnap: it names the "
+                   "volume snapshots of the image's set", PROP_BDM);
+        return -1;
+    }
+    return 0;
+}
+
 /* Check the fields of IMG that callers set, into V (whose location_buf
  * the caller frees).  INSERT checks also what only an insert stores.
  */
@@ -147,6 +158,13 @@ static int
 cat_image_check(const struct image *img, bool insert,
                 struct cat_image_vals *v, struct error **errp)
 {
+    size_t i;
+
+    for (i = 0; img->props != NULL && i < img->nprops; i++) {
+        if (cat_image_key_writable(img->props[i].key, errp) < 0) {
+            return -1;
+        }
+    }
     if (cat_check_id(img->id, "image", v->id, errp) < 0 ||
         cat_check_name(&cat_kind_image, img->name, errp) < 0 ||
         cat_check_status(&cat_kind_image, img->status, errp) < 0) {
@@ -180,39 +198,14 @@ cat_image_check(const struct image *img, bool insert,
     return 0;
 }
 
-/* The value of the block_device_mapping property of image ID
- * (normalised) into *VALUE (caller frees; NULL when it has none).
- */
-static int
-cat_image_bdm_prop_locked(struct catalog *cat, const char *id, char **value,
-                          struct error **errp)
-{
-    CLEANUP_STMT struct db_stmt *st = NULL;
-    int r;
-
-    *value = NULL;
-    st = cat_prepare(cat, "SELECT value FROM image_properties "
-                     "WHERE image_id = ?1 AND key = ?2", errp);
-    if (st == NULL || cat_bind(st, errp, "ss", id, CAT_BDM_PROPERTY) < 0 ||
-        (r = cat_step(st, errp)) < 0) {
-        return -1;
-    }
-    if (r > 0 && cat_col_str(st, 0, value) < 0) {
-        return cat_oom(errp);
-    }
-    return 0;
-}
-
 /* Store what a new image IMG (with values V) has besides its row and its
- * properties: tags, and volume snapshots from img->bdm or, during the
- * transition, from its block_device_mapping property.
+ * properties: tags and volume snapshots (img->bdm).
  */
 static int
 cat_image_insert_more_locked(struct catalog *cat, const struct image *img,
                              const struct cat_image_vals *v,
                              struct error **errp)
 {
-    const char *bdm_prop = image_prop(img, CAT_BDM_PROPERTY);
     size_t i;
 
     for (i = 0; i < img->ntags; i++) {
@@ -226,9 +219,6 @@ cat_image_insert_more_locked(struct catalog *cat, const struct image *img,
     }
     if (img->nbdm > 0) {
         return cat_bdm_store_locked(cat, v->id, img->bdm, img->nbdm, errp);
-    }
-    if (bdm_prop != NULL) {
-        return cat_bdm_sync_locked(cat, v->id, bdm_prop, errp);
     }
     return 0;
 }
@@ -282,16 +272,6 @@ out:
     return r;
 }
 
-/* True if the texts A and B (either may be NULL) differ. */
-static bool
-cat_text_differs(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL) {
-        return a != b;
-    }
-    return strcmp(a, b) != 0;
-}
-
 /* Replace the fields of schema version 2 of image IMG->id and its
  * properties (catalog_image_update).
  */
@@ -306,9 +286,7 @@ cat_image_update_locked(struct catalog *cat, const struct image *img,
         "min_ram = ?11, min_disk = ?12, updated_at = ?13, file = ?14, "
         "fail_reason = ?15, location = ?16 WHERE id = ?1";
     CLEANUP_STMT struct db_stmt *st = NULL;
-    CLEANUP_FREE char *old_bdm = NULL;
     struct cat_image_vals v = { .location_buf = NULL };
-    const char *new_bdm = image_prop(img, CAT_BDM_PROPERTY);
     char now[UTIL_TIME_LEN];
     int r = -1;
 
@@ -325,16 +303,8 @@ cat_image_update_locked(struct catalog *cat, const struct image *img,
                  img->file, img->fail_reason, v.location) < 0 ||
         cat_run(cat, st, errp) < 0 ||
         cat_changed(cat, &cat_kind_image, img->id, errp) < 0 ||
-        cat_image_bdm_prop_locked(cat, v.id, &old_bdm, errp) < 0 ||
         cat_store_kv_locked(cat, &cat_kind_image.kv, v.id, img->props,
                             img->nprops, errp) < 0) {
-        goto out;
-    }
-    /* The property set is rewritten whole: the mapping follows only a
-     * real change of the property (see catalog-images.h).
-     */
-    if (cat_text_differs(old_bdm, new_bdm) &&
-        cat_bdm_sync_locked(cat, v.id, new_bdm, errp) < 0) {
         goto out;
     }
     r = 0;
@@ -517,8 +487,9 @@ catalog_image_set_data(struct catalog *cat, const char *id,
                       errp);
 }
 
-/* Set or remove (VALUE NULL) property KEY of image ID, bump updated_at
- * and, for the mapping's property, follow it.
+/* Set or remove (VALUE NULL) property KEY of image ID and bump
+ * updated_at.  The mapping's property may be removed (a value the schema
+ * upgrade could not move), never set.
  */
 static int
 cat_image_property_locked(struct catalog *cat, const char *id,
@@ -533,7 +504,8 @@ cat_image_property_locked(struct catalog *cat, const char *id,
         return -1;
     }
     if (value != NULL &&
-        cat_check_item(key, value, cat_kind_image.item, errp) < 0) {
+        (cat_image_key_writable(key, errp) < 0 ||
+         cat_check_item(key, value, cat_kind_image.item, errp) < 0)) {
         return -1;
     }
     if (!cat_norm_id(id, nid)) {
@@ -543,9 +515,6 @@ cat_image_property_locked(struct catalog *cat, const char *id,
         cat_kv_patch_locked(cat, &cat_kind_image, nid, id, &item,
                             value ? 1 : 0, &key, value ? 0 : 1, errp) < 0) {
         return -1;
-    }
-    if (strcmp(key, CAT_BDM_PROPERTY) == 0) {
-        return cat_bdm_sync_locked(cat, nid, value, errp);
     }
     return 0;
 }

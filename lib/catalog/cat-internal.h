@@ -28,6 +28,7 @@
 
 #include "catalog.h"
 #include "db.h"
+#include "props.h"
 
 #define CAT_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -561,34 +562,35 @@ int cat_image_load_tags(struct catalog *cat, const char *id, char ***tags,
 
 /* ---- Images: the block device mapping (cat-bdm.c) --------------------- */
 
-/* Read the volume snapshots image ID is made of into IMG. */
+/* Read the volume snapshots image IMG->id is made of into IMG->bdm and
+ * IMG->nbdm (a row without a volume reads as volume_id "", one without a
+ * size as size -1: see catalog-images.h, "Reading").
+ */
 int cat_bdm_load(struct catalog *cat, struct image *img,
                  struct error **errp);
 
 /* Replace the mapping of image ID (normalised) with the N entries of E,
- * checked (see catalog_image_set_bdm).
+ * checked as catalog_image_set_bdm checks them (ERR_INVALID).
  */
 int cat_bdm_store_locked(struct catalog *cat, const char *id,
                          const struct bdm_entry *e, size_t n,
                          struct error **errp);
 
-/* The property block_device_mapping of image ID (normalised) changed to
- * VALUE (NULL: removed): replace its mapping with what VALUE names (see
- * catalog.h, "The block device mapping").
+/* The schema upgrade's move of VALUE, the block_device_mapping property
+ * of image ID (as stored), into the relation: when bdm_parse accepts
+ * VALUE, replace the image's mapping with its entries and remove the
+ * property; when it refuses it, log why (log_warnx) and leave the
+ * property and the mapping as they are.  Returns 0 in both cases, or -1
+ * when a write fails.
  */
-int cat_bdm_sync_locked(struct catalog *cat, const char *id,
+int cat_bdm_move_locked(struct catalog *cat, const char *id,
                         const char *value, struct error **errp);
 
-/* Parse VALUE, a block_device_mapping property, the lenient way of the
- * transition: the entries of a JSON array that name a volume snapshot
- * by a UUID snapshot_id, each snapshot once.  *OUT (free with
- * bdm_entries_free) gets *N entries; anything else yields none.
+/* Fail with ERR_INVALID "block_device_mapping is kept by vmsnap: ..."
+ * when KEY is PROP_BDM, which no caller may write as a property (see
+ * catalog-images.h, "The block device mapping").
  */
-int cat_bdm_parse(const char *value, struct bdm_entry **out, size_t *n,
-                  struct error **errp);
-
-/* The name of the property the mapping used to be kept in. */
-#define CAT_BDM_PROPERTY "block_device_mapping"
+int cat_image_key_writable(const char *key, struct error **errp);
 
 /* ---- Schema (cat-schema.c) -------------------------------------------- */
 

@@ -98,8 +98,12 @@ cat_v3_locations(struct catalog *cat, const char *table, const char *dir,
     return r;
 }
 
-/* Fill the relation image_volume_snapshots from the block_device_mapping
- * properties images had.
+/* Move the block_device_mapping properties images had into the relation
+ * image_volume_snapshots, which is the only record of the mapping from
+ * version 3 on.  A value bdm_parse accepts becomes the image's mapping and
+ * the property goes (no stale copy stays); a value it refuses (the strict
+ * rules of bdm.h) stays as it was, with its image, mapping nothing, and is
+ * logged (cat_bdm_move_locked).
  */
 static int
 cat_v3_bdm(struct catalog *cat, struct error **errp)
@@ -111,14 +115,14 @@ cat_v3_bdm(struct catalog *cat, struct error **errp)
 
     /* Pairs of image ID and property value, read before writing. */
     st = cat_prepare(cat, "SELECT image_id, value FROM image_properties "
-                     "WHERE key = ?1", errp);
-    if (st == NULL || cat_bind(st, errp, "s", CAT_BDM_PROPERTY) < 0 ||
+                     "WHERE key = ?1 ORDER BY image_id", errp);
+    if (st == NULL || cat_bind(st, errp, "s", PROP_BDM) < 0 ||
         cat_rows(cat, st, &cat_prop_reader, NULL, (void **)&rows, &n,
                  errp) < 0) {
         return -1;
     }
     for (i = 0; r == 0 && i < n; i++) {
-        r = cat_bdm_sync_locked(cat, rows[i].key, rows[i].value, errp);
+        r = cat_bdm_move_locked(cat, rows[i].key, rows[i].value, errp);
     }
     catalog_props_free(rows, n);
     return r;
@@ -276,7 +280,7 @@ static const struct cat_migration cat_migrations[] = {
      *   snapshots; the records there were go to the default project;
      * - image_volume_snapshots: the volume snapshots an image is made
      *   of, until now only in its block_device_mapping property, which
-     *   is parsed into it; image_tags: Glance's tags;
+     *   is moved into it (cat_v3_bdm); image_tags: Glance's tags;
      * - tasks, projects, users, role assignments, tokens and instance
      *   actions; catalog_settings keeps the default project.
      * Booleans are INTEGER 0 or 1.

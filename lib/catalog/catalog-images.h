@@ -68,14 +68,16 @@ bool catalog_image_status_valid(const char *status);
 bool catalog_visibility_valid(const char *visibility);
 
 /* Add IMG (borrowed) to the catalog with its properties, tags and volume
- * snapshots (img->bdm, checked as by catalog_image_set_bdm; when it has
- * entries, a block_device_mapping property does not make the mapping).  IMG->id
+ * snapshots (img->bdm, checked as by catalog_image_set_bdm).  IMG->id
  * must be a UUID chosen by the caller (util_uuid_new); a NULL created_at
  * means now; updated_at is set to created_at; a NULL visibility means
  * "shared"; owner, when set, must be a UUID (the project is not looked
- * up).
- * Returns 0, or -1 with ERR_INVALID (bad field), ERR_CONFLICT (the ID is
- * taken, or busy) or ERR_IO.
+ * up).  No property may be block_device_mapping (see "The block device
+ * mapping" below).
+ * Returns 0, or -1 with ERR_INVALID (bad field, a bad mapping entry,
+ * "block_device_mapping is kept by vmsnap: it names the volume snapshots
+ * of the image's set"), ERR_CONFLICT (the ID is taken, or busy) or
+ * ERR_IO.
  */
 int catalog_image_insert(struct catalog *cat, const struct image *img,
                          struct error **errp);
@@ -87,8 +89,10 @@ int catalog_image_insert(struct catalog *cat, const struct image *img,
  * IMG (borrowed) and its property set with IMG->props; created_at is kept
  * and updated_at set to now; location is IMG->location, or derived from
  * IMG->file (see struct image).  owner, visibility, protected, tags and
- * the volume snapshots are left as they are.  Returns 0, or -1 with
- * ERR_NOT_FOUND, ERR_INVALID, ERR_CONFLICT (busy) or ERR_IO.
+ * the volume snapshots are left as they are.  IMG->props may not hold
+ * block_device_mapping (ERR_INVALID as for insert), so a property the
+ * schema upgrade left (see below) goes with an update.  Returns 0, or -1
+ * with ERR_NOT_FOUND, ERR_INVALID, ERR_CONFLICT (busy) or ERR_IO.
  */
 int catalog_image_update(struct catalog *cat, const struct image *img,
                          struct error **errp);
@@ -176,10 +180,12 @@ struct image_patch {
     const char *visibility;    /* new visibility, or NULL: unchanged */
     int protected;             /* 1 or 0 to set or clear protected, -1:
                                 * unchanged */
-    const struct prop *set;    /* properties to add or replace */
+    const struct prop *set;    /* properties to add or replace; never
+                                * block_device_mapping */
     size_t nset;               /* entries in set */
     const char *const *unset;  /* property keys to remove; each must
-                                * exist */
+                                * exist (block_device_mapping may be
+                                * removed) */
     size_t nunset;             /* entries in unset */
     bool replace_tags;         /* replace the tags with TAGS (Glance's
                                 * "replace /tags") */
@@ -204,7 +210,8 @@ struct image_patch {
  * made and updated_at bumped, or none.  Removals of properties happen
  * before additions.
  * Returns 0, or -1 with ERR_INVALID (a bad name, value, key, tag or
- * visibility, a key both set and unset, more than CATALOG_PROPS_MAX
+ * visibility, block_device_mapping among the properties set (as for
+ * insert), a key both set and unset, more than CATALOG_PROPS_MAX
  * properties or CATALOG_TAGS_MAX tags in the end), ERR_NOT_FOUND "no
  * image with ID 'x'" or "image x has no property 'k'" (an unset key that
  * is missing), ERR_CONFLICT "image NAME is STATUS, not A, B or C" (see
@@ -215,16 +222,18 @@ int catalog_image_patch(struct catalog *cat, const char *id,
 
 /* Set property KEY of image ID to VALUE (adding or replacing) and bump
  * updated_at.  Returns 0, or -1 with ERR_INVALID (bad key, value too
- * long, or the image would exceed CATALOG_PROPS_MAX), ERR_NOT_FOUND,
- * ERR_CONFLICT (busy) or ERR_IO.
+ * long, the image would exceed CATALOG_PROPS_MAX, or KEY is
+ * block_device_mapping: as for insert), ERR_NOT_FOUND, ERR_CONFLICT
+ * (busy) or ERR_IO.
  */
 int catalog_image_set_property(struct catalog *cat, const char *id,
                                const char *key, const char *value,
                                struct error **errp);
 
-/* Remove property KEY of image ID and bump updated_at.  Returns 0, or -1
- * with ERR_NOT_FOUND (no such image, or "image x has no property 'k'"),
- * ERR_CONFLICT (busy) or ERR_IO.
+/* Remove property KEY of image ID and bump updated_at.  KEY may be
+ * block_device_mapping (a value the schema upgrade left); that changes no
+ * mapping.  Returns 0, or -1 with ERR_NOT_FOUND (no such image, or
+ * "image x has no property 'k'"), ERR_CONFLICT (busy) or ERR_IO.
  */
 int catalog_image_unset_property(struct catalog *cat, const char *id,
                                  const char *key, struct error **errp);
@@ -255,31 +264,43 @@ int catalog_image_tags(struct catalog *cat, const char *id, char ***tags,
  * is its root disk plus volume snapshots, one per volume that was
  * attached; the catalog keeps them as a relation (image, device_index,
  * snapshot, volume, size, volume name) that struct image carries as
- * bdm/nbdm, and a volume snapshot that a live image maps cannot be
- * deleted.
+ * bdm/nbdm (bdm.h's struct bdm_entry), and a volume snapshot that a live
+ * image maps cannot be deleted.
  *
- * Transition from the property.  Until schema version 3 the mapping was
- * only the image property block_device_mapping (JSON: an array of
- * objects with device_index, volume_id, snapshot_id, size, volume_name),
- * which callers still write.  Until they use catalog_image_set_bdm,
- * every write that changes that property (insert, update, set_property,
- * unset_property, patch) replaces the image's relation with the entries
- * of the new value that name a volume snapshot by a UUID snapshot_id
- * (none when the value is not such an array, or is removed), so the
- * relation, and the delete check that uses it, are right for images
- * written either way.  catalog_image_set_bdm does not write the property.
- * Once no caller writes the property, the integrator removes this
- * syncing (cat_bdm_sync_locked), and a later migration may drop the
- * property.
+ * The relation is the only record of the mapping.  OpenStack shows it as
+ * the image property block_device_mapping (JSON, bdm.h); the services
+ * render that property from img->bdm (bdm_format) in their views, and the
+ * catalog stores no such property: insert, update, set_property and
+ * patch refuse it with ERR_INVALID "block_device_mapping is kept by
+ * vmsnap: it names the volume snapshots of the image's set".  Else a user
+ * could point an image at volume snapshots they do not own and boot
+ * volumes from them.  The mapping is written only by insert (img->bdm)
+ * and catalog_image_set_bdm, which the services call with what they
+ * made or checked.
+ *
+ * Upgrading from schema version 2.  Until version 3 the mapping was
+ * only that property.  The upgrade parses each with bdm_parse: a value
+ * it accepts becomes the image's mapping and the property is removed; a
+ * value it refuses stays as it was, with its image, maps nothing (so it
+ * keeps no volume snapshot from being deleted) and is logged;
+ * unset_property or a patch may remove it.
+ *
+ * Reading.  Entries are sorted by device_index.  Rows written before
+ * these rules (version 3 catalogs made by earlier builds, which took any
+ * device index from 1 and up to 64 entries) may break bdm_check's rules;
+ * a row without a volume or a size reads as volume_id "" and size -1.
+ * bdm_check (and so bdm_format) refuses such a mapping, whose entries
+ * still name their snapshots (and keep them from being deleted).
  */
 
 /* Replace the volume snapshots image ID is made of with the N entries of
- * E (borrowed; N 0 clears them) and bump updated_at.  Each entry needs a
- * device_index >= 1 and a UUID snapshot_id, both unique within E; a
- * volume_id is a UUID or NULL; a volume_name follows the rules of names;
- * a size is >= 0 or -1.  The snapshots are not looked up.
- * Returns 0, or -1 with ERR_INVALID (a bad entry, more than
- * CATALOG_BDM_MAX), ERR_NOT_FOUND, ERR_CONFLICT (busy) or ERR_IO.
+ * E (borrowed; N 0 clears them) and bump updated_at.  The entries must
+ * pass bdm_check (bdm.h: device_index 1 to BDM_MAX_DEVICE_INDEX, UUIDs,
+ * size >= 0, a volume_name that is a name, nothing twice, at most
+ * BDM_MAX_ENTRIES); UUIDs are stored in lower case.  The snapshots are
+ * not looked up: the caller names those it made or checked.
+ * Returns 0, or -1 with ERR_INVALID (bdm_check's message, or E NULL with
+ * N > 0), ERR_NOT_FOUND, ERR_CONFLICT (busy) or ERR_IO.
  */
 int catalog_image_set_bdm(struct catalog *cat, const char *image_id,
                           const struct bdm_entry *e, size_t n,

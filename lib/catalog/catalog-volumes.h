@@ -269,12 +269,13 @@ int catalog_volume_snapshot_set_data(struct catalog *cat, const char *id,
                                      struct error **errp);
 
 /* Remove volume snapshot ID and its metadata, unless something uses it: a
- * volume created from it (source_snapshot_id, in any status) or an image not
- * in status deleted that is made of it (its volume snapshot mapping: see
- * catalog_image_set_bdm).  Returns 0, or -1 with ERR_NOT_FOUND, ERR_CONFLICT
- * "volume snapshot NAME is in use by volume data (<id>), image snap (<id>)",
- * ERR_CONFLICT (busy) or ERR_IO.  NAME is the ID when the snapshot has no
- * name.
+ * volume created from it (source_snapshot_id, in any status) or an image
+ * not in status deleted that is made of it (its volume snapshot mapping,
+ * the relation only: see catalog_image_set_bdm; a block_device_mapping
+ * property does not count).  Returns 0, or -1 with ERR_NOT_FOUND,
+ * ERR_CONFLICT "volume snapshot NAME is in use by volume data (<id>),
+ * image snap (<id>)", ERR_CONFLICT (busy) or ERR_IO.  NAME is the ID when
+ * the snapshot has no name.
  */
 int catalog_volume_snapshot_delete(struct catalog *cat, const char *id,
                                    struct error **errp);

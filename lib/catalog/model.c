@@ -211,22 +211,6 @@ catalog_tags_free(char **tags, size_t n)
     free(tags);
 }
 
-void
-bdm_entries_free(struct bdm_entry *bdm, size_t n)
-{
-    size_t i;
-
-    if (bdm == NULL) {
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        free(bdm[i].snapshot_id);
-        free(bdm[i].volume_id);
-        free(bdm[i].volume_name);
-    }
-    free(bdm);
-}
-
 /* ---- Images ----------------------------------------------------------- */
 
 const char *
@@ -277,7 +261,7 @@ image_free(struct image *img)
     free(img->owner);
     free(img->visibility);
     catalog_tags_free(img->tags, img->ntags);
-    bdm_entries_free(img->bdm, img->nbdm);
+    bdm_free(img->bdm, img->nbdm);
     free(img);
 }
 

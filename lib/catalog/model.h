@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bdm.h"
 #include "error.h"
 #include "util.h"
 
@@ -42,32 +43,10 @@
 #define CATALOG_PROPS_MAX 128
 #define CATALOG_TAGS_MAX 128
 
-/* An image is mapped to at most this many volume snapshots. */
-#define CATALOG_BDM_MAX 64
-
 /* One key/value pair (an image property or an instance metadata item). */
 struct prop {
     char *key;   /* non-empty, at most CATALOG_KEY_MAX bytes */
     char *value; /* never NULL; may be empty; <= CATALOG_VALUE_MAX bytes */
-};
-
-/* One volume snapshot an image is made of besides its own data (an
- * instance-level snapshot: OpenStack's block_device_mapping, and the
- * relation image_volume_snapshots).  Read: owned by the image; passed
- * in: borrowed.
- */
-struct bdm_entry {
-    int device_index;        /* slot of the volume on its instance: 1,
-                              * 2, ... (0 is the root disk, the image's
-                              * own data); unique within an image */
-    char *snapshot_id;       /* the volume snapshot, a UUID; unique
-                              * within an image */
-    char *volume_id;         /* the volume it was taken of (a UUID), or
-                              * NULL */
-    int64_t size;            /* guest-visible size in bytes; -1: not
-                              * known */
-    char *volume_name;       /* that volume's name then, or NULL; a name
-                              * (see above) */
 };
 
 /* An image, with the fields of a Glance v2 image.  All pointers are owned
@@ -109,9 +88,12 @@ struct image {
     char **tags;             /* tags, sorted, when read; stored by insert
                               * only (then catalog_image_tag_*) */
     size_t ntags;            /* number of entries in tags */
-    struct bdm_entry *bdm;   /* volume snapshots it is made of, by
-                              * device_index, when read; stored by insert
-                              * and catalog_image_set_bdm */
+    struct bdm_entry *bdm;   /* volume snapshots it is made of (bdm.h's
+                              * entries), by device_index, when read;
+                              * stored by insert and
+                              * catalog_image_set_bdm; freed with
+                              * bdm_free (see "The block device mapping"
+                              * in catalog-images.h) */
     size_t nbdm;             /* number of entries in bdm */
 };
 
@@ -357,9 +339,6 @@ void image_free(struct image *img);
 
 /* Free the N images of LIST and LIST itself.  NULL is allowed. */
 void image_list_free(struct image **list, size_t n);
-
-/* Free the N entries of BDM (their strings) and BDM.  NULL is allowed. */
-void bdm_entries_free(struct bdm_entry *bdm, size_t n);
 
 /* Free the N strings of TAGS and TAGS.  NULL is allowed. */
 void catalog_tags_free(char **tags, size_t n);

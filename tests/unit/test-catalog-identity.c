@@ -23,7 +23,7 @@ new_project(const char *name)
         abort();
     }
     util_uuid_new(p->id);
-    p->name = xstrdup(name);
+    p->name = tc_strdup(name);
     p->enabled = true;
     return p;
 }
@@ -38,8 +38,8 @@ new_user(const char *name, const char *project_id)
         abort();
     }
     util_uuid_new(u->id);
-    u->name = xstrdup(name);
-    u->default_project_id = xstrdup(project_id);
+    u->name = tc_strdup(name);
+    u->default_project_id = tc_strdup(project_id);
     u->enabled = true;
     return u;
 }
@@ -63,7 +63,7 @@ test_projects(struct catalog *cat)
     project_free(got);
     got = NULL;
 
-    p->description = xstrdup("Demo project,\nfor tests");
+    p->description = tc_strdup("Demo project,\nfor tests");
     ok(catalog_project_insert(cat, p, &err) == 0 && no_err(&err),
        "insert a project");
     ok(catalog_project_insert(cat, dup, &err) == -1 &&
@@ -82,7 +82,7 @@ test_projects(struct catalog *cat)
     project_list_free(list, n);
 
     free(p->name);
-    p->name = xstrdup("demo2");
+    p->name = tc_strdup("demo2");
     p->enabled = false;
     ok(catalog_project_update(cat, p, &err) == 0 && no_err(&err) &&
            catalog_project_get(cat, p->id, &got, &err) == 0 &&
@@ -91,12 +91,12 @@ test_projects(struct catalog *cat)
     project_free(got);
     got = NULL;
     free(p->name);
-    p->name = xstrdup("admin");
+    p->name = tc_strdup("admin");
     ok(catalog_project_update(cat, p, &err) == -1 &&
            err_is(&err, ERR_CONFLICT, NULL),
        "not onto a name that is taken");
     free(p->name);
-    p->name = xstrdup("a\x1b");
+    p->name = tc_strdup("a\x1b");
     ok(catalog_project_insert(cat, p, &err) == -1 &&
            err_is(&err, ERR_INVALID,
                   "project name contains a control character"),
@@ -129,7 +129,7 @@ test_users(struct catalog *cat)
     catalog_project_insert(cat, p, NULL);
     u = new_user("ann", p->id);
     dup = new_user("ann", NULL);
-    u->password_hash = xstrdup("$6$salt$hash");
+    u->password_hash = tc_strdup("$6$salt$hash");
     ok(catalog_user_insert(cat, u, &err) == 0 && no_err(&err),
        "insert a user");
     ok(catalog_user_insert(cat, dup, &err) == -1 &&
@@ -140,14 +140,14 @@ test_users(struct catalog *cat)
            streq(got->password_hash, "$6$salt$hash") && got->enabled &&
            streq(got->password_changed_at, got->created_at),
        "find the user by name");
-    changed = got ? xstrdup(got->password_changed_at) : NULL;
+    changed = got ? tc_strdup(got->password_changed_at) : NULL;
     user_free(got);
     got = NULL;
 
     free(dup->name);
-    dup->name = xstrdup("bob");
+    dup->name = tc_strdup("bob");
     free(dup->default_project_id);
-    dup->default_project_id = xstrdup(NO_SUCH_ID);
+    dup->default_project_id = tc_strdup(NO_SUCH_ID);
     ok(catalog_user_insert(cat, dup, &err) == -1 &&
            err_is(&err, ERR_NOT_FOUND, "no project with ID '" NO_SUCH_ID "'"),
        "a default project must exist");

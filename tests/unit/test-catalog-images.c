@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "bdm.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "error.h"
@@ -31,12 +32,12 @@ test_image_basics(struct catalog *cat)
 
     img->size = 1048576;
     img->virtual_size = 10737418240LL;
-    img->checksum = xstrdup("0123456789abcdef0123456789abcdef");
-    img->os_hash_algo = xstrdup("sha512");
-    img->os_hash_value = xstrdup("abc");
+    img->checksum = tc_strdup("0123456789abcdef0123456789abcdef");
+    img->os_hash_algo = tc_strdup("sha512");
+    img->os_hash_value = tc_strdup("abc");
     img->min_ram = 256;
     img->min_disk = 10;
-    img->file = xstrdup("/var/lib/vmsnap/images/x.qcow2");
+    img->file = tc_strdup("/var/lib/vmsnap/images/x.qcow2");
     image_prop_set(img, "os_distro", "debian", NULL);
     image_prop_set(img, "hw_qemu_guest_agent", "yes", NULL);
     image_prop_set(img, "os_distro", "debian12", NULL);
@@ -92,7 +93,7 @@ test_image_basics(struct catalog *cat)
                err_is(&err, ERR_INVALID, "unknown image status 'sleeping'"),
            "insert with an unknown status is refused");
         free(bad->status);
-        bad->status = xstrdup("queued");
+        bad->status = tc_strdup("queued");
         snprintf(bad->id, sizeof(bad->id), "not-a-uuid");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
@@ -100,15 +101,15 @@ test_image_basics(struct catalog *cat)
         util_uuid_new(bad->id);
         bad->props = calloc(2, sizeof(*bad->props));
         bad->nprops = 2;
-        bad->props[0].key = xstrdup("k");
-        bad->props[0].value = xstrdup("1");
-        bad->props[1].key = xstrdup("k");
-        bad->props[1].value = xstrdup("2");
+        bad->props[0].key = tc_strdup("k");
+        bad->props[0].value = tc_strdup("1");
+        bad->props[1].key = tc_strdup("k");
+        bad->props[1].value = tc_strdup("2");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert with a duplicate property is refused");
         free(bad->props[1].key);
-        bad->props[1].key = xstrdup("");
+        bad->props[1].key = tc_strdup("");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert with an empty property name is refused");
@@ -226,7 +227,7 @@ test_image_list(struct catalog *cat)
     for (i = 0; i < 4; i++) {
         img[i] = new_image(i < 2 ? "lst-a" : "lst-b",
                            i == 3 ? "queued" : "active");
-        img[i]->created_at = xstrdup(times[i]);
+        img[i]->created_at = tc_strdup(times[i]);
         image_prop_set(img[i], "image_type", i % 2 ? "snapshot" : "image",
                        NULL);
         image_prop_set(img[i], "owner", i < 3 ? "ann" : "bob", NULL);
@@ -333,8 +334,8 @@ test_image_changes(struct catalog *cat)
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert image to change");
     catalog_image_get(cat, img->id, &got, NULL);
-    created = got ? xstrdup(got->created_at) : NULL;
-    before = got ? xstrdup(got->updated_at) : NULL;
+    created = got ? tc_strdup(got->created_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     image_free(got);
     got = NULL;
 
@@ -394,12 +395,12 @@ test_image_changes(struct catalog *cat)
 
     /* Whole-record update replaces the property set. */
     free(img->name);
-    img->name = xstrdup("chg2");
+    img->name = tc_strdup("chg2");
     free(img->status);
-    img->status = xstrdup("active");
+    img->status = tc_strdup("active");
     img->size = 4096;
     img->virtual_size = 8192;
-    img->created_at = xstrdup("2000-01-01T00:00:00.000000Z");
+    img->created_at = tc_strdup("2000-01-01T00:00:00.000000Z");
     catalog_props_free(img->props, img->nprops);
     img->props = NULL;
     img->nprops = 0;
@@ -518,7 +519,7 @@ test_image_transition(struct catalog *cat)
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert an image to move");
     got = tc_image(cat, img->id);
-    before = got ? xstrdup(got->updated_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     image_free(got);
 
     ok(catalog_image_transition(cat, img->id, "queued", "saving", NULL,
@@ -659,7 +660,7 @@ test_image_patch(struct catalog *cat)
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert an image to patch");
     got = tc_image(cat, img->id);
-    before = got ? xstrdup(got->updated_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     image_free(got);
 
     ok(catalog_image_patch(cat, img->id, &p, &err) == 0 && no_err(&err),
@@ -859,7 +860,7 @@ test_lost_update(struct catalog *cat)
     /* What the deprecated whole-record write does with the stale copy. */
     if (maker != NULL) {
         free(maker->status);
-        maker->status = xstrdup("active");
+        maker->status = tc_strdup("active");
     }
     ok(maker != NULL && catalog_image_update(cat, maker, &err) == 0 &&
            no_err(&err),
@@ -891,7 +892,7 @@ test_image_tags(struct catalog *cat)
     int i, refused = 0;
 
     img->tags = calloc(1, sizeof(*img->tags));
-    img->tags[0] = xstrdup("green");
+    img->tags[0] = tc_strdup("green");
     img->ntags = 1;
     ok(catalog_image_insert(cat, img, &err) == 0 &&
            catalog_image_insert(cat, other, &err) == 0 && no_err(&err),
@@ -983,6 +984,44 @@ add_snapshot(struct catalog *cat, const char *name)
     return s;
 }
 
+/* Make E the entry for snapshot S in slot INDEX (NAME borrowed). */
+static void
+set_entry(struct bdm_entry *e, int index, const struct volume_snapshot *s,
+          int64_t size, const char *name)
+{
+    memset(e, 0, sizeof(*e));
+    e->device_index = index;
+    snprintf(e->volume_id, sizeof(e->volume_id), "%s", s->volume_id);
+    snprintf(e->snapshot_id, sizeof(e->snapshot_id), "%s", s->id);
+    e->size = size;
+    e->volume_name = (char *)name;
+}
+
+/* Copy the UUID ID into OUT in upper case. */
+static void
+upper_uuid(const char *id, char out[UTIL_UUID_LEN])
+{
+    size_t i;
+
+    for (i = 0; i < UTIL_UUID_LEN; i++) {
+        out[i] = (id[i] >= 'a' && id[i] <= 'f') ? (char)(id[i] - 'a' + 'A')
+                                                : id[i];
+    }
+}
+
+/* catalog_image_set_bdm on image ID refuses the N entries of E with
+ * ERR_INVALID and message WANT (NULL: any).
+ */
+static bool
+bdm_refused(struct catalog *cat, const char *id, const struct bdm_entry *e,
+            size_t n, const char *want)
+{
+    struct error *err = NULL;
+
+    return catalog_image_set_bdm(cat, id, e, n, &err) == -1 &&
+           err_is(&err, ERR_INVALID, want);
+}
+
 static void
 test_image_bdm(struct catalog *cat)
 {
@@ -991,42 +1030,52 @@ test_image_bdm(struct catalog *cat)
     struct image *got = NULL;
     struct volume_snapshot *s1 = add_snapshot(cat, "s1");
     struct volume_snapshot *s2 = add_snapshot(cat, "s2");
-    struct bdm_entry e[2];
-    CLEANUP_FREE char *want = NULL, *json = NULL;
+    struct bdm_entry e[BDM_MAX_ENTRIES + 1];
+    CLEANUP_FREE char *want = NULL, *row = NULL;
+    size_t i;
 
-    memset(e, 0, sizeof(e));
-    e[0].device_index = 2;
-    e[0].snapshot_id = s2->id;
-    e[0].size = 1 << 20;
-    e[0].volume_name = (char *)"logs";
-    e[1].device_index = 1;
-    e[1].snapshot_id = s1->id;
-    e[1].volume_id = s1->volume_id;
-    e[1].size = -1;
     img->bdm = calloc(1, sizeof(*img->bdm));
-    img->bdm[0].device_index = 1;
-    img->bdm[0].snapshot_id = xstrdup(s1->id);
-    img->bdm[0].size = -1;
+    if (img->bdm == NULL) {
+        abort();
+    }
+    set_entry(img->bdm, 1, s1, 0, NULL);
+    img->bdm[0].device_index = 0;
     img->nbdm = 1;
+    ok(catalog_image_insert(cat, img, &err) == -1 &&
+           err_is(&err, ERR_INVALID, "block_device_mapping entry 1: "
+                  "device_index is not from 1 to 8") &&
+           catalog_image_get(cat, img->id, &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "insert checks the entries as bdm_check does");
+    img->bdm[0].device_index = 1;
     ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
        "insert an image made of a volume snapshot");
     got = tc_image(cat, img->id);
-    ok(got != NULL && got->nbdm == 1 && streq(got->bdm[0].snapshot_id, s1->id),
+    ok(got != NULL && got->nbdm == 1 &&
+           streq(got->bdm[0].snapshot_id, s1->id) &&
+           streq(got->bdm[0].volume_id, s1->volume_id) &&
+           got->bdm[0].size == 0 && got->bdm[0].volume_name == NULL,
        "it reads back");
     image_free(got);
+
+    set_entry(&e[0], 2, s2, 1 << 20, "logs");
+    set_entry(&e[1], 1, s1, 0, NULL);
+    upper_uuid(s2->id, e[0].snapshot_id);
+    upper_uuid(s2->volume_id, e[0].volume_id);
     ok(catalog_image_set_bdm(cat, img->id, e, 2, &err) == 0 && no_err(&err),
-       "set two volume snapshots");
+       "set two volume snapshots, one named in upper case");
     got = tc_image(cat, img->id);
     ok(got != NULL && got->nbdm == 2 && got->bdm[0].device_index == 1 &&
            streq(got->bdm[0].snapshot_id, s1->id) &&
            streq(got->bdm[0].volume_id, s1->volume_id) &&
-           got->bdm[0].size == -1 && got->bdm[0].volume_name == NULL &&
+           got->bdm[0].size == 0 && got->bdm[0].volume_name == NULL &&
            got->bdm[1].device_index == 2 &&
            streq(got->bdm[1].snapshot_id, s2->id) &&
-           got->bdm[1].volume_id == NULL && got->bdm[1].size == 1 << 20 &&
+           streq(got->bdm[1].volume_id, s2->volume_id) &&
+           got->bdm[1].size == 1 << 20 &&
            streq(got->bdm[1].volume_name, "logs") &&
            image_prop(got, "block_device_mapping") == NULL,
-       "they read back by device index; no property is written");
+       "they read back by device index, in lower case; no property");
     image_free(got);
     want = util_strdup_printf("volume snapshot s2 is in use by image "
                               "vm-snap (%s)", img->id);
@@ -1034,31 +1083,59 @@ test_image_bdm(struct catalog *cat)
            err_is(&err, ERR_CONFLICT, want),
        "a mapped snapshot cannot be deleted");
 
+    /* bdm_check's rules, word for word. */
     e[1].device_index = 2;
-    ok(catalog_image_set_bdm(cat, img->id, e, 2, &err) == -1 &&
-           err_is(&err, ERR_INVALID,
-                  "block device mapping has device index 2 twice"),
+    ok(bdm_refused(cat, img->id, e, 2, "block_device_mapping entry 2: "
+                   "device_index used twice"),
        "a device index twice is refused");
     e[1].device_index = 1;
-    e[1].snapshot_id = s2->id;
-    ok(catalog_image_set_bdm(cat, img->id, e, 2, &err) == -1 &&
-           err_is(&err, ERR_INVALID, NULL),
-       "a snapshot twice is refused");
-    e[1].snapshot_id = (char *)"s1";
-    ok(catalog_image_set_bdm(cat, img->id, e, 2, &err) == -1 &&
-           err_is(&err, ERR_INVALID, "volume snapshot ID 's1' is not a UUID"),
+    snprintf(e[1].snapshot_id, sizeof(e[1].snapshot_id), "%s", s2->id);
+    ok(bdm_refused(cat, img->id, e, 2, "block_device_mapping entry 2: "
+                   "snapshot_id named twice"),
+       "a snapshot twice, whatever its case, is refused");
+    snprintf(e[1].snapshot_id, sizeof(e[1].snapshot_id), "s1");
+    ok(bdm_refused(cat, img->id, e, 2, "block_device_mapping entry 2: "
+                   "snapshot_id is not a UUID"),
        "a snapshot that is not a UUID is refused");
-    e[1].snapshot_id = s1->id;
+    snprintf(e[1].snapshot_id, sizeof(e[1].snapshot_id), "%s", s1->id);
+    e[1].volume_id[0] = '\0';
+    ok(bdm_refused(cat, img->id, e, 2, "block_device_mapping entry 2: "
+                   "volume_id is not a UUID"),
+       "an entry without its volume is refused");
+    snprintf(e[1].volume_id, sizeof(e[1].volume_id), "%s", s1->volume_id);
     e[1].volume_name = (char *)"\x1b]0;PWNED\x07";
-    ok(catalog_image_set_bdm(cat, img->id, e, 2, &err) == -1 &&
-           err_is(&err, ERR_INVALID,
-                  "volume name contains a control character"),
+    ok(bdm_refused(cat, img->id, e, 2, "block_device_mapping entry 2: "
+                   "volume_name: holds the control character U+001B at "
+                   "byte 0"),
        "a volume name with escapes is refused");
     e[1].volume_name = NULL;
+    e[1].size = -1;
+    ok(bdm_refused(cat, img->id, e, 2, "block_device_mapping entry 2: "
+                   "size is negative"),
+       "an unknown size (-1) is refused");
+    e[1].size = 0;
     e[1].device_index = 0;
-    ok(catalog_image_set_bdm(cat, img->id, e, 2, &err) == -1 &&
-           err_is(&err, ERR_INVALID, NULL),
+    ok(bdm_refused(cat, img->id, e, 2, NULL),
        "device index 0 (the root disk) is refused");
+    e[1].device_index = BDM_MAX_DEVICE_INDEX + 1;
+    ok(bdm_refused(cat, img->id, e, 2, NULL),
+       "a device index beyond %d is refused", BDM_MAX_DEVICE_INDEX);
+    e[1].device_index = 1;
+    for (i = 0; i < BDM_MAX_ENTRIES + 1; i++) {
+        char vol[UTIL_UUID_LEN], snap[UTIL_UUID_LEN];
+
+        util_uuid_new(vol);
+        util_uuid_new(snap);
+        memset(&e[i], 0, sizeof(e[i]));
+        e[i].device_index = (int)i + 1;
+        snprintf(e[i].volume_id, sizeof(e[i].volume_id), "%s", vol);
+        snprintf(e[i].snapshot_id, sizeof(e[i].snapshot_id), "%s", snap);
+    }
+    ok(bdm_refused(cat, img->id, e, BDM_MAX_ENTRIES + 1,
+                   "block_device_mapping has 9 entries: at most 8"),
+       "more than %d entries are refused", BDM_MAX_ENTRIES);
+    ok(bdm_refused(cat, img->id, NULL, 1, NULL),
+       "entries that are missing are refused");
     got = tc_image(cat, img->id);
     ok(got != NULL && got->nbdm == 2, "refused mappings changed nothing");
     image_free(got);
@@ -1066,54 +1143,41 @@ test_image_bdm(struct catalog *cat)
            err_is(&err, ERR_NOT_FOUND, NULL),
        "a missing image is not found");
 
-    /* The transition: the property still drives the relation. */
-    json = util_strdup_printf("[{\"device_index\": 3, \"snapshot_id\": "
-                              "\"%s\", \"volume_name\": \"\\u001b[31m\"}]",
-                              s2->id);
-    ok(catalog_image_set_property(cat, img->id, "block_device_mapping", json,
-                                  &err) == 0 &&
-           no_err(&err),
-       "set the block_device_mapping property");
+    /* A row an earlier build wrote without volume and size. */
+    row = util_strdup_printf("INSERT INTO image_volume_snapshots (image_id, "
+                             "device_index, snapshot_id) VALUES ('%s', 3, "
+                             "'%s')", img->id, NO_SUCH_ID);
+    raw_int(db_path, row);
     got = tc_image(cat, img->id);
-    ok(got != NULL && got->nbdm == 1 && got->bdm[0].device_index == 3 &&
-           streq(got->bdm[0].snapshot_id, s2->id) &&
-           got->bdm[0].volume_name == NULL,
-       "the relation follows it (a bad volume name is dropped)");
+    ok(got != NULL && got->nbdm == 3 && got->bdm[2].device_index == 3 &&
+           streq(got->bdm[2].snapshot_id, NO_SUCH_ID) &&
+           got->bdm[2].volume_id[0] == '\0' && got->bdm[2].size == -1 &&
+           got->bdm[2].volume_name == NULL,
+       "an old row without volume and size reads as \"\" and -1");
+    ok(got != NULL && bdm_check(got->bdm, got->nbdm, &err) == -1 &&
+           err_is(&err, ERR_INVALID, "block_device_mapping entry 3: "
+                  "volume_id is not a UUID"),
+       "and bdm_check tells it apart");
     image_free(got);
-    ok(catalog_volume_snapshot_delete(cat, s1->id, &err) == 0 &&
-           no_err(&err),
-       "the snapshot it no longer names can go");
-    ok(catalog_image_unset_property(cat, img->id, "block_device_mapping",
-                                    &err) == 0 &&
-           no_err(&err),
-       "unset the property");
-    got = tc_image(cat, img->id);
-    ok(got != NULL && got->nbdm == 0, "the relation is cleared");
-    image_free(got);
-    {
-        struct image_patch p = IMAGE_PATCH_INIT;
-        struct prop bdm = { (char *)"block_device_mapping", json };
 
-        p.set = &bdm;
-        p.nset = 1;
-        ok(catalog_image_patch(cat, img->id, &p, &err) == 0 &&
-               no_err(&err) &&
-               catalog_volume_snapshot_delete(cat, s2->id, &err) == -1 &&
-               err_is(&err, ERR_CONFLICT, NULL),
-           "a patch of the property keeps the snapshot too");
-    }
-    catalog_image_set_bdm(cat, img->id, e, 1, NULL);
+    set_entry(&e[0], 2, s2, 1 << 20, NULL);
+    ok(catalog_image_set_bdm(cat, img->id, e, 1, &err) == 0 &&
+           no_err(&err) &&
+           catalog_volume_snapshot_delete(cat, s1->id, &err) == 0 &&
+           no_err(&err),
+       "the snapshot the mapping no longer names can go");
     got = tc_image(cat, img->id);
     if (got != NULL) {
         free(got->name);
-        got->name = xstrdup("still");
+        got->name = tc_strdup("still");
         ok(catalog_image_update(cat, got, &err) == 0 && no_err(&err),
-           "a whole-record update with the property unchanged");
+           "a whole-record update of the image read back");
     }
     image_free(got);
     got = tc_image(cat, img->id);
-    ok(got != NULL && got->nbdm == 1 && got->bdm[0].device_index == 2,
-       "leaves the relation set by catalog_image_set_bdm");
+    ok(got != NULL && got->nbdm == 1 && got->bdm[0].device_index == 2 &&
+           streq(got->name, "still"),
+       "leaves the relation as it was");
     image_free(got);
     ok(catalog_image_delete(cat, img->id, &err) == 0 && no_err(&err) &&
            raw_int(db_path, "SELECT count(*) FROM image_volume_snapshots") ==
@@ -1121,6 +1185,92 @@ test_image_bdm(struct catalog *cat)
            catalog_volume_snapshot_delete(cat, s2->id, &err) == 0 &&
            no_err(&err),
        "a deleted image's mapping goes with it");
+    volume_snapshot_free(s1);
+    volume_snapshot_free(s2);
+    image_free(img);
+}
+
+/* block_device_mapping is not a property anyone may write. */
+static void
+test_image_bdm_reserved(struct catalog *cat)
+{
+    static const char refusal[] = "block_device_mapping is kept by vmsnap: "
+                                  "it names the volume snapshots of the "
+                                  "image's set";
+    static const char *const unset[] = { "block_device_mapping" };
+    struct error *err = NULL;
+    struct image *img = new_image("reserved", "active");
+    struct image *got = NULL;
+    struct volume_snapshot *s1 = add_snapshot(cat, "r1");
+    struct volume_snapshot *s2 = add_snapshot(cat, "r2");
+    struct image_patch p = IMAGE_PATCH_INIT;
+    struct prop set[2] = { { (char *)"ok", (char *)"1" },
+                           { (char *)"block_device_mapping", NULL } };
+    struct bdm_entry e;
+    CLEANUP_FREE char *json = NULL;
+
+    /* A valid mapping that names s2, which the image is not made of. */
+    set_entry(&e, 1, s2, 0, NULL);
+    json = bdm_format(&e, 1, NULL);
+    set[1].value = json;
+
+    image_prop_set(img, "block_device_mapping", json, NULL);
+    ok(catalog_image_insert(cat, img, &err) == -1 &&
+           err_is(&err, ERR_INVALID, refusal) &&
+           catalog_image_get(cat, img->id, &got, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "insert refuses the property");
+    catalog_props_free(img->props, img->nprops);
+    img->props = NULL;
+    img->nprops = 0;
+    img->bdm = calloc(1, sizeof(*img->bdm));
+    if (img->bdm == NULL) {
+        abort();
+    }
+    set_entry(img->bdm, 1, s1, 0, NULL);
+    img->nbdm = 1;
+    ok(catalog_image_insert(cat, img, &err) == 0 && no_err(&err),
+       "insert the image with its mapping instead");
+
+    ok(catalog_image_set_property(cat, img->id, "block_device_mapping", json,
+                                  &err) == -1 &&
+           err_is(&err, ERR_INVALID, refusal),
+       "set_property refuses it");
+    p.set = set;
+    p.nset = 2;
+    ok(catalog_image_patch(cat, img->id, &p, &err) == -1 &&
+           err_is(&err, ERR_INVALID, refusal),
+       "a patch that sets it is refused whole");
+    got = tc_image(cat, img->id);
+    if (got != NULL) {
+        image_prop_set(got, "block_device_mapping", json, NULL);
+        ok(catalog_image_update(cat, got, &err) == -1 &&
+               err_is(&err, ERR_INVALID, refusal),
+           "a whole-record update refuses it");
+    }
+    image_free(got);
+    got = tc_image(cat, img->id);
+    ok(got != NULL && got->nprops == 0 && got->nbdm == 1 &&
+           streq(got->bdm[0].snapshot_id, s1->id),
+       "nothing changed: no property, the mapping as inserted");
+    image_free(got);
+    ok(catalog_volume_snapshot_delete(cat, s2->id, &err) == 0 &&
+           no_err(&err),
+       "the snapshot the refused property named can go");
+    p.set = NULL;
+    p.nset = 0;
+    p.unset = unset;
+    p.nunset = 1;
+    ok(catalog_image_patch(cat, img->id, &p, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL) &&
+           catalog_image_unset_property(cat, img->id, "block_device_mapping",
+                                        &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "removing it is allowed, but the image has none");
+    ok(catalog_image_delete(cat, img->id, &err) == 0 && no_err(&err) &&
+           catalog_volume_snapshot_delete(cat, s1->id, &err) == 0 &&
+           no_err(&err),
+       "clean up");
     volume_snapshot_free(s1);
     volume_snapshot_free(s2);
     image_free(img);
@@ -1169,8 +1319,8 @@ test_image_tenancy(struct catalog *cat)
     /* p1 owns one image of each visibility; p2 one private one. */
     for (i = 0; i < 5; i++) {
         img[i] = new_image(i < 4 ? vis[i] : "theirs", "active");
-        img[i]->owner = xstrdup(i < 4 ? p1 : p2);
-        img[i]->visibility = xstrdup(i < 4 ? vis[i] : "private");
+        img[i]->owner = tc_strdup(i < 4 ? p1 : p2);
+        img[i]->visibility = tc_strdup(i < 4 ? vis[i] : "private");
         ok(catalog_image_insert(cat, img[i], &err) == 0 && no_err(&err),
            "insert %s image", img[i]->visibility);
     }
@@ -1212,13 +1362,13 @@ test_image_tenancy(struct catalog *cat)
     {
         struct image *bad = new_image("bad", "active");
 
-        bad->visibility = xstrdup("sideways");
+        bad->visibility = tc_strdup("sideways");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert with an unknown visibility is refused");
         free(bad->visibility);
         bad->visibility = NULL;
-        bad->owner = xstrdup("admin");
+        bad->owner = tc_strdup("admin");
         ok(catalog_image_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, "project ID 'admin' is not a UUID"),
            "an owner is a project ID");
@@ -1264,7 +1414,7 @@ test_image_locations(struct catalog *cat)
        "it gets a location: %s", got ? got->location : "?");
     image_free(got);
     free(img->file);
-    img->file = xstrdup("/var/lib/vmsnap/images/other.raw");
+    img->file = tc_strdup("/var/lib/vmsnap/images/other.raw");
     ok(catalog_image_update(cat, img, &err) == 0 && no_err(&err),
        "an update to a file named otherwise");
     got = tc_image(cat, img->id);
@@ -1272,7 +1422,7 @@ test_image_locations(struct catalog *cat)
     image_free(got);
     free(img->file);
     img->file = NULL;
-    img->location = xstrdup("nonsense");
+    img->location = tc_strdup("nonsense");
     ok(catalog_image_update(cat, img, &err) == -1 &&
            err_is(&err, ERR_INVALID, "bad location 'nonsense'"),
        "a location without a scheme is refused");
@@ -1291,7 +1441,8 @@ test_image_paging(struct catalog *cat)
 
     for (i = 0; i < 5; i++) {
         img[i] = new_image("page", "active");
-        img[i]->created_at = xstrdup(i < 3 ? "2026-04-01T00:00:00.000000Z"
+        img[i]->created_at = tc_strdup(i < 3
+                                           ? "2026-04-01T00:00:00.000000Z"
                                            : "2026-04-02T00:00:00.000000Z");
         catalog_image_insert(cat, img[i], &err);
     }
@@ -1422,6 +1573,7 @@ main(void)
     test_lost_update(cat);
     test_image_tags(cat);
     test_image_bdm(cat);
+    test_image_bdm_reserved(cat);
     test_image_tenancy(cat);
     test_image_locations(cat);
     test_image_paging(cat);

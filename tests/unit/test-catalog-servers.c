@@ -85,7 +85,7 @@ test_instances(struct catalog *cat)
 
     /* update must not change the task */
     free(a->name);
-    a->name = xstrdup("srv-a2");
+    a->name = tc_strdup("srv-a2");
     a->memory_mb = 1024;
     catalog_props_free(a->meta, a->nmeta);
     a->meta = NULL;
@@ -116,7 +116,7 @@ test_instances(struct catalog *cat)
        "task on a missing instance is not found");
 
     free(b->name);
-    b->name = xstrdup("srv-a2");
+    b->name = tc_strdup("srv-a2");
     ok(catalog_instance_update(cat, b, &err) == -1 &&
            err_is(&err, ERR_CONFLICT, "server name 'srv-a2' already exists"),
        "rename onto a taken name is refused");
@@ -157,7 +157,7 @@ test_instance_meta(struct catalog *cat)
            no_err(&err),
        "insert a busy instance with metadata");
     catalog_instance_get(cat, inst->id, &got, NULL);
-    before = got ? xstrdup(got->updated_at) : NULL;
+    before = got ? tc_strdup(got->updated_at) : NULL;
     instance_free(got);
     got = NULL;
 
@@ -228,10 +228,10 @@ test_instance_tenancy(struct catalog *cat)
     util_uuid_new(project);
     util_uuid_new(user);
     util_uuid_new(image);
-    here->project_id = xstrdup(project);
-    here->user_id = xstrdup(user);
-    there->host = xstrdup("host-2");
-    there->image_id = xstrdup(image);
+    here->project_id = tc_strdup(project);
+    here->user_id = tc_strdup(user);
+    there->host = tc_strdup("host-2");
+    there->image_id = tc_strdup(image);
     ok(catalog_instance_insert(cat, here, &err) == 0 &&
            catalog_instance_insert(cat, there, &err) == 0 && no_err(&err),
        "insert instances of a project and of another host");
@@ -243,7 +243,7 @@ test_instance_tenancy(struct catalog *cat)
         free(got->project_id);
         got->project_id = NULL;
         free(got->name);
-        got->name = xstrdup("here2");
+        got->name = tc_strdup("here2");
         ok(catalog_instance_update(cat, got, &err) == 0 && no_err(&err),
            "a whole-record update");
     }
@@ -283,14 +283,14 @@ test_instance_tenancy(struct catalog *cat)
     {
         struct instance *bad = new_instance("bad", NULL);
 
-        bad->project_id = xstrdup("demo");
+        bad->project_id = tc_strdup("demo");
         ok(catalog_instance_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, "project ID 'demo' is not a UUID"),
            "a project is named by its ID");
         free(bad->project_id);
         bad->project_id = NULL;
         free(bad->name);
-        bad->name = xstrdup("web\r\n1");
+        bad->name = tc_strdup("web\r\n1");
         ok(catalog_instance_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID,
                       "server name contains a control character"),

@@ -33,10 +33,10 @@ new_task(const char *kind, const char *target)
         abort();
     }
     util_uuid_new(t->id);
-    t->kind = xstrdup(kind);
+    t->kind = tc_strdup(kind);
     if (target != NULL) {
-        t->target_kind = xstrdup("server");
-        t->target_id = xstrdup(target);
+        t->target_kind = tc_strdup("server");
+        t->target_id = tc_strdup(target);
     }
     return t;
 }
@@ -82,8 +82,8 @@ test_task_life(struct catalog *cat)
     util_uuid_new(image);
     util_uuid_new(project);
     t = new_task("image_snapshot", server);
-    t->project_id = xstrdup(project);
-    t->request = xstrdup("{\"name\": \"snap\"}");
+    t->project_id = tc_strdup(project);
+    t->request = tc_strdup("{\"name\": \"snap\"}");
     ok(catalog_task_insert(cat, t, &err) == 0 && no_err(&err),
        "insert a task");
     got = get_task(cat, t->id);
@@ -224,14 +224,14 @@ test_task_failures(struct catalog *cat)
                   "task kind 'Image Snapshot' is not a word"),
        "a kind is a word");
     free(t->kind);
-    t->kind = xstrdup("backup");
-    t->target_kind = xstrdup("server");
+    t->kind = tc_strdup("backup");
+    t->target_kind = tc_strdup("server");
     ok(catalog_task_insert(cat, t, &err) == -1 &&
            err_is(&err, ERR_INVALID, NULL),
        "a target kind needs a target");
     free(t->target_kind);
     t->target_kind = NULL;
-    t->state = xstrdup("running");
+    t->state = tc_strdup("running");
     ok(catalog_task_insert(cat, t, &err) == -1 &&
            err_is(&err, ERR_INVALID, NULL),
        "a new task is queued");
@@ -256,7 +256,7 @@ test_task_list(struct catalog *cat)
     util_uuid_new(server);
     for (i = 0; i < 4; i++) {
         t[i] = new_task(i < 2 ? "backup" : "export", i % 2 ? server : NULL);
-        t[i]->created_at = xstrdup(times[i]);
+        t[i]->created_at = tc_strdup(times[i]);
         catalog_task_insert(cat, t[i], &err);
     }
     ok(no_err(&err), "insert four tasks");

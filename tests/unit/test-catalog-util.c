@@ -65,7 +65,7 @@ tc_open(void)
 }
 
 char *
-xstrdup(const char *s)
+tc_strdup(const char *s)
 {
     char *p = s ? strdup(s) : NULL;
 
@@ -85,10 +85,10 @@ new_image(const char *name, const char *status)
         abort();
     }
     util_uuid_new(img->id);
-    img->name = xstrdup(name);
-    img->status = xstrdup(status);
-    img->disk_format = xstrdup("qcow2");
-    img->container_format = xstrdup("bare");
+    img->name = tc_strdup(name);
+    img->status = tc_strdup(status);
+    img->disk_format = tc_strdup("qcow2");
+    img->container_format = tc_strdup("bare");
     img->size = -1;
     img->virtual_size = -1;
     return img;
@@ -103,8 +103,8 @@ new_instance(const char *name, const char *image_id)
         abort();
     }
     util_uuid_new(inst->id);
-    inst->name = xstrdup(name);
-    inst->image_id = xstrdup(image_id);
+    inst->name = tc_strdup(name);
+    inst->image_id = tc_strdup(image_id);
     inst->memory_mb = 512;
     inst->cpus = 1;
     return inst;
@@ -120,8 +120,8 @@ new_volume(const char *name, int64_t size)
         abort();
     }
     util_uuid_new(vol->id);
-    vol->name = xstrdup(name);
-    vol->status = xstrdup("available");
+    vol->name = tc_strdup(name);
+    vol->status = tc_strdup("available");
     vol->size = size;
     vol->device_index = -1;
     return vol;
@@ -137,9 +137,9 @@ new_snapshot(const char *name, const char *volume_id)
         abort();
     }
     util_uuid_new(snap->id);
-    snap->name = xstrdup(name);
-    snap->volume_id = xstrdup(volume_id);
-    snap->status = xstrdup("available");
+    snap->name = tc_strdup(name);
+    snap->volume_id = tc_strdup(volume_id);
+    snap->status = tc_strdup("available");
     snap->size = 1 << 20;
     return snap;
 }

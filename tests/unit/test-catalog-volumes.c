@@ -42,9 +42,9 @@ test_volumes(struct catalog *cat)
 
     ok(catalog_image_insert(cat, base, &err) == 0 && no_err(&err),
        "insert an image to make volumes from");
-    vol->file = xstrdup("/var/lib/vmsnap/volumes/data.qcow2");
-    vol->source_image_id = xstrdup(base->id);
-    vol->created_at = xstrdup(times[0]);
+    vol->file = tc_strdup("/var/lib/vmsnap/volumes/data.qcow2");
+    vol->source_image_id = tc_strdup(base->id);
+    vol->created_at = tc_strdup(times[0]);
     volume_meta_set(vol, "purpose", "db", NULL);
     volume_meta_set(vol, "attached_mode", "rw", NULL);
     volume_meta_set(vol, "purpose", "database", NULL);
@@ -67,7 +67,7 @@ test_volumes(struct catalog *cat)
         ok(got->nmeta == 2 && streq(got->meta[0].key, "attached_mode") &&
                streq(volume_meta(got, "purpose"), "database"),
            "volume metadata read back, sorted by key");
-        created = xstrdup(got->created_at);
+        created = tc_strdup(got->created_at);
     }
     volume_free(got);
     got = NULL;
@@ -94,18 +94,18 @@ test_volumes(struct catalog *cat)
         struct volume *bad = new_volume("bad", 1);
 
         free(bad->status);
-        bad->status = xstrdup("melting");
+        bad->status = tc_strdup("melting");
         ok(catalog_volume_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, "unknown volume status 'melting'"),
            "insert with an unknown status is refused");
         free(bad->status);
-        bad->status = xstrdup("in-use");
+        bad->status = tc_strdup("in-use");
         ok(catalog_volume_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert in status in-use is refused");
         free(bad->status);
-        bad->status = xstrdup("creating");
-        bad->instance_id = xstrdup(vol->id);
+        bad->status = tc_strdup("creating");
+        bad->instance_id = tc_strdup(vol->id);
         ok(catalog_volume_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID, NULL),
            "insert of an attached volume is refused");
@@ -116,7 +116,7 @@ test_volumes(struct catalog *cat)
                err_is(&err, ERR_INVALID, NULL),
            "insert with a negative size is refused");
         bad->size = 1;
-        bad->source_image_id = xstrdup("vol-base");
+        bad->source_image_id = tc_strdup("vol-base");
         ok(catalog_volume_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID,
                       "image ID 'vol-base' is not a UUID"),
@@ -124,7 +124,7 @@ test_volumes(struct catalog *cat)
         free(bad->source_image_id);
         bad->source_image_id = NULL;
         bad->source_snapshot_id =
-            xstrdup("1b4e28ba-2fa1-41d2-883f-0016d3cca427");
+            tc_strdup("1b4e28ba-2fa1-41d2-883f-0016d3cca427");
         ok(catalog_volume_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_NOT_FOUND,
                       "no volume snapshot with ID "
@@ -136,8 +136,8 @@ test_volumes(struct catalog *cat)
         volume_free(bad);
     }
 
-    other->created_at = xstrdup(times[1]);
-    third->created_at = xstrdup(times[2]);
+    other->created_at = tc_strdup(times[1]);
+    third->created_at = tc_strdup(times[2]);
     ok(catalog_volume_insert(cat, other, &err) == 0 &&
            catalog_volume_insert(cat, third, &err) == 0 && no_err(&err),
        "insert two more volumes");
@@ -186,10 +186,10 @@ test_volumes(struct catalog *cat)
 
     /* Whole-record update. */
     free(vol->name);
-    vol->name = xstrdup("data2");
+    vol->name = tc_strdup("data2");
     vol->size *= 2;
     free(vol->created_at);
-    vol->created_at = xstrdup("2000-01-01T00:00:00.000000Z");
+    vol->created_at = tc_strdup("2000-01-01T00:00:00.000000Z");
     catalog_props_free(vol->meta, vol->nmeta);
     vol->meta = NULL;
     vol->nmeta = 0;
@@ -424,14 +424,14 @@ test_volume_attach(struct catalog *cat)
        "read an attached volume");
     if (got != NULL) {
         free(got->name);
-        got->name = xstrdup("att-v1b");
+        got->name = tc_strdup("att-v1b");
         free(got->instance_id);
         got->instance_id = NULL;
         got->device_index = 9;
         ok(catalog_volume_update(cat, got, &err) == 0 && no_err(&err),
            "update an attached volume");
         free(got->status);
-        got->status = xstrdup("available");
+        got->status = tc_strdup("available");
         ok(catalog_volume_update(cat, got, &err) == -1 &&
                err_is(&err, ERR_CONFLICT, NULL),
            "update cannot make an attached volume available");
@@ -485,7 +485,6 @@ test_volume_snapshots(struct catalog *cat)
     struct image *bdm = new_image("vm-snap", "active");
     struct catalog_match m[2];
     CLEANUP_FREE char *want = NULL;
-    char json[256];
     size_t n = 0, i;
 
     ok(catalog_volume_insert(cat, vol, &err) == 0 && no_err(&err),
@@ -495,7 +494,7 @@ test_volume_snapshots(struct catalog *cat)
 
         snprintf(name, sizeof(name), "vs-%zu", i + 1);
         s[i] = new_snapshot(name, vol->id);
-        s[i]->created_at = xstrdup(times[i]);
+        s[i]->created_at = tc_strdup(times[i]);
         volume_snapshot_meta_set(s[i], "instance_snapshot_id",
                                  i < 2 ? "isnap-a" : "isnap-b", NULL);
         volume_snapshot_meta_set(s[i], "instance_uuid",
@@ -504,7 +503,7 @@ test_volume_snapshots(struct catalog *cat)
                no_err(&err),
            "insert snapshot %s", name);
     }
-    s[0]->file = xstrdup("/var/lib/vmsnap/snapshots/vs-1.qcow2");
+    s[0]->file = tc_strdup("/var/lib/vmsnap/snapshots/vs-1.qcow2");
     ok(catalog_volume_snapshot_update(cat, s[0], &err) == 0 &&
            no_err(&err),
        "update a snapshot");
@@ -547,9 +546,9 @@ test_volume_snapshots(struct catalog *cat)
                       "volume ID 'not-a-volume' is not a UUID"),
            "a snapshot needs a volume ID");
         free(bad->volume_id);
-        bad->volume_id = xstrdup(vol->id);
+        bad->volume_id = tc_strdup(vol->id);
         free(bad->status);
-        bad->status = xstrdup("in-use");
+        bad->status = tc_strdup("in-use");
         ok(catalog_volume_snapshot_insert(cat, bad, &err) == -1 &&
                err_is(&err, ERR_INVALID,
                       "unknown volume snapshot status 'in-use'"),
@@ -608,9 +607,9 @@ test_volume_snapshots(struct catalog *cat)
 
     /* A volume made from a snapshot keeps it. */
     catalog_volume_snapshot_set_status(cat, s[0]->id, "creating", NULL);
-    from->source_snapshot_id = xstrdup(s[0]->id);
+    from->source_snapshot_id = tc_strdup(s[0]->id);
     free(want);
-    want = xstrdup("volume snapshot vs-1 is not available: creating");
+    want = tc_strdup("volume snapshot vs-1 is not available: creating");
     ok(catalog_volume_insert(cat, from, &err) == -1 &&
            err_is(&err, ERR_CONFLICT, want),
        "no volume from a snapshot that is not available");
@@ -633,23 +632,25 @@ test_volume_snapshots(struct catalog *cat)
        "the deleted snapshot is gone");
 
     /* An image whose block device mapping names a snapshot keeps it; the
-     * ID may appear in any case inside the JSON.
+     * caller may give the ID in any case.
      */
-    {
-        char upper[UTIL_UUID_LEN];
-
-        for (i = 0; i < UTIL_UUID_LEN; i++) {
-            upper[i] = (s[1]->id[i] >= 'a' && s[1]->id[i] <= 'f')
-                           ? (char)(s[1]->id[i] - 'a' + 'A') : s[1]->id[i];
-        }
-        snprintf(json, sizeof(json),
-                 "[{\"boot_index\": 0, \"source_type\": \"snapshot\", "
-                 "\"snapshot_id\": \"%s\"}]", upper);
+    bdm->bdm = calloc(1, sizeof(*bdm->bdm));
+    if (bdm->bdm == NULL) {
+        abort();
     }
-    image_prop_set(bdm, "block_device_mapping", json, NULL);
+    bdm->nbdm = 1;
+    bdm->bdm[0].device_index = 1;
+    bdm->bdm[0].size = 1 << 20;
+    snprintf(bdm->bdm[0].volume_id, sizeof(bdm->bdm[0].volume_id), "%s",
+             vol->id);
+    for (i = 0; i < UTIL_UUID_LEN; i++) {
+        bdm->bdm[0].snapshot_id[i] =
+            (s[1]->id[i] >= 'a' && s[1]->id[i] <= 'f')
+                ? (char)(s[1]->id[i] - 'a' + 'A') : s[1]->id[i];
+    }
     image_prop_set(bdm, "bdm_v2", "True", NULL);
     ok(catalog_image_insert(cat, bdm, &err) == 0 && no_err(&err),
-       "insert an image whose block_device_mapping names a snapshot");
+       "insert an image whose mapping names a snapshot");
     free(want);
     want = util_strdup_printf("volume snapshot vs-2 is in use by image "
                               "vm-snap (%s)", bdm->id);
@@ -712,8 +713,8 @@ test_volume_transition(struct catalog *cat)
 
     util_uuid_new(project);
     free(vol->status);
-    vol->status = xstrdup("creating");
-    vol->project_id = xstrdup(project);
+    vol->status = tc_strdup("creating");
+    vol->project_id = tc_strdup(project);
     ok(catalog_volume_insert(cat, vol, &err) == 0 &&
            catalog_volume_insert(cat, other, &err) == 0 &&
            catalog_instance_insert(cat, srv, &err) == 0 && no_err(&err),
@@ -802,8 +803,8 @@ test_snapshot_writes(struct catalog *cat)
     s = new_snapshot("sw", volume);
     t = new_snapshot("sw-2", NO_SUCH_ID);
     free(s->status);
-    s->status = xstrdup("creating");
-    s->project_id = xstrdup(project);
+    s->status = tc_strdup("creating");
+    s->project_id = tc_strdup(project);
     s->file = util_strdup_printf("/d/volume-snapshots/%s.qcow2", s->id);
     volume_snapshot_meta_set(s, "instance_snapshot_id", "isnap", NULL);
     ok(catalog_volume_snapshot_insert(cat, s, &err) == 0 &&

@@ -290,6 +290,7 @@ static const char v2_schema[] =
 #define V2_D "aaaaaaaa-0000-4000-8000-000000000004"
 #define V2_E "aaaaaaaa-0000-4000-8000-000000000005"
 #define V2_VOL "bbbbbbbb-0000-4000-8000-000000000001"
+#define V2_VOL2 "bbbbbbbb-0000-4000-8000-000000000002"
 #define V2_S1 "cccccccc-0000-4000-8000-000000000001"
 #define V2_S2 "cccccccc-0000-4000-8000-000000000002"
 #define V2_S3 "cccccccc-0000-4000-8000-000000000003"
@@ -299,10 +300,12 @@ static const char v2_schema[] =
 
 /* What the vmsnap of schema 2 had written: images A and B made at the
  * same time (A first), an instance-level snapshot C whose
- * block_device_mapping names snapshots 1 and 2 (2 in upper case, beside
- * an entry without a snapshot), an image D whose file is outside the
- * data directory, a deleted image E that names snapshot 3, a volume, its
- * snapshots and a server.
+ * block_device_mapping names snapshots 1 and 2 (2 in upper case, with a
+ * member bdm.h ignores), an image D whose file is outside the data
+ * directory and whose block_device_mapping bdm_parse refuses (it names
+ * snapshot 3 without device, volume or size), a deleted image E whose
+ * valid block_device_mapping names snapshot 3, a volume, its snapshots
+ * and a server.
  */
 static const char v2_rows[] =
     "INSERT INTO images (id, name, status, disk_format, size, created_at, "
@@ -322,11 +325,14 @@ static const char v2_rows[] =
     "('" V2_C "', 'block_device_mapping', '[{\"device_index\": 1, "
     "\"volume_id\": \"" V2_VOL "\", \"snapshot_id\": \"" V2_S1 "\", "
     "\"size\": 1073741824, \"volume_name\": \"data\"}, "
-    "{\"device_index\": 2, \"snapshot_id\": "
-    "\"CCCCCCCC-0000-4000-8000-000000000002\"}, "
-    "{\"source_type\": \"blank\"}]'),"
-    "('" V2_E "', 'block_device_mapping', "
-    "'[{\"snapshot_id\": \"" V2_S3 "\"}]');"
+    "{\"device_index\": 2, \"volume_id\": \"" V2_VOL2 "\", "
+    "\"snapshot_id\": \"CCCCCCCC-0000-4000-8000-000000000002\", "
+    "\"size\": 2147483648, \"source_type\": \"snapshot\"}]'),"
+    "('" V2_D "', 'block_device_mapping', "
+    "'[{\"snapshot_id\": \"" V2_S3 "\"}]'),"
+    "('" V2_E "', 'block_device_mapping', '[{\"device_index\": 1, "
+    "\"volume_id\": \"" V2_VOL "\", \"snapshot_id\": \"" V2_S3 "\", "
+    "\"size\": 1073741824}]');"
     "INSERT INTO volumes (id, name, status, size, created_at, updated_at) "
     "VALUES ('" V2_VOL "', 'data', 'available', 1073741824, " V2_T0 ", "
     V2_T0 ");"
@@ -365,9 +371,9 @@ make_v2(const char *path)
     return rc == SQLITE_OK && raw_int(path, "PRAGMA user_version") == 2;
 }
 
-/* Check the records of make_v2 in CAT, upgraded. */
+/* Check the records of make_v2 in CAT (the file PATH), upgraded. */
 static void
-check_v2_records(struct catalog *cat, const char *project)
+check_v2_records(struct catalog *cat, const char *path, const char *project)
 {
     struct error *err = NULL;
     struct image *img = NULL;
@@ -405,6 +411,10 @@ check_v2_records(struct catalog *cat, const char *project)
     ok(catalog_image_get(cat, V2_D, &img, &err) == 0 && no_err(&err) &&
            img->location == NULL && streq(img->file, "/srv/elsewhere/d.qcow2"),
        "a file outside the data directory gets no location");
+    ok(img != NULL && img->nbdm == 0 &&
+           streq(image_prop(img, "block_device_mapping"),
+                 "[{\"snapshot_id\": \"" V2_S3 "\"}]"),
+       "a block_device_mapping bdm_parse refuses stays, mapping nothing");
     image_free(img);
     img = NULL;
 
@@ -416,11 +426,22 @@ check_v2_records(struct catalog *cat, const char *project)
            streq(img->bdm[0].volume_name, "data") &&
            img->bdm[1].device_index == 2 &&
            streq(img->bdm[1].snapshot_id, V2_S2) &&
-           img->bdm[1].volume_id == NULL && img->bdm[1].size == -1 &&
-           image_prop(img, "block_device_mapping") != NULL,
-       "block_device_mapping parsed into the relation, property kept");
+           streq(img->bdm[1].volume_id, V2_VOL2) &&
+           img->bdm[1].size == 2147483648LL &&
+           img->bdm[1].volume_name == NULL &&
+           image_prop(img, "block_device_mapping") == NULL,
+       "block_device_mapping moved into the relation, property removed");
     image_free(img);
     img = NULL;
+    ok(catalog_image_get(cat, V2_E, &img, &err) == 0 && no_err(&err) &&
+           img->nbdm == 1 && streq(img->bdm[0].snapshot_id, V2_S3) &&
+           img->nprops == 0,
+       "also for a deleted image");
+    image_free(img);
+    img = NULL;
+    ok(raw_int(path, "SELECT count(*) FROM image_properties "
+               "WHERE key = 'block_device_mapping'") == 1,
+       "no other copy of a mapping remains");
 
     ok(catalog_volume_snapshot_get(cat, V2_S1, &snap, &err) == 0 &&
            no_err(&err) &&
@@ -476,7 +497,7 @@ test_migration_v2(void)
            no_err(&err) && streq(p->name, "admin") && p->enabled,
        "a default project named admin");
     project_free(p);
-    check_v2_records(cat, project);
+    check_v2_records(cat, path, project);
 
     want = util_strdup_printf("volume snapshot s1 is in use by image c (%s)",
                               V2_C);
@@ -487,10 +508,16 @@ test_migration_v2(void)
            err_is(&err, ERR_CONFLICT, NULL),
        "also when the mapping wrote its ID in upper case");
     ok(catalog_volume_snapshot_delete(cat, V2_S3, &err) == 0 && no_err(&err),
-       "a snapshot only a deleted image maps can go");
+       "a snapshot only a deleted image and a refused property name can go");
+    ok(catalog_image_unset_property(cat, V2_D, "block_device_mapping",
+                                    &err) == 0 &&
+           no_err(&err) &&
+           raw_int(path, "SELECT count(*) FROM image_properties "
+                   "WHERE key = 'block_device_mapping'") == 0,
+       "the refused property can be removed");
 
     free(late->created_at);
-    late->created_at = xstrdup("2025-06-01T00:00:00.000000Z");
+    late->created_at = tc_strdup("2025-06-01T00:00:00.000000Z");
     ok(catalog_image_insert(cat, late, &err) == 0 && no_err(&err) &&
            catalog_image_list(cat, NULL, &list, &n, &err) == 0 &&
            no_err(&err) && n == 6 && streq(list[0]->id, late->id) &&
@@ -752,7 +779,7 @@ child_work(int me, const char *image_id, const char *inst_id, int fd)
         struct image *img = new_image(NULL, "queued");
 
         snprintf(name, sizeof(name), "c%d-%d", me, i);
-        img->name = xstrdup(name);
+        img->name = tc_strdup(name);
         snprintf(val, sizeof(val), "%d", i);
         image_prop_set(img, "owner", task, NULL);
         if (catalog_begin(cat, &err) < 0 ||

@@ -31,8 +31,10 @@ struct catalog *tc_open(void);
 /* Remove the temporary directory and its files. */
 void remove_tmpdir(void);
 
-/* strdup that aborts when memory runs out; NULL gives NULL. */
-char *xstrdup(const char *s);
+/* strdup that aborts when memory runs out; NULL gives NULL.  (Not named
+ * xstrdup: the library has one, xalloc.h, and the programs link both.)
+ */
+char *tc_strdup(const char *s);
 
 /* New records with a fresh ID, not yet in the catalog: an image, an
  * instance booted from IMAGE_ID, a detached available volume, an
