@@ -45,8 +45,10 @@ output_put_double(struct dynbuf *b, double d, bool json)
     char s[64];
 
     if (isnan(d) || isinf(d)) {
-        dynbuf_add_str(b, json ? "null"
-                          : (isnan(d) ? "nan" : (d < 0 ? "-inf" : "inf")), NULL);
+        dynbuf_add_str(b,
+                       json ? "null"
+                            : (isnan(d) ? "nan" : (d < 0 ? "-inf" : "inf")),
+                       NULL);
         return;
     }
     snprintf(s, sizeof(s), "%.15g", d);
@@ -65,7 +67,8 @@ output_put_int(struct dynbuf *b, json_object *v)
     /* json-c keeps integers above INT64_MAX as uint64; its own
      * serialiser prints both kinds exactly.
      */
-    dynbuf_add_str(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), NULL);
+    dynbuf_add_str(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+                   NULL);
 }
 
 static int
@@ -150,16 +153,8 @@ output_put_text(struct dynbuf *b, json_object *v, int depth)
         output_put_double(b, json_object_get_double(v), false);
         break;
     case json_type_string:
-        /* Untrusted text (names, properties, a guest's words) must not
-         * drive the terminal or forge lines (audit M1).
-         */
-        {
-            char *e = text_escape_mem(json_object_get_string(v),
-                                      (size_t)json_object_get_string_len(v));
-
-            dynbuf_add_str(b, e, NULL);
-            free(e);
-        }
+        dynbuf_add(b, json_object_get_string(v),
+                   (size_t)json_object_get_string_len(v), NULL);
         break;
     case json_type_object:
         output_put_dict(b, v, NULL, &first, depth);
@@ -782,31 +777,61 @@ output_json(struct dynbuf *b, const struct output *o, const size_t *sel,
     dynbuf_add_str(b, "\n]\n", NULL);
 }
 
-/* Text forms of the selected cells, row after row: nrows * nsel strings
- * (an array the caller frees with output_free_texts).
+/* TEXT (consumed) made safe to print: untrusted text (names, properties,
+ * a guest's words) must neither drive the terminal nor forge lines
+ * (audit M1).  Control and bidirectional characters and invalid UTF-8
+ * are escaped (text.h); with KEEP_LINES newlines stay, where a value may
+ * hold several lines (a table cell, a quoted shell value).
+ */
+static char *
+output_safe(char *text, bool keep_lines)
+{
+    struct dynbuf b;
+    const char *p = text;
+
+    if (!keep_lines || strchr(text, '\n') == NULL) {
+        char *safe = text_safe(text);
+
+        free(text);
+        return safe;
+    }
+    dynbuf_init(&b, OUTPUT_MAX_TEXT);
+    for (;;) {
+        const char *nl = strchr(p, '\n');
+        CLEANUP_FREE char *line = nl ? xstrndup(p, (size_t)(nl - p))
+                                     : xstrdup(p);
+        CLEANUP_FREE char *safe = text_safe(line);
+
+        dynbuf_add_str(&b, safe, NULL);
+        if (nl == NULL) {
+            break;
+        }
+        dynbuf_add_byte(&b, '\n', 1, NULL);
+        p = nl + 1;
+    }
+    free(text);
+    return dynbuf_take(&b, NULL, NULL);
+}
+
+/* Text forms of the selected cells, row after row, made safe for FMT:
+ * nrows * nsel strings (an array the caller frees with
+ * output_free_texts).
  */
 static char **
-output_texts(const struct output *o, const size_t *sel, size_t nsel)
+output_texts(const struct output *o, enum output_format fmt,
+             const size_t *sel, size_t nsel)
 {
     size_t nrows = o->is_list ? o->nrows : (o->ncols ? 1 : 0);
-    char **t = calloc(nrows * nsel + 1, sizeof(*t));
+    char **t = xcalloc(nrows * nsel + 1, sizeof(*t));
     size_t r, i;
 
-    if (t == NULL) {
-        return NULL;
-    }
     for (r = 0; r < nrows; r++) {
         for (i = 0; i < nsel; i++) {
             json_object *v = o->cells[r * o->ncols + sel[i]];
+            char *text = output_value_text(v);
 
-            t[r * nsel + i] = output_value_text(v);
-            if (t[r * nsel + i] == NULL) {
-                for (i = 0; i < r * nsel + nsel; i++) {
-                    free(t[i]);
-                }
-                free(t);
-                return NULL;
-            }
+            t[r * nsel + i] = output_safe(text ? text : xstrdup(""),
+                                          fmt != OUTPUT_VALUE);
         }
     }
     return t;
@@ -916,7 +941,7 @@ output_print(const struct output *o, FILE *fp, enum output_format fmt,
         output_json(&b, o, sel, nsel);
     } else {
         nrows = o->is_list ? o->nrows : (o->ncols ? 1 : 0);
-        texts = output_texts(o, sel, nsel);
+        texts = output_texts(o, fmt, sel, nsel);
         if (texts) {
             output_text_formats(&b, o, fmt, sel, nsel, texts);
         }

@@ -1,8 +1,9 @@
 /* vmsnap: diagnostics on stderr.
  *
  * Debug output is per subsystem: log_set_debug("qmp,qga") (or "all";
- * the debug setting, VMSNAP_DEBUG) turns on log_debug for those names.  The flag is tested before the arguments are
- * formatted.  Every function here preserves errno.
+ * the debug setting, VMSNAP_DEBUG) turns on log_debug for those names.
+ * The flag is tested before the arguments are formatted.  Every function
+ * here preserves errno.
  */
 #ifndef VMSNAP_LOG_H
 #define VMSNAP_LOG_H

@@ -15,6 +15,9 @@
 #include "hv-fake.h"
 #include "images.h"
 #include "props.h"
+#include "recover.h"
+#include "run.h"
+#include "qemuimg.h"
 #include "servers.h"
 #include "snapshot.h"
 #include "svc-impl.h"
@@ -26,17 +29,21 @@ static char data_dir[] = "/tmp/vmsnap-engine.XXXXXX";
 static struct config *cfg;
 static struct svc *svc;
 
+/* Open the context on the fake driver, then recover as svc_open would
+ * (it would use the configured driver, not the fake).
+ */
 static void
 open_svc(void)
 {
     struct error *err = NULL;
 
-    svc = svc_open(cfg, 0, &err);
+    svc = svc_open(cfg, SVC_NO_RECOVER, &err);
     if (svc == NULL) {
         fprintf(stderr, "svc_open: %s\n", error_msg(err));
         exit(1);
     }
     svc_use_hv(svc, hv_open_ops(fake_hv_ops(), cfg, NULL));
+    recover_all(svc);
 }
 
 /* Entries in DIR (relative to the data directory) but "." and "..". */
@@ -346,10 +353,7 @@ main(void)
     {
         const char *argv[] = {"rm", "-rf", "--", data_dir, NULL};
 
-        if (fork() == 0) {
-            execvp(argv[0], (char *const *)argv);
-            _exit(127);
-        }
+        run_check(argv, 60000, NULL, NULL);
     }
     return tap_done();
 }

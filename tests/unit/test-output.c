@@ -104,11 +104,14 @@ test_show(void)
           "|             | line2                                         |\n"
           "+-------------+-----------------------------------------------+\n",
           "show table");
+    /* One line per field: a newline inside a value must not look like
+     * a field of its own (audit M1).
+     */
     check(o, OUTPUT_VALUE, NULL,
           "abc\ncirros\n12345\nFalse\n"
           "hw_qemu_guest_agent='yes', os_distro='cirros'\nNone\n"
-          "line1\nline2\n",
-          "show value");
+          "line1\\nline2\n",
+          "show value: a newline is escaped");
     check(o, OUTPUT_SHELL, NULL,
           "id=\"abc\"\nname=\"cirros\"\nsize=\"12345\"\n"
           "protected=\"False\"\n"

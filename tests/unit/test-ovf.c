@@ -1198,7 +1198,7 @@ main(void)
     bool have_vmdk, have_qcow2;
     struct error *err = NULL;
 
-    unsetenv("VMSNAP_QEMU_IMG");
+    qemuimg_set_program(NULL);
     if (run_check(version, 10000, NULL, &err) < 0) {
         printf("1..0 # SKIP qemu-img not usable: %s\n", error_msg(err));
         error_free(err);

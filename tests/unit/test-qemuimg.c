@@ -38,6 +38,9 @@ on_progress(double pct, void *opaque)
     s->last = pct;
 }
 
+/* The fake qemu-img's path, as qemuimg_set_program keeps it. */
+static char fake_prog[PATH_MAX];
+
 /* DIR/NAME in a static buffer (one of four, rotating). */
 static const char *
 p(const char *name)
@@ -316,7 +319,9 @@ fake(const char *body)
 
     snprintf(script, sizeof(script), "#!/bin/sh\n%s\n", body);
     write_file(p("fake-qemu-img"), script, 0700);
-    setenv("VMSNAP_QEMU_IMG", p("fake-qemu-img"), 1);
+    /* qemuimg_set_program keeps the pointer: not one of p's buffers. */
+    snprintf(fake_prog, sizeof(fake_prog), "%s", p("fake-qemu-img"));
+    qemuimg_set_program(fake_prog);
 }
 
 static void
@@ -383,7 +388,7 @@ test_fake(void)
            "fake qemu-img got: info --output=json -U -f raw PATH");
         free(args);
     }
-    unsetenv("VMSNAP_QEMU_IMG");
+    qemuimg_set_program(NULL);
 }
 
 int
@@ -393,7 +398,7 @@ main(void)
     const char *rm[] = {"rm", "-rf", dir, NULL};
     struct error *err = NULL;
 
-    unsetenv("VMSNAP_QEMU_IMG");
+    qemuimg_set_program(NULL);
     if (run_check(version, 10000, NULL, &err) < 0) {
         printf("1..0 # SKIP qemu-img not usable: %s\n", error_msg(err));
         error_free(err);
