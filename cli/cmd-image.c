@@ -373,6 +373,12 @@ image_export(struct cli *cli, const struct cli_args *a)
         return cli_usage(cli, "container format '%s' is not supported (ova)",
                          container);
     }
+    if (disk_format && strcmp(disk_format, "vmdk") != 0 &&
+        strcmp(disk_format, "qcow2") != 0) {
+        return cli_usage(cli, "disk format '%s' is not supported (vmdk, "
+                              "qcow2)",
+                         disk_format);
+    }
     if (cli_svc(cli) == NULL) {
         return 1;
     }

@@ -359,6 +359,7 @@ struct package_import {
     const struct caller *who;        /* on whose behalf */
     const struct progress *progress; /* may be NULL */
     const char *name;                /* name of the new image */
+    const char *id;                  /* its ID, chosen by the request */
     char *workdir;                   /* tmp/import-<uuid>, made here */
     struct ovf_package *pkg;         /* the package, unpacked in workdir */
     struct image *img;               /* the new root image's record */
@@ -405,7 +406,7 @@ package_new_image(struct package_import *im, struct error **errp)
     size_t i;
 
     im->img = img;
-    util_uuid_new(img->id);
+    snprintf(img->id, sizeof(img->id), "%s", im->id);
     if (svc_lock(im->svc, "image", img->id, false, &im->lock, errp) < 0) {
         return -1;
     }
@@ -958,6 +959,7 @@ package_import_request(struct svc *svc, const struct caller *who,
 {
     CLEANUP_JSON_PUT json_object *req = NULL;
     CLEANUP_FREE char *abs = NULL;
+    char id[UTIL_UUID_LEN];
     struct stat st;
 
     if (path == NULL || stat(path, &st) < 0) {
@@ -982,13 +984,18 @@ package_import_request(struct svc *svc, const struct caller *who,
                    CATALOG_NAME_MAX);
         return -1;
     }
+    /* The new image's ID is chosen now: the task names it from the
+     * start, so that a worker that dies is traced to what it made.
+     */
+    util_uuid_new(id);
     req = json_object_new_object();
     json_object_object_add(req, "path", json_object_new_string(abs));
+    json_object_object_add(req, "image", json_object_new_string(id));
     if (name) {
         json_object_object_add(req, "name", json_object_new_string(name));
     }
-    return task_create(svc, who, package_import_task_kind.name, "package",
-                       NULL, NULL, req, out, errp);
+    return task_create(svc, who, package_import_task_kind.name, "image", id,
+                       id, req, out, errp);
 }
 
 static int
@@ -1008,7 +1015,8 @@ package_import_run(struct svc *svc, struct task_run *t, json_object *req,
     int r = -1;
 
     im.name = package_req_str(req, "name");
-    if (path == NULL) {
+    im.id = package_req_str(req, "image");
+    if (path == NULL || !util_is_uuid(im.id)) {
         error_setg(errp, ERR_INVALID, "import task without its package");
         return -1;
     }

@@ -226,11 +226,12 @@ volumes_create(struct svc *svc, const struct caller *who,
         r = qemuimg_create(vol->file, "qcow2", vol->size, errp);
     }
     made = r == 0;
-    if (r < 0 ||
-        (r = catalog_volume_set_status(cat, vol->id, "available", errp)) <
-            0 ||
-        (r = catalog_volume_get(cat, vol->id, out, errp)) < 0) {
-        goto out;
+    if (r == 0) {
+        r = catalog_volume_transition(cat, vol->id, "creating", "available",
+                                      errp);
+    }
+    if (r == 0) {
+        r = catalog_volume_get(cat, vol->id, out, errp);
     }
 out:
     if (r < 0) {
