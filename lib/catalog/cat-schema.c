@@ -43,8 +43,8 @@ cat_v3_owners(struct catalog *cat, const char *project,
         "UPDATE images SET owner = ?1 WHERE owner IS NULL",
         "UPDATE instances SET project_id = ?1 WHERE project_id IS NULL",
         "UPDATE volumes SET project_id = ?1 WHERE project_id IS NULL",
-        "UPDATE volume_snapshots SET project_id = ?1 "
-        "WHERE project_id IS NULL",
+        ("UPDATE volume_snapshots SET project_id = ?1 "
+         "WHERE project_id IS NULL"),
     };
     size_t i;
 

@@ -116,9 +116,10 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
             goto fail;
         }
         qemu_disk_node(spec->disks[i].source, dk->source);
-        snprintf(dk->node, sizeof(dk->node), "snap-%.8s-%zu", spec->tag, i);
-        snprintf(dk->job, sizeof(dk->job), "snapjob-%.8s-%zu", spec->tag,
-                 i);
+        snprintf(dk->node, sizeof(dk->node), "snap-%.8s-%u", spec->tag,
+                 (unsigned)i);
+        snprintf(dk->job, sizeof(dk->job), "snapjob-%.8s-%u", spec->tag,
+                 (unsigned)i);
         dk->path = xstrdup(spec->disks[i].target);
     }
     qb->qmp = qemu_qmp(d, errp);
