@@ -471,13 +471,13 @@ case $cmd in
         install_packages
         mkdir -p "$dir"
         chmod 755 "$dir"
-        want pg && pg_up
-        want s3 && s3_up
+        if want pg; then pg_up; fi
+        if want s3; then s3_up; fi
         print_env
         ;;
     down)
-        want s3 && s3_down
-        want pg && pg_down
+        if want s3; then s3_down; fi
+        if want pg; then pg_down; fi
         ;;
     status) status ;;
     env) print_env ;;
