@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,13 @@
 #define S3_MSG_MAX 300                   /* server text in our errors */
 #define S3_BACKOFF_MS 250
 #define S3_BACKOFF_MAX_MS 4000
+#define S3_MAX_CONCURRENCY 16
 
 struct s3 {
     CURL *curl;                /* reused: keeps the connection open */
+    CURL *pool[S3_MAX_CONCURRENCY]; /* the other parts' handles, made
+                                     * when first needed */
+    int concurrency;           /* parts in flight */
     char *endpoint;            /* without a trailing '/' */
     char *bucket;
     char *region;
@@ -47,13 +52,17 @@ struct s3 {
 
 /* One request. */
 struct req {
+    CURL *curl;                /* the handle to use; NULL: s->curl */
     const char *method;        /* "GET", "PUT", ... */
     const char *key;           /* the object, or NULL for the bucket */
     const char *query;         /* canonical query string, or NULL */
     bool idempotent;           /* may be retried after it was sent */
     bool head;                 /* no response body (HEAD) */
     const unsigned char *body; /* the request body, or NULL */
-    size_t body_len;
+    size_t body_len;           /* its length (also when from_fd) */
+    bool from_fd;              /* the body is read from body_fd */
+    int body_fd;               /* ... at body_off, with pread */
+    int64_t body_off;
     bool check_md5;            /* the ETag must be the body's MD5 */
     const char *header;        /* one extra header line, or NULL */
     const char *header2;       /* another, or NULL */
@@ -77,6 +86,7 @@ struct resp {
     int64_t range_total;       /* -1: none or '*' */
     const struct req *rq;
     size_t sent;               /* request body bytes handed to curl */
+    int read_errno;            /* reading the body from its fd failed */
     EVP_MD_CTX *md5;           /* of what was sent, when checked */
     struct error *sink_err;    /* the sink's error */
 };
@@ -420,6 +430,10 @@ s3_open(const struct s3_settings *st, struct error **errp)
                                                    : 30;
     s->max_attempts = st->max_attempts > 0 ? st->max_attempts : 5;
     s->part_size = st->part_size ? st->part_size : S3_DEFAULT_PART_SIZE;
+    s->concurrency = st->concurrency > 0 ? st->concurrency : 3;
+    if (s->concurrency > S3_MAX_CONCURRENCY) {
+        s->concurrency = S3_MAX_CONCURRENCY;
+    }
     s->endpoint = strdup(st->endpoint);
     s->bucket = strdup(st->bucket);
     s->region = strdup(region);
@@ -449,6 +463,11 @@ s3_close(struct s3 *s)
     }
     if (s->curl) {
         curl_easy_cleanup(s->curl);
+    }
+    for (int i = 0; i < S3_MAX_CONCURRENCY; i++) {
+        if (s->pool[i]) {
+            curl_easy_cleanup(s->pool[i]);
+        }
     }
     free(s->endpoint);
     free(s->bucket);
@@ -570,12 +589,29 @@ static size_t
 on_read(char *buf, size_t size, size_t n, void *ud)
 {
     struct resp *rs = ud;
-    size_t len = size * n, left = rs->rq->body_len - rs->sent;
+    const struct req *rq = rs->rq;
+    size_t len = size * n, left = rq->body_len - rs->sent;
 
     if (len > left) {
         len = left;
     }
-    memcpy(buf, rs->rq->body + rs->sent, len);
+    if (rq->from_fd) {
+        /* Straight from the file into curl's buffer: no copy of a part
+         * is kept, and a retry reads it again.
+         */
+        ssize_t r;
+        do {
+            r = pread(rq->body_fd, buf, len,
+                      rq->body_off + (int64_t)rs->sent);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0 || (r == 0 && len > 0)) {
+            rs->read_errno = r < 0 ? errno : EIO; /* EIO: it shrank */
+            return CURL_READFUNC_ABORT;
+        }
+        len = (size_t)r;
+    } else {
+        memcpy(buf, rq->body + rs->sent, len);
+    }
     if (rs->md5) {
         EVP_DigestUpdate(rs->md5, buf, len);
     }
@@ -751,7 +787,7 @@ attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     CLEANUP_FREE char *url = NULL;
     struct curl_slist *hdrs = NULL, *h;
     char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *c = s->curl;
+    CURL *c = rq->curl ? rq->curl : s->curl;
     CURLcode rc;
     size_t max = rq->body_max ? rq->body_max : S3_XML_BODY_MAX;
 
@@ -827,13 +863,13 @@ attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, rs);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t)(rq->body ? rq->body_len : 0));
+                         (curl_off_t)rq->body_len);
     } else if (!strcmp(rq->method, "POST")) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, rs);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(rq->body ? rq->body_len : 0));
+                         (curl_off_t)rq->body_len);
     } else if (strcmp(rq->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
     }
@@ -845,6 +881,11 @@ attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     if (rs->sink_err) {
         error_propagate(errp, rs->sink_err);
         rs->sink_err = NULL;
+        return -1;
+    }
+    if (rs->read_errno) {
+        error_setg_errno(errp, ERR_IO, rs->read_errno,
+                         "%s: reading the data to send", what);
         return -1;
     }
     if (rs->too_big) {
@@ -1538,18 +1579,21 @@ initiate(struct s3 *s, const char *key, char **upload_id,
     return 0;
 }
 
+/* Send part PART (its body described by BODY) of UPLOAD_ID. */
 static int
 put_part(struct s3 *s, const char *key, const char *upload_id, int part,
-         const unsigned char *buf, size_t len, char etag[80],
-         struct error **errp)
+         const struct req *body, char etag[80], struct error **errp)
 {
     CLEANUP_RESP struct resp rs = { 0 };
     CLEANUP_FREE char *query = NULL;
     char num[16];
     struct qparam q[] = { { "partNumber", num }, { "uploadId", upload_id } };
-    struct req rq = { .method = "PUT", .key = key, .idempotent = true,
-                      .body = buf, .body_len = len, .check_md5 = true };
+    struct req rq = *body;
 
+    rq.method = "PUT";
+    rq.key = key;
+    rq.idempotent = true;
+    rq.check_md5 = true;
     snprintf(num, sizeof(num), "%d", part);
     query = query_build(q, 2);
     if (!query) {
@@ -1633,18 +1677,179 @@ complete(struct s3 *s, const char *key, const char *upload_id,
     return 0;
 }
 
-int
-s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
-          const struct s3_upload_opts *opts, struct error **errp)
+/* Where the parts come from: a source read into one buffer of a part, or
+ * a range of a regular file read in place as it is sent.
+ */
+struct parts {
+    s3_source_fn src;          /* buffered: the source */
+    void *src_opaque;
+    unsigned char *buf;        /* one part */
+    int fd;                    /* in place: the file, or -1 */
+    int64_t off;               /* next byte to send */
+    int64_t end;               /* its end */
+};
+
+/* Describe the next part in BODY.  Returns its length (0: no more), or
+ * -1.
+ */
+static ssize_t
+parts_next(struct s3 *s, struct parts *ps, struct req *body,
+           struct error **errp)
+{
+    ssize_t n;
+
+    memset(body, 0, sizeof(*body));
+    if (ps->fd >= 0) {
+        int64_t left = ps->end - ps->off;
+        n = (ssize_t)(left < s->part_size ? left : s->part_size);
+        body->from_fd = true;
+        body->body_fd = ps->fd;
+        body->body_off = ps->off;
+        body->body_len = (size_t)n;
+        ps->off += n;
+        return n;
+    }
+    if (!ps->buf) {
+        ps->buf = malloc((size_t)s->part_size);
+        if (!ps->buf) {
+            error_setg(errp, ERR_IO, "out of memory for a %" PRId64
+                       "-byte part", s->part_size);
+            return -1;
+        }
+    }
+    n = fill(ps->src, ps->src_opaque, ps->buf, (size_t)s->part_size, errp);
+    if (n >= 0) {
+        body->body = ps->buf;
+        body->body_len = (size_t)n;
+    }
+    return n;
+}
+
+/* The parts of a file sent by several connections at once. */
+struct par {
+    struct s3 *s;
+    const char *key;
+    const char *upload_id;
+    int fd;
+    int64_t start;             /* the first byte */
+    int64_t end;               /* past the last */
+    int nparts;
+    char (*etags)[80];         /* one per part */
+    const struct s3_upload_opts *opts;
+    pthread_mutex_t mu;        /* guards what follows */
+    int next;                  /* the next part to send (from 0) */
+    int64_t done;              /* bytes sent */
+    struct error *err;         /* the first failure: the others stop */
+};
+
+struct par_worker {
+    struct par *p;
+    CURL *curl;
+};
+
+static void
+par_run(struct par *p, CURL *c)
+{
+    struct s3 *s = p->s;
+
+    for (;;) {
+        struct req body = { .curl = c, .from_fd = true, .body_fd = p->fd };
+        struct error *e = NULL;
+        int64_t len;
+        int i, r;
+
+        pthread_mutex_lock(&p->mu);
+        if (p->err || p->next >= p->nparts) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        body.body_off = p->start + (int64_t)i * s->part_size;
+        len = p->end - body.body_off;
+        body.body_len = (size_t)(len < s->part_size ? len : s->part_size);
+        r = put_part(s, p->key, p->upload_id, i + 1, &body, p->etags[i], &e);
+        pthread_mutex_lock(&p->mu);
+        if (r < 0 && !p->err) {
+            p->err = e;
+        } else if (r < 0) {
+            error_free(e);
+        } else {
+            p->done += (int64_t)body.body_len;
+            if (p->opts->size > 0) {
+                progress_report(p->opts->progress, "upload",
+                                p->done >= p->opts->size
+                                    ? 99.0 : 100.0 * (double)p->done /
+                                                 (double)p->opts->size);
+            }
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void *
+par_thread(void *arg)
+{
+    struct par_worker *w = arg;
+
+    par_run(w->p, w->curl);
+    return NULL;
+}
+
+/* Send every part of P, s->concurrency at a time: this thread and up to
+ * concurrency - 1 others, each with its own connection.  Returns 0, or
+ * -1 with the first failure.
+ */
+static int
+par_upload(struct par *p, struct error **errp)
+{
+    struct s3 *s = p->s;
+    pthread_t tids[S3_MAX_CONCURRENCY];
+    struct par_worker w[S3_MAX_CONCURRENCY];
+    int n = 0, i, want = s->concurrency < p->nparts ? s->concurrency
+                                                    : p->nparts;
+
+    pthread_mutex_init(&p->mu, NULL);
+    for (i = 0; i + 1 < want; i++) {
+        if (!s->pool[i]) {
+            s->pool[i] = curl_easy_init();
+        }
+        if (!s->pool[i]) {
+            break;
+        }
+        w[n].p = p;
+        w[n].curl = s->pool[i];
+        if (pthread_create(&tids[n], NULL, par_thread, &w[n]) != 0) {
+            break;              /* fewer at once, no failure */
+        }
+        n++;
+    }
+    par_run(p, s->curl);
+    for (i = 0; i < n; i++) {
+        pthread_join(tids[i], NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    if (p->err) {
+        error_propagate(errp, p->err);
+        p->err = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+upload(struct s3 *s, const char *key, struct parts *ps,
+       const struct s3_upload_opts *opts, struct error **errp)
 {
     static const struct s3_upload_opts none = { 0 };
-    CLEANUP_FREE unsigned char *buf = NULL;
     CLEANUP_FREE char *upload_id = NULL;
     CLEANUP_FREE char (*etags)[80] = NULL;
     struct error *err = NULL, *aerr = NULL;
+    struct req body;
     int nparts = 0, cap = 0;
     int64_t total = 0;
     ssize_t n;
+    bool single;
 
     if (!opts) {
         opts = &none;
@@ -1652,18 +1857,18 @@ s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
     if (!key_ok(key, errp)) {
         return -1;
     }
-    buf = malloc((size_t)s->part_size);
-    if (!buf) {
-        error_setg(errp, ERR_IO, "out of memory for a %" PRId64
-                   "-byte part", s->part_size);
-        return -1;
-    }
-    n = fill(src, src_opaque, buf, (size_t)s->part_size, errp);
+    n = parts_next(s, ps, &body, errp);
     if (n < 0) {
         return -1;
     }
-    if (n < s->part_size) {
-        if (s3_put(s, key, buf, (size_t)n, 0, errp) < 0) {
+    single = ps->fd >= 0 ? ps->off >= ps->end : n < s->part_size;
+    if (single) {
+        CLEANUP_RESP struct resp rs = { 0 };
+        body.method = "PUT";
+        body.key = key;
+        body.idempotent = true;
+        body.check_md5 = true;
+        if (perform(s, &body, &rs, errp) < 0) {
             return -1;
         }
         progress_report(opts->progress, "upload", 100.0);
@@ -1675,6 +1880,33 @@ s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
     if (opts->started &&
         opts->started(key, upload_id, opts->opaque, &err) < 0) {
         goto fail;
+    }
+    if (ps->fd >= 0 && s->concurrency > 1) {
+        int64_t start = body.body_off;
+        struct par p = { .s = s, .key = key, .upload_id = upload_id,
+                         .fd = ps->fd, .start = start, .end = ps->end,
+                         .opts = opts };
+        int64_t np = (ps->end - start + s->part_size - 1) / s->part_size;
+
+        if (np > S3_MAX_PARTS) {
+            error_setg(&err, ERR_INVALID,
+                       "%s is too large for %d parts of %" PRId64 " bytes",
+                       key, S3_MAX_PARTS, s->part_size);
+            goto fail;
+        }
+        p.nparts = (int)np;
+        etags = calloc((size_t)np, sizeof(*etags));
+        if (!etags) {
+            error_setg(&err, ERR_IO, "out of memory");
+            goto fail;
+        }
+        p.etags = etags;
+        if (par_upload(&p, &err) < 0) {
+            goto fail;
+        }
+        nparts = p.nparts;
+        total = ps->end - start;
+        n = 0;
     }
     while (n > 0) {
         if (nparts == S3_MAX_PARTS) {
@@ -1693,8 +1925,8 @@ s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
             etags = ne;
             cap = ncap;
         }
-        if (put_part(s, key, upload_id, nparts + 1, buf, (size_t)n,
-                     etags[nparts], &err) < 0) {
+        if (put_part(s, key, upload_id, nparts + 1, &body, etags[nparts],
+                     &err) < 0) {
             goto fail;
         }
         nparts++;
@@ -1705,7 +1937,7 @@ s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
                                 ? 99.0 : 100.0 * (double)total /
                                              (double)opts->size);
         }
-        n = fill(src, src_opaque, buf, (size_t)s->part_size, &err);
+        n = parts_next(s, ps, &body, &err);
         if (n < 0) {
             goto fail;
         }
@@ -1735,6 +1967,17 @@ fail:
     return -1;
 }
 
+int
+s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
+          const struct s3_upload_opts *opts, struct error **errp)
+{
+    struct parts ps = { .src = src, .src_opaque = src_opaque, .fd = -1 };
+    int r = upload(s, key, &ps, opts, errp);
+
+    free(ps.buf);
+    return r;
+}
+
 static ssize_t
 fd_source(void *buf, size_t len, void *opaque, struct error **errp)
 {
@@ -1754,5 +1997,16 @@ int
 s3_upload_fd(struct s3 *s, const char *key, int fd,
              const struct s3_upload_opts *opts, struct error **errp)
 {
+    struct stat st;
+    off_t pos;
+
+    /* A regular file is sent in place, part by part, as curl asks for
+     * the bytes: no part is copied into memory first.
+     */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (pos = lseek(fd, 0, SEEK_CUR)) >= 0 && pos <= st.st_size) {
+        struct parts ps = { .fd = fd, .off = pos, .end = st.st_size };
+        return upload(s, key, &ps, opts, errp);
+    }
     return s3_upload(s, key, fd_source, &fd, opts, errp);
 }

@@ -63,6 +63,8 @@ struct s3_settings {
     int max_attempts;         /* tries per request, 0: 5; 1: no retry */
     int64_t part_size;        /* multipart part size, 0: 32 MiB; at least
                                * S3_MIN_PART_SIZE */
+    int concurrency;          /* parts of a file sent at once (threads,
+                               * connections), 0: 3; 1: one at a time */
 };
 
 struct s3;
@@ -181,8 +183,12 @@ struct s3_upload_opts {
 int s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
               const struct s3_upload_opts *opts, struct error **errp);
 
-/* s3_upload reading FD from its current offset to its end (a file, a
- * pipe).  Returns 0, or -1.
+/* s3_upload reading FD from its current offset to its end.  A regular
+ * file is read in place (pread, as curl sends; no part is copied into
+ * memory) and settings.concurrency parts go at once, each on its own
+ * connection and thread: the progress reporter is then called from those
+ * threads, one call at a time.  The file must not change until this
+ * returns.  Anything else (a pipe) goes as s3_upload.  Returns 0, or -1.
  */
 int s3_upload_fd(struct s3 *s, const char *key, int fd,
                  const struct s3_upload_opts *opts, struct error **errp);

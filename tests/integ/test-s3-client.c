@@ -417,6 +417,25 @@ test_multipart(struct s3 *s)
         err = NULL;
     }
     s3_delete(s, key, NULL);
+
+    /* The same file one part at a time (settings.concurrency 1). */
+    {
+        struct s3_settings st = {
+            .endpoint = endpoint, .bucket = bucket, .credentials = creds,
+            .part_size = 5 * MiB, .concurrency = 1,
+        };
+        struct s3 *one = s3_open(&st, NULL);
+
+        started_id[0] = '\0';
+        m.len = 0;
+        ok(one && lseek(fd, 0, SEEK_SET) == 0 &&
+               s3_upload_fd(one, key, fd, &o, NULL) == 0 && started_id[0] &&
+               s3_get_range(one, key, 0, -1, mem_sink, &m, &got, NULL) == 0 &&
+               m.len == n && !memcmp(m.buf, data, n),
+           "the same, one part at a time: the same bytes");
+        s3_delete(s, key, NULL);
+        s3_close(one);
+    }
     free(m.buf);
 }
 
