@@ -413,6 +413,13 @@ s3_ready() {
     [ "$code" = 200 ]
 }
 
+gone() {  # gone PID: it exited (a zombie not yet reaped counts)
+    local state
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' \
+        "/proc/$1/status" 2>/dev/null) || true
+    [ -z "$state" ] || [ "$state" = Z ]
+}
+
 s3_down() {
     local s pid pids=()
     for s in "${swift_servers[@]}"; do
@@ -424,7 +431,7 @@ s3_down() {
         rm -f "$sw/run/$s.pid"
     done
     for pid in "${pids[@]}"; do
-        if ! wait_for 20 "exit of $pid" test ! -e "/proc/$pid"; then
+        if ! wait_for 20 "exit of $pid" gone "$pid"; then
             kill -KILL "$pid" 2>/dev/null || true
         fi
     done

@@ -229,7 +229,7 @@ struct walk {
     bool oom;
 };
 
-static struct walk *walk_state;   /* nftw has no opaque pointer */
+static __thread struct walk *walk_state; /* nftw has no opaque pointer */
 
 static int
 walk_fn(const char *path, const struct stat *st, int type, struct FTW *f)
