@@ -413,6 +413,10 @@ s3_open(const struct s3_settings *st, struct error **errp)
         error_setg(errp, ERR_INVALID, "bad S3 region");
         return NULL;
     }
+    /* libxml2 must be set up before threads use it (an upload's part
+     * threads parse error answers).
+     */
+    xmlInitParser();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         error_setg(errp, ERR_IO, "cannot initialise libcurl");
         return NULL;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,6 +528,73 @@ test_stop_mid_upload(void)
     s3_close(s);
 }
 
+/* The pid of Swift server NAME, from services.sh's pid file, or -1. */
+static pid_t
+server_pid(const char *name)
+{
+    CLEANUP_FREE char *path = util_strdup_printf(
+        "%s/swift/run/%s.pid", getenv("VMSNAP_SERVICES_DIR"), name);
+    FILE *f = path ? fopen(path, "r") : NULL;
+    long pid = -1;
+
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1) {
+            pid = -1;
+        }
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+static void
+test_server_trouble(void)
+{
+    CLEANUP_FREE char *key = key_of("trouble");
+    struct s3_settings st = {
+        .endpoint = endpoint, .bucket = bucket, .credentials = creds,
+        .max_attempts = 2, .connect_timeout_ms = 2000,
+        .low_speed_time_s = 2,
+    };
+    struct s3 *s = s3_open(&st, NULL);
+    struct error *err = NULL;
+    pid_t pid;
+    time_t t0;
+
+    if (!ok(s != NULL, "client")) {
+        return;
+    }
+    /* The object server gone, the proxy up: HTTP 503, retried. */
+    pid = server_pid("object");
+    ok(pid > 0 && kill(pid, SIGTERM) == 0, "object server stopped");
+    ok(s3_put(s, key, "x", 1, 0, &err) < 0 &&
+           err_has(err, ERR_PEER, "HTTP 503") &&
+           strstr(error_msg(err), "after 2 tries"),
+       "a write meets a clear 503 error after its retries");
+    error_free(err);
+    err = NULL;
+    ok(services_cmd("up"), "services.sh up starts what is missing");
+    ok(s3_put(s, key, "x", 1, 0, NULL) == 0 &&
+           s3_head(s, key, NULL, NULL) == 1,
+       "and writes work again, without repair");
+
+    /* A proxy that accepts connections and never answers: the low-speed
+     * limit ends each try.
+     */
+    pid = server_pid("proxy");
+    ok(pid > 0 && kill(pid, SIGSTOP) == 0, "proxy frozen");
+    t0 = time(NULL);
+    ok(s3_head(s, key, NULL, &err) < 0 &&
+           err_has(err, ERR_TIMEOUT, "after 2 tries"),
+       "a hung server: a timeout error");
+    ok(time(NULL) - t0 < 20, "within the bounded wait (%ld s)",
+       (long)(time(NULL) - t0));
+    error_free(err);
+    err = NULL;
+    kill(pid, SIGCONT);
+    ok(s3_delete(s, key, NULL) == 0, "the proxy thawed: requests work");
+    s3_close(s);
+}
+
 /* --- the s3 store --------------------------------------------------------- */
 
 static struct blob_s3 *
@@ -856,6 +924,7 @@ main(void)
     test_multipart(s);
     s3_close(s);
     test_bad_credentials();
+    test_server_trouble();
     test_store();
     test_stop_mid_upload();
     test_store_stop_mid_upload();
