@@ -61,6 +61,17 @@ struct config {
 
     /* [store] */
     char *store;                /* store.driver: "file" or "s3" */
+    char *s3_endpoint;          /* store.s3_endpoint: "http://host:port" */
+    char *s3_bucket;            /* store.s3_bucket */
+    char *s3_region;            /* store.s3_region */
+    char *s3_credentials;       /* store.s3_credentials: the file holding
+                                 * the access key and secret */
+    int64_t s3_part_size;       /* store.s3_part_size: multipart parts */
+    int s3_concurrency;         /* store.s3_concurrency: parts at once */
+    char *cache_dir;            /* store.cache_dir: local copies of
+                                 * objects; "": DATA_DIR/cache/s3 */
+    int64_t cache_max;          /* store.cache_max: bytes the cache holds
+                                 * at most */
 
     /* [limits] */
     int64_t max_image_size;     /* limits.max_image_size: bytes, 0: none */

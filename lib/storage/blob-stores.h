@@ -7,9 +7,7 @@
 /* Files under the data directory (blob-file.c). */
 const struct blob_ops *blob_file_ops(void);
 
-#ifdef VMSNAP_HAVE_S3
 /* Objects in an S3 bucket (blob-s3.c). */
 const struct blob_ops *blob_s3_ops(void);
-#endif
 
 #endif

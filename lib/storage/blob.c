@@ -24,11 +24,9 @@ blob_builtin(const char *name)
     if (strcmp(name, "file") == 0) {
         return blob_file_ops();
     }
-#ifdef VMSNAP_HAVE_S3
     if (strcmp(name, "s3") == 0) {
         return blob_s3_ops();
     }
-#endif
     return NULL;
 }
 

@@ -1,0 +1,69 @@
+/* bench/s3-upload: upload FILE as object KEY with vmsnap's S3 client
+ * (lib/storage/s3.c), for bench/s3.sh.  Settings from the environment as
+ * scripts/services.sh prints them (VMSNAP_S3_ENDPOINT, VMSNAP_S3_BUCKET,
+ * VMSNAP_S3_REGION, VMSNAP_S3_CREDENTIALS); PART_MIB sets the part size
+ * (default 32).  Prints "SECONDS BYTES" on success.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "s3.h"
+#include "util.h"
+
+int
+main(int argc, char **argv)
+{
+    struct s3_settings st = { 0 };
+    struct error *err = NULL;
+    struct timespec a, b;
+    struct stat sb;
+    struct s3 *s;
+    int64_t part_mib = 32;
+    int fd, rc;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: s3-upload FILE KEY\n");
+        return 2;
+    }
+    st.endpoint = getenv("VMSNAP_S3_ENDPOINT");
+    st.bucket = getenv("VMSNAP_S3_BUCKET");
+    st.region = getenv("VMSNAP_S3_REGION");
+    st.credentials = getenv("VMSNAP_S3_CREDENTIALS");
+    if (getenv("PART_MIB") &&
+        util_parse_int64(getenv("PART_MIB"), &part_mib, NULL) < 0) {
+        fprintf(stderr, "s3-upload: bad PART_MIB\n");
+        return 2;
+    }
+    st.part_size = part_mib * 1024 * 1024;
+    s = s3_open(&st, &err);
+    if (!s) {
+        error_report("s3-upload", err);
+        return 1;
+    }
+    fd = open(argv[1], O_RDONLY);
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        perror(argv[1]);
+        s3_close(s);
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = s3_upload_fd(s, argv[2], fd, NULL, &err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    close(fd);
+    s3_close(s);
+    if (rc < 0) {
+        error_report("s3-upload", err);
+        return 1;
+    }
+    printf("%.3f %" PRId64 "\n",
+           (double)(b.tv_sec - a.tv_sec) +
+               (double)(b.tv_nsec - a.tv_nsec) / 1e9,
+           (int64_t)sb.st_size);
+    return 0;
+}

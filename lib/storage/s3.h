@@ -1,0 +1,212 @@
+/* vmsnap: a small client of the S3 object API (AWS S3, Ceph radosgw,
+ * OpenStack Swift's s3api, ...), over libcurl.
+ *
+ * Requests are signed by libcurl's own AWS Signature Version 4 support
+ * (CURLOPT_AWS_SIGV4, curl 7.75 and later) with an UNSIGNED-PAYLOAD body
+ * hash; bodies are checked by their MD5 against the ETag the server
+ * returns instead.  URLs are path-style (ENDPOINT/BUCKET/KEY), which every
+ * server accepts and Swift's s3api requires.  This client builds the
+ * canonical query string itself (sorted, %XX-encoded) because curl 7.88
+ * signs the query as written.
+ *
+ * Waits are bounded: a connection must open within connect_timeout_ms and
+ * a transfer that moves no byte for low_speed_time_s seconds fails.
+ * Idempotent requests (GET, HEAD, PUT of a whole object or of a part,
+ * DELETE, listings) are retried on a connection failure or an HTTP 5xx,
+ * at most max_attempts times in all, with exponential backoff (0.25 s,
+ * 0.5 s, 1 s, ... capped at 4 s, with jitter); a request that is not
+ * idempotent (starting a multipart upload) only when the connection was
+ * refused, so it cannot have been seen.
+ *
+ * Errors: the server's answer as ERR_PEER (the S3 error code, such as
+ * "NoSuchKey" or "SignatureDoesNotMatch", is the peer class; the message
+ * has the method, the key, the HTTP status and the server's message with
+ * any byte outside printable ASCII replaced), ERR_NOT_FOUND for a missing
+ * object or bucket, ERR_CONFLICT for a precondition that failed,
+ * ERR_TIMEOUT or ERR_IO for a transport failure, ERR_PROTOCOL for an
+ * answer of the wrong shape.
+ *
+ * Credentials come from a file (never a command line or the environment):
+ * either two lines, the access key then the secret key, or lines of
+ * "name = value" with the names access_key and secret_key (or the AWS
+ * CLI's aws_access_key_id and aws_secret_access_key; "[section]" lines
+ * and '#' comments are ignored).  The file must not be readable or
+ * writable by group or others.
+ *
+ * A handle is not thread-safe: one thread at a time (one per thread).
+ * Every call blocks on the network.
+ */
+#ifndef VMSNAP_S3_H
+#define VMSNAP_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "error.h"
+#include "progress.h"
+
+#define S3_MIN_PART_SIZE (5 * 1024 * 1024)      /* S3's minimum part */
+#define S3_DEFAULT_PART_SIZE (32 * 1024 * 1024)
+#define S3_MAX_PARTS 10000                      /* S3's maximum */
+
+/* What s3_open needs.  Strings are borrowed for the call only. */
+struct s3_settings {
+    const char *endpoint;     /* "http://host:port" or "https://host" */
+    const char *bucket;       /* the bucket (a DNS-style name) */
+    const char *region;       /* signing region; NULL or "": us-east-1 */
+    const char *credentials;  /* the credentials file */
+    int connect_timeout_ms;   /* 0: 10000 */
+    int low_speed_time_s;     /* 0: 30 */
+    int max_attempts;         /* tries per request, 0: 5; 1: no retry */
+    int64_t part_size;        /* multipart part size, 0: 32 MiB; at least
+                               * S3_MIN_PART_SIZE */
+    int concurrency;          /* parts of a file sent at once (threads,
+                               * connections), 0: 3; 1: one at a time */
+};
+
+struct s3;
+
+/* Make a client for SETTINGS: reads the credentials file, checks the
+ * settings; opens no connection.  Returns the handle (free with
+ * s3_close), or NULL with ERR_INVALID (bad setting or credentials file)
+ * or ERR_IO (the file cannot be read).
+ */
+struct s3 *s3_open(const struct s3_settings *settings, struct error **errp);
+
+/* Close S; NULL is allowed. */
+void s3_close(struct s3 *s);
+
+/* The bucket's name, borrowed from S. */
+const char *s3_bucket(const struct s3 *s);
+
+/* Does the bucket exist (and may we see it)?  1 yes, 0 no, -1 error. */
+int s3_bucket_exists(struct s3 *s, struct error **errp);
+
+/* Create the bucket; one we own already is fine.  Returns 0, or -1
+ * (ERR_CONFLICT when another owner has the name).
+ */
+int s3_bucket_create(struct s3 *s, struct error **errp);
+
+/* Flags of s3_put. */
+#define S3_PUT_IF_ABSENT 1u   /* fail with ERR_CONFLICT if KEY exists */
+
+/* Store LEN bytes at BUF (borrowed) as object KEY, in one request (for
+ * small objects: chunks, indexes; at most 5 GiB).  With S3_PUT_IF_ABSENT
+ * the request carries If-None-Match: *; a server that does not support
+ * it (Swift's s3api answers 501 NotImplemented) is remembered, and from
+ * then on a HEAD comes first instead: that is not atomic, two writers can
+ * both see no object and both write, so use it only where both would
+ * write the same bytes (content-addressed chunks).  A retried conditional
+ * PUT whose first try did land also ends in ERR_CONFLICT.
+ * Returns 0, or -1.
+ */
+int s3_put(struct s3 *s, const char *key, const void *buf, size_t len,
+           unsigned flags, struct error **errp);
+
+/* Read object KEY whole into *BUF (caller frees; NUL-terminated for
+ * convenience, not counted in *LEN).  An object larger than MAX bytes is
+ * ERR_INVALID and is not read.  ERR_NOT_FOUND when it does not exist.
+ * Returns 0, or -1.
+ */
+int s3_get(struct s3 *s, const char *key, size_t max, void **buf,
+           size_t *len, struct error **errp);
+
+/* A consumer of streamed data: returns 0, or -1 with an error set to
+ * stop the transfer (the error is returned as is).
+ */
+typedef int (*s3_sink_fn)(const void *data, size_t len, void *opaque,
+                          struct error **errp);
+
+/* Stream LENGTH bytes of object KEY from OFFSET to FN, in order, each
+ * byte once (a retry after a broken transfer resumes where it broke).
+ * LENGTH -1: to the end.  A range that starts at or past the end is
+ * ERR_INVALID; one that runs past the end delivers what there is and
+ * *GOT says how much (GOT may be NULL).  Returns 0, or -1.
+ */
+int s3_get_range(struct s3 *s, const char *key, int64_t offset,
+                 int64_t length, s3_sink_fn fn, void *opaque, int64_t *got,
+                 struct error **errp);
+
+/* Does object KEY exist?  1 with *SIZE (may be NULL) set, 0, or -1. */
+int s3_head(struct s3 *s, const char *key, int64_t *size,
+            struct error **errp);
+
+/* Delete object KEY; a missing object is not an error.  Returns 0/-1. */
+int s3_delete(struct s3 *s, const char *key, struct error **errp);
+
+/* Call FN for every object whose key starts with PREFIX ("" for all), in
+ * key order, with its key (borrowed for the call) and size, PAGE_SIZE
+ * keys per request (0: 1000, the most S3 gives).  Stops early, with 0,
+ * when FN returns false.  Returns 0, or -1.
+ */
+int s3_list(struct s3 *s, const char *prefix, int page_size,
+            bool (*fn)(const char *key, int64_t size, void *opaque),
+            void *opaque, struct error **errp);
+
+/* A source of data for s3_upload: fill up to LEN bytes of BUF; return
+ * how many (0 at the end), or -1 with an error set.
+ */
+typedef ssize_t (*s3_source_fn)(void *buf, size_t len, void *opaque,
+                                struct error **errp);
+
+/* Options of s3_upload; every field may be 0/NULL. */
+struct s3_upload_opts {
+    const struct progress *progress; /* "upload" phase, when size known */
+    int64_t size;                    /* total bytes, for progress; 0 or
+                                      * -1: unknown */
+    /* Called once a multipart upload is begun, before any part is sent:
+     * a caller that must not leave parts behind even if it dies keeps
+     * UPLOAD_ID (borrowed) to abort it later.  Returning -1 (error set)
+     * aborts the upload.
+     */
+    int (*started)(const char *key, const char *upload_id, void *opaque,
+                   struct error **errp);
+    /* Called when that upload is over: completed, or aborted so that no
+     * part is left.  Not called when the abort failed too.
+     */
+    void (*ended)(const char *key, const char *upload_id, void *opaque);
+    void *opaque;                    /* for the three above */
+};
+
+/* Store what SRC gives as object KEY, streamed: the data is read one
+ * part (settings.part_size) at a time, never whole.  Data that fits in
+ * one part goes in one PUT; more is a multipart upload of parts of that
+ * size, each retried on its own and checked against its ETag (MD5), then
+ * completed and the object's size checked.  On failure the multipart
+ * upload is aborted (with retries) so that no part is left; if even the
+ * abort fails, the error says so and names the upload id.  Returns 0, or
+ * -1.
+ */
+int s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
+              const struct s3_upload_opts *opts, struct error **errp);
+
+/* s3_upload reading FD from its current offset to its end.  A regular
+ * file is read in place (pread, as curl sends; no part is copied into
+ * memory) and settings.concurrency parts go at once, each on its own
+ * connection and thread: the progress reporter is then called from those
+ * threads, one call at a time.  The file must not change until this
+ * returns.  Anything else (a pipe) goes as s3_upload.  Returns 0, or -1.
+ */
+int s3_upload_fd(struct s3 *s, const char *key, int fd,
+                 const struct s3_upload_opts *opts, struct error **errp);
+
+/* Call FN for every multipart upload in progress (begun, neither
+ * completed nor aborted) whose key starts with PREFIX, with its key,
+ * upload id (both borrowed for the call) and start time.  Stops early,
+ * with 0, when FN returns false.  Returns 0, or -1.
+ */
+int s3_list_uploads(struct s3 *s, const char *prefix,
+                    bool (*fn)(const char *key, const char *upload_id,
+                               time_t initiated, void *opaque),
+                    void *opaque, struct error **errp);
+
+/* Abort multipart upload UPLOAD_ID of KEY, dropping its parts; one that
+ * is already gone is not an error.  Returns 0, or -1.
+ */
+int s3_abort_upload(struct s3 *s, const char *key, const char *upload_id,
+                    struct error **errp);
+
+#endif
