@@ -47,7 +47,6 @@
 #define DIR_LOCK_OTHER DIR_FANOUT /* lock byte of non-chunk keys */
 #define DIR_POOL_MAX 16           /* lock descriptors kept */
 #define DIR_OTHER_MAX 16          /* non-chunk dirs awaiting fsync */
-#define DIR_NEW_REAP_NS (60ll * 1000000000) /* age of stale writers/.new */
 
 struct dir_be {
     int rootfd;                      /* the store's directory */
@@ -607,23 +606,18 @@ dir_remove_unless_since(void *be, const char *key, int64_t since_ns,
     return rc;
 }
 
+/* One try at registering: make writers/.new-*, lock it, rename it to
+ * writers/<pid>-<n>.w.  Returns 0, or -1 with errno set (ENOENT: gc took
+ * the unnamed file for a dead writer's and removed it; try again).
+ */
 static int
-dir_writer_begin(void *be, void **token, int64_t *start_ns,
-                 struct error **errp)
+dir_register_once(struct dir_be *d, struct dir_writer *w)
 {
-    struct dir_be *d = be;
-    struct dir_writer *w;
     char tmp[PATH_MAX];
-    struct stat st;
     unsigned long seq;
-    int fd;
+    int fd, err;
 
-    w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    for (;;) {
+    do {
         pthread_mutex_lock(&d->mu);
         seq = d->seq++;
         pthread_mutex_unlock(&d->mu);
@@ -631,30 +625,53 @@ dir_writer_begin(void *be, void **token, int64_t *start_ns,
                  seq);
         fd = openat(d->rootfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
-        if (fd >= 0 || errno != EEXIST) {
-            break;
-        }
-    }
+    } while (fd < 0 && errno == EEXIST);
     if (fd < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create %s", tmp);
-        free(w);
+        return -1;
+    }
+    free(w->name);
+    w->name = util_strdup_printf("writers/%ld-%lu.w", (long)getpid(), seq);
+    /* Locked before it gets the name gc looks at, so gc never takes a
+     * starting writer for a dead one.
+     */
+    if (w->name == NULL || flock(fd, LOCK_EX) < 0 ||
+        renameat(d->rootfd, tmp, d->rootfd, w->name) < 0) {
+        err = w->name ? errno : ENOMEM;
+        unlinkat(d->rootfd, tmp, 0);
+        close(fd);
+        errno = err;
         return -1;
     }
     w->fd = fd;
-    /* Locked before it gets a name gc looks at, so gc never takes a
-     * starting writer for a dead one.
-     */
-    w->name = util_strdup_printf("writers/%ld-%lu.w", (long)getpid(), seq);
-    if (w->name == NULL || flock(fd, LOCK_EX) < 0 ||
-        renameat(d->rootfd, tmp, d->rootfd, w->name) < 0 ||
-        futimens(fd, NULL) < 0 || fstat(fd, &st) < 0) {
-        error_setg_errno(errp, ERR_IO, w->name ? errno : ENOMEM,
-                         "register writer");
-        unlinkat(d->rootfd, tmp, 0);
-        if (w->name) {
-            unlinkat(d->rootfd, w->name, 0);
+    return 0;
+}
+
+static int
+dir_writer_begin(void *be, void **token, int64_t *start_ns,
+                 struct error **errp)
+{
+    struct dir_be *d = be;
+    struct dir_writer *w;
+    struct stat st;
+    int i, rc = -1;
+
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < 10 && rc < 0; i++) {
+        rc = dir_register_once(d, w);
+        if (rc < 0 && errno != ENOENT) {
+            break;
         }
-        close(fd);
+    }
+    if (rc < 0 || futimens(w->fd, NULL) < 0 || fstat(w->fd, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "register writer");
+        if (rc == 0) {
+            unlinkat(d->rootfd, w->name, 0);
+            close(w->fd);
+        }
         free(w->name);
         free(w);
         return -1;
@@ -728,9 +745,11 @@ dir_gc_begin(void *be, int64_t *now_ns, int64_t *oldest_ns,
             if (stat_mtime_ns(&st) < oldest) {
                 oldest = stat_mtime_ns(&st);
             }
-        } else if (de->d_name[0] != '.' ||
-                   now - stat_mtime_ns(&st) > DIR_NEW_REAP_NS) {
-            unlinkat(d->rootfd, name, 0); /* its writer died */
+        } else {
+            /* Its writer died (or, for a .new file, has not locked it
+             * yet: that writer sees its rename fail and tries again).
+             */
+            unlinkat(d->rootfd, name, 0);
         }
         close(fd);
     }

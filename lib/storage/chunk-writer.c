@@ -848,8 +848,17 @@ chunk_writer_commit(struct chunk_writer *w, struct chunk_index_info *info,
      */
     if (be->ops->sync(be->priv, &local) < 0 ||
         chunk_index_serialize(w->ix, &buf, &len, &local) < 0 ||
-        be->ops->put(be->priv, w->key, buf, len, CHUNK_PUT_EXCL, &local) < 0 ||
-        be->ops->sync(be->priv, &local) < 0) {
+        be->ops->put(be->priv, w->key, buf, len, CHUNK_PUT_EXCL, &local) < 0) {
+        error_prepend(&local, "index %s: ", w->name);
+        return cw_error(w, local, errp);
+    }
+    if (be->ops->sync(be->priv, &local) < 0) {
+        /* The index may or may not survive a crash now; the caller is
+         * told it failed, so take it back rather than leave one nobody
+         * knows of.
+         */
+        be->ops->remove_unless_since(be->priv, w->key, INT64_MAX, NULL);
+        be->ops->sync(be->priv, NULL);
         error_prepend(&local, "index %s: ", w->name);
         return cw_error(w, local, errp);
     }
