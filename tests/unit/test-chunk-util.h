@@ -22,7 +22,7 @@
 #include "tap.h"
 
 /* Deterministic pseudo-random bytes (xorshift64*). */
-static uint64_t
+static inline uint64_t
 tc_rand(uint64_t *s)
 {
     *s ^= *s >> 12;
@@ -34,7 +34,7 @@ tc_rand(uint64_t *s)
 /* Fill BUF with LEN bytes of a compressible-looking pattern of SEED: text
  * words mixed with random bytes, so zstd has work to do.
  */
-static void
+static inline void
 tc_fill(uint8_t *buf, size_t len, uint64_t seed)
 {
     static const char *const words[] = {"vmsnap ", "chunk ", "index ",
@@ -58,7 +58,7 @@ tc_fill(uint8_t *buf, size_t len, uint64_t seed)
     }
 }
 
-static int
+static inline int
 tc_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
     (void)st;
@@ -67,14 +67,14 @@ tc_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
     return remove(path);
 }
 
-static void
+static inline void
 tc_rm_rf(const char *path)
 {
     nftw(path, tc_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Report and free an unexpected error; false if there was one. */
-static bool
+static inline bool
 tc_noerr(struct error **err, const char *what)
 {
     if (*err == NULL) {
@@ -89,7 +89,7 @@ tc_noerr(struct error **err, const char *what)
 /* Write MODEL (SIZE bytes) to new index NAME (PARENT may be NULL) in
  * pieces of PIECE bytes, skipping zero pieces.  Returns 0 or -1.
  */
-static int
+static inline int
 tc_write_model(struct chunk_store *cs, const char *name, const char *parent,
                const uint8_t *model, int64_t size, size_t piece, int threads,
                struct chunk_writer_stats *st, struct chunk_index_info *info)
@@ -124,7 +124,7 @@ tc_write_model(struct chunk_store *cs, const char *name, const char *parent,
 }
 
 /* True if index NAME reads back as MODEL (SIZE bytes). */
-static bool
+static inline bool
 tc_reads_as(struct chunk_store *cs, const char *name, const uint8_t *model,
             int64_t size)
 {
@@ -146,7 +146,7 @@ tc_reads_as(struct chunk_store *cs, const char *name, const uint8_t *model,
 
 /* Number of regular files under DIR. */
 static int tc_nfiles;
-static int
+static inline int
 tc_count_one(const char *path, const struct stat *st, int flag,
              struct FTW *f)
 {
@@ -157,7 +157,7 @@ tc_count_one(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
-static int
+static inline int
 tc_count_files(const char *dir)
 {
     tc_nfiles = 0;
@@ -168,7 +168,7 @@ tc_count_files(const char *dir)
 /* Sleep MS milliseconds: object times must move past the coarse clock
  * tick of the file system before a gc with no grace can tell them apart.
  */
-static void
+static inline void
 tc_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
