@@ -57,6 +57,7 @@ struct dir_be {
     char *other[DIR_OTHER_MAX];      /* other dirs to fsync */
     size_t nother;                   /* entries in OTHER */
     unsigned long seq;               /* names of tmp files */
+    long pid;                        /* ours, for those names */
 };
 
 /* A registered writer. */
@@ -266,14 +267,16 @@ dir_sync(void *be, struct error **errp)
     return rc;
 }
 
-/* Write LEN bytes at BUF to a new file under tmp/, synced.  Returns 0
- * with TMP (PATH_MAX bytes) naming it, or -1.
+/* Write LEN bytes at BUF to a new file under tmp/ and start its
+ * writeback.  Returns the open descriptor with TMP (PATH_MAX bytes)
+ * naming the file, or -1 (nothing left behind).
  */
 static int
 dir_write_tmp(struct dir_be *d, const void *buf, size_t len, char *tmp,
               struct error **errp)
 {
     const uint8_t *p = buf;
+    size_t left = len;
     unsigned long seq;
     ssize_t n;
     int fd;
@@ -282,7 +285,7 @@ dir_write_tmp(struct dir_be *d, const void *buf, size_t len, char *tmp,
         pthread_mutex_lock(&d->mu);
         seq = d->seq++;
         pthread_mutex_unlock(&d->mu);
-        snprintf(tmp, PATH_MAX, "tmp/put-%ld-%lu", (long)getpid(), seq);
+        snprintf(tmp, PATH_MAX, "tmp/put-%ld-%lu", d->pid, seq);
         fd = openat(d->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
         if (fd >= 0) {
@@ -293,35 +296,45 @@ dir_write_tmp(struct dir_be *d, const void *buf, size_t len, char *tmp,
             return -1;
         }
     }
-    while (len > 0) {
-        n = write(fd, p, len);
+    while (left > 0) {
+        n = write(fd, p, left);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
             error_setg_errno(errp, ERR_IO, n < 0 ? errno : ENOSPC,
                              "write %s", tmp);
-            goto fail;
+            close(fd);
+            unlinkat(d->rootfd, tmp, 0);
+            return -1;
         }
         p += n;
-        len -= (size_t)n;
+        left -= (size_t)n;
     }
+    /* Start writing now, so that the fdatasync before the rename finds
+     * the data on its way or done, and so that one journal commit covers
+     * the allocations of a whole batch.
+     */
+    sync_file_range(fd, 0, (off64_t)len, SYNC_FILE_RANGE_WRITE);
+    return fd;
+}
+
+/* fdatasync and close FD (the file TMP); on failure TMP is removed. */
+static int
+dir_sync_tmp(struct dir_be *d, int fd, const char *tmp, struct error **errp)
+{
     if (fdatasync(fd) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "fdatasync %s", tmp);
-        goto fail;
+        close(fd);
+        unlinkat(d->rootfd, tmp, 0);
+        return -1;
     }
     if (close(fd) < 0) {
-        fd = -1;
         error_setg_errno(errp, ERR_IO, errno, "close %s", tmp);
-        goto fail;
+        unlinkat(d->rootfd, tmp, 0);
+        return -1;
     }
     return 0;
-fail:
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlinkat(d->rootfd, tmp, 0);
-    return -1;
 }
 
 /* Make the directory that will hold KEY (a fan-out dir). */
@@ -347,22 +360,17 @@ dir_make_parent(struct dir_be *d, const char *key, struct error **errp)
     return 0;
 }
 
+/* Rename the synced file TMP onto KEY (making its fan-out directory if
+ * needed), under the shared lock of KEY's directory.  TMP is removed on
+ * failure.
+ */
 static int
-dir_put(void *be, const char *key, const void *buf, size_t len,
-        unsigned flags, struct error **errp)
+dir_publish(struct dir_be *d, const char *tmp, const char *key,
+            unsigned flags, struct error **errp)
 {
-    struct dir_be *d = be;
     long byte = dir_lock_byte(key);
-    char tmp[PATH_MAX];
-    int lfd, rc, attempt, err = 0;
+    int lfd, rc = -1, attempt, err = 0;
 
-    if (!chunk_key_valid(key)) {
-        error_setg(errp, ERR_INVALID, "bad key '%s'", key);
-        return -1;
-    }
-    if (dir_write_tmp(d, buf, len, tmp, errp) < 0) {
-        return -1;
-    }
     lfd = dir_lock(d, byte, false, errp);
     if (lfd < 0) {
         unlinkat(d->rootfd, tmp, 0);
@@ -396,6 +404,108 @@ dir_put(void *be, const char *key, const void *buf, size_t len,
     }
     dir_mark(d, key);
     return 0;
+}
+
+static int
+dir_put(void *be, const char *key, const void *buf, size_t len,
+        unsigned flags, struct error **errp)
+{
+    struct dir_be *d = be;
+    char tmp[PATH_MAX];
+    int fd;
+
+    if (!chunk_key_valid(key)) {
+        error_setg(errp, ERR_INVALID, "bad key '%s'", key);
+        return -1;
+    }
+    fd = dir_write_tmp(d, buf, len, tmp, errp);
+    if (fd < 0 || dir_sync_tmp(d, fd, tmp, errp) < 0) {
+        return -1;
+    }
+    return dir_publish(d, tmp, key, flags, errp);
+}
+
+/* An object started by put_start. */
+struct dir_put {
+    int fd;             /* its file under tmp/, open */
+    char tmp[PATH_MAX]; /* that file */
+    char key[256];      /* where it goes */
+};
+
+static int
+dir_put_start(void *be, const char *key, const void *buf, size_t len,
+              void **token, struct error **errp)
+{
+    struct dir_be *d = be;
+    struct dir_put *p;
+
+    if (!chunk_key_valid(key)) {
+        error_setg(errp, ERR_INVALID, "bad key '%s'", key);
+        return -1;
+    }
+    p = malloc(sizeof(*p));
+    if (p == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    snprintf(p->key, sizeof(p->key), "%s", key);
+    p->fd = dir_write_tmp(d, buf, len, p->tmp, errp);
+    if (p->fd < 0) {
+        free(p);
+        return -1;
+    }
+    *token = p;
+    return 0;
+}
+
+static void
+dir_put_cancel(void *be, void **tokens, size_t n)
+{
+    struct dir_be *d = be;
+    struct dir_put *p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        p = tokens[i];
+        if (p) {
+            close(p->fd);
+            unlinkat(d->rootfd, p->tmp, 0);
+            free(p);
+        }
+    }
+}
+
+static int
+dir_put_finish(void *be, void **tokens, size_t n, struct error **errp)
+{
+    struct dir_be *d = be;
+    struct dir_put *p;
+    size_t i;
+    int rc = 0;
+
+    /* Every file's data first (the first fdatasync commits the journal
+     * for all of them), then the names.
+     */
+    for (i = 0; i < n; i++) {
+        p = tokens[i];
+        if (rc == 0) {
+            rc = dir_sync_tmp(d, p->fd, p->tmp, errp);
+        } else {
+            close(p->fd);
+            unlinkat(d->rootfd, p->tmp, 0);
+        }
+        p->fd = -1;
+    }
+    for (i = 0; i < n; i++) {
+        p = tokens[i];
+        if (rc == 0) {
+            rc = dir_publish(d, p->tmp, p->key, 0, errp);
+        } else {
+            unlinkat(d->rootfd, p->tmp, 0);
+        }
+        free(p);
+    }
+    return rc;
 }
 
 static int
@@ -780,6 +890,9 @@ static const struct chunk_backend_ops dir_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "dir",
     .put = dir_put,
+    .put_start = dir_put_start,
+    .put_finish = dir_put_finish,
+    .put_cancel = dir_put_cancel,
     .get = dir_get,
     .touch = dir_touch,
     .list = dir_list,
@@ -840,6 +953,7 @@ chunk_backend_dir_open(const char *root, bool create, struct error **errp)
         return NULL;
     }
     d->rootfd = fd;
+    d->pid = (long)getpid();
     pthread_mutex_init(&d->mu, NULL);
     be->ops = &dir_ops;
     be->priv = d;

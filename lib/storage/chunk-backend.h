@@ -60,6 +60,20 @@ struct chunk_backend_ops {
     int (*put)(void *be, const char *key, const void *buf, size_t len,
                unsigned flags, struct error **errp);
 
+    /* Store many objects with one flush: put_start writes the LEN bytes
+     * at BUF for KEY somewhere invisible and returns *TOKEN; put_finish
+     * makes the N started objects durable, then visible, each atomically
+     * (as put without flags); put_cancel forgets them.  finish and cancel
+     * free the tokens, also on failure (some objects may then be
+     * visible, never a partial one).  Local: one journal commit for the
+     * whole batch instead of one per object.
+     */
+    int (*put_start)(void *be, const char *key, const void *buf, size_t len,
+                     void **token, struct error **errp);
+    int (*put_finish)(void *be, void **tokens, size_t n,
+                      struct error **errp);
+    void (*put_cancel)(void *be, void **tokens, size_t n);
+
     /* Read object KEY into a new buffer *BUF (caller frees) of *LEN
      * bytes.  An object over MAX bytes is ERR_PROTOCOL (never read).
      */

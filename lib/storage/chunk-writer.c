@@ -31,6 +31,7 @@
 #define CW_MAX_RANGES 32  /* written ranges tracked per pending chunk */
 #define CW_MAX_THREADS 16 /* workers */
 #define CW_DEFAULT_THREADS 4
+#define CW_BATCH 32       /* chunks made durable by one put_finish */
 
 struct cw_range {
     uint32_t start; /* first byte written, in the chunk */
@@ -93,6 +94,8 @@ struct chunk_writer {
     size_t nalloc;              /* buffers allocated */
     size_t maxbufs;             /* most buffers */
     bool stop;                  /* workers must exit */
+    void *batch[CW_BATCH];      /* chunks started, not yet finished */
+    size_t nbatch;              /* entries in BATCH */
     struct error *err;          /* first failure; the writer is dead */
     struct chunk_writer_stats st; /* what was done */
 
@@ -173,6 +176,59 @@ cw_ctx_free(struct cw_ctx *c)
     free(c->out);
 }
 
+/* Finish the started puts in TOKENS (N of them). */
+static int
+cw_finish(struct chunk_writer *w, void **tokens, size_t n,
+          struct error **errp)
+{
+    struct chunk_backend *be = w->cs->be;
+
+    return n == 0 ? 0 : be->ops->put_finish(be->priv, tokens, n, errp);
+}
+
+/* Finish every started put (so that the chunks can be read). */
+static int
+cw_flush(struct chunk_writer *w, struct error **errp)
+{
+    void *tokens[CW_BATCH];
+    size_t n;
+
+    pthread_mutex_lock(&w->mu);
+    n = w->nbatch;
+    memcpy(tokens, w->batch, n * sizeof(tokens[0]));
+    w->nbatch = 0;
+    pthread_mutex_unlock(&w->mu);
+    return cw_finish(w, tokens, n, errp);
+}
+
+/* Store blob BUF as KEY: started now, finished with a batch, so one flush
+ * makes CW_BATCH chunks durable.  A chunk becomes visible to other
+ * writers (and to touch) only when its batch is finished, after its data
+ * is durable.
+ */
+static int
+cw_put(struct chunk_writer *w, const char *key, const uint8_t *buf,
+       size_t len, struct error **errp)
+{
+    struct chunk_backend *be = w->cs->be;
+    void *tokens[CW_BATCH];
+    void *token = NULL;
+    size_t n = 0;
+
+    if (be->ops->put_start(be->priv, key, buf, len, &token, errp) < 0) {
+        return -1;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->batch[w->nbatch++] = token;
+    if (w->nbatch == CW_BATCH) {
+        n = w->nbatch;
+        memcpy(tokens, w->batch, n * sizeof(tokens[0]));
+        w->nbatch = 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return cw_finish(w, tokens, n, errp);
+}
+
 /* Hash, dedup, compress and store one chunk; record its digest. */
 static int
 cw_process(struct chunk_writer *w, struct cw_ctx *c, uint64_t pos,
@@ -196,7 +252,7 @@ cw_process(struct chunk_writer *w, struct cw_ctx *c, uint64_t pos,
         if (!found &&
             (chunk_blob_encode(c->cctx, w->level, buf, len, c->out, c->cap,
                                &olen, errp) < 0 ||
-             be->ops->put(be->priv, key, c->out, olen, 0, errp) < 0)) {
+             cw_put(w, key, c->out, olen, errp) < 0)) {
             return -1;
         }
     }
@@ -290,16 +346,24 @@ cw_worker(void *arg)
     return NULL;
 }
 
-/* Wait until no job is queued or running. */
+/* Wait until no job is queued or running and every chunk is stored. */
 static int
 cw_drain(struct chunk_writer *w, struct error **errp)
 {
+    struct error *local = NULL;
+
     pthread_mutex_lock(&w->mu);
     while (w->busy > 0) {
         pthread_cond_wait(&w->done, &w->mu);
     }
     pthread_mutex_unlock(&w->mu);
-    return cw_check(w, errp);
+    if (cw_check(w, errp) < 0) {
+        return -1;
+    }
+    if (cw_flush(w, &local) < 0) {
+        return cw_error(w, local, errp);
+    }
+    return 0;
 }
 
 /* Send chunk POS (LEN bytes in BUF, a pool buffer this takes) to the
@@ -732,10 +796,13 @@ chunk_writer_open(struct chunk_store *cs, const char *name,
     w->cs = cs;
     w->level = opts && opts->zstd_level ? opts->zstd_level : cs->zstd_level;
     if (threads < 0) {
+        /* Two per CPU: while one waits for its batch to reach the disk,
+         * another compresses.
+         */
         ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = ncpu < 1 ? 1 : ncpu > CW_DEFAULT_THREADS
+        threads = ncpu < 1 ? 2 : 2 * ncpu > CW_DEFAULT_THREADS
                                      ? CW_DEFAULT_THREADS
-                                     : (int)ncpu;
+                                     : 2 * (int)ncpu;
     }
     if (threads > CW_MAX_THREADS) {
         threads = CW_MAX_THREADS;
@@ -919,6 +986,9 @@ chunk_writer_free(struct chunk_writer *w)
         w->head = job->next;
         free(job->buf);
         free(job);
+    }
+    if (w->nbatch > 0) {
+        w->cs->be->ops->put_cancel(w->cs->be->priv, w->batch, w->nbatch);
     }
     for (i = 0; i < w->npend; i++) {
         free(w->pend[i].buf);

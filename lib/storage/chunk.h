@@ -124,7 +124,7 @@ int chunk_store_list_indexes(struct chunk_store *cs,
 /* How a writer works (NULL: the defaults). */
 struct chunk_writer_opts {
     int threads;    /* workers hashing, compressing and storing chunks:
-                       0 in the caller's thread, -1 the default (one per
+                       0 in the caller's thread, -1 the default (two per
                        CPU, at most 4) */
     int zstd_level; /* 0: the store's */
 };

@@ -74,6 +74,39 @@ faulty_put(void *be, const char *key, const void *buf, size_t len,
 }
 
 static int
+faulty_put_start(void *be, const char *key, const void *buf, size_t len,
+                 void **token, struct error **errp)
+{
+    struct faulty *f = be;
+
+    if (faulty_fail(f, errp)) {
+        return -1;
+    }
+    return f->inner->ops->put_start(f->inner->priv, key, buf, len, token,
+                                    errp);
+}
+
+static int
+faulty_put_finish(void *be, void **tokens, size_t n, struct error **errp)
+{
+    struct faulty *f = be;
+
+    if (faulty_fail(f, errp)) {
+        f->inner->ops->put_cancel(f->inner->priv, tokens, n);
+        return -1;
+    }
+    return f->inner->ops->put_finish(f->inner->priv, tokens, n, errp);
+}
+
+static void
+faulty_put_cancel(void *be, void **tokens, size_t n)
+{
+    struct faulty *f = be;
+
+    f->inner->ops->put_cancel(f->inner->priv, tokens, n);
+}
+
+static int
 faulty_get(void *be, const char *key, size_t max, uint8_t **buf, size_t *len,
            struct error **errp)
 {
@@ -162,6 +195,9 @@ static const struct chunk_backend_ops faulty_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "faulty",
     .put = faulty_put,
+    .put_start = faulty_put_start,
+    .put_finish = faulty_put_finish,
+    .put_cancel = faulty_put_cancel,
     .get = faulty_get,
     .touch = faulty_touch,
     .list = faulty_list,
