@@ -165,16 +165,20 @@ rm -rf st-l
 
 # ---- 4: throughput against qemu-img convert, in pairs ----
 ratios=()
+cpu_b=() cpu_c=()
+TIMEFORMAT='%R %U %S'
 for r in $(seq 1 "$REPS"); do
     rm -rf st-t c.qcow2
     $T create st-t "$DEFAULT_CHUNK"
-    t0=$(ms_now)
-    $T backup st-t full base.raw > /dev/null
-    t1=$(ms_now)
-    qemu-img convert -O qcow2 base.raw c.qcow2
-    t2=$(ms_now)
-    ratios+=("$(ratio $((t2 - t1)) $((t1 - t0)))")
-    echo "pair $r: backup $((t1 - t0)) ms, qemu-img convert $((t2 - t1)) ms" >&2
+    { time $T backup st-t full base.raw > /dev/null; } 2> time-b
+    { time qemu-img convert -O qcow2 base.raw c.qcow2; } 2> time-c
+    read -r wb ub sb < time-b
+    read -r wc uc sc < time-c
+    ratios+=("$(ratio "$wc" "$wb")")
+    cpu_b+=("$(python3 -c "print('%.1f' % ($ub + $sb))")")
+    cpu_c+=("$(python3 -c "print('%.1f' % ($uc + $sc))")")
+    echo "pair $r: backup ${wb}s (cpu ${cpu_b[-1]}s), qemu-img convert" \
+         "${wc}s (cpu ${cpu_c[-1]}s)" >&2
 done
 rm -rf st-t c.qcow2
 tput=$(printf '%s\n' "${ratios[@]}" | median)
@@ -220,7 +224,8 @@ for l in $LEVELS; do
 done
 echo
 echo "throughput: qemu-img convert time / full backup time, median of" \
-     "$REPS pairs: $tput (goal >= 1.0) [${ratios[*]}]"
+     "$REPS pairs: $tput (goal >= 1.0) [${ratios[*]}]; cpu seconds:" \
+     "backup ${cpu_b[*]}, qemu-img ${cpu_c[*]}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "5 instances from one base: store $(mib "$five_b") MiB against one" \
      "full $(mib "${full_b[$DEFAULT_CHUNK]}") MiB:" \
      "$(ratio "$five_b" "${full_b[$DEFAULT_CHUNK]}")x (goal <= 1.3);" \

@@ -391,6 +391,112 @@ gc_chunk(const struct chunk_obj *obj, void *opaque)
     return 0;
 }
 
+/* A deleted index kept under trash/: its key and deletion time. */
+struct trash_entry {
+    char *key;     /* "trash/<csum>.idx" */
+    int64_t mtime; /* when the index was deleted */
+};
+
+struct trash_list {
+    struct trash_entry *v; /* entries */
+    size_t n;              /* how many */
+};
+
+static int
+trash_add(const struct chunk_obj *obj, void *opaque)
+{
+    struct trash_list *tl = opaque;
+    struct trash_entry *nv = realloc(tl->v, (tl->n + 1) * sizeof(*nv));
+
+    if (nv == NULL) {
+        return -1;
+    }
+    tl->v = nv;
+    nv[tl->n].key = strdup(obj->key);
+    if (nv[tl->n].key == NULL) {
+        return -1;
+    }
+    nv[tl->n].mtime = obj->mtime_ns;
+    tl->n++;
+    return 0;
+}
+
+static void
+trash_free(struct trash_list *tl)
+{
+    size_t i;
+
+    for (i = 0; i < tl->n; i++) {
+        free(tl->v[i].key);
+    }
+    free(tl->v);
+}
+
+/* Mark what the deleted indexes a live writer may still use reference,
+ * and forget the others.
+ */
+static int
+gc_trash(struct chunk_store *cs, struct chunk_set *ref, int64_t cutoff,
+         bool dry_run, struct chunk_gc_report *rep, struct error **errp)
+{
+    struct chunk_backend *be = cs->be;
+    struct trash_list tl = {0};
+    struct error *local = NULL;
+    size_t i;
+    int rc = -1;
+
+    if (be->ops->list(be->priv, "trash/", trash_add, &tl, &local) < 0) {
+        if (local == NULL) {
+            error_setg(&local, ERR_IO, "out of memory");
+        }
+        error_propagate(errp, local);
+        goto out;
+    }
+    for (i = 0; i < tl.n; i++) {
+        CLEANUP_FREE uint8_t *buf = NULL;
+        struct chunk_index *ix;
+        size_t len = 0;
+
+        if (tl.v[i].mtime < cutoff) {
+            /* Deleted before every live writer started: no one's parent. */
+            if (!dry_run &&
+                be->ops->remove_unless_since(be->priv, tl.v[i].key, cutoff,
+                                             errp) < 0) {
+                goto out;
+            }
+            rep->trash_removed++;
+            continue;
+        }
+        if (be->ops->get(be->priv, tl.v[i].key, (size_t)1 << 31, &buf, &len,
+                         &local) < 0) {
+            if (error_get_class(local) == ERR_NOT_FOUND) {
+                error_free(local); /* another gc forgot it */
+                local = NULL;
+                continue;
+            }
+            error_propagate(errp, local);
+            goto out;
+        }
+        ix = chunk_index_parse(buf, len, &local);
+        if (ix == NULL) {
+            error_propagate(errp, local);
+            error_prepend(errp, "gc refuses to run: %s: ", tl.v[i].key);
+            goto out;
+        }
+        rep->trash_marked++;
+        rc = chunk_set_add_index(ref, ix, errp);
+        chunk_index_free(ix);
+        if (rc < 0) {
+            goto out;
+        }
+        rc = -1;
+    }
+    rc = 0;
+out:
+    trash_free(&tl);
+    return rc;
+}
+
 static int
 gc_tmp(const struct chunk_obj *obj, void *opaque)
 {
@@ -426,10 +532,12 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
     memset(rep, 0, sizeof(*rep));
     grace_s = opts && opts->grace_s >= 0 ? opts->grace_s : 300;
     /* The order matters: the clock and the writers first, then the
-     * indexes.  A writer that commits after we listed the indexes was
-     * either registered when gc_begin looked (the cutoff is before its
-     * start) or started after "now"; either way every chunk it
-     * references is newer than the cutoff.
+     * indexes, then the deleted ones.  A writer that commits after we
+     * listed the indexes was either registered when gc_begin looked (the
+     * cutoff is before its start) or started after "now"; either way
+     * every chunk it put or touched is newer than the cutoff, and the
+     * parent it inherits from is an index or was deleted after its start,
+     * so after the cutoff: gc_trash marks it.
      */
     if (be->ops->gc_begin(be->priv, &now, &oldest, errp) < 0) {
         return -1;
@@ -461,6 +569,13 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
         rc = -1;
         progress_report(p, "gc mark", 100.0 * (double)(i + 1) /
                                           (double)nm.n);
+    }
+    /* After the indexes: an index deleted while we listed them is seen
+     * in one listing or the other.
+     */
+    if (gc_trash(cs, &ref, gc.cutoff, opts && opts->dry_run, rep, errp) <
+        0) {
+        goto out;
     }
     chunk_set_compact(&ref);
     rep->chunks_referenced = ref.n;

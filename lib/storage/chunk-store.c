@@ -412,19 +412,62 @@ int
 chunk_store_remove_index(struct chunk_store *cs, const char *name,
                          struct error **errp)
 {
+    struct chunk_backend *be = cs->be;
+    struct error *local = NULL;
     CLEANUP_FREE char *key = chunk_index_key(name, errp);
+    CLEANUP_FREE uint8_t *buf = NULL;
+    char tkey[CHUNK_HEX_LEN + 16];
+    char hex[CHUNK_HEX_LEN];
+    void *reg = NULL;
+    int64_t start = 0;
+    size_t len = 0;
     int rc;
 
     if (key == NULL) {
         return -1;
     }
-    rc = cs->be->ops->remove_unless_since(cs->be->priv, key, INT64_MAX,
-                                          errp);
+    /* Keep its digests under trash/ first (named by the index's csum, so
+     * the same index twice is one entry): a writer that started on it as
+     * a parent before this moment is still protected by gc (see
+     * chunk-maint.c).  The object time of the trash entry is the time of
+     * the deletion.
+     */
+    if (be->ops->get(be->priv, key, INDEX_MAX_BYTES, &buf, &len, &local) <
+        0) {
+        if (error_get_class(local) == ERR_NOT_FOUND) {
+            error_free(local);
+            error_setg(errp, ERR_NOT_FOUND, "no index '%s'", name);
+        } else {
+            error_propagate(errp, local);
+        }
+        return -1;
+    }
+    if (len < CHUNK_DIGEST_LEN) {
+        memset(hex, '0', CHUNK_HEX_LEN - 1);
+        hex[CHUNK_HEX_LEN - 1] = '\0';
+    } else {
+        chunk_digest_hex((const struct chunk_digest *)(buf + len -
+                                                       CHUNK_DIGEST_LEN),
+                         hex);
+    }
+    snprintf(tkey, sizeof(tkey), "trash/%s.idx", hex);
+    /* Registered while we put, like a writer, so that gc leaves our work
+     * file alone.
+     */
+    if (be->ops->writer_begin(be->priv, &reg, &start, errp) < 0) {
+        return -1;
+    }
+    rc = be->ops->put(be->priv, tkey, buf, len, 0, errp);
+    be->ops->writer_end(be->priv, reg);
+    if (rc < 0) {
+        return -1;
+    }
+    rc = be->ops->remove_unless_since(be->priv, key, INT64_MAX, errp);
     if (rc == 0) {
         error_setg(errp, ERR_NOT_FOUND, "no index '%s'", name);
         return -1;
     }
-    if (rc < 0 || cs->be->ops->sync(cs->be->priv, errp) < 0) {
+    if (rc < 0 || be->ops->sync(be->priv, errp) < 0) {
         return -1;
     }
     return 0;

@@ -723,9 +723,13 @@ chunk_writer_zero(struct chunk_writer *w, int64_t offset, int64_t len,
     return cw_apply(w, NULL, (uint64_t)len, offset, errp);
 }
 
-/* Take the parent's digests and mark its chunks in use for gc. */
+/* Take the parent's digests.  Its chunks need no touch: gc keeps what a
+ * parent deleted during our run referenced (trash/, see chunk-maint.c).
+ * With CHECK, each one is touched anyway, to find a broken chain now.
+ */
 static int
-cw_inherit(struct chunk_writer *w, const char *parent, struct error **errp)
+cw_inherit(struct chunk_writer *w, const char *parent, bool check,
+           struct error **errp)
 {
     struct chunk_backend *be = w->cs->be;
     const struct chunk_digest *prev = NULL;
@@ -753,7 +757,7 @@ cw_inherit(struct chunk_writer *w, const char *parent, struct error **errp)
             continue;
         }
         w->ix->digests[i] = *d;
-        if (prev && memcmp(prev, d, sizeof(*d)) == 0) {
+        if (!check || (prev && memcmp(prev, d, sizeof(*d)) == 0)) {
             continue;
         }
         prev = d;
@@ -841,13 +845,15 @@ chunk_writer_open(struct chunk_store *cs, const char *name,
             goto fail;
         }
     }
-    /* Register before touching anything: from here on, every chunk we
-     * touch or put is newer than our start, which gc respects.
+    /* Register before reading the parent or touching anything: from
+     * here on, every chunk we touch or put is newer than our start, and a
+     * parent deleted from now on stays in gc's mark (trash/).
      */
     if (cs->be->ops->writer_begin(cs->be->priv, &w->reg, &start, errp) < 0) {
         goto fail;
     }
-    if (parent && cw_inherit(w, parent, errp) < 0) {
+    if (parent && cw_inherit(w, parent, opts && opts->check_parent, errp) <
+                      0) {
         goto fail;
     }
     for (i = 0; i < threads; i++) {

@@ -105,8 +105,9 @@ int chunk_store_index_info(struct chunk_store *cs, const char *name,
                            struct chunk_index_info *info,
                            struct error **errp);
 
-/* Delete index NAME (its chunks stay until gc).  ERR_NOT_FOUND if there
- * is none.  Durable on return.
+/* Delete index NAME.  ERR_NOT_FOUND if there is none.  Durable on
+ * return.  Its digests are kept under trash/ until no writer that started
+ * before the deletion runs (plus gc's grace), then gc frees its chunks.
  */
 int chunk_store_remove_index(struct chunk_store *cs, const char *name,
                              struct error **errp);
@@ -127,6 +128,9 @@ struct chunk_writer_opts {
                        0 in the caller's thread, -1 the default (two per
                        CPU, at most 4) */
     int zstd_level; /* 0: the store's */
+    bool check_parent; /* at open, check that every chunk of the parent
+                          exists (one touch each): a broken chain is found
+                          before any data is read */
 };
 
 /* What a writer did, so far or in all. */
@@ -144,12 +148,12 @@ struct chunk_writer_stats {
 
 /* Start index NAME for a disk of DISK_SIZE bytes.  With PARENT (the name
  * of an index in this store) the new index starts as a copy of it: write
- * only what changed.  Without one every byte not written is zero.  The
- * parent's chunks are checked to exist (and marked in use for gc) now, so
- * a damaged chain is found before any data is read: ERR_NOT_FOUND naming
+ * only what changed.  Without one every byte not written is zero.  With
+ * OPTS->check_parent the parent's chunks are checked to exist now, so a
+ * damaged chain is found before any data is read: ERR_NOT_FOUND naming
  * the chunk.  NAME must not exist (ERR_CONFLICT).  The writer registers
- * with the store for gc until chunk_writer_free.  Returns 0 with *OUT
- * set, or -1.
+ * with the store for gc until chunk_writer_free; the parent may be
+ * deleted meanwhile.  Returns 0 with *OUT set, or -1.
  */
 int chunk_writer_open(struct chunk_store *cs, const char *name,
                       int64_t disk_size, const char *parent,
@@ -293,15 +297,19 @@ struct chunk_gc_report {
     uint64_t bytes_removed;    /* their stored bytes */
     uint64_t chunks_recent;    /* unreferenced, too young to remove */
     uint64_t tmp_removed;      /* stale work files removed */
+    uint64_t trash_marked;     /* deleted indexes still marked */
+    uint64_t trash_removed;    /* deleted indexes forgotten */
 };
 
-/* Remove the chunks no index references.  Mark: list and read every
+/* Remove the chunks no index references.  The cutoff is min(gc start,
+ * start of the oldest live writer) - grace.  Mark: list and read every
  * index (a damaged index stops gc: ERR_PROTOCOL, since what it references
- * cannot be known).  Sweep: remove each unreferenced chunk not put or
- * touched since the cutoff, min(gc start, start of the oldest live
- * writer) - grace, atomically against writers touching it.  Safe against
- * writers running at the same time: every chunk a writer will reference
- * was put or touched after the writer registered.
+ * cannot be known), and every deleted index (trash/) deleted after the
+ * cutoff; forget older deleted ones.  Sweep: remove each unreferenced
+ * chunk not put or touched since the cutoff, atomically against writers
+ * touching it.  Safe against writers running at the same time: every
+ * chunk a writer will reference was put or touched after it registered,
+ * or is in its parent, which exists or was deleted after it registered.
  */
 int chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
                    const struct progress *p, struct chunk_gc_report *rep,
