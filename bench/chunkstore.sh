@@ -25,7 +25,7 @@
 #
 # Usage: bench/chunkstore.sh   (as root or not; needs mke2fs, qemu-img,
 # python3).  Knobs in the environment: DISK (4G), DATA_MB (2048),
-# CHUNK_SIZES ("262144 1048576 4194304"), DEFAULT_CHUNK (1048576), LEVELS
+# CHUNK_SIZES ("262144 1048576 4194304"), DEFAULT_CHUNK (262144), LEVELS
 # ("-1 1 3"), WRITE (65536: size of each random write), REPS (3), WORK
 # (directory for the images, /var/tmp).
 set -euo pipefail
@@ -33,7 +33,7 @@ cd "$(dirname "$0")/.."
 DISK=${DISK:-4G}
 DATA_MB=${DATA_MB:-2048}
 CHUNK_SIZES=${CHUNK_SIZES:-"262144 1048576 4194304"}
-DEFAULT_CHUNK=${DEFAULT_CHUNK:-1048576}
+DEFAULT_CHUNK=${DEFAULT_CHUNK:-262144}
 LEVELS=${LEVELS:-"-1 1 3"}
 WRITE=${WRITE:-65536}
 REPS=${REPS:-3}

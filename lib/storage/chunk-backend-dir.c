@@ -12,8 +12,9 @@
  *
  * put: the bytes go to a new file in tmp/, fdatasync, then rename onto
  * the key: the content is durable before the name exists, so no crash
- * ever leaves a key with partial content.  The directory holding the name
- * is remembered and fsynced by the next sync.
+ * ever leaves a key with partial content.  put_finish does the same for a
+ * batch with one syncfs.  sync is one syncfs when anything changed since
+ * the last one (the names of every rename are durable after it).
  *
  * Object time is the file's mtime, the file system's clock: a put sets it
  * (the file was just written), touch sets it with utimensat.  gc_begin
@@ -213,58 +214,33 @@ out:
 }
 
 static int
-dir_fsync_at(struct dir_be *d, const char *path, struct error **errp)
-{
-    int fd = openat(d->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0) {
-        if (errno == ENOENT) {
-            return 0; /* removed meanwhile: nothing left to make durable */
-        }
-        error_setg_errno(errp, ERR_IO, errno, "open %s", path);
-        return -1;
-    }
-    if (fsync(fd) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "fsync %s", path);
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-static int
 dir_sync(void *be, struct error **errp)
 {
     struct dir_be *d = be;
-    uint8_t dirty[DIR_FANOUT / 8];
-    char *other[DIR_OTHER_MAX];
-    size_t nother, i;
-    char path[32];
-    int rc = 0;
+    bool dirty = false;
+    size_t i;
 
     pthread_mutex_lock(&d->mu);
-    memcpy(dirty, d->dirty, sizeof(dirty));
+    for (i = 0; i < sizeof(d->dirty) && !dirty; i++) {
+        dirty = d->dirty[i] != 0;
+    }
+    dirty = dirty || d->nother > 0;
     memset(d->dirty, 0, sizeof(d->dirty));
-    nother = d->nother;
-    memcpy(other, d->other, sizeof(other));
+    for (i = 0; i < d->nother; i++) {
+        free(d->other[i]);
+    }
     d->nother = 0;
     pthread_mutex_unlock(&d->mu);
 
-    for (i = 0; i < DIR_FANOUT; i++) {
-        if (rc == 0 && (dirty[i / 8] & (1u << (i % 8)))) {
-            snprintf(path, sizeof(path), "chunks/%03zx", i);
-            rc = dir_fsync_at(d, path, errp);
-        }
+    /* One syncfs instead of an fsync per directory (a commit touches up
+     * to 4096 fan-out directories): every rename, ours or another
+     * writer's whose chunk we reuse, is durable after it.
+     */
+    if (dirty && syncfs(d->rootfd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "syncfs");
+        return -1;
     }
-    /* Other dirs last: "chunks" itself holds new fan-out dirs. */
-    for (i = 0; i < nother; i++) {
-        if (rc == 0) {
-            rc = dir_fsync_at(d, other[i], errp);
-        }
-        free(other[i]);
-    }
-    return rc;
+    return 0;
 }
 
 /* Write LEN bytes at BUF to a new file under tmp/ and start its
@@ -483,12 +459,26 @@ dir_put_finish(void *be, void **tokens, size_t n, struct error **errp)
     size_t i;
     int rc = 0;
 
-    /* Every file's data first (the first fdatasync commits the journal
-     * for all of them), then the names.
+    /* Every file's data first, then the names.  One syncfs makes the
+     * whole batch durable with one journal commit and one cache flush;
+     * an fdatasync per file costs a flush each (measured: twice the wall
+     * time of a backup here).  It also writes back whatever else is dirty
+     * on that file system, which is why the store should have a file
+     * system of its own when guests write through the page cache.
      */
+    if (n > 1 && syncfs(d->rootfd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "syncfs");
+        rc = -1;
+    }
     for (i = 0; i < n; i++) {
         p = tokens[i];
-        if (rc == 0) {
+        if (rc == 0 && n > 1) {
+            if (close(p->fd) < 0) {
+                error_setg_errno(errp, ERR_IO, errno, "close %s", p->tmp);
+                unlinkat(d->rootfd, p->tmp, 0);
+                rc = -1;
+            }
+        } else if (rc == 0) {
             rc = dir_sync_tmp(d, p->fd, p->tmp, errp);
         } else {
             close(p->fd);
