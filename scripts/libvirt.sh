@@ -8,9 +8,12 @@
 #                                           qemu:///system answers
 #   scripts/libvirt.sh down [--owner PID]   stop what "up" started, once no
 #                                           other owner still uses it
-#   scripts/libvirt.sh restart-libvirtd     kill libvirtd and start it
-#                                           again (tests of a restart);
-#                                           only a libvirtd "up" started
+#   scripts/libvirt.sh restart-libvirtd     stop libvirtd and start it
+#                                           again (tests of a restart)
+#   scripts/libvirt.sh stop-libvirtd        stop it, leaving the domains
+#   scripts/libvirt.sh start-libvirtd       start it again
+#                                           (these three only act on a
+#                                           libvirtd that "up" started)
 #   scripts/libvirt.sh status               print what runs and who uses it
 #
 # Each "up" registers an owner (default: the calling process, $PPID) in
@@ -197,6 +200,8 @@ up)
     start_daemon virtlogd
     start_daemon libvirtd
     wait_ready || die "libvirtd does not answer on $URI after ${WAIT_S}s"
+    # We may stop and start again a libvirtd we started ourselves.
+    [ -f "$STATE/started-libvirtd" ] && : >"$STATE/manages-libvirtd"
     : >"$STATE/owners/$owner"
     ;;
 down)
@@ -208,13 +213,18 @@ down)
     fi
     stop_daemon libvirtd
     stop_daemon virtlogd
+    rm -f "$STATE/manages-libvirtd"
     ;;
-restart-libvirtd)
-    running_pid "$STATE/started-libvirtd" >/dev/null ||
-        die "libvirtd was not started by libvirt.sh up: not restarting it"
-    stop_daemon libvirtd
-    start_daemon libvirtd
-    wait_ready || die "libvirtd does not answer on $URI after ${WAIT_S}s"
+restart-libvirtd|stop-libvirtd|start-libvirtd)
+    [ -f "$STATE/manages-libvirtd" ] ||
+        die "libvirtd was not started by libvirt.sh up: leaving it alone"
+    if [ "$cmd" != start-libvirtd ]; then
+        stop_daemon libvirtd
+    fi
+    if [ "$cmd" != stop-libvirtd ]; then
+        start_daemon libvirtd
+        wait_ready || die "libvirtd does not answer on $URI after ${WAIT_S}s"
+    fi
     ;;
 status)
     for d in virtlogd libvirtd; do
@@ -232,6 +242,7 @@ status)
     echo "owners: $(ls "$STATE/owners" | tr '\n' ' ')"
     ;;
 *)
-    die "usage: libvirt.sh up|down [--owner PID] | restart-libvirtd | status"
+    die "usage: libvirt.sh up|down [--owner PID] |" \
+        "restart-libvirtd|stop-libvirtd|start-libvirtd | status"
     ;;
 esac
