@@ -709,6 +709,28 @@ lvb_job_socket(struct lv *lv, virDomainPtr dom, struct error **errp)
     return sock ? sock : strdup("");
 }
 
+/* Log how much scratch space the job of DOM used: what the guest wrote
+ * during the copy (the space a pull backup needs beside the disks).
+ */
+static void
+lvb_log_scratch(virDomainPtr dom)
+{
+    virTypedParameterPtr params = NULL;
+    unsigned long long used = 0, total = 0;
+    int n = 0, type;
+
+    if (!log_debug_enabled("libvirt") ||
+        virDomainGetJobStats(dom, &type, &params, &n, 0) < 0) {
+        return;
+    }
+    virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DISK_TEMP_USED, &used);
+    virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DISK_TEMP_TOTAL,
+                            &total);
+    log_debug("libvirt", "backup of %s: scratch files hold %llu of %llu "
+              "bytes", virDomainGetName(dom), used, total);
+    virTypedParamsFree(params, n);
+}
+
 /* End the backup job of DOM if its socket is SOCK, and wait until libvirt
  * says no job runs.  Returns 1 when it ended ours, 0 when none of ours
  * ran, -1 with the error.
@@ -729,6 +751,7 @@ lvb_end_job(struct lv *lv, virDomainPtr dom, const char *sock,
     if (!ours) {
         return 0;
     }
+    lvb_log_scratch(dom);
     /* In pull mode, aborting is how a backup ends; libvirt stops the
      * export and drops the scratch nodes.
      */

@@ -52,6 +52,7 @@
 #include "error.h"
 #include "hv-libvirt.h"
 #include "hv.h"
+#include "log.h"
 #include "sock.h"
 #include "util.h"
 
@@ -622,6 +623,7 @@ main(int argc, char **argv)
         usage();
     }
     cmd = argv[1];
+    log_init("test-hv-libvirt");
     cfg.libvirt_uri = (char *)(uri && uri[0] ? uri : "qemu:///system");
     cfg.qemu_img = (char *)"qemu-img";
     ops = hv_libvirt_ops();

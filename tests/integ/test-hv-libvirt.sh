@@ -267,6 +267,26 @@ ok $? "SIGKILL while frozen: the child thawed through libvirt $ms ms after (<= 2
 # Whatever happened, the guest must not stay frozen for the rest.
 [ "$(lv_freeze_status "$A")" = thawed ] || V domfsthaw "$A" >/dev/null
 
+# Killed while frozen and libvirtd away: the child keeps trying, and
+# thaws once libvirtd is back.
+"$HVTOOL" freeze-hold "$UA" >"$D/hold2" 2>"$D/hold2.err" &
+pid=$!
+LV_PIDS="$LV_PIDS $pid"
+for ((i = 0; i < 300; i++)); do
+    grep -q '^frozen' "$D/hold2" 2>/dev/null && break
+    sleep 0.1
+done
+"$SRCDIR/scripts/libvirt.sh" stop-libvirtd 2>/dev/null && kill -9 $pid
+ok $? "frozen, libvirtd stopped, the process killed"
+"$SRCDIR/scripts/libvirt.sh" start-libvirtd 2>/dev/null
+for ((i = 0; i < 600; i++)); do
+    grep -q '^thawed_at_ms=' "$D/hold2.err" && break
+    sleep 0.05
+done
+[ "$(lv_freeze_status "$A")" = thawed ]
+ok $? "the child thawed the guest once libvirtd was back"
+[ "$(lv_freeze_status "$A")" = thawed ] || V domfsthaw "$A" >/dev/null
+
 hvtool destroy "$UA" >"$D/out" 2>&1
 grep -q '^error=CONFLICT' "$D/out" && [ "$(V domstate "$A")" = running ]
 ok $? "destroy refuses a domain vmsnap did not create: $(cat "$D/out")"
