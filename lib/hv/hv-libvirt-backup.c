@@ -346,9 +346,10 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     size_t i, j;
     int active;
 
-    if (d == NULL || !util_is_uuid(d->id) || d->state_dir == NULL) {
-        error_setg(errp, ERR_INVALID, "the domain needs a UUID and a "
-                                      "state directory");
+    if (d == NULL || !util_is_uuid(d->id) || d->state_dir == NULL ||
+        d->state_dir[0] != '/') {
+        error_setg(errp, ERR_INVALID, "the domain needs a UUID and an "
+                                      "absolute state directory");
         return -1;
     }
     if (lvb_check_spec(spec, &checkpoint, errp) < 0) {
