@@ -11,6 +11,7 @@ packages=(
     libxml2-dev libarchive-dev libcurl4-openssl-dev libzstd-dev
     qemu-system-x86 qemu-utils qemu-guest-agent busybox-static
     e2fsprogs binutils python3 procps
+    libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 )
 
 missing=()

@@ -7,9 +7,7 @@
 /* QEMU processes vmsnap starts itself (hv-qemu.c). */
 const struct hv_ops *hv_qemu_ops(void);
 
-#ifdef VMSNAP_HAVE_LIBVIRT
 /* The domains of a libvirt connection (hv-libvirt.c). */
 const struct hv_ops *hv_libvirt_ops(void);
-#endif
 
 #endif

@@ -18,11 +18,9 @@ hv_builtin(const char *name)
     if (strcmp(name, "qemu") == 0) {
         return hv_qemu_ops();
     }
-#ifdef VMSNAP_HAVE_LIBVIRT
     if (strcmp(name, "libvirt") == 0) {
         return hv_libvirt_ops();
     }
-#endif
     return NULL;
 }
 

@@ -1,0 +1,938 @@
+/* vmsnap: backups of libvirt domains (the backup_* methods of hv.h).
+ *
+ * libvirt's backup API in pull mode (docs/internals/libvirt.md says why
+ * pull and not push: measured here, a shorter freeze window, a rate limit,
+ * and the copy outside the guest's QEMU):
+ *   prepare  qemu-img creates a scratch qcow2 per disk (in the domain's
+ *            state directory) and the target; the backup XML is built;
+ *   fix      virDomainBackupBegin(REUSE_EXTERNAL): ONE libvirt call that
+ *            fixes every chosen disk at the same instant (one QMP
+ *            transaction of blockdev-backup sync=none into the scratch
+ *            files) and exports the frozen views over NBD on a unix
+ *            socket; its cost does not depend on the disks' size;
+ *   wait     qemu-img convert reads each export into its target, one disk
+ *            after the other; the first that fails fails the backup;
+ *   finish   virDomainAbortJob ends the backup job (how a pull backup
+ *            ends), the scratch files go;
+ *   abort    ends the job if there is one, deletes the checkpoint it made,
+ *            the scratch files and the targets;
+ *   reap     ends a job whose NBD socket carries the tag, deletes the
+ *            scratch files.
+ * The domain's disks, backing chains and persistent XML are never changed:
+ * the scratch files hang off the running disks only inside QEMU, for the
+ * life of the job.
+ *
+ * Names: the socket is STATE_DIR/backup-TAG.sock (or /run/vmsnap/... when
+ * that path is too long for a unix socket), the scratch files
+ * STATE_DIR/backup-TAG-DEV.scratch.qcow2.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "cleanup.h"
+#include "hv-libvirt-priv.h"
+#include "log.h"
+#include "qemuimg.h"
+#include "run.h"
+#include "sock.h"
+#include "util.h"
+
+#define LVB_RUN_DIR "/run/vmsnap"   /* sockets whose path is too long */
+#define LVB_JOB_END_MS 30000        /* libvirt ending a job */
+#define LVB_POLL_MS 100
+
+/* One disk of a backup. */
+struct lvb_disk {
+    char dev[32];          /* the domain's target name ("vda") */
+    char *target;          /* the file the copy goes to */
+    char *scratch;         /* our scratch file */
+    int64_t size;          /* virtual size in bytes */
+    bool target_made;      /* we created target */
+    bool scratch_made;     /* we created scratch */
+};
+
+struct lv_backup {
+    struct hv_backup base; /* first: hv.h */
+    struct lv *lv;         /* the driver */
+    char id[37];           /* the domain's UUID */
+    char *name;            /* its name, for messages */
+    char *tag;             /* the spec's tag */
+    char *sock;            /* the NBD socket */
+    char *xml;             /* the backup XML */
+    char *cp_xml;          /* the checkpoint XML, or NULL */
+    char *checkpoint;      /* the checkpoint's name, or NULL */
+    virDomainPtr dom;      /* looked up on connection generation dom_gen */
+    unsigned dom_gen;      /* lv->gen of dom */
+    struct lvb_disk *disks; /* the disks, in the spec's order */
+    size_t ndisks;         /* entries in disks */
+    int64_t rate_limit;    /* bytes per second per disk, 0: none */
+    int break_disk;        /* test hook: the copy of this disk fails */
+    bool tried;            /* BackupBegin was called (the job may exist
+                            * even when the call failed) */
+    bool begun;            /* the job runs */
+    bool cp_made;          /* the checkpoint exists */
+    bool copied;           /* every disk is in its target */
+};
+
+/* A tag goes into file names: letters, digits, '-', '_', '.'. */
+static bool
+lvb_tag_ok(const char *tag)
+{
+    size_t n = tag ? strlen(tag) : 0;
+
+    if (n == 0 || n > 64 || tag[0] == '.') {
+        return false;
+    }
+    return strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789-_.") == n;
+}
+
+static bool
+lvb_word(const char *s)
+{
+    return s && *s && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+                          strlen(s);
+}
+
+/* The socket path of backup TAG of a domain with state directory DIR
+ * (caller frees), or NULL with the error.
+ */
+static char *
+lvb_sock_path(const char *dir, const char *tag, struct error **errp)
+{
+    struct sockaddr_un sa;
+    CLEANUP_FREE char *name = util_strdup_printf("backup-%s.sock", tag);
+    char *path = name ? util_path_join(dir, name) : NULL;
+
+    if (path && strlen(path) >= sizeof(sa.sun_path)) {
+        free(path);
+        if (util_mkdir_p(LVB_RUN_DIR, 0700, errp) < 0) {
+            return NULL;
+        }
+        path = util_path_join(LVB_RUN_DIR, name);
+    }
+    if (path == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+    }
+    return path;
+}
+
+static void
+lvb_unlink(const char *path)
+{
+    if (path && unlink(path) < 0 && errno != ENOENT) {
+        log_warnx("cannot remove %s: %s", path, strerror(errno));
+    }
+}
+
+/* Free B and remove the files named: scratch files and the socket always,
+ * the targets we made when TARGETS_TOO.
+ */
+static void
+lvb_free(struct lv_backup *b, bool targets_too)
+{
+    size_t i;
+
+    for (i = 0; i < b->ndisks; i++) {
+        struct lvb_disk *d = &b->disks[i];
+
+        if (d->scratch_made) {
+            lvb_unlink(d->scratch);
+        }
+        if (targets_too && d->target_made) {
+            lvb_unlink(d->target);
+        }
+        free(d->target);
+        free(d->scratch);
+    }
+    lvb_unlink(b->sock);
+    free(b->disks);
+    if (b->dom) {
+        virDomainFree(b->dom);
+    }
+    free(b->name);
+    free(b->tag);
+    free(b->sock);
+    free(b->xml);
+    free(b->cp_xml);
+    free(b->checkpoint);
+    free(b);
+}
+
+/* The domain of B on the current connection of the driver. */
+static virDomainPtr
+lvb_dom(struct lv_backup *b, int reconnect_ms, struct error **errp)
+{
+    if (lv_conn_wait(b->lv, reconnect_ms, errp) == NULL) {
+        return NULL;
+    }
+    if (b->dom && b->dom_gen == b->lv->gen) {
+        return b->dom;
+    }
+    if (b->dom) {
+        virDomainFree(b->dom);
+    }
+    b->dom = lv_lookup(b->lv, b->id, errp);
+    b->dom_gen = b->lv->gen;
+    return b->dom;
+}
+
+/* Build the backup XML of B: every disk of X with backup='no' except
+ * ours, pull mode on B's socket.  And the checkpoint XML when asked.
+ */
+static int
+lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
+             struct error **errp)
+{
+    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNodePtr root = NULL, disks, n, cpdisks = NULL, cp = NULL;
+    xmlBufferPtr buf = NULL;
+    bool ok = doc != NULL;
+    size_t i, j;
+
+    if (ok) {
+        root = xmlNewDocNode(doc, NULL, (const xmlChar *)"domainbackup",
+                             NULL);
+        ok = root != NULL;
+        xmlDocSetRootElement(doc, root);
+    }
+    ok = ok && xmlNewProp(root, (const xmlChar *)"mode",
+                          (const xmlChar *)"pull");
+    n = ok ? xmlNewChild(root, NULL, (const xmlChar *)"server", NULL) : NULL;
+    ok = ok && n && xmlNewProp(n, (const xmlChar *)"transport",
+                               (const xmlChar *)"unix") &&
+         xmlNewProp(n, (const xmlChar *)"socket", (const xmlChar *)b->sock);
+    disks = ok ? xmlNewChild(root, NULL, (const xmlChar *)"disks", NULL)
+               : NULL;
+    ok = ok && disks;
+    if (ok && b->checkpoint) {
+        cp = xmlNewNode(NULL, (const xmlChar *)"domaincheckpoint");
+        ok = cp && xmlNewTextChild(cp, NULL, (const xmlChar *)"name",
+                                   (const xmlChar *)b->checkpoint);
+        cpdisks = ok ? xmlNewChild(cp, NULL, (const xmlChar *)"disks", NULL)
+                     : NULL;
+        ok = ok && cpdisks;
+    }
+    for (i = 0; ok && i < x->ntargets; i++) {
+        struct lvb_disk *ours = NULL;
+
+        for (j = 0; j < b->ndisks; j++) {
+            if (strcmp(b->disks[j].dev, x->targets[i]) == 0) {
+                ours = &b->disks[j];
+            }
+        }
+        n = xmlNewChild(disks, NULL, (const xmlChar *)"disk", NULL);
+        ok = n && xmlNewProp(n, (const xmlChar *)"name",
+                             (const xmlChar *)x->targets[i]) &&
+             xmlNewProp(n, (const xmlChar *)"backup",
+                        (const xmlChar *)(ours ? "yes" : "no"));
+        if (ok && ours) {
+            xmlNodePtr s;
+
+            ok = xmlNewProp(n, (const xmlChar *)"type",
+                            (const xmlChar *)"file") &&
+                 xmlNewProp(n, (const xmlChar *)"exportname",
+                            (const xmlChar *)ours->dev);
+            s = ok ? xmlNewChild(n, NULL, (const xmlChar *)"driver", NULL)
+                   : NULL;
+            ok = ok && s &&
+                 xmlNewProp(s, (const xmlChar *)"type",
+                            (const xmlChar *)"qcow2");
+            s = ok ? xmlNewChild(n, NULL, (const xmlChar *)"scratch", NULL)
+                   : NULL;
+            ok = ok && s &&
+                 xmlNewProp(s, (const xmlChar *)"file",
+                            (const xmlChar *)ours->scratch);
+        }
+        if (ok && cpdisks) {
+            n = xmlNewChild(cpdisks, NULL, (const xmlChar *)"disk", NULL);
+            ok = n && xmlNewProp(n, (const xmlChar *)"name",
+                                 (const xmlChar *)x->targets[i]) &&
+                 xmlNewProp(n, (const xmlChar *)"checkpoint",
+                            (const xmlChar *)(ours ? "bitmap" : "no"));
+        }
+    }
+    if (ok) {
+        buf = xmlBufferCreate();
+        ok = buf && xmlNodeDump(buf, doc, root, 0, 0) >= 0 &&
+             (b->xml = strdup((const char *)xmlBufferContent(buf)));
+        if (ok && cp) {
+            xmlBufferEmpty(buf);
+            ok = xmlNodeDump(buf, doc, cp, 0, 0) >= 0 &&
+                 (b->cp_xml = strdup((const char *)xmlBufferContent(buf)));
+        }
+    }
+    xmlBufferFree(buf);
+    xmlFreeNode(cp);
+    xmlFreeDoc(doc);
+    if (!ok) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Check SPEC against what the driver can do. */
+static int
+lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
+               struct error **errp)
+{
+    size_t i;
+
+    *checkpoint = NULL;
+    if (!lvb_tag_ok(spec->tag)) {
+        error_setg(errp, ERR_INVALID, "bad backup tag '%s'",
+                   spec->tag ? spec->tag : "");
+        return -1;
+    }
+    if (spec->ndisks < 1 || spec->disks == NULL) {
+        error_setg(errp, ERR_INVALID, "a backup needs at least one disk");
+        return -1;
+    }
+    for (i = 0; i < spec->ndisks; i++) {
+        const struct hv_backup_disk *bd = &spec->disks[i];
+
+        if (bd->source == NULL || bd->source->path == NULL ||
+            bd->target == NULL || bd->target[0] != '/') {
+            error_setg(errp, ERR_INVALID, "backup disk %zu: a source and "
+                       "an absolute target path are needed", i);
+            return -1;
+        }
+        if (bd->bitmap_since) {
+            error_setg(errp, ERR_INVALID,
+                       "the libvirt driver cannot make incremental backups "
+                       "yet (bitmap_since)");
+            return -1;
+        }
+        if (bd->bitmap_new == NULL) {
+            continue;
+        }
+        /* libvirt's checkpoint is one name for a set of disks. */
+        if (!lvb_word(bd->bitmap_new) ||
+            (*checkpoint && strcmp(*checkpoint, bd->bitmap_new) != 0)) {
+            error_setg(errp, ERR_INVALID,
+                       "the libvirt driver needs one checkpoint name (a "
+                       "word) for every disk of a backup");
+            return -1;
+        }
+        *checkpoint = bd->bitmap_new;
+    }
+    return 0;
+}
+
+int
+lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
+                  const struct hv_backup_spec *spec, struct hv_backup **out,
+                  struct error **errp)
+{
+    struct lv *lv = hv_priv(hv);
+    struct lv_backup *b = NULL;
+    struct lv_xdom x = {0};
+    const char *checkpoint;
+    virDomainJobInfo job;
+    size_t i, j;
+    int active;
+
+    if (d == NULL || !util_is_uuid(d->id) || d->state_dir == NULL ||
+        d->state_dir[0] != '/') {
+        error_setg(errp, ERR_INVALID, "the domain needs a UUID and an "
+                                      "absolute state directory");
+        return -1;
+    }
+    if (lvb_check_spec(spec, &checkpoint, errp) < 0) {
+        return -1;
+    }
+    b = calloc(1, sizeof(*b));
+    if (b == NULL ||
+        (b->disks = calloc(spec->ndisks, sizeof(*b->disks))) == NULL ||
+        (b->tag = strdup(spec->tag)) == NULL ||
+        (checkpoint && (b->checkpoint = strdup(checkpoint)) == NULL)) {
+        error_setg(errp, ERR_IO, "out of memory");
+        goto fail;
+    }
+    b->base.hv = hv;
+    b->lv = lv;
+    b->rate_limit = spec->rate_limit;
+    b->break_disk = spec->break_disk;
+    snprintf(b->id, sizeof(b->id), "%s", d->id);
+    if (lvb_dom(b, 0, errp) == NULL) {
+        goto fail;
+    }
+    b->name = strdup(virDomainGetName(b->dom));
+    active = virDomainIsActive(b->dom);
+    if (b->name == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        goto fail;
+    }
+    if (active != 1) {
+        if (active < 0) {
+            lv_fail(lv, errp, "cannot read domain %s", b->name);
+        } else {
+            error_setg(errp, ERR_CONFLICT,
+                       "domain %s is not running: its disks are copied "
+                       "cold, without the hypervisor",
+                       b->name);
+        }
+        goto fail;
+    }
+    /* libvirt runs one job per domain; say so before making files. */
+    if (virDomainGetJobInfo(b->dom, &job) < 0) {
+        lv_fail(lv, errp, "cannot read the jobs of domain %s", b->name);
+        goto fail;
+    }
+    if (job.type != VIR_DOMAIN_JOB_NONE) {
+        error_setg(errp, ERR_CONFLICT,
+                   "domain %s is busy with another job (a backup or a "
+                   "migration)",
+                   b->name);
+        goto fail;
+    }
+    if (lv_xdom_read(lv, b->dom, 0, &x, errp) < 0) {
+        goto fail;
+    }
+    if (util_mkdir_p(d->state_dir, 0700, errp) < 0) {
+        goto fail;
+    }
+    b->sock = lvb_sock_path(d->state_dir, spec->tag, errp);
+    if (b->sock == NULL) {
+        goto fail;
+    }
+    lvb_unlink(b->sock);
+    for (i = 0; i < spec->ndisks; i++) {
+        const struct hv_backup_disk *bd = &spec->disks[i];
+        const struct lv_xdisk *xd = lv_xdom_find(&x, bd->source->path);
+        struct lvb_disk *bk = &b->disks[i];
+        virDomainBlockInfo info;
+        CLEANUP_FREE char *file = NULL;
+
+        if (xd == NULL) {
+            error_setg(errp, ERR_NOT_FOUND, "%s is not a disk of domain %s",
+                       bd->source->path, b->name);
+            goto fail;
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(b->disks[j].dev, xd->target) == 0) {
+                error_setg(errp, ERR_INVALID, "disk %s is named twice",
+                           xd->target);
+                goto fail;
+            }
+        }
+        snprintf(bk->dev, sizeof(bk->dev), "%s", xd->target);
+        b->ndisks++;
+        if (virDomainGetBlockInfo(b->dom, bk->dev, &info, 0) < 0) {
+            lv_fail(lv, errp, "cannot read the size of disk %s of %s",
+                    bk->dev, b->name);
+            goto fail;
+        }
+        bk->size = (int64_t)info.capacity;
+        file = util_strdup_printf("backup-%s-%s.scratch.qcow2", spec->tag,
+                                  bk->dev);
+        bk->scratch = file ? util_path_join(d->state_dir, file) : NULL;
+        bk->target = strdup(bd->target);
+        if (bk->scratch == NULL || bk->target == NULL) {
+            error_setg(errp, ERR_IO, "out of memory");
+            goto fail;
+        }
+        /* Everything slow happens here, before any freeze: the files
+         * libvirt opens in fix (scratch) and we write in wait (target).
+         */
+        bk->scratch_made = true;
+        if (qemuimg_create(bk->scratch, "qcow2", bk->size, errp) < 0) {
+            goto fail;
+        }
+        bk->target_made = true;
+        if (qemuimg_create(bk->target, "qcow2", bk->size, errp) < 0) {
+            goto fail;
+        }
+    }
+    if (lvb_make_xml(b, &x, errp) < 0) {
+        goto fail;
+    }
+    lv_xdom_clear(&x);
+    log_debug("libvirt", "backup of %s prepared: %s", b->name, b->xml);
+    *out = &b->base;
+    return 0;
+fail:
+    lv_xdom_clear(&x);
+    if (b) {
+        lvb_free(b, true);
+    }
+    return -1;
+}
+
+int
+lv_backup_fix(struct hv_backup *hb, struct error **errp)
+{
+    struct lv_backup *b = (struct lv_backup *)hb;
+    virDomainPtr dom;
+
+    /* Inside the freeze: no reconnecting wait, one call. */
+    dom = lvb_dom(b, 0, errp);
+    if (dom == NULL) {
+        return -1;
+    }
+    b->tried = true;
+    if (virDomainBackupBegin(dom, b->xml, b->cp_xml,
+                             VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL) < 0) {
+        return lv_fail(b->lv, errp, "cannot start the backup of %s",
+                       b->name);
+    }
+    b->begun = true;
+    b->cp_made = b->cp_xml != NULL;
+    return 0;
+}
+
+/* Progress of one qemu-img convert: "    (12.34/100%)". */
+struct lvb_progress {
+    const struct progress *p; /* the caller's reporter */
+    double done;              /* bytes of the disks already copied */
+    double size;              /* bytes of this disk */
+    double total;             /* bytes of all disks */
+};
+
+static void
+lvb_on_line(const char *line, void *opaque)
+{
+    struct lvb_progress *lp = opaque;
+    const char *open = strchr(line, '(');
+    char *end;
+    double pct;
+
+    if (open == NULL || lp->total <= 0) {
+        return;
+    }
+    pct = strtod(open + 1, &end);
+    if (end == open + 1 || *end != '/' || pct < 0 || pct > 100) {
+        return;
+    }
+    progress_report(lp->p, "copy",
+                    100.0 * (lp->done + lp->size * pct / 100.0) /
+                        lp->total);
+}
+
+/* The qemu-img argument naming a JSON description, or NULL. */
+static char *
+lvb_json_arg(json_object *desc)
+{
+    const char *s = json_object_to_json_string_ext(desc,
+                                                   JSON_C_TO_STRING_PLAIN);
+
+    return s ? util_strdup_printf("json:%s", s) : NULL;
+}
+
+/* The NBD export of disk D, as qemu-img opens it (caller frees). */
+static char *
+lvb_source_arg(const struct lv_backup *b, const struct lvb_disk *d)
+{
+    json_object *raw = json_object_new_object();
+    json_object *nbd = json_object_new_object();
+    json_object *srv = json_object_new_object();
+    char *arg;
+
+    json_object_object_add(srv, "type", json_object_new_string("unix"));
+    json_object_object_add(srv, "path", json_object_new_string(b->sock));
+    json_object_object_add(nbd, "driver", json_object_new_string("nbd"));
+    json_object_object_add(nbd, "server", srv);
+    json_object_object_add(nbd, "export", json_object_new_string(d->dev));
+    json_object_object_add(raw, "driver", json_object_new_string("raw"));
+    json_object_object_add(raw, "file", nbd);
+    arg = lvb_json_arg(raw);
+    json_object_put(raw);
+    return arg;
+}
+
+/* The target of disk D as qemu-img opens it: the file, or with the test
+ * hook, the file behind a blkdebug layer that fails every write (caller
+ * frees).
+ */
+static char *
+lvb_target_arg(const struct lvb_disk *d, bool broken)
+{
+    json_object *q, *dbg, *file, *rules, *rule;
+    char *arg;
+
+    if (!broken) {
+        return strdup(d->target);
+    }
+    q = json_object_new_object();
+    dbg = json_object_new_object();
+    file = json_object_new_object();
+    rules = json_object_new_array();
+    rule = json_object_new_object();
+    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "filename",
+                           json_object_new_string(d->target));
+    json_object_object_add(rule, "event", json_object_new_string("pwritev"));
+    json_object_object_add(rule, "errno", json_object_new_int(EIO));
+    json_object_array_add(rules, rule);
+    json_object_object_add(dbg, "driver", json_object_new_string("blkdebug"));
+    json_object_object_add(dbg, "image", file);
+    json_object_object_add(dbg, "inject-error", rules);
+    json_object_object_add(q, "driver", json_object_new_string("qcow2"));
+    json_object_object_add(q, "file", dbg);
+    arg = lvb_json_arg(q);
+    json_object_put(q);
+    return arg;
+}
+
+/* Copy the export of disk I into its target. */
+static int
+lvb_copy(struct lv_backup *b, size_t i, struct lvb_progress *lp,
+         struct error **errp)
+{
+    struct lvb_disk *d = &b->disks[i];
+    const char *qemu_img = b->lv->cfg && b->lv->cfg->qemu_img &&
+                                   b->lv->cfg->qemu_img[0]
+                               ? b->lv->cfg->qemu_img
+                               : "qemu-img";
+    CLEANUP_FREE char *src = lvb_source_arg(b, d);
+    CLEANUP_FREE char *dst = lvb_target_arg(d, b->break_disk == (int)i);
+    char rate[32];
+    const char *argv[16];
+    struct run_opts opts = {
+        .timeout_ms = -1,
+        .on_line = lvb_on_line,
+        .opaque = lp,
+    };
+    struct run_result res;
+    int n = 0, r;
+
+    if (src == NULL || dst == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        return -1;
+    }
+    /* -n --target-is-zero: into the empty qcow2 prepare made, writing
+     * nothing for what reads as zeros.
+     */
+    argv[n++] = qemu_img;
+    argv[n++] = "convert";
+    argv[n++] = "-p";
+    argv[n++] = "-n";
+    argv[n++] = "--target-is-zero";
+    argv[n++] = "-O";
+    argv[n++] = "qcow2";
+    if (b->rate_limit > 0) {
+        snprintf(rate, sizeof(rate), "%lld", (long long)b->rate_limit);
+        argv[n++] = "-r";
+        argv[n++] = rate;
+    }
+    argv[n++] = src;
+    argv[n++] = dst;
+    argv[n] = NULL;
+    r = run_exec(argv, &opts, &res, errp);
+    if (r == 0 && (res.status != 0 || res.signal != 0)) {
+        r = run_result_error("qemu-img", &res, errp);
+    }
+    run_result_clear(&res);
+    if (r < 0) {
+        error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
+    }
+    return r;
+}
+
+int
+lv_backup_wait(struct hv_backup *hb, const struct progress *p,
+               struct error **errp)
+{
+    struct lv_backup *b = (struct lv_backup *)hb;
+    struct lvb_progress lp = {.p = p};
+    size_t i;
+
+    if (!b->begun) {
+        error_setg(errp, ERR_INVALID, "the backup of %s was not started",
+                   b->name);
+        return -1;
+    }
+    for (i = 0; i < b->ndisks; i++) {
+        lp.total += (double)b->disks[i].size;
+    }
+    for (i = 0; i < b->ndisks; i++) {
+        lp.size = (double)b->disks[i].size;
+        if (lvb_copy(b, i, &lp, errp) < 0) {
+            return -1;
+        }
+        lp.done += lp.size;
+    }
+    b->copied = true;
+    progress_report(p, "copy", 100);
+    return 0;
+}
+
+/* The socket of the backup job DOM runs now (caller frees): "" when it
+ * runs none, NULL with the error when that cannot be known.
+ */
+static char *
+lvb_job_socket(struct lv *lv, virDomainPtr dom, struct error **errp)
+{
+    char *xml = virDomainBackupGetXMLDesc(dom, 0);
+    xmlDocPtr doc;
+    xmlNodePtr root, c;
+    char *sock = NULL;
+
+    if (xml == NULL) {
+        if (lv_last_code() == VIR_ERR_NO_DOMAIN_BACKUP ||
+            lv_last_code() == VIR_ERR_OPERATION_INVALID) {
+            return strdup("");
+        }
+        lv_fail(lv, errp, "cannot read the backup job of %s",
+                virDomainGetName(dom));
+        return NULL;
+    }
+    doc = xmlReadMemory(xml, (int)strlen(xml), "backup.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR |
+                            XML_PARSE_NOWARNING);
+    free(xml);
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
+    for (c = root ? root->children : NULL; c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE &&
+            strcmp((const char *)c->name, "server") == 0) {
+            xmlChar *s = xmlGetProp(c, (const xmlChar *)"socket");
+
+            sock = strdup(s ? (const char *)s : "");
+            xmlFree(s);
+        }
+    }
+    xmlFreeDoc(doc);
+    /* A push backup (someone else's) has no server. */
+    return sock ? sock : strdup("");
+}
+
+/* Log how much scratch space the job of DOM used: what the guest wrote
+ * during the copy (the space a pull backup needs beside the disks).
+ */
+static void
+lvb_log_scratch(virDomainPtr dom)
+{
+    virTypedParameterPtr params = NULL;
+    unsigned long long used = 0, total = 0;
+    int n = 0, type;
+
+    if (!log_debug_enabled("libvirt") ||
+        virDomainGetJobStats(dom, &type, &params, &n, 0) < 0) {
+        return;
+    }
+    virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DISK_TEMP_USED, &used);
+    virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DISK_TEMP_TOTAL,
+                            &total);
+    log_debug("libvirt", "backup of %s: scratch files hold %llu of %llu "
+              "bytes", virDomainGetName(dom), used, total);
+    virTypedParamsFree(params, n);
+}
+
+/* End the backup job of DOM if its socket is SOCK, and wait until libvirt
+ * says no job runs.  Returns 1 when it ended ours, 0 when none of ours
+ * ran, -1 with the error.
+ */
+static int
+lvb_end_job(struct lv *lv, virDomainPtr dom, const char *sock,
+            struct error **errp)
+{
+    char *running = lvb_job_socket(lv, dom, errp);
+    int64_t deadline;
+    bool ours;
+
+    if (running == NULL) {
+        return -1;
+    }
+    ours = strcmp(running, sock) == 0;
+    free(running);
+    if (!ours) {
+        return 0;
+    }
+    lvb_log_scratch(dom);
+    /* In pull mode, aborting is how a backup ends; libvirt stops the
+     * export and drops the scratch nodes.
+     */
+    if (virDomainAbortJob(dom) < 0 &&
+        lv_last_code() != VIR_ERR_OPERATION_INVALID) {
+        return lv_fail(lv, errp, "cannot end the backup job of %s",
+                       virDomainGetName(dom));
+    }
+    deadline = sock_deadline(LVB_JOB_END_MS);
+    for (;;) {
+        virDomainJobInfo job;
+
+        if (virDomainGetJobInfo(dom, &job) < 0) {
+            if (lv_last_code() == VIR_ERR_OPERATION_INVALID) {
+                return 1;       /* the domain stopped: no job either */
+            }
+            return lv_fail(lv, errp, "cannot read the jobs of %s",
+                           virDomainGetName(dom));
+        }
+        if (job.type == VIR_DOMAIN_JOB_NONE) {
+            return 1;
+        }
+        if (sock_remaining_ms(deadline) == 0) {
+            error_setg(errp, ERR_TIMEOUT,
+                       "the backup job of %s does not end",
+                       virDomainGetName(dom));
+            return -1;
+        }
+        sock_sleep_ms(LVB_POLL_MS, deadline);
+    }
+}
+
+/* End B's job (if it has one), reconnecting for a while when libvirt is
+ * away.
+ */
+static int
+lvb_end(struct lv_backup *b, struct error **errp)
+{
+    struct error *err = NULL;
+    virDomainPtr dom;
+    int r;
+
+    if (!b->tried) {
+        return 0;
+    }
+    dom = lvb_dom(b, b->lv->reconnect_ms, errp);
+    if (dom == NULL) {
+        return -1;
+    }
+    r = lvb_end_job(b->lv, dom, b->sock, &err);
+    if (r < 0 && b->lv->conn == NULL) {
+        /* The connection died under us: once more, on a new one. */
+        error_free(err);
+        err = NULL;
+        dom = lvb_dom(b, b->lv->reconnect_ms, &err);
+        r = dom ? lvb_end_job(b->lv, dom, b->sock, &err) : -1;
+    }
+    if (r < 0) {
+        error_propagate(errp, err);
+        return -1;
+    }
+    b->begun = false;
+    b->tried = false;
+    return 0;
+}
+
+int
+lv_backup_finish(struct hv_backup *hb, struct error **errp)
+{
+    struct lv_backup *b = (struct lv_backup *)hb;
+
+    if (!b->copied) {
+        error_setg(errp, ERR_INVALID, "the backup of %s is not copied yet",
+                   b->name);
+        return -1;
+    }
+    if (lvb_end(b, errp) < 0) {
+        error_prepend(errp, "backup of %s: ", b->name);
+        return -1;
+    }
+    lvb_free(b, false);
+    return 0;
+}
+
+void
+lv_backup_abort(struct hv_backup *hb)
+{
+    struct lv_backup *b = (struct lv_backup *)hb;
+    struct error *err = NULL;
+
+    if (b == NULL) {
+        return;
+    }
+    if (lvb_end(b, &err) < 0) {
+        log_warnx("the backup job of %s may still run (%s): "
+                  "hv_backup_reap ends it",
+                  b->name, error_msg(err));
+        error_free(err);
+        err = NULL;
+    }
+    if (b->cp_made && b->dom) {
+        virDomainCheckpointPtr cp =
+            virDomainCheckpointLookupByName(b->dom, b->checkpoint, 0);
+
+        if (cp == NULL || virDomainCheckpointDelete(cp, 0) < 0) {
+            log_warnx("cannot delete checkpoint %s of %s: %s",
+                      b->checkpoint, b->name, virGetLastErrorMessage());
+        }
+        if (cp) {
+            virDomainCheckpointFree(cp);
+        }
+    }
+    lvb_free(b, true);
+}
+
+/* Remove the files of backup TAG in DIR: its socket and scratch files. */
+static void
+lvb_reap_files(const char *dir, const char *tag)
+{
+    CLEANUP_FREE char *prefix = util_strdup_printf("backup-%s-", tag);
+    CLEANUP_FREE char *sockname = util_strdup_printf("backup-%s.sock", tag);
+    DIR *dh;
+    struct dirent *e;
+
+    if (prefix == NULL || sockname == NULL || (dh = opendir(dir)) == NULL) {
+        return;
+    }
+    while ((e = readdir(dh)) != NULL) {
+        size_t n = strlen(e->d_name), s = strlen(".scratch.qcow2");
+
+        if ((strncmp(e->d_name, prefix, strlen(prefix)) == 0 && n > s &&
+             strcmp(e->d_name + n - s, ".scratch.qcow2") == 0) ||
+            strcmp(e->d_name, sockname) == 0) {
+            CLEANUP_FREE char *path = util_path_join(dir, e->d_name);
+
+            lvb_unlink(path);
+        }
+    }
+    closedir(dh);
+}
+
+int
+lv_backup_reap(struct hv *hv, const struct hv_domain *d, const char *tag,
+               struct error **errp)
+{
+    struct lv *lv = hv_priv(hv);
+    struct error *err = NULL;
+    CLEANUP_FREE char *sock = NULL;
+    virDomainPtr dom;
+    int r = 0;
+
+    if (d == NULL || d->state_dir == NULL || !lvb_tag_ok(tag)) {
+        error_setg(errp, ERR_INVALID, "backup reap needs a domain with a "
+                                      "state directory and a tag");
+        return -1;
+    }
+    sock = lvb_sock_path(d->state_dir, tag, errp);
+    if (sock == NULL) {
+        return -1;
+    }
+    dom = lv_lookup(lv, d->id, &err);
+    if (dom == NULL && error_get_class(err) != ERR_NOT_FOUND) {
+        error_propagate(errp, err);
+        return -1;
+    }
+    error_free(err);
+    if (dom && virDomainIsActive(dom) == 1) {
+        r = lvb_end_job(lv, dom, sock, errp);
+        if (r > 0) {
+            log_warnx("ended the backup job %s left on domain %s", tag,
+                      virDomainGetName(dom));
+        }
+    }
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (r < 0) {
+        return -1;
+    }
+    lvb_reap_files(d->state_dir, tag);
+    lvb_unlink(sock);
+    return 0;
+}
