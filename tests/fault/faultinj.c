@@ -13,7 +13,10 @@
  *   action=A     errno:NAME or errno:NUMBER (the call fails with it and
  *                does nothing), kill (SIGKILL the process at that call),
  *                stop (SIGSTOP it, for a harness that looks and then kills
- *                or continues it), short (a write writes half its bytes)
+ *                or continues it), short (a write writes half its bytes),
+ *                killparent (SIGKILL the parent, wait a second, then make
+ *                the call: a helper's Nth write marks the moment its
+ *                caller dies, and a helper that outlives it is seen)
  *   count=K      how many consecutive matching calls fault from the Nth
  *                on; 0 means every one from the Nth on.  once=1 is count=1
  *                (the default), once=0 is count=0.
@@ -63,6 +66,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The kinds of call the shim counts. */
@@ -92,6 +96,7 @@ enum fi_action {
     FI_ACT_KILL,  /* SIGKILL ourselves */
     FI_ACT_STOP,  /* SIGSTOP ourselves, then carry on with the call */
     FI_ACT_SHORT, /* a write writes half of what it was asked */
+    FI_ACT_KILLPARENT, /* SIGKILL our parent, then carry on */
 };
 
 /* Counters shared by the process and the children it forks. */
@@ -317,6 +322,10 @@ fi_parse_action(const char *s)
         fi.action = FI_ACT_SHORT;
         return;
     }
+    if (strcmp(s, "killparent") == 0) {
+        fi.action = FI_ACT_KILLPARENT;
+        return;
+    }
     if (strncmp(s, "errno:", 6) != 0) {
         fi_die("unknown action '%s'", s);
     }
@@ -538,13 +547,18 @@ fi_hit(enum fi_op op, const char *what)
     }
     __atomic_add_fetch(&fi.sh->fired, 1, __ATOMIC_SEQ_CST);
     if (fi.log[0]) {
+        static const char *const acts[] = {
+            [FI_ACT_KILL] = "kill",
+            [FI_ACT_STOP] = "stop",
+            [FI_ACT_SHORT] = "short",
+            [FI_ACT_KILLPARENT] = "killparent",
+        };
+        const char *act = fi.action == FI_ACT_ERRNO ? strerrorname_np(fi.err)
+                                                    : acts[fi.action];
+
         len = snprintf(buf, sizeof(buf), "%s %ld %s #%llu %s %s\n",
                        program_invocation_short_name, (long)getpid(),
-                       fi_op_names[op], (unsigned long long)c,
-                       fi.action == FI_ACT_KILL    ? "kill"
-                       : fi.action == FI_ACT_STOP  ? "stop"
-                       : fi.action == FI_ACT_SHORT ? "short"
-                                                   : strerrorname_np(fi.err),
+                       fi_op_names[op], (unsigned long long)c, act,
                        what ? what : "-");
         if (len > (int)sizeof(buf) - 1) {
             len = sizeof(buf) - 1;
@@ -565,6 +579,18 @@ fi_hit(enum fi_op op, const char *what)
     case FI_ACT_SHORT:
         errno = saved;
         return 1;
+    case FI_ACT_KILLPARENT: {
+        /* Then wait a second: a helper that dies with its parent is gone
+         * before the call goes on, one that outlives it can be seen.
+         */
+        struct timespec rest = {.tv_sec = 1};
+
+        kill(getppid(), SIGKILL);
+        while (nanosleep(&rest, &rest) < 0 && errno == EINTR) {
+        }
+        errno = saved;
+        return 0;
+    }
     case FI_ACT_ERRNO:
         break;
     }

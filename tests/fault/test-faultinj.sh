@@ -134,6 +134,15 @@ ok "$(test "$(cut -d' ' -f3- "$T/log")" = \
 ok "$(test "$(line fsync)/$(line fdatasync)" = "fsync 0 -/fdatasync -1 EIO"
       echo $?)" "op=sync: fsync and fdatasync share one count"
 
+# killparent: the helper's call kills its parent and goes on.
+sh -c 'echo $$ >"$1/sh.pid"; VMSNAP_FAULT=op=write,n=1,action=killparent \
+    LD_PRELOAD=$2 "$3" "$1" >/dev/null; echo survived >"$1/sh.out"' \
+    sh "$T" "$FAULTINJ" "$VICTIM"
+rc=$?
+ok "$(test $rc = 137 -a ! -e "$T/sh.out"; echo $?)" \
+    "killparent: the parent dies of SIGKILL"
+rm -f "$T/sh.pid" "$T/sh.out"
+
 # A bad rule stops the program at load, loudly.
 run "op=wirte,n=1"
 ok "$(test $rc = 125 && grep -q "unknown op 'wirte'" "$T/err"; echo $?)" \
