@@ -493,6 +493,7 @@ live_reset() {
 live_cases() {  # live_cases K: K seeded live cases from the counted range
     local f max
     live_setup >&2 || { echo "# live setup failed" >&2; return 1; }
+    mkdir -p "$W/counts"
     f=$W/counts/live.raw
     VMSNAP_DATA_DIR=$LIVE_D VMSNAP_FAULT="counts=$f,path=$W/" \
         LD_PRELOAD=$FAULTINJ run_server_image_create_live >/dev/null 2>&1
@@ -533,7 +534,7 @@ full|sample)
         [ -n "$c" ] && run_case "$c"
     done <<<"$cases"
     if [ "$live" -gt 0 ] && want server-image-create-live "$ops_filter"; then
-        if lc=$(live_cases "$live"); then
+        if lc=$(live_cases "$live") && [ -n "$lc" ]; then
             while read -r c; do
                 [ -n "$c" ] && run_case "$c"
             done <<<"$lc"
