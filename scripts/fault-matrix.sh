@@ -12,14 +12,16 @@
 #                                     one case, as printed by a failure
 #   scripts/fault-matrix.sh --list    print the cases, run none
 # Options: --ops A,B (only these operations), --faults A,B (only these
-# fault types), --live K (K live-snapshot cases, default 3; they need the
-# test guest), --engine strace (with --case: inject with strace instead of
-# the shim), --keep (keep the work directory), -v (print each command's
-# output).
+# fault types), --points A,B (only these fault points), --live K (K
+# live-snapshot cases, default 3; they need the test guest), --engine
+# strace (with --case: inject with strace instead of the shim), --keep
+# (keep the work directory), --workdir DIR (where to make it; default
+# /dev/shm, else /tmp), -v (print each command's output).
 #
 # Fault points ("at"): the Nth call of a kind in vmsnap (anywrite, sync,
 # rename, unlink, creat, exec) or in its qemu-img helper (anywrite, sync),
-# counted by tests/fault/faultinj.so under the work directory.
+# counted by tests/fault/faultinj.so under the work directory; for live
+# snapshots also vmsnap's Nth write to a socket (sockwrite: QMP, agent).
 # Fault types: kill (SIGKILL vmsnap), enospc (ENOSPC from the Nth call
 # on), eio (EIO once), helper-kill (SIGKILL qemu-img), helper-enospc,
 # parent-kill (qemu-img's Nth call SIGKILLs vmsnap: the helper is left).
@@ -34,7 +36,8 @@ SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 export VMSNAP
 
 mode=sample sample=40 seed=1 only_case="" ops_filter="" faults_filter=""
-live=3 engine=shim keep=0 verbose=0
+points_filter=""
+live=3 engine=shim keep=0 verbose=0 workdir=""
 while [ $# -gt 0 ]; do
     case $1 in
     --sample) mode=sample; sample=$2; shift ;;
@@ -44,9 +47,11 @@ while [ $# -gt 0 ]; do
     --list) mode=list ;;
     --ops) ops_filter=$2; shift ;;
     --faults) faults_filter=$2; shift ;;
+    --points) points_filter=$2; shift ;;
     --live) live=$2; shift ;;
     --engine) engine=$2; shift ;;
     --keep) keep=1 ;;
+    --workdir) workdir=$2; shift ;;
     -v) verbose=1 ;;
     *) echo "fault-matrix: unknown option $1" >&2; exit 2 ;;
     esac
@@ -63,7 +68,14 @@ for t in sqlite3 qemu-img qemu-io md5sum flock pgrep python3 timeout; do
           exit 1; }
 done
 
-W=$(mktemp -d /tmp/vmsnap-fault.XXXXXX)
+# The cases' data directories live on a tmpfs when there is one: no case
+# needs durability (power loss is test-powerloss.sh), and the catalog's
+# fsyncs on a busy shared disk would cost more than the rest of a case.
+if [ -z "$workdir" ]; then
+    workdir=/tmp
+    [ -d /dev/shm ] && [ -w /dev/shm ] && workdir=/dev/shm
+fi
+W=$(mktemp -d "$workdir/vmsnap-fault.XXXXXX")
 W=$(realpath "$W")
 D=$W/data
 export VMSNAP_DATA_DIR=$D
@@ -201,8 +213,12 @@ want() {  # want ITEM LIST: is ITEM in the comma list (or the list empty)?
 }
 
 # The rule for VMSNAP_FAULT of fault type $1 at point $2, call $3.
+# The point sockwrite is vmsnap's Nth write to a socket (QMP, the guest
+# agent): the shim's path filter sees an fd's link, "socket:[INODE]".
 rule() {
     local base="op=$2,n=$3,path=$W/,log=$W/fired"
+    [ "$2" = sockwrite ] &&
+        base="op=anywrite+send,n=$3,path=socket:,log=$W/fired"
     case $1 in
     kill) echo "prog=vmsnap,$base,action=kill" ;;
     enospc) echo "prog=vmsnap,$base,action=errno:ENOSPC,once=0" ;;
@@ -248,6 +264,7 @@ summarize() {
     python3 - "$1" <<'PY'
 import sys
 points = {"anywrite": ("write", "pwrite", "writev"),
+          "sockwrite": ("write", "pwrite", "writev", "send"),
           "sync": ("fsync", "fdatasync"), "rename": ("rename",),
           "unlink": ("unlink",), "creat": ("creat",), "exec": ("exec",),
           "open": ("open",), "mkdir": ("mkdir",)}
@@ -277,7 +294,7 @@ count_of() {  # count_of OP PROG POINT
 # unlink or exec; every point can fail with EIO or be killed at.
 realistic() {  # realistic FAULT POINT
     case $1/$2 in
-    enospc/unlink|enospc/exec) return 1 ;;
+    enospc/unlink|enospc/exec|enospc/sockwrite) return 1 ;;
     esac
     return 0
 }
@@ -289,6 +306,7 @@ enumerate() {
         want "$op" "$ops_filter" || continue
         prepare "$op" >&2 || continue
         for at in $VM_POINTS; do
+            want "$at" "$points_filter" || continue
             max=$(count_of "$op" vmsnap "$at")
             for n in $(seq 1 "${max:-0}"); do
                 for f in $VM_FAULTS; do
@@ -298,6 +316,7 @@ enumerate() {
             done
         done
         for at in $HELPER_POINTS; do
+            want "$at" "$points_filter" || continue
             max=$(count_of "$op" qemu-img "$at")
             for n in $(seq 1 "${max:-0}"); do
                 for f in $HELPER_FAULTS; do
@@ -373,14 +392,18 @@ run_case() {
     out=$(head -c 2000 "$W/cmd.out")
     log "$c: rc $rc: $out"
     fired=$(cat "$W/fired" 2>/dev/null)
+    # strace keeps no log of what it injected; a kill shows in the status.
+    if [ "$engine" = strace ]; then
+        fired="strace inject (exit status $rc)"
+    fi
     case $fault in
     kill|parent-kill) [ -n "$fired" ] && killed=1 ;;
     esac
     [ $rc = 137 ] && killed=1
     # A helper that dies with its parent (PR_SET_PDEATHSIG) is gone within
-    # milliseconds, and one that outlives it is held for a second by the
-    # shim's killparent: look once, 0.3 s on.  A live snapshot's watchdog
-    # may take a while to thaw: give it 15 s.
+    # milliseconds; one that outlives it is held for 2 s by the shim's
+    # killparent: look once, 0.3 s on.  A live snapshot's watchdog may
+    # take a while to thaw: give it 15 s.
     if [ "$dir" = "$LIVE_D" ]; then
         for i in $(seq 1 150); do
             [ -z "$(ours "$dir")" ] && break
@@ -481,10 +504,19 @@ run_server_image_create_live() {
     vm server image create --name live-snap live1
 }
 
+# After a live case has been checked: thaw, delete its image, and remove
+# what it left (already reported), so that the next case starts clean.
 live_reset() {
-    local id
+    local id f
     VMSNAP_DATA_DIR=$LIVE_D vm agent command live1 \
         '{"execute":"guest-fsfreeze-thaw"}' >/dev/null 2>&1
+    VMSNAP=$VMSNAP "$SRCDIR/tests/fault/check-invariants.sh" --no-reap \
+        "$LIVE_D" |
+        sed -n 's/^FAIL no stale tmp entry: \([^ ]*\).*/\1/p
+                s/^FAIL no file without a record: \([^ ]*\).*/\1/p' |
+        while read -r f; do
+            rm -rf "${LIVE_D:?}/$f"
+        done
     id=$(VMSNAP_DATA_DIR=$LIVE_D vm image show live-snap -f value -c id \
          2>/dev/null) && VMSNAP_DATA_DIR=$LIVE_D vm image delete "$id" \
          >/dev/null 2>&1
@@ -498,8 +530,16 @@ live_cases() {  # live_cases K: K seeded live cases from the counted range
     VMSNAP_DATA_DIR=$LIVE_D VMSNAP_FAULT="counts=$f,path=$W/" \
         LD_PRELOAD=$FAULTINJ run_server_image_create_live >/dev/null 2>&1
     live_reset
-    summarize "$f" >"$W/counts/server-image-create-live"
-    for at in $VM_POINTS; do
+    summarize "$f" | grep -v " sockwrite " \
+        >"$W/counts/server-image-create-live"
+    f=$W/counts/live-sock.raw
+    VMSNAP_DATA_DIR=$LIVE_D VMSNAP_FAULT="counts=$f,path=socket:" \
+        LD_PRELOAD=$FAULTINJ run_server_image_create_live >/dev/null 2>&1
+    live_reset
+    summarize "$f" | grep '^vmsnap sockwrite ' \
+        >>"$W/counts/server-image-create-live"
+    for at in $VM_POINTS sockwrite; do
+        want "$at" "$points_filter" || continue
         max=$(count_of server-image-create-live vmsnap "$at")
         for n in $(seq 1 "${max:-0}"); do
             for fault in $VM_FAULTS; do

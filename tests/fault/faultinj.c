@@ -5,8 +5,9 @@
  * variable, VMSNAP_FAULT, a comma-separated list of KEY=VALUE:
  *
  *   op=OPS       the calls to count, '+'-separated: write, pwrite, writev,
- *                fsync, fdatasync, ftruncate, rename, unlink, mkdir, open,
- *                creat (an open with O_CREAT), exec; aliases: anywrite
+ *                send (send, sendto, sendmsg), fsync, fdatasync,
+ *                ftruncate, rename, unlink, mkdir, open, creat (an open
+ *                with O_CREAT), exec; aliases: anywrite
  *                (write+pwrite+writev), sync (fsync+fdatasync).  Without
  *                op the shim only counts.
  *   n=N          the first call to fault is the Nth matching one (from 1)
@@ -14,7 +15,7 @@
  *                does nothing), kill (SIGKILL the process at that call),
  *                stop (SIGSTOP it, for a harness that looks and then kills
  *                or continues it), short (a write writes half its bytes),
- *                killparent (SIGKILL the parent, wait a second, then make
+ *                killparent (SIGKILL the parent, wait 2 s, then make
  *                the call: a helper's Nth write marks the moment its
  *                caller dies, and a helper that outlives it is seen)
  *   count=K      how many consecutive matching calls fault from the Nth
@@ -63,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -74,6 +76,7 @@ enum fi_op {
     FI_WRITE,
     FI_PWRITE,
     FI_WRITEV,
+    FI_SEND,
     FI_FSYNC,
     FI_FDATASYNC,
     FI_FTRUNCATE,
@@ -87,8 +90,8 @@ enum fi_op {
 };
 
 static const char *const fi_op_names[FI_NOPS] = {
-    "write", "pwrite",    "writev", "fsync", "fdatasync", "ftruncate",
-    "rename", "unlink",   "mkdir",  "open",  "creat",     "exec",
+    "write",  "pwrite", "writev", "send",  "fsync", "fdatasync", "ftruncate",
+    "rename", "unlink", "mkdir",  "open",  "creat", "exec",
 };
 
 enum fi_action {
@@ -143,6 +146,10 @@ static ssize_t (*real_writev)(int, const struct iovec *, int);
 static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
 static ssize_t (*real_pwritev64)(int, const struct iovec *, int, off64_t);
 static ssize_t (*real_pwritev2)(int, const struct iovec *, int, off_t, int);
+static ssize_t (*real_send)(int, const void *, size_t, int);
+static ssize_t (*real_sendto)(int, const void *, size_t, int,
+                              const struct sockaddr *, socklen_t);
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_ftruncate)(int, off_t);
@@ -580,10 +587,10 @@ fi_hit(enum fi_op op, const char *what)
         errno = saved;
         return 1;
     case FI_ACT_KILLPARENT: {
-        /* Then wait a second: a helper that dies with its parent is gone
+        /* Then wait 2 s: a helper that dies with its parent is gone
          * before the call goes on, one that outlives it can be seen.
          */
-        struct timespec rest = {.tv_sec = 1};
+        struct timespec rest = {.tv_sec = 2};
 
         kill(getppid(), SIGKILL);
         while (nanosleep(&rest, &rest) < 0 && errno == EINTR) {
@@ -750,6 +757,33 @@ pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
                              flags);
     }
     return real_pwritev2(fd, iov, cnt, off, flags);
+}
+
+/* ---- Sockets (a short send is not offered: action=short is for files) -- */
+
+ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+    FI_RESOLVE(real_send, "send");
+    return fi_fd_op(FI_SEND, fd) < 0 ? -1 : real_send(fd, buf, len, flags);
+}
+
+ssize_t
+sendto(int fd, const void *buf, size_t len, int flags,
+       const struct sockaddr *to, socklen_t tolen)
+{
+    FI_RESOLVE(real_sendto, "sendto");
+    if (fi_fd_op(FI_SEND, fd) < 0) {
+        return -1;
+    }
+    return real_sendto(fd, buf, len, flags, to, tolen);
+}
+
+ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    FI_RESOLVE(real_sendmsg, "sendmsg");
+    return fi_fd_op(FI_SEND, fd) < 0 ? -1 : real_sendmsg(fd, msg, flags);
 }
 
 /* ---- Syncs and truncation --------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -37,7 +38,7 @@ main(int argc, char **argv)
     static const char data[] = "0123456789";
     struct iovec iov[2] = {{(void *)data, 4}, {(void *)(data + 4), 6}};
     char *a, *b, *c;
-    int fd, null, i, status;
+    int fd, null, i, status, sv[2];
     char call[32];
     pid_t pid;
     struct stat st;
@@ -74,6 +75,13 @@ main(int argc, char **argv)
     report("mkdir", mkdir(c, 0700));
     report("unlink", unlink(b));
     report("rmdir", rmdir(c));
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        return 2;
+    }
+    report("send", send(sv[0], data, 3, 0));
+    report("write-socket", write(sv[0], data, 3));
+    close(sv[0]);
+    close(sv[1]);
 
     fflush(stdout);
     pid = fork();

@@ -104,6 +104,16 @@ run "op=anywrite,n=6,action=errno:EIO,path=$D/"
 ok "$(test "$(line pwrite)" = "pwrite -1 EIO"; echo $?)" \
     "op=anywrite: write, pwrite and writev share one count"
 
+# Sockets: path=socket: selects the writes and sends to sockets.
+run "op=send+write,n=1,action=errno:EIO,path=socket:"
+ok "$(test "$(line send)/$(line write-socket)/$(line write1)" = \
+      "send -1 EIO/write-socket 3 -/write1 10 -"; echo $?)" \
+    "op=send: a send to a socket fails; file writes are not counted"
+run "op=send+write,n=2,action=errno:EPERM,path=socket:"
+ok "$(test "$(line send)/$(line write-socket)" = \
+      "send 3 -/write-socket -1 EPERM"; echo $?)" \
+    "op=send+write: a write to a socket counts with the sends"
+
 # A short write writes half.
 run "op=write,n=1,action=short,path=$D/"
 ok "$(test "$(line write1)/$(line stat-size)" = "write1 5 -/stat-size 110 -"
@@ -124,10 +134,11 @@ victim=$(basename "$VICTIM")
 counts=$(awk -v p="$victim" '$1 == p {print $3 "=" $4}' "$T/counts" |
          sort | tr '\n' ' ')
 ok "$(test "$counts" = "creat=1 exec=1 fdatasync=1 fsync=1 ftruncate=0 \
-mkdir=1 open=2 pwrite=1 rename=1 unlink=1 write=5 writev=1 "; echo $?)" \
+mkdir=1 open=2 pwrite=1 rename=1 send=0 unlink=1 write=5 writev=1 "
+      echo $?)" \
     "counting: the counts of each op under the prefix"
-[ "$(awk '$1 == "true"' "$T/counts" | grep -c .)" = 12 ]
-ok $? "counting: the exec'd helper writes its own counts (12 ops)"
+[ "$(awk '$1 == "true"' "$T/counts" | grep -c .)" = 13 ]
+ok $? "counting: the exec'd helper writes its own counts (13 ops)"
 run "op=sync,n=2,action=errno:EIO,count=0,log=$T/log,path=$D/"
 ok "$(test "$(cut -d' ' -f3- "$T/log")" = \
       "fdatasync #2 EIO $D/a"; echo $?)" "log: one line per injected fault"
