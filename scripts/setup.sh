@@ -12,6 +12,7 @@ packages=(
     qemu-system-x86 qemu-utils qemu-guest-agent busybox-static
     e2fsprogs binutils python3 procps
     libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    sqlite3 strace util-linux coreutils
 )
 
 missing=()
