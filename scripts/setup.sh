@@ -11,6 +11,7 @@ packages=(
     libxml2-dev libarchive-dev
     qemu-system-x86 qemu-utils qemu-guest-agent busybox-static
     e2fsprogs binutils python3 procps
+    libmicrohttpd-dev curl python3-openstackclient wrk
 )
 
 missing=()
