@@ -302,6 +302,9 @@ http_read_pem(const char *path, const char *what, struct error **errp)
     return steal_pointer(&buf);
 }
 
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {

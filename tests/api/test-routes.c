@@ -151,6 +151,11 @@ tr_put_blob(struct api_req *r)
     u->part = tr_path(r, ".", name, ".part");
     u->final = tr_path(r, "", name, "");
     u->md5 = tr_path(r, ".", name, ".md5");
+    if (u->final && access(u->final, F_OK) == 0) {
+        api_error(r, 409, "blob %s exists", name);
+        tr_upload_free(u);
+        return;
+    }
     u->fd = u->part ? open(u->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                            0644)
                     : -1;
