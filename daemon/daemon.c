@@ -201,6 +201,16 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
         fprintf(stderr, "vmsnapd: unexpected argument %s\n", argv[optind]);
         return -1;
     }
+    {
+        CLEANUP_ERROR struct error *err = NULL;
+        struct sockaddr_storage ss;
+        socklen_t len;
+
+        if (http_parse_listen(o->listen, &ss, &len, &err) < 0) {
+            fprintf(stderr, "vmsnapd: %s\n", error_msg(err));
+            return -1;
+        }
+    }
     if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
         fprintf(stderr, "vmsnapd: --tls-cert and --tls-key go together\n");
         return -1;

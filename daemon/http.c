@@ -707,7 +707,7 @@ http_start(const struct http_options *opts, struct error **errp)
         opts->idle_timeout_s ? (intptr_t)opts->idle_timeout_s : 120, NULL};
     ops[n++] = (struct MHD_OptionItem){
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        opts->conn_buffer ? (intptr_t)opts->conn_buffer : 256 * 1024, NULL};
+        opts->conn_buffer ? (intptr_t)opts->conn_buffer : 1024 * 1024, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK,
                                        (intptr_t)http_on_uri, srv};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,

@@ -115,6 +115,12 @@ ok $(test "$s" = 204; echo $?) "bob logs out: 204"
 s=$(status GET "$B/test/whoami" -H "X-Auth-Token: $TB")
 ok $(test "$s" = 401; echo $?) "a revoked token: 401"
 
+# --- Query strings ---------------------------------------------------------
+s=$(status GET "$B/test/query?a=1&a=2&b=x+y&c=%2F%26&d&&e=" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 200 && [ "$(json "$J" "d")" = "[['a', '1'], ['a', '2'], ['b', 'x y'], ['c', '/&'], ['d', ''], ['e', '']]" ]; echo $?) "query: repeated keys kept in order, decoded"
+s=$(status GET "$B/test/query?a=%zz" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 400 && json "$J" "d['error']['message']" | grep -q 'query string is malformed'; echo $?) "a bad escape in the query: 400"
+
 # --- Microversions ----------------------------------------------------------
 V=$B/compute/v2.1/vmsnap-test/version
 s=$(status GET "$V" -H "X-Auth-Token: $TA")
@@ -248,7 +254,7 @@ ok $(test $rc = 1 && grep -q 'cannot listen on' "$T_DIR/taken.err"; echo $?) "a 
 "$VMSNAPD" --bogus 2>/dev/null
 ok $(test $? = 2; echo $?) "an unknown option: exit 2"
 "$VMSNAPD" --listen localhost:80 --data-dir "$DATA" 2>"$T_DIR/bad.err"
-ok $(test $? = 1 && grep -q 'IPv4 literal' "$T_DIR/bad.err"; echo $?) "a host name instead of an address: refused"
+ok $(test $? = 2 && grep -q 'IPv4 literal' "$T_DIR/bad.err"; echo $?) "a host name instead of an address: usage error (2)"
 "$VMSNAPD" --tls-cert /nonexistent 2>/dev/null
 ok $(test $? = 2; echo $?) "half a TLS pair: exit 2"
 stop_daemon

@@ -12,6 +12,7 @@
  *   GET  /compute/v2.1/vmsnap-test/version, /volume/v3/{project_id}/
  *        vmsnap-test: the negotiated microversion, {"version": "X.Y"}
  *   GET  /test/whoami                 the caller record, as JSON
+ *   GET  /test/query                  the decoded query, as [[key, value]]
  * All need a token, as every route of the real services does.
  */
 #include <errno.h>
@@ -316,7 +317,26 @@ tr_whoami(struct api_req *r)
     api_respond_json(r, 200, o);
 }
 
+static void
+tr_query(struct api_req *r)
+{
+    json_object *arr = json_object_new_array();
+    size_t i;
+
+    for (i = 0; i < http_req_nquery(r->http); i++) {
+        json_object *pair = json_object_new_array();
+        const char *k, *v;
+
+        http_req_query_at(r->http, i, &k, &v);
+        json_object_array_add(pair, json_object_new_string(k));
+        json_object_array_add(pair, json_object_new_string(v));
+        json_object_array_add(arr, pair);
+    }
+    api_respond_json(r, 200, arr);
+}
+
 static const struct route test_routes_[] = {
+    {"GET", "/test/query", tr_query, API_OTHER, 0, ROUTE_BODY_NONE},
     {"PUT", "/test/blobs/{name}", tr_put_blob, API_OTHER, 0,
      ROUTE_BODY_STREAM},
     {"GET", "/test/blobs/{name}", tr_get_blob, API_OTHER, 0,
