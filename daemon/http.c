@@ -68,7 +68,7 @@ struct http_req {
     size_t body_limit;            /* most bytes buffered */
     bool body_overflow;           /* the body went over body_limit */
     uint64_t body_seen;           /* bytes of body received */
-    uint64_t dropped;             /* bytes dropped after a response */
+    uint64_t dropped;             /* bytes of body dropped */
     struct http_sink sink;        /* the consumer of a streamed body */
     bool sink_done;               /* the sink has seen its end */
     struct MHD_Response *resp;    /* the response, not yet queued */
@@ -531,14 +531,15 @@ http_take(struct http_req *req, const char *data, size_t len)
 {
     req->body_seen += len;
     if (req->resp != NULL || req->mode == BODY_DROP) {
-        /* After an early response, drop the rest, but not forever. */
-        if (req->resp != NULL) {
-            req->dropped += len;
-            if (req->dropped > req->srv->max_discard) {
-                log_warnx("http: %s %s: body goes on after the response; "
-                          "disconnecting", req->method, req->path);
-                return MHD_NO;
-            }
+        /* A body nobody wants (after an error, past a limit) is read and
+         * dropped so that the response can go out, but not forever.
+         */
+        req->dropped += len;
+        if (req->dropped > req->srv->max_discard) {
+            log_warnx("http: %s %s: more than %zu bytes of unwanted body; "
+                      "disconnecting", req->method, req->path,
+                      req->srv->max_discard);
+            return MHD_NO;
         }
         return MHD_YES;
     }

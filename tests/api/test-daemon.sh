@@ -74,6 +74,11 @@ ok $(test "$s" = 413 && json "$J" "d['error']['code']" | grep -q 413; echo $?) "
 s=$(status POST "$B/identity/v3/auth/tokens" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$T_DIR/big.json")
 ok $(test "$s" = 413; echo $?) "a chunked body over --max-body: 413"
 
+s=$(head -c 70000000 /dev/zero | curl -sk -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @- "$B/identity/v3/auth/tokens")
+ok $(test "$s" -lt 200 && grep -q 'unwanted body; disconnecting' "$LOG"; echo $?) "an endless body past the limit: read up to 64 MiB, then disconnected"
+s=$(status GET "$B/identity/v3")
+ok $(test "$s" = 200; echo $?) "the daemon goes on"
+
 # --- Unknown routes: 404 and 405 in each service's shape ----------------
 s=$(status GET "$B/identity/v3/nothing")
 ok $(test "$s" = 404 && json "$J" "d['error']['title']" | grep -q 'Not Found'; echo $?) "Keystone 404: {\"error\": ...}"
