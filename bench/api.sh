@@ -8,7 +8,8 @@
 #      (PUT, streamed through daemon/upload.c with MD5 and SHA-512 on the
 #      way and an fsync at the end), download from a descriptor (sendfile)
 #      and through a reader (pread), each the best of REPEAT runs, with
-#      its ratio to cp (goal: >= 0.9).
+#      its ratio to cp (goal: >= 0.9); curl is the client, and again a raw
+#      socket (bash's /dev/tcp with cat), to tell the client's share.
 # Runs the test build of the daemon (tests/api/vmsnapd-test: in-memory
 # identity, test routes) from ./build; only loopback traffic; every loop
 # is bounded.
@@ -111,6 +112,26 @@ do_down() {
     curl -s -o "$W/down" -H "X-Auth-Token: $T" "$B/test/blobs/up$1"
     [ "$(stat -c %s "$W/down")" = "$BYTES" ] || { echo "bench: short download" >&2; exit 1; }
 }
+# The same transfers with a raw socket as the client (bash's /dev/tcp and
+# cat, 128 KiB reads and writes): what the daemon can do when the
+# client is not curl (16 KiB pieces).
+raw_request() {  # raw_request REQUEST-HEAD: the socket on descriptor 3
+    exec 3<>"/dev/tcp/127.0.0.1/${B##*:}"
+    printf '%s\r\nHost: bench\r\nX-Auth-Token: %s\r\nConnection: close\r\n%s\r\n' \
+        "$1" "$T" "$2" >&3
+}
+do_up_raw() {
+    rm -f "$W/data/blobs/up" "$W/data/blobs/.up.md5"
+    raw_request "PUT /test/blobs/up HTTP/1.1" "Content-Length: $BYTES"$'\r\n'
+    cat "$W/src" >&3
+    head -1 <&3 | grep -q ' 200 ' || { echo "bench: raw upload failed" >&2; exit 1; }
+    exec 3>&-
+}
+do_down_raw() {
+    raw_request "GET /test/blobs/up HTTP/1.1" ""
+    cat <&3 >"$W/down"
+    exec 3>&-
+}
 do_down_fd() { do_down ""; }
 do_down_reader() { do_down /reader; }
 
@@ -119,7 +140,11 @@ t_cps=$(best do_cp_sync)
 t_up=$(best do_up)
 t_dfd=$(best do_down_fd)
 t_drd=$(best do_down_reader)
-cmp -s "$W/src" "$W/down" || { echo "bench: download differs" >&2; exit 1; }
+t_upr=$(best do_up_raw)
+t_dr=$(best do_down_raw)
+# The raw download has the response head before the data.
+tail -c "$BYTES" "$W/down" | cmp -s "$W/src" - ||
+    { echo "bench: download differs" >&2; exit 1; }
 
 line() {  # line NAME SECONDS REF-SECONDS
     awk -v n="$1" -v t="$2" -v r="$3" -v b="$BYTES" 'BEGIN {
@@ -132,5 +157,7 @@ line "cp + fsync" "$t_cps" "$t_cp"
 line "upload (PUT, MD5+SHA-512, fsync)" "$t_up" "$t_cp"
 line "download from a descriptor (sendfile)" "$t_dfd" "$t_cp"
 line "download through a reader (pread)" "$t_drd" "$t_cp"
+line "upload, raw socket client" "$t_upr" "$t_cp"
+line "download (sendfile), raw socket client" "$t_dr" "$t_cp"
 awk -v a="$t_cps" -v b="$t_up" \
     'BEGIN {printf "  upload against cp + fsync: ratio %.2f\n", a / b}'

@@ -1,7 +1,7 @@
 /* vmsnapd: streamed downloads with Range support (see download.h). */
 #include <inttypes.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "download.h"
