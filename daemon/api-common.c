@@ -224,8 +224,8 @@ static void
 api_send_error(struct api_req *r, int status, const char *message)
 {
     const char *ctype = NULL;
-    CLEANUP_FREE char *body = api_error_body(r->service, status, message,
-                                             &ctype);
+    CLEANUP_FREE char *body =
+        api_error_body(r->service, status, message, &ctype);
 
     if (body == NULL) {
         http_respond(r->http, status, NULL, "", 0);
@@ -281,8 +281,9 @@ api_error_from(struct api_req *r, const struct error *err)
 void
 api_error_unauthorized(struct api_req *r)
 {
-    api_send_error(r, 401, "The request you have made requires "
-                           "authentication.");
+    api_send_error(r, 401,
+                   "The request you have made requires "
+                   "authentication.");
 }
 
 void
@@ -346,7 +347,8 @@ api_parse_json(const char *text, size_t len, struct error **errp)
     size_t off, i;
 
     if (text == NULL || len == 0) {
-        error_setg(errp, ERR_INVALID, "The request body is empty; a JSON "
+        error_setg(errp, ERR_INVALID,
+                   "The request body is empty; a JSON "
                    "document is required");
         return NULL;
     }
@@ -355,7 +357,8 @@ api_parse_json(const char *text, size_t len, struct error **errp)
         return NULL;
     }
     if (!api_quotes_ok(text, len)) {
-        error_setg(errp, ERR_INVALID, "Malformed request body: strings "
+        error_setg(errp, ERR_INVALID,
+                   "Malformed request body: strings "
                    "must be in double quotes");
         return NULL;
     }
@@ -364,27 +367,31 @@ api_parse_json(const char *text, size_t len, struct error **errp)
         error_setg(errp, ERR_IO, "out of memory");
         return NULL;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-                                    JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok,
+                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     obj = json_tokener_parse_ex(tok, text, (int)len);
     jerr = json_tokener_get_error(tok);
     off = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     if (jerr == json_tokener_continue) {
         json_object_put(obj);
-        error_setg(errp, ERR_INVALID, "Malformed request body: the JSON "
+        error_setg(errp, ERR_INVALID,
+                   "Malformed request body: the JSON "
                    "document ends early");
         return NULL;
     }
     if (jerr != json_tokener_success) {
-        error_setg(errp, ERR_INVALID, "Malformed request body: %s at "
-                   "byte %zu", json_tokener_error_desc(jerr), off);
+        error_setg(errp, ERR_INVALID,
+                   "Malformed request body: %s at "
+                   "byte %zu",
+                   json_tokener_error_desc(jerr), off);
         return NULL;
     }
     for (i = off; i < len; i++) {
         if (!strchr(" \t\r\n", text[i])) {
             json_object_put(obj);
-            error_setg(errp, ERR_INVALID, "Malformed request body: "
+            error_setg(errp, ERR_INVALID,
+                       "Malformed request body: "
                        "trailing data after the JSON document at byte %zu",
                        i);
             return NULL;
@@ -407,7 +414,8 @@ api_req_json(struct api_req *r)
     }
     if (!json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);
-        api_error(r, 400, "Malformed request body: a JSON object is "
+        api_error(r, 400,
+                  "Malformed request body: a JSON object is "
                   "required");
         return NULL;
     }
@@ -485,15 +493,18 @@ api_check_value(json_object *v, const struct api_field *f, const char *path,
 
     if (!(api_type_bit(v) & f->types)) {
         api_echo(v, echo, sizeof(echo));
-        error_setg(errp, ERR_INVALID, "Invalid input for field/attribute "
-                   "%s. Value: %s. %s is not of type '%s'", path, echo, echo,
-                   api_wanted(f->types));
+        error_setg(errp, ERR_INVALID,
+                   "Invalid input for field/attribute "
+                   "%s. Value: %s. %s is not of type '%s'",
+                   path, echo, echo, api_wanted(f->types));
         return -1;
     }
     if (json_object_is_type(v, json_type_string) &&
         (size_t)json_object_get_string_len(v) > max) {
-        error_setg(errp, ERR_INVALID, "Invalid input for field/attribute "
-                   "%s. The value is longer than %zu characters", path, max);
+        error_setg(errp, ERR_INVALID,
+                   "Invalid input for field/attribute "
+                   "%s. The value is longer than %zu characters",
+                   path, max);
         return -1;
     }
     if (json_object_is_type(v, json_type_object) && f->object) {
@@ -507,10 +518,11 @@ api_check_value(json_object *v, const struct api_field *f, const char *path,
 
             if (!(api_type_bit(item) & f->items)) {
                 api_echo(item, echo, sizeof(echo));
-                error_setg(errp, ERR_INVALID, "Invalid input for "
+                error_setg(errp, ERR_INVALID,
+                           "Invalid input for "
                            "field/attribute %s[%zu]. Value: %s. %s is not "
-                           "of type '%s'", path, i, echo, echo,
-                           api_wanted(f->items));
+                           "of type '%s'",
+                           path, i, echo, echo, api_wanted(f->items));
                 return -1;
             }
         }
@@ -519,8 +531,8 @@ api_check_value(json_object *v, const struct api_field *f, const char *path,
 }
 
 int
-api_check(json_object *obj, const struct api_schema *schema,
-          const char *where, struct error **errp)
+api_check(json_object *obj, const struct api_schema *schema, const char *where,
+          struct error **errp)
 {
     const struct api_field *f;
 
@@ -528,9 +540,10 @@ api_check(json_object *obj, const struct api_schema *schema,
         char echo[API_ECHO_MAX + 8];
 
         api_echo(obj, echo, sizeof(echo));
-        error_setg(errp, ERR_INVALID, "Invalid input for field/attribute "
-                   "%s. Value: %s. %s is not of type 'object'", where, echo,
-                   echo);
+        error_setg(errp, ERR_INVALID,
+                   "Invalid input for field/attribute "
+                   "%s. Value: %s. %s is not of type 'object'",
+                   where, echo, echo);
         return -1;
     }
     for (f = schema->fields; f->name; f++) {
@@ -539,7 +552,8 @@ api_check(json_object *obj, const struct api_schema *schema,
 
         if (!json_object_object_get_ex(obj, f->name, &v)) {
             if (f->required) {
-                error_setg(errp, ERR_INVALID, "Invalid input for "
+                error_setg(errp, ERR_INVALID,
+                           "Invalid input for "
                            "field/attribute %s. '%s' is a required property",
                            where, f->name);
                 return -1;
@@ -556,7 +570,8 @@ api_check(json_object *obj, const struct api_schema *schema,
         }
     }
     if (!schema->open) {
-        json_object_object_foreach(obj, key, val) {
+        json_object_object_foreach(obj, key, val)
+        {
             bool known = false;
 
             (void)val;
@@ -567,10 +582,11 @@ api_check(json_object *obj, const struct api_schema *schema,
                 char shown[API_ECHO_MAX + 4];
 
                 snprintf(shown, sizeof(shown), "%.*s", API_ECHO_MAX, key);
-                error_setg(errp, ERR_INVALID, "Invalid input for "
+                error_setg(errp, ERR_INVALID,
+                           "Invalid input for "
                            "field/attribute %s. Additional properties are "
-                           "not allowed ('%s' was unexpected)", where,
-                           shown);
+                           "not allowed ('%s' was unexpected)",
+                           where, shown);
                 return -1;
             }
         }

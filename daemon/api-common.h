@@ -47,26 +47,26 @@ struct api_version {
 struct api_ctx {
     const struct identity_ops *identity; /* the identity backend */
     void *identity_priv;                 /* its state */
-    const char *public_url;  /* "https://cloud.example:8774", or NULL:
-                              * built from each request's Host */
-    const char *local_host;  /* "127.0.0.1:8774": used when a request has
-                              * no usable Host */
-    int64_t token_ttl_s;     /* lifetime of new tokens */
-    size_t max_json_body;    /* most bytes of a JSON request body */
-    const char *data_dir;    /* the data directory, or NULL */
+    const char *public_url; /* "https://cloud.example:8774", or NULL:
+                             * built from each request's Host */
+    const char *local_host; /* "127.0.0.1:8774": used when a request has
+                             * no usable Host */
+    int64_t token_ttl_s;    /* lifetime of new tokens */
+    size_t max_json_body;   /* most bytes of a JSON request body */
+    const char *data_dir;   /* the data directory, or NULL */
     struct api_version compute_min, compute_max; /* Nova microversions */
     struct api_version volume_min, volume_max;   /* Cinder microversions */
-    void *services;          /* the service layer (lib/services), for the
-                              * Glance, Nova and Cinder modules */
+    void *services; /* the service layer (lib/services), for the
+                     * Glance, Nova and Cinder modules */
 };
 
 #define API_MAX_PARAMS 4
 
 /* The caller, from a valid token (auth.h). */
 struct api_caller {
-    struct identity_principal who; /* user, project, roles */
-    bool admin;                    /* holds the admin role */
-    int64_t expires_at;            /* token expiry, Unix seconds */
+    struct identity_principal who;   /* user, project, roles */
+    bool admin;                      /* holds the admin role */
+    int64_t expires_at;              /* token expiry, Unix seconds */
     char token_hash[TOKEN_HASH_LEN]; /* the token's hash */
 };
 
@@ -76,19 +76,19 @@ struct route;
  * the request ends.
  */
 struct api_req {
-    struct http_req *http;        /* the HTTP request */
-    const struct api_ctx *ctx;    /* daemon-wide state */
-    const struct route *route;    /* the route matched, or NULL */
-    enum api_service service;     /* whose error shape to use */
+    struct http_req *http;                   /* the HTTP request */
+    const struct api_ctx *ctx;               /* daemon-wide state */
+    const struct route *route;               /* the route matched, or NULL */
+    enum api_service service;                /* whose error shape to use */
     const char *param_names[API_MAX_PARAMS]; /* path parameter names */
-    char *params[API_MAX_PARAMS]; /* their decoded values */
-    size_t nparams;               /* how many */
-    bool authenticated;           /* caller is set */
-    struct api_caller caller;     /* who asks */
-    struct api_version version;   /* negotiated microversion (Nova,
-                                   * Cinder), else 0.0 */
-    char request_id[48];          /* "req-<uuid>", sent back */
-    char *base_url;               /* cache of api_base_url */
+    char *params[API_MAX_PARAMS];            /* their decoded values */
+    size_t nparams;                          /* how many */
+    bool authenticated;                      /* caller is set */
+    struct api_caller caller;                /* who asks */
+    struct api_version version;              /* negotiated microversion (Nova,
+                                              * Cinder), else 0.0 */
+    char request_id[48];                     /* "req-<uuid>", sent back */
+    char *base_url;                          /* cache of api_base_url */
 };
 
 /* Value of path parameter NAME ("image_id"), decoded; NULL if the route
@@ -113,8 +113,8 @@ int api_status_of_class(enum error_class cls);
  * for the shape) for SERVICE; *CONTENT_TYPE is set to a static string.
  * Returns a new string (caller frees), or NULL if memory ran out.
  */
-char *api_error_body(enum api_service service, int status,
-                     const char *message, const char **content_type);
+char *api_error_body(enum api_service service, int status, const char *message,
+                     const char **content_type);
 
 /* Respond STATUS with an error in R's service shape; the message is
  * formatted from FMT.  Messages of 5xx errors are logged too.
@@ -141,8 +141,7 @@ void api_respond_empty(struct api_req *r, int status);
  * Returns the value (caller puts it), or NULL with ERR_INVALID saying
  * where it went wrong.
  */
-json_object *api_parse_json(const char *text, size_t len,
-                            struct error **errp);
+json_object *api_parse_json(const char *text, size_t len, struct error **errp);
 
 /* The request body as a JSON object.  When there is no body, the body is
  * not JSON or not an object, responds 400 and returns NULL.  Caller puts

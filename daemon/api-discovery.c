@@ -25,8 +25,7 @@ disc_links(struct api_req *r, const char *path)
 {
     json_object *links = json_object_new_array();
     json_object *self = json_object_new_object();
-    CLEANUP_FREE char *href = util_strdup_printf("%s%s", api_base_url(r),
-                                                 path);
+    CLEANUP_FREE char *href = util_strdup_printf("%s%s", api_base_url(r), path);
 
     json_object_object_add(self, "rel", json_object_new_string("self"));
     json_object_object_add(self, "href",
@@ -91,7 +90,7 @@ static json_object *
 disc_glance_versions(struct api_req *r)
 {
     static const char *const ids[][2] = {
-        {"v2.5", "CURRENT"}, {"v2.4", "SUPPORTED"}, {"v2.3", "SUPPORTED"},
+        {"v2.5", "CURRENT"},   {"v2.4", "SUPPORTED"}, {"v2.3", "SUPPORTED"},
         {"v2.2", "SUPPORTED"}, {"v2.1", "SUPPORTED"}, {"v2.0", "SUPPORTED"},
     };
     json_object *top = json_object_new_object();
@@ -102,8 +101,7 @@ disc_glance_versions(struct api_req *r)
         json_object *v = json_object_new_object();
 
         json_object_object_add(v, "id", json_object_new_string(ids[i][0]));
-        json_object_object_add(v, "status",
-                               json_object_new_string(ids[i][1]));
+        json_object_object_add(v, "status", json_object_new_string(ids[i][1]));
         json_object_object_add(v, "links", disc_links(r, "/image/v2/"));
         json_object_array_add(arr, v);
     }
@@ -215,15 +213,12 @@ static const struct route discovery_routes_[] = {
     {"GET", "/image", disc_image_root, API_IMAGE, DISC, ROUTE_BODY_NONE},
     {"GET", "/image/versions", disc_image_versions, API_IMAGE, DISC,
      ROUTE_BODY_NONE},
-    {"GET", "/compute", disc_compute_root, API_COMPUTE, DISC,
-     ROUTE_BODY_NONE},
+    {"GET", "/compute", disc_compute_root, API_COMPUTE, DISC, ROUTE_BODY_NONE},
     {"GET", "/compute/v2.1", disc_compute_v21, API_COMPUTE, DISC,
      ROUTE_BODY_NONE},
     {"GET", "/volume", disc_volume_root, API_VOLUME, DISC, ROUTE_BODY_NONE},
-    {"GET", "/volume/v3", disc_volume_v3, API_VOLUME, DISC,
-     ROUTE_BODY_NONE},
+    {"GET", "/volume/v3", disc_volume_v3, API_VOLUME, DISC, ROUTE_BODY_NONE},
     {NULL, NULL, NULL, API_OTHER, 0, ROUTE_BODY_NONE},
 };
 
-const struct route_table discovery_routes = {"", API_OTHER,
-                                             discovery_routes_};
+const struct route_table discovery_routes = {"", API_OTHER, discovery_routes_};

@@ -102,8 +102,7 @@ ks_domain(void)
 {
     json_object *d = json_object_new_object();
 
-    json_object_object_add(d, "id",
-                           json_object_new_string(IDENTITY_DOMAIN_ID));
+    json_object_object_add(d, "id", json_object_new_string(IDENTITY_DOMAIN_ID));
     json_object_object_add(d, "name",
                            json_object_new_string(IDENTITY_DOMAIN_NAME));
     return d;
@@ -151,8 +150,8 @@ ks_catalog(struct api_req *r, const char *project_id)
     CLEANUP_FREE char *identity = util_strdup_printf("%s/identity/v3", base);
     CLEANUP_FREE char *image = util_strdup_printf("%s/image", base);
     CLEANUP_FREE char *compute = util_strdup_printf("%s/compute/v2.1", base);
-    CLEANUP_FREE char *volume = util_strdup_printf("%s/volume/v3/%s", base,
-                                                   project_id);
+    CLEANUP_FREE char *volume =
+        util_strdup_printf("%s/volume/v3/%s", base, project_id);
 
     if (!identity || !image || !compute || !volume) {
         return cat;
@@ -162,8 +161,7 @@ ks_catalog(struct api_req *r, const char *project_id)
     json_object_array_add(cat, ks_service("compute", "nova", compute));
     /* Both Cinder types: OSC wants volumev3, the SDK block-storage. */
     json_object_array_add(cat, ks_service("volumev3", "cinderv3", volume));
-    json_object_array_add(cat, ks_service("block-storage", "cinder",
-                                          volume));
+    json_object_array_add(cat, ks_service("block-storage", "cinder", volume));
     return cat;
 }
 
@@ -181,8 +179,7 @@ ks_roles(unsigned roles)
         json_object *role = json_object_new_object();
 
         json_object_object_add(role, "id", json_object_new_string(names[i]));
-        json_object_object_add(role, "name",
-                               json_object_new_string(names[i]));
+        json_object_object_add(role, "name", json_object_new_string(names[i]));
         json_object_array_add(arr, role);
     }
     return arr;
@@ -192,8 +189,7 @@ ks_roles(unsigned roles)
  * and the token is scoped.
  */
 static json_object *
-ks_token_body(struct api_req *r, const struct identity_token *tok,
-              bool catalog)
+ks_token_body(struct api_req *r, const struct identity_token *tok, bool catalog)
 {
     json_object *top = json_object_new_object();
     json_object *t = json_object_new_object();
@@ -263,10 +259,8 @@ ks_ref(json_object *obj, const char *what, struct identity_ref *ref,
                    what);
         return -1;
     }
-    if (ref->id == NULL && ref->domain_id == NULL &&
-        ref->domain_name == NULL) {
-        error_setg(errp, ERR_INVALID, "Expecting to find domain in %s",
-                   what);
+    if (ref->id == NULL && ref->domain_id == NULL && ref->domain_name == NULL) {
+        error_setg(errp, ERR_INVALID, "Expecting to find domain in %s", what);
         return -1;
     }
     return 0;
@@ -279,8 +273,8 @@ ks_has_method(json_object *methods, const char *name)
     size_t i, n = json_object_array_length(methods);
 
     for (i = 0; i < n; i++) {
-        const char *m = json_object_get_string(
-            json_object_array_get_idx(methods, i));
+        const char *m =
+            json_object_get_string(json_object_array_get_idx(methods, i));
 
         if (m && strcmp(m, name) == 0) {
             return true;
@@ -293,8 +287,7 @@ ks_has_method(json_object *methods, const char *name)
  * ERR_NOT_FOUND when unknown, revoked or expired.
  */
 static int
-ks_subject(struct api_req *r, struct identity_token *tok,
-           struct error **errp)
+ks_subject(struct api_req *r, struct identity_token *tok, struct error **errp)
 {
     const char *subject = http_req_header(r->http, "X-Subject-Token");
     char hash[TOKEN_HASH_LEN];
@@ -304,8 +297,8 @@ ks_subject(struct api_req *r, struct identity_token *tok,
         return -1;
     }
     if (token_hash(subject, hash, errp) < 0 ||
-        r->ctx->identity->token_get(r->ctx->identity_priv, hash, tok,
-                                    errp) < 0) {
+        r->ctx->identity->token_get(r->ctx->identity_priv, hash, tok, errp) <
+            0) {
         return -1;
     }
     if (tok->expires_at <= api_now()) {
@@ -343,8 +336,8 @@ ks_issue(struct api_req *r)
     memset(&tok, 0, sizeof(tok));
     if (ks_has_method(methods, "password") &&
         api_json_get(identity, "password")) {
-        json_object *user = api_json_get(api_json_get(identity, "password"),
-                                         "user");
+        json_object *user =
+            api_json_get(api_json_get(identity, "password"), "user");
         struct identity_ref ref;
 
         if (ks_ref(user, "user", &ref, &err) < 0) {
@@ -356,8 +349,7 @@ ks_issue(struct api_req *r)
                              &err) < 0) {
             if (error_get_class(err) == ERR_NOT_FOUND) {
                 log_warnx("api: login as %.64s from %s refused",
-                          ref.name ? ref.name : ref.id,
-                          http_req_peer(r->http));
+                          ref.name ? ref.name : ref.id, http_req_peer(r->http));
                 api_error_unauthorized(r);
             } else {
                 api_error_from(r, err);
@@ -459,10 +451,9 @@ ks_validate(struct api_req *r)
     }
     http_add_header(r->http, "X-Subject-Token",
                     http_req_header(r->http, "X-Subject-Token"));
-    api_respond_json(r, 200, ks_token_body(r, &tok,
-                                           http_req_query(r->http,
-                                                          "nocatalog") ==
-                                               NULL));
+    api_respond_json(
+        r, 200,
+        ks_token_body(r, &tok, http_req_query(r->http, "nocatalog") == NULL));
 }
 
 /* DELETE /identity/v3/auth/tokens */
@@ -485,8 +476,8 @@ ks_revoke(struct api_req *r)
         api_error(r, 403, ks_forbidden, "identity:revoke_token");
         return;
     }
-    if (r->ctx->identity->token_revoke(r->ctx->identity_priv, tok.hash,
-                                       &err) < 0) {
+    if (r->ctx->identity->token_revoke(r->ctx->identity_priv, tok.hash, &err) <
+        0) {
         if (error_get_class(err) == ERR_NOT_FOUND) {
             api_error(r, 404, "Could not find token.");
         } else {
@@ -502,11 +493,10 @@ static json_object *
 ks_links(struct api_req *r, const char *path)
 {
     json_object *l = json_object_new_object();
-    CLEANUP_FREE char *self = util_strdup_printf("%s%s", api_base_url(r),
-                                                 path);
+    CLEANUP_FREE char *self = util_strdup_printf("%s%s", api_base_url(r), path);
 
-    json_object_object_add(l, "self", json_object_new_string(self ? self
-                                                                  : path));
+    json_object_object_add(l, "self",
+                           json_object_new_string(self ? self : path));
     json_object_object_add(l, "previous", NULL);
     json_object_object_add(l, "next", NULL);
     return l;
@@ -530,8 +520,8 @@ ks_project_json(struct api_req *r, const struct identity_project *p)
 {
     json_object *o = json_object_new_object();
     json_object *links = json_object_new_object();
-    CLEANUP_FREE char *self = util_strdup_printf(
-        "%s/identity/v3/projects/%s", api_base_url(r), p->id);
+    CLEANUP_FREE char *self = util_strdup_printf("%s/identity/v3/projects/%s",
+                                                 api_base_url(r), p->id);
 
     json_object_object_add(o, "id", json_object_new_string(p->id));
     json_object_object_add(o, "name", json_object_new_string(p->name));
@@ -556,8 +546,8 @@ ks_user_json(struct api_req *r, const struct identity_user *u)
 {
     json_object *o = json_object_new_object();
     json_object *links = json_object_new_object();
-    CLEANUP_FREE char *self = util_strdup_printf("%s/identity/v3/users/%s",
-                                                 api_base_url(r), u->id);
+    CLEANUP_FREE char *self =
+        util_strdup_printf("%s/identity/v3/users/%s", api_base_url(r), u->id);
 
     json_object_object_add(o, "id", json_object_new_string(u->id));
     json_object_object_add(o, "name", json_object_new_string(u->name));
@@ -576,8 +566,8 @@ ks_user_json(struct api_req *r, const struct identity_user *u)
  * query's name, as {"projects": [...]}; or the one with id ONLY_ID.
  */
 static void
-ks_respond_projects(struct api_req *r, const char *user_id,
-                    const char *only_id, const char *self_path)
+ks_respond_projects(struct api_req *r, const char *user_id, const char *only_id,
+                    const char *self_path)
 {
     CLEANUP_ERROR struct error *err = NULL;
     CLEANUP_FREE struct identity_project *list = NULL;
@@ -585,8 +575,8 @@ ks_respond_projects(struct api_req *r, const char *user_id,
     json_object *top, *arr;
     size_t i, n = 0;
 
-    if (r->ctx->identity->list_projects(r->ctx->identity_priv, user_id,
-                                        &list, &n, &err) < 0) {
+    if (r->ctx->identity->list_projects(r->ctx->identity_priv, user_id, &list,
+                                        &n, &err) < 0) {
         api_error_from(r, err);
         return;
     }
@@ -665,8 +655,8 @@ ks_users_common(struct api_req *r, const char *only_id)
     json_object *top, *arr;
     size_t i, n = 0;
 
-    if (r->ctx->identity->list_users(r->ctx->identity_priv, &list, &n,
-                                     &err) < 0) {
+    if (r->ctx->identity->list_users(r->ctx->identity_priv, &list, &n, &err) <
+        0) {
         api_error_from(r, err);
         return;
     }
@@ -674,8 +664,7 @@ ks_users_common(struct api_req *r, const char *only_id)
     if (only_id) {
         for (i = 0; i < n; i++) {
             if (strcmp(list[i].id, only_id) == 0) {
-                json_object_object_add(top, "user",
-                                       ks_user_json(r, &list[i]));
+                json_object_object_add(top, "user", ks_user_json(r, &list[i]));
                 api_respond_json(r, 200, top);
                 return;
             }
@@ -720,8 +709,8 @@ ks_user_show(struct api_req *r)
 #define KS_ANY ROUTE_UNSCOPED
 
 static const struct route identity_routes_[] = {
-    {"POST", "/identity/v3/auth/tokens", ks_issue, API_IDENTITY,
-     ROUTE_PUBLIC, ROUTE_BODY_JSON},
+    {"POST", "/identity/v3/auth/tokens", ks_issue, API_IDENTITY, ROUTE_PUBLIC,
+     ROUTE_BODY_JSON},
     {"GET", "/identity/v3/auth/tokens", ks_validate, API_IDENTITY, KS_ANY,
      ROUTE_BODY_NONE},
     {"DELETE", "/identity/v3/auth/tokens", ks_revoke, API_IDENTITY, KS_ANY,
@@ -732,14 +721,14 @@ static const struct route identity_routes_[] = {
      KS_ANY, ROUTE_BODY_NONE},
     {"GET", "/identity/v3/projects", ks_projects, API_IDENTITY, KS_ANY,
      ROUTE_BODY_NONE},
-    {"GET", "/identity/v3/projects/{id}", ks_project_show, API_IDENTITY,
-     KS_ANY, ROUTE_BODY_NONE},
+    {"GET", "/identity/v3/projects/{id}", ks_project_show, API_IDENTITY, KS_ANY,
+     ROUTE_BODY_NONE},
     {"GET", "/identity/v3/users", ks_users, API_IDENTITY, KS_ANY,
      ROUTE_BODY_NONE},
     {"GET", "/identity/v3/users/{id}", ks_user_show, API_IDENTITY, KS_ANY,
      ROUTE_BODY_NONE},
-    {"GET", "/identity/v3/users/{id}/projects", ks_user_projects,
-     API_IDENTITY, KS_ANY, ROUTE_BODY_NONE},
+    {"GET", "/identity/v3/users/{id}/projects", ks_user_projects, API_IDENTITY,
+     KS_ANY, ROUTE_BODY_NONE},
     {NULL, NULL, NULL, API_OTHER, 0, ROUTE_BODY_NONE},
 };
 

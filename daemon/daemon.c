@@ -36,47 +36,46 @@ static const struct api_version daemon_volume_max = {3, 0};
 
 /* The options. */
 struct daemon_opts {
-    const char *listen;      /* --listen */
-    const char *config;      /* --config */
-    const char *data_dir;    /* --data-dir */
-    const char *tls_cert;    /* --tls-cert */
-    const char *tls_key;     /* --tls-key */
-    const char *public_url;  /* --public-url */
-    const char *port_file;   /* --port-file */
-    int64_t max_body;        /* --max-body */
-    int64_t token_ttl;       /* --token-ttl */
-    int64_t grace_s;         /* --shutdown-grace */
-    int64_t max_conns;       /* --max-conns */
-    bool quiet;              /* --quiet */
+    const char *listen;     /* --listen */
+    const char *config;     /* --config */
+    const char *data_dir;   /* --data-dir */
+    const char *tls_cert;   /* --tls-cert */
+    const char *tls_key;    /* --tls-key */
+    const char *public_url; /* --public-url */
+    const char *port_file;  /* --port-file */
+    int64_t max_body;       /* --max-body */
+    int64_t token_ttl;      /* --token-ttl */
+    int64_t grace_s;        /* --shutdown-grace */
+    int64_t max_conns;      /* --max-conns */
+    bool quiet;             /* --quiet */
 };
 
 static void
 daemon_usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: vmsnapd [OPTIONS]\n"
-            "  --listen ADDR:PORT     address to serve on (default "
-            "127.0.0.1:8774;\n"
-            "                         IPv6 in brackets: [::1]:8774)\n"
-            "  --config FILE          vmsnap configuration file\n"
-            "  --data-dir DIR         data directory\n"
-            "  --tls-cert FILE        PEM certificate chain (with "
-            "--tls-key: HTTPS)\n"
-            "  --tls-key FILE         PEM private key\n"
-            "  --public-url URL       base URL put in the service catalog\n"
-            "                         (default: from each request's Host)\n"
-            "  --foreground           stay in the foreground (the "
-            "default)\n"
-            "  --port-file FILE       write the port there once listening\n"
-            "  --max-body BYTES       largest JSON request body (default "
-            "1M)\n"
-            "  --token-ttl SECONDS    lifetime of tokens (default 3600)\n"
-            "  --shutdown-grace SECONDS\n"
-            "                         time requests get to end on SIGTERM "
-            "(default 30)\n"
-            "  --max-conns N          connections at once (default 256)\n"
-            "  --quiet                no access log\n"
-            "  --help, --version\n");
+    fprintf(fp, "usage: vmsnapd [OPTIONS]\n"
+                "  --listen ADDR:PORT     address to serve on (default "
+                "127.0.0.1:8774;\n"
+                "                         IPv6 in brackets: [::1]:8774)\n"
+                "  --config FILE          vmsnap configuration file\n"
+                "  --data-dir DIR         data directory\n"
+                "  --tls-cert FILE        PEM certificate chain (with "
+                "--tls-key: HTTPS)\n"
+                "  --tls-key FILE         PEM private key\n"
+                "  --public-url URL       base URL put in the service catalog\n"
+                "                         (default: from each request's Host)\n"
+                "  --foreground           stay in the foreground (the "
+                "default)\n"
+                "  --port-file FILE       write the port there once listening\n"
+                "  --max-body BYTES       largest JSON request body (default "
+                "1M)\n"
+                "  --token-ttl SECONDS    lifetime of tokens (default 3600)\n"
+                "  --shutdown-grace SECONDS\n"
+                "                         time requests get to end on SIGTERM "
+                "(default 30)\n"
+                "  --max-conns N          connections at once (default 256)\n"
+                "  --quiet                no access log\n"
+                "  --help, --version\n");
 }
 
 /* Parse a whole number of at least MIN for option NAME. */
@@ -85,12 +84,14 @@ daemon_number(const char *name, const char *s, int64_t min, int64_t max,
               bool size, int64_t *out)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    int rc = size ? util_parse_size(s, out, &err)
-                  : util_parse_int64(s, out, &err);
+    int rc =
+        size ? util_parse_size(s, out, &err) : util_parse_int64(s, out, &err);
 
     if (rc < 0 || *out < min || *out > max) {
-        fprintf(stderr, "vmsnapd: --%s %s: expected a number from %lld to "
-                "%lld\n", name, s, (long long)min, (long long)max);
+        fprintf(stderr,
+                "vmsnapd: --%s %s: expected a number from %lld to "
+                "%lld\n",
+                name, s, (long long)min, (long long)max);
         return -1;
     }
     return 0;
@@ -101,9 +102,21 @@ static int
 daemon_parse(int argc, char **argv, struct daemon_opts *o)
 {
     enum {
-        O_LISTEN = 256, O_CONFIG, O_DATA_DIR, O_TLS_CERT, O_TLS_KEY,
-        O_PUBLIC_URL, O_FOREGROUND, O_PORT_FILE, O_MAX_BODY, O_TOKEN_TTL,
-        O_GRACE, O_MAX_CONNS, O_QUIET, O_HELP, O_VERSION,
+        O_LISTEN = 256,
+        O_CONFIG,
+        O_DATA_DIR,
+        O_TLS_CERT,
+        O_TLS_KEY,
+        O_PUBLIC_URL,
+        O_FOREGROUND,
+        O_PORT_FILE,
+        O_MAX_BODY,
+        O_TOKEN_TTL,
+        O_GRACE,
+        O_MAX_CONNS,
+        O_QUIET,
+        O_HELP,
+        O_VERSION,
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -191,8 +204,10 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
             printf("vmsnapd %s\n", VMSNAP_VERSION);
             return 1;
         default:
-            fprintf(stderr, "vmsnapd: unknown option or missing value: "
-                    "%s\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "vmsnapd: unknown option or missing value: "
+                    "%s\n",
+                    argv[optind - 1]);
             daemon_usage(stderr);
             return -1;
         }
@@ -218,7 +233,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
     if (o->public_url && strncmp(o->public_url, "http://", 7) != 0 &&
         strncmp(o->public_url, "https://", 8) != 0) {
         fprintf(stderr, "vmsnapd: --public-url must start with http:// or "
-                "https://\n");
+                        "https://\n");
         return -1;
     }
     return 0;
@@ -252,10 +267,8 @@ daemon_notify(const char *state)
     if (fd < 0) {
         return;
     }
-    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
-               (struct sockaddr *)&sa,
-               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) <
-        0) {
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) {
         log_warnx("cannot notify systemd: %s", strerror(errno));
     }
     close(fd);
@@ -402,8 +415,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
         return 1;
     }
     fprintf(stderr, "vmsnapd: listening on %s://%s (identity backend %s)\n",
-            http_is_tls(srv) ? "https" : "http", local,
-            setup->identity->name);
+            http_is_tls(srv) ? "https" : "http", local, setup->identity->name);
     daemon_notify("READY=1");
 
     for (;;) {
@@ -417,13 +429,13 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
         break;
     }
     daemon_notify("STOPPING=1");
-    fprintf(stderr, "vmsnapd: %s: stopping; %u requests in flight get "
-            "%llds\n", strsignal(sig), http_in_flight(srv),
-            (long long)o.grace_s);
+    fprintf(stderr,
+            "vmsnapd: %s: stopping; %u requests in flight get "
+            "%llds\n",
+            strsignal(sig), http_in_flight(srv), (long long)o.grace_s);
     left = http_stop(srv, (int)(o.grace_s * 1000));
     if (left > 0) {
-        log_warnx("%u requests were cut at the end of the grace period",
-                  left);
+        log_warnx("%u requests were cut at the end of the grace period", left);
     }
     router_free(rt);
     setup->identity->close(ctx.identity_priv);

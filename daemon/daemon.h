@@ -26,10 +26,10 @@
 
 /* What a build of the daemon is made of. */
 struct daemon_setup {
-    const struct identity_ops *identity;       /* the identity backend */
-    const struct route_table *const *tables;   /* more route tables
-                                                * (NULL-terminated), or
-                                                * NULL */
+    const struct identity_ops *identity;     /* the identity backend */
+    const struct route_table *const *tables; /* more route tables
+                                              * (NULL-terminated), or
+                                              * NULL */
 };
 
 /* Run the daemon; returns the exit status.  Blocks until a signal. */

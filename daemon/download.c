@@ -56,8 +56,10 @@ download_respond(struct api_req *r, const struct download_source *src)
         download_release(src);
         snprintf(hdr, sizeof(hdr), "bytes */%" PRIu64, src->size);
         http_add_header(r->http, "Content-Range", hdr);
-        api_error(r, 416, "Requested range not satisfiable: the resource "
-                  "has %" PRIu64 " bytes", src->size);
+        api_error(r, 416,
+                  "Requested range not satisfiable: the resource "
+                  "has %" PRIu64 " bytes",
+                  src->size);
         return;
     case HTTP_RANGE_PARTIAL:
         status = 206;

@@ -18,12 +18,12 @@
 
 /* What to send.  Exactly one of FD (>= 0) or READ is used. */
 struct download_source {
-    uint64_t size;            /* bytes of the whole resource */
-    const char *md5;          /* its hex MD5, or NULL */
-    int fd;                   /* a file to send, or -1 */
-    http_reader_fn *read;     /* or a reader (offsets in the resource) */
-    void *opaque;             /* for read and free_fn */
-    void (*free_fn)(void *);  /* releases opaque (may be NULL) */
+    uint64_t size;           /* bytes of the whole resource */
+    const char *md5;         /* its hex MD5, or NULL */
+    int fd;                  /* a file to send, or -1 */
+    http_reader_fn *read;    /* or a reader (offsets in the resource) */
+    void *opaque;            /* for read and free_fn */
+    void (*free_fn)(void *); /* releases opaque (may be NULL) */
 };
 
 /* Respond to R with SRC as its Range header asks.  Takes SRC's fd or

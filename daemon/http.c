@@ -52,42 +52,42 @@ struct http_kv {
 };
 
 struct http_req {
-    struct http_server *srv;      /* the server */
-    struct MHD_Connection *conn;  /* libmicrohttpd's connection */
-    int64_t t0_us;                /* when the request line came */
-    char *path;                   /* raw path, no query */
-    const char *method;           /* borrowed from libmicrohttpd */
-    bool begun;                   /* begin was called */
-    struct http_kv *query;        /* decoded query parameters */
-    size_t nquery;                /* entries in query */
-    bool query_bad;               /* the query did not decode */
-    enum http_body_mode mode;     /* how the body is taken */
-    char *body;                   /* buffered body, NUL-terminated */
-    size_t body_len;              /* bytes in body */
-    size_t body_cap;              /* allocated bytes of body */
-    size_t body_limit;            /* most bytes buffered */
-    bool body_overflow;           /* the body went over body_limit */
-    uint64_t body_seen;           /* bytes of body received */
-    uint64_t dropped;             /* bytes of body dropped */
-    struct http_sink sink;        /* the consumer of a streamed body */
-    bool sink_done;               /* the sink has seen its end */
-    struct MHD_Response *resp;    /* the response, not yet queued */
-    int status;                   /* its status */
-    uint64_t out_len;             /* its body length */
-    bool queued;                  /* the response was queued */
-    struct http_kv *hdrs;         /* extra response headers */
-    size_t nhdrs;                 /* entries in hdrs */
-    void *data;                   /* the handler's per-request data */
-    void (*data_free)(void *);    /* frees data */
-    char peer[INET6_ADDRSTRLEN];  /* client address */
+    struct http_server *srv;     /* the server */
+    struct MHD_Connection *conn; /* libmicrohttpd's connection */
+    int64_t t0_us;               /* when the request line came */
+    char *path;                  /* raw path, no query */
+    const char *method;          /* borrowed from libmicrohttpd */
+    bool begun;                  /* begin was called */
+    struct http_kv *query;       /* decoded query parameters */
+    size_t nquery;               /* entries in query */
+    bool query_bad;              /* the query did not decode */
+    enum http_body_mode mode;    /* how the body is taken */
+    char *body;                  /* buffered body, NUL-terminated */
+    size_t body_len;             /* bytes in body */
+    size_t body_cap;             /* allocated bytes of body */
+    size_t body_limit;           /* most bytes buffered */
+    bool body_overflow;          /* the body went over body_limit */
+    uint64_t body_seen;          /* bytes of body received */
+    uint64_t dropped;            /* bytes of body dropped */
+    struct http_sink sink;       /* the consumer of a streamed body */
+    bool sink_done;              /* the sink has seen its end */
+    struct MHD_Response *resp;   /* the response, not yet queued */
+    int status;                  /* its status */
+    uint64_t out_len;            /* its body length */
+    bool queued;                 /* the response was queued */
+    struct http_kv *hdrs;        /* extra response headers */
+    size_t nhdrs;                /* entries in hdrs */
+    void *data;                  /* the handler's per-request data */
+    void (*data_free)(void *);   /* frees data */
+    char peer[INET6_ADDRSTRLEN]; /* client address */
 };
 
 /* A streamed response body. */
 struct http_reader {
-    http_reader_fn *read;       /* produces the bytes */
-    void *opaque;               /* for read and free_fn */
-    void (*free_fn)(void *);    /* releases opaque */
-    uint64_t length;            /* bytes to send */
+    http_reader_fn *read;    /* produces the bytes */
+    void *opaque;            /* for read and free_fn */
+    void (*free_fn)(void *); /* releases opaque */
+    uint64_t length;         /* bytes to send */
 };
 
 static int64_t
@@ -159,8 +159,8 @@ http_unescape(const char *s, size_t len, bool plus)
 }
 
 int
-http_parse_listen(const char *spec, struct sockaddr_storage *ss,
-                  socklen_t *len, struct error **errp)
+http_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+                  struct error **errp)
 {
     const char *colon;
     char host[INET6_ADDRSTRLEN + 2];
@@ -177,7 +177,8 @@ http_parse_listen(const char *spec, struct sockaddr_storage *ss,
         colon[1] == '+' || colon[1] == '-' || port < 0 || port > 65535) {
         error_setg(errp, ERR_INVALID,
                    "listen address %s: expected ADDR:PORT with PORT "
-                   "0-65535", spec);
+                   "0-65535",
+                   spec);
         return -1;
     }
     hlen = (size_t)(colon - spec);
@@ -185,15 +186,19 @@ http_parse_listen(const char *spec, struct sockaddr_storage *ss,
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
         if (hlen < 3 || spec[hlen - 1] != ']' || hlen - 2 >= sizeof(host)) {
-            error_setg(errp, ERR_INVALID, "listen address %s: bad IPv6 "
-                       "literal", spec);
+            error_setg(errp, ERR_INVALID,
+                       "listen address %s: bad IPv6 "
+                       "literal",
+                       spec);
             return -1;
         }
         memcpy(host, spec + 1, hlen - 2);
         host[hlen - 2] = '\0';
         if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
-            error_setg(errp, ERR_INVALID, "listen address %s: bad IPv6 "
-                       "literal", spec);
+            error_setg(errp, ERR_INVALID,
+                       "listen address %s: bad IPv6 "
+                       "literal",
+                       spec);
             return -1;
         }
         s6->sin6_family = AF_INET6;
@@ -204,15 +209,19 @@ http_parse_listen(const char *spec, struct sockaddr_storage *ss,
         struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
         if (hlen == 0 || hlen >= sizeof(host)) {
-            error_setg(errp, ERR_INVALID, "listen address %s: bad IPv4 "
-                       "literal", spec);
+            error_setg(errp, ERR_INVALID,
+                       "listen address %s: bad IPv4 "
+                       "literal",
+                       spec);
             return -1;
         }
         memcpy(host, spec, hlen);
         host[hlen] = '\0';
         if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
-            error_setg(errp, ERR_INVALID, "listen address %s: bad IPv4 "
-                       "literal (IPv6 goes in brackets)", spec);
+            error_setg(errp, ERR_INVALID,
+                       "listen address %s: bad IPv4 "
+                       "literal (IPv6 goes in brackets)",
+                       spec);
             return -1;
         }
         s4->sin_family = AF_INET;
@@ -266,14 +275,16 @@ http_read_pem(const char *path, const char *what, struct error **errp)
     size_t got = 0;
 
     if (fd < 0) {
-        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-                         errno, "TLS %s %s", what, path);
+        error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO, errno,
+                         "TLS %s %s", what, path);
         return NULL;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
         st.st_size > HTTP_MAX_PEM) {
-        error_setg(errp, ERR_INVALID, "TLS %s %s: not a PEM file of at "
-                   "most 1 MiB", what, path);
+        error_setg(errp, ERR_INVALID,
+                   "TLS %s %s: not a PEM file of at "
+                   "most 1 MiB",
+                   what, path);
         return NULL;
     }
     buf = malloc((size_t)st.st_size + 1);
@@ -403,8 +414,7 @@ http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 /* Write the access log line of REQ, ended as TOE says. */
 static void
-http_log_access(const struct http_req *req,
-                enum MHD_RequestTerminationCode toe)
+http_log_access(const struct http_req *req, enum MHD_RequestTerminationCode toe)
 {
     char path[260];
     size_t i, o = 0;
@@ -443,10 +453,11 @@ http_log_access(const struct http_req *req,
         how = " (connection closed)";
         break;
     }
-    fprintf(stderr, "vmsnapd: access: %s %s %s %d in=%llu out=%llu "
-            "%.1fms%s\n", req->peer[0] ? req->peer : "-",
-            req->method ? req->method : "-", path, req->status,
-            (unsigned long long)req->body_seen,
+    fprintf(stderr,
+            "vmsnapd: access: %s %s %s %d in=%llu out=%llu "
+            "%.1fms%s\n",
+            req->peer[0] ? req->peer : "-", req->method ? req->method : "-",
+            path, req->status, (unsigned long long)req->body_seen,
             (unsigned long long)req->out_len, ms, how);
 }
 
@@ -537,8 +548,8 @@ http_take(struct http_req *req, const char *data, size_t len)
         req->dropped += len;
         if (req->dropped > req->srv->max_discard) {
             log_warnx("http: %s %s: more than %zu bytes of unwanted body; "
-                      "disconnecting", req->method, req->path,
-                      req->srv->max_discard);
+                      "disconnecting",
+                      req->method, req->path, req->srv->max_discard);
             return MHD_NO;
         }
         return MHD_YES;
@@ -571,8 +582,8 @@ http_take(struct http_req *req, const char *data, size_t len)
         req->body[req->body_len] = '\0';
         return MHD_YES;
     }
-    if (!req->sink_done && req->sink.write(req->sink.opaque, req, data,
-                                           len) < 0) {
+    if (!req->sink_done &&
+        req->sink.write(req->sink.opaque, req, data, len) < 0) {
         req->sink_done = true;
         req->mode = BODY_DROP;
         if (req->resp == NULL) {
@@ -597,9 +608,8 @@ http_has_body(const struct http_req *req)
  */
 static enum MHD_Result
 http_on_access(void *cls, struct MHD_Connection *conn, const char *url,
-               const char *method, const char *version,
-               const char *upload_data, size_t *upload_data_size,
-               void **ctx)
+               const char *method, const char *version, const char *upload_data,
+               size_t *upload_data_size, void **ctx)
 {
     struct http_server *srv = cls;
     struct http_req *req = *ctx;
@@ -647,8 +657,7 @@ struct http_server *
 http_start(const struct http_options *opts, struct error **errp)
 {
     struct http_server *srv;
-    const char *listen_spec = opts->listen ? opts->listen
-                                           : HTTP_DEFAULT_LISTEN;
+    const char *listen_spec = opts->listen ? opts->listen : HTTP_DEFAULT_LISTEN;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
@@ -656,7 +665,8 @@ http_start(const struct http_options *opts, struct error **errp)
     size_t n = 0;
 
     if ((opts->tls_cert == NULL) != (opts->tls_key == NULL)) {
-        error_setg(errp, ERR_INVALID, "TLS needs both a certificate and a "
+        error_setg(errp, ERR_INVALID,
+                   "TLS needs both a certificate and a "
                    "key");
         return NULL;
     }
@@ -672,8 +682,7 @@ http_start(const struct http_options *opts, struct error **errp)
     srv->listen_fd = -1;
     srv->handlers = opts->handlers;
     srv->quiet = opts->quiet;
-    srv->max_discard = opts->max_discard ? opts->max_discard
-                                         : 64 * 1024 * 1024;
+    srv->max_discard = opts->max_discard ? opts->max_discard : 64 * 1024 * 1024;
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->in_flight, 0);
     if (opts->tls_cert) {
@@ -698,8 +707,8 @@ http_start(const struct http_options *opts, struct error **errp)
     }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER,
                                        (intptr_t)http_mhd_log, srv};
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
-                                       srv->listen_fd, NULL};
+    ops[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, NULL};
     ops[n++] = (struct MHD_OptionItem){
         MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns ? (intptr_t)opts->max_conns : 256, NULL};
@@ -714,13 +723,13 @@ http_start(const struct http_options *opts, struct error **errp)
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                        (intptr_t)http_on_completed, srv};
     /* The program ignores SIGPIPE (daemon.c), so sendfile may be used. */
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-                                       NULL};
+    ops[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL};
     if (srv->tls) {
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
                                            srv->pem_cert};
-        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
-                                           srv->pem_key};
+        ops[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->pem_key};
     }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_on_access, srv,
@@ -803,9 +812,9 @@ http_req_header(const struct http_req *req, const char *name)
 }
 
 struct http_each {
-    const char *name;                          /* header wanted */
+    const char *name;                            /* header wanted */
     bool (*fn)(const char *value, void *opaque); /* the caller's */
-    void *opaque;                              /* for fn */
+    void *opaque;                                /* for fn */
 };
 
 static enum MHD_Result
@@ -827,8 +836,7 @@ http_req_header_foreach(const struct http_req *req, const char *name,
 {
     struct http_each e = {name, fn, opaque};
 
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_each_header,
-                              &e);
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_each_header, &e);
 }
 
 size_t
@@ -871,8 +879,7 @@ http_req_content_length(const struct http_req *req)
     const char *te = http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     int64_t n = -1;
 
-    if (te != NULL || v == NULL || util_parse_int64(v, &n, NULL) < 0 ||
-        n < 0) {
+    if (te != NULL || v == NULL || util_parse_int64(v, &n, NULL) < 0 || n < 0) {
         return -1;
     }
     return n;
@@ -1050,8 +1057,7 @@ http_reader_free(void *cls)
 
 void
 http_respond_reader(struct http_req *req, int status, uint64_t length,
-                    http_reader_fn *read, void *opaque,
-                    void (*free_fn)(void *))
+                    http_reader_fn *read, void *opaque, void (*free_fn)(void *))
 {
     struct http_reader *r = calloc(1, sizeof(*r));
     struct MHD_Response *resp;
@@ -1067,9 +1073,8 @@ http_respond_reader(struct http_req *req, int status, uint64_t length,
     r->opaque = opaque;
     r->free_fn = free_fn;
     r->length = length;
-    resp = MHD_create_response_from_callback(length, HTTP_READER_BLOCK,
-                                             http_reader_cb, r,
-                                             http_reader_free);
+    resp = MHD_create_response_from_callback(
+        length, HTTP_READER_BLOCK, http_reader_cb, r, http_reader_free);
     if (resp == NULL) {
         http_reader_free(r);
     }

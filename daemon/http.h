@@ -86,22 +86,22 @@ typedef ssize_t http_reader_fn(void *opaque, uint64_t offset, void *buf,
 
 /* How to run the server.  Zero fields take the defaults in brackets. */
 struct http_options {
-    const char *listen;        /* "ADDR:PORT": an IPv4 literal, or an IPv6
-                                * literal in brackets; PORT 0 picks a free
-                                * one [127.0.0.1:8774] */
-    const char *tls_cert;      /* PEM certificate chain file, or NULL */
-    const char *tls_key;       /* PEM private key file, or NULL; both or
-                                * neither */
-    size_t max_discard;        /* bytes dropped after an early error
-                                * before disconnecting [64 MiB] */
-    unsigned max_conns;        /* connections at once [256] */
-    unsigned idle_timeout_s;   /* close a connection silent this long
-                                * [120] */
-    size_t conn_buffer;        /* per-connection buffer; bounds the header
-                                * size and the size of body pieces
-                                * [1 MiB: uploads take a fifth less CPU
-                                * than with 256 KiB] */
-    bool quiet;                /* no access log */
+    const char *listen;            /* "ADDR:PORT": an IPv4 literal, or an IPv6
+                                    * literal in brackets; PORT 0 picks a free
+                                    * one [127.0.0.1:8774] */
+    const char *tls_cert;          /* PEM certificate chain file, or NULL */
+    const char *tls_key;           /* PEM private key file, or NULL; both or
+                                    * neither */
+    size_t max_discard;            /* bytes dropped after an early error
+                                    * before disconnecting [64 MiB] */
+    unsigned max_conns;            /* connections at once [256] */
+    unsigned idle_timeout_s;       /* close a connection silent this long
+                                    * [120] */
+    size_t conn_buffer;            /* per-connection buffer; bounds the header
+                                    * size and the size of body pieces
+                                    * [1 MiB: uploads take a fifth less CPU
+                                    * than with 256 KiB] */
+    bool quiet;                    /* no access log */
     struct http_handlers handlers; /* required */
 };
 
@@ -152,8 +152,8 @@ void http_req_header_foreach(const struct http_req *req, const char *name,
                              void *opaque);
 /* Query parameters, decoded ('+' is a space), in order, repeats kept. */
 size_t http_req_nquery(const struct http_req *req);
-void http_req_query_at(const struct http_req *req, size_t i,
-                       const char **key, const char **value);
+void http_req_query_at(const struct http_req *req, size_t i, const char **key,
+                       const char **value);
 /* The first value of query parameter KEY, or NULL. */
 const char *http_req_query(const struct http_req *req, const char *key);
 /* True if the query string could not be decoded (bad %-escape, NUL). */
@@ -196,8 +196,7 @@ uint64_t http_req_body_bytes(const struct http_req *req);
 /* Add header NAME: VALUE to the response to come (both copied; a value
  * with CR or LF is dropped).
  */
-void http_add_header(struct http_req *req, const char *name,
-                     const char *value);
+void http_add_header(struct http_req *req, const char *name, const char *value);
 /* Respond STATUS with LEN bytes of BODY (copied) of CONTENT_TYPE (NULL:
  * no Content-Type, for empty bodies).
  */
@@ -213,8 +212,8 @@ void http_respond_reader(struct http_req *req, int status, uint64_t length,
 /* Respond STATUS with LENGTH bytes of FD from OFFSET (sendfile on plain
  * TCP).  Takes FD: it is closed when the response is gone.
  */
-void http_respond_fd(struct http_req *req, int status, int fd,
-                     uint64_t offset, uint64_t length);
+void http_respond_fd(struct http_req *req, int status, int fd, uint64_t offset,
+                     uint64_t length);
 /* True once a response was made for REQ. */
 bool http_responded(const struct http_req *req);
 
@@ -225,8 +224,8 @@ const char *http_reason(int status);
 
 /* What a Range header asks of a resource of SIZE bytes. */
 enum http_range {
-    HTTP_RANGE_NONE,    /* no usable Range: send everything (200) */
-    HTTP_RANGE_PARTIAL, /* send [*FIRST, *LAST] (206) */
+    HTTP_RANGE_NONE,          /* no usable Range: send everything (200) */
+    HTTP_RANGE_PARTIAL,       /* send [*FIRST, *LAST] (206) */
     HTTP_RANGE_UNSATISFIABLE, /* 416 */
 };
 

@@ -19,7 +19,8 @@ idcat_open(const struct identity_open_args *args, void **priv,
 {
     (void)args;
     (void)priv;
-    error_setg(errp, ERR_INVALID, "this vmsnapd has no identity backend "
+    error_setg(errp, ERR_INVALID,
+               "this vmsnapd has no identity backend "
                "yet: the catalog's identity tables are not built in");
     return -1;
 }

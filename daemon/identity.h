@@ -78,10 +78,10 @@ struct identity_token {
 
 /* A project, for listings. */
 struct identity_project {
-    char id[IDENTITY_ID_MAX + 1];          /* its id */
-    char name[IDENTITY_NAME_MAX + 1];      /* its name */
+    char id[IDENTITY_ID_MAX + 1];            /* its id */
+    char name[IDENTITY_NAME_MAX + 1];        /* its name */
     char description[IDENTITY_NAME_MAX + 1]; /* "" if none */
-    bool enabled;                          /* may be used */
+    bool enabled;                            /* may be used */
 };
 
 /* A user, for listings (never its password hash). */
@@ -117,8 +117,7 @@ struct identity_ops {
      * which.  ERR_INVALID when USER names no id and no name.
      */
     int (*authenticate)(void *priv, const struct identity_ref *user,
-                        const char *password,
-                        struct identity_principal *who,
+                        const char *password, struct identity_principal *who,
                         struct error **errp);
 
     /* Scope WHO (user fields set) to PROJECT: fill project_id,
@@ -142,8 +141,8 @@ struct identity_ops {
      * disabled is unknown.  -1 with ERR_NOT_FOUND when unknown or
      * revoked.  The caller checks expires_at.
      */
-    int (*token_get)(void *priv, const char *hash,
-                     struct identity_token *out, struct error **errp);
+    int (*token_get)(void *priv, const char *hash, struct identity_token *out,
+                     struct error **errp);
 
     /* Revoke the token stored under HASH.  ERR_NOT_FOUND if unknown. */
     int (*token_revoke)(void *priv, const char *hash, struct error **errp);

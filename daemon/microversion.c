@@ -28,8 +28,7 @@ microversion_number(const char *s, size_t len)
 }
 
 int
-microversion_parse(const char *s, struct api_version *v,
-                   struct error **errp)
+microversion_parse(const char *s, struct api_version *v, struct error **errp)
 {
     const char *dot = s ? strchr(s, '.') : NULL;
     int major, minor;
@@ -37,7 +36,8 @@ microversion_parse(const char *s, struct api_version *v,
     if (dot == NULL ||
         (major = microversion_number(s, (size_t)(dot - s))) < 0 ||
         (minor = microversion_number(dot + 1, strlen(dot + 1))) < 0) {
-        error_setg(errp, ERR_INVALID, "API Version String %.32s is of "
+        error_setg(errp, ERR_INVALID,
+                   "API Version String %.32s is of "
                    "invalid format. Must be of format MajorNum.MinorNum.",
                    s ? s : "");
         return -1;
@@ -118,8 +118,10 @@ microversion_select(const char *service, const char *openstack,
     }
     if (bad) {
         *status = 400;
-        error_setg(errp, ERR_INVALID, "OpenStack-API-Version for %s has no "
-                   "version", service);
+        error_setg(errp, ERR_INVALID,
+                   "OpenStack-API-Version for %s has no "
+                   "version",
+                   service);
         return -1;
     }
     if (want == NULL && legacy) {
@@ -142,7 +144,8 @@ microversion_select(const char *service, const char *openstack,
     }
     if (microversion_cmp(v, min) < 0 || microversion_cmp(v, max) > 0) {
         *status = 406;
-        error_setg(errp, ERR_INVALID, "Version %d.%d is not supported by "
+        error_setg(errp, ERR_INVALID,
+                   "Version %d.%d is not supported by "
                    "the API. Minimum is %d.%d and maximum is %d.%d.",
                    v.major, v.minor, min.major, min.minor, max.major,
                    max.minor);
@@ -181,9 +184,8 @@ microversion_apply(struct api_req *r)
     const char *service = nova ? "compute" : "volume";
     struct api_version min = nova ? r->ctx->compute_min : r->ctx->volume_min;
     struct api_version max = nova ? r->ctx->compute_max : r->ctx->volume_max;
-    const char *legacy = nova ? http_req_header(r->http,
-                                                "X-OpenStack-Nova-API-"
-                                                "Version")
+    const char *legacy = nova ? http_req_header(r->http, "X-OpenStack-Nova-API-"
+                                                         "Version")
                               : NULL;
     char echo[64];
     int status = 400;
@@ -203,8 +205,9 @@ microversion_apply(struct api_req *r)
         snprintf(echo, sizeof(echo), "%d.%d", r->version.major,
                  r->version.minor);
         http_add_header(r->http, "X-OpenStack-Nova-API-Version", echo);
-        http_add_header(r->http, "Vary", "OpenStack-API-Version, "
-                                         "X-OpenStack-Nova-API-Version");
+        http_add_header(r->http, "Vary",
+                        "OpenStack-API-Version, "
+                        "X-OpenStack-Nova-API-Version");
     } else {
         http_add_header(r->http, "Vary", "OpenStack-API-Version");
     }

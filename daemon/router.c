@@ -19,8 +19,7 @@ struct router {
 };
 
 struct router *
-router_new(const struct route_table *const *tables,
-           const struct api_ctx *ctx)
+router_new(const struct route_table *const *tables, const struct api_ctx *ctx)
 {
     struct router *rt = calloc(1, sizeof(*rt));
 
@@ -39,10 +38,10 @@ router_free(struct router *rt)
 
 /* A path cut into segments, pointing into a copy. */
 struct router_path {
-    char *copy;                              /* the path, cut with NULs */
-    const char *seg[ROUTER_MAX_SEGMENTS];    /* the segments */
-    size_t n;                                /* how many */
-    bool ok;                                 /* it could be cut */
+    char *copy;                           /* the path, cut with NULs */
+    const char *seg[ROUTER_MAX_SEGMENTS]; /* the segments */
+    size_t n;                             /* how many */
+    bool ok;                              /* it could be cut */
 };
 
 /* Cut PATH ("/a/b/", raw) into segments; an empty segment inside the
@@ -342,9 +341,10 @@ router_admit(struct router *rt, struct api_req *r)
     pid = api_param(r, "project_id");
     if (pid && r->authenticated && !r->caller.admin &&
         strcmp(pid, r->caller.who.project_id) != 0) {
-        api_error(r, 400, "Malformed request URL: URL's project_id '%s' "
-                  "doesn't match Context's project_id '%s'", pid,
-                  r->caller.who.project_id);
+        api_error(r, 400,
+                  "Malformed request URL: URL's project_id '%s' "
+                  "doesn't match Context's project_id '%s'",
+                  pid, r->caller.who.project_id);
         return false;
     }
     if (ro->body != ROUTE_BODY_STREAM &&
@@ -374,8 +374,8 @@ router_begin(struct http_req *req, void *opaque)
     util_uuid_new(uuid);
     snprintf(r->request_id, sizeof(r->request_id), "req-%s", uuid);
     http_add_header(req, "x-openstack-request-id", r->request_id);
-    m = router_match(rt, http_req_method(req), http_req_path(req), r,
-                     &r->route, &r->service, allow, sizeof(allow));
+    m = router_match(rt, http_req_method(req), http_req_path(req), r, &r->route,
+                     &r->service, allow, sizeof(allow));
     if (m == ROUTE_NO_PATH) {
         api_error(r, 404, "The resource could not be found.");
         return;

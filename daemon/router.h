@@ -57,9 +57,9 @@ enum route_body {
 };
 
 /* Route flags. */
-#define ROUTE_PUBLIC 0x1u    /* no token needed (discovery, login) */
-#define ROUTE_UNSCOPED 0x2u  /* an unscoped token is enough */
-#define ROUTE_NO_MV 0x4u     /* no microversion (version documents) */
+#define ROUTE_PUBLIC 0x1u   /* no token needed (discovery, login) */
+#define ROUTE_UNSCOPED 0x2u /* an unscoped token is enough */
+#define ROUTE_NO_MV 0x4u    /* no microversion (version documents) */
 
 struct route {
     const char *method;        /* "GET", "POST", ...; NULL ends a table */
@@ -72,10 +72,10 @@ struct route {
 
 /* One module's routes. */
 struct route_table {
-    const char *prefix;          /* paths of this module start with it:
-                                  * "/image" ("" for none) */
-    enum api_service service;    /* shape of its 404 and 405 */
-    const struct route *routes;  /* ended by a route with NULL method */
+    const char *prefix;         /* paths of this module start with it:
+                                 * "/image" ("" for none) */
+    enum api_service service;   /* shape of its 404 and 405 */
+    const struct route *routes; /* ended by a route with NULL method */
 };
 
 struct router; /* the tables a server dispatches to */
@@ -92,9 +92,9 @@ struct http_handlers router_handlers(struct router *rt);
 
 /* Result of router_match. */
 enum route_match {
-    ROUTE_MATCHED,     /* *ROUTE set, parameters filled */
-    ROUTE_NO_PATH,     /* 404 */
-    ROUTE_NO_METHOD,   /* 405 */
+    ROUTE_MATCHED,   /* *ROUTE set, parameters filled */
+    ROUTE_NO_PATH,   /* 404 */
+    ROUTE_NO_METHOD, /* 405 */
 };
 
 /* Match METHOD and the raw PATH against RT.  On ROUTE_MATCHED, *ROUTE is

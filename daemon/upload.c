@@ -25,27 +25,27 @@
 
 /* The MD5 helper thread and the piece it is given. */
 struct upload_md5 {
-    pthread_t thread;       /* the helper */
-    bool running;           /* it was started */
-    pthread_mutex_t lock;   /* guards the fields below */
-    pthread_cond_t cond;    /* signals a change of them */
-    const void *buf;        /* the piece to hash, or NULL */
-    size_t len;             /* its length */
-    bool busy;              /* a piece is posted and not yet hashed */
-    bool stop;              /* the helper must exit */
-    bool failed;            /* libcrypto failed */
+    pthread_t thread;     /* the helper */
+    bool running;         /* it was started */
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t cond;  /* signals a change of them */
+    const void *buf;      /* the piece to hash, or NULL */
+    size_t len;           /* its length */
+    bool busy;            /* a piece is posted and not yet hashed */
+    bool stop;            /* the helper must exit */
+    bool failed;          /* libcrypto failed */
 };
 
 struct upload {
-    int fd;                       /* the file (borrowed) */
-    struct upload_limits limits;  /* copied */
-    int64_t expected;             /* declared length, or -1 */
-    uint64_t size;                /* bytes written */
-    uint64_t next_space_check;    /* size at which to check space again */
-    EVP_MD_CTX *md5;              /* running MD5 */
-    EVP_MD_CTX *sha512;           /* running SHA-512 */
-    enum upload_failure failed;   /* why it failed, or UPLOAD_OK */
-    struct upload_md5 helper;     /* hashes MD5 beside the writer */
+    int fd;                      /* the file (borrowed) */
+    struct upload_limits limits; /* copied */
+    int64_t expected;            /* declared length, or -1 */
+    uint64_t size;               /* bytes written */
+    uint64_t next_space_check;   /* size at which to check space again */
+    EVP_MD_CTX *md5;             /* running MD5 */
+    EVP_MD_CTX *sha512;          /* running SHA-512 */
+    enum upload_failure failed;  /* why it failed, or UPLOAD_OK */
+    struct upload_md5 helper;    /* hashes MD5 beside the writer */
 };
 
 /* The helper: hash each posted piece into U->md5. */
@@ -141,18 +141,20 @@ upload_new(int fd, const struct upload_limits *limits, int64_t expected,
     if (limits == NULL) {
         limits = &none;
     }
-    if (expected >= 0 && limits->max_size > 0 &&
-        expected > limits->max_size) {
+    if (expected >= 0 && limits->max_size > 0 && expected > limits->max_size) {
         *why = UPLOAD_TOO_LARGE;
-        error_setg(errp, ERR_INVALID, "The upload of %lld bytes is over "
-                   "the limit of %lld bytes", (long long)expected,
-                   (long long)limits->max_size);
+        error_setg(errp, ERR_INVALID,
+                   "The upload of %lld bytes is over "
+                   "the limit of %lld bytes",
+                   (long long)expected, (long long)limits->max_size);
         return NULL;
     }
     if (expected > 0 && !upload_space_ok(fd, limits, (uint64_t)expected)) {
         *why = UPLOAD_NO_SPACE;
-        error_setg(errp, ERR_INVALID, "There is not enough free space for "
-                   "an upload of %lld bytes", (long long)expected);
+        error_setg(errp, ERR_INVALID,
+                   "There is not enough free space for "
+                   "an upload of %lld bytes",
+                   (long long)expected);
         return NULL;
     }
     u = calloc(1, sizeof(*u));
@@ -209,8 +211,7 @@ upload_fail(struct upload *u, enum upload_failure why, int errnum,
 }
 
 int
-upload_write(struct upload *u, const void *buf, size_t len,
-             struct error **errp)
+upload_write(struct upload *u, const void *buf, size_t len, struct error **errp)
 {
     const char *p = buf;
     size_t done = 0;
@@ -225,9 +226,8 @@ upload_write(struct upload *u, const void *buf, size_t len,
     }
     if (u->size + len >= u->next_space_check) {
         /* Check for what is declared to come, else for the next step. */
-        uint64_t ahead = u->expected >= 0
-                             ? (uint64_t)u->expected - u->size
-                             : (uint64_t)UPLOAD_SPACE_STEP;
+        uint64_t ahead = u->expected >= 0 ? (uint64_t)u->expected - u->size
+                                          : (uint64_t)UPLOAD_SPACE_STEP;
 
         if (!upload_space_ok(u->fd, &u->limits, ahead)) {
             return upload_fail(u, UPLOAD_NO_SPACE, 0, errp);
@@ -244,9 +244,10 @@ upload_write(struct upload *u, const void *buf, size_t len,
             continue;
         }
         if (n < 0) {
-            return upload_fail(u, errno == ENOSPC || errno == EDQUOT
-                                      ? UPLOAD_NO_SPACE
-                                      : UPLOAD_IO,
+            return upload_fail(u,
+                               errno == ENOSPC || errno == EDQUOT
+                                   ? UPLOAD_NO_SPACE
+                                   : UPLOAD_IO,
                                errno, errp);
         }
         done += (size_t)n;
@@ -267,8 +268,7 @@ upload_hex(const unsigned char *md, unsigned len, char *out)
 }
 
 int
-upload_finish(struct upload *u, struct upload_result *res,
-              struct error **errp)
+upload_finish(struct upload *u, struct upload_result *res, struct error **errp)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -413,7 +413,8 @@ upload_sink_abort(void *opaque)
     struct upload_sink *s = opaque;
 
     log_warnx("api: upload to %s: the body ended early after %llu bytes; "
-              "discarded", http_req_path(s->r->http),
+              "discarded",
+              http_req_path(s->r->http),
               (unsigned long long)upload_size(s->up));
     s->target.fail(s->target.opaque, UPLOAD_SHORT);
     upload_sink_free(s);

@@ -86,8 +86,10 @@ b64_decode(const char *in, size_t len, void *out, unsigned flags,
 
     if (flags & B64_PAD) {
         if (len % 4 != 0) {
-            error_setg(errp, ERR_INVALID, "base64: length %zu is not a "
-                       "multiple of 4", len);
+            error_setg(errp, ERR_INVALID,
+                       "base64: length %zu is not a "
+                       "multiple of 4",
+                       len);
             return -1;
         }
         while (data > 0 && len - data < 2 && in[data - 1] == '=') {

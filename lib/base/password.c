@@ -20,9 +20,8 @@ password_derive(const char *password, const unsigned char *salt,
                 size_t salt_len, unsigned iter, unsigned char *out,
                 struct error **errp)
 {
-    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt,
-                          (int)salt_len, (int)iter, EVP_sha256(), HASH_LEN,
-                          out) != 1) {
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len,
+                          (int)iter, EVP_sha256(), HASH_LEN, out) != 1) {
         error_setg(errp, ERR_IO, "PBKDF2 failed in libcrypto");
         return -1;
     }
@@ -66,8 +65,7 @@ password_hash(const char *password, unsigned iter, struct error **errp)
     b64_encode(salt, sizeof(salt), salt64, 0);
     b64_encode(hash, sizeof(hash), hash64, 0);
     OPENSSL_cleanse(hash, sizeof(hash));
-    out = util_strdup_printf(PASSWORD_PREFIX "%u$%s$%s", iter, salt64,
-                             hash64);
+    out = util_strdup_printf(PASSWORD_PREFIX "%u$%s$%s", iter, salt64, hash64);
     if (out == NULL) {
         error_setg(errp, ERR_IO, "out of memory");
     }
@@ -124,8 +122,7 @@ password_parse(const char *encoded, unsigned *iter, unsigned char *salt,
 }
 
 int
-password_verify(const char *password, const char *encoded,
-                struct error **errp)
+password_verify(const char *password, const char *encoded, struct error **errp)
 {
     unsigned char salt[64], want[HASH_LEN + 2], got[HASH_LEN];
     size_t salt_len = 0;

@@ -39,8 +39,7 @@
  * NULL with ERR_INVALID (empty or too long password, count out of range)
  * or ERR_IO (no randomness, libcrypto failure).
  */
-char *password_hash(const char *password, unsigned iter,
-                    struct error **errp);
+char *password_hash(const char *password, unsigned iter, struct error **errp);
 
 /* Check PASSWORD against ENCODED (a string from password_hash), in time
  * that does not depend on how much of the hash matches.  Returns 1 when

@@ -12,14 +12,14 @@
 #define MEM_MAX 64
 
 struct mem_user {
-    char id[33];     /* 32 hex digits */
-    char name[64];   /* its name */
-    char *hash;      /* password hash */
+    char id[33];   /* 32 hex digits */
+    char name[64]; /* its name */
+    char *hash;    /* password hash */
 };
 
 struct mem_project {
-    char id[33];     /* 32 hex digits */
-    char name[64];   /* its name */
+    char id[33];   /* 32 hex digits */
+    char name[64]; /* its name */
 };
 
 struct mem_role {
@@ -28,14 +28,14 @@ struct mem_role {
 };
 
 struct mem {
-    pthread_mutex_t lock;                /* guards everything below */
-    struct mem_user users[MEM_MAX];      /* users */
+    pthread_mutex_t lock;           /* guards everything below */
+    struct mem_user users[MEM_MAX]; /* users */
     size_t nusers;
     struct mem_project projects[MEM_MAX]; /* projects */
     size_t nprojects;
-    struct mem_role roles[MEM_MAX];      /* assignments */
+    struct mem_role roles[MEM_MAX]; /* assignments */
     size_t nroles;
-    struct identity_token *tokens;       /* tokens by hash */
+    struct identity_token *tokens; /* tokens by hash */
     size_t ntokens, cap;
 };
 
@@ -299,8 +299,7 @@ mem_scope(void *priv, const struct identity_ref *project,
 }
 
 static int
-mem_token_add(void *priv, const struct identity_token *tok,
-              struct error **errp)
+mem_token_add(void *priv, const struct identity_token *tok, struct error **errp)
 {
     struct mem *m = priv;
     int rc = 0;
@@ -379,8 +378,7 @@ mem_cmp_project(const void *a, const void *b)
 
 static int
 mem_list_projects(void *priv, const char *user_id,
-                  struct identity_project **out, size_t *n,
-                  struct error **errp)
+                  struct identity_project **out, size_t *n, struct error **errp)
 {
     struct mem *m = priv;
     struct identity_project *list = calloc(MEM_MAX, sizeof(*list));
@@ -396,8 +394,7 @@ mem_list_projects(void *priv, const char *user_id,
             continue;
         }
         identity_copy(list[k].id, sizeof(list[k].id), m->projects[i].id);
-        identity_copy(list[k].name, sizeof(list[k].name),
-                      m->projects[i].name);
+        identity_copy(list[k].name, sizeof(list[k].name), m->projects[i].name);
         list[k].enabled = true;
         k++;
     }

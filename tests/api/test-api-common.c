@@ -12,8 +12,7 @@ shape(enum api_service svc, int status, const char *key, const char *msg)
 {
     const char *ctype = NULL;
     CLEANUP_FREE char *body = api_error_body(svc, status, msg, &ctype);
-    CLEANUP_JSON_PUT json_object *o = body ? json_tokener_parse(body)
-                                           : NULL;
+    CLEANUP_JSON_PUT json_object *o = body ? json_tokener_parse(body) : NULL;
     json_object *inner = NULL;
     bool good;
 
@@ -25,8 +24,8 @@ shape(enum api_service svc, int status, const char *key, const char *msg)
     if (good && strcmp(key, "error") == 0) {
         good = api_json_str(inner, "title") != NULL;
     }
-    ok(good, "service %d status %d: {\"%s\": ...}: %s", (int)svc, status,
-       key, body ? body : "NULL");
+    ok(good, "service %d status %d: {\"%s\": ...}: %s", (int)svc, status, key,
+       body ? body : "NULL");
 }
 
 /* Check OBJ (JSON text) against S; WANT NULL: passes, else the error
@@ -104,14 +103,14 @@ main(void)
     shape(API_COMPUTE, 401, "error", "auth");
     shape(API_VOLUME, 400, "badRequest", "Invalid volume: busy");
     shape(API_VOLUME, 404, "itemNotFound", "Volume v could not be found.");
-    shape(API_IDENTITY, 401, "error", "The request you have made requires "
-                                      "authentication.");
+    shape(API_IDENTITY, 401, "error",
+          "The request you have made requires "
+          "authentication.");
     shape(API_IDENTITY, 404, "error", "Could not find token.");
     shape(API_OTHER, 405, "error", "no");
     shape(API_COMPUTE, 400, "badRequest", "quote \" and <tag> and \n");
 
-    html = api_error_body(API_IMAGE, 404, "No image <b>x</b> & \"y\"",
-                          &ctype);
+    html = api_error_body(API_IMAGE, 404, "No image <b>x</b> & \"y\"", &ctype);
     ok(html && strcmp(ctype, "text/html; charset=UTF-8") == 0 &&
            strstr(html, "<title>404 Not Found</title>") &&
            strstr(html, "<h1>404 Not Found</h1>") &&
@@ -140,7 +139,8 @@ main(void)
 
     check("{\"server\": {\"name\": \"vm1\"}}", &top_s, NULL);
     check("{\"server\": {\"name\": \"vm1\", \"count\": 2, \"ratio\": 1.5, "
-          "\"flag\": null, \"tags\": [\"a\"]}}", &top_s, NULL);
+          "\"flag\": null, \"tags\": [\"a\"]}}",
+          &top_s, NULL);
     check("{\"server\": {\"name\": \"vm1\", \"ratio\": 2}}", &top_s, NULL);
     check("{\"server\": {}}", &top_s,
           "Invalid input for field/attribute body.server. 'name' is a "

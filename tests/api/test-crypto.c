@@ -59,12 +59,12 @@ test_b64(void)
     enc("foob", B64_URL, "Zm9vYg");
     dec("Zm9vYg==", B64_PAD, "foob");
     dec("Zm9vYmE", 0, "fooba");
-    dec("Zm9vYg", B64_PAD, NULL);     /* padding required */
-    dec("Zm9vYg==", 0, NULL);         /* padding refused */
-    dec("Zm9vY", 0, NULL);            /* impossible length */
-    dec("Zh", 0, NULL);               /* non-zero trailing bits */
-    dec("Zm9v Yg", 0, NULL);          /* blank */
-    dec("Zm9v====", B64_PAD, NULL);   /* too much padding */
+    dec("Zm9vYg", B64_PAD, NULL);   /* padding required */
+    dec("Zm9vYg==", 0, NULL);       /* padding refused */
+    dec("Zm9vY", 0, NULL);          /* impossible length */
+    dec("Zh", 0, NULL);             /* non-zero trailing bits */
+    dec("Zm9v Yg", 0, NULL);        /* blank */
+    dec("Zm9v====", B64_PAD, NULL); /* too much padding */
     b64_encode(bin, sizeof(bin), out, 0);
     ok(strcmp(out, "+//+") == 0, "standard alphabet: %s", out);
     b64_encode(bin, sizeof(bin), out, B64_URL);
@@ -91,7 +91,10 @@ test_password(void)
     static const char vec[] = "$pbkdf2-sha256$1000$MDEyMzQ1Njc4OWFiY2RlZg$"
                               "cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M";
     static const char *const bad[] = {
-        "", "pbkdf2", "$pbkdf2-sha256$", "$pbkdf2-sha1$1000$AAAAAAAAAAA$x",
+        "",
+        "pbkdf2",
+        "$pbkdf2-sha256$",
+        "$pbkdf2-sha1$1000$AAAAAAAAAAA$x",
         "$pbkdf2-sha256$999$MDEyMzQ1Njc4OWFiY2RlZg$"
         "cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M",
         "$pbkdf2-sha256$99999999999$MDEyMzQ1Njc4OWFiY2RlZg$"
@@ -156,8 +159,8 @@ test_token(void)
 {
     char a[TOKEN_LEN], b[TOKEN_LEN], h[TOKEN_HASH_LEN];
 
-    ok(token_new(a, NULL) == 0 && token_new(b, NULL) == 0 &&
-           strlen(a) == 43 && strcmp(a, b) != 0,
+    ok(token_new(a, NULL) == 0 && token_new(b, NULL) == 0 && strlen(a) == 43 &&
+           strcmp(a, b) != 0,
        "tokens: 43 characters, different");
     ok(token_well_formed(a) && token_well_formed(b), "tokens well formed");
     ok(!token_well_formed("short") && !token_well_formed(NULL) &&

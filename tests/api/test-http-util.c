@@ -16,8 +16,7 @@ range(const char *h, uint64_t size, enum http_range want, uint64_t f,
     uint64_t first = 99, last = 99;
     enum http_range got = http_parse_range(h, size, &first, &last);
 
-    ok(got == want && (want != HTTP_RANGE_PARTIAL ||
-                       (first == f && last == l)),
+    ok(got == want && (want != HTTP_RANGE_PARTIAL || (first == f && last == l)),
        "Range %s of %llu: %d [%llu, %llu]", h ? h : "(none)",
        (unsigned long long)size, (int)got, (unsigned long long)first,
        (unsigned long long)last);
@@ -46,8 +45,8 @@ listen_ok(const char *spec, int family, int port)
                   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 
-    ok(rc == 0 && ss.ss_family == family && got == port,
-       "listen %s parses", spec);
+    ok(rc == 0 && ss.ss_family == family && got == port, "listen %s parses",
+       spec);
 }
 
 static void

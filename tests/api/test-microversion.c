@@ -16,8 +16,8 @@ sel(const char *service, const char *os, const char *legacy,
     struct api_version v = {0, 0};
     struct error *err = NULL;
     int status = 0;
-    int rc = microversion_select(service, os, legacy, min, max, &v, &status,
-                                 &err);
+    int rc =
+        microversion_select(service, os, legacy, min, max, &v, &status, &err);
 
     if (wstatus) {
         ok(rc < 0 && status == wstatus && err != NULL,
@@ -38,8 +38,8 @@ main(void)
     struct error *err = NULL;
     int status = 0;
 
-    ok(microversion_parse("2.1", &v, NULL) == 0 && v.major == 2 &&
-           v.minor == 1, "parse 2.1");
+    ok(microversion_parse("2.1", &v, NULL) == 0 && v.major == 2 && v.minor == 1,
+       "parse 2.1");
     ok(microversion_parse("2.95", &v, NULL) == 0 && v.minor == 95,
        "parse 2.95");
     ok(microversion_parse("2.01", &v, NULL) < 0, "2.01 refused");

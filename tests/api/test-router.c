@@ -21,8 +21,8 @@ static const struct route image_r[] = {
      ROUTE_BODY_NONE},
     {"PUT", "/image/v2/images/{image_id:uuid}/file", h_dummy, API_IMAGE, 0,
      ROUTE_BODY_STREAM},
-    {"PUT", "/image/v2/images/{image_id:uuid}/tags/{tag}", h_dummy,
-     API_IMAGE, 0, ROUTE_BODY_NONE},
+    {"PUT", "/image/v2/images/{image_id:uuid}/tags/{tag}", h_dummy, API_IMAGE,
+     0, ROUTE_BODY_NONE},
     {NULL, NULL, NULL, API_OTHER, 0, ROUTE_BODY_NONE},
 };
 static const struct route_table image_t = {"/image", API_IMAGE, image_r};
@@ -30,15 +30,14 @@ static const struct route_table image_t = {"/image", API_IMAGE, image_r};
 static const struct route compute_r[] = {
     {"GET", "/compute/v2.1/flavors/{flavor_id}", h_dummy, API_COMPUTE, 0,
      ROUTE_BODY_NONE},
-    {"GET", "/compute/v2.1/servers/{server_id:uuid}", h_dummy, API_COMPUTE,
-     0, ROUTE_BODY_NONE},
+    {"GET", "/compute/v2.1/servers/{server_id:uuid}", h_dummy, API_COMPUTE, 0,
+     ROUTE_BODY_NONE},
     {NULL, NULL, NULL, API_OTHER, 0, ROUTE_BODY_NONE},
 };
 static const struct route_table compute_t = {"/compute", API_COMPUTE,
                                              compute_r};
 
-static const struct route_table *const tables[] = {&image_t, &compute_t,
-                                                   NULL};
+static const struct route_table *const tables[] = {&image_t, &compute_t, NULL};
 static const struct api_ctx ctx;
 
 #define UUID "8bbc7d1a-0c5a-4851-aa1d-6ce65dac0d6e"
@@ -49,8 +48,8 @@ static const struct api_ctx ctx;
 static struct api_req req;
 
 static void
-m(const char *method, const char *path, enum route_match want,
-  const char *pat, enum api_service svc, const char *allow)
+m(const char *method, const char *path, enum route_match want, const char *pat,
+  enum api_service svc, const char *allow)
 {
     const struct route *ro = NULL;
     enum api_service got_svc = API_OTHER;
@@ -60,8 +59,7 @@ m(const char *method, const char *path, enum route_match want,
 
     router_req_clear(&req);
     memset(&req, 0, sizeof(req));
-    got = router_match(rt, method, path, &req, &ro, &got_svc, al,
-                       sizeof(al));
+    got = router_match(rt, method, path, &req, &ro, &got_svc, al, sizeof(al));
     ok(got == want && got_svc == svc &&
            (want != ROUTE_MATCHED || strcmp(ro->pattern, pat) == 0) &&
            (allow == NULL || strcmp(al, allow) == 0),
@@ -73,21 +71,20 @@ m(const char *method, const char *path, enum route_match want,
 int
 main(void)
 {
-    m("GET", "/image/v2/images", ROUTE_MATCHED, "/image/v2/images",
-      API_IMAGE, NULL);
-    m("GET", "/image/v2/images/", ROUTE_MATCHED, "/image/v2/images",
-      API_IMAGE, NULL);
-    m("HEAD", "/image/v2/images", ROUTE_MATCHED, "/image/v2/images",
-      API_IMAGE, NULL);
-    m("POST", "/image/v2/images", ROUTE_MATCHED, "/image/v2/images",
-      API_IMAGE, NULL);
+    m("GET", "/image/v2/images", ROUTE_MATCHED, "/image/v2/images", API_IMAGE,
+      NULL);
+    m("GET", "/image/v2/images/", ROUTE_MATCHED, "/image/v2/images", API_IMAGE,
+      NULL);
+    m("HEAD", "/image/v2/images", ROUTE_MATCHED, "/image/v2/images", API_IMAGE,
+      NULL);
+    m("POST", "/image/v2/images", ROUTE_MATCHED, "/image/v2/images", API_IMAGE,
+      NULL);
     m("GET", "/image/v2/images/" UUID, ROUTE_MATCHED,
       "/image/v2/images/{image_id:uuid}", API_IMAGE, NULL);
     ok(strcmp(api_param(&req, "image_id"), UUID) == 0,
        "the image_id parameter");
     ok(api_param(&req, "image") == NULL, "no other parameter");
-    m("GET", "/image/v2/images/cirros", ROUTE_NO_PATH, NULL, API_IMAGE,
-      NULL);
+    m("GET", "/image/v2/images/cirros", ROUTE_NO_PATH, NULL, API_IMAGE, NULL);
     m("PATCH", "/image/v2/images/" UUID, ROUTE_NO_METHOD, NULL, API_IMAGE,
       "GET, DELETE");
     m("PATCH", "/image/v2/images", ROUTE_NO_METHOD, NULL, API_IMAGE,
@@ -99,8 +96,7 @@ main(void)
        "two parameters, percent-decoded");
     m("PUT", "/image/v2/images/" UUID "/tags/a+b", ROUTE_MATCHED,
       "/image/v2/images/{image_id:uuid}/tags/{tag}", API_IMAGE, NULL);
-    ok(strcmp(api_param(&req, "tag"), "a+b") == 0,
-       "'+' stays '+' in a path");
+    ok(strcmp(api_param(&req, "tag"), "a+b") == 0, "'+' stays '+' in a path");
     m("PUT", "/image/v2/images/" UUID "/tags/a%2Fb", ROUTE_NO_PATH, NULL,
       API_IMAGE, NULL);
     m("PUT", "/image/v2/images/" UUID "/tags/a%0Ab", ROUTE_NO_PATH, NULL,
@@ -120,8 +116,7 @@ main(void)
     m("GET", "/compute/v2.1/servers/" UUID, ROUTE_MATCHED,
       "/compute/v2.1/servers/{server_id:uuid}", API_COMPUTE, NULL);
     m("GET", "/volume/v3/x/volumes", ROUTE_NO_PATH, NULL, API_VOLUME, NULL);
-    m("GET", "/identity/v3/nothing", ROUTE_NO_PATH, NULL, API_IDENTITY,
-      NULL);
+    m("GET", "/identity/v3/nothing", ROUTE_NO_PATH, NULL, API_IDENTITY, NULL);
     m("GET", "/", ROUTE_NO_PATH, NULL, API_OTHER, NULL);
     m("GET", "no-slash", ROUTE_NO_PATH, NULL, API_OTHER, NULL);
     m("GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s", ROUTE_NO_PATH, NULL,

@@ -34,8 +34,8 @@ static char *
 tr_path(struct api_req *r, const char *prefix, const char *name,
         const char *suffix)
 {
-    return util_strdup_printf("%s/blobs/%s%s%s", r->ctx->data_dir, prefix,
-                              name, suffix);
+    return util_strdup_printf("%s/blobs/%s%s%s", r->ctx->data_dir, prefix, name,
+                              suffix);
 }
 
 /* Names are plain: letters, digits, '-', '_', '.' (not leading). */
@@ -79,8 +79,7 @@ tr_upload_free(struct tr_upload *u)
 }
 
 static void
-tr_upload_done(void *opaque, struct api_req *r,
-               const struct upload_result *res)
+tr_upload_done(void *opaque, struct api_req *r, const struct upload_result *res)
 {
     struct tr_upload *u = opaque;
     json_object *o;
@@ -98,11 +97,10 @@ tr_upload_done(void *opaque, struct api_req *r,
         fclose(fp);
     }
     o = json_object_new_object();
-    json_object_object_add(o, "size", json_object_new_int64(
-                                          (int64_t)res->size));
+    json_object_object_add(o, "size",
+                           json_object_new_int64((int64_t)res->size));
     json_object_object_add(o, "checksum", json_object_new_string(res->md5));
-    json_object_object_add(o, "os_hash_algo",
-                           json_object_new_string("sha512"));
+    json_object_object_add(o, "os_hash_algo", json_object_new_string("sha512"));
     json_object_object_add(o, "os_hash_value",
                            json_object_new_string(res->sha512));
     api_respond_json(r, 200, o);
@@ -157,12 +155,12 @@ tr_put_blob(struct api_req *r)
         tr_upload_free(u);
         return;
     }
-    u->fd = u->part ? open(u->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                           0644)
-                    : -1;
+    u->fd = u->part
+                ? open(u->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)
+                : -1;
     if (u->fd < 0) {
-        api_error(r, errno == EEXIST ? 409 : 500, "cannot create %s: %s",
-                  name, strerror(errno));
+        api_error(r, errno == EEXIST ? 409 : 500, "cannot create %s: %s", name,
+                  strerror(errno));
         tr_upload_free(u);
         return;
     }
@@ -310,8 +308,8 @@ tr_whoami(struct api_req *r)
                            json_object_new_string(r->caller.who.user_id));
     json_object_object_add(o, "project_id",
                            json_object_new_string(r->caller.who.project_id));
-    json_object_object_add(o, "admin", json_object_new_boolean(
-                                           r->caller.admin));
+    json_object_object_add(o, "admin",
+                           json_object_new_boolean(r->caller.admin));
     json_object_object_add(o, "expires_at",
                            json_object_new_int64(r->caller.expires_at));
     api_respond_json(r, 200, o);
@@ -337,10 +335,8 @@ tr_query(struct api_req *r)
 
 static const struct route test_routes_[] = {
     {"GET", "/test/query", tr_query, API_OTHER, 0, ROUTE_BODY_NONE},
-    {"PUT", "/test/blobs/{name}", tr_put_blob, API_OTHER, 0,
-     ROUTE_BODY_STREAM},
-    {"GET", "/test/blobs/{name}", tr_get_blob, API_OTHER, 0,
-     ROUTE_BODY_NONE},
+    {"PUT", "/test/blobs/{name}", tr_put_blob, API_OTHER, 0, ROUTE_BODY_STREAM},
+    {"GET", "/test/blobs/{name}", tr_get_blob, API_OTHER, 0, ROUTE_BODY_NONE},
     {"GET", "/test/blobs/{name}/reader", tr_get_blob_reader, API_OTHER, 0,
      ROUTE_BODY_NONE},
     {"GET", "/test/whoami", tr_whoami, API_OTHER, 0, ROUTE_BODY_NONE},

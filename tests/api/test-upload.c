@@ -94,8 +94,7 @@ main(void)
        "more than declared: too large (413)");
     error_free(err);
     err = NULL;
-    ok(upload_write(u, data, 1, NULL) < 0 &&
-           upload_finish(u, &res, NULL) < 0,
+    ok(upload_write(u, data, 1, NULL) < 0 && upload_finish(u, &res, NULL) < 0,
        "a failed upload stays failed");
     upload_free(u);
 
