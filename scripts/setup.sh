@@ -13,6 +13,7 @@ packages=(
     e2fsprogs binutils python3 procps
     libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     sqlite3 strace util-linux coreutils
+    libmicrohttpd-dev curl python3-openstackclient wrk
 )
 
 missing=()

@@ -1,0 +1,444 @@
+/* vmsnapd: options, start-up, signals and stop (see daemon.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "apis.h"
+#include "cleanup.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+/* The microversions served: Nova 2.1 only and Cinder 3.0 only.  Every
+ * command of the seeds passes with them (openstack-api.md §4, config A),
+ * and one shape per resource is what the views implement.  A higher
+ * maximum promises the behaviour of every microversion up to it (2.37:
+ * networks required; 2.47: the flavor embedded in servers; ...), so it
+ * rises only with the views that honour it.
+ */
+static const struct api_version daemon_compute_min = {2, 1};
+static const struct api_version daemon_compute_max = {2, 1};
+static const struct api_version daemon_volume_min = {3, 0};
+static const struct api_version daemon_volume_max = {3, 0};
+
+#define DAEMON_MAX_TABLES 16
+
+/* The options. */
+struct daemon_opts {
+    const char *listen;     /* --listen */
+    const char *config;     /* --config */
+    const char *data_dir;   /* --data-dir */
+    const char *tls_cert;   /* --tls-cert */
+    const char *tls_key;    /* --tls-key */
+    const char *public_url; /* --public-url */
+    const char *port_file;  /* --port-file */
+    int64_t max_body;       /* --max-body */
+    int64_t token_ttl;      /* --token-ttl */
+    int64_t grace_s;        /* --shutdown-grace */
+    int64_t max_conns;      /* --max-conns */
+    bool quiet;             /* --quiet */
+};
+
+static void
+daemon_usage(FILE *fp)
+{
+    fprintf(fp, "usage: vmsnapd [OPTIONS]\n"
+                "  --listen ADDR:PORT     address to serve on (default "
+                "127.0.0.1:8774;\n"
+                "                         IPv6 in brackets: [::1]:8774)\n"
+                "  --config FILE          vmsnap configuration file\n"
+                "  --data-dir DIR         data directory\n"
+                "  --tls-cert FILE        PEM certificate chain (with "
+                "--tls-key: HTTPS)\n"
+                "  --tls-key FILE         PEM private key\n"
+                "  --public-url URL       base URL put in the service catalog\n"
+                "                         (default: from each request's Host)\n"
+                "  --foreground           stay in the foreground (the "
+                "default)\n"
+                "  --port-file FILE       write the port there once listening\n"
+                "  --max-body BYTES       largest JSON request body (default "
+                "1M)\n"
+                "  --token-ttl SECONDS    lifetime of tokens (default 3600)\n"
+                "  --shutdown-grace SECONDS\n"
+                "                         time requests get to end on SIGTERM "
+                "(default 30)\n"
+                "  --max-conns N          connections at once (default 256)\n"
+                "  --quiet                no access log\n"
+                "  --help, --version\n");
+}
+
+/* Parse a whole number of at least MIN for option NAME. */
+static int
+daemon_number(const char *name, const char *s, int64_t min, int64_t max,
+              bool size, int64_t *out)
+{
+    CLEANUP_ERROR struct error *err = NULL;
+    int rc =
+        size ? util_parse_size(s, out, &err) : util_parse_int64(s, out, &err);
+
+    if (rc < 0 || *out < min || *out > max) {
+        fprintf(stderr,
+                "vmsnapd: --%s %s: expected a number from %lld to "
+                "%lld\n",
+                name, s, (long long)min, (long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse ARGV into *O; 0, 1 (done: help or version), or -1 (usage). */
+static int
+daemon_parse(int argc, char **argv, struct daemon_opts *o)
+{
+    enum {
+        O_LISTEN = 256,
+        O_CONFIG,
+        O_DATA_DIR,
+        O_TLS_CERT,
+        O_TLS_KEY,
+        O_PUBLIC_URL,
+        O_FOREGROUND,
+        O_PORT_FILE,
+        O_MAX_BODY,
+        O_TOKEN_TTL,
+        O_GRACE,
+        O_MAX_CONNS,
+        O_QUIET,
+        O_HELP,
+        O_VERSION,
+    };
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"config", required_argument, NULL, O_CONFIG},
+        {"data-dir", required_argument, NULL, O_DATA_DIR},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"public-url", required_argument, NULL, O_PUBLIC_URL},
+        {"foreground", no_argument, NULL, O_FOREGROUND},
+        {"port-file", required_argument, NULL, O_PORT_FILE},
+        {"max-body", required_argument, NULL, O_MAX_BODY},
+        {"token-ttl", required_argument, NULL, O_TOKEN_TTL},
+        {"shutdown-grace", required_argument, NULL, O_GRACE},
+        {"max-conns", required_argument, NULL, O_MAX_CONNS},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->listen = "127.0.0.1:8774";
+    o->max_body = 1024 * 1024;
+    o->token_ttl = 3600;
+    o->grace_s = 30;
+    o->max_conns = 256;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN:
+            o->listen = optarg;
+            break;
+        case O_CONFIG:
+            o->config = optarg;
+            break;
+        case O_DATA_DIR:
+            o->data_dir = optarg;
+            break;
+        case O_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case O_TLS_KEY:
+            o->tls_key = optarg;
+            break;
+        case O_PUBLIC_URL:
+            o->public_url = optarg;
+            break;
+        case O_FOREGROUND:
+            break;
+        case O_PORT_FILE:
+            o->port_file = optarg;
+            break;
+        case O_MAX_BODY:
+            if (daemon_number("max-body", optarg, 1024, 1 << 30, true,
+                              &o->max_body) < 0) {
+                return -1;
+            }
+            break;
+        case O_TOKEN_TTL:
+            if (daemon_number("token-ttl", optarg, 1, 7 * 86400, false,
+                              &o->token_ttl) < 0) {
+                return -1;
+            }
+            break;
+        case O_GRACE:
+            if (daemon_number("shutdown-grace", optarg, 0, 3600, false,
+                              &o->grace_s) < 0) {
+                return -1;
+            }
+            break;
+        case O_MAX_CONNS:
+            if (daemon_number("max-conns", optarg, 1, 10000, false,
+                              &o->max_conns) < 0) {
+                return -1;
+            }
+            break;
+        case O_QUIET:
+            o->quiet = true;
+            break;
+        case O_HELP:
+            daemon_usage(stdout);
+            return 1;
+        case O_VERSION:
+            printf("vmsnapd %s\n", VMSNAP_VERSION);
+            return 1;
+        default:
+            fprintf(stderr,
+                    "vmsnapd: unknown option or missing value: "
+                    "%s\n",
+                    argv[optind - 1]);
+            daemon_usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vmsnapd: unexpected argument %s\n", argv[optind]);
+        return -1;
+    }
+    {
+        CLEANUP_ERROR struct error *err = NULL;
+        struct sockaddr_storage ss;
+        socklen_t len;
+
+        if (http_parse_listen(o->listen, &ss, &len, &err) < 0) {
+            fprintf(stderr, "vmsnapd: %s\n", error_msg(err));
+            return -1;
+        }
+    }
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+        fprintf(stderr, "vmsnapd: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (o->public_url && strncmp(o->public_url, "http://", 7) != 0 &&
+        strncmp(o->public_url, "https://", 8) != 0) {
+        fprintf(stderr, "vmsnapd: --public-url must start with http:// or "
+                        "https://\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Tell systemd STATE ("READY=1") when it supervises us (sd_notify(3)'s
+ * protocol: one datagram to the unix socket NOTIFY_SOCKET names).
+ */
+static void
+daemon_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@')) {
+        return;
+    }
+    len = strlen(path);
+    if (len >= sizeof(sa.sun_path)) {
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@') {
+        sa.sun_path[0] = '\0';
+    }
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) {
+        log_warnx("cannot notify systemd: %s", strerror(errno));
+    }
+    close(fd);
+}
+
+/* Write PORT to PATH through a temporary file, so a reader never sees
+ * half of it.
+ */
+static int
+daemon_write_port(const char *path, int port)
+{
+    CLEANUP_FREE char *tmp = util_strdup_printf("%s.tmp", path);
+    FILE *fp;
+
+    if (tmp == NULL || (fp = fopen(tmp, "we")) == NULL) {
+        return -1;
+    }
+    fprintf(fp, "%d\n", port);
+    if (fclose(fp) != 0 || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int
+daemon_main(int argc, char **argv, const struct daemon_setup *setup)
+{
+    CLEANUP_ERROR struct error *err = NULL;
+    const struct route_table *tables[DAEMON_MAX_TABLES + 1];
+    struct identity_open_args idargs;
+    struct http_options hopts;
+    struct daemon_opts o;
+    struct api_ctx ctx;
+    struct http_server *srv;
+    struct router *rt;
+    char local[64];
+    sigset_t set;
+    size_t nt = 0;
+    unsigned left;
+    int rc, sig = 0;
+
+    rc = daemon_parse(argc, argv, &o);
+    if (rc != 0) {
+        return rc > 0 ? 0 : 2;
+    }
+    log_init("vmsnapd");
+    if (o.config && access(o.config, R_OK) < 0) {
+        fprintf(stderr, "vmsnapd: --config %s: %s\n", o.config,
+                strerror(errno));
+        return 1;
+    }
+    /* Peers that go away must not kill us (http.c relies on it). */
+    signal(SIGPIPE, SIG_IGN);
+    /* The signals that stop us are taken by sigwait in this thread only:
+     * block them before any thread starts, so every thread inherits the
+     * mask.
+     */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.identity = setup->identity;
+    ctx.public_url = o.public_url;
+    ctx.token_ttl_s = o.token_ttl;
+    ctx.max_json_body = (size_t)o.max_body;
+    ctx.data_dir = o.data_dir;
+    ctx.compute_min = daemon_compute_min;
+    ctx.compute_max = daemon_compute_max;
+    ctx.volume_min = daemon_volume_min;
+    ctx.volume_max = daemon_volume_max;
+    if (setup->identity == NULL ||
+        setup->identity->version < IDENTITY_OPS_VERSION) {
+        fprintf(stderr, "vmsnapd: no usable identity backend\n");
+        return 1;
+    }
+    idargs.data_dir = o.data_dir;
+    idargs.config_file = o.config;
+    if (setup->identity->open(&idargs, &ctx.identity_priv, &err) < 0) {
+        error_prepend(&err, "identity backend %s: ", setup->identity->name);
+        error_report("vmsnapd", steal_pointer(&err));
+        return 1;
+    }
+    /* The services (lib/services) open here, into ctx.services, and
+     * their API modules join the tables below.
+     */
+
+    tables[nt++] = &discovery_routes;
+    tables[nt++] = &identity_routes;
+    if (setup->tables) {
+        size_t i;
+
+        for (i = 0; setup->tables[i] && nt < DAEMON_MAX_TABLES; i++) {
+            tables[nt++] = setup->tables[i];
+        }
+    }
+    tables[nt] = NULL;
+    rt = router_new(tables, &ctx);
+    if (rt == NULL) {
+        fprintf(stderr, "vmsnapd: out of memory\n");
+        setup->identity->close(ctx.identity_priv);
+        return 1;
+    }
+
+    memset(&hopts, 0, sizeof(hopts));
+    hopts.listen = o.listen;
+    hopts.tls_cert = o.tls_cert;
+    hopts.tls_key = o.tls_key;
+    hopts.max_conns = (unsigned)o.max_conns;
+    hopts.quiet = o.quiet;
+    hopts.handlers = router_handlers(rt);
+    srv = http_start(&hopts, &err);
+    if (srv == NULL) {
+        error_report("vmsnapd", steal_pointer(&err));
+        router_free(rt);
+        setup->identity->close(ctx.identity_priv);
+        return 1;
+    }
+    /* The fallback host of URLs: the address we listen on, or
+     * "localhost" for a wildcard address.
+     */
+    {
+        const char *colon = strrchr(o.listen, ':');
+        int hlen = (int)(colon - o.listen);
+
+        if ((hlen == 7 && strncmp(o.listen, "0.0.0.0", 7) == 0) ||
+            (hlen == 4 && strncmp(o.listen, "[::]", 4) == 0)) {
+            snprintf(local, sizeof(local), "localhost:%d", http_port(srv));
+        } else {
+            snprintf(local, sizeof(local), "%.*s:%d", hlen, o.listen,
+                     http_port(srv));
+        }
+        ctx.local_host = local;
+    }
+    if (o.port_file && daemon_write_port(o.port_file, http_port(srv)) < 0) {
+        fprintf(stderr, "vmsnapd: cannot write --port-file %s: %s\n",
+                o.port_file, strerror(errno));
+        http_stop(srv, 0);
+        router_free(rt);
+        setup->identity->close(ctx.identity_priv);
+        return 1;
+    }
+    fprintf(stderr, "vmsnapd: listening on %s://%s (identity backend %s)\n",
+            http_is_tls(srv) ? "https" : "http", local, setup->identity->name);
+    daemon_notify("READY=1");
+
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            log_warnx("SIGHUP ignored");
+            continue;
+        }
+        break;
+    }
+    daemon_notify("STOPPING=1");
+    fprintf(stderr,
+            "vmsnapd: %s: stopping; %u requests in flight get "
+            "%llds\n",
+            strsignal(sig), http_in_flight(srv), (long long)o.grace_s);
+    left = http_stop(srv, (int)(o.grace_s * 1000));
+    if (left > 0) {
+        log_warnx("%u requests were cut at the end of the grace period", left);
+    }
+    router_free(rt);
+    setup->identity->close(ctx.identity_priv);
+    fprintf(stderr, "vmsnapd: stopped\n");
+    return 0;
+}
