@@ -301,11 +301,22 @@ server_snapshot_finish(struct cli *cli, struct image *img, struct task *t,
     image_free(img);
     img = NULL;
     if (no_wait) {
+        struct task *now = NULL;
+
         r = task_spawn(cli->svc, t->id, &err);
         if (r == 0) {
             r = task_wait(cli->svc, t->id, "copy", SERVER_POINT_TIMEOUT_MS,
                           &err);
         }
+        /* It may have failed before its point in time was fixed. */
+        if (r == 0 &&
+            task_find(cli->svc, cli_who(cli), t->id, &now, &err) == 0 &&
+            strcmp(now->state, "failed") == 0) {
+            error_setg(&err, ERR_GENERIC, "%s",
+                       now->error ? now->error : "the snapshot failed");
+            r = -1;
+        }
+        task_free(now);
     } else {
         struct progress_bar *bar =
             progress_bar_new(cli_progress_enabled(cli));
