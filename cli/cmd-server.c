@@ -15,6 +15,7 @@
 #include "progress-bar.h"
 #include "servers.h"
 #include "snapshot.h"
+#include "runner.h"
 #include "task.h"
 #include "views.h"
 #include "xalloc.h"
@@ -321,7 +322,7 @@ server_snapshot_finish(struct cli *cli, struct image *img, struct task *t,
         struct progress_bar *bar =
             progress_bar_new(cli_progress_enabled(cli));
 
-        r = task_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
+        r = runner_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
         progress_bar_free(bar);
     }
     task_free(t);
