@@ -65,8 +65,8 @@ text_json_string(struct dynbuf *b, const void *p, size_t len,
             r = dynbuf_add_str(b, "\\b", errp);
         } else if (cp == '\f') {
             r = dynbuf_add_str(b, "\\f", errp);
-        } else if (escape_is_control(cp) || escape_is_bidi(cp) || cp == 0x2028 ||
-                   cp == 0x2029) {
+        } else if (escape_is_control(cp) || escape_is_bidi(cp) ||
+                   cp == 0x2028 || cp == 0x2029) {
             r = dynbuf_printf(b, errp, "\\u%04x", (unsigned)cp);
         } else {
             r = dynbuf_add(b, s + i, k, errp);

@@ -646,8 +646,8 @@ servers_vol_end(struct servers_vol_op *op)
 }
 
 int
-servers_attach_volume(struct svc *svc, const struct caller *who, const char *sref,
-               const char *vref, struct error **errp)
+servers_attach_volume(struct svc *svc, const struct caller *who,
+                      const char *sref, const char *vref, struct error **errp)
 {
     struct catalog *cat = svc_catalog(svc);
     struct servers_vol_op op;
@@ -695,8 +695,8 @@ out:
 }
 
 int
-servers_detach_volume(struct svc *svc, const struct caller *who, const char *sref,
-               const char *vref, struct error **errp)
+servers_detach_volume(struct svc *svc, const struct caller *who,
+                      const char *sref, const char *vref, struct error **errp)
 {
     struct servers_vol_op op;
     struct servers_domain sd = {0};
