@@ -309,10 +309,14 @@ server_snapshot_finish(struct cli *cli, struct image *img, struct task *t,
             r = task_wait(cli->svc, t->id, "copy", SERVER_POINT_TIMEOUT_MS,
                           &err);
         }
-        /* It may have failed before its point in time was fixed. */
+        /* It may have failed before its point in time was fixed (still
+         * preparing): that is this command's failure.  A copy that fails
+         * later leaves the image killed, as a background failure.
+         */
         if (r == 0 &&
             task_find(cli->svc, cli_who(cli), t->id, &now, &err) == 0 &&
-            strcmp(now->state, "failed") == 0) {
+            strcmp(now->state, "failed") == 0 &&
+            (now->phase == NULL || strcmp(now->phase, "prepare") == 0)) {
             error_setg(&err, ERR_GENERIC, "%s",
                        now->error ? now->error : "the snapshot failed");
             r = -1;
