@@ -39,7 +39,6 @@
 #include "flavors.h"
 #include "images.h"
 #include "log.h"
-#include "props.h"
 #include "servers.h"
 #include "snapshot.h"
 #include "task.h"
@@ -154,7 +153,7 @@ cmp_server_view(struct api_req *r, struct svc *svc, const struct caller *who,
     json_object *att = json_object_new_array();
     json_object *sg = json_object_new_array();
     json_object *def = json_object_new_object();
-    const char *fid = instance_meta(inst, META_FLAVOR);
+    const char *fid = servers_flavor(inst);
     const char *task;
     char host[256] = "", name[32];
     int progress;
@@ -281,7 +280,7 @@ cmp_server_matches(struct api_req *r, const struct caller *who,
     const char *flavor = http_req_query(r->http, "flavor");
     const char *all = http_req_query(r->http, "all_tenants");
     const char *project = http_req_query(r->http, "project_id");
-    const char *fid = instance_meta(inst, META_FLAVOR);
+    const char *fid = servers_flavor(inst);
     bool all_projects = all && strcmp(all, "0") != 0 &&
                         strcasecmp(all, "false") != 0;
 

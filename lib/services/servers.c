@@ -50,6 +50,12 @@ servers_requires_quiesce(const struct instance *inst)
     return servers_meta_is(inst, PROP_OS_REQUIRE_QUIESCE, "yes");
 }
 
+const char *
+servers_flavor(const struct instance *inst)
+{
+    return instance_meta(inst, META_FLAVOR);
+}
+
 int
 servers_find(struct svc *svc, const struct caller *who, const char *ref,
              struct instance **out, struct error **errp)

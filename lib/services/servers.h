@@ -120,6 +120,9 @@ bool servers_has_agent(const struct instance *inst);
 bool servers_stopped_cleanly(const struct instance *inst);
 bool servers_requires_quiesce(const struct instance *inst);
 
+/* The ID of the flavor INST was made from (borrowed), or NULL. */
+const char *servers_flavor(const struct instance *inst);
+
 /* Record that the user asked for STATE ("active", "paused", "stopped")
  * and, unless NULL, how the last shutdown went.
  */
