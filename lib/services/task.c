@@ -21,6 +21,7 @@
 #include "svc-impl.h"
 #include "task.h"
 #include "util.h"
+#include "volumes.h"
 #include "xalloc.h"
 
 /* How often the progress of a task is written at most. */
@@ -46,6 +47,7 @@ static const struct task_kind *const task_kinds[] = {
     &backup_task_kind,
     &package_import_task_kind,
     &package_export_task_kind,
+    &volumes_snapshot_task_kind,
     NULL,
 };
 
