@@ -41,6 +41,7 @@
 #include "log.h"
 #include "servers.h"
 #include "snapshot.h"
+#include "runner.h"
 #include "task.h"
 #include "util.h"
 #include "views.h"
@@ -839,7 +840,7 @@ cmp_respond_image_task(struct api_req *r, struct svc *svc, struct image *img,
     CLEANUP_ERROR struct error *err = NULL;
     json_object *body;
 
-    if (t && task_spawn(svc, t->id, &err) < 0) {
+    if (t && runner_spawn(svc, t->id, &err) < 0) {
         api_error_from(r, err);
         task_free(t);
         image_free(img);
@@ -1187,7 +1188,7 @@ cmp_attach(struct api_req *r)
     }
     if (!util_is_uuid(vid)) {
         api_error(r, 404, "Volume %.64s could not be found.", vid);
-    } else if (volumes_attach(svc, &who, inst->id, vid, &err) < 0 ||
+    } else if (servers_attach_volume(svc, &who, inst->id, vid, &err) < 0 ||
                volumes_find(svc, &who, vid, &vol, &err) < 0) {
         cmp_volume_fail(r, vid, err);
     } else {
@@ -1225,7 +1226,7 @@ cmp_detach(struct api_req *r)
                strcmp(vol->instance_id, inst->id) != 0) {
         api_error(r, 404, "Volume %.64s is not attached to instance %s",
                   vid, inst->id);
-    } else if (volumes_detach(svc, &who, inst->id, vol->id, &err) < 0) {
+    } else if (servers_detach_volume(svc, &who, inst->id, vol->id, &err) < 0) {
         cmp_volume_fail(r, vid, err);
     } else {
         api_respond_empty(r, 202);

@@ -27,6 +27,7 @@
 
 #include "apis.h"
 #include "cleanup.h"
+#include "runner.h"
 #include "task.h"
 #include "util.h"
 #include "views.h"
@@ -725,7 +726,7 @@ vol_snapshot_create(struct api_req *r)
         }
         return;
     }
-    if (task_spawn(svc, t->id, &err) < 0) {
+    if (runner_spawn(svc, t->id, &err) < 0) {
         api_error_from(r, err);
     } else {
         vol_snapshot_respond(r, 202, vs);
