@@ -162,7 +162,7 @@ rc=$?; fail_diag $rc
 ok $rc "server add volume vm1 vol1"
 osc bob volume list -f json >"$O" 2>&1
 ok $(json "$O" "sorted((v['Name'], v['Status']) for v in d)" | grep -qF "[('vol-img', 'available'), ('vol1', 'in-use')]"; echo $?) "volume list: vol1 in-use, vol-img available"
-ok $(json "$O" "[v['Attached to'] for v in d if v['Name'] == 'vol1'][0]" | grep -q "vm1"; echo $?) "  vol1 attached to vm1"
+ok $(json "$O" "[v['Attached to'] for v in d if v['Name'] == 'vol1'][0]" | grep -q "vm1\|$sid"; echo $?) "  vol1 attached to vm1"
 osc bob volume show vol1 -f json >"$O" 2>&1
 ok $(json "$O" "d['attachments'][0]['server_id']" | grep -qx "$sid"; echo $?) "volume show: the attachment names the server"
 osc bob server remove volume vm1 vol1 >"$O" 2>&1
@@ -263,6 +263,14 @@ done
 osc bob server image create --name SNAP-cold --wait vm1 >"$O" 2>&1
 ok $? "server image create of a stopped server (cold)"
 check "  its ext4 is clean" -- test "$(ext4_state SNAP-cold)" = clean
+osc bob server start vm1 >"$O" 2>&1
+ok $? "server start"
+for i in $(seq 1 120); do
+    st=$(osc bob server show vm1 -f value -c status 2>/dev/null)
+    [ "$st" = ACTIVE ] && break
+    sleep 1
+done
+ok $(test "$st" = ACTIVE; echo $?) "  ACTIVE again"
 
 # A client that goes away in the middle of an upload leaves no data.
 osc bob image create partial --disk-format raw --container-format bare \
