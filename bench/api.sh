@@ -196,7 +196,8 @@ T=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
 [ ${#T} -eq 43 ] || { echo "bench: no token from vmsnapd" >&2; exit 1; }
 # IMAGES images (queued: records without data), made by one curl.
 for ((i = 0; i < IMAGES; i++)); do
-    printf 'url = "%s/image/v2/images"\nheader = "X-Auth-Token: %s"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\": \\"img-%04d\\", \\"disk_format\\": \\"raw\\", \\"container_format\\": \\"bare\\"}"\noutput = /dev/null\nnext\n' \
+    [ "$i" = 0 ] || echo next
+    printf 'url = "%s/image/v2/images"\nheader = "X-Auth-Token: %s"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\": \\"img-%04d\\", \\"disk_format\\": \\"raw\\", \\"container_format\\": \\"bare\\"}"\noutput = /dev/null\n' \
         "$B" "$T" "$i"
 done >"$W/curlrc"
 t0=$(now)
@@ -222,18 +223,22 @@ mkimg() {
         "$B/image/v2/images" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
-IMG=
+# best runs each in a subshell: the image's ID is kept in a file.
 do_gup() {
-    local code
+    local code IMG
+    IMG=$(cat "$W/img" 2>/dev/null || true)
     [ -n "$IMG" ] && curl -s -o /dev/null -X DELETE -H "X-Auth-Token: $T" \
         "$B/image/v2/images/$IMG"
     IMG=$(mkimg)
+    echo "$IMG" >"$W/img"
     code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
         -H "X-Auth-Token: $T" -H 'Content-Type: application/octet-stream' \
         -T "$W/src" "$B/image/v2/images/$IMG/file")
     [ "$code" = 204 ] || { echo "bench: Glance upload gave $code" >&2; exit 1; }
 }
 do_gdown() {
+    local IMG
+    IMG=$(cat "$W/img")
     curl -s -o "$W/down" -H "X-Auth-Token: $T" "$B/image/v2/images/$IMG/file"
 }
 t_gup=$(best do_gup)
