@@ -638,7 +638,10 @@ snap_activate(struct snap *s, struct error **errp)
         }
     }
     for (i = 1; i < s->ndisks; i++) {
-        struct volume_snapshot_data vd = {.location = s->disks[i].location};
+        struct volume_snapshot_data vd = {
+            .size = s->disks[i].vsnap->size,
+            .location = s->disks[i].location,
+        };
 
         if (catalog_volume_snapshot_set_data(cat, s->disks[i].vsnap->id, &vd,
                                              errp) < 0 ||

@@ -272,9 +272,10 @@ test_snapshots(void)
        "its block_device_mapping: the data disk, named vdb, 8 MiB");
     ok(img && volumes_snapshot_list(svc, me(), img->id, &vs, &n, NULL) == 0 &&
            n == 1 && strcmp(vs[0]->status, "available") == 0 &&
+           vs[0]->size == 8 << 20 &&
            volumes_snapshot_path(svc, vs[0], &path, NULL) == 0 &&
            copy_has_mark(path),
-       "the data disk's snapshot is available and holds its data");
+       "the data disk's snapshot is available, 8 MiB, holds its data");
     volume_snapshot_list_free(vs, n);
     image_free(img);
     img = NULL;
