@@ -223,7 +223,10 @@ struct hv_ops {
      *            copied; with several disks, one that fails fails them all;
      *   finish   flush and close the targets (they are complete on disk);
      *   abort    undo whatever was done, at any step; never fails; frees B.
-     * finish frees B on success; on failure the caller calls abort.
+     * finish frees B on success; on failure the caller calls abort.  The
+     * caller runs one backup of a domain at a time (the services hold its
+     * instance lock), so prepare may end what an earlier backup of D left
+     * (an abort that could not reach the hypervisor).
      */
     int (*backup_prepare)(struct hv *hv, const struct hv_domain *d,
                           const struct hv_backup_spec *spec,
