@@ -335,7 +335,8 @@ lva_exec(struct agent *ag, const char *path, const char *const *argv,
                            json_object_new_string("guest-exec"));
     json_object_object_add(req, "arguments", args);
     json_object_object_add(args, "path", json_object_new_string(path));
-    for (i = 1; argv && argv[0] && argv[i]; i++) {
+    /* ARGV is what follows the program's name (agent.h). */
+    for (i = 0; argv && argv[i]; i++) {
         json_object_array_add(arr, json_object_new_string(argv[i]));
     }
     json_object_object_add(args, "arg", arr);

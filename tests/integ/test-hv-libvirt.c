@@ -232,7 +232,7 @@ cmd_agent(const char *id, int argc, char **argv)
     } else if (strcmp(argv[0], "exec") == 0 && argc >= 2) {
         struct agent_exec_result res;
 
-        r = a->ops->exec(a, argv[1], (const char *const *)&argv[1], NULL,
+        r = a->ops->exec(a, argv[1], (const char *const *)&argv[2], NULL,
                          60000, &res, &err);
         if (r == 0) {
             fwrite(res.out, 1, res.out_len, stdout);
