@@ -495,6 +495,7 @@ lv_backup_fix(struct hv_backup *hb, struct error **errp)
     /* Inside the freeze: no reconnecting wait, one call. */
     dom = lvb_dom(b, 0, errp);
     if (dom == NULL) {
+        error_prepend(errp, "cannot start the backup of %s: ", b->name);
         return -1;
     }
     b->tried = true;
