@@ -19,9 +19,10 @@
 #include "qemuimg.h"
 #include "recover.h"
 #include "run.h"
+#include "runner.h"
 #include "servers.h"
 #include "snapshot.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "tap.h"
 #include "task.h"
 #include "volumes.h"
@@ -79,7 +80,7 @@ snapshot(const char *ref, const char *name, bool all, struct error **errp)
     if (snapshot_request(svc, me(), ref, &so, &img, &t, errp) < 0) {
         return -1;
     }
-    r = task_run(svc, t->id, 0, NULL, errp);
+    r = runner_run(svc, t->id, 0, NULL, errp);
     image_free(img);
     task_free(t);
     return r;
@@ -364,7 +365,7 @@ main(void)
     }
     fputs("vmsnap-mark", f);
     fclose(f);
-    svc = svc_open(cfg, SVC_NO_RECOVER, &err);
+    svc = svc_open(cfg, &err);
     if (svc == NULL) {
         fprintf(stderr, "svc_open: %s\n", error_msg(err));
         return 1;
