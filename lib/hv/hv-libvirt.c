@@ -159,7 +159,9 @@ lv_failv(struct lv *lv, bool agent, bool *dead, struct error **errp,
     if (lv && lv->conn && virConnectIsAlive(lv->conn) != 1) {
         virConnectClose(lv->conn);
         lv->conn = NULL;
-        cls = ERR_IO;
+        error_setg(errp, ERR_IO, "%s: the connection to libvirt at %s "
+                   "was lost: %s", what, lv->uri, msg);
+        return -1;
     }
     if (cls == ERR_PEER) {
         error_set_peer(errp, "GenericError", "%s: %s", what, msg);
