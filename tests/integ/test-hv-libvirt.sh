@@ -250,7 +250,7 @@ ok $? "reap with its tag ends it: no job, no scratch files, XML unchanged"
 "$HVTOOL" freeze-hold "$UA" >"$D/hold" 2>"$D/hold.err" &
 pid=$!
 LV_PIDS="$LV_PIDS $pid"
-for ((i = 0; i < 300; i++)); do
+for ((i = 0; i < 1200; i++)); do
     grep -q '^frozen' "$D/hold" 2>/dev/null && break
     sleep 0.1
 done
@@ -273,7 +273,7 @@ ok $? "SIGKILL while frozen: the child thawed through libvirt $ms ms after (<= 2
 "$HVTOOL" freeze-hold "$UA" >"$D/hold2" 2>"$D/hold2.err" &
 pid=$!
 LV_PIDS="$LV_PIDS $pid"
-for ((i = 0; i < 300; i++)); do
+for ((i = 0; i < 1200; i++)); do
     grep -q '^frozen' "$D/hold2" 2>/dev/null && break
     sleep 0.1
 done

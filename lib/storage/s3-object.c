@@ -1,0 +1,408 @@
+/* vmsnap: S3 buckets and objects (see s3.h, s3-internal.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "s3-internal.h"
+#include "util.h"
+
+/* --- buckets -------------------------------------------------------------- */
+
+int
+s3_bucket_exists(struct s3 *s, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    struct req rq = { .method = "HEAD", .head = true, .idempotent = true };
+    struct error *err = NULL;
+
+    if (s3_perform(s, &rq, &rs, &err) == 0) {
+        return 1;
+    }
+    if (error_get_class(err) == ERR_NOT_FOUND) {
+        error_free(err);
+        return 0;
+    }
+    error_propagate(errp, err);
+    return -1;
+}
+
+int
+s3_bucket_create(struct s3 *s, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    CLEANUP_FREE char *body = NULL;
+    struct req rq = { .method = "PUT", .idempotent = true };
+    struct error *err = NULL;
+
+    if (strcmp(s->region, "us-east-1") != 0) {
+        body = util_strdup_printf(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+            "2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
+            "</CreateBucketConfiguration>", s->region);
+        if (!body) {
+            error_setg(errp, ERR_IO, "out of memory");
+            return -1;
+        }
+        rq.body = (const unsigned char *)body;
+        rq.body_len = strlen(body);
+    }
+    if (s3_perform(s, &rq, &rs, &err) == 0) {
+        return 0;
+    }
+    /* BucketAlreadyOwnedByYou, or a server that says BucketAlreadyExists
+     * for our own bucket: ours if we can see it.
+     */
+    if (error_get_class(err) == ERR_CONFLICT &&
+        s3_bucket_exists(s, NULL) == 1) {
+        error_free(err);
+        return 0;
+    }
+    error_propagate(errp, err);
+    return -1;
+}
+
+/* --- objects -------------------------------------------------------------- */
+
+int
+s3_head(struct s3 *s, const char *key, int64_t *size, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    struct req rq = { .method = "HEAD", .key = key, .head = true,
+                      .idempotent = true };
+    struct error *err = NULL;
+
+    if (!s3_key_ok(key, errp)) {
+        return -1;
+    }
+    if (s3_perform(s, &rq, &rs, &err) < 0) {
+        if (error_get_class(err) == ERR_NOT_FOUND) {
+            error_free(err);
+            return 0;
+        }
+        error_propagate(errp, err);
+        return -1;
+    }
+    if (rs.content_length < 0) {
+        CLEANUP_FREE char *what = s3_req_what(s, &rq);
+        error_setg(errp, ERR_PROTOCOL, "%s: no Content-Length",
+                   what ? what : "s3 HEAD");
+        return -1;
+    }
+    if (size) {
+        *size = rs.content_length;
+    }
+    return 1;
+}
+
+int
+s3_put(struct s3 *s, const char *key, const void *buf, size_t len,
+       unsigned flags, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    struct req rq = { .method = "PUT", .key = key, .idempotent = true,
+                      .body = buf, .body_len = len, .check_md5 = true };
+    struct error *err = NULL;
+    bool if_absent = flags & S3_PUT_IF_ABSENT;
+
+    if (!s3_key_ok(key, errp)) {
+        return -1;
+    }
+    if (if_absent && s->conditional_put == 0) {
+        int r = s3_head(s, key, NULL, errp);
+        if (r < 0) {
+            return -1;
+        }
+        if (r == 1) {
+            error_setg(errp, ERR_CONFLICT, "s3 object %s/%s exists",
+                       s->bucket, key);
+            return -1;
+        }
+    } else if (if_absent) {
+        rq.header = "If-None-Match: *";
+    }
+    if (s3_perform(s, &rq, &rs, &err) == 0) {
+        if (rq.header) {
+            s->conditional_put = 1;
+        }
+        return 0;
+    }
+    if (rq.header && error_peer_class(err) &&
+        !strcmp(error_peer_class(err), "NotImplemented")) {
+        /* Swift's s3api: "Conditional object PUTs are not supported". */
+        error_free(err);
+        log_debug("s3", "no conditional PUT here; HEAD first from now on");
+        s->conditional_put = 0;
+        return s3_put(s, key, buf, len, flags, errp);
+    }
+    if (rq.header && error_get_class(err) == ERR_CONFLICT) {
+        error_free(err);
+        error_setg(errp, ERR_CONFLICT, "s3 object %s/%s exists", s->bucket,
+                   key);
+        return -1;
+    }
+    error_propagate(errp, err);
+    return -1;
+}
+
+int
+s3_get(struct s3 *s, const char *key, size_t max, void **buf, size_t *len,
+       struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    struct req rq = { .method = "GET", .key = key, .idempotent = true,
+                      .body_max = max ? max : 1 };
+
+    if (!s3_key_ok(key, errp)) {
+        return -1;
+    }
+    if (s3_perform(s, &rq, &rs, errp) < 0) {
+        return -1;
+    }
+    if (rs.content_length >= 0 && (size_t)rs.content_length != rs.len) {
+        error_setg(errp, ERR_PROTOCOL,
+                   "s3 GET %s/%s: got %zu bytes of %" PRId64, s->bucket,
+                   key, rs.len, rs.content_length);
+        return -1;
+    }
+    if (!rs.body) {
+        rs.body = strdup("");
+        if (!rs.body) {
+            error_setg(errp, ERR_IO, "out of memory");
+            return -1;
+        }
+    }
+    *len = rs.len;
+    *buf = steal_pointer(&rs.body);
+    return 0;
+}
+
+struct range_sink {
+    s3_sink_fn fn;
+    void *opaque;
+    int64_t want;              /* bytes still wanted, -1: all */
+    int64_t got;               /* delivered in all tries */
+};
+
+static int
+range_sink(const void *data, size_t len, void *opaque, struct error **errp)
+{
+    struct range_sink *r = opaque;
+
+    if (r->want >= 0 && (int64_t)len > r->want) {
+        len = (size_t)r->want;
+    }
+    if (len > 0 && r->fn(data, len, r->opaque, errp) < 0) {
+        return -1;
+    }
+    r->got += (int64_t)len;
+    if (r->want >= 0) {
+        r->want -= (int64_t)len;
+    }
+    return 0;
+}
+
+int
+s3_get_range(struct s3 *s, const char *key, int64_t offset, int64_t length,
+             s3_sink_fn fn, void *opaque, int64_t *got, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    struct range_sink r = { .fn = fn, .opaque = opaque, .want = length };
+    char range[80];
+    struct req rq = { .method = "GET", .key = key, .idempotent = true,
+                      .header = range, .sink = range_sink,
+                      .sink_opaque = &r };
+    int tries = 0;
+
+    if (!s3_key_ok(key, errp)) {
+        return -1;
+    }
+    if (offset < 0 || length < -1) {
+        error_setg(errp, ERR_INVALID, "bad range");
+        return -1;
+    }
+    while (length < 0 || r.got < length) {
+        struct error *err = NULL;
+        int64_t start = offset + r.got, before = r.got;
+        bool retry;
+
+        if (length < 0) {
+            snprintf(range, sizeof(range), "Range: bytes=%" PRId64 "-",
+                     start);
+        } else {
+            snprintf(range, sizeof(range), "Range: bytes=%" PRId64 "-%" PRId64,
+                     start, offset + length - 1);
+        }
+        tries++;
+        if (s3_attempt(s, &rq, &rs, &retry, &err) == 0) {
+            if (rs.status == 206 && rs.range_start != start) {
+                error_setg(errp, ERR_PROTOCOL,
+                           "s3 GET %s/%s: asked for bytes from %" PRId64
+                           ", got from %" PRId64, s->bucket, key, start,
+                           rs.range_start);
+                return -1;
+            }
+            if (rs.status != 206 && start != 0) {
+                error_setg(errp, ERR_PROTOCOL,
+                           "s3 GET %s/%s: the server ignored the range",
+                           s->bucket, key);
+                return -1;
+            }
+            break;
+        }
+        if (rs.status == 416) {
+            error_free(err);
+            if (r.got > 0) {
+                break;          /* the object ended where we were */
+            }
+            error_setg(errp, ERR_INVALID,
+                       "s3 GET %s/%s: range from %" PRId64
+                       " starts past the end", s->bucket, key, start);
+            return -1;
+        }
+        if (r.got > before) {
+            tries = 0;          /* it moved: the next break gets new tries */
+        }
+        if (!retry || tries >= s->max_attempts) {
+            error_propagate(errp, err);
+            return -1;
+        }
+        log_debug("s3", "resuming at %" PRId64 ": %s", offset + r.got,
+                  error_msg(err));
+        error_free(err);
+        s3_backoff(tries);
+    }
+    if (got) {
+        *got = r.got;
+    }
+    return 0;
+}
+
+int
+s3_delete(struct s3 *s, const char *key, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    struct req rq = { .method = "DELETE", .key = key, .idempotent = true };
+    struct error *err = NULL;
+
+    if (!s3_key_ok(key, errp)) {
+        return -1;
+    }
+    if (s3_perform(s, &rq, &rs, &err) < 0) {
+        if (error_get_class(err) == ERR_NOT_FOUND &&
+            (!error_peer_class(err) ||
+             strcmp(error_peer_class(err), "NoSuchBucket") != 0)) {
+            error_free(err);
+            return 0;
+        }
+        error_propagate(errp, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Is the text of N's child NAME "true"? */
+bool
+s3_xml_true(xmlNodePtr n, const char *name)
+{
+    CLEANUP_FREE char *t = s3_xml_text(n, name, 16);
+
+    return t && !strcmp(t, "true");
+}
+
+int
+s3_list(struct s3 *s, const char *prefix, int page_size,
+        bool (*fn)(const char *key, int64_t size, void *opaque), void *opaque,
+        struct error **errp)
+{
+    CLEANUP_FREE char *token = NULL;
+    char maxkeys[16];
+    size_t plen = strlen(prefix);
+
+    if (page_size <= 0 || page_size > 1000) {
+        page_size = 1000;
+    }
+    snprintf(maxkeys, sizeof(maxkeys), "%d", page_size);
+    for (;;) {
+        CLEANUP_RESP struct resp rs = { 0 };
+        CLEANUP_FREE char *query = NULL;
+        CLEANUP_FREE char *next = NULL;
+        CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+        struct qparam q[] = {
+            { "list-type", "2" },
+            { "max-keys", maxkeys },
+            { "prefix", prefix },
+            { token ? "continuation-token" : NULL, token },
+        };
+        struct req rq = { .method = "GET", .idempotent = true };
+        xmlNodePtr root, c;
+        int n = 0;
+
+        query = s3_query_build(q, sizeof(q) / sizeof(q[0]));
+        if (!query) {
+            error_setg(errp, ERR_IO, "out of memory");
+            return -1;
+        }
+        rq.query = query;
+        if (s3_perform(s, &rq, &rs, errp) < 0) {
+            return -1;
+        }
+        doc = s3_xml_parse(rs.body, rs.len, "ListBucketResult", "s3 LIST",
+                           errp);
+        if (!doc) {
+            return -1;
+        }
+        root = xmlDocGetRootElement(doc);
+        for (c = root->children; c; c = c->next) {
+            CLEANUP_FREE char *key = NULL;
+            CLEANUP_FREE char *size = NULL;
+            int64_t sz;
+
+            if (c->type != XML_ELEMENT_NODE ||
+                strcmp((const char *)c->name, "Contents") != 0) {
+                continue;
+            }
+            key = s3_xml_text(c, "Key", S3_KEY_MAX);
+            size = s3_xml_text(c, "Size", 32);
+            if (!key || !*key || strncmp(key, prefix, plen) != 0 || !size ||
+                util_parse_int64(size, &sz, NULL) < 0 || sz < 0) {
+                error_setg(errp, ERR_PROTOCOL,
+                           "s3 LIST: an entry without a good key or size");
+                return -1;
+            }
+            if (++n > page_size) {
+                error_setg(errp, ERR_PROTOCOL,
+                           "s3 LIST: more keys than asked for");
+                return -1;
+            }
+            if (!fn(key, sz, opaque)) {
+                return 0;
+            }
+        }
+        if (!s3_xml_true(root, "IsTruncated")) {
+            return 0;
+        }
+        next = s3_xml_text(root, "NextContinuationToken", S3_TEXT_MAX);
+        if (!next || !*next || (token && !strcmp(next, token)) || n == 0) {
+            error_setg(errp, ERR_PROTOCOL,
+                       "s3 LIST: a truncated page without a new token");
+            return -1;
+        }
+        free(token);
+        token = steal_pointer(&next);
+    }
+}
