@@ -56,11 +56,10 @@ server_form(json_object *v)
     output_add_field(out, "id", cli_take(v, "id"));
     output_add_field(out, "image", server_sub(v, "image", "id"));
     output_add_field(out, "managed",
-                     json_object_new_string(
-                         json_object_get_boolean(
-                             cli_get(v, "vmsnap:managed"))
-                             ? "yes"
-                             : "no"));
+                     xjson_string(json_object_get_boolean(
+                                      cli_get(v, "vmsnap:managed"))
+                                      ? "yes"
+                                      : "no"));
     output_add_field(out, "memory_mb", server_sub(v, "flavor", "ram"));
     output_add_field(out, "name", cli_take(v, "name"));
     output_add_field(out, "pid", cli_take(v, "vmsnap:pid"));
