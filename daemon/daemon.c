@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "util.h"
+#include "www.h"
 
 /* The microversions served: Nova 2.1 only and Cinder 3.0 only.  Every
  * command of the seeds passes with them (openstack-api.md §4, config A),
@@ -43,6 +44,7 @@ struct daemon_opts {
     const char *tls_key;    /* --tls-key */
     const char *public_url; /* --public-url */
     const char *port_file;  /* --port-file */
+    const char *www_dir;    /* --www-dir */
     int64_t max_body;       /* --max-body */
     int64_t token_ttl;      /* --token-ttl */
     int64_t grace_s;        /* --shutdown-grace */
@@ -75,6 +77,8 @@ daemon_usage(FILE *fp)
                 "(default 30)\n"
                 "  --max-conns N          connections at once (default 256)\n"
                 "  --quiet                no access log\n"
+                "  --www-dir DIR          the web page's files (default "
+                VMSNAP_WWW_DIR ")\n"
                 "  --help, --version\n");
 }
 
@@ -115,6 +119,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
         O_GRACE,
         O_MAX_CONNS,
         O_QUIET,
+        O_WWW_DIR,
         O_HELP,
         O_VERSION,
     };
@@ -132,6 +137,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
         {"shutdown-grace", required_argument, NULL, O_GRACE},
         {"max-conns", required_argument, NULL, O_MAX_CONNS},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"www-dir", required_argument, NULL, O_WWW_DIR},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -144,6 +150,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
     o->token_ttl = 3600;
     o->grace_s = 30;
     o->max_conns = 256;
+    o->www_dir = VMSNAP_WWW_DIR;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -196,6 +203,9 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
             break;
         case O_QUIET:
             o->quiet = true;
+            break;
+        case O_WWW_DIR:
+            o->www_dir = optarg;
             break;
         case O_HELP:
             daemon_usage(stdout);
@@ -298,7 +308,7 @@ int
 daemon_main(int argc, char **argv, const struct daemon_setup *setup)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    const struct route_table *tables[DAEMON_MAX_TABLES + 1];
+    const struct route_table *tables[DAEMON_MAX_TABLES + 2]; /* + www */
     struct identity_open_args idargs;
     struct http_options hopts;
     struct daemon_opts o;
@@ -339,6 +349,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     ctx.token_ttl_s = o.token_ttl;
     ctx.max_json_body = (size_t)o.max_body;
     ctx.data_dir = o.data_dir;
+    ctx.www_dir = o.www_dir;
     ctx.compute_min = daemon_compute_min;
     ctx.compute_max = daemon_compute_max;
     ctx.volume_min = daemon_volume_min;
@@ -368,6 +379,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
             tables[nt++] = setup->tables[i];
         }
     }
+    tables[nt++] = &www_routes; /* last: "/{file}" yields to the APIs */
     tables[nt] = NULL;
     rt = router_new(tables, &ctx);
     if (rt == NULL) {
