@@ -45,6 +45,18 @@ int package_import_request(struct svc *svc, const struct caller *who,
                            const char *path, const char *name,
                            struct task **out, struct error **errp);
 
+/* Ask for an import of the OVA at PATH (absolute; the image store's
+ * staging object of an upload, removed when the import ends) into image
+ * IMAGE_ID, which an upload reserved and left importing (images.h,
+ * container format ova): the image made of the package replaces that
+ * record under the same ID, keeping what its owner gave it (name,
+ * visibility, properties, tags).  On failure the record stays, killed
+ * with the reason.  *OUT (caller frees) is the task.
+ */
+int package_import_into_request(struct svc *svc, const struct caller *who,
+                                const char *path, const char *image_id,
+                                struct task **out, struct error **errp);
+
 /* Remove what an import that died left of image IMG (status importing):
  * the image, its volume snapshots, the kernel and ramdisk images made
  * for it, their data.  For recovery.
