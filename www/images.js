@@ -115,9 +115,12 @@ function customProps(img) {
     .sort((a, b) => a[0].localeCompare(b[0]));
 }
 
+// Glance's visibilities; public only for admins (or when it is already).
 function visibilitySelect(cur) {
+  const admin = (api.current().roles || []).includes('admin');
   return h('select', {name: 'visibility'},
-    ['private', 'shared', 'community', 'public'].map(v =>
+    ['private', 'shared', 'community', 'public']
+      .filter(v => v !== 'public' || admin || cur === 'public').map(v =>
       h('option', {value: v, selected: v === cur}, titleCase(v))));
 }
 
@@ -246,11 +249,7 @@ async function uploadDialog() {
       try {
         await upload.promise;
       } catch (e) {
-        // Nothing half-made stays behind: the queued record goes.
-        api.call('image', 'DELETE', `/v2/images/${encodeURIComponent(created.id)}`)
-          .catch(() => {});
-        created = null;
-        throw e;
+        throw await uploadFailure(created, e, () => { created = null; });
       } finally {
         upload = null;
       }
@@ -261,6 +260,27 @@ async function uploadDialog() {
     toast(`Image “${name.value.trim()}” uploaded.`);
   }
   go();
+}
+
+// Why an upload into image IMG failed (ERR, the request's error): the
+// image service's own reason when it killed the image (fail_reason; the
+// image stays, killed, in the table), else ERR after removing the record
+// left queued, so that nothing half-made stays behind.  FORGET is called
+// when the record is no longer there to upload into.
+async function uploadFailure(img, err, forget) {
+  forget();
+  try {
+    const now = await api.json('image', 'GET', `/v2/images/${encodeURIComponent(img.id)}`);
+    if (now && now.status === 'killed' && now.fail_reason) {
+      return new Error(`The image service refused the data: ${now.fail_reason}`);
+    }
+    if (now && now.status === 'queued') {
+      await api.call('image', 'DELETE', `/v2/images/${encodeURIComponent(img.id)}`);
+    }
+  } catch (x) {
+    // The record is gone, or the service is: ERR says enough.
+  }
+  return err;
 }
 
 function rowActions(img) {

@@ -16,8 +16,8 @@
 // Waits are for states (locator.waitFor on texts and elements), with
 // timeouts sized for a TCG guest on a loaded 2-core machine.
 //
-// Environment: VMSNAPD (the daemon), SRCDIR, VMSNAP (the command, to
-// read what the catalog holds), VMSNAP_GUEST_DIR (the test guest; built
+// Environment: VMSNAPD (the daemon), SRCDIR, VMSNAP (the command: it
+// makes the projects and users), VMSNAP_GUEST_DIR (the test guest; built
 // by guest/build-guest.sh when unset), WEB_SCREENSHOTS (a directory:
 // where screenshots go; default SRCDIR/docs/screenshots).
 import {spawn, execFileSync} from 'node:child_process';
@@ -88,10 +88,9 @@ function cleanup() {
 }
 process.on('exit', cleanup);
 
-// Users of the test build's in-memory identity (tests/api/lib.sh):
-// USER PASSWORD PROJECT ROLE.
-const IDENTITY = 'alice secret1 demo admin\nbob secret2 demo member\n' +
-                 'carol secret3 other member\n';
+// The users: USER PASSWORD PROJECT, each a member of its project (no
+// admin: an admin sees every project).
+const USERS = [['alice', 'secret1', 'demo'], ['carol', 'secret3', 'other']];
 
 async function until(fn, ms, what) {
   const end = Date.now() + ms;
@@ -107,10 +106,26 @@ async function until(fn, ms, what) {
   }
 }
 
+// The command, on data directory DD.
+function vmsnap(dd, ...args) {
+  return execFileSync(process.env.VMSNAP, args, {
+    encoding: 'utf8', env: {...process.env, VMSNAP_DATA_DIR: dd},
+    stdio: ['ignore', 'pipe', 'pipe']});
+}
+
 async function startDaemon(name) {
   const dd = path.join(T, name);
-  fs.mkdirSync(path.join(dd, 'blobs'), {recursive: true});
-  fs.writeFileSync(path.join(dd, 'identity'), IDENTITY);
+  fs.mkdirSync(dd, {recursive: true});
+  for (const [user, password, project] of USERS) {
+    const pw = path.join(T, `${user}.pw`);
+    fs.writeFileSync(pw, `${password}\n`, {mode: 0o600});
+    try {
+      vmsnap(dd, 'project', 'create', project);
+    } catch (e) {
+      // made already, for another user
+    }
+    vmsnap(dd, 'user', 'create', user, '--project', project, '--password-file', pw);
+  }
   const log = fs.openSync(path.join(dd, 'log'), 'w');
   const env = {...process.env, VMSNAP_DATA_DIR: dd};
   const p = spawn(VMSNAPD, ['--listen', '127.0.0.1:0', '--port-file', path.join(dd, 'port'),
@@ -159,33 +174,15 @@ async function rest(base, tok, method, p, body, type) {
   return {status: r.status, json, text, headers: r.headers};
 }
 
-// Upload the test guest as OpenStack keeps such a guest: a kernel, a
-// ramdisk, and a root disk naming them; hw_qemu_guest_agent=yes so that
-// snapshots are quiesced.  Returns the root image's id.
-async function uploadGuest(base, tok) {
-  let dir = process.env.VMSNAP_GUEST_DIR;
-  if (!dir) {
-    dir = execFileSync(path.join(SRCDIR, 'guest', 'build-guest.sh'), ['--print-dir'],
-                       {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim();
-  }
-  async function one(name, file, fmt, props) {
-    const c = await rest(base, tok, 'POST', '/image/v2/images',
-      {name, disk_format: fmt, container_format: 'bare', visibility: 'private', ...props});
-    if (c.status !== 201) {
-      throw new Error(`create ${name}: ${c.status} ${c.text}`);
-    }
-    const u = await rest(base, tok, 'PUT', `/image/v2/images/${c.json.id}/file`,
-                         fs.readFileSync(path.join(dir, file)));
-    if (u.status !== 204) {
-      throw new Error(`upload ${name}: ${u.status} ${u.text}`);
-    }
-    return c.json.id;
-  }
-  const kid = await one('guest-kernel', 'vmlinuz', 'aki', {});
-  const rid = await one('guest-ramdisk', 'initrd.img', 'ari', {});
-  return one('test-guest', 'root.qcow2', 'qcow2',
-             {kernel_id: kid, ramdisk_id: rid, hw_qemu_guest_agent: 'yes'});
-}
+// The Images page on its own (Glance).
+const IMAGE_STEPS = [
+  'Create Image from a file (the guest\'s root disk, with properties): the progress bar fills, the image is active',
+  'an upload the image service refuses shows its reason, in the dialog and in the table (killed)',
+  'the detail page; Edit Image adds a property',
+  'names from the API are shown as text, never as markup',
+  'a member of another project does not see this project\'s images',
+  'Delete Image asks, then the killed image is gone',
+];
 
 // The steps of the walk-through (seed 000 in the page).
 const STEPS = [
@@ -195,7 +192,6 @@ const STEPS = [
   'its detail page reads instance_uuid and vmsnap_quiesced=yes',
   'launch a new instance from the snapshot; it becomes ACTIVE',
   'a member of another project does not see these instances',
-  'names from the API are shown as text, never as markup',
   'delete both instances, with confirmation',
   'screenshots of the Instances and Images pages',
 ];
@@ -220,14 +216,19 @@ async function login(page, user, password, project) {
   await page.getByRole('button', {name: 'Log in'}).click();
 }
 
+// The link to section NAME in the navigation bar.
+function nav(page, name) {
+  return page.getByRole('navigation').getByRole('link', {name, exact: true});
+}
+
 // The row of a table whose name cell is NAME.
 function row(page, name) {
   return page.getByRole('row').filter({has: page.getByText(name, {exact: true})});
 }
 
 async function main() {
-  if (!VMSNAPD) {
-    ok(false, 'VMSNAPD names the daemon to test');
+  if (!VMSNAPD || !process.env.VMSNAP) {
+    ok(false, 'VMSNAPD and VMSNAP name the daemon and the command to test');
     return;
   }
   const d = await startDaemon('main');
@@ -291,31 +292,40 @@ async function main() {
     return cookies.length === 0 && kept && JSON.parse(kept).token.length > 20;
   });
 
-  // Does the daemon serve Nova and Glance yet?
+  // What the daemon serves: Glance now; Nova and Cinder as the API
+  // branch brings them.
   const alice = await token(d.base, 'alice', 'secret1', 'demo');
   const probe = await rest(d.base, alice.token, 'GET', '/compute/v2.1/servers/detail');
   const probeImg = await rest(d.base, alice.token, 'GET', '/image/v2/images');
-  const services = probe.status === 200 && probeImg.status === 200;
-  if (!services) {
-    diag(`the daemon serves no Nova or Glance yet (servers: ${probe.status}, images: ${probeImg.status})`);
+  const glance = probeImg.status === 200;
+  const nova = probe.status === 200 && glance;
+  if (!nova) {
+    diag(`no Nova in this vmsnapd yet (GET servers/detail: ${probe.status})`);
     await check('without the compute API, the Instances page says why, in the API\'s words', async () => {
       await page.getByRole('alert').filter({hasText: 'Instances cannot be listed'}).waitFor();
       return true;
     });
   }
-  const why = 'this vmsnapd serves no Nova and Glance API yet';
-  if (services) {
-    await flow(d, page, alice);
+  let guest = null;
+  if (glance) {
+    guest = await imagesPart(d, page, alice);
+  } else {
+    for (const s of IMAGE_STEPS) {
+      skip(s, 'this vmsnapd serves no Glance API yet');
+    }
+  }
+  if (nova && guest) {
+    await computePart(d, page, alice, guest);
   } else {
     for (const s of STEPS) {
-      skip(s, why);
+      skip(s, 'this vmsnapd serves no Nova API yet');
     }
   }
 
   // 4. Narrow screens: nothing wider than the screen.
   await check('a narrow screen (390 px): no horizontal scrolling', async () => {
     await page.setViewportSize({width: 390, height: 800});
-    await page.getByRole('link', {name: 'Images'}).click();
+    await nav(page, 'Images').click();
     await page.getByRole('heading', {name: 'Images'}).waitFor();
     const over = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
     await page.setViewportSize({width: 1280, height: 800});
@@ -341,15 +351,163 @@ async function main() {
   await ctx.close();
 }
 
-// The walk-through of seed 000 in the page.
-async function flow(d, page, alice) {
+// The test guest's directory (built once, cached).
+function guestDir() {
+  return process.env.VMSNAP_GUEST_DIR ||
+    execFileSync(path.join(SRCDIR, 'guest', 'build-guest.sh'), ['--print-dir'],
+                 {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}).trim();
+}
+
+// Create an image through the REST API (set-up, not under test).
+async function restImage(base, tok, name, file, fmt, props) {
+  const c = await rest(base, tok, 'POST', '/image/v2/images',
+    {name, disk_format: fmt, container_format: 'bare', visibility: 'private', ...props});
+  if (c.status !== 201) {
+    throw new Error(`create ${name}: ${c.status} ${c.text}`);
+  }
+  const u = await rest(base, tok, 'PUT', `/image/v2/images/${c.json.id}/file`,
+                       fs.readFileSync(file));
+  if (u.status !== 204) {
+    throw new Error(`upload ${name}: ${u.status} ${u.text}`);
+  }
+  return c.json.id;
+}
+
+// The Images page with Glance alone.  Returns the id of the test guest's
+// root image (uploaded through the page), or null.
+async function imagesPart(d, page, alice) {
+  const dir = guestDir();
   let guest = null;
+  await check(IMAGE_STEPS[0], async () => {
+    // The guest boots as OpenStack boots such an image: a kernel and a
+    // ramdisk (set up through the API), and a root disk naming them,
+    // uploaded here through the page.
+    const kid = await restImage(d.base, alice.token, 'guest-kernel',
+                                path.join(dir, 'vmlinuz'), 'aki', {});
+    const rid = await restImage(d.base, alice.token, 'guest-ramdisk',
+                                path.join(dir, 'initrd.img'), 'ari', {});
+    await nav(page, 'Images').click();
+    await page.getByRole('button', {name: 'Create Image'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('File').setInputFiles(path.join(dir, 'root.qcow2'));
+    await dlg.getByLabel('Image Name').fill('test-guest');
+    await dlg.getByLabel('Format').selectOption('qcow2');
+    await dlg.getByLabel('Guest agent installed').check();
+    for (const [k, v] of [['kernel_id', kid], ['ramdisk_id', rid]]) {
+      await dlg.getByRole('button', {name: 'Add property'}).click();
+      await dlg.getByLabel('Property name').last().fill(k);
+      await dlg.getByLabel('Property value').last().fill(v);
+    }
+    // Record how far the progress bar went.
+    await page.evaluate(() => {
+      window.uploadMax = 0;
+      new MutationObserver(() => {
+        const b = document.querySelector('dialog .upload-progress progress');
+        if (b) {
+          window.uploadMax = Math.max(window.uploadMax, b.value);
+        }
+      }).observe(document.body, {subtree: true, attributes: true, childList: true,
+                                 characterData: true});
+    });
+    const put = page.waitForRequest(r => r.method() === 'PUT' && /\/file$/.test(r.url()));
+    await dlg.getByRole('button', {name: 'Create Image'}).click();
+    const req = await put;
+    await row(page, 'test-guest').getByText('Active', {exact: true}).waitFor({timeout: LONG});
+    const max = await page.evaluate(() => window.uploadMax);
+    const imgs = await rest(d.base, alice.token, 'GET', '/image/v2/images?name=test-guest');
+    const img = imgs.json.images[0];
+    guest = img.id;
+    const size = fs.statSync(path.join(dir, 'root.qcow2')).size;
+    diag(`upload: PUT ${req.headers()['content-type']}, bar reached ${max}%`);
+    return max === 100 && img.size === size && img.kernel_id === kid &&
+           img.ramdisk_id === rid && img.hw_qemu_guest_agent === 'yes' &&
+           img.visibility === 'private';
+  });
+  await check(IMAGE_STEPS[1], async () => {
+    const bad = path.join(T, 'not-a-disk.qcow2');
+    fs.writeFileSync(bad, 'this is not a qcow2 image\n'.repeat(1000));
+    await page.getByRole('button', {name: 'Create Image'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('File').setInputFiles(bad);
+    await dlg.getByLabel('Image Name').fill('broken-upload');
+    await dlg.getByRole('button', {name: 'Create Image'}).click();
+    const alert = dlg.getByRole('alert');
+    await alert.waitFor();
+    const why = (await alert.textContent()).trim();
+    diag(`refused upload: ${why}`);
+    await dlg.getByRole('button', {name: 'Cancel'}).click();
+    await dlg.waitFor({state: 'detached'});
+    // The table shows the image killed, with the same reason.
+    await row(page, 'broken-upload').getByText('Killed', {exact: true}).waitFor();
+    const reason = await row(page, 'broken-upload').locator('.reason').textContent();
+    return /not a valid qcow2 image/.test(why) && !/internal error/i.test(why) &&
+           /not a valid qcow2 image/.test(reason);
+  });
+  await check(IMAGE_STEPS[2], async () => {
+    await row(page, 'test-guest').getByRole('link', {name: 'test-guest'}).click();
+    await page.locator('dd[data-prop=kernel_id]').waitFor();
+    await page.getByRole('button', {name: 'Edit Image'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByRole('button', {name: 'Add property'}).click();
+    await dlg.getByLabel('Property name').last().fill('os_distro');
+    await dlg.getByLabel('Property value').last().fill('vmsnap-guest');
+    await dlg.getByRole('button', {name: 'Save'}).click();
+    await page.locator('dd[data-prop=os_distro]', {hasText: 'vmsnap-guest'}).waitFor();
+    const img = await rest(d.base, alice.token, 'GET', `/image/v2/images/${guest}`);
+    return img.json.os_distro === 'vmsnap-guest' && img.json.kernel_id !== undefined;
+  });
+  await check(IMAGE_STEPS[3], async () => {
+    const evil = '<img src=x onerror="window.pwned=1">&amp;';
+    const r = await rest(d.base, alice.token, 'PATCH', `/image/v2/images/${guest}`,
+      [{op: 'replace', path: '/name', value: evil}],
+      'application/openstack-images-v2.1-json-patch');
+    await nav(page, 'Images').click();
+    await page.getByRole('link', {name: evil, exact: true}).waitFor();
+    const pwned = await page.evaluate(() => window.pwned === 1);
+    const imgs = await page.locator('main img').count();
+    await rest(d.base, alice.token, 'PATCH', `/image/v2/images/${guest}`,
+      [{op: 'replace', path: '/name', value: 'test-guest'}],
+      'application/openstack-images-v2.1-json-patch');
+    await page.getByRole('link', {name: 'test-guest', exact: true}).waitFor();
+    return r.status === 200 && !pwned && imgs === 0;
+  });
+  await check(IMAGE_STEPS[4], async () => {
+    const other = await page.context().newPage();
+    await other.goto(`${d.base}/`);
+    await login(other, 'carol', 'secret3', 'other');
+    await other.getByRole('heading', {name: 'Instances'}).waitFor();
+    await nav(other, 'Images').click();
+    await other.getByRole('heading', {name: 'Images'}).waitFor();
+    await other.getByText('No images').waitFor();
+    const seen = await other.getByText('test-guest').count();
+    await other.close();
+    return seen === 0;
+  });
+  await check(IMAGE_STEPS[5], async () => {
+    await nav(page, 'Images').click();
+    const id = (await rest(d.base, alice.token, 'GET', '/image/v2/images?name=broken-upload'))
+      .json.images[0].id;
+    await row(page, 'broken-upload').getByRole('button', {name: 'More'}).click();
+    await row(page, 'broken-upload').getByRole('menuitem', {name: 'Delete Image'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByText('this cannot be undone').waitFor();
+    await dlg.getByRole('button', {name: 'Delete Image'}).click();
+    await row(page, 'broken-upload').waitFor({state: 'detached'});
+    const r = await rest(d.base, alice.token, 'GET', `/image/v2/images/${id}`);
+    fs.mkdirSync(SHOTS, {recursive: true});
+    await page.screenshot({path: path.join(SHOTS, 'images.png')});
+    return r.status === 404;
+  });
+  return guest;
+}
+
+// The walk-through of seed 000 in the page (Nova and Glance).
+async function computePart(d, page, alice, guest) {
   const vm1 = 'web-vm1';
-  const snapName = 'web-snap1';
   const vm2 = 'web-vm2';
+  const snapName = 'web-snap1';
   await check(STEPS[0], async () => {
-    guest = await uploadGuest(d.base, alice.token);
-    await page.getByRole('link', {name: 'Instances'}).click();
+    await nav(page, 'Instances').click();
     await page.getByRole('button', {name: 'Launch Instance'}).click();
     const dlg = page.getByRole('dialog');
     await dlg.getByLabel('Instance Name').fill(vm1);
@@ -369,7 +527,7 @@ async function flow(d, page, alice) {
   });
   await check(STEPS[2], async () => {
     await row(page, snapName).getByText('Active', {exact: true}).waitFor({timeout: LONG});
-    fs.mkdirSync(SHOTS, {recursive: true});
+    await page.screenshot({path: path.join(SHOTS, 'images.png')});
     return true;
   });
   await check(STEPS[3], async () => {
@@ -379,6 +537,7 @@ async function flow(d, page, alice) {
     const q = await page.locator('dd[data-prop=vmsnap_quiesced]').textContent();
     const servers = await rest(d.base, alice.token, 'GET', '/compute/v2.1/servers/detail');
     const s = servers.json.servers.find(x => x.name === vm1);
+    await page.screenshot({path: path.join(SHOTS, 'snapshot.png'), fullPage: true});
     return (await uuid.textContent()).includes(s.id) && q.trim() === 'yes';
   });
   await check(STEPS[4], async () => {
@@ -398,31 +557,14 @@ async function flow(d, page, alice) {
     await other.getByRole('heading', {name: 'Instances'}).waitFor();
     await other.getByText('No instances').waitFor();
     const seen = await other.getByText(vm1).count() + await other.getByText(vm2).count();
-    await other.getByRole('link', {name: 'Images'}).click();
-    await other.getByRole('heading', {name: 'Images'}).waitFor();
-    await other.getByRole('table').waitFor();
+    await nav(other, 'Images').click();
+    await other.getByText('No images').waitFor();
     const snaps = await other.getByText(snapName).count();
     await other.close();
     return seen === 0 && snaps === 0;
   });
   await check(STEPS[6], async () => {
-    const evil = '<img src=x onerror="window.pwned=1">&amp;';
-    const r = await rest(d.base, alice.token, 'PATCH', `/image/v2/images/${guest}`,
-      [{op: 'replace', path: '/name', value: evil}],
-      'application/openstack-images-v2.1-json-patch');
-    await page.getByRole('link', {name: 'Images'}).click();
-    await page.getByRole('link', {name: evil, exact: true}).waitFor();
-    const pwned = await page.evaluate(() => window.pwned === 1);
-    const imgs = await page.locator('main img').count();
-    await rest(d.base, alice.token, 'PATCH', `/image/v2/images/${guest}`,
-      [{op: 'replace', path: '/name', value: 'test-guest'}],
-      'application/openstack-images-v2.1-json-patch');
-    await page.getByRole('link', {name: 'test-guest', exact: true}).waitFor();
-    await page.screenshot({path: path.join(SHOTS, 'images.png')});
-    return r.status === 200 && !pwned && imgs === 0;
-  });
-  await check(STEPS[7], async () => {
-    await page.getByRole('link', {name: 'Instances'}).click();
+    await nav(page, 'Instances').click();
     for (const name of [vm2, vm1]) {
       await row(page, name).getByRole('button', {name: 'More'}).click();
       await row(page, name).getByRole('menuitem', {name: 'Delete Instance'}).click();
@@ -433,7 +575,7 @@ async function flow(d, page, alice) {
     }
     return true;
   });
-  await check(STEPS[8], async () =>
+  await check(STEPS[7], async () =>
     fs.statSync(path.join(SHOTS, 'instances.png')).size > 10000 &&
     fs.statSync(path.join(SHOTS, 'images.png')).size > 10000);
 }
