@@ -1,11 +1,13 @@
 /* Unit tests of daemon/www.c: which names are served, with which type,
  * and that the static routes yield to the API's own one-segment paths.
  */
+#include <math.h>
 #include <string.h>
 
 #include "apis.h"
 #include "router.h"
 #include "tap.h"
+#include "views.h"
 #include "www.h"
 
 static void
@@ -122,11 +124,38 @@ test_routes(void)
     router_free(rt);
 }
 
+/* vmsnap_progress, the member of an image's view the page's progress
+ * bar reads.
+ */
+static void
+test_progress(void)
+{
+    static const struct {
+        double in, want;
+    } cases[] = {
+        {42.37, 42.3}, {0, 0}, {100, 100}, {-5, 0}, {150, 100}, {NAN, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *o = json_object_new_object();
+        json_object *v;
+
+        view_image_progress(o, cases[i].in);
+        v = json_object_object_get(o, "vmsnap_progress");
+        ok(v && json_object_is_type(v, json_type_double) &&
+               fabs(json_object_get_double(v) - cases[i].want) < 1e-9,
+           "vmsnap_progress of %g%% is %g", cases[i].in, cases[i].want);
+        json_object_put(o);
+    }
+}
+
 int
 main(void)
 {
     test_names();
     test_types();
     test_routes();
+    test_progress();
     return tap_done();
 }
