@@ -606,6 +606,9 @@ int cat_migrate_locked(struct catalog *cat, int version,
 /* Create the default project (named "admin") and remember its ID.
  * Called by the migration that adds projects.
  */
+/* Add the flavors every new catalog has (cat-flavors.c). */
+int cat_flavors_seed_locked(struct catalog *cat, struct error **errp);
+
 int cat_project_default_create_locked(struct catalog *cat,
                                       char id[UTIL_UUID_LEN],
                                       struct error **errp);

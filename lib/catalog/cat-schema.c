@@ -414,6 +414,23 @@ static const struct cat_migration cat_migrations[] = {
       "  PRIMARY KEY (instance_id, request_id)"
       ");",
       cat_v3_data },
+
+    /* 4: flavors, Nova's sizes of servers, with their own IDs (strings
+     * an administrator chooses), and the four every catalog starts with
+     * (cat_flavors_seed_locked).  Servers name theirs in their metadata.
+     */
+    { "CREATE TABLE flavors ("
+      "  id TEXT NOT NULL PRIMARY KEY,"
+      "  name TEXT NOT NULL UNIQUE,"
+      "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+      "  ram_mb BIGINT NOT NULL CHECK (ram_mb > 0),"
+      "  disk_gb BIGINT NOT NULL DEFAULT 0 CHECK (disk_gb >= 0),"
+      "  ephemeral_gb BIGINT NOT NULL DEFAULT 0 CHECK (ephemeral_gb >= 0),"
+      "  swap_mb BIGINT NOT NULL DEFAULT 0 CHECK (swap_mb >= 0),"
+      "  is_public INTEGER NOT NULL DEFAULT 1 CHECK (is_public IN (0, 1)),"
+      "  created_at TEXT NOT NULL"
+      ");",
+      cat_flavors_seed_locked },
 };
 
 const int cat_schema_version = (int)CAT_NELEMS(cat_migrations);

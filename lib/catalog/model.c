@@ -406,6 +406,32 @@ project_free(struct project *p)
 }
 
 void
+flavor_free(struct flavor *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    free(f->id);
+    free(f->name);
+    free(f->created_at);
+    free(f);
+}
+
+void
+flavor_list_free(struct flavor **list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        flavor_free(list[i]);
+    }
+    free(list);
+}
+
+void
 user_free(struct user *u)
 {
     if (u == NULL) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "actions.h"
 #include "cleanup.h"
 #include "datadir.h"
 #include "images.h"
@@ -283,6 +284,8 @@ servers_new_record(struct svc *svc, const struct caller *who,
         (require && strcmp(require, "yes") == 0 &&
          instance_meta_set(inst, PROP_OS_REQUIRE_QUIESCE, "yes",
                            errp) < 0) ||
+        (spec->flavor &&
+         instance_meta_set(inst, META_FLAVOR, spec->flavor, errp) < 0) ||
         instance_meta_set(inst, META_VM_STATE, "building", errp) <
             0) {
         instance_free(inst);
@@ -356,6 +359,7 @@ servers_create(struct svc *svc, const struct caller *who,
     CLEANUP_FREE char *root = NULL;
     CLEANUP_FREE char *base = NULL;
     bool inserted = false, made_dir = false;
+    char req[ACTIONS_REQ_LEN];
 
     if (spec->name == NULL || *spec->name == '\0') {
         error_setg(errp, ERR_INVALID, "a server needs a name");
@@ -382,6 +386,7 @@ servers_create(struct svc *svc, const struct caller *who,
         goto fail;
     }
     inserted = true;
+    actions_start(svc, who, inst->id, "create", req);
     dir = datadir_instance_dir(svc_dir(svc), inst->id);
     root = xasprintf("%s/root.qcow2", dir);
     made_dir = true;
@@ -392,6 +397,7 @@ servers_create(struct svc *svc, const struct caller *who,
         servers_boot(svc, inst, errp) < 0) {
         goto fail;
     }
+    actions_finish(svc, inst->id, req, NULL);
     lock_release(lk);
     image_free(img);
     if (catalog_instance_get(cat, inst->id, out, NULL) < 0) {
@@ -448,24 +454,18 @@ servers_find_locked(struct svc *svc, const struct caller *who,
     return 0;
 }
 
-/* Run VERB on REF's domain under its lock. */
+/* Run VERB on INST's domain, its lock held. */
 static int
-servers_act(struct svc *svc, const struct caller *who, const char *ref,
-            char verb, int timeout_s, struct error **errp)
+servers_act_locked(struct svc *svc, struct hv *hv,
+                   const struct instance *inst, char verb, int timeout_s,
+                   struct error **errp)
 {
-    struct instance *inst = NULL;
     struct servers_domain sd;
-    struct lock *lk = NULL;
-    struct hv *hv = svc_hv(svc, errp);
     bool clean = false;
     int r = -1;
 
-    if (hv == NULL ||
-        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
-        return -1;
-    }
     if (servers_domain(svc, inst, &sd, errp) < 0) {
-        goto out;
+        return -1;
     }
     switch (verb) {
     case 'S':
@@ -492,7 +492,30 @@ servers_act(struct svc *svc, const struct caller *who, const char *ref,
         break;
     }
     servers_domain_clear(&sd);
-out:
+    return r;
+}
+
+/* Run VERB on REF's domain under its lock, recorded as ACTION. */
+static int
+servers_act(struct svc *svc, const struct caller *who, const char *ref,
+            char verb, int timeout_s, const char *action,
+            struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct lock *lk = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+    struct error *err = NULL;
+    char req[ACTIONS_REQ_LEN];
+    int r;
+
+    if (hv == NULL ||
+        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
+        return -1;
+    }
+    actions_start(svc, who, inst->id, action, req);
+    r = servers_act_locked(svc, hv, inst, verb, timeout_s, &err);
+    actions_finish(svc, inst->id, req, err);
+    error_propagate(errp, err);
     lock_release(lk);
     instance_free(inst);
     return r;
@@ -502,21 +525,54 @@ int
 servers_start(struct svc *svc, const struct caller *who, const char *ref,
               struct error **errp)
 {
-    return servers_act(svc, who, ref, 'S', 0, errp);
+    return servers_act(svc, who, ref, 'S', 0, "start", errp);
 }
 
 int
 servers_stop(struct svc *svc, const struct caller *who, const char *ref,
              int timeout_s, struct error **errp)
 {
-    return servers_act(svc, who, ref, 's', timeout_s, errp);
+    return servers_act(svc, who, ref, 's', timeout_s, "stop", errp);
 }
 
 int
 servers_pause(struct svc *svc, const struct caller *who, const char *ref,
               bool pause, struct error **errp)
 {
-    return servers_act(svc, who, ref, pause ? 'p' : 'u', 0, errp);
+    return servers_act(svc, who, ref, pause ? 'p' : 'u', 0,
+                       pause ? "pause" : "unpause", errp);
+}
+
+int
+servers_reboot(struct svc *svc, const struct caller *who, const char *ref,
+               bool hard, int timeout_s, struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct lock *lk = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+    struct error *err = NULL;
+    struct hv_state st;
+    char req[ACTIONS_REQ_LEN];
+    int r;
+
+    if (hv == NULL ||
+        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
+        return -1;
+    }
+    actions_start(svc, who, inst->id, "reboot", req);
+    r = servers_state(svc, inst, &st, &err);
+    if (r == 0 && strcmp(st.status, "SHUTOFF") != 0) {
+        r = servers_act_locked(svc, hv, inst, 's', hard ? 0 : timeout_s,
+                               &err);
+    }
+    if (r == 0) {
+        r = servers_act_locked(svc, hv, inst, 'S', 0, &err);
+    }
+    actions_finish(svc, inst->id, req, err);
+    error_propagate(errp, err);
+    lock_release(lk);
+    instance_free(inst);
+    return r;
 }
 
 int

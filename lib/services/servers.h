@@ -7,9 +7,10 @@
  * the hypervisor (hv_state), so a QEMU that died shows SHUTOFF with a
  * fault, never a stale ACTIVE.
  *
- * Operations that change a server take its instance lock.  Every
- * function takes the caller: a member sees and acts only on its
- * project's servers (another project's is "not found").
+ * Operations that change a server take its instance lock and are
+ * recorded as its actions (actions.h).  Every function takes the caller:
+ * a member sees and acts only on its project's servers (another
+ * project's is "not found").
  */
 #ifndef VMSNAP_SERVERS_H
 #define VMSNAP_SERVERS_H
@@ -36,6 +37,8 @@ struct servers_new {
                          * larger of 256 and its min_ram */
     int cpus;           /* 0: the image's vmsnap_cpus, else 1 */
     const char *accel;  /* "kvm", "tcg", "auto" or NULL (the setting) */
+    const char *flavor; /* the flavor's ID to record (its size is given
+                         * above), or NULL */
 };
 
 /* A server's domain as the hypervisor driver wants it, with the storage
@@ -85,6 +88,13 @@ int servers_stop(struct svc *svc, const struct caller *who, const char *ref,
 int servers_pause(struct svc *svc, const struct caller *who, const char *ref,
                   bool pause, struct error **errp);
 int servers_delete(struct svc *svc, const struct caller *who, const char *ref,
+                   struct error **errp);
+
+/* Reboot server REF: stop it (HARD: at once; else cleanly, forced after
+ * TIMEOUT_S seconds) and start it again.  A stopped server is started.
+ */
+int servers_reboot(struct svc *svc, const struct caller *who,
+                   const char *ref, bool hard, int timeout_s,
                    struct error **errp);
 
 /* The path of server REF's serial console log (caller frees). */

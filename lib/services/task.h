@@ -80,7 +80,10 @@ int task_run(struct svc *svc, const char *id, unsigned flags,
 
 /* Start a worker process for task ID (fork+exec of vmsnap-worker, in its
  * own session, its output in the data directory's logs/task-ID.log) and
- * wait until it has taken the task.  The worker outlives us.
+ * wait until it has taken the task.  The worker outlives us.  When no
+ * worker takes it, the task fails and its kind's recovery undoes what
+ * was made for it (the image a snapshot was to fill, the server's busy
+ * mark).
  */
 int task_spawn(struct svc *svc, const char *id, struct error **errp);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actions.h"
 #include "bdm.h"
 #include "cleanup.h"
 #include "datadir.h"
@@ -323,27 +324,30 @@ volumes_attach(struct svc *svc, const struct caller *who, const char *sref,
     struct hv_state st;
     struct hv_disk disk;
     struct volume *vol = NULL;
+    struct error *err = NULL;
     bool attached = false;
+    char req[ACTIONS_REQ_LEN] = "";
     int index, r = -1;
 
-    if (volumes_op_begin(svc, who, sref, vref, &op, errp) < 0) {
+    if (volumes_op_begin(svc, who, sref, vref, &op, &err) < 0) {
         goto out;
     }
-    if (catalog_volume_attach(cat, op.vol->id, op.inst->id, &index, errp) <
+    actions_start(svc, who, op.inst->id, "attach_volume", req);
+    if (catalog_volume_attach(cat, op.vol->id, op.inst->id, &index, &err) <
         0) {
         goto out;
     }
     attached = true;
     if (index > SERVERS_MAX_VOLUMES) {
-        error_setg(errp, ERR_CONFLICT,
+        error_setg(&err, ERR_CONFLICT,
                    "server %s has no free volume slot (at most %d, "
                    "numbered in attachment order)",
                    op.inst->name, SERVERS_MAX_VOLUMES);
         goto out;
     }
-    if (catalog_volume_get(cat, op.vol->id, &vol, errp) < 0 ||
-        servers_domain(svc, op.inst, &sd, errp) < 0 ||
-        hv_state(op.hv, &sd.d, &st, errp) < 0) {
+    if (catalog_volume_get(cat, op.vol->id, &vol, &err) < 0 ||
+        servers_domain(svc, op.inst, &sd, &err) < 0 ||
+        hv_state(op.hv, &sd.d, &st, &err) < 0) {
         goto out;
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
@@ -351,11 +355,15 @@ volumes_attach(struct svc *svc, const struct caller *who, const char *sref,
         goto out;
     }
     volumes_hv_disk(svc, vol, &disk);
-    r = hv_disk_attach(op.hv, &sd.d, &disk, errp);
+    r = hv_disk_attach(op.hv, &sd.d, &disk, &err);
 out:
     if (r < 0 && attached) {
         catalog_volume_detach(cat, op.vol->id, op.inst->id, NULL);
     }
+    if (req[0]) {
+        actions_finish(svc, op.inst->id, req, r < 0 ? err : NULL);
+    }
+    error_propagate(errp, err);
     servers_domain_clear(&sd);
     volume_free(vol);
     volumes_op_end(&op);
@@ -370,38 +378,45 @@ volumes_detach(struct svc *svc, const struct caller *who, const char *sref,
     struct servers_domain sd = {0};
     struct hv_state st;
     struct hv_disk disk;
+    struct error *err = NULL;
+    char req[ACTIONS_REQ_LEN] = "";
     int r = -1;
 
-    if (volumes_op_begin(svc, who, sref, vref, &op, errp) < 0) {
+    if (volumes_op_begin(svc, who, sref, vref, &op, &err) < 0) {
         goto out;
     }
     if (op.vol->instance_id == NULL ||
         strcmp(op.vol->instance_id, op.inst->id) != 0) {
-        error_setg(errp, ERR_CONFLICT,
+        error_setg(&err, ERR_CONFLICT,
                    "volume %s is not attached to server %s",
                    op.vol->name ? op.vol->name : op.vol->id, op.inst->name);
         goto out;
     }
-    if (servers_domain(svc, op.inst, &sd, errp) < 0 ||
-        hv_state(op.hv, &sd.d, &st, errp) < 0) {
+    actions_start(svc, who, op.inst->id, "detach_volume", req);
+    if (servers_domain(svc, op.inst, &sd, &err) < 0 ||
+        hv_state(op.hv, &sd.d, &st, &err) < 0) {
         goto out;
     }
     if (strcmp(st.status, "PAUSED") == 0) {
         /* A paused guest cannot answer the unplug request. */
-        error_setg(errp, ERR_CONFLICT,
+        error_setg(&err, ERR_CONFLICT,
                    "server %s is paused: unpause it to detach a volume",
                    op.inst->name);
         goto out;
     }
     if (strcmp(st.status, "SHUTOFF") != 0) {
         volumes_hv_disk(svc, op.vol, &disk);
-        if (hv_disk_detach(op.hv, &sd.d, &disk, errp) < 0) {
+        if (hv_disk_detach(op.hv, &sd.d, &disk, &err) < 0) {
             goto out;
         }
     }
     r = catalog_volume_detach(svc_catalog(svc), op.vol->id, op.inst->id,
-                              errp);
+                              &err);
 out:
+    if (req[0]) {
+        actions_finish(svc, op.inst->id, req, r < 0 ? err : NULL);
+    }
+    error_propagate(errp, err);
     servers_domain_clear(&sd);
     volumes_op_end(&op);
     return r;
