@@ -382,6 +382,13 @@ function snapValue(img, key) {
     const s = server(v);
     return [s ? `${s.name} ` : '', h('code', null, v)];
   }
+  if (key === 'vmsnap_quiesced') {
+    // A snapshot cut without the guest's file systems frozen is only
+    // crash-consistent: say so.
+    return h('span', {class: v === 'yes' ? 'good' : 'warn',
+                      title: v === 'yes' ? 'The file systems were frozen for the snapshot'
+                        : 'Crash-consistent only: the file systems were not frozen'}, v);
+  }
   if (key === 'base_image_ref') {
     const b = image(v);
     return h('a', {href: `#/images/${encodeURIComponent(v)}`}, b ? b.name || v : v);
