@@ -92,7 +92,8 @@ process.on('exit', cleanup);
 // admin: an admin sees every project).
 const USERS = [['alice', 'secret1', 'demo'], ['carol', 'secret3', 'other']];
 
-async function until(fn, ms, what) {
+// Poll FN every STEP ms until it returns something true; reject after MS.
+async function until(fn, ms, what, step = 50) {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -102,7 +103,7 @@ async function until(fn, ms, what) {
     if (Date.now() > end) {
       throw new Error(`timed out: ${what}`);
     }
-    await new Promise(r => setTimeout(r, 50));
+    await new Promise(r => setTimeout(r, step));
   }
 }
 
@@ -127,7 +128,10 @@ async function startDaemon(name) {
     vmsnap(dd, 'user', 'create', user, '--project', project, '--password-file', pw);
   }
   const log = fs.openSync(path.join(dd, 'log'), 'w');
-  const env = {...process.env, VMSNAP_DATA_DIR: dd};
+  // Copies are rate-limited (a setting users have too) so that a
+  // snapshot of the small test guest stays "saving" long enough for the
+  // page to show its progress.
+  const env = {VMSNAP_COPY_RATE_LIMIT: '2M', ...process.env, VMSNAP_DATA_DIR: dd};
   const p = spawn(VMSNAPD, ['--listen', '127.0.0.1:0', '--port-file', path.join(dd, 'port'),
                             '--data-dir', dd, '--www-dir', path.join(SRCDIR, 'www')],
                   {stdio: ['ignore', log, log], env});
@@ -514,6 +518,19 @@ async function computePart(d, page, alice, guest) {
     await dlg.getByLabel('Source').selectOption(guest);
     await dlg.getByRole('button', {name: 'Launch Instance'}).click();
     await row(page, vm1).getByText('Active', {exact: true}).waitFor({timeout: LONG});
+    // ACTIVE is QEMU running; the guest's agent answers a few seconds
+    // later.  A snapshot taken before would be crash-consistent
+    // (vmsnap_quiesced=no), so wait for the agent as a user would.
+    const servers = await rest(d.base, alice.token, 'GET', '/compute/v2.1/servers/detail');
+    const id = servers.json.servers.find(x => x.name === vm1).id;
+    await until(() => {
+      try {
+        vmsnap(d.dir, 'agent', 'ping', id);
+        return true;
+      } catch (e) {
+        return false;
+      }
+    }, LONG, 'the guest agent of the instance', 1000);
     return true;
   });
   await check(STEPS[1], async () => {
@@ -523,6 +540,9 @@ async function computePart(d, page, alice, guest) {
     await dlg.getByRole('button', {name: 'Create Snapshot'}).click();
     await page.getByRole('heading', {name: 'Images'}).waitFor();
     await row(page, snapName).getByText(/^(Queued|Saving)$/).waitFor();
+    // The copy's progress, from vmsnap_progress.
+    await row(page, snapName).locator('.pct').filter({hasText: /\d+%/}).waitFor({timeout: LONG});
+    diag(`saving: ${await row(page, snapName).locator('.status-saving').textContent()}`);
     return true;
   });
   await check(STEPS[2], async () => {
@@ -538,10 +558,12 @@ async function computePart(d, page, alice, guest) {
     const servers = await rest(d.base, alice.token, 'GET', '/compute/v2.1/servers/detail');
     const s = servers.json.servers.find(x => x.name === vm1);
     await page.screenshot({path: path.join(SHOTS, 'snapshot.png'), fullPage: true});
-    return (await uuid.textContent()).includes(s.id) && q.trim() === 'yes';
+    const u = await uuid.textContent();
+    diag(`instance_uuid: ${u}; vmsnap_quiesced: ${q}`);
+    return u.includes(s.id) && q.trim() === 'yes';
   });
   await check(STEPS[4], async () => {
-    await page.getByRole('button', {name: 'Launch'}).click();
+    await page.getByRole('button', {name: 'Launch', exact: true}).click();
     const dlg = page.getByRole('dialog');
     await dlg.getByLabel('Instance Name').fill(vm2);
     await dlg.getByRole('button', {name: 'Launch Instance'}).click();
