@@ -116,9 +116,13 @@ async function failureOf(serverId) {
       `/servers/${encodeURIComponent(serverId)}/os-instance-actions/` +
       encodeURIComponent(a.request_id));
     const act = (one && one.instanceAction) || a;
-    const bad = (act.events || []).find(e => e.result && e.result !== 'Success');
-    return (bad && (bad.details || bad.traceback || bad.result)) ||
-           act.message || null;
+    const bad = (act.events || []).find(e => e.result && e.result !== 'Success') || {};
+    // The most telling of what the API says: an event's details or
+    // traceback, the action's message ("Error: why"), else the result.
+    const why = [bad.details, bad.traceback, act.message, bad.result]
+      .map(t => (typeof t === 'string' ? t.replace(/^Error:\s*/, '').trim() : ''))
+      .find(t => t && !/^error$/i.test(t));
+    return why || bad.result || null;
   } catch (e) {
     return null;
   }
