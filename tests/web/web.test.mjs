@@ -131,7 +131,7 @@ async function startDaemon(name) {
   // Copies are rate-limited (a setting users have too) so that a
   // snapshot of the small test guest stays "saving" long enough for the
   // page to show its progress.
-  const env = {VMSNAP_COPY_RATE_LIMIT: '2M', ...process.env, VMSNAP_DATA_DIR: dd};
+  const env = {VMSNAP_COPY_RATE_LIMIT: '8M', ...process.env, VMSNAP_DATA_DIR: dd};
   const p = spawn(VMSNAPD, ['--listen', '127.0.0.1:0', '--port-file', path.join(dd, 'port'),
                             '--data-dir', dd, '--www-dir', path.join(SRCDIR, 'www')],
                   {stdio: ['ignore', log, log], env});
@@ -195,6 +195,7 @@ const STEPS = [
   'the snapshot becomes active on the Images page',
   'its detail page reads instance_uuid and vmsnap_quiesced=yes',
   'launch a new instance from the snapshot; it becomes ACTIVE',
+  'a snapshot that fails (a failing fsfreeze hook, os_require_quiesce=yes) shows its reason',
   'a member of another project does not see these instances',
   'delete both instances, with confirmation',
   'screenshots of the Instances and Images pages',
@@ -510,6 +511,7 @@ async function computePart(d, page, alice, guest) {
   const vm1 = 'web-vm1';
   const vm2 = 'web-vm2';
   const snapName = 'web-snap1';
+  const badName = 'web-snap-bad';
   await check(STEPS[0], async () => {
     await nav(page, 'Instances').click();
     await page.getByRole('button', {name: 'Launch Instance'}).click();
@@ -573,6 +575,40 @@ async function computePart(d, page, alice, guest) {
     return true;
   });
   await check(STEPS[5], async () => {
+    // Seed 000: a failing hook abandons a snapshot that must be quiesced.
+    // The hook is put in the guest with the agent; the source image asks
+    // for quiesce.
+    const servers = await rest(d.base, alice.token, 'GET', '/compute/v2.1/servers/detail');
+    const id = servers.json.servers.find(x => x.name === vm1).id;
+    const hook = '/etc/qemu/fsfreeze-hook.d/50-fail';
+    vmsnap(d.dir, 'agent', 'exec', id, '--', '/bin/sh', '-c',
+           `printf '#!/bin/sh\\nexit 1\\n' > ${hook} && chmod +x ${hook}`);
+    const patch = (op, value) => rest(d.base, alice.token, 'PATCH', `/image/v2/images/${guest}`,
+      [{op, path: '/os_require_quiesce', ...(value ? {value} : {})}],
+      'application/openstack-images-v2.1-json-patch');
+    const p = await patch('add', 'yes');
+    let why = '';
+    try {
+      await nav(page, 'Instances').click();
+      await row(page, vm1).getByRole('button', {name: 'Create Snapshot'}).click();
+      const dlg = page.getByRole('dialog');
+      await dlg.getByLabel('Snapshot Name').fill(badName);
+      await dlg.getByRole('button', {name: 'Create Snapshot'}).click();
+      const alert = page.getByRole('alert').filter({hasText: `“${badName}” failed`});
+      await alert.waitFor({timeout: LONG});
+      why = (await alert.locator('.reason').textContent()).trim();
+      diag(`failed snapshot: ${why}`);
+      await page.screenshot({path: path.join(T, 'failed.png')});
+    } finally {
+      vmsnap(d.dir, 'agent', 'exec', id, '--', '/bin/rm', '-f', hook);
+      await patch('remove');
+    }
+    // Nothing is left of it on the Images page.
+    await row(page, badName).waitFor({state: 'detached'});
+    return p.status === 200 && /os_require_quiesce/.test(why) && /hook|freez/i.test(why) &&
+           !/internal error/i.test(why);
+  });
+  await check(STEPS[6], async () => {
     const other = await page.context().newPage();
     await other.goto(`${d.base}/`);
     await login(other, 'carol', 'secret3', 'other');
@@ -585,7 +621,7 @@ async function computePart(d, page, alice, guest) {
     await other.close();
     return seen === 0 && snaps === 0;
   });
-  await check(STEPS[6], async () => {
+  await check(STEPS[7], async () => {
     await nav(page, 'Instances').click();
     for (const name of [vm2, vm1]) {
       await row(page, name).getByRole('button', {name: 'More'}).click();
@@ -597,7 +633,7 @@ async function computePart(d, page, alice, guest) {
     }
     return true;
   });
-  await check(STEPS[7], async () =>
+  await check(STEPS[8], async () =>
     fs.statSync(path.join(SHOTS, 'instances.png')).size > 10000 &&
     fs.statSync(path.join(SHOTS, 'images.png')).size > 10000);
 }
