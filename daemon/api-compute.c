@@ -39,9 +39,9 @@
 #include "flavors.h"
 #include "images.h"
 #include "log.h"
-#include "props.h"
 #include "servers.h"
 #include "snapshot.h"
+#include "runner.h"
 #include "task.h"
 #include "util.h"
 #include "views.h"
@@ -154,7 +154,7 @@ cmp_server_view(struct api_req *r, struct svc *svc, const struct caller *who,
     json_object *att = json_object_new_array();
     json_object *sg = json_object_new_array();
     json_object *def = json_object_new_object();
-    const char *fid = instance_meta(inst, META_FLAVOR);
+    const char *fid = servers_flavor(inst);
     const char *task;
     char host[256] = "", name[32];
     int progress;
@@ -281,7 +281,7 @@ cmp_server_matches(struct api_req *r, const struct caller *who,
     const char *flavor = http_req_query(r->http, "flavor");
     const char *all = http_req_query(r->http, "all_tenants");
     const char *project = http_req_query(r->http, "project_id");
-    const char *fid = instance_meta(inst, META_FLAVOR);
+    const char *fid = servers_flavor(inst);
     bool all_projects = all && strcmp(all, "0") != 0 &&
                         strcasecmp(all, "false") != 0;
 
@@ -846,7 +846,7 @@ cmp_respond_image_task(struct api_req *r, struct svc *svc, struct image *img,
     CLEANUP_ERROR struct error *err = NULL;
     json_object *body;
 
-    if (t && task_spawn(svc, t->id, &err) < 0) {
+    if (t && runner_spawn(svc, t->id, &err) < 0) {
         api_error_from(r, err);
         task_free(t);
         image_free(img);
@@ -1198,7 +1198,7 @@ cmp_attach(struct api_req *r)
     }
     if (!util_is_uuid(vid)) {
         api_error(r, 404, "Volume %.64s could not be found.", vid);
-    } else if (volumes_attach(svc, &who, inst->id, vid, &err) < 0 ||
+    } else if (servers_attach_volume(svc, &who, inst->id, vid, &err) < 0 ||
                volumes_find(svc, &who, vid, &vol, &err) < 0) {
         cmp_volume_fail(r, vid, err);
     } else {
@@ -1236,7 +1236,7 @@ cmp_detach(struct api_req *r)
                strcmp(vol->instance_id, inst->id) != 0) {
         api_error(r, 404, "Volume %.64s is not attached to instance %s",
                   vid, inst->id);
-    } else if (volumes_detach(svc, &who, inst->id, vol->id, &err) < 0) {
+    } else if (servers_detach_volume(svc, &who, inst->id, vol->id, &err) < 0) {
         cmp_volume_fail(r, vid, err);
     } else {
         api_respond_empty(r, 202);

@@ -33,6 +33,8 @@
 #include "download.h"
 #include "images.h"
 #include "log.h"
+#include "package.h"
+#include "runner.h"
 #include "task.h"
 #include "upload.h"
 #include "util.h"
@@ -871,7 +873,9 @@ img_upload_done(void *opaque, struct api_req *r,
     d.size = (int64_t)res->size;
     d.checksum = res->md5;
     d.os_hash_value = res->sha512;
-    if (images_upload_finish(u->svc, u->up, &d, NULL, &task, &err) < 0) {
+    if ((images_is_package(images_upload_image(u->up)->container_format)
+             ? package_upload_finish(u->svc, u->up, NULL, &task, &err)
+             : images_upload_finish(u->svc, u->up, &d, NULL, &err)) < 0) {
         if (error_get_class(err) == ERR_INVALID) {
             /* Data that is not what it claims: Glance's 400. */
             api_error(r, 400, "%s", error_msg(err));
@@ -882,7 +886,7 @@ img_upload_done(void *opaque, struct api_req *r,
         return;
     }
     free(u);
-    if (task && task_spawn(r->svc, task->id, &err) < 0) {
+    if (task && runner_spawn(r->svc, task->id, &err) < 0) {
         /* The import is recorded as failed; recovery removes the image
          * it was to fill.
          */

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "recover.h"
 #include "svcpool.h"
 #include "xalloc.h"
 
@@ -24,11 +25,13 @@ svcpool_new(const struct config *cfg, unsigned keep, struct error **errp)
     p->keep = keep ? keep : 1;
     p->idle = xcalloc(p->keep, sizeof(*p->idle));
     pthread_mutex_init(&p->lock, NULL);
-    first = svc_open(cfg, 0, errp);
+    first = svc_open(cfg, errp);
     if (first == NULL) {
         svcpool_free(p);
         return NULL;
     }
+    /* What dead processes left, once, as the daemon starts. */
+    recover_all(first);
     p->idle[p->nidle++] = first;
     return p;
 }
@@ -61,7 +64,7 @@ svcpool_get(struct svcpool *p, struct error **errp)
     p->lent++;
     pthread_mutex_unlock(&p->lock);
     if (svc == NULL) {
-        svc = svc_open(p->cfg, SVC_NO_RECOVER, errp);
+        svc = svc_open(p->cfg, errp);
         if (svc == NULL) {
             pthread_mutex_lock(&p->lock);
             p->lent--;

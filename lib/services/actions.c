@@ -5,8 +5,7 @@
 #include "actions.h"
 #include "cleanup.h"
 #include "log.h"
-#include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -65,16 +64,8 @@ int
 actions_list(struct svc *svc, const struct caller *who, const char *ref,
              struct instance_action ***out, size_t *n, struct error **errp)
 {
-    struct instance *inst = NULL;
-    int r;
-
-    if (servers_find(svc, who, ref, &inst, errp) < 0) {
-        return -1;
-    }
-    r = catalog_instance_action_list(svc_catalog(svc), inst->id, out, n,
-                                     errp);
-    instance_free(inst);
-    return r;
+    return catalog_instance_action_list(svc_catalog(svc), ref, out, n,
+                                        errp);
 }
 
 int

@@ -33,14 +33,17 @@ void actions_start(struct svc *svc, const struct caller *who,
 void actions_finish(struct svc *svc, const char *instance_id,
                     const char *req, const struct error *err);
 
-/* The actions on server REF (which WHO may see), newest first (free with
- * instance_action_list_free).
+/* The actions on server REF, newest first (free with
+ * instance_action_list_free).  REF is the ID of a server the caller found
+ * for WHO (servers_find): this module does not look servers up, since
+ * the servers service records their actions here.
  */
 int actions_list(struct svc *svc, const struct caller *who, const char *ref,
                  struct instance_action ***out, size_t *n,
                  struct error **errp);
 
-/* The action of request REQ on server REF; caller frees.  ERR_NOT_FOUND
+/* The action of request REQ on server REF (an ID, as for actions_list);
+ * caller frees.  ERR_NOT_FOUND
  * "Action for request_id x on instance y not found".
  */
 int actions_find(struct svc *svc, const struct caller *who, const char *ref,

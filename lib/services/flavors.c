@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "flavors.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "xalloc.h"
 

@@ -8,7 +8,7 @@
 #include "identity.h"
 #include "log.h"
 #include "password.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "xalloc.h"
 

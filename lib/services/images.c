@@ -14,11 +14,9 @@
 #include "hash.h"
 #include "images.h"
 #include "log.h"
-#include "package.h"
 #include "qemuimg.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
-#include "volumes.h"
 #include "xalloc.h"
 
 bool
@@ -458,7 +456,7 @@ images_glance_disk_format(const char *fmt)
     return false;
 }
 
-static bool
+bool
 images_is_package(const char *container_format)
 {
     return container_format && strcmp(container_format, "ova") == 0;
@@ -650,36 +648,40 @@ images_upload_abort(struct svc *svc, struct images_upload *u,
     images_upload_free(u);
 }
 
-/* An uploaded package: hand it to an import that replaces the image. */
-static int
-images_upload_package(struct svc *svc, struct images_upload *u,
-                      struct task **task, struct error **errp)
+const char *
+images_upload_path(const struct images_upload *u)
 {
-    struct caller owner = {NULL, u->img->owner, true, NULL};
+    return u->path;
+}
 
-    /* The task first: from then on recovery leaves the image to it. */
-    if (package_import_into_request(svc, &owner, u->path, u->img->id, task,
-                                    errp) < 0) {
-        return -1;
-    }
+int
+images_upload_handoff(struct svc *svc, struct images_upload *u,
+                      struct error **errp)
+{
+    struct error *err = NULL;
+
+    close(u->fd);
+    u->fd = -1;
     if (catalog_image_transition(svc_catalog(svc), u->img->id, "saving",
-                                 "importing", NULL, errp) < 0) {
-        struct task_result dropped = {"failed", NULL, "the upload failed",
-                                      "generic"};
-
-        catalog_task_finish(svc_catalog(svc), (*task)->id, &dropped, NULL);
+                                 "importing", NULL, &err) < 0) {
+        blob_discard(svc_blob(svc), u->key);
+        catalog_image_transition(svc_catalog(svc), u->img->id, NULL,
+                                 "killed", error_msg(err), NULL);
+        images_upload_free(u);
+        error_propagate(errp, err);
         return -1;
     }
-    /* The import takes the image's lock itself. */
-    lock_release(u->lock);
-    u->lock = NULL;
+    /* The import takes the image's lock itself; the package stays until
+     * it has read it.
+     */
+    images_upload_free(u);
     return 0;
 }
 
 int
 images_upload_finish(struct svc *svc, struct images_upload *u,
                      const struct images_upload_data *d, struct image **out,
-                     struct task **task, struct error **errp)
+                     struct error **errp)
 {
     struct catalog *cat = svc_catalog(svc);
     struct image_data data = {0};
@@ -687,22 +689,15 @@ images_upload_finish(struct svc *svc, struct images_upload *u,
     struct error *err = NULL;
     int64_t vsize = 0;
 
-    *task = NULL;
     if (out) {
         *out = NULL;
     }
     close(u->fd);
     u->fd = -1;
     if (images_is_package(u->img->container_format)) {
-        if (images_upload_package(svc, u, task, &err) < 0) {
-            goto fail;
-        }
-        if (out && catalog_image_get(cat, u->img->id, out, &err) < 0) {
-            goto fail;
-        }
-        /* The package stays until the import has read it. */
-        images_upload_free(u);
-        return 0;
+        error_setg(&err, ERR_INVALID, "a package upload is finished by "
+                   "package_upload_finish");
+        goto fail;
     }
     if (images_check_data(u->path, u->img->disk_format, &vsize, &err) < 0 ||
         images_check_space(svc, vsize > d->size ? vsize - d->size : 0,
@@ -735,10 +730,6 @@ images_upload_finish(struct svc *svc, struct images_upload *u,
     return 0;
 
 fail:
-    if (*task) {
-        task_free(*task);
-        *task = NULL;
-    }
     blob_discard(svc_blob(svc), u->key);
 fail_committed:
     catalog_image_transition(cat, u->img->id, NULL, "killed",
@@ -854,7 +845,6 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
         log_warnx("image %s: %s", img->id, error_msg(err));
         error_free(err);
     }
-    volumes_snapshot_delete_set(svc, img->id);
     r = 0;
 out:
     image_free(img);

@@ -149,18 +149,30 @@ const struct image *images_upload_image(const struct images_upload *u);
  * images_create checks a copy (format, self-containment, encryption,
  * qemu-img check) and against the space left, commit it to the store and
  * make the image active with D's size and hashes (the data is not read
- * again to hash it).  An image of container format ova is imported
- * instead: it becomes importing and *TASK (caller frees; start it with
- * task_spawn or run it) is the import that unpacks the package into the
- * image and its set, as "image import" does; for other images *TASK is
- * NULL.  On failure the data is removed and the image is killed with the
- * reason.  Frees U either way.  *OUT (caller frees, may be NULL) is the
- * image after.
+ * again to hash it).  An image of container format ova is refused here:
+ * package_upload_finish (package.h) imports it.  On failure the data is
+ * removed and the image is killed with the reason.  Frees U either way.
+ * *OUT (caller frees, may be NULL) is the image after.
  */
 int images_upload_finish(struct svc *svc, struct images_upload *u,
                          const struct images_upload_data *d,
-                         struct image **out, struct task **task,
-                         struct error **errp);
+                         struct image **out, struct error **errp);
+
+/* Is CONTAINER_FORMAT (may be NULL) a package that an upload imports
+ * (ova)?
+ */
+bool images_is_package(const char *container_format);
+
+/* The staging file of U (owned by U). */
+const char *images_upload_path(const struct images_upload *u);
+
+/* Hand the complete upload U to an import task already created for it:
+ * the image becomes importing and the staging file stays for the import
+ * to read and remove.  On failure the data is removed and the image
+ * killed.  Frees U either way.
+ */
+int images_upload_handoff(struct svc *svc, struct images_upload *u,
+                          struct error **errp);
 
 /* The upload will not complete (a limit, a disk error, the client went
  * away): remove the data and kill the image with REASON.  Frees U.
@@ -175,9 +187,10 @@ int images_change(struct svc *svc, const struct caller *who,
                   const char *ref, const struct images_change *ch,
                   struct image **out, struct error **errp);
 
-/* Delete image REF and the volume snapshots of its set: refused with
- * ERR_CONFLICT while it is being made, or when a server, a volume or
- * another image depends on it.
+/* Delete image REF: refused with ERR_CONFLICT while it is being made,
+ * or when a server, a volume or another image depends on it.  (The
+ * volume snapshots of an instance-level snapshot's set go with
+ * snapshot_delete_image, snapshot.h.)
  */
 int images_delete(struct svc *svc, const struct caller *who,
                   const char *ref, struct error **errp);

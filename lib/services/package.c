@@ -19,7 +19,7 @@
 #include "props.h"
 #include "qemuimg.h"
 #include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -1075,6 +1075,43 @@ package_import_into_request(struct svc *svc, const struct caller *who,
     json_object_object_add(req, "into", json_object_new_boolean(true));
     return task_create(svc, who, package_import_task_kind.name, "image",
                        image_id, image_id, req, out, errp);
+}
+
+int
+package_upload_finish(struct svc *svc, struct images_upload *u,
+                      struct image **out, struct task **task,
+                      struct error **errp)
+{
+    const struct image *img = images_upload_image(u);
+    struct caller owner = {NULL, img->owner, true, NULL};
+    CLEANUP_FREE char *id = xstrdup(img->id);
+    struct error *err = NULL;
+
+    *task = NULL;
+    if (out) {
+        *out = NULL;
+    }
+    /* The task first: from then on recovery leaves the image to it. */
+    if (package_import_into_request(svc, &owner, images_upload_path(u), id,
+                                    task, &err) < 0) {
+        images_upload_abort(svc, u, error_msg(err));
+        error_propagate(errp, err);
+        return -1;
+    }
+    if (images_upload_handoff(svc, u, &err) < 0) {
+        struct task_result dropped = {"failed", NULL, "the upload failed",
+                                      "generic"};
+
+        catalog_task_finish(svc_catalog(svc), (*task)->id, &dropped, NULL);
+        task_free(*task);
+        *task = NULL;
+        error_propagate(errp, err);
+        return -1;
+    }
+    if (out && catalog_image_get(svc_catalog(svc), id, out, errp) < 0) {
+        return -1;      /* the import runs all the same */
+    }
+    return 0;
 }
 
 /* Remove the package uploaded for image ID (the store's staging object

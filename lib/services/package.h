@@ -28,6 +28,8 @@
 #include "svc.h"
 #include "task.h"
 
+struct images_upload;   /* images.h */
+
 /* Ask for an export of image REF (active, a qcow2 or raw disk) to PATH
  * (must not exist), its disks as DISK_FORMAT ("vmdk" or "qcow2").  *OUT
  * (caller frees) is the task.
@@ -65,5 +67,17 @@ void package_import_undo(struct svc *svc, const struct image *img);
 
 extern const struct task_kind package_export_task_kind;
 extern const struct task_kind package_import_task_kind;
+
+/* Finish upload U of an image of container format ova (images.h): the
+ * package is handed to an import into that image (as
+ * package_import_into_request), which *TASK (caller frees; start it with
+ * runner_spawn or run it) is.  The image is importing until the task
+ * ends.  On failure the upload's data is removed and the image killed.
+ * Frees U either way.  *OUT (caller frees, may be NULL) is the image
+ * after.
+ */
+int package_upload_finish(struct svc *svc, struct images_upload *u,
+                          struct image **out, struct task **task,
+                          struct error **errp);
 
 #endif

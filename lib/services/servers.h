@@ -101,6 +101,19 @@ int servers_reboot(struct svc *svc, const struct caller *who,
 int servers_console_path(struct svc *svc, const struct caller *who,
                          const char *ref, char **path, struct error **errp);
 
+/* Attach volume VREF to server SREF, or detach it.  On a running server
+ * the disk is hot-plugged (hot-unplugged, waiting for the guest to let
+ * go); on a stopped one the attachment is recorded and takes effect at
+ * its next start.  ERR_CONFLICT when the volume is attached elsewhere,
+ * the server has no free slot, or (detach) the server is paused.
+ */
+int servers_attach_volume(struct svc *svc, const struct caller *who,
+                          const char *sref, const char *vref,
+                          struct error **errp);
+int servers_detach_volume(struct svc *svc, const struct caller *who,
+                          const char *sref, const char *vref,
+                          struct error **errp);
+
 /* Open server REF's guest agent within TIMEOUT_MS (close with
  * agent_close).
  */
@@ -119,6 +132,9 @@ void servers_domain_clear(struct servers_domain *sd);
 bool servers_has_agent(const struct instance *inst);
 bool servers_stopped_cleanly(const struct instance *inst);
 bool servers_requires_quiesce(const struct instance *inst);
+
+/* The ID of the flavor INST was made from (borrowed), or NULL. */
+const char *servers_flavor(const struct instance *inst);
 
 /* Record that the user asked for STATE ("active", "paused", "stopped")
  * and, unless NULL, how the last shutdown went.

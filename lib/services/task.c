@@ -11,14 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup.h"
 #include "cleanup.h"
 #include "datadir.h"
 #include "log.h"
-#include "package.h"
-#include "snapshot.h"
 #include "sock.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "task.h"
 #include "util.h"
 #include "xalloc.h"
@@ -40,23 +37,15 @@ struct task_run {
     char last_phase[32];            /* in which phase */
 };
 
-/* The kinds of task, by name. */
-static const struct task_kind *const task_kinds[] = {
-    &snapshot_task_kind,
-    &backup_task_kind,
-    &package_import_task_kind,
-    &package_export_task_kind,
-    NULL,
-};
-
+/* The kind named NAME among KINDS (NULL-terminated), or NULL. */
 static const struct task_kind *
-task_kind_named(const char *name)
+task_kind_named(const struct task_kind *const *kinds, const char *name)
 {
     size_t i;
 
-    for (i = 0; task_kinds[i]; i++) {
-        if (strcmp(task_kinds[i]->name, name) == 0) {
-            return task_kinds[i];
+    for (i = 0; kinds[i]; i++) {
+        if (strcmp(kinds[i]->name, name) == 0) {
+            return kinds[i];
         }
     }
     return NULL;
@@ -164,8 +153,9 @@ task_in_background(const struct task_run *t)
 }
 
 int
-task_run(struct svc *svc, const char *id, unsigned flags,
-         const struct progress *progress, struct error **errp)
+task_execute(struct svc *svc, const struct task_kind *const *kinds,
+             const char *id, unsigned flags,
+             const struct progress *progress, struct error **errp)
 {
     struct catalog *cat = svc_catalog(svc);
     struct task_run t = {.svc = svc, .outer = progress,
@@ -184,7 +174,7 @@ task_run(struct svc *svc, const char *id, unsigned flags,
     if (catalog_task_get(cat, id, &t.task, errp) < 0) {
         return -1;
     }
-    kind = task_kind_named(t.task->kind);
+    kind = task_kind_named(kinds, t.task->kind);
     if (kind == NULL) {
         error_setg(errp, ERR_INVALID, "task %s is of unknown kind '%s'", id,
                    t.task->kind);
@@ -295,11 +285,13 @@ task_exec_worker(struct svc *svc, const char *prog, const char *id)
     _exit(127);
 }
 
-/* Task ID will never run: what was made for it is undone by its kind's
- * recovery, and it is recorded as failed with WHY.
+/* Task ID will never run: it is recorded as failed with WHY, and what
+ * was made for it is undone by its kind's recovery among KINDS (none
+ * when KINDS is NULL).
  */
 static void
-task_abandon(struct svc *svc, const char *id, const char *why)
+task_abandon(struct svc *svc, const struct task_kind *const *kinds,
+             const char *id, const char *why)
 {
     struct task_result lost = {"failed", NULL, why, "io"};
     const struct task_kind *kind;
@@ -310,21 +302,23 @@ task_abandon(struct svc *svc, const char *id, const char *why)
     }
     if (strcmp(t->state, "queued") == 0 &&
         catalog_task_finish(svc_catalog(svc), id, &lost, NULL) == 0 &&
-        (kind = task_kind_named(t->kind)) != NULL && kind->recover) {
+        kinds && (kind = task_kind_named(kinds, t->kind)) != NULL &&
+        kind->recover) {
         kind->recover(svc, t);
     }
     task_free(t);
 }
 
 int
-task_spawn(struct svc *svc, const char *id, struct error **errp)
+task_spawn_kinds(struct svc *svc, const struct task_kind *const *kinds,
+                 const char *id, struct error **errp)
 {
     CLEANUP_FREE char *prog = task_worker_program(svc, errp);
     pid_t pid;
     int status;
 
     if (prog == NULL) {
-        task_abandon(svc, id, "no worker program");
+        task_abandon(svc, kinds, id, "no worker program");
         return -1;
     }
     fflush(NULL);
@@ -334,7 +328,7 @@ task_spawn(struct svc *svc, const char *id, struct error **errp)
     pid = fork();
     if (pid < 0) {
         error_setg_errno(errp, ERR_IO, errno, "fork");
-        task_abandon(svc, id, "the worker could not be started");
+        task_abandon(svc, kinds, id, "the worker could not be started");
         return -1;
     }
     if (pid == 0) {
@@ -349,16 +343,22 @@ task_spawn(struct svc *svc, const char *id, struct error **errp)
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         error_setg(errp, ERR_IO, "cannot start the worker");
-        task_abandon(svc, id, "the worker could not be started");
+        task_abandon(svc, kinds, id, "the worker could not be started");
         return -1;
     }
     if (task_wait(svc, id, NULL, TASK_CLAIM_TIMEOUT_MS, errp) < 0) {
         /* A worker that claims it after all finds it failed. */
-        task_abandon(svc, id, "the worker did not start");
+        task_abandon(svc, kinds, id, "the worker did not start");
         error_prepend(errp, "the worker did not take task %s: ", id);
         return -1;
     }
     return 0;
+}
+
+int
+task_spawn(struct svc *svc, const char *id, struct error **errp)
+{
+    return task_spawn_kinds(svc, NULL, id, errp);
 }
 
 int
@@ -514,7 +514,7 @@ task_long_queued(const struct task *t)
 }
 
 void
-task_recover(struct svc *svc)
+task_recover(struct svc *svc, const struct task_kind *const *kinds)
 {
     struct catalog *cat = svc_catalog(svc);
     static const char *const states[] = {"running", "queued"};
@@ -530,7 +530,7 @@ task_recover(struct svc *svc)
         }
         for (i = 0; i < n; i++) {
             struct task *t = list[i];
-            const struct task_kind *kind = task_kind_named(t->kind);
+            const struct task_kind *kind = task_kind_named(kinds, t->kind);
             struct lock *lk = NULL;
 
             if ((s == 1 && !task_long_queued(t)) ||

@@ -7,11 +7,10 @@
  * once by an instance-level snapshot (snapshot.h) or an import and never
  * again.
  *
- * Attaching to a running server hot-plugs the disk through the
- * hypervisor driver; attaching to a stopped one is recorded and takes
- * effect at its next start.  A volume's device index (1, 2, ...; the
- * root disk is 0) fixes its order on the server; the serial number the
- * guest sees is the start of the volume ID.
+ * Attaching a volume to a server is the servers' business (servers.h),
+ * as in Nova.  A volume's device index (1, 2, ...; the root disk is 0)
+ * fixes its order on the server; the serial number the guest sees is the
+ * start of the volume ID.
  */
 #ifndef VMSNAP_VOLUMES_H
 #define VMSNAP_VOLUMES_H
@@ -22,6 +21,7 @@
 #include "error.h"
 #include "hv.h"
 #include "svc.h"
+#include "task.h"
 
 /* What "volume create" asks for: exactly one of SIZE, SNAPSHOT, IMAGE. */
 struct volumes_new {
@@ -54,16 +54,6 @@ int volumes_list(struct svc *svc, const struct caller *who,
 int volumes_delete(struct svc *svc, const struct caller *who,
                    const char *ref, struct error **errp);
 
-/* Attach volume VREF to server SREF (hot-plugged if it runs), or detach
- * it (hot-unplugged, waiting for the guest to let go).  ERR_CONFLICT
- * when the volume is attached elsewhere, the server has no free slot, or
- * (detach) the server is paused.
- */
-int volumes_attach(struct svc *svc, const struct caller *who,
-                   const char *sref, const char *vref, struct error **errp);
-int volumes_detach(struct svc *svc, const struct caller *who,
-                   const char *sref, const char *vref, struct error **errp);
-
 /* Volume snapshots: find, list (all, or those of one instance-level
  * snapshot IMAGE_ID when it is not NULL), delete (refused while a volume
  * or an image depends on it).
@@ -77,6 +67,24 @@ int volumes_snapshot_list(struct svc *svc, const struct caller *who,
                           struct error **errp);
 int volumes_snapshot_delete(struct svc *svc, const struct caller *who,
                             const char *ref, struct error **errp);
+
+/* Ask for a snapshot of volume REF named NAME (Cinder's POST /snapshots):
+ * the volume must be available (detached: an attached volume is
+ * snapshotted with its server, all volumes at one instant, by snapshot.h).
+ * *OUT (caller frees) is the new record, creating, and *TASK (caller
+ * frees) the task that copies the volume into the image store and makes
+ * it available (or error, with the reason logged, when the copy fails):
+ * run it or start it.  While it copies, the volume cannot be opened for
+ * writing (qemu-img holds its lock), so attaching it to a running server
+ * fails cleanly.
+ */
+int volumes_snapshot_request(struct svc *svc, const struct caller *who,
+                             const char *ref, const char *name,
+                             struct volume_snapshot **out, struct task **task,
+                             struct error **errp);
+
+/* The task kind that copies a volume into its snapshot. */
+extern const struct task_kind volumes_snapshot_task_kind;
 
 /* The local file of volume snapshot VS's data (caller frees). */
 int volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,

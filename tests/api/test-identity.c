@@ -65,7 +65,7 @@ main(void)
     }
     cfg = config_load("/dev/null", &err);
     if (cfg == NULL || config_set(cfg, "data_dir", data_dir, &err) < 0 ||
-        (svc = svc_open(cfg, 0, &err)) == NULL) {
+        (svc = svc_open(cfg, &err)) == NULL) {
         fprintf(stderr, "setup: %s\n", error_msg(err));
         return 1;
     }
