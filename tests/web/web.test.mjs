@@ -131,7 +131,7 @@ async function startDaemon(name) {
   // Copies are rate-limited (a setting users have too) so that a
   // snapshot of the small test guest stays "saving" long enough for the
   // page to show its progress.
-  const env = {VMSNAP_COPY_RATE_LIMIT: '8M', ...process.env, VMSNAP_DATA_DIR: dd};
+  const env = {VMSNAP_COPY_RATE_LIMIT: '16M', ...process.env, VMSNAP_DATA_DIR: dd};
   const p = spawn(VMSNAPD, ['--listen', '127.0.0.1:0', '--port-file', path.join(dd, 'port'),
                             '--data-dir', dd, '--www-dir', path.join(SRCDIR, 'www')],
                   {stdio: ['ignore', log, log], env});
@@ -195,6 +195,10 @@ const STEPS = [
   'the snapshot becomes active on the Images page',
   'its detail page reads instance_uuid and vmsnap_quiesced=yes',
   'launch a new instance from the snapshot; it becomes ACTIVE',
+  'Volumes: Create Volume (1 GiB); it becomes Available',
+  'Attach it to the instance; it is In-use, attached to it',
+  'Create Snapshot with "All volumes": its detail page shows the volume snapshot block_device_mapping names, and Volume Snapshots lists it',
+  'Delete the instance snapshot, then its volume snapshot (kept apart, as Cinder keeps them), Detach the volume, Delete it',
   'a snapshot that fails (a failing fsfreeze hook, os_require_quiesce=yes) shows its reason',
   'a member of another project does not see these instances',
   'delete both instances, with confirmation',
@@ -574,7 +578,8 @@ async function computePart(d, page, alice, guest) {
     await page.screenshot({path: path.join(SHOTS, 'instances.png')});
     return true;
   });
-  await check(STEPS[5], async () => {
+  await volumesPart(d, page, alice, vm1);
+  await check(STEPS[9], async () => {
     // Seed 000: a failing hook abandons a snapshot that must be quiesced.
     // The hook is put in the guest with the agent; the source image asks
     // for quiesce.
@@ -608,7 +613,7 @@ async function computePart(d, page, alice, guest) {
     return p.status === 200 && /os_require_quiesce/.test(why) && /hook|freez/i.test(why) &&
            !/internal error/i.test(why);
   });
-  await check(STEPS[6], async () => {
+  await check(STEPS[10], async () => {
     const other = await page.context().newPage();
     await other.goto(`${d.base}/`);
     await login(other, 'carol', 'secret3', 'other');
@@ -621,7 +626,7 @@ async function computePart(d, page, alice, guest) {
     await other.close();
     return seen === 0 && snaps === 0;
   });
-  await check(STEPS[7], async () => {
+  await check(STEPS[11], async () => {
     await nav(page, 'Instances').click();
     for (const name of [vm2, vm1]) {
       await row(page, name).getByRole('button', {name: 'More'}).click();
@@ -633,9 +638,83 @@ async function computePart(d, page, alice, guest) {
     }
     return true;
   });
-  await check(STEPS[8], async () =>
+  await check(STEPS[12], async () =>
     fs.statSync(path.join(SHOTS, 'instances.png')).size > 10000 &&
     fs.statSync(path.join(SHOTS, 'images.png')).size > 10000);
+}
+
+// Volumes in the page, and an instance-level snapshot ("All volumes",
+// seed 004) of server VM.
+async function volumesPart(d, page, alice, vm) {
+  const vol = 'web-data';
+  const setName = 'web-set1';
+  const volRow = () => row(page, vol);
+  await check(STEPS[5], async () => {
+    await nav(page, 'Volumes').click();
+    await page.getByRole('button', {name: 'Create Volume'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Volume Name').fill(vol);
+    await dlg.getByLabel('Size (GiB)').fill('1');
+    await dlg.getByRole('button', {name: 'Create Volume'}).click();
+    await volRow().getByText('Available', {exact: true}).waitFor({timeout: LONG});
+    return true;
+  });
+  await check(STEPS[6], async () => {
+    await volRow().getByRole('button', {name: 'Attach'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Instance').selectOption({label: vm});
+    await dlg.getByRole('button', {name: 'Attach Volume'}).click();
+    await volRow().getByText('In Use', {exact: true}).waitFor({timeout: LONG});
+    const on = await volRow().getByRole('cell').nth(3).textContent();
+    diag(`attached to: ${on}`);
+    return on.startsWith(`${vm} on `);
+  });
+  await check(STEPS[7], async () => {
+    await nav(page, 'Instances').click();
+    await row(page, vm).getByRole('button', {name: 'Create Snapshot'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Snapshot Name').fill(setName);
+    await dlg.getByLabel('All volumes').check();
+    await dlg.getByRole('button', {name: 'Create Snapshot'}).click();
+    await page.getByRole('heading', {name: 'Images'}).waitFor();
+    await row(page, setName).getByText('Active', {exact: true}).waitFor({timeout: LONG});
+    await row(page, setName).getByRole('link', {name: setName}).click();
+    const bdm = page.getByRole('table', {name: 'Volume snapshots of this image'});
+    await bdm.waitFor();
+    const line = await bdm.getByRole('row').filter({hasText: vol}).textContent();
+    diag(`block_device_mapping: ${line}`);
+    await nav(page, 'Volume Snapshots').click();
+    const vs = page.getByRole('row').filter({has: page.getByRole('link', {name: setName})});
+    await vs.getByText('Available', {exact: true}).waitFor({timeout: LONG});
+    const txt = await vs.textContent();
+    return /\/dev\/vd[b-z]/.test(line) && txt.includes(vol);
+  });
+  await check(STEPS[8], async () => {
+    await nav(page, 'Images').click();
+    await row(page, setName).getByRole('button', {name: 'More'}).click();
+    await row(page, setName).getByRole('menuitem', {name: 'Delete Image'}).click();
+    let dlg = page.getByRole('dialog');
+    await dlg.getByRole('button', {name: 'Delete Image'}).click();
+    await row(page, setName).waitFor({state: 'detached', timeout: LONG});
+    await nav(page, 'Volume Snapshots').click();
+    await row(page, vol).getByRole('button', {name: 'More'}).click();
+    await row(page, vol).getByRole('menuitem', {name: 'Delete Volume Snapshot'}).click();
+    dlg = page.getByRole('dialog');
+    await dlg.getByRole('button', {name: 'Delete Volume Snapshot'}).click();
+    await page.getByText('No volume snapshots.').waitFor({timeout: LONG});
+    await nav(page, 'Volumes').click();
+    await volRow().getByRole('button', {name: 'Detach'}).click();
+    dlg = page.getByRole('dialog');
+    await dlg.getByRole('button', {name: 'Detach Volume'}).click();
+    await volRow().getByText('Available', {exact: true}).waitFor({timeout: LONG});
+    await volRow().getByRole('button', {name: 'More'}).click();
+    await volRow().getByRole('menuitem', {name: 'Delete Volume'}).click();
+    dlg = page.getByRole('dialog');
+    await dlg.getByRole('button', {name: 'Delete Volume'}).click();
+    await volRow().waitFor({state: 'detached', timeout: LONG});
+    const left = await rest(d.base, alice.token, 'GET', `/volume/v3/${alice.project}/volumes`);
+    return left.status === 200 && left.json.volumes.length === 0;
+  });
 }
 
 try {
