@@ -9,8 +9,11 @@
 // serves Nova and Glance: launch an instance from the test guest's image,
 // wait for ACTIVE, Create Snapshot, see it saving then active on Images,
 // its detail page (instance_uuid, vmsnap_quiesced=yes), launch an
-// instance from the snapshot, delete both; a member of another project
-// sees none of it; names are shown as text; log out.  Screenshots of the
+// instance from the snapshot, Pause and Resume, Create Backup, a volume
+// created, attached and snapshotted with the instance ("All volumes"),
+// a snapshot that fails showing the service's reason, delete both
+// instances; a member of another project sees none of it; names are
+// shown as text; log out.  Screenshots of the
 // Instances and Images pages go to docs/screenshots/.
 //
 // Waits are for states (locator.waitFor on texts and elements), with
@@ -195,6 +198,8 @@ const STEPS = [
   'the snapshot becomes active on the Images page',
   'its detail page reads instance_uuid and vmsnap_quiesced=yes',
   'launch a new instance from the snapshot; it becomes ACTIVE',
+  'Pause, then Resume, from the row\'s menu',
+  'Create Backup (type and rotation): a backup on the Images page, active',
   'Volumes: Create Volume (1 GiB); it becomes Available',
   'Attach it to the instance; it is In-use, attached to it',
   'Create Snapshot with "All volumes": its detail page shows the volume snapshot block_device_mapping names, and Volume Snapshots lists it',
@@ -492,7 +497,7 @@ async function imagesPart(d, page, alice) {
     await other.close();
     return seen === 0;
   });
-  await check(IMAGE_STEPS[5], async () => {
+  await check(IMAGE_STEPS[7], async () => {
     await nav(page, 'Images').click();
     const id = (await rest(d.base, alice.token, 'GET', '/image/v2/images?name=broken-upload'))
       .json.images[0].id;
@@ -578,8 +583,36 @@ async function computePart(d, page, alice, guest) {
     await page.screenshot({path: path.join(SHOTS, 'instances.png')});
     return true;
   });
+  await check(STEPS[5], async () => {
+    await row(page, vm2).getByRole('button', {name: 'More'}).click();
+    await row(page, vm2).getByRole('menuitem', {name: 'Pause'}).click();
+    await row(page, vm2).getByText('Paused', {exact: true}).first().waitFor({timeout: LONG});
+    await row(page, vm2).getByRole('button', {name: 'More'}).click();
+    await row(page, vm2).getByRole('menuitem', {name: 'Resume'}).click();
+    await row(page, vm2).getByText('Active', {exact: true}).waitFor({timeout: LONG});
+    return true;
+  });
+  await check(STEPS[6], async () => {
+    await row(page, vm2).getByRole('button', {name: 'More'}).click();
+    await row(page, vm2).getByRole('menuitem', {name: 'Create Backup'}).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.getByLabel('Backup Name').fill('web-backup1');
+    await dlg.getByLabel('Backup Type').fill('weekly');
+    await dlg.getByLabel('Rotation').fill('1');
+    await dlg.getByRole('button', {name: 'Create Backup'}).click();
+    await dlg.waitFor({state: 'detached'});
+    await nav(page, 'Images').click();
+    const r = row(page, 'web-backup1');
+    await r.getByText('Active', {exact: true}).waitFor({timeout: LONG});
+    const type = await r.getByRole('cell').nth(1).textContent();
+    const imgs = await rest(d.base, alice.token, 'GET', '/image/v2/images?name=web-backup1');
+    const b = imgs.json.images[0];
+    diag(`backup: ${type}, backup_type=${b.backup_type}`);
+    await nav(page, 'Instances').click();
+    return type === 'Backup' && b.image_type === 'backup' && b.backup_type === 'weekly';
+  });
   await volumesPart(d, page, alice, vm1);
-  await check(STEPS[9], async () => {
+  await check(STEPS[11], async () => {
     // Seed 000: a failing hook abandons a snapshot that must be quiesced.
     // The hook is put in the guest with the agent; the source image asks
     // for quiesce.
@@ -613,7 +646,7 @@ async function computePart(d, page, alice, guest) {
     return p.status === 200 && /os_require_quiesce/.test(why) && /hook|freez/i.test(why) &&
            !/internal error/i.test(why);
   });
-  await check(STEPS[10], async () => {
+  await check(STEPS[12], async () => {
     const other = await page.context().newPage();
     await other.goto(`${d.base}/`);
     await login(other, 'carol', 'secret3', 'other');
@@ -626,7 +659,7 @@ async function computePart(d, page, alice, guest) {
     await other.close();
     return seen === 0 && snaps === 0;
   });
-  await check(STEPS[11], async () => {
+  await check(STEPS[13], async () => {
     await nav(page, 'Instances').click();
     for (const name of [vm2, vm1]) {
       await row(page, name).getByRole('button', {name: 'More'}).click();
@@ -638,7 +671,7 @@ async function computePart(d, page, alice, guest) {
     }
     return true;
   });
-  await check(STEPS[12], async () =>
+  await check(STEPS[14], async () =>
     fs.statSync(path.join(SHOTS, 'instances.png')).size > 10000 &&
     fs.statSync(path.join(SHOTS, 'images.png')).size > 10000);
 }
@@ -649,7 +682,7 @@ async function volumesPart(d, page, alice, vm) {
   const vol = 'web-data';
   const setName = 'web-set1';
   const volRow = () => row(page, vol);
-  await check(STEPS[5], async () => {
+  await check(STEPS[7], async () => {
     await nav(page, 'Volumes').click();
     await page.getByRole('button', {name: 'Create Volume'}).click();
     const dlg = page.getByRole('dialog');
@@ -659,7 +692,7 @@ async function volumesPart(d, page, alice, vm) {
     await volRow().getByText('Available', {exact: true}).waitFor({timeout: LONG});
     return true;
   });
-  await check(STEPS[6], async () => {
+  await check(STEPS[8], async () => {
     await volRow().getByRole('button', {name: 'Attach'}).click();
     const dlg = page.getByRole('dialog');
     await dlg.getByLabel('Instance').selectOption({label: vm});
@@ -669,7 +702,7 @@ async function volumesPart(d, page, alice, vm) {
     diag(`attached to: ${on}`);
     return on.startsWith(`${vm} on `);
   });
-  await check(STEPS[7], async () => {
+  await check(STEPS[9], async () => {
     await nav(page, 'Instances').click();
     await row(page, vm).getByRole('button', {name: 'Create Snapshot'}).click();
     const dlg = page.getByRole('dialog');
@@ -689,7 +722,7 @@ async function volumesPart(d, page, alice, vm) {
     const txt = await vs.textContent();
     return /\/dev\/vd[b-z]/.test(line) && txt.includes(vol);
   });
-  await check(STEPS[8], async () => {
+  await check(STEPS[10], async () => {
     await nav(page, 'Images').click();
     await row(page, setName).getByRole('button', {name: 'More'}).click();
     await row(page, setName).getByRole('menuitem', {name: 'Delete Image'}).click();
