@@ -73,9 +73,6 @@ cat_v3_locations(struct catalog *cat, const char *table, const char *dir,
                                 "NULL AND location IS NULL", table);
     update = util_strdup_printf("UPDATE %s SET location = ?2 WHERE id = ?1",
                                 table);
-    if (select == NULL || update == NULL) {
-        return cat_oom(errp);
-    }
     /* Read them all (as pairs of ID and file) before writing. */
     st = cat_prepare(cat, select, errp);
     if (st == NULL ||

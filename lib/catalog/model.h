@@ -329,8 +329,8 @@ const char *catalog_prop_get(const struct prop *props, size_t n,
 
 /* Set KEY to VALUE in the array *PROPS of *N entries, replacing an
  * existing value or appending (the array is reallocated).  Both strings
- * are copied.  Returns 0, or -1 with ERR_GENERIC if memory ran out (the
- * array is unchanged then).
+ * are copied.  Returns 0: it cannot fail (memory comes from xalloc.h);
+ * the int and ERRP stay for the callers that check.
  */
 int catalog_prop_set(struct prop **props, size_t *n, const char *key,
                      const char *value, struct error **errp);
