@@ -64,6 +64,7 @@ start_daemon() {
     PID=$!
     T_PIDS+=("$PID")
     case " $* " in *" --tls-cert "*) scheme=https ;; esac
+    [ -n "${VMSNAP_TLS_CERT:-}" ] && scheme=https
     wait_for 60 test -s "$dd/port" || return 1
     PORT=$(cat "$dd/port")
     BASE=$scheme://127.0.0.1:$PORT

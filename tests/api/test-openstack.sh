@@ -89,7 +89,23 @@ osc alice secret1 demo --os-cacert "$T_DIR/cert.pem" catalog list -f json >"$O" 
 ok $(test $? = 0 && json "$O" "[e for s in d if s['Type'] == 'image' for e in s['Endpoints']]" | grep -q "https://127.0.0.1:$PORT/image"; echo $?) "the catalog over TLS has https URLs"
 osc alice secret1 demo token issue >"$O" 2>&1
 ok $(test $? = 1 && grep -qi 'certificate' "$O"; echo $?) "without --os-cacert the client refuses the certificate"
+s=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T_DIR/cert.pem" "$BASE/identity/v3")
+ok $(test "$s" = 200; echo $?) "curl --cacert CERT: 200 over HTTPS"
+curl -s -o /dev/null "$BASE/identity/v3"
+ok $(test $? = 60; echo $?) "curl without --cacert: the certificate is refused"
+s=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/identity/v3")
+ok $(test "$s" != 200; echo $?) "plain HTTP to the TLS port gets no answer"
 stop_daemon
 ok $? "the TLS daemon stops with 0"
+
+# TLS from the configuration ([daemon] tls_cert and tls_key, here through
+# their environment variables) rather than options.
+VMSNAP_TLS_CERT=$T_DIR/cert.pem VMSNAP_TLS_KEY=$T_DIR/key.pem \
+    start_daemon tlscfg
+ok $? "vmsnapd starts with tls_cert and tls_key configured"
+s=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T_DIR/cert.pem" "https://127.0.0.1:$PORT/identity/v3")
+ok $(test "$s" = 200; echo $?) "  and serves HTTPS (curl --cacert)"
+stop_daemon
+ok $? "  and stops with 0"
 
 done_testing
