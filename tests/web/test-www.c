@@ -2,9 +2,11 @@
  * and that the static routes yield to the API's own one-segment paths.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apis.h"
+#include "escape.h"
 #include "router.h"
 #include "tap.h"
 #include "views.h"
@@ -51,7 +53,10 @@ test_names(void)
         ok(www_name_ok(good[i]), "served: \"%s\"", good[i]);
     }
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ok(!www_name_ok(bad[i]), "refused: \"%s\"", bad[i]);
+        char *shown = escape_text(bad[i]);  /* one TAP line */
+
+        ok(!www_name_ok(bad[i]), "refused: \"%s\"", shown);
+        free(shown);
     }
 }
 
