@@ -55,6 +55,7 @@ struct api_ctx {
     int64_t token_ttl_s;    /* lifetime of new tokens */
     size_t max_json_body;   /* most bytes of a JSON request body */
     const char *data_dir;   /* the data directory, or NULL */
+    const char *www_dir;    /* the web page's files (www.h), or NULL */
     struct api_version compute_min, compute_max; /* Nova microversions */
     struct api_version volume_min, volume_max;   /* Cinder microversions */
     struct svcpool *services; /* service contexts (svcpool.h) for the

@@ -807,9 +807,14 @@ cmp_metadata(struct api_req *r, json_object *obj, struct prop **props,
     return 0;
 }
 
+/* "vmsnap:all_volumes": true also snapshots every attached volume at the
+ * same instant (snapshot.h; seed 004 asks createImage for it).  Nova has
+ * no such member; the web page's "All volumes" sends it.
+ */
 static const struct api_field cmp_image_f[] = {
     {"name", AJ_STRING, true, NULL, 0, 255},
     {"metadata", AJ_OBJECT, false, NULL, 0, 0},
+    {"vmsnap:all_volumes", AJ_BOOL, false, NULL, 0, 0},
     {NULL, 0, false, NULL, 0, 0},
 };
 static const struct api_schema cmp_image_s = {cmp_image_f, false};
@@ -819,6 +824,7 @@ static const struct api_field cmp_backup_f[] = {
     {"backup_type", AJ_STRING, true, NULL, 0, 255},
     {"rotation", AJ_INT | AJ_STRING, true, NULL, 0, 16},
     {"metadata", AJ_OBJECT, false, NULL, 0, 0},
+    {"vmsnap:all_volumes", AJ_BOOL, false, NULL, 0, 0},
     {NULL, 0, false, NULL, 0, 0},
 };
 static const struct api_schema cmp_backup_s = {cmp_backup_f, false};
@@ -901,6 +907,8 @@ cmp_create_image(struct api_req *r, struct svc *svc, const struct caller *who,
     opts.extra_props = props;
     opts.nextra = n;
     opts.delete_failed = true;
+    opts.all_volumes =
+        json_object_get_boolean(api_json_get(arg, "vmsnap:all_volumes"));
     if (snapshot_request(svc, who, inst->id, &opts, &img, &t, &err) < 0) {
         cmp_snapshot_fail(r, inst, "createImage", err);
         return;
@@ -947,6 +955,8 @@ cmp_create_backup(struct api_req *r, struct svc *svc,
     opts.extra_props = props;
     opts.nextra = n;
     opts.delete_failed = true;
+    opts.all_volumes =
+        json_object_get_boolean(api_json_get(arg, "vmsnap:all_volumes"));
     if (backup_request(svc, who, inst->id, &opts,
                        api_json_str(arg, "backup_type"), (int)rotation, &img,
                        &t, &err) < 0) {

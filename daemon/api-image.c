@@ -99,6 +99,25 @@ img_view(const struct image *img)
     return view_image(img, NULL);
 }
 
+/* The Glance form of IMG as a listing or a show gives it: with the
+ * progress of the task that makes it while it is queued or saving
+ * (vmsnap_progress, views.h).
+ */
+static json_object *
+img_view_live(struct svc *svc, const struct image *img)
+{
+    json_object *o = img_view(img);
+    double pct;
+
+    if (img->status &&
+        (strcmp(img->status, "queued") == 0 ||
+         strcmp(img->status, "saving") == 0) &&
+        task_image_progress(svc, img->id, &pct)) {
+        view_image_progress(o, pct);
+    }
+    return o;
+}
+
 /* R's image: visible to the caller, else 404 as Glance words it. */
 static struct image *
 img_get(struct api_req *r, struct svc *svc, const struct caller *who)
@@ -580,7 +599,7 @@ img_list(struct api_req *r)
     top = json_object_new_object();
     arr = json_object_new_array();
     for (i = start; i < end; i++) {
-        json_object_array_add(arr, img_view(list[i]));
+        json_object_array_add(arr, img_view_live(svc, list[i]));
     }
     json_object_object_add(top, "images", arr);
     rest = api_query_without(r, drop_marker);
@@ -618,7 +637,7 @@ img_show(struct api_req *r)
     api_who(r, &who);
     img = img_get(r, svc, &who);
     if (img) {
-        api_respond_json(r, 200, img_view(img));
+        api_respond_json(r, 200, img_view_live(svc, img));
         image_free(img);
     }
 }

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "svcpool.h"
 #include "util.h"
+#include "www.h"
 
 /* The microversions served: Nova 2.1 only and Cinder 3.0 only.  Every
  * command of the seeds passes with them (openstack-api.md §4, config A),
@@ -45,6 +46,7 @@ struct daemon_opts {
     const char *tls_key;    /* --tls-key */
     const char *public_url; /* --public-url */
     const char *port_file;  /* --port-file */
+    const char *www_dir;    /* --www-dir */
     int64_t max_body;       /* --max-body */
     int64_t token_ttl;      /* --token-ttl */
     int64_t grace_s;        /* --shutdown-grace */
@@ -79,6 +81,8 @@ daemon_usage(FILE *fp)
                 "(default 30)\n"
                 "  --max-conns N          connections at once (default 256)\n"
                 "  --quiet                no access log\n"
+                "  --www-dir DIR          the web page's files (default "
+                VMSNAP_WWW_DIR ")\n"
                 "  --help, --version\n");
 }
 
@@ -119,6 +123,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
         O_GRACE,
         O_MAX_CONNS,
         O_QUIET,
+        O_WWW_DIR,
         O_HELP,
         O_VERSION,
     };
@@ -136,6 +141,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
         {"shutdown-grace", required_argument, NULL, O_GRACE},
         {"max-conns", required_argument, NULL, O_MAX_CONNS},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"www-dir", required_argument, NULL, O_WWW_DIR},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -150,6 +156,7 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
     o->token_ttl = -1;
     o->grace_s = 30;
     o->max_conns = 256;
+    o->www_dir = VMSNAP_WWW_DIR;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -202,6 +209,9 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
             break;
         case O_QUIET:
             o->quiet = true;
+            break;
+        case O_WWW_DIR:
+            o->www_dir = optarg;
             break;
         case O_HELP:
             daemon_usage(stdout);
@@ -356,7 +366,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     CLEANUP_ERROR struct error *err = NULL;
     struct config *cfg = NULL;
     struct svcpool *pool = NULL;
-    const struct route_table *tables[DAEMON_MAX_TABLES + 1];
+    const struct route_table *tables[DAEMON_MAX_TABLES + 2]; /* + www */
     struct identity_open_args idargs;
     struct http_options hopts;
     struct daemon_opts o;
@@ -405,6 +415,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     ctx.token_ttl_s = o.token_ttl;
     ctx.max_json_body = (size_t)o.max_body;
     ctx.data_dir = cfg->data_dir;
+    ctx.www_dir = o.www_dir;
     ctx.compute_min = daemon_compute_min;
     ctx.compute_max = daemon_compute_max;
     ctx.volume_min = daemon_volume_min;
@@ -449,6 +460,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
             tables[nt++] = setup->tables[i];
         }
     }
+    tables[nt++] = &www_routes; /* last: "/{file}" yields to the APIs */
     tables[nt] = NULL;
     rt = router_new(tables, &ctx);
     if (rt == NULL) {

@@ -14,7 +14,11 @@ packages=(
     libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     sqlite3 strace util-linux coreutils
     libmicrohttpd-dev curl python3-openstackclient wrk
+    chromium nodejs
 )
+# npm: Debian's package, unless the installed Node.js brings its own (a
+# Node.js from elsewhere conflicts with Debian's npm).
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,6 +36,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >&2
     apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The web page's browser tests: playwright-core from npm, as locked in
+# tests/web/package-lock.json, into tests/web/node_modules (not in git).
+# It drives Debian's chromium; it never downloads a browser.
+if [ ! -f tests/web/node_modules/playwright-core/index.mjs ] ||
+   [ tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]; then
+    (cd tests/web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+        npm ci --no-audit --no-fund --ignore-scripts >&2)
 fi
 
 # The test guest: built once, cached under a key of its inputs' versions.

@@ -474,6 +474,32 @@ task_pending_for_target(struct svc *svc, const char *target_id)
     return task_pending_for(svc, target_id, false);
 }
 
+bool
+task_image_progress(struct svc *svc, const char *image_id, double *percent)
+{
+    static const char *const states[] = {"running", "queued"};
+    bool found = false;
+    size_t s, i;
+
+    for (s = 0; s < 2 && !found; s++) {
+        struct task_filter f = {.state = states[s]};
+        struct task **list = NULL;
+        size_t n = 0;
+
+        if (catalog_task_list(svc_catalog(svc), &f, &list, &n, NULL) < 0) {
+            return false;
+        }
+        for (i = 0; i < n && !found; i++) {
+            if (list[i]->image_id && strcmp(list[i]->image_id, image_id) == 0) {
+                *percent = list[i]->progress;
+                found = true;
+            }
+        }
+        task_list_free(list, n);
+    }
+    return found;
+}
+
 /* Is T (queued) older than TASK_LOST_QUEUED_S? */
 static bool
 task_long_queued(const struct task *t)

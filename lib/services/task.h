@@ -58,6 +58,14 @@ int task_create(struct svc *svc, const struct caller *who, const char *kind,
 bool task_pending_for_image(struct svc *svc, const char *image_id);
 bool task_pending_for_target(struct svc *svc, const char *target_id);
 
+/* The progress, in percent (0 to 100), of the task queued or running
+ * that makes image IMAGE_ID, into *PERCENT: what a snapshot's copy has
+ * done, for the web page (views.h, view_image_progress).  False when no
+ * such task is pending (or the catalog cannot say).
+ */
+bool task_image_progress(struct svc *svc, const char *image_id,
+                         double *percent);
+
 /* Flags of task_run. */
 #define TASK_BACKGROUND 1u  /* run by a worker: nobody waits to hear of a
                              * failure, so what failed stays as a record

@@ -98,6 +98,18 @@ view_image(const struct image *img, const char *local_path)
     return o;
 }
 
+void
+view_image_progress(json_object *o, double percent)
+{
+    if (!(percent >= 0)) {
+        percent = 0;            /* NaN too */
+    } else if (percent > 100) {
+        percent = 100;
+    }
+    view_add(o, "vmsnap_progress",
+             json_object_new_double((double)(long)(percent * 10) / 10));
+}
+
 /* Nova's power_state numbers for the hypervisor's run state. */
 static int
 view_power_state(const struct hv_state *st)

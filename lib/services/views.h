@@ -25,6 +25,14 @@
  */
 json_object *view_image(const struct image *img, const char *local_path);
 
+/* Add to O, the view of an image being made (queued or saving), how far
+ * the task making it has come: "vmsnap_progress", a number of percent
+ * from 0 to 100 with one decimal (task_image_progress).  Glance has no
+ * such field; vmsnap's web page shows it as the progress bar of a
+ * snapshot that copies.
+ */
+void view_image_progress(json_object *o, double percent);
+
 /* Nova v2.1, with the state ST from the hypervisor; "vmsnap:managed" is
  * false for a server vmsnap adopted rather than created (servers.h).
  */
