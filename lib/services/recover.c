@@ -8,6 +8,7 @@
 #include "log.h"
 #include "package.h"
 #include "recover.h"
+#include "servers.h"
 #include "svc-impl.h"
 #include "task.h"
 #include "volumes.h"
@@ -41,7 +42,8 @@ recover_killed(struct svc *svc, const struct image *img)
 static void
 recover_images(struct svc *svc)
 {
-    static const char *const states[] = {"queued", "saving", "importing"};
+    static const char *const states[] = {"queued", "saving", "importing",
+                                         "pending_delete"};
     struct catalog *cat = svc_catalog(svc);
     size_t k, i, n;
 
@@ -68,6 +70,8 @@ recover_images(struct svc *svc)
                 !task_pending_for_image(svc, now->id)) {
                 if (strcmp(states[k], "importing") == 0) {
                     package_import_undo(svc, now);
+                } else if (strcmp(states[k], "pending_delete") == 0) {
+                    images_finish_delete(svc, now);
                 } else {
                     recover_killed(svc, now);
                 }
@@ -98,6 +102,11 @@ recover_servers(struct svc *svc)
             svc_lock(svc, "instance", list[i]->id, false, &lk, NULL) < 0) {
             continue;
         }
+        if (strcmp(list[i]->task_state, "deleting") == 0) {
+            servers_finish_delete(svc, list[i]);
+            lock_release(lk);
+            continue;
+        }
         log_warnx("server %s: clearing task '%s' left by a dead process",
                   list[i]->name, list[i]->task_state);
         catalog_instance_set_task(cat, list[i]->id, list[i]->task_state,
@@ -113,5 +122,10 @@ recover_all(struct svc *svc)
     task_recover(svc);
     recover_images(svc);
     recover_servers(svc);
+    volumes_recover(svc);
     datadir_reap_tmp(svc_dir(svc));
+    /* Lock files of processes that died (after the rest: recovery took
+     * and released some of them).
+     */
+    locks_sweep(svc_locks(svc), true, NULL, NULL, NULL);
 }

@@ -87,6 +87,11 @@ int servers_pause(struct svc *svc, const struct caller *who, const char *ref,
 int servers_delete(struct svc *svc, const struct caller *who, const char *ref,
                    struct error **errp);
 
+/* Recovery: finish the delete of INST, left with task deleting by a
+ * process that died (its lock free).  Errors are logged.
+ */
+void servers_finish_delete(struct svc *svc, const struct instance *inst);
+
 /* The path of server REF's serial console log (caller frees). */
 int servers_console_path(struct svc *svc, const struct caller *who,
                          const char *ref, char **path, struct error **errp);

@@ -1,6 +1,11 @@
 /* vmsnap: the service context (see svc.h). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "cleanup.h"
@@ -22,6 +27,39 @@ struct svc {
     struct caller local;        /* the local admin */
 };
 
+/* The catalog file is ours alone (audit L9): made 0600 before SQLite
+ * makes it (its -wal and -shm files take its mode), and an older one
+ * that others can read is made so.
+ */
+static void
+svc_private_catalog(const char *db)
+{
+    struct stat st;
+    int fd;
+
+    if (lstat(db, &st) == 0) {
+        if (S_ISREG(st.st_mode) && (st.st_mode & 077) &&
+            chmod(db, st.st_mode & 0700) < 0 && errno != EROFS) {
+            log_warnx("chmod %s: %s", db, strerror(errno));
+        }
+        return;
+    }
+    fd = open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* Is DIR on a file system mounted read-only? */
+static bool
+svc_read_only(const char *dir)
+{
+    struct statvfs vfs;
+
+    return statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+}
+
 struct svc *
 svc_open(const struct config *cfg, unsigned flags, struct error **errp)
 {
@@ -35,6 +73,7 @@ svc_open(const struct config *cfg, unsigned flags, struct error **errp)
         goto fail;
     }
     db = xasprintf("%s/catalog.db", svc->dir);
+    svc_private_catalog(db);
     svc->cat = catalog_open(db, errp);
     if (svc->cat == NULL) {
         goto fail;
@@ -47,7 +86,10 @@ svc_open(const struct config *cfg, unsigned flags, struct error **errp)
     if (svc->locks == NULL) {
         goto fail;
     }
-    if (!(flags & SVC_NO_RECOVER)) {
+    /* Nothing can be recovered on a file system mounted read-only
+     * (audit L10): what is there can still be read.
+     */
+    if (!(flags & SVC_NO_RECOVER) && !svc_read_only(svc->dir)) {
         recover_all(svc);
     }
     return svc;
