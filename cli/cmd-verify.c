@@ -50,7 +50,7 @@ verify_cmd(struct cli *cli, const struct cli_args *a)
     /* No recovery first: verify reports what dead processes left, as
      * they left it (and --repair recovers it).
      */
-    cli->svc = svc_open(cli->cfg, SVC_NO_RECOVER, &err);
+    cli->svc = svc_open(cli->cfg, &err);
     if (cli->svc == NULL) {
         return cli_fail(cli, err);
     }

@@ -14,9 +14,8 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
-#include "volumes.h"
 #include "xalloc.h"
 
 bool
@@ -566,11 +565,9 @@ images_purge(struct svc *svc, const struct image *img, const char *from,
     } else {
         blob_discard(svc_blob(svc), key);
     }
-    /* The mapping keeps the set's volume snapshots in use. */
-    if (catalog_image_set_bdm(cat, img->id, NULL, 0, errp) < 0) {
-        return -1;
-    }
-    volumes_snapshot_delete_set(svc, img->id);
+    /* The volume snapshots of its set are the caller's
+     * (snapshot_delete_image, recovery).
+     */
     return catalog_image_delete(cat, img->id, errp);
 }
 

@@ -99,11 +99,12 @@ int images_change(struct svc *svc, const struct caller *who,
                   const char *ref, const struct images_change *ch,
                   struct image **out, struct error **errp);
 
-/* Delete image REF and the volume snapshots of its set: refused with
- * ERR_CONFLICT while it is being made, or when a server, a volume or
- * another image depends on it.  The record becomes pending_delete, the
- * data goes, then the record: a process that dies in between leaves an
- * image pending_delete that recovery finishes (images_finish_delete).
+/* Delete image REF: refused with ERR_CONFLICT while it is being made,
+ * or when a server, a volume or another image depends on it.  (The
+ * volume snapshots of an instance-level snapshot's set go with
+ * snapshot_delete_image, snapshot.h.)  The record becomes pending_delete,
+ * the data goes, then the record: a process that dies in between leaves
+ * an image pending_delete that recovery finishes (images_finish_delete).
  * When the data cannot be removed, the image keeps its status and this
  * fails with the reason.
  */

@@ -1,6 +1,7 @@
 /* vmsnap: recovering from vmsnap processes that died (see recover.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "cleanup.h"
 #include "datadir.h"
@@ -8,8 +9,9 @@
 #include "log.h"
 #include "package.h"
 #include "recover.h"
+#include "runner.h"
 #include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "task.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -72,6 +74,7 @@ recover_images(struct svc *svc)
                     package_import_undo(svc, now);
                 } else if (strcmp(states[k], "pending_delete") == 0) {
                     images_finish_delete(svc, now);
+                    volumes_snapshot_delete_set(svc, now->id);
                 } else {
                     recover_killed(svc, now);
                 }
@@ -119,7 +122,15 @@ recover_servers(struct svc *svc)
 void
 recover_all(struct svc *svc)
 {
-    task_recover(svc);
+    struct statvfs vfs;
+
+    /* Nothing can be recovered on a file system mounted read-only
+     * (audit L10): what is there can still be read.
+     */
+    if (statvfs(svc_dir(svc), &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+        return;
+    }
+    task_recover(svc, runner_kinds);
     recover_images(svc);
     recover_servers(svc);
     volumes_recover(svc);

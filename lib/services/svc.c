@@ -4,16 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "blob-registry.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "datadir.h"
+#include "hv-registry.h"
 #include "log.h"
 #include "qemuimg.h"
-#include "recover.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "xalloc.h"
 
 struct svc {
@@ -51,17 +51,8 @@ svc_private_catalog(const char *db)
     }
 }
 
-/* Is DIR on a file system mounted read-only? */
-static bool
-svc_read_only(const char *dir)
-{
-    struct statvfs vfs;
-
-    return statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
-}
-
 struct svc *
-svc_open(const struct config *cfg, unsigned flags, struct error **errp)
+svc_open(const struct config *cfg, struct error **errp)
 {
     struct svc *svc = xcalloc(1, sizeof(*svc));
     CLEANUP_FREE char *db = NULL;
@@ -85,12 +76,6 @@ svc_open(const struct config *cfg, unsigned flags, struct error **errp)
     svc->locks = locks_open_files(svc->dir, errp);
     if (svc->locks == NULL) {
         goto fail;
-    }
-    /* Nothing can be recovered on a file system mounted read-only
-     * (audit L10): what is there can still be read.
-     */
-    if (!(flags & SVC_NO_RECOVER) && !svc_read_only(svc->dir)) {
-        recover_all(svc);
     }
     return svc;
 

@@ -24,7 +24,7 @@
 #include "recover.h"
 #include "run.h"
 #include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "verify.h"
 #include "volumes.h"

@@ -24,8 +24,8 @@
  * left helpers and thaws frozen guests nobody holds, then checks again:
  * a finding that is gone is marked repaired.
  *
- * The service context should be opened with SVC_NO_RECOVER, so that
- * verify sees what dead processes left, as they left it.
+ * Open the service context without running recovery (svc_open alone),
+ * so that verify sees what dead processes left, as they left it.
  */
 #ifndef VMSNAP_VERIFY_H
 #define VMSNAP_VERIFY_H
