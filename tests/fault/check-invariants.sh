@@ -1,8 +1,8 @@
 #!/bin/bash
 # Check what must hold in a vmsnap data directory once no vmsnap command
 # runs in it: the invariants of the fault matrix (docs/internals/faults.md),
-# checked directly on the files and on catalog.db (read-only) until
-# `vmsnap verify` exists.
+# checked directly on the files and on catalog.db (read-only), and then
+# by `vmsnap verify` (invariant 11).
 #
 # usage: check-invariants.sh [--no-reap] [--returned] [--server NAME]
 #                            [--procs-only] DATA_DIR
@@ -205,5 +205,13 @@ if [ -n "$server" ]; then
     st=$(VMSNAP_DATA_DIR=$D "$VMSNAP" agent command "$server" \
          '{"execute":"guest-fsfreeze-status"}' 2>&1)
     grep -q thawed <<<"$st" || fail "guest thawed" "$server: $st"
+fi
+
+# 11. vmsnap verify agrees (its own checks of the same invariants; the
+#     guest is checked above).  Only when the checks above all held, so
+#     that one fault is not reported twice.
+if [ "$bad" = 0 ] && [ "$reap" = 1 ]; then
+    out=$(VMSNAP_DATA_DIR=$D "$VMSNAP" verify --no-guests -f value 2>&1) ||
+        fail "vmsnap verify is clean" "$(tr '\n' ';' <<<"$out")"
 fi
 exit $bad
