@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "verify.h"
+#include "xjson.h"
 
 static const char *const verify_columns[] = {
     "Check", "Object", "Problem", "Repair", NULL,
@@ -62,10 +63,10 @@ verify_cmd(struct cli *cli, const struct cli_args *a)
     for (i = 0; i < r->n; i++) {
         const struct verify_finding *f = &r->findings[i];
         json_object *row[4] = {
-            json_object_new_string(f->check),
-            json_object_new_string(f->object),
-            json_object_new_string(f->problem),
-            json_object_new_string(verify_repair_word(f, opts.repair)),
+            xjson_string(f->check),
+            xjson_string(f->object),
+            xjson_string(f->problem),
+            xjson_string(verify_repair_word(f, opts.repair)),
         };
 
         output_add_row(out, row);

@@ -223,13 +223,10 @@ fail:
 static bool
 sq_on_read_only_fs(const char *target)
 {
-    char *copy = strdup(target);
+    char *copy = xstrdup(target);
     struct statvfs vfs;
     bool ro;
 
-    if (copy == NULL) {
-        return false;
-    }
     ro = statvfs(dirname(copy), &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
     free(copy);
     return ro;
@@ -247,14 +244,10 @@ sq_open_read_only(struct db *db, const char *target, void **priv,
 {
     static const char hex[] = "0123456789abcdef";
     size_t len = strlen(target), i, j = 0;
-    char *uri = malloc(len * 3 + sizeof("file:?immutable=1"));
+    char *uri = xmalloc(len * 3 + sizeof("file:?immutable=1"));
     sqlite3 *h = NULL;
     int rc;
 
-    if (uri == NULL) {
-        error_setg(errp, ERR_GENERIC, "catalog: out of memory");
-        return -1;
-    }
     j = (size_t)snprintf(uri, 6, "file:");
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)target[i];
