@@ -392,4 +392,31 @@ ok $? "M6: the snapshot then succeeds"
 test "$(prop m6 kept)" = yes
 ok $? "M6: the property set meanwhile is kept"
 
+# ---- vmsnap verify: what it finds, -f json, exit status, --repair -----
+vd=$W/verify-d
+VMSNAP_DATA_DIR=$vd vmsnap image create v1 --file "$W/src.qcow2" \
+    --disk-format qcow2 >/dev/null &&
+    VMSNAP_DATA_DIR=$vd vmsnap verify -f json >"$W/v0.json"
+ok $? "verify: a sound data directory passes (exit 0)"
+cp "$W/src.qcow2" "$vd/images/11111111-2222-3333-4444-555555555555.qcow2"
+vf=$(ls "$vd"/images/*.qcow2 | grep -v 11111111 | head -1)
+chmod u+w "$vf" && printf X | dd of="$vf" bs=1 seek=100000 conv=notrunc \
+    2>/dev/null
+VMSNAP_DATA_DIR=$vd vmsnap verify -f json >"$W/v1.json" 2>/dev/null
+rc=$?
+ok $((rc == 0)) "verify: a changed image and an orphan file: exit 1"
+python3 - "$W/v1.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+text = json.dumps(rows)
+assert any("MD5" in r["Problem"] for r in rows), text
+assert any(r["Check"] == "orphan" and "11111111" in r["Object"]
+           for r in rows), text
+PY
+ok $? "  -f json names the checksum mismatch and the orphan"
+VMSNAP_DATA_DIR=$vd vmsnap verify --repair --no-data >/dev/null 2>&1 &&
+    test ! -e "$vd/images/11111111-2222-3333-4444-555555555555.qcow2" &&
+    test -e "$vf"
+ok $? "verify --repair removes the orphan, never the recorded image"
+
 done_testing
