@@ -90,6 +90,9 @@
                                   * guest shut down when asked) or
                                   * "forced"; absent: running, or it stopped
                                   * some other way */
+#define META_ADOPTED "adopted"   /* "yes": a domain the hypervisor driver
+                                  * found and vmsnap did not create (libvirt):
+                                  * its disks are its own, it has no image */
 
 /* True when a snapshot copies property KEY from the image its instance
  * booted from.  Not copied: what describes the source's own origin
