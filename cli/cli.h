@@ -100,6 +100,21 @@ extern const struct cli_command cli_volume_commands[];
 extern const struct cli_command cli_task_commands[];
 extern const struct cli_command cli_config_commands[];
 extern const struct cli_command cli_identity_commands[];
+extern const struct cli_command cli_verify_commands[];
+
+/* Instead of running a command: what a test or fuzzer does with the
+ * command CMD that ARGV named and the arguments A parsed for it (CLI
+ * holds the global options).  Returns an exit status.
+ */
+typedef int (*cli_run_fn)(struct cli *cli, const struct cli_command *cmd,
+                          const struct cli_args *a);
+
+/* The whole command line: find the command ARGV (ARGC words, ARGV[0] the
+ * program) names, parse its options, load the configuration and run it
+ * (or, when RUN is not NULL, hand the parsed command to RUN without
+ * loading anything).  Returns the exit status: 0, 1 failure, 2 usage.
+ */
+int cli_main(int argc, char **argv, cli_run_fn run);
 
 /* Parse ARGV (the words after the command's own) for CMD into *A, taking
  * the global options (-f, -c, -q, --data-dir, --config) into CLI.

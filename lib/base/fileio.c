@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +132,11 @@ fileio_copy_data(int in, const char *src_name, int out, const char *dest,
                        src_name, (long long)o->max_bytes);
             return -1;
         }
+        if (o->check != NULL &&
+            *done / FILEIO_CHECK_EVERY != (*done + n) / FILEIO_CHECK_EVERY &&
+            o->check(*done, o->check_opaque, errp) < 0) {
+            return -1;
+        }
         /* Keep holes: a chunk of zeros is skipped (ftruncate sets the
          * size at the end), so sparse raw images stay sparse.
          */
@@ -185,6 +191,24 @@ fileio_copy_fd(int src_fd, const char *src_name, const char *dest,
     }
     if (r < 0) {
         (void)unlink(dest);
+        return -1;
+    }
+    if (size != NULL) {
+        *size = done;
+    }
+    return 0;
+}
+
+int
+fileio_copy_to_fd(int src_fd, const char *src_name, int out,
+                  const char *out_name, const struct fileio_copy_opts *opts,
+                  int64_t *size, struct error **errp)
+{
+    static const struct fileio_copy_opts defaults = {0};
+    int64_t done = 0;
+
+    if (fileio_copy_data(src_fd, src_name, out, out_name,
+                         opts != NULL ? opts : &defaults, &done, errp) < 0) {
         return -1;
     }
     if (size != NULL) {
@@ -297,4 +321,184 @@ fileio_fsync_parent(const char *path, struct error **errp)
     /* "/name" lives in "/"; "a/b/name" in "a/b". */
     dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
     return fileio_fsync_dir(dir, errp);
+}
+
+/* Take PATH.part (P->part) as ours: create it or open the one there,
+ * lock it, and empty it.  One locked by another process is being
+ * written: ERR_CONFLICT.  Returns the descriptor, or -1.
+ */
+static int
+fileio_take_part(struct fileio_pending *p, mode_t mode, struct error **errp)
+{
+    for (;;) {
+        CLEANUP_CLOSE int fd = open(p->part, O_WRONLY | O_CREAT |
+                                                 O_NOFOLLOW | O_CLOEXEC,
+                                    mode);
+        struct stat a, b;
+
+        if (fd < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "create %s", p->part);
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            error_setg_errno(errp, errno == EWOULDBLOCK ? ERR_CONFLICT
+                                                        : ERR_IO,
+                             errno, "%s is being written by another process",
+                             p->part);
+            return -1;
+        }
+        /* Whoever held it before us may have renamed or removed it. */
+        if (fstat(fd, &a) < 0 || lstat(p->part, &b) < 0 ||
+            a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+            continue;
+        }
+        if (!S_ISREG(a.st_mode) || ftruncate(fd, 0) < 0 ||
+            fchmod(fd, mode) < 0) {
+            error_setg_errno(errp, ERR_IO, S_ISREG(a.st_mode) ? errno : EINVAL,
+                             "%s", p->part);
+            return -1;
+        }
+        return steal_fd(&fd);
+    }
+}
+
+int
+fileio_pending_open(const char *path, mode_t mode, struct fileio_pending *p,
+                    struct error **errp)
+{
+    CLEANUP_FREE char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+
+    memset(p, 0, sizeof(*p));
+    p->fd = -1;
+    if (slash == dir) {
+        slash[1] = '\0';
+    } else if (slash != NULL) {
+        *slash = '\0';
+    } else {
+        free(dir);
+        dir = xstrdup(".");
+    }
+    p->path = xstrdup(path);
+    p->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+    if (p->fd >= 0) {
+        if (fchmod(p->fd, mode) < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "%s", path);
+            fileio_pending_clear(p);
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+        error_setg_errno(errp, ERR_IO, errno, "create a file in %s", dir);
+        fileio_pending_clear(p);
+        return -1;
+    }
+    p->part = xasprintf("%s.part", path);
+    p->fd = fileio_take_part(p, mode, errp);
+    if (p->fd < 0) {
+        free(p->part);
+        p->part = NULL;
+        fileio_pending_clear(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* Link P's unnamed file in at P->path.part (for a replacing publish),
+ * replacing one left there by a process that died.
+ */
+static int
+fileio_link_part(struct fileio_pending *p, const char *proc,
+                 struct error **errp)
+{
+    char *part = xasprintf("%s.part", p->path);
+
+    for (;;) {
+        CLEANUP_CLOSE int old = -1;
+
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, part, AT_SYMLINK_FOLLOW) == 0) {
+            p->part = part;
+            return 0;
+        }
+        if (errno != EEXIST) {
+            break;
+        }
+        old = open(part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (old >= 0 && flock(old, LOCK_EX | LOCK_NB) < 0) {
+            error_setg(errp, ERR_CONFLICT,
+                       "%s is being written by another process", part);
+            free(part);
+            return -1;
+        }
+        if (unlink(part) < 0 && errno != ENOENT) {
+            break;
+        }
+    }
+    error_setg_errno(errp, ERR_IO, errno, "link %s", part);
+    free(part);
+    return -1;
+}
+
+int
+fileio_pending_publish(struct fileio_pending *p, bool replace,
+                       struct error **errp)
+{
+    char proc[64];
+    struct stat st;
+
+    if (fsync(p->fd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "sync %s", p->path);
+        return -1;
+    }
+    if (!replace && lstat(p->path, &st) == 0) {
+        error_setg(errp, ERR_CONFLICT, "%s already exists", p->path);
+        return -1;
+    }
+    if (p->part == NULL) {
+        /* The unnamed file: linked in directly when nothing is there (no
+         * name ever holds a part of it), else through PATH.part.
+         */
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, p->path, AT_SYMLINK_FOLLOW) ==
+            0) {
+            p->published = true;
+            return fileio_fsync_parent(p->path, errp);
+        }
+        if (errno != EEXIST || !replace) {
+            error_setg_errno(errp, errno == EEXIST ? ERR_CONFLICT : ERR_IO,
+                             errno, "link %s", p->path);
+            return -1;
+        }
+        if (fileio_link_part(p, proc, errp) < 0) {
+            return -1;
+        }
+    }
+    if (rename(p->part, p->path) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "rename %s", p->part);
+        return -1;
+    }
+    free(p->part);
+    p->part = NULL;
+    p->published = true;
+    return fileio_fsync_parent(p->path, errp);
+}
+
+void
+fileio_pending_clear(struct fileio_pending *p)
+{
+    if (p->part != NULL && !p->published) {
+        (void)unlink(p->part);  /* ours: we hold its lock */
+    }
+    if (p->fd >= 0 && p->path != NULL) {
+        close(p->fd);
+    }
+    p->fd = -1;
+    free(p->part);
+    free(p->path);
+    p->part = NULL;
+    p->path = NULL;
 }

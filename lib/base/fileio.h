@@ -48,7 +48,16 @@ struct fileio_copy_opts {
     int64_t max_bytes;     /* refuse a source longer than this; 0: none */
     const char *phase;     /* progress phase; NULL means "copy" */
     const struct progress *progress; /* percentages; may be NULL */
+    /* If set, called before every FILEIO_CHECK_EVERY bytes are written
+     * with the bytes copied so far: returning -1 (with errp set) stops
+     * the copy with that error (a free-space watch).
+     */
+    int (*check)(int64_t done, void *opaque, struct error **errp);
+    void *check_opaque;    /* passed to check */
 };
+
+/* How often fileio_copy_opts.check is called, in bytes copied. */
+#define FILEIO_CHECK_EVERY (16 * 1024 * 1024)
 
 /* Copy the whole of SRC_FD (a regular file, read from offset 0 with
  * pread, whatever its file offset; it is not closed) into DEST, which is
@@ -64,6 +73,15 @@ struct fileio_copy_opts {
 int fileio_copy_fd(int src_fd, const char *src_name, const char *dest,
                    const struct fileio_copy_opts *opts, int64_t *size,
                    struct error **errp);
+
+/* The copy of fileio_copy_fd into OUT, a file open for writing (at its
+ * offset 0, empty) that OUT_NAME names in messages: OUT is synced, not
+ * closed or removed; OPTS->mode is not used.
+ */
+int fileio_copy_to_fd(int src_fd, const char *src_name, int out,
+                      const char *out_name,
+                      const struct fileio_copy_opts *opts, int64_t *size,
+                      struct error **errp);
 
 /* fileio_open_regular (SRC, NOFOLLOW) and fileio_copy_fd from it.  OPTS
  * may be NULL (mode 0600, no limit, no progress).  Errors of both.
@@ -96,6 +114,44 @@ int fileio_write_new(const char *path, const void *data, size_t len,
  */
 int fileio_write_atomic(const char *path, const void *data, size_t len,
                         mode_t mode, struct error **errp);
+
+/* A new file that appears at its path whole or not at all, and leaves
+ * nothing behind when whoever writes it dies (audit L8): its data goes to
+ * an unnamed file in the path's directory (O_TMPFILE) that is linked in
+ * at the end.  A file system without O_TMPFILE gets PATH.part instead,
+ * held with an flock while it is written: one found free was left by a
+ * process that died, and the next writer of PATH replaces it.  A plain
+ * record: fill it with fileio_pending_open, release it with
+ * fileio_pending_clear.
+ */
+struct fileio_pending {
+    int fd;               /* write the data here; -1 when clear */
+    char *path;           /* where the file goes */
+    char *part;           /* PATH.part while one exists that is ours,
+                           * else NULL */
+    bool published;       /* PATH is the file now */
+};
+
+/* Start a new file for PATH with MODE (exactly: the umask does not
+ * apply).  Returns 0 with P filled, or -1 with ERR_CONFLICT (another
+ * process is writing PATH.part) or ERR_IO.
+ */
+int fileio_pending_open(const char *path, mode_t mode,
+                        struct fileio_pending *p, struct error **errp);
+
+/* Sync P's data and put it at its path, then sync the directory.  With
+ * REPLACE an existing file at the path is replaced (atomically); without,
+ * it is ERR_CONFLICT "PATH already exists".  Returns 0, or -1 with
+ * ERR_CONFLICT or ERR_IO (then nothing is at the path that was not there
+ * before).
+ */
+int fileio_pending_publish(struct fileio_pending *p, bool replace,
+                           struct error **errp);
+
+/* Close P and remove what it made unless it was published.  P may be
+ * zeroed or cleared already (fd -1 or 0 with no path).
+ */
+void fileio_pending_clear(struct fileio_pending *p);
 
 /* fsync the directory DIR, so that names created, renamed or removed in
  * it are durable.  Returns 0, or -1 with ERR_IO.

@@ -223,6 +223,14 @@ run_child(const char *const *argv, const struct run_opts *opts, int in_fd,
             goto fail;
         }
     }
+    if (opts->fsize_limit > 0) {
+        struct rlimit rl = {.rlim_cur = opts->fsize_limit,
+                            .rlim_max = opts->fsize_limit};
+
+        if (setrlimit(RLIMIT_FSIZE, &rl) < 0) {
+            goto fail;
+        }
+    }
     if (opts->cpu_limit_s > 0) {
         struct rlimit rl = {.rlim_cur = opts->cpu_limit_s,
                             .rlim_max = opts->cpu_limit_s};
@@ -316,14 +324,19 @@ run_read_report(int fd)
 }
 
 /* Pump the child's stdout and stderr until both reach EOF or DEADLINE
- * passes.  Returns 0 at EOF, 1 on timeout, -1 with errno on failure.
+ * passes, calling OPTS->watch as it asks.  Returns 0 at EOF, 1 on
+ * timeout, 2 when the watch stopped it (*WERR set), -1 with errno on
+ * failure.
  */
 static int
-run_pump(int out_fd, int err_fd, int64_t deadline, struct run_out *out,
-         struct run_lines *lines, struct run_out *err)
+run_pump(int out_fd, int err_fd, int64_t deadline, const struct run_opts *o,
+         struct run_out *out, struct run_lines *lines, struct run_out *err,
+         struct error **werr)
 {
     struct pollfd pfd[2] = {{.fd = out_fd, .events = POLLIN},
                             {.fd = err_fd, .events = POLLIN}};
+    int every = o->watch_ms > 0 ? o->watch_ms : 500;
+    int64_t next_watch = run_now_ms();  /* at once, then every EVERY */
     char chunk[RUN_CHUNK];
     int i;
 
@@ -331,13 +344,26 @@ run_pump(int out_fd, int err_fd, int64_t deadline, struct run_out *out,
         int wait_ms = -1;
         int r;
 
+        if (o->watch != NULL) {
+            int64_t now = run_now_ms();
+
+            if (now >= next_watch) {
+                if (o->watch(o->watch_opaque, werr) < 0) {
+                    return 2;
+                }
+                next_watch = now + every;
+            }
+            wait_ms = (int)(next_watch - now);
+        }
         if (deadline >= 0) {
             int64_t left = deadline - run_now_ms();
 
             if (left <= 0) {
                 return 1;
             }
-            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+            if (wait_ms < 0 || left < wait_ms) {
+                wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+            }
         }
         r = poll(pfd, 2, wait_ms);
         if (r < 0) {
@@ -399,6 +425,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     CLEANUP_FREE struct run_lines *lines = NULL;
     int outpipe[2] = {-1, -1}, errpipe[2] = {-1, -1}, rep[2] = {-1, -1};
     CLEANUP_CLOSE int devnull = -1;
+    struct error *werr = NULL;
     int64_t deadline = -1;
     pid_t pid, self;
     int e, r;
@@ -469,7 +496,8 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     if (opts->timeout_ms >= 0) {
         deadline = run_now_ms() + opts->timeout_ms;
     }
-    r = run_pump(outpipe[0], errpipe[0], deadline, &out, lines, &err);
+    r = run_pump(outpipe[0], errpipe[0], deadline, opts, &out, lines, &err,
+                 &werr);
     e = errno;
     run_close_pair(outpipe);
     run_close_pair(errpipe);
@@ -481,6 +509,10 @@ run_exec(const char *const *argv, const struct run_opts *opts,
         run_lines_flush(lines);
     }
     run_finish(res, &out, lines, &err);
+    if (r == 2) {
+        error_propagate(errp, werr);
+        return -1;
+    }
     if (r > 0) {
         error_setg(errp, ERR_TIMEOUT, "%s timed out after %d ms", argv[0],
                    opts->timeout_ms);

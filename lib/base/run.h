@@ -71,6 +71,17 @@ struct run_opts {
      */
     void (*on_line)(const char *line, void *opaque);
     void *opaque; /* passed to on_line */
+    uint64_t fsize_limit; /* RLIMIT_FSIZE of the child in bytes (no file
+                           * it writes grows beyond: its writes fail
+                           * with EFBIG, or SIGXFSZ kills it); 0: none */
+    /* If set, called in the calling thread as soon as the child started
+     * and then every WATCH_MS (default 500) while it runs: returning -1
+     * with errp set kills the child, and run_exec fails with that error
+     * (a free-space watch).
+     */
+    int (*watch)(void *opaque, struct error **errp);
+    void *watch_opaque; /* passed to watch */
+    int watch_ms;       /* how often; <= 0: 500 */
 };
 
 /* Run ARGV (NULL-terminated, ARGV[0] the program) as OPTS says, wait for
@@ -82,7 +93,8 @@ struct run_opts {
  *   executed (not found, not executable), or when a pipe, fork or poll
  *   fails;
  * - ERR_TIMEOUT "PROG timed out after N ms" when the child was killed
- *   because the timeout ran out.
+ *   because the timeout ran out;
+ * - the watch's error when the watch stopped the child.
  * *RES is always initialised and must be released with run_result_clear,
  * whatever this returns.  Blocks until the child is gone.
  */

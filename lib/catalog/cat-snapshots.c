@@ -364,6 +364,39 @@ cat_snapshot_deletable_locked(struct catalog *cat, const char *id,
 }
 
 int
+catalog_volume_snapshot_users(struct catalog *cat, const char *id,
+                              char **users_out, struct error **errp)
+{
+    struct cat_buf b = { 0 };
+    char nid[UTIL_UUID_LEN];
+    char *text;
+    int count = 0;
+
+    if (cat_norm_id(id, nid)) {
+        if (cat_tx_begin(cat, false, errp) < 0) {
+            return -1;
+        }
+        count = cat_users_locked(cat, cat_snapshot_users,
+                                 CAT_NELEMS(cat_snapshot_users), nid, &b,
+                                 errp);
+        if (cat_tx_end_read(cat, count) < 0) {
+            free(cat_buf_steal(&b));
+            return -1;
+        }
+    }
+    text = cat_buf_steal(&b);
+    if (text == NULL) {
+        return cat_oom(errp);
+    }
+    if (users_out != NULL) {
+        *users_out = text;
+    } else {
+        free(text);
+    }
+    return count;
+}
+
+int
 catalog_volume_snapshot_delete(struct catalog *cat, const char *id,
                                struct error **errp)
 {

@@ -280,4 +280,13 @@ int catalog_volume_snapshot_set_data(struct catalog *cat, const char *id,
 int catalog_volume_snapshot_delete(struct catalog *cat, const char *id,
                                    struct error **errp);
 
+/* Count what depends on volume snapshot ID, as
+ * catalog_volume_snapshot_delete sees it (volumes made from it, images
+ * made of it).  If USERS_OUT is not NULL, it gets a new string (caller
+ * frees) naming them, "" when there are none.  Returns the count (>= 0),
+ * or -1 with ERR_CONFLICT (busy) or ERR_IO.  An unknown ID has no users.
+ */
+int catalog_volume_snapshot_users(struct catalog *cat, const char *id,
+                                  char **users_out, struct error **errp);
+
 #endif

@@ -14,11 +14,14 @@
  * marks the file as a vmsnap catalog.
  *
  * On a full disk the catalog is opened in exclusive locking mode (see
- * sq_open), so that vmsnap can still read it and free space.
+ * sq_open), so that vmsnap can still read it and free space; on a file
+ * system mounted read-only it is opened read-only (sq_open_read_only).
  */
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -216,6 +219,73 @@ fail:
     return -1;
 }
 
+/* Is the directory holding TARGET on a read-only file system? */
+static bool
+sq_on_read_only_fs(const char *target)
+{
+    char *copy = xstrdup(target);
+    struct statvfs vfs;
+    bool ro;
+
+    ro = statvfs(dirname(copy), &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+    free(copy);
+    return ro;
+}
+
+/* On a read-only file system no -shm file can be made, and nobody can
+ * write the catalog either: open TARGET as an immutable, read-only
+ * database (a "file:" URI, its path percent-encoded), so that listing
+ * and showing still work (audit L10).  Writes fail with "attempt to
+ * write a readonly database".
+ */
+static int
+sq_open_read_only(struct db *db, const char *target, void **priv,
+                  struct error **errp)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len = strlen(target), i, j = 0;
+    char *uri = xmalloc(len * 3 + sizeof("file:?immutable=1"));
+    sqlite3 *h = NULL;
+    int rc;
+
+    j = (size_t)snprintf(uri, 6, "file:");
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)target[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || strchr("/._-", c) != NULL) {
+            uri[j++] = (char)c;
+        } else {
+            uri[j++] = '%';
+            uri[j++] = hex[c >> 4];
+            uri[j++] = hex[c & 15];
+        }
+    }
+    snprintf(uri + j, sizeof("?immutable=1"), "?immutable=1");
+    rc = sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                         NULL);
+    free(uri);
+    if (rc != SQLITE_OK) {
+        error_setg(errp, ERR_IO, "cannot open catalog %s read-only: %s",
+                   target, h ? sqlite3_errmsg(h) : "out of memory");
+        sqlite3_close(h);
+        return -1;
+    }
+    *priv = h;
+    sqlite3_extended_result_codes(h, 1);
+    if (sqlite3_db_config(h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) !=
+            SQLITE_OK ||
+        sqlite3_db_config(h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) !=
+            SQLITE_OK) {
+        error_setg(errp, ERR_IO, "catalog %s: cannot enter defensive mode",
+                   target);
+        sqlite3_close(h);
+        *priv = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* Open TARGET.  When the first read fails because the disk is full (or
  * the file cannot grow), WAL's shared-memory index (the -shm file) could
  * not be made, and without it nothing can be read: vmsnap could not list
@@ -231,6 +301,9 @@ sq_open(struct db *db, const char *target, int busy_ms, void **priv,
     struct error *err = NULL;
     int code;
 
+    if (sq_on_read_only_fs(target)) {
+        return sq_open_read_only(db, target, priv, errp);
+    }
     if (sq_connect(db, target, busy_ms, false, priv, &code, &err) == 0) {
         return 0;
     }

@@ -84,6 +84,18 @@ text_scan(const char *s, bool lines)
         if (c == 0xc2 && p[1] <= 0x9f) {
             return TEXT_CONTROL;
         }
+        /* The bidirectional formatting characters (U+061C, U+200E,
+         * U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and
+         * paragraph separators (U+2028, U+2029): they reorder or break
+         * what a terminal shows (audit M1: a name that reads backwards).
+         */
+        if ((c == 0xd8 && p[1] == 0x9c) ||
+            (c == 0xe2 && p[1] == 0x80 &&
+             (p[2] == 0x8e || p[2] == 0x8f ||
+              (p[2] >= 0xa8 && p[2] <= 0xae))) ||
+            (c == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)) {
+            return TEXT_CONTROL;
+        }
         p += n + 1;
     }
     return TEXT_OK;

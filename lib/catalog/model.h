@@ -14,7 +14,9 @@
  * L6):
  *   names (of images, servers, volumes, snapshots, projects, users, tags)
  *   and property or metadata keys: valid UTF-8 without C0 or C1 control
- *   characters and without DEL;
+ *   characters, without DEL and without the bidirectional formatting
+ *   characters and line or paragraph separators (U+061C, U+200E/F,
+ *   U+2028 to U+202E, U+2066 to U+2069), which count as controls;
  *   property and metadata values: valid UTF-8 without control characters
  *   except tab and line feed, which multi-line values (descriptions,
  *   JSON) legitimately hold.

@@ -824,10 +824,9 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
            const struct progress *progress, struct error **errp)
 {
     struct ovf_export ex = {.pkg = pkg, .progress = progress};
+    struct fileio_pending out = {.fd = -1};
     struct error *local = NULL;
-    CLEANUP_FREE char *part = NULL;
-    bool part_ours = false; /* we made OVA_PATH.part and it is there */
-    int fd = -1, r = -1;
+    int r = -1;
     struct stat st;
 
     ovf_xml_init();
@@ -853,22 +852,17 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
         error_setg(&local, ERR_CONFLICT, "%s already exists", ova_path);
         goto out;
     }
-    part = xasprintf("%s.part", ova_path);
     ex.base = ovf_base_name(pkg->name);
     ex.scratch = util_path_join(workdir, "ovf-export-XXXXXX");
     ex.disks = xcalloc(pkg->ndisks, sizeof(*ex.disks));
     ex.capacity = xcalloc(pkg->ndisks, sizeof(*ex.capacity));
     ex.files = xcalloc(pkg->nfiles + 1, sizeof(*ex.files));
-    /* Claim OVA_PATH.part first: a second export to the same path stops
-     * here, before any slow work.
+    /* The package is written to a file that appears at OVA_PATH whole
+     * and leaves nothing behind if we die (audit L8).
      */
-    fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        error_setg_errno(&local, errno == EEXIST ? ERR_CONFLICT : ERR_IO, errno,
-                         "create %s", part);
+    if (fileio_pending_open(ova_path, 0600, &out, &local) < 0) {
         goto out;
     }
-    part_ours = true;
     if (mkdtemp(ex.scratch) == NULL) {
         error_setg_errno(&local, ERR_IO, errno, "scratch directory in %s",
                          workdir);
@@ -880,38 +874,15 @@ ovf_export(const struct ovf_package *pkg, const char *ova_path,
     if (ovf_export_disks(&ex, &local) < 0 ||
         ovf_export_files(&ex, &local) < 0 ||
         ovf_export_meta(&ex, &local) < 0 ||
-        ovf_write_tar(&ex, fd, part, &local) < 0) {
-        goto out;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        error_setg_errno(&local, ERR_IO, errno, "close %s", part);
-        goto out;
-    }
-    fd = -1;
-    if (lstat(ova_path, &st) == 0) {
-        error_setg(&local, ERR_CONFLICT, "%s appeared meanwhile", ova_path);
-        goto out;
-    }
-    if (rename(part, ova_path) < 0) {
-        error_setg_errno(&local, ERR_IO, errno, "rename %s", part);
-        goto out;
-    }
-    part_ours = false;
-    if (fileio_fsync_parent(ova_path, &local) < 0) {
-        (void)unlink(ova_path);
+        ovf_write_tar(&ex, out.fd, ova_path, &local) < 0 ||
+        fileio_pending_publish(&out, false, &local) < 0) {
         goto out;
     }
     progress_report(progress, "package", 100);
     r = 0;
 out:
-    if (fd >= 0) {
-        close(fd);
-    }
+    fileio_pending_clear(&out);
     if (r < 0) {
-        if (part_ours) {
-            (void)unlink(part);
-        }
         error_prepend(&local, "export of %s: ", ova_path);
         error_propagate(errp, local);
     }

@@ -148,14 +148,16 @@ void ovf_package_free(struct ovf_package *pkg);
  * and every plain file); a private directory is made in it and removed
  * before returning.  PROGRESS (may be NULL) hears the phases "convert",
  * "checksum" and "package", each from 0 to 100.
- * The tar is written to OVA_PATH.part, synced and renamed to OVA_PATH, so
- * OVA_PATH is either absent or a whole package.  OVA_PATH must not exist,
- * nor OVA_PATH.part (another export in progress, or one that died).
+ * The tar is written to a new file that appears at OVA_PATH only when
+ * it is whole and synced (fileio_pending: nothing is left behind by an
+ * export that dies), so OVA_PATH is either absent or a whole package.
+ * OVA_PATH must not exist.
  * Returns 0, or -1 with ERR_INVALID (bad package: no disks, bad counts,
  * text that is not printable UTF-8, duplicate property, unknown
  * DISK_FORMAT, capacity that does not match the image, a plain file with
  * an unknown or repeated role or that is not a regular file),
- * ERR_CONFLICT (OVA_PATH or OVA_PATH.part exists), ERR_NOT_FOUND (a source
+ * ERR_CONFLICT (OVA_PATH exists, or another export writes it),
+ * ERR_NOT_FOUND (a source
  * image or plain file is missing), ERR_GENERIC (qemu-img failed) or
  * ERR_IO; on failure nothing made here is left behind.  Blocks until done
  * (no timeout).

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,6 +521,13 @@ qemuimg_on_progress_line(const char *line, void *opaque)
     }
 }
 
+static int qemuimg_convert_all(const char *src, const char *src_fmt,
+                               const char *dst, const char *dst_fmt,
+                               const char *create_opts,
+                               const struct qemuimg_limits *limits,
+                               void (*progress)(double pct, void *opaque),
+                               void *opaque, struct error **errp);
+
 int
 qemuimg_convert(const char *src, const char *src_fmt, const char *dst,
                 const char *dst_fmt, void (*progress)(double pct, void *opaque),
@@ -535,8 +543,32 @@ qemuimg_convert_opts(const char *src, const char *src_fmt, const char *dst,
                      void (*progress)(double pct, void *opaque), void *opaque,
                      struct error **errp)
 {
+    return qemuimg_convert_all(src, src_fmt, dst, dst_fmt, create_opts, NULL,
+                               progress, opaque, errp);
+}
+
+int
+qemuimg_convert_limited(const char *src, const char *src_fmt,
+                        const char *dst, const char *dst_fmt,
+                        const struct qemuimg_limits *limits,
+                        void (*progress)(double pct, void *opaque),
+                        void *opaque, struct error **errp)
+{
+    return qemuimg_convert_all(src, src_fmt, dst, dst_fmt, NULL, limits,
+                               progress, opaque, errp);
+}
+
+/* qemuimg_convert_opts within LIMITS (may be NULL). */
+static int
+qemuimg_convert_all(const char *src, const char *src_fmt, const char *dst,
+                    const char *dst_fmt, const char *create_opts,
+                    const struct qemuimg_limits *limits,
+                    void (*progress)(double pct, void *opaque), void *opaque,
+                    struct error **errp)
+{
     struct qemuimg_progress st = {.fn = progress, .opaque = opaque, .last = -1};
     struct run_opts opts = {.timeout_ms = -1};
+    struct error *local = NULL;
     CLEANUP_FREE char *src_arg = NULL;
     CLEANUP_FREE char *dst_arg = NULL;
     struct run_result res;
@@ -582,7 +614,73 @@ qemuimg_convert_opts(const char *src, const char *src_fmt, const char *dst,
     argv[i++] = dst_arg;
     argv[i] = NULL;
 
-    r = qemuimg_run("convert", argv, &opts, &res, errp);
+    if (limits != NULL) {
+        opts.fsize_limit = limits->max_bytes > 0 ? (uint64_t)limits->max_bytes
+                                                 : 0;
+        opts.watch = limits->watch;
+        opts.watch_opaque = limits->watch_opaque;
+    }
+    r = qemuimg_run("convert", argv, &opts, &res, &local);
+    /* qemu-img ignores SIGXFSZ: the write fails with EFBIG instead. */
+    if (r < 0 && limits != NULL && limits->max_bytes > 0 &&
+        (res.signal == SIGXFSZ ||
+         strstr(error_msg(local), "File too large") != NULL)) {
+        error_free(local);
+        local = NULL;
+        error_setg(&local, ERR_IO,
+                   "the output of qemu-img convert would be larger than %"
+                   PRId64 " bytes",
+                   limits->max_bytes);
+    }
+    error_propagate(errp, local);
+    run_result_clear(&res);
+    return r;
+}
+
+int
+qemuimg_measure(const char *path, const char *fmt, const char *out_fmt,
+                int64_t *required, int64_t *fully, struct error **errp)
+{
+    struct run_opts opts = {.timeout_ms = QEMUIMG_INFO_TIMEOUT_MS,
+                            .as_limit = RUN_AS_LIMIT_DEFAULT,
+                            .cpu_limit_s = QEMUIMG_INFO_CPU_S};
+    CLEANUP_JSON_PUT json_object *obj = NULL;
+    CLEANUP_FREE char *arg = NULL;
+    struct run_result res;
+    int64_t req = 0, full = 0;
+    int r = -1;
+
+    if (qemuimg_check_fmt(fmt, errp) < 0 ||
+        qemuimg_check_fmt(out_fmt, errp) < 0) {
+        return -1;
+    }
+    arg = qemuimg_path_arg(path, errp);
+    if (arg == NULL || qemuimg_check_exists(path, errp) < 0) {
+        return -1;
+    }
+    {
+        const char *argv[] = {qemuimg_bin(), "measure", "--output=json",
+                              "-O",          out_fmt,   "-f",
+                              fmt,           arg,       NULL};
+
+        if (qemuimg_run("measure", argv, &opts, &res, errp) < 0) {
+            goto out;
+        }
+    }
+    obj = qemuimg_parse_json("measure", res.out, res.out_len, errp);
+    if (obj == NULL ||
+        qemuimg_get_size(obj, "required", true, 0, &req, errp) < 0 ||
+        qemuimg_get_size(obj, "fully-allocated", true, 0, &full, errp) < 0) {
+        goto out;
+    }
+    if (required) {
+        *required = req;
+    }
+    if (fully) {
+        *fully = full;
+    }
+    r = 0;
+out:
     run_result_clear(&res);
     return r;
 }

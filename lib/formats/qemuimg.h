@@ -139,6 +139,36 @@ int qemuimg_convert_opts(const char *src, const char *src_fmt,
                          void (*progress)(double pct, void *opaque),
                          void *opaque, struct error **errp);
 
+/* Limits on a conversion's output (reliability audit H4): the output
+ * file may not grow beyond MAX_BYTES (RLIMIT_FSIZE; 0: no limit), and
+ * WATCH (may be NULL), called every half second while qemu-img runs,
+ * stops it by returning -1 with errp set (a free-space watch).
+ */
+struct qemuimg_limits {
+    int64_t max_bytes;                                /* 0: none */
+    int (*watch)(void *opaque, struct error **errp);  /* or NULL */
+    void *watch_opaque;                               /* passed to watch */
+};
+
+/* qemuimg_convert within LIMITS (may be NULL: none).  Beyond the errors
+ * of qemuimg_convert: ERR_IO "the output of qemu-img convert would be
+ * larger than N bytes" when MAX_BYTES was reached, and the watch's error.
+ */
+int qemuimg_convert_limited(const char *src, const char *src_fmt,
+                            const char *dst, const char *dst_fmt,
+                            const struct qemuimg_limits *limits,
+                            void (*progress)(double pct, void *opaque),
+                            void *opaque, struct error **errp);
+
+/* How much space converting PATH (of format FMT) into OUT_FMT takes
+ * ("qemu-img measure --output=json -O OUT_FMT -f FMT PATH"): *REQUIRED
+ * for the data it holds, *FULLY when fully allocated (either may be
+ * NULL).  Returns 0, or -1 with the errors of qemuimg_info.  Blocks
+ * until qemu-img exits (60 s timeout, limits as qemuimg_info).
+ */
+int qemuimg_measure(const char *path, const char *fmt, const char *out_fmt,
+                    int64_t *required, int64_t *fully, struct error **errp);
+
 /* Check the consistency of PATH of format FMT ("qemu-img check
  * --output=json -f FMT PATH"; FMT is required).  Read only: nothing is
  * repaired.  No -U: the metadata of an image a running QEMU writes to is

@@ -217,6 +217,12 @@ qemu_build_argv(const struct config *cfg, const struct hv_domain *d,
     qemu_arg(a, "%d", d->cpus);
     qemu_arg(a, "-nodefaults");
     qemu_arg(a, "-no-user-config");
+    /* A seccomp filter (audit L11): a guest that escapes into QEMU meets
+     * it.  Not spawn=deny nor elevateprivileges=deny: -daemonize forks
+     * and calls setsid after the filter is in place.
+     */
+    qemu_arg(a, "-sandbox");
+    qemu_arg(a, "on,obsolete=deny,resourcecontrol=deny");
     qemu_arg(a, "-display");
     qemu_arg(a, "none");
     if (d->kernel && d->initrd) {

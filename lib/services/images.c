@@ -255,11 +255,7 @@ images_activate(struct svc *svc, const char *id, const char *from,
     return 0;
 }
 
-/* Refuse to write NEED more bytes when that would leave less than the
- * reserved space free in the data directory, or exceed the largest image
- * allowed (limits.max_image_size, limits.reserved_space).
- */
-static int
+int
 images_check_space(struct svc *svc, int64_t need, struct error **errp)
 {
     const struct config *cfg = svc_config(svc);
@@ -287,6 +283,55 @@ images_check_space(struct svc *svc, int64_t need, struct error **errp)
         return -1;
     }
     return 0;
+}
+
+int
+images_watch_space(void *opaque, struct error **errp)
+{
+    struct svc *svc = opaque;
+    const struct config *cfg = svc_config(svc);
+    struct statvfs vfs;
+    int64_t avail;
+
+    if (statvfs(svc_dir(svc), &vfs) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "statvfs %s", svc_dir(svc));
+        return -1;
+    }
+    avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    if (avail < cfg->reserved_space) {
+        error_setg(errp, ERR_IO,
+                   "stopped: the free space in %s fell to %lld bytes, below "
+                   "the %lld kept in reserve (limits.reserved_space)",
+                   svc_dir(svc), (long long)avail,
+                   (long long)cfg->reserved_space);
+        return -1;
+    }
+    return 0;
+}
+
+/* Refuse an image whose guest-visible size VSIZE is more than
+ * limits.max_image_size: what it may grow to when it is used.
+ */
+static int
+images_check_virtual(struct svc *svc, int64_t vsize, struct error **errp)
+{
+    int64_t max = svc_config(svc)->max_image_size;
+
+    if (max > 0 && vsize > max) {
+        error_setg(errp, ERR_INVALID,
+                   "the image's virtual size (%lld bytes) is larger than "
+                   "the largest allowed (limits.max_image_size: %lld)",
+                   (long long)vsize, (long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+/* images_watch_space for a copy (fileio_copy_opts.check). */
+static int
+images_copy_check(int64_t done, void *opaque, struct error **errp)
+{
+    return images_watch_space(opaque, errp);
 }
 
 static int
@@ -408,10 +453,11 @@ images_create(struct svc *svc, const struct caller *who,
     copy.max_bytes = size;
     copy.phase = "upload";
     copy.progress = progress;
+    copy.check = images_copy_check;
+    copy.check_opaque = svc;
     if (fileio_copy_fd(in, spec->file, path, &copy, NULL, errp) < 0 ||
         images_check_data(path, spec->disk_format, &vsize, errp) < 0 ||
-        images_check_space(svc, vsize > size ? vsize - size : 0, errp) <
-            0 ||
+        images_check_virtual(svc, vsize, errp) < 0 ||
         blob_commit(svc_blob(svc), key, path, progress, &location, errp) <
             0 ||
         images_activate(svc, img->id, "saving", spec->disk_format, location,
@@ -801,6 +847,52 @@ out:
     return r;
 }
 
+/* The data of IMG and the volume snapshots of its set are removed, then
+ * its record (IMG is pending_delete, its lock held by the caller).  A
+ * crash in between leaves it pending_delete with its lock free, which
+ * recovery finishes: never a file without a record (audit H3).  If the
+ * data cannot be removed, IMG goes back to status FROM and this fails.
+ */
+static int
+images_purge(struct svc *svc, const struct image *img, const char *from,
+             struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_FREE char *key = images_key(img->id, img->disk_format
+                                                     ? img->disk_format
+                                                     : "qcow2");
+
+    if (img->location) {
+        if (blob_remove(svc_blob(svc), img->location, errp) < 0) {
+            if (from) {
+                catalog_image_transition(cat, img->id, "pending_delete",
+                                         from, img->fail_reason, NULL);
+            }
+            return -1;
+        }
+    } else {
+        blob_discard(svc_blob(svc), key);
+    }
+    /* The volume snapshots of its set are the caller's
+     * (snapshot_delete_image, recovery).
+     */
+    return catalog_image_delete(cat, img->id, errp);
+}
+
+void
+images_finish_delete(struct svc *svc, const struct image *img)
+{
+    struct error *err = NULL;
+
+    log_warnx("image %s (%s) was left being deleted by a process that "
+              "died: finishing",
+              img->id, img->name ? img->name : "");
+    if (images_purge(svc, img, NULL, &err) < 0) {
+        log_warnx("image %s: %s", img->id, error_msg(err));
+        error_free(err);
+    }
+}
+
 int
 images_delete(struct svc *svc, const struct caller *who, const char *ref,
               struct error **errp)
@@ -808,6 +900,7 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
     struct catalog *cat = svc_catalog(svc);
     CLEANUP_FREE char *users = NULL;
     struct image *img = NULL;
+    struct lock *lk = NULL;
     struct error *err = NULL;
     int n, r = -1;
 
@@ -819,9 +912,19 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
                    "image %s belongs to another project", img->id);
         goto out;
     }
-    if (images_being_made(svc, img)) {
-        error_setg(errp, ERR_CONFLICT, "image %s is being made (%s)",
-                   img->id, img->status);
+    /* Its maker holds the image's lock until the record is final, and
+     * so does a delete until the record is gone.
+     */
+    if (images_being_made(svc, img) ||
+        svc_lock(svc, "image", img->id, false, &lk, &err) < 0) {
+        if (err == NULL || error_get_class(err) == ERR_CONFLICT) {
+            error_free(err);
+            error_setg(errp, ERR_CONFLICT,
+                       "image %s is being made or deleted (%s)", img->id,
+                       img->status);
+        } else {
+            error_propagate(errp, err);
+        }
         goto out;
     }
     if (catalog_begin(cat, errp) < 0) {
@@ -832,21 +935,18 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
         error_setg(errp, ERR_CONFLICT, "image %s is in use by %s", img->id,
                    users);
     }
-    if (n != 0 || catalog_image_delete(cat, img->id, errp) < 0 ||
-        catalog_commit(cat, errp) < 0) {
+    if (n != 0 ||
+        catalog_image_transition(cat, img->id, img->status, "pending_delete",
+                                 img->fail_reason, errp) < 0) {
         catalog_rollback(cat);
         goto out;
     }
-    /* The record is gone first: a crash here leaves an orphan object,
-     * never a record without data.
-     */
-    if (img->location && blob_remove(svc_blob(svc), img->location, &err) <
-                             0) {
-        log_warnx("image %s: %s", img->id, error_msg(err));
-        error_free(err);
+    if (catalog_commit(cat, errp) < 0) {
+        goto out;
     }
-    r = 0;
+    r = images_purge(svc, img, img->status, errp);
 out:
+    lock_release(lk);
     image_free(img);
     return r;
 }
@@ -856,10 +956,11 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
             const char *dest, const struct progress *progress,
             struct error **errp)
 {
-    struct fileio_copy_opts copy = {.mode = 0600, .phase = "download",
+    struct fileio_copy_opts copy = {.phase = "download",
                                     .progress = progress};
-    CLEANUP_FREE char *tmp = NULL;
+    struct fileio_pending out = {.fd = -1};
     CLEANUP_FREE char *src = NULL;
+    CLEANUP_CLOSE int in = -1;
     struct image *img = NULL;
     int r = -1;
 
@@ -874,18 +975,18 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
     if (images_local_path(svc, img, &src, errp) < 0) {
         goto done;
     }
-    /* Written beside DEST and renamed: DEST is whole or untouched. */
-    tmp = xasprintf("%s.part-%d", dest, (int)getpid());
-    if (fileio_copy(src, true, tmp, &copy, NULL, errp) < 0) {
+    /* DEST is whole or untouched, and a copy that dies leaves nothing
+     * behind (audit L8).
+     */
+    in = fileio_open_regular(src, true, errp);
+    if (in < 0 || fileio_pending_open(dest, 0600, &out, errp) < 0 ||
+        fileio_copy_to_fd(in, src, out.fd, dest, &copy, NULL, errp) < 0 ||
+        fileio_pending_publish(&out, true, errp) < 0) {
         goto done;
     }
-    if (rename(tmp, dest) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "rename to %s", dest);
-        unlink(tmp);
-        goto done;
-    }
-    r = fileio_fsync_parent(dest, errp);
+    r = 0;
 done:
+    fileio_pending_clear(&out);
     image_free(img);
     return r;
 }

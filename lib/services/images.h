@@ -190,10 +190,19 @@ int images_change(struct svc *svc, const struct caller *who,
 /* Delete image REF: refused with ERR_CONFLICT while it is being made,
  * or when a server, a volume or another image depends on it.  (The
  * volume snapshots of an instance-level snapshot's set go with
- * snapshot_delete_image, snapshot.h.)
+ * snapshot_delete_image, snapshot.h.)  The record becomes pending_delete,
+ * the data goes, then the record: a process that dies in between leaves
+ * an image pending_delete that recovery finishes (images_finish_delete).
+ * When the data cannot be removed, the image keeps its status and this
+ * fails with the reason.
  */
 int images_delete(struct svc *svc, const struct caller *who,
                   const char *ref, struct error **errp);
+
+/* Recovery: finish the delete of IMG, left pending_delete by a process
+ * that died (its lock free).  Errors are logged.
+ */
+void images_finish_delete(struct svc *svc, const struct image *img);
 
 /* Copy the data of active image REF to DEST (written to a temporary file
  * beside DEST, synced and renamed into place).
@@ -210,6 +219,19 @@ int images_local_path(struct svc *svc, const struct image *img, char **path,
 
 /* The object key of image ID's data in format FMT ("images/ID.FMT"). */
 char *images_key(const char *id, const char *fmt);
+
+/* Refuse to write NEED more bytes when that would leave less than the
+ * reserved space free in the data directory (limits.reserved_space), or
+ * when NEED is more than the largest image allowed
+ * (limits.max_image_size): ERR_INVALID or ERR_IO saying which.
+ */
+int images_check_space(struct svc *svc, int64_t need, struct error **errp);
+
+/* A watch for long writes into the data directory (OPAQUE is the struct
+ * svc): -1 with ERR_IO when the free space fell below the reserve, so
+ * that the writer stops before the disk is full (audit H4).
+ */
+int images_watch_space(void *opaque, struct error **errp);
 
 /* Make image ID active: check the data committed at LOCATION (its local
  * file PATH), hash it and record size, virtual size, hashes and

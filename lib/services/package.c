@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -28,6 +29,9 @@
  * min_ram (the default of server create).
  */
 #define PACKAGE_DEFAULT_MEMORY_MB 256
+
+/* Bytes a converted qcow2 may hold beyond its capacity and metadata. */
+#define PACKAGE_QCOW2_SLACK (16 * 1024 * 1024)
 
 /* The files an image boots with: the property that names the image, the
  * role of the plain file in a package, the image's disk format.
@@ -320,20 +324,22 @@ package_export_run(struct svc *svc, struct task_run *t, json_object *req,
 static void
 package_export_recover(struct svc *svc, const struct task *task)
 {
-    /* The package is written to PATH.part and renamed at the end: what
-     * a dead export leaves is that .part file (and scratch space under
-     * tmp/, which datadir_reap_tmp removes).
+    /* The package is written to an unnamed file, or on a file system
+     * without O_TMPFILE to PATH.part under an flock (fileio_pending): a
+     * PATH.part nobody holds was left by this export (scratch space under
+     * tmp/ is datadir_reap_tmp's).
      */
     CLEANUP_JSON_PUT json_object *req =
         task->request ? json_tokener_parse(task->request) : NULL;
     const char *path = req ? package_req_str(req, "path") : NULL;
+    CLEANUP_FREE char *part = path ? xasprintf("%s.part", path) : NULL;
+    CLEANUP_CLOSE int fd = -1;
 
-    if (path) {
-        CLEANUP_FREE char *part = xasprintf("%s.part", path);
-
-        if (unlink(part) == 0) {
-            log_warnx("removed %s, left by an export that died", part);
-        }
+    if (part) {
+        fd = open(part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(part) == 0) {
+        log_warnx("removed %s, left by an export that died", part);
     }
 }
 
@@ -775,6 +781,17 @@ package_convert(struct package_import *im, size_t i, const char *key,
                 char **path, struct error **errp)
 {
     const struct ovf_disk *d = &im->pkg->disks[i];
+    /* The output holds at most the declared capacity and the qcow2
+     * metadata for it (a 64 KiB cluster costs 8 bytes of L2 table and 2
+     * of refcount): a disk that expands beyond is stopped, and so is
+     * any conversion once the free space falls below the reserve
+     * (audit H4).
+     */
+    struct qemuimg_limits lim = {
+        .max_bytes = d->capacity + d->capacity / 64 + PACKAGE_QCOW2_SLACK,
+        .watch = images_watch_space,
+        .watch_opaque = im->svc,
+    };
 
     if (blob_create(svc_blob(im->svc), key, path, errp) < 0) {
         return -1;
@@ -782,8 +799,8 @@ package_convert(struct package_import *im, size_t i, const char *key,
     im->conv_weight = d->capacity;
     log_debug("package", "converting %s (%s) to %s", d->file, d->format,
               *path);
-    if (qemuimg_convert(d->file, d->format, *path, "qcow2",
-                        package_on_convert, im, errp) < 0) {
+    if (qemuimg_convert_limited(d->file, d->format, *path, "qcow2", &lim,
+                                package_on_convert, im, errp) < 0) {
         error_prepend(errp, "disk %zu: ", i + 1);
         return -1;
     }

@@ -1,6 +1,7 @@
 /* vmsnap: recovering from vmsnap processes that died (see recover.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "cleanup.h"
 #include "datadir.h"
@@ -9,6 +10,7 @@
 #include "package.h"
 #include "recover.h"
 #include "runner.h"
+#include "servers.h"
 #include "svc.h"
 #include "task.h"
 #include "volumes.h"
@@ -46,7 +48,8 @@ recover_killed(struct svc *svc, const struct image *img)
 static void
 recover_images(struct svc *svc)
 {
-    static const char *const states[] = {"queued", "saving", "importing"};
+    static const char *const states[] = {"queued", "saving", "importing",
+                                         "pending_delete"};
     struct catalog *cat = svc_catalog(svc);
     size_t k, i, n;
 
@@ -73,6 +76,9 @@ recover_images(struct svc *svc)
                 !task_pending_for_image(svc, now->id)) {
                 if (strcmp(states[k], "importing") == 0) {
                     package_import_undo(svc, now);
+                } else if (strcmp(states[k], "pending_delete") == 0) {
+                    images_finish_delete(svc, now);
+                    volumes_snapshot_delete_set(svc, now->id);
                 } else {
                     recover_killed(svc, now);
                 }
@@ -103,6 +109,11 @@ recover_servers(struct svc *svc)
             svc_lock(svc, "instance", list[i]->id, false, &lk, NULL) < 0) {
             continue;
         }
+        if (strcmp(list[i]->task_state, "deleting") == 0) {
+            servers_finish_delete(svc, list[i]);
+            lock_release(lk);
+            continue;
+        }
         log_warnx("server %s: clearing task '%s' left by a dead process",
                   list[i]->name, list[i]->task_state);
         catalog_instance_set_task(cat, list[i]->id, list[i]->task_state,
@@ -115,8 +126,21 @@ recover_servers(struct svc *svc)
 void
 recover_all(struct svc *svc)
 {
+    struct statvfs vfs;
+
+    /* Nothing can be recovered on a file system mounted read-only
+     * (audit L10): what is there can still be read.
+     */
+    if (statvfs(svc_dir(svc), &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+        return;
+    }
     task_recover(svc, runner_kinds);
     recover_images(svc);
     recover_servers(svc);
+    volumes_recover(svc);
     datadir_reap_tmp(svc_dir(svc));
+    /* Lock files of processes that died (after the rest: recovery took
+     * and released some of them).
+     */
+    locks_sweep(svc_locks(svc), true, NULL, NULL, NULL);
 }

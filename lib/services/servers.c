@@ -977,6 +977,53 @@ servers_reboot(struct svc *svc, const struct caller *who, const char *ref,
     return r;
 }
 
+/* Destroy INST's domain, detach its volumes, remove its directory, then
+ * its record: INST says task deleting and its lock is held, so that a
+ * process that dies on the way leaves a record that recovery finishes
+ * (servers_finish_delete), never a directory without a record.
+ */
+static int
+servers_purge(struct svc *svc, struct hv *hv, const struct instance *inst,
+              bool *whole, struct error **errp)
+{
+    CLEANUP_FREE char *dir = datadir_instance_dir(svc_dir(svc), inst->id);
+    struct servers_domain sd;
+    int r;
+
+    *whole = true;
+    if (servers_domain(svc, inst, &sd, errp) < 0) {
+        return -1;
+    }
+    r = hv_destroy(hv, &sd.d, errp);
+    servers_domain_clear(&sd);
+    if (r < 0) {
+        return -1;
+    }
+    *whole = false;
+    /* Volumes outlive their server, as in Cinder: they are detached. */
+    servers_release_volumes(svc, inst, false);
+    if (servers_remove_dir(dir, errp) < 0) {
+        return -1;
+    }
+    return catalog_instance_delete(svc_catalog(svc), inst->id, errp);
+}
+
+void
+servers_finish_delete(struct svc *svc, const struct instance *inst)
+{
+    struct error *err = NULL;
+    struct hv *hv = svc_hv(svc, &err);
+    bool whole;
+
+    log_warnx("server %s was left being deleted by a process that died: "
+              "finishing",
+              inst->name);
+    if (hv == NULL || servers_purge(svc, hv, inst, &whole, &err) < 0) {
+        log_warnx("server %s: %s", inst->name, error_msg(err));
+        error_free(err);
+    }
+}
+
 int
 servers_delete(struct svc *svc, const struct caller *who, const char *ref,
                struct error **errp)
@@ -1002,7 +1049,7 @@ servers_delete_flags(struct svc *svc, const struct caller *who,
     }
     adopted = servers_is_adopted(inst);
     /* A running task holds the instance lock; a task_state without the
-     * lock held was left by a process that died, and is cleared.
+     * lock held was left by a process that died, and is replaced.
      */
     if (svc_lock(svc, "instance", inst->id, inst->task_state == NULL, &lk,
                  &err) < 0) {
@@ -1019,8 +1066,6 @@ servers_delete_flags(struct svc *svc, const struct caller *who,
     if (inst->task_state) {
         log_warnx("server %s: clearing task '%s' left by a dead process",
                   inst->name, inst->task_state);
-        catalog_instance_set_task(svc_catalog(svc), inst->id,
-                                  inst->task_state, NULL, NULL);
     }
     if (adopted) {
         servers_domain_ident(svc, inst, &sd);

@@ -117,6 +117,11 @@ int servers_pause(struct svc *svc, const struct caller *who, const char *ref,
 int servers_delete(struct svc *svc, const struct caller *who, const char *ref,
                    struct error **errp);
 
+/* Recovery: finish the delete of INST, left with task deleting by a
+ * process that died (its lock free).  Errors are logged.
+ */
+void servers_finish_delete(struct svc *svc, const struct instance *inst);
+
 /* Reboot server REF: stop it (HARD: at once; else cleanly, forced after
  * TIMEOUT_S seconds) and start it again.  A stopped server is started.
  */

@@ -23,6 +23,9 @@
 #define AGENT_CONNECT_MS 5000
 #define SNAP_MAX_DISKS (1 + SERVERS_MAX_VOLUMES)
 
+/* Bytes a cold copy may hold beyond its measured fully-allocated size. */
+#define SNAP_QCOW2_SLACK (16 * 1024 * 1024)
+
 /* One disk of a snapshot: the root disk (index 0) or a volume. */
 struct snap_disk {
     const struct hv_disk *source;  /* the server's disk, in s->dom */
@@ -216,7 +219,19 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         goto fail;
     }
     tasked = true;
-    if (catalog_image_insert(cat, img, &err) < 0) {
+    /* The name is checked again with the insert, in one transaction, so
+     * that two requests cannot both take it (audit L13); the first
+     * check above failed early, before the server was marked busy.
+     */
+    if (catalog_begin(cat, &err) < 0) {
+        goto fail;
+    }
+    if (snap_check_name(svc, opts->name, &err) < 0 ||
+        catalog_image_insert(cat, img, &err) < 0) {
+        catalog_rollback(cat);
+        goto fail;
+    }
+    if (catalog_commit(cat, &err) < 0) {
         goto fail;
     }
     inserted = true;
@@ -470,7 +485,9 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
 {
     bool clean = st->clean_off > 0 ||
                  (st->clean_off == 0 && servers_stopped_cleanly(s->inst));
+    int64_t fully[SNAP_MAX_DISKS] = {0};
     char when[UTIL_TIME_LEN];
+    int64_t need = 0;
     size_t i;
 
     if (!clean) {
@@ -486,15 +503,39 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
                   "crash-consistent",
                   s->inst->name);
     }
+    /* What the copies take, measured before anything is written, must
+     * fit beside the reserve; each copy is bounded by its disk's size
+     * and stops if the free space falls below the reserve (audit H4).
+     */
+    for (i = 0; i < s->ndisks; i++) {
+        int64_t req = 0;
+
+        if (qemuimg_measure(s->disks[i].source->path,
+                            s->disks[i].source->format, "qcow2", &req,
+                            &fully[i], errp) < 0) {
+            return -1;
+        }
+        need += req;
+    }
+    if (images_check_space(s->svc, need, errp) < 0) {
+        return -1;
+    }
     util_now_iso8601(when);
     if (snap_record_point(s, "cold", clean, 0, 0, when, errp) < 0) {
         return -1;
     }
     s->copy_started_ms = sock_now_ms();
     for (i = 0; i < s->ndisks; i++) {
-        if (qemuimg_convert(s->disks[i].source->path,
-                            s->disks[i].source->format, s->disks[i].path,
-                            "qcow2", NULL, NULL, errp) < 0) {
+        struct qemuimg_limits lim = {
+            .max_bytes = fully[i] + SNAP_QCOW2_SLACK,
+            .watch = images_watch_space,
+            .watch_opaque = s->svc,
+        };
+
+        if (qemuimg_convert_limited(s->disks[i].source->path,
+                                    s->disks[i].source->format,
+                                    s->disks[i].path, "qcow2", &lim, NULL,
+                                    NULL, errp) < 0) {
             return -1;
         }
         progress_report(task_progress(s->task), "copy",

@@ -1,6 +1,10 @@
 /* vmsnap: the service context (see svc.h). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "blob-registry.h"
 #include "catalog.h"
@@ -23,6 +27,30 @@ struct svc {
     struct caller local;        /* the local admin */
 };
 
+/* The catalog file is ours alone (audit L9): made 0600 before SQLite
+ * makes it (its -wal and -shm files take its mode), and an older one
+ * that others can read is made so.
+ */
+static void
+svc_private_catalog(const char *db)
+{
+    struct stat st;
+    int fd;
+
+    if (lstat(db, &st) == 0) {
+        if (S_ISREG(st.st_mode) && (st.st_mode & 077) &&
+            chmod(db, st.st_mode & 0700) < 0 && errno != EROFS) {
+            log_warnx("chmod %s: %s", db, strerror(errno));
+        }
+        return;
+    }
+    fd = open(db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 struct svc *
 svc_open(const struct config *cfg, struct error **errp)
 {
@@ -36,6 +64,7 @@ svc_open(const struct config *cfg, struct error **errp)
         goto fail;
     }
     db = xasprintf("%s/catalog.db", svc->dir);
+    svc_private_catalog(db);
     svc->cat = catalog_open(db, errp);
     if (svc->cat == NULL) {
         goto fail;

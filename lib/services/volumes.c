@@ -1,5 +1,6 @@
 /* vmsnap: volumes and volume snapshots (see volumes.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "datadir.h"
 #include "images.h"
 #include "log.h"
+#include "props.h"
 #include "qemuimg.h"
 #include "svc.h"
 #include "volumes.h"
@@ -183,6 +185,15 @@ out:
     return r;
 }
 
+/* Round SIZE up to whole 512-byte sectors: what qemu-img makes, and so
+ * what the volume is (audit L14).
+ */
+static int64_t
+volumes_round_size(int64_t size)
+{
+    return size > INT64_MAX - 511 ? size : (size + 511) / 512 * 512;
+}
+
 int
 volumes_create(struct svc *svc, const struct caller *who,
                const struct volumes_new *spec, struct volume **out,
@@ -190,11 +201,12 @@ volumes_create(struct svc *svc, const struct caller *who,
 {
     struct catalog *cat = svc_catalog(svc);
     struct volume *vol = NULL;
+    struct lock *lk = NULL;
     CLEANUP_FREE char *backing = NULL;
     const char *backing_fmt = NULL;
     int sources = (spec->size > 0) + (spec->snapshot != NULL) +
                   (spec->image != NULL);
-    bool inserted = false, made = false;
+    bool inserted = false;
     int r = -1;
 
     if (spec->name == NULL || *spec->name == '\0') {
@@ -213,8 +225,14 @@ volumes_create(struct svc *svc, const struct caller *who,
     vol->file = datadir_volume_file(svc_dir(svc), vol->id);
     vol->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
     vol->device_index = -1;
-    vol->size = spec->size;
-    if (volumes_plan(svc, who, spec, vol, &backing, &backing_fmt, errp) < 0 ||
+    vol->size = volumes_round_size(spec->size);
+    /* The volume's lock is held while it is made: a volume left
+     * creating with its lock free was left by a process that died, and
+     * recovery removes it (volumes_recover).
+     */
+    if (volumes_plan(svc, who, spec, vol, &backing, &backing_fmt, errp) <
+            0 ||
+        svc_lock(svc, "volume", vol->id, false, &lk, errp) < 0 ||
         catalog_volume_insert(cat, vol, errp) < 0) {
         goto out;
     }
@@ -224,7 +242,6 @@ volumes_create(struct svc *svc, const struct caller *who,
     } else {
         r = qemuimg_create(vol->file, "qcow2", vol->size, errp);
     }
-    made = r == 0;
     if (r == 0) {
         r = catalog_volume_transition(cat, vol->id, "creating", "available",
                                       errp);
@@ -233,35 +250,90 @@ volumes_create(struct svc *svc, const struct caller *who,
         r = catalog_volume_get(cat, vol->id, out, errp);
     }
 out:
-    if (r < 0) {
-        if (made) {
-            unlink(vol->file);
-        }
-        if (inserted) {
-            catalog_volume_delete(cat, vol->id, NULL);
+    if (r < 0 && inserted) {
+        /* A helper that failed may have left the file: it is ours. */
+        if (unlink(vol->file) < 0 && errno != ENOENT) {
+            log_warnx("volume %s: remove %s: %s", vol->id, vol->file,
+                      strerror(errno));
+        } else if (catalog_volume_delete(cat, vol->id, NULL) < 0 &&
+                   catalog_volume_transition(cat, vol->id, "creating",
+                                             "error", NULL) == 0) {
+            log_warnx("volume %s stays in the catalog as error", vol->id);
         }
     }
+    lock_release(lk);
     volume_free(vol);
     return r;
+}
+
+/* Remove VOL (its lock held, status deleting): its file, then its
+ * record.  If the file cannot be removed, VOL goes back to FROM (when
+ * not NULL) and this fails.
+ */
+static int
+volumes_purge(struct svc *svc, const struct volume *vol, const char *from,
+              struct error **errp)
+{
+    CLEANUP_FREE char *path = datadir_volume_file(svc_dir(svc), vol->id);
+
+    if (unlink(path) < 0 && errno != ENOENT) {
+        error_setg_errno(errp, ERR_IO, errno, "remove %s", path);
+        if (from) {
+            catalog_volume_transition(svc_catalog(svc), vol->id, "deleting",
+                                      from, NULL);
+        }
+        return -1;
+    }
+    return catalog_volume_delete(svc_catalog(svc), vol->id, errp);
 }
 
 int
 volumes_remove(struct svc *svc, const struct volume *vol,
                struct error **errp)
 {
-    CLEANUP_FREE char *path = datadir_volume_file(svc_dir(svc), vol->id);
+    struct catalog *cat = svc_catalog(svc);
+    struct volume_snapshot_filter f = {.volume_id = vol->id};
+    struct volume_snapshot **snaps = NULL;
+    struct volume *now = NULL;
+    struct lock *lk = NULL;
+    size_t n = 0;
+    int r = -1;
 
-    if (catalog_volume_delete(svc_catalog(svc), vol->id, errp) < 0) {
+    if (svc_lock(svc, "volume", vol->id, false, &lk, errp) < 0) {
         return -1;
     }
-    /* The record goes first: a crash leaves an orphan file, never a
-     * record without data.
+    /* The record says deleting before the file goes: a process that dies
+     * in between leaves a record that recovery finishes, never a file
+     * without a record (audit H3).
      */
-    if (unlink(path) < 0 && errno != ENOENT) {
-        error_setg_errno(errp, ERR_IO, errno, "remove %s", path);
-        return -1;
+    if (catalog_begin(cat, errp) < 0) {
+        goto out;
     }
-    return 0;
+    if (catalog_volume_get(cat, vol->id, &now, errp) < 0 ||
+        catalog_volume_snapshot_list_by(cat, &f, &snaps, &n, errp) < 0) {
+        catalog_rollback(cat);
+        goto out;
+    }
+    if (n > 0) {
+        error_setg(errp, ERR_CONFLICT, "volume %s has snapshots: %s",
+                   now->name ? now->name : now->id, snaps[0]->id);
+        catalog_rollback(cat);
+        goto out;
+    }
+    if (catalog_volume_transition(cat, vol->id, now->status, "deleting",
+                                  errp) < 0) {
+        catalog_rollback(cat);
+        goto out;
+    }
+    if (catalog_commit(cat, errp) < 0) {
+        goto out;
+    }
+    r = volumes_purge(svc, now, now->status, errp);
+out:
+    volume_snapshot_list_free(snaps, n);
+    volume_free(now);
+    lock_release(lk);
+    return r;
 }
 
 int
@@ -274,27 +346,59 @@ volumes_delete(struct svc *svc, const struct caller *who, const char *ref,
     if (volumes_find(svc, who, ref, &vol, errp) < 0) {
         return -1;
     }
+    if (vol->instance_id) {
+        error_setg(errp, ERR_CONFLICT, "volume %s is attached to server %s",
+                   vol->name ? vol->name : vol->id, vol->instance_id);
+        volume_free(vol);
+        return -1;
+    }
     r = volumes_remove(svc, vol, errp);
     volume_free(vol);
     return r;
 }
 
-/* Delete VS (found already): the record, then its data. */
+/* Delete VS (found already): it becomes deleting, then its data goes,
+ * then its record; a process that dies in between leaves it deleting,
+ * which recovery finishes.  If the data cannot be removed, VS goes back
+ * to its status and this fails.
+ */
 static int
 volumes_snapshot_remove(struct svc *svc, const struct volume_snapshot *vs,
                         struct error **errp)
 {
-    if (catalog_volume_snapshot_delete(svc_catalog(svc), vs->id, errp) < 0) {
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_FREE char *key = xasprintf("volume-snapshots/%s.qcow2", vs->id);
+    CLEANUP_FREE char *users = NULL;
+    int n;
+
+    if (catalog_begin(cat, errp) < 0) {
+        return -1;
+    }
+    n = catalog_volume_snapshot_users(cat, vs->id, &users, errp);
+    if (n > 0) {
+        error_setg(errp, ERR_CONFLICT, "volume snapshot %s is in use by %s",
+                   vs->name ? vs->name : vs->id, users);
+    }
+    if (n != 0 ||
+        (strcmp(vs->status, "deleting") != 0 &&
+         catalog_volume_snapshot_transition(cat, vs->id, vs->status,
+                                            "deleting", errp) < 0)) {
+        catalog_rollback(cat);
+        return -1;
+    }
+    if (catalog_commit(cat, errp) < 0) {
         return -1;
     }
     if (vs->location == NULL) {
-        CLEANUP_FREE char *key = xasprintf("volume-snapshots/%s.qcow2",
-                                           vs->id);
-
         blob_discard(svc_blob(svc), key);   /* made by a process that died */
-        return 0;
+    } else if (blob_remove(svc_blob(svc), vs->location, errp) < 0) {
+        if (strcmp(vs->status, "deleting") != 0) {
+            catalog_volume_snapshot_transition(cat, vs->id, "deleting",
+                                               vs->status, NULL);
+        }
+        return -1;
     }
-    return blob_remove(svc_blob(svc), vs->location, errp);
+    return catalog_volume_snapshot_delete(cat, vs->id, errp);
 }
 
 int
@@ -364,6 +468,103 @@ volumes_from_image_set(struct svc *svc, const struct caller *who,
         }
     }
     return 0;
+}
+
+/* Recovery of volume snapshot VS, left creating or deleting: remove it
+ * unless its maker (the image of its set, being made under that image's
+ * lock) is still at work.
+ */
+static void
+volumes_recover_snapshot(struct svc *svc, const struct volume_snapshot *vs)
+{
+    const char *owner = volume_snapshot_meta(vs, META_INSTANCE_SNAPSHOT_ID);
+    struct image *img = NULL;
+    struct error *err = NULL;
+    bool busy = false;
+
+    if (owner && lock_held(svc_locks(svc), "image", owner, NULL) != 0) {
+        return;
+    }
+    /* A snapshot of one volume is made by a task, whose recovery
+     * (volumes_snapshot_recover) deals with it.
+     */
+    if (owner == NULL && strcmp(vs->status, "creating") == 0) {
+        return;
+    }
+    if (strcmp(vs->status, "creating") == 0 && owner) {
+        if (catalog_image_get(svc_catalog(svc), owner, &img, NULL) == 0) {
+            /* An image being made with this set: recover_images deals
+             * with the whole set (it ran first, so this one was not left
+             * by a dead process, or that image is not ours).
+             */
+            busy = strcmp(img->status, "queued") == 0 ||
+                   strcmp(img->status, "saving") == 0 ||
+                   strcmp(img->status, "importing") == 0;
+            image_free(img);
+            if (busy) {
+                return;
+            }
+        }
+    }
+    log_warnx("volume snapshot %s was left %s by a process that died: "
+              "removing it",
+              vs->id, vs->status);
+    if (volumes_snapshot_remove(svc, vs, &err) < 0) {
+        log_warnx("volume snapshot %s stays: %s", vs->id, error_msg(err));
+        error_free(err);
+    }
+}
+
+void
+volumes_recover(struct svc *svc)
+{
+    static const char *const states[] = {"creating", "deleting"};
+    struct catalog *cat = svc_catalog(svc);
+    size_t k, i;
+
+    for (k = 0; k < 2; k++) {
+        struct volume_filter f = {.status = states[k]};
+        struct volume_snapshot_filter sf = {.status = states[k]};
+        struct volume_snapshot **snaps = NULL;
+        struct volume **list = NULL;
+        size_t n = 0;
+
+        if (catalog_volume_list_by(cat, &f, &list, &n, NULL) == 0) {
+            for (i = 0; i < n; i++) {
+                struct lock *lk = NULL;
+                struct volume *now = NULL;
+                struct error *err = NULL;
+
+                if (svc_lock(svc, "volume", list[i]->id, false, &lk, NULL) <
+                    0) {
+                    continue;   /* its maker or deleter is at work */
+                }
+                if (catalog_volume_get(cat, list[i]->id, &now, NULL) == 0 &&
+                    strcmp(now->status, states[k]) == 0 &&
+                    now->instance_id == NULL) {
+                    log_warnx("volume %s was left %s by a process that "
+                              "died: removing it",
+                              now->id, now->status);
+                    if (volumes_purge(svc, now, NULL, &err) < 0) {
+                        log_warnx("volume %s stays: %s", now->id,
+                                  error_msg(err));
+                        error_free(err);
+                    }
+                }
+                volume_free(now);
+                lock_release(lk);
+            }
+            volume_list_free(list, n);
+        }
+        n = 0;
+        if (catalog_volume_snapshot_list_by(cat, &sf, &snaps, &n, NULL) ==
+            0) {
+            for (i = 0; i < n; i++) {
+                volumes_recover_snapshot(svc, snaps[i]);
+            }
+            volume_snapshot_list_free(snaps, n);
+        }
+    }
 }
 
 /* ---- Snapshots of one volume ------------------------------------------ */

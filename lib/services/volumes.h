@@ -96,6 +96,12 @@ int volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,
  */
 void volumes_snapshot_delete_set(struct svc *svc, const char *image_id);
 
+/* Recovery: remove the volumes and volume snapshots that processes
+ * which died left creating or deleting (their locks free).  Errors are
+ * logged.
+ */
+void volumes_recover(struct svc *svc);
+
 /* Remove VOL (found already) and its file; for servers_create's undo. */
 int volumes_remove(struct svc *svc, const struct volume *vol,
                    struct error **errp);

@@ -2,10 +2,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +55,46 @@ datadir_check_owner(const char *path, struct error **errp)
     return 0;
 }
 
+/* The reserve (audit M4): a file of DATADIR_RESERVE_BYTES kept in the
+ * data directory while there is room for it, and removed when the file
+ * system is full, so that the catalog can be opened and written (an
+ * image deleted) to free space.  It is made again once there is room for
+ * it three times over.  Errors are ignored: the reserve is a help, not a
+ * promise.
+ */
+static void
+datadir_keep_reserve(const char *dir)
+{
+    CLEANUP_FREE char *path = xasprintf("%s/%s", dir, DATADIR_RESERVE);
+    CLEANUP_CLOSE int fd = -1;
+    struct statvfs vfs;
+    struct stat st;
+    int64_t avail;
+    bool exists;
+
+    if (statvfs(dir, &vfs) < 0 || (vfs.f_flag & ST_RDONLY)) {
+        return;
+    }
+    avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    exists = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (exists && avail < DATADIR_RESERVE_BYTES) {
+        if (unlink(path) == 0) {
+            log_warnx("%s is full: released the %d MiB kept in reserve, so "
+                      "that space can be freed (delete images)",
+                      dir, DATADIR_RESERVE_BYTES >> 20);
+        }
+        return;
+    }
+    if (exists || avail < 3 * (int64_t)DATADIR_RESERVE_BYTES) {
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd >= 0 && posix_fallocate(fd, 0, DATADIR_RESERVE_BYTES) != 0) {
+        unlink(path);
+    }
+}
+
 int
 datadir_open(const char *dir, char **real, struct error **errp)
 {
@@ -83,6 +126,7 @@ datadir_open(const char *dir, char **real, struct error **errp)
             return -1;
         }
     }
+    datadir_keep_reserve(abs);
     *real = steal_pointer(&abs);
     return 0;
 }

@@ -8,6 +8,7 @@
  *   locks/                   lock files (lock-file.c)
  *   logs/                    logs of worker processes
  *   tmp/                     work files of operations in progress
+ *   reserve                  space kept for a full disk (below)
  *
  * Root keeps image data here and runs QEMU on it, so the directory must
  * be ours alone: datadir_open refuses one that another user owns or can
@@ -18,10 +19,19 @@
 
 #include "error.h"
 
+/* The reserve: a file of this many bytes that datadir_open keeps in the
+ * data directory while there is room, and removes when the file system
+ * is full, so that vmsnap can still write its catalog to delete images
+ * and free space (audit M4).
+ */
+#define DATADIR_RESERVE "reserve"
+#define DATADIR_RESERVE_BYTES (8 * 1024 * 1024)
+
 /* Create DIR and its subdirectories if needed and check that DIR is owned
- * by us and writable by nobody else.  On success *REAL (caller frees) is
- * its absolute path.  Returns 0, or -1 with ERR_IO, or ERR_INVALID
- * naming the problem ("data directory X is writable by other users").
+ * by us and writable by nobody else; keep the reserve (above).  On
+ * success *REAL (caller frees) is its absolute path.  Returns 0, or -1
+ * with ERR_IO, or ERR_INVALID naming the problem ("data directory X is
+ * writable by other users").
  */
 int datadir_open(const char *dir, char **real, struct error **errp);
 

@@ -6,6 +6,7 @@
  * sees that the path now names another file (or none) and opens it
  * again.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -157,11 +158,55 @@ lock_held(struct locks *l, const char *kind, const char *id,
         error_setg_errno(errp, ERR_IO, errno, "lock %s", path);
         return -1;
     }
-    /* Free: a holder that died left the file.  We hold it now, so it
-     * can go (lock_take copes with a file unlinked under it).
+    /* Free: a holder that died left the file, which locks_sweep
+     * removes (a look changes nothing).
      */
-    if (lock_is_current(fd, path)) {
-        unlink(path);
-    }
     return 0;
+}
+
+int
+locks_sweep(struct locks *l, bool remove,
+            void (*fn)(const char *name, void *opaque), void *opaque,
+            struct error **errp)
+{
+    struct dirent *e;
+    DIR *d = opendir(l->dir);
+    int found = 0;
+
+    if (d == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "list %s", l->dir);
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        CLEANUP_FREE char *path = NULL;
+        CLEANUP_FREE char *name = NULL;
+        CLEANUP_CLOSE int fd = -1;
+        size_t len = strlen(e->d_name);
+
+        if (e->d_name[0] == '.' || len <= 5 ||
+            strcmp(e->d_name + len - 5, ".lock") != 0) {
+            continue;
+        }
+        path = xasprintf("%s/%s", l->dir, e->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            continue;   /* gone meanwhile, or held */
+        }
+        /* We hold it now: if it is still the file at PATH, nobody else
+         * can be holding it (lock_take copes with an unlinked file).
+         */
+        if (!lock_is_current(fd, path)) {
+            continue;
+        }
+        found++;
+        name = xstrndup(e->d_name, len - 5);
+        if (fn) {
+            fn(name, opaque);
+        }
+        if (remove) {
+            unlink(path);
+        }
+    }
+    closedir(d);
+    return found;
 }

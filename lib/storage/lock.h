@@ -40,8 +40,20 @@ int lock_take(struct locks *l, const char *kind, const char *id, bool wait,
 /* Release LK (NULL is allowed).  Never fails. */
 void lock_release(struct lock *lk);
 
-/* Is KIND/ID held by a live process?  1 held, 0 free, -1 on error. */
+/* Is KIND/ID held by a live process?  1 held, 0 free, -1 on error.
+ * Nothing is changed (a lock file found free stays for locks_sweep).
+ */
 int lock_held(struct locks *l, const char *kind, const char *id,
               struct error **errp);
+
+/* Find the locks that a process which died left behind (a lock file
+ * whose lock nobody holds) and call FN (may be NULL) with the name of
+ * each ("KIND-ID"); with REMOVE, remove them.  Held locks are never
+ * touched.  Returns the number found, or -1 with ERR_IO when the locks
+ * cannot be listed.
+ */
+int locks_sweep(struct locks *l, bool remove,
+                void (*fn)(const char *name, void *opaque), void *opaque,
+                struct error **errp);
 
 #endif

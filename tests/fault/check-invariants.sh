@@ -1,8 +1,8 @@
 #!/bin/bash
 # Check what must hold in a vmsnap data directory once no vmsnap command
 # runs in it: the invariants of the fault matrix (docs/internals/faults.md),
-# checked directly on the files and on catalog.db (read-only) until
-# `vmsnap verify` exists.
+# checked directly on the files and on catalog.db (read-only), and then
+# by `vmsnap verify` (invariant 11).
 #
 # usage: check-invariants.sh [--no-reap] [--returned] [--server NAME]
 #                            [--procs-only] DATA_DIR
@@ -118,11 +118,17 @@ st=$(sql "SELECT id FROM images WHERE status = 'killed' AND
           (fail_reason IS NULL OR fail_reason = '')" 2>&1)
 [ -z "$st" ] || fail "killed image has a reason" "$(echo $st)"
 
+# The local file of a record: images and volume snapshots name their data
+# by a store location ("file:KEY", KEY under D); older rows by path.
+DATA="(CASE WHEN location LIKE 'file:%' THEN '$D/' || substr(location, 6)
+       ELSE file END)"
+
 # 6. No file without a record (audit H3).  A lock still held would make a
 #    file legitimate, but no process is left (1), so none is.
-files=$(sql "SELECT file FROM images WHERE file IS NOT NULL
+files=$(sql "SELECT $DATA FROM images WHERE $DATA IS NOT NULL
              UNION SELECT file FROM volumes WHERE file IS NOT NULL
-             UNION SELECT file FROM volume_snapshots WHERE file IS NOT NULL")
+             UNION SELECT $DATA FROM volume_snapshots
+                   WHERE $DATA IS NOT NULL")
 for f in "$D"/images/* "$D"/volumes/* "$D"/volume-snapshots/*; do
     [ -e "$f" ] || continue
     grep -qxF "$f" <<<"$files" ||
@@ -180,7 +186,7 @@ while read -r id fmt size vsize md5 algo hash file; do
     esac
 done < <(sql "SELECT id, disk_format, size, coalesce(virtual_size, ''),
                      coalesce(checksum, '-'), coalesce(os_hash_algo, '-'),
-                     coalesce(os_hash_value, '-'), file
+                     coalesce(os_hash_value, '-'), $DATA
               FROM images WHERE status = 'active'")
 
 # 9. Every usable volume and volume snapshot has a sound file.
@@ -197,7 +203,7 @@ while read -r kind id file; do
         fail "$kind qemu-img check" "$id: $(echo $out | head -c 200)"
 done < <(sql "SELECT 'volume', id, file FROM volumes
               WHERE status IN ('available','in-use')
-              UNION ALL SELECT 'volume-snapshot', id, file
+              UNION ALL SELECT 'volume-snapshot', id, $DATA
               FROM volume_snapshots WHERE status = 'available'")
 
 # 10. The guest is thawed.
@@ -205,5 +211,13 @@ if [ -n "$server" ]; then
     st=$(VMSNAP_DATA_DIR=$D "$VMSNAP" agent command "$server" \
          '{"execute":"guest-fsfreeze-status"}' 2>&1)
     grep -q thawed <<<"$st" || fail "guest thawed" "$server: $st"
+fi
+
+# 11. vmsnap verify agrees (its own checks of the same invariants; the
+#     guest is checked above).  Only when the checks above all held, so
+#     that one fault is not reported twice.
+if [ "$bad" = 0 ] && [ "$reap" = 1 ]; then
+    out=$(VMSNAP_DATA_DIR=$D "$VMSNAP" verify --no-guests -f value 2>&1) ||
+        fail "vmsnap verify is clean" "$(tr '\n' ';' <<<"$out")"
 fi
 exit $bad

@@ -944,6 +944,19 @@ test_image_tags(struct catalog *cat)
            err_is(&err, ERR_INVALID,
                   "image tag name contains a control character"),
        "a tag with a newline is refused");
+    ok(catalog_image_tag_add(cat, img->id, "rtl\xe2\x80\xaeoverride",
+                             &err) == -1 &&
+           err_is(&err, ERR_INVALID,
+                  "image tag name contains a control character") &&
+           catalog_image_tag_add(cat, img->id, "iso\xe2\x81\xa6late",
+                                 &err) == -1 &&
+           err_is(&err, ERR_INVALID, NULL),
+       "a tag with a bidirectional override or isolate is refused");
+    ok(catalog_image_tag_add(cat, img->id, "caf\xc3\xa9 \xe2\x80\x94 ok",
+                             &err) == 0,
+       "a tag with other non-ASCII text is accepted");
+    catalog_image_tag_remove(cat, img->id, "caf\xc3\xa9 \xe2\x80\x94 ok",
+                             NULL);
     ok(catalog_image_tag_add(cat, NO_SUCH_ID, "x", &err) == -1 &&
            err_is(&err, ERR_NOT_FOUND, NULL) &&
            catalog_image_tags(cat, NO_SUCH_ID, &tags, &n, &err) == -1 &&

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -290,6 +291,67 @@ remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
     return remove(path);
 }
 
+/* The files of fileio_pending (audit L8): whole or absent, and nothing
+ * left by a writer that dies.
+ */
+static void
+test_pending(void)
+{
+    struct fileio_pending pf = {.fd = -1};
+    struct error *err = NULL;
+    struct stat st;
+    pid_t pid;
+    int status;
+
+    ok(fileio_pending_open(p("out.ova"), 0600, &pf, &err) == 0 &&
+           write(pf.fd, "data", 4) == 4,
+       "pending: open and write");
+    ok(access(p("out.ova"), F_OK) < 0 && access(p("out.ova.part"), F_OK) < 0,
+       "pending: nothing at the path (or .part) while it is written");
+    ok(fileio_pending_publish(&pf, false, &err) == 0 &&
+           stat(p("out.ova"), &st) == 0 && st.st_size == 4 &&
+           (st.st_mode & 0777) == 0600,
+       "pending: published whole, mode 0600 whatever the umask");
+    fileio_pending_clear(&pf);
+    ok(fileio_pending_open(p("out.ova"), 0600, &pf, &err) == 0 &&
+           fileio_pending_publish(&pf, false, &err) < 0 &&
+           err_is(&err, ERR_CONFLICT, "already exists"),
+       "pending: no replace of an existing file unless asked");
+    fileio_pending_clear(&pf);
+    ok(fileio_pending_open(p("out.ova"), 0600, &pf, &err) == 0 &&
+           write(pf.fd, "new!!", 5) == 5 &&
+           fileio_pending_publish(&pf, true, &err) == 0 &&
+           stat(p("out.ova"), &st) == 0 && st.st_size == 5 &&
+           access(p("out.ova.part"), F_OK) < 0,
+       "pending: replace, nothing left beside it");
+    fileio_pending_clear(&pf);
+    /* A stale PATH.part, as a writer that died on a file system without
+     * O_TMPFILE leaves it, is replaced by the next writer.
+     */
+    close(open(p("out.ova.part"), O_WRONLY | O_CREAT, 0600));
+    ok(fileio_pending_open(p("out.ova"), 0600, &pf, &err) == 0 &&
+           fileio_pending_publish(&pf, true, &err) == 0 &&
+           access(p("out.ova.part"), F_OK) < 0,
+       "pending: a stale .part nobody holds is replaced");
+    fileio_pending_clear(&pf);
+    /* A writer killed half-way leaves nothing. */
+    pid = fork();
+    if (pid == 0) {
+        struct fileio_pending c = {.fd = -1};
+
+        if (fileio_pending_open(p("killed.ova"), 0600, &c, NULL) == 0 &&
+            write(c.fd, "half", 4) == 4) {
+            kill(getpid(), SIGKILL);
+        }
+        _exit(1);
+    }
+    waitpid(pid, &status, 0);
+    ok(WIFSIGNALED(status) && access(p("killed.ova"), F_OK) < 0 &&
+           access(p("killed.ova.part"), F_OK) < 0,
+       "pending: a writer killed half-way leaves nothing");
+    unlink(p("out.ova"));
+}
+
 int
 main(void)
 {
@@ -301,6 +363,7 @@ main(void)
     test_sources();
     test_write_failure();
     test_write();
+    test_pending();
     ok(count_names(".tmp-") == 0, "no temporary file left behind");
     ok(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS) == 0, "cleanup");
     return tap_done();

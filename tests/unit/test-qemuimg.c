@@ -276,6 +276,54 @@ test_convert(void)
     error_free(err);
 }
 
+/* A watch that always stops. */
+static int
+watch_stop(void *opaque, struct error **errp)
+{
+    error_setg(errp, ERR_IO, "below the reserve");
+    return -1;
+}
+
+/* Limits of a conversion (audit H4) and the measure of its size. */
+static void
+test_limits(void)
+{
+    struct qemuimg_limits lim = {.max_bytes = MiB};
+    struct error *err = NULL;
+    int64_t req = 0, full = 0;
+
+    int r = qemuimg_measure(p("a.raw"), "raw", "qcow2", &req, &full, &err);
+
+    ok(r == 0 && req > 0 && full > 64 * MiB && full >= req,
+       "measure: %lld required, %lld fully allocated", (long long)req,
+       (long long)full);
+    if (err) {
+        diag("%s", error_msg(err));
+        error_free(err);
+        err = NULL;
+    }
+    ok(qemuimg_convert_limited(p("a.raw"), "raw", p("lim.qcow2"), "qcow2",
+                               &lim, NULL, NULL, &err) == -1 &&
+           err_has(err, ERR_IO, "would be larger than 1048576 bytes"),
+       "convert beyond max_bytes stops with ERR_IO");
+    error_free(err);
+    err = NULL;
+    lim.max_bytes = 0;
+    lim.watch = watch_stop;
+    ok(qemuimg_convert_limited(p("a.raw"), "raw", p("lim2.qcow2"), "qcow2",
+                               &lim, NULL, NULL, &err) == -1 &&
+           err_has(err, ERR_IO, "below the reserve"),
+       "a watch that returns -1 stops the convert with its error");
+    error_free(err);
+    err = NULL;
+    lim.watch = NULL;
+    lim.max_bytes = full + MiB;
+    ok(qemuimg_convert_limited(p("a.raw"), "raw", p("lim3.qcow2"), "qcow2",
+                               &lim, NULL, NULL, &err) == 0,
+       "convert within the measured size succeeds");
+    error_free(err);
+}
+
 static void
 test_check(void)
 {
@@ -411,6 +459,7 @@ main(void)
     test_create_info();
     test_overlay();
     test_convert();
+    test_limits();
     test_check();
     test_fake();
     if (chdir("/") < 0 || run_check(rm, 30000, NULL, &err) < 0) {

@@ -3,13 +3,16 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cleanup.h"
 #include "error.h"
 #include "run.h"
 #include "tap.h"
+#include "xalloc.h"
 
 /* Lines collected by the stream test. */
 struct lines {
@@ -263,6 +266,73 @@ test_stream(void)
     run_result_clear(&res);
 }
 
+/* A watch that stops the child the second time it is asked. */
+static int
+stop_second(void *opaque, struct error **errp)
+{
+    int *calls = opaque;
+
+    if (++*calls >= 2) {
+        error_setg(errp, ERR_IO, "stopped by the watch");
+        return -1;
+    }
+    return 0;
+}
+
+/* RLIMIT_FSIZE and the watch (audit H4: a conversion that grows without
+ * bound, or while the disk fills, is stopped).
+ */
+static void
+test_limits(void)
+{
+    char path[] = "/tmp/vmsnap-test-run.XXXXXX";
+    CLEANUP_FREE char *script = NULL;
+    struct run_opts opts = {.timeout_ms = 20000, .fsize_limit = 65536};
+    struct run_result res;
+    struct error *err = NULL;
+    int fd = mkstemp(path), calls = 0;
+    double t0;
+
+    close(fd);
+    script = xasprintf("exec head -c 1000000 /dev/zero > %s", path);
+    {
+        const char *argv[] = {"sh", "-c", script, NULL};
+
+        ok(run_exec(argv, &opts, &res, &err) == 0 &&
+               res.signal == SIGXFSZ,
+           "fsize_limit: a child writing past it dies of SIGXFSZ (signal "
+           "%d)",
+           res.signal);
+        run_result_clear(&res);
+    }
+    {
+        struct stat st;
+
+        ok(stat(path, &st) == 0 && st.st_size == 65536,
+           "fsize_limit: the file stops at the limit");
+    }
+    unlink(path);
+    memset(&opts, 0, sizeof(opts));
+    opts.timeout_ms = 20000;
+    opts.watch = stop_second;
+    opts.watch_opaque = &calls;
+    opts.watch_ms = 100;
+    t0 = now_s();
+    {
+        const char *argv[] = {"sleep", "10", NULL};
+
+        ok(run_exec(argv, &opts, &res, &err) < 0 &&
+               err_is(err, ERR_IO, "stopped by the watch") &&
+               now_s() - t0 < 5,
+           "watch: returning -1 stops the child with the watch's error");
+        error_free(err);
+        err = NULL;
+        run_result_clear(&res);
+    }
+    ok(calls == 2, "watch: asked at once, then every watch_ms (%d calls)",
+       calls);
+}
+
 int
 main(void)
 {
@@ -273,6 +343,7 @@ main(void)
     test_bounded();
     test_child_env();
     test_stream();
+    test_limits();
     ok(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
        "no child left behind");
     return tap_done();
