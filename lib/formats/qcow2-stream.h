@@ -48,9 +48,10 @@ struct qcow2s_result {
 };
 
 /* A writer for an image of VIRTUAL_SIZE bytes (1 to QCOW2S_MAX_SIZE; a
- * disk's size is a multiple of 512, and QEMU rounds any other up) into FD (borrowed; written from its current position, never seeked).
- * The set of data clusters is given after, with qcow2s_mark.  Returns
- * NULL with ERR_INVALID for a bad size.
+ * disk's size is a multiple of 512, and QEMU rounds any other up) into
+ * FD (borrowed; written from its current position, never seeked).  The
+ * set of data clusters is given after, with qcow2s_mark.  Returns NULL
+ * with ERR_INVALID for a bad size.
  */
 struct qcow2s *qcow2s_new(int64_t virtual_size, int fd, struct error **errp);
 

@@ -10,8 +10,9 @@
  *            transaction of blockdev-backup sync=none into the scratch
  *            files) and exports the frozen views over NBD on a unix
  *            socket; its cost does not depend on the disks' size;
- *   wait     qemu-img convert reads each export into its target, one disk
- *            after the other; the first that fails fails the backup;
+ *   wait     the copy path (diskcopy.h) reads each export into its
+ *            target, one disk after the other; the first that fails
+ *            fails the backup;
  *   finish   virDomainAbortJob ends the backup job (how a pull backup
  *            ends), the scratch files go;
  *   abort    ends the job if there is one, deletes the checkpoint it made,
@@ -42,6 +43,7 @@
 #include <libxml/tree.h>
 
 #include "cleanup.h"
+#include "diskcopy.h"
 #include "hv-libvirt-priv.h"
 #include "log.h"
 #include "qemuimg.h"
@@ -57,6 +59,8 @@
 struct lvb_disk {
     char dev[32];          /* the domain's target name ("vda") */
     char *target;          /* the file the copy goes to */
+    struct diskcopy_target *copy; /* where the copy goes */
+    struct diskcopy_target own;   /* copy when the spec gave none */
     char *scratch;         /* our scratch file */
     int64_t size;          /* virtual size in bytes */
     bool target_made;      /* we created target */
@@ -441,20 +445,23 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
         file = util_strdup_printf("backup-%s-%s.scratch.qcow2", spec->tag,
                                   bk->dev);
         bk->scratch = file ? util_path_join(d->state_dir, file) : NULL;
-        bk->target = strdup(bd->target);
+        bk->target = strdup(bd->target ? bd->target : "");
+        if (bd->copy) {
+            bk->copy = bd->copy;
+        } else {
+            bk->own.kind = DISKCOPY_QCOW2;
+            bk->own.path = bk->target;
+            bk->copy = &bk->own;
+        }
         if (bk->scratch == NULL || bk->target == NULL) {
             error_setg(errp, ERR_IO, "out of memory");
             goto fail;
         }
-        /* Everything slow happens here, before any freeze: the files
-         * libvirt opens in fix (scratch) and we write in wait (target).
+        /* Everything slow happens here, before any freeze: the file
+         * libvirt opens in fix.  The copy path makes the target in wait.
          */
         bk->scratch_made = true;
         if (qemuimg_create(bk->scratch, "qcow2", bk->size, errp) < 0) {
-            goto fail;
-        }
-        bk->target_made = true;
-        if (qemuimg_create(bk->target, "qcow2", bk->size, errp) < 0) {
             goto fail;
         }
     }
@@ -495,160 +502,12 @@ lv_backup_fix(struct hv_backup *hb, struct error **errp)
     return 0;
 }
 
-/* Progress of one qemu-img convert: "    (12.34/100%)". */
-struct lvb_progress {
-    const struct progress *p; /* the caller's reporter */
-    double done;              /* bytes of the disks already copied */
-    double size;              /* bytes of this disk */
-    double total;             /* bytes of all disks */
-};
-
-static void
-lvb_on_line(const char *line, void *opaque)
-{
-    struct lvb_progress *lp = opaque;
-    const char *open = strchr(line, '(');
-    char *end;
-    double pct;
-
-    if (open == NULL || lp->total <= 0) {
-        return;
-    }
-    pct = strtod(open + 1, &end);
-    if (end == open + 1 || *end != '/' || pct < 0 || pct > 100) {
-        return;
-    }
-    progress_report(lp->p, "copy",
-                    100.0 * (lp->done + lp->size * pct / 100.0) /
-                        lp->total);
-}
-
-/* The qemu-img argument naming a JSON description, or NULL. */
-static char *
-lvb_json_arg(json_object *desc)
-{
-    const char *s = json_object_to_json_string_ext(desc,
-                                                   JSON_C_TO_STRING_PLAIN);
-
-    return s ? util_strdup_printf("json:%s", s) : NULL;
-}
-
-/* The NBD export of disk D, as qemu-img opens it (caller frees). */
-static char *
-lvb_source_arg(const struct lv_backup *b, const struct lvb_disk *d)
-{
-    json_object *raw = json_object_new_object();
-    json_object *nbd = json_object_new_object();
-    json_object *srv = json_object_new_object();
-    char *arg;
-
-    json_object_object_add(srv, "type", json_object_new_string("unix"));
-    json_object_object_add(srv, "path", json_object_new_string(b->sock));
-    json_object_object_add(nbd, "driver", json_object_new_string("nbd"));
-    json_object_object_add(nbd, "server", srv);
-    json_object_object_add(nbd, "export", json_object_new_string(d->dev));
-    json_object_object_add(raw, "driver", json_object_new_string("raw"));
-    json_object_object_add(raw, "file", nbd);
-    arg = lvb_json_arg(raw);
-    json_object_put(raw);
-    return arg;
-}
-
-/* The target of disk D as qemu-img opens it: the file, or with the test
- * hook, the file behind a blkdebug layer that fails every write (caller
- * frees).
- */
-static char *
-lvb_target_arg(const struct lvb_disk *d, bool broken)
-{
-    json_object *q, *dbg, *file, *rules, *rule;
-    char *arg;
-
-    if (!broken) {
-        return strdup(d->target);
-    }
-    q = json_object_new_object();
-    dbg = json_object_new_object();
-    file = json_object_new_object();
-    rules = json_object_new_array();
-    rule = json_object_new_object();
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename",
-                           json_object_new_string(d->target));
-    json_object_object_add(rule, "event", json_object_new_string("pwritev"));
-    json_object_object_add(rule, "errno", json_object_new_int(EIO));
-    json_object_array_add(rules, rule);
-    json_object_object_add(dbg, "driver", json_object_new_string("blkdebug"));
-    json_object_object_add(dbg, "image", file);
-    json_object_object_add(dbg, "inject-error", rules);
-    json_object_object_add(q, "driver", json_object_new_string("qcow2"));
-    json_object_object_add(q, "file", dbg);
-    arg = lvb_json_arg(q);
-    json_object_put(q);
-    return arg;
-}
-
-/* Copy the export of disk I into its target. */
-static int
-lvb_copy(struct lv_backup *b, size_t i, struct lvb_progress *lp,
-         struct error **errp)
-{
-    struct lvb_disk *d = &b->disks[i];
-    const char *qemu_img = b->lv->cfg && b->lv->cfg->qemu_img &&
-                                   b->lv->cfg->qemu_img[0]
-                               ? b->lv->cfg->qemu_img
-                               : "qemu-img";
-    CLEANUP_FREE char *src = lvb_source_arg(b, d);
-    CLEANUP_FREE char *dst = lvb_target_arg(d, b->break_disk == (int)i);
-    char rate[32];
-    const char *argv[16];
-    struct run_opts opts = {
-        .timeout_ms = -1,
-        .on_line = lvb_on_line,
-        .opaque = lp,
-    };
-    struct run_result res;
-    int n = 0, r;
-
-    if (src == NULL || dst == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    /* -n --target-is-zero: into the empty qcow2 prepare made, writing
-     * nothing for what reads as zeros.
-     */
-    argv[n++] = qemu_img;
-    argv[n++] = "convert";
-    argv[n++] = "-p";
-    argv[n++] = "-n";
-    argv[n++] = "--target-is-zero";
-    argv[n++] = "-O";
-    argv[n++] = "qcow2";
-    if (b->rate_limit > 0) {
-        snprintf(rate, sizeof(rate), "%lld", (long long)b->rate_limit);
-        argv[n++] = "-r";
-        argv[n++] = rate;
-    }
-    argv[n++] = src;
-    argv[n++] = dst;
-    argv[n] = NULL;
-    r = run_exec(argv, &opts, &res, errp);
-    if (r == 0 && (res.status != 0 || res.signal != 0)) {
-        r = run_result_error("qemu-img", &res, errp);
-    }
-    run_result_clear(&res);
-    if (r < 0) {
-        error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
-    }
-    return r;
-}
-
 int
 lv_backup_wait(struct hv_backup *hb, const struct progress *p,
                struct error **errp)
 {
     struct lv_backup *b = (struct lv_backup *)hb;
-    struct lvb_progress lp = {.p = p};
+    struct diskcopy_opts o = {.rate_limit = b->rate_limit, .progress = p};
     size_t i;
 
     if (!b->begun) {
@@ -656,15 +515,29 @@ lv_backup_wait(struct hv_backup *hb, const struct progress *p,
                    b->name);
         return -1;
     }
+    /* The copy path (diskcopy.h) reads each disk's export; the test hook
+     * makes the copy of one disk fail half-way.
+     */
     for (i = 0; i < b->ndisks; i++) {
-        lp.total += (double)b->disks[i].size;
-    }
-    for (i = 0; i < b->ndisks; i++) {
-        lp.size = (double)b->disks[i].size;
-        if (lvb_copy(b, i, &lp, errp) < 0) {
+        struct lvb_disk *d = &b->disks[i];
+        struct diskcopy_source *src;
+        int r;
+
+        src = diskcopy_source_nbd(b->sock, d->dev, NULL, errp);
+        if (src == NULL) {
+            error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
             return -1;
         }
-        lp.done += lp.size;
+        o.progress_from = 100.0 * (double)i / (double)b->ndisks;
+        o.progress_to = 100.0 * (double)(i + 1) / (double)b->ndisks;
+        o.fail_after = b->break_disk == (int)i ? 1 : 0;
+        r = diskcopy_run(src, d->copy, &o, errp);
+        diskcopy_source_close(src);
+        if (r < 0) {
+            error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
+            return -1;
+        }
+        d->target_made = d->copy == &d->own;
     }
     b->copied = true;
     progress_report(p, "copy", 100);

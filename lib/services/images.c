@@ -14,6 +14,7 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
+#include "store.h"
 #include "svc-impl.h"
 #include "util.h"
 #include "volumes.h"
@@ -195,6 +196,10 @@ int
 images_local_path(struct svc *svc, const struct image *img, char **path,
                   struct error **errp)
 {
+    if (img->location == NULL && store_holds(img)) {
+        /* A backup in the chunk store becomes a file when needed. */
+        return store_materialise(svc, img, NULL, path, errp);
+    }
     if (img->location == NULL) {
         error_setg(errp, ERR_CONFLICT, "image %s has no data (it is %s)",
                    img->id, img->status);
@@ -223,6 +228,17 @@ images_activate(struct svc *svc, const char *id, const char *from,
                 const char *path, const struct progress *progress,
                 struct error **errp)
 {
+    return images_activate_hashed(svc, id, from, disk_format, location,
+                                  path, NULL, NULL, progress, errp);
+}
+
+int
+images_activate_hashed(struct svc *svc, const char *id, const char *from,
+                       const char *disk_format, const char *location,
+                       const char *path, const char *md5_known,
+                       const char *sha512_known,
+                       const struct progress *progress, struct error **errp)
+{
     char md5[HASH_MD5_HEX_LEN], sha512[HASH_SHA512_HEX_LEN];
     struct images_hash_ctx ctx = {progress};
     struct image_data data = {0};
@@ -232,9 +248,15 @@ images_activate(struct svc *svc, const char *id, const char *from,
     if (images_check_data(path, disk_format, &vsize, errp) < 0) {
         return -1;
     }
-    log_debug("images", "%s: hashing %s", id, path);
-    if (hash_file(path, md5, sha512, images_hash_progress, &ctx, errp) < 0) {
-        return -1;
+    if (md5_known && sha512_known) {
+        snprintf(md5, sizeof(md5), "%s", md5_known);
+        snprintf(sha512, sizeof(sha512), "%s", sha512_known);
+    } else {
+        log_debug("images", "%s: hashing %s", id, path);
+        if (hash_file(path, md5, sha512, images_hash_progress, &ctx,
+                      errp) < 0) {
+            return -1;
+        }
     }
     if (stat(path, &st) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "%s", path);
@@ -538,6 +560,7 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
         log_warnx("image %s: %s", img->id, error_msg(err));
         error_free(err);
     }
+    store_forget(svc, img);
     volumes_snapshot_delete_set(svc, img->id);
     r = 0;
 out:

@@ -13,6 +13,7 @@
 #include "servers.h"
 #include "snapshot.h"
 #include "sock.h"
+#include "store.h"
 #include "svc-impl.h"
 #include "util.h"
 #include "volumes.h"
@@ -30,6 +31,7 @@ struct snap_disk {
     char *location;                /* the committed object, or NULL */
     struct volume_snapshot *vsnap; /* its record, NULL for the root disk */
     bool inserted;                 /* vsnap is in the catalog */
+    struct diskcopy_target copy;   /* where the copy path puts it */
 };
 
 /* One snapshot being made. */
@@ -46,6 +48,9 @@ struct snap {
     size_t ndisks;                  /* entries used in disks */
     struct hv_backup *backup;       /* the driver's backup, while open */
     int64_t copy_started_ms;        /* when the copy began */
+    bool chunks;                    /* a backup into the chunk store */
+    struct chunk_store *cs;         /* that store, while open */
+    struct store_plan plan;         /* its plan: full or incremental */
 };
 
 /* Set the properties SET on the image, leaving every other field (and
@@ -205,6 +210,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
                            json_object_new_boolean(opts->all_volumes));
     json_object_object_add(req, "freeze_timeout_ms",
                            json_object_new_int(opts->freeze_timeout_ms));
+    if (opts->incremental) {
+        json_object_object_add(req, "incremental",
+                               json_object_new_boolean(true));
+    }
     if (opts->backup_type) {
         json_object_object_add(req, "backup_type",
                                json_object_new_string(opts->backup_type));
@@ -290,11 +299,44 @@ snap_plan_disks(struct snap *s, struct error **errp)
     if (nb > 0 && catalog_image_set_bdm(cat, s->img->id, bdm, nb, errp) < 0) {
         return -1;
     }
+    if (s->chunks) {
+        return 0;       /* snap_plan_store: no file, an index */
+    }
     for (i = 0; i < s->ndisks; i++) {
         if (blob_create(svc_blob(s->svc), s->disks[i].key, &s->disks[i].path,
                         errp) < 0) {
             return -1;
         }
+        s->disks[i].copy.kind = DISKCOPY_QCOW2;
+        s->disks[i].copy.path = s->disks[i].path;
+    }
+    return 0;
+}
+
+/* A backup into the chunk store: full, or incremental when the chain
+ * from the server's last backup is sound (store.h).  The root disk only.
+ */
+static int
+snap_plan_store(struct snap *s, bool running, struct error **errp)
+{
+    struct snap_disk *d = &s->disks[0];
+
+    if (store_plan_backup(s->svc, running ? s->hv : NULL, &s->dom.d,
+                          d->source, s->inst, s->img, &s->plan,
+                          errp) < 0) {
+        return -1;
+    }
+    s->cs = store_open(s->svc, true, errp);
+    if (s->cs == NULL) {
+        return -1;
+    }
+    d->copy.kind = DISKCOPY_CHUNKS;
+    d->copy.store = s->cs;
+    d->copy.index = s->plan.index;
+    d->copy.parent = s->plan.parent_index;
+    if (s->plan.full_reason) {
+        log_debug("backup", "%s: full backup: %s", s->img->id,
+                  s->plan.full_reason);
     }
     return 0;
 }
@@ -376,14 +418,28 @@ snap_cold(struct snap *s, bool must, struct error **errp)
         return -1;
     }
     s->copy_started_ms = sock_now_ms();
+    /* The copy path reads each disk through qemu-nbd: holes skipped, the
+     * image hashed (or the chunks stored) as it is written.
+     */
     for (i = 0; i < s->ndisks; i++) {
-        if (qemuimg_convert(s->disks[i].source->path,
-                            s->disks[i].source->format, s->disks[i].path,
-                            "qcow2", NULL, NULL, errp) < 0) {
+        struct diskcopy_opts o = {
+            .progress = task_progress(s->task),
+            .progress_from = 100.0 * (double)i / (double)s->ndisks,
+            .progress_to = 100.0 * (double)(i + 1) / (double)s->ndisks,
+            .sync = true,
+        };
+        struct diskcopy_source *src = diskcopy_source_file(
+            s->disks[i].source->path, s->disks[i].source->format, errp);
+        int r;
+
+        if (src == NULL) {
             return -1;
         }
-        progress_report(task_progress(s->task), "copy",
-                        100.0 * (i + 1) / s->ndisks);
+        r = diskcopy_run(src, &s->disks[i].copy, &o, errp);
+        diskcopy_source_close(src);
+        if (r < 0) {
+            return -1;
+        }
     }
     return 0;
 }
@@ -453,6 +509,11 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
         memset(&bd[i], 0, sizeof(bd[i]));
         bd[i].source = s->disks[i].source;
         bd[i].target = s->disks[i].path;
+        bd[i].copy = &s->disks[i].copy;
+    }
+    if (s->chunks) {
+        bd[0].bitmap_since = s->plan.since;
+        bd[0].bitmap_new = s->plan.bitmap_new;
     }
     spec.tag = s->img->id;
     spec.disks = bd;
@@ -528,6 +589,16 @@ snap_activate(struct snap *s, struct error **errp)
     if (snap_set_props(s, &set, 1, errp) < 0) {
         return -1;
     }
+    if (s->chunks) {
+        if (s->disks[0].copy.info.csum[0] == '\0') {
+            error_setg(errp, ERR_INVALID,
+                       "the %s driver cannot copy into the chunk store",
+                       hv_name(s->hv));
+            return -1;
+        }
+        return store_record_backup(s->svc, s->img->id, &s->plan,
+                                   &s->disks[0].copy, errp);
+    }
     for (i = 0; i < s->ndisks; i++) {
         struct snap_disk *d = &s->disks[i];
 
@@ -547,9 +618,15 @@ snap_activate(struct snap *s, struct error **errp)
             return -1;
         }
     }
-    return images_activate(s->svc, s->img->id, "saving", "qcow2",
-                           s->disks[0].location, s->disks[0].path,
-                           task_progress(s->task), errp);
+    /* The copy path hashed the file as it wrote it (when the driver
+     * used it): no second read.
+     */
+    return images_activate_hashed(
+        s->svc, s->img->id, "saving", "qcow2", s->disks[0].location,
+        s->disks[0].path,
+        s->disks[0].copy.qcow2.md5[0] ? s->disks[0].copy.qcow2.md5 : NULL,
+        s->disks[0].copy.qcow2.md5[0] ? s->disks[0].copy.qcow2.sha512 : NULL,
+        task_progress(s->task), errp);
 }
 
 /* Undo everything: all or nothing.  In the foreground the image record
@@ -605,6 +682,8 @@ snap_free(struct snap *s)
     servers_domain_clear(&s->dom);
     image_free(s->img);
     instance_free(s->inst);
+    store_plan_clear(&s->plan);
+    chunk_store_close(s->cs);
 }
 
 /* Read what the request names and check that it is still what it was:
@@ -625,6 +704,9 @@ snap_load(struct snap *s, json_object *req, struct error **errp)
     }
     if (json_object_object_get_ex(req, "all_volumes", &v)) {
         s->all_volumes = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(req, "incremental", &v)) {
+        s->chunks = json_object_get_boolean(v);
     }
     s->freeze_timeout_ms = svc_config(s->svc)->freeze_timeout_ms;
     if (json_object_object_get_ex(req, "freeze_timeout_ms", &v) &&
@@ -673,12 +755,14 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
         goto fail;
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
-        if (snap_cold(&s, must, &local) < 0) {
+        if ((s.chunks && snap_plan_store(&s, false, &local) < 0) ||
+            snap_cold(&s, must, &local) < 0) {
             goto fail;
         }
     } else if (strcmp(st.status, "ACTIVE") == 0 ||
                strcmp(st.status, "PAUSED") == 0) {
-        if (snap_live(&s, strcmp(st.status, "PAUSED") == 0, must, &local) <
+        if ((s.chunks && snap_plan_store(&s, true, &local) < 0) ||
+            snap_live(&s, strcmp(st.status, "PAUSED") == 0, must, &local) <
                 0 ||
             hv_backup_wait(s.backup, task_progress(t), &local) < 0 ||
             hv_backup_finish(s.backup, &local) < 0) {

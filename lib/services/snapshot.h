@@ -60,6 +60,10 @@ struct snapshot_opts {
     size_t nextra;                  /* entries in extra_props */
     const char *backup_type;        /* backups: their type, else NULL */
     int rotation;                   /* backups: how many to keep */
+    bool incremental;               /* backups: into the chunk store,
+                                     * only what changed since the last
+                                     * one when its chain is sound
+                                     * (store.h); root disk only */
 };
 
 /* Ask for a snapshot of server REF as OPTS says.  On success *IMG (caller

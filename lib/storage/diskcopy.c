@@ -21,8 +21,10 @@
 
 #include <libnbd.h>
 
+#include "cleanup.h"
 #include "diskcopy.h"
 #include "log.h"
+#include "run.h"
 #include "sock.h"
 #include "xalloc.h"
 
@@ -33,6 +35,7 @@
 
 struct diskcopy_source {
     struct nbd_handle *nbd;      /* NBD: the connection */
+    char *tmpdir;                /* file: qemu-nbd's socket directory */
     char *bitmap_ctx;            /* NBD: "qemu:dirty-bitmap:NAME" or NULL */
     struct chunk_reader *chunks; /* chunk index, borrowed */
     int64_t size;                /* virtual size */
@@ -138,6 +141,50 @@ fail:
 }
 
 struct diskcopy_source *
+diskcopy_source_file(const char *path, const char *format,
+                     struct error **errp)
+{
+    char dir[] = "/tmp/vmsnap-nbd.XXXXXX";
+    CLEANUP_FREE char *sock = NULL;
+    CLEANUP_FREE char *fmt = xasprintf("--format=%s", format);
+    CLEANUP_FREE char *sarg = NULL;
+    struct diskcopy_source *s;
+    const char *argv[10];
+    int n = 0;
+
+    if (mkdtemp(dir) == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "mkdtemp");
+        return NULL;
+    }
+    sock = xasprintf("%s/nbd.sock", dir);
+    sarg = xasprintf("--socket=%s", sock);
+    /* --fork: it returns once it listens; without --persistent it exits
+     * when our one connection ends.
+     */
+    argv[n++] = "qemu-nbd";
+    argv[n++] = "--fork";
+    argv[n++] = "--read-only";
+    argv[n++] = fmt;
+    argv[n++] = sarg;
+    argv[n++] = "--export-name=disk";
+    argv[n++] = "--";
+    argv[n++] = path;
+    argv[n] = NULL;
+    if (run_check(argv, 60000, NULL, errp) < 0) {
+        rmdir(dir);
+        return NULL;
+    }
+    s = diskcopy_source_nbd(sock, "disk", NULL, errp);
+    if (s == NULL) {
+        unlink(sock);
+        rmdir(dir);
+        return NULL;
+    }
+    s->tmpdir = xstrdup(dir);
+    return s;
+}
+
+struct diskcopy_source *
 diskcopy_source_chunks(struct chunk_reader *r)
 {
     struct diskcopy_source *s = xcalloc(1, sizeof(*s));
@@ -162,6 +209,13 @@ diskcopy_source_close(struct diskcopy_source *src)
     if (src->nbd) {
         nbd_shutdown(src->nbd, 0);
         nbd_close(src->nbd);
+    }
+    if (src->tmpdir) {
+        CLEANUP_FREE char *sock = xasprintf("%s/nbd.sock", src->tmpdir);
+
+        unlink(sock);
+        rmdir(src->tmpdir);
+        free(src->tmpdir);
     }
     free(src->bitmap_ctx);
     free(src);
@@ -443,6 +497,13 @@ dc_copy(struct dc *c, struct error **errp)
         }
         c->done += (int64_t)ring[head].len;
         c->t->bytes_read += (int64_t)ring[head].len;
+        if (c->o->fail_after > 0 && c->done >= c->o->fail_after) {
+            error_setg(errp, ERR_IO, "the copy was broken on purpose "
+                                     "(test hook)");
+            head = (head + 1) % n;
+            count--;
+            goto out;
+        }
         head = (head + 1) % n;
         count--;
         dc_progress(c);

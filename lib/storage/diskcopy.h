@@ -44,6 +44,14 @@ struct diskcopy_source *diskcopy_source_nbd(const char *sock,
                                             const char *bitmap,
                                             struct error **errp);
 
+/* A source reading the disk image PATH of format FORMAT at rest (a
+ * stopped server's disk): qemu-nbd serves it read-only on a private
+ * socket for this one connection and exits when the source is closed.
+ */
+struct diskcopy_source *diskcopy_source_file(const char *path,
+                                             const char *format,
+                                             struct error **errp);
+
 /* A source reading index R of the chunk store (borrowed; outlives the
  * source).  Every chunk read is checked (chunk_reader_read).
  */
@@ -92,6 +100,8 @@ struct diskcopy_opts {
     double progress_from;        /* the part of 0-100 this copy spans */
     double progress_to;          /* (0 and 0: all of it) */
     bool sync;                   /* QCOW2: fdatasync the file at the end */
+    int64_t fail_after;          /* test hook: fail with ERR_IO once this
+                                  * many bytes were read, 0: never */
 };
 
 /* Copy SRC into T as OPTS says.  On failure nothing made is left (the
