@@ -82,6 +82,7 @@ struct lv_backup {
     struct lvb_disk *disks; /* the disks, in the spec's order */
     size_t ndisks;         /* entries in disks */
     int64_t rate_limit;    /* bytes per second per disk, 0: none */
+    int inflight;          /* read requests of the copy in flight */
     int break_disk;        /* test hook: the copy of this disk fails */
     bool tried;            /* BackupBegin was called (the job may exist
                             * even when the call failed) */
@@ -370,6 +371,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     b->base.hv = hv;
     b->lv = lv;
     b->rate_limit = spec->rate_limit;
+    b->inflight = spec->copy_inflight;
     b->break_disk = spec->break_disk;
     snprintf(b->id, sizeof(b->id), "%s", d->id);
     if (lvb_dom(b, 0, errp) == NULL) {
@@ -507,7 +509,8 @@ lv_backup_wait(struct hv_backup *hb, const struct progress *p,
                struct error **errp)
 {
     struct lv_backup *b = (struct lv_backup *)hb;
-    struct diskcopy_opts o = {.rate_limit = b->rate_limit, .progress = p};
+    struct diskcopy_opts o = {.rate_limit = b->rate_limit,
+                              .inflight = b->inflight, .progress = p};
     size_t i;
 
     if (!b->begun) {

@@ -74,6 +74,7 @@ struct qemu_backup {
     struct qmp *qmp;                /* operations monitor, owned */
     const struct hv_domain *d;      /* borrowed until finish or abort */
     int64_t rate_limit;             /* bytes/s per disk, 0: none */
+    int inflight;                   /* read requests in flight */
     char *sock;                     /* the NBD server's socket */
     bool server_started;            /* nbd-server-start succeeded */
     bool copied;                    /* every disk is copied */
@@ -402,6 +403,7 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
 
     qb->d = d;
     qb->rate_limit = spec->rate_limit;
+    qb->inflight = spec->copy_inflight;
     qb->disks = xcalloc(spec->ndisks, sizeof(*qb->disks));
     qb->ndisks = spec->ndisks;
     for (i = 0; i < spec->ndisks; i++) {
@@ -460,7 +462,8 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
         json_object *args;
         int r;
 
-        if (qemu_backup_bitmaps(qb, dk, errp) < 0) {
+        /* A snapshot (no bitmap_new) leaves every bitmap alone. */
+        if (dk->bitmap_new && qemu_backup_bitmaps(qb, dk, errp) < 0) {
             goto fail;
         }
         r = qemuimg_info(dk->src->path, dk->src->format, &info, errp);
@@ -657,7 +660,8 @@ qemu_backup_wait(struct hv_backup *b, const struct progress *p,
                  struct error **errp)
 {
     struct qemu_backup *qb = qemu_backup_of(b);
-    struct diskcopy_opts o = {.rate_limit = qb->rate_limit, .progress = p};
+    struct diskcopy_opts o = {.rate_limit = qb->rate_limit,
+                              .inflight = qb->inflight, .progress = p};
     size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {

@@ -130,6 +130,8 @@ struct hv_backup_spec {
     const struct hv_backup_disk *disks; /* the disks, root first */
     size_t ndisks;           /* entries in disks, >= 1 */
     int64_t rate_limit;      /* bytes per second per disk, 0: none */
+    int copy_inflight;       /* read requests the copy keeps in flight,
+                              * 0: the copy path's default (version 2) */
     int break_disk;          /* test builds: the copy of disk N fails
                               * half-way; -1: none */
 };

@@ -21,6 +21,7 @@
 
 #define THAW_TIMEOUT_MS 10000
 #define AGENT_CONNECT_MS 5000
+#define PRESYNC_TIMEOUT_MS 10000
 #define SNAP_MAX_DISKS (1 + SERVERS_MAX_VOLUMES)
 
 /* One disk of a snapshot: the root disk (index 0) or a volume. */
@@ -48,6 +49,8 @@ struct snap {
     size_t ndisks;                  /* entries used in disks */
     struct hv_backup *backup;       /* the driver's backup, while open */
     int64_t copy_started_ms;        /* when the copy began */
+    int64_t freeze_call_ms;         /* the agent's freeze call */
+    int64_t fix_ms;                 /* hv_backup_fix */
     bool chunks;                    /* a backup into the chunk store */
     struct chunk_store *cs;         /* that store, while open */
     struct store_plan plan;         /* its plan: full or incremental */
@@ -371,14 +374,22 @@ snap_record_point(struct snap *s, const char *mode, bool quiesced,
 {
     CLEANUP_FREE char *fms = xasprintf("%lld", (long long)frozen_ms);
     CLEANUP_FREE char *hms = xasprintf("%lld", (long long)held_ms);
-    struct prop set[5] = {
+    CLEANUP_FREE char *cms = xasprintf("%lld", (long long)s->freeze_call_ms);
+    CLEANUP_FREE char *xms = xasprintf("%lld", (long long)s->fix_ms);
+    struct prop set[7] = {
         {(char *)PROP_VMSNAP_MODE, (char *)mode},
         {(char *)PROP_VMSNAP_QUIESCED, (char *)(quiesced ? "yes" : "no")},
         {(char *)PROP_VMSNAP_FREEZE_MS, fms},
         {(char *)PROP_VMSNAP_POINT_IN_TIME, (char *)when},
+        {(char *)PROP_VMSNAP_FIX_MS, xms},
         {(char *)PROP_VMSNAP_HOLD_MS, hms},
+        {(char *)PROP_VMSNAP_FREEZE_CALL_MS, cms},
     };
-    size_t n = 4 + (quiesced && strcmp(mode, "live") == 0);
+    size_t n = strcmp(mode, "live") == 0 ? 5 : 4;
+
+    if (quiesced && strcmp(mode, "live") == 0) {
+        n = 7;
+    }
 
     if (snap_set_props(s, set, n, errp) < 0 ||
         catalog_image_transition(svc_catalog(s->svc), s->img->id, "queued",
@@ -444,6 +455,30 @@ snap_cold(struct snap *s, bool must, struct error **errp)
     return 0;
 }
 
+/* Flush the guest's dirty data just before the freeze, where its agent
+ * allows guest-exec (snapshot.presync, on by default): FIFREEZE then has
+ * little left to write, and the window is shorter, whatever the guest
+ * had in its page cache.  Best effort, outside the window: a guest that
+ * refuses or is slow is frozen all the same.
+ */
+static void
+snap_presync(struct snap *s, struct agent *a)
+{
+    struct agent_exec_result res = {0};
+    struct error *err = NULL;
+
+    if (!svc_config(s->svc)->presync) {
+        return;
+    }
+    if (agent_exec(a, "/bin/sync", NULL, NULL, PRESYNC_TIMEOUT_MS, &res,
+                   &err) < 0) {
+        log_debug("snapshot", "%s: no sync before the freeze: %s",
+                  s->inst->name, error_msg(err));
+        error_free(err);
+    }
+    agent_exec_result_clear(&res);
+}
+
 /* Try to quiesce; NULL (with *QERR set) when the guest cannot be frozen.
  * *A is the agent, kept open for the thaw.
  */
@@ -471,6 +506,7 @@ snap_quiesce(struct snap *s, bool paused, struct agent **a,
         error_prepend(qerr, "guest agent: ");
         return NULL;
     }
+    snap_presync(s, *a);
     return quiesce_freeze(*a, s->freeze_timeout_ms, cfg->max_frozen_ms,
                           qerr);
 }
@@ -500,7 +536,7 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     struct quiesce *qs;
     struct agent *a = NULL;
     bool quiesced;
-    int64_t frozen_ms = 0, held_ms = 0;
+    int64_t frozen_ms = 0, held_ms = 0, t0;
     char when[UTIL_TIME_LEN];
     size_t i;
     int r;
@@ -519,12 +555,15 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     spec.disks = bd;
     spec.ndisks = s->ndisks;
     spec.rate_limit = cfg->copy_rate_limit;
+    spec.copy_inflight = cfg->copy_inflight;
     spec.break_disk = cfg->test_break_disk;
     task_phase(s->task, "prepare");
     if (hv_backup_prepare(s->hv, &s->dom.d, &spec, &s->backup, errp) < 0) {
         return -1;
     }
+    t0 = sock_now_ms();
     qs = snap_quiesce(s, paused, &a, &qerr);
+    s->freeze_call_ms = sock_now_ms() - t0;
     quiesced = qs != NULL;
     if (qs == NULL) {
         agent_close(a);
@@ -543,7 +582,9 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
         /* Nothing slow in the window: not even a catalog write. */
         snap_test_hold(s);
     }
+    t0 = sock_now_ms();
     r = hv_backup_fix(s->backup, errp);
+    s->fix_ms = sock_now_ms() - t0;
     util_now_iso8601(when);
     if (qs) {
         int t = quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &held_ms,

@@ -64,7 +64,6 @@ check_image(const char *name, int64_t size, const uint64_t *idx, size_t n)
     bool good = true;
     size_t i, k;
     int fd;
-    FILE *f;
 
     unlink(img);
     unlink(raw);
@@ -89,43 +88,38 @@ check_image(const char *name, int64_t size, const uint64_t *idx, size_t n)
     {
         const char *check[] = {"qemu-img", "check", "-f", "qcow2", img,
                                NULL};
-        const char *conv[] = {"qemu-img", "convert", "-f", "qcow2", "-O",
-                              "raw", img, raw, NULL};
 
         ok(run_ok(check), "%s: qemu-img check passes", name);
-        ok(run_ok(conv), "%s: qemu-img reads it", name);
     }
     ok(hash_file(img, md5, sha, NULL, NULL, &err) == 0 &&
            strcmp(md5, res.md5) == 0 && strcmp(sha, res.sha512) == 0,
        "%s: MD5 and SHA-512 are those of the file", name);
     error_free(err);
-    f = fopen(raw, "rb");
-    good = f != NULL;
-    if (good) {
-        struct stat st;
+    /* The data expected, as a sparse raw file; qemu-img compare skips
+     * what both sides know to be zero, so a large disk costs nothing.
+     */
+    fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    good = fd >= 0 && ftruncate(fd, size) == 0;
+    for (i = 0; good && i < n; i++) {
+        size_t want = QCOW2S_CLUSTER_SIZE;
+        off_t off = (off_t)(idx[i] * QCOW2S_CLUSTER_SIZE);
 
-        good = fstat(fileno(f), &st) == 0 && st.st_size == size;
+        if ((int64_t)off + (int64_t)want > size) {
+            want = (size_t)(size - (int64_t)off);
+        }
+        for (k = 0; k < want; k++) {
+            buf[k] = pattern(idx[i], k);
+        }
+        good = pwrite(fd, buf, want, off) == (ssize_t)want;
     }
-    for (i = 0; good && (int64_t)(i * QCOW2S_CLUSTER_SIZE) < size; i++) {
-        size_t want = QCOW2S_CLUSTER_SIZE, j;
-        bool data = false;
+    if (fd >= 0) {
+        close(fd);
+    }
+    {
+        const char *cmp[] = {"qemu-img", "compare", "-f", "raw", "-F",
+                             "qcow2", raw, img, NULL};
 
-        if ((int64_t)((i + 1) * QCOW2S_CLUSTER_SIZE) > size) {
-            want = (size_t)(size - (int64_t)(i * QCOW2S_CLUSTER_SIZE));
-        }
-        for (j = 0; j < n; j++) {
-            data = data || idx[j] == i;
-        }
-        good = fread(buf, 1, want, f) == want;
-        for (k = 0; good && k < want; k++) {
-            good = buf[k] == (data ? pattern(i, k) : 0);
-        }
-        if (!good) {
-            diag("cluster %zu differs", i);
-        }
-    }
-    if (f) {
-        fclose(f);
+        good = good && run_ok(cmp);
     }
     ok(good, "%s: reads back as the data given, zeros elsewhere", name);
     free(buf);
