@@ -55,6 +55,9 @@
 #define LVB_JOB_END_MS 30000        /* libvirt ending a job */
 #define LVB_POLL_MS 100
 
+struct lv_backup;
+static int lvb_checkpoints_prune(struct lv_backup *b, struct error **errp);
+
 /* One disk of a backup. */
 struct lvb_disk {
     char dev[32];          /* the domain's target name ("vda") */
@@ -77,6 +80,8 @@ struct lv_backup {
     char *xml;             /* the backup XML */
     char *cp_xml;          /* the checkpoint XML, or NULL */
     char *checkpoint;      /* the checkpoint's name, or NULL */
+    char *since;           /* incremental: the checkpoint it reads from,
+                            * or NULL */
     virDomainPtr dom;      /* looked up on connection generation dom_gen */
     unsigned dom_gen;      /* lv->gen of dom */
     struct lvb_disk *disks; /* the disks, in the spec's order */
@@ -174,6 +179,7 @@ lvb_free(struct lv_backup *b, bool targets_too)
     free(b->xml);
     free(b->cp_xml);
     free(b->checkpoint);
+    free(b->since);
     free(b);
 }
 
@@ -216,6 +222,10 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
     }
     ok = ok && xmlNewProp(root, (const xmlChar *)"mode",
                           (const xmlChar *)"pull");
+    if (ok && b->since) {
+        ok = xmlNewTextChild(root, NULL, (const xmlChar *)"incremental",
+                             (const xmlChar *)b->since) != NULL;
+    }
     n = ok ? xmlNewChild(root, NULL, (const xmlChar *)"server", NULL) : NULL;
     ok = ok && n && xmlNewProp(n, (const xmlChar *)"transport",
                                (const xmlChar *)"unix") &&
@@ -251,6 +261,13 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
                             (const xmlChar *)"file") &&
                  xmlNewProp(n, (const xmlChar *)"exportname",
                             (const xmlChar *)ours->dev);
+            if (ok && b->since) {
+                char bm[48];
+
+                snprintf(bm, sizeof(bm), "backup-%s", ours->dev);
+                ok = xmlNewProp(n, (const xmlChar *)"exportbitmap",
+                                (const xmlChar *)bm) != NULL;
+            }
             s = ok ? xmlNewChild(n, NULL, (const xmlChar *)"driver", NULL)
                    : NULL;
             ok = ok && s &&
@@ -293,11 +310,12 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
 /* Check SPEC against what the driver can do. */
 static int
 lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
-               struct error **errp)
+               const char **since, struct error **errp)
 {
     size_t i;
 
     *checkpoint = NULL;
+    *since = NULL;
     if (!lvb_tag_ok(spec->tag)) {
         error_setg(errp, ERR_INVALID, "bad backup tag '%s'",
                    spec->tag ? spec->tag : "");
@@ -316,11 +334,17 @@ lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
                        "an absolute target path are needed", i);
             return -1;
         }
-        if (bd->bitmap_since) {
+        /* An incremental reads one checkpoint for every disk. */
+        if (bd->bitmap_since &&
+            (!lvb_word(bd->bitmap_since) ||
+             (*since && strcmp(*since, bd->bitmap_since) != 0))) {
             error_setg(errp, ERR_INVALID,
-                       "the libvirt driver cannot make incremental backups "
-                       "yet (bitmap_since)");
+                       "the libvirt driver needs one checkpoint to read (a "
+                       "word) for every disk of a backup");
             return -1;
+        }
+        if (bd->bitmap_since) {
+            *since = bd->bitmap_since;
         }
         if (bd->bitmap_new == NULL) {
             continue;
@@ -346,7 +370,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     struct lv *lv = hv_priv(hv);
     struct lv_backup *b = NULL;
     struct lv_xdom x = {0};
-    const char *checkpoint;
+    const char *checkpoint, *since;
     virDomainJobInfo job;
     size_t i, j;
     int active;
@@ -357,14 +381,15 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
                                       "absolute state directory");
         return -1;
     }
-    if (lvb_check_spec(spec, &checkpoint, errp) < 0) {
+    if (lvb_check_spec(spec, &checkpoint, &since, errp) < 0) {
         return -1;
     }
     b = calloc(1, sizeof(*b));
     if (b == NULL ||
         (b->disks = calloc(spec->ndisks, sizeof(*b->disks))) == NULL ||
         (b->tag = strdup(spec->tag)) == NULL ||
-        (checkpoint && (b->checkpoint = strdup(checkpoint)) == NULL)) {
+        (checkpoint && (b->checkpoint = strdup(checkpoint)) == NULL) ||
+        (since && (b->since = strdup(since)) == NULL)) {
         error_setg(errp, ERR_IO, "out of memory");
         goto fail;
     }
@@ -407,6 +432,9 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
         goto fail;
     }
     if (lv_xdom_read(lv, b->dom, 0, &x, errp) < 0) {
+        goto fail;
+    }
+    if (b->checkpoint && lvb_checkpoints_prune(b, errp) < 0) {
         goto fail;
     }
     if (util_mkdir_p(d->state_dir, 0700, errp) < 0) {
@@ -524,9 +552,12 @@ lv_backup_wait(struct hv_backup *hb, const struct progress *p,
     for (i = 0; i < b->ndisks; i++) {
         struct lvb_disk *d = &b->disks[i];
         struct diskcopy_source *src;
+        char bm[48];
         int r;
 
-        src = diskcopy_source_nbd(b->sock, d->dev, NULL, errp);
+        snprintf(bm, sizeof(bm), "backup-%s", d->dev);
+        src = diskcopy_source_nbd(b->sock, d->dev, b->since ? bm : NULL,
+                                  errp);
         if (src == NULL) {
             error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
             return -1;
@@ -695,6 +726,104 @@ lvb_end(struct lv_backup *b, struct error **errp)
     return 0;
 }
 
+/* Delete checkpoint NAME of B's domain; a missing one is not an error. */
+static int
+lvb_checkpoint_delete(struct lv_backup *b, const char *name,
+                      struct error **errp)
+{
+    virDomainCheckpointPtr cp;
+    int r = 0;
+
+    cp = virDomainCheckpointLookupByName(b->dom, name, 0);
+    if (cp == NULL) {
+        return lv_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT
+                   ? 0
+                   : lv_fail(b->lv, errp, "cannot find checkpoint %s of %s",
+                             name, b->name);
+    }
+    if (virDomainCheckpointDelete(cp, 0) < 0) {
+        r = lv_fail(b->lv, errp, "cannot delete checkpoint %s of %s", name,
+                    b->name);
+    }
+    virDomainCheckpointFree(cp);
+    return r;
+}
+
+/* Before a backup that starts checkpoint B->checkpoint: delete vmsnap's
+ * other checkpoints of the domain but the one it reads (what broken
+ * chains left).
+ */
+static int
+lvb_checkpoints_prune(struct lv_backup *b, struct error **errp)
+{
+    virDomainCheckpointPtr *cps = NULL;
+    int n, i, r = 0;
+
+    n = virDomainListAllCheckpoints(b->dom, &cps, 0);
+    if (n < 0) {
+        return lv_fail(b->lv, errp, "cannot list the checkpoints of %s",
+                       b->name);
+    }
+    for (i = 0; i < n; i++) {
+        const char *name = virDomainCheckpointGetName(cps[i]);
+
+        if (r == 0 && name && strncmp(name, "vmsnap-", 7) == 0 &&
+            (b->since == NULL || strcmp(name, b->since) != 0) &&
+            virDomainCheckpointDelete(cps[i], 0) < 0) {
+            /* An inconsistent bitmap cannot be merged: drop the record. */
+            if (virDomainCheckpointDelete(
+                    cps[i], VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0) {
+                r = lv_fail(b->lv, errp, "cannot delete checkpoint %s of %s",
+                            name, b->name);
+            }
+        }
+        virDomainCheckpointFree(cps[i]);
+    }
+    free(cps);
+    return r;
+}
+
+int
+lv_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                const struct hv_disk *disk, const char *name, char **why,
+                struct error **errp)
+{
+    struct lv *lv = hv_priv(hv);
+    virDomainCheckpointPtr cp;
+    virDomainPtr dom;
+    char *xml;
+
+    if (strcmp(disk->format, "qcow2") != 0) {
+        *why = util_strdup_printf("disk %s is %s: only qcow2 keeps a "
+                                  "persistent dirty bitmap",
+                                  disk->id, disk->format);
+        return *why ? 0 : -1;
+    }
+    dom = lv_lookup(lv, d->id, errp);
+    if (dom == NULL) {
+        return -1;
+    }
+    cp = virDomainCheckpointLookupByName(dom, name, 0);
+    if (cp == NULL) {
+        *why = util_strdup_printf("checkpoint %s is missing in libvirt",
+                                  name);
+        virDomainFree(dom);
+        return 0;
+    }
+    /* Sizing the checkpoint reads its bitmaps in QEMU: an inconsistent
+     * or missing one fails here.
+     */
+    xml = virDomainCheckpointGetXMLDesc(cp, VIR_DOMAIN_CHECKPOINT_XML_SIZE);
+    if (xml == NULL) {
+        *why = util_strdup_printf("checkpoint %s cannot be used: %s", name,
+                                  virGetLastErrorMessage());
+    }
+    free(xml);
+    virDomainCheckpointFree(cp);
+    virDomainFree(dom);
+    return *why ? 0 : 1;
+}
+
 int
 lv_backup_finish(struct hv_backup *hb, struct error **errp)
 {
@@ -707,6 +836,11 @@ lv_backup_finish(struct hv_backup *hb, struct error **errp)
     }
     if (lvb_end(b, errp) < 0) {
         error_prepend(errp, "backup of %s: ", b->name);
+        return -1;
+    }
+    /* The chain moved on to the new checkpoint. */
+    if (b->since && b->checkpoint &&
+        lvb_checkpoint_delete(b, b->since, errp) < 0) {
         return -1;
     }
     lvb_free(b, false);

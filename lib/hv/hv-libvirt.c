@@ -1130,7 +1130,7 @@ hv_libvirt_set_reconnect_ms(struct hv *hv, int ms)
 }
 
 static const struct hv_ops lv_ops = {
-    .version = 1,
+    .version = 2,
     .name = "libvirt",
     .open = lv_open,
     .close = lv_close,
@@ -1149,6 +1149,7 @@ static const struct hv_ops lv_ops = {
     .backup_finish = lv_backup_finish,
     .backup_abort = lv_backup_abort,
     .backup_reap = lv_backup_reap,
+    .bitmap_check = lv_bitmap_check,
 };
 
 const struct hv_ops *
