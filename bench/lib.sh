@@ -37,11 +37,10 @@ make_bench_root() {  # make_bench_root OUT SIZE DATA_MB WORKDIR
     e2fsck -fy "$w/root.raw" >/dev/null 2>&1 || true
     resize2fs "$w/root.raw" >/dev/null 2>&1
     build_writer "$w/guest-writer"
+    debugfs -w -R "mkdir /usr/local" "$w/root.raw" >/dev/null 2>&1 || true
+    debugfs -w -R "mkdir /usr/local/bin" "$w/root.raw" >/dev/null 2>&1 || true
     debugfs -w -R "write $w/guest-writer /usr/local/bin/guest-writer" \
-        "$w/root.raw" >/dev/null 2>&1 ||
-        { debugfs -w -R "mkdir /usr/local/bin" "$w/root.raw" >/dev/null 2>&1
-          debugfs -w -R "write $w/guest-writer /usr/local/bin/guest-writer" \
-              "$w/root.raw" >/dev/null 2>&1; }
+        "$w/root.raw" >/dev/null 2>&1
     if [ "$data_mb" -gt 0 ]; then
         half=$((data_mb / 2))
         head -c $((half << 20)) /dev/urandom >"$w/random.bin"
