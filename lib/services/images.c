@@ -588,7 +588,10 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
                    img->id, img->status);
         goto done;
     }
-    if (images_local_path(svc, img, &src, errp) < 0) {
+    /* A backup in the chunk store is materialised first, with progress. */
+    if ((img->location == NULL && store_holds(img)
+             ? store_materialise(svc, img, progress, &src, errp)
+             : images_local_path(svc, img, &src, errp)) < 0) {
         goto done;
     }
     /* Written beside DEST and renamed: DEST is whole or untouched. */
