@@ -15,9 +15,8 @@
 #include "log.h"
 #include "qemuimg.h"
 #include "store.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
-#include "volumes.h"
 #include "xalloc.h"
 
 bool
@@ -198,7 +197,9 @@ images_local_path(struct svc *svc, const struct image *img, char **path,
 {
     if (img->location == NULL && store_holds(img)) {
         /* A backup in the chunk store becomes a file when needed. */
-        return store_materialise(svc, img, NULL, path, errp);
+        CLEANUP_FREE char *key = images_key(img->id, "qcow2");
+
+        return store_materialise(svc, img, key, NULL, path, errp);
     }
     if (img->location == NULL) {
         error_setg(errp, ERR_CONFLICT, "image %s has no data (it is %s)",
@@ -560,8 +561,6 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
         log_warnx("image %s: %s", img->id, error_msg(err));
         error_free(err);
     }
-    store_forget(svc, img);
-    volumes_snapshot_delete_set(svc, img->id);
     r = 0;
 out:
     image_free(img);
@@ -577,6 +576,7 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
                                     .progress = progress};
     CLEANUP_FREE char *tmp = NULL;
     CLEANUP_FREE char *src = NULL;
+    CLEANUP_FREE char *key = NULL;
     struct image *img = NULL;
     int r = -1;
 
@@ -589,9 +589,12 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
         goto done;
     }
     /* A backup in the chunk store is materialised first, with progress. */
-    if ((img->location == NULL && store_holds(img)
-             ? store_materialise(svc, img, progress, &src, errp)
-             : images_local_path(svc, img, &src, errp)) < 0) {
+    if (img->location == NULL && store_holds(img)) {
+        key = images_key(img->id, "qcow2");
+        if (store_materialise(svc, img, key, progress, &src, errp) < 0) {
+            goto done;
+        }
+    } else if (images_local_path(svc, img, &src, errp) < 0) {
         goto done;
     }
     /* Written beside DEST and renamed: DEST is whole or untouched. */

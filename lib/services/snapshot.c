@@ -14,7 +14,7 @@
 #include "snapshot.h"
 #include "sock.h"
 #include "store.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -888,3 +888,26 @@ const struct task_kind snapshot_task_kind = {
     .run = snapshot_run,
     .recover = snapshot_recover,
 };
+
+int
+snapshot_delete_image(struct svc *svc, const struct caller *who,
+                      const char *ref, struct error **errp)
+{
+    struct image *img = NULL;
+    char id[UTIL_UUID_LEN];
+
+    if (images_find(svc, who, ref, &img, errp) < 0) {
+        return -1;
+    }
+    snprintf(id, sizeof(id), "%s", img->id);
+    if (images_delete(svc, who, id, errp) < 0) {
+        image_free(img);
+        return -1;
+    }
+    /* A backup in the chunk store: its indexes go now, its chunks at
+     * the next gc. */
+    store_forget(svc, img);
+    image_free(img);
+    volumes_snapshot_delete_set(svc, id);
+    return 0;
+}

@@ -7,12 +7,11 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "images.h"
 #include "log.h"
 #include "props.h"
 #include "qemuimg.h"
 #include "store.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -318,7 +317,7 @@ store_forget(struct svc *svc, const struct image *img)
 
 int
 store_materialise(struct svc *svc, const struct image *img0,
-                  const struct progress *p, char **path,
+                  const char *key, const struct progress *p, char **path,
                   struct error **errp)
 {
     struct catalog *cat = svc_catalog(svc);
@@ -330,7 +329,6 @@ store_materialise(struct svc *svc, const struct image *img0,
     struct image *img = NULL;
     struct image_data data = {0};
     struct lock *lk = NULL;
-    CLEANUP_FREE char *key = images_key(img0->id, "qcow2");
     CLEANUP_FREE char *file = NULL;
     CLEANUP_FREE char *location = NULL;
     const char *index;

@@ -105,13 +105,14 @@ int store_record_backup(struct svc *svc, const char *id,
 void store_forget(struct svc *svc, const struct image *img);
 
 /* Make IMG's data (a backup in the store) a qcow2 file of the image
- * store, if it is not one already, and record its location, size and
- * hashes; *PATH (caller frees) is the local file.  Every chunk read is
- * checked: a damaged one is ERR_PROTOCOL naming it, and nothing is made.
+ * store under KEY (images_key), if it is not one already, and record its
+ * location, size and hashes; *PATH (caller frees) is the local file.
+ * Every chunk read is checked: a damaged one is ERR_PROTOCOL naming it,
+ * and nothing is made.
  */
 int store_materialise(struct svc *svc, const struct image *img,
-                      const struct progress *p, char **path,
-                      struct error **errp);
+                      const char *key, const struct progress *p,
+                      char **path, struct error **errp);
 
 /* `vmsnap store verify`: read every chunk and check it; *REPORT (caller
  * puts) lists the counts and each problem with the backups it touches.

@@ -22,8 +22,9 @@
 #include "backup.h"
 #include "snapshot.h"
 #include "store.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "tap.h"
+#include "runner.h"
 #include "task.h"
 #include "xalloc.h"
 
@@ -31,15 +32,15 @@ static char data_dir[] = "/tmp/vmsnap-engine.XXXXXX";
 static struct config *cfg;
 static struct svc *svc;
 
-/* Open the context on the fake driver, then recover as svc_open would
- * (it would use the configured driver, not the fake).
+/* Open the context on the fake driver, then recover as a front end
+ * does.
  */
 static void
 open_svc(void)
 {
     struct error *err = NULL;
 
-    svc = svc_open(cfg, SVC_NO_RECOVER, &err);
+    svc = svc_open(cfg, &err);
     if (svc == NULL) {
         fprintf(stderr, "svc_open: %s\n", error_msg(err));
         exit(1);
@@ -112,7 +113,7 @@ snapshot(const char *name, bool background, char task_id[UTIL_UUID_LEN],
         return -1;
     }
     snprintf(task_id, UTIL_UUID_LEN, "%s", t->id);
-    r = task_run(svc, t->id, background ? TASK_BACKGROUND : 0, NULL, errp);
+    r = runner_run(svc, t->id, background ? TASK_BACKGROUND : 0, NULL, errp);
     image_free(img);
     task_free(t);
     return r;
@@ -316,7 +317,7 @@ test_store(void)
 
     r = backup_request(svc, svc_local_caller(svc), "vm", &so, "daily", 3,
                        &img, &t, &err);
-    r = r == 0 ? task_run(svc, t->id, 0, NULL, &err) : -1;
+    r = r == 0 ? runner_run(svc, t->id, 0, NULL, &err) : -1;
     ok(r == 0, "an --incremental backup on the fake driver works%s%s",
        err ? ": " : "", err ? error_msg(err) : "");
     error_free(err);
@@ -338,7 +339,7 @@ test_store(void)
 
         r = backup_request(svc, svc_local_caller(svc), "vm", &so2, "daily",
                            3, &img2, &t, &err);
-        r = r == 0 ? task_run(svc, t->id, 0, NULL, &err) : -1;
+        r = r == 0 ? runner_run(svc, t->id, 0, NULL, &err) : -1;
         task_free(t);
         t = NULL;
         reason = r == 0 && images_find(svc, svc_local_caller(svc), img2->id,
