@@ -235,8 +235,9 @@ qemu_bitmap_check(struct hv *hv, const struct hv_domain *d,
     b = qemu_bitmap_find(bitmaps, name);
     if (b == NULL) {
         *why = xasprintf("dirty bitmap %s is missing on disk %s (QEMU was "
-                         "stopped without saving it, or the disk was "
-                         "replaced)",
+                         "stopped without saving it, the disk was "
+                         "replaced, or a later backup that moved the "
+                         "chain on was deleted)",
                          name, disk->id);
         r = 0;
     } else if (qemu_bool(b, "inconsistent")) {
