@@ -2,8 +2,10 @@
 # Incremental backups into the chunk store with real QEMU, the real guest
 # and real ext4 (issue 12): full then incremental, restored to exactly the
 # disk at its point in time and booted; a chain with its middle deleted;
-# QEMU killed between two backups; a corrupted chunk found by verify and
-# refused at restore; gc after rotation; a stopped server.
+# QEMU killed between two backups; the parent deleted; the disk replaced;
+# a corrupted chunk found by verify and refused at restore; gc after
+# rotation; dedup across servers; a backup killed mid-copy; a stopped
+# server.
 . "$SRCDIR/tests/integ/lib.sh"
 need qemu-system-x86_64 qemu-img python3 cmp
 
@@ -13,9 +15,9 @@ ok $? "server boots"
 vid=$(vmsnap server show vm -f value -c id)
 store=$VMSNAP_DATA_DIR/chunkstore
 
-backup() {  # backup NAME [ROTATION]: an incremental backup of vm
+backup() {  # backup NAME [ROTATION [SERVER]]: an incremental backup of vm
     vmsnap server backup create --incremental --backup-type daily \
-        --rotation "${2:-10}" --name "$1" vm -f json >"$T_DIR/$1.json" 2>"$T_DIR/$1.err"
+        --rotation "${2:-10}" --name "$1" "${3:-vm}" -f json >"$T_DIR/$1.json" 2>"$T_DIR/$1.err"
 }
 bprop() {  # bprop NAME KEY: a property recorded on backup NAME
     python3 -c 'import json,sys
@@ -164,6 +166,8 @@ backup c2
 ok $? "a backup after verify --repair"
 check "  is full: its parent is damaged" -- test "$(bprop c2 vmsnap_backup_mode)" = full
 check "  says so" -- grep -q "damaged" <<<"$(bprop c2 vmsnap_backup_full_reason)"
+vmsnap image delete c1 >/dev/null && vmsnap store verify >/dev/null
+ok $? "the damaged backup deleted, verify finds the store sound again"
 
 # ---- QEMU killed between two backups ------------------------------------
 backup k1
@@ -183,6 +187,67 @@ diag "reason: $(bprop k2 vmsnap_backup_full_reason)"
 check "  says the bitmap was lost" -- grep -qE "missing|inconsistent" <<<"$(bprop k2 vmsnap_backup_full_reason)"
 backup k3
 check "  and the one after is incremental again" -- test "$(bprop k3 vmsnap_backup_mode)" = incremental
+
+# ---- broken chains: the parent deleted, the disk replaced ---------------
+vmsnap image delete k3 >/dev/null
+backup p1
+ok $? "a backup after the newest one (k3) is deleted"
+check "  is full: k2's bitmap went when k3 was made" -- test \
+    "$(bprop p1 vmsnap_backup_mode)" = full
+diag "reason: $(bprop p1 vmsnap_backup_full_reason)"
+check "  says why" -- grep -q "missing" <<<"$(bprop p1 vmsnap_backup_full_reason)"
+vmsnap server stop vm >/dev/null
+root=$VMSNAP_DATA_DIR/instances/$vid/root.qcow2
+cp --sparse=always "$root" "$root.new" && mv "$root.new" "$root" &&
+    vmsnap server start vm >/dev/null && wait_agent vm
+ok $? "the disk replaced by a copy of itself (its bitmaps too) while stopped"
+backup p2
+ok $? "the next backup"
+check "  is full" -- test "$(bprop p2 vmsnap_backup_mode)" = full
+diag "reason: $(bprop p2 vmsnap_backup_full_reason)"
+check "  says the disk was replaced" -- grep -q "replaced" <<<"$(bprop p2 vmsnap_backup_full_reason)"
+
+# ---- dedup across servers ------------------------------------------------
+vmsnap server create vm2 --image guest >/dev/null &&
+    vmsnap server stop vm2 >/dev/null
+ok $? "a second server from the same image, stopped"
+backup o1 10 vm2
+ok $? "its first backup"
+check "  is full: first of vm2, stopped" -- test "$(bprop o1 vmsnap_backup_mode)" = full
+diag "vm2's full: read $(bprop o1 vmsnap_backup_bytes_read) bytes, new in the store $(bprop o1 vmsnap_backup_bytes_new)"
+check "  stores little: the image's data is in the store already (vm's)" -- \
+    test "$(bprop o1 vmsnap_backup_bytes_new)" -lt \
+    "$(( $(bprop o1 vmsnap_backup_bytes_read) / 4 ))"
+vmsnap server delete vm2 >/dev/null
+
+# ---- a backup killed in the middle of its copy ---------------------------
+guest_write /root/data4 16 >/dev/null
+VMSNAP_COPY_RATE_LIMIT=1048576 vmsnap server backup create --incremental \
+    --backup-type daily --rotation 10 --name x1 vm >/dev/null 2>&1 &
+w=
+for i in $(seq 1 600); do
+    w=$(ls "$store/writers" 2>/dev/null | grep -m1 '\.w$')
+    [ -n "$w" ] && break
+    sleep 0.1
+done
+for i in $(seq 1 600); do  # until it has stored a chunk of its own
+    [ -n "$(find "$store/chunks" -type f -newer "$store/writers/$w" 2>/dev/null | head -1)" ] && break
+    sleep 0.1
+done
+ok $([ -n "$w" ] && [ "$i" -lt 600 ]; echo $?) "a backup slowed to 1 MiB/s is storing chunks"
+kill -9 "${w%%-*}"
+wait
+vmsnap store verify -f json >"$T_DIR/verify3.json"
+ok $? "  killed: store verify finds no index pointing at a missing chunk"
+check "  the killed backup is not active" -- test \
+    "$(vmsnap image show x1 -f value -c status 2>/dev/null || echo gone)" != active
+backup x2
+ok $? "  the next backup works"
+check "  incremental on p2: the killed one broke no chain" -- test \
+    "$(bprop x2 vmsnap_backup_mode)/$(bprop x2 vmsnap_backup_parent)" = \
+    "incremental/$(vmsnap image show p2 -f value -c id)"
+vmsnap store gc --grace 0 >/dev/null && vmsnap store verify >/dev/null
+ok $? "  gc cleans what the killed writer left; verify still sound"
 
 # ---- a stopped server ----------------------------------------------------
 vmsnap server stop vm >/dev/null
