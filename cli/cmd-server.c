@@ -19,15 +19,16 @@
 #include "task.h"
 #include "views.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* How long --no-wait waits for a snapshot's point in time to be fixed. */
 #define SERVER_POINT_TIMEOUT_MS 600000
 
 static const char *const server_fields[] = {
     "accel",       "agent",  "cpus",       "created_at", "fault",
-    "host",        "id",     "image",      "memory_mb",  "name",
-    "pid",         "power_state", "project_id", "status", "task_state",
-    "updated_at",  NULL,
+    "host",        "id",     "image",      "managed",    "memory_mb",
+    "name",        "pid",    "power_state", "project_id", "status",
+    "task_state",  "updated_at", NULL,
 };
 
 /* A member of member OUTER of VIEW (a new reference, or NULL). */
@@ -46,14 +47,18 @@ server_form(json_object *v)
 
     output_add_field(out, "accel", cli_take(v, "vmsnap:accel"));
     output_add_field(out, "agent",
-                     json_object_new_string(
-                         json_object_get_boolean(agent) ? "yes" : "no"));
+                     xjson_string(json_object_get_boolean(agent) ? "yes"
+                                                                 : "no"));
     output_add_field(out, "cpus", server_sub(v, "flavor", "vcpus"));
     output_add_field(out, "created_at", cli_take(v, "created"));
     output_add_field(out, "fault", server_sub(v, "fault", "message"));
     output_add_field(out, "host", cli_take(v, "OS-EXT-SRV-ATTR:host"));
     output_add_field(out, "id", cli_take(v, "id"));
     output_add_field(out, "image", server_sub(v, "image", "id"));
+    output_add_str(out, "managed",
+                   json_object_get_boolean(cli_get(v, "vmsnap:managed"))
+                       ? "yes"
+                       : "no");
     output_add_field(out, "memory_mb", server_sub(v, "flavor", "ram"));
     output_add_field(out, "name", cli_take(v, "name"));
     output_add_field(out, "pid", cli_take(v, "vmsnap:pid"));
@@ -216,7 +221,11 @@ server_lifecycle(struct cli *cli, const struct cli_args *a, char verb)
             t = servers_pause(cli->svc, cli_who(cli), ref, verb == 'p', &err);
             break;
         default:
-            t = servers_delete(cli->svc, cli_who(cli), ref, &err);
+            t = servers_delete_flags(cli->svc, cli_who(cli), ref,
+                                     cli_flag(cli, a, "force")
+                                         ? SERVERS_DELETE_FORCE
+                                         : 0,
+                                     &err);
             break;
         }
         if (t < 0) {
@@ -251,10 +260,53 @@ server_unpause(struct cli *cli, const struct cli_args *a)
     return server_lifecycle(cli, a, 'u');
 }
 
+static const struct cli_opt server_delete_opts[] = {
+    {"force", CLI_FLAG, NULL,
+     "also a domain vmsnap did not create: undefine it (disks stay)", 0, 0},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
+
 static int
 server_delete(struct cli *cli, const struct cli_args *a)
 {
     return server_lifecycle(cli, a, 'd');
+}
+
+static const struct cli_opt server_set_opts[] = {
+    {"property", CLI_MULTI, "K=V", "set a property (os_require_quiesce)", 0,
+     0},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
+
+static int
+server_set(struct cli *cli, const struct cli_args *a)
+{
+    const char *props[CLI_MAX_MULTI];
+    struct error *err = NULL;
+    int n, i;
+
+    n = cli_multi(cli, a, "property", props);
+    if (n == 0) {
+        return cli_usage(cli, "nothing to set: give --property K=V");
+    }
+    for (i = 0; i < n; i++) {
+        if (strchr(props[i], '=') == NULL) {
+            return cli_usage(cli, "--property needs KEY=VALUE");
+        }
+    }
+    if (cli_svc(cli) == NULL) {
+        return 1;
+    }
+    for (i = 0; i < n; i++) {
+        const char *eq = strchr(props[i], '=');
+        CLEANUP_FREE char *key = xstrndup(props[i], (size_t)(eq - props[i]));
+
+        if (servers_set_property(cli->svc, cli_who(cli), a->pos[0], key,
+                                 eq + 1, &err) < 0) {
+            return cli_fail(cli, err);
+        }
+    }
+    return 0;
 }
 
 static int
@@ -458,8 +510,19 @@ const struct cli_command cli_server_commands[] = {
      "pause servers", NULL, false},
     {"server unpause", server_unpause, "SERVER...", 1, -1, NULL, NULL,
      "resume paused servers", NULL, false},
-    {"server delete", server_delete, "SERVER...", 1, -1, NULL, NULL,
-     "delete servers (their volumes stay)", NULL, false},
+    {"server delete", server_delete, "SERVER...", 1, -1, server_delete_opts,
+     NULL, "delete servers (their volumes stay)",
+     "A server vmsnap created goes with its domain and root disk.  A\n"
+     "libvirt domain vmsnap did not create is refused unless --force: its\n"
+     "domain is then powered off and undefined; its disks are never\n"
+     "deleted.",
+     false},
+    {"server set", server_set, "SERVER", 1, 1, server_set_opts, NULL,
+     "set a server's properties",
+     "os_require_quiesce=yes|no: refuse snapshots that cannot be quiesced.\n"
+     "On a libvirt domain vmsnap did not create, it is written into the\n"
+     "domain's definition (vmsnap's <metadata>).",
+     false},
     {"server console", server_console, "SERVER", 1, 1, NULL, NULL,
      "print a server's serial console log", NULL, false},
     {"server image create", server_image_create, "SERVER", 1, 1,

@@ -6,6 +6,7 @@
 
 #include "catalog-internal.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* ---- Transactions ----------------------------------------------------- */
 
@@ -181,12 +182,8 @@ catalog_open(const char *db_path, struct error **errp)
     struct catalog *cat;
     int version = 0;
 
-    cat = calloc(1, sizeof(*cat));
-    if (cat == NULL || (cat->path = strdup(db_path)) == NULL) {
-        free(cat);
-        cat_oom(errp);
-        return NULL;
-    }
+    cat = xcalloc(1, sizeof(*cat));
+    cat->path = xstrdup(db_path);
     cat->db = db_open(&db_sqlite_ops, db_path, CATALOG_BUSY_TIMEOUT_MS,
                       errp);
     if (cat->db == NULL ||

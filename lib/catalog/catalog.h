@@ -9,7 +9,8 @@
  *   catalog-instances.h   instances, their metadata and actions;
  *   catalog-volumes.h     volumes and volume snapshots;
  *   catalog-tasks.h       tasks (long work and its progress);
- *   catalog-identity.h    projects, users, roles and tokens.
+ *   catalog-identity.h    projects, users, roles and tokens;
+ *   catalog-flavors.h     flavors (sizes of servers).
  * Including catalog.h includes them all.
  *
  * Today the catalog is one SQLite database file in WAL mode (the SQL
@@ -114,6 +115,7 @@ void catalog_rollback(struct catalog *cat);
  */
 int catalog_check(struct catalog *cat, struct error **errp);
 
+#include "catalog-flavors.h"
 #include "catalog-identity.h"
 #include "catalog-images.h"
 #include "catalog-instances.h"

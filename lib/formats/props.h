@@ -86,12 +86,17 @@
 #define META_KERNEL "kernel_id"   /* kernel image ID, or absent */
 #define META_RAMDISK "ramdisk_id" /* ramdisk image ID, or absent */
 #define META_CMDLINE "cmdline"   /* kernel command line */
+#define META_FLAVOR "flavor_id" /* the flavor it was made from (Nova's
+                                 * flavor ID), or absent */
 #define META_VM_STATE "vm_state" /* "active", "paused" or "stopped": what
                                   * the user last asked for */
 #define META_SHUTDOWN "shutdown" /* how "server stop" went: "clean" (the
                                   * guest shut down when asked) or
                                   * "forced"; absent: running, or it stopped
                                   * some other way */
+#define META_ADOPTED "adopted"   /* "yes": a domain the hypervisor driver
+                                  * found and vmsnap did not create (libvirt):
+                                  * its disks are its own, it has no image */
 
 /* True when a snapshot copies property KEY from the image its instance
  * booted from.  Not copied: what describes the source's own origin

@@ -335,7 +335,8 @@ lva_exec(struct agent *ag, const char *path, const char *const *argv,
                            json_object_new_string("guest-exec"));
     json_object_object_add(req, "arguments", args);
     json_object_object_add(args, "path", json_object_new_string(path));
-    for (i = 1; argv && argv[0] && argv[i]; i++) {
+    /* ARGV is what follows the program's name (agent.h). */
+    for (i = 0; argv && argv[i]; i++) {
         json_object_array_add(arr, json_object_new_string(argv[i]));
     }
     json_object_object_add(args, "arg", arr);
@@ -472,7 +473,9 @@ lva_new(const char *uri, const char *id, const char *name,
 
 /* In a child just forked: never touch the parent's connection (its
  * socket is shared with the parent; a libvirt connection must not be used
- * across fork); open our own.
+ * across fork); open our own.  libvirtd away is no failure: every call
+ * connects when it has no connection, so the agent works once libvirtd
+ * is back (the quiesce watchdog relies on it).
  */
 static struct agent *
 lva_reopen_in_child(const struct agent *ag, struct error **errp)
@@ -480,13 +483,15 @@ lva_reopen_in_child(const struct agent *ag, struct error **errp)
     const struct lv_agent *parent = (const struct lv_agent *)ag;
     struct lv_agent *a = lva_new(parent->lv.uri, parent->id, parent->name,
                                  errp);
+    struct error *err = NULL;
 
     if (a == NULL) {
         return NULL;
     }
-    if (lva_dom(a, errp) == NULL) {
-        lva_close(&a->base);
-        return NULL;
+    if (lva_dom(a, &err) == NULL) {
+        log_debug("libvirt", "agent of %s in the child: %s", a->name,
+                  error_msg(err));
+        error_free(err);
     }
     return &a->base;
 }

@@ -96,6 +96,9 @@ struct lv_backup {
     bool copied;           /* every disk is in its target */
 };
 
+static int lvb_end_leftover(struct lv *lv, virDomainPtr dom,
+                            const char *state_dir, struct error **errp);
+
 /* A tag goes into file names: letters, digits, '-', '_', '.'. */
 static bool
 lvb_tag_ok(const char *tag)
@@ -424,12 +427,22 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
         lv_fail(lv, errp, "cannot read the jobs of domain %s", b->name);
         goto fail;
     }
+    /* A job of ours an earlier backup could not end (libvirtd was away
+     * at its end) is ended now; anybody else's is left alone.
+     */
     if (job.type != VIR_DOMAIN_JOB_NONE) {
-        error_setg(errp, ERR_CONFLICT,
-                   "domain %s is busy with another job (a backup or a "
-                   "migration)",
-                   b->name);
-        goto fail;
+        int r = lvb_end_leftover(lv, b->dom, d->state_dir, errp);
+
+        if (r < 0) {
+            goto fail;
+        }
+        if (r == 0) {
+            error_setg(errp, ERR_CONFLICT,
+                       "domain %s is busy with another job (a backup or a "
+                       "migration)",
+                       b->name);
+            goto fail;
+        }
     }
     if (lv_xdom_read(lv, b->dom, 0, &x, errp) < 0) {
         goto fail;
@@ -519,6 +532,7 @@ lv_backup_fix(struct hv_backup *hb, struct error **errp)
     /* Inside the freeze: no reconnecting wait, one call. */
     dom = lvb_dom(b, 0, errp);
     if (dom == NULL) {
+        error_prepend(errp, "cannot start the backup of %s: ", b->name);
         return -1;
     }
     b->tried = true;
@@ -902,6 +916,54 @@ lvb_reap_files(const char *dir, const char *tag)
         }
     }
     closedir(dh);
+}
+
+/* End the backup job DOM runs if it is one of vmsnap's for this domain:
+ * its NBD socket is a backup-TAG.sock in STATE_DIR (or in LVB_RUN_DIR,
+ * where long paths go), so an earlier backup of this domain made it, and
+ * since the caller runs one backup of a domain at a time, that one is
+ * over.  Its scratch files go too.  Returns 1 when it ended one, 0 when
+ * the job is not ours, -1 with the error.
+ */
+static int
+lvb_end_leftover(struct lv *lv, virDomainPtr dom, const char *state_dir,
+                 struct error **errp)
+{
+    CLEANUP_FREE char *sock = lvb_job_socket(lv, dom, errp);
+    CLEANUP_FREE char *dir = NULL;
+    CLEANUP_FREE char *tag = NULL;
+    const char *base;
+    size_t n;
+    int r;
+
+    if (sock == NULL) {
+        return -1;
+    }
+    base = strrchr(sock, '/');
+    if (base == NULL) {
+        return 0;
+    }
+    dir = strndup(sock, (size_t)(base - sock));
+    base++;
+    n = strlen(base);
+    if (dir == NULL || strncmp(base, "backup-", 7) != 0 || n <= 12 ||
+        strcmp(base + n - 5, ".sock") != 0 ||
+        (strcmp(dir, state_dir) != 0 && strcmp(dir, LVB_RUN_DIR) != 0)) {
+        return 0;
+    }
+    tag = strndup(base + 7, n - 12);
+    if (tag == NULL || !lvb_tag_ok(tag)) {
+        return 0;
+    }
+    r = lvb_end_job(lv, dom, sock, errp);
+    if (r > 0) {
+        log_warnx("ended the backup job %s an earlier backup left on domain "
+                  "%s",
+                  tag, virDomainGetName(dom));
+        lvb_reap_files(state_dir, tag);
+        lvb_unlink(sock);
+    }
+    return r;
 }
 
 int

@@ -48,7 +48,7 @@ struct lv_xdom {
     size_t ndisks;           /* entries in disks */
     bool agent;              /* has the org.qemu.guest_agent.0 channel */
     bool managed;            /* vmsnap's metadata says managed="yes" */
-    struct hv_libvirt_prop *props; /* the properties in that metadata */
+    struct hv_prop *props;   /* the properties in that metadata */
     size_t nprops;           /* entries in props */
     char **targets;          /* the target of every <disk>, whatever its
                               * kind (cdroms, network disks too) */
@@ -120,6 +120,13 @@ char *lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
  * frees), or NULL with the errors of lv_domain_xml.
  */
 char *lv_disk_xml(const struct hv_disk *disk, const char *target,
+                  struct error **errp);
+
+/* vmsnap's <instance> element for virDomainSetMetadata: MANAGED and the
+ * N properties PROPS (caller frees), or NULL with ERR_INVALID (a property
+ * name that is not a word) or ERR_IO.
+ */
+char *lv_meta_xml(bool managed, const struct hv_prop *props, size_t n,
                   struct error **errp);
 
 /* The <disk> XML libvirt needs to find disk D for a detach (caller

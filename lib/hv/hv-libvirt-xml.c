@@ -20,6 +20,12 @@
 
 #define LV_AGENT_CHANNEL "org.qemu.guest_agent.0"
 
+/* The kernel command line of a direct kernel boot when the image gives
+ * none: the qemu driver's (hv-qemu.c), so that an image boots the same
+ * under both drivers.
+ */
+#define LV_DEFAULT_CMDLINE "console=ttyS0 root=/dev/vda rw quiet"
+
 /* ------------------------------------------------------------------ */
 /* Domain XML                                                          */
 /* ------------------------------------------------------------------ */
@@ -72,18 +78,6 @@ lv_named(xmlNodePtr node, const char *name)
            strcmp((const char *)node->name, name) == 0;
 }
 
-void
-hv_libvirt_props_free(struct hv_libvirt_prop *list, size_t n)
-{
-    size_t i;
-
-    for (i = 0; list && i < n; i++) {
-        free(list[i].name);
-        free(list[i].value);
-    }
-    free(list);
-}
-
 static void
 lv_xdisk_clear(struct lv_xdisk *d)
 {
@@ -106,7 +100,7 @@ lv_xdom_clear(struct lv_xdom *x)
         lv_xdisk_clear(&x->disks[i]);
     }
     free(x->disks);
-    hv_libvirt_props_free(x->props, x->nprops);
+    hv_props_free(x->props, x->nprops);
     for (i = 0; i < x->ntargets; i++) {
         free(x->targets[i]);
     }
@@ -182,7 +176,7 @@ lv_parse_meta(xmlNodePtr inst, struct lv_xdom *x)
 
     x->managed = lv_attr_is(inst, "managed", "yes");
     for (c = inst->children; c; c = c->next) {
-        struct hv_libvirt_prop *p;
+        struct hv_prop *p;
         xmlChar *v;
 
         if (c->type != XML_ELEMENT_NODE ||
@@ -405,18 +399,26 @@ lv_set(xmlNodePtr node, const char *name, const char *value, bool *ok)
     }
 }
 
-/* Serialise DOC without its XML declaration; caller frees. */
+/* Serialise NODE of DOC without an XML declaration, indented when
+ * FORMAT; caller frees.
+ */
 static char *
-lv_dump(xmlDocPtr doc, xmlNodePtr node)
+lv_dump_fmt(xmlDocPtr doc, xmlNodePtr node, int format)
 {
     xmlBufferPtr buf = xmlBufferCreate();
     char *s = NULL;
 
-    if (buf && xmlNodeDump(buf, doc, node, 0, 1) >= 0) {
+    if (buf && xmlNodeDump(buf, doc, node, 0, format) >= 0) {
         s = strdup((const char *)xmlBufferContent(buf));
     }
     xmlBufferFree(buf);
     return s;
+}
+
+static char *
+lv_dump(xmlDocPtr doc, xmlNodePtr node)
+{
+    return lv_dump_fmt(doc, node, 1);
 }
 
 /* Add the <disk> element of DISK, as virtio disk TARGET, to PARENT. */
@@ -549,9 +551,8 @@ lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
         if (d->initrd) {
             lv_el(os, "initrd", d->initrd, &ok);
         }
-        if (d->cmdline) {
-            lv_el(os, "cmdline", d->cmdline, &ok);
-        }
+        lv_el(os, "cmdline", d->cmdline ? d->cmdline : LV_DEFAULT_CMDLINE,
+              &ok);
     } else {
         n = lv_el(os, "boot", NULL, &ok);
         lv_set(n, "dev", "hd", &ok);
@@ -615,6 +616,44 @@ lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
 out:
     xmlFreeDoc(doc);
     return text;
+}
+
+char *
+lv_meta_xml(bool managed, const struct hv_prop *props, size_t n,
+            struct error **errp)
+{
+    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNodePtr el = doc ? xmlNewNode(NULL, (const xmlChar *)"instance")
+                        : NULL;
+    bool ok = el != NULL;
+    char *s = NULL;
+    size_t i;
+
+    if (ok) {
+        xmlDocSetRootElement(doc, el);
+        if (managed) {
+            lv_set(el, "managed", "yes", &ok);
+        }
+    }
+    for (i = 0; ok && i < n; i++) {
+        if (!lv_word(props[i].name)) {
+            xmlFreeDoc(doc);
+            error_setg(errp, ERR_INVALID, "bad property name '%s'",
+                       props[i].name);
+            return NULL;
+        }
+        lv_set(lv_el(el, "property", props[i].value, &ok), "name",
+               props[i].name, &ok);
+    }
+    /* One line: libvirt keeps it as given, inside its own indenting. */
+    if (ok) {
+        s = lv_dump_fmt(doc, el, 0);
+    }
+    xmlFreeDoc(doc);
+    if (s == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+    }
+    return s;
 }
 
 char *

@@ -159,7 +159,9 @@ lv_failv(struct lv *lv, bool agent, bool *dead, struct error **errp,
     if (lv && lv->conn && virConnectIsAlive(lv->conn) != 1) {
         virConnectClose(lv->conn);
         lv->conn = NULL;
-        cls = ERR_IO;
+        error_setg(errp, ERR_IO, "%s: the connection to libvirt at %s "
+                   "was lost: %s", what, lv->uri, msg);
+        return -1;
     }
     if (cls == ERR_PEER) {
         error_set_peer(errp, "GenericError", "%s: %s", what, msg);
@@ -367,6 +369,19 @@ lv_state_map(int state, int reason, struct hv_state *st)
     snprintf(st->status, sizeof(st->status), "%s", status);
     snprintf(st->power, sizeof(st->power), "%s", power);
     snprintf(st->fault, sizeof(st->fault), "%s", fault);
+    /* How it went off: a guest that powered itself off left its disks
+     * consistent; destroyed, crashed or failed ones did not.  Saved,
+     * migrated or restored from a snapshot: not known.
+     */
+    if (state == VIR_DOMAIN_SHUTOFF) {
+        if (reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN) {
+            st->clean_off = 1;
+        } else if (reason == VIR_DOMAIN_SHUTOFF_DESTROYED ||
+                   reason == VIR_DOMAIN_SHUTOFF_CRASHED ||
+                   reason == VIR_DOMAIN_SHUTOFF_FAILED) {
+            st->clean_off = -1;
+        }
+    }
 }
 
 /* The state of DOM, or -1 with the error. */
@@ -433,44 +448,42 @@ lv_close(struct hv *hv)
     free(lv);
 }
 
-static void
-lv_found_clear(struct hv_found *f)
-{
-    size_t i;
-
-    free(f->name);
-    for (i = 0; i < f->ndisks; i++) {
-        free(f->disks[i].target);
-        free(f->disks[i].path);
-        free(f->disks[i].format);
-    }
-    free(f->disks);
-    memset(f, 0, sizeof(*f));
-}
-
 /* Fill *F from DOM.  Returns 1, 0 when the domain vanished meanwhile, or
- * -1 with the error.
+ * -1 with the error.  The disks come from the running definition (what
+ * QEMU has open, hot-plugged disks too), whether vmsnap made the domain
+ * and its properties from the persistent one when there is one (virsh
+ * metadata --config writes there).
  */
 static int
 lv_found_fill(struct lv *lv, virDomainPtr dom, struct hv_found *f,
               struct error **errp)
 {
-    struct lv_xdom x;
+    struct lv_xdom x = {0}, conf = {0};
+    struct error *err = NULL;
     virDomainInfo info;
-    int state, reason;
+    int state, reason, persistent;
     size_t i;
 
     memset(f, 0, sizeof(*f));
     if (virDomainGetUUIDString(dom, f->id) < 0 ||
         virDomainGetInfo(dom, &info) < 0 ||
-        virDomainGetState(dom, &state, &reason, 0) < 0) {
+        virDomainGetState(dom, &state, &reason, 0) < 0 ||
+        (persistent = virDomainIsPersistent(dom)) < 0) {
         if (lv_last_code() == VIR_ERR_NO_DOMAIN) {
             return 0;
         }
         return lv_fail(lv, errp, "cannot read domain %s",
                        virDomainGetName(dom));
     }
-    if (lv_xdom_read(lv, dom, 0, &x, errp) < 0) {
+    if (lv_xdom_read(lv, dom, 0, &x, &err) < 0 ||
+        (persistent &&
+         lv_xdom_read(lv, dom, VIR_DOMAIN_XML_INACTIVE, &conf, &err) < 0)) {
+        lv_xdom_clear(&x);
+        if (error_get_class(err) == ERR_NOT_FOUND) {
+            error_free(err);    /* undefined meanwhile */
+            return 0;
+        }
+        error_propagate(errp, err);
         return -1;
     }
     lv_state_map(state, reason, &f->state);
@@ -484,31 +497,40 @@ lv_found_fill(struct lv *lv, virDomainPtr dom, struct hv_found *f,
     }
     for (i = 0; i < x.ndisks; i++) {
         struct hv_found_disk *fd = &f->disks[i];
+        struct lv_xdisk *xd = &x.disks[i];
 
-        fd->target = x.disks[i].target;
-        fd->path = x.disks[i].path;
-        fd->format = x.disks[i].format;
-        x.disks[i].target = x.disks[i].path = x.disks[i].format = NULL;
+        /* libvirt reads a disk without a format as raw (it never probes
+         * by default).
+         */
+        fd->format = strdup(xd->format[0] ? xd->format : "raw");
+        if (fd->format == NULL) {
+            goto oom;
+        }
+        fd->target = xd->target;
+        fd->path = xd->path;
+        fd->block = xd->block;
+        fd->readonly = xd->readonly;
+        xd->target = xd->path = NULL;
         f->ndisks++;
     }
+    {
+        struct lv_xdom *meta = persistent ? &conf : &x;
+
+        f->managed = meta->managed;
+        f->props = meta->props;
+        f->nprops = meta->nprops;
+        meta->props = NULL;
+        meta->nprops = 0;
+    }
     lv_xdom_clear(&x);
+    lv_xdom_clear(&conf);
     return 1;
 oom:
     lv_xdom_clear(&x);
-    lv_found_clear(f);
+    lv_xdom_clear(&conf);
+    hv_found_clear(f);
     error_setg(errp, ERR_IO, "out of memory");
     return -1;
-}
-
-static void
-lv_found_free(struct hv_found *list, size_t n)
-{
-    size_t i;
-
-    for (i = 0; list && i < n; i++) {
-        lv_found_clear(&list[i]);
-    }
-    free(list);
 }
 
 static int
@@ -557,7 +579,7 @@ lv_list(struct hv *hv, struct hv_found **out, size_t *n, struct error **errp)
     list = NULL;
     r = 0;
 out:
-    lv_found_free(list, got);
+    hv_found_list_free(list, got);
     for (i = 0; i < nd; i++) {
         virDomainFree(doms[i]);
     }
@@ -782,9 +804,9 @@ out:
     return r;
 }
 
-int
-hv_libvirt_destroy(struct hv *hv, const struct hv_domain *d, unsigned flags,
-                   struct error **errp)
+static int
+lv_destroy_flags(struct hv *hv, const struct hv_domain *d, unsigned flags,
+                 struct error **errp)
 {
     struct lv *lv = hv_priv(hv);
     struct error *err = NULL;
@@ -815,7 +837,7 @@ hv_libvirt_destroy(struct hv *hv, const struct hv_domain *d, unsigned flags,
         }
         goto out;
     }
-    if (!x.managed && !(flags & HV_LIBVIRT_DESTROY_FORCE)) {
+    if (!x.managed && !(flags & HV_DESTROY_FORCE)) {
         lv_xdom_clear(&x);
         error_setg(errp, ERR_CONFLICT,
                    "domain %s was not created by vmsnap: not destroying it "
@@ -845,7 +867,7 @@ out:
 static int
 lv_destroy(struct hv *hv, const struct hv_domain *d, struct error **errp)
 {
-    return hv_libvirt_destroy(hv, d, 0, errp);
+    return lv_destroy_flags(hv, d, 0, errp);
 }
 
 static int
@@ -1093,32 +1115,99 @@ lv_agent(struct hv *hv, const struct hv_domain *d, int timeout_ms,
 /* Extras of hv-libvirt.h                                              */
 /* ------------------------------------------------------------------ */
 
-int
-hv_libvirt_props(struct hv *hv, const char *id, struct hv_libvirt_prop **out,
-                 size_t *n, bool *managed, struct error **errp)
+static int
+lv_find(struct hv *hv, const char *id, struct hv_found *out,
+        struct error **errp)
 {
     struct lv *lv = hv_priv(hv);
     virDomainPtr dom = lv_lookup(lv, id, errp);
-    struct lv_xdom x;
-    int persistent, r;
+    int r;
 
+    memset(out, 0, sizeof(*out));
+    if (dom == NULL) {
+        return -1;
+    }
+    r = lv_found_fill(lv, dom, out, errp);
+    virDomainFree(dom);
+    if (r == 0) {
+        error_setg(errp, ERR_NOT_FOUND, "no domain %s in libvirt", id);
+        return -1;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+/* Set property NAME of D to VALUE (NULL: remove it) in vmsnap's element
+ * of the domain's metadata: in the persistent definition when it has
+ * one (it lasts), and in the running one when it runs (so that both say
+ * the same).  The element keeps "managed" and the other properties.
+ */
+static int
+lv_set_prop(struct hv *hv, const struct hv_domain *d, const char *name,
+            const char *value, struct error **errp)
+{
+    struct lv *lv = hv_priv(hv);
+    CLEANUP_FREE char *xml = NULL;
+    struct hv_prop *props = NULL;
+    struct lv_xdom x = {0};
+    virDomainPtr dom;
+    int persistent, active, r = -1;
+    unsigned flags = 0;
+    size_t i, n = 0;
+
+    if (lv_check_domain(d, errp) < 0) {
+        return -1;
+    }
+    dom = lv_lookup(lv, d->id, errp);
     if (dom == NULL) {
         return -1;
     }
     persistent = virDomainIsPersistent(dom);
-    r = lv_xdom_read(lv, dom, persistent == 1 ? VIR_DOMAIN_XML_INACTIVE : 0,
-                     &x, errp);
-    virDomainFree(dom);
-    if (r < 0) {
-        return -1;
+    active = virDomainIsActive(dom);
+    if (persistent < 0 || active < 0) {
+        lv_fail(lv, errp, "cannot read domain %s", virDomainGetName(dom));
+        goto out;
     }
-    *out = x.props;
-    *n = x.nprops;
-    *managed = x.managed;
-    x.props = NULL;
-    x.nprops = 0;
+    if (lv_xdom_read(lv, dom, persistent ? VIR_DOMAIN_XML_INACTIVE : 0, &x,
+                     errp) < 0) {
+        goto out;
+    }
+    props = calloc(x.nprops + 1, sizeof(*props));
+    if (props == NULL) {
+        error_setg(errp, ERR_IO, "out of memory");
+        goto out;
+    }
+    /* Borrowed from X: the others as they are, then ours. */
+    for (i = 0; i < x.nprops; i++) {
+        if (strcmp(x.props[i].name, name) != 0) {
+            props[n++] = x.props[i];
+        }
+    }
+    if (value) {
+        props[n].name = (char *)name;
+        props[n].value = (char *)value;
+        n++;
+    }
+    xml = lv_meta_xml(x.managed, props, n, errp);
+    if (xml == NULL) {
+        goto out;
+    }
+    flags = (persistent ? VIR_DOMAIN_AFFECT_CONFIG : 0) |
+            (active ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    /* Nothing left to say: no element at all, as before vmsnap. */
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                             n == 0 && !x.managed ? NULL : xml,
+                             HV_LIBVIRT_NS_PREFIX, HV_LIBVIRT_NS,
+                             flags) < 0) {
+        lv_fail(lv, errp, "cannot set the metadata of domain %s",
+                virDomainGetName(dom));
+        goto out;
+    }
+    r = 0;
+out:
+    free(props);
     lv_xdom_clear(&x);
-    return 0;
+    virDomainFree(dom);
+    return r;
 }
 
 void
@@ -1150,6 +1239,9 @@ static const struct hv_ops lv_ops = {
     .backup_abort = lv_backup_abort,
     .backup_reap = lv_backup_reap,
     .bitmap_check = lv_bitmap_check,
+    .find = lv_find,
+    .destroy_flags = lv_destroy_flags,
+    .set_prop = lv_set_prop,
 };
 
 const struct hv_ops *

@@ -195,22 +195,108 @@ hv_bitmap_check(struct hv *hv, const struct hv_domain *d,
     return hv->ops->bitmap_check(hv, d, disk, name, why, errp);
 }
 
+/* Does the driver of HV implement METHOD, a field of table version VER?
+ * (A driver written for an older version leaves later fields out.)
+ */
+#define HV_HAS(hv, method, ver)                                                \
+    ((hv)->ops->version >= (ver) && (hv)->ops->method != NULL)
+
+int
+hv_find(struct hv *hv, const char *id, struct hv_found *out,
+        struct error **errp)
+{
+    memset(out, 0, sizeof(*out));
+    if (!HV_HAS(hv, find, 2)) {
+        error_setg(errp, ERR_INVALID, "the %s driver cannot find domains",
+                   hv->ops->name);
+        return -1;
+    }
+    return hv->ops->find(hv, id, out, errp);
+}
+
+int
+hv_destroy_flags(struct hv *hv, const struct hv_domain *d, unsigned flags,
+                 struct error **errp)
+{
+    if (HV_HAS(hv, destroy_flags, 2)) {
+        return hv->ops->destroy_flags(hv, d, flags, errp);
+    }
+    return hv_destroy(hv, d, errp);
+}
+
+int
+hv_set_prop(struct hv *hv, const struct hv_domain *d, const char *name,
+            const char *value, struct error **errp)
+{
+    if (!HV_HAS(hv, set_prop, 2)) {
+        error_setg(errp, ERR_INVALID,
+                   "the %s driver keeps no properties with its domains",
+                   hv->ops->name);
+        return -1;
+    }
+    return hv->ops->set_prop(hv, d, name, value, errp);
+}
+
+bool
+hv_lists_domains(const struct hv *hv)
+{
+    return hv->ops->list != NULL;
+}
+
+void
+hv_props_free(struct hv_prop *list, size_t n)
+{
+    size_t i;
+
+    for (i = 0; list && i < n; i++) {
+        free(list[i].name);
+        free(list[i].value);
+    }
+    free(list);
+}
+
+const char *
+hv_found_prop(const struct hv_found *f, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < f->nprops; i++) {
+        if (strcmp(f->props[i].name, name) == 0) {
+            return f->props[i].value;
+        }
+    }
+    return NULL;
+}
+
+void
+hv_found_clear(struct hv_found *f)
+{
+    size_t j;
+
+    if (f == NULL) {
+        return;
+    }
+    free(f->name);
+    for (j = 0; j < f->ndisks; j++) {
+        free(f->disks[j].target);
+        free(f->disks[j].path);
+        free(f->disks[j].format);
+    }
+    free(f->disks);
+    hv_props_free(f->props, f->nprops);
+    memset(f, 0, sizeof(*f));
+}
+
 void
 hv_found_list_free(struct hv_found *list, size_t n)
 {
-    size_t i, j;
+    size_t i;
 
     if (list == NULL) {
         return;
     }
     for (i = 0; i < n; i++) {
-        free(list[i].name);
-        for (j = 0; j < list[i].ndisks; j++) {
-            free(list[i].disks[j].target);
-            free(list[i].disks[j].path);
-            free(list[i].disks[j].format);
-        }
-        free(list[i].disks);
+        hv_found_clear(&list[i]);
     }
     free(list);
 }

@@ -31,6 +31,10 @@
 #include "error.h"
 #include "progress.h"
 
+/* 1: the first table; 2: find, destroy_flags, set_prop, bitmap_check;
+ * hv_found says who made a domain, its properties and its block devices;
+ * hv_state says how a domain went off.
+ */
 #define HV_OPS_VERSION 2
 
 struct hv;          /* an open driver */
@@ -74,9 +78,25 @@ struct hv_state {
                         * "paused", "shutdown", "crashed", ...) */
     char fault[160];   /* why it is not in its expected state, or "" */
     int pid;           /* the QEMU process, 0 when none or unknown */
+    int clean_off;     /* version 2, SHUTOFF only: 1 when the guest
+                        * powered itself off (a clean shutdown), -1 when
+                        * it was forced off or crashed, 0 when the driver
+                        * does not know (the services then go by what
+                        * they recorded) */
 };
 
-/* A domain the driver found that vmsnap may not have made (list). */
+/* A property of a domain that the driver keeps with the domain itself
+ * (libvirt: vmsnap's element of the domain's <metadata>), such as
+ * os_require_quiesce for a domain vmsnap did not create.
+ */
+struct hv_prop {
+    char *name;   /* "os_require_quiesce" */
+    char *value;  /* "yes" */
+};
+
+/* A domain the driver found that vmsnap may not have made (list, find).
+ * Every pointer is owned; free with hv_found_clear or hv_found_list_free.
+ */
 struct hv_found {
     char id[37];             /* UUID */
     char *name;              /* its name */
@@ -88,9 +108,19 @@ struct hv_found {
         char *target;        /* the driver's name for it ("vda") */
         char *path;          /* file or block device */
         char *format;        /* "qcow2", "raw" */
+        bool block;          /* version 2: path is a block device */
+        bool readonly;       /* version 2: the guest cannot write it */
     } *disks;                /* root first */
     size_t ndisks;           /* entries in disks */
+    /* Version 2: */
+    bool managed;            /* vmsnap defined it (destroy may remove it
+                              * without HV_DESTROY_FORCE) */
+    struct hv_prop *props;   /* the properties set on it for vmsnap */
+    size_t nprops;           /* entries in props */
 };
+
+/* Flags of destroy_flags. */
+#define HV_DESTROY_FORCE 0x1u /* also a domain vmsnap did not create */
 
 /* One disk a backup copies.
  *
@@ -214,7 +244,10 @@ struct hv_ops {
      *            copied; with several disks, one that fails fails them all;
      *   finish   flush and close the targets (they are complete on disk);
      *   abort    undo whatever was done, at any step; never fails; frees B.
-     * finish frees B on success; on failure the caller calls abort.
+     * finish frees B on success; on failure the caller calls abort.  The
+     * caller runs one backup of a domain at a time (the services hold its
+     * instance lock), so prepare may end what an earlier backup of D left
+     * (an abort that could not reach the hypervisor).
      */
     int (*backup_prepare)(struct hv *hv, const struct hv_domain *d,
                           const struct hv_backup_spec *spec,
@@ -243,6 +276,28 @@ struct hv_ops {
     int (*bitmap_check)(struct hv *hv, const struct hv_domain *d,
                         const struct hv_disk *disk, const char *name,
                         char **why, struct error **errp);
+    /* Domain ID as list describes it, into *OUT (the caller clears it
+     * with hv_found_clear).  ERR_NOT_FOUND when the driver has no such
+     * domain.
+     */
+    int (*find)(struct hv *hv, const char *id, struct hv_found *out,
+                struct error **errp);
+
+    /* destroy, with FLAGS: without HV_DESTROY_FORCE a domain vmsnap did
+     * not create is refused (ERR_CONFLICT) and left as it is; with it,
+     * it is forced off and its definition removed like one of ours.
+     * Never touches the disks.  A domain that does not exist is not an
+     * error.
+     */
+    int (*destroy_flags)(struct hv *hv, const struct hv_domain *d,
+                         unsigned flags, struct error **errp);
+
+    /* Set property NAME of domain D to VALUE (NULL: remove it), where
+     * the driver keeps them with the domain (hv_found.props).
+     */
+    int (*set_prop)(struct hv *hv, const struct hv_domain *d,
+                    const char *name, const char *value,
+                    struct error **errp);
 
     /* Methods above are valid for version 2. */
 };
@@ -297,9 +352,34 @@ int hv_backup_reap(struct hv *hv, const struct hv_domain *d,
 int hv_bitmap_check(struct hv *hv, const struct hv_domain *d,
                     const struct hv_disk *disk, const char *name,
                     char **why, struct error **errp);
+/* Version 2.  hv_find: ERR_INVALID "the NAME driver cannot find domains"
+ * when the driver has no find.  hv_destroy_flags: a driver without
+ * destroy_flags has only domains vmsnap made, so it gets destroy.
+ * hv_set_prop: ERR_INVALID when the driver keeps no properties.
+ */
+int hv_find(struct hv *hv, const char *id, struct hv_found *out,
+            struct error **errp);
+int hv_destroy_flags(struct hv *hv, const struct hv_domain *d,
+                     unsigned flags, struct error **errp);
+int hv_set_prop(struct hv *hv, const struct hv_domain *d, const char *name,
+                const char *value, struct error **errp);
+
+/* True when the driver sees domains vmsnap did not make (it has list):
+ * the services then adopt them (servers.h).
+ */
+bool hv_lists_domains(const struct hv *hv);
 
 /* Free the N entries of LIST and LIST; NULL is allowed. */
 void hv_found_list_free(struct hv_found *list, size_t n);
+
+/* Free what *F owns and zero it; NULL is allowed. */
+void hv_found_clear(struct hv_found *f);
+
+/* The value of property NAME of F, or NULL. */
+const char *hv_found_prop(const struct hv_found *f, const char *name);
+
+/* Free the N entries of LIST and LIST; NULL is allowed. */
+void hv_props_free(struct hv_prop *list, size_t n);
 
 /* Every struct hv_backup starts with this, so the wrappers find the
  * driver.  Drivers embed it first and set it in backup_prepare.

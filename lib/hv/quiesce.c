@@ -86,12 +86,21 @@ quiesce_thaw_until(struct agent *a, int64_t deadline, int cmd_ms,
 
 /* The watchdog: wait for word from the parent; thaw unless told the guest
  * is thawed.  Never returns.
+ *
+ * Its own agent is made at once, before the parent sends the freeze: an
+ * agent that connects anew (libvirt's: a connection must not be used
+ * across fork) is then connected when the thaw is needed, which saves
+ * the connection's round trips after the parent died; one that shares
+ * the parent's socket (qga) only wraps it and sends nothing until used.
+ * When that fails (libvirtd away), it is tried again until the rescue
+ * deadline.
  */
 static void __attribute__((noreturn))
 quiesce_watchdog(const struct agent *parent, int pipe_rd, int max_frozen_ms)
 {
     struct pollfd pfd = {.fd = pipe_rd, .events = POLLIN};
     struct agent *a;
+    int64_t deadline, t0;
     char msg = 0;
     int r;
 
@@ -99,6 +108,7 @@ quiesce_watchdog(const struct agent *parent, int pipe_rd, int max_frozen_ms)
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    a = agent_reopen_in_child(parent, NULL);
     do {
         r = poll(&pfd, 1, max_frozen_ms);
     } while (r < 0 && errno == EINTR);
@@ -106,14 +116,23 @@ quiesce_watchdog(const struct agent *parent, int pipe_rd, int max_frozen_ms)
         _exit(0);
     }
     /* The parent died (EOF), overran the window (timeout) or gave up
-     * (MSG_RESCUE): thaw, on our own copy of the agent connection.
+     * (MSG_RESCUE): thaw, on our own agent.
      */
-    a = agent_reopen_in_child(parent, NULL);
-    if (a == NULL) {
-        _exit(1);
+    t0 = sock_now_ms();
+    deadline = sock_deadline(QUIESCE_RESCUE_S * 1000);
+    while (a == NULL && sock_remaining_ms(deadline) > 0) {
+        sock_sleep_ms(200, deadline);
+        a = agent_reopen_in_child(parent, NULL);
     }
-    r = quiesce_thaw_until(a, sock_deadline(QUIESCE_RESCUE_S * 1000),
-                           RESCUE_CMD_MS, NULL);
+    r = a ? quiesce_thaw_until(a, deadline, RESCUE_CMD_MS, NULL) : -1;
+    /* Not asked to (the parent died or overran): say so, with the time
+     * it took, for whoever reads the log.
+     */
+    if (r == 0 && msg != MSG_RESCUE) {
+        log_warnx("watchdog: the guest was thawed %lld ms after the process "
+                  "that froze it died or overran the window",
+                  (long long)(sock_now_ms() - t0));
+    }
     _exit(r == 0 ? 0 : 1);
 }
 

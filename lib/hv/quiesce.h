@@ -3,8 +3,9 @@
  * Linux has no automatic thaw: a guest whose filesystems stay frozen
  * blocks every write until someone thaws it (OpenStack left guests frozen,
  * LP#1754360, LP#1731986).  So before freezing, quiesce_freeze forks a
- * watchdog process that shares the agent connection and thaws the guest
- * when
+ * watchdog process with an agent of its own (agent_reopen_in_child, made
+ * at once: the qga socket shared, or a libvirt connection of its own,
+ * retried until libvirtd answers) that thaws the guest when
  *   - this process dies (even by SIGKILL: the watchdog sees its pipe
  *     close), or
  *   - this process does not confirm a thaw within max_frozen_ms after the

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actions.h"
 #include "cleanup.h"
 #include "images.h"
 #include "log.h"
@@ -44,6 +45,8 @@ struct snap {
     struct servers_domain dom;      /* its domain */
     struct image *img;              /* the new image, as requested */
     bool all_volumes;               /* from the request */
+    bool delete_failed;             /* from the request */
+    const char *request_id;         /* the action to finish, or NULL */
     int freeze_timeout_ms;          /* from the request or the setting */
     struct snap_disk disks[SNAP_MAX_DISKS]; /* root first, then volumes */
     size_t ndisks;                  /* entries used in disks */
@@ -101,7 +104,10 @@ snap_check_name(struct svc *svc, const char *name, struct error **errp)
 }
 
 /* The record of the new image: queued, with what it inherits from the
- * source image SRC and what it records about INST.
+ * source image SRC and what it records about INST.  An adopted server
+ * has no source image (SRC NULL): its image gets no base_image_ref, and
+ * from the domain what its record says (the agent channel,
+ * os_require_quiesce).
  */
 static struct image *
 snap_new_record(const struct caller *who, const struct instance *inst,
@@ -109,7 +115,7 @@ snap_new_record(const struct caller *who, const struct instance *inst,
                 struct error **errp)
 {
     struct image *img = xcalloc(1, sizeof(*img));
-    const char *base = image_prop(src, "base_image_ref");
+    const char *base = src ? image_prop(src, "base_image_ref") : NULL;
     CLEANUP_FREE char *mem = xasprintf("%lld", (long long)inst->memory_mb);
     CLEANUP_FREE char *cpus = xasprintf("%d", inst->cpus);
     size_t i;
@@ -125,19 +131,26 @@ snap_new_record(const struct caller *who, const struct instance *inst,
                                    : NULL;
     img->size = -1;
     img->virtual_size = -1;
-    img->min_ram = src->min_ram;
-    img->min_disk = src->min_disk;
-    for (i = 0; i < src->nprops; i++) {
+    img->min_ram = src ? src->min_ram : 0;
+    img->min_disk = src ? src->min_disk : 0;
+    for (i = 0; src && i < src->nprops; i++) {
         if (props_inherited_by_snapshot(src->props[i].key) &&
             image_prop_set(img, src->props[i].key, src->props[i].value,
                            errp) < 0) {
             goto fail;
         }
     }
+    if (src == NULL &&
+        ((servers_has_agent(inst) &&
+          image_prop_set(img, PROP_HW_QEMU_GUEST_AGENT, "yes", errp) < 0) ||
+         (servers_requires_quiesce(inst) &&
+          image_prop_set(img, PROP_OS_REQUIRE_QUIESCE, "yes", errp) < 0))) {
+        goto fail;
+    }
     /* base_image_ref stays the original base through generations. */
     if (image_prop_set(img, PROP_INSTANCE_UUID, inst->id, errp) < 0 ||
-        image_prop_set(img, PROP_BASE_IMAGE_REF, base ? base : src->id,
-                       errp) < 0 ||
+        (src && image_prop_set(img, PROP_BASE_IMAGE_REF,
+                               base ? base : src->id, errp) < 0) ||
         image_prop_set(img, PROP_IMAGE_TYPE,
                        opts->image_type ? opts->image_type : "snapshot",
                        errp) < 0 ||
@@ -179,18 +192,27 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
     struct image *src = NULL, *img = NULL;
     CLEANUP_JSON_PUT json_object *req = NULL;
     bool tasked = false, inserted = false;
+    char action[ACTIONS_REQ_LEN] = "";
+    struct error *err = NULL;
 
     if (opts->freeze_timeout_ms < 0 || opts->freeze_timeout_ms > 600000) {
         error_setg(errp, ERR_INVALID,
                    "the freeze timeout must be between 1 and 600 s");
         return -1;
     }
-    if (servers_find(svc, who, ref, &inst, errp) < 0 ||
-        snap_check_name(svc, opts->name, errp) < 0 ||
-        catalog_image_get(cat, inst->image_id, &src, errp) < 0) {
+    if (servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    actions_start(svc, who, inst->id,
+                  opts->backup_type ? "createBackup" : "createImage",
+                  action);
+    /* An adopted domain may have no image it was made from. */
+    if (snap_check_name(svc, opts->name, &err) < 0 ||
+        (inst->image_id &&
+         catalog_image_get(cat, inst->image_id, &src, &err) < 0)) {
         goto fail;
     }
-    img = snap_new_record(who, inst, src, opts, errp);
+    img = snap_new_record(who, inst, src, opts, &err);
     if (img == NULL) {
         goto fail;
     }
@@ -198,11 +220,11 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
      * before anything is recorded.
      */
     if (catalog_instance_set_task(cat, inst->id, NULL, "image_snapshot",
-                                  errp) < 0) {
+                                  &err) < 0) {
         goto fail;
     }
     tasked = true;
-    if (catalog_image_insert(cat, img, errp) < 0) {
+    if (catalog_image_insert(cat, img, &err) < 0) {
         goto fail;
     }
     inserted = true;
@@ -217,6 +239,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         json_object_object_add(req, "incremental",
                                json_object_new_boolean(true));
     }
+    json_object_object_add(req, "delete_failed",
+                           json_object_new_boolean(opts->delete_failed));
+    json_object_object_add(req, "request_id",
+                           json_object_new_string(action));
     if (opts->backup_type) {
         json_object_object_add(req, "backup_type",
                                json_object_new_string(opts->backup_type));
@@ -224,8 +250,8 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
                                json_object_new_int(opts->rotation));
     }
     if (task_create(svc, who, kind->name, "server", inst->id, img->id, req,
-                    taskp, errp) < 0 ||
-        catalog_image_get(cat, img->id, imgp, errp) < 0) {
+                    taskp, &err) < 0 ||
+        catalog_image_get(cat, img->id, imgp, &err) < 0) {
         goto fail;
     }
     image_free(img);
@@ -241,6 +267,8 @@ fail:
         catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                   NULL);
     }
+    actions_finish(svc, inst->id, action, err);
+    error_propagate(errp, err);
     image_free(img);
     image_free(src);
     instance_free(inst);
@@ -255,49 +283,129 @@ fail:
  * block_device_mapping names them, so the set is found from either
  * side.  Every target is an object being made in the image store.
  */
+/* Add SOURCE to the snapshot as a volume snapshot of volume VOLUME_ID
+ * (named NAME, of SIZE bytes), recorded as creating, and its entry of
+ * the block_device_mapping at BDM[*NB] with DEVICE_INDEX.
+ */
+static int
+snap_add_vsnap(struct snap *s, const struct hv_disk *source,
+               const char *volume_id, const char *name, int64_t size,
+               int device_index, struct bdm_entry *bdm, size_t *nb,
+               struct error **errp)
+{
+    struct snap_disk *d = &s->disks[s->ndisks];
+    struct volume_snapshot *vs = xcalloc(1, sizeof(*vs));
+
+    d->source = source;
+    d->vsnap = vs;
+    s->ndisks++;
+    util_uuid_new(vs->id);
+    vs->name = xasprintf("%s-%s", s->img->name, name);
+    vs->volume_id = xstrdup(volume_id);
+    vs->status = xstrdup("creating");
+    vs->size = size;
+    vs->project_id = s->img->owner ? xstrdup(s->img->owner) : NULL;
+    d->key = xasprintf("volume-snapshots/%s.qcow2", vs->id);
+    if (volume_snapshot_meta_set(vs, META_INSTANCE_SNAPSHOT_ID, s->img->id,
+                                 errp) < 0 ||
+        volume_snapshot_meta_set(vs, PROP_INSTANCE_UUID, s->inst->id,
+                                 errp) < 0 ||
+        catalog_volume_snapshot_insert(svc_catalog(s->svc), vs, errp) < 0) {
+        return -1;
+    }
+    d->inserted = true;
+    memset(&bdm[*nb], 0, sizeof(bdm[*nb]));
+    bdm[*nb].device_index = device_index;
+    snprintf(bdm[*nb].volume_id, sizeof(bdm[*nb].volume_id), "%s",
+             volume_id);
+    snprintf(bdm[*nb].snapshot_id, sizeof(bdm[*nb].snapshot_id), "%s",
+             vs->id);
+    bdm[*nb].size = size;
+    bdm[*nb].volume_name = (char *)name; /* borrowed until set */
+    (*nb)++;
+    return 0;
+}
+
+/* The lowest device index from 1 that no entry of BDM (N) uses, or 0. */
+static int
+snap_free_index(const struct bdm_entry *bdm, size_t n)
+{
+    int idx;
+    size_t i;
+    bool used;
+
+    for (idx = 1; idx <= SERVERS_MAX_VOLUMES; idx++) {
+        used = false;
+        for (i = 0; i < n && !used; i++) {
+            used = bdm[i].device_index == idx;
+        }
+        if (!used) {
+            return idx;
+        }
+    }
+    return 0;
+}
+
+/* Disk 0, and with all_volumes one volume snapshot record per attached
+ * volume in device order, tagged with the image's ID
+ * (instance_snapshot_id) and the server's; the image's
+ * block_device_mapping names them, so the set is found from either
+ * side.  An adopted server's own disks other than its root are taken as
+ * volumes too, each named by its target ("vdb") and by the ID the
+ * services give it (servers.h): all its disks at one instant.  Every
+ * target is an object being made in the image store.
+ */
 static int
 snap_plan_disks(struct snap *s, struct error **errp)
 {
     struct catalog *cat = svc_catalog(s->svc);
     struct bdm_entry bdm[SERVERS_MAX_VOLUMES];
+    const struct servers_domain *sd = &s->dom;
     size_t i, nb = 0;
 
-    s->disks[0].source = &s->dom.d.disks[0];
+    s->disks[0].source = &sd->d.disks[0];
     s->disks[0].key = images_key(s->img->id, "qcow2");
     s->ndisks = 1;
-    for (i = 0; s->all_volumes && i < s->dom.nvols; i++) {
-        struct snap_disk *d = &s->disks[s->ndisks];
-        const struct volume *vol = s->dom.vols[i];
-        struct volume_snapshot *vs = xcalloc(1, sizeof(*vs));
+    if (s->all_volumes && sd->nleft_out > 0) {
+        error_setg(errp, ERR_INVALID,
+                   "server %s has %zu disks more than the %d vmsnap can "
+                   "snapshot with its root disk",
+                   s->inst->name, sd->nleft_out, SERVERS_MAX_VOLUMES);
+        return -1;
+    }
+    for (i = 0; s->all_volumes && i < sd->nvols; i++) {
+        const struct volume *vol = sd->vols[i];
 
-        d->source = &s->dom.d.disks[1 + i];
-        d->vsnap = vs;
-        s->ndisks++;
-        util_uuid_new(vs->id);
-        vs->name = xasprintf("%s-%s", s->img->name,
-                             vol->name ? vol->name : vol->id);
-        vs->volume_id = xstrdup(vol->id);
-        vs->status = xstrdup("creating");
-        vs->size = vol->size;
-        vs->project_id = s->img->owner ? xstrdup(s->img->owner) : NULL;
-        d->key = xasprintf("volume-snapshots/%s.qcow2", vs->id);
-        if (volume_snapshot_meta_set(vs, META_INSTANCE_SNAPSHOT_ID,
-                                     s->img->id, errp) < 0 ||
-            volume_snapshot_meta_set(vs, PROP_INSTANCE_UUID, s->inst->id,
-                                     errp) < 0 ||
-            catalog_volume_snapshot_insert(cat, vs, errp) < 0) {
+        if (snap_add_vsnap(s, &sd->d.disks[1 + i], vol->id,
+                           vol->name ? vol->name : vol->id, vol->size,
+                           vol->device_index, bdm, &nb, errp) < 0) {
             return -1;
         }
-        d->inserted = true;
-        memset(&bdm[nb], 0, sizeof(bdm[nb]));
-        bdm[nb].device_index = vol->device_index;
-        snprintf(bdm[nb].volume_id, sizeof(bdm[nb].volume_id), "%s",
-                 vol->id);
-        snprintf(bdm[nb].snapshot_id, sizeof(bdm[nb].snapshot_id), "%s",
-                 vs->id);
-        bdm[nb].size = vs->size;
-        bdm[nb].volume_name = vol->name;
-        nb++;
+    }
+    for (i = 0; s->all_volumes && i < sd->nown; i++) {
+        const struct hv_disk *dk = &sd->d.disks[1 + sd->nvols + i];
+        const char *target = sd->found.disks[0].target;
+        struct qemuimg_info info;
+        size_t j;
+        int r;
+
+        /* Its name in the domain, for the snapshot's name. */
+        for (j = 0; j < sd->found.ndisks; j++) {
+            if (strcmp(sd->found.disks[j].path, dk->path) == 0) {
+                target = sd->found.disks[j].target;
+            }
+        }
+        if (qemuimg_info(dk->path, dk->format, &info, errp) < 0) {
+            error_prepend(errp, "disk %s of server %s: ", target,
+                          s->inst->name);
+            return -1;
+        }
+        r = snap_add_vsnap(s, dk, dk->id, target, info.virtual_size,
+                           snap_free_index(bdm, nb), bdm, &nb, errp);
+        qemuimg_info_clear(&info);
+        if (r < 0) {
+            return -1;
+        }
     }
     if (nb > 0 && catalog_image_set_bdm(cat, s->img->id, bdm, nb, errp) < 0) {
         return -1;
@@ -345,15 +453,17 @@ snap_plan_store(struct snap *s, bool running, struct error **errp)
 }
 
 /* Does the server have to be quiesced?  Captured from its image at boot,
- * or set on that image since: the stricter wins.
+ * set on that image since, or set on the domain itself (an adopted
+ * server's os_require_quiesce property, read from the driver now): the
+ * stricter wins.
  */
 static bool
 snap_must_quiesce(struct snap *s)
 {
     struct image *src = NULL;
-    bool must = servers_requires_quiesce(s->inst);
+    bool must = servers_requires_quiesce(s->inst) || s->dom.require_quiesce;
 
-    if (!must &&
+    if (!must && s->inst->image_id &&
         catalog_image_get(svc_catalog(s->svc), s->inst->image_id, &src,
                           NULL) == 0) {
         const char *v = image_prop(src, "os_require_quiesce");
@@ -401,13 +511,18 @@ snap_record_point(struct snap *s, const char *mode, bool quiesced,
 }
 
 /* The cold path: the server is stopped, its disks at rest.  They are
- * consistent only if the guest shut down cleanly when asked (servers.h);
- * disks left by a forced stop or a dead QEMU are crash-consistent.
+ * consistent only if the guest shut down cleanly: as the driver says
+ * (ST, libvirt's shut-off reason) or, when it cannot tell, as recorded
+ * when vmsnap stopped it (servers.h); disks left by a forced stop or a
+ * dead QEMU are crash-consistent.  The disks (files or block devices,
+ * with their backing chains) are read with qemu-img convert.
  */
 static int
-snap_cold(struct snap *s, bool must, struct error **errp)
+snap_cold(struct snap *s, const struct hv_state *st, bool must,
+          struct error **errp)
 {
-    bool clean = servers_stopped_cleanly(s->inst);
+    bool clean = st->clean_off > 0 ||
+                 (st->clean_off == 0 && servers_stopped_cleanly(s->inst));
     char when[UTIL_TIME_LEN];
     size_t i;
 
@@ -496,10 +611,13 @@ snap_quiesce(struct snap *s, bool paused, struct agent **a,
                    s->inst->name);
         return NULL;
     }
-    if (!servers_has_agent(s->inst)) {
+    if (!s->dom.d.agent) {
         error_setg(qerr, ERR_INVALID,
-                   "server %s has no guest agent (its image lacks "
-                   "hw_qemu_guest_agent=yes)",
+                   servers_is_adopted(s->inst)
+                       ? "server %s has no guest agent (its domain lacks "
+                         "the org.qemu.guest_agent.0 channel)"
+                       : "server %s has no guest agent (its image lacks "
+                         "hw_qemu_guest_agent=yes)",
                    s->inst->name);
         return NULL;
     }
@@ -652,7 +770,10 @@ snap_activate(struct snap *s, struct error **errp)
         }
     }
     for (i = 1; i < s->ndisks; i++) {
-        struct volume_snapshot_data vd = {.location = s->disks[i].location};
+        struct volume_snapshot_data vd = {
+            .size = s->disks[i].vsnap->size,
+            .location = s->disks[i].location,
+        };
 
         if (catalog_volume_snapshot_set_data(cat, s->disks[i].vsnap->id, &vd,
                                              errp) < 0 ||
@@ -698,7 +819,7 @@ snap_cleanup_failed(struct snap *s, const char *reason)
     /* The image goes (or loses its mapping) first: the catalog keeps a
      * volume snapshot that an image's block_device_mapping names.
      */
-    if (task_in_background(s->task)) {
+    if (task_in_background(s->task) && !s->delete_failed) {
         catalog_image_set_bdm(cat, s->img->id, NULL, 0, NULL);
         catalog_image_transition(cat, s->img->id, NULL, "killed", reason,
                                  NULL);
@@ -752,6 +873,13 @@ snap_load(struct snap *s, json_object *req, struct error **errp)
     if (json_object_object_get_ex(req, "incremental", &v)) {
         s->chunks = json_object_get_boolean(v);
     }
+    if (json_object_object_get_ex(req, "delete_failed", &v)) {
+        s->delete_failed = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(req, "request_id", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        s->request_id = json_object_get_string(v);
+    }
     s->freeze_timeout_ms = svc_config(s->svc)->freeze_timeout_ms;
     if (json_object_object_get_ex(req, "freeze_timeout_ms", &v) &&
         json_object_get_int(v) > 0) {
@@ -800,7 +928,7 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
         if ((s.chunks && snap_plan_store(&s, false, &local) < 0) ||
-            snap_cold(&s, must, &local) < 0) {
+            snap_cold(&s, &st, must, &local) < 0) {
             goto fail;
         }
     } else if (strcmp(st.status, "ACTIVE") == 0 ||
@@ -833,12 +961,45 @@ out:
     if (s.inst) {
         catalog_instance_set_task(cat, s.inst->id, "image_snapshot", NULL,
                                   NULL);
+        actions_finish(svc, s.inst->id, s.request_id, r < 0 ? local : NULL);
     }
     lock_release(mlk);
     lock_release(ilk);
     snap_free(&s);
     error_propagate(errp, local);
     return r;
+}
+
+/* Did TASK's request ask for its image to go on failure? */
+static bool
+snap_recover_deletes(const struct task *task)
+{
+    json_object *req = task->request ? json_tokener_parse(task->request)
+                                     : NULL;
+    json_object *v;
+    bool r = req && json_object_object_get_ex(req, "delete_failed", &v) &&
+             json_object_get_boolean(v);
+
+    json_object_put(req);
+    return r;
+}
+
+/* The action of TASK on server ID ends with the process that died. */
+static void
+snap_recover_action(struct svc *svc, const char *id, const struct task *task)
+{
+    json_object *req = task->request ? json_tokener_parse(task->request)
+                                     : NULL;
+    json_object *v;
+    struct error *err = NULL;
+
+    if (req && json_object_object_get_ex(req, "request_id", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        error_setg(&err, ERR_GENERIC, "the process making it died");
+        actions_finish(svc, id, json_object_get_string(v), err);
+        error_free(err);
+    }
+    json_object_put(req);
 }
 
 /* After a process died while making a snapshot: the image is killed, the
@@ -857,8 +1018,12 @@ snapshot_recover(struct svc *svc, const struct task *task)
         catalog_image_get(cat, task->image_id, &img, NULL) == 0 &&
         strcmp(img->status, "active") != 0) {
         catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);
-        catalog_image_transition(cat, img->id, NULL, "killed",
-                                 "the process making it died", NULL);
+        if (snap_recover_deletes(task)) {
+            catalog_image_delete(cat, img->id, NULL);
+        } else {
+            catalog_image_transition(cat, img->id, NULL, "killed",
+                                     "the process making it died", NULL);
+        }
         if (img->location) {
             blob_remove(svc_blob(svc), img->location, NULL);
         } else {
@@ -881,6 +1046,7 @@ snapshot_recover(struct svc *svc, const struct task *task)
             catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                       NULL);
         }
+        snap_recover_action(svc, inst->id, task);
     }
     image_free(img);
     instance_free(inst);

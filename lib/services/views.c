@@ -176,6 +176,8 @@ view_server(const struct instance *inst, const struct hv_state *st)
              view_str(instance_meta(inst, META_ACCEL)));
     view_add(o, "vmsnap:agent",
              json_object_new_boolean(servers_has_agent(inst)));
+    view_add(o, "vmsnap:managed",
+             json_object_new_boolean(!servers_is_adopted(inst)));
     view_add(o, "vmsnap:run_state", json_object_new_string(st->power));
     view_add(o, "vmsnap:pid", st->pid ? json_object_new_int(st->pid) : NULL);
     return o;

@@ -25,7 +25,9 @@
  */
 json_object *view_image(const struct image *img, const char *local_path);
 
-/* Nova v2.1, with the state ST from the hypervisor. */
+/* Nova v2.1, with the state ST from the hypervisor; "vmsnap:managed" is
+ * false for a server vmsnap adopted rather than created (servers.h).
+ */
 json_object *view_server(const struct instance *inst,
                          const struct hv_state *st);
 

@@ -51,8 +51,8 @@ lv_bail() {
 
 # The XML of a domain as an administrator writes it for the test guest:
 # TCG, q35, direct kernel boot, the agent channel, a serial console to a
-# file.  Each DISK is PATH:FORMAT, the first the root, or "cdrom" for an
-# empty CD-ROM drive (sata).
+# file.  Each DISK is PATH:FORMAT (a block device when PATH is one), the
+# first the root, or "cdrom" for an empty CD-ROM drive (sata).
 lv_admin_xml() {  # lv_admin_xml NAME CONSOLE DISK...
     local name=$1 console=$2 g spec path fmt i=0 letters=(a b c d e f)
     shift 2
@@ -84,13 +84,23 @@ EOF
             continue
         fi
         path=${spec%%:*} fmt=${spec#*:}
-        cat <<EOF
+        if [ -b "$path" ]; then
+            cat <<EOF
+    <disk type='block' device='disk'>
+      <driver name='qemu' type='$fmt'/>
+      <source dev='$path'/>
+      <target dev='vd${letters[i]}' bus='virtio'/>
+    </disk>
+EOF
+        else
+            cat <<EOF
     <disk type='file' device='disk'>
       <driver name='qemu' type='$fmt'/>
       <source file='$path'/>
       <target dev='vd${letters[i]}' bus='virtio'/>
     </disk>
 EOF
+        fi
         i=$((i + 1))
     done
     cat <<EOF

@@ -36,10 +36,6 @@
  *   pause|resume UUID
  *   destroy [--force] UUID
  *   attach|detach UUID PATH FORMAT [SERIAL]
- *
- * hv.c (the registry and wrappers) belongs to another branch: until it
- * is linked, the weak definitions below stand in for what the driver
- * needs of it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,50 +59,6 @@
 #include "util.h"
 
 #define AGENT_MS 10000
-
-struct hv {
-    const struct hv_ops *ops;
-    void *priv;
-};
-
-__attribute__((weak)) struct hv *
-hv_open_ops(const struct hv_ops *ops, const struct config *cfg,
-            struct error **errp)
-{
-    struct hv *hv = calloc(1, sizeof(*hv));
-
-    if (hv == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
-    hv->ops = ops;
-    if (ops->open(hv, cfg, &hv->priv, errp) < 0) {
-        free(hv);
-        return NULL;
-    }
-    return hv;
-}
-
-__attribute__((weak)) void *
-hv_priv(const struct hv *hv)
-{
-    return hv->priv;
-}
-
-__attribute__((weak)) const char *
-hv_name(const struct hv *hv)
-{
-    return hv->ops->name;
-}
-
-__attribute__((weak)) void
-hv_close(struct hv *hv)
-{
-    if (hv) {
-        hv->ops->close(hv);
-        free(hv);
-    }
-}
 
 static const struct hv_ops *ops;
 static struct hv *hv;
@@ -189,6 +141,8 @@ cmd_list(void)
                                json_object_new_int64(list[i].memory_mb));
         json_object_object_add(o, "agent",
                                json_object_new_boolean(list[i].agent));
+        json_object_object_add(o, "managed",
+                               json_object_new_boolean(list[i].managed));
         for (j = 0; j < list[i].ndisks; j++) {
             json_object *dk = json_object_new_object();
 
@@ -198,21 +152,16 @@ cmd_list(void)
                 dk, "path", json_object_new_string(list[i].disks[j].path));
             json_object_object_add(
                 dk, "format", json_object_new_string(list[i].disks[j].format));
+            json_object_object_add(
+                dk, "block", json_object_new_boolean(list[i].disks[j].block));
             json_object_array_add(disks, dk);
         }
         json_object_object_add(o, "disks", disks);
         printf("%s\n", json_object_to_json_string_ext(o,
                                                       JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
-        free(list[i].name);
-        for (j = 0; j < list[i].ndisks; j++) {
-            free(list[i].disks[j].target);
-            free(list[i].disks[j].path);
-            free(list[i].disks[j].format);
-        }
-        free(list[i].disks);
     }
-    free(list);
+    hv_found_list_free(list, n);
     return 0;
 }
 
@@ -234,18 +183,17 @@ static int
 cmd_props(const char *id)
 {
     struct error *err = NULL;
-    struct hv_libvirt_prop *p = NULL;
-    size_t n = 0, i;
-    bool managed = false;
+    struct hv_found f;
+    size_t i;
 
-    if (hv_libvirt_props(hv, id, &p, &n, &managed, &err) < 0) {
+    if (hv_find(hv, id, &f, &err) < 0) {
         fail(err);
     }
-    printf("managed=%s\n", managed ? "yes" : "no");
-    for (i = 0; i < n; i++) {
-        printf("prop.%s=%s\n", p[i].name, p[i].value);
+    printf("managed=%s\n", f.managed ? "yes" : "no");
+    for (i = 0; i < f.nprops; i++) {
+        printf("prop.%s=%s\n", f.props[i].name, f.props[i].value);
     }
-    hv_libvirt_props_free(p, n);
+    hv_found_clear(&f);
     return 0;
 }
 
@@ -290,7 +238,7 @@ cmd_agent(const char *id, int argc, char **argv)
     } else if (strcmp(argv[0], "exec") == 0 && argc >= 2) {
         struct agent_exec_result res;
 
-        r = a->ops->exec(a, argv[1], (const char *const *)&argv[1], NULL,
+        r = a->ops->exec(a, argv[1], (const char *const *)&argv[2], NULL,
                          60000, &res, &err);
         if (r == 0) {
             fwrite(res.out, 1, res.out_len, stdout);
@@ -733,8 +681,8 @@ main(int argc, char **argv)
         bool force = strcmp(argv[2], "--force") == 0;
 
         d = dom_of(argv[force ? 3 : 2]);
-        if (hv_libvirt_destroy(hv, &d, force ? HV_LIBVIRT_DESTROY_FORCE : 0,
-                               &err) < 0) {
+        if (hv_destroy_flags(hv, &d, force ? HV_DESTROY_FORCE : 0, &err) <
+            0) {
             fail(err);
         }
         printf("ok\n");

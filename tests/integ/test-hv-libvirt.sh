@@ -251,11 +251,12 @@ ok $? "finish fails with a clear error, the target removed: $(grep ^error= "$D/b
 "$SRCDIR/scripts/libvirt.sh" start-libvirtd 2>/dev/null
 ok $? "libvirtd started again"
 V domjobinfo "$A" | grep -q 'Operation: *Backup'
-ok $? "the backup job is still there for reap to find"
-hvtool reap "$UA" t8 "$S" >"$D/out" 2>&1 &&
+ok $? "the backup job is still there, for the next backup to find"
+hvtool backup --no-freeze "$UA" t8b "$S" "$D/a-data.qcow2=$D/t8b-data.qcow2" \
+    >"$D/out" 2>&1 && [ "$(kv result "$D/out")" = ok ] &&
     [ "$(lv_job_and_checkpoints "$A")" = "none none" ] &&
-    [ -z "$(lv_leftovers "$S" t8)" ]
-ok $? "backup_reap ends it and removes its scratch files"
+    [ -z "$(lv_leftovers "$S" t8)" ] && [ -z "$(lv_leftovers "$S" t8b)" ]
+ok $? "the next backup ends the job t8 left and its scratch files, and succeeds"
 
 # The process killed mid-copy: reap finds its job by the tag.
 "$HVTOOL" backup --rate 1M --progress "$D/p9" "$UA" t9 "$S" \

@@ -72,6 +72,9 @@ static int
 fake_state(struct hv *hv, const struct hv_domain *d, struct hv_state *st,
            struct error **errp)
 {
+    if (strcmp(fake_hv.status, "SHUTOFF") == 0) {
+        st->clean_off = fake_hv.clean_off;
+    }
     snprintf(st->status, sizeof(st->status), "%s", fake_hv.status);
     snprintf(st->power, sizeof(st->power), "%s",
              strcmp(fake_hv.status, "ACTIVE") == 0   ? "running"
@@ -297,6 +300,166 @@ fake_backup_reap(struct hv *hv, const struct hv_domain *d, const char *tag,
     return 0;
 }
 
+/* ---- Domains vmsnap did not create ------------------------------------ */
+
+static struct hv_found *
+fake_found(const char *id)
+{
+    size_t i;
+
+    for (i = 0; id && i < fake_hv.nfound; i++) {
+        if (strcmp(fake_hv.found[i].id, id) == 0) {
+            return &fake_hv.found[i];
+        }
+    }
+    return NULL;
+}
+
+struct hv_found *
+fake_hv_add(const char *id, const char *name, const char *const *paths,
+            size_t npaths, bool agent, bool managed)
+{
+    struct hv_found *f = &fake_hv.found[fake_hv.nfound++];
+    size_t i;
+
+    memset(f, 0, sizeof(*f));
+    snprintf(f->id, sizeof(f->id), "%s", id);
+    f->name = xstrdup(name);
+    f->cpus = 1;
+    f->memory_mb = 256;
+    f->agent = agent;
+    f->managed = managed;
+    f->disks = xcalloc(npaths, sizeof(*f->disks));
+    for (i = 0; i < npaths; i++) {
+        size_t n = strlen(paths[i]);
+
+        f->disks[i].target = xasprintf("vd%c", (int)('a' + i));
+        f->disks[i].path = xstrdup(paths[i]);
+        f->disks[i].format = xstrdup(
+            n > 6 && strcmp(paths[i] + n - 6, ".qcow2") == 0 ? "qcow2"
+                                                              : "raw");
+        f->ndisks++;
+    }
+    return f;
+}
+
+void
+fake_hv_prop(const char *id, const char *name, const char *value)
+{
+    struct hv_found *f = fake_found(id);
+    size_t i;
+
+    if (f == NULL) {
+        return;
+    }
+    for (i = 0; i < f->nprops; i++) {
+        if (strcmp(f->props[i].name, name) == 0) {
+            free(f->props[i].name);
+            free(f->props[i].value);
+            f->props[i] = f->props[--f->nprops];
+            break;
+        }
+    }
+    if (value) {
+        f->props = xrealloc(f->props, (f->nprops + 1) * sizeof(*f->props));
+        f->props[f->nprops].name = xstrdup(name);
+        f->props[f->nprops].value = xstrdup(value);
+        f->nprops++;
+    }
+}
+
+void
+fake_hv_remove(const char *id)
+{
+    struct hv_found *f = fake_found(id);
+
+    if (f) {
+        hv_found_clear(f);
+        *f = fake_hv.found[--fake_hv.nfound];
+    }
+}
+
+/* A copy of F that the caller frees, as a driver hands it out. */
+static void
+fake_found_copy(const struct hv_found *f, struct hv_found *out)
+{
+    size_t i;
+
+    *out = *f;
+    out->name = xstrdup(f->name);
+    out->disks = xcalloc(f->ndisks + 1, sizeof(*out->disks));
+    for (i = 0; i < f->ndisks; i++) {
+        out->disks[i] = f->disks[i];
+        out->disks[i].target = xstrdup(f->disks[i].target);
+        out->disks[i].path = xstrdup(f->disks[i].path);
+        out->disks[i].format = xstrdup(f->disks[i].format);
+    }
+    out->props = xcalloc(f->nprops + 1, sizeof(*out->props));
+    for (i = 0; i < f->nprops; i++) {
+        out->props[i].name = xstrdup(f->props[i].name);
+        out->props[i].value = xstrdup(f->props[i].value);
+    }
+    snprintf(out->state.status, sizeof(out->state.status), "%s",
+             fake_hv.status);
+}
+
+static int
+fake_list(struct hv *hv, struct hv_found **out, size_t *n,
+          struct error **errp)
+{
+    size_t i;
+
+    *out = xcalloc(fake_hv.nfound + 1, sizeof(**out));
+    for (i = 0; i < fake_hv.nfound; i++) {
+        fake_found_copy(&fake_hv.found[i], &(*out)[i]);
+    }
+    *n = fake_hv.nfound;
+    return 0;
+}
+
+static int
+fake_find(struct hv *hv, const char *id, struct hv_found *out,
+          struct error **errp)
+{
+    const struct hv_found *f = fake_found(id);
+
+    if (f == NULL) {
+        error_setg(errp, ERR_NOT_FOUND, "fake: no domain %s", id);
+        return -1;
+    }
+    fake_found_copy(f, out);
+    return 0;
+}
+
+static int
+fake_destroy_flags(struct hv *hv, const struct hv_domain *d, unsigned flags,
+                   struct error **errp)
+{
+    const struct hv_found *f = fake_found(d->id);
+
+    if (f && !f->managed && !(flags & HV_DESTROY_FORCE)) {
+        error_setg(errp, ERR_CONFLICT, "fake: domain %s is not vmsnap's",
+                   f->name);
+        return -1;
+    }
+    fake_hv.destroys++;
+    fake_hv.forced += (flags & HV_DESTROY_FORCE) != 0;
+    fake_hv_remove(d->id);
+    return fake_destroy(hv, d, errp);
+}
+
+static int
+fake_set_prop(struct hv *hv, const struct hv_domain *d, const char *name,
+              const char *value, struct error **errp)
+{
+    if (fake_found(d->id) == NULL) {
+        error_setg(errp, ERR_NOT_FOUND, "fake: no domain %s", d->id);
+        return -1;
+    }
+    fake_hv_prop(d->id, name, value);
+    return 0;
+}
+
 static const struct hv_ops fake_ops = {
     .version = HV_OPS_VERSION,
     .name = "fake",
@@ -312,6 +475,10 @@ static const struct hv_ops fake_ops = {
     .backup_finish = fake_backup_finish,
     .backup_abort = fake_backup_abort,
     .backup_reap = fake_backup_reap,
+    .list = fake_list,
+    .find = fake_find,
+    .destroy_flags = fake_destroy_flags,
+    .set_prop = fake_set_prop,
 };
 
 const struct hv_ops *

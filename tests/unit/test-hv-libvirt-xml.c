@@ -305,6 +305,47 @@ test_build(const char *dir)
     unlink(data);
 }
 
+/* vmsnap's metadata element as set_prop writes it, read back as a
+ * domain's metadata.
+ */
+static void
+test_meta(void)
+{
+    struct hv_prop props[2] = {
+        {(char *)"os_require_quiesce", (char *)"yes"},
+        {(char *)"note", (char *)"a <b> & c"},
+    };
+    struct error *err = NULL;
+    struct lv_xdom x;
+    char *xml = lv_meta_xml(true, props, 2, &err);
+    char *dom;
+
+    ok(xml && strncmp(xml, "<instance managed=\"yes\">", 24) == 0,
+       "metadata element: managed kept");
+    dom = util_strdup_printf("<domain><metadata>"
+                             "<instance xmlns='%s'%s"
+                             "</metadata></domain>",
+                             HV_LIBVIRT_NS, xml ? xml + 9 : ">");
+    ok(dom && lv_xdom_parse(dom, &x, NULL) == 0 && x.managed &&
+           x.nprops == 2 &&
+           strcmp(x.props[0].name, "os_require_quiesce") == 0 &&
+           strcmp(x.props[0].value, "yes") == 0 &&
+           strcmp(x.props[1].value, "a <b> & c") == 0,
+       "read back: both properties, the value escaped and restored");
+    lv_xdom_clear(&x);
+    free(dom);
+    free(xml);
+    xml = lv_meta_xml(false, NULL, 0, NULL);
+    ok(xml && strcmp(xml, "<instance/>") == 0,
+       "no properties, not managed: an empty element");
+    free(xml);
+    props[1].name = (char *)"a b";
+    ok(lv_meta_xml(false, props, 2, &err) == NULL &&
+           error_get_class(err) == ERR_INVALID,
+       "a property name that is not a word is refused");
+    error_free(err);
+}
+
 int
 main(void)
 {
@@ -317,6 +358,7 @@ main(void)
     test_parse();
     test_names();
     test_build(dir);
+    test_meta();
     rmdir(dir);
     return tap_done();
 }
