@@ -452,6 +452,9 @@ static const struct cli_opt server_backup_opts[] = {
      "also every attached volume, at the same instant", 0, 0},
     {"freeze-timeout", CLI_INT, "S",
      "seconds the agent may take to freeze", 1, 600},
+    {"incremental", CLI_FLAG, NULL,
+     "into the chunk store, only what changed since the last backup", 0,
+     0},
     {NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -474,6 +477,7 @@ server_backup_create(struct cli *cli, const struct cli_args *a)
     so.name = cli_str(cli, a, "name");
     so.all_volumes = cli_flag(cli, a, "all-volumes");
     so.freeze_timeout_ms = (int)cli_num(cli, a, "freeze-timeout", 0) * 1000;
+    so.incremental = cli_flag(cli, a, "incremental");
     if (type == NULL || rotation < 0 || (rotation > 0 && so.name == NULL)) {
         return cli_usage(cli, "expected --name NAME --backup-type TYPE "
                               "--rotation K");

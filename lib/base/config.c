@@ -73,6 +73,13 @@ static const struct config_setting config_settings[] = {
     {"snapshot.copy_rate_limit", "VMSNAP_COPY_RATE_LIMIT",
      SIZE(copy_rate_limit), "0", 0, INT64_MAX, NULL, false,
      "bytes per second per disk a snapshot copy may use, 0: no limit"},
+    {"snapshot.copy_inflight", "VMSNAP_COPY_INFLIGHT", INT(copy_inflight),
+     "4", 1, 64, NULL, false,
+     "read requests of 1 MiB the copy keeps in flight per disk"},
+    {"snapshot.presync", "VMSNAP_PRESYNC", INT(presync), "1", 0, 1, NULL,
+     false,
+     "1: flush the guest (sync through guest-exec) just before freezing "
+     "it, so the freeze has less to write; 0: do not"},
     {"catalog.connection", "VMSNAP_CATALOG", STR(catalog), "", 0, 0, NULL,
      false, "empty: SQLite in the data directory; else a PostgreSQL "
             "connection string"},

@@ -53,6 +53,10 @@ struct config {
                                  * a guest stay frozen */
     int64_t copy_rate_limit;    /* snapshot.copy_rate_limit: bytes per
                                  * second per disk, 0: none */
+    int copy_inflight;          /* snapshot.copy_inflight: read requests
+                                 * the copy keeps in flight */
+    int presync;                /* snapshot.presync: 1 to sync the guest
+                                 * (guest-exec) before freezing it */
 
     /* [catalog] */
     char *catalog;              /* catalog.connection: "" (SQLite in the
