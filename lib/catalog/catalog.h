@@ -9,7 +9,9 @@
  *   catalog-instances.h   instances, their metadata and actions;
  *   catalog-volumes.h     volumes and volume snapshots;
  *   catalog-tasks.h       tasks (long work and its progress);
- *   catalog-identity.h    projects, users, roles and tokens.
+ *   catalog-identity.h    projects, users, roles and tokens;
+ *   catalog-leases.h      leases, the locks of a catalog several hosts
+ *                         share.
  * Including catalog.h includes them all.
  *
  * The catalog is one SQLite database file in WAL mode (the default), or
@@ -134,6 +136,7 @@ int catalog_check(struct catalog *cat, struct error **errp);
 #include "catalog-identity.h"
 #include "catalog-images.h"
 #include "catalog-instances.h"
+#include "catalog-leases.h"
 #include "catalog-tasks.h"
 #include "catalog-volumes.h"
 
