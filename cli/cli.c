@@ -7,7 +7,8 @@
 
 #include "cleanup.h"
 #include "cli.h"
-#include "text.h"
+#include "recover.h"
+#include "escape.h"
 #include "xalloc.h"
 
 struct svc *
@@ -16,9 +17,11 @@ cli_svc(struct cli *cli)
     struct error *err = NULL;
 
     if (cli->svc == NULL) {
-        cli->svc = svc_open(cli->cfg, 0, &err);
+        cli->svc = svc_open(cli->cfg, &err);
         if (cli->svc == NULL) {
             cli_fail(cli, err);
+        } else {
+            recover_all(cli->svc);
         }
     }
     return cli->svc;
@@ -34,7 +37,7 @@ int
 cli_fail(const struct cli *cli, struct error *err)
 {
     if (err) {
-        CLEANUP_FREE char *msg = text_escape(error_msg(err));
+        CLEANUP_FREE char *msg = escape_text(error_msg(err));
 
         fprintf(stderr, "vmsnap %s: %s\n", cli->cmd ? cli->cmd->words : "",
                 msg);

@@ -10,6 +10,8 @@
 #include "images.h"
 #include "package.h"
 #include "progress-bar.h"
+#include "snapshot.h"
+#include "runner.h"
 #include "task.h"
 #include "views.h"
 #include "xalloc.h"
@@ -61,7 +63,7 @@ image_run_task(struct cli *cli, struct task *t)
     struct image *img = NULL;
     int r;
 
-    r = task_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
+    r = runner_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
     progress_bar_free(bar);
     if (r < 0) {
         task_free(t);
@@ -229,7 +231,8 @@ image_delete(struct cli *cli, const struct cli_args *a)
         return 1;
     }
     for (i = 0; i < a->npos; i++) {
-        if (images_delete(cli->svc, cli_who(cli), a->pos[i], &err) < 0) {
+        if (snapshot_delete_image(cli->svc, cli_who(cli), a->pos[i], &err) <
+            0) {
             r = cli_fail(cli, err);
             err = NULL;
         }
@@ -388,7 +391,7 @@ image_export(struct cli *cli, const struct cli_args *a)
         return cli_fail(cli, err);
     }
     bar = progress_bar_new(cli_progress_enabled(cli));
-    r = task_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
+    r = runner_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
     progress_bar_free(bar);
     task_free(t);
     return r < 0 ? cli_fail(cli, err) : 0;

@@ -15,6 +15,7 @@
 #include "progress-bar.h"
 #include "servers.h"
 #include "snapshot.h"
+#include "runner.h"
 #include "task.h"
 #include "views.h"
 #include "xalloc.h"
@@ -301,16 +302,31 @@ server_snapshot_finish(struct cli *cli, struct image *img, struct task *t,
     image_free(img);
     img = NULL;
     if (no_wait) {
+        struct task *now = NULL;
+
         r = task_spawn(cli->svc, t->id, &err);
         if (r == 0) {
             r = task_wait(cli->svc, t->id, "copy", SERVER_POINT_TIMEOUT_MS,
                           &err);
         }
+        /* It may have failed before its point in time was fixed (still
+         * preparing): that is this command's failure.  A copy that fails
+         * later leaves the image killed, as a background failure.
+         */
+        if (r == 0 &&
+            task_find(cli->svc, cli_who(cli), t->id, &now, &err) == 0 &&
+            strcmp(now->state, "failed") == 0 &&
+            (now->phase == NULL || strcmp(now->phase, "prepare") == 0)) {
+            error_setg(&err, ERR_GENERIC, "%s",
+                       now->error ? now->error : "the snapshot failed");
+            r = -1;
+        }
+        task_free(now);
     } else {
         struct progress_bar *bar =
             progress_bar_new(cli_progress_enabled(cli));
 
-        r = task_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
+        r = runner_run(cli->svc, t->id, 0, progress_bar_reporter(bar), &err);
         progress_bar_free(bar);
     }
     task_free(t);

@@ -7,6 +7,7 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "servers.h"
 #include "views.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -280,8 +281,8 @@ server_add_volume(struct cli *cli, const struct cli_args *a)
     if (cli_svc(cli) == NULL) {
         return 1;
     }
-    if (volumes_attach(cli->svc, cli_who(cli), a->pos[0], a->pos[1], &err) <
-        0) {
+    if (servers_attach_volume(cli->svc, cli_who(cli), a->pos[0], a->pos[1],
+                              &err) < 0) {
         return cli_fail(cli, err);
     }
     return 0;
@@ -295,8 +296,8 @@ server_remove_volume(struct cli *cli, const struct cli_args *a)
     if (cli_svc(cli) == NULL) {
         return 1;
     }
-    if (volumes_detach(cli->svc, cli_who(cli), a->pos[0], a->pos[1], &err) <
-        0) {
+    if (servers_detach_volume(cli->svc, cli_who(cli), a->pos[0], a->pos[1],
+                              &err) < 0) {
         return cli_fail(cli, err);
     }
     return 0;

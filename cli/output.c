@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "escape.h"
 #include "cleanup.h"
 #include "dynbuf.h"
 #include "output.h"
@@ -790,7 +791,7 @@ output_safe(char *text, bool keep_lines)
     const char *p = text;
 
     if (!keep_lines || strchr(text, '\n') == NULL) {
-        char *safe = text_safe(text);
+        char *safe = escape_safe(text);
 
         free(text);
         return safe;
@@ -800,7 +801,7 @@ output_safe(char *text, bool keep_lines)
         const char *nl = strchr(p, '\n');
         CLEANUP_FREE char *line = nl ? xstrndup(p, (size_t)(nl - p))
                                      : xstrdup(p);
-        CLEANUP_FREE char *safe = text_safe(line);
+        CLEANUP_FREE char *safe = escape_safe(line);
 
         dynbuf_add_str(&b, safe, NULL);
         if (nl == NULL) {

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "log.h"
 #include "svc.h"
+#include "runner.h"
 #include "task.h"
 
 int
@@ -62,13 +63,13 @@ main(int argc, char **argv)
         return 2;
     }
     log_set_debug(cfg->debug);
-    svc = svc_open(cfg, SVC_NO_RECOVER, &err);
+    svc = svc_open(cfg, &err);
     if (svc == NULL) {
         error_report("vmsnap-worker", err);
         config_free(cfg);
         return 1;
     }
-    r = task_run(svc, argv[optind], TASK_BACKGROUND, NULL, &err);
+    r = runner_run(svc, argv[optind], TASK_BACKGROUND, NULL, &err);
     if (r < 0) {
         error_report("vmsnap-worker", err);
     }

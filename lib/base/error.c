@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "text.h"
+#include "escape.h"
 #include "xalloc.h"
 
 struct error {
@@ -24,10 +24,10 @@ error_safe(char *msg)
 {
     char *safe;
 
-    if (text_is_safe(msg)) {
+    if (escape_is_safe(msg)) {
         return msg;
     }
-    safe = text_escape(msg);
+    safe = escape_text(msg);
     free(msg);
     return safe;
 }
@@ -155,7 +155,7 @@ error_report(const char *prog, struct error *err)
     /* Safe already (error_safe); escaped again in case a message ever
      * reaches here another way.
      */
-    msg = text_safe(error_msg(err));
+    msg = escape_safe(error_msg(err));
     fprintf(stderr, "%s: %s\n", prog, msg);
     free(msg);
     error_free(err);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "text.h"
+#include "escape.h"
 #include "xalloc.h"
 #include "xjson.h"
 
@@ -62,7 +62,7 @@ log_vprint(const char *tag, const char *fmt, va_list ap)
 {
     int saved = errno;
     char *line = xvasprintf(fmt, ap);
-    char *safe = text_safe(line);
+    char *safe = escape_safe(line);
 
     fprintf(stderr, "%s: %s%s\n", log_prog, tag, safe);
     free(safe);

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
 #include "xalloc.h"
 
 void
@@ -114,10 +113,6 @@ xasprintf(const char *fmt, ...)
     va_end(ap);
     return s;
 }
-
-/* The old name of xasprintf (util.h), for the callers that use it. */
-char *util_strdup_printf(const char *fmt, ...)
-    __attribute__((alias("xasprintf")));
 
 void *
 xcheck_(void *p)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 
 /* Check a required text field of an action: a non-empty name. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 #include "log.h"
 

@@ -1,12 +1,12 @@
 /* vmsnap: records of any kind, from the description of their kind
  * (struct cat_kind): read, listed, found, and what uses them (see
- * cat-internal.h).  Writes are in cat-write.c.
+ * catalog-internal.h).  Writes are in cat-write.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 
 /* ---- Records in memory ------------------------------------------------ */

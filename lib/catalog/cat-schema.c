@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 
 /* ---- Step 3: seq, locations, tenancy, tags, tasks, identity ----------- */

@@ -5,7 +5,7 @@
 
 #include <json-c/json.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 
 /* A task keeps at most this many warnings, each at most this long. */

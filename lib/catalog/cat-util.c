@@ -1,5 +1,5 @@
 /* vmsnap: small helpers of the catalog: statements, messages and the
- * checks of what callers give (see cat-internal.h).
+ * checks of what callers give (see catalog-internal.h).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 
 /* ---- Statements ------------------------------------------------------- */

@@ -1,12 +1,12 @@
 /* vmsnap: writes of records of any kind: key/value sets, the insertion
  * counter, updated_at, deletes and compare-and-set moves from status to
- * status (see cat-internal.h).
+ * status (see catalog-internal.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
 
 /* The status column of kind K. */

@@ -1,10 +1,10 @@
 /* vmsnap: the catalog handle: opening, transactions and checks (see
- * catalog.h; how the catalog's files divide the work: cat-internal.h).
+ * catalog.h; how the catalog's files divide the work: catalog-internal.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "log.h"
 
 /* ---- Transactions ----------------------------------------------------- */

@@ -13,7 +13,6 @@
 #include "accel.h"
 #include "agent.h"
 #include "cleanup.h"
-#include "hv-drivers.h"
 #include "hv-qemu.h"
 #include "log.h"
 #include "run.h"

@@ -20,6 +20,9 @@
 #include "hv.h"
 #include "qmp.h"
 
+/* The driver's ops table (for hv-registry.c). */
+const struct hv_ops *hv_qemu_ops(void);
+
 /* Timeout of one QMP command of ours. */
 #define QEMU_QMP_TIMEOUT_MS 30000
 

@@ -1,28 +1,14 @@
-/* vmsnap: the hypervisor driver registry and calls (see hv.h). */
+/* vmsnap: the calls of the hypervisor driver interface (see hv.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hv.h"
-#include "hv-drivers.h"
 #include "xalloc.h"
 
 struct hv {
     const struct hv_ops *ops;   /* the driver */
     void *priv;                 /* its private state */
 };
-
-/* The drivers built in, by name. */
-static const struct hv_ops *
-hv_builtin(const char *name)
-{
-    if (strcmp(name, "qemu") == 0) {
-        return hv_qemu_ops();
-    }
-    if (strcmp(name, "libvirt") == 0) {
-        return hv_libvirt_ops();
-    }
-    return NULL;
-}
 
 struct hv *
 hv_open_ops(const struct hv_ops *ops, const struct config *cfg,
@@ -37,19 +23,6 @@ hv_open_ops(const struct hv_ops *ops, const struct config *cfg,
         return NULL;
     }
     return hv;
-}
-
-struct hv *
-hv_open(const char *name, const struct config *cfg, struct error **errp)
-{
-    const struct hv_ops *ops = hv_builtin(name);
-
-    if (ops == NULL) {
-        error_setg(errp, ERR_INVALID,
-                   "no hypervisor driver named '%s' in this build", name);
-        return NULL;
-    }
-    return hv_open_ops(ops, cfg, errp);
 }
 
 void

@@ -214,13 +214,9 @@ struct hv_ops {
     /* Methods above are valid for version 1. */
 };
 
-/* Open the driver named NAME ("qemu", "libvirt") with CFG.  Returns NULL
- * with ERR_INVALID for an unknown or not built-in driver.
+/* Open a driver from its table (the drivers built in are opened by name
+ * with hv_open, hv-registry.h; the tests open their fake this way).
  */
-struct hv *hv_open(const char *name, const struct config *cfg,
-                   struct error **errp);
-
-/* Open a driver from a table that is not built in (the tests' fake). */
 struct hv *hv_open_ops(const struct hv_ops *ops, const struct config *cfg,
                        struct error **errp);
 

@@ -18,7 +18,7 @@
 #include "log.h"
 #include "qga.h"
 #include "sock.h"
-#include "text.h"
+#include "escape.h"
 #include "xalloc.h"
 #include "xjson.h"
 
@@ -222,7 +222,7 @@ qga_reply_value(struct qga *g, json_object *msg, const char *command,
             json_object_object_get_ex(error, "desc", &desc) &&
             json_object_is_type(desc, json_type_string)) {
             /* The peer's text, made safe to print (text.h). */
-            d = text_safe(json_object_get_string(desc));
+            d = escape_safe(json_object_get_string(desc));
             error_set_peer(errp, json_object_get_string(cls), "%s: %s",
                            command, d);
             return NULL;

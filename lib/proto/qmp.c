@@ -17,7 +17,7 @@
 #include "log.h"
 #include "qmp.h"
 #include "sock.h"
-#include "text.h"
+#include "escape.h"
 #include "xalloc.h"
 #include "xjson.h"
 
@@ -173,7 +173,7 @@ qmp_reply_value(struct qmp *q, json_object *msg, const char *command,
             return NULL;
         }
         /* The peer's text, made safe to print (text.h). */
-        d = text_safe(json_object_get_string(desc));
+        d = escape_safe(json_object_get_string(desc));
         error_set_peer(errp, json_object_get_string(cls), "%s: %s", command,
                        d);
         return NULL;

@@ -7,7 +7,7 @@
 #include "log.h"
 #include "props.h"
 #include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 
 /* Delete all but the KEEP newest active backups of server ID and TYPE,
  * under the server's lock so that two rotations do not race.  A backup
@@ -43,7 +43,7 @@ backup_rotate(struct svc *svc, const char *id, const char *type, int keep,
     for (i = (size_t)keep; i < n; i++) {
         struct error *err = NULL;
 
-        if (images_delete(svc, admin, list[i]->id, &err) < 0) {
+        if (snapshot_delete_image(svc, admin, list[i]->id, &err) < 0) {
             if (error_get_class(err) != ERR_NOT_FOUND) {
                 log_warnx("rotation: backup %s (%s) stays: %s", list[i]->id,
                           list[i]->name ? list[i]->name : "",

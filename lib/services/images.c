@@ -14,9 +14,8 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
-#include "volumes.h"
 #include "xalloc.h"
 
 bool
@@ -538,7 +537,6 @@ images_delete(struct svc *svc, const struct caller *who, const char *ref,
         log_warnx("image %s: %s", img->id, error_msg(err));
         error_free(err);
     }
-    volumes_snapshot_delete_set(svc, img->id);
     r = 0;
 out:
     image_free(img);

@@ -99,9 +99,10 @@ int images_change(struct svc *svc, const struct caller *who,
                   const char *ref, const struct images_change *ch,
                   struct image **out, struct error **errp);
 
-/* Delete image REF and the volume snapshots of its set: refused with
- * ERR_CONFLICT while it is being made, or when a server, a volume or
- * another image depends on it.
+/* Delete image REF: refused with ERR_CONFLICT while it is being made,
+ * or when a server, a volume or another image depends on it.  (The
+ * volume snapshots of an instance-level snapshot's set go with
+ * snapshot_delete_image, snapshot.h.)
  */
 int images_delete(struct svc *svc, const struct caller *who,
                   const char *ref, struct error **errp);

@@ -19,7 +19,7 @@
 #include "props.h"
 #include "qemuimg.h"
 #include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"

@@ -8,7 +8,8 @@
 #include "log.h"
 #include "package.h"
 #include "recover.h"
-#include "svc-impl.h"
+#include "runner.h"
+#include "svc.h"
 #include "task.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -110,7 +111,7 @@ recover_servers(struct svc *svc)
 void
 recover_all(struct svc *svc)
 {
-    task_recover(svc);
+    task_recover(svc, runner_kinds);
     recover_images(svc);
     recover_servers(svc);
     datadir_reap_tmp(svc_dir(svc));

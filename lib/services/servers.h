@@ -91,6 +91,19 @@ int servers_delete(struct svc *svc, const struct caller *who, const char *ref,
 int servers_console_path(struct svc *svc, const struct caller *who,
                          const char *ref, char **path, struct error **errp);
 
+/* Attach volume VREF to server SREF, or detach it.  On a running server
+ * the disk is hot-plugged (hot-unplugged, waiting for the guest to let
+ * go); on a stopped one the attachment is recorded and takes effect at
+ * its next start.  ERR_CONFLICT when the volume is attached elsewhere,
+ * the server has no free slot, or (detach) the server is paused.
+ */
+int servers_attach_volume(struct svc *svc, const struct caller *who,
+                          const char *sref, const char *vref,
+                          struct error **errp);
+int servers_detach_volume(struct svc *svc, const struct caller *who,
+                          const char *sref, const char *vref,
+                          struct error **errp);
+
 /* Open server REF's guest agent within TIMEOUT_MS (close with
  * agent_close).
  */

@@ -13,7 +13,7 @@
 #include "servers.h"
 #include "snapshot.h"
 #include "sock.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -763,3 +763,22 @@ const struct task_kind snapshot_task_kind = {
     .run = snapshot_run,
     .recover = snapshot_recover,
 };
+
+int
+snapshot_delete_image(struct svc *svc, const struct caller *who,
+                      const char *ref, struct error **errp)
+{
+    struct image *img = NULL;
+    char id[UTIL_UUID_LEN];
+
+    if (images_find(svc, who, ref, &img, errp) < 0) {
+        return -1;
+    }
+    snprintf(id, sizeof(id), "%s", img->id);
+    image_free(img);
+    if (images_delete(svc, who, id, errp) < 0) {
+        return -1;
+    }
+    volumes_snapshot_delete_set(svc, id);
+    return 0;
+}

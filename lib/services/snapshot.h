@@ -81,6 +81,12 @@ int snapshot_request_kind(struct svc *svc, const struct caller *who,
                           const struct task_kind *kind, struct image **img,
                           struct task **task, struct error **errp);
 
+/* Delete image REF (images_delete) and then the volume snapshots of its
+ * set, except those a volume still uses.
+ */
+int snapshot_delete_image(struct svc *svc, const struct caller *who,
+                          const char *ref, struct error **errp);
+
 /* The task kind that makes the snapshot, and its recovery (for kinds
  * built on it).
  */

@@ -2,13 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob-registry.h"
 #include "catalog.h"
 #include "cleanup.h"
 #include "datadir.h"
+#include "hv-registry.h"
 #include "log.h"
 #include "qemuimg.h"
-#include "recover.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "xalloc.h"
 
 struct svc {
@@ -23,7 +24,7 @@ struct svc {
 };
 
 struct svc *
-svc_open(const struct config *cfg, unsigned flags, struct error **errp)
+svc_open(const struct config *cfg, struct error **errp)
 {
     struct svc *svc = xcalloc(1, sizeof(*svc));
     CLEANUP_FREE char *db = NULL;
@@ -46,9 +47,6 @@ svc_open(const struct config *cfg, unsigned flags, struct error **errp)
     svc->locks = locks_open_files(svc->dir, errp);
     if (svc->locks == NULL) {
         goto fail;
-    }
-    if (!(flags & SVC_NO_RECOVER)) {
-        recover_all(svc);
     }
     return svc;
 

@@ -7,9 +7,9 @@
  * holds the open catalog, the image-data store, the lock manager and,
  * opened on first use, the hypervisor driver.
  *
- * Opening the context runs crash recovery once (recover.h): records that
- * a dead process left half-made are finished or removed before anything
- * is listed or made.
+ * A front end runs crash recovery once right after opening the context
+ * (recover_all, recover.h), so that records a dead process left
+ * half-made are finished or removed before anything is listed or made.
  *
  * A struct svc belongs to one thread at a time and must not cross a
  * fork (worker processes are started with fork+exec and open their own).
@@ -19,8 +19,12 @@
 
 #include <stdbool.h>
 
+#include "blob.h"
+#include "catalog.h"
 #include "config.h"
 #include "error.h"
+#include "hv.h"
+#include "lock.h"
 
 struct svc;
 
@@ -34,17 +38,12 @@ struct caller {
     bool admin;              /* role admin: sees and acts on everything */
 };
 
-/* Flags of svc_open. */
-#define SVC_NO_RECOVER 1u    /* skip crash recovery (the worker: its own
-                              * task is not left by a dead process) */
-
 /* Open a context with CFG (borrowed; must outlive the context): the data
  * directory (created if needed, and refused when others can write it),
  * the catalog, the image store and the locks.  Returns NULL with errp
  * set.
  */
-struct svc *svc_open(const struct config *cfg, unsigned flags,
-                     struct error **errp);
+struct svc *svc_open(const struct config *cfg, struct error **errp);
 
 /* Close SVC; NULL is allowed. */
 void svc_close(struct svc *svc);
@@ -59,5 +58,34 @@ const char *svc_dir(const struct svc *svc);
  * project.  Valid as long as SVC.
  */
 const struct caller *svc_local_caller(struct svc *svc);
+
+/* ---- For the services only ----------------------------------------
+ * Front ends never reach under the services (scripts/check-layers.sh).
+ */
+
+/* The open catalog, image store and lock manager; borrowed. */
+struct catalog *svc_catalog(struct svc *svc);
+struct blob *svc_blob(struct svc *svc);
+struct locks *svc_locks(struct svc *svc);
+
+/* The hypervisor driver, opened on first use (so that commands that
+ * never touch a server do not need libvirtd).  NULL with errp set when
+ * it cannot be opened.
+ */
+struct hv *svc_hv(struct svc *svc, struct error **errp);
+
+/* Use HV (taken over: closed with SVC) as the hypervisor driver, in
+ * place of the configured one: the tests' fake driver.
+ */
+void svc_use_hv(struct svc *svc, struct hv *hv);
+
+/* Take lock KIND/ID (lock.h), with WAIT. */
+int svc_lock(struct svc *svc, const char *kind, const char *id, bool wait,
+             struct lock **out, struct error **errp);
+
+/* May WHO see a record owned by project OWNER (NULL: the default
+ * project)?  Admins see everything.
+ */
+bool svc_may_see(const struct caller *who, const char *owner);
 
 #endif

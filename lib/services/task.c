@@ -11,14 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup.h"
 #include "cleanup.h"
 #include "datadir.h"
 #include "log.h"
-#include "package.h"
-#include "snapshot.h"
 #include "sock.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "task.h"
 #include "util.h"
 #include "xalloc.h"
@@ -40,23 +37,15 @@ struct task_run {
     char last_phase[32];            /* in which phase */
 };
 
-/* The kinds of task, by name. */
-static const struct task_kind *const task_kinds[] = {
-    &snapshot_task_kind,
-    &backup_task_kind,
-    &package_import_task_kind,
-    &package_export_task_kind,
-    NULL,
-};
-
+/* The kind named NAME among KINDS (NULL-terminated), or NULL. */
 static const struct task_kind *
-task_kind_named(const char *name)
+task_kind_named(const struct task_kind *const *kinds, const char *name)
 {
     size_t i;
 
-    for (i = 0; task_kinds[i]; i++) {
-        if (strcmp(task_kinds[i]->name, name) == 0) {
-            return task_kinds[i];
+    for (i = 0; kinds[i]; i++) {
+        if (strcmp(kinds[i]->name, name) == 0) {
+            return kinds[i];
         }
     }
     return NULL;
@@ -164,8 +153,9 @@ task_in_background(const struct task_run *t)
 }
 
 int
-task_run(struct svc *svc, const char *id, unsigned flags,
-         const struct progress *progress, struct error **errp)
+task_execute(struct svc *svc, const struct task_kind *const *kinds,
+             const char *id, unsigned flags,
+             const struct progress *progress, struct error **errp)
 {
     struct catalog *cat = svc_catalog(svc);
     struct task_run t = {.svc = svc, .outer = progress,
@@ -184,7 +174,7 @@ task_run(struct svc *svc, const char *id, unsigned flags,
     if (catalog_task_get(cat, id, &t.task, errp) < 0) {
         return -1;
     }
-    kind = task_kind_named(t.task->kind);
+    kind = task_kind_named(kinds, t.task->kind);
     if (kind == NULL) {
         error_setg(errp, ERR_INVALID, "task %s is of unknown kind '%s'", id,
                    t.task->kind);
@@ -466,7 +456,7 @@ task_long_queued(const struct task *t)
 }
 
 void
-task_recover(struct svc *svc)
+task_recover(struct svc *svc, const struct task_kind *const *kinds)
 {
     struct catalog *cat = svc_catalog(svc);
     static const char *const states[] = {"running", "queued"};
@@ -482,7 +472,7 @@ task_recover(struct svc *svc)
         }
         for (i = 0; i < n; i++) {
             struct task *t = list[i];
-            const struct task_kind *kind = task_kind_named(t->kind);
+            const struct task_kind *kind = task_kind_named(kinds, t->kind);
             struct lock *lk = NULL;
 
             if ((s == 1 && !task_long_queued(t)) ||

@@ -63,12 +63,15 @@ bool task_pending_for_target(struct svc *svc, const char *target_id);
                              * failure, so what failed stays as a record
                              * with the reason (an image killed) */
 
-/* Run task ID here and now: take its lock, mark it running, run its
- * kind, record the outcome.  PROGRESS (may be NULL) also gets the
- * progress the task records.  Returns 0, or -1 with the task's error.
+/* Run task ID here and now: take its lock, mark it running, run its kind
+ * (found by name among KINDS, NULL-terminated), record the outcome.
+ * PROGRESS (may be NULL) also gets the progress the task records.
+ * Returns 0, or -1 with the task's error.  Front ends call runner_run
+ * (runner.h), which knows every kind.
  */
-int task_run(struct svc *svc, const char *id, unsigned flags,
-             const struct progress *progress, struct error **errp);
+int task_execute(struct svc *svc, const struct task_kind *const *kinds,
+                 const char *id, unsigned flags,
+                 const struct progress *progress, struct error **errp);
 
 /* Start a worker process for task ID (fork+exec of vmsnap-worker, in its
  * own session, its output in the data directory's logs/task-ID.log) and
@@ -118,8 +121,9 @@ void task_warn(struct task_run *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Recovery: finish off the tasks left running by processes that died
- * (see above).  Called by recover_all.
+ * (see above), with the recovery of their kind among KINDS.  Called by
+ * recover_all.
  */
-void task_recover(struct svc *svc);
+void task_recover(struct svc *svc, const struct task_kind *const *kinds);
 
 #endif

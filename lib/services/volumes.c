@@ -11,8 +11,7 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
-#include "servers.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "volumes.h"
 #include "xalloc.h"
 
@@ -277,133 +276,6 @@ volumes_delete(struct svc *svc, const struct caller *who, const char *ref,
     }
     r = volumes_remove(svc, vol, errp);
     volume_free(vol);
-    return r;
-}
-
-/* Find server SREF and volume VREF for WHO, the server's lock held and
- * its domain filled.
- */
-struct volumes_op {
-    struct instance *inst;      /* the server */
-    struct volume *vol;         /* the volume */
-    struct lock *lk;            /* the server's lock */
-    struct hv *hv;              /* the driver */
-};
-
-static int
-volumes_op_begin(struct svc *svc, const struct caller *who, const char *sref,
-                 const char *vref, struct volumes_op *op,
-                 struct error **errp)
-{
-    memset(op, 0, sizeof(*op));
-    op->hv = svc_hv(svc, errp);
-    if (op->hv == NULL || servers_find(svc, who, sref, &op->inst, errp) < 0 ||
-        volumes_find(svc, who, vref, &op->vol, errp) < 0 ||
-        svc_lock(svc, "instance", op->inst->id, true, &op->lk, errp) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-static void
-volumes_op_end(struct volumes_op *op)
-{
-    lock_release(op->lk);
-    instance_free(op->inst);
-    volume_free(op->vol);
-}
-
-int
-volumes_attach(struct svc *svc, const struct caller *who, const char *sref,
-               const char *vref, struct error **errp)
-{
-    struct catalog *cat = svc_catalog(svc);
-    struct volumes_op op;
-    struct servers_domain sd = {0};
-    struct hv_state st;
-    struct hv_disk disk;
-    struct volume *vol = NULL;
-    bool attached = false;
-    int index, r = -1;
-
-    if (volumes_op_begin(svc, who, sref, vref, &op, errp) < 0) {
-        goto out;
-    }
-    if (catalog_volume_attach(cat, op.vol->id, op.inst->id, &index, errp) <
-        0) {
-        goto out;
-    }
-    attached = true;
-    if (index > SERVERS_MAX_VOLUMES) {
-        error_setg(errp, ERR_CONFLICT,
-                   "server %s has no free volume slot (at most %d, "
-                   "numbered in attachment order)",
-                   op.inst->name, SERVERS_MAX_VOLUMES);
-        goto out;
-    }
-    if (catalog_volume_get(cat, op.vol->id, &vol, errp) < 0 ||
-        servers_domain(svc, op.inst, &sd, errp) < 0 ||
-        hv_state(op.hv, &sd.d, &st, errp) < 0) {
-        goto out;
-    }
-    if (strcmp(st.status, "SHUTOFF") == 0) {
-        r = 0;          /* recorded: attached at the next start */
-        goto out;
-    }
-    volumes_hv_disk(svc, vol, &disk);
-    r = hv_disk_attach(op.hv, &sd.d, &disk, errp);
-out:
-    if (r < 0 && attached) {
-        catalog_volume_detach(cat, op.vol->id, op.inst->id, NULL);
-    }
-    servers_domain_clear(&sd);
-    volume_free(vol);
-    volumes_op_end(&op);
-    return r;
-}
-
-int
-volumes_detach(struct svc *svc, const struct caller *who, const char *sref,
-               const char *vref, struct error **errp)
-{
-    struct volumes_op op;
-    struct servers_domain sd = {0};
-    struct hv_state st;
-    struct hv_disk disk;
-    int r = -1;
-
-    if (volumes_op_begin(svc, who, sref, vref, &op, errp) < 0) {
-        goto out;
-    }
-    if (op.vol->instance_id == NULL ||
-        strcmp(op.vol->instance_id, op.inst->id) != 0) {
-        error_setg(errp, ERR_CONFLICT,
-                   "volume %s is not attached to server %s",
-                   op.vol->name ? op.vol->name : op.vol->id, op.inst->name);
-        goto out;
-    }
-    if (servers_domain(svc, op.inst, &sd, errp) < 0 ||
-        hv_state(op.hv, &sd.d, &st, errp) < 0) {
-        goto out;
-    }
-    if (strcmp(st.status, "PAUSED") == 0) {
-        /* A paused guest cannot answer the unplug request. */
-        error_setg(errp, ERR_CONFLICT,
-                   "server %s is paused: unpause it to detach a volume",
-                   op.inst->name);
-        goto out;
-    }
-    if (strcmp(st.status, "SHUTOFF") != 0) {
-        volumes_hv_disk(svc, op.vol, &disk);
-        if (hv_disk_detach(op.hv, &sd.d, &disk, errp) < 0) {
-            goto out;
-        }
-    }
-    r = catalog_volume_detach(svc_catalog(svc), op.vol->id, op.inst->id,
-                              errp);
-out:
-    servers_domain_clear(&sd);
-    volumes_op_end(&op);
     return r;
 }
 

@@ -7,11 +7,10 @@
  * once by an instance-level snapshot (snapshot.h) or an import and never
  * again.
  *
- * Attaching to a running server hot-plugs the disk through the
- * hypervisor driver; attaching to a stopped one is recorded and takes
- * effect at its next start.  A volume's device index (1, 2, ...; the
- * root disk is 0) fixes its order on the server; the serial number the
- * guest sees is the start of the volume ID.
+ * Attaching a volume to a server is the servers' business (servers.h),
+ * as in Nova.  A volume's device index (1, 2, ...; the root disk is 0)
+ * fixes its order on the server; the serial number the guest sees is the
+ * start of the volume ID.
  */
 #ifndef VMSNAP_VOLUMES_H
 #define VMSNAP_VOLUMES_H
@@ -53,16 +52,6 @@ int volumes_list(struct svc *svc, const struct caller *who,
  */
 int volumes_delete(struct svc *svc, const struct caller *who,
                    const char *ref, struct error **errp);
-
-/* Attach volume VREF to server SREF (hot-plugged if it runs), or detach
- * it (hot-unplugged, waiting for the guest to let go).  ERR_CONFLICT
- * when the volume is attached elsewhere, the server has no free slot, or
- * (detach) the server is paused.
- */
-int volumes_attach(struct svc *svc, const struct caller *who,
-                   const char *sref, const char *vref, struct error **errp);
-int volumes_detach(struct svc *svc, const struct caller *who,
-                   const char *sref, const char *vref, struct error **errp);
 
 /* Volume snapshots: find, list (all, or those of one instance-level
  * snapshot IMAGE_ID when it is not NULL), delete (refused while a volume

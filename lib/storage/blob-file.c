@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "blob.h"
-#include "blob-stores.h"
+#include "blob-file.h"
 #include "cleanup.h"
 #include "fileio.h"
 #include "util.h"

@@ -1,11 +1,10 @@
-/* vmsnap: where image data lives: the store registry and calls (see
+/* vmsnap: where image data lives: the calls of the store interface (see
  * blob.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "blob.h"
-#include "blob-stores.h"
 #include "xalloc.h"
 
 struct blob {
@@ -18,31 +17,12 @@ static const char *const blob_prefixes[] = {
     "images/", "volume-snapshots/", "chunks/", "indexes/", NULL,
 };
 
-static const struct blob_ops *
-blob_builtin(const char *name)
-{
-    if (strcmp(name, "file") == 0) {
-        return blob_file_ops();
-    }
-    if (strcmp(name, "s3") == 0) {
-        return blob_s3_ops();
-    }
-    return NULL;
-}
-
 struct blob *
-blob_open(const struct config *cfg, const char *data_dir,
-          struct error **errp)
+blob_open_ops(const struct blob_ops *ops, const struct config *cfg,
+              const char *data_dir, struct error **errp)
 {
-    const struct blob_ops *ops = blob_builtin(cfg->store);
-    struct blob *b;
+    struct blob *b = xcalloc(1, sizeof(*b));
 
-    if (ops == NULL) {
-        error_setg(errp, ERR_INVALID,
-                   "no image store named '%s' in this build", cfg->store);
-        return NULL;
-    }
-    b = xcalloc(1, sizeof(*b));
     b->ops = ops;
     if (ops->open(b, cfg, data_dir, &b->priv, errp) < 0) {
         error_prepend(errp, "%s store: ", ops->scheme);

@@ -103,11 +103,13 @@ struct blob_ops {
     /* Methods above are valid for version 1. */
 };
 
-/* Open the store CFG->store names ("file", "s3").  DATA_DIR is the data
- * directory.  NULL with ERR_INVALID for an unknown store.
+/* Open a store of OPS with CFG; DATA_DIR is the data directory.  The
+ * store named by the configuration is opened with blob_open
+ * (blob-registry.h).  NULL with errp set.
  */
-struct blob *blob_open(const struct config *cfg, const char *data_dir,
-                       struct error **errp);
+struct blob *blob_open_ops(const struct blob_ops *ops,
+                           const struct config *cfg, const char *data_dir,
+                           struct error **errp);
 void blob_close(struct blob *b);
 
 const char *blob_scheme(const struct blob *b);

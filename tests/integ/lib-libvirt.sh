@@ -191,8 +191,10 @@ print(int(round((thaw - freeze) * 1000)))'
 
 # Start a writer in NAME: each step writes the step number to /root/seq
 # and /mnt/b/seq (both filesystems) and rewrites some blocks of each.
+# The numbers are renamed into place: a freeze that falls between a
+# truncation and its write would otherwise copy an empty file.
 lv_start_writer() {
-    lv_guest_sh "$1" 'sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /root/seq; echo \$i > /mnt/b/seq; dd if=/dev/zero of=/root/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; dd if=/dev/zero of=/mnt/b/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; done" </dev/null >/dev/null 2>&1 &'
+    lv_guest_sh "$1" 'sh -c "i=0; while :; do i=\$((i+1)); for f in /root/seq /mnt/b/seq; do echo \$i > \$f.t; mv \$f.t \$f; done; dd if=/dev/zero of=/root/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; dd if=/dev/zero of=/mnt/b/blob.\$((i % 4)) bs=4k count=8 2>/dev/null; done" </dev/null >/dev/null 2>&1 &'
 }
 
 # Value of KEY in the key=value output of the test program, file $2.

@@ -20,8 +20,9 @@
 #include "qemuimg.h"
 #include "servers.h"
 #include "snapshot.h"
-#include "svc-impl.h"
+#include "svc.h"
 #include "tap.h"
+#include "runner.h"
 #include "task.h"
 #include "xalloc.h"
 
@@ -29,15 +30,15 @@ static char data_dir[] = "/tmp/vmsnap-engine.XXXXXX";
 static struct config *cfg;
 static struct svc *svc;
 
-/* Open the context on the fake driver, then recover as svc_open would
- * (it would use the configured driver, not the fake).
+/* Open the context on the fake driver, then recover as a front end
+ * does.
  */
 static void
 open_svc(void)
 {
     struct error *err = NULL;
 
-    svc = svc_open(cfg, SVC_NO_RECOVER, &err);
+    svc = svc_open(cfg, &err);
     if (svc == NULL) {
         fprintf(stderr, "svc_open: %s\n", error_msg(err));
         exit(1);
@@ -110,7 +111,7 @@ snapshot(const char *name, bool background, char task_id[UTIL_UUID_LEN],
         return -1;
     }
     snprintf(task_id, UTIL_UUID_LEN, "%s", t->id);
-    r = task_run(svc, t->id, background ? TASK_BACKGROUND : 0, NULL, errp);
+    r = runner_run(svc, t->id, background ? TASK_BACKGROUND : 0, NULL, errp);
     image_free(img);
     task_free(t);
     return r;

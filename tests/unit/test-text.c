@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "escape.h"
 #include "cleanup.h"
 #include "dynbuf.h"
 #include "error.h"
@@ -60,7 +61,7 @@ test_names(void)
                         : r == -1 && err != NULL &&
                               error_get_class(err) == ERR_INVALID &&
                               strstr(error_msg(err), names[i].part) != NULL &&
-                              text_is_safe(error_msg(err));
+                              escape_is_safe(error_msg(err));
 
         ok(good, "name %zu %s: %s", i, names[i].valid ? "accepted" : "refused",
            err != NULL ? error_msg(err) : "ok");
@@ -81,7 +82,7 @@ test_names(void)
 static void
 check_escape(const char *in, size_t len, const char *want)
 {
-    CLEANUP_FREE char *got = text_escape_mem(in, len);
+    CLEANUP_FREE char *got = escape_mem(in, len);
 
     ok(strcmp(got, want) == 0, "escape -> %s", got);
 }
@@ -141,7 +142,7 @@ test_escape(void)
     check_escape("\xc3\xa9\xe2\x82\xac", 5, "\xc3\xa9\xe2\x82\xac");
     check_escape("a\0b", 3, "a\\x00b");
     check_escape("\xe2\x82", 2, "\\xe2\\x82");
-    e = text_escape(NULL);
+    e = escape_text(NULL);
     ok(strcmp(e, "") == 0, "escape of NULL");
 
     /* Any bytes: the result is safe, and the bytes can be read back. */
@@ -154,8 +155,8 @@ test_escape(void)
             in[i] = (char)(rand() % 3 == 0 ? 0x80 + rand() % 128
                                            : rand() % 128);
         }
-        esc = text_escape_mem(in, (size_t)len);
-        if (!text_is_safe(esc) || unescape(esc, back) != (size_t)len ||
+        esc = escape_mem(in, (size_t)len);
+        if (!escape_is_safe(esc) || unescape(esc, back) != (size_t)len ||
             memcmp(back, in, (size_t)len) != 0) {
             all = false;
         }
@@ -166,16 +167,16 @@ test_escape(void)
 static void
 test_safe(void)
 {
-    CLEANUP_FREE char *a = text_safe("C:\\Temp is full");
-    CLEANUP_FREE char *b = text_safe("x\nvmsnap: done");
-    CLEANUP_FREE char *c = text_safe(NULL);
+    CLEANUP_FREE char *a = escape_safe("C:\\Temp is full");
+    CLEANUP_FREE char *b = escape_safe("x\nvmsnap: done");
+    CLEANUP_FREE char *c = escape_safe(NULL);
 
     ok(strcmp(a, "C:\\Temp is full") == 0, "safe text kept as it is");
     ok(strcmp(b, "x\\nvmsnap: done") == 0, "unsafe text escaped");
     ok(strcmp(c, "") == 0, "NULL gives \"\"");
-    ok(text_is_safe("h\xc3\xa9") && !text_is_safe("\xc3") &&
-           !text_is_safe("\x1b") && !text_is_safe("\xe2\x80\x8f"),
-       "text_is_safe");
+    ok(escape_is_safe("h\xc3\xa9") && !escape_is_safe("\xc3") &&
+           !escape_is_safe("\x1b") && !escape_is_safe("\xe2\x80\x8f"),
+       "escape_is_safe");
 }
 
 /* B's JSON string, parsed back strictly (UTF-8 checked): true when it is
@@ -309,7 +310,7 @@ test_errors(void)
     /* A guest agent's error text, as qga.c passes it on. */
     error_set_peer(&err, "GenericError", "guest-fsfreeze-freeze: %s",
                    "hook failed\nvmsnap: snapshot web1 done (quiesced)");
-    ok(strchr(error_msg(err), '\n') == NULL && text_is_safe(error_msg(err)),
+    ok(strchr(error_msg(err), '\n') == NULL && escape_is_safe(error_msg(err)),
        "a peer's newline does not reach the message: %s", error_msg(err));
     out = report_output(err);
     ok(lines(out) == 1 &&
@@ -332,7 +333,7 @@ test_errors(void)
     err = NULL;
     error_setg(&err, ERR_IO, "ok");
     error_prepend(&err, "bad \xff prefix: ");
-    ok(text_is_safe(error_msg(err)), "prepend keeps messages safe: %s",
+    ok(escape_is_safe(error_msg(err)), "prepend keeps messages safe: %s",
        error_msg(err));
     error_free(err);
 }

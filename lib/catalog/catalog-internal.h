@@ -19,8 +19,8 @@
  * one open, so that it is atomic; a function whose name ends in _locked
  * expects its caller to have opened one.
  */
-#ifndef VMSNAP_CAT_INTERNAL_H
-#define VMSNAP_CAT_INTERNAL_H
+#ifndef VMSNAP_CATALOG_INTERNAL_H
+#define VMSNAP_CATALOG_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
