@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cat-internal.h"
+#include "catalog-internal.h"
 #include "cleanup.h"
+#include "escape.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -162,7 +163,7 @@ catalog_lease_take(struct catalog *cat, const char *kind, const char *id,
         return -1;
     }
     if (me == NULL || me->host == NULL || *me->host == '\0' ||
-        strlen(me->host) > CATALOG_NAME_MAX || !text_is_safe(me->host) ||
+        strlen(me->host) > CATALOG_NAME_MAX || !escape_is_safe(me->host) ||
         me->started == NULL || ttl_ms <= 0) {
         error_setg(errp, ERR_INVALID, "a lease needs a holder and a time");
         return -1;

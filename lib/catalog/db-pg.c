@@ -75,6 +75,7 @@
 #include "cleanup.h"
 #include "db.h"
 #include "log.h"
+#include "escape.h"
 #include "sock.h"
 #include "text.h"
 #include "util.h"
@@ -158,7 +159,7 @@ pg_msg(const char *s)
         }
     }
     line[n] = '\0';
-    return text_safe(line);
+    return escape_safe(line);
 }
 
 /* ---- Connecting ------------------------------------------------------- */
@@ -222,7 +223,7 @@ pg_parse(struct db *db, struct pg *p, const char *target,
     label = xasprintf("postgresql://%s%s%s%s%s/%s", user, *user ? "@" : "",
                       host, *port ? ":" : "", port, dbname);
     {
-        CLEANUP_FREE char *safe = text_safe(label);
+        CLEANUP_FREE char *safe = escape_safe(label);
 
         db_set_label(db, safe);
     }
