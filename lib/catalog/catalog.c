@@ -235,6 +235,12 @@ catalog_set_busy_timeout(struct catalog *cat, int ms)
 }
 
 bool
+catalog_target_is_shared(const char *target)
+{
+    return db_ops_for(target) == &db_pg_ops;
+}
+
+bool
 catalog_is_shared(const struct catalog *cat)
 {
     return strcmp(db_name(cat->db), "pg") == 0;

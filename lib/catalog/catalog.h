@@ -92,6 +92,11 @@ struct catalog_match {
  */
 struct catalog *catalog_open(const char *target, struct error **errp);
 
+/* Would catalog_open(TARGET) open a catalog that several hosts share (a
+ * PostgreSQL connection string)?
+ */
+bool catalog_target_is_shared(const char *target);
+
 /* Is CAT shared by several hosts (PostgreSQL)? */
 bool catalog_is_shared(const struct catalog *cat);
 

@@ -88,6 +88,11 @@
                                   * guest shut down when asked) or
                                   * "forced"; absent: running, or it stopped
                                   * some other way */
+#define META_REAP_BACKUP "reap_backup" /* the tag (image ID) of a backup
+                                        * whose leftovers in the server's
+                                        * hypervisor another host's
+                                        * recovery could not reap: the
+                                        * server's own host does */
 
 /* True when a snapshot copies property KEY from the image its instance
  * booted from.  Not copied: what describes the source's own origin

@@ -10,6 +10,15 @@
  * Operations that change a server take its instance lock.  Every
  * function takes the caller: a member sees and acts only on its
  * project's servers (another project's is "not found").
+ *
+ * Several hosts may share one catalog (svc.h): a server belongs to the
+ * host that created it (its host, Nova's OS-EXT-SRV-ATTR:host), where its
+ * QEMU runs.  Every host lists every host's servers, but acts only on its
+ * own: starting, stopping, deleting, snapshotting or reaching the agent
+ * of another host's server is ERR_CONFLICT "server NAME runs on host H,
+ * not on this host (ME): ask there".  The state of another host's server
+ * is what its user last asked for (ACTIVE, PAUSED, SHUTOFF, BUILD, or
+ * UNKNOWN), with the power state "elsewhere".
  */
 #ifndef VMSNAP_SERVERS_H
 #define VMSNAP_SERVERS_H
