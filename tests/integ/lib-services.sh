@@ -3,13 +3,18 @@
 # that a user's own services are never touched, and stopped on exit (only
 # what the test started).  Source it, then call services_up.
 #
-# Environment (set by meson): SRCDIR.
+# Environment (set by meson): SRCDIR.  For a quicker run by hand,
+# VMSNAP_TEST_SERVICES_DIR may name the directory of services already up
+# (scripts/services.sh up with VMSNAP_SERVICES_DIR and the ports set, as
+# exported when the test runs): they are used, stopped and started as the
+# test needs, and left running.
 : "${SRCDIR:?SRCDIR must name the source tree}"
 
 SERVICES=$SRCDIR/scripts/services.sh
 SV_DIR=$(mktemp -d /tmp/vmsnap-services.XXXXXX)
 chmod 755 "$SV_DIR"
-export VMSNAP_SERVICES_DIR=$SV_DIR/services
+SV_REUSE=${VMSNAP_TEST_SERVICES_DIR:-}
+export VMSNAP_SERVICES_DIR=${SV_REUSE:-$SV_DIR/services}
 
 sv_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -27,7 +32,7 @@ sv_free_base() {  # sv_free_base COUNT: the first of COUNT free ports in a row
 }
 
 services_cleanup() {
-    bash "$SERVICES" down >/dev/null 2>&1
+    [ -n "$SV_REUSE" ] || bash "$SERVICES" down >/dev/null 2>&1
     rm -rf "$SV_DIR"
 }
 
@@ -35,6 +40,13 @@ services_cleanup() {
 # failure, print one failed check with the log and exit.
 services_up() {  # services_up WHAT
     local env_lines
+    if [ -n "$SV_REUSE" ]; then
+        bash "$SERVICES" up "$1" 2>"$SV_DIR/up.log" >"$SV_DIR/env" &&
+            eval "$(cat "$SV_DIR/env")" && return 0
+        echo "not ok 1 - the services in $SV_REUSE"
+        echo "1..1"
+        exit 1
+    fi
     VMSNAP_SERVICES_PG_PORT=$(sv_free_base 1) &&
         VMSNAP_SERVICES_S3_PORT=$(sv_free_base 4) || {
         echo "not ok 1 - free ports for the services"
