@@ -7,7 +7,7 @@
 # VMSNAP_TEST_SERVICES_DIR may name the directory of services already up
 # (scripts/services.sh up with VMSNAP_SERVICES_DIR and the ports set, as
 # exported when the test runs): they are used, stopped and started as the
-# test needs, and left running.
+# test needs, and left running; the catalog is emptied first.
 : "${SRCDIR:?SRCDIR must name the source tree}"
 
 SERVICES=$SRCDIR/scripts/services.sh
@@ -42,7 +42,11 @@ services_up() {  # services_up WHAT
     local env_lines
     if [ -n "$SV_REUSE" ]; then
         bash "$SERVICES" up "$1" 2>"$SV_DIR/up.log" >"$SV_DIR/env" &&
-            eval "$(cat "$SV_DIR/env")" && return 0
+            eval "$(cat "$SV_DIR/env")" && {
+            # A fresh catalog (the objects' keys are UUIDs: no clash).
+            [ "$1" = s3 ] || psql "$VMSNAP_CATALOG" -qXc \
+                'drop owned by current_user' >/dev/null
+        } && return 0
         echo "not ok 1 - the services in $SV_REUSE"
         echo "1..1"
         exit 1
