@@ -121,7 +121,11 @@ svc_host(const struct svc *svc)
 bool
 svc_is_local(const struct svc *svc, const struct instance *inst)
 {
-    return inst->host == NULL || strcmp(inst->host, svc_host(svc)) == 0;
+    /* A catalog of our own: every server is ours, whatever the host's
+     * name was when it was made (the machine may have been renamed).
+     */
+    return !catalog_is_shared(svc->cat) || inst->host == NULL ||
+           strcmp(inst->host, svc_host(svc)) == 0;
 }
 
 int

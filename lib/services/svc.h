@@ -92,7 +92,8 @@ int svc_lock(struct svc *svc, const char *kind, const char *id, bool wait,
              struct lock **out, struct error **errp);
 
 /* Does server INST run on this host?  Its host is this host's name, or
- * unrecorded (a record made before servers had hosts).
+ * unrecorded (a record made before servers had hosts), or the catalog is
+ * not shared (SQLite: every server in it is this host's).
  */
 bool svc_is_local(const struct svc *svc, const struct instance *inst);
 
