@@ -10,15 +10,25 @@
 #      and through a reader (pread), each the best of REPEAT runs, with
 #      its ratio to cp (goal: >= 0.9); curl is the client, and again a raw
 #      socket (bash's /dev/tcp with cat), to tell the client's share.
-# Runs the test build of the daemon (tests/api/vmsnapd-test: in-memory
-# identity, test routes) from ./build; only loopback traffic; every loop
-# is bounded.
+#   3. the real daemon (build/daemon/vmsnapd, the catalog identity, a data
+#      directory of its own): requests per second for GET
+#      /image/v2/images with 1,000 images in the catalog (Glance's default
+#      page of 25, and the whole list with limit=1000), and the Glance
+#      upload (PUT .../file of a raw image: hashed, checked, committed to
+#      the image store) and download (GET .../file) of the SIZE file
+#      against cp.
+# Parts 1 and 2 run the test build of the daemon (tests/api/vmsnapd-test:
+# in-memory identity, test routes) from ./build; only loopback traffic;
+# every loop is bounded.
 #
 #   bench/api.sh            SIZE=256M DURATION=5 REPEAT=3 bench/api.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VMSNAPD=${VMSNAPD:-build/tests/api/vmsnapd-test}
+VMSNAPD_REAL=${VMSNAPD_REAL:-build/daemon/vmsnapd}
+VMSNAP_CLI=${VMSNAP_CLI:-build/cli/vmsnap}
+IMAGES=${IMAGES:-1000}
 SIZE=${SIZE:-1G}
 DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-3}
@@ -33,8 +43,10 @@ done
 # so cp and the daemon write to the same disk.
 W=$(mktemp -d /var/tmp/vmsnap-bench.XXXXXX)
 PID=
+RPID=
 cleanup() {
     [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    [ -n "$RPID" ] && kill -TERM "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -161,3 +173,80 @@ line "upload, raw socket client" "$t_upr" "$t_cp"
 line "download (sendfile), raw socket client" "$t_dr" "$t_cp"
 awk -v a="$t_cps" -v b="$t_up" \
     'BEGIN {printf "  upload against cp + fsync: ratio %.2f\n", a / b}'
+
+# --- 3. The real daemon: Glance with IMAGES images, a Glance upload ------
+[ -x "$VMSNAPD_REAL" ] && [ -x "$VMSNAP_CLI" ] ||
+    { echo "bench: no $VMSNAPD_REAL or $VMSNAP_CLI: part 3 skipped" >&2; exit 0; }
+rm -f "$W/cp" "$W/down" "$W/data/blobs/up"
+export VMSNAP_DATA_DIR=$W/real
+echo secret >"$W/pw"
+"$VMSNAP_CLI" project create bench >/dev/null
+"$VMSNAP_CLI" user create bench --project bench --password-file "$W/pw" >/dev/null
+"$VMSNAPD_REAL" --quiet --listen 127.0.0.1:0 --port-file "$W/rport" \
+    2>"$W/rlog" &
+RPID=$!
+for ((i = 0; i < 600; i++)); do
+    [ -s "$W/rport" ] && curl -s -o /dev/null "http://127.0.0.1:$(cat "$W/rport")/identity/v3" && break
+    sleep 0.1
+done
+B=http://127.0.0.1:$(cat "$W/rport")
+T=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"bench","domain":{"name":"Default"},"password":"secret"}}},"scope":{"project":{"name":"bench","domain":{"name":"Default"}}}}}' \
+    "$B/identity/v3/auth/tokens" | awk -F': ' 'tolower($1) == "x-subject-token" {print $2}' | tr -d '\r')
+[ ${#T} -eq 43 ] || { echo "bench: no token from vmsnapd" >&2; exit 1; }
+# IMAGES images (queued: records without data), made by one curl.
+for ((i = 0; i < IMAGES; i++)); do
+    [ "$i" = 0 ] || echo next
+    printf 'url = "%s/image/v2/images"\nheader = "X-Auth-Token: %s"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\": \\"img-%04d\\", \\"disk_format\\": \\"raw\\", \\"container_format\\": \\"bare\\"}"\noutput = /dev/null\n' \
+        "$B" "$T" "$i"
+done >"$W/curlrc"
+t0=$(now)
+curl -s -K "$W/curlrc"
+t1=$(now)
+n=$(curl -s -H "X-Auth-Token: $T" "$B/image/v2/images?limit=1000" |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["images"]))')
+[ "$n" -ge "$IMAGES" ] || [ "$n" -eq 1000 ] ||
+    { echo "bench: only $n images listed" >&2; exit 1; }
+awk -v n="$IMAGES" -v a="$t0" -v b="$t1" 'BEGIN {
+    printf "vmsnapd (real daemon, catalog identity): %d images made in %.1f s (%.0f POST/s, one client)\n", n, b - a, n / (b - a) }'
+echo "Requests per second:"
+rps "token validation (GET auth/tokens)" "$B/identity/v3/auth/tokens?nocatalog" \
+    "X-Auth-Token: $T" "X-Subject-Token: $T"
+rps "GET /image/v2/images (25 of $IMAGES)" "$B/image/v2/images" "X-Auth-Token: $T"
+rps "GET /image/v2/images?limit=1000" "$B/image/v2/images?limit=1000" \
+    "X-Auth-Token: $T"
+
+# Glance upload and download of the SIZE file as a raw image.
+mkimg() {
+    curl -s -H "X-Auth-Token: $T" -H 'Content-Type: application/json' \
+        -d '{"name": "big", "disk_format": "raw", "container_format": "bare"}' \
+        "$B/image/v2/images" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+# best runs each in a subshell: the image's ID is kept in a file.
+do_gup() {
+    local code IMG
+    IMG=$(cat "$W/img" 2>/dev/null || true)
+    [ -n "$IMG" ] && curl -s -o /dev/null -X DELETE -H "X-Auth-Token: $T" \
+        "$B/image/v2/images/$IMG"
+    IMG=$(mkimg)
+    echo "$IMG" >"$W/img"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+        -H "X-Auth-Token: $T" -H 'Content-Type: application/octet-stream' \
+        -T "$W/src" "$B/image/v2/images/$IMG/file")
+    [ "$code" = 204 ] || { echo "bench: Glance upload gave $code" >&2; exit 1; }
+}
+do_gdown() {
+    local IMG
+    IMG=$(cat "$W/img")
+    curl -s -o "$W/down" -H "X-Auth-Token: $T" "$B/image/v2/images/$IMG/file"
+}
+t_gup=$(best do_gup)
+t_gdown=$(best do_gdown)
+cmp -s "$W/src" "$W/down" || { echo "bench: Glance download differs" >&2; exit 1; }
+echo "Glance throughput of $BYTES bytes (best of $REPEAT; same cp as above):"
+line "cp" "$t_cp" "$t_cp"
+line "Glance upload (PUT .../file, raw image)" "$t_gup" "$t_cp"
+line "Glance download (GET .../file)" "$t_gdown" "$t_cp"
+awk -v a="$t_cps" -v b="$t_gup" \
+    'BEGIN {printf "  Glance upload against cp + fsync: ratio %.2f\n", a / b}'

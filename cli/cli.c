@@ -10,6 +10,7 @@
 #include "recover.h"
 #include "escape.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 struct svc *
 cli_svc(struct cli *cli)
@@ -175,7 +176,7 @@ cli_image_is_field(const char *key)
 json_object *
 cli_image_properties(json_object *view)
 {
-    json_object *props = json_object_new_object();
+    json_object *props = xjson_object();
 
     json_object_object_foreach(view, key, val) {
         if (!cli_image_is_field(key)) {

@@ -99,6 +99,7 @@ extern const struct cli_command cli_agent_commands[];
 extern const struct cli_command cli_volume_commands[];
 extern const struct cli_command cli_task_commands[];
 extern const struct cli_command cli_config_commands[];
+extern const struct cli_command cli_identity_commands[];
 
 /* Parse ARGV (the words after the command's own) for CMD into *A, taking
  * the global options (-f, -c, -q, --data-dir, --config) into CLI.

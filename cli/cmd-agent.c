@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "servers.h"
+#include "xjson.h"
 
 #define AGENT_TIMEOUT_MS 10000
 
@@ -55,7 +56,7 @@ cli_agent_command(struct cli *cli, const struct cli_args *a)
     if (ret == NULL) {
         return cli_fail(cli, err);
     }
-    reply = json_object_new_object();
+    reply = xjson_object();
     json_object_object_add(reply, "return", json_object_get(ret));
     printf("%s\n",
            json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "xjson.h"
 
 static const char *const config_columns[] = {"Name", "Value", "Help", NULL};
 
@@ -17,9 +18,9 @@ config_add_row(const char *name, const char *value, const char *help,
 {
     struct config_rows *rows = opaque;
     json_object *row[3] = {
-        json_object_new_string(name),
-        json_object_new_string(value),
-        json_object_new_string(help),
+        xjson_string(name),
+        xjson_string(value),
+        xjson_string(help),
     };
 
     output_add_row(rows->out, row);

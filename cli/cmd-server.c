@@ -19,6 +19,7 @@
 #include "task.h"
 #include "views.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* How long --no-wait waits for a snapshot's point in time to be fixed. */
 #define SERVER_POINT_TIMEOUT_MS 600000
@@ -46,8 +47,8 @@ server_form(json_object *v)
 
     output_add_field(out, "accel", cli_take(v, "vmsnap:accel"));
     output_add_field(out, "agent",
-                     json_object_new_string(
-                         json_object_get_boolean(agent) ? "yes" : "no"));
+                     xjson_string(json_object_get_boolean(agent) ? "yes"
+                                                                 : "no"));
     output_add_field(out, "cpus", server_sub(v, "flavor", "vcpus"));
     output_add_field(out, "created_at", cli_take(v, "created"));
     output_add_field(out, "fault", server_sub(v, "fault", "message"));

@@ -14,6 +14,7 @@
 #include "output.h"
 #include "text.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* Deepest nesting rendered; deeper values print as null / None. */
 #define OUTPUT_MAX_DEPTH 64
@@ -26,7 +27,7 @@
  */
 struct output {
     bool is_list;        /* made by output_new_list */
-    bool failed;         /* memory ran out while adding */
+    bool failed;         /* a field or row was added the wrong way */
     char **cols;         /* column (or field) names */
     size_t ncols;        /* entries in cols */
     json_object **cells; /* nrows * ncols values, row after row */
@@ -275,11 +276,9 @@ output_put_json(struct dynbuf *b, json_object *v, int indent)
 static struct output *
 output_new(bool is_list)
 {
-    struct output *o = calloc(1, sizeof(*o));
+    struct output *o = xcalloc(1, sizeof(*o));
 
-    if (o != NULL) {
-        o->is_list = is_list;
-    }
+    o->is_list = is_list;
     return o;
 }
 
@@ -302,23 +301,12 @@ output_new_list(const char *const *columns)
         return NULL;
     }
     o = output_new(true);
-    if (o == NULL) {
-        return NULL;
-    }
-    o->cols = calloc(n, sizeof(*o->cols));
-    if (o->cols == NULL) {
-        output_free(o);
-        return NULL;
-    }
+    o->cols = xcalloc(n, sizeof(*o->cols));
     o->cols_alloc = n;
     for (i = 0; i < n; i++) {
-        o->cols[i] = strdup(columns[i]);
-        if (o->cols[i] == NULL) {
-            output_free(o);
-            return NULL;
-        }
-        o->ncols++;
+        o->cols[i] = xstrdup(columns[i]);
     }
+    o->ncols = n;
     return o;
 }
 
@@ -341,33 +329,26 @@ output_free(struct output *o)
     free(o);
 }
 
-/* Make room for WANT cells.  Returns false if memory ran out. */
-static bool
+/* Make room for WANT cells. */
+static void
 output_reserve_cells(struct output *o, size_t want)
 {
-    json_object **p;
     size_t n;
 
     if (want <= o->cells_alloc) {
-        return true;
+        return;
     }
     n = o->cells_alloc ? o->cells_alloc * 2 : 16;
     while (n < want) {
         n *= 2;
     }
-    p = reallocarray(o->cells, n, sizeof(*p));
-    if (p == NULL) {
-        return false;
-    }
-    o->cells = p;
+    o->cells = xreallocarray(o->cells, n, sizeof(*o->cells));
     o->cells_alloc = n;
-    return true;
 }
 
 void
 output_add_field(struct output *o, const char *name, json_object *value)
 {
-    char *copy;
     size_t i;
 
     if (o == NULL || o->is_list || name == NULL) {
@@ -385,25 +366,11 @@ output_add_field(struct output *o, const char *name, json_object *value)
         }
     }
     if (o->ncols == o->cols_alloc) {
-        size_t n = o->cols_alloc ? o->cols_alloc * 2 : 16;
-        char **p = reallocarray(o->cols, n, sizeof(*p));
-
-        if (p == NULL) {
-            o->failed = true;
-            json_object_put(value);
-            return;
-        }
-        o->cols = p;
-        o->cols_alloc = n;
+        o->cols_alloc = o->cols_alloc ? o->cols_alloc * 2 : 16;
+        o->cols = xreallocarray(o->cols, o->cols_alloc, sizeof(*o->cols));
     }
-    copy = strdup(name);
-    if (copy == NULL || !output_reserve_cells(o, o->ncols + 1)) {
-        free(copy);
-        o->failed = true;
-        json_object_put(value);
-        return;
-    }
-    o->cols[o->ncols] = copy;
+    output_reserve_cells(o, o->ncols + 1);
+    o->cols[o->ncols] = xstrdup(name);
     o->cells[o->ncols] = value;
     o->ncols++;
     o->nrows = 1;
@@ -412,30 +379,13 @@ output_add_field(struct output *o, const char *name, json_object *value)
 void
 output_add_str(struct output *o, const char *name, const char *value)
 {
-    json_object *v = NULL;
-
-    if (value != NULL) {
-        v = json_object_new_string(value);
-        if (v == NULL && o != NULL) {
-            o->failed = true;
-            return;
-        }
-    }
-    output_add_field(o, name, v);
+    output_add_field(o, name, value != NULL ? xjson_string(value) : NULL);
 }
 
 void
 output_add_int(struct output *o, const char *name, int64_t value)
 {
-    json_object *v = json_object_new_int64(value);
-
-    if (v == NULL) {
-        if (o != NULL) {
-            o->failed = true;
-        }
-        return;
-    }
-    output_add_field(o, name, v);
+    output_add_field(o, name, xjson_int64(value));
 }
 
 void
@@ -443,8 +393,7 @@ output_add_row(struct output *o, json_object *const *values)
 {
     size_t i;
 
-    if (o == NULL || !o->is_list ||
-        !output_reserve_cells(o, (o->nrows + 1) * o->ncols)) {
+    if (o == NULL || !o->is_list) {
         if (o != NULL) {
             o->failed = true;
             for (i = 0; i < o->ncols; i++) {
@@ -453,6 +402,7 @@ output_add_row(struct output *o, json_object *const *values)
         }
         return;
     }
+    output_reserve_cells(o, (o->nrows + 1) * o->ncols);
     for (i = 0; i < o->ncols; i++) {
         o->cells[o->nrows * o->ncols + i] = values[i];
     }
@@ -502,11 +452,7 @@ output_select(const struct output *o, const char *const *columns, size_t **idx,
     while (columns != NULL && columns[want] != NULL) {
         want++;
     }
-    sel = calloc((want ? want : o->ncols) + 1, sizeof(*sel));
-    if (sel == NULL) {
-        error_setg_errno(errp, ERR_IO, ENOMEM, "output");
-        return -1;
-    }
+    sel = xcalloc((want ? want : o->ncols) + 1, sizeof(*sel));
     if (want == 0) {
         for (i = 0; i < o->ncols; i++) {
             sel[i] = i;
@@ -921,7 +867,8 @@ output_print(const struct output *o, FILE *fp, enum output_format fmt,
     char **texts = NULL;
 
     if (o->failed) {
-        error_setg_errno(errp, ERR_IO, ENOMEM, "output");
+        error_setg(errp, ERR_GENERIC, "output: a field or row was added "
+                   "to the wrong kind of result (a bug)");
         return -1;
     }
     if (fmt != OUTPUT_TABLE && fmt != OUTPUT_JSON && fmt != OUTPUT_VALUE &&

@@ -54,14 +54,14 @@ enum output_format {
 
 struct output;
 
-/* A new, empty single record.  Returns NULL only if memory ran out.
+/* A new, empty single record (never NULL: memory comes from xalloc.h).
  * Free with output_free.
  */
 struct output *output_new_show(void);
 
 /* A new, empty list with the columns COLUMNS (NULL-terminated, at least
- * one; the strings are copied).  Returns NULL if memory ran out or
- * COLUMNS is empty.  Free with output_free.
+ * one; the strings are copied).  Returns NULL if COLUMNS is empty.
+ * Free with output_free.
  */
 struct output *output_new_list(const char *const *columns);
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "progress-bar.h"
+#include "xalloc.h"
 
 #define BAR_WIDTH 30
 
@@ -54,12 +55,10 @@ progress_bar_new(bool enabled)
     if (!enabled) {
         return NULL;
     }
-    bar = calloc(1, sizeof(*bar));
-    if (bar) {
-        bar->reporter.fn = progress_bar_draw;
-        bar->reporter.opaque = bar;
-        bar->last_tenths = -1;
-    }
+    bar = xcalloc(1, sizeof(*bar));
+    bar->reporter.fn = progress_bar_draw;
+    bar->reporter.opaque = bar;
+    bar->last_tenths = -1;
     return bar;
 }
 

@@ -9,7 +9,9 @@
 #include "api-common.h"
 #include "cleanup.h"
 #include "log.h"
+#include "svcpool.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define API_JSON_DEPTH 32
 #define API_ECHO_MAX 64 /* bytes of a bad value quoted in a message */
@@ -630,4 +632,108 @@ int64_t
 api_now(void)
 {
     return (int64_t)time(NULL);
+}
+
+struct svc *
+api_svc(struct api_req *r)
+{
+    CLEANUP_ERROR struct error *err = NULL;
+
+    if (r->svc) {
+        return r->svc;
+    }
+    if (r->ctx->services == NULL) {
+        api_error(r, 500, "this vmsnapd serves no services");
+        return NULL;
+    }
+    r->svc = svcpool_get(r->ctx->services, &err);
+    if (r->svc == NULL) {
+        api_error_from(r, err);
+    }
+    return r->svc;
+}
+
+void
+api_who(const struct api_req *r, struct caller *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (r->authenticated) {
+        out->user_id = r->caller.who.user_id;
+        out->project_id = r->caller.who.project_id[0]
+                              ? r->caller.who.project_id
+                              : NULL;
+        out->admin = r->caller.admin;
+    }
+    out->request_id = r->request_id;
+}
+
+char *
+api_url_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s), i, o = 0;
+    char *out = xmalloc(3 * n + 1);
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *
+api_query_without(const struct api_req *r, const char *const *drop)
+{
+    size_t n = http_req_nquery(r->http), i, j;
+    char *out = xstrdup("");
+
+    for (i = 0; i < n; i++) {
+        const char *k, *v;
+        bool dropped = false;
+        CLEANUP_FREE char *ek = NULL, *ev = NULL;
+        char *next;
+
+        http_req_query_at(r->http, i, &k, &v);
+        for (j = 0; drop && drop[j] && !dropped; j++) {
+            dropped = strcmp(drop[j], k) == 0;
+        }
+        if (dropped) {
+            continue;
+        }
+        ek = api_url_encode(k);
+        ev = api_url_encode(v ? v : "");
+        next = xasprintf("%s%s%s=%s", out, *out ? "&" : "", ek, ev);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+int
+api_query_int(struct api_req *r, const char *key, int64_t def, int64_t min,
+              int64_t max, int64_t *out)
+{
+    const char *v = http_req_query(r->http, key);
+    int64_t n;
+
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (util_parse_int64(v, &n, NULL) < 0 || n < min || n > max) {
+        api_error(r, 400, "Invalid value for %s: '%.64s' (a whole number "
+                  "from %lld to %lld)", key, v, (long long)min,
+                  (long long)max);
+        return -1;
+    }
+    *out = n;
+    return 0;
 }

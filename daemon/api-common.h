@@ -1,7 +1,7 @@
 /* vmsnapd: what every API module shares.
  *
  * - struct api_ctx: the daemon-wide state handlers reach (identity
- *   backend, limits, URLs; the services, once they exist);
+ *   backend, limits, URLs, the pool of service contexts);
  * - struct api_req: one request as a handler sees it (route, path
  *   parameters, caller, microversion);
  * - errors in each service's own shape, and the one mapping from
@@ -24,7 +24,8 @@
 
 #include "error.h"
 #include "http.h"
-#include "identity.h"
+#include "identity-backend.h"
+#include "svc.h"
 
 /* The services of the API, each with its error shape. */
 enum api_service {
@@ -56,8 +57,9 @@ struct api_ctx {
     const char *data_dir;   /* the data directory, or NULL */
     struct api_version compute_min, compute_max; /* Nova microversions */
     struct api_version volume_min, volume_max;   /* Cinder microversions */
-    void *services; /* the service layer (lib/services), for the
-                     * Glance, Nova and Cinder modules */
+    struct svcpool *services; /* service contexts (svcpool.h) for the
+                               * Glance, Nova and Cinder modules, or NULL
+                               * (tests of the framework alone) */
 };
 
 #define API_MAX_PARAMS 4
@@ -89,12 +91,25 @@ struct api_req {
                                               * Cinder), else 0.0 */
     char request_id[48];                     /* "req-<uuid>", sent back */
     char *base_url;                          /* cache of api_base_url */
+    struct svc *svc;                         /* lent by api_svc, given
+                                              * back when R ends */
 };
 
 /* Value of path parameter NAME ("image_id"), decoded; NULL if the route
  * has none of that name.
  */
 const char *api_param(const struct api_req *r, const char *name);
+
+/* The service context of R: lent from the daemon's pool on first use and
+ * given back when R ends (so an upload keeps it until its body is in).
+ * NULL after responding 500 when none can be had.
+ */
+struct svc *api_svc(struct api_req *r);
+
+/* The services' caller for R's token: its user and project, admin when
+ * it holds the admin role.  Strings are borrowed from R.
+ */
+void api_who(const struct api_req *r, struct caller *out);
 
 /* The URL clients reach the daemon at, without a trailing '/':
  * ctx->public_url if set, else "http[s]://" + the request's Host header
@@ -194,6 +209,23 @@ const char *api_json_str(json_object *obj, const char *key);
 
 /* Member KEY of OBJ (borrowed), or NULL. */
 json_object *api_json_get(json_object *obj, const char *key);
+
+/* S percent-encoded for a URL's query or path (RFC 3986's unreserved
+ * characters stay).  Caller frees.
+ */
+char *api_url_encode(const char *s);
+
+/* R's query string re-encoded, without the parameters named in DROP
+ * (NULL-terminated, may be NULL): "k=v&k2=v2", "" when nothing is left.
+ * For pagination links.  Caller frees.
+ */
+char *api_query_without(const struct api_req *r, const char *const *drop);
+
+/* Query parameter KEY of R as a whole number in [MIN, MAX] into *OUT,
+ * DEF when absent.  Responds 400 and returns -1 when it is not one.
+ */
+int api_query_int(struct api_req *r, const char *key, int64_t def,
+                  int64_t min, int64_t max, int64_t *out);
 
 /* Format Unix time T as Keystone does: "2026-11-29T15:41:47.000000Z". */
 void api_iso8601(int64_t t, char out[32]);

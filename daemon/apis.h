@@ -2,8 +2,8 @@
  *
  * daemon.c serves the tables listed here, in this order, and then those
  * a build adds (tests/api adds its test routes).  The Glance, Nova and
- * Cinder modules come with the service layer: each is one file
- * (api-image.c, api-compute.c, api-volume.c) with one table.
+ * Cinder modules call the services (lib/services) through a context of
+ * the daemon's pool (api_svc): each is one file with one table.
  */
 #ifndef VMSNAPD_APIS_H
 #define VMSNAPD_APIS_H
@@ -15,5 +15,16 @@ extern const struct route_table discovery_routes;
 
 /* Keystone v3: tokens, catalog, projects, users (api-identity.c). */
 extern const struct route_table identity_routes;
+
+/* Glance v2: images, their data, tags, schemas (api-image.c). */
+extern const struct route_table image_routes;
+
+/* Nova v2.1: servers, their actions and volume attachments, flavors,
+ * instance actions (api-compute.c).
+ */
+extern const struct route_table compute_routes;
+
+/* Cinder v3: volumes and volume snapshots (api-volume.c). */
+extern const struct route_table volume_routes;
 
 #endif

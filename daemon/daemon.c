@@ -15,9 +15,11 @@
 
 #include "apis.h"
 #include "cleanup.h"
+#include "config.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "svcpool.h"
 #include "util.h"
 
 /* The microversions served: Nova 2.1 only and Cinder 3.0 only.  Every
@@ -54,6 +56,8 @@ static void
 daemon_usage(FILE *fp)
 {
     fprintf(fp, "usage: vmsnapd [OPTIONS]\n"
+                "Options not given take the [daemon] settings of the "
+                "configuration.\n"
                 "  --listen ADDR:PORT     address to serve on (default "
                 "127.0.0.1:8774;\n"
                 "                         IPv6 in brackets: [::1]:8774)\n"
@@ -138,10 +142,12 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
     };
     int c;
 
+    /* Unset options (NULL, -1) take the configuration's values
+     * (daemon_settle).
+     */
     memset(o, 0, sizeof(*o));
-    o->listen = "127.0.0.1:8774";
-    o->max_body = 1024 * 1024;
-    o->token_ttl = 3600;
+    o->max_body = -1;
+    o->token_ttl = -1;
     o->grace_s = 30;
     o->max_conns = 256;
     opterr = 0;
@@ -215,6 +221,34 @@ daemon_parse(int argc, char **argv, struct daemon_opts *o)
     if (optind < argc) {
         fprintf(stderr, "vmsnapd: unexpected argument %s\n", argv[optind]);
         return -1;
+    }
+    return 0;
+}
+
+/* Fill the options not given from CFG (the [daemon] settings of the
+ * configuration file and the VMSNAP_* environment), then check them.
+ * 0, or -1 (usage, reported).
+ */
+static int
+daemon_settle(struct daemon_opts *o, const struct config *cfg)
+{
+    if (o->listen == NULL) {
+        o->listen = cfg->listen;
+    }
+    if (o->tls_cert == NULL && cfg->tls_cert[0]) {
+        o->tls_cert = cfg->tls_cert;
+    }
+    if (o->tls_key == NULL && cfg->tls_key[0]) {
+        o->tls_key = cfg->tls_key;
+    }
+    if (o->public_url == NULL && cfg->public_url[0]) {
+        o->public_url = cfg->public_url;
+    }
+    if (o->max_body < 0) {
+        o->max_body = cfg->max_body;
+    }
+    if (o->token_ttl < 0) {
+        o->token_ttl = cfg->token_ttl_s;
     }
     {
         CLEANUP_ERROR struct error *err = NULL;
@@ -294,10 +328,34 @@ daemon_write_port(const char *path, int port)
     return 0;
 }
 
+/* The configuration: the file (--config, $VMSNAP_CONFIG or the default
+ * one), the environment, then --data-dir.  NULL after reporting why.
+ */
+static struct config *
+daemon_config(const struct daemon_opts *o)
+{
+    CLEANUP_ERROR struct error *err = NULL;
+    struct config *cfg = config_load(o->config, &err);
+
+    if (cfg && o->data_dir &&
+        config_set(cfg, "data_dir", o->data_dir, &err) < 0) {
+        config_free(cfg);
+        cfg = NULL;
+    }
+    if (cfg == NULL) {
+        error_report("vmsnapd", steal_pointer(&err));
+        return NULL;
+    }
+    log_set_debug(cfg->debug);
+    return cfg;
+}
+
 int
 daemon_main(int argc, char **argv, const struct daemon_setup *setup)
 {
     CLEANUP_ERROR struct error *err = NULL;
+    struct config *cfg = NULL;
+    struct svcpool *pool = NULL;
     const struct route_table *tables[DAEMON_MAX_TABLES + 1];
     struct identity_open_args idargs;
     struct http_options hopts;
@@ -321,6 +379,14 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
                 strerror(errno));
         return 1;
     }
+    cfg = daemon_config(&o);
+    if (cfg == NULL) {
+        return 1;
+    }
+    if (daemon_settle(&o, cfg) < 0) {
+        config_free(cfg);
+        return 2;
+    }
     /* Peers that go away must not kill us (http.c relies on it). */
     signal(SIGPIPE, SIG_IGN);
     /* The signals that stop us are taken by sigwait in this thread only:
@@ -338,7 +404,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     ctx.public_url = o.public_url;
     ctx.token_ttl_s = o.token_ttl;
     ctx.max_json_body = (size_t)o.max_body;
-    ctx.data_dir = o.data_dir;
+    ctx.data_dir = cfg->data_dir;
     ctx.compute_min = daemon_compute_min;
     ctx.compute_max = daemon_compute_max;
     ctx.volume_min = daemon_volume_min;
@@ -346,21 +412,36 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     if (setup->identity == NULL ||
         setup->identity->version < IDENTITY_OPS_VERSION) {
         fprintf(stderr, "vmsnapd: no usable identity backend\n");
+        config_free(cfg);
         return 1;
     }
-    idargs.data_dir = o.data_dir;
+    /* The services first: opening the first context recovers what a
+     * process that died left, before any request is answered.
+     */
+    pool = svcpool_new(cfg, (unsigned)o.max_conns, &err);
+    if (pool == NULL) {
+        error_prepend(&err, "data directory %s: ", cfg->data_dir);
+        error_report("vmsnapd", steal_pointer(&err));
+        config_free(cfg);
+        return 1;
+    }
+    ctx.services = pool;
+    idargs.data_dir = cfg->data_dir;
     idargs.config_file = o.config;
+    idargs.services = pool;
     if (setup->identity->open(&idargs, &ctx.identity_priv, &err) < 0) {
         error_prepend(&err, "identity backend %s: ", setup->identity->name);
         error_report("vmsnapd", steal_pointer(&err));
+        svcpool_free(pool);
+        config_free(cfg);
         return 1;
     }
-    /* The services (lib/services) open here, into ctx.services, and
-     * their API modules join the tables below.
-     */
 
     tables[nt++] = &discovery_routes;
     tables[nt++] = &identity_routes;
+    tables[nt++] = &image_routes;
+    tables[nt++] = &compute_routes;
+    tables[nt++] = &volume_routes;
     if (setup->tables) {
         size_t i;
 
@@ -373,6 +454,8 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     if (rt == NULL) {
         fprintf(stderr, "vmsnapd: out of memory\n");
         setup->identity->close(ctx.identity_priv);
+        svcpool_free(pool);
+        config_free(cfg);
         return 1;
     }
 
@@ -388,6 +471,8 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
         error_report("vmsnapd", steal_pointer(&err));
         router_free(rt);
         setup->identity->close(ctx.identity_priv);
+        svcpool_free(pool);
+        config_free(cfg);
         return 1;
     }
     /* The fallback host of URLs: the address we listen on, or
@@ -412,6 +497,8 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
         http_stop(srv, 0);
         router_free(rt);
         setup->identity->close(ctx.identity_priv);
+        svcpool_free(pool);
+        config_free(cfg);
         return 1;
     }
     fprintf(stderr, "vmsnapd: listening on %s://%s (identity backend %s)\n",
@@ -439,6 +526,8 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     }
     router_free(rt);
     setup->identity->close(ctx.identity_priv);
+    svcpool_free(pool);
+    config_free(cfg);
     fprintf(stderr, "vmsnapd: stopped\n");
     return 0;
 }

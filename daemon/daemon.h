@@ -21,7 +21,7 @@
 #ifndef VMSNAPD_DAEMON_H
 #define VMSNAPD_DAEMON_H
 
-#include "identity.h"
+#include "identity-backend.h"
 #include "router.h"
 
 /* What a build of the daemon is made of. */

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "microversion.h"
 #include "router.h"
+#include "svcpool.h"
 #include "util.h"
 
 #define ROUTER_MAX_SEGMENTS 16
@@ -293,6 +294,10 @@ router_req_clear(struct api_req *r)
     r->nparams = 0;
     free(r->base_url);
     r->base_url = NULL;
+    if (r->svc) {
+        svcpool_put(r->ctx->services, r->svc);
+        r->svc = NULL;
+    }
 }
 
 static void

@@ -85,6 +85,15 @@ struct config {
     int64_t reserved_space;     /* limits.reserved_space: bytes kept free
                                  * in the data directory */
 
+    /* [daemon]: vmsnapd, the REST API (its options override these) */
+    char *listen;               /* daemon.listen: ADDR:PORT */
+    char *tls_cert;             /* daemon.tls_cert: PEM chain, "" none */
+    char *tls_key;              /* daemon.tls_key: PEM key, "" none */
+    char *public_url;           /* daemon.public_url: base URL in the
+                                 * service catalog, "" from each request */
+    int token_ttl_s;            /* daemon.token_ttl: lifetime of tokens */
+    int64_t max_body;           /* daemon.max_body: largest JSON body */
+
     /* [worker] */
     char *worker;               /* worker.program: the vmsnap-worker
                                  * binary, "" for the one beside the

@@ -255,15 +255,3 @@ util_path_join(const char *a, const char *b)
     memcpy(s + alen + 1, b, blen + 1);
     return s;
 }
-
-char *
-util_strdup_printf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, fmt);
-    s = xvasprintf(fmt, ap);
-    va_end(ap);
-    return s;
-}

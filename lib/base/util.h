@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "xalloc.h"
 
 /* Length of a textual UUID plus its terminating NUL. */
 #define UTIL_UUID_LEN 37
@@ -59,12 +60,10 @@ int util_parse_int64(const char *s, int64_t *out, struct error **errp);
  */
 int util_parse_size(const char *s, int64_t *bytes, struct error **errp);
 
-/* Like asprintf, but returns the new string (caller frees); never NULL.
- * An old name of xasprintf (xalloc.h), kept for its callers; defined as
- * an alias in xalloc.c.
+/* An old name of xasprintf (xalloc.h: the new string, never NULL), kept
+ * for its callers.
  */
-char *util_strdup_printf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), malloc, returns_nonnull));
+#define util_strdup_printf xasprintf
 
 /* Create directory PATH and its missing parents with MODE (as mkdir -p;
  * an existing directory is fine).  Returns 0, or -1 with ERR_IO (or

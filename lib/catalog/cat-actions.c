@@ -7,6 +7,7 @@
 
 #include "catalog-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 /* Check a required text field of an action: a non-empty name. */
 static int
@@ -142,12 +143,12 @@ static int
 cat_read_action(struct catalog *cat, struct db_stmt *st, void *elem,
                 const void *ctx, struct error **errp)
 {
-    struct instance_action *a = calloc(1, sizeof(*a));
+    struct instance_action *a = xcalloc(1, sizeof(*a));
 
     (void)cat;
     (void)ctx;
     *(struct instance_action **)elem = a;
-    if (a == NULL || cat_col_str(st, 0, &a->request_id) < 0 ||
+    if (cat_col_str(st, 0, &a->request_id) < 0 ||
         cat_col_str(st, 1, &a->instance_id) < 0 ||
         cat_col_str(st, 2, &a->action) < 0 ||
         cat_col_str(st, 3, &a->project_id) < 0 ||

@@ -8,6 +8,7 @@
 
 #include "catalog-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 /* ---- Records in memory ------------------------------------------------ */
 
@@ -52,13 +53,7 @@ cat_rows(struct catalog *cat, struct db_stmt *st,
     while ((r = cat_step(st, errp)) > 0) {
         if (count == cap) {
             size_t ncap = cap ? cap * 2 : 8;
-            char *grown = realloc(list, ncap * rd->size);
-
-            if (grown == NULL) {
-                r = cat_oom(errp);
-                break;
-            }
-            list = grown;
+            list = xreallocarray(list, ncap, rd->size);
             cap = ncap;
         }
         memset(list + count * rd->size, 0, rd->size);
@@ -90,13 +85,9 @@ static void *
 cat_record_read(struct catalog *cat, const struct cat_kind *k,
                 struct db_stmt *st, struct error **errp)
 {
-    void *rec = calloc(1, k->size);
+    void *rec = xcalloc(1, k->size);
     size_t i;
 
-    if (rec == NULL) {
-        cat_oom(errp);
-        return NULL;
-    }
     for (i = 0; i < k->ncols; i++) {
         void *member = cat_member(rec, k->cols[i].offset);
         int col = (int)i, r = 0;
@@ -311,7 +302,7 @@ cat_select(struct catalog *cat, const struct cat_kind *k,
     }
     text = cat_buf_steal(&sql);
     if (text == NULL) {
-        cat_oom(errp);
+        cat_too_long(errp);
         return NULL;
     }
     st = cat_prepare(cat, text, errp);
@@ -558,7 +549,7 @@ cat_find_id_locked(struct catalog *cat, const struct cat_kind *k,
     }
     if (count > 1) {
         error_setg(errp, ERR_CONFLICT, "%s name '%s' is ambiguous: %s",
-                   k->noun, name_or_id, list ? list : "(out of memory)");
+                   k->noun, name_or_id, list ? list : "(too many to list)");
         return -1;
     }
     memcpy(out, first, UTIL_UUID_LEN);
@@ -596,8 +587,7 @@ cat_describe(struct cat_buf *b, const char *noun, struct db_stmt *st,
     const char *name = db_column_text(st, name_col);
 
     if (id == NULL) {
-        b->oom = true;
-        return;
+        id = "?";
     }
     if (name != NULL) {
         cat_buf_printf(b, "%s %s (%s)", noun, name, id);

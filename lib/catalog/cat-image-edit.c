@@ -286,7 +286,7 @@ cat_image_patch_row_locked(struct catalog *cat, const char *id,
     cat_buf_printf(&b, " WHERE id = ?");
     sql = cat_buf_steal(&b);
     if (sql == NULL) {
-        return cat_oom(errp);
+        return cat_too_long(errp);
     }
     st = cat_prepare(cat, sql, errp);
     if (st == NULL) {

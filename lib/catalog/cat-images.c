@@ -624,7 +624,7 @@ catalog_image_users(struct catalog *cat, const char *id, char **users_out,
     }
     text = cat_buf_steal(&b);
     if (text == NULL) {
-        return cat_oom(errp);
+        return cat_too_long(errp);
     }
     if (users_out != NULL) {
         *users_out = text;

@@ -73,9 +73,6 @@ cat_v3_locations(struct catalog *cat, const char *table, const char *dir,
                                 "NULL AND location IS NULL", table);
     update = util_strdup_printf("UPDATE %s SET location = ?2 WHERE id = ?1",
                                 table);
-    if (select == NULL || update == NULL) {
-        return cat_oom(errp);
-    }
     /* Read them all (as pairs of ID and file) before writing. */
     st = cat_prepare(cat, select, errp);
     if (st == NULL ||
@@ -415,7 +412,24 @@ static const struct cat_migration cat_migrations[] = {
       ");",
       cat_v3_data },
 
-    /* 4: leases (catalog-leases.h), the locks of hosts sharing the
+    /* 4: flavors, Nova's sizes of servers, with their own IDs (strings
+     * an administrator chooses), and the four every catalog starts with
+     * (cat_flavors_seed_locked).  Servers name theirs in their metadata.
+     */
+    { "CREATE TABLE flavors ("
+      "  id TEXT NOT NULL PRIMARY KEY,"
+      "  name TEXT NOT NULL UNIQUE,"
+      "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+      "  ram_mb BIGINT NOT NULL CHECK (ram_mb > 0),"
+      "  disk_gb BIGINT NOT NULL DEFAULT 0 CHECK (disk_gb >= 0),"
+      "  ephemeral_gb BIGINT NOT NULL DEFAULT 0 CHECK (ephemeral_gb >= 0),"
+      "  swap_mb BIGINT NOT NULL DEFAULT 0 CHECK (swap_mb >= 0),"
+      "  is_public INTEGER NOT NULL DEFAULT 1 CHECK (is_public IN (0, 1)),"
+      "  created_at TEXT NOT NULL"
+      ");",
+      cat_flavors_seed_locked },
+
+    /* 5: leases (catalog-leases.h), the locks of hosts sharing the
      * catalog: one row per lock held, with its holder (host, pid, and
      * the process's start, so that a pid used again is not taken for
      * the holder), a fencing token (from catalog_sequence) and times in

@@ -357,7 +357,7 @@ cat_snapshot_deletable_locked(struct catalog *cat, const char *id,
     }
     if (r > 0) {
         error_setg(errp, ERR_CONFLICT, "volume snapshot %s is in use by %s",
-                   cat_label(name, id), users ? users : "(out of memory)");
+                   cat_label(name, id), users ? users : "(too many to list)");
         return -1;
     }
     return 0;

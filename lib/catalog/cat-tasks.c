@@ -7,6 +7,8 @@
 
 #include "catalog-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 /* A task keeps at most this many warnings, each at most this long. */
 #define CAT_TASK_WARNINGS_MAX 64
@@ -286,12 +288,10 @@ cat_task_append_warning(const char *old, const char *warning, char **out,
     const char *add = warning;
     size_t len;
 
+    (void)errp;
     if (a == NULL || !json_object_is_type(a, json_type_array)) {
         json_object_put(a);
-        a = json_object_new_array();
-        if (a == NULL) {
-            return cat_oom(errp);
-        }
+        a = xjson_array();
     }
     len = json_object_array_length(a);
     if (len >= CAT_TASK_WARNINGS_MAX) {
@@ -299,12 +299,11 @@ cat_task_append_warning(const char *old, const char *warning, char **out,
     } else if (len == CAT_TASK_WARNINGS_MAX - 1) {
         add = "further warnings were dropped";
     }
-    if (add != NULL &&
-        json_object_array_add(a, json_object_new_string(add)) < 0) {
-        return cat_oom(errp);
+    if (add != NULL) {
+        xjson_append(a, xjson_string(add));
     }
-    *out = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
-    return *out ? 0 : cat_oom(errp);
+    *out = xstrdup(xjson_text(a, NULL));
+    return 0;
 }
 
 static int

@@ -8,6 +8,7 @@
 
 #include "catalog-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 /* ---- Roles ------------------------------------------------------------ */
 
@@ -174,7 +175,7 @@ cat_role_list_locked(struct catalog *cat, const char *user_id,
                    project_id ? " AND project_id = ?" : "");
     sql = cat_buf_steal(&b);
     if (sql == NULL) {
-        return cat_oom(errp);
+        return cat_too_long(errp);
     }
     st = cat_prepare(cat, sql, errp);
     if (st == NULL ||
@@ -300,8 +301,8 @@ cat_token_lookup_locked(struct catalog *cat, const char *id_hash,
         error_setg(errp, ERR_NOT_FOUND, "no valid token");
         return -1;
     }
-    t = calloc(1, sizeof(*t));
-    if (t == NULL || cat_col_str(st, 0, &t->id_hash) < 0 ||
+    t = xcalloc(1, sizeof(*t));
+    if (cat_col_str(st, 0, &t->id_hash) < 0 ||
         cat_col_str(st, 1, &t->user_id) < 0 ||
         cat_col_str(st, 2, &t->project_id) < 0 ||
         cat_col_str(st, 3, &t->roles) < 0 ||

@@ -9,6 +9,7 @@
 
 #include "catalog-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 /* ---- Statements ------------------------------------------------------- */
 
@@ -16,6 +17,14 @@ int
 cat_oom(struct error **errp)
 {
     error_setg(errp, ERR_GENERIC, "catalog: out of memory");
+    return -1;
+}
+
+int
+cat_too_long(struct error **errp)
+{
+    error_setg(errp, ERR_GENERIC, "catalog: a statement grew past %zu bytes",
+               CAT_BUF_MAX);
     return -1;
 }
 
@@ -172,8 +181,8 @@ cat_col_str(struct db_stmt *st, int col, char **out)
     if (s == NULL) {
         return -1;
     }
-    *out = strdup(s);
-    return *out ? 0 : -1;
+    *out = xstrdup(s);
+    return 0;
 }
 
 int
@@ -209,52 +218,22 @@ void
 cat_buf_printf(struct cat_buf *b, const char *fmt, ...)
 {
     va_list ap;
-    int need;
 
-    if (b->oom) {
-        return;
+    if (b->d.cap == 0) {
+        dynbuf_init(&b->d, CAT_BUF_MAX);
     }
     va_start(ap, fmt);
-    need = vsnprintf(NULL, 0, fmt, ap);
+    (void)dynbuf_vprintf(&b->d, NULL, fmt, ap);
     va_end(ap);
-    if (need < 0) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + (size_t)need + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 128);
-        char *s;
-
-        while (cap < b->len + (size_t)need + 1) {
-            cap *= 2;
-        }
-        s = realloc(b->s, cap);
-        if (s == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)need;
 }
 
 char *
 cat_buf_steal(struct cat_buf *b)
 {
-    char *s = b->s;
-
-    if (b->oom) {
-        free(s);
-        s = NULL;
-    } else if (s == NULL) {
-        s = strdup("");
+    if (b->d.cap == 0) {
+        return xstrdup("");
     }
-    memset(b, 0, sizeof(*b));
-    return s;
+    return dynbuf_take(&b->d, NULL, NULL);
 }
 
 /* ---- Messages --------------------------------------------------------- */
@@ -415,9 +394,6 @@ cat_check_item(const char *key, const char *value, const char *noun,
         return -1;
     }
     what = util_strdup_printf("%s '%s'", noun, key);
-    if (what == NULL) {
-        return cat_oom(errp);
-    }
     return catalog_value_check(what, value, errp);
 }
 
@@ -536,9 +512,6 @@ cat_location(const char *location, const char *file, const char *dir,
         return 0;
     }
     *buf = util_strdup_printf("file:%s/%s.%s", dir, id, ext);
-    if (*buf == NULL) {
-        return cat_oom(errp);
-    }
     *out = *buf;
     return 0;
 }

@@ -388,7 +388,7 @@ cat_volume_deletable_locked(struct catalog *cat, const char *id,
     }
     if (count > 0) {
         error_setg(errp, ERR_CONFLICT, "volume %s has snapshots: %s",
-                   cat_label(name, id), ids ? ids : "(out of memory)");
+                   cat_label(name, id), ids ? ids : "(too many to list)");
         return -1;
     }
     return 0;

@@ -282,7 +282,7 @@ cat_cas_failed_locked(struct catalog *cat, const struct cat_kind *k,
     status = db_column_text(st, 1);
     error_setg(errp, ERR_CONFLICT, "%s %s is %s, not %s", k->noun,
                cat_label(name, id), status ? status : "?",
-               list ? list : "(out of memory)");
+               list ? list : "(too many to list)");
     return -1;
 }
 

@@ -28,6 +28,7 @@
 
 #include "catalog.h"
 #include "db.h"
+#include "dynbuf.h"
 #include "props.h"
 
 #define CAT_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -55,8 +56,16 @@ cat_finalize(struct db_stmt **st)
 
 #define CLEANUP_STMT __attribute__((cleanup(cat_finalize)))
 
-/* Fail with ERR_GENERIC "catalog: out of memory".  Returns -1. */
+/* Fail with ERR_GENERIC "catalog: out of memory": the database library
+ * could not hand over a value it holds (our own memory comes from
+ * xalloc.h, which aborts).  Returns -1.
+ */
 int cat_oom(struct error **errp);
+
+/* Fail with ERR_GENERIC: a statement built in a cat_buf passed
+ * CAT_BUF_MAX.  Returns -1.
+ */
+int cat_too_long(struct error **errp);
 
 /* Prepare SQL on CAT's connection; NULL with an error. */
 struct db_stmt *cat_prepare(struct catalog *cat, const char *sql,
@@ -105,21 +114,22 @@ int cat_col_id(struct db_stmt *st, int col, char out[UTIL_UUID_LEN]);
 /* Copy ID into OUT in lower case if it is a UUID; false if it is not. */
 bool cat_norm_id(const char *id, char out[UTIL_UUID_LEN]);
 
-/* A growing string for messages and SQL; on OOM it remembers the
- * failure.
+/* A growing string for messages and SQL: base/dynbuf.h's buffer, capped
+ * at CAT_BUF_MAX and set up on first use, so that "struct cat_buf b =
+ * { 0 }" is an empty one.  Appends that would pass the cap are dropped
+ * and remembered.
  */
+#define CAT_BUF_MAX ((size_t)1 << 20)
+
 struct cat_buf {
-    char *s;    /* NUL-terminated text, or NULL before the first append */
-    size_t len; /* bytes in s, NUL excluded */
-    size_t cap; /* bytes allocated for s */
-    bool oom;   /* an append failed */
+    struct dynbuf d;
 };
 
 void cat_buf_printf(struct cat_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Return the text (caller frees; "" if nothing was appended), or NULL on
- * OOM.  The buffer is emptied.
+/* Return the text (caller frees; "" if nothing was appended), or NULL if
+ * it passed CAT_BUF_MAX.  The buffer is emptied.
  */
 char *cat_buf_steal(struct cat_buf *b);
 
@@ -606,6 +616,9 @@ int cat_migrate_locked(struct catalog *cat, int version,
 /* Create the default project (named "admin") and remember its ID.
  * Called by the migration that adds projects.
  */
+/* Add the flavors every new catalog has (cat-flavors.c). */
+int cat_flavors_seed_locked(struct catalog *cat, struct error **errp);
+
 int cat_project_default_create_locked(struct catalog *cat,
                                       char id[UTIL_UUID_LEN],
                                       struct error **errp);

@@ -6,6 +6,7 @@
 
 #include "catalog-internal.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* ---- Transactions ----------------------------------------------------- */
 
@@ -181,11 +182,7 @@ catalog_open(const char *target, struct error **errp)
     struct catalog *cat;
     int version = 0;
 
-    cat = calloc(1, sizeof(*cat));
-    if (cat == NULL) {
-        cat_oom(errp);
-        return NULL;
-    }
+    cat = xcalloc(1, sizeof(*cat));
     cat->db = db_open(db_ops_for(target), target, CATALOG_BUSY_TIMEOUT_MS,
                       errp);
     if (cat->db == NULL) {
@@ -195,11 +192,7 @@ catalog_open(const char *target, struct error **errp)
     /* Messages name the catalog by its label: a connection string may
      * hold a password.
      */
-    cat->path = strdup(db_label(cat->db));
-    if (cat->path == NULL) {
-        cat_oom(errp);
-        goto fail;
-    }
+    cat->path = xstrdup(db_label(cat->db));
     if (db_schema_version(cat->db, &version, errp) < 0) {
         goto fail;
     }

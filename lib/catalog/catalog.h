@@ -10,6 +10,7 @@
  *   catalog-volumes.h     volumes and volume snapshots;
  *   catalog-tasks.h       tasks (long work and its progress);
  *   catalog-identity.h    projects, users, roles and tokens;
+ *   catalog-flavors.h     flavors (sizes of servers);
  *   catalog-leases.h      leases, the locks of a catalog several hosts
  *                         share.
  * Including catalog.h includes them all.
@@ -138,6 +139,7 @@ void catalog_rollback(struct catalog *cat);
  */
 int catalog_check(struct catalog *cat, struct error **errp);
 
+#include "catalog-flavors.h"
 #include "catalog-identity.h"
 #include "catalog-images.h"
 #include "catalog-instances.h"

@@ -26,6 +26,7 @@
 #include "cleanup.h"
 #include "db.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* "vmsn": marks the file as ours in PRAGMA application_id. */
 #define SQLITE_APPLICATION_ID 0x766d736e
@@ -270,13 +271,9 @@ static int
 sq_prepare(struct db *db, const char *sql, struct db_stmt **out,
            struct error **errp)
 {
-    struct sqlite_stmt *s = calloc(1, sizeof(*s));
+    struct sqlite_stmt *s = xcalloc(1, sizeof(*s));
     int rc;
 
-    if (s == NULL) {
-        error_setg(errp, ERR_GENERIC, "catalog: out of memory");
-        return -1;
-    }
     rc = sqlite3_prepare_v2(sq_handle(db), sql, -1, &s->st, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(s->st);

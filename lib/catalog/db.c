@@ -38,13 +38,9 @@ struct db *
 db_open(const struct db_ops *ops, const char *target, int busy_ms,
         struct error **errp)
 {
-    struct db *db = calloc(1, sizeof(*db));
+    struct db *db = xcalloc(1, sizeof(*db));
 
-    if (db == NULL || (db->target = strdup(target)) == NULL) {
-        free(db);
-        error_setg(errp, ERR_GENERIC, "catalog: out of memory");
-        return NULL;
-    }
+    db->target = xstrdup(target);
     db->ops = ops;
     if (ops->open(db, target, busy_ms, &db->priv, errp) < 0) {
         free(db->label);

@@ -4,6 +4,7 @@
 
 #include "cleanup.h"
 #include "model.h"
+#include "xalloc.h"
 
 /* Define NAME, which frees the N records of LIST with FREE_ONE and then
  * LIST (NULL is allowed).
@@ -148,38 +149,24 @@ int
 catalog_prop_set(struct prop **props, size_t *n, const char *key,
                  const char *value, struct error **errp)
 {
-    CLEANUP_FREE char *v = strdup(value);
-    CLEANUP_FREE char *k = NULL;
+    char *v = xstrdup(value);
     struct prop *grown;
     size_t i;
 
-    if (v == NULL) {
-        goto oom;
-    }
     for (i = 0; i < *n; i++) {
         if (strcmp((*props)[i].key, key) == 0) {
             free((*props)[i].value);
-            (*props)[i].value = steal_pointer(&v);
+            (*props)[i].value = v;
             return 0;
         }
     }
-    k = strdup(key);
-    if (k == NULL) {
-        goto oom;
-    }
-    grown = realloc(*props, (*n + 1) * sizeof(**props));
-    if (grown == NULL) {
-        goto oom;
-    }
+    grown = xreallocarray(*props, *n + 1, sizeof(**props));
     *props = grown;
-    grown[*n].key = steal_pointer(&k);
-    grown[*n].value = steal_pointer(&v);
+    grown[*n].key = xstrdup(key);
+    grown[*n].value = v;
     (*n)++;
+    (void)errp;
     return 0;
-
-oom:
-    error_setg(errp, ERR_GENERIC, "catalog: out of memory");
-    return -1;
 }
 
 void
@@ -403,6 +390,32 @@ project_free(struct project *p)
     free(p->description);
     free(p->created_at);
     free(p);
+}
+
+void
+flavor_free(struct flavor *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    free(f->id);
+    free(f->name);
+    free(f->created_at);
+    free(f);
+}
+
+void
+flavor_list_free(struct flavor **list, size_t n)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        flavor_free(list[i]);
+    }
+    free(list);
 }
 
 void

@@ -285,6 +285,22 @@ struct instance_action {
     char *message;           /* the outcome ("Error: ..."), or NULL */
 };
 
+/* A flavor (Nova's): a size of server.  All pointers are owned by the
+ * struct and freed by flavor_free.
+ */
+struct flavor {
+    char *id;                /* Nova's flavor ID (catalog-flavors.h) */
+    char *name;              /* unique among flavors, a name */
+    int vcpus;               /* virtual CPUs, > 0 */
+    int64_t ram_mb;          /* memory in MiB, > 0 */
+    int64_t disk_gb;         /* root disk in GiB; 0: the image's size */
+    int64_t ephemeral_gb;    /* ephemeral disk in GiB, >= 0 */
+    int64_t swap_mb;         /* swap in MiB, >= 0 */
+    bool is_public;          /* every project may use it */
+    char *created_at;        /* util_now_iso8601 format; NULL on insert
+                              * means now */
+};
+
 /* ---- Text rules ------------------------------------------------------- */
 
 /* Check NAME, the name of a NOUN ("image", "server", ...), against the
@@ -313,8 +329,8 @@ const char *catalog_prop_get(const struct prop *props, size_t n,
 
 /* Set KEY to VALUE in the array *PROPS of *N entries, replacing an
  * existing value or appending (the array is reallocated).  Both strings
- * are copied.  Returns 0, or -1 with ERR_GENERIC if memory ran out (the
- * array is unchanged then).
+ * are copied.  Returns 0: it cannot fail (memory comes from xalloc.h);
+ * the int and ERRP stay for the callers that check.
  */
 int catalog_prop_set(struct prop **props, size_t *n, const char *key,
                      const char *value, struct error **errp);
@@ -395,6 +411,8 @@ void user_free(struct user *u);
 void user_list_free(struct user **list, size_t n);
 void role_assignment_list_free(struct role_assignment *list, size_t n);
 void token_free(struct token *t);
+void flavor_free(struct flavor *f);
+void flavor_list_free(struct flavor **list, size_t n);
 void instance_action_free(struct instance_action *a);
 void instance_action_list_free(struct instance_action **list, size_t n);
 

@@ -82,6 +82,8 @@
 #define META_KERNEL "kernel_id"   /* kernel image ID, or absent */
 #define META_RAMDISK "ramdisk_id" /* ramdisk image ID, or absent */
 #define META_CMDLINE "cmdline"   /* kernel command line */
+#define META_FLAVOR "flavor_id" /* the flavor it was made from (Nova's
+                                 * flavor ID), or absent */
 #define META_VM_STATE "vm_state" /* "active", "paused" or "stopped": what
                                   * the user last asked for */
 #define META_SHUTDOWN "shutdown" /* how "server stop" went: "clean" (the

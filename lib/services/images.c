@@ -1,4 +1,5 @@
 /* vmsnap: the image service (see images.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -447,6 +448,308 @@ fail:
     return -1;
 }
 
+/* Glance's disk formats, which a package (container format ova) may
+ * declare for its disks.
+ */
+static bool
+images_glance_disk_format(const char *fmt)
+{
+    static const char *const ok[] = {"ami", "ari", "aki", "vhd", "vhdx",
+                                     "vmdk", "raw", "qcow2", "vdi", "iso",
+                                     "ploop", NULL};
+    size_t i;
+
+    for (i = 0; ok[i]; i++) {
+        if (strcmp(fmt, ok[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+images_is_package(const char *container_format)
+{
+    return container_format && strcmp(container_format, "ova") == 0;
+}
+
+int
+images_reserve(struct svc *svc, const struct caller *who,
+               const struct images_new *spec, struct image **out,
+               struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct images_new check = *spec;
+    struct image *img = NULL;
+    size_t i;
+    int r = -1;
+
+    if (spec->name && strlen(spec->name) > CATALOG_NAME_MAX) {
+        error_setg(errp, ERR_INVALID, "an image name has at most %d bytes",
+                   CATALOG_NAME_MAX);
+        return -1;
+    }
+    if (spec->id && !util_is_uuid(spec->id)) {
+        error_setg(errp, ERR_INVALID, "image ID '%s' is not a UUID",
+                   spec->id);
+        return -1;
+    }
+    /* The formats may come later; those given must be good. */
+    check.name = "-";
+    if (check.disk_format == NULL || (images_is_package(spec->
+                                                        container_format) &&
+                                      images_glance_disk_format(
+                                          spec->disk_format))) {
+        check.disk_format = "raw";
+    }
+    if (images_check_spec(&check, errp) < 0) {
+        return -1;
+    }
+    /* The record as images_create makes it, then what may be missing. */
+    check.name = "";
+    check.container_format = spec->container_format ? spec->container_format
+                                                    : "bare";
+    img = images_new_record(who, &check, errp);
+    if (img == NULL) {
+        return -1;
+    }
+    free(img->name);
+    img->name = spec->name ? xstrdup(spec->name) : NULL;
+    free(img->disk_format);
+    img->disk_format = spec->disk_format ? xstrdup(spec->disk_format) : NULL;
+    free(img->container_format);
+    img->container_format =
+        spec->container_format ? xstrdup(spec->container_format) : NULL;
+    img->protected = spec->protected;
+    if (spec->id) {
+        for (i = 0; spec->id[i] && i < UTIL_UUID_LEN - 1; i++) {
+            img->id[i] = (char)tolower((unsigned char)spec->id[i]);
+        }
+        img->id[i] = '\0';
+    }
+    if (spec->ntags > 0) {
+        img->tags = xcalloc(spec->ntags, sizeof(*img->tags));
+        for (i = 0; i < spec->ntags; i++) {
+            img->tags[img->ntags++] = xstrdup(spec->tags[i]);
+        }
+    }
+    if (catalog_image_insert(cat, img, errp) == 0) {
+        r = catalog_image_get(cat, img->id, out, errp);
+    }
+    image_free(img);
+    return r;
+}
+
+struct images_upload {
+    struct image *img;  /* the record when the upload began */
+    struct lock *lock;  /* the image's lock */
+    char *key;          /* the staging object's key */
+    char *path;         /* its local file */
+    int fd;             /* open on it for writing */
+};
+
+static void
+images_upload_free(struct images_upload *u)
+{
+    if (u->fd >= 0) {
+        close(u->fd);
+    }
+    lock_release(u->lock);
+    image_free(u->img);
+    free(u->key);
+    free(u->path);
+    free(u);
+}
+
+int
+images_upload_begin(struct svc *svc, const struct caller *who,
+                    const char *ref, struct images_upload **out,
+                    struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct images_upload *u = xcalloc(1, sizeof(*u));
+    struct image *img = NULL;
+    bool saving = false;
+
+    u->fd = -1;
+    if (images_find(svc, who, ref, &img, errp) < 0) {
+        goto fail;
+    }
+    if (!svc_may_see(who, img->owner)) {
+        error_setg(errp, ERR_CONFLICT,
+                   "image %s belongs to another project", img->id);
+        goto fail;
+    }
+    if (svc_lock(svc, "image", img->id, false, &u->lock, errp) < 0) {
+        goto fail;
+    }
+    /* Read again under the lock: another upload may have just ended. */
+    if (catalog_image_get(cat, img->id, &u->img, errp) < 0) {
+        goto fail;
+    }
+    image_free(img);
+    img = NULL;
+    if (strcmp(u->img->status, "queued") != 0) {
+        error_setg(errp, ERR_CONFLICT, "image %s is %s, not queued: it has "
+                   "data already or is being made", u->img->id,
+                   u->img->status);
+        goto fail;
+    }
+    if (u->img->disk_format == NULL || u->img->container_format == NULL) {
+        error_setg(errp, ERR_INVALID, "the disk_format and container_format "
+                   "of image %s must be set before its data", u->img->id);
+        goto fail;
+    }
+    if (catalog_image_transition(cat, u->img->id, "queued", "saving", NULL,
+                                 errp) < 0) {
+        goto fail;
+    }
+    saving = true;
+    u->key = images_key(u->img->id,
+                        images_is_package(u->img->container_format)
+                            ? "ova"
+                            : u->img->disk_format);
+    if (blob_create(svc_blob(svc), u->key, &u->path, errp) < 0) {
+        goto fail;
+    }
+    u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (u->fd < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "create %s", u->path);
+        goto fail;
+    }
+    *out = u;
+    return 0;
+
+fail:
+    if (saving) {
+        catalog_image_transition(cat, u->img->id, "saving", "queued", NULL,
+                                 NULL);
+    }
+    image_free(img);
+    images_upload_free(u);
+    return -1;
+}
+
+int
+images_upload_fd(const struct images_upload *u)
+{
+    return u->fd;
+}
+
+const struct image *
+images_upload_image(const struct images_upload *u)
+{
+    return u->img;
+}
+
+void
+images_upload_abort(struct svc *svc, struct images_upload *u,
+                    const char *reason)
+{
+    if (u->fd >= 0) {
+        close(u->fd);
+        u->fd = -1;
+    }
+    blob_discard(svc_blob(svc), u->key);
+    if (catalog_image_transition(svc_catalog(svc), u->img->id, "saving",
+                                 "killed", reason, NULL) < 0) {
+        log_warnx("image %s: the end of its failed upload is not recorded",
+                  u->img->id);
+    }
+    images_upload_free(u);
+}
+
+const char *
+images_upload_path(const struct images_upload *u)
+{
+    return u->path;
+}
+
+int
+images_upload_handoff(struct svc *svc, struct images_upload *u,
+                      struct error **errp)
+{
+    struct error *err = NULL;
+
+    close(u->fd);
+    u->fd = -1;
+    if (catalog_image_transition(svc_catalog(svc), u->img->id, "saving",
+                                 "importing", NULL, &err) < 0) {
+        blob_discard(svc_blob(svc), u->key);
+        catalog_image_transition(svc_catalog(svc), u->img->id, NULL,
+                                 "killed", error_msg(err), NULL);
+        images_upload_free(u);
+        error_propagate(errp, err);
+        return -1;
+    }
+    /* The import takes the image's lock itself; the package stays until
+     * it has read it.
+     */
+    images_upload_free(u);
+    return 0;
+}
+
+int
+images_upload_finish(struct svc *svc, struct images_upload *u,
+                     const struct images_upload_data *d, struct image **out,
+                     struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct image_data data = {0};
+    CLEANUP_FREE char *location = NULL;
+    struct error *err = NULL;
+    int64_t vsize = 0;
+
+    if (out) {
+        *out = NULL;
+    }
+    close(u->fd);
+    u->fd = -1;
+    if (images_is_package(u->img->container_format)) {
+        error_setg(&err, ERR_INVALID, "a package upload is finished by "
+                   "package_upload_finish");
+        goto fail;
+    }
+    if (images_check_data(u->path, u->img->disk_format, &vsize, &err) < 0 ||
+        images_check_space(svc, vsize > d->size ? vsize - d->size : 0,
+                           &err) < 0 ||
+        blob_commit(svc_blob(svc), u->key, u->path, NULL, &location, &err) <
+            0) {
+        goto fail;
+    }
+    data.size = d->size;
+    data.virtual_size = vsize;
+    data.checksum = d->checksum;
+    data.os_hash_algo = "sha512";
+    data.os_hash_value = d->os_hash_value;
+    data.location = location;
+    if (catalog_image_set_data(cat, u->img->id, &data, &err) < 0 ||
+        catalog_image_transition(cat, u->img->id, "saving", "active", NULL,
+                                 &err) < 0) {
+        blob_remove(svc_blob(svc), location, NULL);
+        free(u->key);
+        u->key = NULL;
+        goto fail_committed;
+    }
+    if (out && catalog_image_get(cat, u->img->id, out, &err) < 0) {
+        /* It is active; only the read back failed. */
+        images_upload_free(u);
+        error_propagate(errp, err);
+        return -1;
+    }
+    images_upload_free(u);
+    return 0;
+
+fail:
+    blob_discard(svc_blob(svc), u->key);
+fail_committed:
+    catalog_image_transition(cat, u->img->id, NULL, "killed",
+                             error_msg(err), NULL);
+    images_upload_free(u);
+    error_propagate(errp, err);
+    return -1;
+}
+
 /* Is image IMG being made by a live process? */
 static bool
 images_being_made(struct svc *svc, const struct image *img)
@@ -488,6 +791,7 @@ images_change(struct svc *svc, const struct caller *who, const char *ref,
         goto out;
     }
     p.name = ch->name;
+    p.clear_name = ch->clear_name;
     p.min_ram = ch->min_ram;
     p.min_disk = ch->min_disk;
     p.visibility = ch->visibility;
@@ -495,6 +799,10 @@ images_change(struct svc *svc, const struct caller *who, const char *ref,
     p.nset = ch->nset;
     p.unset = ch->unset;
     p.nunset = ch->nunset;
+    p.protected = ch->protect > 0 ? 1 : ch->protect < 0 ? 0 : -1;
+    p.replace_tags = ch->replace_tags;
+    p.tags = ch->tags;
+    p.ntags = ch->ntags;
     if (catalog_image_patch(svc_catalog(svc), img->id, &p, errp) < 0) {
         goto out;
     }

@@ -23,6 +23,7 @@
 #include "error.h"
 #include "progress.h"
 #include "svc.h"
+#include "task.h"
 
 /* What a new image is made of. */
 struct images_new {
@@ -36,6 +37,12 @@ struct images_new {
     size_t nprops;                /* entries in props */
     int64_t min_ram;              /* MiB, >= 0 */
     int64_t min_disk;             /* GiB, >= 0 */
+    /* For images_reserve (images_create ignores them): */
+    const char *id;               /* the ID to give it (a UUID), or NULL
+                                   * for a new one */
+    bool protected;               /* cannot be deleted while set */
+    const char *const *tags;      /* Glance's tags */
+    size_t ntags;                 /* entries in tags */
 };
 
 /* A change of an image's user-editable fields, made in one transaction.
@@ -43,6 +50,7 @@ struct images_new {
  */
 struct images_change {
     const char *name;             /* new name, or NULL */
+    bool clear_name;              /* remove the name (name NULL) */
     int64_t min_ram;              /* new value, or -1 */
     int64_t min_disk;             /* new value, or -1 */
     const char *visibility;       /* new visibility, or NULL */
@@ -50,6 +58,11 @@ struct images_change {
     size_t nset;                  /* entries in set */
     const char *const *unset;     /* property keys to remove */
     size_t nunset;                /* entries in unset */
+    int protect;                  /* 1: protect it, -1: unprotect it,
+                                   * 0: leave it */
+    bool replace_tags;            /* replace its tags with TAGS */
+    const char *const *tags;      /* the new tags, with replace_tags */
+    size_t ntags;                 /* entries in tags */
 };
 
 /* True if FMT is a disk format vmsnap stores: the disks "qcow2" and
@@ -91,6 +104,81 @@ int images_create(struct svc *svc, const struct caller *who,
                   const struct images_new *spec,
                   const struct progress *progress, struct image **out,
                   struct error **errp);
+
+/* Reserve an image for data to come (Glance's POST /v2/images): a record
+ * in status queued, owned by WHO's project, from SPEC without its file
+ * (ignored).  The disk and container formats may be NULL here; an upload
+ * needs both.  A container format "ova" takes any of Glance's disk
+ * formats (the package's disks are converted when it is imported).
+ * *OUT (caller frees) is the new record.  Errors: ERR_INVALID (a bad
+ * field), ERR_CONFLICT (SPEC->id is taken).
+ */
+int images_reserve(struct svc *svc, const struct caller *who,
+                   const struct images_new *spec, struct image **out,
+                   struct error **errp);
+
+/* An upload of an image's data in progress (Glance's PUT .../file). */
+struct images_upload;
+
+/* What an upload wrote, hashed on the way by its writer. */
+struct images_upload_data {
+    int64_t size;              /* bytes */
+    const char *checksum;      /* MD5, hex */
+    const char *os_hash_value; /* SHA-512, hex */
+};
+
+/* Start the upload of image REF's data: it must be queued, have both
+ * formats, and be WHO's project's (or WHO an administrator).  It becomes
+ * saving, under its lock, until images_upload_finish or
+ * images_upload_abort; the data goes into the file images_upload_fd
+ * gives (the store's staging file, made here).  *OUT: free it with one of
+ * those two.  Errors: ERR_NOT_FOUND, ERR_CONFLICT (not queued, another
+ * upload runs, another project's image), ERR_INVALID (a format missing).
+ */
+int images_upload_begin(struct svc *svc, const struct caller *who,
+                        const char *ref, struct images_upload **out,
+                        struct error **errp);
+
+/* The staging file to write to (owned by U), and the image (borrowed
+ * from U, as it was when the upload began).
+ */
+int images_upload_fd(const struct images_upload *u);
+const struct image *images_upload_image(const struct images_upload *u);
+
+/* The data is complete and synced; D says what it was.  Check it as
+ * images_create checks a copy (format, self-containment, encryption,
+ * qemu-img check) and against the space left, commit it to the store and
+ * make the image active with D's size and hashes (the data is not read
+ * again to hash it).  An image of container format ova is refused here:
+ * package_upload_finish (package.h) imports it.  On failure the data is
+ * removed and the image is killed with the reason.  Frees U either way.
+ * *OUT (caller frees, may be NULL) is the image after.
+ */
+int images_upload_finish(struct svc *svc, struct images_upload *u,
+                         const struct images_upload_data *d,
+                         struct image **out, struct error **errp);
+
+/* Is CONTAINER_FORMAT (may be NULL) a package that an upload imports
+ * (ova)?
+ */
+bool images_is_package(const char *container_format);
+
+/* The staging file of U (owned by U). */
+const char *images_upload_path(const struct images_upload *u);
+
+/* Hand the complete upload U to an import task already created for it:
+ * the image becomes importing and the staging file stays for the import
+ * to read and remove.  On failure the data is removed and the image
+ * killed.  Frees U either way.
+ */
+int images_upload_handoff(struct svc *svc, struct images_upload *u,
+                          struct error **errp);
+
+/* The upload will not complete (a limit, a disk error, the client went
+ * away): remove the data and kill the image with REASON.  Frees U.
+ */
+void images_upload_abort(struct svc *svc, struct images_upload *u,
+                         const char *reason);
 
 /* Change image REF as CH says; *OUT (caller frees, may be NULL) is the
  * record after the change.

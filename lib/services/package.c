@@ -343,6 +343,17 @@ const struct task_kind package_export_task_kind = {
     .recover = package_export_recover,
 };
 
+/* True if member KEY of REQ is true. */
+static bool
+package_req_bool(json_object *req, const char *key)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(req, key, &v) &&
+           json_object_is_type(v, json_type_boolean) &&
+           json_object_get_boolean(v);
+}
+
 /* ---- Import ----------------------------------------------------------- */
 
 /* One volume disk of an import. */
@@ -376,6 +387,9 @@ struct package_import {
     int64_t conv_total;  /* bytes of all disks */
     int64_t conv_done;   /* bytes of the disks converted */
     int64_t conv_weight; /* bytes of the disk converting */
+    struct image *into;  /* the image an upload reserved, which the
+                          * import replaces (Glance's container format
+                          * ova), or NULL */
 };
 
 /* The value of property KEY in the package, or NULL. */
@@ -390,6 +404,38 @@ package_prop(const struct ovf_package *pkg, const char *key)
         }
     }
     return NULL;
+}
+
+/* An upload reserved the image: it keeps what its owner gave it (name,
+ * visibility, protection, sizes, tags, properties over the package's)
+ * and its creation time.
+ */
+static int
+package_merge_into(struct package_import *im, struct error **errp)
+{
+    const struct image *r = im->into;
+    struct image *img = im->img;
+    size_t i;
+
+    free(img->visibility);
+    img->visibility = xstrdup(r->visibility ? r->visibility : "shared");
+    img->protected = r->protected;
+    img->min_ram = r->min_ram;
+    img->min_disk = r->min_disk;
+    img->created_at = r->created_at ? xstrdup(r->created_at) : NULL;
+    for (i = 0; i < r->nprops; i++) {
+        if (image_prop_set(img, r->props[i].key, r->props[i].value, errp) <
+            0) {
+            return -1;
+        }
+    }
+    if (r->ntags > 0) {
+        img->tags = xcalloc(r->ntags, sizeof(*img->tags));
+        for (i = 0; i < r->ntags; i++) {
+            img->tags[img->ntags++] = xstrdup(r->tags[i]);
+        }
+    }
+    return 0;
 }
 
 /* The new root image's record, in status importing, with the package's
@@ -436,7 +482,7 @@ package_new_image(struct package_import *im, struct error **errp)
         return -1;
     }
     im->key = images_key(img->id, "qcow2");
-    return 0;
+    return im->into ? package_merge_into(im, errp) : 0;
 }
 
 /* Decide where kernel_id and ramdisk_id will point: at a new image made
@@ -672,6 +718,18 @@ package_insert(struct package_import *im, struct error **errp)
 
     if (catalog_begin(cat, errp) < 0) {
         return -1;
+    }
+    if (im->into) {
+        /* The reserved record gives way to the image made of the
+         * package, under the same ID, in the same transaction.
+         */
+        struct image_patch unprotect = IMAGE_PATCH_INIT;
+
+        unprotect.protected = 0;
+        if (catalog_image_patch(cat, im->into->id, &unprotect, errp) < 0 ||
+            catalog_image_delete(cat, im->into->id, errp) < 0) {
+            goto fail;
+        }
     }
     if (catalog_image_insert(cat, im->img, errp) < 0) {
         goto fail;
@@ -945,6 +1003,7 @@ package_import_clear(struct package_import *im)
     }
     lock_release(im->lock);
     image_free(im->img);
+    image_free(im->into);
     free(im->key);
     free(im->path);
     free(im->location);
@@ -998,6 +1057,110 @@ package_import_request(struct svc *svc, const struct caller *who,
                        id, req, out, errp);
 }
 
+int
+package_import_into_request(struct svc *svc, const struct caller *who,
+                            const char *path, const char *image_id,
+                            struct task **out, struct error **errp)
+{
+    CLEANUP_JSON_PUT json_object *req = NULL;
+
+    if (!util_is_uuid(image_id) || path == NULL || *path != '/') {
+        error_setg(errp, ERR_INVALID, "an import into an image needs its ID "
+                   "and the absolute path of the package");
+        return -1;
+    }
+    req = json_object_new_object();
+    json_object_object_add(req, "path", json_object_new_string(path));
+    json_object_object_add(req, "image", json_object_new_string(image_id));
+    json_object_object_add(req, "into", json_object_new_boolean(true));
+    return task_create(svc, who, package_import_task_kind.name, "image",
+                       image_id, image_id, req, out, errp);
+}
+
+int
+package_upload_finish(struct svc *svc, struct images_upload *u,
+                      struct image **out, struct task **task,
+                      struct error **errp)
+{
+    const struct image *img = images_upload_image(u);
+    struct caller owner = {NULL, img->owner, true, NULL};
+    CLEANUP_FREE char *id = xstrdup(img->id);
+    struct error *err = NULL;
+
+    *task = NULL;
+    if (out) {
+        *out = NULL;
+    }
+    /* The task first: from then on recovery leaves the image to it. */
+    if (package_import_into_request(svc, &owner, images_upload_path(u), id,
+                                    task, &err) < 0) {
+        images_upload_abort(svc, u, error_msg(err));
+        error_propagate(errp, err);
+        return -1;
+    }
+    if (images_upload_handoff(svc, u, &err) < 0) {
+        struct task_result dropped = {"failed", NULL, "the upload failed",
+                                      "generic"};
+
+        catalog_task_finish(svc_catalog(svc), (*task)->id, &dropped, NULL);
+        task_free(*task);
+        *task = NULL;
+        error_propagate(errp, err);
+        return -1;
+    }
+    if (out && catalog_image_get(svc_catalog(svc), id, out, errp) < 0) {
+        return -1;      /* the import runs all the same */
+    }
+    return 0;
+}
+
+/* Remove the package uploaded for image ID (the store's staging object
+ * images_upload_begin made).
+ */
+static void
+package_discard_upload(struct svc *svc, const char *id)
+{
+    CLEANUP_FREE char *key = images_key(id, "ova");
+
+    blob_discard(svc_blob(svc), key);
+}
+
+/* After a failed import into the reserved image, its record stays,
+ * killed with REASON (its owner sees why; the data is gone).
+ */
+static void
+package_into_killed(struct package_import *im, const char *reason)
+{
+    struct catalog *cat = svc_catalog(im->svc);
+    struct image *now = NULL;
+    struct error *err = NULL;
+
+    if (catalog_image_get(cat, im->into->id, &now, NULL) == 0) {
+        image_free(now);
+        catalog_image_set_bdm(cat, im->into->id, NULL, 0, NULL);
+        catalog_image_transition(cat, im->into->id, NULL, "killed", reason,
+                                 NULL);
+        return;
+    }
+    /* The undo removed the replacing record: put the reservation back. */
+    free(im->into->status);
+    im->into->status = xstrdup("killed");
+    free(im->into->fail_reason);
+    im->into->fail_reason = reason ? xstrdup(reason) : NULL;
+    free(im->into->location);
+    im->into->location = NULL;
+    free(im->into->file);
+    im->into->file = NULL;
+    bdm_free(im->into->bdm, im->into->nbdm);
+    im->into->bdm = NULL;
+    im->into->nbdm = 0;
+    if (catalog_image_insert(cat, im->into, &err) < 0) {
+        log_warnx("import into image %s: its record is gone: %s",
+                  im->into->id, error_msg(err));
+        error_free(err);
+    }
+}
+
 static int
 package_import_run(struct svc *svc, struct task_run *t, json_object *req,
                    char **result, struct error **errp)
@@ -1020,6 +1183,17 @@ package_import_run(struct svc *svc, struct task_run *t, json_object *req,
         error_setg(errp, ERR_INVALID, "import task without its package");
         return -1;
     }
+    if (package_req_bool(req, "into")) {
+        if (catalog_image_get(svc_catalog(svc), im.id, &im.into, &local) <
+            0) {
+            error_propagate(errp, local);
+            package_discard_upload(svc, im.id);
+            return -1;
+        }
+        if (im.name == NULL) {
+            im.name = im.into->name;
+        }
+    }
     dirfd = datadir_make_tmp_dir(svc_dir(svc), "import", &im.workdir, errp);
     if (dirfd < 0) {
         return -1;
@@ -1040,7 +1214,13 @@ package_import_run(struct svc *svc, struct task_run *t, json_object *req,
 out:
     if (r < 0) {
         package_undo(&im);
+        if (im.into) {
+            package_into_killed(&im, error_msg(local));
+        }
         error_propagate(errp, local);
+    }
+    if (im.into) {
+        package_discard_upload(svc, im.id);
     }
     package_import_clear(&im);
     return r;
@@ -1049,9 +1229,17 @@ out:
 static void
 package_import_recover(struct svc *svc, const struct task *task)
 {
+    json_object *req = task->request ? json_tokener_parse(task->request)
+                                     : NULL;
+
     /* The image it made (importing, its lock now free) is found and
-     * removed by recovery's look at images (recover.c).
+     * removed by recovery's look at images (recover.c); an uploaded
+     * package it was to read goes here.
      */
+    if (req && package_req_bool(req, "into") && task->image_id) {
+        package_discard_upload(svc, task->image_id);
+    }
+    json_object_put(req);
 }
 
 const struct task_kind package_import_task_kind = {

@@ -28,6 +28,8 @@
 #include "svc.h"
 #include "task.h"
 
+struct images_upload;   /* images.h */
+
 /* Ask for an export of image REF (active, a qcow2 or raw disk) to PATH
  * (must not exist), its disks as DISK_FORMAT ("vmdk" or "qcow2").  *OUT
  * (caller frees) is the task.
@@ -45,6 +47,18 @@ int package_import_request(struct svc *svc, const struct caller *who,
                            const char *path, const char *name,
                            struct task **out, struct error **errp);
 
+/* Ask for an import of the OVA at PATH (absolute; the image store's
+ * staging object of an upload, removed when the import ends) into image
+ * IMAGE_ID, which an upload reserved and left importing (images.h,
+ * container format ova): the image made of the package replaces that
+ * record under the same ID, keeping what its owner gave it (name,
+ * visibility, properties, tags).  On failure the record stays, killed
+ * with the reason.  *OUT (caller frees) is the task.
+ */
+int package_import_into_request(struct svc *svc, const struct caller *who,
+                                const char *path, const char *image_id,
+                                struct task **out, struct error **errp);
+
 /* Remove what an import that died left of image IMG (status importing):
  * the image, its volume snapshots, the kernel and ramdisk images made
  * for it, their data.  For recovery.
@@ -53,5 +67,17 @@ void package_import_undo(struct svc *svc, const struct image *img);
 
 extern const struct task_kind package_export_task_kind;
 extern const struct task_kind package_import_task_kind;
+
+/* Finish upload U of an image of container format ova (images.h): the
+ * package is handed to an import into that image (as
+ * package_import_into_request), which *TASK (caller frees; start it with
+ * runner_spawn or run it) is.  The image is importing until the task
+ * ends.  On failure the upload's data is removed and the image killed.
+ * Frees U either way.  *OUT (caller frees, may be NULL) is the image
+ * after.
+ */
+int package_upload_finish(struct svc *svc, struct images_upload *u,
+                          struct image **out, struct task **task,
+                          struct error **errp);
 
 #endif

@@ -20,9 +20,13 @@
 static void
 recover_killed(struct svc *svc, const struct image *img)
 {
-    CLEANUP_FREE char *key = images_key(img->id, img->disk_format
-                                                     ? img->disk_format
-                                                     : "qcow2");
+    /* An uploaded package is staged as images/<id>.ova (images.c). */
+    bool package = img->container_format &&
+                   strcmp(img->container_format, "ova") == 0;
+    CLEANUP_FREE char *key = images_key(img->id, package ? "ova"
+                                        : img->disk_format
+                                            ? img->disk_format
+                                            : "qcow2");
 
     log_warnx("image %s (%s) was left %s by a vmsnap process that died: "
               "marking it killed",

@@ -24,4 +24,9 @@ extern const struct task_kind *const runner_kinds[];
 int runner_run(struct svc *svc, const char *id, unsigned flags,
                const struct progress *progress, struct error **errp);
 
+/* Start a worker for task ID (task_spawn); when none takes it, the
+ * task's kind undoes what was made for it.
+ */
+int runner_spawn(struct svc *svc, const char *id, struct error **errp);
+
 #endif

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "actions.h"
 #include "cleanup.h"
 #include "datadir.h"
 #include "images.h"
@@ -47,6 +48,12 @@ bool
 servers_requires_quiesce(const struct instance *inst)
 {
     return servers_meta_is(inst, PROP_OS_REQUIRE_QUIESCE, "yes");
+}
+
+const char *
+servers_flavor(const struct instance *inst)
+{
+    return instance_meta(inst, META_FLAVOR);
 }
 
 int
@@ -313,6 +320,8 @@ servers_new_record(struct svc *svc, const struct caller *who,
         (require && strcmp(require, "yes") == 0 &&
          instance_meta_set(inst, PROP_OS_REQUIRE_QUIESCE, "yes",
                            errp) < 0) ||
+        (spec->flavor &&
+         instance_meta_set(inst, META_FLAVOR, spec->flavor, errp) < 0) ||
         instance_meta_set(inst, META_VM_STATE, "building", errp) <
             0) {
         instance_free(inst);
@@ -386,6 +395,7 @@ servers_create(struct svc *svc, const struct caller *who,
     CLEANUP_FREE char *root = NULL;
     CLEANUP_FREE char *base = NULL;
     bool inserted = false, made_dir = false;
+    char req[ACTIONS_REQ_LEN];
 
     if (spec->name == NULL || *spec->name == '\0') {
         error_setg(errp, ERR_INVALID, "a server needs a name");
@@ -412,6 +422,7 @@ servers_create(struct svc *svc, const struct caller *who,
         goto fail;
     }
     inserted = true;
+    actions_start(svc, who, inst->id, "create", req);
     dir = datadir_instance_dir(svc_dir(svc), inst->id);
     root = xasprintf("%s/root.qcow2", dir);
     made_dir = true;
@@ -422,6 +433,7 @@ servers_create(struct svc *svc, const struct caller *who,
         servers_boot(svc, inst, errp) < 0) {
         goto fail;
     }
+    actions_finish(svc, inst->id, req, NULL);
     lock_release(lk);
     image_free(img);
     if (catalog_instance_get(cat, inst->id, out, NULL) < 0) {
@@ -479,24 +491,18 @@ servers_find_locked(struct svc *svc, const struct caller *who,
     return 0;
 }
 
-/* Run VERB on REF's domain under its lock. */
+/* Run VERB on INST's domain, its lock held. */
 static int
-servers_act(struct svc *svc, const struct caller *who, const char *ref,
-            char verb, int timeout_s, struct error **errp)
+servers_act_locked(struct svc *svc, struct hv *hv,
+                   const struct instance *inst, char verb, int timeout_s,
+                   struct error **errp)
 {
-    struct instance *inst = NULL;
     struct servers_domain sd;
-    struct lock *lk = NULL;
-    struct hv *hv = svc_hv(svc, errp);
     bool clean = false;
     int r = -1;
 
-    if (hv == NULL ||
-        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
-        return -1;
-    }
     if (servers_domain(svc, inst, &sd, errp) < 0) {
-        goto out;
+        return -1;
     }
     switch (verb) {
     case 'S':
@@ -523,7 +529,30 @@ servers_act(struct svc *svc, const struct caller *who, const char *ref,
         break;
     }
     servers_domain_clear(&sd);
-out:
+    return r;
+}
+
+/* Run VERB on REF's domain under its lock, recorded as ACTION. */
+static int
+servers_act(struct svc *svc, const struct caller *who, const char *ref,
+            char verb, int timeout_s, const char *action,
+            struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct lock *lk = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+    struct error *err = NULL;
+    char req[ACTIONS_REQ_LEN];
+    int r;
+
+    if (hv == NULL ||
+        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
+        return -1;
+    }
+    actions_start(svc, who, inst->id, action, req);
+    r = servers_act_locked(svc, hv, inst, verb, timeout_s, &err);
+    actions_finish(svc, inst->id, req, err);
+    error_propagate(errp, err);
     lock_release(lk);
     instance_free(inst);
     return r;
@@ -533,21 +562,54 @@ int
 servers_start(struct svc *svc, const struct caller *who, const char *ref,
               struct error **errp)
 {
-    return servers_act(svc, who, ref, 'S', 0, errp);
+    return servers_act(svc, who, ref, 'S', 0, "start", errp);
 }
 
 int
 servers_stop(struct svc *svc, const struct caller *who, const char *ref,
              int timeout_s, struct error **errp)
 {
-    return servers_act(svc, who, ref, 's', timeout_s, errp);
+    return servers_act(svc, who, ref, 's', timeout_s, "stop", errp);
 }
 
 int
 servers_pause(struct svc *svc, const struct caller *who, const char *ref,
               bool pause, struct error **errp)
 {
-    return servers_act(svc, who, ref, pause ? 'p' : 'u', 0, errp);
+    return servers_act(svc, who, ref, pause ? 'p' : 'u', 0,
+                       pause ? "pause" : "unpause", errp);
+}
+
+int
+servers_reboot(struct svc *svc, const struct caller *who, const char *ref,
+               bool hard, int timeout_s, struct error **errp)
+{
+    struct instance *inst = NULL;
+    struct lock *lk = NULL;
+    struct hv *hv = svc_hv(svc, errp);
+    struct error *err = NULL;
+    struct hv_state st;
+    char req[ACTIONS_REQ_LEN];
+    int r;
+
+    if (hv == NULL ||
+        servers_find_locked(svc, who, ref, true, &inst, &lk, errp) < 0) {
+        return -1;
+    }
+    actions_start(svc, who, inst->id, "reboot", req);
+    r = servers_state(svc, inst, &st, &err);
+    if (r == 0 && strcmp(st.status, "SHUTOFF") != 0) {
+        r = servers_act_locked(svc, hv, inst, 's', hard ? 0 : timeout_s,
+                               &err);
+    }
+    if (r == 0) {
+        r = servers_act_locked(svc, hv, inst, 'S', 0, &err);
+    }
+    actions_finish(svc, inst->id, req, err);
+    error_propagate(errp, err);
+    lock_release(lk);
+    instance_free(inst);
+    return r;
 }
 
 int
@@ -696,27 +758,30 @@ servers_attach_volume(struct svc *svc, const struct caller *who,
     struct hv_state st;
     struct hv_disk disk;
     struct volume *vol = NULL;
+    struct error *err = NULL;
     bool attached = false;
+    char req[ACTIONS_REQ_LEN] = "";
     int index, r = -1;
 
-    if (servers_vol_begin(svc, who, sref, vref, &op, errp) < 0) {
+    if (servers_vol_begin(svc, who, sref, vref, &op, &err) < 0) {
         goto out;
     }
-    if (catalog_volume_attach(cat, op.vol->id, op.inst->id, &index, errp) <
+    actions_start(svc, who, op.inst->id, "attach_volume", req);
+    if (catalog_volume_attach(cat, op.vol->id, op.inst->id, &index, &err) <
         0) {
         goto out;
     }
     attached = true;
     if (index > SERVERS_MAX_VOLUMES) {
-        error_setg(errp, ERR_CONFLICT,
+        error_setg(&err, ERR_CONFLICT,
                    "server %s has no free volume slot (at most %d, "
                    "numbered in attachment order)",
                    op.inst->name, SERVERS_MAX_VOLUMES);
         goto out;
     }
-    if (catalog_volume_get(cat, op.vol->id, &vol, errp) < 0 ||
-        servers_domain(svc, op.inst, &sd, errp) < 0 ||
-        hv_state(op.hv, &sd.d, &st, errp) < 0) {
+    if (catalog_volume_get(cat, op.vol->id, &vol, &err) < 0 ||
+        servers_domain(svc, op.inst, &sd, &err) < 0 ||
+        hv_state(op.hv, &sd.d, &st, &err) < 0) {
         goto out;
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
@@ -724,11 +789,15 @@ servers_attach_volume(struct svc *svc, const struct caller *who,
         goto out;
     }
     volumes_hv_disk(svc, vol, &disk);
-    r = hv_disk_attach(op.hv, &sd.d, &disk, errp);
+    r = hv_disk_attach(op.hv, &sd.d, &disk, &err);
 out:
     if (r < 0 && attached) {
         catalog_volume_detach(cat, op.vol->id, op.inst->id, NULL);
     }
+    if (req[0]) {
+        actions_finish(svc, op.inst->id, req, r < 0 ? err : NULL);
+    }
+    error_propagate(errp, err);
     servers_domain_clear(&sd);
     volume_free(vol);
     servers_vol_end(&op);
@@ -743,38 +812,45 @@ servers_detach_volume(struct svc *svc, const struct caller *who,
     struct servers_domain sd = {0};
     struct hv_state st;
     struct hv_disk disk;
+    struct error *err = NULL;
+    char req[ACTIONS_REQ_LEN] = "";
     int r = -1;
 
-    if (servers_vol_begin(svc, who, sref, vref, &op, errp) < 0) {
+    if (servers_vol_begin(svc, who, sref, vref, &op, &err) < 0) {
         goto out;
     }
     if (op.vol->instance_id == NULL ||
         strcmp(op.vol->instance_id, op.inst->id) != 0) {
-        error_setg(errp, ERR_CONFLICT,
+        error_setg(&err, ERR_CONFLICT,
                    "volume %s is not attached to server %s",
                    op.vol->name ? op.vol->name : op.vol->id, op.inst->name);
         goto out;
     }
-    if (servers_domain(svc, op.inst, &sd, errp) < 0 ||
-        hv_state(op.hv, &sd.d, &st, errp) < 0) {
+    actions_start(svc, who, op.inst->id, "detach_volume", req);
+    if (servers_domain(svc, op.inst, &sd, &err) < 0 ||
+        hv_state(op.hv, &sd.d, &st, &err) < 0) {
         goto out;
     }
     if (strcmp(st.status, "PAUSED") == 0) {
         /* A paused guest cannot answer the unplug request. */
-        error_setg(errp, ERR_CONFLICT,
+        error_setg(&err, ERR_CONFLICT,
                    "server %s is paused: unpause it to detach a volume",
                    op.inst->name);
         goto out;
     }
     if (strcmp(st.status, "SHUTOFF") != 0) {
         volumes_hv_disk(svc, op.vol, &disk);
-        if (hv_disk_detach(op.hv, &sd.d, &disk, errp) < 0) {
+        if (hv_disk_detach(op.hv, &sd.d, &disk, &err) < 0) {
             goto out;
         }
     }
     r = catalog_volume_detach(svc_catalog(svc), op.vol->id, op.inst->id,
-                              errp);
+                              &err);
 out:
+    if (req[0]) {
+        actions_finish(svc, op.inst->id, req, r < 0 ? err : NULL);
+    }
+    error_propagate(errp, err);
     servers_domain_clear(&sd);
     servers_vol_end(&op);
     return r;

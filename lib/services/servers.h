@@ -7,9 +7,10 @@
  * the hypervisor (hv_state), so a QEMU that died shows SHUTOFF with a
  * fault, never a stale ACTIVE.
  *
- * Operations that change a server take its instance lock.  Every
- * function takes the caller: a member sees and acts only on its
- * project's servers (another project's is "not found").
+ * Operations that change a server take its instance lock and are
+ * recorded as its actions (actions.h).  Every function takes the caller:
+ * a member sees and acts only on its project's servers (another
+ * project's is "not found").
  *
  * Several hosts may share one catalog (svc.h): a server belongs to the
  * host that created it (its host, Nova's OS-EXT-SRV-ATTR:host), where its
@@ -45,6 +46,8 @@ struct servers_new {
                          * larger of 256 and its min_ram */
     int cpus;           /* 0: the image's vmsnap_cpus, else 1 */
     const char *accel;  /* "kvm", "tcg", "auto" or NULL (the setting) */
+    const char *flavor; /* the flavor's ID to record (its size is given
+                         * above), or NULL */
 };
 
 /* A server's domain as the hypervisor driver wants it, with the storage
@@ -96,6 +99,13 @@ int servers_pause(struct svc *svc, const struct caller *who, const char *ref,
 int servers_delete(struct svc *svc, const struct caller *who, const char *ref,
                    struct error **errp);
 
+/* Reboot server REF: stop it (HARD: at once; else cleanly, forced after
+ * TIMEOUT_S seconds) and start it again.  A stopped server is started.
+ */
+int servers_reboot(struct svc *svc, const struct caller *who,
+                   const char *ref, bool hard, int timeout_s,
+                   struct error **errp);
+
 /* The path of server REF's serial console log (caller frees). */
 int servers_console_path(struct svc *svc, const struct caller *who,
                          const char *ref, char **path, struct error **errp);
@@ -131,6 +141,9 @@ void servers_domain_clear(struct servers_domain *sd);
 bool servers_has_agent(const struct instance *inst);
 bool servers_stopped_cleanly(const struct instance *inst);
 bool servers_requires_quiesce(const struct instance *inst);
+
+/* The ID of the flavor INST was made from (borrowed), or NULL. */
+const char *servers_flavor(const struct instance *inst);
 
 /* Record that the user asked for STATE ("active", "paused", "stopped")
  * and, unless NULL, how the last shutdown went.

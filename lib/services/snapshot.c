@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actions.h"
 #include "cleanup.h"
 #include "images.h"
 #include "log.h"
@@ -41,6 +42,8 @@ struct snap {
     struct servers_domain dom;      /* its domain */
     struct image *img;              /* the new image, as requested */
     bool all_volumes;               /* from the request */
+    bool delete_failed;             /* from the request */
+    const char *request_id;         /* the action to finish, or NULL */
     int freeze_timeout_ms;          /* from the request or the setting */
     struct snap_disk disks[SNAP_MAX_DISKS]; /* root first, then volumes */
     size_t ndisks;                  /* entries used in disks */
@@ -189,19 +192,29 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
     struct image *src = NULL, *img = NULL;
     CLEANUP_JSON_PUT json_object *req = NULL;
     bool tasked = false, inserted = false;
+    char action[ACTIONS_REQ_LEN] = "";
+    struct error *err = NULL;
 
     if (opts->freeze_timeout_ms < 0 || opts->freeze_timeout_ms > 600000) {
         error_setg(errp, ERR_INVALID,
                    "the freeze timeout must be between 1 and 600 s");
         return -1;
     }
-    if (servers_find(svc, who, ref, &inst, errp) < 0 ||
-        svc_must_be_local(svc, inst, errp) < 0 ||
-        snap_check_name(svc, opts->name, errp) < 0 ||
-        catalog_image_get(cat, inst->image_id, &src, errp) < 0) {
+    if (servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
+        return -1;
+    }
+    actions_start(svc, who, inst->id,
+                  opts->backup_type ? "createBackup" : "createImage",
+                  action);
+    if (snap_check_name(svc, opts->name, &err) < 0 ||
+        catalog_image_get(cat, inst->image_id, &src, &err) < 0) {
         goto fail;
     }
-    img = snap_new_record(who, inst, src, opts, errp);
+    img = snap_new_record(who, inst, src, opts, &err);
     if (img == NULL) {
         goto fail;
     }
@@ -209,11 +222,11 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
      * before anything is recorded.
      */
     if (catalog_instance_set_task(cat, inst->id, NULL, "image_snapshot",
-                                  errp) < 0) {
+                                  &err) < 0) {
         goto fail;
     }
     tasked = true;
-    if (catalog_image_insert(cat, img, errp) < 0) {
+    if (catalog_image_insert(cat, img, &err) < 0) {
         goto fail;
     }
     inserted = true;
@@ -224,6 +237,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
                            json_object_new_boolean(opts->all_volumes));
     json_object_object_add(req, "freeze_timeout_ms",
                            json_object_new_int(opts->freeze_timeout_ms));
+    json_object_object_add(req, "delete_failed",
+                           json_object_new_boolean(opts->delete_failed));
+    json_object_object_add(req, "request_id",
+                           json_object_new_string(action));
     if (opts->backup_type) {
         json_object_object_add(req, "backup_type",
                                json_object_new_string(opts->backup_type));
@@ -231,8 +248,8 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
                                json_object_new_int(opts->rotation));
     }
     if (task_create(svc, who, kind->name, "server", inst->id, img->id, req,
-                    taskp, errp) < 0 ||
-        catalog_image_get(cat, img->id, imgp, errp) < 0) {
+                    taskp, &err) < 0 ||
+        catalog_image_get(cat, img->id, imgp, &err) < 0) {
         goto fail;
     }
     image_free(img);
@@ -248,6 +265,8 @@ fail:
         catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                   NULL);
     }
+    actions_finish(svc, inst->id, action, err);
+    error_propagate(errp, err);
     image_free(img);
     image_free(src);
     instance_free(inst);
@@ -600,7 +619,7 @@ snap_cleanup_failed(struct snap *s, const char *reason)
     /* The image goes (or loses its mapping) first: the catalog keeps a
      * volume snapshot that an image's block_device_mapping names.
      */
-    if (task_in_background(s->task)) {
+    if (task_in_background(s->task) && !s->delete_failed) {
         catalog_image_set_bdm(cat, s->img->id, NULL, 0, NULL);
         catalog_image_transition(cat, s->img->id, NULL, "killed", reason,
                                  NULL);
@@ -648,6 +667,13 @@ snap_load(struct snap *s, json_object *req, struct error **errp)
     }
     if (json_object_object_get_ex(req, "all_volumes", &v)) {
         s->all_volumes = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(req, "delete_failed", &v)) {
+        s->delete_failed = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(req, "request_id", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        s->request_id = json_object_get_string(v);
     }
     s->freeze_timeout_ms = svc_config(s->svc)->freeze_timeout_ms;
     if (json_object_object_get_ex(req, "freeze_timeout_ms", &v) &&
@@ -732,12 +758,45 @@ out:
     if (s.inst) {
         catalog_instance_set_task(cat, s.inst->id, "image_snapshot", NULL,
                                   NULL);
+        actions_finish(svc, s.inst->id, s.request_id, r < 0 ? local : NULL);
     }
     lock_release(mlk);
     lock_release(ilk);
     snap_free(&s);
     error_propagate(errp, local);
     return r;
+}
+
+/* Did TASK's request ask for its image to go on failure? */
+static bool
+snap_recover_deletes(const struct task *task)
+{
+    json_object *req = task->request ? json_tokener_parse(task->request)
+                                     : NULL;
+    json_object *v;
+    bool r = req && json_object_object_get_ex(req, "delete_failed", &v) &&
+             json_object_get_boolean(v);
+
+    json_object_put(req);
+    return r;
+}
+
+/* The action of TASK on server ID ends with the process that died. */
+static void
+snap_recover_action(struct svc *svc, const char *id, const struct task *task)
+{
+    json_object *req = task->request ? json_tokener_parse(task->request)
+                                     : NULL;
+    json_object *v;
+    struct error *err = NULL;
+
+    if (req && json_object_object_get_ex(req, "request_id", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        error_setg(&err, ERR_GENERIC, "the process making it died");
+        actions_finish(svc, id, json_object_get_string(v), err);
+        error_free(err);
+    }
+    json_object_put(req);
 }
 
 /* After a process died while making a snapshot: the image is killed, the
@@ -769,6 +828,12 @@ snapshot_recover(struct svc *svc, const struct task *task)
     }
     if (killed) {
         catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);
+        /* Killed by the compare-and-set above; a request that asked for
+         * its image to go on failure has it deleted.
+         */
+        if (snap_recover_deletes(task)) {
+            catalog_image_delete(cat, img->id, NULL);
+        }
         if (img->location) {
             blob_remove(svc_blob(svc), img->location, NULL);
         } else {
@@ -799,6 +864,7 @@ snapshot_recover(struct svc *svc, const struct task *task)
             catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                       NULL);
         }
+        snap_recover_action(svc, inst->id, task);
     }
     image_free(img);
     instance_free(inst);

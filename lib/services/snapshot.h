@@ -37,8 +37,10 @@
  * vmsnap_hold_ms (the part vmsnap controls: the agent's freeze reply to
  * the thaw request), vmsnap_point_in_time and vmsnap_copy_ms.
  * On failure the data and the driver's temporary nodes are removed; the
- * image record is deleted when the task ran in the foreground, and left
- * killed with the reason when it ran in the background.
+ * image record is deleted when the task ran in the foreground (or the
+ * request asked for delete_failed), and left killed with the reason when
+ * it ran in the background.  The request and its end are recorded as the
+ * server's action createImage or createBackup (actions.h).
  */
 #ifndef VMSNAP_SNAPSHOT_H
 #define VMSNAP_SNAPSHOT_H
@@ -60,6 +62,10 @@ struct snapshot_opts {
     size_t nextra;                  /* entries in extra_props */
     const char *backup_type;        /* backups: their type, else NULL */
     int rotation;                   /* backups: how many to keep */
+    bool delete_failed;             /* on failure the image goes, also
+                                     * when the task runs in a worker
+                                     * (Nova's way: a client waiting for
+                                     * it sees it vanish, never "killed") */
 };
 
 /* Ask for a snapshot of server REF as OPTS says.  On success *IMG (caller

@@ -36,6 +36,10 @@ struct caller {
     const char *project_id;  /* the project acted in, or NULL for the
                               * default project */
     bool admin;              /* role admin: sees and acts on everything */
+    const char *request_id;  /* the request this is done for
+                              * ("req-<uuid>": the REST API's), named in
+                              * the instance actions recorded; NULL: a
+                              * new one per action */
 };
 
 /* Open a context with CFG (borrowed; must outlive the context): the data

@@ -290,14 +290,40 @@ task_exec_worker(struct svc *svc, const char *prog, const char *id)
     _exit(127);
 }
 
+/* Task ID will never run: it is recorded as failed with WHY, and what
+ * was made for it is undone by its kind's recovery among KINDS (none
+ * when KINDS is NULL).
+ */
+static void
+task_abandon(struct svc *svc, const struct task_kind *const *kinds,
+             const char *id, const char *why)
+{
+    struct task_result lost = {"failed", NULL, why, "io"};
+    const struct task_kind *kind;
+    struct task *t = NULL;
+
+    if (catalog_task_get(svc_catalog(svc), id, &t, NULL) < 0) {
+        return;
+    }
+    if (strcmp(t->state, "queued") == 0 &&
+        catalog_task_finish(svc_catalog(svc), id, &lost, NULL) == 0 &&
+        kinds && (kind = task_kind_named(kinds, t->kind)) != NULL &&
+        kind->recover) {
+        kind->recover(svc, t);
+    }
+    task_free(t);
+}
+
 int
-task_spawn(struct svc *svc, const char *id, struct error **errp)
+task_spawn_kinds(struct svc *svc, const struct task_kind *const *kinds,
+                 const char *id, struct error **errp)
 {
     CLEANUP_FREE char *prog = task_worker_program(svc, errp);
     pid_t pid;
     int status;
 
     if (prog == NULL) {
+        task_abandon(svc, kinds, id, "no worker program");
         return -1;
     }
     fflush(NULL);
@@ -307,6 +333,7 @@ task_spawn(struct svc *svc, const char *id, struct error **errp)
     pid = fork();
     if (pid < 0) {
         error_setg_errno(errp, ERR_IO, errno, "fork");
+        task_abandon(svc, kinds, id, "the worker could not be started");
         return -1;
     }
     if (pid == 0) {
@@ -321,17 +348,22 @@ task_spawn(struct svc *svc, const char *id, struct error **errp)
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         error_setg(errp, ERR_IO, "cannot start the worker");
+        task_abandon(svc, kinds, id, "the worker could not be started");
         return -1;
     }
     if (task_wait(svc, id, NULL, TASK_CLAIM_TIMEOUT_MS, errp) < 0) {
-        struct task_result lost = {"failed", NULL, "the worker did not start",
-                                   "io"};
-
-        catalog_task_finish(svc_catalog(svc), id, &lost, NULL);
+        /* A worker that claims it after all finds it failed. */
+        task_abandon(svc, kinds, id, "the worker did not start");
         error_prepend(errp, "the worker did not take task %s: ", id);
         return -1;
     }
     return 0;
+}
+
+int
+task_spawn(struct svc *svc, const char *id, struct error **errp)
+{
+    return task_spawn_kinds(svc, NULL, id, errp);
 }
 
 int

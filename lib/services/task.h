@@ -75,9 +75,14 @@ int task_execute(struct svc *svc, const struct task_kind *const *kinds,
 
 /* Start a worker process for task ID (fork+exec of vmsnap-worker, in its
  * own session, its output in the data directory's logs/task-ID.log) and
- * wait until it has taken the task.  The worker outlives us.
+ * wait until it has taken the task.  The worker outlives us.  When no
+ * worker takes it, the task fails (task_spawn_kinds: and its kind's
+ * recovery among KINDS undoes what was made for it, the image a snapshot
+ * was to fill, the server's busy mark; runner_spawn passes every kind).
  */
 int task_spawn(struct svc *svc, const char *id, struct error **errp);
+int task_spawn_kinds(struct svc *svc, const struct task_kind *const *kinds,
+                     const char *id, struct error **errp);
 
 /* Wait until task ID reaches phase PHASE or ends, at most TIMEOUT_MS.
  * Returns 0 when it did (the task may have failed: read it), -1 with

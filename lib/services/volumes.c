@@ -365,3 +365,157 @@ volumes_from_image_set(struct svc *svc, const struct caller *who,
     }
     return 0;
 }
+
+/* ---- Snapshots of one volume ------------------------------------------ */
+
+int
+volumes_snapshot_request(struct svc *svc, const struct caller *who,
+                         const char *ref, const char *name,
+                         struct volume_snapshot **out, struct task **task,
+                         struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_JSON_PUT json_object *req = NULL;
+    struct volume_snapshot *vs = NULL;
+    struct volume *vol = NULL;
+    int r = -1;
+
+    if (name == NULL || *name == '\0') {
+        error_setg(errp, ERR_INVALID, "a volume snapshot needs a name");
+        return -1;
+    }
+    if (volumes_find(svc, who, ref, &vol, errp) < 0) {
+        return -1;
+    }
+    if (strcmp(vol->status, "available") != 0 || vol->instance_id) {
+        error_setg(errp, ERR_CONFLICT,
+                   "volume %s is %s: only a detached volume is snapshotted "
+                   "alone (an attached one is taken with its server: "
+                   "server image create)",
+                   vol->name ? vol->name : vol->id, vol->status);
+        goto out;
+    }
+    vs = xcalloc(1, sizeof(*vs));
+    util_uuid_new(vs->id);
+    vs->name = xstrdup(name);
+    vs->volume_id = xstrdup(vol->id);
+    vs->status = xstrdup("creating");
+    vs->size = vol->size;
+    vs->project_id = vol->project_id ? xstrdup(vol->project_id) : NULL;
+    if (catalog_volume_snapshot_insert(cat, vs, errp) < 0) {
+        goto out;
+    }
+    req = json_object_new_object();
+    json_object_object_add(req, "volume", json_object_new_string(vol->id));
+    json_object_object_add(req, "snapshot", json_object_new_string(vs->id));
+    if (task_create(svc, who, volumes_snapshot_task_kind.name,
+                    "volume_snapshot", vs->id, NULL, req, task, errp) < 0) {
+        catalog_volume_snapshot_delete(cat, vs->id, NULL);
+        goto out;
+    }
+    r = catalog_volume_snapshot_get(cat, vs->id, out, errp);
+out:
+    volume_snapshot_free(vs);
+    volume_free(vol);
+    return r;
+}
+
+/* A string member of a task's request, or NULL. */
+static const char *
+volumes_req_str(json_object *req, const char *key)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(req, key, &v) &&
+        json_object_is_type(v, json_type_string)) {
+        return json_object_get_string(v);
+    }
+    return NULL;
+}
+
+static void
+volumes_on_convert(double pct, void *opaque)
+{
+    progress_report(opaque, "copy", pct);
+}
+
+static int
+volumes_snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
+                     char **result, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    const char *vid = volumes_req_str(req, "volume");
+    const char *sid = volumes_req_str(req, "snapshot");
+    struct volume_snapshot_data data = {0};
+    CLEANUP_FREE char *src = NULL, *key = NULL, *path = NULL;
+    CLEANUP_FREE char *location = NULL;
+    struct error *err = NULL;
+
+    if (!util_is_uuid(vid) || !util_is_uuid(sid)) {
+        error_setg(errp, ERR_INVALID, "volume snapshot task without its "
+                   "volume or snapshot");
+        return -1;
+    }
+    *result = NULL;
+    src = datadir_volume_file(svc_dir(svc), vid);
+    key = xasprintf("volume-snapshots/%s.qcow2", sid);
+    task_phase(t, "copy");
+    if (blob_create(svc_blob(svc), key, &path, &err) < 0 ||
+        qemuimg_convert(src, "qcow2", path, "qcow2", volumes_on_convert,
+                        (void *)task_progress(t), &err) < 0 ||
+        blob_commit(svc_blob(svc), key, path, NULL, &location, &err) < 0) {
+        goto fail;
+    }
+    data.size = -1;
+    {
+        struct volume_snapshot *vs = NULL;
+
+        if (catalog_volume_snapshot_get(cat, sid, &vs, &err) < 0) {
+            blob_remove(svc_blob(svc), location, NULL);
+            goto fail_recorded;
+        }
+        data.size = vs->size;
+        volume_snapshot_free(vs);
+    }
+    data.location = location;
+    if (catalog_volume_snapshot_set_data(cat, sid, &data, &err) < 0 ||
+        catalog_volume_snapshot_transition(cat, sid, "creating", "available",
+                                           &err) < 0) {
+        blob_remove(svc_blob(svc), location, NULL);
+        goto fail_recorded;
+    }
+    return 0;
+
+fail:
+    blob_discard(svc_blob(svc), key);
+fail_recorded:
+    /* Cinder's way: the snapshot stays, in status error, for its owner to
+     * see and delete.
+     */
+    catalog_volume_snapshot_transition(cat, sid, NULL, "error", NULL);
+    error_propagate(errp, err);
+    return -1;
+}
+
+/* A worker that died while copying: the snapshot is in error, its data
+ * gone.
+ */
+static void
+volumes_snapshot_recover(struct svc *svc, const struct task *task)
+{
+    CLEANUP_FREE char *key = NULL;
+
+    if (task->target_id == NULL) {
+        return;
+    }
+    key = xasprintf("volume-snapshots/%s.qcow2", task->target_id);
+    blob_discard(svc_blob(svc), key);
+    catalog_volume_snapshot_transition(svc_catalog(svc), task->target_id,
+                                       "creating", "error", NULL);
+}
+
+const struct task_kind volumes_snapshot_task_kind = {
+    .name = "volume_snapshot",
+    .run = volumes_snapshot_run,
+    .recover = volumes_snapshot_recover,
+};

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "hv.h"
 #include "svc.h"
+#include "task.h"
 
 /* What "volume create" asks for: exactly one of SIZE, SNAPSHOT, IMAGE. */
 struct volumes_new {
@@ -66,6 +67,24 @@ int volumes_snapshot_list(struct svc *svc, const struct caller *who,
                           struct error **errp);
 int volumes_snapshot_delete(struct svc *svc, const struct caller *who,
                             const char *ref, struct error **errp);
+
+/* Ask for a snapshot of volume REF named NAME (Cinder's POST /snapshots):
+ * the volume must be available (detached: an attached volume is
+ * snapshotted with its server, all volumes at one instant, by snapshot.h).
+ * *OUT (caller frees) is the new record, creating, and *TASK (caller
+ * frees) the task that copies the volume into the image store and makes
+ * it available (or error, with the reason logged, when the copy fails):
+ * run it or start it.  While it copies, the volume cannot be opened for
+ * writing (qemu-img holds its lock), so attaching it to a running server
+ * fails cleanly.
+ */
+int volumes_snapshot_request(struct svc *svc, const struct caller *who,
+                             const char *ref, const char *name,
+                             struct volume_snapshot **out, struct task **task,
+                             struct error **errp);
+
+/* The task kind that copies a volume into its snapshot. */
+extern const struct task_kind volumes_snapshot_task_kind;
 
 /* The local file of volume snapshot VS's data (caller frees). */
 int volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,

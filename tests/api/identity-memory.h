@@ -11,7 +11,7 @@
 #ifndef VMSNAP_TEST_IDENTITY_MEMORY_H
 #define VMSNAP_TEST_IDENTITY_MEMORY_H
 
-#include "identity.h"
+#include "identity-backend.h"
 
 extern const struct identity_ops identity_memory_ops;
 

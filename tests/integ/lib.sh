@@ -8,37 +8,7 @@ set -u
 : "${VMSNAP:?VMSNAP must name the vmsnap binary}"
 : "${SRCDIR:?SRCDIR must name the source tree}"
 
-T_COUNT=0
-T_FAILED=0
-
-ok() {  # ok CONDITION-EXIT-STATUS DESCRIPTION
-    local rc=$1
-    shift
-    T_COUNT=$((T_COUNT + 1))
-    if [ "$rc" -eq 0 ]; then
-        echo "ok $T_COUNT - $*"
-    else
-        echo "not ok $T_COUNT - $*"
-        T_FAILED=$((T_FAILED + 1))
-    fi
-}
-
-check() {  # check DESCRIPTION -- COMMAND...: ok if COMMAND succeeds
-    local desc=$1
-    shift
-    [ "$1" = "--" ] && shift
-    "$@" >/dev/null 2>&1
-    ok $? "$desc"
-}
-
-diag() {
-    printf '%s\n' "$*" | sed 's/^/# /'
-}
-
-done_testing() {
-    echo "1..$T_COUNT"
-    [ "$T_FAILED" -eq 0 ]
-}
+. "$SRCDIR/tests/tap.sh"
 
 # The statuses of all images, one a line; fails (and prints nothing) if
 # vmsnap fails or lists nothing, so that checks on it cannot pass

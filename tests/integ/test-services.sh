@@ -11,20 +11,7 @@ services=$SRCDIR/scripts/services.sh
 T_DIR=$(mktemp -d /tmp/vmsnap-services-test.XXXXXX)
 chmod 755 "$T_DIR"
 export VMSNAP_SERVICES_DIR=$T_DIR/services
-n=0
-failed=0
-
-ok() {  # ok STATUS DESCRIPTION
-    local rc=$1
-    shift
-    n=$((n + 1))
-    if [ "$rc" -eq 0 ]; then
-        echo "ok $n - $*"
-    else
-        echo "not ok $n - $*"
-        failed=$((failed + 1))
-    fi
-}
+. "$SRCDIR/tests/tap.sh"
 
 alive() {  # alive PID: running (a zombie does not count)
     local state
@@ -118,5 +105,4 @@ out3=$(bash "$services" up pg 2>/dev/null) && eval "$out3" &&
     [ "$(psql "$VMSNAP_CATALOG" -XAtc 'select x from t' 2>&1)" = 7 ]
 ok $? "up again: the same cluster, its data kept"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing

@@ -67,18 +67,31 @@ check "crash-consistent snapshot shows needs_recovery (the check can fail)" -- \
 
 # --no-wait returns once the point in time is fixed, while QEMU still
 # copies (slowed down here so that it is still saving when we look).
-st=$(VMSNAP_COPY_RATE_LIMIT=$((32 << 20)) \
+st=$(VMSNAP_COPY_RATE_LIMIT=$((8 << 20)) \
      vmsnap server image create --no-wait --name async1 src -f value -c status)
 ok $? "--no-wait snapshot"
 check "  returns while the copy runs: saving" -- test "$st" = saving
 check "  image list shows it saving" -- test \
     "$(vmsnap image list --name async1 -f value -c Status)" = saving
+# The lost update of issue 8: a property set while the copy runs must
+# outlive the image's activation, which once rewrote the whole record.
+vmsnap image set --property while_saving=kept async1
+ok $? "  image set --property while it is saving"
+check "  delete is refused while it is being made" -- bash -c \
+    "! \"$VMSNAP\" image delete async1 2>/dev/null"
+tid=$(vmsnap task list --target "$(prop async1 instance_uuid)" \
+      -f value -c ID -c State | awk '$2 == "running" { print $1; exit }')
+check "  task list shows its task running" -- test -n "$tid"
 for i in $(seq 1 120); do
     [ "$(vmsnap image show async1 -f value -c status)" = active ] && break
     sleep 1
 done
 check "  becomes active" -- test "$(vmsnap image show async1 -f value -c status)" = active
 check "  and is clean" -- test "$(ext4_state async1)" = clean
+check "  the property set while saving is kept" -- \
+    test "$(prop async1 while_saving)" = kept
+check "  its task has succeeded" -- \
+    test "$(vmsnap task show "$tid" -f value -c state)" = succeeded
 
 # A background copy that fails leaves the image killed, with the reason
 # that image show prints, and no data.

@@ -17,8 +17,8 @@
  * Strings passed in are borrowed for the call.  Records passed out are
  * filled in the caller's memory or allocated as the function says.
  */
-#ifndef VMSNAPD_IDENTITY_H
-#define VMSNAPD_IDENTITY_H
+#ifndef VMSNAPD_IDENTITY_BACKEND_H
+#define VMSNAPD_IDENTITY_BACKEND_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,10 +91,14 @@ struct identity_user {
     bool enabled;                     /* may log in */
 };
 
+struct svcpool;
+
 /* What a backend is opened with. */
 struct identity_open_args {
-    const char *data_dir;    /* the data directory, or NULL */
-    const char *config_file; /* --config FILE, or NULL */
+    const char *data_dir;      /* the data directory, or NULL */
+    const char *config_file;   /* --config FILE, or NULL */
+    struct svcpool *services;  /* the daemon's service contexts
+                                * (svcpool.h), borrowed until close */
 };
 
 struct identity_ops {
