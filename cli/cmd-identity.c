@@ -13,6 +13,7 @@
 #include "identity.h"
 #include "password.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 static const char *const user_fields[] = {
     "created_at", "enabled", "id", "name", "project", "project_id", "roles",
@@ -89,7 +90,7 @@ identity_user_print(struct cli *cli, struct user *u, struct project *p,
     int r;
 
     output_add_str(out, "created_at", u->created_at);
-    output_add_field(out, "enabled", json_object_new_boolean(u->enabled));
+    output_add_field(out, "enabled", xjson_bool(u->enabled));
     output_add_str(out, "id", u->id);
     output_add_str(out, "name", u->name);
     output_add_str(out, "project", p ? p->name : NULL);
@@ -165,14 +166,14 @@ user_list(struct cli *cli, const struct cli_args *a)
     for (i = 0; i < n; i++) {
         json_object *row[5];
 
-        row[0] = json_object_new_string(list[i].user->id);
-        row[1] = json_object_new_string(list[i].user->name);
+        row[0] = xjson_string(list[i].user->id);
+        row[1] = xjson_string(list[i].user->name);
         row[2] = list[i].project
-                     ? json_object_new_string(list[i].project->name)
+                     ? xjson_string(list[i].project->name)
                      : NULL;
-        row[3] = json_object_new_string(
+        row[3] = xjson_string(
             identity_roles_text(list[i].admin, list[i].member));
-        row[4] = json_object_new_boolean(list[i].user->enabled);
+        row[4] = xjson_bool(list[i].user->enabled);
         output_add_row(out, row);
     }
     identity_user_info_free(list, n);
@@ -257,7 +258,7 @@ project_print(struct cli *cli, struct project *p)
 
     output_add_str(out, "created_at", p->created_at);
     output_add_str(out, "description", p->description);
-    output_add_field(out, "enabled", json_object_new_boolean(p->enabled));
+    output_add_field(out, "enabled", xjson_bool(p->enabled));
     output_add_str(out, "id", p->id);
     output_add_str(out, "name", p->name);
     project_free(p);
@@ -306,12 +307,12 @@ project_list(struct cli *cli, const struct cli_args *a)
     for (i = 0; i < n; i++) {
         json_object *row[4];
 
-        row[0] = json_object_new_string(list[i]->id);
-        row[1] = json_object_new_string(list[i]->name);
+        row[0] = xjson_string(list[i]->id);
+        row[1] = xjson_string(list[i]->name);
         row[2] = list[i]->description
-                     ? json_object_new_string(list[i]->description)
+                     ? xjson_string(list[i]->description)
                      : NULL;
-        row[3] = json_object_new_boolean(list[i]->enabled);
+        row[3] = xjson_bool(list[i]->enabled);
         output_add_row(out, row);
     }
     project_list_free(list, n);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "cleanup.h"
 #include "jsock.h"
 #include "log.h"
@@ -446,110 +447,37 @@ qga_fsfreeze_thaw(struct qga *g, int timeout_ms, struct error **errp)
 
 /* guest-exec and its base64 payloads. */
 
-static const char qga_b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Encode LEN bytes of SRC as padded base64.  Returns a NUL-terminated
- * string the caller frees.
+/* Encode LEN bytes of SRC as padded base64, as qemu-ga expects.  Returns
+ * a NUL-terminated string the caller frees.
  */
 static char *
-qga_b64_encode(const unsigned char *src, size_t len)
+qga_b64_encode(const char *src, size_t len)
 {
-    size_t i, o = 0;
-    uint32_t v;
-    char *dst;
+    char *dst = xmalloc(b64_encoded_len(len, B64_PAD) + 1);
 
-    dst = xmalloc((len + 2) / 3 * 4 + 1);
-    for (i = 0; i + 2 < len; i += 3) {
-        v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
-        dst[o++] = qga_b64_alphabet[v >> 18 & 63];
-        dst[o++] = qga_b64_alphabet[v >> 12 & 63];
-        dst[o++] = qga_b64_alphabet[v >> 6 & 63];
-        dst[o++] = qga_b64_alphabet[v & 63];
-    }
-    if (i < len) {
-        v = (uint32_t)src[i] << 16;
-        if (i + 1 < len) {
-            v |= (uint32_t)src[i + 1] << 8;
-        }
-        dst[o++] = qga_b64_alphabet[v >> 18 & 63];
-        dst[o++] = qga_b64_alphabet[v >> 12 & 63];
-        dst[o++] = i + 1 < len ? qga_b64_alphabet[v >> 6 & 63] : '=';
-        dst[o++] = '=';
-    }
-    dst[o] = '\0';
+    b64_encode(src, len, dst, B64_PAD);
     return dst;
 }
 
-/* Value of the base64 digit C, or -1. */
-static int
-qga_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/* Decode the base64 text SRC of LEN bytes.  Padding ('=' up to a multiple
- * of four) may be present or not, but only at the end.  On success stores
- * a NUL-terminated buffer the caller frees in *OUT and its length (without
- * the NUL) in *OUTLEN and returns 0; returns -1 on bad input.
+/* Decode the base64 text SRC of LEN bytes.  qemu-ga pads (GLib's
+ * encoder does), but a peer that does not is read too: the padding is
+ * required exactly when the length is a multiple of four.  On success
+ * stores a NUL-terminated buffer the caller frees in *OUT and its length
+ * (without the NUL) in *OUTLEN and returns 0; returns -1 on bad input.
  */
 static int
 qga_b64_decode(const char *src, size_t len, char **out, size_t *outlen)
 {
-    const unsigned char *s = (const unsigned char *)src;
-    size_t i, o = 0, pad = 0;
-    uint32_t v = 0;
-    int d, ndig = 0;
-    char *dst;
+    char *dst = xmalloc(len / 4 * 3 + 4);
+    long n = b64_decode(src, len, dst, len % 4 == 0 ? B64_PAD : 0, NULL);
 
-    while (pad < 2 && len > 0 && s[len - 1] == '=') {
-        len--;
-        pad++;
-    }
-    if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0)) {
+    if (n < 0) {
+        free(dst);
         return -1;
     }
-    dst = xmalloc(len / 4 * 3 + 3);
-    for (i = 0; i < len; i++) {
-        d = qga_b64_value(s[i]);
-        if (d < 0) {
-            free(dst);
-            return -1;
-        }
-        v = v << 6 | (uint32_t)d;
-        if (++ndig == 4) {
-            dst[o++] = (char)(v >> 16 & 0xff);
-            dst[o++] = (char)(v >> 8 & 0xff);
-            dst[o++] = (char)(v & 0xff);
-            v = 0;
-            ndig = 0;
-        }
-    }
-    /* A final group of two or three digits holds one or two bytes. */
-    if (ndig == 2) {
-        dst[o++] = (char)(v >> 4 & 0xff);
-    } else if (ndig == 3) {
-        dst[o++] = (char)(v >> 10 & 0xff);
-        dst[o++] = (char)(v >> 2 & 0xff);
-    }
-    dst[o] = '\0';
+    dst[n] = '\0';
     *out = dst;
-    *outlen = o;
+    *outlen = (size_t)n;
     return 0;
 }
 
@@ -588,7 +516,7 @@ qga_exec_args(const char *path, const char *const *argv, const char *input,
             error_setg(errp, ERR_INVALID, "guest-exec: input too large");
             return NULL;
         }
-        b64 = qga_b64_encode((const unsigned char *)input, inlen);
+        b64 = qga_b64_encode(input, inlen);
         xjson_add(args, "input-data", xjson_string(b64));
     }
     xjson_add(args, "capture-output", xjson_bool(true));
