@@ -19,7 +19,7 @@
 #include "error.h"
 
 /* The schema version this catalog module writes. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* A UUID that no record of the tests has. */
 #define NO_SUCH_ID "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
