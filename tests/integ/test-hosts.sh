@@ -23,7 +23,9 @@ need qemu-system-x86_64 qemu-img dumpe2fs e2fsck python3 psql
 
 trap 'cleanup; services_cleanup' EXIT
 services_up all
-export VMSNAP_LEASE_TTL_S=4
+# Long enough that B surely looks before it expires, even on a loaded
+# machine.
+export VMSNAP_LEASE_TTL_S=15
 
 # Act as host A or B: its own data directory and name; the catalog and the
 # store are the shared ones services_up exported.
@@ -160,7 +162,7 @@ st=$(on b image show dying -f value -c status)
 check "  right after A's vmsnap died, B leaves it alone (lease held): $st" -- \
     test -n "$st" -a "$st" != killed -a "$st" != active
 gone=1
-for i in $(seq 1 60); do
+for i in $(seq 1 90); do
     st=$(on b image list -f value -c Name -c Status 2>/dev/null |
          awk '$1 == "dying" {print $2}')
     case $st in
