@@ -126,7 +126,8 @@ server_create(struct cli *cli, const struct cli_args *a)
 }
 
 static const char *const server_list_columns[] = {
-    "ID", "Name", "Status", "Image", "Task State", "Power State", NULL,
+    "ID", "Name", "Status", "Image", "Task State", "Power State", "Host",
+    NULL,
 };
 
 static void
@@ -138,6 +139,7 @@ server_row(json_object *v, json_object **row)
     row[3] = server_sub(v, "image", "id");
     row[4] = cli_take(v, "OS-EXT-STS:task_state");
     row[5] = cli_take(v, "vmsnap:run_state");
+    row[6] = cli_take(v, "OS-EXT-SRV-ATTR:host");
 }
 
 static int

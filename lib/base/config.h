@@ -62,6 +62,13 @@ struct config {
     char *catalog;              /* catalog.connection: "" (SQLite in the
                                  * data directory) or a PostgreSQL
                                  * connection string */
+    int lease_ttl_s;            /* catalog.lease_ttl_s: how long a lease
+                                 * (the lock of a shared catalog) lasts
+                                 * unless its holder renews it */
+
+    /* [host] */
+    char *host_name;            /* host.name: this host among those that
+                                 * share a catalog */
 
     /* [store] */
     char *store;                /* store.driver: "file" or "s3" */

@@ -97,6 +97,11 @@
 #define META_ADOPTED "adopted"   /* "yes": a domain the hypervisor driver
                                   * found and vmsnap did not create (libvirt):
                                   * its disks are its own, it has no image */
+#define META_REAP_BACKUP "reap_backup" /* the tag (image ID) of a backup
+                                        * whose leftovers in the server's
+                                        * hypervisor another host's
+                                        * recovery could not reap: the
+                                        * server's own host does */
 
 /* True when a snapshot copies property KEY from the image its instance
  * booted from.  Not copied: what describes the source's own origin

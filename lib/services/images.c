@@ -244,9 +244,20 @@ images_activate_hashed(struct svc *svc, const char *id, const char *from,
     char md5[HASH_MD5_HEX_LEN], sha512[HASH_SHA512_HEX_LEN];
     struct images_hash_ctx ctx = {progress};
     struct image_data data = {0};
+    CLEANUP_FREE char *moved = NULL;
     struct stat st;
     int64_t vsize = 0;
 
+    /* A store may take the file on commit (s3: into its cache, from
+     * which it may be evicted): then read it where the store has it.
+     */
+    if (access(path, F_OK) < 0 && errno == ENOENT) {
+        if (blob_local_path(svc_blob(svc), location, progress, &moved,
+                            errp) < 0) {
+            return -1;
+        }
+        path = moved;
+    }
     if (images_check_data(path, disk_format, &vsize, errp) < 0) {
         return -1;
     }

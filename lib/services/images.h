@@ -236,8 +236,9 @@ int images_watch_space(void *opaque, struct error **errp);
 
 /* Make image ID active: check the data committed at LOCATION (its local
  * file PATH), hash it and record size, virtual size, hashes and
- * location, then move the status from FROM to active.  Nothing else of
- * the record is written.  Used by uploads, snapshots and imports.
+ * location, then move the status from FROM to active.  PATH may be gone:
+ * a store that took it on commit is asked for its local copy.  Nothing
+ * else of the record is written.  Used by uploads, snapshots and imports.
  */
 int images_activate(struct svc *svc, const char *id, const char *from,
                     const char *disk_format, const char *location,

@@ -581,15 +581,44 @@ servers_domain(struct svc *svc, const struct instance *inst,
     return 0;
 }
 
+/* The state of INST, which runs on another host: only what the catalog
+ * records (the state its user last asked for); its hypervisor is that
+ * host's.
+ */
+static void
+servers_remote_state(const struct instance *inst, struct hv_state *st)
+{
+    static const char *const map[][2] = {
+        {"active", "ACTIVE"}, {"paused", "PAUSED"}, {"stopped", "SHUTOFF"},
+        {"building", "BUILD"},
+    };
+    const char *want = instance_meta(inst, META_VM_STATE);
+    size_t i;
+
+    memset(st, 0, sizeof(*st));
+    snprintf(st->status, sizeof(st->status), "UNKNOWN");
+    snprintf(st->power, sizeof(st->power), "elsewhere");
+    for (i = 0; want && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(want, map[i][0]) == 0) {
+            snprintf(st->status, sizeof(st->status), "%s", map[i][1]);
+        }
+    }
+}
+
 int
 servers_state(struct svc *svc, const struct instance *inst,
               struct hv_state *st, struct error **errp)
 {
     const char *want = instance_meta(inst, META_VM_STATE);
     struct servers_domain sd;
-    struct hv *hv = svc_hv(svc, errp);
+    struct hv *hv;
     int r;
 
+    if (!svc_is_local(svc, inst)) {
+        servers_remote_state(inst, st);
+        return 0;
+    }
+    hv = svc_hv(svc, errp);
     if (hv == NULL) {
         return -1;
     }
@@ -655,6 +684,7 @@ servers_new_record(struct svc *svc, const struct caller *who,
     inst->image_id = xstrdup(img->id);
     inst->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
     inst->user_id = who->user_id ? xstrdup(who->user_id) : NULL;
+    inst->host = xstrdup(svc_host(svc));
     /* A snapshot boots with the size of the instance it was taken of
      * (vmsnap_cpus, vmsnap_memory_mb) unless told otherwise.
      */
@@ -837,7 +867,8 @@ servers_find_locked(struct svc *svc, const struct caller *who,
     if (servers_find(svc, who, ref, &inst, errp) < 0) {
         return -1;
     }
-    if (svc_lock(svc, "instance", inst->id, wait, lk, errp) < 0) {
+    if (svc_must_be_local(svc, inst, errp) < 0 ||
+        svc_lock(svc, "instance", inst->id, wait, lk, errp) < 0) {
         instance_free(inst);
         return -1;
     }
@@ -1047,6 +1078,10 @@ servers_delete_flags(struct svc *svc, const struct caller *who,
     if (hv == NULL || servers_find(svc, who, ref, &inst, errp) < 0) {
         return -1;
     }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
+        return -1;
+    }
     adopted = servers_is_adopted(inst);
     /* A running task holds the instance lock; a task_state without the
      * lock held was left by a process that died, and is replaced.
@@ -1167,6 +1202,10 @@ servers_console_path(struct svc *svc, const struct caller *who,
     if (servers_find(svc, who, ref, &inst, errp) < 0) {
         return -1;
     }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
+        return -1;
+    }
     dir = datadir_instance_dir(svc_dir(svc), inst->id);
     *path = xasprintf("%s/console.log", dir);
     instance_free(inst);
@@ -1185,9 +1224,11 @@ servers_agent(struct svc *svc, const struct caller *who, const char *ref,
     if (hv == NULL || servers_find(svc, who, ref, &inst, errp) < 0) {
         return NULL;
     }
-    servers_domain_ident(svc, inst, &sd);
-    a = hv_agent_open(hv, &sd.d, timeout_ms, errp);
-    servers_domain_clear(&sd);
+    if (svc_must_be_local(svc, inst, errp) == 0) {
+        servers_domain_ident(svc, inst, &sd);
+        a = hv_agent_open(hv, &sd.d, timeout_ms, errp);
+        servers_domain_clear(&sd);
+    }
     instance_free(inst);
     return a;
 }
@@ -1210,6 +1251,7 @@ servers_vol_begin(struct svc *svc, const struct caller *who, const char *sref,
     memset(op, 0, sizeof(*op));
     op->hv = svc_hv(svc, errp);
     if (op->hv == NULL || servers_find(svc, who, sref, &op->inst, errp) < 0 ||
+        svc_must_be_local(svc, op->inst, errp) < 0 ||
         volumes_find(svc, who, vref, &op->vol, errp) < 0 ||
         svc_lock(svc, "instance", op->inst->id, true, &op->lk, errp) < 0) {
         return -1;

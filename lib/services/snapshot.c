@@ -60,7 +60,25 @@ struct snap {
     bool chunks;                    /* a backup into the chunk store */
     struct chunk_store *cs;         /* that store, while open */
     struct store_plan plan;         /* its plan: full or incremental */
+    struct lock *ilk;               /* the server's lock */
+    struct lock *mlk;               /* the new image's lock */
 };
+
+/* Are the task's, the server's and the image's locks still ours?  With a
+ * shared catalog they are leases (lock.h) that can be lost: then another
+ * host may be recovering this very snapshot, and we must stop.
+ */
+static int
+snap_check_locks(struct snap *s, struct error **errp)
+{
+    if (task_check(s->task, errp) < 0 ||
+        (s->ilk && lock_check(s->ilk, errp) < 0) ||
+        (s->mlk && lock_check(s->mlk, errp) < 0)) {
+        error_prepend(errp, "stopping the snapshot: ");
+        return -1;
+    }
+    return 0;
+}
 
 /* Set the properties SET on the image, leaving every other field (and
  * what a user changed meanwhile) alone.
@@ -204,6 +222,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         return -1;
     }
     if (servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
         return -1;
     }
     actions_start(svc, who, inst->id,
@@ -803,6 +825,10 @@ snap_activate(struct snap *s, struct error **errp)
             return -1;
         }
     }
+    /* The uploads take long: are we still the ones making it? */
+    if (snap_check_locks(s, errp) < 0) {
+        return -1;
+    }
     for (i = 1; i < s->ndisks; i++) {
         struct volume_snapshot_data vd = {
             .size = s->disks[i].vsnap->size,
@@ -954,10 +980,13 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
         svc_lock(svc, "image", s.img->id, false, &mlk, &local) < 0) {
         goto fail;
     }
+    s.ilk = ilk;
+    s.mlk = mlk;
     *result = xstrdup(s.img->id);
     must = snap_must_quiesce(&s);
     if (snap_plan_disks(&s, &local) < 0 ||
-        hv_state(s.hv, &s.dom.d, &st, &local) < 0) {
+        hv_state(s.hv, &s.dom.d, &st, &local) < 0 ||
+        snap_check_locks(&s, &local) < 0) {
         goto fail;
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
@@ -981,7 +1010,8 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
                    s.inst->name, st.status);
         goto fail;
     }
-    if (snap_activate(&s, &local) < 0) {
+    if (snap_check_locks(&s, &local) < 0 ||
+        snap_activate(&s, &local) < 0) {
         goto fail;
     }
     r = 0;
@@ -1038,7 +1068,12 @@ snap_recover_action(struct svc *svc, const char *id, const struct task *task)
 
 /* After a process died while making a snapshot: the image is killed, the
  * set's volume snapshots and the driver's leftovers removed, and the
- * server no longer busy.
+ * server no longer busy.  Another host may run this (the dead process's
+ * lease expired): every change is a compare-and-set, so that a snapshot
+ * whose maker was only slow, and finished meanwhile, stays; and the
+ * driver's leftovers are the server's own host's business: they are
+ * reaped here when the server runs here, else marked for that host's
+ * recovery (META_REAP_BACKUP).
  */
 void
 snapshot_recover(struct svc *svc, const struct task *task)
@@ -1046,17 +1081,25 @@ snapshot_recover(struct svc *svc, const struct task *task)
     struct catalog *cat = svc_catalog(svc);
     struct instance *inst = NULL;
     struct image *img = NULL;
-    struct hv *hv = svc_hv(svc, NULL);
+    struct hv *hv = NULL;
+    bool killed = false;
 
     if (task->image_id &&
         catalog_image_get(cat, task->image_id, &img, NULL) == 0 &&
-        strcmp(img->status, "active") != 0) {
+        strcmp(img->status, "active") != 0 &&
+        strcmp(img->status, "killed") != 0) {
+        killed = catalog_image_transition(cat, img->id, img->status,
+                                          "killed",
+                                          "the process making it died",
+                                          NULL) == 0;
+    }
+    if (killed) {
         catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);
+        /* Killed by the compare-and-set above; a request that asked for
+         * its image to go on failure has it deleted.
+         */
         if (snap_recover_deletes(task)) {
             catalog_image_delete(cat, img->id, NULL);
-        } else {
-            catalog_image_transition(cat, img->id, NULL, "killed",
-                                     "the process making it died", NULL);
         }
         if (img->location) {
             blob_remove(svc_blob(svc), img->location, NULL);
@@ -1071,9 +1114,17 @@ snapshot_recover(struct svc *svc, const struct task *task)
         catalog_instance_get(cat, task->target_id, &inst, NULL) == 0) {
         struct servers_domain sd;
 
-        if (hv && img && servers_domain(svc, inst, &sd, NULL) == 0) {
+        if (img && svc_is_local(svc, inst)) {
+            hv = svc_hv(svc, NULL);
+        }
+        if (hv && servers_domain(svc, inst, &sd, NULL) == 0) {
             hv_backup_reap(hv, &sd.d, img->id, NULL);
             servers_domain_clear(&sd);
+        } else if (img && !svc_is_local(svc, inst)) {
+            struct prop mark = {(char *)META_REAP_BACKUP, img->id};
+
+            catalog_instance_set_meta(cat, inst->id, &mark, 1, NULL, 0,
+                                      NULL);
         }
         if (inst->task_state &&
             strcmp(inst->task_state, "image_snapshot") == 0) {
