@@ -331,8 +331,10 @@ lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
     for (i = 0; i < spec->ndisks; i++) {
         const struct hv_backup_disk *bd = &spec->disks[i];
 
+        /* TARGET is the copy's file only when the spec gives no COPY. */
         if (bd->source == NULL || bd->source->path == NULL ||
-            bd->target == NULL || bd->target[0] != '/') {
+            (bd->copy == NULL &&
+             (bd->target == NULL || bd->target[0] != '/'))) {
             error_setg(errp, ERR_INVALID, "backup disk %zu: a source and "
                        "an absolute target path are needed", i);
             return -1;

@@ -192,6 +192,7 @@ hvtool backup --store "$D/store" --checkpoint vmsnap-i1 "$UA" i1 "$S" \
 [ "$(kv result "$D/bi1")" = ok ] &&
     [ "$(lv_job_and_checkpoints "$A")" = "none vmsnap-i1" ]
 ok $? "incremental: a full into the store starts checkpoint vmsnap-i1"
+[ "$(kv result "$D/bi1")" = ok ] || diag "$(tail -n 5 "$D/bi1")"
 hvtool agent "$UA" exec /bin/sh -c \
     'dd if=/dev/urandom of=/root/inc bs=1M count=4 2>/dev/null && sync' >/dev/null
 V suspend "$A" >/dev/null
