@@ -134,7 +134,7 @@ async function startDaemon(name) {
   // Copies are rate-limited (a setting users have too) so that a
   // snapshot of the small test guest stays "saving" long enough for the
   // page to show its progress.
-  const env = {VMSNAP_COPY_RATE_LIMIT: '16M', ...process.env, VMSNAP_DATA_DIR: dd};
+  const env = {VMSNAP_COPY_RATE_LIMIT: '4M', ...process.env, VMSNAP_DATA_DIR: dd};
   const p = spawn(VMSNAPD, ['--listen', '127.0.0.1:0', '--port-file', path.join(dd, 'port'),
                             '--data-dir', dd, '--www-dir', path.join(SRCDIR, 'www')],
                   {stdio: ['ignore', log, log], env});
