@@ -29,8 +29,8 @@
  * mapped on its own (M_MMAP_THRESHOLD; a listing's JSON text is one
  * such block).
  */
-#define DAEMON_TRIM_THRESHOLD (64 * 1024 * 1024)
-#define DAEMON_MMAP_THRESHOLD (32 * 1024 * 1024)
+#define DAEMON_TRIM_THRESHOLD (16 * 1024 * 1024)
+#define DAEMON_MMAP_THRESHOLD (16 * 1024 * 1024)
 
 /* The microversions served: Nova 2.1 only and Cinder 3.0 only.  Every
  * command of the seeds passes with them (openstack-api.md §4, config A),
