@@ -99,6 +99,7 @@ extern const struct cli_command cli_agent_commands[];
 extern const struct cli_command cli_volume_commands[];
 extern const struct cli_command cli_task_commands[];
 extern const struct cli_command cli_config_commands[];
+extern const struct cli_command cli_store_commands[];
 extern const struct cli_command cli_identity_commands[];
 extern const struct cli_command cli_verify_commands[];
 

@@ -126,7 +126,8 @@ server_create(struct cli *cli, const struct cli_args *a)
 }
 
 static const char *const server_list_columns[] = {
-    "ID", "Name", "Status", "Image", "Task State", "Power State", NULL,
+    "ID", "Name", "Status", "Image", "Task State", "Power State", "Host",
+    NULL,
 };
 
 static void
@@ -138,6 +139,7 @@ server_row(json_object *v, json_object **row)
     row[3] = server_sub(v, "image", "id");
     row[4] = cli_take(v, "OS-EXT-STS:task_state");
     row[5] = cli_take(v, "vmsnap:run_state");
+    row[6] = cli_take(v, "OS-EXT-SRV-ATTR:host");
 }
 
 static int
@@ -452,6 +454,9 @@ static const struct cli_opt server_backup_opts[] = {
      "also every attached volume, at the same instant", 0, 0},
     {"freeze-timeout", CLI_INT, "S",
      "seconds the agent may take to freeze", 1, 600},
+    {"incremental", CLI_FLAG, NULL,
+     "into the chunk store, only what changed since the last backup", 0,
+     0},
     {NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -474,6 +479,7 @@ server_backup_create(struct cli *cli, const struct cli_args *a)
     so.name = cli_str(cli, a, "name");
     so.all_volumes = cli_flag(cli, a, "all-volumes");
     so.freeze_timeout_ms = (int)cli_num(cli, a, "freeze-timeout", 0) * 1000;
+    so.incremental = cli_flag(cli, a, "incremental");
     if (type == NULL || rotation < 0 || (rotation > 0 && so.name == NULL)) {
         return cli_usage(cli, "expected --name NAME --backup-type TYPE "
                               "--rotation K");

@@ -18,7 +18,7 @@
 static const struct cli_command *const cli_tables[] = {
     cli_image_commands,  cli_server_commands, cli_agent_commands,
     cli_volume_commands, cli_task_commands,   cli_config_commands,
-    cli_identity_commands, cli_verify_commands,
+    cli_store_commands,  cli_identity_commands, cli_verify_commands,
 };
 
 #define N_TABLES (sizeof(cli_tables) / sizeof(cli_tables[0]))

@@ -19,10 +19,15 @@ extern const struct route_table identity_routes;
 /* Glance v2: images, their data, tags, schemas (api-image.c). */
 extern const struct route_table image_routes;
 
-/* Nova v2.1: servers, their actions and volume attachments, flavors,
- * instance actions (api-compute.c).
+/* Nova v2.1: servers, their actions and volume attachments, instance
+ * actions (api-compute.c).
  */
 extern const struct route_table compute_routes;
+
+/* Nova v2.1's flavors (api-flavor.c); served before compute_routes,
+ * whose prefix is shorter.
+ */
+extern const struct route_table flavor_routes;
 
 /* Cinder v3: volumes and volume snapshots (api-volume.c). */
 extern const struct route_table volume_routes;

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
     meson ninja-build pkg-config gcc clang libclang-rt-14-dev
     libjson-c-dev libsqlite3-dev libssl-dev uuid-dev
-    libxml2-dev libarchive-dev libcurl4-openssl-dev libzstd-dev
+    libxml2-dev libarchive-dev libcurl4-openssl-dev libzstd-dev libnbd-dev
     qemu-system-x86 qemu-utils qemu-guest-agent busybox-static
     e2fsprogs binutils python3 procps
     libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients

@@ -1,5 +1,6 @@
 /* vmsnap: the configuration, read in one place (see config.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +74,22 @@ static const struct config_setting config_settings[] = {
     {"snapshot.copy_rate_limit", "VMSNAP_COPY_RATE_LIMIT",
      SIZE(copy_rate_limit), "0", 0, INT64_MAX, NULL, false,
      "bytes per second per disk a snapshot copy may use, 0: no limit"},
+    {"snapshot.copy_inflight", "VMSNAP_COPY_INFLIGHT", INT(copy_inflight),
+     "4", 1, 64, NULL, false,
+     "read requests of 1 MiB the copy keeps in flight per disk"},
+    {"snapshot.presync", "VMSNAP_PRESYNC", INT(presync), "1", 0, 1, NULL,
+     false,
+     "1: flush the guest (sync through guest-exec) just before freezing "
+     "it, so the freeze has less to write; 0: do not"},
     {"catalog.connection", "VMSNAP_CATALOG", STR(catalog), "", 0, 0, NULL,
      false, "empty: SQLite in the data directory; else a PostgreSQL "
             "connection string"},
+    {"catalog.lease_ttl_s", "VMSNAP_LEASE_TTL_S", INT(lease_ttl_s), "30", 2,
+     3600, NULL, false,
+     "with a shared catalog: seconds a dead host's locks stay taken"},
+    {"host.name", "VMSNAP_HOST_NAME", STR(host_name), NULL, 0, 0, NULL,
+     false, "this host's name among those sharing a catalog (default: "
+            "the machine's hostname)"},
     {"store.driver", "VMSNAP_STORE", CHOICE(store), "file", 0, 0, "file|s3",
      false, "where image data lives: file (the data directory) or s3"},
     {"store.s3_endpoint", "VMSNAP_S3_ENDPOINT", STR(s3_endpoint), "", 0, 0,
@@ -291,6 +305,20 @@ config_default_data_dir(void)
     return xstrdup("");
 }
 
+/* This host's name when nothing names it: the machine's hostname (its
+ * first label is not enough: two machines may share it).
+ */
+static char *
+config_default_host_name(void)
+{
+    char host[HOST_NAME_MAX + 1] = "";
+
+    if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0') {
+        return xstrdup("localhost");
+    }
+    return xstrdup(host);
+}
+
 /* Parse one line of FILE (number LINENO) into CFG; *SECTION is the
  * current "[section]" (replaced by a section line).
  */
@@ -431,6 +459,7 @@ config_load(const char *file, struct error **errp)
         }
     }
     cfg->data_dir = config_default_data_dir();
+    cfg->host_name = config_default_host_name();
     if (file == NULL && env_file && *env_file) {
         file = env_file;
     }

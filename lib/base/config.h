@@ -53,11 +53,22 @@ struct config {
                                  * a guest stay frozen */
     int64_t copy_rate_limit;    /* snapshot.copy_rate_limit: bytes per
                                  * second per disk, 0: none */
+    int copy_inflight;          /* snapshot.copy_inflight: read requests
+                                 * the copy keeps in flight */
+    int presync;                /* snapshot.presync: 1 to sync the guest
+                                 * (guest-exec) before freezing it */
 
     /* [catalog] */
     char *catalog;              /* catalog.connection: "" (SQLite in the
                                  * data directory) or a PostgreSQL
                                  * connection string */
+    int lease_ttl_s;            /* catalog.lease_ttl_s: how long a lease
+                                 * (the lock of a shared catalog) lasts
+                                 * unless its holder renews it */
+
+    /* [host] */
+    char *host_name;            /* host.name: this host among those that
+                                 * share a catalog */
 
     /* [store] */
     char *store;                /* store.driver: "file" or "s3" */

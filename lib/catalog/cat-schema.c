@@ -428,6 +428,26 @@ static const struct cat_migration cat_migrations[] = {
       "  created_at TEXT NOT NULL"
       ");",
       cat_flavors_seed_locked },
+
+    /* 5: leases (catalog-leases.h), the locks of hosts sharing the
+     * catalog: one row per lock held, with its holder (host, pid, and
+     * the process's start, so that a pid used again is not taken for
+     * the holder), a fencing token (from catalog_sequence) and times in
+     * milliseconds of the database's clock.
+     */
+    { "CREATE TABLE leases ("
+      "  kind TEXT NOT NULL,"
+      "  id TEXT NOT NULL,"
+      "  host TEXT NOT NULL,"
+      "  pid BIGINT NOT NULL,"
+      "  started TEXT NOT NULL,"
+      "  token BIGINT NOT NULL,"
+      "  taken_ms BIGINT NOT NULL,"
+      "  expires_ms BIGINT NOT NULL,"
+      "  PRIMARY KEY (kind, id)"
+      ");"
+      "CREATE INDEX leases_host ON leases (host);",
+      NULL },
 };
 
 const int cat_schema_version = (int)CAT_NELEMS(cat_migrations);

@@ -177,17 +177,23 @@ cat_upgrade(struct catalog *cat, struct error **errp)
 }
 
 struct catalog *
-catalog_open(const char *db_path, struct error **errp)
+catalog_open(const char *target, struct error **errp)
 {
     struct catalog *cat;
     int version = 0;
 
     cat = xcalloc(1, sizeof(*cat));
-    cat->path = xstrdup(db_path);
-    cat->db = db_open(&db_sqlite_ops, db_path, CATALOG_BUSY_TIMEOUT_MS,
+    cat->db = db_open(db_ops_for(target), target, CATALOG_BUSY_TIMEOUT_MS,
                       errp);
-    if (cat->db == NULL ||
-        db_schema_version(cat->db, &version, errp) < 0) {
+    if (cat->db == NULL) {
+        free(cat);
+        return NULL;
+    }
+    /* Messages name the catalog by its label: a connection string may
+     * hold a password.
+     */
+    cat->path = xstrdup(db_label(cat->db));
+    if (db_schema_version(cat->db, &version, errp) < 0) {
         goto fail;
     }
     /* Take the write lock only when the schema needs work. */
@@ -219,6 +225,24 @@ void
 catalog_set_busy_timeout(struct catalog *cat, int ms)
 {
     db_set_busy_timeout(cat->db, ms);
+}
+
+bool
+catalog_target_is_shared(const char *target)
+{
+    return db_ops_for(target) == &db_pg_ops;
+}
+
+bool
+catalog_is_shared(const struct catalog *cat)
+{
+    return strcmp(db_name(cat->db), "pg") == 0;
+}
+
+const char *
+catalog_label(const struct catalog *cat)
+{
+    return cat->path;
 }
 
 int

@@ -10,18 +10,26 @@
  *   catalog-volumes.h     volumes and volume snapshots;
  *   catalog-tasks.h       tasks (long work and its progress);
  *   catalog-identity.h    projects, users, roles and tokens;
- *   catalog-flavors.h     flavors (sizes of servers).
+ *   catalog-flavors.h     flavors (sizes of servers);
+ *   catalog-leases.h      leases, the locks of a catalog several hosts
+ *                         share.
  * Including catalog.h includes them all.
  *
- * Today the catalog is one SQLite database file in WAL mode (the SQL
- * stays behind lib/catalog/db.h, so that PostgreSQL can follow).
- * Several vmsnap processes may use the same file at once: writers take
- * the write lock with BEGIN IMMEDIATE and wait up to the busy timeout
- * (30 s by default) for each other; after that an operation fails with
- * ERR_CONFLICT "catalog is busy".
+ * The catalog is one SQLite database file in WAL mode (the default), or
+ * a PostgreSQL database shared by several hosts (the SQL stays behind
+ * lib/catalog/db.h, whose backends db-sqlite.c and db-pg.c say how each
+ * keeps these rules).  Several vmsnap processes may use the same catalog
+ * at once: writers take the write lock (SQLite's BEGIN IMMEDIATE, an
+ * advisory lock in PostgreSQL) and wait up to the busy timeout (30 s by
+ * default) for each other; after that an operation fails with
+ * ERR_CONFLICT "catalog is busy".  Readers never wait for writers.
  *
- * Every function that takes a struct catalog * blocks on file I/O and,
- * when another process holds the write lock, for up to the busy timeout.
+ * Every function that takes a struct catalog * blocks on file or network
+ * I/O and, when another process holds the write lock, for up to the busy
+ * timeout.  With PostgreSQL, a server that does not answer is waited for
+ * at most its statement timeout plus a grace period (ERR_TIMEOUT), a
+ * lost connection is ERR_IO (the open transaction, if any, is over) and
+ * the next call connects again (see db-pg.c).
  * A struct catalog belongs to one thread at a time and must not be used
  * across fork(): a child opens its own.
  *
@@ -69,18 +77,34 @@ struct catalog_match {
 
 /* ---- The database ----------------------------------------------------- */
 
-/* Open the catalog at DB_PATH (an SQLite file), creating the file and its
- * schema if they do not exist and upgrading an older schema to the
- * current one (cat-schema.c says what each version adds).  A new catalog
- * has a default project (catalog_project_default).  The directory must
- * exist.  On a full disk the file is opened for this process alone, so
- * that it can be read (and space freed); other processes wait until it is
- * closed.
+/* Open the catalog at TARGET: an SQLite file, or a PostgreSQL connection
+ * string (a URI "postgresql://...", or libpq's "key=value ..." form; see
+ * db_ops_for), creating the schema if there is none and upgrading an
+ * older schema to the current one (cat-schema.c says what each version
+ * adds).  A new catalog has a default project (catalog_project_default).
+ * An SQLite file's directory must exist.  On a full disk the file is
+ * opened for this process alone, so that it can be read (and space
+ * freed); other processes wait until it is closed.
  * Returns a new handle (free with catalog_close), or NULL with ERR_IO
- * (the file cannot be opened or is damaged), ERR_INVALID (not a vmsnap
- * catalog, or a schema newer than this program) or ERR_CONFLICT (busy).
+ * (the file cannot be opened or is damaged, the server cannot be
+ * reached), ERR_INVALID (not a vmsnap catalog, a schema newer than this
+ * program, a malformed connection string), ERR_TIMEOUT (the server did
+ * not answer) or ERR_CONFLICT (busy).
  */
-struct catalog *catalog_open(const char *db_path, struct error **errp);
+struct catalog *catalog_open(const char *target, struct error **errp);
+
+/* Would catalog_open(TARGET) open a catalog that several hosts share (a
+ * PostgreSQL connection string)?
+ */
+bool catalog_target_is_shared(const char *target);
+
+/* Is CAT shared by several hosts (PostgreSQL)? */
+bool catalog_is_shared(const struct catalog *cat);
+
+/* What messages call CAT: its file, or its server and database (never a
+ * password).  Borrowed from CAT.
+ */
+const char *catalog_label(const struct catalog *cat);
 
 /* Close CAT, rolling back any transaction still open.  NULL is allowed. */
 void catalog_close(struct catalog *cat);
@@ -119,6 +143,7 @@ int catalog_check(struct catalog *cat, struct error **errp);
 #include "catalog-identity.h"
 #include "catalog-images.h"
 #include "catalog-instances.h"
+#include "catalog-leases.h"
 #include "catalog-tasks.h"
 #include "catalog-volumes.h"
 

@@ -1,17 +1,38 @@
 /* vmsnap: the catalog's database connection: dispatch to the backend
  * (see db.h).
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "xalloc.h"
 
 struct db {
     const struct db_ops *ops; /* the backend */
-    char *target;             /* what it was opened on, for messages */
+    char *target;             /* what it was opened on */
+    char *label;              /* what messages call it, or NULL: target */
     void *priv;               /* the backend's state */
 };
+
+const struct db_ops *
+db_ops_for(const char *target)
+{
+    const char *p = target;
+
+    if (strncmp(target, "postgresql://", 13) == 0 ||
+        strncmp(target, "postgres://", 11) == 0) {
+        return &db_pg_ops;
+    }
+    while (isalpha((unsigned char)*p) || *p == '_') {
+        p++;
+    }
+    while (p > target && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+    return p > target && *p == '=' ? &db_pg_ops : &db_sqlite_ops;
+}
 
 struct db *
 db_open(const struct db_ops *ops, const char *target, int busy_ms,
@@ -22,6 +43,7 @@ db_open(const struct db_ops *ops, const char *target, int busy_ms,
     db->target = xstrdup(target);
     db->ops = ops;
     if (ops->open(db, target, busy_ms, &db->priv, errp) < 0) {
+        free(db->label);
         free(db->target);
         free(db);
         return NULL;
@@ -36,6 +58,7 @@ db_close(struct db *db)
         return;
     }
     db->ops->close(db);
+    free(db->label);
     free(db->target);
     free(db);
 }
@@ -44,6 +67,19 @@ const char *
 db_target(const struct db *db)
 {
     return db->target;
+}
+
+const char *
+db_label(const struct db *db)
+{
+    return db->label ? db->label : db->target;
+}
+
+void
+db_set_label(struct db *db, const char *label)
+{
+    free(db->label);
+    db->label = xstrdup(label);
 }
 
 const char *
@@ -222,4 +258,17 @@ int
 db_check(struct db *db, struct error **errp)
 {
     return db->ops->check(db, errp);
+}
+
+int
+db_now_ms(struct db *db, int64_t *out, struct error **errp)
+{
+    struct timespec ts;
+
+    if (db->ops->version >= 2 && db->ops->now_ms != NULL) {
+        return db->ops->now_ms(db, out, errp);
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return 0;
 }

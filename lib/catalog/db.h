@@ -4,7 +4,8 @@
  * struct db_ops and is the only code that calls its database library:
  *   sqlite   one SQLite file in WAL mode (db-sqlite.c), the default;
  *   pg       a PostgreSQL server shared by several hosts (db-pg.c, with
- *            libpq; not written yet).
+ *            libpq).
+ * db_ops_for picks one from what the catalog is opened on.
  *
  * The SQL the catalog hands to a backend is portable: it runs unchanged
  * on SQLite and on PostgreSQL.  That means
@@ -31,17 +32,27 @@
  *
  * Errors: every method that can fail takes a struct error ** last and
  * returns -1 (or NULL) with one of these classes, so that the catalog's
- * callers see the same errors whatever the backend:
+ * callers see the same errors whatever the backend (LABEL is db_label,
+ * which never shows a password):
  *   ERR_CONFLICT  "catalog is busy" when another connection held a lock
- *                 for the whole busy timeout; "catalog PATH: WHAT: MSG"
+ *                 for the whole busy timeout (or, pg, a transaction had
+ *                 to give way to another); "catalog LABEL: WHAT: MSG"
  *                 for a constraint violated (unique, foreign key, check);
- *   ERR_GENERIC   "catalog: out of memory";
- *   ERR_IO        "catalog PATH: WHAT: MSG" for anything else (a damaged
- *                 file, a lost server, a full disk).
+ *   ERR_GENERIC   "catalog: out of memory" (sqlite);
+ *   ERR_TIMEOUT   "catalog LABEL: WHAT: ..." when the server did not
+ *                 answer in time (pg: its statement timeout, or no answer
+ *                 at all);
+ *   ERR_IO        "catalog LABEL: WHAT: MSG" for anything else (a damaged
+ *                 file, a full disk), "cannot connect to catalog LABEL:
+ *                 MSG" and "catalog LABEL: WHAT: connection lost: MSG".
+ *
+ * Writes happen inside begin(write = true) ... commit: a backend may
+ * rely on that to serialise writers (pg does).
  *
  * A connection belongs to one thread at a time, is never used across
  * fork(), and every method may block on I/O or, for locks, up to the
- * busy timeout.
+ * busy timeout; a pg method blocks at most its statement timeout plus a
+ * grace period (see db-pg.c).
  */
 #ifndef VMSNAP_DB_H
 #define VMSNAP_DB_H
@@ -51,7 +62,7 @@
 
 #include "error.h"
 
-#define DB_OPS_VERSION 1
+#define DB_OPS_VERSION 2
 
 struct db;        /* an open connection */
 struct db_stmt;   /* a prepared statement of a connection */
@@ -64,7 +75,8 @@ struct db_ops {
      * pg), creating an empty database if there is none, and wait up to
      * BUSY_MS milliseconds for another connection's locks (here and in
      * every later call, until set_busy_timeout).  *PRIV is the backend's
-     * state, returned by db_priv; close frees it and never fails.
+     * state, returned by db_priv; close frees it and never fails.  A
+     * backend whose TARGET may hold a secret calls db_set_label.
      */
     int (*open)(struct db *db, const char *target, int busy_ms, void **priv,
                 struct error **errp);
@@ -148,10 +160,29 @@ struct db_ops {
     int (*check)(struct db *db, struct error **errp);
 
     /* Methods above are valid for version 1. */
+
+    /* The database's clock, in milliseconds since the epoch: the server's
+     * for pg, this host's for sqlite.  Leases expire by it
+     * (catalog-leases.h), so hosts whose clocks disagree still agree on
+     * when a lease has run out.
+     */
+    int (*now_ms)(struct db *db, int64_t *out, struct error **errp);
+
+    /* Methods above are valid for version 2. */
 };
 
 /* The SQLite backend (db-sqlite.c). */
 extern const struct db_ops db_sqlite_ops;
+
+/* The PostgreSQL backend (db-pg.c). */
+extern const struct db_ops db_pg_ops;
+
+/* The backend for TARGET: pg for a PostgreSQL connection string (a URI
+ * "postgresql://..." or "postgres://...", or libpq's "key=value ..."
+ * form: TARGET starts with a word of letters and '_' followed by '='),
+ * sqlite for anything else (a file name).
+ */
+const struct db_ops *db_ops_for(const char *target);
 
 /* Every struct db_stmt starts with this, so that the wrappers find the
  * backend.  Backends embed it first and set it in prepare.
@@ -170,12 +201,17 @@ struct db *db_open(const struct db_ops *ops, const char *target, int busy_ms,
 /* Close DB (NULL is allowed); an open transaction is rolled back. */
 void db_close(struct db *db);
 
-/* What DB was opened on (for messages), its backend's name and the
+/* What DB was opened on, what messages call it (its target, unless the
+ * backend set a label without secrets), its backend's name and the
  * backend's private state; borrowed from DB.
  */
 const char *db_target(const struct db *db);
+const char *db_label(const struct db *db);
 const char *db_name(const struct db *db);
 void *db_priv(const struct db *db);
+
+/* For a backend's open: messages call DB LABEL (copied) from now on. */
+void db_set_label(struct db *db, const char *label);
 
 /* The calls, one per method (see struct db_ops).  db_prepare returns the
  * statement or NULL.  A method the backend does not have (migrate) does
@@ -209,5 +245,6 @@ int db_schema_version(struct db *db, int *version, struct error **errp);
 int db_set_schema_version(struct db *db, int version, struct error **errp);
 int db_migrate(struct db *db, int version, struct error **errp);
 int db_check(struct db *db, struct error **errp);
+int db_now_ms(struct db *db, int64_t *out, struct error **errp);
 
 #endif

@@ -37,6 +37,10 @@
 #define PROP_VMSNAP_HOLD_MS "vmsnap_hold_ms"     /* the part of the freeze
                                                   * vmsnap controls, ms */
 #define PROP_VMSNAP_COPY_MS "vmsnap_copy_ms"     /* copying the disks, ms */
+#define PROP_VMSNAP_FREEZE_CALL_MS "vmsnap_freeze_call_ms" /* the agent's
+                                                  * freeze: request to reply */
+#define PROP_VMSNAP_FIX_MS "vmsnap_fix_ms"       /* fixing the point in time
+                                                  * (the transaction), ms */
 #define PROP_VMSNAP_POINT_IN_TIME "vmsnap_point_in_time" /* when the disks
                                                           * were cut */
 #define PROP_VMSNAP_IMPORT_OF "vmsnap_import_of" /* the image an import is
@@ -93,6 +97,11 @@
 #define META_ADOPTED "adopted"   /* "yes": a domain the hypervisor driver
                                   * found and vmsnap did not create (libvirt):
                                   * its disks are its own, it has no image */
+#define META_REAP_BACKUP "reap_backup" /* the tag (image ID) of a backup
+                                        * whose leftovers in the server's
+                                        * hypervisor another host's
+                                        * recovery could not reap: the
+                                        * server's own host does */
 
 /* True when a snapshot copies property KEY from the image its instance
  * booted from.  Not copied: what describes the source's own origin

@@ -10,8 +10,9 @@
  *            transaction of blockdev-backup sync=none into the scratch
  *            files) and exports the frozen views over NBD on a unix
  *            socket; its cost does not depend on the disks' size;
- *   wait     qemu-img convert reads each export into its target, one disk
- *            after the other; the first that fails fails the backup;
+ *   wait     the copy path (diskcopy.h) reads each export into its
+ *            target, one disk after the other; the first that fails
+ *            fails the backup;
  *   finish   virDomainAbortJob ends the backup job (how a pull backup
  *            ends), the scratch files go;
  *   abort    ends the job if there is one, deletes the checkpoint it made,
@@ -42,6 +43,7 @@
 #include <libxml/tree.h>
 
 #include "cleanup.h"
+#include "diskcopy.h"
 #include "hv-libvirt-priv.h"
 #include "log.h"
 #include "qemuimg.h"
@@ -53,10 +55,15 @@
 #define LVB_JOB_END_MS 30000        /* libvirt ending a job */
 #define LVB_POLL_MS 100
 
+struct lv_backup;
+static int lvb_checkpoints_prune(struct lv_backup *b, struct error **errp);
+
 /* One disk of a backup. */
 struct lvb_disk {
     char dev[32];          /* the domain's target name ("vda") */
     char *target;          /* the file the copy goes to */
+    struct diskcopy_target *copy; /* where the copy goes */
+    struct diskcopy_target own;   /* copy when the spec gave none */
     char *scratch;         /* our scratch file */
     int64_t size;          /* virtual size in bytes */
     bool target_made;      /* we created target */
@@ -73,11 +80,14 @@ struct lv_backup {
     char *xml;             /* the backup XML */
     char *cp_xml;          /* the checkpoint XML, or NULL */
     char *checkpoint;      /* the checkpoint's name, or NULL */
+    char *since;           /* incremental: the checkpoint it reads from,
+                            * or NULL */
     virDomainPtr dom;      /* looked up on connection generation dom_gen */
     unsigned dom_gen;      /* lv->gen of dom */
     struct lvb_disk *disks; /* the disks, in the spec's order */
     size_t ndisks;         /* entries in disks */
     int64_t rate_limit;    /* bytes per second per disk, 0: none */
+    int inflight;          /* read requests of the copy in flight */
     int break_disk;        /* test hook: the copy of this disk fails */
     bool tried;            /* BackupBegin was called (the job may exist
                             * even when the call failed) */
@@ -172,6 +182,7 @@ lvb_free(struct lv_backup *b, bool targets_too)
     free(b->xml);
     free(b->cp_xml);
     free(b->checkpoint);
+    free(b->since);
     free(b);
 }
 
@@ -214,6 +225,10 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
     }
     ok = ok && xmlNewProp(root, (const xmlChar *)"mode",
                           (const xmlChar *)"pull");
+    if (ok && b->since) {
+        ok = xmlNewTextChild(root, NULL, (const xmlChar *)"incremental",
+                             (const xmlChar *)b->since) != NULL;
+    }
     n = ok ? xmlNewChild(root, NULL, (const xmlChar *)"server", NULL) : NULL;
     ok = ok && n && xmlNewProp(n, (const xmlChar *)"transport",
                                (const xmlChar *)"unix") &&
@@ -249,6 +264,13 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
                             (const xmlChar *)"file") &&
                  xmlNewProp(n, (const xmlChar *)"exportname",
                             (const xmlChar *)ours->dev);
+            if (ok && b->since) {
+                char bm[48];
+
+                snprintf(bm, sizeof(bm), "backup-%s", ours->dev);
+                ok = xmlNewProp(n, (const xmlChar *)"exportbitmap",
+                                (const xmlChar *)bm) != NULL;
+            }
             s = ok ? xmlNewChild(n, NULL, (const xmlChar *)"driver", NULL)
                    : NULL;
             ok = ok && s &&
@@ -291,11 +313,12 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
 /* Check SPEC against what the driver can do. */
 static int
 lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
-               struct error **errp)
+               const char **since, struct error **errp)
 {
     size_t i;
 
     *checkpoint = NULL;
+    *since = NULL;
     if (!lvb_tag_ok(spec->tag)) {
         error_setg(errp, ERR_INVALID, "bad backup tag '%s'",
                    spec->tag ? spec->tag : "");
@@ -314,11 +337,17 @@ lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
                        "an absolute target path are needed", i);
             return -1;
         }
-        if (bd->bitmap_since) {
+        /* An incremental reads one checkpoint for every disk. */
+        if (bd->bitmap_since &&
+            (!lvb_word(bd->bitmap_since) ||
+             (*since && strcmp(*since, bd->bitmap_since) != 0))) {
             error_setg(errp, ERR_INVALID,
-                       "the libvirt driver cannot make incremental backups "
-                       "yet (bitmap_since)");
+                       "the libvirt driver needs one checkpoint to read (a "
+                       "word) for every disk of a backup");
             return -1;
+        }
+        if (bd->bitmap_since) {
+            *since = bd->bitmap_since;
         }
         if (bd->bitmap_new == NULL) {
             continue;
@@ -344,7 +373,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     struct lv *lv = hv_priv(hv);
     struct lv_backup *b = NULL;
     struct lv_xdom x = {0};
-    const char *checkpoint;
+    const char *checkpoint, *since;
     virDomainJobInfo job;
     size_t i, j;
     int active;
@@ -355,20 +384,22 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
                                       "absolute state directory");
         return -1;
     }
-    if (lvb_check_spec(spec, &checkpoint, errp) < 0) {
+    if (lvb_check_spec(spec, &checkpoint, &since, errp) < 0) {
         return -1;
     }
     b = calloc(1, sizeof(*b));
     if (b == NULL ||
         (b->disks = calloc(spec->ndisks, sizeof(*b->disks))) == NULL ||
         (b->tag = strdup(spec->tag)) == NULL ||
-        (checkpoint && (b->checkpoint = strdup(checkpoint)) == NULL)) {
+        (checkpoint && (b->checkpoint = strdup(checkpoint)) == NULL) ||
+        (since && (b->since = strdup(since)) == NULL)) {
         error_setg(errp, ERR_IO, "out of memory");
         goto fail;
     }
     b->base.hv = hv;
     b->lv = lv;
     b->rate_limit = spec->rate_limit;
+    b->inflight = spec->copy_inflight;
     b->break_disk = spec->break_disk;
     snprintf(b->id, sizeof(b->id), "%s", d->id);
     if (lvb_dom(b, 0, errp) == NULL) {
@@ -416,6 +447,9 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     if (lv_xdom_read(lv, b->dom, 0, &x, errp) < 0) {
         goto fail;
     }
+    if (b->checkpoint && lvb_checkpoints_prune(b, errp) < 0) {
+        goto fail;
+    }
     if (util_mkdir_p(d->state_dir, 0700, errp) < 0) {
         goto fail;
     }
@@ -454,20 +488,23 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
         file = util_strdup_printf("backup-%s-%s.scratch.qcow2", spec->tag,
                                   bk->dev);
         bk->scratch = file ? util_path_join(d->state_dir, file) : NULL;
-        bk->target = strdup(bd->target);
+        bk->target = strdup(bd->target ? bd->target : "");
+        if (bd->copy) {
+            bk->copy = bd->copy;
+        } else {
+            bk->own.kind = DISKCOPY_QCOW2;
+            bk->own.path = bk->target;
+            bk->copy = &bk->own;
+        }
         if (bk->scratch == NULL || bk->target == NULL) {
             error_setg(errp, ERR_IO, "out of memory");
             goto fail;
         }
-        /* Everything slow happens here, before any freeze: the files
-         * libvirt opens in fix (scratch) and we write in wait (target).
+        /* Everything slow happens here, before any freeze: the file
+         * libvirt opens in fix.  The copy path makes the target in wait.
          */
         bk->scratch_made = true;
         if (qemuimg_create(bk->scratch, "qcow2", bk->size, errp) < 0) {
-            goto fail;
-        }
-        bk->target_made = true;
-        if (qemuimg_create(bk->target, "qcow2", bk->size, errp) < 0) {
             goto fail;
         }
     }
@@ -509,160 +546,13 @@ lv_backup_fix(struct hv_backup *hb, struct error **errp)
     return 0;
 }
 
-/* Progress of one qemu-img convert: "    (12.34/100%)". */
-struct lvb_progress {
-    const struct progress *p; /* the caller's reporter */
-    double done;              /* bytes of the disks already copied */
-    double size;              /* bytes of this disk */
-    double total;             /* bytes of all disks */
-};
-
-static void
-lvb_on_line(const char *line, void *opaque)
-{
-    struct lvb_progress *lp = opaque;
-    const char *open = strchr(line, '(');
-    char *end;
-    double pct;
-
-    if (open == NULL || lp->total <= 0) {
-        return;
-    }
-    pct = strtod(open + 1, &end);
-    if (end == open + 1 || *end != '/' || pct < 0 || pct > 100) {
-        return;
-    }
-    progress_report(lp->p, "copy",
-                    100.0 * (lp->done + lp->size * pct / 100.0) /
-                        lp->total);
-}
-
-/* The qemu-img argument naming a JSON description, or NULL. */
-static char *
-lvb_json_arg(json_object *desc)
-{
-    const char *s = json_object_to_json_string_ext(desc,
-                                                   JSON_C_TO_STRING_PLAIN);
-
-    return s ? util_strdup_printf("json:%s", s) : NULL;
-}
-
-/* The NBD export of disk D, as qemu-img opens it (caller frees). */
-static char *
-lvb_source_arg(const struct lv_backup *b, const struct lvb_disk *d)
-{
-    json_object *raw = json_object_new_object();
-    json_object *nbd = json_object_new_object();
-    json_object *srv = json_object_new_object();
-    char *arg;
-
-    json_object_object_add(srv, "type", json_object_new_string("unix"));
-    json_object_object_add(srv, "path", json_object_new_string(b->sock));
-    json_object_object_add(nbd, "driver", json_object_new_string("nbd"));
-    json_object_object_add(nbd, "server", srv);
-    json_object_object_add(nbd, "export", json_object_new_string(d->dev));
-    json_object_object_add(raw, "driver", json_object_new_string("raw"));
-    json_object_object_add(raw, "file", nbd);
-    arg = lvb_json_arg(raw);
-    json_object_put(raw);
-    return arg;
-}
-
-/* The target of disk D as qemu-img opens it: the file, or with the test
- * hook, the file behind a blkdebug layer that fails every write (caller
- * frees).
- */
-static char *
-lvb_target_arg(const struct lvb_disk *d, bool broken)
-{
-    json_object *q, *dbg, *file, *rules, *rule;
-    char *arg;
-
-    if (!broken) {
-        return strdup(d->target);
-    }
-    q = json_object_new_object();
-    dbg = json_object_new_object();
-    file = json_object_new_object();
-    rules = json_object_new_array();
-    rule = json_object_new_object();
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename",
-                           json_object_new_string(d->target));
-    json_object_object_add(rule, "event", json_object_new_string("pwritev"));
-    json_object_object_add(rule, "errno", json_object_new_int(EIO));
-    json_object_array_add(rules, rule);
-    json_object_object_add(dbg, "driver", json_object_new_string("blkdebug"));
-    json_object_object_add(dbg, "image", file);
-    json_object_object_add(dbg, "inject-error", rules);
-    json_object_object_add(q, "driver", json_object_new_string("qcow2"));
-    json_object_object_add(q, "file", dbg);
-    arg = lvb_json_arg(q);
-    json_object_put(q);
-    return arg;
-}
-
-/* Copy the export of disk I into its target. */
-static int
-lvb_copy(struct lv_backup *b, size_t i, struct lvb_progress *lp,
-         struct error **errp)
-{
-    struct lvb_disk *d = &b->disks[i];
-    const char *qemu_img = b->lv->cfg && b->lv->cfg->qemu_img &&
-                                   b->lv->cfg->qemu_img[0]
-                               ? b->lv->cfg->qemu_img
-                               : "qemu-img";
-    CLEANUP_FREE char *src = lvb_source_arg(b, d);
-    CLEANUP_FREE char *dst = lvb_target_arg(d, b->break_disk == (int)i);
-    char rate[32];
-    const char *argv[16];
-    struct run_opts opts = {
-        .timeout_ms = -1,
-        .on_line = lvb_on_line,
-        .opaque = lp,
-    };
-    struct run_result res;
-    int n = 0, r;
-
-    if (src == NULL || dst == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    /* -n --target-is-zero: into the empty qcow2 prepare made, writing
-     * nothing for what reads as zeros.
-     */
-    argv[n++] = qemu_img;
-    argv[n++] = "convert";
-    argv[n++] = "-p";
-    argv[n++] = "-n";
-    argv[n++] = "--target-is-zero";
-    argv[n++] = "-O";
-    argv[n++] = "qcow2";
-    if (b->rate_limit > 0) {
-        snprintf(rate, sizeof(rate), "%lld", (long long)b->rate_limit);
-        argv[n++] = "-r";
-        argv[n++] = rate;
-    }
-    argv[n++] = src;
-    argv[n++] = dst;
-    argv[n] = NULL;
-    r = run_exec(argv, &opts, &res, errp);
-    if (r == 0 && (res.status != 0 || res.signal != 0)) {
-        r = run_result_error("qemu-img", &res, errp);
-    }
-    run_result_clear(&res);
-    if (r < 0) {
-        error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
-    }
-    return r;
-}
-
 int
 lv_backup_wait(struct hv_backup *hb, const struct progress *p,
                struct error **errp)
 {
     struct lv_backup *b = (struct lv_backup *)hb;
-    struct lvb_progress lp = {.p = p};
+    struct diskcopy_opts o = {.rate_limit = b->rate_limit,
+                              .inflight = b->inflight, .progress = p};
     size_t i;
 
     if (!b->begun) {
@@ -670,15 +560,32 @@ lv_backup_wait(struct hv_backup *hb, const struct progress *p,
                    b->name);
         return -1;
     }
+    /* The copy path (diskcopy.h) reads each disk's export; the test hook
+     * makes the copy of one disk fail half-way.
+     */
     for (i = 0; i < b->ndisks; i++) {
-        lp.total += (double)b->disks[i].size;
-    }
-    for (i = 0; i < b->ndisks; i++) {
-        lp.size = (double)b->disks[i].size;
-        if (lvb_copy(b, i, &lp, errp) < 0) {
+        struct lvb_disk *d = &b->disks[i];
+        struct diskcopy_source *src;
+        char bm[48];
+        int r;
+
+        snprintf(bm, sizeof(bm), "backup-%s", d->dev);
+        src = diskcopy_source_nbd(b->sock, d->dev, b->since ? bm : NULL,
+                                  errp);
+        if (src == NULL) {
+            error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
             return -1;
         }
-        lp.done += lp.size;
+        o.progress_from = 100.0 * (double)i / (double)b->ndisks;
+        o.progress_to = 100.0 * (double)(i + 1) / (double)b->ndisks;
+        o.fail_after = b->break_disk == (int)i ? 1 : 0;
+        r = diskcopy_run(src, d->copy, &o, errp);
+        diskcopy_source_close(src);
+        if (r < 0) {
+            error_prepend(errp, "copy of disk %s of %s: ", d->dev, b->name);
+            return -1;
+        }
+        d->target_made = d->copy == &d->own;
     }
     b->copied = true;
     progress_report(p, "copy", 100);
@@ -833,6 +740,104 @@ lvb_end(struct lv_backup *b, struct error **errp)
     return 0;
 }
 
+/* Delete checkpoint NAME of B's domain; a missing one is not an error. */
+static int
+lvb_checkpoint_delete(struct lv_backup *b, const char *name,
+                      struct error **errp)
+{
+    virDomainCheckpointPtr cp;
+    int r = 0;
+
+    cp = virDomainCheckpointLookupByName(b->dom, name, 0);
+    if (cp == NULL) {
+        return lv_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT
+                   ? 0
+                   : lv_fail(b->lv, errp, "cannot find checkpoint %s of %s",
+                             name, b->name);
+    }
+    if (virDomainCheckpointDelete(cp, 0) < 0) {
+        r = lv_fail(b->lv, errp, "cannot delete checkpoint %s of %s", name,
+                    b->name);
+    }
+    virDomainCheckpointFree(cp);
+    return r;
+}
+
+/* Before a backup that starts checkpoint B->checkpoint: delete vmsnap's
+ * other checkpoints of the domain but the one it reads (what broken
+ * chains left).
+ */
+static int
+lvb_checkpoints_prune(struct lv_backup *b, struct error **errp)
+{
+    virDomainCheckpointPtr *cps = NULL;
+    int n, i, r = 0;
+
+    n = virDomainListAllCheckpoints(b->dom, &cps, 0);
+    if (n < 0) {
+        return lv_fail(b->lv, errp, "cannot list the checkpoints of %s",
+                       b->name);
+    }
+    for (i = 0; i < n; i++) {
+        const char *name = virDomainCheckpointGetName(cps[i]);
+
+        if (r == 0 && name && strncmp(name, "vmsnap-", 7) == 0 &&
+            (b->since == NULL || strcmp(name, b->since) != 0) &&
+            virDomainCheckpointDelete(cps[i], 0) < 0) {
+            /* An inconsistent bitmap cannot be merged: drop the record. */
+            if (virDomainCheckpointDelete(
+                    cps[i], VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0) {
+                r = lv_fail(b->lv, errp, "cannot delete checkpoint %s of %s",
+                            name, b->name);
+            }
+        }
+        virDomainCheckpointFree(cps[i]);
+    }
+    free(cps);
+    return r;
+}
+
+int
+lv_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                const struct hv_disk *disk, const char *name, char **why,
+                struct error **errp)
+{
+    struct lv *lv = hv_priv(hv);
+    virDomainCheckpointPtr cp;
+    virDomainPtr dom;
+    char *xml;
+
+    if (strcmp(disk->format, "qcow2") != 0) {
+        *why = util_strdup_printf("disk %s is %s: only qcow2 keeps a "
+                                  "persistent dirty bitmap",
+                                  disk->id, disk->format);
+        return *why ? 0 : -1;
+    }
+    dom = lv_lookup(lv, d->id, errp);
+    if (dom == NULL) {
+        return -1;
+    }
+    cp = virDomainCheckpointLookupByName(dom, name, 0);
+    if (cp == NULL) {
+        *why = util_strdup_printf("checkpoint %s is missing in libvirt",
+                                  name);
+        virDomainFree(dom);
+        return 0;
+    }
+    /* Sizing the checkpoint reads its bitmaps in QEMU: an inconsistent
+     * or missing one fails here.
+     */
+    xml = virDomainCheckpointGetXMLDesc(cp, VIR_DOMAIN_CHECKPOINT_XML_SIZE);
+    if (xml == NULL) {
+        *why = util_strdup_printf("checkpoint %s cannot be used: %s", name,
+                                  virGetLastErrorMessage());
+    }
+    free(xml);
+    virDomainCheckpointFree(cp);
+    virDomainFree(dom);
+    return *why ? 0 : 1;
+}
+
 int
 lv_backup_finish(struct hv_backup *hb, struct error **errp)
 {
@@ -845,6 +850,11 @@ lv_backup_finish(struct hv_backup *hb, struct error **errp)
     }
     if (lvb_end(b, errp) < 0) {
         error_prepend(errp, "backup of %s: ", b->name);
+        return -1;
+    }
+    /* The chain moved on to the new checkpoint. */
+    if (b->since && b->checkpoint &&
+        lvb_checkpoint_delete(b, b->since, errp) < 0) {
         return -1;
     }
     lvb_free(b, false);

@@ -150,6 +150,9 @@ int lv_backup_wait(struct hv_backup *b, const struct progress *p,
                    struct error **errp);
 int lv_backup_finish(struct hv_backup *b, struct error **errp);
 void lv_backup_abort(struct hv_backup *b);
+int lv_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                    const struct hv_disk *disk, const char *name, char **why,
+                    struct error **errp);
 int lv_backup_reap(struct hv *hv, const struct hv_domain *d,
                    const char *tag, struct error **errp);
 

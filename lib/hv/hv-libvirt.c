@@ -1238,6 +1238,7 @@ static const struct hv_ops lv_ops = {
     .backup_finish = lv_backup_finish,
     .backup_abort = lv_backup_abort,
     .backup_reap = lv_backup_reap,
+    .bitmap_check = lv_bitmap_check,
     .find = lv_find,
     .destroy_flags = lv_destroy_flags,
     .set_prop = lv_set_prop,

@@ -1,48 +1,83 @@
 /* vmsnap: the qemu driver's backups (see hv.h for the contract).
  *
- *   prepare  create each target qcow2 file and add it as a block node;
- *   fix      one QMP "transaction" of blockdev-backup (sync full) over
- *            every disk: it installs a copy-before-write filter on each
- *            source and returns at once, so its cost does not grow with
- *            the disks' size; with several disks, completion-mode grouped:
- *            if one copy fails, QEMU cancels them all;
- *   wait     QEMU copies in the background of the guest; we wait for the
- *            jobs' end events, polling query-block-jobs for progress;
- *   finish   blockdev-del of each target: QEMU flushes it and lets go.
- * Nodes and jobs are named "snap-TAG-N" and "snapjob-TAG-N" (TAG: the
- * first 8 characters of the backup's tag), so a dead process's leftovers
- * are found by name.
+ * Pull mode, by fleecing (QEMU docs/interop/bitmaps.rst and the research
+ * in shared/research/libvirt-incremental.md, part B, sequence C):
+ *   prepare  per disk, a scratch qcow2 file in the instance's directory,
+ *            added as a block node whose backing is the running disk; the
+ *            NBD server started on a unix socket; the disk's stale
+ *            "vmsnap-" bitmaps removed;
+ *   fix      ONE QMP transaction over every disk: blockdev-backup
+ *            sync=none from the disk into its scratch node (from now on a
+ *            guest write first copies the old data into the scratch, so
+ *            the scratch node reads as the disk at this instant), the new
+ *            persistent dirty bitmap, and for an incremental a disabled
+ *            copy of the old bitmap on the scratch node (the bits at this
+ *            instant; the old one goes on recording).  Nothing is copied
+ *            in it: its cost does not grow with the disks' size.  (QEMU
+ *            7.2 refuses completion-mode grouped beside bitmap actions;
+ *            sync=none jobs never complete, so they need none.)
+ *   wait     each scratch node is exported over NBD (read-only, with the
+ *            copy of the bitmap) and read by the copy path (diskcopy.h):
+ *            vmsnap reads, QEMU only serves;
+ *   finish   exports, jobs and nodes removed, the NBD server stopped, the
+ *            scratch files deleted, the old bitmap removed (the chain
+ *            moved on to the new one);
+ *   abort    the same, but the new bitmap goes and the old one stays.
+ * Names carry the first 8 characters of the tag: nodes "snap-TAG-N",
+ * jobs "snapjob-TAG-N", exports "exp-TAG-N", bitmaps "since-TAG-N",
+ * files "backup-TAG-N.scratch.qcow2" and "nbd-TAG.sock", so that reap
+ * finds what a dead process left.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "hv-qemu.h"
 #include "log.h"
 #include "qemuimg.h"
 #include "sock.h"
+#include "util.h"
 #include "xalloc.h"
 
-#define QEMU_POLL_MS 500
+#define QEMU_RUN_DIR "/run/vmsnap"   /* sockets whose path is too long */
+#define QEMU_EXPORT_END_MS 10000     /* an export going away */
 
 /* One disk of a backup. */
 struct qemu_backup_disk {
-    char source[32];        /* source block node */
-    char node[32];          /* target block node */
-    char job[40];           /* backup job id */
-    char *path;             /* target file */
-    bool file_made;         /* path exists */
-    bool node_added;        /* node exists in QEMU */
-    bool job_running;       /* job runs in QEMU */
+    const struct hv_disk *src; /* the disk, borrowed */
+    char source[32];        /* its format node */
+    char node[32];          /* scratch node */
+    char job[40];           /* fleecing job id */
+    char export[40];        /* export id and NBD export name */
+    char since[40];         /* frozen copy of bitmap_since, or "" */
+    char *scratch;          /* scratch file */
+    char *bitmap_since;     /* the old bitmap, or NULL */
+    char *bitmap_new;       /* the new bitmap, or NULL */
+    int64_t granularity;    /* of bitmap_since, 0: QEMU's default */
+    int64_t size;           /* virtual size */
+    struct diskcopy_target *copy;  /* where the copy goes */
+    struct diskcopy_target own;    /* COPY when the spec gave none */
+    bool file_made;         /* scratch exists */
+    bool node_added;        /* scratch node exists in QEMU */
+    bool job_running;       /* fleecing job runs */
+    bool export_added;      /* export exists */
+    bool new_added;         /* bitmap_new exists */
 };
 
 struct qemu_backup {
     struct hv_backup base;          /* first: the driver's handle */
     struct qmp *qmp;                /* operations monitor, owned */
     const struct hv_domain *d;      /* borrowed until finish or abort */
-    int64_t rate_limit;             /* bytes/s per job, 0: none */
+    int64_t rate_limit;             /* bytes/s per disk, 0: none */
+    int inflight;                   /* read requests in flight */
+    char *sock;                     /* the NBD server's socket */
+    bool server_started;            /* nbd-server-start succeeded */
+    bool copied;                    /* every disk is copied */
     struct qemu_backup_disk *disks; /* root first */
     size_t ndisks;                  /* entries in disks */
 };
@@ -59,39 +94,304 @@ qemu_backup_free(struct qemu_backup *qb)
     size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {
-        free(qb->disks[i].path);
+        free(qb->disks[i].scratch);
+        free(qb->disks[i].bitmap_since);
+        free(qb->disks[i].bitmap_new);
     }
     free(qb->disks);
+    free(qb->sock);
     qmp_close(qb->qmp);
     free(qb);
 }
 
-/* The target's file node; in a test build with BREAK set, wrapped in
- * blkdebug so that every write fails with EIO: a copy that fails
- * half-way, for the tests.
+/* The string field KEY of OBJ, or NULL (also when it is not a string:
+ * a reply of QEMU's is checked, never trusted).
+ */
+static const char *
+qemu_str(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(obj, key, &v) &&
+        json_object_is_type(v, json_type_string)) {
+        return json_object_get_string(v);
+    }
+    return NULL;
+}
+
+static bool
+qemu_bool(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(obj, key, &v) &&
+           json_object_is_type(v, json_type_boolean) &&
+           json_object_get_boolean(v);
+}
+
+/* A bitmap name we accept: "vmsnap-" and a word. */
+static bool
+qemu_bitmap_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    return n > 7 && n < 64 && strncmp(name, "vmsnap-", 7) == 0 &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789-_.") == n;
+}
+
+/* The dirty bitmaps of block node NODE (a new reference, an array; empty
+ * when it has none), or NULL with the error.
  */
 static json_object *
-qemu_target_file(const struct qemu_backup_disk *dk, bool brk)
+qemu_node_bitmaps(struct qmp *q, const char *node, struct error **errp)
+{
+    json_object *list = qmp_execute(q, "query-named-block-nodes", NULL,
+                                    QEMU_QMP_TIMEOUT_MS, errp);
+    json_object *found = NULL;
+    size_t i, n;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    n = json_object_is_type(list, json_type_array)
+            ? json_object_array_length(list)
+            : 0;
+    for (i = 0; i < n && found == NULL; i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        const char *name = qemu_str(e, "node-name");
+        json_object *bm;
+
+        if (name && strcmp(name, node) == 0) {
+            if (json_object_object_get_ex(e, "dirty-bitmaps", &bm) &&
+                json_object_is_type(bm, json_type_array)) {
+                found = json_object_get(bm);
+            } else {
+                found = json_object_new_array();
+            }
+        }
+    }
+    json_object_put(list);
+    if (found == NULL) {
+        error_setg(errp, ERR_NOT_FOUND, "QEMU has no block node %s", node);
+    }
+    return found;
+}
+
+/* The bitmap NAME in the array BITMAPS, or NULL (borrowed). */
+static json_object *
+qemu_bitmap_find(json_object *bitmaps, const char *name)
+{
+    size_t i, n = json_object_array_length(bitmaps);
+
+    for (i = 0; i < n; i++) {
+        json_object *b = json_object_array_get_idx(bitmaps, i);
+        const char *bn = qemu_str(b, "name");
+
+        if (bn && strcmp(bn, name) == 0) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static int
+qemu_bitmap_remove(struct qmp *q, const char *node, const char *name,
+                   struct error **errp)
+{
+    json_object *args = json_object_new_object();
+
+    json_object_object_add(args, "node", json_object_new_string(node));
+    json_object_object_add(args, "name", json_object_new_string(name));
+    return qemu_qmp_run(q, "block-dirty-bitmap-remove", args, errp);
+}
+
+int
+qemu_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                  const struct hv_disk *disk, const char *name, char **why,
+                  struct error **errp)
+{
+    struct qmp *q;
+    json_object *bitmaps, *b;
+    char node[32];
+    int r = 1;
+
+    if (strcmp(disk->format, "qcow2") != 0) {
+        *why = xasprintf("disk %s is %s: only qcow2 keeps a persistent "
+                         "dirty bitmap",
+                         disk->id, disk->format);
+        return 0;
+    }
+    q = qemu_qmp(d, errp);
+    if (q == NULL) {
+        return -1;
+    }
+    qemu_disk_node(disk, node);
+    bitmaps = qemu_node_bitmaps(q, node, errp);
+    qmp_close(q);
+    if (bitmaps == NULL) {
+        return -1;
+    }
+    b = qemu_bitmap_find(bitmaps, name);
+    if (b == NULL) {
+        *why = xasprintf("dirty bitmap %s is missing on disk %s (QEMU was "
+                         "stopped without saving it, the disk was "
+                         "replaced, or a later backup that moved the "
+                         "chain on was deleted)",
+                         name, disk->id);
+        r = 0;
+    } else if (qemu_bool(b, "inconsistent")) {
+        *why = xasprintf("dirty bitmap %s of disk %s is inconsistent "
+                         "(QEMU was killed)",
+                         name, disk->id);
+        r = 0;
+    } else if (!qemu_bool(b, "persistent") || !qemu_bool(b, "recording")) {
+        *why = xasprintf("dirty bitmap %s of disk %s is not a recording, "
+                         "persistent bitmap",
+                         name, disk->id);
+        r = 0;
+    } else if (qemu_bool(b, "busy")) {
+        *why = xasprintf("dirty bitmap %s of disk %s is in use by another "
+                         "job",
+                         name, disk->id);
+        r = 0;
+    }
+    json_object_put(bitmaps);
+    return r;
+}
+
+/* The socket of backup TAG of D (caller frees): in D's directory, or in
+ * QEMU_RUN_DIR when that path is too long for a unix socket.
+ */
+static char *
+qemu_backup_sock(const struct hv_domain *d, const char *tag,
+                 struct error **errp)
+{
+    struct sockaddr_un sa;
+    CLEANUP_FREE char *name = xasprintf("nbd-%.8s.sock", tag);
+    char *path = qemu_path(d, name);
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        free(path);
+        if (util_mkdir_p(QEMU_RUN_DIR, 0700, errp) < 0) {
+            return NULL;
+        }
+        path = xasprintf("%s/%.8s-%s", QEMU_RUN_DIR, d->id, name);
+    }
+    return path;
+}
+
+/* The scratch node's file: the file, or in a test build with BREAK set,
+ * the file behind blkdebug failing every read with EIO, so that the copy
+ * fails half-way (the tests' broken disk).
+ */
+static json_object *
+qemu_scratch_file(const struct qemu_backup_disk *dk, bool brk)
 {
     json_object *file = json_object_new_object();
     json_object *dbg, *rules, *rule;
 
     json_object_object_add(file, "driver", json_object_new_string("file"));
     json_object_object_add(file, "filename",
-                           json_object_new_string(dk->path));
+                           json_object_new_string(dk->scratch));
     if (!brk) {
         return file;
     }
     dbg = json_object_new_object();
     rules = json_object_new_array();
     rule = json_object_new_object();
-    json_object_object_add(rule, "event", json_object_new_string("pwritev"));
+    json_object_object_add(rule, "event", json_object_new_string("read_aio"));
     json_object_object_add(rule, "errno", json_object_new_int(EIO));
     json_object_array_add(rules, rule);
     json_object_object_add(dbg, "driver", json_object_new_string("blkdebug"));
     json_object_object_add(dbg, "image", file);
     json_object_object_add(dbg, "inject-error", rules);
     return dbg;
+}
+
+/* Remove DK's "vmsnap-" bitmaps other than its bitmap_since (left by
+ * broken chains); note bitmap_since's granularity.  An inconsistent
+ * bitmap_since is an error: the engine checks with bitmap_check first.
+ */
+static int
+qemu_backup_bitmaps(struct qemu_backup *qb, struct qemu_backup_disk *dk,
+                    struct error **errp)
+{
+    json_object *bitmaps = qemu_node_bitmaps(qb->qmp, dk->source, errp);
+    size_t i, n;
+    bool since_found = false;
+
+    if (bitmaps == NULL) {
+        return -1;
+    }
+    n = json_object_array_length(bitmaps);
+    for (i = 0; i < n; i++) {
+        json_object *b = json_object_array_get_idx(bitmaps, i);
+        const char *name = qemu_str(b, "name");
+        json_object *g;
+
+        if (name == NULL || strncmp(name, "vmsnap-", 7) != 0) {
+            continue;
+        }
+        if (dk->bitmap_since && strcmp(name, dk->bitmap_since) == 0 &&
+            !qemu_bool(b, "inconsistent")) {
+            since_found = true;
+            if (json_object_object_get_ex(b, "granularity", &g)) {
+                dk->granularity = json_object_get_int64(g);
+            }
+            continue;
+        }
+        log_debug("backup", "removing dirty bitmap %s of disk %s of %s", name,
+                 dk->source, qb->d->name);
+        if (qemu_bitmap_remove(qb->qmp, dk->source, name, errp) < 0) {
+            json_object_put(bitmaps);
+            return -1;
+        }
+    }
+    json_object_put(bitmaps);
+    if (dk->bitmap_since && !since_found) {
+        error_setg(errp, ERR_CONFLICT,
+                   "dirty bitmap %s of disk %s is missing or inconsistent",
+                   dk->bitmap_since, dk->source);
+        return -1;
+    }
+    return 0;
+}
+
+/* Start QEMU's NBD server on our socket.  QEMU runs one: one left by a
+ * dead backup of ours is stopped first (nothing else of vmsnap's uses
+ * it; reap would stop it too).
+ */
+static int
+qemu_backup_server(struct qemu_backup *qb, struct error **errp)
+{
+    int tries;
+
+    unlink(qb->sock);
+    for (tries = 0; tries < 2; tries++) {
+        json_object *args = json_object_new_object();
+        json_object *addr = json_object_new_object();
+        json_object *data = json_object_new_object();
+        struct error *err = NULL;
+
+        json_object_object_add(data, "path", json_object_new_string(qb->sock));
+        json_object_object_add(addr, "type", json_object_new_string("unix"));
+        json_object_object_add(addr, "data", data);
+        json_object_object_add(args, "addr", addr);
+        if (qemu_qmp_run(qb->qmp, "nbd-server-start", args, &err) == 0) {
+            qb->server_started = true;
+            return 0;
+        }
+        if (tries > 0 || error_get_class(err) != ERR_PEER) {
+            error_propagate(errp, err);
+            return -1;
+        }
+        log_warnx("server %s: stopping an NBD server left running (%s)",
+                  qb->d->name, error_msg(err));
+        error_free(err);
+        qemu_qmp_run(qb->qmp, "nbd-server-stop", NULL, NULL);
+    }
+    return -1;
 }
 
 int
@@ -104,41 +404,77 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
 
     qb->d = d;
     qb->rate_limit = spec->rate_limit;
+    qb->inflight = spec->copy_inflight;
     qb->disks = xcalloc(spec->ndisks, sizeof(*qb->disks));
     qb->ndisks = spec->ndisks;
     for (i = 0; i < spec->ndisks; i++) {
+        const struct hv_backup_disk *bd = &spec->disks[i];
         struct qemu_backup_disk *dk = &qb->disks[i];
+        CLEANUP_FREE char *name = NULL;
 
-        if (spec->disks[i].bitmap_since || spec->disks[i].bitmap_new) {
-            error_setg(errp, ERR_INVALID,
-                       "the qemu driver cannot make incremental backups "
-                       "yet");
+        if ((bd->bitmap_since && !qemu_bitmap_name_ok(bd->bitmap_since)) ||
+            (bd->bitmap_new && !qemu_bitmap_name_ok(bd->bitmap_new))) {
+            error_setg(errp, ERR_INVALID, "bad dirty bitmap name");
             goto fail;
         }
-        qemu_disk_node(spec->disks[i].source, dk->source);
+        if ((bd->bitmap_since || bd->bitmap_new) &&
+            strcmp(bd->source->format, "qcow2") != 0) {
+            error_setg(errp, ERR_INVALID,
+                       "disk %s is %s: only qcow2 keeps a persistent dirty "
+                       "bitmap",
+                       bd->source->id, bd->source->format);
+            goto fail;
+        }
+        dk->src = bd->source;
+        qemu_disk_node(bd->source, dk->source);
         snprintf(dk->node, sizeof(dk->node), "snap-%.8s-%u", spec->tag,
                  (unsigned)i);
         snprintf(dk->job, sizeof(dk->job), "snapjob-%.8s-%u", spec->tag,
                  (unsigned)i);
-        dk->path = xstrdup(spec->disks[i].target);
+        snprintf(dk->export, sizeof(dk->export), "exp-%.8s-%u", spec->tag,
+                 (unsigned)i);
+        if (bd->bitmap_since) {
+            snprintf(dk->since, sizeof(dk->since), "since-%.8s-%u",
+                     spec->tag, (unsigned)i);
+            dk->bitmap_since = xstrdup(bd->bitmap_since);
+        }
+        if (bd->bitmap_new) {
+            dk->bitmap_new = xstrdup(bd->bitmap_new);
+        }
+        name = xasprintf("backup-%.8s-%u.scratch.qcow2", spec->tag,
+                         (unsigned)i);
+        dk->scratch = qemu_path(d, name);
+        if (bd->copy) {
+            dk->copy = bd->copy;
+        } else {
+            dk->own.kind = DISKCOPY_QCOW2;
+            dk->own.path = bd->target;
+            dk->copy = &dk->own;
+        }
     }
-    qb->qmp = qemu_qmp(d, errp);
+    qb->sock = qemu_backup_sock(d, spec->tag, errp);
+    qb->qmp = qb->sock ? qemu_qmp(d, errp) : NULL;
     if (qb->qmp == NULL) {
         goto fail;
     }
     for (i = 0; i < qb->ndisks; i++) {
         struct qemu_backup_disk *dk = &qb->disks[i];
-        const struct hv_disk *src = spec->disks[i].source;
         struct qemuimg_info info = {0};
         json_object *args;
         int r;
 
-        if (qemuimg_info(src->path, src->format, &info, errp) < 0) {
+        /* A snapshot (no bitmap_new) leaves every bitmap alone. */
+        if (dk->bitmap_new && qemu_backup_bitmaps(qb, dk, errp) < 0) {
             goto fail;
         }
-        r = qemuimg_create(dk->path, "qcow2", info.virtual_size, errp);
+        r = qemuimg_info(dk->src->path, dk->src->format, &info, errp);
+        dk->size = info.virtual_size;
         qemuimg_info_clear(&info);
         if (r < 0) {
+            goto fail;
+        }
+        unlink(dk->scratch);
+        if (qemuimg_create(dk->scratch, "qcow2", dk->size, errp) < 0) {
             goto fail;
         }
         dk->file_made = true;
@@ -148,19 +484,87 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
         json_object_object_add(args, "node-name",
                                json_object_new_string(dk->node));
         json_object_object_add(args, "file",
-                               qemu_target_file(dk, spec->break_disk ==
-                                                        (int)i));
+                               qemu_scratch_file(dk, spec->break_disk ==
+                                                         (int)i));
+        json_object_object_add(args, "backing",
+                               json_object_new_string(dk->source));
         if (qemu_qmp_run(qb->qmp, "blockdev-add", args, errp) < 0) {
             goto fail;
         }
         dk->node_added = true;
     }
+    if (qemu_backup_server(qb, errp) < 0) {
+        goto fail;
+    }
+    qb->base.hv = hv;
     *out = &qb->base;
     return 0;
 
 fail:
+    qb->base.hv = hv;
     qemu_backup_abort(&qb->base);
     return -1;
+}
+
+/* Append {"type": TYPE, "data": DATA} to ACTIONS. */
+static void
+qemu_action(json_object *actions, const char *type, json_object *data)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, "type", json_object_new_string(type));
+    json_object_object_add(a, "data", data);
+    json_object_array_add(actions, a);
+}
+
+/* The transaction's actions for disk DK. */
+static void
+qemu_fix_actions(const struct qemu_backup_disk *dk, json_object *actions)
+{
+    json_object *data;
+
+    if (dk->bitmap_new) {
+        data = json_object_new_object();
+        json_object_object_add(data, "node",
+                               json_object_new_string(dk->source));
+        json_object_object_add(data, "name",
+                               json_object_new_string(dk->bitmap_new));
+        json_object_object_add(data, "persistent",
+                               json_object_new_boolean(true));
+        qemu_action(actions, "block-dirty-bitmap-add", data);
+    }
+    if (dk->since[0]) {
+        json_object *srcs = json_object_new_array();
+        json_object *src = json_object_new_object();
+
+        data = json_object_new_object();
+        json_object_object_add(data, "node", json_object_new_string(dk->node));
+        json_object_object_add(data, "name", json_object_new_string(dk->since));
+        json_object_object_add(data, "disabled",
+                               json_object_new_boolean(true));
+        if (dk->granularity > 0) {
+            json_object_object_add(data, "granularity",
+                                   json_object_new_int64(dk->granularity));
+        }
+        qemu_action(actions, "block-dirty-bitmap-add", data);
+        json_object_object_add(src, "node",
+                               json_object_new_string(dk->source));
+        json_object_object_add(src, "name",
+                               json_object_new_string(dk->bitmap_since));
+        json_object_array_add(srcs, src);
+        data = json_object_new_object();
+        json_object_object_add(data, "node", json_object_new_string(dk->node));
+        json_object_object_add(data, "target",
+                               json_object_new_string(dk->since));
+        json_object_object_add(data, "bitmaps", srcs);
+        qemu_action(actions, "block-dirty-bitmap-merge", data);
+    }
+    data = json_object_new_object();
+    json_object_object_add(data, "job-id", json_object_new_string(dk->job));
+    json_object_object_add(data, "device", json_object_new_string(dk->source));
+    json_object_object_add(data, "target", json_object_new_string(dk->node));
+    json_object_object_add(data, "sync", json_object_new_string("none"));
+    qemu_action(actions, "blockdev-backup", data);
 }
 
 int
@@ -172,122 +576,84 @@ qemu_backup_fix(struct hv_backup *b, struct error **errp)
     size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {
-        json_object *action = json_object_new_object();
-        json_object *data = json_object_new_object();
-
-        json_object_object_add(data, "job-id",
-                               json_object_new_string(qb->disks[i].job));
-        json_object_object_add(data, "device",
-                               json_object_new_string(qb->disks[i].source));
-        json_object_object_add(data, "target",
-                               json_object_new_string(qb->disks[i].node));
-        json_object_object_add(data, "sync", json_object_new_string("full"));
-        if (qb->rate_limit > 0) {
-            json_object_object_add(data, "speed",
-                                   json_object_new_int64(qb->rate_limit));
-        }
-        json_object_object_add(action, "type",
-                               json_object_new_string("blockdev-backup"));
-        json_object_object_add(action, "data", data);
-        json_object_array_add(actions, action);
+        qemu_fix_actions(&qb->disks[i], actions);
     }
     json_object_object_add(args, "actions", actions);
-    if (qb->ndisks > 1) {
-        json_object *props = json_object_new_object();
-
-        json_object_object_add(props, "completion-mode",
-                               json_object_new_string("grouped"));
-        json_object_object_add(args, "properties", props);
-    }
     if (qemu_qmp_run(qb->qmp, "transaction", args, errp) < 0) {
         return -1;
     }
     for (i = 0; i < qb->ndisks; i++) {
         qb->disks[i].job_running = true;
+        qb->disks[i].new_added = qb->disks[i].bitmap_new != NULL;
     }
     return 0;
 }
 
-/* The disk whose job has id ID, or NULL. */
-static struct qemu_backup_disk *
-qemu_backup_disk_of_job(struct qemu_backup *qb, const char *id)
+/* Export DK's scratch node (the point in time) over NBD. */
+static int
+qemu_backup_export(struct qemu_backup *qb, struct qemu_backup_disk *dk,
+                   struct error **errp)
 {
-    size_t i;
+    json_object *args = json_object_new_object();
 
-    for (i = 0; id && i < qb->ndisks; i++) {
-        if (strcmp(qb->disks[i].job, id) == 0) {
-            return &qb->disks[i];
-        }
+    json_object_object_add(args, "type", json_object_new_string("nbd"));
+    json_object_object_add(args, "id", json_object_new_string(dk->export));
+    json_object_object_add(args, "node-name",
+                           json_object_new_string(dk->node));
+    json_object_object_add(args, "name", json_object_new_string(dk->export));
+    json_object_object_add(args, "writable", json_object_new_boolean(false));
+    if (dk->since[0]) {
+        json_object *bm = json_object_new_array();
+
+        json_object_array_add(bm, json_object_new_string(dk->since));
+        json_object_object_add(args, "bitmaps", bm);
     }
-    return NULL;
+    if (qemu_qmp_run(qb->qmp, "block-export-add", args, errp) < 0) {
+        return -1;
+    }
+    dk->export_added = true;
+    return 0;
 }
 
-/* The "device" (job id) field of a job description or event data. */
-static const char *
-qemu_job_id(json_object *obj)
-{
-    json_object *dev;
-
-    if (json_object_is_type(obj, json_type_object) &&
-        json_object_object_get_ex(obj, "device", &dev) &&
-        json_object_is_type(dev, json_type_string)) {
-        return json_object_get_string(dev);
-    }
-    return NULL;
-}
-
-/* Matches the end (completed or cancelled) of one of our running jobs. */
-static bool
-qemu_match_job_end(json_object *ev, void *opaque)
-{
-    struct qemu_backup *qb = opaque;
-    json_object *name, *data;
-    struct qemu_backup_disk *dk;
-    const char *n;
-
-    if (!json_object_object_get_ex(ev, "event", &name) ||
-        !json_object_object_get_ex(ev, "data", &data) ||
-        !json_object_is_type(name, json_type_string)) {
-        return false;
-    }
-    n = json_object_get_string(name);
-    if (strcmp(n, "BLOCK_JOB_COMPLETED") != 0 &&
-        strcmp(n, "BLOCK_JOB_CANCELLED") != 0) {
-        return false;
-    }
-    dk = qemu_backup_disk_of_job(qb, qemu_job_id(data));
-    return dk != NULL && dk->job_running;
-}
-
-/* Report the copy's progress, summed over every job. */
-static void
-qemu_backup_poll_progress(struct qemu_backup *qb, const struct progress *p)
+/* Is DK's fleecing job still running?  A job that ended (a failed
+ * copy-before-write) no longer holds the point in time: what was read
+ * may be wrong.
+ */
+static int
+qemu_backup_job_alive(struct qemu_backup *qb, struct qemu_backup_disk *dk,
+                      struct error **errp)
 {
     json_object *jobs = qmp_execute(qb->qmp, "query-block-jobs", NULL,
-                                    QEMU_QMP_TIMEOUT_MS, NULL);
-    int64_t done = 0, total = 0;
+                                    QEMU_QMP_TIMEOUT_MS, errp);
     size_t i, n;
+    bool alive = false;
 
-    if (jobs == NULL || !json_object_is_type(jobs, json_type_array)) {
-        json_object_put(jobs);
-        return;
+    if (jobs == NULL) {
+        return -1;
     }
-    n = json_object_array_length(jobs);
+    n = json_object_is_type(jobs, json_type_array)
+            ? json_object_array_length(jobs)
+            : 0;
     for (i = 0; i < n; i++) {
         json_object *j = json_object_array_get_idx(jobs, i);
-        json_object *off, *len;
+        const char *id = qemu_str(j, "device");
+        const char *st = qemu_str(j, "status");
 
-        if (qemu_backup_disk_of_job(qb, qemu_job_id(j)) &&
-            json_object_object_get_ex(j, "offset", &off) &&
-            json_object_object_get_ex(j, "len", &len)) {
-            done += json_object_get_int64(off);
-            total += json_object_get_int64(len);
+        if (id && strcmp(id, dk->job) == 0 && st &&
+            strcmp(st, "running") == 0) {
+            alive = true;
         }
     }
-    if (total > 0) {
-        progress_report(p, "copy", 100.0 * done / total);
-    }
     json_object_put(jobs);
+    if (!alive) {
+        dk->job_running = false;
+        error_setg(errp, ERR_PEER,
+                   "the point in time of disk %s was lost during the copy "
+                   "(its fleecing job ended)",
+                   dk->source);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -295,78 +661,151 @@ qemu_backup_wait(struct hv_backup *b, const struct progress *p,
                  struct error **errp)
 {
     struct qemu_backup *qb = qemu_backup_of(b);
-    size_t running = 0, i;
-    struct error *first = NULL;
-    bool first_is_error = false;
+    struct diskcopy_opts o = {.rate_limit = qb->rate_limit,
+                              .inflight = qb->inflight, .progress = p};
+    size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {
-        running += qb->disks[i].job_running;
-    }
-    while (running > 0) {
-        json_object *ev = NULL, *data, *e, *name;
-        struct error *err = NULL;
-        struct qemu_backup_disk *dk;
+        struct qemu_backup_disk *dk = &qb->disks[i];
+        struct diskcopy_source *src;
+        int r;
 
-        if (qmp_wait_event(qb->qmp, NULL, qemu_match_job_end, qb,
-                           QEMU_POLL_MS, &ev, &err) < 0) {
-            if (error_get_class(err) != ERR_TIMEOUT) {
-                error_prepend(&err, "copy of the disks: ");
-                error_free(first);
-                error_propagate(errp, err);
-                return -1;
-            }
-            error_free(err);
-            if (p) {
-                qemu_backup_poll_progress(qb, p);
-            }
-            continue;
+        if (qemu_backup_export(qb, dk, errp) < 0) {
+            return -1;
         }
-        json_object_object_get_ex(ev, "data", &data);
-        json_object_object_get_ex(ev, "event", &name);
-        dk = qemu_backup_disk_of_job(qb, qemu_job_id(data));
-        dk->job_running = false;
-        running--;
-        /* With completion-mode grouped, QEMU cancels the other jobs when
-         * one fails, and their events may come first: the disk that
-         * failed, with its reason, is the one to report.
-         */
-        if (json_object_object_get_ex(data, "error", &e)) {
-            if (first == NULL || !first_is_error) {
-                error_free(first);
-                first = NULL;
-                error_setg(&first, ERR_PEER, "copy of disk %s failed: %s",
-                           dk->source, json_object_get_string(e));
-                first_is_error = true;
-            }
-        } else if (first == NULL &&
-                   strcmp(json_object_get_string(name),
-                          "BLOCK_JOB_CANCELLED") == 0) {
-            error_setg(&first, ERR_PEER, "copy of disk %s was cancelled",
-                       dk->source);
+        src = diskcopy_source_nbd(qb->sock, dk->export,
+                                  dk->since[0] ? dk->since : NULL, errp);
+        if (src == NULL) {
+            return -1;
         }
-        json_object_put(ev);
+        o.progress_from = 100.0 * (double)i / (double)qb->ndisks;
+        o.progress_to = 100.0 * (double)(i + 1) / (double)qb->ndisks;
+        r = diskcopy_run(src, dk->copy, &o, errp);
+        diskcopy_source_close(src);
+        if (r < 0 || qemu_backup_job_alive(qb, dk, errp) < 0) {
+            error_prepend(errp, "copy of disk %s: ", dk->source);
+            return -1;
+        }
     }
-    if (first) {
-        error_propagate(errp, first);
-        return -1;
-    }
+    qb->copied = true;
     progress_report(p, "copy", 100);
     return 0;
 }
 
-/* Close target node DK so QEMU flushes it and lets go of the file. */
+static bool
+qemu_match_export_deleted(json_object *ev, void *opaque)
+{
+    json_object *data;
+
+    return json_object_object_get_ex(ev, "data", &data) &&
+           qemu_str(data, "id") && strcmp(qemu_str(data, "id"),
+                                          (const char *)opaque) == 0;
+}
+
+static bool
+qemu_match_job_end(json_object *ev, void *opaque)
+{
+    json_object *data;
+    const char *id;
+
+    if (!json_object_object_get_ex(ev, "data", &data)) {
+        return false;
+    }
+    id = qemu_str(data, "device");
+    return id && strcmp(id, (const char *)opaque) == 0;
+}
+
+/* Remove export ID and wait until QEMU let go of it. */
 static int
-qemu_backup_del_node(struct qemu_backup *qb, struct qemu_backup_disk *dk,
-                     struct error **errp)
+qemu_export_del(struct qmp *q, const char *id, struct error **errp)
+{
+    json_object *args = json_object_new_object();
+    json_object *ev = NULL;
+
+    json_object_object_add(args, "id", json_object_new_string(id));
+    if (qemu_qmp_run(q, "block-export-del", args, errp) < 0) {
+        return -1;
+    }
+    if (qmp_wait_event(q, "BLOCK_EXPORT_DELETED", qemu_match_export_deleted,
+                       (void *)id, QEMU_EXPORT_END_MS, &ev, errp) < 0) {
+        return -1;
+    }
+    json_object_put(ev);
+    return 0;
+}
+
+/* Cancel job ID and wait for its end. */
+static int
+qemu_job_cancel(struct qmp *q, const char *id, struct error **errp)
+{
+    json_object *args = json_object_new_object();
+    json_object *ev = NULL;
+
+    json_object_object_add(args, "device", json_object_new_string(id));
+    json_object_object_add(args, "force", json_object_new_boolean(true));
+    if (qemu_qmp_run(q, "block-job-cancel", args, errp) < 0) {
+        return -1;
+    }
+    if (qmp_wait_event(q, NULL, qemu_match_job_end, (void *)id,
+                       QEMU_QMP_TIMEOUT_MS, &ev, errp) < 0) {
+        return -1;
+    }
+    json_object_put(ev);
+    return 0;
+}
+
+static int
+qemu_node_del(struct qmp *q, const char *node, struct error **errp)
 {
     json_object *args = json_object_new_object();
 
-    json_object_object_add(args, "node-name",
-                           json_object_new_string(dk->node));
-    if (qemu_qmp_run(qb->qmp, "blockdev-del", args, errp) < 0) {
-        return -1;
+    json_object_object_add(args, "node-name", json_object_new_string(node));
+    return qemu_qmp_run(q, "blockdev-del", args, errp);
+}
+
+/* Take down what the backup put into QEMU, in order: exports, jobs,
+ * scratch nodes, the NBD server; remove the scratch files.  With ERRP
+ * NULL (abort) it goes on after a failure.
+ */
+static int
+qemu_backup_teardown(struct qemu_backup *qb, struct error **errp)
+{
+    size_t i;
+
+    for (i = 0; i < qb->ndisks; i++) {
+        struct qemu_backup_disk *dk = &qb->disks[i];
+
+        if (dk->export_added) {
+            if (qemu_export_del(qb->qmp, dk->export, errp) < 0 && errp) {
+                return -1;
+            }
+            dk->export_added = false;
+        }
+        if (dk->job_running) {
+            if (qemu_job_cancel(qb->qmp, dk->job, errp) < 0 && errp) {
+                return -1;
+            }
+            dk->job_running = false;
+        }
+        if (dk->node_added) {
+            if (qemu_node_del(qb->qmp, dk->node, errp) < 0 && errp) {
+                return -1;
+            }
+            dk->node_added = false;
+        }
+        if (dk->file_made) {
+            unlink(dk->scratch);
+            dk->file_made = false;
+        }
     }
-    dk->node_added = false;
+    if (qb->server_started) {
+        if (qemu_qmp_run(qb->qmp, "nbd-server-stop", NULL, errp) < 0 &&
+            errp) {
+            return -1;
+        }
+        qb->server_started = false;
+        unlink(qb->sock);
+    }
     return 0;
 }
 
@@ -376,31 +815,25 @@ qemu_backup_finish(struct hv_backup *b, struct error **errp)
     struct qemu_backup *qb = qemu_backup_of(b);
     size_t i;
 
+    if (!qb->copied) {
+        error_setg(errp, ERR_INVALID, "the backup is not copied yet");
+        return -1;
+    }
+    if (qemu_backup_teardown(qb, errp) < 0) {
+        return -1;
+    }
+    /* The chain moved on: the old bitmap is no longer needed. */
     for (i = 0; i < qb->ndisks; i++) {
-        if (qb->disks[i].node_added &&
-            qemu_backup_del_node(qb, &qb->disks[i], errp) < 0) {
+        struct qemu_backup_disk *dk = &qb->disks[i];
+
+        if (dk->bitmap_since &&
+            qemu_bitmap_remove(qb->qmp, dk->source, dk->bitmap_since,
+                               errp) < 0) {
             return -1;
         }
     }
     qemu_backup_free(qb);
     return 0;
-}
-
-/* Cancel what still runs of DK's job and wait for its end. */
-static void
-qemu_backup_cancel_job(struct qemu_backup *qb, struct qemu_backup_disk *dk)
-{
-    json_object *args = json_object_new_object();
-    json_object *ev = NULL;
-
-    json_object_object_add(args, "device", json_object_new_string(dk->job));
-    json_object_object_add(args, "force", json_object_new_boolean(true));
-    if (qemu_qmp_run(qb->qmp, "block-job-cancel", args, NULL) == 0) {
-        qmp_wait_event(qb->qmp, NULL, qemu_match_job_end, qb,
-                       QEMU_QMP_TIMEOUT_MS, &ev, NULL);
-        json_object_put(ev);
-    }
-    dk->job_running = false;
 }
 
 void
@@ -416,19 +849,20 @@ qemu_backup_abort(struct hv_backup *b)
         qmp_close(qb->qmp);
         qb->qmp = qemu_qmp(qb->d, NULL);
     }
-    for (i = 0; qb->qmp && i < qb->ndisks; i++) {
-        if (qb->disks[i].job_running) {
-            qemu_backup_cancel_job(qb, &qb->disks[i]);
+    if (qb->qmp) {
+        qemu_backup_teardown(qb, NULL);
+        for (i = 0; i < qb->ndisks; i++) {
+            struct qemu_backup_disk *dk = &qb->disks[i];
+
+            if (dk->new_added) {
+                qemu_bitmap_remove(qb->qmp, dk->source, dk->bitmap_new,
+                                   NULL);
+            }
         }
     }
     for (i = 0; i < qb->ndisks; i++) {
-        struct qemu_backup_disk *dk = &qb->disks[i];
-
-        if (dk->node_added && qb->qmp) {
-            qemu_backup_del_node(qb, dk, NULL);
-        }
-        if (dk->file_made) {
-            unlink(dk->path);
+        if (qb->disks[i].file_made) {
+            unlink(qb->disks[i].scratch);
         }
     }
     qemu_backup_free(qb);
@@ -448,80 +882,131 @@ qemu_reap_match(const char *name, const char *prefix, const char *tag)
     return tag == NULL || strncmp(name + n, tag, 8) == 0;
 }
 
-/* The string field KEY of OBJ, or NULL (also when it is not a string:
- * a reply of QEMU's is checked, never trusted).
+/* Run FN on every element of QMP query COMMAND's array whose string
+ * KEY matches PREFIX + TAG.
  */
-static const char *
-qemu_str(json_object *obj, const char *key)
+static void
+qemu_reap_each(struct qmp *q, const char *command, const char *key,
+               const char *prefix, const char *tag,
+               void (*fn)(struct qmp *q, json_object *e, const char *name))
 {
-    json_object *v;
+    json_object *list = qmp_execute(q, command, NULL, QEMU_QMP_TIMEOUT_MS,
+                                    NULL);
+    size_t i, n = json_object_is_type(list, json_type_array)
+                      ? json_object_array_length(list)
+                      : 0;
 
-    if (json_object_object_get_ex(obj, key, &v) &&
-        json_object_is_type(v, json_type_string)) {
-        return json_object_get_string(v);
+    for (i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        const char *name = qemu_str(e, key);
+
+        if (qemu_reap_match(name, prefix, tag)) {
+            fn(q, e, name);
+        }
     }
-    return NULL;
+    json_object_put(list);
+}
+
+static void
+qemu_reap_job(struct qmp *q, json_object *e, const char *name)
+{
+    qemu_job_cancel(q, name, NULL);
+}
+
+static void
+qemu_reap_export(struct qmp *q, json_object *e, const char *name)
+{
+    qemu_export_del(q, name, NULL);
+}
+
+static void
+qemu_reap_node(struct qmp *q, json_object *e, const char *name)
+{
+    log_warnx("removing block node %s left by a backup", name);
+    qemu_node_del(q, name, NULL);
+}
+
+/* The bitmap a dead backup TAG added ("vmsnap-TAG", the engine's name)
+ * records from a point in time no backup was made of: remove it from
+ * every node.
+ */
+static void
+qemu_reap_bitmaps(struct qmp *q, const char *tag)
+{
+    json_object *list = qmp_execute(q, "query-named-block-nodes", NULL,
+                                    QEMU_QMP_TIMEOUT_MS, NULL);
+    CLEANUP_FREE char *want = xasprintf("vmsnap-%s", tag);
+    size_t i, n = json_object_is_type(list, json_type_array)
+                      ? json_object_array_length(list)
+                      : 0;
+
+    for (i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        const char *node = qemu_str(e, "node-name");
+        json_object *bm;
+
+        if (node && json_object_object_get_ex(e, "dirty-bitmaps", &bm) &&
+            json_object_is_type(bm, json_type_array) &&
+            qemu_bitmap_find(bm, want)) {
+            log_warnx("removing dirty bitmap %s left by a backup", want);
+            qemu_bitmap_remove(q, node, want, NULL);
+        }
+    }
+    json_object_put(list);
+}
+
+/* Remove the scratch files of backup TAG in D's directory. */
+static void
+qemu_reap_files(const struct hv_domain *d, const char *tag)
+{
+    CLEANUP_FREE char *dir = qemu_path(d, ".");
+    CLEANUP_FREE char *prefix = xasprintf("backup-%.8s-", tag);
+    CLEANUP_FREE char *sock = xasprintf("nbd-%.8s.sock", tag);
+    struct dirent *e;
+    DIR *dh = opendir(dir);
+
+    while (dh && (e = readdir(dh)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 ||
+            strcmp(e->d_name, sock) == 0) {
+            CLEANUP_FREE char *path = qemu_path(d, e->d_name);
+
+            unlink(path);
+        }
+    }
+    if (dh) {
+        closedir(dh);
+    }
 }
 
 int
 qemu_backup_reap(struct hv *hv, const struct hv_domain *d, const char *tag,
                  struct error **errp)
 {
-    json_object *list;
     struct qmp *q;
-    size_t i, n;
 
     if (qemu_pid(d) == 0) {
+        if (tag) {
+            qemu_reap_files(d, tag);
+        }
         return 0;
     }
     q = qemu_qmp(d, errp);
     if (q == NULL) {
         return -1;
     }
-    list = qmp_execute(q, "query-block-jobs", NULL, QEMU_QMP_TIMEOUT_MS,
-                       NULL);
-    n = json_object_is_type(list, json_type_array)
-            ? json_object_array_length(list)
-            : 0;
-    for (i = 0; i < n; i++) {
-        json_object *job = json_object_array_get_idx(list, i);
-        const char *id = qemu_str(job, "device");
-        json_object *args, *ev = NULL;
-
-        if (!qemu_reap_match(id, "snapjob-", tag)) {
-            continue;
-        }
-        args = json_object_new_object();
-        json_object_object_add(args, "device", json_object_new_string(id));
-        json_object_object_add(args, "force", json_object_new_boolean(true));
-        if (qemu_qmp_run(q, "block-job-cancel", args, NULL) == 0) {
-            qmp_wait_event(q, "BLOCK_JOB_CANCELLED", NULL, NULL,
-                           QEMU_QMP_TIMEOUT_MS, &ev, NULL);
-            json_object_put(ev);
-        }
+    qemu_reap_each(q, "query-block-exports", "id", "exp-", tag,
+                   qemu_reap_export);
+    qemu_reap_each(q, "query-block-jobs", "device", "snapjob-", tag,
+                   qemu_reap_job);
+    qemu_reap_each(q, "query-named-block-nodes", "node-name", "snap-", tag,
+                   qemu_reap_node);
+    if (tag) {
+        qemu_reap_bitmaps(q, tag);
     }
-    json_object_put(list);
-    list = qmp_execute(q, "query-named-block-nodes", NULL,
-                       QEMU_QMP_TIMEOUT_MS, NULL);
-    n = json_object_is_type(list, json_type_array)
-            ? json_object_array_length(list)
-            : 0;
-    for (i = 0; i < n; i++) {
-        const char *name = qemu_str(json_object_array_get_idx(list, i),
-                                    "node-name");
-        json_object *args;
-
-        if (!qemu_reap_match(name, "snap-", tag)) {
-            continue;
-        }
-        log_warnx("removing block node %s left in server %s", name,
-                  d->name);
-        args = json_object_new_object();
-        json_object_object_add(args, "node-name",
-                               json_object_new_string(name));
-        qemu_qmp_run(q, "blockdev-del", args, NULL);
-    }
-    json_object_put(list);
+    qemu_qmp_run(q, "nbd-server-stop", NULL, NULL);
     qmp_close(q);
+    if (tag) {
+        qemu_reap_files(d, tag);
+    }
     return 0;
 }

@@ -539,6 +539,7 @@ static const struct hv_ops hv_qemu = {
     .backup_finish = qemu_backup_finish,
     .backup_abort = qemu_backup_abort,
     .backup_reap = qemu_backup_reap,
+    .bitmap_check = qemu_bitmap_check,
 };
 
 const struct hv_ops *

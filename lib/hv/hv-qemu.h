@@ -77,5 +77,8 @@ int qemu_backup_finish(struct hv_backup *b, struct error **errp);
 void qemu_backup_abort(struct hv_backup *b);
 int qemu_backup_reap(struct hv *hv, const struct hv_domain *d,
                      const char *tag, struct error **errp);
+int qemu_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                      const struct hv_disk *disk, const char *name,
+                      char **why, struct error **errp);
 
 #endif

@@ -182,6 +182,19 @@ hv_backup_reap(struct hv *hv, const struct hv_domain *d, const char *tag,
     return hv->ops->backup_reap(hv, d, tag, errp);
 }
 
+int
+hv_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                const struct hv_disk *disk, const char *name, char **why,
+                struct error **errp)
+{
+    if (hv->ops->version < 2 || hv->ops->bitmap_check == NULL) {
+        *why = xasprintf("the %s driver keeps no dirty bitmaps",
+                         hv->ops->name);
+        return 0;
+    }
+    return hv->ops->bitmap_check(hv, d, disk, name, why, errp);
+}
+
 /* Does the driver of HV implement METHOD, a field of table version VER?
  * (A driver written for an older version leaves later fields out.)
  */

@@ -27,12 +27,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "diskcopy.h"
 #include "error.h"
 #include "progress.h"
 
-/* 1: the first table; 2: find, destroy_flags, set_prop; hv_found says
- * who made a domain, its properties and its block devices; hv_state says
- * how a domain went off.
+/* 1: the first table; 2: find, destroy_flags, set_prop, bitmap_check;
+ * hv_found says who made a domain, its properties and its block devices;
+ * hv_state says how a domain went off.
  */
 #define HV_OPS_VERSION 2
 
@@ -121,15 +122,33 @@ struct hv_found {
 /* Flags of destroy_flags. */
 #define HV_DESTROY_FORCE 0x1u /* also a domain vmsnap did not create */
 
-/* One disk a backup copies. */
+/* One disk a backup copies.
+ *
+ * Dirty bitmaps (incremental backups): BITMAP_NEW starts recording at the
+ * point in time, created by backup_fix in the same operation that fixes
+ * it, so no write falls between two backups.  With BITMAP_SINCE the copy
+ * reads only what that bitmap marked at the point in time.  The driver
+ * keeps at most one bitmap per disk between backups: prepare removes the
+ * disk's other "vmsnap-" bitmaps (the leftovers of broken chains), finish
+ * removes BITMAP_SINCE (the chain moved on to BITMAP_NEW), abort removes
+ * BITMAP_NEW (BITMAP_SINCE stays: a retry is safe).  Names are words of
+ * [A-Za-z0-9_.-] starting "vmsnap-"; the libvirt driver needs the same
+ * BITMAP_NEW on every disk (it is one checkpoint).
+ */
 struct hv_backup_disk {
     const struct hv_disk *source; /* the disk of the running domain */
-    const char *target;      /* file to copy into; prepare creates it as
-                              * qcow2 of the source's virtual size */
+    const char *target;      /* file to copy into when COPY is NULL;
+                              * prepare creates it as qcow2 of the
+                              * source's virtual size */
     const char *bitmap_since;/* incremental: copy only what this dirty
                               * bitmap (or checkpoint) marks; NULL: all */
     const char *bitmap_new;  /* start tracking changes from the point in
                               * time in a bitmap of this name; NULL: no */
+    struct diskcopy_target *copy; /* the copy path (diskcopy.h): where
+                              * wait copies this disk and what it made
+                              * (hashes, index); borrowed, written by
+                              * wait.  NULL: a qcow2 file at TARGET.
+                              * Drivers of version 1 ignore it. */
 };
 
 /* What one backup (a snapshot is a full backup) is to do. */
@@ -141,6 +160,8 @@ struct hv_backup_spec {
     const struct hv_backup_disk *disks; /* the disks, root first */
     size_t ndisks;           /* entries in disks, >= 1 */
     int64_t rate_limit;      /* bytes per second per disk, 0: none */
+    int copy_inflight;       /* read requests the copy keeps in flight,
+                              * 0: the copy path's default (version 2) */
     int break_disk;          /* test builds: the copy of disk N fails
                               * half-way; -1: none */
 };
@@ -246,6 +267,15 @@ struct hv_ops {
 
     /* Methods above are valid for version 1. */
 
+    /* Can dirty bitmap (or checkpoint) NAME of DISK of running domain D
+     * serve an incremental backup?  Returns 1 if so, 0 if not with *WHY
+     * (caller frees) saying why ("missing: QEMU was restarted without a
+     * clean stop", "inconsistent", ...), -1 with the error when it cannot
+     * be known.  Never changes anything.
+     */
+    int (*bitmap_check)(struct hv *hv, const struct hv_domain *d,
+                        const struct hv_disk *disk, const char *name,
+                        char **why, struct error **errp);
     /* Domain ID as list describes it, into *OUT (the caller clears it
      * with hv_found_clear).  ERR_NOT_FOUND when the driver has no such
      * domain.
@@ -316,6 +346,12 @@ void hv_backup_abort(struct hv_backup *b);
 int hv_backup_reap(struct hv *hv, const struct hv_domain *d,
                    const char *tag, struct error **errp);
 
+/* The bitmap_check method; a driver without it (or of version 1) keeps
+ * no bitmaps: 0 with *WHY "the DRIVER driver keeps no dirty bitmaps".
+ */
+int hv_bitmap_check(struct hv *hv, const struct hv_domain *d,
+                    const struct hv_disk *disk, const char *name,
+                    char **why, struct error **errp);
 /* Version 2.  hv_find: ERR_INVALID "the NAME driver cannot find domains"
  * when the driver has no find.  hv_destroy_flags: a driver without
  * destroy_flags has only domains vmsnap made, so it gets destroy.

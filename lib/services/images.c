@@ -15,6 +15,7 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
+#include "store.h"
 #include "svc.h"
 #include "util.h"
 #include "xalloc.h"
@@ -201,6 +202,12 @@ int
 images_local_path(struct svc *svc, const struct image *img, char **path,
                   struct error **errp)
 {
+    if (img->location == NULL && store_holds(img)) {
+        /* A backup in the chunk store becomes a file when needed. */
+        CLEANUP_FREE char *key = images_key(img->id, "qcow2");
+
+        return store_materialise(svc, img, key, NULL, path, errp);
+    }
     if (img->location == NULL) {
         error_setg(errp, ERR_CONFLICT, "image %s has no data (it is %s)",
                    img->id, img->status);
@@ -229,18 +236,46 @@ images_activate(struct svc *svc, const char *id, const char *from,
                 const char *path, const struct progress *progress,
                 struct error **errp)
 {
+    return images_activate_hashed(svc, id, from, disk_format, location,
+                                  path, NULL, NULL, progress, errp);
+}
+
+int
+images_activate_hashed(struct svc *svc, const char *id, const char *from,
+                       const char *disk_format, const char *location,
+                       const char *path, const char *md5_known,
+                       const char *sha512_known,
+                       const struct progress *progress, struct error **errp)
+{
     char md5[HASH_MD5_HEX_LEN], sha512[HASH_SHA512_HEX_LEN];
     struct images_hash_ctx ctx = {progress};
     struct image_data data = {0};
+    CLEANUP_FREE char *moved = NULL;
     struct stat st;
     int64_t vsize = 0;
 
+    /* A store may take the file on commit (s3: into its cache, from
+     * which it may be evicted): then read it where the store has it.
+     */
+    if (access(path, F_OK) < 0 && errno == ENOENT) {
+        if (blob_local_path(svc_blob(svc), location, progress, &moved,
+                            errp) < 0) {
+            return -1;
+        }
+        path = moved;
+    }
     if (images_check_data(path, disk_format, &vsize, errp) < 0) {
         return -1;
     }
-    log_debug("images", "%s: hashing %s", id, path);
-    if (hash_file(path, md5, sha512, images_hash_progress, &ctx, errp) < 0) {
-        return -1;
+    if (md5_known && sha512_known) {
+        snprintf(md5, sizeof(md5), "%s", md5_known);
+        snprintf(sha512, sizeof(sha512), "%s", sha512_known);
+    } else {
+        log_debug("images", "%s: hashing %s", id, path);
+        if (hash_file(path, md5, sha512, images_hash_progress, &ctx,
+                      errp) < 0) {
+            return -1;
+        }
     }
     if (stat(path, &st) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "%s", path);
@@ -966,6 +1001,7 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
                                     .progress = progress};
     struct fileio_pending out = {.fd = -1};
     CLEANUP_FREE char *src = NULL;
+    CLEANUP_FREE char *key = NULL;
     CLEANUP_CLOSE int in = -1;
     struct image *img = NULL;
     int r = -1;
@@ -978,7 +1014,13 @@ images_save(struct svc *svc, const struct caller *who, const char *ref,
                    img->id, img->status);
         goto done;
     }
-    if (images_local_path(svc, img, &src, errp) < 0) {
+    /* A backup in the chunk store is materialised first, with progress. */
+    if (img->location == NULL && store_holds(img)) {
+        key = images_key(img->id, "qcow2");
+        if (store_materialise(svc, img, key, progress, &src, errp) < 0) {
+            goto done;
+        }
+    } else if (images_local_path(svc, img, &src, errp) < 0) {
         goto done;
     }
     /* DEST is whole or untouched, and a copy that dies leaves nothing

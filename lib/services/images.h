@@ -212,7 +212,8 @@ int images_save(struct svc *svc, const struct caller *who, const char *ref,
                 struct error **errp);
 
 /* A local file of IMG's data that QEMU and qemu-img can read (caller
- * frees).  ERR_CONFLICT when IMG has no data yet.
+ * frees).  ERR_CONFLICT when IMG has no data yet.  A backup kept in the
+ * chunk store is materialised first (store.h).
  */
 int images_local_path(struct svc *svc, const struct image *img, char **path,
                       struct error **errp);
@@ -235,12 +236,24 @@ int images_watch_space(void *opaque, struct error **errp);
 
 /* Make image ID active: check the data committed at LOCATION (its local
  * file PATH), hash it and record size, virtual size, hashes and
- * location, then move the status from FROM to active.  Nothing else of
- * the record is written.  Used by uploads, snapshots and imports.
+ * location, then move the status from FROM to active.  PATH may be gone:
+ * a store that took it on commit is asked for its local copy.  Nothing
+ * else of the record is written.  Used by uploads, snapshots and imports.
  */
 int images_activate(struct svc *svc, const char *id, const char *from,
                     const char *disk_format, const char *location,
                     const char *path, const struct progress *progress,
                     struct error **errp);
+
+/* images_activate for data whose MD5 and SHA-512 (hex) were computed as
+ * it was written (the copy path): they are recorded, not computed again
+ * by reading the file.  NULL hashes: as images_activate.
+ */
+int images_activate_hashed(struct svc *svc, const char *id,
+                           const char *from, const char *disk_format,
+                           const char *location, const char *path,
+                           const char *md5, const char *sha512,
+                           const struct progress *progress,
+                           struct error **errp);
 
 #endif

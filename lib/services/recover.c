@@ -8,6 +8,7 @@
 #include "images.h"
 #include "log.h"
 #include "package.h"
+#include "props.h"
 #include "recover.h"
 #include "runner.h"
 #include "servers.h"
@@ -90,7 +91,30 @@ recover_images(struct svc *svc)
     }
 }
 
-/* Servers marked busy by a process that died before it had a task. */
+/* A server of this host whose dead snapshot another host recovered:
+ * reap what that snapshot left in our hypervisor (see snapshot_recover).
+ * Called with the server's lock held.
+ */
+static void
+recover_reap(struct svc *svc, const struct instance *inst, const char *tag)
+{
+    const char *unset[] = {META_REAP_BACKUP};
+    struct servers_domain sd;
+    struct hv *hv = svc_hv(svc, NULL);
+
+    log_warnx("server %s: reaping what the snapshot %s left", inst->name,
+              tag);
+    if (hv && servers_domain(svc, inst, &sd, NULL) == 0) {
+        hv_backup_reap(hv, &sd.d, tag, NULL);
+        servers_domain_clear(&sd);
+    }
+    catalog_instance_set_meta(svc_catalog(svc), inst->id, NULL, 0, unset, 1,
+                              NULL);
+}
+
+/* Servers marked busy by a process that died before it had a task, and
+ * this host's servers whose leftovers another host could not reap.
+ */
 static void
 recover_servers(struct svc *svc)
 {
@@ -102,22 +126,31 @@ recover_servers(struct svc *svc)
         return;
     }
     for (i = 0; i < n; i++) {
+        const char *reap = instance_meta(list[i], META_REAP_BACKUP);
         struct lock *lk = NULL;
 
-        if (list[i]->task_state == NULL ||
+        if ((list[i]->task_state == NULL &&
+             (reap == NULL || !svc_is_local(svc, list[i]))) ||
             task_pending_for_target(svc, list[i]->id) ||
             svc_lock(svc, "instance", list[i]->id, false, &lk, NULL) < 0) {
             continue;
         }
-        if (strcmp(list[i]->task_state, "deleting") == 0) {
+        if (list[i]->task_state != NULL &&
+            strcmp(list[i]->task_state, "deleting") == 0) {
             servers_finish_delete(svc, list[i]);
             lock_release(lk);
             continue;
         }
-        log_warnx("server %s: clearing task '%s' left by a dead process",
-                  list[i]->name, list[i]->task_state);
-        catalog_instance_set_task(cat, list[i]->id, list[i]->task_state,
-                                  NULL, NULL);
+        if (list[i]->task_state != NULL) {
+            log_warnx("server %s: clearing task '%s' left by a dead "
+                      "process",
+                      list[i]->name, list[i]->task_state);
+            catalog_instance_set_task(cat, list[i]->id,
+                                      list[i]->task_state, NULL, NULL);
+        }
+        if (reap != NULL && svc_is_local(svc, list[i])) {
+            recover_reap(svc, list[i], reap);
+        }
         lock_release(lk);
     }
     instance_list_free(list, n);

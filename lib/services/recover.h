@@ -19,6 +19,17 @@
  * The guest itself is never left frozen: the quiesce watchdog sees to
  * that (quiesce.h).
  *
+ * With a catalog several hosts share, the locks are leases (lock.h): a
+ * lock of a dead process of this host is free at once, one of another
+ * host's once its lease expired (catalog.lease_ttl_s after the host died,
+ * hung or lost the catalog).  So any host's recovery finishes what any
+ * host left, and two hosts never recover the same record (taking the
+ * lock decides).  What lives only on one host is left to that host:
+ * another host's recovery changes records and the object store, never a
+ * hypervisor that is not its own; it marks the server (META_REAP_BACKUP)
+ * so that the server's host reaps the leftovers of the dead snapshot in
+ * its hypervisor, and each host sweeps its own temporary files and cache.
+ *
  * It runs once, when a service context opens (svc_open).
  */
 #ifndef VMSNAP_RECOVER_H

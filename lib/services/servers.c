@@ -581,15 +581,44 @@ servers_domain(struct svc *svc, const struct instance *inst,
     return 0;
 }
 
+/* The state of INST, which runs on another host: only what the catalog
+ * records (the state its user last asked for); its hypervisor is that
+ * host's.
+ */
+static void
+servers_remote_state(const struct instance *inst, struct hv_state *st)
+{
+    static const char *const map[][2] = {
+        {"active", "ACTIVE"}, {"paused", "PAUSED"}, {"stopped", "SHUTOFF"},
+        {"building", "BUILD"},
+    };
+    const char *want = instance_meta(inst, META_VM_STATE);
+    size_t i;
+
+    memset(st, 0, sizeof(*st));
+    snprintf(st->status, sizeof(st->status), "UNKNOWN");
+    snprintf(st->power, sizeof(st->power), "elsewhere");
+    for (i = 0; want && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(want, map[i][0]) == 0) {
+            snprintf(st->status, sizeof(st->status), "%s", map[i][1]);
+        }
+    }
+}
+
 int
 servers_state(struct svc *svc, const struct instance *inst,
               struct hv_state *st, struct error **errp)
 {
     const char *want = instance_meta(inst, META_VM_STATE);
     struct servers_domain sd;
-    struct hv *hv = svc_hv(svc, errp);
+    struct hv *hv;
     int r;
 
+    if (!svc_is_local(svc, inst)) {
+        servers_remote_state(inst, st);
+        return 0;
+    }
+    hv = svc_hv(svc, errp);
     if (hv == NULL) {
         return -1;
     }
@@ -655,6 +684,7 @@ servers_new_record(struct svc *svc, const struct caller *who,
     inst->image_id = xstrdup(img->id);
     inst->project_id = who->project_id ? xstrdup(who->project_id) : NULL;
     inst->user_id = who->user_id ? xstrdup(who->user_id) : NULL;
+    inst->host = xstrdup(svc_host(svc));
     /* A snapshot boots with the size of the instance it was taken of
      * (vmsnap_cpus, vmsnap_memory_mb) unless told otherwise.
      */
@@ -837,7 +867,8 @@ servers_find_locked(struct svc *svc, const struct caller *who,
     if (servers_find(svc, who, ref, &inst, errp) < 0) {
         return -1;
     }
-    if (svc_lock(svc, "instance", inst->id, wait, lk, errp) < 0) {
+    if (svc_must_be_local(svc, inst, errp) < 0 ||
+        svc_lock(svc, "instance", inst->id, wait, lk, errp) < 0) {
         instance_free(inst);
         return -1;
     }
@@ -977,24 +1008,30 @@ servers_reboot(struct svc *svc, const struct caller *who, const char *ref,
     return r;
 }
 
-/* Destroy INST's domain, detach its volumes, remove its directory, then
- * its record: INST says task deleting and its lock is held, so that a
- * process that dies on the way leaves a record that recovery finishes
- * (servers_finish_delete), never a directory without a record.
+/* Destroy INST's domain (HV_FLAGS as hv_destroy_flags), detach its
+ * volumes, remove its directory, then its record: INST says task
+ * deleting and its lock is held, so that a process that dies on the way
+ * leaves a record that recovery finishes (servers_finish_delete), never
+ * a directory without a record.  *WHOLE says whether nothing was
+ * changed (the domain could not be destroyed).  Of an adopted server
+ * only what vmsnap put in its directory goes, never its disks.
  */
 static int
 servers_purge(struct svc *svc, struct hv *hv, const struct instance *inst,
-              bool *whole, struct error **errp)
+              unsigned hv_flags, bool *whole, struct error **errp)
 {
     CLEANUP_FREE char *dir = datadir_instance_dir(svc_dir(svc), inst->id);
+    bool adopted = servers_is_adopted(inst);
     struct servers_domain sd;
     int r;
 
     *whole = true;
-    if (servers_domain(svc, inst, &sd, errp) < 0) {
+    if (adopted) {
+        servers_domain_ident(svc, inst, &sd);
+    } else if (servers_domain(svc, inst, &sd, errp) < 0) {
         return -1;
     }
-    r = hv_destroy(hv, &sd.d, errp);
+    r = hv_destroy_flags(hv, &sd.d, hv_flags, errp);
     servers_domain_clear(&sd);
     if (r < 0) {
         return -1;
@@ -1002,7 +1039,9 @@ servers_purge(struct svc *svc, struct hv *hv, const struct instance *inst,
     *whole = false;
     /* Volumes outlive their server, as in Cinder: they are detached. */
     servers_release_volumes(svc, inst, false);
-    if (servers_remove_dir(dir, errp) < 0) {
+    if (adopted) {
+        servers_remove_adopted_dir(dir);
+    } else if (servers_remove_dir(dir, errp) < 0) {
         return -1;
     }
     return catalog_instance_delete(svc_catalog(svc), inst->id, errp);
@@ -1018,7 +1057,13 @@ servers_finish_delete(struct svc *svc, const struct instance *inst)
     log_warnx("server %s was left being deleted by a process that died: "
               "finishing",
               inst->name);
-    if (hv == NULL || servers_purge(svc, hv, inst, &whole, &err) < 0) {
+    /* An adopted server is left deleting only by a forced delete: a
+     * refused one changes nothing.
+     */
+    if (hv == NULL ||
+        servers_purge(svc, hv, inst,
+                      servers_is_adopted(inst) ? HV_DESTROY_FORCE : 0,
+                      &whole, &err) < 0) {
         log_warnx("server %s: %s", inst->name, error_msg(err));
         error_free(err);
     }
@@ -1035,16 +1080,19 @@ int
 servers_delete_flags(struct svc *svc, const struct caller *who,
                      const char *ref, unsigned flags, struct error **errp)
 {
+    struct catalog *cat = svc_catalog(svc);
     struct instance *inst = NULL;
-    struct servers_domain sd;
     struct lock *lk = NULL;
     struct error *err = NULL;
     struct hv *hv = svc_hv(svc, errp);
-    CLEANUP_FREE char *dir = NULL;
-    bool adopted;
+    bool adopted, whole = true;
     int r = -1;
 
     if (hv == NULL || servers_find(svc, who, ref, &inst, errp) < 0) {
+        return -1;
+    }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
         return -1;
     }
     adopted = servers_is_adopted(inst);
@@ -1067,19 +1115,21 @@ servers_delete_flags(struct svc *svc, const struct caller *who,
         log_warnx("server %s: clearing task '%s' left by a dead process",
                   inst->name, inst->task_state);
     }
-    if (adopted) {
-        servers_domain_ident(svc, inst, &sd);
-    } else if (servers_domain(svc, inst, &sd, errp) < 0) {
+    if (catalog_instance_set_task(cat, inst->id, inst->task_state,
+                                  "deleting", errp) < 0) {
         goto out;
     }
     /* The driver knows who made the domain: it refuses one vmsnap did
      * not, unless forced.
      */
-    r = hv_destroy_flags(hv, &sd.d,
-                         flags & SERVERS_DELETE_FORCE ? HV_DESTROY_FORCE : 0,
-                         &err);
-    servers_domain_clear(&sd);
-    if (r < 0) {
+    r = servers_purge(svc, hv, inst,
+                      flags & SERVERS_DELETE_FORCE ? HV_DESTROY_FORCE : 0,
+                      &whole, &err);
+    if (r < 0 && whole) {
+        /* Still whole if the domain could not be destroyed: idle again.
+         * Otherwise it stays deleting, for recovery to finish.
+         */
+        catalog_instance_set_task(cat, inst->id, "deleting", NULL, NULL);
         if (adopted && error_get_class(err) == ERR_CONFLICT) {
             error_free(err);
             err = NULL;
@@ -1088,20 +1138,8 @@ servers_delete_flags(struct svc *svc, const struct caller *who,
                        "delete --force undefines it (its disks stay)",
                        inst->name);
         }
-        error_propagate(errp, err);
-        goto out;
     }
-    /* Volumes outlive their server, as in Cinder: they are detached. */
-    servers_release_volumes(svc, inst, false);
-    r = catalog_instance_delete(svc_catalog(svc), inst->id, errp);
-    if (r == 0) {
-        dir = datadir_instance_dir(svc_dir(svc), inst->id);
-        if (adopted) {
-            servers_remove_adopted_dir(dir);
-        } else {
-            r = servers_remove_dir(dir, errp);
-        }
-    }
+    error_propagate(errp, err);
 out:
     lock_release(lk);
     instance_free(inst);
@@ -1167,6 +1205,10 @@ servers_console_path(struct svc *svc, const struct caller *who,
     if (servers_find(svc, who, ref, &inst, errp) < 0) {
         return -1;
     }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
+        return -1;
+    }
     dir = datadir_instance_dir(svc_dir(svc), inst->id);
     *path = xasprintf("%s/console.log", dir);
     instance_free(inst);
@@ -1185,9 +1227,11 @@ servers_agent(struct svc *svc, const struct caller *who, const char *ref,
     if (hv == NULL || servers_find(svc, who, ref, &inst, errp) < 0) {
         return NULL;
     }
-    servers_domain_ident(svc, inst, &sd);
-    a = hv_agent_open(hv, &sd.d, timeout_ms, errp);
-    servers_domain_clear(&sd);
+    if (svc_must_be_local(svc, inst, errp) == 0) {
+        servers_domain_ident(svc, inst, &sd);
+        a = hv_agent_open(hv, &sd.d, timeout_ms, errp);
+        servers_domain_clear(&sd);
+    }
     instance_free(inst);
     return a;
 }
@@ -1210,6 +1254,7 @@ servers_vol_begin(struct svc *svc, const struct caller *who, const char *sref,
     memset(op, 0, sizeof(*op));
     op->hv = svc_hv(svc, errp);
     if (op->hv == NULL || servers_find(svc, who, sref, &op->inst, errp) < 0 ||
+        svc_must_be_local(svc, op->inst, errp) < 0 ||
         volumes_find(svc, who, vref, &op->vol, errp) < 0 ||
         svc_lock(svc, "instance", op->inst->id, true, &op->lk, errp) < 0) {
         return -1;

@@ -25,6 +25,14 @@
  * (unless a task holds it).  A record of a server vmsnap created whose
  * domain was removed behind its back stays, SHUTOFF with a fault (start
  * defines it again, delete removes it).
+ * Several hosts may share one catalog (svc.h): a server belongs to the
+ * host that created it (its host, Nova's OS-EXT-SRV-ATTR:host), where its
+ * QEMU runs.  Every host lists every host's servers, but acts only on its
+ * own: starting, stopping, deleting, snapshotting or reaching the agent
+ * of another host's server is ERR_CONFLICT "server NAME runs on host H,
+ * not on this host (ME): ask there".  The state of another host's server
+ * is what its user last asked for (ACTIVE, PAUSED, SHUTOFF, BUILD, or
+ * UNKNOWN), with the power state "elsewhere".
  */
 #ifndef VMSNAP_SERVERS_H
 #define VMSNAP_SERVERS_H

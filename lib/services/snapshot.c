@@ -14,6 +14,7 @@
 #include "servers.h"
 #include "snapshot.h"
 #include "sock.h"
+#include "store.h"
 #include "svc.h"
 #include "util.h"
 #include "volumes.h"
@@ -21,6 +22,7 @@
 
 #define THAW_TIMEOUT_MS 10000
 #define AGENT_CONNECT_MS 5000
+#define PRESYNC_TIMEOUT_MS 10000
 #define SNAP_MAX_DISKS (1 + SERVERS_MAX_VOLUMES)
 
 /* Bytes a cold copy may hold beyond its measured fully-allocated size. */
@@ -34,6 +36,7 @@ struct snap_disk {
     char *location;                /* the committed object, or NULL */
     struct volume_snapshot *vsnap; /* its record, NULL for the root disk */
     bool inserted;                 /* vsnap is in the catalog */
+    struct diskcopy_target copy;   /* where the copy path puts it */
 };
 
 /* One snapshot being made. */
@@ -52,7 +55,30 @@ struct snap {
     size_t ndisks;                  /* entries used in disks */
     struct hv_backup *backup;       /* the driver's backup, while open */
     int64_t copy_started_ms;        /* when the copy began */
+    int64_t freeze_call_ms;         /* the agent's freeze call */
+    int64_t fix_ms;                 /* hv_backup_fix */
+    bool chunks;                    /* a backup into the chunk store */
+    struct chunk_store *cs;         /* that store, while open */
+    struct store_plan plan;         /* its plan: full or incremental */
+    struct lock *ilk;               /* the server's lock */
+    struct lock *mlk;               /* the new image's lock */
 };
+
+/* Are the task's, the server's and the image's locks still ours?  With a
+ * shared catalog they are leases (lock.h) that can be lost: then another
+ * host may be recovering this very snapshot, and we must stop.
+ */
+static int
+snap_check_locks(struct snap *s, struct error **errp)
+{
+    if (task_check(s->task, errp) < 0 ||
+        (s->ilk && lock_check(s->ilk, errp) < 0) ||
+        (s->mlk && lock_check(s->mlk, errp) < 0)) {
+        error_prepend(errp, "stopping the snapshot: ");
+        return -1;
+    }
+    return 0;
+}
 
 /* Set the properties SET on the image, leaving every other field (and
  * what a user changed meanwhile) alone.
@@ -198,6 +224,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
     if (servers_find(svc, who, ref, &inst, errp) < 0) {
         return -1;
     }
+    if (svc_must_be_local(svc, inst, errp) < 0) {
+        instance_free(inst);
+        return -1;
+    }
     actions_start(svc, who, inst->id,
                   opts->backup_type ? "createBackup" : "createImage",
                   action);
@@ -242,6 +272,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
                            json_object_new_boolean(opts->all_volumes));
     json_object_object_add(req, "freeze_timeout_ms",
                            json_object_new_int(opts->freeze_timeout_ms));
+    if (opts->incremental) {
+        json_object_object_add(req, "incremental",
+                               json_object_new_boolean(true));
+    }
     json_object_object_add(req, "delete_failed",
                            json_object_new_boolean(opts->delete_failed));
     json_object_object_add(req, "request_id",
@@ -413,11 +447,44 @@ snap_plan_disks(struct snap *s, struct error **errp)
     if (nb > 0 && catalog_image_set_bdm(cat, s->img->id, bdm, nb, errp) < 0) {
         return -1;
     }
+    if (s->chunks) {
+        return 0;       /* snap_plan_store: no file, an index */
+    }
     for (i = 0; i < s->ndisks; i++) {
         if (blob_create(svc_blob(s->svc), s->disks[i].key, &s->disks[i].path,
                         errp) < 0) {
             return -1;
         }
+        s->disks[i].copy.kind = DISKCOPY_QCOW2;
+        s->disks[i].copy.path = s->disks[i].path;
+    }
+    return 0;
+}
+
+/* A backup into the chunk store: full, or incremental when the chain
+ * from the server's last backup is sound (store.h).  The root disk only.
+ */
+static int
+snap_plan_store(struct snap *s, bool running, struct error **errp)
+{
+    struct snap_disk *d = &s->disks[0];
+
+    if (store_plan_backup(s->svc, running ? s->hv : NULL, &s->dom.d,
+                          d->source, s->inst, s->img, &s->plan,
+                          errp) < 0) {
+        return -1;
+    }
+    s->cs = store_open(s->svc, true, errp);
+    if (s->cs == NULL) {
+        return -1;
+    }
+    d->copy.kind = DISKCOPY_CHUNKS;
+    d->copy.store = s->cs;
+    d->copy.index = s->plan.index;
+    d->copy.parent = s->plan.parent_index;
+    if (s->plan.full_reason) {
+        log_debug("backup", "%s: full backup: %s", s->img->id,
+                  s->plan.full_reason);
     }
     return 0;
 }
@@ -454,14 +521,22 @@ snap_record_point(struct snap *s, const char *mode, bool quiesced,
 {
     CLEANUP_FREE char *fms = xasprintf("%lld", (long long)frozen_ms);
     CLEANUP_FREE char *hms = xasprintf("%lld", (long long)held_ms);
-    struct prop set[5] = {
+    CLEANUP_FREE char *cms = xasprintf("%lld", (long long)s->freeze_call_ms);
+    CLEANUP_FREE char *xms = xasprintf("%lld", (long long)s->fix_ms);
+    struct prop set[7] = {
         {(char *)PROP_VMSNAP_MODE, (char *)mode},
         {(char *)PROP_VMSNAP_QUIESCED, (char *)(quiesced ? "yes" : "no")},
         {(char *)PROP_VMSNAP_FREEZE_MS, fms},
         {(char *)PROP_VMSNAP_POINT_IN_TIME, (char *)when},
+        {(char *)PROP_VMSNAP_FIX_MS, xms},
         {(char *)PROP_VMSNAP_HOLD_MS, hms},
+        {(char *)PROP_VMSNAP_FREEZE_CALL_MS, cms},
     };
-    size_t n = 4 + (quiesced && strcmp(mode, "live") == 0);
+    size_t n = strcmp(mode, "live") == 0 ? 5 : 4;
+
+    if (quiesced && strcmp(mode, "live") == 0) {
+        n = 7;
+    }
 
     if (snap_set_props(s, set, n, errp) < 0 ||
         catalog_image_transition(svc_catalog(s->svc), s->img->id, "queued",
@@ -477,7 +552,7 @@ snap_record_point(struct snap *s, const char *mode, bool quiesced,
  * (ST, libvirt's shut-off reason) or, when it cannot tell, as recorded
  * when vmsnap stopped it (servers.h); disks left by a forced stop or a
  * dead QEMU are crash-consistent.  The disks (files or block devices,
- * with their backing chains) are read with qemu-img convert.
+ * with their backing chains) are read through qemu-nbd (diskcopy.h).
  */
 static int
 snap_cold(struct snap *s, const struct hv_state *st, bool must,
@@ -504,8 +579,8 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
                   s->inst->name);
     }
     /* What the copies take, measured before anything is written, must
-     * fit beside the reserve; each copy is bounded by its disk's size
-     * and stops if the free space falls below the reserve (audit H4).
+     * fit beside the reserve (audit H4); each copy is bounded by its
+     * disk's virtual size, as the copy path writes no more than it reads.
      */
     for (i = 0; i < s->ndisks; i++) {
         int64_t req = 0;
@@ -525,23 +600,54 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
         return -1;
     }
     s->copy_started_ms = sock_now_ms();
+    /* The copy path reads each disk through qemu-nbd: holes skipped, the
+     * image hashed (or the chunks stored) as it is written.
+     */
     for (i = 0; i < s->ndisks; i++) {
-        struct qemuimg_limits lim = {
-            .max_bytes = fully[i] + SNAP_QCOW2_SLACK,
-            .watch = images_watch_space,
-            .watch_opaque = s->svc,
+        struct diskcopy_opts o = {
+            .progress = task_progress(s->task),
+            .progress_from = 100.0 * (double)i / (double)s->ndisks,
+            .progress_to = 100.0 * (double)(i + 1) / (double)s->ndisks,
+            .sync = true,
         };
+        struct diskcopy_source *src = diskcopy_source_file(
+            s->disks[i].source->path, s->disks[i].source->format, errp);
+        int r;
 
-        if (qemuimg_convert_limited(s->disks[i].source->path,
-                                    s->disks[i].source->format,
-                                    s->disks[i].path, "qcow2", &lim, NULL,
-                                    NULL, errp) < 0) {
+        if (src == NULL) {
             return -1;
         }
-        progress_report(task_progress(s->task), "copy",
-                        100.0 * (i + 1) / s->ndisks);
+        r = diskcopy_run(src, &s->disks[i].copy, &o, errp);
+        diskcopy_source_close(src);
+        if (r < 0) {
+            return -1;
+        }
     }
     return 0;
+}
+
+/* Flush the guest's dirty data just before the freeze, where its agent
+ * allows guest-exec (snapshot.presync, on by default): FIFREEZE then has
+ * little left to write, and the window is shorter, whatever the guest
+ * had in its page cache.  Best effort, outside the window: a guest that
+ * refuses or is slow is frozen all the same.
+ */
+static void
+snap_presync(struct snap *s, struct agent *a)
+{
+    struct agent_exec_result res = {0};
+    struct error *err = NULL;
+
+    if (!svc_config(s->svc)->presync) {
+        return;
+    }
+    if (agent_exec(a, "/bin/sync", NULL, NULL, PRESYNC_TIMEOUT_MS, &res,
+                   &err) < 0) {
+        log_debug("snapshot", "%s: no sync before the freeze: %s",
+                  s->inst->name, error_msg(err));
+        error_free(err);
+    }
+    agent_exec_result_clear(&res);
 }
 
 /* Try to quiesce; NULL (with *QERR set) when the guest cannot be frozen.
@@ -552,6 +658,8 @@ snap_quiesce(struct snap *s, bool paused, struct agent **a,
              struct error **qerr)
 {
     const struct config *cfg = svc_config(s->svc);
+    struct quiesce *qs;
+    int64_t t0;
 
     if (paused) {
         error_setg(qerr, ERR_CONFLICT,
@@ -574,8 +682,12 @@ snap_quiesce(struct snap *s, bool paused, struct agent **a,
         error_prepend(qerr, "guest agent: ");
         return NULL;
     }
-    return quiesce_freeze(*a, s->freeze_timeout_ms, cfg->max_frozen_ms,
-                          qerr);
+    snap_presync(s, *a);
+    /* The freeze call alone, the presync before it not counted. */
+    t0 = sock_now_ms();
+    qs = quiesce_freeze(*a, s->freeze_timeout_ms, cfg->max_frozen_ms, qerr);
+    s->freeze_call_ms = sock_now_ms() - t0;
+    return qs;
 }
 
 /* A test hook: hold the freeze (test.hold_frozen_ms), so that tests can
@@ -603,7 +715,7 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     struct quiesce *qs;
     struct agent *a = NULL;
     bool quiesced;
-    int64_t frozen_ms = 0, held_ms = 0;
+    int64_t frozen_ms = 0, held_ms = 0, t0;
     char when[UTIL_TIME_LEN];
     size_t i;
     int r;
@@ -612,11 +724,17 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
         memset(&bd[i], 0, sizeof(bd[i]));
         bd[i].source = s->disks[i].source;
         bd[i].target = s->disks[i].path;
+        bd[i].copy = &s->disks[i].copy;
+    }
+    if (s->chunks) {
+        bd[0].bitmap_since = s->plan.since;
+        bd[0].bitmap_new = s->plan.bitmap_new;
     }
     spec.tag = s->img->id;
     spec.disks = bd;
     spec.ndisks = s->ndisks;
     spec.rate_limit = cfg->copy_rate_limit;
+    spec.copy_inflight = cfg->copy_inflight;
     spec.break_disk = cfg->test_break_disk;
     task_phase(s->task, "prepare");
     if (hv_backup_prepare(s->hv, &s->dom.d, &spec, &s->backup, errp) < 0) {
@@ -641,7 +759,9 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
         /* Nothing slow in the window: not even a catalog write. */
         snap_test_hold(s);
     }
+    t0 = sock_now_ms();
     r = hv_backup_fix(s->backup, errp);
+    s->fix_ms = sock_now_ms() - t0;
     util_now_iso8601(when);
     if (qs) {
         int t = quiesce_thaw(qs, THAW_TIMEOUT_MS, &frozen_ms, &held_ms,
@@ -687,6 +807,16 @@ snap_activate(struct snap *s, struct error **errp)
     if (snap_set_props(s, &set, 1, errp) < 0) {
         return -1;
     }
+    if (s->chunks) {
+        if (s->disks[0].copy.info.csum[0] == '\0') {
+            error_setg(errp, ERR_INVALID,
+                       "the %s driver cannot copy into the chunk store",
+                       hv_name(s->hv));
+            return -1;
+        }
+        return store_record_backup(s->svc, s->img->id, &s->plan,
+                                   &s->disks[0].copy, errp);
+    }
     for (i = 0; i < s->ndisks; i++) {
         struct snap_disk *d = &s->disks[i];
 
@@ -694,6 +824,10 @@ snap_activate(struct snap *s, struct error **errp)
                         &d->location, errp) < 0) {
             return -1;
         }
+    }
+    /* The uploads take long: are we still the ones making it? */
+    if (snap_check_locks(s, errp) < 0) {
+        return -1;
     }
     for (i = 1; i < s->ndisks; i++) {
         struct volume_snapshot_data vd = {
@@ -709,9 +843,15 @@ snap_activate(struct snap *s, struct error **errp)
             return -1;
         }
     }
-    return images_activate(s->svc, s->img->id, "saving", "qcow2",
-                           s->disks[0].location, s->disks[0].path,
-                           task_progress(s->task), errp);
+    /* The copy path hashed the file as it wrote it (when the driver
+     * used it): no second read.
+     */
+    return images_activate_hashed(
+        s->svc, s->img->id, "saving", "qcow2", s->disks[0].location,
+        s->disks[0].path,
+        s->disks[0].copy.qcow2.md5[0] ? s->disks[0].copy.qcow2.md5 : NULL,
+        s->disks[0].copy.qcow2.md5[0] ? s->disks[0].copy.qcow2.sha512 : NULL,
+        task_progress(s->task), errp);
 }
 
 /* Undo everything: all or nothing.  In the foreground the image record
@@ -767,6 +907,8 @@ snap_free(struct snap *s)
     servers_domain_clear(&s->dom);
     image_free(s->img);
     instance_free(s->inst);
+    store_plan_clear(&s->plan);
+    chunk_store_close(s->cs);
 }
 
 /* Read what the request names and check that it is still what it was:
@@ -787,6 +929,9 @@ snap_load(struct snap *s, json_object *req, struct error **errp)
     }
     if (json_object_object_get_ex(req, "all_volumes", &v)) {
         s->all_volumes = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(req, "incremental", &v)) {
+        s->chunks = json_object_get_boolean(v);
     }
     if (json_object_object_get_ex(req, "delete_failed", &v)) {
         s->delete_failed = json_object_get_boolean(v);
@@ -835,19 +980,24 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
         svc_lock(svc, "image", s.img->id, false, &mlk, &local) < 0) {
         goto fail;
     }
+    s.ilk = ilk;
+    s.mlk = mlk;
     *result = xstrdup(s.img->id);
     must = snap_must_quiesce(&s);
     if (snap_plan_disks(&s, &local) < 0 ||
-        hv_state(s.hv, &s.dom.d, &st, &local) < 0) {
+        hv_state(s.hv, &s.dom.d, &st, &local) < 0 ||
+        snap_check_locks(&s, &local) < 0) {
         goto fail;
     }
     if (strcmp(st.status, "SHUTOFF") == 0) {
-        if (snap_cold(&s, &st, must, &local) < 0) {
+        if ((s.chunks && snap_plan_store(&s, false, &local) < 0) ||
+            snap_cold(&s, &st, must, &local) < 0) {
             goto fail;
         }
     } else if (strcmp(st.status, "ACTIVE") == 0 ||
                strcmp(st.status, "PAUSED") == 0) {
-        if (snap_live(&s, strcmp(st.status, "PAUSED") == 0, must, &local) <
+        if ((s.chunks && snap_plan_store(&s, true, &local) < 0) ||
+            snap_live(&s, strcmp(st.status, "PAUSED") == 0, must, &local) <
                 0 ||
             hv_backup_wait(s.backup, task_progress(t), &local) < 0 ||
             hv_backup_finish(s.backup, &local) < 0) {
@@ -860,7 +1010,8 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
                    s.inst->name, st.status);
         goto fail;
     }
-    if (snap_activate(&s, &local) < 0) {
+    if (snap_check_locks(&s, &local) < 0 ||
+        snap_activate(&s, &local) < 0) {
         goto fail;
     }
     r = 0;
@@ -917,7 +1068,12 @@ snap_recover_action(struct svc *svc, const char *id, const struct task *task)
 
 /* After a process died while making a snapshot: the image is killed, the
  * set's volume snapshots and the driver's leftovers removed, and the
- * server no longer busy.
+ * server no longer busy.  Another host may run this (the dead process's
+ * lease expired): every change is a compare-and-set, so that a snapshot
+ * whose maker was only slow, and finished meanwhile, stays; and the
+ * driver's leftovers are the server's own host's business: they are
+ * reaped here when the server runs here, else marked for that host's
+ * recovery (META_REAP_BACKUP).
  */
 void
 snapshot_recover(struct svc *svc, const struct task *task)
@@ -925,17 +1081,25 @@ snapshot_recover(struct svc *svc, const struct task *task)
     struct catalog *cat = svc_catalog(svc);
     struct instance *inst = NULL;
     struct image *img = NULL;
-    struct hv *hv = svc_hv(svc, NULL);
+    struct hv *hv = NULL;
+    bool killed = false;
 
     if (task->image_id &&
         catalog_image_get(cat, task->image_id, &img, NULL) == 0 &&
-        strcmp(img->status, "active") != 0) {
+        strcmp(img->status, "active") != 0 &&
+        strcmp(img->status, "killed") != 0) {
+        killed = catalog_image_transition(cat, img->id, img->status,
+                                          "killed",
+                                          "the process making it died",
+                                          NULL) == 0;
+    }
+    if (killed) {
         catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);
+        /* Killed by the compare-and-set above; a request that asked for
+         * its image to go on failure has it deleted.
+         */
         if (snap_recover_deletes(task)) {
             catalog_image_delete(cat, img->id, NULL);
-        } else {
-            catalog_image_transition(cat, img->id, NULL, "killed",
-                                     "the process making it died", NULL);
         }
         if (img->location) {
             blob_remove(svc_blob(svc), img->location, NULL);
@@ -950,9 +1114,17 @@ snapshot_recover(struct svc *svc, const struct task *task)
         catalog_instance_get(cat, task->target_id, &inst, NULL) == 0) {
         struct servers_domain sd;
 
-        if (hv && img && servers_domain(svc, inst, &sd, NULL) == 0) {
+        if (img && svc_is_local(svc, inst)) {
+            hv = svc_hv(svc, NULL);
+        }
+        if (hv && servers_domain(svc, inst, &sd, NULL) == 0) {
             hv_backup_reap(hv, &sd.d, img->id, NULL);
             servers_domain_clear(&sd);
+        } else if (img && !svc_is_local(svc, inst)) {
+            struct prop mark = {(char *)META_REAP_BACKUP, img->id};
+
+            catalog_instance_set_meta(cat, inst->id, &mark, 1, NULL, 0,
+                                      NULL);
         }
         if (inst->task_state &&
             strcmp(inst->task_state, "image_snapshot") == 0) {
@@ -982,10 +1154,14 @@ snapshot_delete_image(struct svc *svc, const struct caller *who,
         return -1;
     }
     snprintf(id, sizeof(id), "%s", img->id);
-    image_free(img);
     if (images_delete(svc, who, id, errp) < 0) {
+        image_free(img);
         return -1;
     }
+    /* A backup in the chunk store: its indexes go now, its chunks at
+     * the next gc. */
+    store_forget(svc, img);
+    image_free(img);
     volumes_snapshot_delete_set(svc, id);
     return 0;
 }

@@ -62,6 +62,10 @@ struct snapshot_opts {
     size_t nextra;                  /* entries in extra_props */
     const char *backup_type;        /* backups: their type, else NULL */
     int rotation;                   /* backups: how many to keep */
+    bool incremental;               /* backups: into the chunk store,
+                                     * only what changed since the last
+                                     * one when its chain is sound
+                                     * (store.h); root disk only */
     bool delete_failed;             /* on failure the image goes, also
                                      * when the task runs in a worker
                                      * (Nova's way: a client waiting for

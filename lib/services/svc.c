@@ -51,6 +51,23 @@ svc_private_catalog(const char *db)
     }
 }
 
+/* A host name is a word of [A-Za-z0-9._-]: it is shown, stored and
+ * compared, and names this host's leases.
+ */
+static int
+svc_check_host(const char *host, struct error **errp)
+{
+    size_t n = strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+    if (*host == '\0' || host[n] != '\0' || n > 64) {
+        error_setg(errp, ERR_INVALID, "host.name must be 1 to 64 letters, "
+                   "digits, '.', '_' or '-'");
+        return -1;
+    }
+    return 0;
+}
+
 struct svc *
 svc_open(const struct config *cfg, struct error **errp)
 {
@@ -63,18 +80,32 @@ svc_open(const struct config *cfg, struct error **errp)
     if (datadir_open(cfg->data_dir, &svc->dir, errp) < 0) {
         goto fail;
     }
-    db = xasprintf("%s/catalog.db", svc->dir);
-    svc_private_catalog(db);
-    svc->cat = catalog_open(db, errp);
-    if (svc->cat == NULL) {
+    if (svc_check_host(cfg->host_name, errp) < 0) {
+        goto fail;
+    }
+    if (*cfg->catalog != '\0') {
+        /* Shared with other hosts: their locks must be seen here too. */
+        if (!catalog_target_is_shared(cfg->catalog)) {
+            error_setg(errp, ERR_INVALID, "catalog.connection must be a "
+                       "PostgreSQL connection string (postgresql://... or "
+                       "host=... dbname=...), or empty for SQLite in the "
+                       "data directory");
+            goto fail;
+        }
+        svc->cat = catalog_open(cfg->catalog, errp);
+        svc->locks = locks_open_leases(cfg->catalog, cfg->host_name,
+                                       cfg->lease_ttl_s);
+    } else {
+        db = xasprintf("%s/catalog.db", svc->dir);
+        svc_private_catalog(db);
+        svc->cat = catalog_open(db, errp);
+        svc->locks = svc->cat ? locks_open_files(svc->dir, errp) : NULL;
+    }
+    if (svc->cat == NULL || svc->locks == NULL) {
         goto fail;
     }
     svc->blob = blob_open(cfg, svc->dir, errp);
     if (svc->blob == NULL) {
-        goto fail;
-    }
-    svc->locks = locks_open_files(svc->dir, errp);
-    if (svc->locks == NULL) {
         goto fail;
     }
     return svc;
@@ -108,6 +139,35 @@ const char *
 svc_dir(const struct svc *svc)
 {
     return svc->dir;
+}
+
+const char *
+svc_host(const struct svc *svc)
+{
+    return svc->cfg->host_name;
+}
+
+bool
+svc_is_local(const struct svc *svc, const struct instance *inst)
+{
+    /* A catalog of our own: every server is ours, whatever the host's
+     * name was when it was made (the machine may have been renamed).
+     */
+    return !catalog_is_shared(svc->cat) || inst->host == NULL ||
+           strcmp(inst->host, svc_host(svc)) == 0;
+}
+
+int
+svc_must_be_local(const struct svc *svc, const struct instance *inst,
+                  struct error **errp)
+{
+    if (svc_is_local(svc, inst)) {
+        return 0;
+    }
+    error_setg(errp, ERR_CONFLICT, "server %s runs on host %s, not on this "
+               "host (%s): ask there", inst->name, inst->host,
+               svc_host(svc));
+    return -1;
 }
 
 const struct caller *

@@ -44,7 +44,10 @@ struct caller {
 
 /* Open a context with CFG (borrowed; must outlive the context): the data
  * directory (created if needed, and refused when others can write it),
- * the catalog, the image store and the locks.  Returns NULL with errp
+ * the catalog, the image store and the locks.  With catalog.connection
+ * set, the catalog is that PostgreSQL database, shared with other hosts,
+ * and locks are leases in it (lock.h); else the catalog is SQLite in the
+ * data directory and locks are flocks there.  Returns NULL with errp
  * set.
  */
 struct svc *svc_open(const struct config *cfg, struct error **errp);
@@ -57,6 +60,11 @@ const struct config *svc_config(const struct svc *svc);
 
 /* The data directory (absolute path), borrowed. */
 const char *svc_dir(const struct svc *svc);
+
+/* This host's name (host.name), borrowed: the host of the servers it
+ * creates, and the holder named by its leases.
+ */
+const char *svc_host(const struct svc *svc);
 
 /* The caller the local command acts as: the admin of the default
  * project.  Valid as long as SVC.
@@ -86,6 +94,18 @@ void svc_use_hv(struct svc *svc, struct hv *hv);
 /* Take lock KIND/ID (lock.h), with WAIT. */
 int svc_lock(struct svc *svc, const char *kind, const char *id, bool wait,
              struct lock **out, struct error **errp);
+
+/* Does server INST run on this host?  Its host is this host's name, or
+ * unrecorded (a record made before servers had hosts), or the catalog is
+ * not shared (SQLite: every server in it is this host's).
+ */
+bool svc_is_local(const struct svc *svc, const struct instance *inst);
+
+/* 0 when INST runs on this host, else -1 with ERR_CONFLICT "server NAME
+ * runs on host H, not on this host (ME): ask there".
+ */
+int svc_must_be_local(const struct svc *svc, const struct instance *inst,
+                      struct error **errp);
 
 /* May WHO see a record owned by project OWNER (NULL: the default
  * project)?  Admins see everything.

@@ -29,6 +29,7 @@
 struct task_run {
     struct svc *svc;                /* the context */
     struct task *task;              /* the record, as claimed */
+    struct lock *lock;              /* the task's lock, held */
     bool background;                /* run by a worker */
     const struct progress *outer;   /* who else wants the progress */
     struct progress reporter;       /* task_progress's reporter */
@@ -51,14 +52,11 @@ task_kind_named(const struct task_kind *const *kinds, const char *name)
     return NULL;
 }
 
-/* "host:pid", who runs a task. */
+/* "host:pid", who runs a task (host.name: see svc.h). */
 static char *
-task_owner(void)
+task_owner(struct svc *svc)
 {
-    char host[HOST_NAME_MAX + 1] = "";
-
-    gethostname(host, sizeof(host) - 1);
-    return xasprintf("%s:%d", host, (int)getpid());
+    return xasprintf("%s:%d", svc_host(svc), (int)getpid());
 }
 
 int
@@ -140,6 +138,12 @@ task_warn(struct task_run *t, const char *fmt, ...)
     catalog_task_add_warning(svc_catalog(t->svc), t->task->id, msg, NULL);
 }
 
+int
+task_check(struct task_run *t, struct error **errp)
+{
+    return t->lock ? lock_check(t->lock, errp) : 0;
+}
+
 const struct task *
 task_record(const struct task_run *t)
 {
@@ -161,7 +165,7 @@ task_execute(struct svc *svc, const struct task_kind *const *kinds,
     struct task_run t = {.svc = svc, .outer = progress,
                          .background = (flags & TASK_BACKGROUND) != 0};
     CLEANUP_JSON_PUT json_object *req = NULL;
-    CLEANUP_FREE char *owner = task_owner();
+    CLEANUP_FREE char *owner = task_owner(svc);
     CLEANUP_FREE char *result = NULL;
     const struct task_kind *kind;
     struct task_result outcome = {0};
@@ -187,6 +191,7 @@ task_execute(struct svc *svc, const struct task_kind *const *kinds,
         task_free(t.task);
         return -1;
     }
+    t.lock = lk;
     req = json_tokener_parse(t.task->request ? t.task->request : "{}");
     if (req == NULL || !json_object_is_type(req, json_type_object)) {
         error_setg(&err, ERR_INVALID, "task %s has a malformed request", id);

@@ -138,6 +138,13 @@ int task_list(struct svc *svc, const struct caller *who,
 const struct task *task_record(const struct task_run *t);
 bool task_in_background(const struct task_run *t);
 
+/* Is the task still this process's?  0, or -1 with ERR_CONFLICT when its
+ * lock was lost (a lease this host could not renew, or that another host
+ * took over after it expired: lock.h).  Long work calls it at its steps
+ * and stops, committing nothing, when it fails.
+ */
+int task_check(struct task_run *t, struct error **errp);
+
 /* Record phase PHASE ("prepare", "frozen", "copy", "checksum") reached,
  * at once.
  */

@@ -17,53 +17,44 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "lock.h"
+#include "lock-internal.h"
 #include "util.h"
 #include "xalloc.h"
 
-struct locks {
+struct file_locks {
+    struct locks base;  /* first: lock-internal.h */
     char *dir;          /* <data dir>/locks */
 };
 
-struct lock {
+struct file_lock {
+    struct lock base;   /* first: lock-internal.h */
     char *path;         /* the lock file */
     int fd;             /* holds the flock */
 };
 
+static const struct locks_ops file_locks_ops;
+
 struct locks *
 locks_open_files(const char *data_dir, struct error **errp)
 {
-    struct locks *l = xcalloc(1, sizeof(*l));
+    struct file_locks *l = xcalloc(1, sizeof(*l));
 
+    l->base.ops = &file_locks_ops;
     l->dir = xasprintf("%s/locks", data_dir);
     if (util_mkdir_p(l->dir, 0700, errp) < 0) {
-        locks_close(l);
+        locks_close(&l->base);
         return NULL;
     }
-    return l;
+    return &l->base;
 }
 
-void
-locks_close(struct locks *l)
+static void
+file_close(struct locks *base)
 {
-    if (l) {
-        free(l->dir);
-        free(l);
-    }
-}
+    struct file_locks *l = (struct file_locks *)base;
 
-/* KIND and ID become a file name: refuse anything but plain words. */
-static int
-lock_check_name(const char *s, struct error **errp)
-{
-    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-
-    if (*s == '\0' || s[n] != '\0' || n > 64) {
-        error_setg(errp, ERR_INVALID, "bad lock name '%s'", s);
-        return -1;
-    }
-    return 0;
+    free(l->dir);
+    free(l);
 }
 
 /* Is FD still the file at PATH? */
@@ -76,16 +67,15 @@ lock_is_current(int fd, const char *path)
            a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
-int
-lock_take(struct locks *l, const char *kind, const char *id, bool wait,
+/* KIND and ID (checked by lock.c) become a file name. */
+static int
+file_take(struct locks *base, const char *kind, const char *id, bool wait,
           struct lock **out, struct error **errp)
 {
+    struct file_locks *l = (struct file_locks *)base;
     CLEANUP_FREE char *path = NULL;
-    struct lock *lk;
+    struct file_lock *lk;
 
-    if (lock_check_name(kind, errp) < 0 || lock_check_name(id, errp) < 0) {
-        return -1;
-    }
     path = xasprintf("%s/%s-%s.lock", l->dir, kind, id);
     for (;;) {
         CLEANUP_CLOSE int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
@@ -110,19 +100,19 @@ lock_take(struct locks *l, const char *kind, const char *id, bool wait,
             continue;   /* its holder finished and unlinked it: again */
         }
         lk = xcalloc(1, sizeof(*lk));
+        lk->base.l = base;
         lk->path = steal_pointer(&path);
         lk->fd = steal_fd(&fd);
-        *out = lk;
+        *out = &lk->base;
         return 0;
     }
 }
 
-void
-lock_release(struct lock *lk)
+static void
+file_release(struct lock *base)
 {
-    if (lk == NULL) {
-        return;
-    }
+    struct file_lock *lk = (struct file_lock *)base;
+
     /* Unlink while still holding it: whoever opens the path next gets a
      * new file (see lock_take).
      */
@@ -132,16 +122,14 @@ lock_release(struct lock *lk)
     free(lk);
 }
 
-int
-lock_held(struct locks *l, const char *kind, const char *id,
+static int
+file_held(struct locks *base, const char *kind, const char *id,
           struct error **errp)
 {
+    struct file_locks *l = (struct file_locks *)base;
     CLEANUP_FREE char *path = NULL;
     CLEANUP_CLOSE int fd = -1;
 
-    if (lock_check_name(kind, errp) < 0 || lock_check_name(id, errp) < 0) {
-        return -1;
-    }
     path = xasprintf("%s/%s-%s.lock", l->dir, kind, id);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -164,11 +152,12 @@ lock_held(struct locks *l, const char *kind, const char *id,
     return 0;
 }
 
-int
-locks_sweep(struct locks *l, bool remove,
-            void (*fn)(const char *name, void *opaque), void *opaque,
-            struct error **errp)
+static int
+file_sweep(struct locks *base, bool remove,
+           void (*fn)(const char *name, void *opaque), void *opaque,
+           struct error **errp)
 {
+    struct file_locks *l = (struct file_locks *)base;
     struct dirent *e;
     DIR *d = opendir(l->dir);
     int found = 0;
@@ -210,3 +199,30 @@ locks_sweep(struct locks *l, bool remove,
     closedir(d);
     return found;
 }
+
+/* A flock is never lost while its holder lives. */
+static int
+file_check(struct lock *lk, struct error **errp)
+{
+    (void)lk;
+    (void)errp;
+    return 0;
+}
+
+static int
+file_fence(struct lock *lk, struct catalog *cat, struct error **errp)
+{
+    (void)cat;
+    return file_check(lk, errp);
+}
+
+static const struct locks_ops file_locks_ops = {
+    .kind = "file",
+    .take = file_take,
+    .release = file_release,
+    .held = file_held,
+    .check = file_check,
+    .fence = file_fence,
+    .sweep = file_sweep,
+    .close = file_close,
+};

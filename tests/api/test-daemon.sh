@@ -155,6 +155,14 @@ ok $(test "$s" = 400 && json "$J" "d['badRequest']['message']" | grep -q "Additi
 s=$(status POST "$E" -H "X-Auth-Token: $TA" -d '{"server": {"name": "<script>"}')
 ok $(test "$s" = 400 && json "$J" "d['badRequest']['message']" | grep -q 'Malformed'; echo $?) "malformed JSON: 400 badRequest"
 
+# --- Flavors: their own table (api-flavor.c), before the servers' ------
+s=$(status GET "$B/compute/v2.1/flavors/detail" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 200 && json "$J" "' '.join(f['name'] for f in d['flavors'])" | grep -qw m1.tiny; echo $?) "flavors listed in detail"
+s=$(status GET "$B/compute/v2.1/flavors/1" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 200 && test "$(json "$J" "d['flavor']['name']")" = m1.tiny; echo $?) "a flavor shown by its ID"
+s=$(status GET "$B/compute/v2.1/flavors/nosuch" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 404 && json "$J" "d['itemNotFound']['message']" | grep -q nosuch; echo $?) "an unknown flavor: 404 itemNotFound"
+
 # --- Uploads through daemon/upload.c --------------------------------------
 head -c 3000017 /dev/urandom >"$T_DIR/up.bin"
 MD5=$(md5sum <"$T_DIR/up.bin" | cut -d' ' -f1)

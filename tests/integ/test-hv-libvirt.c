@@ -21,9 +21,15 @@
  *       --break N            test hook: the copy of disk N fails
  *       --rate BYTES         copy rate limit per disk
  *       --checkpoint NAME    bitmap_new for every disk
+ *       --since NAME         bitmap_since for every disk (incremental)
+ *       --store ROOT         copy into the chunk store at ROOT: each
+ *                            TARGET is INDEX[:PARENT_INDEX]; prints
+ *                            read_N= and dirty_N= for disk N
  *       --progress FILE      write the copy's percentage there
  *       --reconnect-ms MS    how long finish/abort wait for libvirt
  *   reap UUID TAG STATE_DIR
+ *   restore ROOT INDEX OUT   index INDEX of the chunk store at ROOT as a
+ *                            qcow2 file OUT
  *   start UUID NAME STATE_DIR ACCEL KERNEL INITRD CMDLINE AGENT(yes|no)
  *         PATH:FORMAT[:SERIAL]...
  *   stop UUID TIMEOUT_S
@@ -367,7 +373,9 @@ static int
 cmd_backup(int argc, char **argv)
 {
     bool freeze = true, abort_after_fix = false;
-    const char *checkpoint = NULL;
+    const char *checkpoint = NULL, *since = NULL, *store = NULL;
+    struct diskcopy_target copies[16];
+    struct chunk_store *cs = NULL;
     struct progress_file pf = {.last = -1};
     struct progress prog = {.fn = progress_write, .opaque = &pf};
     struct hv_backup_spec spec = {.break_disk = -1};
@@ -383,6 +391,7 @@ cmd_backup(int argc, char **argv)
 
     memset(src, 0, sizeof(src));
     memset(disks, 0, sizeof(disks));
+    memset(copies, 0, sizeof(copies));
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--no-freeze") == 0) {
             freeze = false;
@@ -394,6 +403,10 @@ cmd_backup(int argc, char **argv)
             util_parse_size(argv[++i], &spec.rate_limit, NULL);
         } else if (i + 1 < argc && strcmp(argv[i], "--checkpoint") == 0) {
             checkpoint = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
+            since = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--store") == 0) {
+            store = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--progress") == 0) {
             pf.path = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--reconnect-ms") == 0) {
@@ -409,6 +422,13 @@ cmd_backup(int argc, char **argv)
     d = dom_of(argv[i]);
     d.state_dir = argv[i + 2];
     spec.tag = argv[i + 1];
+    if (store) {
+        cs = chunk_store_open(store, NULL);
+        if (cs == NULL && (chunk_store_create(store, NULL, &err) < 0 ||
+                           (cs = chunk_store_open(store, &err)) == NULL)) {
+            fail(err);
+        }
+    }
     for (i += 3; i < argc && n < 16; i++, n++) {
         char *eq = strchr(argv[i], '=');
 
@@ -422,6 +442,19 @@ cmd_backup(int argc, char **argv)
         disks[n].source = &src[n];
         disks[n].target = eq + 1;
         disks[n].bitmap_new = checkpoint;
+        disks[n].bitmap_since = since;
+        if (cs) {
+            char *colon = strchr(eq + 1, ':');
+
+            if (colon) {
+                *colon = '\0';
+                copies[n].parent = colon + 1;
+            }
+            copies[n].kind = DISKCOPY_CHUNKS;
+            copies[n].store = cs;
+            copies[n].index = eq + 1;
+            disks[n].copy = &copies[n];
+        }
     }
     spec.disks = disks;
     spec.ndisks = n;
@@ -466,7 +499,36 @@ cmd_backup(int argc, char **argv)
         ops->backup_abort(b);
         fail(err);
     }
+    for (i = 0; cs && i < (int)n; i++) {
+        printf("read_%d=%lld\ndirty_%d=%lld\n", i,
+               (long long)copies[i].bytes_read, i,
+               (long long)copies[i].bytes_dirty);
+    }
+    chunk_store_close(cs);
     printf("copy_ms=%lld\nresult=ok\n", (long long)(sock_now_ms() - tc));
+    return 0;
+}
+
+static int
+cmd_restore(const char *root, const char *index, const char *out)
+{
+    struct diskcopy_target t = {.kind = DISKCOPY_QCOW2, .path = out};
+    struct diskcopy_source *src = NULL;
+    struct chunk_reader *rd = NULL;
+    struct error *err = NULL;
+    struct chunk_store *cs = chunk_store_open(root, &err);
+
+    if (cs == NULL || chunk_reader_open(cs, index, &rd, &err) < 0) {
+        fail(err);
+    }
+    src = diskcopy_source_chunks(rd);
+    if (diskcopy_run(src, &t, NULL, &err) < 0) {
+        fail(err);
+    }
+    diskcopy_source_close(src);
+    chunk_reader_close(rd);
+    chunk_store_close(cs);
+    printf("result=ok\n");
     return 0;
 }
 
@@ -591,6 +653,8 @@ main(int argc, char **argv)
         r = cmd_freeze_hold(argv[2]);
     } else if (strcmp(cmd, "backup") == 0) {
         r = cmd_backup(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "restore") == 0 && argc == 5) {
+        r = cmd_restore(argv[2], argv[3], argv[4]);
     } else if (strcmp(cmd, "reap") == 0 && argc == 5) {
         r = cmd_reap(argv[2], argv[3], argv[4]);
     } else if (strcmp(cmd, "start") == 0) {

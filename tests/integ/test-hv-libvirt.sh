@@ -183,6 +183,36 @@ hvtool backup --checkpoint vmsnap-c6 --abort-after-fix "$UA" t6 "$S" \
     [ "$(lv_job_and_checkpoints "$A")" = "none none" ]
 ok $? "bitmap_new: an aborted backup removes its checkpoint"
 
+# Incremental through libvirt checkpoints, into the chunk store: a full
+# that starts checkpoint vmsnap-i1; the guest writes; then, the domain
+# paused so that both see one instant, an incremental on vmsnap-i1 that
+# starts vmsnap-i2, and a plain full copy to compare it with.
+hvtool backup --store "$D/store" --checkpoint vmsnap-i1 "$UA" i1 "$S" \
+    "$D/a-root.qcow2=i1-root" >"$D/bi1" 2>&1
+[ "$(kv result "$D/bi1")" = ok ] &&
+    [ "$(lv_job_and_checkpoints "$A")" = "none vmsnap-i1" ]
+ok $? "incremental: a full into the store starts checkpoint vmsnap-i1"
+hvtool agent "$UA" exec /bin/sh -c \
+    'dd if=/dev/urandom of=/root/inc bs=1M count=4 2>/dev/null && sync' >/dev/null
+V suspend "$A" >/dev/null
+hvtool backup --no-freeze --store "$D/store" --since vmsnap-i1 \
+    --checkpoint vmsnap-i2 "$UA" i2 "$S" "$D/a-root.qcow2=i2-root:i1-root" \
+    >"$D/bi2" 2>&1
+hvtool backup --no-freeze "$UA" i3 "$S" "$D/a-root.qcow2=$D/i3-root.qcow2" \
+    >"$D/bi3" 2>&1
+V resume "$A" >/dev/null
+[ "$(kv result "$D/bi2")" = ok ] && [ "$(kv result "$D/bi3")" = ok ] &&
+    [ "$(kv read_0 "$D/bi2")" -lt "$(kv read_0 "$D/bi1")" ] &&
+    [ "$(kv read_0 "$D/bi2")" -ge $((4 << 20)) ]
+ok $? "incremental: reads only what changed ($(kv read_0 "$D/bi2") of $(kv read_0 "$D/bi1") bytes)"
+[ "$(lv_job_and_checkpoints "$A")" = "none vmsnap-i2" ]
+ok $? "incremental: the chain moved on to vmsnap-i2 (vmsnap-i1 deleted)"
+hvtool restore "$D/store" i2-root "$D/i2.qcow2" >/dev/null &&
+    qemu-img compare -q "$D/i2.qcow2" "$D/i3-root.qcow2"
+ok $? "incremental: restored, it is exactly the disk at its point in time"
+V checkpoint-delete "$A" vmsnap-i2 >/dev/null
+rm -rf "$D/store" "$D/i2.qcow2" "$D/i3-root.qcow2"
+
 # libvirtd restarted while the copy runs: the export lives in QEMU, the
 # copy goes on, finish reaches the new libvirtd.
 "$HVTOOL" backup --rate 1M --progress "$D/p7" "$UA" t7 "$S" \

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "diskcopy.h"
 #include "hv-fake.h"
 #include "qemuimg.h"
 #include "xalloc.h"
@@ -17,7 +18,8 @@ struct fake_backup {
     struct hv_backup base;       /* first */
     char *sources[16];           /* the disks' files */
     char *formats[16];           /* their formats */
-    char *targets[16];           /* the targets */
+    char *targets[16];           /* the targets (no copy path) */
+    struct diskcopy_target *copies[16]; /* the copy path's targets */
     size_t n;                    /* disks */
 };
 
@@ -195,7 +197,9 @@ fake_backup_abort(struct hv_backup *hb)
     size_t i;
 
     for (i = 0; i < b->n; i++) {
-        unlink(b->targets[i]);
+        if (b->targets[i] && b->copies[i] == NULL) {
+            unlink(b->targets[i]);
+        }
     }
     fake_backup_free(b);
 }
@@ -213,9 +217,13 @@ fake_backup_prepare(struct hv *hv, const struct hv_domain *d,
     for (i = 0; i < spec->ndisks && i < 16; i++) {
         b->sources[i] = xstrdup(spec->disks[i].source->path);
         b->formats[i] = xstrdup(spec->disks[i].source->format);
-        b->targets[i] = xstrdup(spec->disks[i].target);
+        b->copies[i] = spec->disks[i].copy;
+        b->targets[i] = spec->disks[i].target
+                            ? xstrdup(spec->disks[i].target)
+                            : NULL;
         b->n++;
-        if (qemuimg_create(b->targets[i], "qcow2", 1 << 20, errp) < 0) {
+        if (b->copies[i] == NULL &&
+            qemuimg_create(b->targets[i], "qcow2", 1 << 20, errp) < 0) {
             fake_backup_abort(&b->base);
             return -1;
         }
@@ -246,10 +254,25 @@ fake_backup_wait(struct hv_backup *hb, const struct progress *p,
     size_t i;
 
     for (i = 0; i < b->n; i++) {
-        unlink(b->targets[i]);
-        if (qemuimg_convert(b->sources[i], b->formats[i], b->targets[i],
-                            "qcow2", NULL, NULL, errp) < 0) {
-            return -1;
+        if (b->copies[i]) {
+            /* The copy path, from the disk at rest (qemu-nbd): the fake
+             * has no point in time to export.
+             */
+            struct diskcopy_source *src =
+                diskcopy_source_file(b->sources[i], b->formats[i], errp);
+            int r = src ? diskcopy_run(src, b->copies[i], NULL, errp) : -1;
+
+            diskcopy_source_close(src);
+            if (r < 0) {
+                return -1;
+            }
+        } else {
+            unlink(b->targets[i]);
+            if (qemuimg_convert(b->sources[i], b->formats[i],
+                                b->targets[i], "qcow2", NULL, NULL,
+                                errp) < 0) {
+                return -1;
+            }
         }
         progress_report(p, "copy", 100.0 * (i + 1) / b->n);
         if (fake_fail_here(FAKE_WAIT, "the copy", errp) < 0) {

@@ -19,7 +19,9 @@
 #include "run.h"
 #include "qemuimg.h"
 #include "servers.h"
+#include "backup.h"
 #include "snapshot.h"
+#include "store.h"
 #include "svc.h"
 #include "tap.h"
 #include "runner.h"
@@ -298,6 +300,117 @@ test_recovery(void)
     task_free(after);
 }
 
+/* Backups into the chunk store on a driver that keeps no dirty bitmaps:
+ * --incremental is never an error, each backup is full and says why;
+ * the backup restores to the disk; a raw disk is planned full too.
+ */
+static void
+test_store(void)
+{
+    struct snapshot_opts so = {.name = "inc1", .incremental = true};
+    struct image *img = NULL, *got = NULL;
+    struct task *t = NULL;
+    struct error *err = NULL;
+    CLEANUP_FREE char *path = NULL;
+    const char *reason;
+    int r;
+
+    r = backup_request(svc, svc_local_caller(svc), "vm", &so, "daily", 3,
+                       &img, &t, &err);
+    r = r == 0 ? runner_run(svc, t->id, 0, NULL, &err) : -1;
+    ok(r == 0, "an --incremental backup on the fake driver works%s%s",
+       err ? ": " : "", err ? error_msg(err) : "");
+    error_free(err);
+    err = NULL;
+    task_free(t);
+    t = NULL;
+    ok(img && images_find(svc, svc_local_caller(svc), img->id, &got,
+                          NULL) == 0 &&
+           strcmp(got->status, "active") == 0 && store_holds(got) &&
+           got->location == NULL,
+       "  it is active, in the store, with no file");
+    reason = got ? image_prop(got, PROP_BACKUP_FULL_REASON) : NULL;
+    ok(reason && strstr(reason, "first backup") &&
+           strcmp(image_prop(got, PROP_BACKUP_MODE), "full") == 0,
+       "  it is full and says why (%s)", reason ? reason : "none");
+    {
+        struct snapshot_opts so2 = {.name = "inc2", .incremental = true};
+        struct image *img2 = NULL, *got2 = NULL;
+
+        r = backup_request(svc, svc_local_caller(svc), "vm", &so2, "daily",
+                           3, &img2, &t, &err);
+        r = r == 0 ? runner_run(svc, t->id, 0, NULL, &err) : -1;
+        task_free(t);
+        t = NULL;
+        reason = r == 0 && images_find(svc, svc_local_caller(svc), img2->id,
+                                       &got2, NULL) == 0
+                     ? image_prop(got2, PROP_BACKUP_FULL_REASON)
+                     : NULL;
+        ok(reason && strstr(reason, "keeps no dirty bitmaps"),
+           "the next one is full too: the driver keeps no bitmaps (%s)",
+           reason ? reason : err ? error_msg(err) : "none");
+        error_free(err);
+        err = NULL;
+        image_free(got2);
+        image_free(img2);
+    }
+    ok(got && images_local_path(svc, got, &path, &err) == 0,
+       "  it is materialised on use%s%s", err ? ": " : "",
+       err ? error_msg(err) : "");
+    error_free(err);
+    err = NULL;
+    if (path) {
+        struct servers_domain sd;
+        struct instance *inst = NULL;
+        const char *cmp[] = {"qemu-img", "compare", "-U", path, NULL, NULL};
+
+        servers_find(svc, svc_local_caller(svc), "vm", &inst, NULL);
+        if (inst && servers_domain(svc, inst, &sd, NULL) == 0) {
+            cmp[4] = sd.d.disks[0].path;
+            ok(run_check(cmp, 60000, NULL, NULL) == 0,
+               "  and restores to the disk");
+            servers_domain_clear(&sd);
+        }
+        instance_free(inst);
+    }
+    image_free(got);
+    got = NULL;
+    ok(images_find(svc, svc_local_caller(svc), img->id, &got, NULL) == 0 &&
+           got->checksum && got->location,
+       "  then it has a file and its checksum");
+    image_free(got);
+    got = NULL;
+
+    /* A raw disk cannot keep a bitmap: a full, not an error. */
+    {
+        struct hv_disk raw = {.index = 0, .id = "raw-disk",
+                              .format = "raw"};
+        struct store_plan plan;
+        struct instance *inst = NULL;
+        CLEANUP_FREE char *file = xasprintf("%s/raw.img", data_dir);
+        FILE *f = fopen(file, "w");
+
+        if (f) {
+            fclose(f);
+        }
+        raw.path = file;
+        servers_find(svc, svc_local_caller(svc), "vm", &inst, NULL);
+        ok(inst && store_plan_backup(svc, svc_hv(svc, NULL), NULL, &raw,
+                                     inst, img, &plan, &err) == 0 &&
+               plan.full_reason && strstr(plan.full_reason, "raw") &&
+               plan.bitmap_new == NULL && plan.parent_index == NULL,
+           "a raw disk is planned as a full that says why (%s)",
+           plan.full_reason ? plan.full_reason : "?");
+        error_free(err);
+        err = NULL;
+        store_plan_clear(&plan);
+        instance_free(inst);
+    }
+    ok(images_delete(svc, svc_local_caller(svc), img->id, NULL) == 0,
+       "the backup is deleted with its index");
+    image_free(img);
+}
+
 static int
 make_base(void)
 {
@@ -349,6 +462,7 @@ main(void)
     test_background_failure();
     test_quiesce();
     test_recovery();
+    test_store();
     svc_close(svc);
     config_free(cfg);
     {

@@ -1,0 +1,129 @@
+#!/bin/bash
+# Benchmark of incremental backups into the chunk store (issue 12).  A
+# script, not a test: it prints figures, ratios against baselines
+# measured in the same run, and each goal.
+#
+# One server on a 4 GiB root disk holding 2 GiB of data (half random,
+# half shared libraries):
+#  1. full backup: time and bytes stored; the copy's throughput against
+#     qemu-img convert of the same disk, plain and compressed (-c), in
+#     the same run (goal: >= 1.0, compression included);
+#  2. the guest's own write throughput (bench/guest-writer.c, 4 KiB
+#     records, fdatasync every 8th) during the full backup against idle
+#     (goal: >= 70 %), and its longest stall;
+#  3. 1 % of the data changed by random 64 KiB writes spread over it, and
+#     1 % as one new sequential file: each incremental's time and bytes
+#     against the full's (goals: bytes <= 3 %, time <= 5 %);
+#  4. in a second data directory, five servers booted from one base image,
+#     each changed 1 % at random and backed up: the store's size against
+#     one full's (goal: <= 1.3; five full copies would be 5).
+#
+# Usage: bench/backup.sh [DATA_MB] (default 2048).  As root.  About 30 min
+# here under TCG.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+data_mb=${1:-2048}
+change_mb=$((data_mb / 100))
+
+scripts/setup.sh
+export VMSNAP_DATA_DIR
+base=$(mktemp -d /tmp/vmsnap-bench-backup.XXXXXX)
+work=$base/work
+mkdir -p "$work"
+VMSNAP_DATA_DIR=$base/d1
+cleanup() {
+    for d in "$base"/d*; do
+        VMSNAP_DATA_DIR=$d
+        for s in $(vmsnap server list -f value -c Name 2>/dev/null); do
+            vmsnap server delete "$s" >/dev/null 2>&1 || true
+        done
+    done
+    rm -rf "$base"
+}
+trap cleanup EXIT
+
+echo "building the bench image (4 GiB disk, $data_mb MiB of data)..." >&2
+make_bench_root "$work/root.qcow2" 4G "$data_mb" "$work"
+register_root broot "$work/root.qcow2"
+vmsnap server create b --image broot >/dev/null
+wait_agent b
+id=$(vmsnap server show b -f value -c id)
+disk=$VMSNAP_DATA_DIR/instances/$id/root.qcow2
+
+backup() {  # backup NAME: prints the image's JSON
+    vmsnap server backup create --incremental --backup-type bench \
+        --rotation 100 --name "$1" b -f json
+}
+
+# 2. Idle writes first, then the full backup with the writer running.
+idle=$(writer_idle b 15)
+writer_start b
+full=$(backup full)
+during=$(writer_stop b)
+full_ms=$(propval "$full" vmsnap_copy_ms)
+full_stored=$(propval "$full" vmsnap_backup_bytes_stored)
+full_read=$(propval "$full" vmsnap_backup_bytes_read)
+
+# 1. The same disk through qemu-img convert, plain and compressed, now
+# (the guest idle, as it was not during the backup: the baseline is kind).
+t0=$(ms_now)
+qemu-img convert -U -O qcow2 "$disk" "$work/conv.qcow2"
+conv_ms=$(( $(ms_now) - t0 ))
+rm -f "$work/conv.qcow2"
+t0=$(ms_now)
+qemu-img convert -U -c -O qcow2 "$disk" "$work/conv.qcow2"
+convc_ms=$(( $(ms_now) - t0 ))
+rm -f "$work/conv.qcow2"
+
+# 3. 1 % random, then 1 % sequential.
+gsh b "/usr/local/bin/guest-writer --random /data/random.bin $((change_mb / 2)) &&
+       /usr/local/bin/guest-writer --random /data/lib.bin $((change_mb - change_mb / 2))" >/dev/null
+rnd=$(backup rnd)
+gsh b "dd if=/dev/urandom of=/root/seq.bin bs=1M count=$change_mb 2>/dev/null && sync" >/dev/null
+seq=$(backup seq)
+store1=$(vmsnap store show -f json)
+vmsnap server delete b >/dev/null
+
+# 4. Five servers from one base, in a store of their own.
+VMSNAP_DATA_DIR=$base/d2
+register_root broot "$work/root.qcow2"
+five_ms=()
+for i in 1 2 3 4 5; do
+    vmsnap server create "i$i" --image broot >/dev/null
+    wait_agent "i$i"
+    gsh "i$i" "/usr/local/bin/guest-writer --random /data/random.bin $((change_mb / 2)) &&
+               /usr/local/bin/guest-writer --random /data/lib.bin $((change_mb - change_mb / 2))" >/dev/null
+    out=$(vmsnap server backup create --incremental --backup-type bench \
+          --rotation 10 --name "i$i-b" "i$i" -f json)
+    five_ms+=("$(propval "$out" vmsnap_copy_ms)")
+    vmsnap server delete "i$i" >/dev/null
+done
+store5=$(vmsnap store show -f json)
+
+echo
+echo "== issue 12: incremental backups into the chunk store ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "disk 4 GiB, data $data_mb MiB; change $change_mb MiB (1 %)"
+echo "full backup: ${full_ms} ms, read $(mib "$full_read") MiB, stored $(mib "$full_stored") MiB"
+echo "qemu-img convert of the same disk: ${conv_ms} ms; with -c: ${convc_ms} ms"
+echo "  copy throughput against convert: $(ratio "$conv_ms" "$full_ms")," \
+     "against convert -c: $(ratio "$convc_ms" "$full_ms") (goal >= 1.0, compression included)"
+for c in rnd seq; do
+    j=${!c}
+    ms=$(propval "$j" vmsnap_copy_ms)
+    st=$(propval "$j" vmsnap_backup_bytes_stored)
+    rd=$(propval "$j" vmsnap_backup_bytes_read)
+    echo "incremental after 1 % $( [ $c = rnd ] && echo random || echo sequential) change ($(propval "$j" vmsnap_backup_mode)):" \
+         "${ms} ms, read $(mib "$rd") MiB, stored $(mib "$st") MiB;" \
+         "bytes $(ratio "$st" "$full_stored") of the full's (goal <= 0.03)," \
+         "time $(ratio "$ms" "$full_ms") (goal <= 0.05)"
+done
+echo "guest writes idle: $idle"
+echo "guest writes during the full backup: $during"
+echo "  throughput during/idle: $(ratio "$(jval "$during" bytes_per_s)" "$(jval "$idle" bytes_per_s)") (goal >= 0.70);" \
+     "longest stall $(jval "$during" max_gap_ms) ms (idle $(jval "$idle" max_gap_ms) ms)"
+s5=$(jval "$store5" stored_bytes)
+echo "five servers from one base, each changed 1 %, backed up (${five_ms[*]} ms):" \
+     "store $(mib "$s5") MiB, one full $(mib "$full_stored") MiB:" \
+     "$(ratio "$s5" "$full_stored") x one full (goal <= 1.3; five fulls without dedup would be 5.0)"
+echo "store of the first server: $(jval "$store1" stored_bytes) bytes, dedup ratio $(jval "$store1" dedup_ratio)"

@@ -1,0 +1,550 @@
+/* vmsnap: backups in the chunk store (see store.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "props.h"
+#include "qemuimg.h"
+#include "store.h"
+#include "svc.h"
+#include "util.h"
+#include "xalloc.h"
+
+struct chunk_store *
+store_open(struct svc *svc, bool create, struct error **errp)
+{
+    CLEANUP_FREE char *root = xasprintf("%s/%s", svc_dir(svc), STORE_DIR);
+    struct error *err = NULL;
+    struct chunk_store *cs = chunk_store_open(root, &err);
+
+    if (cs || !create || error_get_class(err) != ERR_NOT_FOUND) {
+        error_propagate(errp, err);
+        return cs;
+    }
+    error_free(err);
+    err = NULL;
+    /* Two processes may race to make it: the loser finds it made. */
+    if (chunk_store_create(root, NULL, &err) < 0 &&
+        error_get_class(err) != ERR_CONFLICT) {
+        error_propagate(errp, err);
+        return NULL;
+    }
+    error_free(err);
+    return chunk_store_open(root, errp);
+}
+
+bool
+store_holds(const struct image *img)
+{
+    const char *v = image_prop(img, PROP_BACKUP_STORE);
+
+    return v && strcmp(v, "chunks") == 0;
+}
+
+void
+store_plan_clear(struct store_plan *plan)
+{
+    free(plan->index);
+    free(plan->parent_id);
+    free(plan->parent_index);
+    free(plan->since);
+    free(plan->bitmap_new);
+    free(plan->full_reason);
+    free(plan->disk_file);
+    memset(plan, 0, sizeof(*plan));
+}
+
+/* The newest active backup of server INST in the store, other than
+ * EXCEPT, or NULL (caller frees).
+ */
+static struct image *
+store_last_backup(struct svc *svc, const struct instance *inst,
+                  const char *except, struct error **errp)
+{
+    const struct catalog_match m[] = {
+        {PROP_INSTANCE_UUID, inst->id},
+        {PROP_BACKUP_STORE, "chunks"},
+    };
+    struct image_filter f = {.status = "active", .exclude_deleted = true,
+                             .props = m, .nprops = 2};
+    struct image **list = NULL, *found = NULL;
+    size_t n = 0, i;
+
+    if (catalog_image_list(svc_catalog(svc), &f, &list, &n, errp) < 0) {
+        return NULL;
+    }
+    /* Newest first. */
+    for (i = 0; i < n && found == NULL; i++) {
+        if (strcmp(list[i]->id, except) != 0) {
+            found = list[i];
+            list[i] = NULL;
+        }
+    }
+    image_list_free(list, n);
+    if (found == NULL) {
+        error_setg(errp, ERR_NOT_FOUND, "no backup in the store");
+    }
+    return found;
+}
+
+/* Check the chain from backup P to DISK now: 1 when it is sound, 0 when
+ * it is not with *WHY (caller frees), -1 with the error when that cannot
+ * be known.
+ */
+static int
+store_check_chain(struct svc *svc, struct hv *hv, const struct hv_domain *d,
+                  const struct hv_disk *disk, const struct image *p,
+                  const struct store_plan *plan, char **whyp,
+                  struct error **errp)
+{
+    const char *since = image_prop(p, PROP_BACKUP_BITMAP);
+    const char *file = image_prop(p, PROP_BACKUP_DISK_FILE);
+    const char *index = image_prop(p, PROP_BACKUP_INDEX);
+    const char *csum = image_prop(p, PROP_BACKUP_INDEX_CSUM);
+    struct chunk_index_info info;
+    struct chunk_writer_opts wo = {.threads = 0, .check_parent = true};
+    struct chunk_writer *w = NULL;
+    struct chunk_store *cs;
+    struct qemuimg_info qi = {0};
+    struct error *err = NULL;
+    CLEANUP_FREE char *probe = NULL;
+    char *why = NULL;
+    int r = 0;
+
+    if (since == NULL || *since == '\0') {
+        *whyp = xasprintf("the previous backup %s started no dirty bitmap",
+                          p->id);
+        return 0;
+    }
+    if (file == NULL || strcmp(file, plan->disk_file) != 0) {
+        *whyp = xasprintf("the disk was replaced since the previous backup "
+                          "%s",
+                          p->id);
+        return 0;
+    }
+    if (index == NULL || csum == NULL) {
+        *whyp = xasprintf("the previous backup %s records no index", p->id);
+        return 0;
+    }
+    cs = store_open(svc, false, &err);
+    if (cs == NULL || chunk_store_index_info(cs, index, &info, &err) < 0) {
+        why = xasprintf("the previous backup %s is damaged: %s", p->id,
+                        error_msg(err));
+        goto out;
+    }
+    if (strcmp(info.csum, csum) != 0) {
+        why = xasprintf("the index of the previous backup %s does not match "
+                        "its recorded checksum",
+                        p->id);
+        goto out;
+    }
+    if (qemuimg_info(disk->path, disk->format, &qi, errp) < 0) {
+        r = -1;
+        goto out;
+    }
+    if (qi.virtual_size != info.disk_size) {
+        why = xasprintf("the disk was resized since the previous backup %s",
+                        p->id);
+        goto out;
+    }
+    /* Every chunk of the parent must exist: verify --repair removes
+     * damaged ones, and an incremental must not inherit a hole.
+     */
+    probe = xasprintf("%s.probe", plan->index);
+    if (chunk_writer_open(cs, probe, info.disk_size, index, &wo, &w,
+                          &err) < 0) {
+        why = xasprintf("the previous backup %s is damaged: %s", p->id,
+                        error_msg(err));
+        goto out;
+    }
+    chunk_writer_free(w);
+    r = hv_bitmap_check(hv, d, disk, since, &why, errp);
+out:
+    qemuimg_info_clear(&qi);
+    chunk_store_close(cs);
+    error_free(err);
+    if (why) {
+        *whyp = why;
+        return 0;
+    }
+    return r;
+}
+
+int
+store_plan_backup(struct svc *svc, struct hv *hv, const struct hv_domain *d,
+                  const struct hv_disk *disk, const struct instance *inst,
+                  const struct image *img, struct store_plan *plan,
+                  struct error **errp)
+{
+    struct error *err = NULL;
+    struct image *p = NULL;
+    struct stat st;
+    char *why = NULL;
+    int r;
+
+    memset(plan, 0, sizeof(*plan));
+    plan->index = xasprintf("%s.0", img->id);
+    if (stat(disk->path, &st) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "%s", disk->path);
+        return -1;
+    }
+    plan->disk_file = xasprintf("%llu:%llu:%s", (unsigned long long)st.st_dev,
+                                (unsigned long long)st.st_ino, disk->path);
+    if (strcmp(disk->format, "qcow2") != 0) {
+        plan->full_reason = xasprintf("disk %s is %s: only qcow2 keeps a "
+                                      "persistent dirty bitmap",
+                                      disk->id, disk->format);
+        return 0;
+    }
+    if (hv == NULL) {
+        plan->full_reason = xasprintf("server %s is stopped: changes are "
+                                      "tracked by a running QEMU only",
+                                      inst->name);
+        return 0;
+    }
+    plan->bitmap_new = xasprintf("vmsnap-%s", img->id);
+    p = store_last_backup(svc, inst, img->id, &err);
+    if (p == NULL) {
+        if (error_get_class(err) != ERR_NOT_FOUND) {
+            error_propagate(errp, err);
+            return -1;
+        }
+        error_free(err);
+        plan->full_reason = xasprintf("first backup of server %s in the "
+                                      "store",
+                                      inst->name);
+        return 0;
+    }
+    r = store_check_chain(svc, hv, d, disk, p, plan, &why, errp);
+    if (r < 0) {
+        image_free(p);
+        return -1;
+    }
+    if (r == 0) {
+        plan->full_reason = why;
+    } else {
+        plan->parent_id = xstrdup(p->id);
+        plan->parent_index = xstrdup(image_prop(p, PROP_BACKUP_INDEX));
+        plan->since = xstrdup(image_prop(p, PROP_BACKUP_BITMAP));
+    }
+    image_free(p);
+    return 0;
+}
+
+int
+store_record_backup(struct svc *svc, const char *id,
+                    const struct store_plan *plan,
+                    const struct diskcopy_target *t, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_FREE char *rd = xasprintf("%lld", (long long)t->bytes_read);
+    CLEANUP_FREE char *dirty = xasprintf("%lld", (long long)t->bytes_dirty);
+    CLEANUP_FREE char *bnew = xasprintf("%llu",
+                                        (unsigned long long)t->stats.bytes_new);
+    CLEANUP_FREE char *bst = xasprintf(
+        "%llu", (unsigned long long)t->stats.bytes_stored);
+    struct prop set[13];
+    struct image_patch patch = {.min_ram = -1, .min_disk = -1};
+    struct image_data data = {0};
+    size_t n = 0;
+
+    set[n++] = (struct prop){(char *)PROP_BACKUP_STORE, (char *)"chunks"};
+    set[n++] = (struct prop){(char *)PROP_BACKUP_MODE,
+                             (char *)(plan->parent_id ? "incremental"
+                                                      : "full")};
+    set[n++] = (struct prop){(char *)PROP_BACKUP_BITMAP,
+                             plan->bitmap_new ? plan->bitmap_new : (char *)""};
+    set[n++] = (struct prop){(char *)PROP_BACKUP_INDEX, plan->index};
+    set[n++] = (struct prop){(char *)PROP_BACKUP_INDEX_CSUM,
+                             (char *)t->info.csum};
+    set[n++] = (struct prop){(char *)PROP_BACKUP_DISK_FILE, plan->disk_file};
+    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_read", rd};
+    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_new", bnew};
+    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_stored", bst};
+    if (plan->parent_id) {
+        set[n++] = (struct prop){(char *)PROP_BACKUP_PARENT, plan->parent_id};
+        set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_dirty", dirty};
+    } else {
+        set[n++] = (struct prop){(char *)PROP_BACKUP_FULL_REASON,
+                                 plan->full_reason ? plan->full_reason
+                                                   : (char *)"full"};
+    }
+    patch.set = set;
+    patch.nset = n;
+    /* The data as Glance would count it: the bytes of its chunks that are
+     * not zero.
+     */
+    data.size = (int64_t)((t->info.chunks - t->info.zero_chunks) *
+                          t->info.chunk_size);
+    if (data.size > t->virtual_size) {
+        data.size = t->virtual_size;
+    }
+    data.virtual_size = t->virtual_size;
+    if (catalog_image_patch(cat, id, &patch, errp) < 0 ||
+        catalog_image_set_data(cat, id, &data, errp) < 0 ||
+        catalog_image_transition(cat, id, "saving", "active", NULL, errp) <
+            0) {
+        return -1;
+    }
+    return 0;
+}
+
+void
+store_forget(struct svc *svc, const struct image *img)
+{
+    const char *index = image_prop(img, PROP_BACKUP_INDEX);
+    struct error *err = NULL;
+    struct chunk_store *cs;
+
+    if (!store_holds(img) || index == NULL) {
+        return;
+    }
+    cs = store_open(svc, false, &err);
+    if (cs == NULL || chunk_store_remove_index(cs, index, &err) < 0) {
+        if (error_get_class(err) != ERR_NOT_FOUND) {
+            log_warnx("backup %s: its index stays in the store: %s",
+                      img->id, error_msg(err));
+        }
+    }
+    error_free(err);
+    chunk_store_close(cs);
+}
+
+int
+store_materialise(struct svc *svc, const struct image *img0,
+                  const char *key, const struct progress *p, char **path,
+                  struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct diskcopy_target t = {.kind = DISKCOPY_QCOW2};
+    struct diskcopy_opts o = {.progress = p, .sync = true};
+    struct diskcopy_source *src = NULL;
+    struct chunk_reader *rd = NULL;
+    struct chunk_store *cs = NULL;
+    struct image *img = NULL;
+    struct image_data data = {0};
+    struct lock *lk = NULL;
+    CLEANUP_FREE char *file = NULL;
+    CLEANUP_FREE char *location = NULL;
+    const char *index;
+    int r = -1;
+
+    /* One materialisation at a time; another may have finished it. */
+    if (svc_lock(svc, "image", img0->id, true, &lk, errp) < 0 ||
+        catalog_image_get(cat, img0->id, &img, errp) < 0) {
+        goto out;
+    }
+    if (img->location) {
+        r = blob_local_path(svc_blob(svc), img->location, p, path, errp);
+        goto out;
+    }
+    index = image_prop(img, PROP_BACKUP_INDEX);
+    if (!store_holds(img) || index == NULL ||
+        strcmp(img->status, "active") != 0) {
+        error_setg(errp, ERR_CONFLICT, "image %s has no data (it is %s)",
+                   img->id, img->status);
+        goto out;
+    }
+    log_debug("store", "materialising backup %s from index %s", img->id,
+              index);
+    cs = store_open(svc, false, errp);
+    if (cs == NULL || chunk_reader_open(cs, index, &rd, errp) < 0 ||
+        blob_create(svc_blob(svc), key, &file, errp) < 0) {
+        goto out;
+    }
+    src = diskcopy_source_chunks(rd);
+    t.path = file;
+    if (diskcopy_run(src, &t, &o, errp) < 0 ||
+        blob_commit(svc_blob(svc), key, file, p, &location, errp) < 0) {
+        blob_discard(svc_blob(svc), key);
+        goto out;
+    }
+    data.size = t.qcow2.file_size;
+    data.virtual_size = t.virtual_size;
+    data.checksum = t.qcow2.md5;
+    data.os_hash_algo = "sha512";
+    data.os_hash_value = t.qcow2.sha512;
+    data.location = location;
+    if (catalog_image_set_data(cat, img->id, &data, errp) < 0) {
+        blob_remove(svc_blob(svc), location, NULL);
+        goto out;
+    }
+    r = blob_local_path(svc_blob(svc), location, p, path, errp);
+out:
+    if (r < 0) {
+        error_prepend(errp, "restore of backup %s: ", img0->id);
+    }
+    diskcopy_source_close(src);
+    chunk_reader_close(rd);
+    chunk_store_close(cs);
+    image_free(img);
+    lock_release(lk);
+    return r;
+}
+
+/* ---- Maintenance ------------------------------------------------------- */
+
+/* The backup an index belongs to: its name up to the first '.'. */
+static json_object *
+store_backup_of(const char *index)
+{
+    const char *dot = strchr(index, '.');
+
+    return json_object_new_string_len(index, dot ? (int)(dot - index)
+                                                 : (int)strlen(index));
+}
+
+static void
+store_problem(const struct chunk_problem *pr, void *opaque)
+{
+    json_object *problems = opaque;
+    json_object *o = json_object_new_object();
+    json_object *idx = json_object_new_array();
+    json_object *backups = json_object_new_array();
+    size_t i;
+
+    json_object_object_add(o, "what", json_object_new_string(pr->what));
+    if (pr->digest) {
+        json_object_object_add(o, "digest",
+                               json_object_new_string(pr->digest));
+    }
+    if (pr->index) {
+        json_object_object_add(o, "index", json_object_new_string(pr->index));
+        json_object_array_add(backups, store_backup_of(pr->index));
+    }
+    json_object_object_add(o, "error", json_object_new_string(pr->error));
+    for (i = 0; pr->indexes && pr->indexes[i]; i++) {
+        json_object_array_add(idx, json_object_new_string(pr->indexes[i]));
+        json_object_array_add(backups, store_backup_of(pr->indexes[i]));
+    }
+    json_object_object_add(o, "indexes", idx);
+    json_object_object_add(o, "backups", backups);
+    json_object_array_add(problems, o);
+}
+
+static void
+store_add_u64(json_object *o, const char *key, uint64_t v)
+{
+    json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+int
+store_verify(struct svc *svc, bool repair, const struct progress *p,
+             json_object **report, struct error **errp)
+{
+    struct chunk_store *cs = store_open(svc, true, errp);
+    struct chunk_verify_report rep = {0};
+    json_object *problems, *o;
+    int r;
+
+    if (cs == NULL) {
+        return -1;
+    }
+    problems = json_object_new_array();
+    r = chunk_store_verify(cs, repair ? CHUNK_VERIFY_REMOVE_BAD : 0,
+                           store_problem, problems, p, &rep, errp);
+    chunk_store_close(cs);
+    if (r < 0) {
+        json_object_put(problems);
+        return -1;
+    }
+    o = json_object_new_object();
+    store_add_u64(o, "indexes", rep.indexes);
+    store_add_u64(o, "indexes_bad", rep.indexes_bad);
+    store_add_u64(o, "chunks", rep.chunks);
+    store_add_u64(o, "chunks_bad", rep.chunks_bad);
+    store_add_u64(o, "chunks_missing", rep.chunks_missing);
+    store_add_u64(o, "chunks_removed", rep.chunks_removed);
+    store_add_u64(o, "bytes", rep.bytes);
+    json_object_object_add(o, "problems", problems);
+    *report = o;
+    return 0;
+}
+
+int
+store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
+         const struct progress *p, json_object **report, struct error **errp)
+{
+    struct chunk_store *cs = store_open(svc, true, errp);
+    struct chunk_gc_opts go = {.grace_s = grace_s, .dry_run = dry_run};
+    struct chunk_gc_report rep = {0};
+    json_object *o;
+    int r;
+
+    if (cs == NULL) {
+        return -1;
+    }
+    r = chunk_store_gc(cs, &go, p, &rep, errp);
+    chunk_store_close(cs);
+    if (r < 0) {
+        return -1;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+    store_add_u64(o, "indexes", rep.indexes);
+    store_add_u64(o, "chunks", rep.chunks);
+    store_add_u64(o, "chunks_referenced", rep.chunks_referenced);
+    store_add_u64(o, "chunks_removed", rep.chunks_removed);
+    store_add_u64(o, "bytes_removed", rep.bytes_removed);
+    store_add_u64(o, "chunks_recent", rep.chunks_recent);
+    store_add_u64(o, "tmp_removed", rep.tmp_removed);
+    store_add_u64(o, "trash_marked", rep.trash_marked);
+    store_add_u64(o, "trash_removed", rep.trash_removed);
+    *report = o;
+    return 0;
+}
+
+static void
+store_index_stat(const struct chunk_index_stats *is, void *opaque)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "index", json_object_new_string(is->name));
+    json_object_object_add(o, "backup", store_backup_of(is->name));
+    json_object_object_add(o, "disk_size",
+                           json_object_new_int64(is->disk_size));
+    store_add_u64(o, "chunks", is->chunks);
+    store_add_u64(o, "data_chunks", is->data_chunks);
+    store_add_u64(o, "data_bytes", is->data_bytes);
+    json_object_array_add(opaque, o);
+}
+
+int
+store_show(struct svc *svc, json_object **report, struct error **errp)
+{
+    struct chunk_store *cs = store_open(svc, true, errp);
+    struct chunk_stats st = {0};
+    json_object *indexes, *o;
+    int r;
+
+    if (cs == NULL) {
+        return -1;
+    }
+    indexes = json_object_new_array();
+    r = chunk_store_stats(cs, store_index_stat, indexes, &st, errp);
+    o = json_object_new_object();
+    json_object_object_add(o, "chunk_size",
+                           json_object_new_int64(chunk_store_chunk_size(cs)));
+    chunk_store_close(cs);
+    if (r < 0) {
+        json_object_put(indexes);
+        json_object_put(o);
+        return -1;
+    }
+    store_add_u64(o, "indexes", st.indexes);
+    store_add_u64(o, "chunks", st.chunks);
+    store_add_u64(o, "stored_bytes", st.stored_bytes);
+    store_add_u64(o, "referenced_chunks", st.referenced_chunks);
+    store_add_u64(o, "logical_bytes", st.logical_bytes);
+    store_add_u64(o, "data_bytes", st.data_bytes);
+    json_object_object_add(o, "dedup_ratio",
+                           json_object_new_double(st.dedup_ratio));
+    json_object_object_add(o, "backups", indexes);
+    *report = o;
+    return 0;
+}

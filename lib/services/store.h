@@ -1,0 +1,137 @@
+/* vmsnap: backups in the chunk store (issue 12).
+ *
+ * A backup made with --incremental keeps its data in the data directory's
+ * deduplicating chunk store (<data dir>/chunkstore, storage/chunk.h), one
+ * index per disk, named "<image id>.<disk>".  It is an image like any
+ * other in the catalog (status, properties, rotation), with no location
+ * until it is needed as a file: booting a server from it, saving or
+ * exporting it materialises it (store_materialise) into a qcow2 image
+ * file of the image store, written by the copy path with its MD5 and
+ * SHA-512 computed as it is written; from then on it is also an ordinary
+ * image with data.
+ *
+ * What the catalog records on such an image (properties):
+ *   vmsnap_backup_store        "chunks"
+ *   vmsnap_backup_mode         "full" or "incremental"
+ *   vmsnap_backup_full_reason  why a full was made ("first backup of ...",
+ *                              "dirty bitmap ... is inconsistent (QEMU
+ *                              was killed)", ...)
+ *   vmsnap_backup_parent       incremental: the backup it was made on
+ *   vmsnap_backup_bitmap       the dirty bitmap started at its point in
+ *                              time ("" when the disk cannot keep one)
+ *   vmsnap_backup_index, vmsnap_backup_index_csum: its index and checksum
+ *   vmsnap_backup_disk_file    "DEV:INODE:PATH" of the disk copied
+ *   vmsnap_backup_bytes_read, _dirty, _new, _stored: what it cost.
+ *
+ * A chain is never trusted: before an incremental, store_plan_backup
+ * checks that the newest backup of the server in the store exists and is
+ * active, that its index is there with the recorded checksum and that
+ * every chunk it references exists, that the disk is the same file of
+ * the same size, and that the driver's dirty bitmap is whole
+ * (hv_bitmap_check).  Any doubt makes a full backup, which says why.
+ */
+#ifndef VMSNAP_STORE_H
+#define VMSNAP_STORE_H
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "catalog.h"
+#include "diskcopy.h"
+#include "error.h"
+#include "hv.h"
+#include "progress.h"
+#include "svc.h"
+
+#define STORE_DIR "chunkstore"   /* in the data directory */
+
+/* Property names (see above). */
+#define PROP_BACKUP_STORE "vmsnap_backup_store"
+#define PROP_BACKUP_MODE "vmsnap_backup_mode"
+#define PROP_BACKUP_FULL_REASON "vmsnap_backup_full_reason"
+#define PROP_BACKUP_PARENT "vmsnap_backup_parent"
+#define PROP_BACKUP_BITMAP "vmsnap_backup_bitmap"
+#define PROP_BACKUP_INDEX "vmsnap_backup_index"
+#define PROP_BACKUP_INDEX_CSUM "vmsnap_backup_index_csum"
+#define PROP_BACKUP_DISK_FILE "vmsnap_backup_disk_file"
+
+/* Open the data directory's chunk store, creating it (with the default
+ * parameters) when CREATE is set.  ERR_NOT_FOUND when there is none and
+ * CREATE is not set.  Close with chunk_store_close.
+ */
+struct chunk_store *store_open(struct svc *svc, bool create,
+                               struct error **errp);
+
+/* Does IMG keep its data in the chunk store? */
+bool store_holds(const struct image *img);
+
+/* What one backup of a disk into the store is to do. */
+struct store_plan {
+    char *index;        /* the new index "<image id>.0" */
+    char *parent_id;    /* incremental: the backup it is made on */
+    char *parent_index; /* incremental: that backup's index */
+    char *since;        /* incremental: the bitmap to read */
+    char *bitmap_new;   /* the bitmap to start, NULL when the disk cannot
+                         * keep one */
+    char *full_reason;  /* a full: why; NULL for an incremental */
+    char *disk_file;    /* "DEV:INODE:PATH" of the disk */
+};
+
+/* Plan the backup IMG (being made) of DISK of server INST, running as
+ * domain D on driver HV: an incremental on the server's newest backup in
+ * the store when its chain is sound, else a full with the reason.  HV
+ * NULL: the server is stopped, a full that starts no bitmap.
+ * Fails only when the facts cannot be read.  Clear PLAN with
+ * store_plan_clear.
+ */
+int store_plan_backup(struct svc *svc, struct hv *hv,
+                      const struct hv_domain *d, const struct hv_disk *disk,
+                      const struct instance *inst, const struct image *img,
+                      struct store_plan *plan, struct error **errp);
+void store_plan_clear(struct store_plan *plan);
+
+/* Record on image ID (saving) what the copy T of PLAN made and make it
+ * active.
+ */
+int store_record_backup(struct svc *svc, const char *id,
+                        const struct store_plan *plan,
+                        const struct diskcopy_target *t,
+                        struct error **errp);
+
+/* Delete the indexes of IMG from the store (its chunks go at the next
+ * gc).  Errors are logged: the image is gone either way.
+ */
+void store_forget(struct svc *svc, const struct image *img);
+
+/* Make IMG's data (a backup in the store) a qcow2 file of the image
+ * store under KEY (images_key), if it is not one already, and record its
+ * location, size and hashes; *PATH (caller frees) is the local file.
+ * Every chunk read is checked: a damaged one is ERR_PROTOCOL naming it,
+ * and nothing is made.
+ */
+int store_materialise(struct svc *svc, const struct image *img,
+                      const char *key, const struct progress *p,
+                      char **path, struct error **errp);
+
+/* `vmsnap store verify`: read every chunk and check it; *REPORT (caller
+ * puts) lists the counts and each problem with the backups it touches.
+ * With REPAIR, damaged chunks are removed, so that the next backup of
+ * that data stores it again and incrementals on a damaged backup become
+ * full.  Returns 0 when verify ran (problems or not), -1 when it could
+ * not.
+ */
+int store_verify(struct svc *svc, bool repair, const struct progress *p,
+                 json_object **report, struct error **errp);
+
+/* `vmsnap store gc`: remove the chunks no backup references (safe
+ * against backups running meanwhile; GRACE_S < 0: the default).
+ */
+int store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
+             const struct progress *p, json_object **report,
+             struct error **errp);
+
+/* `vmsnap store show`: usage, dedup ratio, and every backup's index. */
+int store_show(struct svc *svc, json_object **report, struct error **errp);
+
+#endif

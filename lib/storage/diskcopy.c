@@ -1,0 +1,681 @@
+/* vmsnap: the copy path (see diskcopy.h).
+ *
+ * A copy runs in three steps:
+ *   1. map: the source's extents are read into two bitmaps over UNITS of
+ *      the target's granularity (a 64 KiB cluster for qcow2, a chunk for
+ *      the store): "data" (some byte of the unit is not known to be
+ *      zero) and, with a bitmap, "dirty";
+ *   2. plan: a unit is read when it holds data and (incremental) is
+ *      dirty; a dirty unit without data becomes zeros in the index;
+ *      consecutive units to read are merged into requests of at most
+ *      DC_REQ bytes;
+ *   3. copy: requests are sent in order, up to INFLIGHT at once, and
+ *      handed to the target in order as they complete.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libnbd.h>
+
+#include "cleanup.h"
+#include "diskcopy.h"
+#include "log.h"
+#include "run.h"
+#include "sock.h"
+#include "xalloc.h"
+
+#define DC_REQ (1u << 20)          /* bytes per read request, at most */
+#define DC_INFLIGHT 8              /* requests in flight by default */
+#define DC_INFLIGHT_MAX 64
+#define DC_STATUS_SPAN (UINT64_C(1) << 30) /* block status per call */
+
+struct diskcopy_source {
+    struct nbd_handle *nbd;      /* NBD: the connection */
+    char *tmpdir;                /* file: qemu-nbd's socket directory */
+    char *bitmap_ctx;            /* NBD: "qemu:dirty-bitmap:NAME" or NULL */
+    struct chunk_reader *chunks; /* chunk index, borrowed */
+    int64_t size;                /* virtual size */
+};
+
+/* One request of the copy. */
+struct dc_req {
+    int64_t offset;       /* where it reads */
+    size_t len;           /* how much */
+    unsigned char *buf;   /* DC_REQ bytes (or one unit, if larger) */
+    int64_t cookie;       /* NBD: its cookie */
+};
+
+/* The state of one copy. */
+struct dc {
+    struct diskcopy_source *src;
+    struct diskcopy_target *t;
+    const struct diskcopy_opts *o;
+    uint32_t unit;             /* bytes per unit */
+    uint64_t nunits;           /* units of the disk */
+    uint64_t *data;            /* bit per unit: holds data */
+    uint64_t *dirty;           /* bit per unit: dirty (incremental) */
+    bool incremental;          /* read only dirty units */
+    struct qcow2s *q;          /* QCOW2 target */
+    int fd;                    /* its file */
+    bool made;                 /* we created the file */
+    struct chunk_writer *w;    /* CHUNKS target */
+    int64_t to_read;           /* bytes planned */
+    int64_t done;              /* bytes delivered */
+    int64_t started_ms;        /* for the rate limit */
+    struct error *cb_err;      /* an error inside a libnbd callback */
+};
+
+static bool
+bit_get(const uint64_t *m, uint64_t i)
+{
+    return (m[i / 64] >> (i % 64) & 1) != 0;
+}
+
+static void
+bit_set_range(uint64_t *m, uint64_t from, uint64_t to)
+{
+    uint64_t i;
+
+    for (i = from; i < to; i++) {
+        m[i / 64] |= UINT64_C(1) << (i % 64);
+    }
+}
+
+/* The libnbd error of the last call, as an error of ours. */
+static void
+dc_nbd_error(struct error **errp, const char *what)
+{
+    int e = nbd_get_errno();
+    const char *msg = nbd_get_error();
+
+    error_setg(errp, e == ETIMEDOUT ? ERR_TIMEOUT : ERR_IO, "%s: %s", what,
+               msg ? msg : "unknown error");
+}
+
+struct diskcopy_source *
+diskcopy_source_nbd(const char *sock, const char *export, const char *bitmap,
+                    struct error **errp)
+{
+    struct diskcopy_source *s = xcalloc(1, sizeof(*s));
+
+    s->nbd = nbd_create();
+    if (s->nbd == NULL) {
+        dc_nbd_error(errp, "NBD");
+        free(s);
+        return NULL;
+    }
+    if (bitmap) {
+        s->bitmap_ctx = xasprintf("qemu:dirty-bitmap:%s", bitmap);
+    }
+    if (nbd_set_export_name(s->nbd, export) < 0 ||
+        nbd_add_meta_context(s->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
+        (s->bitmap_ctx &&
+         nbd_add_meta_context(s->nbd, s->bitmap_ctx) < 0)) {
+        dc_nbd_error(errp, "NBD");
+        goto fail;
+    }
+    if (nbd_connect_unix(s->nbd, sock) < 0) {
+        dc_nbd_error(errp, "NBD export");
+        error_prepend(errp, "%s on %s: ", export, sock);
+        goto fail;
+    }
+    s->size = nbd_get_size(s->nbd);
+    if (s->size < 0) {
+        dc_nbd_error(errp, "NBD export size");
+        goto fail;
+    }
+    if (s->bitmap_ctx && nbd_can_meta_context(s->nbd, s->bitmap_ctx) != 1) {
+        error_setg(errp, ERR_NOT_FOUND,
+                   "the NBD export %s offers no dirty bitmap %s", export,
+                   bitmap);
+        goto fail;
+    }
+    return s;
+fail:
+    diskcopy_source_close(s);
+    return NULL;
+}
+
+struct diskcopy_source *
+diskcopy_source_file(const char *path, const char *format,
+                     struct error **errp)
+{
+    char dir[] = "/tmp/vmsnap-nbd.XXXXXX";
+    CLEANUP_FREE char *sock = NULL;
+    CLEANUP_FREE char *fmt = xasprintf("--format=%s", format);
+    CLEANUP_FREE char *sarg = NULL;
+    struct diskcopy_source *s;
+    const char *argv[10];
+    int n = 0;
+
+    if (mkdtemp(dir) == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "mkdtemp");
+        return NULL;
+    }
+    sock = xasprintf("%s/nbd.sock", dir);
+    sarg = xasprintf("--socket=%s", sock);
+    /* --fork: it returns once it listens; without --persistent it exits
+     * when our one connection ends.
+     */
+    argv[n++] = "qemu-nbd";
+    argv[n++] = "--fork";
+    argv[n++] = "--read-only";
+    argv[n++] = fmt;
+    argv[n++] = sarg;
+    argv[n++] = "--export-name=disk";
+    argv[n++] = "--";
+    argv[n++] = path;
+    argv[n] = NULL;
+    if (run_check(argv, 60000, NULL, errp) < 0) {
+        rmdir(dir);
+        return NULL;
+    }
+    s = diskcopy_source_nbd(sock, "disk", NULL, errp);
+    if (s == NULL) {
+        unlink(sock);
+        rmdir(dir);
+        return NULL;
+    }
+    s->tmpdir = xstrdup(dir);
+    return s;
+}
+
+struct diskcopy_source *
+diskcopy_source_chunks(struct chunk_reader *r)
+{
+    struct diskcopy_source *s = xcalloc(1, sizeof(*s));
+
+    s->chunks = r;
+    s->size = chunk_reader_size(r);
+    return s;
+}
+
+int64_t
+diskcopy_source_size(const struct diskcopy_source *src)
+{
+    return src->size;
+}
+
+void
+diskcopy_source_close(struct diskcopy_source *src)
+{
+    if (src == NULL) {
+        return;
+    }
+    if (src->nbd) {
+        nbd_shutdown(src->nbd, 0);
+        nbd_close(src->nbd);
+    }
+    if (src->tmpdir) {
+        CLEANUP_FREE char *sock = xasprintf("%s/nbd.sock", src->tmpdir);
+
+        unlink(sock);
+        rmdir(src->tmpdir);
+        free(src->tmpdir);
+    }
+    free(src->bitmap_ctx);
+    free(src);
+}
+
+/* ---- 1. map ------------------------------------------------------------ */
+
+/* Mark the units [OFF, OFF + LEN) touches in M. */
+static void
+dc_mark(struct dc *c, uint64_t *m, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len;
+
+    if (len == 0 || off >= (uint64_t)c->src->size) {
+        return;
+    }
+    if (end > (uint64_t)c->src->size) {
+        end = (uint64_t)c->src->size;
+    }
+    bit_set_range(m, off / c->unit, (end + c->unit - 1) / c->unit);
+}
+
+/* What one block status call told, per context. */
+struct dc_status {
+    struct dc *c;
+    uint64_t alloc_end;  /* base:allocation covered up to here */
+    uint64_t bitmap_end; /* the bitmap, up to here */
+};
+
+static int
+dc_extent(void *opaque, const char *ctx, uint64_t offset, uint32_t *e,
+          size_t n, int *error)
+{
+    struct dc_status *st = opaque;
+    struct dc *c = st->c;
+    bool alloc = strcmp(ctx, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0;
+    size_t i;
+
+    if (!alloc && (c->src->bitmap_ctx == NULL ||
+                   strcmp(ctx, c->src->bitmap_ctx) != 0)) {
+        return 0;
+    }
+    for (i = 0; i + 1 < n; i += 2) {
+        uint32_t len = e[i], flags = e[i + 1];
+
+        if (alloc && !(flags & LIBNBD_STATE_ZERO)) {
+            dc_mark(c, c->data, offset, len);
+        } else if (!alloc && (flags & 1)) {
+            dc_mark(c, c->dirty, offset, len);
+        }
+        offset += len;
+    }
+    if (alloc) {
+        st->alloc_end = offset;
+    } else {
+        st->bitmap_end = offset;
+    }
+    return 0;
+}
+
+static int
+dc_map_nbd(struct dc *c, struct error **errp)
+{
+    uint64_t off = 0, size = (uint64_t)c->src->size;
+
+    while (off < size) {
+        struct dc_status st = {.c = c, .alloc_end = off,
+                               .bitmap_end = off};
+        uint64_t span = size - off, end;
+
+        if (span > DC_STATUS_SPAN) {
+            span = DC_STATUS_SPAN;
+        }
+        if (nbd_block_status(c->src->nbd, span, off,
+                             (nbd_extent_callback){.callback = dc_extent,
+                                                   .user_data = &st},
+                             0) < 0) {
+            dc_nbd_error(errp, "NBD block status");
+            return -1;
+        }
+        end = st.alloc_end;
+        if (c->src->bitmap_ctx && st.bitmap_end < end) {
+            end = st.bitmap_end;
+        }
+        if (end <= off) {
+            error_setg(errp, ERR_PROTOCOL,
+                       "the NBD server's block status makes no progress at "
+                       "offset %llu",
+                       (unsigned long long)off);
+            return -1;
+        }
+        off = end;
+    }
+    return 0;
+}
+
+static int
+dc_chunk_extent(int64_t offset, int64_t len, void *opaque)
+{
+    struct dc *c = opaque;
+
+    dc_mark(c, c->data, (uint64_t)offset, (uint64_t)len);
+    return 0;
+}
+
+/* ---- 3. copy ----------------------------------------------------------- */
+
+/* Hand the data of request R to the target. */
+static int
+dc_deliver(struct dc *c, const struct dc_req *r, struct error **errp)
+{
+    if (c->q) {
+        size_t off;
+
+        for (off = 0; off < r->len; off += QCOW2S_CLUSTER_SIZE) {
+            uint64_t idx = (uint64_t)(r->offset + (int64_t)off) /
+                           QCOW2S_CLUSTER_SIZE;
+
+            if (qcow2s_put_cluster(c->q, idx, r->buf + off, errp) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    return chunk_writer_write(c->w, r->buf, r->len, r->offset, errp);
+}
+
+/* Sleep as long as the rate limit asks after DONE bytes. */
+static void
+dc_throttle(struct dc *c)
+{
+    int64_t due, now;
+
+    if (c->o->rate_limit <= 0) {
+        return;
+    }
+    due = c->started_ms + c->done * 1000 / c->o->rate_limit;
+    now = sock_now_ms();
+    if (due > now) {
+        sock_sleep_ms((int)(due - now), SOCK_NO_DEADLINE);
+    }
+}
+
+static void
+dc_progress(struct dc *c)
+{
+    double from = c->o->progress_from, to = c->o->progress_to;
+
+    if (from == 0 && to == 0) {
+        to = 100;
+    }
+    if (c->to_read > 0) {
+        progress_report(c->o->progress, "copy",
+                        from + (to - from) * (double)c->done /
+                                   (double)c->to_read);
+    }
+}
+
+/* Start reading R (NBD: a request in flight; chunks: nothing yet). */
+static int
+dc_start(struct dc *c, struct dc_req *r, struct error **errp)
+{
+    c->t->requests++;
+    if (c->src->nbd == NULL) {
+        return 0;
+    }
+    r->cookie = nbd_aio_pread(c->src->nbd, r->buf, r->len,
+                              (uint64_t)r->offset, NBD_NULL_COMPLETION, 0);
+    if (r->cookie < 0) {
+        dc_nbd_error(errp, "NBD read");
+        return -1;
+    }
+    return 0;
+}
+
+/* Wait until R is read. */
+static int
+dc_finish(struct dc *c, struct dc_req *r, struct error **errp)
+{
+    if (c->src->nbd == NULL) {
+        return chunk_reader_read(c->src->chunks, r->buf, r->len, r->offset,
+                                 errp);
+    }
+    for (;;) {
+        int done = nbd_aio_command_completed(c->src->nbd,
+                                             (uint64_t)r->cookie);
+
+        if (done == 1) {
+            return 0;
+        }
+        if (done < 0) {
+            dc_nbd_error(errp, "NBD read");
+            error_prepend(errp, "at offset %lld: ", (long long)r->offset);
+            return -1;
+        }
+        if (nbd_poll(c->src->nbd, -1) < 0) {
+            dc_nbd_error(errp, "NBD");
+            return -1;
+        }
+    }
+}
+
+/* Is unit I to be read? */
+static bool
+dc_wanted(const struct dc *c, uint64_t i)
+{
+    return bit_get(c->data, i) && (!c->incremental || bit_get(c->dirty, i));
+}
+
+/* The next request from unit *NEXT on (*NEXT moves past it); false when
+ * there is none left.
+ */
+static bool
+dc_next_req(struct dc *c, uint64_t *next, struct dc_req *r)
+{
+    uint64_t i = *next, j, per = DC_REQ / c->unit;
+
+    if (per == 0) {
+        per = 1;
+    }
+    while (i < c->nunits && !dc_wanted(c, i)) {
+        i++;
+    }
+    if (i == c->nunits) {
+        *next = i;
+        return false;
+    }
+    for (j = i + 1; j < c->nunits && j - i < per && dc_wanted(c, j); j++) {
+    }
+    r->offset = (int64_t)(i * c->unit);
+    r->len = (size_t)((j - i) * c->unit);
+    if (r->offset + (int64_t)r->len > c->src->size) {
+        r->len = (size_t)(c->src->size - r->offset);
+    }
+    *next = j;
+    return true;
+}
+
+static int
+dc_copy(struct dc *c, struct error **errp)
+{
+    int n = c->o->inflight > 0 ? c->o->inflight : DC_INFLIGHT;
+    size_t slot = c->unit > DC_REQ ? c->unit : DC_REQ;
+    struct dc_req *ring;
+    uint64_t next = 0;
+    int head = 0, count = 0, i, r = -1;
+    bool more = true;
+
+    if (n > DC_INFLIGHT_MAX) {
+        n = DC_INFLIGHT_MAX;
+    }
+    if (c->src->nbd == NULL) {
+        n = 1;
+    }
+    ring = xcalloc((size_t)n, sizeof(*ring));
+    for (i = 0; i < n; i++) {
+        ring[i].buf = xmalloc(slot);
+    }
+    c->started_ms = sock_now_ms();
+    for (;;) {
+        while (more && count < n) {
+            struct dc_req *q = &ring[(head + count) % n];
+
+            more = dc_next_req(c, &next, q);
+            if (!more) {
+                break;
+            }
+            if (dc_start(c, q, errp) < 0) {
+                goto out;
+            }
+            count++;
+        }
+        if (count == 0) {
+            break;
+        }
+        if (dc_finish(c, &ring[head], errp) < 0 ||
+            dc_deliver(c, &ring[head], errp) < 0) {
+            goto out;
+        }
+        c->done += (int64_t)ring[head].len;
+        c->t->bytes_read += (int64_t)ring[head].len;
+        if (c->o->fail_after > 0 && c->done >= c->o->fail_after) {
+            error_setg(errp, ERR_IO, "the copy was broken on purpose "
+                                     "(test hook)");
+            head = (head + 1) % n;
+            count--;
+            goto out;
+        }
+        head = (head + 1) % n;
+        count--;
+        dc_progress(c);
+        dc_throttle(c);
+    }
+    r = 0;
+out:
+    /* Requests still in flight would land in buffers freed below:
+     * wait for them first, whatever their outcome.
+     */
+    while (r < 0 && count > 0 && c->src->nbd) {
+        dc_finish(c, &ring[head], NULL);
+        head = (head + 1) % n;
+        count--;
+    }
+    for (i = 0; i < n; i++) {
+        free(ring[i].buf);
+    }
+    free(ring);
+    return r;
+}
+
+/* Dirty units without data become zeros in the index. */
+static int
+dc_zero_dirty(struct dc *c, struct error **errp)
+{
+    uint64_t i, j;
+
+    for (i = 0; i < c->nunits; i = j) {
+        int64_t off, len;
+
+        if (!bit_get(c->dirty, i) || bit_get(c->data, i)) {
+            j = i + 1;
+            continue;
+        }
+        for (j = i + 1; j < c->nunits && bit_get(c->dirty, j) &&
+                        !bit_get(c->data, j);
+             j++) {
+        }
+        off = (int64_t)(i * c->unit);
+        len = (int64_t)((j - i) * c->unit);
+        if (off + len > c->src->size) {
+            len = c->src->size - off;
+        }
+        if (chunk_writer_zero(c->w, off, len, errp) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+static int
+dc_open_target(struct dc *c, struct error **errp)
+{
+    struct diskcopy_target *t = c->t;
+    uint64_t i;
+
+    if (t->kind == DISKCOPY_QCOW2) {
+        c->fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                     0600);
+        if (c->fd < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "%s", t->path);
+            return -1;
+        }
+        c->made = true;
+        c->q = qcow2s_new(c->src->size, c->fd, errp);
+        if (c->q == NULL) {
+            return -1;
+        }
+        for (i = 0; i < c->nunits; i++) {
+            if (bit_get(c->data, i)) {
+                qcow2s_mark(c->q, i);
+            }
+        }
+        return qcow2s_begin(c->q, errp);
+    }
+    return chunk_writer_open(t->store, t->index, c->src->size, t->parent,
+                             NULL, &c->w, errp);
+}
+
+static int
+dc_close_target(struct dc *c, struct error **errp)
+{
+    struct diskcopy_target *t = c->t;
+
+    if (c->q) {
+        if (qcow2s_finish(c->q, &t->qcow2, errp) < 0) {
+            return -1;
+        }
+        if (c->o->sync && fdatasync(c->fd) < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "%s", t->path);
+            return -1;
+        }
+        if (close(c->fd) < 0) {
+            c->fd = -1;
+            error_setg_errno(errp, ERR_IO, errno, "%s", t->path);
+            return -1;
+        }
+        c->fd = -1;
+        return 0;
+    }
+    if (chunk_writer_commit(c->w, &t->info, errp) < 0) {
+        return -1;
+    }
+    chunk_writer_stats(c->w, &t->stats);
+    return 0;
+}
+
+int
+diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
+             const struct diskcopy_opts *opts, struct error **errp)
+{
+    static const struct diskcopy_opts defaults;
+    struct dc c = {.src = src, .t = t, .o = opts ? opts : &defaults,
+                   .fd = -1};
+    uint64_t words, i;
+    int r = -1;
+
+    t->virtual_size = src->size;
+    t->bytes_read = t->bytes_dirty = t->requests = 0;
+    if (t->kind == DISKCOPY_QCOW2) {
+        c.unit = QCOW2S_CLUSTER_SIZE;
+    } else {
+        c.unit = chunk_store_chunk_size(t->store);
+        c.incremental = t->parent != NULL;
+        if (c.incremental && src->bitmap_ctx == NULL) {
+            error_setg(errp, ERR_INVALID,
+                       "an incremental copy needs a dirty bitmap");
+            return -1;
+        }
+    }
+    c.nunits = ((uint64_t)src->size + c.unit - 1) / c.unit;
+    words = (c.nunits + 63) / 64 + 1;
+    c.data = xcalloc(words, sizeof(uint64_t));
+    c.dirty = xcalloc(words, sizeof(uint64_t));
+    if (src->nbd) {
+        if (dc_map_nbd(&c, errp) < 0) {
+            goto out;
+        }
+    } else if (chunk_reader_extents(src->chunks, dc_chunk_extent, &c,
+                                    errp) < 0) {
+        goto out;
+    }
+    for (i = 0; i < c.nunits; i++) {
+        if (dc_wanted(&c, i)) {
+            c.to_read += c.unit;
+        }
+        if (c.incremental && bit_get(c.dirty, i)) {
+            t->bytes_dirty += c.unit;
+        }
+    }
+    log_debug("copy", "%lld bytes to read of %lld (%s)",
+              (long long)c.to_read, (long long)src->size,
+              c.incremental ? "incremental" : "full");
+    if (dc_open_target(&c, errp) < 0 ||
+        (c.incremental && dc_zero_dirty(&c, errp) < 0) ||
+        dc_copy(&c, errp) < 0 || dc_close_target(&c, errp) < 0) {
+        goto out;
+    }
+    r = 0;
+out:
+    if (c.fd >= 0) {
+        close(c.fd);
+    }
+    if (r < 0 && c.made) {
+        unlink(t->path);
+    }
+    qcow2s_free(c.q);
+    chunk_writer_free(c.w);
+    free(c.data);
+    free(c.dirty);
+    return r;
+}
