@@ -99,9 +99,19 @@ img_view(const struct image *img)
     return view_image(img, NULL);
 }
 
-/* The Glance form of IMG as a listing or a show gives it: with the
- * progress of the task that makes it while it is queued or saving
- * (vmsnap_progress, views.h).
+/* Is IMG being made (queued or saving), so that a task may report its
+ * progress?
+ */
+static bool
+img_in_progress(const struct image *img)
+{
+    return img->status && (strcmp(img->status, "queued") == 0 ||
+                           strcmp(img->status, "saving") == 0);
+}
+
+/* The Glance form of IMG as a show gives it: with the progress of the
+ * task that makes it while it is queued or saving (vmsnap_progress,
+ * views.h).
  */
 static json_object *
 img_view_live(struct svc *svc, const struct image *img)
@@ -109,10 +119,7 @@ img_view_live(struct svc *svc, const struct image *img)
     json_object *o = img_view(img);
     double pct;
 
-    if (img->status &&
-        (strcmp(img->status, "queued") == 0 ||
-         strcmp(img->status, "saving") == 0) &&
-        task_image_progress(svc, img->id, &pct)) {
+    if (img_in_progress(img) && task_image_progress(svc, img->id, &pct)) {
         view_image_progress(o, pct);
     }
     return o;
@@ -598,8 +605,28 @@ img_list(struct api_req *r)
     more = end < n;
     top = json_object_new_object();
     arr = json_object_new_array();
-    for (i = start; i < end; i++) {
-        json_object_array_add(arr, img_view_live(svc, list[i]));
+    {
+        /* The pending tasks' progress, read once for the whole page. */
+        struct task_progress *prog = NULL;
+        size_t nprog = 0;
+        bool loaded = false;
+
+        for (i = start; i < end; i++) {
+            json_object *o = img_view(list[i]);
+            double pct;
+
+            if (img_in_progress(list[i])) {
+                if (!loaded) {
+                    loaded = true;
+                    task_images_progress(svc, &prog, &nprog);
+                }
+                if (task_progress_find(prog, nprog, list[i]->id, &pct)) {
+                    view_image_progress(o, pct);
+                }
+            }
+            json_object_array_add(arr, o);
+        }
+        task_progress_free(prog, nprog);
     }
     json_object_object_add(top, "images", arr);
     rest = api_query_without(r, drop_marker);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -22,6 +23,14 @@
 #include "svcpool.h"
 #include "util.h"
 #include "www.h"
+
+/* Free heap kept by the daemon's threads instead of returned to the
+ * system (mallopt M_TRIM_THRESHOLD), and the size from which a block is
+ * mapped on its own (M_MMAP_THRESHOLD; a listing's JSON text is one
+ * such block).
+ */
+#define DAEMON_TRIM_THRESHOLD (16 * 1024 * 1024)
+#define DAEMON_MMAP_THRESHOLD (16 * 1024 * 1024)
 
 /* The microversions served: Nova 2.1 only and Cinder 3.0 only.  Every
  * command of the seeds passes with them (openstack-api.md §4, config A),
@@ -384,6 +393,14 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
         return rc > 0 ? 0 : 2;
     }
     log_init("vmsnapd");
+    /* Keep freed heap for the next request: a listing builds megabytes
+     * of small JSON objects and its text, and giving the memory back
+     * after each one made every request grow the heap again, page
+     * fault by page fault (a sixth of the CPU of GET
+     * /image/v2/images?limit=1000, perf: 39 ms -> 20-24 ms a request).
+     */
+    mallopt(M_TRIM_THRESHOLD, DAEMON_TRIM_THRESHOLD);
+    mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
     if (o.config && access(o.config, R_OK) < 0) {
         fprintf(stderr, "vmsnapd: --config %s: %s\n", o.config,
                 strerror(errno));

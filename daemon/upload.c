@@ -75,14 +75,15 @@ upload_md5_main(void *opaque)
     return NULL;
 }
 
-/* Hash LEN bytes of BUF into both digests, MD5 in the helper when it
- * runs and the piece is large.  False if libcrypto failed.
+/* Start hashing LEN bytes of BUF: post the piece to the MD5 helper when
+ * it runs and the piece is large, and compute the SHA-512 (and, without
+ * the helper, the MD5) here.  Until upload_digest_end, the helper may
+ * still read BUF.  False if libcrypto failed.
  */
 static bool
-upload_digest(struct upload *u, const void *buf, size_t len)
+upload_digest_begin(struct upload *u, const void *buf, size_t len)
 {
     struct upload_md5 *h = &u->helper;
-    bool ok = true;
 
     if (!h->running || len < UPLOAD_PARALLEL_MIN) {
         return EVP_DigestUpdate(u->md5, buf, len) == 1 &&
@@ -94,8 +95,19 @@ upload_digest(struct upload *u, const void *buf, size_t len)
     h->busy = true;
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
-    if (EVP_DigestUpdate(u->sha512, buf, len) != 1) {
-        ok = false;
+    return EVP_DigestUpdate(u->sha512, buf, len) == 1;
+}
+
+/* Wait until the helper has hashed the piece posted by
+ * upload_digest_begin, if any.  False if libcrypto failed there.
+ */
+static bool
+upload_digest_end(struct upload *u)
+{
+    struct upload_md5 *h = &u->helper;
+
+    if (!h->running) {
+        return true;
     }
     pthread_mutex_lock(&h->lock);
     while (h->busy) {
@@ -103,7 +115,7 @@ upload_digest(struct upload *u, const void *buf, size_t len)
     }
     h->buf = NULL;
     pthread_mutex_unlock(&h->lock);
-    return ok && !h->failed;
+    return !h->failed;
 }
 
 /* Bytes free for us on the file system of FD, or -1. */
@@ -214,7 +226,9 @@ int
 upload_write(struct upload *u, const void *buf, size_t len, struct error **errp)
 {
     const char *p = buf;
+    bool hashed;
     size_t done = 0;
+    int werr = 0;
 
     if (u->failed != UPLOAD_OK) {
         return upload_fail(u, u->failed, 0, errp);
@@ -234,23 +248,30 @@ upload_write(struct upload *u, const void *buf, size_t len, struct error **errp)
         }
         u->next_space_check = u->size + len + UPLOAD_SPACE_STEP;
     }
-    if (!upload_digest(u, buf, len)) {
-        return upload_fail(u, UPLOAD_IO, 0, errp);
-    }
-    while (done < len) {
+    /* The piece is written while the helper still hashes its MD5 (the
+     * slower digest): the write costs no time of its own.
+     */
+    hashed = upload_digest_begin(u, buf, len);
+    while (hashed && done < len) {
         ssize_t n = write(u->fd, p + done, len - done);
 
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0) {
-            return upload_fail(u,
-                               errno == ENOSPC || errno == EDQUOT
-                                   ? UPLOAD_NO_SPACE
-                                   : UPLOAD_IO,
-                               errno, errp);
+            werr = errno;
+            break;
         }
         done += (size_t)n;
+    }
+    if (!upload_digest_end(u) || !hashed) {
+        return upload_fail(u, UPLOAD_IO, 0, errp);
+    }
+    if (werr) {
+        return upload_fail(u,
+                           werr == ENOSPC || werr == EDQUOT ? UPLOAD_NO_SPACE
+                                                            : UPLOAD_IO,
+                           werr, errp);
     }
     u->size += len;
     return 0;

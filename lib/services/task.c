@@ -505,6 +505,68 @@ task_image_progress(struct svc *svc, const char *image_id, double *percent)
     return found;
 }
 
+bool
+task_images_progress(struct svc *svc, struct task_progress **out, size_t *n)
+{
+    static const char *const states[] = {"running", "queued"};
+    struct task_progress *p = NULL;
+    size_t s, i, count = 0;
+
+    *out = NULL;
+    *n = 0;
+    for (s = 0; s < 2; s++) {
+        struct task_filter f = {.state = states[s]};
+        struct task **list = NULL;
+        size_t nl = 0;
+        double pct;
+
+        if (catalog_task_list(svc_catalog(svc), &f, &list, &nl, NULL) < 0) {
+            task_progress_free(p, count);
+            return false;
+        }
+        for (i = 0; i < nl; i++) {
+            if (list[i]->image_id == NULL ||
+                task_progress_find(p, count, list[i]->image_id, &pct)) {
+                continue;       /* none, or a running one came first */
+            }
+            p = xreallocarray(p, count + 1, sizeof(*p));
+            p[count].image_id = xstrdup(list[i]->image_id);
+            p[count].percent = list[i]->progress;
+            count++;
+        }
+        task_list_free(list, nl);
+    }
+    *out = p;
+    *n = count;
+    return true;
+}
+
+bool
+task_progress_find(const struct task_progress *p, size_t n,
+                   const char *image_id, double *percent)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(p[i].image_id, image_id) == 0) {
+            *percent = p[i].percent;
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+task_progress_free(struct task_progress *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(p[i].image_id);
+    }
+    free(p);
+}
+
 /* Is T (queued) older than TASK_LOST_QUEUED_S? */
 static bool
 task_long_queued(const struct task *t)

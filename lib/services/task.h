@@ -66,6 +66,28 @@ bool task_pending_for_target(struct svc *svc, const char *target_id);
 bool task_image_progress(struct svc *svc, const char *image_id,
                          double *percent);
 
+/* The progress of every image a pending task makes, read at once: a
+ * listing asks for it once, not twice per image (each ask reads the
+ * queued and running tasks).  The running task of an image wins over a
+ * queued one, as in task_image_progress.
+ */
+struct task_progress {
+    char *image_id;             /* the image the task makes */
+    double percent;             /* its progress */
+};
+
+/* Fill *OUT with the *N images of pending tasks (free with
+ * task_progress_free).  Nothing (and false) when the catalog cannot say.
+ */
+bool task_images_progress(struct svc *svc, struct task_progress **out,
+                          size_t *n);
+
+/* The progress of IMAGE_ID among the N of P, or false. */
+bool task_progress_find(const struct task_progress *p, size_t n,
+                        const char *image_id, double *percent);
+
+void task_progress_free(struct task_progress *p, size_t n);
+
 /* Flags of task_run. */
 #define TASK_BACKGROUND 1u  /* run by a worker: nobody waits to hear of a
                              * failure, so what failed stays as a record
