@@ -10,8 +10,9 @@
  *   GET    /image/v2/images/{id}/file          download it (Range)
  *   PUT    /image/v2/images/{id}/tags/{tag}    add a tag
  *   DELETE /image/v2/images/{id}/tags/{tag}    remove one
- *   GET    /image/v2/schemas/image[s]          the JSON schemas
  *
+ * Deleting and tags are api-image-delete.c's, the schemas
+ * api-image-schema.c's.
  * Records, rules and data are the image service's (lib/services/
  * images.h); this file maps Glance's requests and answers onto it.  An
  * upload is written straight into the image store's staging file,
@@ -28,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api-image.h"
 #include "apis.h"
 #include "cleanup.h"
 #include "download.h"
@@ -126,7 +128,7 @@ img_view_live(struct svc *svc, const struct image *img)
 }
 
 /* R's image: visible to the caller, else 404 as Glance words it. */
-static struct image *
+struct image *
 img_get(struct api_req *r, struct svc *svc, const struct caller *who)
 {
     CLEANUP_ERROR struct error *err = NULL;
@@ -147,7 +149,7 @@ img_get(struct api_req *r, struct svc *svc, const struct caller *who)
 /* May WHO change IMG?  Its project's members and administrators; others
  * get 403 (they see it, as a public or community image).
  */
-static bool
+bool
 img_may_change(struct api_req *r, const struct caller *who,
                const struct image *img)
 {
@@ -160,7 +162,7 @@ img_may_change(struct api_req *r, const struct caller *who,
 }
 
 /* A service error as Glance answers it for image ID. */
-static void
+void
 img_fail(struct api_req *r, const struct error *err)
 {
     if (error_get_class(err) == ERR_NOT_FOUND) {
@@ -1416,224 +1418,6 @@ out:
     image_free(img);
 }
 
-/* ---- Delete and tags --------------------------------------------------- */
-
-/* DELETE /image/v2/images/{image_id} */
-static void
-img_delete(struct api_req *r)
-{
-    CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
-    struct image *img;
-    struct caller who;
-
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    img = img_get(r, svc, &who);
-    if (img == NULL) {
-        return;
-    }
-    if (!img_may_change(r, &who, img)) {
-        image_free(img);
-        return;
-    }
-    if (img->protected) {
-        api_error(r, 403, "Image %s is protected and cannot be deleted.",
-                  img->id);
-        image_free(img);
-        return;
-    }
-    if (images_delete(svc, &who, img->id, &err) < 0) {
-        img_fail(r, err);
-    } else {
-        api_respond_empty(r, 204);
-    }
-    image_free(img);
-}
-
-/* PUT and DELETE /image/v2/images/{image_id}/tags/{tag} */
-static void
-img_tag(struct api_req *r, bool add)
-{
-    const char *tag = api_param(r, "tag");
-    CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
-    struct images_change ch = {0};
-    const char **tags;
-    struct image *img;
-    struct caller who;
-    size_t i, n = 0;
-    bool had;
-
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    img = img_get(r, svc, &who);
-    if (img == NULL) {
-        return;
-    }
-    if (!img_may_change(r, &who, img)) {
-        image_free(img);
-        return;
-    }
-    had = image_has_tag(img, tag);
-    if (had == add) {
-        if (add) {
-            api_respond_empty(r, 204);
-        } else {
-            api_error(r, 404, "Tag %.64s not found", tag);
-        }
-        image_free(img);
-        return;
-    }
-    tags = xcalloc(img->ntags + 1, sizeof(*tags));
-    for (i = 0; i < img->ntags; i++) {
-        if (strcmp(img->tags[i], tag) != 0) {
-            tags[n++] = img->tags[i];
-        }
-    }
-    if (add) {
-        tags[n++] = tag;
-    }
-    ch.min_ram = ch.min_disk = -1;
-    ch.replace_tags = true;
-    ch.tags = tags;
-    ch.ntags = n;
-    if (images_change(svc, &who, img->id, &ch, NULL, &err) < 0) {
-        if (error_get_class(err) == ERR_INVALID &&
-            n > CATALOG_TAGS_MAX) {
-            api_error(r, 413, "Maximum number of tags exceeded (%d)",
-                      CATALOG_TAGS_MAX);
-        } else {
-            img_fail(r, err);
-        }
-    } else {
-        api_respond_empty(r, 204);
-    }
-    free(tags);
-    image_free(img);
-}
-
-static void
-img_tag_add(struct api_req *r)
-{
-    img_tag(r, true);
-}
-
-static void
-img_tag_remove(struct api_req *r)
-{
-    img_tag(r, false);
-}
-
-/* ---- Schemas ----------------------------------------------------------- */
-
-/* The image schema glanceclient builds its models from (Glance's, for
- * the fields vmsnap keeps; any other property is a string).
- */
-static const char img_schema_text[] =
-    "{\"name\": \"image\", \"additionalProperties\": {\"type\": "
-    "\"string\"}, \"properties\": {"
-    "\"id\": {\"type\": \"string\", \"pattern\": \"^([0-9a-fA-F]){8}-"
-    "([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F])"
-    "{12}$\"},"
-    "\"name\": {\"type\": [\"null\", \"string\"], \"maxLength\": 255},"
-    "\"status\": {\"type\": \"string\", \"readOnly\": true, \"enum\": "
-    "[\"queued\", \"saving\", \"active\", \"killed\", \"deleted\", "
-    "\"uploading\", \"importing\", \"pending_delete\", \"deactivated\"]},"
-    "\"visibility\": {\"type\": \"string\", \"enum\": [\"community\", "
-    "\"public\", \"private\", \"shared\"]},"
-    "\"protected\": {\"type\": \"boolean\"},"
-    "\"os_hidden\": {\"type\": \"boolean\"},"
-    "\"checksum\": {\"type\": [\"null\", \"string\"], \"readOnly\": true, "
-    "\"maxLength\": 32},"
-    "\"os_hash_algo\": {\"type\": [\"null\", \"string\"], \"readOnly\": "
-    "true, \"maxLength\": 64},"
-    "\"os_hash_value\": {\"type\": [\"null\", \"string\"], \"readOnly\": "
-    "true, \"maxLength\": 128},"
-    "\"owner\": {\"type\": [\"null\", \"string\"], \"maxLength\": 255},"
-    "\"size\": {\"type\": [\"null\", \"integer\"], \"readOnly\": true},"
-    "\"virtual_size\": {\"type\": [\"null\", \"integer\"], \"readOnly\": "
-    "true},"
-    "\"container_format\": {\"type\": [\"null\", \"string\"], \"enum\": "
-    "[null, \"ami\", \"ari\", \"aki\", \"bare\", \"ovf\", \"ova\", "
-    "\"docker\", \"compressed\"]},"
-    "\"disk_format\": {\"type\": [\"null\", \"string\"], \"enum\": [null, "
-    "\"ami\", \"ari\", \"aki\", \"vhd\", \"vhdx\", \"vmdk\", \"raw\", "
-    "\"qcow2\", \"vdi\", \"iso\", \"ploop\"]},"
-    "\"created_at\": {\"type\": \"string\", \"readOnly\": true},"
-    "\"updated_at\": {\"type\": \"string\", \"readOnly\": true},"
-    "\"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\", "
-    "\"maxLength\": 255}},"
-    "\"min_ram\": {\"type\": \"integer\"},"
-    "\"min_disk\": {\"type\": \"integer\"},"
-    "\"self\": {\"type\": \"string\", \"readOnly\": true},"
-    "\"file\": {\"type\": \"string\", \"readOnly\": true},"
-    "\"schema\": {\"type\": \"string\", \"readOnly\": true},"
-    "\"fail_reason\": {\"type\": [\"null\", \"string\"], \"readOnly\": "
-    "true},"
-    "\"kernel_id\": {\"type\": [\"null\", \"string\"]},"
-    "\"ramdisk_id\": {\"type\": [\"null\", \"string\"]},"
-    "\"instance_uuid\": {\"type\": \"string\"},"
-    "\"base_image_ref\": {\"type\": \"string\"},"
-    "\"image_type\": {\"type\": \"string\"},"
-    "\"block_device_mapping\": {\"type\": \"string\", \"readOnly\": true}"
-    "}, \"links\": [{\"rel\": \"self\", \"href\": \"{self}\"}, "
-    "{\"rel\": \"enclosure\", \"href\": \"{file}\"}, "
-    "{\"rel\": \"describedby\", \"href\": \"{schema}\"}]}";
-
-static json_object *
-img_schema(void)
-{
-    return json_tokener_parse(img_schema_text);
-}
-
-/* GET /image/v2/schemas/image */
-static void
-img_schema_image(struct api_req *r)
-{
-    api_respond_json(r, 200, img_schema());
-}
-
-/* GET /image/v2/schemas/images */
-static void
-img_schema_images(struct api_req *r)
-{
-    json_object *top = json_object_new_object();
-    json_object *props = json_object_new_object();
-    json_object *images = json_object_new_object();
-    json_object *links = json_object_new_array();
-    static const char *const rels[][2] = {
-        {"first", "{first}"}, {"next", "{next}"},
-        {"describedby", "{schema}"},
-    };
-    size_t i;
-
-    json_object_object_add(images, "type", json_object_new_string("array"));
-    json_object_object_add(images, "items", img_schema());
-    json_object_object_add(props, "images", images);
-    json_object_object_add(props, "schema",
-                           json_tokener_parse("{\"type\": \"string\"}"));
-    json_object_object_add(props, "first",
-                           json_tokener_parse("{\"type\": \"string\"}"));
-    json_object_object_add(props, "next",
-                           json_tokener_parse("{\"type\": \"string\"}"));
-    for (i = 0; i < 3; i++) {
-        json_object *l = json_object_new_object();
-
-        json_object_object_add(l, "rel", json_object_new_string(rels[i][0]));
-        json_object_object_add(l, "href", json_object_new_string(rels[i][1]));
-        json_object_array_add(links, l);
-    }
-    json_object_object_add(top, "name", json_object_new_string("images"));
-    json_object_object_add(top, "properties", props);
-    json_object_object_add(top, "links", links);
-    api_respond_json(r, 200, top);
-}
-
 #define IMG_ID "/image/v2/images/{image_id:uuid}"
 
 static const struct route image_routes_[] = {
@@ -1647,10 +1431,6 @@ static const struct route image_routes_[] = {
     {"PUT", IMG_ID "/tags/{tag}", img_tag_add, API_IMAGE, 0,
      ROUTE_BODY_NONE},
     {"DELETE", IMG_ID "/tags/{tag}", img_tag_remove, API_IMAGE, 0,
-     ROUTE_BODY_NONE},
-    {"GET", "/image/v2/schemas/image", img_schema_image, API_IMAGE, 0,
-     ROUTE_BODY_NONE},
-    {"GET", "/image/v2/schemas/images", img_schema_images, API_IMAGE, 0,
      ROUTE_BODY_NONE},
     {NULL, NULL, NULL, API_OTHER, 0, ROUTE_BODY_NONE},
 };

@@ -16,8 +16,15 @@ extern const struct route_table discovery_routes;
 /* Keystone v3: tokens, catalog, projects, users (api-identity.c). */
 extern const struct route_table identity_routes;
 
-/* Glance v2: images, their data, tags, schemas (api-image.c). */
+/* Glance v2: images, their data, tags (api-image.c,
+ * api-image-delete.c).
+ */
 extern const struct route_table image_routes;
+
+/* Glance v2's schemas (api-image-schema.c); served before image_routes,
+ * whose prefix is shorter.
+ */
+extern const struct route_table image_schema_routes;
 
 /* Nova v2.1: servers, their actions and volume attachments, instance
  * actions (api-compute.c).

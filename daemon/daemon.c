@@ -467,6 +467,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
 
     tables[nt++] = &discovery_routes;
     tables[nt++] = &identity_routes;
+    tables[nt++] = &image_schema_routes;
     tables[nt++] = &image_routes;
     tables[nt++] = &flavor_routes;
     tables[nt++] = &compute_routes;

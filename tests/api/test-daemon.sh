@@ -163,6 +163,12 @@ ok $(test "$s" = 200 && test "$(json "$J" "d['flavor']['name']")" = m1.tiny; ech
 s=$(status GET "$B/compute/v2.1/flavors/nosuch" -H "X-Auth-Token: $TA")
 ok $(test "$s" = 404 && json "$J" "d['itemNotFound']['message']" | grep -q nosuch; echo $?) "an unknown flavor: 404 itemNotFound"
 
+# --- Glance: its schemas, their own table (api-image-schema.c) --------
+s=$(status GET "$B/image/v2/schemas/image" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 200 && test "$(json "$J" "d['name']")" = image; echo $?) "the image schema"
+s=$(status GET "$B/image/v2/schemas/images" -H "X-Auth-Token: $TA")
+ok $(test "$s" = 200 && test "$(json "$J" "d['name']")" = images; echo $?) "the images schema"
+
 # --- Uploads through daemon/upload.c --------------------------------------
 head -c 3000017 /dev/urandom >"$T_DIR/up.bin"
 MD5=$(md5sum <"$T_DIR/up.bin" | cut -d' ' -f1)

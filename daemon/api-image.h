@@ -1,0 +1,32 @@
+/* vmsnapd: what Glance's files share (api-image.c: list, create, show,
+ * patch, upload and download; api-image-delete.c: delete and tags).
+ */
+#ifndef VMSNAPD_API_IMAGE_H
+#define VMSNAPD_API_IMAGE_H
+
+#include <stdbool.h>
+
+#include "api-common.h"
+#include "svc.h"
+
+/* A service error ERR as Glance answers it for R's image. */
+void img_fail(struct api_req *r, const struct error *err);
+
+/* R's image: visible to WHO, else NULL after a 404 as Glance words it.
+ * Caller frees with image_free.
+ */
+struct image *img_get(struct api_req *r, struct svc *svc,
+                      const struct caller *who);
+
+/* May WHO change IMG?  Its project's members and administrators; others
+ * get 403 (they see it, as a public or community image) and false.
+ */
+bool img_may_change(struct api_req *r, const struct caller *who,
+                    const struct image *img);
+
+/* DELETE /image/v2/images/{id}, PUT and DELETE .../tags/{tag}. */
+void img_delete(struct api_req *r);
+void img_tag_add(struct api_req *r);
+void img_tag_remove(struct api_req *r);
+
+#endif
