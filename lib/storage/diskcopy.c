@@ -85,13 +85,23 @@ bit_set_range(uint64_t *m, uint64_t from, uint64_t to)
     }
 }
 
-/* The libnbd error of the last call, as an error of ours. */
+/* The libnbd error of the last call on H (NULL before there is one), as
+ * an error of ours.  A server that closed the connection is said so:
+ * libnbd's words for it depend on which call noticed first, and QEMU
+ * closes it when a read of its own fails.
+ */
 static void
-dc_nbd_error(struct error **errp, const char *what)
+dc_nbd_error(struct nbd_handle *h, struct error **errp, const char *what)
 {
     int e = nbd_get_errno();
     const char *msg = nbd_get_error();
 
+    if ((h != NULL && nbd_aio_is_dead(h) > 0) || e == ENOTCONN ||
+        e == ECONNRESET || e == EPIPE) {
+        error_setg(errp, ERR_IO, "%s: the NBD server closed the connection "
+                   "(%s)", what, msg ? msg : "no reason given");
+        return;
+    }
     error_setg(errp, e == ETIMEDOUT ? ERR_TIMEOUT : ERR_IO, "%s: %s", what,
                msg ? msg : "unknown error");
 }
@@ -104,7 +114,7 @@ diskcopy_source_nbd(const char *sock, const char *export, const char *bitmap,
 
     s->nbd = nbd_create();
     if (s->nbd == NULL) {
-        dc_nbd_error(errp, "NBD");
+        dc_nbd_error(NULL, errp, "NBD");
         free(s);
         return NULL;
     }
@@ -115,17 +125,17 @@ diskcopy_source_nbd(const char *sock, const char *export, const char *bitmap,
         nbd_add_meta_context(s->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
         (s->bitmap_ctx &&
          nbd_add_meta_context(s->nbd, s->bitmap_ctx) < 0)) {
-        dc_nbd_error(errp, "NBD");
+        dc_nbd_error(s->nbd, errp, "NBD");
         goto fail;
     }
     if (nbd_connect_unix(s->nbd, sock) < 0) {
-        dc_nbd_error(errp, "NBD export");
+        dc_nbd_error(s->nbd, errp, "NBD export");
         error_prepend(errp, "%s on %s: ", export, sock);
         goto fail;
     }
     s->size = nbd_get_size(s->nbd);
     if (s->size < 0) {
-        dc_nbd_error(errp, "NBD export size");
+        dc_nbd_error(s->nbd, errp, "NBD export size");
         goto fail;
     }
     if (s->bitmap_ctx && nbd_can_meta_context(s->nbd, s->bitmap_ctx) != 1) {
@@ -293,7 +303,7 @@ dc_map_nbd(struct dc *c, struct error **errp)
                              (nbd_extent_callback){.callback = dc_extent,
                                                    .user_data = &st},
                              0) < 0) {
-            dc_nbd_error(errp, "NBD block status");
+            dc_nbd_error(c->src->nbd, errp, "NBD block status");
             return -1;
         }
         end = st.alloc_end;
@@ -385,7 +395,7 @@ dc_start(struct dc *c, struct dc_req *r, struct error **errp)
     r->cookie = nbd_aio_pread(c->src->nbd, r->buf, r->len,
                               (uint64_t)r->offset, NBD_NULL_COMPLETION, 0);
     if (r->cookie < 0) {
-        dc_nbd_error(errp, "NBD read");
+        dc_nbd_error(c->src->nbd, errp, "NBD read");
         return -1;
     }
     return 0;
@@ -407,12 +417,12 @@ dc_finish(struct dc *c, struct dc_req *r, struct error **errp)
             return 0;
         }
         if (done < 0) {
-            dc_nbd_error(errp, "NBD read");
+            dc_nbd_error(c->src->nbd, errp, "NBD read");
             error_prepend(errp, "at offset %lld: ", (long long)r->offset);
             return -1;
         }
         if (nbd_poll(c->src->nbd, -1) < 0) {
-            dc_nbd_error(errp, "NBD");
+            dc_nbd_error(c->src->nbd, errp, "NBD");
             return -1;
         }
     }

@@ -102,7 +102,7 @@ err=$(VMSNAP_TEST_BREAK_DISK=2 vmsnap server image create --all-volumes --name b
 ok $((! $?)) "a copy failing on the second volume fails the whole snapshot"
 diag "$err"
 check "  the error names the disk and the reason" -- grep -qE \
-    "copy of disk vol-.*(Input/output error|Connection reset)" <<<"$err"
+    "copy of disk vol-.*(Input/output error|closed the connection)" <<<"$err"
 check "  no image left" -- test "$(vmsnap image list -f value -c ID | wc -l)" = "$n_img"
 check "  no volume snapshot left" -- test "$(vmsnap volume snapshot list -f value -c ID | wc -l)" = "$n_vs"
 check "  no stray data file" -- test "$(ls "$VMSNAP_DATA_DIR/volume-snapshots" | wc -l)" = "$n_vs"
