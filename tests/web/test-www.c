@@ -44,8 +44,8 @@ test_names(void)
         "a:b.js",
         "a%2e.js",
         "a\n.js",
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-        "aaa.js",
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaa.js"),
     };
     size_t i;
 
