@@ -124,11 +124,20 @@ cli_list(struct cli *cli, const char *const *columns, json_object **views,
 {
     struct output *out = output_new_list(columns);
     json_object *cells[CLI_MAX_COLUMNS];
-    size_t i;
+    size_t i, k, ncols = 0;
 
+    while (columns[ncols] != NULL) {
+        ncols++;
+    }
     for (i = 0; i < n; i++) {
         memset(cells, 0, sizeof(cells));
         row(views[i], cells);
+        /* A row function may fill more cells than a short listing has
+         * columns (image list without --long): those are not shown.
+         */
+        for (k = ncols; k < CLI_MAX_COLUMNS; k++) {
+            json_object_put(cells[k]);
+        }
         output_add_row(out, cells);
         json_object_put(views[i]);
     }
