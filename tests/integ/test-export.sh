@@ -180,8 +180,10 @@ for i in $(seq 1 600); do
     pgrep -f "$T_DIR/slow-qemu-img info" >/dev/null && break
     sleep 0.1
 done
-check "an import in progress shows its image as importing" -- test \
-    "$(in_data2 vmsnap image list --status importing -f value -c Name)" = set1
+importing=$(in_data2 vmsnap image list --status importing -f value -c Name)
+diag "importing: $(echo $importing)"
+check "an import in progress shows its image as importing" -- \
+    grep -qx set1 <<<"$importing"
 kill -9 $kpid
 wait $kpid 2>/dev/null
 pkill -f "$T_DIR/slow-qemu-img" 2>/dev/null
