@@ -423,6 +423,7 @@ run_case() {
         -exec touch -h -d "@$(($(date +%s) - 3600))" {} + 2>/dev/null
     why+=$(VMSNAP=$VMSNAP "$SRCDIR/tests/fault/check-invariants.sh" \
            $([ $killed = 0 ] && echo --returned) \
+           $([ "$fault" = enospc ] && echo --left "$W/cmd.out") \
            $([ "$dir" = "$LIVE_D" ] && echo --server live1) "$dir" |
            grep '^FAIL' | sed 's/^/\n/')
     # A partial output left where the user asked for the file.

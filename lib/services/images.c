@@ -15,6 +15,7 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
+#include "recover.h"
 #include "store.h"
 #include "svc.h"
 #include "util.h"
@@ -514,10 +515,12 @@ fail:
     if (path) {
         blob_discard(svc_blob(svc), key);
     }
-    if (inserted && catalog_image_delete(cat, img->id, NULL) < 0) {
-        /* The reaper finds it: its lock is free once we are gone. */
-        log_warnx("image %s stays in the catalog until the next command",
-                  img->id);
+    /* Twice: a transient disk error passes.  Else the reaper finds it:
+     * its lock is free once we are gone.
+     */
+    if (inserted && catalog_image_delete(cat, img->id, NULL) < 0 &&
+        catalog_image_delete(cat, img->id, NULL) < 0) {
+        recover_left("image", img->id);
     }
     lock_release(lk);
     image_free(img);

@@ -11,6 +11,7 @@
 #include "props.h"
 #include "qemuimg.h"
 #include "quiesce.h"
+#include "recover.h"
 #include "servers.h"
 #include "snapshot.h"
 #include "sock.h"
@@ -863,6 +864,7 @@ static void
 snap_cleanup_failed(struct snap *s, const char *reason)
 {
     struct catalog *cat = svc_catalog(s->svc);
+    bool gone;
     size_t i;
 
     hv_backup_abort(s->backup);
@@ -881,10 +883,19 @@ snap_cleanup_failed(struct snap *s, const char *reason)
      */
     if (task_in_background(s->task) && !s->delete_failed) {
         catalog_image_set_bdm(cat, s->img->id, NULL, 0, NULL);
-        catalog_image_transition(cat, s->img->id, NULL, "killed", reason,
-                                 NULL);
+        gone = catalog_image_transition(cat, s->img->id, NULL, "killed",
+                                        reason, NULL) == 0 ||
+               catalog_image_transition(cat, s->img->id, NULL, "killed",
+                                        reason, NULL) == 0;
     } else {
-        catalog_image_delete(cat, s->img->id, NULL);
+        gone = catalog_image_delete(cat, s->img->id, NULL) == 0 ||
+               catalog_image_delete(cat, s->img->id, NULL) == 0;
+    }
+    /* Twice, above: a transient disk error passes.  Else the task's
+     * recovery finishes it (the task is not marked done either).
+     */
+    if (!gone) {
+        recover_left("image", s->img->id);
     }
     for (i = 0; i < s->ndisks; i++) {
         if (s->disks[i].inserted) {

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "props.h"
 #include "qemuimg.h"
+#include "recover.h"
 #include "svc.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -266,6 +267,32 @@ out:
     return r;
 }
 
+/* Remove the record of volume ID, whose file is gone.  A transient disk
+ * error passes: the write is tried twice.  If both fail, the record
+ * stays deleting for the next command's recovery and this says so.
+ */
+static int
+volumes_forget(struct svc *svc, const char *id, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct error *err = NULL;
+
+    if (catalog_volume_delete(cat, id, &err) == 0) {
+        return 0;
+    }
+    if (error_get_class(err) != ERR_NOT_FOUND &&
+        error_get_class(err) != ERR_CONFLICT &&
+        catalog_volume_delete(cat, id, NULL) == 0) {
+        error_free(err);
+        return 0;
+    }
+    if (error_get_class(err) != ERR_NOT_FOUND) {
+        recover_left("volume", id);
+    }
+    error_propagate(errp, err);
+    return -1;
+}
+
 /* Remove VOL (its lock held, status deleting): its file, then its
  * record.  If the file cannot be removed, VOL goes back to FROM (when
  * not NULL) and this fails.
@@ -284,7 +311,7 @@ volumes_purge(struct svc *svc, const struct volume *vol, const char *from,
         }
         return -1;
     }
-    return catalog_volume_delete(svc_catalog(svc), vol->id, errp);
+    return volumes_forget(svc, vol->id, errp);
 }
 
 int
