@@ -100,9 +100,10 @@ fi
 
 # 3. The catalog is sound.
 ic=$(sql "PRAGMA integrity_check" 2>&1)
-[ "$ic" = ok ] || fail "integrity_check" "$ic"
+# On one line: the run's TAP output keeps only the FAIL lines.
+[ "$ic" = ok ] || fail "integrity_check" "$(echo $ic)"
 fk=$(sql "PRAGMA foreign_key_check" 2>&1)
-[ -z "$fk" ] || fail "foreign_key_check" "$fk"
+[ -z "$fk" ] || fail "foreign_key_check" "$(echo $fk)"
 
 # 4. No record in a transitional state once no process owns it.
 st=$(sql "SELECT 'image', id, status FROM images WHERE status IN
