@@ -15,7 +15,6 @@
 #include "images.h"
 #include "log.h"
 #include "qemuimg.h"
-#include "recover.h"
 #include "store.h"
 #include "svc.h"
 #include "util.h"
@@ -520,7 +519,7 @@ fail:
      */
     if (inserted && catalog_image_delete(cat, img->id, NULL) < 0 &&
         catalog_image_delete(cat, img->id, NULL) < 0) {
-        recover_left("image", img->id);
+        svc_left_for_recovery("image", img->id);
     }
     lock_release(lk);
     image_free(img);

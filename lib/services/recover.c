@@ -157,14 +157,6 @@ recover_servers(struct svc *svc)
 }
 
 void
-recover_left(const char *kind, const char *id)
-{
-    log_warnx("%s %s is left in the catalog for the next command to "
-              "finish (the catalog could not be written)",
-              kind, id);
-}
-
-void
 recover_all(struct svc *svc)
 {
     struct statvfs vfs;

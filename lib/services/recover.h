@@ -42,12 +42,4 @@
  */
 void recover_all(struct svc *svc);
 
-/* A command that failed could not put its record KIND ID ("image",
- * "volume") back or mark it failed: the catalog refused the write twice
- * (a full disk, a disk error).  Say on stderr that the record stays as it
- * is for the next command's recovery (whose lock is then free) to
- * finish, in words the fault matrix looks for.
- */
-void recover_left(const char *kind, const char *id);
-
 #endif

@@ -11,7 +11,6 @@
 #include "props.h"
 #include "qemuimg.h"
 #include "quiesce.h"
-#include "recover.h"
 #include "servers.h"
 #include "snapshot.h"
 #include "sock.h"
@@ -895,7 +894,7 @@ snap_cleanup_failed(struct snap *s, const char *reason)
      * recovery finishes it (the task is not marked done either).
      */
     if (!gone) {
-        recover_left("image", s->img->id);
+        svc_left_for_recovery("image", s->img->id);
     }
     for (i = 0; i < s->ndisks; i++) {
         if (s->disks[i].inserted) {

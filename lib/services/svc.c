@@ -228,3 +228,11 @@ svc_may_see(const struct caller *who, const char *owner)
     }
     return strcmp(owner, who->project_id) == 0;
 }
+
+void
+svc_left_for_recovery(const char *kind, const char *id)
+{
+    log_warnx("%s %s is left in the catalog for the next command to "
+              "finish (the catalog could not be written)",
+              kind, id);
+}

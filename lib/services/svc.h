@@ -112,4 +112,12 @@ int svc_must_be_local(const struct svc *svc, const struct instance *inst,
  */
 bool svc_may_see(const struct caller *who, const char *owner);
 
+/* A command that failed could not put its record KIND ID ("image",
+ * "volume") back or mark it failed: the catalog refused the write twice
+ * (a full disk, a disk error).  Say on stderr that the record stays as it
+ * is for the next command's recovery (recover.h; its lock is free then)
+ * to finish, in words the fault matrix looks for.
+ */
+void svc_left_for_recovery(const char *kind, const char *id);
+
 #endif

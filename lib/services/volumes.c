@@ -13,7 +13,6 @@
 #include "log.h"
 #include "props.h"
 #include "qemuimg.h"
-#include "recover.h"
 #include "svc.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -287,7 +286,7 @@ volumes_forget(struct svc *svc, const char *id, struct error **errp)
         return 0;
     }
     if (error_get_class(err) != ERR_NOT_FOUND) {
-        recover_left("volume", id);
+        svc_left_for_recovery("volume", id);
     }
     error_propagate(errp, err);
     return -1;

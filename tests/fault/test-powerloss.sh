@@ -102,6 +102,9 @@ cat >"$R/pl-init" <<EOF
 export PATH=/usr/bin:/bin VMSNAP_DATA_DIR=$D HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# The host's name: the instance was made on the host, and a busybox root
+# has none ("(none)", which vmsnap refuses as host.name).
+hostname '$(hostname)'
 # Nothing reaches the disk but what is flushed: no periodic writeback, no
 # periodic journal commit.  A power cut can always come before those; this
 # makes the worst case the one that is tested, every time.
