@@ -904,6 +904,7 @@ images_purge(struct svc *svc, const struct image *img, const char *from,
     CLEANUP_FREE char *key = images_key(img->id, img->disk_format
                                                      ? img->disk_format
                                                      : "qcow2");
+    struct error *err = NULL;
 
     if (img->location) {
         if (blob_remove(svc_blob(svc), img->location, errp) < 0) {
@@ -917,9 +918,23 @@ images_purge(struct svc *svc, const struct image *img, const char *from,
         blob_discard(svc_blob(svc), key);
     }
     /* The volume snapshots of its set are the caller's
-     * (snapshot_delete_image, recovery).
+     * (snapshot_delete_image, recovery).  The record's removal is tried
+     * twice: a transient disk error passes.
      */
-    return catalog_image_delete(cat, img->id, errp);
+    if (catalog_image_delete(cat, img->id, &err) == 0) {
+        return 0;
+    }
+    if (error_get_class(err) != ERR_NOT_FOUND &&
+        error_get_class(err) != ERR_CONFLICT &&
+        catalog_image_delete(cat, img->id, NULL) == 0) {
+        error_free(err);
+        return 0;
+    }
+    if (error_get_class(err) != ERR_NOT_FOUND) {
+        svc_left_for_recovery("image", img->id);
+    }
+    error_propagate(errp, err);
+    return -1;
 }
 
 void

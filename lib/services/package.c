@@ -941,11 +941,15 @@ package_import_undo(struct svc *svc, const struct image *img)
      * use.
      */
     catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);
-    if (catalog_image_delete(cat, img->id, &err) < 0) {
+    /* Twice: a transient disk error passes. */
+    if (catalog_image_delete(cat, img->id, &err) < 0 &&
+        catalog_image_delete(cat, img->id, NULL) < 0) {
         log_warnx("import: image %s stays: %s", img->id, error_msg(err));
         error_free(err);
+        svc_left_for_recovery("image", img->id);
         return;
     }
+    error_free(err);
     if (img->location) {
         blob_remove(svc_blob(svc), img->location, NULL);
     } else {

@@ -85,13 +85,16 @@ mke2fs -q -t ext4 -F -d "$D" "$P/data.raw" 256M >/dev/null &&
     mkdir "$D"
 ok $? "host: the data directory as an ext4 image"
 
-# ---- The guest's root: busybox, vmsnap, qemu-img and their libraries ----
+# ---- The guest's root: busybox, vmsnap, its helpers, their libraries ----
+# (qemu-nbd: a cold snapshot copies through it.)
 R=$P/root
 mkdir -p "$R"/{bin,usr/bin,proc,sys,dev,tmp,etc,run} "$R$D"
 cp "$(command -v busybox)" "$R/bin/busybox"
 cp "$VMSNAP" "$R/usr/bin/vmsnap"
 cp "$(command -v qemu-img)" "$R/usr/bin/qemu-img"
-for lib in $(ldd "$VMSNAP" "$(command -v qemu-img)" |
+cp "$(command -v qemu-nbd)" "$R/usr/bin/qemu-nbd"
+for lib in $(ldd "$VMSNAP" "$(command -v qemu-img)" \
+                 "$(command -v qemu-nbd)" |
              awk '/=> \// {print $3} /^\t\/[^ ]*ld-linux/ {print $1}' |
              sort -u); do
     cp -L --parents "$lib" "$R"
