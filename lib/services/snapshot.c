@@ -297,8 +297,10 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
     return 0;
 
 fail:
-    if (inserted) {
-        catalog_image_delete(cat, img->id, NULL);
+    /* Twice: a transient disk error passes. */
+    if (inserted && catalog_image_delete(cat, img->id, NULL) < 0 &&
+        catalog_image_delete(cat, img->id, NULL) < 0) {
+        svc_left_for_recovery("image", img->id);
     }
     if (tasked) {
         catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
