@@ -90,6 +90,8 @@
 /* Bounds of the session settings. */
 #define PG_IDLE_IN_TX_MS 60000
 #define PG_CONNECTION_CHECK_MS 5000
+/* How long a server that is away (restarting) is waited for. */
+#define PG_RECONNECT_MS 20000
 /* Parameters of one statement at most. */
 #define PG_MAX_PARAMS 999
 
@@ -318,21 +320,49 @@ pg_notice(void *opaque, const char *message)
     log_debug("catalog", "server notice: %s", msg);
 }
 
-/* Connect P (waits at most connect_timeout). */
+/* Does the failed connection attempt's message MSG say the server is
+ * away for now (not listening, starting, stopping, recovering) rather
+ * than refusing us (a password, a missing database)?
+ */
+static bool
+pg_connect_transient(const char *msg)
+{
+    static const char *const words[] = {
+        "Connection refused", "No such file or directory",
+        "starting up", "shutting down", "not yet accepting",
+        "recovery mode", "closed the connection", "terminating connection",
+        "Connection reset",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strstr(msg, words[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One connection attempt (waits at most connect_timeout); with ERRP
+ * set, *TRANSIENT says whether trying again soon may help.
+ */
 static int
-pg_connect(struct db *db, struct error **errp)
+pg_connect_once(struct db *db, bool *transient, struct error **errp)
 {
     struct pg *p = pg_of(db);
 
     pg_drop(p);
+    *transient = false;
     p->conn = PQconnectdbParams((const char *const *)p->keys,
                                 (const char *const *)p->values, 0);
     if (p->conn == NULL) {
         xalloc_die();
     }
     if (PQstatus(p->conn) != CONNECTION_OK) {
-        CLEANUP_FREE char *msg = pg_msg(PQerrorMessage(p->conn));
+        const char *raw = PQerrorMessage(p->conn);
+        CLEANUP_FREE char *msg = pg_msg(raw);
 
+        *transient = pg_connect_transient(raw);
         pg_drop(p);
         error_setg(errp, ERR_IO, "cannot connect to catalog %s: %s",
                    db_label(db), msg);
@@ -345,9 +375,53 @@ pg_connect(struct db *db, struct error **errp)
     p->answer_ms = PG_STATEMENT_TIMEOUT_MS + PG_ANSWER_GRACE_MS;
     if (pg_session(db, errp) < 0) {
         pg_drop(p);
+        *transient = true;
         return -1;
     }
     return 0;
+}
+
+/* Connect P.  A server that is away for now (restarting: see
+ * pg_connect_transient) is tried again, with a backoff from 100 ms to
+ * 1 s, for PG_RECONNECT_MS in all; anything else fails at once.  So a
+ * restart of PostgreSQL costs the caller a short wait, not an error,
+ * and a server that stays down an error within PG_RECONNECT_MS plus one
+ * connect_timeout.
+ */
+static int
+pg_connect(struct db *db, struct error **errp)
+{
+    int64_t deadline = sock_deadline(PG_RECONNECT_MS);
+    int pause = 100, tries = 0;
+
+    for (;;) {
+        struct error *err = NULL;
+        bool transient;
+
+        tries++;
+        if (pg_connect_once(db, &transient, &err) == 0) {
+            if (tries > 1) {
+                log_debug("catalog", "%s: connected after %d tries",
+                          db_label(db), tries);
+            }
+            return 0;
+        }
+        if (!transient || sock_remaining_ms(deadline) <= 0) {
+            if (tries > 1) {
+                error_setg(errp, error_get_class(err), "%s (tried %d "
+                           "times in %d s)", error_msg(err), tries,
+                           PG_RECONNECT_MS / 1000);
+                error_free(err);
+                return -1;
+            }
+            error_propagate(errp, err);
+            return -1;
+        }
+        log_debug("catalog", "%s; trying again", error_msg(err));
+        error_free(err);
+        sock_sleep_ms(pause, deadline);
+        pause = pause * 2 > 1000 ? 1000 : pause * 2;
+    }
 }
 
 /* Free P and close its connection; NULL is allowed. */
