@@ -92,6 +92,8 @@
 #define PG_CONNECTION_CHECK_MS 5000
 /* How long a server that is away (restarting) is waited for. */
 #define PG_RECONNECT_MS 20000
+/* A read transaction: one snapshot, never waits for writers. */
+#define PG_READ_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 /* Parameters of one statement at most. */
 #define PG_MAX_PARAMS 999
 
@@ -113,6 +115,16 @@ struct pg {
                                 * and the connection is gone, nothing
                                 * may run (it would run outside the
                                 * transaction the caller believes in) */
+    bool connected_once;       /* a connection was made before */
+    bool slow_reads;           /* reads as before the pipelining: for
+                                * bench/catalog-reads.sh only */
+    bool read_tx;              /* the open transaction is a read's */
+    bool read_pending;         /* a read's BEGIN not sent yet: it goes
+                                * with the transaction's first
+                                * statement, in the same round trip */
+    bool commit_sent;          /* a read's COMMIT sent, its answer not
+                                * read yet (read before the next
+                                * statement is sent) */
 };
 
 /* A statement. */
@@ -241,6 +253,7 @@ pg_drop(struct pg *p)
         PQfinish(p->conn);
         p->conn = NULL;
     }
+    p->commit_sent = false;
 }
 
 static PGresult *pg_query(struct db *db, const char *sql, int n,
@@ -343,6 +356,20 @@ pg_connect_transient(const char *msg)
     return false;
 }
 
+/* Does ERR (a failed connection attempt) come from a server that is
+ * there but starting or stopping?
+ */
+static bool
+pg_connect_starting(const struct error *err)
+{
+    const char *msg = error_msg(err);
+
+    return strstr(msg, "starting up") != NULL ||
+           strstr(msg, "shutting down") != NULL ||
+           strstr(msg, "not yet accepting") != NULL ||
+           strstr(msg, "recovery mode") != NULL;
+}
+
 /* One connection attempt (waits at most connect_timeout); with ERRP
  * set, *TRANSIENT says whether trying again soon may help.
  */
@@ -383,7 +410,8 @@ pg_connect_once(struct db *db, bool *transient, struct error **errp)
 
 /* Connect P.  A server that is away for now (restarting: see
  * pg_connect_transient) is tried again, with a backoff from 100 ms to
- * 1 s, for PG_RECONNECT_MS in all; anything else fails at once.  So a
+ * 1 s, for PG_RECONNECT_MS in all; anything else fails at once, and so
+ * does a first connection that finds nothing listening.  So a
  * restart of PostgreSQL costs the caller a short wait, not an error,
  * and a server that stays down an error within PG_RECONNECT_MS plus one
  * connect_timeout.
@@ -391,6 +419,7 @@ pg_connect_once(struct db *db, bool *transient, struct error **errp)
 static int
 pg_connect(struct db *db, struct error **errp)
 {
+    struct pg *p = pg_of(db);
     int64_t deadline = sock_deadline(PG_RECONNECT_MS);
     int pause = 100, tries = 0;
 
@@ -400,13 +429,19 @@ pg_connect(struct db *db, struct error **errp)
 
         tries++;
         if (pg_connect_once(db, &transient, &err) == 0) {
+            p->connected_once = true;
             if (tries > 1) {
                 log_debug("catalog", "%s: connected after %d tries",
                           db_label(db), tries);
             }
             return 0;
         }
-        if (!transient || sock_remaining_ms(deadline) <= 0) {
+        /* A first connection is not retried when nothing listens: a
+         * wrong address fails at once; a server seen before is waited
+         * for while it restarts.
+         */
+        if (!transient || sock_remaining_ms(deadline) <= 0 ||
+            (!p->connected_once && !pg_connect_starting(err))) {
             if (tries > 1) {
                 error_setg(errp, error_get_class(err), "%s (tried %d "
                            "times in %d s)", error_msg(err), tries,
@@ -452,6 +487,8 @@ pg_open(struct db *db, const char *target, int busy_ms, void **priv,
 
     *priv = p;
     p->busy_ms = busy_ms;
+    /* A benchmark's switch, not a setting: the old way of reading. */
+    p->slow_reads = getenv("VMSNAP_BENCH_PG_SLOW_READS") != NULL;
     if (pg_parse(db, p, target, errp) < 0 || pg_connect(db, errp) < 0) {
         pg_free(p);
         *priv = NULL;
@@ -565,12 +602,69 @@ pg_wait(struct pg *p, int64_t deadline)
     return 0;
 }
 
+/* Read the answer to a read's COMMIT that pg_commit sent without
+ * waiting.  A read changed nothing, so its COMMIT's answer matters only
+ * to keep the connection in step: a failure drops the connection.
+ */
+static void
+pg_commit_answer(struct pg *p)
+{
+    int64_t deadline = sock_deadline(p->answer_ms);
+    PGresult *res;
+
+    p->commit_sent = false;
+    for (;;) {
+        if (pg_wait(p, deadline) < 0) {
+            pg_drop(p);
+            return;
+        }
+        res = PQgetResult(p->conn);
+        if (res == NULL) {
+            return;
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            CLEANUP_FREE char *msg = pg_msg(PQresultErrorMessage(res));
+
+            log_debug("catalog", "commit of a read: %s", msg);
+        }
+        PQclear(res);
+    }
+}
+
+/* Send SQL as pg_query does; with BEGIN, a read's BEGIN first, in the
+ * same round trip (a simple query of both, or a pipeline of two).
+ */
+static bool
+pg_send(struct pg *p, const char *sql, int n, const Oid *types,
+        const char *const *values, bool begin)
+{
+    if (!begin) {
+        return n > 0 ? PQsendQueryParams(p->conn, sql, n, types, values,
+                                         NULL, NULL, 0)
+                     : PQsendQuery(p->conn, sql);
+    }
+    if (n == 0) {
+        CLEANUP_FREE char *both = xasprintf("%s; %s", PG_READ_BEGIN, sql);
+
+        return PQsendQuery(p->conn, both);
+    }
+    return PQenterPipelineMode(p->conn) &&
+           PQsendQueryParams(p->conn, PG_READ_BEGIN, 0, NULL, NULL, NULL,
+                             NULL, 0) &&
+           PQsendQueryParams(p->conn, sql, n, types, values, NULL, NULL,
+                             0) &&
+           PQpipelineSync(p->conn);
+}
+
 /* Run SQL with N parameters (VALUES, as text, with TYPES; N == 0 sends it
  * as a simple query, which may hold several statements) and wait for its
  * results, at most answer_ms.  Connects first if there is no connection.
- * Returns the last result, or the first failed one as an error (see
- * pg_fail), or NULL with ERR_TIMEOUT when no answer came in time (the
- * connection is dropped).  Caller frees with PQclear.
+ * The first statement of a read transaction carries its BEGIN; when the
+ * connection turns out dead then, both are sent again once on a new
+ * connection (nothing ran yet).  Returns the last result, or the first
+ * failed one as an error (see pg_fail), or NULL with ERR_TIMEOUT when no
+ * answer came in time (the connection is dropped).  Caller frees with
+ * PQclear.
  */
 static PGresult *
 pg_query(struct db *db, const char *sql, int n, const Oid *types,
@@ -579,22 +673,31 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
     struct pg *p = pg_of(db);
     PGresult *last = NULL, *bad = NULL, *res;
     int64_t deadline;
-    int sent, w = 0;
+    int w = 0;
+    bool begin, pipelined, had_conn;
 
-    if (p->conn == NULL && p->tx_open) {
+    if (p->conn != NULL && p->commit_sent) {
+        pg_commit_answer(p);
+    }
+again:
+    begin = p->read_pending;
+    p->read_pending = false;
+    if (p->conn == NULL && p->tx_open && !begin) {
         error_setg(errp, ERR_IO, "catalog %s: %s: connection lost during "
                    "the transaction", db_label(db), what);
         return NULL;
     }
+    had_conn = p->conn != NULL;
     if (p->conn == NULL && pg_connect(db, errp) < 0) {
         return NULL;
     }
     deadline = sock_deadline(p->answer_ms);
-    sent = n > 0 ? PQsendQueryParams(p->conn, sql, n, types, values, NULL,
-                                     NULL, 0)
-                 : PQsendQuery(p->conn, sql);
-    if (!sent) {
+    pipelined = begin && n > 0;
+    if (!pg_send(p, sql, n, types, values, begin)) {
         pg_fail(db, NULL, what, errp);
+        if (pipelined) {
+            pg_drop(p);     /* left in pipeline mode */
+        }
         return NULL;
     }
     for (;;) {
@@ -604,9 +707,21 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
         }
         res = PQgetResult(p->conn);
         if (res == NULL) {
+            if (pipelined) {
+                continue;       /* the end of one query of the pipeline */
+            }
+            break;
+        }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            if (!PQexitPipelineMode(p->conn)) {
+                w = -1;
+            }
             break;
         }
         switch (PQresultStatus(res)) {
+        case PGRES_PIPELINE_ABORTED:
+            break;      /* after a failure, which bad holds */
         case PGRES_FATAL_ERROR:
         case PGRES_BAD_RESPONSE:
         case PGRES_NONFATAL_ERROR:
@@ -623,6 +738,10 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
         }
         PQclear(res);
     }
+    if (w == -1 && p->conn != NULL &&
+        PQpipelineStatus(p->conn) != PQ_PIPELINE_OFF) {
+        pg_drop(p);         /* a pipeline that did not end cleanly */
+    }
     if (w == -2) {
         PQclear(last);
         PQclear(bad);
@@ -633,9 +752,23 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
         return NULL;
     }
     if (w == -1 || bad != NULL) {
+        struct error *err = NULL;
+
         PQclear(last);
-        pg_fail(db, bad, what, errp);
+        pg_fail(db, bad, what, &err);
         PQclear(bad);
+        if (begin && had_conn && p->conn == NULL &&
+            error_get_class(err) == ERR_IO) {
+            /* The session died while idle (a restart): BEGIN and the
+             * read were not run; send them on a new connection.
+             */
+            log_debug("catalog", "%s; connecting again", error_msg(err));
+            error_free(err);
+            last = bad = NULL;
+            p->read_pending = true;
+            goto again;
+        }
+        error_propagate(errp, err);
         return NULL;
     }
     if (last == NULL) {
@@ -939,9 +1072,17 @@ pg_begin(struct db *db, bool write, struct error **errp)
      * over: the catalog begins only when none is open.
      */
     p->tx_open = false;
-    if (!write) {
-        snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ "
-                 "READ ONLY");
+    p->read_pending = false;
+    p->read_tx = !write;
+    if (!write && p->slow_reads) {
+        snprintf(sql, sizeof(sql), "%s", PG_READ_BEGIN);
+    } else if (!write) {
+        /* Sent with the first statement (pg_query): a read costs no
+         * round trip of its own to begin.
+         */
+        p->tx_open = true;
+        p->read_pending = true;
+        return 0;
     } else if (p->busy_ms > 0) {
         snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL READ COMMITTED; "
                  "SELECT pg_advisory_xact_lock(%d, %" PRId32 ")",
@@ -996,6 +1137,12 @@ pg_commit(struct db *db, struct error **errp)
     PGresult *res;
     bool rolled_back;
 
+    if (p->read_pending) {
+        /* A read that ran nothing: nothing was sent. */
+        p->read_pending = false;
+        p->tx_open = false;
+        return 0;
+    }
     if (p->conn == NULL) {
         p->tx_open = false;
         error_setg(errp, ERR_IO, "catalog %s: commit: connection lost "
@@ -1008,6 +1155,17 @@ pg_commit(struct db *db, struct error **errp)
         error_setg(errp, ERR_IO, "catalog %s: commit: the transaction was "
                    "rolled back after an error", db_label(db));
         return -1;
+    }
+    if (p->read_tx && !p->slow_reads &&
+        PQtransactionStatus(p->conn) == PQTRANS_INTRANS) {
+        /* A read changed nothing: its COMMIT only ends the snapshot.
+         * Its answer is read before the next statement, so a read
+         * costs no round trip of its own to end.
+         */
+        if (PQsendQuery(p->conn, "COMMIT")) {
+            p->commit_sent = true;
+            return 0;
+        }
     }
     res = pg_query(db, "COMMIT", 0, NULL, NULL, "commit", errp);
     if (res == NULL) {
@@ -1032,6 +1190,7 @@ pg_rollback(struct db *db)
     struct error *err = NULL;
 
     pg_of(db)->tx_open = false;
+    pg_of(db)->read_pending = false;
     if (!pg_in_tx(pg_of(db))) {
         return;     /* the connection or the server ended it */
     }
@@ -1063,7 +1222,7 @@ pg_rollback_to(struct db *db, struct error **errp)
 static bool
 pg_active(struct db *db)
 {
-    return pg_in_tx(pg_of(db));
+    return pg_of(db)->read_pending || pg_in_tx(pg_of(db));
 }
 
 /* ---- Schema ----------------------------------------------------------- */
