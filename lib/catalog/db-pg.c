@@ -27,6 +27,11 @@
  *           ends (a crash of the holder, a lost connection).
  *   read    BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY: one
  *           consistent snapshot, no lock, writers are never blocked.
+ *           The BEGIN is not sent by begin but with the transaction's
+ *           first statement, in one round trip (a pipeline, or one
+ *           simple query), and the COMMIT is sent without waiting: its
+ *           answer is read before the next statement is sent.  A read
+ *           of K statements costs K round trips, not K + 2.
  * A statement that fails inside a transaction puts PostgreSQL's
  * transaction in an aborted state: the catalog undoes the failed call
  * with its savepoint (ROLLBACK TO), as with SQLite; a COMMIT of an
@@ -45,11 +50,13 @@
  *
  * A lost connection (the server restarted, the network broke) is
  * ERR_IO "catalog LABEL: WHAT: connection lost: MSG"; an open transaction
- * is over (active is false), and the next call connects again.  BEGIN is
- * the one statement retried on a new connection at once when the old one
- * turns out to be dead: it changes nothing, so the retry is safe, and
- * most catalog calls start with it, so a restart of PostgreSQL between
- * two calls costs no error.
+ * is over (active is false), and the next call connects again.  BEGIN
+ * (with a read's first statement) is the one thing sent again on a new
+ * connection at once when the old one turns out to be dead: nothing ran
+ * yet, so the retry is safe, and every catalog call starts with it, so a
+ * restart of PostgreSQL between two calls costs no error.  Connecting
+ * again waits for a server that is away (refused, starting up, shutting
+ * down) for at most PG_RECONNECT_MS (see pg_connect).
  *
  * Statements are not prepared on the server: each run sends its SQL
  * (with "?" and "?N" rewritten to "$N") and its parameters as text, so a
