@@ -4,8 +4,9 @@
 # round trip; now BEGIN goes with the first statement (a pipeline) and
 # COMMIT is not waited for (its answer is read with the next statement),
 # so a get of K statements costs K round trips instead of K + 2.
-# VMSNAP_BENCH_PG_SLOW_READS=1 brings the old way back in the same build,
-# so the two are measured side by side, alternately, in one run.
+# The baseline, measured alternately in the same run, is the embedded
+# SQLite catalog doing the same reads (a catalog.db in a temporary
+# directory): the ratio says what the shared catalog costs a read.
 #
 # bench/catalog-ops runs N (default 1000) gets by ID and finds by name;
 # REPS (default 3) runs of each way; the medians and the ratio new/old
@@ -46,11 +47,12 @@ trap cleanup EXIT
 
 target="$VMSNAP_CATALOG options='-csearch_path=$schema'"
 for i in $(seq 1 "$reps"); do
-    for way in old new; do
+    for way in sqlite pg; do
         psql "$VMSNAP_CATALOG" -qXc "drop schema if exists $schema cascade;
             create schema $schema" >/dev/null 2>&1
-        if [ $way = old ]; then
-            VMSNAP_BENCH_PG_SLOW_READS=1 "$tool" "$target" "$n"
+        rm -f "$work/catalog.db"*
+        if [ $way = sqlite ]; then
+            "$tool" "$work/catalog.db" "$n"
         else
             "$tool" "$target" "$n"
         fi >"$work/$way.$i"
@@ -63,11 +65,11 @@ median() {  # median WAY PHASE: ops per second, the median of the runs
 }
 echo "catalog reads on PostgreSQL, $n records, median of $reps runs" \
      "($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
-printf '%-14s %10s %10s %8s %12s %12s\n' operation "old op/s" "new op/s" \
-    new/old "old ms/op" "new ms/op"
+printf '%-14s %10s %10s %8s %12s %12s\n' operation "sqlite op/s" "pg op/s" \
+    pg/sqlite "sqlite ms/op" "pg ms/op"
 for phase in get find-by-name; do
-    o=$(median old $phase)
-    w=$(median new $phase)
+    o=$(median sqlite $phase)
+    w=$(median pg $phase)
     awk -v p=$phase -v o="$o" -v w="$w" 'BEGIN {
         printf "%-14s %10d %10d %8.2f %12.2f %12.2f\n", p, o, w,
             (o > 0 ? w / o : 0), (o > 0 ? 1000 / o : 0),

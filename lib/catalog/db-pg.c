@@ -123,8 +123,6 @@ struct pg {
                                 * may run (it would run outside the
                                 * transaction the caller believes in) */
     bool connected_once;       /* a connection was made before */
-    bool slow_reads;           /* reads as before the pipelining: for
-                                * bench/catalog-reads.sh only */
     bool read_tx;              /* the open transaction is a read's */
     bool read_pending;         /* a read's BEGIN not sent yet: it goes
                                 * with the transaction's first
@@ -494,8 +492,6 @@ pg_open(struct db *db, const char *target, int busy_ms, void **priv,
 
     *priv = p;
     p->busy_ms = busy_ms;
-    /* A benchmark's switch, not a setting: the old way of reading. */
-    p->slow_reads = getenv("VMSNAP_BENCH_PG_SLOW_READS") != NULL;
     if (pg_parse(db, p, target, errp) < 0 || pg_connect(db, errp) < 0) {
         pg_free(p);
         *priv = NULL;
@@ -1081,9 +1077,7 @@ pg_begin(struct db *db, bool write, struct error **errp)
     p->tx_open = false;
     p->read_pending = false;
     p->read_tx = !write;
-    if (!write && p->slow_reads) {
-        snprintf(sql, sizeof(sql), "%s", PG_READ_BEGIN);
-    } else if (!write) {
+    if (!write) {
         /* Sent with the first statement (pg_query): a read costs no
          * round trip of its own to begin.
          */
@@ -1163,7 +1157,7 @@ pg_commit(struct db *db, struct error **errp)
                    "rolled back after an error", db_label(db));
         return -1;
     }
-    if (p->read_tx && !p->slow_reads &&
+    if (p->read_tx &&
         PQtransactionStatus(p->conn) == PQTRANS_INTRANS) {
         /* A read changed nothing: its COMMIT only ends the snapshot.
          * Its answer is read before the next statement, so a read
