@@ -25,7 +25,7 @@
 #include "www.h"
 
 /* Free heap kept by the daemon's threads instead of returned to the
- * system (mallopt M_TRIM_THRESHOLD), and the size from which a block is
+ * kernel (mallopt M_TRIM_THRESHOLD), and the size from which a block is
  * mapped on its own (M_MMAP_THRESHOLD; a listing's JSON text is one
  * such block).
  */
