@@ -14,7 +14,6 @@
 #include "svc.h"
 #include "util.h"
 #include "xalloc.h"
-#include "xjson.h"
 
 struct chunk_store *
 store_open(struct svc *svc, bool create, struct error **errp)
@@ -396,7 +395,7 @@ store_backup_of(const char *index)
 {
     const char *dot = strchr(index, '.');
 
-    return xjson_string_len(index, dot ? (int)(dot - index)
+    return json_object_new_string_len(index, dot ? (int)(dot - index)
                                                  : (int)strlen(index));
 }
 
@@ -404,33 +403,34 @@ static void
 store_problem(const struct chunk_problem *pr, void *opaque)
 {
     json_object *problems = opaque;
-    json_object *o = xjson_object();
-    json_object *idx = xjson_array();
-    json_object *backups = xjson_array();
+    json_object *o = json_object_new_object();
+    json_object *idx = json_object_new_array();
+    json_object *backups = json_object_new_array();
     size_t i;
 
-    xjson_add(o, "what", xjson_string(pr->what));
+    json_object_object_add(o, "what", json_object_new_string(pr->what));
     if (pr->digest) {
-        xjson_add(o, "digest", xjson_string(pr->digest));
+        json_object_object_add(o, "digest",
+                               json_object_new_string(pr->digest));
     }
     if (pr->index) {
-        xjson_add(o, "index", xjson_string(pr->index));
-        xjson_append(backups, store_backup_of(pr->index));
+        json_object_object_add(o, "index", json_object_new_string(pr->index));
+        json_object_array_add(backups, store_backup_of(pr->index));
     }
-    xjson_add(o, "error", xjson_string(pr->error));
+    json_object_object_add(o, "error", json_object_new_string(pr->error));
     for (i = 0; pr->indexes && pr->indexes[i]; i++) {
-        xjson_append(idx, xjson_string(pr->indexes[i]));
-        xjson_append(backups, store_backup_of(pr->indexes[i]));
+        json_object_array_add(idx, json_object_new_string(pr->indexes[i]));
+        json_object_array_add(backups, store_backup_of(pr->indexes[i]));
     }
-    xjson_add(o, "indexes", idx);
-    xjson_add(o, "backups", backups);
-    xjson_append(problems, o);
+    json_object_object_add(o, "indexes", idx);
+    json_object_object_add(o, "backups", backups);
+    json_object_array_add(problems, o);
 }
 
 static void
 store_add_u64(json_object *o, const char *key, uint64_t v)
 {
-    xjson_add(o, key, xjson_int64((int64_t)v));
+    json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
 int
@@ -445,7 +445,7 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
     if (cs == NULL) {
         return -1;
     }
-    problems = xjson_array();
+    problems = json_object_new_array();
     r = chunk_store_verify(cs, repair ? CHUNK_VERIFY_REMOVE_BAD : 0,
                            store_problem, problems, p, &rep, errp);
     chunk_store_close(cs);
@@ -453,7 +453,7 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
         json_object_put(problems);
         return -1;
     }
-    o = xjson_object();
+    o = json_object_new_object();
     store_add_u64(o, "indexes", rep.indexes);
     store_add_u64(o, "indexes_bad", rep.indexes_bad);
     store_add_u64(o, "chunks", rep.chunks);
@@ -461,7 +461,7 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
     store_add_u64(o, "chunks_missing", rep.chunks_missing);
     store_add_u64(o, "chunks_removed", rep.chunks_removed);
     store_add_u64(o, "bytes", rep.bytes);
-    xjson_add(o, "problems", problems);
+    json_object_object_add(o, "problems", problems);
     *report = o;
     return 0;
 }
@@ -484,8 +484,8 @@ store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
     if (r < 0) {
         return -1;
     }
-    o = xjson_object();
-    xjson_add(o, "dry_run", xjson_bool(dry_run));
+    o = json_object_new_object();
+    json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
     store_add_u64(o, "indexes", rep.indexes);
     store_add_u64(o, "chunks", rep.chunks);
     store_add_u64(o, "chunks_referenced", rep.chunks_referenced);
@@ -502,15 +502,16 @@ store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
 static void
 store_index_stat(const struct chunk_index_stats *is, void *opaque)
 {
-    json_object *o = xjson_object();
+    json_object *o = json_object_new_object();
 
-    xjson_add(o, "index", xjson_string(is->name));
-    xjson_add(o, "backup", store_backup_of(is->name));
-    xjson_add(o, "disk_size", xjson_int64(is->disk_size));
+    json_object_object_add(o, "index", json_object_new_string(is->name));
+    json_object_object_add(o, "backup", store_backup_of(is->name));
+    json_object_object_add(o, "disk_size",
+                           json_object_new_int64(is->disk_size));
     store_add_u64(o, "chunks", is->chunks);
     store_add_u64(o, "data_chunks", is->data_chunks);
     store_add_u64(o, "data_bytes", is->data_bytes);
-    xjson_append(opaque, o);
+    json_object_array_add(opaque, o);
 }
 
 int
@@ -524,10 +525,11 @@ store_show(struct svc *svc, json_object **report, struct error **errp)
     if (cs == NULL) {
         return -1;
     }
-    indexes = xjson_array();
+    indexes = json_object_new_array();
     r = chunk_store_stats(cs, store_index_stat, indexes, &st, errp);
-    o = xjson_object();
-    xjson_add(o, "chunk_size", xjson_int64(chunk_store_chunk_size(cs)));
+    o = json_object_new_object();
+    json_object_object_add(o, "chunk_size",
+                           json_object_new_int64(chunk_store_chunk_size(cs)));
     chunk_store_close(cs);
     if (r < 0) {
         json_object_put(indexes);
@@ -540,8 +542,9 @@ store_show(struct svc *svc, json_object **report, struct error **errp)
     store_add_u64(o, "referenced_chunks", st.referenced_chunks);
     store_add_u64(o, "logical_bytes", st.logical_bytes);
     store_add_u64(o, "data_bytes", st.data_bytes);
-    xjson_add(o, "dedup_ratio", xjson_double(st.dedup_ratio));
-    xjson_add(o, "backups", indexes);
+    json_object_object_add(o, "dedup_ratio",
+                           json_object_new_double(st.dedup_ratio));
+    json_object_object_add(o, "backups", indexes);
     *report = o;
     return 0;
 }
