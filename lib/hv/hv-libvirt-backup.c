@@ -889,7 +889,8 @@ lvb_reap_files(const char *dir, const char *tag)
     DIR *dh;
     struct dirent *e;
 
-    if (prefix == NULL || sockname == NULL || (dh = opendir(dir)) == NULL) {
+    dh = opendir(dir);
+    if (dh == NULL) {
         return;
     }
     while ((e = readdir(dh)) != NULL) {

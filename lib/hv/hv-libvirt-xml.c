@@ -487,7 +487,7 @@ lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
     kvm = strcmp(d->accel, "kvm") == 0;
     console = util_path_join(d->state_dir, "console.log");
     dom = xmlNewNode(NULL, (const xmlChar *)"domain");
-    if (doc == NULL || dom == NULL || console == NULL) {
+    if (doc == NULL || dom == NULL) {
         xmlFreeNode(dom);
         error_setg(errp, ERR_IO, "out of memory");
         goto out;
