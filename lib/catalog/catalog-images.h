@@ -255,7 +255,7 @@ int catalog_image_tags(struct catalog *cat, const char *id, char ***tags,
  * The relation is the only record of the mapping.  OpenStack shows it as
  * the image property block_device_mapping (JSON, bdm.h); the services
  * render that property from img->bdm (bdm_format) in their views, and the
- * catalog stores no such property: insert, update, set_property and
+ * catalog stores no such property: insert, set_property and
  * patch refuse it with ERR_INVALID "block_device_mapping is kept by
  * vmsnap: it names the volume snapshots of the image's set".  Else a user
  * could point an image at volume snapshots they do not own and boot
