@@ -127,7 +127,7 @@ int api_status_of_class(enum error_class cls);
 
 /* The body of an error of STATUS with MESSAGE (untrusted text: escaped
  * for the shape) for SERVICE; *CONTENT_TYPE is set to a static string.
- * Returns a new string (caller frees), or NULL if memory ran out.
+ * Returns a new string (caller frees).
  */
 char *api_error_body(enum api_service service, int status, const char *message,
                      const char **content_type);

@@ -18,70 +18,68 @@
 #include "apis.h"
 #include "cleanup.h"
 #include "util.h"
+#include "xjson.h"
 
 /* {"rel": "self", "href": BASE + PATH} in a new array. */
 static json_object *
 disc_links(struct api_req *r, const char *path)
 {
-    json_object *links = json_object_new_array();
-    json_object *self = json_object_new_object();
+    json_object *links = xjson_array();
+    json_object *self = xjson_object();
     CLEANUP_FREE char *href = util_strdup_printf("%s%s", api_base_url(r), path);
 
-    json_object_object_add(self, "rel", json_object_new_string("self"));
-    json_object_object_add(self, "href",
-                           json_object_new_string(href ? href : path));
-    json_object_array_add(links, self);
+    xjson_add(self, "rel", xjson_string("self"));
+    xjson_add(self, "href", xjson_string(href ? href : path));
+    xjson_append(links, self);
     return links;
 }
 
 static json_object *
 disc_media(const char *type)
 {
-    json_object *arr = json_object_new_array();
-    json_object *m = json_object_new_object();
+    json_object *arr = xjson_array();
+    json_object *m = xjson_object();
 
-    json_object_object_add(m, "base",
-                           json_object_new_string("application/json"));
-    json_object_object_add(m, "type", json_object_new_string(type));
-    json_object_array_add(arr, m);
+    xjson_add(m, "base", xjson_string("application/json"));
+    xjson_add(m, "type", xjson_string(type));
+    xjson_append(arr, m);
     return arr;
 }
 
 static json_object *
 disc_keystone_v3(struct api_req *r)
 {
-    json_object *v = json_object_new_object();
+    json_object *v = xjson_object();
 
-    json_object_object_add(v, "id", json_object_new_string("v3.14"));
-    json_object_object_add(v, "status", json_object_new_string("stable"));
-    json_object_object_add(v, "updated",
-                           json_object_new_string("2020-04-07T00:00:00Z"));
-    json_object_object_add(v, "links", disc_links(r, "/identity/v3/"));
-    json_object_object_add(v, "media-types",
-                           disc_media("application/vnd.openstack.identity-"
-                                      "v3+json"));
+    xjson_add(v, "id", xjson_string("v3.14"));
+    xjson_add(v, "status", xjson_string("stable"));
+    xjson_add(v, "updated", xjson_string("2020-04-07T00:00:00Z"));
+    xjson_add(v, "links", disc_links(r, "/identity/v3/"));
+    xjson_add(v, "media-types",
+              disc_media("application/vnd.openstack.identity-"
+              "v3+json"));
     return v;
 }
 
 static void
 disc_identity_root(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
-    json_object *versions = json_object_new_object();
-    json_object *values = json_object_new_array();
+    json_object *top = xjson_object();
+    json_object *versions = xjson_object();
+    json_object *values = xjson_array();
 
-    json_object_array_add(values, disc_keystone_v3(r));
-    json_object_object_add(versions, "values", values);
-    json_object_object_add(top, "versions", versions);
+    xjson_append(values, disc_keystone_v3(r));
+    xjson_add(versions, "values", values);
+    xjson_add(top, "versions", versions);
     api_respond_json(r, 300, top);
 }
 
 static void
 disc_identity_v3(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
+    json_object *top = xjson_object();
 
-    json_object_object_add(top, "version", disc_keystone_v3(r));
+    xjson_add(top, "version", disc_keystone_v3(r));
     api_respond_json(r, 200, top);
 }
 
@@ -93,19 +91,19 @@ disc_glance_versions(struct api_req *r)
         {"v2.5", "CURRENT"},   {"v2.4", "SUPPORTED"}, {"v2.3", "SUPPORTED"},
         {"v2.2", "SUPPORTED"}, {"v2.1", "SUPPORTED"}, {"v2.0", "SUPPORTED"},
     };
-    json_object *top = json_object_new_object();
-    json_object *arr = json_object_new_array();
+    json_object *top = xjson_object();
+    json_object *arr = xjson_array();
     size_t i;
 
     for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-        json_object *v = json_object_new_object();
+        json_object *v = xjson_object();
 
-        json_object_object_add(v, "id", json_object_new_string(ids[i][0]));
-        json_object_object_add(v, "status", json_object_new_string(ids[i][1]));
-        json_object_object_add(v, "links", disc_links(r, "/image/v2/"));
-        json_object_array_add(arr, v);
+        xjson_add(v, "id", xjson_string(ids[i][0]));
+        xjson_add(v, "status", xjson_string(ids[i][1]));
+        xjson_add(v, "links", disc_links(r, "/image/v2/"));
+        xjson_append(arr, v);
     }
-    json_object_object_add(top, "versions", arr);
+    xjson_add(top, "versions", arr);
     return top;
 }
 
@@ -124,70 +122,68 @@ disc_image_versions(struct api_req *r)
 static json_object *
 disc_nova_v21(struct api_req *r)
 {
-    json_object *v = json_object_new_object();
+    json_object *v = xjson_object();
     char min[16], max[16];
 
     snprintf(min, sizeof(min), "%d.%d", r->ctx->compute_min.major,
              r->ctx->compute_min.minor);
     snprintf(max, sizeof(max), "%d.%d", r->ctx->compute_max.major,
              r->ctx->compute_max.minor);
-    json_object_object_add(v, "id", json_object_new_string("v2.1"));
-    json_object_object_add(v, "status", json_object_new_string("CURRENT"));
-    json_object_object_add(v, "version", json_object_new_string(max));
-    json_object_object_add(v, "min_version", json_object_new_string(min));
-    json_object_object_add(v, "updated",
-                           json_object_new_string("2013-07-23T11:33:21Z"));
-    json_object_object_add(v, "links", disc_links(r, "/compute/v2.1/"));
-    json_object_object_add(v, "media-types",
-                           disc_media("application/vnd.openstack.compute+"
-                                      "json;version=2.1"));
+    xjson_add(v, "id", xjson_string("v2.1"));
+    xjson_add(v, "status", xjson_string("CURRENT"));
+    xjson_add(v, "version", xjson_string(max));
+    xjson_add(v, "min_version", xjson_string(min));
+    xjson_add(v, "updated", xjson_string("2013-07-23T11:33:21Z"));
+    xjson_add(v, "links", disc_links(r, "/compute/v2.1/"));
+    xjson_add(v, "media-types",
+              disc_media("application/vnd.openstack.compute+"
+              "json;version=2.1"));
     return v;
 }
 
 static void
 disc_compute_root(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
-    json_object *arr = json_object_new_array();
+    json_object *top = xjson_object();
+    json_object *arr = xjson_array();
 
-    json_object_array_add(arr, disc_nova_v21(r));
-    json_object_object_add(top, "versions", arr);
+    xjson_append(arr, disc_nova_v21(r));
+    xjson_add(top, "versions", arr);
     api_respond_json(r, 200, top);
 }
 
 static void
 disc_compute_v21(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
+    json_object *top = xjson_object();
 
-    json_object_object_add(top, "version", disc_nova_v21(r));
+    xjson_add(top, "version", disc_nova_v21(r));
     api_respond_json(r, 200, top);
 }
 
 static json_object *
 disc_cinder_versions(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
-    json_object *arr = json_object_new_array();
-    json_object *v = json_object_new_object();
+    json_object *top = xjson_object();
+    json_object *arr = xjson_array();
+    json_object *v = xjson_object();
     char min[16], max[16];
 
     snprintf(min, sizeof(min), "%d.%d", r->ctx->volume_min.major,
              r->ctx->volume_min.minor);
     snprintf(max, sizeof(max), "%d.%d", r->ctx->volume_max.major,
              r->ctx->volume_max.minor);
-    json_object_object_add(v, "id", json_object_new_string("v3.0"));
-    json_object_object_add(v, "status", json_object_new_string("CURRENT"));
-    json_object_object_add(v, "version", json_object_new_string(max));
-    json_object_object_add(v, "min_version", json_object_new_string(min));
-    json_object_object_add(v, "updated",
-                           json_object_new_string("2016-02-08T12:20:21Z"));
-    json_object_object_add(v, "links", disc_links(r, "/volume/v3/"));
-    json_object_object_add(v, "media-types",
-                           disc_media("application/vnd.openstack.volume+"
-                                      "json;version=3"));
-    json_object_array_add(arr, v);
-    json_object_object_add(top, "versions", arr);
+    xjson_add(v, "id", xjson_string("v3.0"));
+    xjson_add(v, "status", xjson_string("CURRENT"));
+    xjson_add(v, "version", xjson_string(max));
+    xjson_add(v, "min_version", xjson_string(min));
+    xjson_add(v, "updated", xjson_string("2016-02-08T12:20:21Z"));
+    xjson_add(v, "links", disc_links(r, "/volume/v3/"));
+    xjson_add(v, "media-types",
+              disc_media("application/vnd.openstack.volume+"
+              "json;version=3"));
+    xjson_append(arr, v);
+    xjson_add(top, "versions", arr);
     return top;
 }
 

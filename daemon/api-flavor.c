@@ -16,32 +16,30 @@
 #include "flavors.h"
 #include "util.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 static json_object *
 cmp_flavor_view(struct api_req *r, const struct flavor *f, bool detail)
 {
-    json_object *o = json_object_new_object();
+    json_object *o = xjson_object();
 
-    json_object_object_add(o, "id", json_object_new_string(f->id));
-    json_object_object_add(o, "name", json_object_new_string(f->name));
-    json_object_object_add(o, "links", cmp_links(r, "flavors", f->id));
+    xjson_add(o, "id", xjson_string(f->id));
+    xjson_add(o, "name", xjson_string(f->name));
+    xjson_add(o, "links", cmp_links(r, "flavors", f->id));
     if (!detail) {
         return o;
     }
-    json_object_object_add(o, "ram", json_object_new_int64(f->ram_mb));
-    json_object_object_add(o, "disk", json_object_new_int64(f->disk_gb));
-    json_object_object_add(o, "vcpus", json_object_new_int(f->vcpus));
+    xjson_add(o, "ram", xjson_int64(f->ram_mb));
+    xjson_add(o, "disk", xjson_int64(f->disk_gb));
+    xjson_add(o, "vcpus", xjson_int64(f->vcpus));
     /* At 2.1 a flavor without swap says "". */
-    json_object_object_add(o, "swap", f->swap_mb
-                                          ? json_object_new_int64(f->swap_mb)
-                                          : json_object_new_string(""));
-    json_object_object_add(o, "OS-FLV-EXT-DATA:ephemeral",
-                           json_object_new_int64(f->ephemeral_gb));
-    json_object_object_add(o, "OS-FLV-DISABLED:disabled",
-                           json_object_new_boolean(false));
-    json_object_object_add(o, "os-flavor-access:is_public",
-                           json_object_new_boolean(f->is_public));
-    json_object_object_add(o, "rxtx_factor", json_object_new_double(1.0));
+    xjson_add(o, "swap", f->swap_mb
+              ? xjson_int64(f->swap_mb)
+              : xjson_string(""));
+    xjson_add(o, "OS-FLV-EXT-DATA:ephemeral", xjson_int64(f->ephemeral_gb));
+    xjson_add(o, "OS-FLV-DISABLED:disabled", xjson_bool(false));
+    xjson_add(o, "os-flavor-access:is_public", xjson_bool(f->is_public));
+    xjson_add(o, "rxtx_factor", xjson_double(1.0));
     return o;
 }
 
@@ -71,8 +69,8 @@ cmp_flavor_list_common(struct api_req *r, bool detail)
         api_error_from(r, err);
         return;
     }
-    top = json_object_new_object();
-    arr = json_object_new_array();
+    top = xjson_object();
+    arr = xjson_array();
     for (i = 0; i < n; i++) {
         const struct flavor *f = list[i];
 
@@ -97,10 +95,10 @@ cmp_flavor_list_common(struct api_req *r, bool detail)
             (int64_t)count >= limit) {
             continue;
         }
-        json_object_array_add(arr, cmp_flavor_view(r, f, detail));
+        xjson_append(arr, cmp_flavor_view(r, f, detail));
         count++;
     }
-    json_object_object_add(top, "flavors", arr);
+    xjson_add(top, "flavors", arr);
     flavor_list_free(list, n);
     api_respond_json(r, 200, top);
 }
@@ -145,9 +143,9 @@ cmp_flavor_show(struct api_req *r)
     api_who(r, &who);
     f = cmp_flavor(r, svc, &who);
     if (f) {
-        json_object *top = json_object_new_object();
+        json_object *top = xjson_object();
 
-        json_object_object_add(top, "flavor", cmp_flavor_view(r, f, true));
+        xjson_add(top, "flavor", cmp_flavor_view(r, f, true));
         flavor_free(f);
         api_respond_json(r, 200, top);
     }
@@ -167,9 +165,9 @@ cmp_flavor_specs(struct api_req *r)
     api_who(r, &who);
     f = cmp_flavor(r, svc, &who);
     if (f) {
-        json_object *top = json_object_new_object();
+        json_object *top = xjson_object();
 
-        json_object_object_add(top, "extra_specs", json_object_new_object());
+        xjson_add(top, "extra_specs", xjson_object());
         flavor_free(f);
         api_respond_json(r, 200, top);
     }
@@ -287,10 +285,9 @@ cmp_flavor_create(struct api_req *r)
         return;
     }
     {
-        json_object *top = json_object_new_object();
+        json_object *top = xjson_object();
 
-        json_object_object_add(top, "flavor",
-                               cmp_flavor_view(r, made, true));
+        xjson_add(top, "flavor", cmp_flavor_view(r, made, true));
         flavor_free(made);
         api_respond_json(r, 200, top);
     }

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "token.h"
 #include "util.h"
+#include "xjson.h"
 
 static const char ks_forbidden[] =
     "You are not authorized to perform the requested action: %s.";
@@ -100,11 +101,10 @@ static const struct api_schema ks_top_s = {ks_top_f, true};
 static json_object *
 ks_domain(void)
 {
-    json_object *d = json_object_new_object();
+    json_object *d = xjson_object();
 
-    json_object_object_add(d, "id", json_object_new_string(IDENTITY_DOMAIN_ID));
-    json_object_object_add(d, "name",
-                           json_object_new_string(IDENTITY_DOMAIN_NAME));
+    xjson_add(d, "id", xjson_string(IDENTITY_DOMAIN_ID));
+    xjson_add(d, "name", xjson_string(IDENTITY_DOMAIN_NAME));
     return d;
 }
 
@@ -115,29 +115,26 @@ static json_object *
 ks_service(const char *type, const char *name, const char *url)
 {
     static const char *const itfs[] = {"public", "internal", "admin"};
-    json_object *svc = json_object_new_object();
-    json_object *eps = json_object_new_array();
+    json_object *svc = xjson_object();
+    json_object *eps = xjson_array();
     char id[80];
     size_t i;
 
     for (i = 0; i < 3; i++) {
-        json_object *ep = json_object_new_object();
+        json_object *ep = xjson_object();
 
         snprintf(id, sizeof(id), "%s-%s", type, itfs[i]);
-        json_object_object_add(ep, "id", json_object_new_string(id));
-        json_object_object_add(ep, "interface",
-                               json_object_new_string(itfs[i]));
-        json_object_object_add(ep, "region",
-                               json_object_new_string("RegionOne"));
-        json_object_object_add(ep, "region_id",
-                               json_object_new_string("RegionOne"));
-        json_object_object_add(ep, "url", json_object_new_string(url));
-        json_object_array_add(eps, ep);
+        xjson_add(ep, "id", xjson_string(id));
+        xjson_add(ep, "interface", xjson_string(itfs[i]));
+        xjson_add(ep, "region", xjson_string("RegionOne"));
+        xjson_add(ep, "region_id", xjson_string("RegionOne"));
+        xjson_add(ep, "url", xjson_string(url));
+        xjson_append(eps, ep);
     }
-    json_object_object_add(svc, "type", json_object_new_string(type));
-    json_object_object_add(svc, "name", json_object_new_string(name));
-    json_object_object_add(svc, "id", json_object_new_string(type));
-    json_object_object_add(svc, "endpoints", eps);
+    xjson_add(svc, "type", xjson_string(type));
+    xjson_add(svc, "name", xjson_string(name));
+    xjson_add(svc, "id", xjson_string(type));
+    xjson_add(svc, "endpoints", eps);
     return svc;
 }
 
@@ -146,29 +143,26 @@ static json_object *
 ks_catalog(struct api_req *r, const char *project_id)
 {
     const char *base = api_base_url(r);
-    json_object *cat = json_object_new_array();
+    json_object *cat = xjson_array();
     CLEANUP_FREE char *identity = util_strdup_printf("%s/identity/v3", base);
     CLEANUP_FREE char *image = util_strdup_printf("%s/image", base);
     CLEANUP_FREE char *compute = util_strdup_printf("%s/compute/v2.1", base);
     CLEANUP_FREE char *volume =
         util_strdup_printf("%s/volume/v3/%s", base, project_id);
 
-    if (!identity || !image || !compute || !volume) {
-        return cat;
-    }
-    json_object_array_add(cat, ks_service("identity", "keystone", identity));
-    json_object_array_add(cat, ks_service("image", "glance", image));
-    json_object_array_add(cat, ks_service("compute", "nova", compute));
+    xjson_append(cat, ks_service("identity", "keystone", identity));
+    xjson_append(cat, ks_service("image", "glance", image));
+    xjson_append(cat, ks_service("compute", "nova", compute));
     /* Both Cinder types: OSC wants volumev3, the SDK block-storage. */
-    json_object_array_add(cat, ks_service("volumev3", "cinderv3", volume));
-    json_object_array_add(cat, ks_service("block-storage", "cinder", volume));
+    xjson_append(cat, ks_service("volumev3", "cinderv3", volume));
+    xjson_append(cat, ks_service("block-storage", "cinder", volume));
     return cat;
 }
 
 static json_object *
 ks_roles(unsigned roles)
 {
-    json_object *arr = json_object_new_array();
+    json_object *arr = xjson_array();
     static const char *const names[] = {"admin", "member", "reader"};
     size_t i, first = (roles & IDENTITY_ROLE_ADMIN) ? 0 : 1;
 
@@ -176,11 +170,11 @@ ks_roles(unsigned roles)
         return arr;
     }
     for (i = first; i < 3; i++) {
-        json_object *role = json_object_new_object();
+        json_object *role = xjson_object();
 
-        json_object_object_add(role, "id", json_object_new_string(names[i]));
-        json_object_object_add(role, "name", json_object_new_string(names[i]));
-        json_object_array_add(arr, role);
+        xjson_add(role, "id", xjson_string(names[i]));
+        xjson_add(role, "name", xjson_string(names[i]));
+        xjson_append(arr, role);
     }
     return arr;
 }
@@ -191,50 +185,45 @@ ks_roles(unsigned roles)
 static json_object *
 ks_token_body(struct api_req *r, const struct identity_token *tok, bool catalog)
 {
-    json_object *top = json_object_new_object();
-    json_object *t = json_object_new_object();
-    json_object *user = json_object_new_object();
-    json_object *methods = json_object_new_array();
-    json_object *audit = json_object_new_array();
+    json_object *top = xjson_object();
+    json_object *t = xjson_object();
+    json_object *user = xjson_object();
+    json_object *methods = xjson_array();
+    json_object *audit = xjson_array();
     char when[32];
 
     if (tok->methods & IDENTITY_METHOD_PASSWORD) {
-        json_object_array_add(methods, json_object_new_string("password"));
+        xjson_append(methods, xjson_string("password"));
     }
     if (tok->methods & IDENTITY_METHOD_TOKEN) {
-        json_object_array_add(methods, json_object_new_string("token"));
+        xjson_append(methods, xjson_string("token"));
     }
-    json_object_object_add(t, "methods", methods);
-    json_object_object_add(user, "id",
-                           json_object_new_string(tok->who.user_id));
-    json_object_object_add(user, "name",
-                           json_object_new_string(tok->who.user_name));
-    json_object_object_add(user, "domain", ks_domain());
-    json_object_object_add(user, "password_expires_at", NULL);
-    json_object_object_add(t, "user", user);
-    json_object_array_add(audit, json_object_new_string(tok->audit_id));
-    json_object_object_add(t, "audit_ids", audit);
+    xjson_add(t, "methods", methods);
+    xjson_add(user, "id", xjson_string(tok->who.user_id));
+    xjson_add(user, "name", xjson_string(tok->who.user_name));
+    xjson_add(user, "domain", ks_domain());
+    xjson_add(user, "password_expires_at", NULL);
+    xjson_add(t, "user", user);
+    xjson_append(audit, xjson_string(tok->audit_id));
+    xjson_add(t, "audit_ids", audit);
     api_iso8601(tok->expires_at, when);
-    json_object_object_add(t, "expires_at", json_object_new_string(when));
+    xjson_add(t, "expires_at", xjson_string(when));
     api_iso8601(tok->issued_at, when);
-    json_object_object_add(t, "issued_at", json_object_new_string(when));
+    xjson_add(t, "issued_at", xjson_string(when));
     if (tok->who.project_id[0]) {
-        json_object *p = json_object_new_object();
+        json_object *p = xjson_object();
 
-        json_object_object_add(p, "id",
-                               json_object_new_string(tok->who.project_id));
-        json_object_object_add(p, "name",
-                               json_object_new_string(tok->who.project_name));
-        json_object_object_add(p, "domain", ks_domain());
-        json_object_object_add(t, "project", p);
-        json_object_object_add(t, "is_domain", json_object_new_boolean(0));
-        json_object_object_add(t, "roles", ks_roles(tok->who.roles));
+        xjson_add(p, "id", xjson_string(tok->who.project_id));
+        xjson_add(p, "name", xjson_string(tok->who.project_name));
+        xjson_add(p, "domain", ks_domain());
+        xjson_add(t, "project", p);
+        xjson_add(t, "is_domain", xjson_bool(0));
+        xjson_add(t, "roles", ks_roles(tok->who.roles));
         if (catalog) {
-            json_object_object_add(t, "catalog",
-                                   ks_catalog(r, tok->who.project_id));
+            xjson_add(t, "catalog", ks_catalog(r, tok->who.project_id));
         }
     }
-    json_object_object_add(top, "token", t);
+    xjson_add(top, "token", t);
     return top;
 }
 
@@ -492,13 +481,12 @@ ks_revoke(struct api_req *r)
 static json_object *
 ks_links(struct api_req *r, const char *path)
 {
-    json_object *l = json_object_new_object();
+    json_object *l = xjson_object();
     CLEANUP_FREE char *self = util_strdup_printf("%s%s", api_base_url(r), path);
 
-    json_object_object_add(l, "self",
-                           json_object_new_string(self ? self : path));
-    json_object_object_add(l, "previous", NULL);
-    json_object_object_add(l, "next", NULL);
+    xjson_add(l, "self", xjson_string(self ? self : path));
+    xjson_add(l, "previous", NULL);
+    xjson_add(l, "next", NULL);
     return l;
 }
 
@@ -506,59 +494,51 @@ ks_links(struct api_req *r, const char *path)
 static void
 ks_auth_catalog(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
+    json_object *top = xjson_object();
 
-    json_object_object_add(top, "catalog",
-                           ks_catalog(r, r->caller.who.project_id));
-    json_object_object_add(top, "links",
-                           ks_links(r, "/identity/v3/auth/catalog"));
+    xjson_add(top, "catalog", ks_catalog(r, r->caller.who.project_id));
+    xjson_add(top, "links", ks_links(r, "/identity/v3/auth/catalog"));
     api_respond_json(r, 200, top);
 }
 
 static json_object *
 ks_project_json(struct api_req *r, const struct identity_project *p)
 {
-    json_object *o = json_object_new_object();
-    json_object *links = json_object_new_object();
+    json_object *o = xjson_object();
+    json_object *links = xjson_object();
     CLEANUP_FREE char *self = util_strdup_printf("%s/identity/v3/projects/%s",
                                                  api_base_url(r), p->id);
 
-    json_object_object_add(o, "id", json_object_new_string(p->id));
-    json_object_object_add(o, "name", json_object_new_string(p->name));
-    json_object_object_add(o, "domain_id",
-                           json_object_new_string(IDENTITY_DOMAIN_ID));
-    json_object_object_add(o, "description",
-                           json_object_new_string(p->description));
-    json_object_object_add(o, "enabled", json_object_new_boolean(p->enabled));
-    json_object_object_add(o, "is_domain", json_object_new_boolean(0));
-    json_object_object_add(o, "parent_id",
-                           json_object_new_string(IDENTITY_DOMAIN_ID));
-    json_object_object_add(o, "tags", json_object_new_array());
-    json_object_object_add(o, "options", json_object_new_object());
-    json_object_object_add(links, "self",
-                           json_object_new_string(self ? self : ""));
-    json_object_object_add(o, "links", links);
+    xjson_add(o, "id", xjson_string(p->id));
+    xjson_add(o, "name", xjson_string(p->name));
+    xjson_add(o, "domain_id", xjson_string(IDENTITY_DOMAIN_ID));
+    xjson_add(o, "description", xjson_string(p->description));
+    xjson_add(o, "enabled", xjson_bool(p->enabled));
+    xjson_add(o, "is_domain", xjson_bool(0));
+    xjson_add(o, "parent_id", xjson_string(IDENTITY_DOMAIN_ID));
+    xjson_add(o, "tags", xjson_array());
+    xjson_add(o, "options", xjson_object());
+    xjson_add(links, "self", xjson_string(self ? self : ""));
+    xjson_add(o, "links", links);
     return o;
 }
 
 static json_object *
 ks_user_json(struct api_req *r, const struct identity_user *u)
 {
-    json_object *o = json_object_new_object();
-    json_object *links = json_object_new_object();
+    json_object *o = xjson_object();
+    json_object *links = xjson_object();
     CLEANUP_FREE char *self =
         util_strdup_printf("%s/identity/v3/users/%s", api_base_url(r), u->id);
 
-    json_object_object_add(o, "id", json_object_new_string(u->id));
-    json_object_object_add(o, "name", json_object_new_string(u->name));
-    json_object_object_add(o, "domain_id",
-                           json_object_new_string(IDENTITY_DOMAIN_ID));
-    json_object_object_add(o, "enabled", json_object_new_boolean(u->enabled));
-    json_object_object_add(o, "password_expires_at", NULL);
-    json_object_object_add(o, "options", json_object_new_object());
-    json_object_object_add(links, "self",
-                           json_object_new_string(self ? self : ""));
-    json_object_object_add(o, "links", links);
+    xjson_add(o, "id", xjson_string(u->id));
+    xjson_add(o, "name", xjson_string(u->name));
+    xjson_add(o, "domain_id", xjson_string(IDENTITY_DOMAIN_ID));
+    xjson_add(o, "enabled", xjson_bool(u->enabled));
+    xjson_add(o, "password_expires_at", NULL);
+    xjson_add(o, "options", xjson_object());
+    xjson_add(links, "self", xjson_string(self ? self : ""));
+    xjson_add(o, "links", links);
     return o;
 }
 
@@ -583,9 +563,8 @@ ks_respond_projects(struct api_req *r, const char *user_id, const char *only_id,
     if (only_id) {
         for (i = 0; i < n; i++) {
             if (strcmp(list[i].id, only_id) == 0) {
-                top = json_object_new_object();
-                json_object_object_add(top, "project",
-                                       ks_project_json(r, &list[i]));
+                top = xjson_object();
+                xjson_add(top, "project", ks_project_json(r, &list[i]));
                 api_respond_json(r, 200, top);
                 return;
             }
@@ -593,15 +572,15 @@ ks_respond_projects(struct api_req *r, const char *user_id, const char *only_id,
         api_error(r, 404, "Could not find project: %s.", only_id);
         return;
     }
-    top = json_object_new_object();
-    arr = json_object_new_array();
+    top = xjson_object();
+    arr = xjson_array();
     for (i = 0; i < n; i++) {
         if (name == NULL || strcmp(name, list[i].name) == 0) {
-            json_object_array_add(arr, ks_project_json(r, &list[i]));
+            xjson_append(arr, ks_project_json(r, &list[i]));
         }
     }
-    json_object_object_add(top, "projects", arr);
-    json_object_object_add(top, "links", ks_links(r, self_path));
+    xjson_add(top, "projects", arr);
+    xjson_add(top, "links", ks_links(r, self_path));
     api_respond_json(r, 200, top);
 }
 
@@ -660,11 +639,11 @@ ks_users_common(struct api_req *r, const char *only_id)
         api_error_from(r, err);
         return;
     }
-    top = json_object_new_object();
+    top = xjson_object();
     if (only_id) {
         for (i = 0; i < n; i++) {
             if (strcmp(list[i].id, only_id) == 0) {
-                json_object_object_add(top, "user", ks_user_json(r, &list[i]));
+                xjson_add(top, "user", ks_user_json(r, &list[i]));
                 api_respond_json(r, 200, top);
                 return;
             }
@@ -673,14 +652,14 @@ ks_users_common(struct api_req *r, const char *only_id)
         api_error(r, 404, "Could not find user: %s.", only_id);
         return;
     }
-    arr = json_object_new_array();
+    arr = xjson_array();
     for (i = 0; i < n; i++) {
         if (name == NULL || strcmp(name, list[i].name) == 0) {
-            json_object_array_add(arr, ks_user_json(r, &list[i]));
+            xjson_append(arr, ks_user_json(r, &list[i]));
         }
     }
-    json_object_object_add(top, "users", arr);
-    json_object_object_add(top, "links", ks_links(r, "/identity/v3/users"));
+    xjson_add(top, "users", arr);
+    xjson_add(top, "links", ks_links(r, "/identity/v3/users"));
     api_respond_json(r, 200, top);
 }
 

@@ -25,7 +25,7 @@
 #include "www.h"
 
 /* Free heap kept by the daemon's threads instead of returned to the
- * system (mallopt M_TRIM_THRESHOLD), and the size from which a block is
+ * kernel (mallopt M_TRIM_THRESHOLD), and the size from which a block is
  * mapped on its own (M_MMAP_THRESHOLD; a listing's JSON text is one
  * such block).
  */
@@ -336,7 +336,8 @@ daemon_write_port(const char *path, int port)
     CLEANUP_FREE char *tmp = util_strdup_printf("%s.tmp", path);
     FILE *fp;
 
-    if (tmp == NULL || (fp = fopen(tmp, "we")) == NULL) {
+    fp = fopen(tmp, "we");
+    if (fp == NULL) {
         return -1;
     }
     fprintf(fp, "%d\n", port);
@@ -482,13 +483,6 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     tables[nt++] = &www_routes; /* last: "/{file}" yields to the APIs */
     tables[nt] = NULL;
     rt = router_new(tables, &ctx);
-    if (rt == NULL) {
-        fprintf(stderr, "vmsnapd: out of memory\n");
-        setup->identity->close(ctx.identity_priv);
-        svcpool_free(pool);
-        config_free(cfg);
-        return 1;
-    }
 
     memset(&hopts, 0, sizeof(hopts));
     hopts.listen = o.listen;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "download.h"
+#include "xalloc.h"
 
 /* Shifts offsets of a ranged reader by the range's start. */
 struct download_window {
@@ -89,13 +90,8 @@ download_respond(struct api_req *r, const struct download_source *src)
         return;
     }
     {
-        struct download_window *w = calloc(1, sizeof(*w));
+        struct download_window *w = xcalloc(1, sizeof(*w));
 
-        if (w == NULL) {
-            download_release(src);
-            api_error(r, 500, "out of memory");
-            return;
-        }
         w->read = src->read;
         w->opaque = src->opaque;
         w->free_fn = src->free_fn;

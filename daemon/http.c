@@ -19,6 +19,7 @@
 #include "log.h"
 #include "sock.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:8774"
 #define HTTP_MAX_PEM (1024 * 1024)
@@ -126,12 +127,9 @@ http_hex(char c)
 char *
 http_unescape(const char *s, size_t len, bool plus)
 {
-    char *out = malloc(len + 1);
+    char *out = xmalloc(len + 1);
     size_t i, o = 0;
 
-    if (out == NULL) {
-        return NULL;
-    }
     for (i = 0; i < len; i++) {
         char c = s[i];
 
@@ -287,11 +285,7 @@ http_read_pem(const char *path, const char *what, struct error **errp)
                    what, path);
         return NULL;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    buf = xmalloc((size_t)st.st_size + 1);
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
 
@@ -349,7 +343,7 @@ http_parse_query(struct http_req *req, const char *q)
             return;
         }
         k = http_unescape(q, klen, true);
-        v = eq ? http_unescape(eq + 1, n - klen - 1, true) : strdup("");
+        v = eq ? http_unescape(eq + 1, n - klen - 1, true) : xstrdup("");
         if (k == NULL || v == NULL) {
             free(k);
             free(v);
@@ -373,26 +367,17 @@ static void *
 http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct http_server *srv = cls;
-    struct http_req *req = calloc(1, sizeof(*req));
+    struct http_req *req = xcalloc(1, sizeof(*req));
     const union MHD_ConnectionInfo *ci;
     const char *q;
 
-    if (req == NULL) {
-        return NULL;
-    }
     req->srv = srv;
     req->conn = conn;
     req->t0_us = http_now_us();
     req->status = 0;
     q = strchr(uri, '?');
-    req->path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
-    req->query = calloc(HTTP_MAX_QUERY, sizeof(*req->query));
-    if (req->path == NULL || req->query == NULL) {
-        free(req->path);
-        free(req->query);
-        free(req);
-        return NULL;
-    }
+    req->path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
+    req->query = xcalloc(HTTP_MAX_QUERY, sizeof(*req->query));
     if (q) {
         http_parse_query(req, q + 1);
     }
@@ -570,10 +555,7 @@ http_take(struct http_req *req, const char *data, size_t len)
             while (cap < req->body_len + len + 1) {
                 cap *= 2;
             }
-            nb = realloc(req->body, cap);
-            if (nb == NULL) {
-                return MHD_NO;
-            }
+            nb = xrealloc(req->body, cap);
             req->body = nb;
             req->body_cap = cap;
         }
@@ -674,11 +656,7 @@ http_start(const struct http_options *opts, struct error **errp)
         error_setg(errp, ERR_INVALID, "no request handlers");
         return NULL;
     }
-    srv = calloc(1, sizeof(*srv));
-    if (srv == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    srv = xcalloc(1, sizeof(*srv));
     srv->listen_fd = -1;
     srv->handlers = opts->handlers;
     srv->quiet = opts->quiet;
@@ -964,19 +942,11 @@ http_add_header(struct http_req *req, const char *name, const char *value)
         return;
     }
     if (req->hdrs == NULL) {
-        req->hdrs = calloc(HTTP_MAX_HEADERS, sizeof(*req->hdrs));
-        if (req->hdrs == NULL) {
-            return;
-        }
+        req->hdrs = xcalloc(HTTP_MAX_HEADERS, sizeof(*req->hdrs));
     }
     h = &req->hdrs[req->nhdrs];
-    h->key = strdup(name);
-    h->value = strdup(value);
-    if (h->key == NULL || h->value == NULL) {
-        free(h->key);
-        free(h->value);
-        return;
-    }
+    h->key = xstrdup(name);
+    h->value = xstrdup(value);
     req->nhdrs++;
 }
 
@@ -1059,16 +1029,9 @@ void
 http_respond_reader(struct http_req *req, int status, uint64_t length,
                     http_reader_fn *read, void *opaque, void (*free_fn)(void *))
 {
-    struct http_reader *r = calloc(1, sizeof(*r));
+    struct http_reader *r = xcalloc(1, sizeof(*r));
     struct MHD_Response *resp;
 
-    if (r == NULL) {
-        if (free_fn) {
-            free_fn(opaque);
-        }
-        http_set_response(req, status, NULL, 0);
-        return;
-    }
     r->read = read;
     r->opaque = opaque;
     r->free_fn = free_fn;

@@ -238,8 +238,8 @@ enum http_range http_parse_range(const char *header, uint64_t size,
                                  uint64_t *first, uint64_t *last);
 
 /* Decode LEN bytes of S: %XX escapes, and '+' as a space when PLUS.
- * Returns a new string (caller frees), or NULL for a bad escape, a
- * decoded NUL, or no memory.
+ * Returns a new string (caller frees), or NULL for a bad escape or a
+ * decoded NUL.
  */
 char *http_unescape(const char *s, size_t len, bool plus);
 

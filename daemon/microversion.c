@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "microversion.h"
 #include "util.h"
+#include "xalloc.h"
 
 /* Parse the decimal number of LEN bytes at S, 0..9999, no leading 0. */
 static int
@@ -94,7 +95,7 @@ microversion_find(const char *list, const char *service, bool *bad)
                 *bad = true;
                 return NULL;
             }
-            return strndup(v, (size_t)(e - v));
+            return xstrndup(v, (size_t)(e - v));
         }
         p = *e ? e + 1 : e;
     }

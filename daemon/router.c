@@ -10,6 +10,7 @@
 #include "router.h"
 #include "svcpool.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define ROUTER_MAX_SEGMENTS 16
 #define ROUTER_PARAM_MAX 255
@@ -22,12 +23,10 @@ struct router {
 struct router *
 router_new(const struct route_table *const *tables, const struct api_ctx *ctx)
 {
-    struct router *rt = calloc(1, sizeof(*rt));
+    struct router *rt = xcalloc(1, sizeof(*rt));
 
-    if (rt) {
-        rt->tables = tables;
-        rt->ctx = ctx;
-    }
+    rt->tables = tables;
+    rt->ctx = ctx;
     return rt;
 }
 
@@ -55,9 +54,10 @@ router_split(const char *path, struct router_path *p)
     size_t len;
 
     memset(p, 0, sizeof(*p));
-    if (path[0] != '/' || (p->copy = strdup(path)) == NULL) {
+    if (path[0] != '/') {
         return;
     }
+    p->copy = xstrdup(path);
     len = strlen(p->copy);
     if (len > 1 && p->copy[len - 1] == '/') {
         p->copy[len - 1] = '\0';
@@ -136,7 +136,7 @@ router_match_pattern(const char *pattern, const struct router_path *p,
                 ok = false;
             } else {
                 vals[np] = v;
-                names[np] = r ? strndup(s + 1, nlen) : NULL;
+                names[np] = r ? xstrndup(s + 1, nlen) : NULL;
                 np++;
             }
         } else if (strlen(p->seg[i]) != len ||
@@ -365,14 +365,10 @@ static void
 router_begin(struct http_req *req, void *opaque)
 {
     struct router *rt = opaque;
-    struct api_req *r = calloc(1, sizeof(*r));
+    struct api_req *r = xcalloc(1, sizeof(*r));
     char uuid[UTIL_UUID_LEN], allow[64];
     enum route_match m;
 
-    if (r == NULL) {
-        http_respond(req, 500, NULL, "", 0);
-        return;
-    }
     r->http = req;
     r->ctx = rt->ctx;
     http_req_set_data(req, r, router_req_free);

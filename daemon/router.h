@@ -81,7 +81,7 @@ struct route_table {
 struct router; /* the tables a server dispatches to */
 
 /* A router over the NULL-terminated array TABLES (borrowed; must outlive
- * the router) with CTX (borrowed, likewise).  NULL if memory ran out.
+ * the router) with CTX (borrowed, likewise).
  */
 struct router *router_new(const struct route_table *const *tables,
                           const struct api_ctx *ctx);

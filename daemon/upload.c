@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "upload.h"
+#include "xalloc.h"
 
 /* Free space is checked again after this many bytes. */
 #define UPLOAD_SPACE_STEP (16 * 1024 * 1024)
@@ -169,12 +170,7 @@ upload_new(int fd, const struct upload_limits *limits, int64_t expected,
                    (long long)expected);
         return NULL;
     }
-    u = calloc(1, sizeof(*u));
-    if (u == NULL) {
-        *why = UPLOAD_IO;
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    u = xcalloc(1, sizeof(*u));
     u->fd = fd;
     u->limits = *limits;
     u->expected = expected;
@@ -446,15 +442,10 @@ upload_stream(struct api_req *r, const struct upload_limits *limits,
               const struct upload_target *target)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct upload_sink *s = calloc(1, sizeof(*s));
+    struct upload_sink *s = xcalloc(1, sizeof(*s));
     enum upload_failure why = UPLOAD_IO;
     struct http_sink sink;
 
-    if (s == NULL) {
-        api_error(r, 500, "out of memory");
-        target->fail(target->opaque, UPLOAD_IO);
-        return;
-    }
     s->up = upload_new(target->fd, limits, http_req_content_length(r->http),
                        &why, &err);
     if (s->up == NULL) {

@@ -3,8 +3,8 @@
 # functions, no // comments, no line over 80 columns in the C sources.
 # Speaks TAP: one check per rule.
 cd "$(dirname "$0")/.." || exit 1
-files=$(git ls-files 'lib/*.[ch]' 'cli/*.[ch]' 'tests/*.[ch]' 'tests/*/*.[ch]' 'fuzz/*.[ch]' 2>/dev/null)
-[ -n "$files" ] || files=$(ls lib/*/*.[ch] cli/*.[ch] tests/*.h tests/*/*.[ch] fuzz/*.[ch])
+files=$(git ls-files 'lib/*.[ch]' 'cli/*.[ch]' 'daemon/*.[ch]' 'worker/*.[ch]' 'tests/*.[ch]' 'tests/*/*.[ch]' 'fuzz/*.[ch]' 2>/dev/null)
+[ -n "$files" ] || files=$(ls lib/*/*.[ch] cli/*.[ch] daemon/*.[ch] worker/*.[ch] tests/*.h tests/*/*.[ch] fuzz/*.[ch])
 n=0 failed=0
 check() {  # check DESCRIPTION OFFENDING-LINES
     n=$((n + 1))
@@ -20,9 +20,14 @@ banned='\b(strcpy|strcat|sprintf|vsprintf|strncpy|strtok|atoi|atol|gets|system|p
 check "no banned functions" "$(grep -nE "$banned" $files | grep -v 'snprintf\|vsnprintf\|asprintf')"
 # The OOM rule (docs/internals/memory.md): allocation goes through
 # xalloc.h and JSON building through xjson.h.  Folders that follow it:
-xalloc_dirs='lib/base lib/proto lib/formats lib/catalog cli'
+xalloc_dirs='lib/base lib/proto lib/formats lib/catalog lib/hv lib/services lib/storage cli worker daemon'
+# Files in those folders not converted yet, because other branches were
+# editing them when the rule spread (drop each once it is converted):
+# daemon/api-image*.c, api-compute.c, api-volume.c; lib/services/store.c;
+# lib/storage/chunk*.c, s3*.c, blob-s3.c.
+xalloc_todo='^(daemon/(api-image[^/]*|api-compute|api-volume)|lib/services/store|lib/storage/(chunk[^/]*|s3[^/]*|blob-s3))\.c$'
 raw_alloc='\b(malloc|calloc|realloc|strdup|strndup|asprintf|vasprintf|json_object_new_[a-z0-9_]*)[[:space:]]*\('
-check "allocation through xalloc.h in $xalloc_dirs" "$(grep -nE "$raw_alloc" $(echo "$files" | grep -E "^(${xalloc_dirs// /|})/" | grep -vE 'lib/base/(xalloc|xjson)\.c$') | grep -vE '^[^:]+:[0-9]+:[[:space:]]*/?\*')"
+check "allocation through xalloc.h in $xalloc_dirs" "$(grep -nE "$raw_alloc" $(echo "$files" | grep -E "^(${xalloc_dirs// /|})/" | grep -vE 'lib/base/(xalloc|xjson)\.c$' | grep -vE "$xalloc_todo") | grep -vE '^[^:]+:[0-9]+:[[:space:]]*/?\*')"
 check "no // comments" "$(grep -nE '^[[:space:]]*//|;[[:space:]]*//' $files)"
 check "lines fit in 80 columns" "$(awk 'length($0) > 80 {print FILENAME ":" FNR}' $files)"
 echo "1..$n"

@@ -36,6 +36,12 @@ xjson_int64(int64_t v)
 }
 
 json_object *
+xjson_double(double v)
+{
+    return xcheck(json_object_new_double(v));
+}
+
+json_object *
 xjson_bool(bool v)
 {
     return xcheck(json_object_new_boolean(v));

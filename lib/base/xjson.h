@@ -29,8 +29,9 @@ json_object *xjson_array(void);
 json_object *xjson_string(const char *s);
 json_object *xjson_string_len(const char *s, size_t len);
 
-/* New integer and boolean. */
+/* New integer, floating-point number and boolean. */
 json_object *xjson_int64(int64_t v);
+json_object *xjson_double(double v);
 json_object *xjson_bool(bool v);
 
 /* Set member KEY of the object OBJ to VAL (ownership taken; NULL stores

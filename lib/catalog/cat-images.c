@@ -272,74 +272,14 @@ out:
     return r;
 }
 
-/* Replace the fields of schema version 2 of image IMG->id and its
- * properties (catalog_image_update).
- */
-static int
-cat_image_update_locked(struct catalog *cat, const struct image *img,
-                        struct error **errp)
-{
-    static const char sql[] =
-        "UPDATE images SET name = ?2, status = ?3, disk_format = ?4, "
-        "container_format = ?5, size = ?6, virtual_size = ?7, "
-        "checksum = ?8, os_hash_algo = ?9, os_hash_value = ?10, "
-        "min_ram = ?11, min_disk = ?12, updated_at = ?13, file = ?14, "
-        "fail_reason = ?15, location = ?16 WHERE id = ?1";
-    CLEANUP_STMT struct db_stmt *st = NULL;
-    struct cat_image_vals v = { .location_buf = NULL };
-    char now[UTIL_TIME_LEN];
-    int r = -1;
-
-    if (cat_image_check(img, false, &v, errp) < 0) {
-        goto out;
-    }
-    util_now_iso8601(now);
-    st = cat_prepare(cat, sql, errp);
-    if (st == NULL ||
-        cat_bind(st, errp, "ssssszzsssllssss", v.id, img->name, img->status,
-                 img->disk_format, img->container_format, img->size,
-                 img->virtual_size, img->checksum, img->os_hash_algo,
-                 img->os_hash_value, img->min_ram, img->min_disk, now,
-                 img->file, img->fail_reason, v.location) < 0 ||
-        cat_run(cat, st, errp) < 0 ||
-        cat_changed(cat, &cat_kind_image, img->id, errp) < 0 ||
-        cat_store_kv_locked(cat, &cat_kind_image.kv, v.id, img->props,
-                            img->nprops, errp) < 0) {
-        goto out;
-    }
-    r = 0;
-out:
-    free(v.location_buf);
-    return r;
-}
-
-/* Store IMG in a transaction of its own: a new one, or (UPDATE) over
- * the one with its ID.
- */
-static int
-cat_image_write(struct catalog *cat, const struct image *img, bool update,
-                struct error **errp)
-{
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    return cat_tx_end(cat, update ? cat_image_update_locked(cat, img, errp)
-                                  : cat_image_insert_locked(cat, img, errp),
-                      errp);
-}
-
 int
 catalog_image_insert(struct catalog *cat, const struct image *img,
                      struct error **errp)
 {
-    return cat_image_write(cat, img, false, errp);
-}
-
-int
-catalog_image_update(struct catalog *cat, const struct image *img,
-                     struct error **errp)
-{
-    return cat_image_write(cat, img, true, errp);
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_image_insert_locked(cat, img, errp), errp);
 }
 
 /* ---- Reading ---------------------------------------------------------- */

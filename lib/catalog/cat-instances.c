@@ -104,22 +104,15 @@ cat_instance_check(const struct instance *inst, struct cat_instance_ids *ids,
                            errp);
 }
 
-/* Store INST (borrowed) with its metadata: as a new instance, or with
- * UPDATE over instance INST->id, keeping its created_at, task_state
- * (which changes only through catalog_instance_set_task), project, user
- * and host.
- */
+/* Store INST (borrowed) with its metadata as a new instance. */
 static int
-cat_instance_write_locked(struct catalog *cat, const struct instance *inst,
-                          bool update, struct error **errp)
+cat_instance_insert_locked(struct catalog *cat, const struct instance *inst,
+                           struct error **errp)
 {
-    static const char insert_sql[] =
+    static const char sql[] =
         "INSERT INTO instances (id, name, image_id, memory_mb, cpus, "
         "updated_at, task_state, created_at, seq, project_id, user_id, "
         "host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-    static const char update_sql[] =
-        "UPDATE instances SET name = ?2, image_id = ?3, memory_mb = ?4, "
-        "cpus = ?5, updated_at = ?6 WHERE id = ?1";
     CLEANUP_STMT struct db_stmt *st = NULL;
     struct cat_instance_ids ids;
     char now[UTIL_TIME_LEN];
@@ -129,56 +122,83 @@ cat_instance_write_locked(struct catalog *cat, const struct instance *inst,
     if (cat_instance_check(inst, &ids, errp) < 0 ||
         cat_name_unused_locked(cat, &cat_kind_instance, inst->name,
                                ids.id, errp) < 0 ||
-        (!update &&
-         (cat_id_unused_locked(cat, &cat_kind_instance, ids.id, errp) < 0 ||
-          cat_next_seq_locked(cat, &seq, errp) < 0))) {
+        cat_id_unused_locked(cat, &cat_kind_instance, ids.id, errp) < 0 ||
+        cat_next_seq_locked(cat, &seq, errp) < 0) {
         return -1;
     }
     util_now_iso8601(now);
     created = inst->created_at ? inst->created_at : now;
-    /* The statements share their first parameters. */
-    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
+    st = cat_prepare(cat, sql, errp);
     if (st == NULL ||
-        cat_bind(st, errp, "sssli" "s", ids.id, inst->name, ids.image,
-                 inst->memory_mb, inst->cpus, update ? now : created) < 0 ||
-        (!update && cat_bind_from(st, 7, errp, "ss" "lsss", inst->task_state,
-                                  created, seq, ids.project, ids.user,
-                                  inst->host) < 0) ||
-        cat_run(cat, st, errp) < 0 ||
-        (update && cat_changed(cat, &cat_kind_instance, inst->id,
-                               errp) < 0)) {
+        cat_bind(st, errp, "sssli" "s" "ss" "lsss", ids.id, inst->name,
+                 ids.image, inst->memory_mb, inst->cpus, created,
+                 inst->task_state, created, seq, ids.project, ids.user,
+                 inst->host) < 0 ||
+        cat_run(cat, st, errp) < 0) {
         return -1;
     }
     return cat_store_kv_locked(cat, &cat_kind_instance.kv, ids.id,
                                inst->meta, inst->nmeta, errp);
 }
 
-/* Store INST in a transaction of its own: a new one, or (UPDATE) over
- * the one with its ID.
- */
-static int
-cat_instance_write(struct catalog *cat, const struct instance *inst,
-                   bool update, struct error **errp)
-{
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    return cat_tx_end(cat, cat_instance_write_locked(cat, inst, update, errp),
-                      errp);
-}
-
 int
 catalog_instance_insert(struct catalog *cat, const struct instance *inst,
                         struct error **errp)
 {
-    return cat_instance_write(cat, inst, false, errp);
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_instance_insert_locked(cat, inst, errp),
+                      errp);
+}
+
+static int
+cat_instance_set_shape_locked(struct catalog *cat, const char *id,
+                              const char *name, int cpus,
+                              int64_t memory_mb, struct error **errp)
+{
+    static const char sql[] =
+        "UPDATE instances SET name = ?2, cpus = ?3, memory_mb = ?4, "
+        "updated_at = ?5 WHERE id = ?1";
+    CLEANUP_STMT struct db_stmt *st = NULL;
+    char nid[UTIL_UUID_LEN], now[UTIL_TIME_LEN];
+
+    if (!cat_norm_id(id, nid)) {
+        return cat_not_found(&cat_kind_instance, id, errp);
+    }
+    if (cat_check_name_required(&cat_kind_instance, name, errp) < 0) {
+        return -1;
+    }
+    if (memory_mb <= 0 || cpus <= 0) {
+        error_setg(errp, ERR_INVALID, "server %s needs memory and CPUs",
+                   name);
+        return -1;
+    }
+    if (cat_name_unused_locked(cat, &cat_kind_instance, name, nid,
+                               errp) < 0) {
+        return -1;
+    }
+    util_now_iso8601(now);
+    st = cat_prepare(cat, sql, errp);
+    if (st == NULL ||
+        cat_bind(st, errp, "ssils", nid, name, cpus, memory_mb, now) < 0 ||
+        cat_run(cat, st, errp) < 0) {
+        return -1;
+    }
+    return cat_changed(cat, &cat_kind_instance, id, errp);
 }
 
 int
-catalog_instance_update(struct catalog *cat, const struct instance *inst,
-                        struct error **errp)
+catalog_instance_set_shape(struct catalog *cat, const char *id,
+                           const char *name, int cpus, int64_t memory_mb,
+                           struct error **errp)
 {
-    return cat_instance_write(cat, inst, true, errp);
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_instance_set_shape_locked(cat, id, name, cpus,
+                                                         memory_mb, errp),
+                      errp);
 }
 
 int

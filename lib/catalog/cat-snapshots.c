@@ -113,22 +113,16 @@ cat_snapshot_check(const struct volume_snapshot *snap,
                            errp);
 }
 
-/* Store SNAP (borrowed) with its metadata: as a new snapshot, or with
- * UPDATE over snapshot SNAP->id, keeping its created_at and project.
- */
+/* Store SNAP (borrowed) with its metadata as a new snapshot. */
 static int
-cat_snapshot_write_locked(struct catalog *cat,
-                          const struct volume_snapshot *snap, bool update,
-                          struct error **errp)
+cat_snapshot_insert_locked(struct catalog *cat,
+                           const struct volume_snapshot *snap,
+                           struct error **errp)
 {
     static const char insert_sql[] =
         "INSERT INTO volume_snapshots (id, name, volume_id, status, size, "
         "file, location, updated_at, created_at, seq, project_id) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-    static const char update_sql[] =
-        "UPDATE volume_snapshots SET name = ?2, volume_id = ?3, "
-        "status = ?4, size = ?5, file = ?6, location = ?7, "
-        "updated_at = ?8 WHERE id = ?1";
     CLEANUP_STMT struct db_stmt *st = NULL;
     struct cat_snapshot_vals v = { .location_buf = NULL };
     char now[UTIL_TIME_LEN];
@@ -137,24 +131,18 @@ cat_snapshot_write_locked(struct catalog *cat,
     int r = -1;
 
     if (cat_snapshot_check(snap, &v, errp) < 0 ||
-        (!update &&
-         (cat_id_unused_locked(cat, &cat_kind_snapshot, v.id, errp) < 0 ||
-          cat_next_seq_locked(cat, &seq, errp) < 0))) {
+        cat_id_unused_locked(cat, &cat_kind_snapshot, v.id, errp) < 0 ||
+        cat_next_seq_locked(cat, &seq, errp) < 0) {
         goto out;
     }
     util_now_iso8601(now);
     created = snap->created_at ? snap->created_at : now;
-    /* The statements share their first parameters. */
-    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
+    st = cat_prepare(cat, insert_sql, errp);
     if (st == NULL ||
-        cat_bind(st, errp, "sssslsss", v.id, snap->name, v.volume_id,
-                 snap->status, snap->size, snap->file, v.location,
-                 update ? now : created) < 0 ||
-        (!update && cat_bind_from(st, 9, errp, "sls", created, seq,
-                                  v.project) < 0) ||
+        cat_bind(st, errp, "sssslsss" "sls", v.id, snap->name, v.volume_id,
+                 snap->status, snap->size, snap->file, v.location, created,
+                 created, seq, v.project) < 0 ||
         cat_run(cat, st, errp) < 0 ||
-        (update && cat_changed(cat, &cat_kind_snapshot, snap->id,
-                               errp) < 0) ||
         cat_store_kv_locked(cat, &cat_kind_snapshot.kv, v.id, snap->meta,
                             snap->nmeta, errp) < 0) {
         goto out;
@@ -165,34 +153,16 @@ out:
     return r;
 }
 
-/* Store SNAP in a transaction of its own: a new one, or (UPDATE) over
- * the one with its ID.
- */
-static int
-cat_snapshot_write(struct catalog *cat, const struct volume_snapshot *snap,
-                   bool update, struct error **errp)
-{
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    return cat_tx_end(cat, cat_snapshot_write_locked(cat, snap, update, errp),
-                      errp);
-}
-
 int
 catalog_volume_snapshot_insert(struct catalog *cat,
                                const struct volume_snapshot *snap,
                                struct error **errp)
 {
-    return cat_snapshot_write(cat, snap, false, errp);
-}
-
-int
-catalog_volume_snapshot_update(struct catalog *cat,
-                               const struct volume_snapshot *snap,
-                               struct error **errp)
-{
-    return cat_snapshot_write(cat, snap, true, errp);
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_snapshot_insert_locked(cat, snap, errp),
+                      errp);
 }
 
 int

@@ -197,23 +197,16 @@ cat_volume_status_allowed_locked(struct catalog *cat, const char *id,
     return 0;
 }
 
-/* Store VOL (borrowed) with its metadata: as a new, detached volume, or
- * with UPDATE over volume VOL->id, keeping its created_at, project and
- * attachment.
- */
+/* Store VOL (borrowed) with its metadata as a new, detached volume. */
 static int
-cat_volume_write_locked(struct catalog *cat, const struct volume *vol,
-                        bool update, struct error **errp)
+cat_volume_insert_locked(struct catalog *cat, const struct volume *vol,
+                         struct error **errp)
 {
     static const char insert_sql[] =
         "INSERT INTO volumes (id, name, status, size, file, "
         "source_snapshot_id, source_image_id, updated_at, created_at, seq, "
         "project_id, instance_id, device_index) VALUES (?1, ?2, ?3, ?4, "
         "?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL)";
-    static const char update_sql[] =
-        "UPDATE volumes SET name = ?2, status = ?3, size = ?4, file = ?5, "
-        "source_snapshot_id = ?6, source_image_id = ?7, updated_at = ?8 "
-        "WHERE id = ?1";
     CLEANUP_STMT struct db_stmt *st = NULL;
     struct cat_volume_ids ids;
     char now[UTIL_TIME_LEN];
@@ -221,56 +214,32 @@ cat_volume_write_locked(struct catalog *cat, const struct volume *vol,
     int64_t seq = 0;
 
     if (cat_volume_check(vol, &ids, errp) < 0 ||
-        (update ? cat_volume_status_allowed_locked(cat, ids.id, vol->id,
-                                                   vol->status, errp)
-                : cat_volume_insertable_locked(cat, vol, &ids, errp)) < 0 ||
-        (!update && cat_next_seq_locked(cat, &seq, errp) < 0)) {
+        cat_volume_insertable_locked(cat, vol, &ids, errp) < 0 ||
+        cat_next_seq_locked(cat, &seq, errp) < 0) {
         return -1;
     }
     util_now_iso8601(now);
     created = vol->created_at ? vol->created_at : now;
-    /* The statements share their first parameters. */
-    st = cat_prepare(cat, update ? update_sql : insert_sql, errp);
+    st = cat_prepare(cat, insert_sql, errp);
     if (st == NULL ||
-        cat_bind(st, errp, "sssls" "sss", ids.id, vol->name, vol->status,
-                 vol->size, vol->file, ids.snapshot, ids.image,
-                 update ? now : created) < 0 ||
-        (!update && cat_bind_from(st, 9, errp, "sls", created, seq,
-                                  ids.project) < 0) ||
-        cat_run(cat, st, errp) < 0 ||
-        (update && cat_changed(cat, &cat_kind_volume, vol->id, errp) < 0)) {
+        cat_bind(st, errp, "sssls" "sss" "sls", ids.id, vol->name,
+                 vol->status, vol->size, vol->file, ids.snapshot, ids.image,
+                 created, created, seq, ids.project) < 0 ||
+        cat_run(cat, st, errp) < 0) {
         return -1;
     }
     return cat_store_kv_locked(cat, &cat_kind_volume.kv, ids.id, vol->meta,
                                vol->nmeta, errp);
 }
 
-/* Store VOL in a transaction of its own: a new one, or (UPDATE) over
- * the one with its ID.
- */
-static int
-cat_volume_write(struct catalog *cat, const struct volume *vol, bool update,
-                 struct error **errp)
-{
-    if (cat_tx_begin(cat, true, errp) < 0) {
-        return -1;
-    }
-    return cat_tx_end(cat, cat_volume_write_locked(cat, vol, update, errp),
-                      errp);
-}
-
 int
 catalog_volume_insert(struct catalog *cat, const struct volume *vol,
                       struct error **errp)
 {
-    return cat_volume_write(cat, vol, false, errp);
-}
-
-int
-catalog_volume_update(struct catalog *cat, const struct volume *vol,
-                      struct error **errp)
-{
-    return cat_volume_write(cat, vol, true, errp);
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_volume_insert_locked(cat, vol, errp), errp);
 }
 
 int

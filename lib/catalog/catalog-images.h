@@ -82,21 +82,6 @@ bool catalog_visibility_valid(const char *visibility);
 int catalog_image_insert(struct catalog *cat, const struct image *img,
                          struct error **errp);
 
-/* Deprecated for engine paths (see catalog.h, "Writes"): use
- * catalog_image_transition, catalog_image_set_data and
- * catalog_image_patch.
- * Replace the fields of schema version 2 of image IMG->id with those of
- * IMG (borrowed) and its property set with IMG->props; created_at is kept
- * and updated_at set to now; location is IMG->location, or derived from
- * IMG->file (see struct image).  owner, visibility, protected, tags and
- * the volume snapshots are left as they are.  IMG->props may not hold
- * block_device_mapping (ERR_INVALID as for insert), so a property the
- * schema upgrade left (see below) goes with an update.  Returns 0, or -1
- * with ERR_NOT_FOUND, ERR_INVALID, ERR_CONFLICT (busy) or ERR_IO.
- */
-int catalog_image_update(struct catalog *cat, const struct image *img,
-                         struct error **errp);
-
 /* Read the image with ID (a UUID, either case) into *OUT (caller frees
  * with image_free), with its properties, tags and volume snapshots.
  * Returns 0, or -1 with ERR_NOT_FOUND "no image with ID 'x'",
@@ -270,7 +255,7 @@ int catalog_image_tags(struct catalog *cat, const char *id, char ***tags,
  * The relation is the only record of the mapping.  OpenStack shows it as
  * the image property block_device_mapping (JSON, bdm.h); the services
  * render that property from img->bdm (bdm_format) in their views, and the
- * catalog stores no such property: insert, update, set_property and
+ * catalog stores no such property: insert, set_property and
  * patch refuse it with ERR_INVALID "block_device_mapping is kept by
  * vmsnap: it names the volume snapshots of the image's set".  Else a user
  * could point an image at volume snapshots they do not own and boot

@@ -33,16 +33,15 @@ struct instance_filter {
 int catalog_instance_insert(struct catalog *cat, const struct instance *inst,
                             struct error **errp);
 
-/* Deprecated for engine paths (see catalog.h, "Writes"): use
- * catalog_instance_set_meta and catalog_instance_set_task.
- * Replace the fields of instance INST->id and its metadata with those of
- * INST; created_at and task_state are kept (task_state changes only
- * through catalog_instance_set_task), and so are project_id, user_id and
- * host; updated_at is set to now.  Returns 0, or -1 with ERR_NOT_FOUND,
- * ERR_INVALID, ERR_CONFLICT (the new name is taken, or busy) or ERR_IO.
+/* Set the name, CPUs and memory of instance ID (what an adopted domain
+ * says now) and bump updated_at in one statement; nothing else of the
+ * instance changes.  Returns 0, or -1 with ERR_INVALID (a bad name, CPUS
+ * or MEMORY_MB not > 0), ERR_NOT_FOUND "no server with ID 'x'",
+ * ERR_CONFLICT "server name 'x' already exists" (or busy) or ERR_IO.
  */
-int catalog_instance_update(struct catalog *cat, const struct instance *inst,
-                            struct error **errp);
+int catalog_instance_set_shape(struct catalog *cat, const char *id,
+                               const char *name, int cpus,
+                               int64_t memory_mb, struct error **errp);
 
 /* Read instance ID into *OUT (caller frees with instance_free).  Returns
  * 0, or -1 with ERR_NOT_FOUND "no server with ID 'x'", ERR_CONFLICT (busy)

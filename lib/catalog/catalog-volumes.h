@@ -57,20 +57,6 @@ bool catalog_volume_status_valid(const char *status);
 int catalog_volume_insert(struct catalog *cat, const struct volume *vol,
                           struct error **errp);
 
-/* Deprecated for engine paths (see catalog.h, "Writes"): use
- * catalog_volume_transition.
- * Replace the fields of volume VOL->id and its metadata with those of VOL
- * (borrowed).  created_at, project_id and the attachment (instance_id,
- * device_index) are kept; updated_at is set to now.  The source references
- * are checked for form only.  An attached volume must stay in status in-use
- * and a detached one cannot be put in it.  Returns 0, or -1 with
- * ERR_NOT_FOUND, ERR_INVALID (bad field, or in-use for a detached volume),
- * ERR_CONFLICT "volume NAME is attached to server <id>" (another status for
- * an attached volume, or busy) or ERR_IO.
- */
-int catalog_volume_update(struct catalog *cat, const struct volume *vol,
-                          struct error **errp);
-
 /* Read volume ID (a UUID, either case) into *OUT (caller frees with
  * volume_free).  Returns 0, or -1 with ERR_NOT_FOUND "no volume with ID
  * 'x'", ERR_CONFLICT (busy) or ERR_IO; *OUT is set only on success.
@@ -107,8 +93,8 @@ int catalog_volume_list_by(struct catalog *cat,
                            struct error **errp);
 
 /* Set the status of volume ID to STATUS and bump updated_at, with the
- * rule of catalog_volume_update: in-use only while attached, nothing else
- * while attached.  Returns 0, or -1 with ERR_INVALID (unknown status, or
+ * attachment rule: in-use only while attached, nothing else while
+ * attached.  Returns 0, or -1 with ERR_INVALID (unknown status, or
  * in-use for a detached volume), ERR_NOT_FOUND, ERR_CONFLICT "volume NAME
  * is attached to server <id>" (or busy) or ERR_IO.
  */
@@ -178,18 +164,6 @@ bool catalog_volume_snapshot_status_valid(const char *status);
  * or ERR_IO.
  */
 int catalog_volume_snapshot_insert(struct catalog *cat,
-                                   const struct volume_snapshot *snap,
-                                   struct error **errp);
-
-/* Deprecated for engine paths (see catalog.h, "Writes"): use
- * catalog_volume_snapshot_transition and catalog_volume_snapshot_set_data.
- * Replace the fields of snapshot SNAP->id and its metadata with those of
- * SNAP (borrowed), location as on insert; created_at and project_id are
- * kept and updated_at set to now.
- * Returns 0, or -1 with ERR_NOT_FOUND, ERR_INVALID, ERR_CONFLICT (busy)
- * or ERR_IO.
- */
-int catalog_volume_snapshot_update(struct catalog *cat,
                                    const struct volume_snapshot *snap,
                                    struct error **errp);
 

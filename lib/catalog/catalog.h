@@ -43,9 +43,9 @@
  * would undo that (the lost update of issue 8).  Statuses move by
  * compare-and-set (catalog_image_transition and its kin), data facts are
  * set on their own (catalog_image_set_data), user edits are one-
- * transaction patches (catalog_image_patch, catalog_instance_set_meta).
- * The whole-record updates (catalog_image_update and its kin) remain for
- * callers that have not switched yet; they are deprecated.
+ * transaction patches (catalog_image_patch, catalog_instance_set_meta),
+ * and what follows a hypervisor domain is set on its own
+ * (catalog_instance_set_shape).  There is no whole-record update.
  *
  * Records returned to the caller are plain copies: the caller owns them
  * and frees them with image_free, instance_free, ... (model.h).  Records

@@ -29,6 +29,8 @@
 #include "hv-libvirt-priv.h"
 #include "log.h"
 #include "sock.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 /* Largest stdin agent_exec sends (before base64), and the nesting
  * accepted in a reply.
@@ -237,16 +239,14 @@ lva_shutdown(struct agent *ag, int timeout_ms, struct error **errp)
     return 0;
 }
 
-/* base64 of LEN bytes of SRC (caller frees), or NULL. */
+/* base64 of LEN bytes of SRC (caller frees). */
 static char *
 lva_b64_encode(const char *src, size_t len)
 {
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
 
-    if (out) {
-        EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)src,
-                        (int)len);
-    }
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)src,
+                    (int)len);
     return out;
 }
 
@@ -264,8 +264,8 @@ lva_b64_member(json_object *status, const char *key, char **buf,
 
     *len = 0;
     if (!json_object_object_get_ex(status, key, &v)) {
-        *buf = strdup("");
-        goto check;
+        *buf = xstrdup("");
+        return 0;
     }
     text = json_object_get_string(v);
     tlen = text ? strlen(text) : 0;
@@ -274,10 +274,7 @@ lva_b64_member(json_object *status, const char *key, char **buf,
         error_setg(errp, ERR_PROTOCOL, "guest-exec-status: bad %s", key);
         return -1;
     }
-    *buf = malloc(tlen / 4 * 3 + 1);
-    if (*buf == NULL) {
-        goto check;
-    }
+    *buf = xmalloc(tlen / 4 * 3 + 1);
     n = EVP_DecodeBlock((unsigned char *)*buf, (const unsigned char *)text,
                         (int)tlen);
     if (n < 0) {
@@ -293,11 +290,6 @@ lva_b64_member(json_object *status, const char *key, char **buf,
     }
     *len = (size_t)n - pad;
     (*buf)[*len] = '\0';
-check:
-    if (*buf == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
@@ -316,32 +308,24 @@ lva_exec(struct agent *ag, const char *path, const char *const *argv,
          struct error **errp)
 {
     int64_t deadline = sock_deadline(timeout_ms);
-    json_object *req = json_object_new_object();
-    json_object *args = json_object_new_object();
-    json_object *arr = json_object_new_array();
+    json_object *req = xjson_object();
+    json_object *args = xjson_object();
+    json_object *arr = xjson_array();
     json_object *r = NULL, *v;
     int64_t pid;
     int wait_ms = 10, rc = -1;
     size_t i;
 
     memset(res, 0, sizeof(*res));
-    if (req == NULL || args == NULL || arr == NULL) {
-        json_object_put(args);
-        json_object_put(arr);
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
-    json_object_object_add(req, "execute",
-                           json_object_new_string("guest-exec"));
-    json_object_object_add(req, "arguments", args);
-    json_object_object_add(args, "path", json_object_new_string(path));
+    xjson_add(req, "execute", xjson_string("guest-exec"));
+    xjson_add(req, "arguments", args);
+    xjson_add(args, "path", xjson_string(path));
     /* ARGV is what follows the program's name (agent.h). */
     for (i = 0; argv && argv[i]; i++) {
-        json_object_array_add(arr, json_object_new_string(argv[i]));
+        xjson_append(arr, xjson_string(argv[i]));
     }
-    json_object_object_add(args, "arg", arr);
-    json_object_object_add(args, "capture-output",
-                           json_object_new_boolean(true));
+    xjson_add(args, "arg", arr);
+    xjson_add(args, "capture-output", xjson_bool(true));
     if (input) {
         size_t len = strlen(input);
         char *b64;
@@ -352,12 +336,7 @@ lva_exec(struct agent *ag, const char *path, const char *const *argv,
             goto out;
         }
         b64 = lva_b64_encode(input, len);
-        if (b64 == NULL) {
-            error_setg(errp, ERR_IO, "out of memory");
-            goto out;
-        }
-        json_object_object_add(args, "input-data",
-                               json_object_new_string(b64));
+        xjson_add(args, "input-data", xjson_string(b64));
         free(b64);
     }
     r = lva_command(ag,
@@ -451,20 +430,12 @@ lva_close(struct agent *ag)
 
 /* A new agent for domain ID named NAME on URI, with no connection yet. */
 static struct lv_agent *
-lva_new(const char *uri, const char *id, const char *name,
-        struct error **errp)
+lva_new(const char *uri, const char *id, const char *name)
 {
-    struct lv_agent *a = calloc(1, sizeof(*a));
+    struct lv_agent *a = xcalloc(1, sizeof(*a));
 
-    if (a == NULL || (a->lv.uri = strdup(uri)) == NULL ||
-        (a->name = strdup(name)) == NULL) {
-        if (a) {
-            free(a->lv.uri);
-        }
-        free(a);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    a->lv.uri = xstrdup(uri);
+    a->name = xstrdup(name);
     a->base.ops = &lva_ops;
     snprintf(a->id, sizeof(a->id), "%s", id);
     a->lv.reconnect_ms = HV_LIBVIRT_RECONNECT_MS;
@@ -481,13 +452,10 @@ static struct agent *
 lva_reopen_in_child(const struct agent *ag, struct error **errp)
 {
     const struct lv_agent *parent = (const struct lv_agent *)ag;
-    struct lv_agent *a = lva_new(parent->lv.uri, parent->id, parent->name,
-                                 errp);
+    struct lv_agent *a = lva_new(parent->lv.uri, parent->id, parent->name);
     struct error *err = NULL;
 
-    if (a == NULL) {
-        return NULL;
-    }
+    (void)errp;
     if (lva_dom(a, &err) == NULL) {
         log_debug("libvirt", "agent of %s in the child: %s", a->name,
                   error_msg(err));
@@ -529,10 +497,7 @@ lv_agent_open(struct lv *lv, const struct hv_domain *d, int timeout_ms,
         goto fail;
     }
     lv_xdom_clear(&x);
-    a = lva_new(lv->uri, d->id, virDomainGetName(dom), errp);
-    if (a == NULL) {
-        goto fail;
-    }
+    a = lva_new(lv->uri, d->id, virDomainGetName(dom));
     /* Share the driver's connection; the agent replaces its reference by
      * a connection of its own if that one dies.
      */

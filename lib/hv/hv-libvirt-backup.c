@@ -50,6 +50,7 @@
 #include "run.h"
 #include "sock.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define LVB_RUN_DIR "/run/vmsnap"   /* sockets whose path is too long */
 #define LVB_JOB_END_MS 30000        /* libvirt ending a job */
@@ -128,17 +129,14 @@ lvb_sock_path(const char *dir, const char *tag, struct error **errp)
 {
     struct sockaddr_un sa;
     CLEANUP_FREE char *name = util_strdup_printf("backup-%s.sock", tag);
-    char *path = name ? util_path_join(dir, name) : NULL;
+    char *path = util_path_join(dir, name);
 
-    if (path && strlen(path) >= sizeof(sa.sun_path)) {
+    if (strlen(path) >= sizeof(sa.sun_path)) {
         free(path);
         if (util_mkdir_p(LVB_RUN_DIR, 0700, errp) < 0) {
             return NULL;
         }
         path = util_path_join(LVB_RUN_DIR, name);
-    }
-    if (path == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
     }
     return path;
 }
@@ -293,11 +291,11 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
     if (ok) {
         buf = xmlBufferCreate();
         ok = buf && xmlNodeDump(buf, doc, root, 0, 0) >= 0 &&
-             (b->xml = strdup((const char *)xmlBufferContent(buf)));
+             (b->xml = xstrdup((const char *)xmlBufferContent(buf)));
         if (ok && cp) {
             xmlBufferEmpty(buf);
             ok = xmlNodeDump(buf, doc, cp, 0, 0) >= 0 &&
-                 (b->cp_xml = strdup((const char *)xmlBufferContent(buf)));
+                 (b->cp_xml = xstrdup((const char *)xmlBufferContent(buf)));
         }
     }
     xmlBufferFree(buf);
@@ -389,15 +387,11 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     if (lvb_check_spec(spec, &checkpoint, &since, errp) < 0) {
         return -1;
     }
-    b = calloc(1, sizeof(*b));
-    if (b == NULL ||
-        (b->disks = calloc(spec->ndisks, sizeof(*b->disks))) == NULL ||
-        (b->tag = strdup(spec->tag)) == NULL ||
-        (checkpoint && (b->checkpoint = strdup(checkpoint)) == NULL) ||
-        (since && (b->since = strdup(since)) == NULL)) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto fail;
-    }
+    b = xcalloc(1, sizeof(*b));
+    b->disks = xcalloc(spec->ndisks, sizeof(*b->disks));
+    b->tag = xstrdup(spec->tag);
+    b->checkpoint = checkpoint ? xstrdup(checkpoint) : NULL;
+    b->since = since ? xstrdup(since) : NULL;
     b->base.hv = hv;
     b->lv = lv;
     b->rate_limit = spec->rate_limit;
@@ -407,12 +401,8 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     if (lvb_dom(b, 0, errp) == NULL) {
         goto fail;
     }
-    b->name = strdup(virDomainGetName(b->dom));
+    b->name = xstrdup(virDomainGetName(b->dom));
     active = virDomainIsActive(b->dom);
-    if (b->name == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto fail;
-    }
     if (active != 1) {
         if (active < 0) {
             lv_fail(lv, errp, "cannot read domain %s", b->name);
@@ -489,18 +479,14 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
         bk->size = (int64_t)info.capacity;
         file = util_strdup_printf("backup-%s-%s.scratch.qcow2", spec->tag,
                                   bk->dev);
-        bk->scratch = file ? util_path_join(d->state_dir, file) : NULL;
-        bk->target = strdup(bd->target ? bd->target : "");
+        bk->scratch = util_path_join(d->state_dir, file);
+        bk->target = xstrdup(bd->target ? bd->target : "");
         if (bd->copy) {
             bk->copy = bd->copy;
         } else {
             bk->own.kind = DISKCOPY_QCOW2;
             bk->own.path = bk->target;
             bk->copy = &bk->own;
-        }
-        if (bk->scratch == NULL || bk->target == NULL) {
-            error_setg(errp, ERR_IO, "out of memory");
-            goto fail;
         }
         /* Everything slow happens here, before any freeze: the file
          * libvirt opens in fix.  The copy path makes the target in wait.
@@ -608,7 +594,7 @@ lvb_job_socket(struct lv *lv, virDomainPtr dom, struct error **errp)
     if (xml == NULL) {
         if (lv_last_code() == VIR_ERR_NO_DOMAIN_BACKUP ||
             lv_last_code() == VIR_ERR_OPERATION_INVALID) {
-            return strdup("");
+            return xstrdup("");
         }
         lv_fail(lv, errp, "cannot read the backup job of %s",
                 virDomainGetName(dom));
@@ -624,13 +610,13 @@ lvb_job_socket(struct lv *lv, virDomainPtr dom, struct error **errp)
             strcmp((const char *)c->name, "server") == 0) {
             xmlChar *s = xmlGetProp(c, (const xmlChar *)"socket");
 
-            sock = strdup(s ? (const char *)s : "");
+            sock = xstrdup(s ? (const char *)s : "");
             xmlFree(s);
         }
     }
     xmlFreeDoc(doc);
     /* A push backup (someone else's) has no server. */
-    return sock ? sock : strdup("");
+    return sock ? sock : xstrdup("");
 }
 
 /* Log how much scratch space the job of DOM used: what the guest wrote
@@ -903,7 +889,8 @@ lvb_reap_files(const char *dir, const char *tag)
     DIR *dh;
     struct dirent *e;
 
-    if (prefix == NULL || sockname == NULL || (dh = opendir(dir)) == NULL) {
+    dh = opendir(dir);
+    if (dh == NULL) {
         return;
     }
     while ((e = readdir(dh)) != NULL) {
@@ -945,16 +932,16 @@ lvb_end_leftover(struct lv *lv, virDomainPtr dom, const char *state_dir,
     if (base == NULL) {
         return 0;
     }
-    dir = strndup(sock, (size_t)(base - sock));
+    dir = xstrndup(sock, (size_t)(base - sock));
     base++;
     n = strlen(base);
-    if (dir == NULL || strncmp(base, "backup-", 7) != 0 || n <= 12 ||
+    if (strncmp(base, "backup-", 7) != 0 || n <= 12 ||
         strcmp(base + n - 5, ".sock") != 0 ||
         (strcmp(dir, state_dir) != 0 && strcmp(dir, LVB_RUN_DIR) != 0)) {
         return 0;
     }
-    tag = strndup(base + 7, n - 12);
-    if (tag == NULL || !lvb_tag_ok(tag)) {
+    tag = xstrndup(base + 7, n - 12);
+    if (!lvb_tag_ok(tag)) {
         return 0;
     }
     r = lvb_end_job(lv, dom, sock, errp);

@@ -17,6 +17,7 @@
 #include "hv-libvirt-priv.h"
 #include "hv-libvirt.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define LV_AGENT_CHANNEL "org.qemu.guest_agent.0"
 
@@ -40,7 +41,7 @@ lv_attr(xmlNodePtr node, const char *name)
     if (v == NULL) {
         return NULL;
     }
-    s = strdup((const char *)v);
+    s = xstrdup((const char *)v);
     xmlFree(v);
     return s;
 }
@@ -110,7 +111,7 @@ lv_xdom_clear(struct lv_xdom *x)
 
 /* Read one <disk> into *D.  Returns 1 when it is a disk the driver
  * handles (device 'disk', a file or a block device with a source), 0 when
- * it is not, -1 when memory ran out.
+ * it is not.
  */
 static int
 lv_parse_disk(xmlNodePtr node, struct lv_xdisk *d)
@@ -143,12 +144,12 @@ lv_parse_disk(xmlNodePtr node, struct lv_xdisk *d)
     }
     d->format = drv ? lv_attr(drv, "type") : NULL;
     if (d->format == NULL) {
-        d->format = strdup("");
+        d->format = xstrdup("");
     }
     if (serial) {
         xmlChar *s = xmlNodeGetContent(serial);
 
-        d->serial = s ? strdup((const char *)s) : NULL;
+        d->serial = s ? xstrdup((const char *)s) : NULL;
         xmlFree(s);
     }
     d->readonly = lv_child(node, "readonly") != NULL;
@@ -161,15 +162,11 @@ lv_parse_disk(xmlNodePtr node, struct lv_xdisk *d)
         }
         free(order);
     }
-    if (d->format == NULL) {
-        lv_xdisk_clear(d);
-        return -1;
-    }
     return 1;
 }
 
 /* Read vmsnap's <instance> element of <metadata> into X. */
-static int
+static void
 lv_parse_meta(xmlNodePtr inst, struct lv_xdom *x)
 {
     xmlNodePtr c;
@@ -183,24 +180,19 @@ lv_parse_meta(xmlNodePtr inst, struct lv_xdom *x)
             strcmp((const char *)c->name, "property") != 0) {
             continue;
         }
-        p = realloc(x->props, (x->nprops + 1) * sizeof(*p));
-        if (p == NULL) {
-            return -1;
-        }
+        p = xreallocarray(x->props, x->nprops + 1, sizeof(*p));
         x->props = p;
         p = &x->props[x->nprops];
         p->name = lv_attr(c, "name");
         v = xmlNodeGetContent(c);
-        p->value = strdup(v ? (const char *)v : "");
+        p->value = xstrdup(v ? (const char *)v : "");
         xmlFree(v);
-        if (p->name == NULL || p->value == NULL) {
-            free(p->name);
+        if (p->name == NULL) {
             free(p->value);
             continue;
         }
         x->nprops++;
     }
-    return 0;
 }
 
 int
@@ -230,31 +222,17 @@ lv_xdom_parse(const char *text, struct lv_xdom *x, struct error **errp)
             xmlNodePtr t = lv_child(c, "target");
             char *dev = t ? lv_attr(t, "dev") : NULL;
             char **more;
-            int r;
 
             if (dev) {
-                more = realloc(x->targets,
-                               (x->ntargets + 1) * sizeof(*more));
-                if (more == NULL) {
-                    free(dev);
-                    goto oom;
-                }
+                more = xreallocarray(x->targets, x->ntargets + 1,
+                                     sizeof(*more));
                 x->targets = more;
                 x->targets[x->ntargets++] = dev;
             }
-            r = lv_parse_disk(c, &d);
-
-            if (r < 0) {
-                goto oom;
-            }
-            if (r == 0) {
+            if (!lv_parse_disk(c, &d)) {
                 continue;
             }
-            grown = realloc(x->disks, (x->ndisks + 1) * sizeof(*grown));
-            if (grown == NULL) {
-                lv_xdisk_clear(&d);
-                goto oom;
-            }
+            grown = xreallocarray(x->disks, x->ndisks + 1, sizeof(*grown));
             x->disks = grown;
             x->disks[x->ndisks++] = d;
         } else if (lv_named(c, "channel")) {
@@ -271,9 +249,7 @@ lv_xdom_parse(const char *text, struct lv_xdom *x, struct error **errp)
         if (c->type == XML_ELEMENT_NODE && c->ns && c->ns->href &&
             strcmp((const char *)c->ns->href, HV_LIBVIRT_NS) == 0 &&
             strcmp((const char *)c->name, "instance") == 0) {
-            if (lv_parse_meta(c, x) < 0) {
-                goto oom;
-            }
+            lv_parse_meta(c, x);
         }
     }
     xmlFreeDoc(doc);
@@ -293,11 +269,6 @@ lv_xdom_parse(const char *text, struct lv_xdom *x, struct error **errp)
         x->disks[0] = r;
     }
     return 0;
-oom:
-    xmlFreeDoc(doc);
-    lv_xdom_clear(x);
-    error_setg(errp, ERR_IO, "out of memory");
-    return -1;
 }
 
 /* PATH with symlinks resolved (caller frees), or a copy when it cannot
@@ -308,7 +279,7 @@ lv_real(const char *path)
 {
     char *r = realpath(path, NULL);
 
-    return r ? r : strdup(path);
+    return r ? r : xstrdup(path);
 }
 
 const struct lv_xdisk *
@@ -409,7 +380,7 @@ lv_dump_fmt(xmlDocPtr doc, xmlNodePtr node, int format)
     char *s = NULL;
 
     if (buf && xmlNodeDump(buf, doc, node, 0, format) >= 0) {
-        s = strdup((const char *)xmlBufferContent(buf));
+        s = xstrdup((const char *)xmlBufferContent(buf));
     }
     xmlBufferFree(buf);
     return s;
@@ -516,7 +487,7 @@ lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
     kvm = strcmp(d->accel, "kvm") == 0;
     console = util_path_join(d->state_dir, "console.log");
     dom = xmlNewNode(NULL, (const xmlChar *)"domain");
-    if (doc == NULL || dom == NULL || console == NULL) {
+    if (doc == NULL || dom == NULL) {
         xmlFreeNode(dom);
         error_setg(errp, ERR_IO, "out of memory");
         goto out;

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "sock.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define LV_DEFAULT_URI "qemu:///system"
 #define LV_POLL_MS 200          /* state polling while waiting */
@@ -412,16 +413,12 @@ static int
 lv_open(struct hv *hv, const struct config *cfg, void **priv,
         struct error **errp)
 {
-    struct lv *lv = calloc(1, sizeof(*lv));
+    struct lv *lv = xcalloc(1, sizeof(*lv));
     const char *uri = cfg && cfg->libvirt_uri && cfg->libvirt_uri[0]
                           ? cfg->libvirt_uri
                           : LV_DEFAULT_URI;
 
-    if (lv == NULL || (lv->uri = strdup(uri)) == NULL) {
-        free(lv);
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    lv->uri = xstrdup(uri);
     lv->cfg = cfg;
     lv->reconnect_ms = HV_LIBVIRT_RECONNECT_MS;
     if (lv_conn(lv, errp) == NULL) {
@@ -487,14 +484,11 @@ lv_found_fill(struct lv *lv, virDomainPtr dom, struct hv_found *f,
         return -1;
     }
     lv_state_map(state, reason, &f->state);
-    f->name = strdup(virDomainGetName(dom));
+    f->name = xstrdup(virDomainGetName(dom));
     f->cpus = info.nrVirtCpu;
     f->memory_mb = (int64_t)(info.maxMem / 1024);
     f->agent = x.agent;
-    f->disks = calloc(x.ndisks ? x.ndisks : 1, sizeof(*f->disks));
-    if (f->name == NULL || f->disks == NULL) {
-        goto oom;
-    }
+    f->disks = xcalloc(x.ndisks ? x.ndisks : 1, sizeof(*f->disks));
     for (i = 0; i < x.ndisks; i++) {
         struct hv_found_disk *fd = &f->disks[i];
         struct lv_xdisk *xd = &x.disks[i];
@@ -502,10 +496,7 @@ lv_found_fill(struct lv *lv, virDomainPtr dom, struct hv_found *f,
         /* libvirt reads a disk without a format as raw (it never probes
          * by default).
          */
-        fd->format = strdup(xd->format[0] ? xd->format : "raw");
-        if (fd->format == NULL) {
-            goto oom;
-        }
+        fd->format = xstrdup(xd->format[0] ? xd->format : "raw");
         fd->target = xd->target;
         fd->path = xd->path;
         fd->block = xd->block;
@@ -525,12 +516,6 @@ lv_found_fill(struct lv *lv, virDomainPtr dom, struct hv_found *f,
     lv_xdom_clear(&x);
     lv_xdom_clear(&conf);
     return 1;
-oom:
-    lv_xdom_clear(&x);
-    lv_xdom_clear(&conf);
-    hv_found_clear(f);
-    error_setg(errp, ERR_IO, "out of memory");
-    return -1;
 }
 
 static int
@@ -561,11 +546,7 @@ lv_list(struct hv *hv, struct hv_found **out, size_t *n, struct error **errp)
         }
         error_free(err);    /* the connection had died: once more */
     }
-    list = calloc(nd > 0 ? (size_t)nd : 1, sizeof(*list));
-    if (list == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
+    list = xcalloc(nd > 0 ? (size_t)nd : 1, sizeof(*list));
     for (i = 0; i < nd; i++) {
         int f = lv_found_fill(lv, doms[i], &list[got], errp);
 
@@ -1171,11 +1152,7 @@ lv_set_prop(struct hv *hv, const struct hv_domain *d, const char *name,
                      errp) < 0) {
         goto out;
     }
-    props = calloc(x.nprops + 1, sizeof(*props));
-    if (props == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
+    props = xcalloc(x.nprops + 1, sizeof(*props));
     /* Borrowed from X: the others as they are, then ours. */
     for (i = 0; i < x.nprops; i++) {
         if (strcmp(x.props[i].name, name) != 0) {

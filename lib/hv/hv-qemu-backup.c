@@ -43,6 +43,7 @@
 #include "sock.h"
 #include "util.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 #define QEMU_RUN_DIR "/run/vmsnap"   /* sockets whose path is too long */
 #define QEMU_EXPORT_END_MS 10000     /* an export going away */
@@ -167,7 +168,7 @@ qemu_node_bitmaps(struct qmp *q, const char *node, struct error **errp)
                 json_object_is_type(bm, json_type_array)) {
                 found = json_object_get(bm);
             } else {
-                found = json_object_new_array();
+                found = xjson_array();
             }
         }
     }
@@ -199,10 +200,10 @@ static int
 qemu_bitmap_remove(struct qmp *q, const char *node, const char *name,
                    struct error **errp)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
 
-    json_object_object_add(args, "node", json_object_new_string(node));
-    json_object_object_add(args, "name", json_object_new_string(name));
+    xjson_add(args, "node", xjson_string(node));
+    xjson_add(args, "name", xjson_string(name));
     return qemu_qmp_run(q, "block-dirty-bitmap-remove", args, errp);
 }
 
@@ -288,24 +289,23 @@ qemu_backup_sock(const struct hv_domain *d, const char *tag,
 static json_object *
 qemu_scratch_file(const struct qemu_backup_disk *dk, bool brk)
 {
-    json_object *file = json_object_new_object();
+    json_object *file = xjson_object();
     json_object *dbg, *rules, *rule;
 
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename",
-                           json_object_new_string(dk->scratch));
+    xjson_add(file, "driver", xjson_string("file"));
+    xjson_add(file, "filename", xjson_string(dk->scratch));
     if (!brk) {
         return file;
     }
-    dbg = json_object_new_object();
-    rules = json_object_new_array();
-    rule = json_object_new_object();
-    json_object_object_add(rule, "event", json_object_new_string("read_aio"));
-    json_object_object_add(rule, "errno", json_object_new_int(EIO));
-    json_object_array_add(rules, rule);
-    json_object_object_add(dbg, "driver", json_object_new_string("blkdebug"));
-    json_object_object_add(dbg, "image", file);
-    json_object_object_add(dbg, "inject-error", rules);
+    dbg = xjson_object();
+    rules = xjson_array();
+    rule = xjson_object();
+    xjson_add(rule, "event", xjson_string("read_aio"));
+    xjson_add(rule, "errno", xjson_int64(EIO));
+    xjson_append(rules, rule);
+    xjson_add(dbg, "driver", xjson_string("blkdebug"));
+    xjson_add(dbg, "image", file);
+    xjson_add(dbg, "inject-error", rules);
     return dbg;
 }
 
@@ -369,15 +369,15 @@ qemu_backup_server(struct qemu_backup *qb, struct error **errp)
 
     unlink(qb->sock);
     for (tries = 0; tries < 2; tries++) {
-        json_object *args = json_object_new_object();
-        json_object *addr = json_object_new_object();
-        json_object *data = json_object_new_object();
+        json_object *args = xjson_object();
+        json_object *addr = xjson_object();
+        json_object *data = xjson_object();
         struct error *err = NULL;
 
-        json_object_object_add(data, "path", json_object_new_string(qb->sock));
-        json_object_object_add(addr, "type", json_object_new_string("unix"));
-        json_object_object_add(addr, "data", data);
-        json_object_object_add(args, "addr", addr);
+        xjson_add(data, "path", xjson_string(qb->sock));
+        xjson_add(addr, "type", xjson_string("unix"));
+        xjson_add(addr, "data", data);
+        xjson_add(args, "addr", addr);
         if (qemu_qmp_run(qb->qmp, "nbd-server-start", args, &err) == 0) {
             qb->server_started = true;
             return 0;
@@ -478,16 +478,13 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
             goto fail;
         }
         dk->file_made = true;
-        args = json_object_new_object();
-        json_object_object_add(args, "driver",
-                               json_object_new_string("qcow2"));
-        json_object_object_add(args, "node-name",
-                               json_object_new_string(dk->node));
-        json_object_object_add(args, "file",
-                               qemu_scratch_file(dk, spec->break_disk ==
-                                                         (int)i));
-        json_object_object_add(args, "backing",
-                               json_object_new_string(dk->source));
+        args = xjson_object();
+        xjson_add(args, "driver", xjson_string("qcow2"));
+        xjson_add(args, "node-name", xjson_string(dk->node));
+        xjson_add(args, "file",
+                  qemu_scratch_file(dk, spec->break_disk ==
+                  (int)i));
+        xjson_add(args, "backing", xjson_string(dk->source));
         if (qemu_qmp_run(qb->qmp, "blockdev-add", args, errp) < 0) {
             goto fail;
         }
@@ -510,11 +507,11 @@ fail:
 static void
 qemu_action(json_object *actions, const char *type, json_object *data)
 {
-    json_object *a = json_object_new_object();
+    json_object *a = xjson_object();
 
-    json_object_object_add(a, "type", json_object_new_string(type));
-    json_object_object_add(a, "data", data);
-    json_object_array_add(actions, a);
+    xjson_add(a, "type", xjson_string(type));
+    xjson_add(a, "data", data);
+    xjson_append(actions, a);
 }
 
 /* The transaction's actions for disk DK. */
@@ -524,46 +521,38 @@ qemu_fix_actions(const struct qemu_backup_disk *dk, json_object *actions)
     json_object *data;
 
     if (dk->bitmap_new) {
-        data = json_object_new_object();
-        json_object_object_add(data, "node",
-                               json_object_new_string(dk->source));
-        json_object_object_add(data, "name",
-                               json_object_new_string(dk->bitmap_new));
-        json_object_object_add(data, "persistent",
-                               json_object_new_boolean(true));
+        data = xjson_object();
+        xjson_add(data, "node", xjson_string(dk->source));
+        xjson_add(data, "name", xjson_string(dk->bitmap_new));
+        xjson_add(data, "persistent", xjson_bool(true));
         qemu_action(actions, "block-dirty-bitmap-add", data);
     }
     if (dk->since[0]) {
-        json_object *srcs = json_object_new_array();
-        json_object *src = json_object_new_object();
+        json_object *srcs = xjson_array();
+        json_object *src = xjson_object();
 
-        data = json_object_new_object();
-        json_object_object_add(data, "node", json_object_new_string(dk->node));
-        json_object_object_add(data, "name", json_object_new_string(dk->since));
-        json_object_object_add(data, "disabled",
-                               json_object_new_boolean(true));
+        data = xjson_object();
+        xjson_add(data, "node", xjson_string(dk->node));
+        xjson_add(data, "name", xjson_string(dk->since));
+        xjson_add(data, "disabled", xjson_bool(true));
         if (dk->granularity > 0) {
-            json_object_object_add(data, "granularity",
-                                   json_object_new_int64(dk->granularity));
+            xjson_add(data, "granularity", xjson_int64(dk->granularity));
         }
         qemu_action(actions, "block-dirty-bitmap-add", data);
-        json_object_object_add(src, "node",
-                               json_object_new_string(dk->source));
-        json_object_object_add(src, "name",
-                               json_object_new_string(dk->bitmap_since));
-        json_object_array_add(srcs, src);
-        data = json_object_new_object();
-        json_object_object_add(data, "node", json_object_new_string(dk->node));
-        json_object_object_add(data, "target",
-                               json_object_new_string(dk->since));
-        json_object_object_add(data, "bitmaps", srcs);
+        xjson_add(src, "node", xjson_string(dk->source));
+        xjson_add(src, "name", xjson_string(dk->bitmap_since));
+        xjson_append(srcs, src);
+        data = xjson_object();
+        xjson_add(data, "node", xjson_string(dk->node));
+        xjson_add(data, "target", xjson_string(dk->since));
+        xjson_add(data, "bitmaps", srcs);
         qemu_action(actions, "block-dirty-bitmap-merge", data);
     }
-    data = json_object_new_object();
-    json_object_object_add(data, "job-id", json_object_new_string(dk->job));
-    json_object_object_add(data, "device", json_object_new_string(dk->source));
-    json_object_object_add(data, "target", json_object_new_string(dk->node));
-    json_object_object_add(data, "sync", json_object_new_string("none"));
+    data = xjson_object();
+    xjson_add(data, "job-id", xjson_string(dk->job));
+    xjson_add(data, "device", xjson_string(dk->source));
+    xjson_add(data, "target", xjson_string(dk->node));
+    xjson_add(data, "sync", xjson_string("none"));
     qemu_action(actions, "blockdev-backup", data);
 }
 
@@ -571,14 +560,14 @@ int
 qemu_backup_fix(struct hv_backup *b, struct error **errp)
 {
     struct qemu_backup *qb = qemu_backup_of(b);
-    json_object *args = json_object_new_object();
-    json_object *actions = json_object_new_array();
+    json_object *args = xjson_object();
+    json_object *actions = xjson_array();
     size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {
         qemu_fix_actions(&qb->disks[i], actions);
     }
-    json_object_object_add(args, "actions", actions);
+    xjson_add(args, "actions", actions);
     if (qemu_qmp_run(qb->qmp, "transaction", args, errp) < 0) {
         return -1;
     }
@@ -594,19 +583,18 @@ static int
 qemu_backup_export(struct qemu_backup *qb, struct qemu_backup_disk *dk,
                    struct error **errp)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
 
-    json_object_object_add(args, "type", json_object_new_string("nbd"));
-    json_object_object_add(args, "id", json_object_new_string(dk->export));
-    json_object_object_add(args, "node-name",
-                           json_object_new_string(dk->node));
-    json_object_object_add(args, "name", json_object_new_string(dk->export));
-    json_object_object_add(args, "writable", json_object_new_boolean(false));
+    xjson_add(args, "type", xjson_string("nbd"));
+    xjson_add(args, "id", xjson_string(dk->export));
+    xjson_add(args, "node-name", xjson_string(dk->node));
+    xjson_add(args, "name", xjson_string(dk->export));
+    xjson_add(args, "writable", xjson_bool(false));
     if (dk->since[0]) {
-        json_object *bm = json_object_new_array();
+        json_object *bm = xjson_array();
 
-        json_object_array_add(bm, json_object_new_string(dk->since));
-        json_object_object_add(args, "bitmaps", bm);
+        xjson_append(bm, xjson_string(dk->since));
+        xjson_add(args, "bitmaps", bm);
     }
     if (qemu_qmp_run(qb->qmp, "block-export-add", args, errp) < 0) {
         return -1;
@@ -719,10 +707,10 @@ qemu_match_job_end(json_object *ev, void *opaque)
 static int
 qemu_export_del(struct qmp *q, const char *id, struct error **errp)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object *ev = NULL;
 
-    json_object_object_add(args, "id", json_object_new_string(id));
+    xjson_add(args, "id", xjson_string(id));
     if (qemu_qmp_run(q, "block-export-del", args, errp) < 0) {
         return -1;
     }
@@ -738,11 +726,11 @@ qemu_export_del(struct qmp *q, const char *id, struct error **errp)
 static int
 qemu_job_cancel(struct qmp *q, const char *id, struct error **errp)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object *ev = NULL;
 
-    json_object_object_add(args, "device", json_object_new_string(id));
-    json_object_object_add(args, "force", json_object_new_boolean(true));
+    xjson_add(args, "device", xjson_string(id));
+    xjson_add(args, "force", xjson_bool(true));
     if (qemu_qmp_run(q, "block-job-cancel", args, errp) < 0) {
         return -1;
     }
@@ -757,9 +745,9 @@ qemu_job_cancel(struct qmp *q, const char *id, struct error **errp)
 static int
 qemu_node_del(struct qmp *q, const char *node, struct error **errp)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
 
-    json_object_object_add(args, "node-name", json_object_new_string(node));
+    xjson_add(args, "node-name", xjson_string(node));
     return qemu_qmp_run(q, "blockdev-del", args, errp);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hv-qemu.h"
+#include "xjson.h"
 
 #define QEMU_UNPLUG_TIMEOUT_MS 30000
 
@@ -31,21 +32,18 @@ qemu_disk_device(const struct hv_disk *disk, char dev[32])
 json_object *
 qemu_blockdev_args(const struct hv_disk *disk)
 {
-    json_object *args = json_object_new_object();
-    json_object *file = json_object_new_object();
+    json_object *args = xjson_object();
+    json_object *file = xjson_object();
     char node[32];
 
     qemu_disk_node(disk, node);
-    json_object_object_add(file, "driver", json_object_new_string("file"));
-    json_object_object_add(file, "filename",
-                           json_object_new_string(disk->path));
-    json_object_object_add(args, "driver",
-                           json_object_new_string(disk->format));
-    json_object_object_add(args, "node-name", json_object_new_string(node));
-    json_object_object_add(args, "file", file);
+    xjson_add(file, "driver", xjson_string("file"));
+    xjson_add(file, "filename", xjson_string(disk->path));
+    xjson_add(args, "driver", xjson_string(disk->format));
+    xjson_add(args, "node-name", xjson_string(node));
+    xjson_add(args, "file", file);
     if (disk->readonly) {
-        json_object_object_add(args, "read-only",
-                               json_object_new_boolean(true));
+        xjson_add(args, "read-only", xjson_bool(true));
     }
     return args;
 }
@@ -53,26 +51,25 @@ qemu_blockdev_args(const struct hv_disk *disk)
 json_object *
 qemu_device_args(const struct hv_disk *disk)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     char node[32], dev[32], bus[16];
 
     qemu_disk_node(disk, node);
     qemu_disk_device(disk, dev);
-    json_object_object_add(args, "driver",
-                           json_object_new_string("virtio-blk-pci"));
-    json_object_object_add(args, "drive", json_object_new_string(node));
-    json_object_object_add(args, "id", json_object_new_string(dev));
+    xjson_add(args, "driver", xjson_string("virtio-blk-pci"));
+    xjson_add(args, "drive", xjson_string(node));
+    xjson_add(args, "id", xjson_string(dev));
     if (disk->index > 0) {
         /* Root port rpN is reserved for the volume of index N. */
         snprintf(bus, sizeof(bus), "rp%d", disk->index);
-        json_object_object_add(args, "bus", json_object_new_string(bus));
+        xjson_add(args, "bus", xjson_string(bus));
     }
     if (disk->serial) {
         /* virtio-blk serials hold 20 bytes; the guest reads them in
          * /sys/block/vdX/serial.
          */
-        json_object_object_add(args, "serial",
-                               json_object_new_string_len(
+        xjson_add(args, "serial",
+                               xjson_string_len(
                                    disk->serial,
                                    strlen(disk->serial) > 20
                                        ? 20
@@ -104,11 +101,10 @@ qemu_disk_attach(struct hv *hv, const struct hv_domain *d,
             0) {
             r = 0;
         } else {
-            json_object *args = json_object_new_object();
+            json_object *args = xjson_object();
 
             qemu_disk_node(disk, node);
-            json_object_object_add(args, "node-name",
-                                   json_object_new_string(node));
+            xjson_add(args, "node-name", xjson_string(node));
             qemu_qmp_run(q, "blockdev-del", args, NULL);
         }
     }
@@ -134,7 +130,7 @@ int
 qemu_disk_detach(struct hv *hv, const struct hv_domain *d,
                  const struct hv_disk *disk, struct error **errp)
 {
-    json_object *args = json_object_new_object();
+    json_object *args = xjson_object();
     json_object *ev = NULL;
     struct error *err = NULL;
     struct qmp *q;
@@ -148,7 +144,7 @@ qemu_disk_detach(struct hv *hv, const struct hv_domain *d,
     }
     qemu_disk_node(disk, node);
     qemu_disk_device(disk, dev);
-    json_object_object_add(args, "id", json_object_new_string(dev));
+    xjson_add(args, "id", xjson_string(dev));
     if (qemu_qmp_run(q, "device_del", args, &err) < 0) {
         /* Gone already: an earlier unplug timed out, and the guest let go
          * of the device since.  Go on with the node.
@@ -166,8 +162,8 @@ qemu_disk_detach(struct hv *hv, const struct hv_domain *d,
         goto out;
     }
     json_object_put(ev);
-    args = json_object_new_object();
-    json_object_object_add(args, "node-name", json_object_new_string(node));
+    args = xjson_object();
+    xjson_add(args, "node-name", xjson_string(node));
     r = qemu_qmp_run(q, "blockdev-del", args, errp);
 out:
     qmp_close(q);

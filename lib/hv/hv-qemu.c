@@ -122,13 +122,8 @@ qemu_arg(struct qemu_argv *a, const char *fmt, ...)
     char *s;
 
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0) {
-        s = NULL;
-    }
+    s = xvasprintf(fmt, ap);
     va_end(ap);
-    if (s == NULL) {
-        s = xstrdup("");        /* cannot happen but for OOM: abort there */
-    }
     a->v = xreallocarray(a->v, a->n + 2, sizeof(*a->v));
     a->v[a->n++] = s;
     a->v[a->n] = NULL;

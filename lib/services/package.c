@@ -24,6 +24,7 @@
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* Memory of a package whose image records neither vmsnap_memory_mb nor
  * min_ram (the default of server create).
@@ -258,11 +259,10 @@ package_export_request(struct svc *svc, const struct caller *who,
         image_free(img);
         return -1;
     }
-    req = json_object_new_object();
-    json_object_object_add(req, "image", json_object_new_string(img->id));
-    json_object_object_add(req, "path", json_object_new_string(path));
-    json_object_object_add(req, "disk_format",
-                           json_object_new_string(disk_format));
+    req = xjson_object();
+    xjson_add(req, "image", xjson_string(img->id));
+    xjson_add(req, "path", xjson_string(path));
+    xjson_add(req, "disk_format", xjson_string(disk_format));
     r = task_create(svc, who, package_export_task_kind.name, "image",
                     img->id, NULL, req, out, errp);
     image_free(img);
@@ -1068,11 +1068,11 @@ package_import_request(struct svc *svc, const struct caller *who,
      * start, so that a worker that dies is traced to what it made.
      */
     util_uuid_new(id);
-    req = json_object_new_object();
-    json_object_object_add(req, "path", json_object_new_string(abs));
-    json_object_object_add(req, "image", json_object_new_string(id));
+    req = xjson_object();
+    xjson_add(req, "path", xjson_string(abs));
+    xjson_add(req, "image", xjson_string(id));
     if (name) {
-        json_object_object_add(req, "name", json_object_new_string(name));
+        xjson_add(req, "name", xjson_string(name));
     }
     return task_create(svc, who, package_import_task_kind.name, "image", id,
                        id, req, out, errp);
@@ -1090,10 +1090,10 @@ package_import_into_request(struct svc *svc, const struct caller *who,
                    "and the absolute path of the package");
         return -1;
     }
-    req = json_object_new_object();
-    json_object_object_add(req, "path", json_object_new_string(path));
-    json_object_object_add(req, "image", json_object_new_string(image_id));
-    json_object_object_add(req, "into", json_object_new_boolean(true));
+    req = xjson_object();
+    xjson_add(req, "path", xjson_string(path));
+    xjson_add(req, "image", xjson_string(image_id));
+    xjson_add(req, "into", xjson_bool(true));
     return task_create(svc, who, package_import_task_kind.name, "image",
                        image_id, image_id, req, out, errp);
 }

@@ -189,22 +189,13 @@ servers_follow(struct svc *svc, const struct instance *inst,
     }
     if (strcmp(inst->name, f->name) != 0 || inst->cpus != cpus ||
         inst->memory_mb != mem) {
-        struct instance *now = NULL;
-
-        /* A record read just now, so that only these fields change. */
-        if (catalog_instance_get(cat, inst->id, &now, &err) == 0) {
-            free(now->name);
-            now->name = xstrdup(f->name);
-            now->cpus = cpus;
-            now->memory_mb = mem;
-            catalog_instance_update(cat, now, &err);
-        }
-        if (err) {
+        /* Only these fields change: an edit made meanwhile stays. */
+        if (catalog_instance_set_shape(cat, inst->id, f->name, cpus, mem,
+                                       &err) < 0) {
             log_warnx("server %s follows domain %s: %s", inst->name,
                       f->name, error_msg(err));
             error_free(err);
         }
-        instance_free(now);
     }
 }
 

@@ -19,6 +19,7 @@
 #include "util.h"
 #include "volumes.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 #define THAW_TIMEOUT_MS 10000
 #define AGENT_CONNECT_MS 5000
@@ -265,26 +266,19 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         goto fail;
     }
     inserted = true;
-    req = json_object_new_object();
-    json_object_object_add(req, "server", json_object_new_string(inst->id));
-    json_object_object_add(req, "image", json_object_new_string(img->id));
-    json_object_object_add(req, "all_volumes",
-                           json_object_new_boolean(opts->all_volumes));
-    json_object_object_add(req, "freeze_timeout_ms",
-                           json_object_new_int(opts->freeze_timeout_ms));
+    req = xjson_object();
+    xjson_add(req, "server", xjson_string(inst->id));
+    xjson_add(req, "image", xjson_string(img->id));
+    xjson_add(req, "all_volumes", xjson_bool(opts->all_volumes));
+    xjson_add(req, "freeze_timeout_ms", xjson_int64(opts->freeze_timeout_ms));
     if (opts->incremental) {
-        json_object_object_add(req, "incremental",
-                               json_object_new_boolean(true));
+        xjson_add(req, "incremental", xjson_bool(true));
     }
-    json_object_object_add(req, "delete_failed",
-                           json_object_new_boolean(opts->delete_failed));
-    json_object_object_add(req, "request_id",
-                           json_object_new_string(action));
+    xjson_add(req, "delete_failed", xjson_bool(opts->delete_failed));
+    xjson_add(req, "request_id", xjson_string(action));
     if (opts->backup_type) {
-        json_object_object_add(req, "backup_type",
-                               json_object_new_string(opts->backup_type));
-        json_object_object_add(req, "rotation",
-                               json_object_new_int(opts->rotation));
+        xjson_add(req, "backup_type", xjson_string(opts->backup_type));
+        xjson_add(req, "rotation", xjson_int64(opts->rotation));
     }
     if (task_create(svc, who, kind->name, "server", inst->id, img->id, req,
                     taskp, &err) < 0 ||

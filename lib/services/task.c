@@ -127,13 +127,8 @@ task_warn(struct task_run *t, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        msg = NULL;
-    }
+    msg = xvasprintf(fmt, ap);
     va_end(ap);
-    if (msg == NULL) {
-        return;
-    }
     log_warnx("%s", msg);
     catalog_task_add_warning(svc_catalog(t->svc), t->task->id, msg, NULL);
 }

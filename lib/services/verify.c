@@ -29,6 +29,7 @@
 #include "verify.h"
 #include "volumes.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* A tmp/ entry younger than this may be one its maker has not locked
  * yet (datadir_reap_tmp's grace).
@@ -984,41 +985,34 @@ verify_unrepaired(const struct verify_report *r)
 json_object *
 verify_report_json(const struct verify_report *r)
 {
-    json_object *o = json_object_new_object();
-    json_object *list = json_object_new_array();
-    json_object *checked = json_object_new_object();
+    json_object *o = xjson_object();
+    json_object *list = xjson_array();
+    json_object *checked = xjson_object();
     size_t i;
 
     for (i = 0; i < r->n; i++) {
         const struct verify_finding *f = &r->findings[i];
-        json_object *e = json_object_new_object();
+        json_object *e = xjson_object();
 
-        json_object_object_add(e, "check", json_object_new_string(f->check));
-        json_object_object_add(e, "object",
-                               json_object_new_string(f->object));
-        json_object_object_add(e, "problem",
-                               json_object_new_string(f->problem));
-        json_object_object_add(e, "repairable",
-                               json_object_new_boolean(f->repairable));
-        json_object_object_add(e, "repaired",
-                               json_object_new_boolean(f->repaired));
-        json_object_array_add(list, e);
+        xjson_add(e, "check", xjson_string(f->check));
+        xjson_add(e, "object", xjson_string(f->object));
+        xjson_add(e, "problem", xjson_string(f->problem));
+        xjson_add(e, "repairable", xjson_bool(f->repairable));
+        xjson_add(e, "repaired", xjson_bool(f->repaired));
+        xjson_append(list, e);
     }
-    json_object_object_add(checked, "images",
-                           json_object_new_int64((int64_t)r->images));
-    json_object_object_add(checked, "volumes",
-                           json_object_new_int64((int64_t)r->volumes));
-    json_object_object_add(
+    xjson_add(checked, "images", xjson_int64((int64_t)r->images));
+    xjson_add(checked, "volumes", xjson_int64((int64_t)r->volumes));
+    xjson_add(
         checked, "volume_snapshots",
-        json_object_new_int64((int64_t)r->volume_snapshots));
-    json_object_object_add(checked, "servers",
-                           json_object_new_int64((int64_t)r->servers));
-    json_object_object_add(o, "findings", list);
-    json_object_object_add(o, "checked", checked);
-    json_object_object_add(
+        xjson_int64((int64_t)r->volume_snapshots));
+    xjson_add(checked, "servers", xjson_int64((int64_t)r->servers));
+    xjson_add(o, "findings", list);
+    xjson_add(o, "checked", checked);
+    xjson_add(
         o, "guests_unreachable",
-        json_object_new_int64((int64_t)r->guests_unreachable));
-    json_object_object_add(o, "repair", json_object_new_boolean(r->repaired));
+        xjson_int64((int64_t)r->guests_unreachable));
+    xjson_add(o, "repair", xjson_bool(r->repaired));
     return o;
 }
 

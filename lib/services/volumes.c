@@ -16,6 +16,7 @@
 #include "svc.h"
 #include "volumes.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 void
 volumes_hv_disk(struct svc *svc, struct volume *vol, struct hv_disk *disk)
@@ -632,9 +633,9 @@ volumes_snapshot_request(struct svc *svc, const struct caller *who,
     if (catalog_volume_snapshot_insert(cat, vs, errp) < 0) {
         goto out;
     }
-    req = json_object_new_object();
-    json_object_object_add(req, "volume", json_object_new_string(vol->id));
-    json_object_object_add(req, "snapshot", json_object_new_string(vs->id));
+    req = xjson_object();
+    xjson_add(req, "volume", xjson_string(vol->id));
+    xjson_add(req, "snapshot", xjson_string(vs->id));
     if (task_create(svc, who, volumes_snapshot_task_kind.name,
                     "volume_snapshot", vs->id, NULL, req, task, errp) < 0) {
         catalog_volume_snapshot_delete(cat, vs->id, NULL);

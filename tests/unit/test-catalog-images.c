@@ -393,26 +393,39 @@ test_image_changes(struct catalog *cat)
            err_is(&err, ERR_NOT_FOUND, NULL),
        "status of a missing image is not found");
 
-    /* Whole-record update replaces the property set. */
-    free(img->name);
-    img->name = tc_strdup("chg2");
-    free(img->status);
-    img->status = tc_strdup("active");
-    img->size = 4096;
-    img->virtual_size = 8192;
-    img->created_at = tc_strdup("2000-01-01T00:00:00.000000Z");
-    catalog_props_free(img->props, img->nprops);
-    img->props = NULL;
-    img->nprops = 0;
-    image_prop_set(img, "only", "this", NULL);
-    ok(catalog_image_update(cat, img, &err) == 0 && no_err(&err),
-       "update image");
+    /* The targeted writes: the data facts, then one patch that renames
+     * and replaces the property set.
+     */
+    {
+        struct image_data d = { .size = 4096, .virtual_size = 8192 };
+        struct image_patch p = IMAGE_PATCH_INIT;
+        struct prop only = { (char *)"only", (char *)"this" };
+        const char *unset[8];
+        size_t i;
+
+        got = tc_image(cat, img->id);
+        for (i = 0; got != NULL && i < got->nprops && i < 8; i++) {
+            unset[i] = got->props[i].key;
+        }
+        p.name = "chg2";
+        p.set = &only;
+        p.nset = 1;
+        p.unset = unset;
+        p.nunset = i;
+        ok(got != NULL &&
+               catalog_image_set_data(cat, img->id, &d, &err) == 0 &&
+               catalog_image_patch(cat, img->id, &p, &err) == 0 &&
+               no_err(&err),
+           "set the data and patch the image");
+        image_free(got);
+        got = NULL;
+    }
     ok(catalog_image_get(cat, img->id, &got, &err) == 0 && no_err(&err) &&
            streq(got->name, "chg2") && got->size == 4096 &&
            got->virtual_size == 8192 && got->nprops == 1 &&
            streq(image_prop(got, "only"), "this") &&
            streq(got->created_at, created),
-       "update replaced fields and properties, kept created_at");
+       "they replaced fields and properties, kept created_at");
     image_free(got);
     got = NULL;
 
@@ -427,10 +440,14 @@ test_image_changes(struct catalog *cat)
     ok(catalog_image_delete(cat, img->id, &err) == -1 &&
            err_is(&err, ERR_NOT_FOUND, NULL),
        "second delete is not found");
-    util_uuid_new(img->id);
-    ok(catalog_image_update(cat, img, &err) == -1 &&
-           err_is(&err, ERR_NOT_FOUND, NULL),
-       "update of a missing image is not found");
+    {
+        struct image_patch p = IMAGE_PATCH_INIT;
+
+        p.name = "gone";
+        ok(catalog_image_patch(cat, img->id, &p, &err) == -1 &&
+               err_is(&err, ERR_NOT_FOUND, NULL),
+           "a patch of a missing image is not found");
+    }
     image_free(img);
 }
 
@@ -822,7 +839,7 @@ test_lost_update(struct catalog *cat)
 {
     struct error *err = NULL;
     struct image *img = new_image("big", "queued");
-    struct image *maker = NULL, *got = NULL;
+    struct image *got = NULL;
     struct catalog *user = catalog_open(db_path, &err);
     struct image_patch p = IMAGE_PATCH_INIT;
     struct prop foo = { (char *)"foo", (char *)"bar" };
@@ -838,7 +855,6 @@ test_lost_update(struct catalog *cat)
         image_free(img);
         return;
     }
-    maker = tc_image(cat, img->id);
     p.set = &foo;
     p.nset = 1;
     p.name = "renamed";
@@ -856,20 +872,6 @@ test_lost_update(struct catalog *cat)
            streq(got->name, "renamed"),
        "the property and the name set meanwhile are kept");
     image_free(got);
-
-    /* What the deprecated whole-record write does with the stale copy. */
-    if (maker != NULL) {
-        free(maker->status);
-        maker->status = tc_strdup("active");
-    }
-    ok(maker != NULL && catalog_image_update(cat, maker, &err) == 0 &&
-           no_err(&err),
-       "a whole-record update from the stale copy");
-    got = tc_image(user, img->id);
-    ok(got != NULL && image_prop(got, "foo") == NULL,
-       "loses them: why catalog_image_update is deprecated");
-    image_free(got);
-    image_free(maker);
     catalog_close(user);
     catalog_image_delete(cat, img->id, NULL);
     image_free(img);
@@ -1179,14 +1181,13 @@ test_image_bdm(struct catalog *cat)
            catalog_volume_snapshot_delete(cat, s1->id, &err) == 0 &&
            no_err(&err),
        "the snapshot the mapping no longer names can go");
-    got = tc_image(cat, img->id);
-    if (got != NULL) {
-        free(got->name);
-        got->name = tc_strdup("still");
-        ok(catalog_image_update(cat, got, &err) == 0 && no_err(&err),
-           "a whole-record update of the image read back");
+    {
+        struct image_patch p = IMAGE_PATCH_INIT;
+
+        p.name = "still";
+        ok(catalog_image_patch(cat, img->id, &p, &err) == 0 && no_err(&err),
+           "a patch of the image");
     }
-    image_free(got);
     got = tc_image(cat, img->id);
     ok(got != NULL && got->nbdm == 1 && got->bdm[0].device_index == 2 &&
            streq(got->name, "still"),
@@ -1254,14 +1255,6 @@ test_image_bdm_reserved(struct catalog *cat)
     ok(catalog_image_patch(cat, img->id, &p, &err) == -1 &&
            err_is(&err, ERR_INVALID, refusal),
        "a patch that sets it is refused whole");
-    got = tc_image(cat, img->id);
-    if (got != NULL) {
-        image_prop_set(got, "block_device_mapping", json, NULL);
-        ok(catalog_image_update(cat, got, &err) == -1 &&
-               err_is(&err, ERR_INVALID, refusal),
-           "a whole-record update refuses it");
-    }
-    image_free(got);
     got = tc_image(cat, img->id);
     ok(got != NULL && got->nprops == 0 && got->nbdm == 1 &&
            streq(got->bdm[0].snapshot_id, s1->id),
@@ -1426,19 +1419,22 @@ test_image_locations(struct catalog *cat)
     ok(got != NULL && streq(got->location, want),
        "it gets a location: %s", got ? got->location : "?");
     image_free(got);
-    free(img->file);
-    img->file = tc_strdup("/var/lib/vmsnap/images/other.raw");
-    ok(catalog_image_update(cat, img, &err) == 0 && no_err(&err),
-       "an update to a file named otherwise");
-    got = tc_image(cat, img->id);
-    ok(got != NULL && got->location == NULL, "has no location");
-    image_free(got);
-    free(img->file);
-    img->file = NULL;
-    img->location = tc_strdup("nonsense");
-    ok(catalog_image_update(cat, img, &err) == -1 &&
-           err_is(&err, ERR_INVALID, "bad location 'nonsense'"),
-       "a location without a scheme is refused");
+    {
+        struct image_data d = { .size = -1, .virtual_size = -1 };
+
+        d.file = "/var/lib/vmsnap/images/other.raw";
+        ok(catalog_image_set_data(cat, img->id, &d, &err) == 0 &&
+               no_err(&err),
+           "set the data to a file named otherwise");
+        got = tc_image(cat, img->id);
+        ok(got != NULL && got->location == NULL, "has no location");
+        image_free(got);
+        d.file = NULL;
+        d.location = "nonsense";
+        ok(catalog_image_set_data(cat, img->id, &d, &err) == -1 &&
+               err_is(&err, ERR_INVALID, "bad location 'nonsense'"),
+           "a location without a scheme is refused");
+    }
     catalog_image_delete(cat, img->id, NULL);
     image_free(img);
 }

@@ -83,21 +83,35 @@ test_instances(struct catalog *cat)
            err_is(&err, ERR_CONFLICT, NULL),
        "clearing with the wrong expectation is refused");
 
-    /* update must not change the task */
-    free(a->name);
-    a->name = tc_strdup("srv-a2");
-    a->memory_mb = 1024;
-    catalog_props_free(a->meta, a->nmeta);
-    a->meta = NULL;
-    a->nmeta = 0;
-    instance_meta_set(a, "k", "v", NULL);
-    ok(catalog_instance_update(cat, a, &err) == 0 && no_err(&err),
-       "update instance");
+    /* The targeted writes must not change the task. */
+    {
+        struct prop kv = { (char *)"k", (char *)"v" };
+
+        ok(catalog_instance_set_shape(cat, a->id, "srv-a2", 3, 1024,
+                                      &err) == 0 &&
+               catalog_instance_set_meta(cat, a->id, &kv, 1, NULL, 0,
+                                         &err) == 0 &&
+               no_err(&err),
+           "set the shape and the metadata of an instance");
+    }
     ok(catalog_instance_get(cat, a->id, &got, &err) == 0 && no_err(&err) &&
            streq(got->name, "srv-a2") && got->memory_mb == 1024 &&
-           streq(got->task_state, "image_snapshot") && got->nmeta == 1 &&
+           got->cpus == 3 && streq(got->task_state, "image_snapshot") &&
            streq(instance_meta(got, "k"), "v"),
-       "update changed fields and metadata, kept the task");
+       "they changed fields and metadata, kept the task");
+    instance_free(got);
+    got = NULL;
+    ok(catalog_instance_set_shape(cat, a->id, "srv-a2", 0, 1024, &err) ==
+               -1 &&
+           err_is(&err, ERR_INVALID, "server srv-a2 needs memory and CPUs"),
+       "a shape without CPUs is refused");
+    ok(catalog_instance_set_shape(cat, "1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+                                  "x", 1, 1, &err) == -1 &&
+           err_is(&err, ERR_NOT_FOUND, NULL),
+       "the shape of a missing instance is not found");
+    ok(catalog_instance_get(cat, a->id, &got, &err) == 0 && no_err(&err) &&
+           got->cpus == 3,
+       "and they changed nothing");
     instance_free(got);
     got = NULL;
 
@@ -115,9 +129,8 @@ test_instances(struct catalog *cat)
            err_is(&err, ERR_NOT_FOUND, NULL),
        "task on a missing instance is not found");
 
-    free(b->name);
-    b->name = tc_strdup("srv-a2");
-    ok(catalog_instance_update(cat, b, &err) == -1 &&
+    ok(catalog_instance_set_shape(cat, b->id, "srv-a2", b->cpus,
+                                  b->memory_mb, &err) == -1 &&
            err_is(&err, ERR_CONFLICT, "server name 'srv-a2' already exists"),
        "rename onto a taken name is refused");
 
@@ -240,12 +253,10 @@ test_instance_tenancy(struct catalog *cat)
            streq(got->user_id, user) && got->host == NULL,
        "project, user and host read back");
     if (got != NULL) {
-        free(got->project_id);
-        got->project_id = NULL;
-        free(got->name);
-        got->name = tc_strdup("here2");
-        ok(catalog_instance_update(cat, got, &err) == 0 && no_err(&err),
-           "a whole-record update");
+        ok(catalog_instance_set_shape(cat, here->id, "here2", got->cpus,
+                                      got->memory_mb, &err) == 0 &&
+               no_err(&err),
+           "a new shape");
     }
     instance_free(got);
     got = NULL;
