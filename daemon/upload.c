@@ -537,6 +537,16 @@ upload_sink_free(struct upload_sink *s)
     free(s);
 }
 
+/* End S's upload, its workers joined, before its owner closes or
+ * removes the file: no write may land after that.
+ */
+static void
+upload_sink_stop(struct upload_sink *s)
+{
+    upload_free(s->up);
+    s->up = NULL;
+}
+
 /* Respond for failure ERR of S, tell the owner, free S. */
 static void
 upload_sink_fail(struct upload_sink *s, const struct error *err)
@@ -551,6 +561,7 @@ upload_sink_fail(struct upload_sink *s, const struct error *err)
     } else {
         api_error(s->r, status, "%s", error_msg(err));
     }
+    upload_sink_stop(s);
     s->target.fail(s->target.opaque, why);
     upload_sink_free(s);
 }
@@ -595,6 +606,7 @@ upload_sink_abort(void *opaque)
               "discarded",
               http_req_path(s->r->http),
               (unsigned long long)upload_size(s->up));
+    upload_sink_stop(s);
     s->target.fail(s->target.opaque, UPLOAD_SHORT);
     upload_sink_free(s);
 }
