@@ -191,6 +191,20 @@ vol_next_link(struct api_req *r, json_object *top, const char *key,
     json_object_object_add(top, key, links);
 }
 
+/* R's service context and caller: false when there is no context (the
+ * request is answered).
+ */
+static bool
+vol_begin(struct api_req *r, struct svc **svc, struct caller *who)
+{
+    *svc = api_svc(r);
+    if (*svc == NULL) {
+        return false;
+    }
+    api_who(r, who);
+    return true;
+}
+
 /* A Cinder list: its items, how to read one and how to show one. */
 struct vol_lister {
     const void *items; /* the array of records */
@@ -313,16 +327,15 @@ static void
 vol_list_common(struct api_req *r, bool detail)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume **list = NULL;
     struct vol_lister l = {0};
     struct caller who;
+    struct svc *svc;
     size_t n = 0;
 
-    if (svc == NULL) {
+    if (!vol_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     if (volumes_list(svc, &who, &list, &n, &err) < 0) {
         api_error_from(r, err);
         return;
@@ -375,16 +388,11 @@ vol_respond(struct api_req *r, int status, const struct volume *vol)
 static void
 vol_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
     struct volume *vol;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vol = vol_get(r, svc, &who);
-    if (vol) {
+    if (vol_begin(r, &svc, &who) && (vol = vol_get(r, svc, &who)) != NULL) {
         vol_respond(r, 200, vol);
         volume_free(vol);
     }
@@ -568,16 +576,12 @@ static void
 vol_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume *vol;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vol = vol_get(r, svc, &who);
-    if (vol == NULL) {
+    if (!vol_begin(r, &svc, &who) ||
+        (vol = vol_get(r, svc, &who)) == NULL) {
         return;
     }
     vol_delete_answer(r, volumes_delete(svc, &who, vol->id, &err), "volume",
@@ -612,16 +616,15 @@ static void
 vol_snapshot_list_common(struct api_req *r, bool detail)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume_snapshot **list = NULL;
     struct vol_lister l = {0};
     struct caller who;
+    struct svc *svc;
     size_t n = 0;
 
-    if (svc == NULL) {
+    if (!vol_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     if (volumes_snapshot_list(svc, &who, NULL, &list, &n, &err) < 0) {
         api_error_from(r, err);
         return;
@@ -675,16 +678,11 @@ vol_snapshot_respond(struct api_req *r, int status,
 static void
 vol_snapshot_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
     struct volume_snapshot *vs;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vs = vol_snapshot_get(r, svc, &who);
-    if (vs) {
+    if (vol_begin(r, &svc, &who) && (vs = vol_snapshot_get(r, svc, &who)) != NULL) {
         vol_snapshot_respond(r, 200, vs);
         volume_snapshot_free(vs);
     }
@@ -694,16 +692,12 @@ static void
 vol_snapshot_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume_snapshot *vs;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vs = vol_snapshot_get(r, svc, &who);
-    if (vs == NULL) {
+    if (!vol_begin(r, &svc, &who) ||
+        (vs = vol_snapshot_get(r, svc, &who)) == NULL) {
         return;
     }
     if (strcmp(vs->status, "creating") == 0) {
