@@ -879,72 +879,56 @@ cmp_snapshot_fail(struct api_req *r, const struct instance *inst,
     }
 }
 
-static void
-cmp_create_image(struct api_req *r, struct svc *svc, const struct caller *who,
-                 const struct instance *inst, json_object *arg)
+/* The "rotation" of createBackup (an integer, or a string of one) into
+ * *ROTATION; false after answering 400.
+ */
+static bool
+cmp_rotation(struct api_req *r, json_object *arg, int64_t *rotation)
 {
-    CLEANUP_ERROR struct error *err = NULL;
-    CLEANUP_FREE struct prop *props = NULL;
-    struct snapshot_opts opts = {0};
-    struct image *img = NULL;
-    struct task *t = NULL;
-    size_t n = 0;
+    json_object *rot = api_json_get(arg, "rotation");
 
-    if (api_check(arg, &cmp_image_s, "body.createImage", &err) < 0) {
-        api_error(r, 400, "%s", error_msg(err));
-        return;
-    }
-    if (cmp_metadata(r, api_json_get(arg, "metadata"), &props, &n) < 0 ||
-        !cmp_state_allows(r, svc, inst, "createImage",
-                          "ACTIVE|SHUTOFF|PAUSED")) {
-        return;
-    }
-    opts.name = api_json_str(arg, "name");
-    opts.extra_props = props;
-    opts.nextra = n;
-    opts.delete_failed = true;
-    opts.all_volumes =
-        json_object_get_boolean(api_json_get(arg, "vmsnap:all_volumes"));
-    if (snapshot_request(svc, who, inst->id, &opts, &img, &t, &err) < 0) {
-        cmp_snapshot_fail(r, inst, "createImage", err);
-        return;
-    }
-    cmp_respond_image_task(r, svc, img, t);
-}
-
-static void
-cmp_create_backup(struct api_req *r, struct svc *svc,
-                  const struct caller *who, const struct instance *inst,
-                  json_object *arg)
-{
-    CLEANUP_ERROR struct error *err = NULL;
-    CLEANUP_FREE struct prop *props = NULL;
-    struct snapshot_opts opts = {0};
-    struct image *img = NULL;
-    struct task *t = NULL;
-    json_object *rot;
-    int64_t rotation = -1;
-    size_t n = 0;
-
-    if (api_check(arg, &cmp_backup_s, "body.createBackup", &err) < 0) {
-        api_error(r, 400, "%s", error_msg(err));
-        return;
-    }
-    rot = api_json_get(arg, "rotation");
     if (json_object_is_type(rot, json_type_int)) {
-        rotation = json_object_get_int64(rot);
-    } else if (util_parse_int64(json_object_get_string(rot), &rotation,
+        *rotation = json_object_get_int64(rot);
+    } else if (util_parse_int64(json_object_get_string(rot), rotation,
                                 NULL) < 0) {
-        rotation = -1;
+        *rotation = -1;
     }
-    if (rotation < 0 || rotation > 1000) {
+    if (*rotation < 0 || *rotation > 1000) {
         api_error(r, 400, "Invalid input for field/attribute rotation: a "
                   "whole number from 0");
+        return false;
+    }
+    return true;
+}
+
+/* The actions createImage and createBackup (BACKUP) of server INST: the
+ * same checks, options and answer; a backup adds its type and rotation.
+ */
+static void
+cmp_snapshot_action(struct api_req *r, struct svc *svc,
+                    const struct caller *who, const struct instance *inst,
+                    json_object *arg, bool backup)
+{
+    const char *action = backup ? "createBackup" : "createImage";
+    CLEANUP_ERROR struct error *err = NULL;
+    CLEANUP_FREE struct prop *props = NULL;
+    struct snapshot_opts opts = {0};
+    struct image *img = NULL;
+    struct task *t = NULL;
+    int64_t rotation = -1;
+    char where[32];
+    size_t n = 0;
+    int rc;
+
+    snprintf(where, sizeof(where), "body.%s", action);
+    if (api_check(arg, backup ? &cmp_backup_s : &cmp_image_s, where, &err) <
+        0) {
+        api_error(r, 400, "%s", error_msg(err));
         return;
     }
-    if (cmp_metadata(r, api_json_get(arg, "metadata"), &props, &n) < 0 ||
-        !cmp_state_allows(r, svc, inst, "createBackup",
-                          "ACTIVE|SHUTOFF|PAUSED")) {
+    if ((backup && !cmp_rotation(r, arg, &rotation)) ||
+        cmp_metadata(r, api_json_get(arg, "metadata"), &props, &n) < 0 ||
+        !cmp_state_allows(r, svc, inst, action, "ACTIVE|SHUTOFF|PAUSED")) {
         return;
     }
     opts.name = api_json_str(arg, "name");
@@ -953,10 +937,15 @@ cmp_create_backup(struct api_req *r, struct svc *svc,
     opts.delete_failed = true;
     opts.all_volumes =
         json_object_get_boolean(api_json_get(arg, "vmsnap:all_volumes"));
-    if (backup_request(svc, who, inst->id, &opts,
-                       api_json_str(arg, "backup_type"), (int)rotation, &img,
-                       &t, &err) < 0) {
-        cmp_snapshot_fail(r, inst, "createBackup", err);
+    if (backup) {
+        rc = backup_request(svc, who, inst->id, &opts,
+                            api_json_str(arg, "backup_type"), (int)rotation,
+                            &img, &t, &err);
+    } else {
+        rc = snapshot_request(svc, who, inst->id, &opts, &img, &t, &err);
+    }
+    if (rc < 0) {
+        cmp_snapshot_fail(r, inst, action, err);
         return;
     }
     cmp_respond_image_task(r, svc, img, t);
@@ -1031,9 +1020,9 @@ cmp_server_action(struct api_req *r)
             goto answered;
         }
     } else if (strcmp(action, "createImage") == 0) {
-        cmp_create_image(r, svc, &who, inst, arg);
+        cmp_snapshot_action(r, svc, &who, inst, arg, false);
     } else if (strcmp(action, "createBackup") == 0) {
-        cmp_create_backup(r, svc, &who, inst, arg);
+        cmp_snapshot_action(r, svc, &who, inst, arg, true);
     } else {
         api_error(r, 400, "There is no such action: %.64s", action);
     }

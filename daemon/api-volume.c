@@ -191,60 +191,162 @@ vol_next_link(struct api_req *r, json_object *top, const char *key,
     json_object_object_add(top, key, links);
 }
 
-/* ---- Volumes ----------------------------------------------------------- */
-
-static void
-vol_list_common(struct api_req *r, bool detail)
+/* R's service context and caller: false when there is no context (the
+ * request is answered).
+ */
+static bool
+vol_begin(struct api_req *r, struct svc **svc, struct caller *who)
 {
-    CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
-    struct volume **list = NULL;
+    *svc = api_svc(r);
+    if (*svc == NULL) {
+        return false;
+    }
+    api_who(r, who);
+    return true;
+}
+
+/* A Cinder list: its items, how to read one and how to show one. */
+struct vol_lister {
+    const void *items; /* the array of records */
+    size_t n;          /* its length */
+    /* Item I's ID, project, name, status and (for a snapshot) volume. */
+    void (*fields)(const void *items, size_t i, const char *f[5]);
+    /* Item I as the body shows it. */
+    json_object *(*view)(struct api_req *r, const void *items, size_t i,
+                         bool detail);
+    const char *key;        /* the body's member: "volumes", "snapshots" */
+    const char *volume_id;  /* only the items of this volume, or NULL */
+};
+
+/* The page of L that R asks for (marker, limit, filters) as the body,
+ * with Cinder's next link when the page is full.  False after answering
+ * 400 for a bad limit.
+ */
+static bool
+vol_page(struct api_req *r, const struct caller *who,
+         const struct vol_lister *l, bool detail)
+{
     const char *marker = http_req_query(r->http, "marker");
     const char *last = NULL;
     json_object *top, *arr;
-    struct caller who;
-    size_t n = 0, i, count = 0;
+    size_t i, count = 0;
     int64_t limit;
     bool started = marker == NULL, full = false;
+    char key[32], path[48];
 
-    if (svc == NULL ||
-        api_query_int(r, "limit", VOL_LIMIT_MAX, 0, INT64_MAX, &limit) < 0) {
-        return;
+    if (api_query_int(r, "limit", VOL_LIMIT_MAX, 0, INT64_MAX, &limit) < 0) {
+        return false;
     }
     if (limit > VOL_LIMIT_MAX) {
         limit = VOL_LIMIT_MAX;
     }
-    api_who(r, &who);
-    if (volumes_list(svc, &who, &list, &n, &err) < 0) {
-        api_error_from(r, err);
-        return;
-    }
     top = json_object_new_object();
     arr = json_object_new_array();
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < l->n; i++) {
+        const char *f[5];
+
+        l->fields(l->items, i, f);
         if (!started) {
-            started = strcmp(list[i]->id, marker) == 0;
+            started = strcmp(f[0], marker) == 0;
             continue;
         }
-        if (!vol_matches(r, &who, list[i]->project_id, list[i]->name,
-                         list[i]->status)) {
+        if (!vol_matches(r, who, f[1], f[2], f[3]) ||
+            (l->volume_id &&
+             (f[4] == NULL || strcasecmp(l->volume_id, f[4]) != 0))) {
             continue;
         }
         if ((int64_t)count == limit) {
             full = true;
             break;
         }
-        json_object_array_add(arr, vol_view(r, list[i], detail));
-        last = list[i]->id;
+        json_object_array_add(arr, l->view(r, l->items, i, detail));
+        last = f[0];
         count++;
     }
-    json_object_object_add(top, "volumes", arr);
+    json_object_object_add(top, l->key, arr);
     if (full && last) {
-        vol_next_link(r, top, "volumes_links",
-                      detail ? "volumes/detail" : "volumes", last);
+        snprintf(key, sizeof(key), "%s_links", l->key);
+        snprintf(path, sizeof(path), "%s%s", l->key, detail ? "/detail" : "");
+        vol_next_link(r, top, key, path, last);
     }
-    volume_list_free(list, n);
     api_respond_json(r, 200, top);
+    return true;
+}
+
+/* A failed look-up of the KIND (Cinder's word) named ID: 404 when it is
+ * not there (or not the caller's), else the error's own status.
+ */
+static void
+vol_find_fail(struct api_req *r, const char *kind, const char *id,
+              const struct error *err)
+{
+    if (error_get_class(err) == ERR_NOT_FOUND) {
+        api_error(r, 404, "%s %s could not be found.", kind, id);
+    } else {
+        api_error_from(r, err);
+    }
+}
+
+/* The answer to a delete of a KIND that returned RC (ERR on failure):
+ * 202, or Cinder's 400 "Invalid KIND" for a conflict.
+ */
+static void
+vol_delete_answer(struct api_req *r, int rc, const char *kind,
+                  const struct error *err)
+{
+    if (rc == 0) {
+        api_respond_empty(r, 202);
+    } else if (error_get_class(err) == ERR_CONFLICT) {
+        api_error(r, 400, "Invalid %s: %s", kind, error_msg(err));
+    } else {
+        api_error_from(r, err);
+    }
+}
+
+/* ---- Volumes ----------------------------------------------------------- */
+
+static void
+vol_fields(const void *items, size_t i, const char *f[5])
+{
+    const struct volume *v = ((struct volume *const *)items)[i];
+
+    f[0] = v->id;
+    f[1] = v->project_id;
+    f[2] = v->name;
+    f[3] = v->status;
+    f[4] = NULL;
+}
+
+static json_object *
+vol_item_view(struct api_req *r, const void *items, size_t i, bool detail)
+{
+    return vol_view(r, ((struct volume *const *)items)[i], detail);
+}
+
+static void
+vol_list_common(struct api_req *r, bool detail)
+{
+    CLEANUP_ERROR struct error *err = NULL;
+    struct volume **list = NULL;
+    struct vol_lister l = {0};
+    struct caller who;
+    struct svc *svc;
+    size_t n = 0;
+
+    if (!vol_begin(r, &svc, &who)) {
+        return;
+    }
+    if (volumes_list(svc, &who, &list, &n, &err) < 0) {
+        api_error_from(r, err);
+        return;
+    }
+    l.items = list;
+    l.n = n;
+    l.fields = vol_fields;
+    l.view = vol_item_view;
+    l.key = "volumes";
+    vol_page(r, &who, &l, detail);
+    volume_list_free(list, n);
 }
 
 static void
@@ -268,11 +370,7 @@ vol_get(struct api_req *r, struct svc *svc, const struct caller *who)
     struct volume *vol = NULL;
 
     if (volumes_find(svc, who, id, &vol, &err) < 0) {
-        if (error_get_class(err) == ERR_NOT_FOUND) {
-            api_error(r, 404, "Volume %s could not be found.", id);
-        } else {
-            api_error_from(r, err);
-        }
+        vol_find_fail(r, "Volume", id, err);
         return NULL;
     }
     return vol;
@@ -290,16 +388,11 @@ vol_respond(struct api_req *r, int status, const struct volume *vol)
 static void
 vol_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
     struct volume *vol;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vol = vol_get(r, svc, &who);
-    if (vol) {
+    if (vol_begin(r, &svc, &who) && (vol = vol_get(r, svc, &who)) != NULL) {
         vol_respond(r, 200, vol);
         volume_free(vol);
     }
@@ -483,86 +576,67 @@ static void
 vol_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume *vol;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
+    if (!vol_begin(r, &svc, &who) ||
+        (vol = vol_get(r, svc, &who)) == NULL) {
         return;
     }
-    api_who(r, &who);
-    vol = vol_get(r, svc, &who);
-    if (vol == NULL) {
-        return;
-    }
-    if (volumes_delete(svc, &who, vol->id, &err) < 0) {
-        if (error_get_class(err) == ERR_CONFLICT) {
-            api_error(r, 400, "Invalid volume: %s", error_msg(err));
-        } else {
-            api_error_from(r, err);
-        }
-    } else {
-        api_respond_empty(r, 202);
-    }
+    vol_delete_answer(r, volumes_delete(svc, &who, vol->id, &err), "volume",
+                      err);
     volume_free(vol);
 }
 
 /* ---- Snapshots --------------------------------------------------------- */
 
 static void
+vol_snapshot_fields(const void *items, size_t i, const char *f[5])
+{
+    const struct volume_snapshot *vs =
+        ((struct volume_snapshot *const *)items)[i];
+
+    f[0] = vs->id;
+    f[1] = vs->project_id;
+    f[2] = vs->name;
+    f[3] = vs->status;
+    f[4] = vs->volume_id;
+}
+
+static json_object *
+vol_snapshot_item_view(struct api_req *r, const void *items, size_t i,
+                       bool detail)
+{
+    return vol_snapshot_view(r, ((struct volume_snapshot *const *)items)[i],
+                             detail);
+}
+
+static void
 vol_snapshot_list_common(struct api_req *r, bool detail)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume_snapshot **list = NULL;
-    const char *marker = http_req_query(r->http, "marker");
-    const char *volume = http_req_query(r->http, "volume_id");
-    const char *last = NULL;
-    json_object *top, *arr;
+    struct vol_lister l = {0};
     struct caller who;
-    size_t n = 0, i, count = 0;
-    int64_t limit;
-    bool started = marker == NULL, full = false;
+    struct svc *svc;
+    size_t n = 0;
 
-    if (svc == NULL ||
-        api_query_int(r, "limit", VOL_LIMIT_MAX, 0, INT64_MAX, &limit) < 0) {
+    if (!vol_begin(r, &svc, &who)) {
         return;
     }
-    if (limit > VOL_LIMIT_MAX) {
-        limit = VOL_LIMIT_MAX;
-    }
-    api_who(r, &who);
     if (volumes_snapshot_list(svc, &who, NULL, &list, &n, &err) < 0) {
         api_error_from(r, err);
         return;
     }
-    top = json_object_new_object();
-    arr = json_object_new_array();
-    for (i = 0; i < n; i++) {
-        if (!started) {
-            started = strcmp(list[i]->id, marker) == 0;
-            continue;
-        }
-        if (!vol_matches(r, &who, list[i]->project_id, list[i]->name,
-                         list[i]->status) ||
-            (volume && strcasecmp(volume, list[i]->volume_id) != 0)) {
-            continue;
-        }
-        if ((int64_t)count == limit) {
-            full = true;
-            break;
-        }
-        json_object_array_add(arr, vol_snapshot_view(r, list[i], detail));
-        last = list[i]->id;
-        count++;
-    }
-    json_object_object_add(top, "snapshots", arr);
-    if (full && last) {
-        vol_next_link(r, top, "snapshots_links",
-                      detail ? "snapshots/detail" : "snapshots", last);
-    }
+    l.items = list;
+    l.n = n;
+    l.fields = vol_snapshot_fields;
+    l.view = vol_snapshot_item_view;
+    l.key = "snapshots";
+    l.volume_id = http_req_query(r->http, "volume_id");
+    vol_page(r, &who, &l, detail);
     volume_snapshot_list_free(list, n);
-    api_respond_json(r, 200, top);
 }
 
 static void
@@ -585,11 +659,7 @@ vol_snapshot_get(struct api_req *r, struct svc *svc, const struct caller *who)
     struct volume_snapshot *vs = NULL;
 
     if (volumes_snapshot_find(svc, who, id, &vs, &err) < 0) {
-        if (error_get_class(err) == ERR_NOT_FOUND) {
-            api_error(r, 404, "Snapshot %s could not be found.", id);
-        } else {
-            api_error_from(r, err);
-        }
+        vol_find_fail(r, "Snapshot", id, err);
         return NULL;
     }
     return vs;
@@ -608,16 +678,11 @@ vol_snapshot_respond(struct api_req *r, int status,
 static void
 vol_snapshot_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
     struct volume_snapshot *vs;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vs = vol_snapshot_get(r, svc, &who);
-    if (vs) {
+    if (vol_begin(r, &svc, &who) && (vs = vol_snapshot_get(r, svc, &who)) != NULL) {
         vol_snapshot_respond(r, 200, vs);
         volume_snapshot_free(vs);
     }
@@ -627,29 +692,20 @@ static void
 vol_snapshot_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
     struct volume_snapshot *vs;
     struct caller who;
+    struct svc *svc;
 
-    if (svc == NULL) {
-        return;
-    }
-    api_who(r, &who);
-    vs = vol_snapshot_get(r, svc, &who);
-    if (vs == NULL) {
+    if (!vol_begin(r, &svc, &who) ||
+        (vs = vol_snapshot_get(r, svc, &who)) == NULL) {
         return;
     }
     if (strcmp(vs->status, "creating") == 0) {
         api_error(r, 400, "Invalid snapshot: snapshot %s is being made",
                   vs->id);
-    } else if (volumes_snapshot_delete(svc, &who, vs->id, &err) < 0) {
-        if (error_get_class(err) == ERR_CONFLICT) {
-            api_error(r, 400, "Invalid snapshot: %s", error_msg(err));
-        } else {
-            api_error_from(r, err);
-        }
     } else {
-        api_respond_empty(r, 202);
+        vol_delete_answer(r, volumes_snapshot_delete(svc, &who, vs->id, &err),
+                          "snapshot", err);
     }
     volume_snapshot_free(vs);
 }

@@ -17,106 +17,266 @@
 /* Free space is checked again after this many bytes. */
 #define UPLOAD_SPACE_STEP (16 * 1024 * 1024)
 
-/* Pieces at least this large have their MD5 computed by a helper thread
- * while the caller's thread computes the SHA-512 and writes: the two
- * digests cost about 3 s of CPU per GiB together, and in parallel the
- * upload goes at the pace of the slower one (openstack-api.md's bench).
+/* The pipeline: the connection's thread only copies each piece into a
+ * ring of slots and goes back to the socket; one worker computes the MD5
+ * of each full slot, another the SHA-512 and writes it.  The digests
+ * cost about 3 s of CPU per GiB together (openstack-api.md's bench), the
+ * reception and the writes most of a second more: three threads keep
+ * both cores busy, and no step waits for another while a slot is free.
  */
-#define UPLOAD_PARALLEL_MIN (64 * 1024)
+#define UPLOAD_SLOT_SIZE (256 * 1024)
+#define UPLOAD_SLOTS 16
 
-/* The MD5 helper thread and the piece it is given. */
-struct upload_md5 {
-    pthread_t thread;     /* the helper */
-    bool running;         /* it was started */
+/* The workers of the pipeline. */
+enum upload_worker {
+    UPLOAD_W_MD5,   /* MD5 */
+    UPLOAD_W_WRITE, /* SHA-512, then the write */
+    UPLOAD_WORKERS,
+};
+
+/* The ring and its workers. */
+struct upload_pipe {
+    bool running;         /* the workers were started */
     pthread_mutex_t lock; /* guards the fields below */
     pthread_cond_t cond;  /* signals a change of them */
-    const void *buf;      /* the piece to hash, or NULL */
-    size_t len;           /* its length */
-    bool busy;            /* a piece is posted and not yet hashed */
-    bool stop;            /* the helper must exit */
-    bool failed;          /* libcrypto failed */
+    pthread_t threads[UPLOAD_WORKERS];
+    unsigned char *buf[UPLOAD_SLOTS];     /* UPLOAD_SLOT_SIZE bytes each */
+    size_t len[UPLOAD_SLOTS];             /* bytes in each posted one */
+    size_t filling;                       /* bytes in the one being filled */
+    uint64_t posted;                      /* slots handed to the workers */
+    uint64_t taken[UPLOAD_WORKERS];       /* slots each worker finished */
+    bool stop;                            /* the workers must exit */
+    bool hash_failed;                     /* libcrypto failed */
+    int werr;                             /* the first write's errno */
 };
 
 struct upload {
     int fd;                      /* the file (borrowed) */
     struct upload_limits limits; /* copied */
     int64_t expected;            /* declared length, or -1 */
-    uint64_t size;               /* bytes written */
+    uint64_t size;               /* bytes taken */
     uint64_t next_space_check;   /* size at which to check space again */
     EVP_MD_CTX *md5;             /* running MD5 */
     EVP_MD_CTX *sha512;          /* running SHA-512 */
     enum upload_failure failed;  /* why it failed, or UPLOAD_OK */
-    struct upload_md5 helper;    /* hashes MD5 beside the writer */
+    struct upload_pipe pipe;     /* the ring, when its workers run */
 };
 
-/* The helper: hash each posted piece into U->md5. */
+/* Write LEN bytes of BUF to FD.  Returns 0 or an errno. */
+static int
+upload_write_all(int fd, const unsigned char *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return errno;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* The slots every worker has finished with. */
+static uint64_t
+upload_pipe_done(const struct upload_pipe *p)
+{
+    uint64_t min = p->taken[0];
+    int w;
+
+    for (w = 1; w < UPLOAD_WORKERS; w++) {
+        if (p->taken[w] < min) {
+            min = p->taken[w];
+        }
+    }
+    return min;
+}
+
+/* The worker W of U: take each posted slot in turn. */
+static void
+upload_worker_run(struct upload *u, enum upload_worker w)
+{
+    struct upload_pipe *p = &u->pipe;
+
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        unsigned slot;
+        bool ok = true;
+        int werr = 0;
+
+        while (p->taken[w] == p->posted && !p->stop) {
+            pthread_cond_wait(&p->cond, &p->lock);
+        }
+        if (p->stop) {
+            break;
+        }
+        slot = (unsigned)(p->taken[w] % UPLOAD_SLOTS);
+        pthread_mutex_unlock(&p->lock);
+        /* The slot is ours to read until taken[w] moves on. */
+        if (w == UPLOAD_W_MD5) {
+            ok = EVP_DigestUpdate(u->md5, p->buf[slot], p->len[slot]) == 1;
+        } else {
+            ok = EVP_DigestUpdate(u->sha512, p->buf[slot], p->len[slot]) ==
+                 1;
+            /* After a failed write the rest is hashed, not written: the
+             * upload fails at the next call anyway.
+             */
+            if (p->werr == 0) {
+                werr = upload_write_all(u->fd, p->buf[slot], p->len[slot]);
+            }
+        }
+        pthread_mutex_lock(&p->lock);
+        if (!ok) {
+            p->hash_failed = true;
+        }
+        if (werr && p->werr == 0) {
+            p->werr = werr;
+        }
+        p->taken[w]++;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *
 upload_md5_main(void *opaque)
 {
-    struct upload *u = opaque;
-    struct upload_md5 *h = &u->helper;
-
-    pthread_mutex_lock(&h->lock);
-    for (;;) {
-        while (!h->busy && !h->stop) {
-            pthread_cond_wait(&h->cond, &h->lock);
-        }
-        if (h->stop) {
-            break;
-        }
-        pthread_mutex_unlock(&h->lock);
-        if (EVP_DigestUpdate(u->md5, h->buf, h->len) != 1) {
-            h->failed = true;
-        }
-        pthread_mutex_lock(&h->lock);
-        h->busy = false;
-        pthread_cond_broadcast(&h->cond);
-    }
-    pthread_mutex_unlock(&h->lock);
+    upload_worker_run(opaque, UPLOAD_W_MD5);
     return NULL;
 }
 
-/* Start hashing LEN bytes of BUF: post the piece to the MD5 helper when
- * it runs and the piece is large, and compute the SHA-512 (and, without
- * the helper, the MD5) here.  Until upload_digest_end, the helper may
- * still read BUF.  False if libcrypto failed.
- */
-static bool
-upload_digest_begin(struct upload *u, const void *buf, size_t len)
+static void *
+upload_write_main(void *opaque)
 {
-    struct upload_md5 *h = &u->helper;
-
-    if (!h->running || len < UPLOAD_PARALLEL_MIN) {
-        return EVP_DigestUpdate(u->md5, buf, len) == 1 &&
-               EVP_DigestUpdate(u->sha512, buf, len) == 1;
-    }
-    pthread_mutex_lock(&h->lock);
-    h->buf = buf;
-    h->len = len;
-    h->busy = true;
-    pthread_cond_broadcast(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-    return EVP_DigestUpdate(u->sha512, buf, len) == 1;
+    upload_worker_run(opaque, UPLOAD_W_WRITE);
+    return NULL;
 }
 
-/* Wait until the helper has hashed the piece posted by
- * upload_digest_begin, if any.  False if libcrypto failed there.
- */
-static bool
-upload_digest_end(struct upload *u)
+/* Stop and join U's workers (every slot left untaken). */
+static void
+upload_pipe_stop(struct upload *u)
 {
-    struct upload_md5 *h = &u->helper;
+    struct upload_pipe *p = &u->pipe;
+    int w;
 
-    if (!h->running) {
-        return true;
+    if (!p->running) {
+        return;
     }
-    pthread_mutex_lock(&h->lock);
-    while (h->busy) {
-        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    for (w = 0; w < UPLOAD_WORKERS; w++) {
+        pthread_join(p->threads[w], NULL);
     }
-    h->buf = NULL;
-    pthread_mutex_unlock(&h->lock);
-    return !h->failed;
+    p->running = false;
+}
+
+/* Start U's workers; without them (no thread to be had) the pieces are
+ * hashed and written in the caller's thread.
+ */
+static void
+upload_pipe_start(struct upload *u)
+{
+    static void *(*const main_of[UPLOAD_WORKERS])(void *) = {
+        [UPLOAD_W_MD5] = upload_md5_main,
+        [UPLOAD_W_WRITE] = upload_write_main,
+    };
+    struct upload_pipe *p = &u->pipe;
+    int w, i;
+
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    for (i = 0; i < UPLOAD_SLOTS; i++) {
+        p->buf[i] = xmalloc(UPLOAD_SLOT_SIZE);
+    }
+    p->running = true;
+    for (w = 0; w < UPLOAD_WORKERS; w++) {
+        if (pthread_create(&p->threads[w], NULL, main_of[w], u) != 0) {
+            break;
+        }
+    }
+    if (w < UPLOAD_WORKERS) {
+        /* Join those that started. */
+        pthread_mutex_lock(&p->lock);
+        p->stop = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        while (w-- > 0) {
+            pthread_join(p->threads[w], NULL);
+        }
+        p->running = false;
+    }
+}
+
+/* Hand the slot being filled, if it has bytes, to the workers. */
+static void
+upload_pipe_post(struct upload_pipe *p)
+{
+    if (p->filling == 0) {
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->len[p->posted % UPLOAD_SLOTS] = p->filling;
+    p->posted++;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    p->filling = 0;
+}
+
+/* Wait until the slot to fill is free (UNTIL: 0) or until the workers
+ * have taken every posted slot (UNTIL: 1).  Returns 0, or an errno of
+ * a write, or -1 when libcrypto failed.
+ */
+static int
+upload_pipe_wait(struct upload_pipe *p, int until)
+{
+    int r;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->werr == 0 && !p->hash_failed &&
+           (until ? upload_pipe_done(p) < p->posted
+                  : p->posted - upload_pipe_done(p) >= UPLOAD_SLOTS)) {
+        pthread_cond_wait(&p->cond, &p->lock);
+    }
+    r = p->hash_failed ? -1 : p->werr;
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+/* Copy LEN bytes of BUF into the ring, posting each slot that fills.
+ * Returns as upload_pipe_wait.
+ */
+static int
+upload_pipe_put(struct upload_pipe *p, const unsigned char *buf, size_t len)
+{
+    while (len > 0) {
+        unsigned slot = (unsigned)(p->posted % UPLOAD_SLOTS);
+        size_t n;
+        int r;
+
+        /* A slot is filled once its last reader has let it go. */
+        if (p->filling == 0 && (r = upload_pipe_wait(p, 0)) != 0) {
+            return r;
+        }
+        n = UPLOAD_SLOT_SIZE - p->filling;
+        if (n > len) {
+            n = len;
+        }
+        memcpy(p->buf[slot] + p->filling, buf, n);
+        p->filling += n;
+        buf += n;
+        len -= n;
+        if (p->filling == UPLOAD_SLOT_SIZE) {
+            upload_pipe_post(p);
+        }
+    }
+    return 0;
 }
 
 /* Bytes free for us on the file system of FD, or -1. */
@@ -175,21 +335,16 @@ upload_new(int fd, const struct upload_limits *limits, int64_t expected,
     u->limits = *limits;
     u->expected = expected;
     u->next_space_check = 0; /* check before the first write */
-    u->md5 = EVP_MD_CTX_new();
-    u->sha512 = EVP_MD_CTX_new();
-    if (u->md5 == NULL || u->sha512 == NULL ||
-        EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) != 1 ||
+    u->md5 = xcheck(EVP_MD_CTX_new());
+    u->sha512 = xcheck(EVP_MD_CTX_new());
+    if (EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) != 1 ||
         EVP_DigestInit_ex(u->sha512, EVP_sha512(), NULL) != 1) {
         upload_free(u);
         *why = UPLOAD_IO;
         error_setg(errp, ERR_IO, "cannot start digests in libcrypto");
         return NULL;
     }
-    pthread_mutex_init(&u->helper.lock, NULL);
-    pthread_cond_init(&u->helper.cond, NULL);
-    /* Without the helper (no thread to be had), hash in this thread. */
-    u->helper.running =
-        pthread_create(&u->helper.thread, NULL, upload_md5_main, u) == 0;
+    upload_pipe_start(u);
     return u;
 }
 
@@ -218,13 +373,22 @@ upload_fail(struct upload *u, enum upload_failure why, int errnum,
     return -1;
 }
 
+/* Record the failure of a write (R an errno) or of libcrypto (R -1). */
+static int
+upload_fail_errno(struct upload *u, int r, struct error **errp)
+{
+    if (r < 0) {
+        return upload_fail(u, UPLOAD_IO, 0, errp);
+    }
+    return upload_fail(u, r == ENOSPC || r == EDQUOT ? UPLOAD_NO_SPACE
+                                                     : UPLOAD_IO,
+                       r, errp);
+}
+
 int
 upload_write(struct upload *u, const void *buf, size_t len, struct error **errp)
 {
-    const char *p = buf;
-    bool hashed;
-    size_t done = 0;
-    int werr = 0;
+    int r;
 
     if (u->failed != UPLOAD_OK) {
         return upload_fail(u, u->failed, 0, errp);
@@ -244,30 +408,16 @@ upload_write(struct upload *u, const void *buf, size_t len, struct error **errp)
         }
         u->next_space_check = u->size + len + UPLOAD_SPACE_STEP;
     }
-    /* The piece is written while the helper still hashes its MD5 (the
-     * slower digest): the write costs no time of its own.
-     */
-    hashed = upload_digest_begin(u, buf, len);
-    while (hashed && done < len) {
-        ssize_t n = write(u->fd, p + done, len - done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            werr = errno;
-            break;
-        }
-        done += (size_t)n;
+    if (u->pipe.running) {
+        r = upload_pipe_put(&u->pipe, buf, len);
+    } else if (EVP_DigestUpdate(u->md5, buf, len) != 1 ||
+               EVP_DigestUpdate(u->sha512, buf, len) != 1) {
+        r = -1;
+    } else {
+        r = upload_write_all(u->fd, buf, len);
     }
-    if (!upload_digest_end(u) || !hashed) {
-        return upload_fail(u, UPLOAD_IO, 0, errp);
-    }
-    if (werr) {
-        return upload_fail(u,
-                           werr == ENOSPC || werr == EDQUOT ? UPLOAD_NO_SPACE
-                                                            : UPLOAD_IO,
-                           werr, errp);
+    if (r != 0) {
+        return upload_fail_errno(u, r, errp);
     }
     u->size += len;
     return 0;
@@ -296,6 +446,17 @@ upload_finish(struct upload *u, struct upload_result *res, struct error **errp)
     if (u->expected >= 0 && u->size != (uint64_t)u->expected) {
         return upload_fail(u, UPLOAD_SHORT, 0, errp);
     }
+    if (u->pipe.running) {
+        int r;
+
+        upload_pipe_post(&u->pipe);
+        if ((r = upload_pipe_wait(&u->pipe, 1)) != 0) {
+            return upload_fail_errno(u, r, errp);
+        }
+    }
+    /* One sync, at the end: the writes before it went to the page cache
+     * while the rest came in.
+     */
     if (fsync(u->fd) < 0) {
         return upload_fail(u, errno == ENOSPC ? UPLOAD_NO_SPACE : UPLOAD_IO,
                            errno, errp);
@@ -331,14 +492,15 @@ upload_free(struct upload *u)
     if (u == NULL) {
         return;
     }
-    if (u->helper.running) {
-        pthread_mutex_lock(&u->helper.lock);
-        u->helper.stop = true;
-        pthread_cond_broadcast(&u->helper.cond);
-        pthread_mutex_unlock(&u->helper.lock);
-        pthread_join(u->helper.thread, NULL);
-        pthread_mutex_destroy(&u->helper.lock);
-        pthread_cond_destroy(&u->helper.cond);
+    upload_pipe_stop(u);
+    if (u->pipe.buf[0]) {
+        int i;
+
+        pthread_mutex_destroy(&u->pipe.lock);
+        pthread_cond_destroy(&u->pipe.cond);
+        for (i = 0; i < UPLOAD_SLOTS; i++) {
+            free(u->pipe.buf[i]);
+        }
     }
     EVP_MD_CTX_free(u->md5);
     EVP_MD_CTX_free(u->sha512);
@@ -375,6 +537,16 @@ upload_sink_free(struct upload_sink *s)
     free(s);
 }
 
+/* End S's upload, its workers joined, before its owner closes or
+ * removes the file: no write may land after that.
+ */
+static void
+upload_sink_stop(struct upload_sink *s)
+{
+    upload_free(s->up);
+    s->up = NULL;
+}
+
 /* Respond for failure ERR of S, tell the owner, free S. */
 static void
 upload_sink_fail(struct upload_sink *s, const struct error *err)
@@ -389,6 +561,7 @@ upload_sink_fail(struct upload_sink *s, const struct error *err)
     } else {
         api_error(s->r, status, "%s", error_msg(err));
     }
+    upload_sink_stop(s);
     s->target.fail(s->target.opaque, why);
     upload_sink_free(s);
 }
@@ -433,6 +606,7 @@ upload_sink_abort(void *opaque)
               "discarded",
               http_req_path(s->r->http),
               (unsigned long long)upload_size(s->up));
+    upload_sink_stop(s);
     s->target.fail(s->target.opaque, UPLOAD_SHORT);
     upload_sink_free(s);
 }

@@ -15,11 +15,14 @@
  *   record it and respond) or fail (remove the file; nothing half-made
  *   may stay).
  *
- * Blocking: every write goes to the disk in the connection's thread.
- * Each upload has one helper thread that computes the MD5 of large
- * pieces while the caller's thread computes the SHA-512 and writes, so
- * the two digests (about 3 s of CPU per GiB together) cost the time of
- * the slower one.
+ * Threads: the caller's thread only copies each piece into a ring of
+ * slots (16 of 256 KiB) and returns to the socket; one worker thread
+ * computes the MD5 of each full slot, a second the SHA-512 and writes
+ * it (256 KiB writes: larger ones cost several times the CPU in the
+ * kernel on the bench machine).  The digests, about 3 s of CPU per GiB
+ * together, run beside the reception on both cores; the file is synced
+ * once, by upload_finish.  A write error is therefore told by a later
+ * upload_write, at the latest by upload_finish.
  */
 #ifndef VMSNAPD_UPLOAD_H
 #define VMSNAPD_UPLOAD_H
@@ -67,15 +70,17 @@ struct upload *upload_new(int fd, const struct upload_limits *limits,
                           int64_t expected, enum upload_failure *why,
                           struct error **errp);
 
-/* Hash and write LEN bytes of BUF.  Returns 0, or -1 with errp (ERR_IO,
- * or ERR_INVALID for a limit) and the reason in upload_failure; after a
+/* Hash and write LEN bytes of BUF (taken into the ring: BUF may be
+ * reused when this returns).  Returns 0, or -1 with errp (ERR_IO, or
+ * ERR_INVALID for a limit) and the reason in upload_failure; after a
  * failure every call fails the same way.
  */
 int upload_write(struct upload *u, const void *buf, size_t len,
                  struct error **errp);
 
-/* The body is complete: check the declared length, fsync the file and
- * fill *RES.  Returns 0, or -1 with errp and upload_failure.
+/* The body is complete: check the declared length, wait for the
+ * workers to write the rest, fsync the file and fill *RES.  Returns 0,
+ * or -1 with errp and upload_failure.
  */
 int upload_finish(struct upload *u, struct upload_result *res,
                   struct error **errp);

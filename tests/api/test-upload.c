@@ -46,7 +46,7 @@ main(void)
     enum upload_failure why = UPLOAD_OK;
     struct error *err = NULL;
     struct upload *u;
-    size_t len = 5 * 1024 * 1024 + 17, off;
+    size_t len = 21 * 1024 * 1024 + 17, off; /* wraps the ring twice */
     unsigned char *data = malloc(len);
     struct stat st;
     int fd, full;
@@ -145,7 +145,12 @@ main(void)
     full = open("/dev/full", O_WRONLY | O_CLOEXEC);
     if (full >= 0) {
         u = upload_new(full, NULL, -1, &why, NULL);
-        ok(u && upload_write(u, data, 4096, &err) < 0 &&
+        /* The write happens behind the call: its failure is told by a
+         * later call, at the latest by upload_finish.
+         */
+        ok(u &&
+               (upload_write(u, data, 4096, &err) < 0 ||
+                upload_finish(u, &res, &err) < 0) &&
                upload_failure(u) == UPLOAD_NO_SPACE && err &&
                error_get_class(err) == ERR_IO,
            "ENOSPC is no space: %s", err ? error_msg(err) : "-");
@@ -159,9 +164,34 @@ main(void)
 
     /* A bad descriptor. */
     u = upload_new(-1, NULL, -1, &why, NULL);
-    ok(u && upload_write(u, data, 10, NULL) < 0 &&
+    ok(u &&
+           (upload_write(u, data, 10, NULL) < 0 ||
+            upload_finish(u, &res, NULL) < 0) &&
            upload_failure(u) == UPLOAD_IO && upload_status(UPLOAD_IO) == 500,
        "a write error is I/O (500)");
+    ok(upload_write(u, data, 10, NULL) < 0 &&
+           upload_finish(u, &res, NULL) < 0,
+       "and the upload stays failed");
+    upload_free(u);
+
+    /* A failure while slots are in flight: many slots, then the error. */
+    full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    u = full >= 0 ? upload_new(full, NULL, -1, &why, NULL) : NULL;
+    for (off = 0; u && off < len;) {
+        size_t n = len - off < 300001 ? len - off : 300001;
+
+        if (upload_write(u, data + off, n, NULL) < 0) {
+            break;
+        }
+        off += n;
+    }
+    ok(u && upload_finish(u, &res, NULL) < 0 &&
+           upload_failure(u) == UPLOAD_NO_SPACE,
+       "a failed write in the middle of the ring fails the upload "
+       "(after %zu bytes taken)", off);
+    if (full >= 0) {
+        close(full);
+    }
     upload_free(u);
     free(data);
     return tap_done();
