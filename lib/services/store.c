@@ -19,6 +19,9 @@ struct chunk_store *
 store_open(struct svc *svc, bool create, struct error **errp)
 {
     CLEANUP_FREE char *root = xasprintf("%s/%s", svc_dir(svc), STORE_DIR);
+    struct chunk_store_params params = {
+        .chunk_size = (uint32_t)svc_config(svc)->chunk_size,
+    };
     struct error *err = NULL;
     struct chunk_store *cs = chunk_store_open(root, &err);
 
@@ -28,8 +31,11 @@ store_open(struct svc *svc, bool create, struct error **errp)
     }
     error_free(err);
     err = NULL;
-    /* Two processes may race to make it: the loser finds it made. */
-    if (chunk_store_create(root, NULL, &err) < 0 &&
+    /* Two processes may race to make it: the loser finds it made.  The
+     * chunk size is the configuration's now and the store's forever
+     * (store.json): a store made before keeps its own.
+     */
+    if (chunk_store_create(root, &params, &err) < 0 &&
         error_get_class(err) != ERR_CONFLICT) {
         error_propagate(errp, err);
         return NULL;
