@@ -63,6 +63,11 @@
 struct chunk_store *store_open(struct svc *svc, bool create,
                                struct error **errp);
 
+/* Test hook (test.backup_pause): OPAQUE is the path of a FIFO; make
+ * "FIFO.paused", then wait for a line on the FIFO.
+ */
+void store_test_pause(void *opaque);
+
 /* Does IMG keep its data in the chunk store? */
 bool store_holds(const struct image *img);
 
