@@ -57,8 +57,9 @@
 #define PROP_BACKUP_DISK_FILE "vmsnap_backup_disk_file"
 
 /* Open the data directory's chunk store, creating it (chunk size: the
- * configuration's backup.chunk_size) when CREATE is set.  ERR_NOT_FOUND when there is none and
- * CREATE is not set.  Close with chunk_store_close.
+ * configuration's backup.chunk_size) when CREATE is set.  ERR_NOT_FOUND
+ * when there is none and CREATE is not set.  Close with
+ * chunk_store_close.
  */
 struct chunk_store *store_open(struct svc *svc, bool create,
                                struct error **errp);
