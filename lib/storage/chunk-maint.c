@@ -79,6 +79,7 @@ struct index_walk {
      */
     void (*bad)(const char *name, const struct error *why, void *opaque);
     void *opaque;
+    uint64_t *count;          /* counts the indexes read, may be NULL */
     const struct progress *p; /* phase PHASE, 0 to 100 over the indexes */
     const char *phase;
 };
@@ -118,6 +119,9 @@ walk_indexes(struct chunk_store *cs, struct names *nm, struct chunk_set *ref,
             free(nm->v[i]);
             nm->v[i] = NULL;
             continue;
+        }
+        if (w->count) {
+            (*w->count)++;
         }
         rc = chunk_set_add_index(ref, ix, errp);
         if (rc == 0 && w->fn) {
@@ -243,25 +247,12 @@ verify_ctx_free(struct verify_ctx *vc)
     chunk_set_free(&vc->present);
 }
 
-/* verify's walk over the indexes: count them, report the damaged. */
+/* verify's walk over the indexes: report the damaged ones. */
 struct verify_bad_index {
     struct chunk_verify_report *rep;
     void (*fn)(const struct chunk_problem *pr, void *opaque);
     void *opaque;
 };
-
-static int
-verify_index(const char *name, const struct chunk_index *ix, void *opaque,
-             struct error **errp)
-{
-    struct verify_bad_index *vb = opaque;
-
-    (void)name;
-    (void)ix;
-    (void)errp;
-    vb->rep->indexes++;
-    return 0;
-}
 
 static void
 verify_bad_index(const char *name, const struct error *why, void *opaque)
@@ -288,8 +279,8 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     struct verify_ctx vc = {{0}};
     struct chunk_set ref = {0};
     struct verify_bad_index vb = {rep, fn, opaque};
-    struct index_walk w = {.fn = verify_index, .bad = verify_bad_index,
-                           .opaque = &vb};
+    struct index_walk w = {.bad = verify_bad_index, .opaque = &vb,
+                           .count = &rep->indexes};
     struct chunk_problem pr;
     struct error *listerr = NULL;
     CLEANUP_FREE uint8_t *buf = NULL;
@@ -591,20 +582,6 @@ gc_tmp(const struct chunk_obj *obj, void *opaque)
     return 0;
 }
 
-/* gc's walk over the indexes: count them (their digests are marked). */
-static int
-gc_index(const char *name, const struct chunk_index *ix, void *opaque,
-         struct error **errp)
-{
-    struct chunk_gc_report *rep = opaque;
-
-    (void)name;
-    (void)ix;
-    (void)errp;
-    rep->indexes++;
-    return 0;
-}
-
 int
 chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
                const struct progress *p, struct chunk_gc_report *rep,
@@ -614,7 +591,7 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
     struct names nm = {0};
     struct chunk_set ref = {0};
     struct gc_ctx gc = {0};
-    struct index_walk w = {.fn = gc_index, .opaque = rep, .p = p,
+    struct index_walk w = {.count = &rep->indexes, .p = p,
                            .phase = "gc mark"};
     int64_t now = 0, oldest = 0, grace_s;
     int rc = -1;
@@ -710,7 +687,6 @@ stats_index(const char *name, const struct chunk_index *ix, void *opaque,
             is.data_bytes += chunk_index_chunk_len(ix, j);
         }
     }
-    sw->st->indexes++;
     sw->st->logical_bytes += (uint64_t)ix->disk_size;
     sw->st->data_bytes += is.data_bytes;
     if (sw->fn) {
@@ -728,7 +704,8 @@ chunk_store_stats(struct chunk_store *cs,
     struct names nm = {0};
     struct chunk_set ref = {0};
     struct stats_walk sw = {st, fn, opaque};
-    struct index_walk w = {.fn = stats_index, .opaque = &sw};
+    struct index_walk w = {.fn = stats_index, .opaque = &sw,
+                           .count = &st->indexes};
     int rc = -1;
 
     memset(st, 0, sizeof(*st));
