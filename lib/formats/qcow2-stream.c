@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hashpipe.h"
 #include "qcow2-stream.h"
 #include "xalloc.h"
 
@@ -37,9 +38,11 @@ struct qcow2s {
     uint64_t written;        /* data clusters written */
     bool begun;              /* metadata written */
     bool failed;             /* a write failed: only free is left */
-    struct hash_ctx *md5;    /* digest of the bytes written */
-    struct hash_ctx *sha512; /* the other */
-    unsigned char *buf;      /* QCOW2S_BUF bytes not written yet */
+    struct hash_pipe *hash;  /* MD5 and SHA-512 of the bytes written,
+                              * computed while the next buffer fills */
+    unsigned char *bufs[2];  /* QCOW2S_BUF bytes each: one fills while
+                              * the other is hashed */
+    unsigned char *buf;      /* the one filling: bytes not written yet */
     size_t buffered;         /* bytes in buf */
     int64_t file_size;       /* bytes emitted */
 };
@@ -112,12 +115,21 @@ qcow2s_marked(const struct qcow2s *w, uint64_t idx)
            (w->map[idx / 64] >> (idx % 64) & 1) != 0;
 }
 
-/* Write what is buffered. */
+/* Hand what is buffered to the digests and write it; the other buffer
+ * (its digests done: hash_pipe_feed waited for them) fills next.
+ */
 static int
 qcow2s_flush(struct qcow2s *w, struct error **errp)
 {
     size_t off = 0;
 
+    if (w->buffered == 0) {
+        return 0;
+    }
+    if (hash_pipe_feed(w->hash, w->buf, w->buffered, errp) < 0) {
+        w->failed = true;
+        return -1;
+    }
     while (off < w->buffered) {
         ssize_t n = write(w->fd, w->buf + off, w->buffered - off);
 
@@ -132,11 +144,12 @@ qcow2s_flush(struct qcow2s *w, struct error **errp)
         }
         off += (size_t)n;
     }
+    w->buf = w->buf == w->bufs[0] ? w->bufs[1] : w->bufs[0];
     w->buffered = 0;
     return 0;
 }
 
-/* Emit LEN bytes (NULL: zeros): hash them and buffer them. */
+/* Emit LEN bytes (NULL: zeros): buffer them (hashed when written). */
 static int
 qcow2s_emit(struct qcow2s *w, const void *data, size_t len,
             struct error **errp)
@@ -154,11 +167,6 @@ qcow2s_emit(struct qcow2s *w, const void *data, size_t len,
             p += n;
         } else {
             memset(w->buf + w->buffered, 0, n);
-        }
-        if (hash_update(w->md5, w->buf + w->buffered, n, errp) < 0 ||
-            hash_update(w->sha512, w->buf + w->buffered, n, errp) < 0) {
-            w->failed = true;
-            return -1;
         }
         w->buffered += n;
         w->file_size += (int64_t)n;
@@ -192,15 +200,17 @@ int
 qcow2s_begin(struct qcow2s *w, struct error **errp)
 {
     unsigned char *c = xcalloc(1, CS);
+    static const char *const algs[] = {"md5", "sha512"};
     uint64_t nl2 = 0, l1c, rbc = 0, rtc = 1, total, i, j, l2_host, rb0;
     int r = -1;
 
-    w->md5 = hash_begin("md5", errp);
-    w->sha512 = w->md5 ? hash_begin("sha512", errp) : NULL;
-    if (w->sha512 == NULL) {
+    w->hash = hash_pipe_new(2, algs, errp);
+    if (w->hash == NULL) {
         goto out;
     }
-    w->buf = xmalloc(QCOW2S_BUF);
+    w->bufs[0] = xmalloc(QCOW2S_BUF);
+    w->bufs[1] = xmalloc(QCOW2S_BUF);
+    w->buf = w->bufs[0];
     w->begun = true;
     for (i = 0; i < w->l1_size; i++) {
         nl2 += qcow2s_l2_used(w, i);
@@ -336,8 +346,7 @@ int
 qcow2s_finish(struct qcow2s *w, struct qcow2s_result *res,
               struct error **errp)
 {
-    char hex[HASH_MAX_HEX_LEN];
-    int r;
+    char hex[2][HASH_MAX_HEX_LEN];
 
     if (!w->begun || w->failed || w->written != w->ndata) {
         error_setg(errp, ERR_INVALID,
@@ -351,18 +360,12 @@ qcow2s_finish(struct qcow2s *w, struct qcow2s_result *res,
     }
     res->file_size = w->file_size;
     res->data_clusters = (int64_t)w->written;
-    r = hash_end(w->md5, hex, errp);
-    w->md5 = NULL;
-    if (r < 0) {
+    if (hash_pipe_end(w->hash, hex, errp) < 0) {
+        w->failed = true;
         return -1;
     }
-    memcpy(res->md5, hex, HASH_MD5_HEX_LEN);
-    r = hash_end(w->sha512, hex, errp);
-    w->sha512 = NULL;
-    if (r < 0) {
-        return -1;
-    }
-    memcpy(res->sha512, hex, HASH_SHA512_HEX_LEN);
+    memcpy(res->md5, hex[0], HASH_MD5_HEX_LEN);
+    memcpy(res->sha512, hex[1], HASH_SHA512_HEX_LEN);
     return 0;
 }
 
@@ -372,9 +375,10 @@ qcow2s_free(struct qcow2s *w)
     if (w == NULL) {
         return;
     }
-    hash_ctx_free(w->md5);
-    hash_ctx_free(w->sha512);
-    free(w->buf);
+    /* The pipe first: it may still be reading a buffer. */
+    hash_pipe_free(w->hash);
+    free(w->bufs[0]);
+    free(w->bufs[1]);
     free(w->map);
     free(w);
 }

@@ -7,7 +7,9 @@
  * from the start which clusters hold data (the source's block status), so
  * it lays the file out as: header, refcount table, refcount blocks, L1
  * table, L2 tables, then the data clusters in guest order, and emits
- * every byte once, in file order, hashing as it goes.  The output can be
+ * every byte once, in file order, hashing as it goes: the two digests
+ * run in threads of their own (hashpipe.h) on one 1 MiB buffer while the
+ * next fills, so the caller's reading overlaps them.  The output can be
  * a pipe.  bench/snapshot.sh measures it against qemu-img convert
  * (README: "The copy path").
  *
@@ -19,7 +21,7 @@
  *
  * Use: qcow2s_new with the virtual size and the set of data clusters,
  * qcow2s_begin (writes the metadata), qcow2s_put_cluster for each data
- * cluster in increasing order, qcow2s_finish.  One thread at a time.
+ * cluster in increasing order, qcow2s_finish.  One caller thread at a time.
  */
 #ifndef VMSNAP_QCOW2_STREAM_H
 #define VMSNAP_QCOW2_STREAM_H

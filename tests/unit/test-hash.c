@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "hash.h"
+#include "hashpipe.h"
 #include "tap.h"
 
 /* What the progress callback saw. */
@@ -96,6 +97,75 @@ test_mem(const unsigned char *data, size_t len)
     ok(hex[0] == '\0', "hex of nothing");
 }
 
+/* The hash pipe: pieces of odd sizes from two alternating buffers (as
+ * qcow2-stream feeds it) give the one-shot digests; refusals; a pipe
+ * freed with a piece pending.
+ */
+static void
+test_pipe(const unsigned char *data, size_t len)
+{
+    static const char *const algs[] = {"md5", "sha512", "sha256"};
+    static const char *const bad[] = {"md5", "no-such-digest"};
+    char hex[3][HASH_MAX_HEX_LEN], ref[2 * EVP_MAX_MD_SIZE + 1];
+    unsigned char *bufs[2] = {malloc(300000), malloc(300000)};
+    struct error *err = NULL;
+    struct hash_pipe *p = hash_pipe_new(3, algs, &err);
+    size_t off, piece, k = 0;
+    bool fed = p != NULL;
+
+    for (off = 0; fed && off < len; off += piece, k++) {
+        piece = 1 + (off * 31 + 4099) % 299999;
+        if (piece > len - off) {
+            piece = len - off;
+        }
+        /* The buffer about to be overwritten was fed two calls ago: the
+         * feed in between waited for it.
+         */
+        memcpy(bufs[k % 2], data + off, piece);
+        fed = hash_pipe_feed(p, bufs[k % 2], piece, &err) == 0;
+    }
+    ok(fed && k > 10, "%zu pieces fed from two buffers", k);
+    ok(fed && hash_pipe_end(p, hex, &err) == 0, "pipe ended");
+    ref_hex("md5", data, len, ref);
+    ok(strcmp(hex[0], ref) == 0, "pipe: md5 equals the one-shot one");
+    ref_hex("sha512", data, len, ref);
+    ok(strcmp(hex[1], ref) == 0, "pipe: sha512 equals the one-shot one");
+    ref_hex("sha256", data, len, ref);
+    ok(strcmp(hex[2], ref) == 0, "pipe: sha256 equals the one-shot one");
+    hash_pipe_free(p);
+
+    p = hash_pipe_new(1, algs, &err);
+    ok(p && hash_pipe_end(p, hex, &err) == 0 &&
+           strcmp(hex[0], "d41d8cd98f00b204e9800998ecf8427e") == 0,
+       "pipe fed nothing: the empty digest");
+    hash_pipe_free(p);
+
+    ok(hash_pipe_new(2, bad, &err) == NULL && err &&
+           error_get_class(err) == ERR_INVALID,
+       "pipe: unknown algorithm refused");
+    error_free(err);
+    err = NULL;
+    ok(hash_pipe_new(0, algs, &err) == NULL && err &&
+           error_get_class(err) == ERR_INVALID,
+       "pipe: no algorithm refused");
+    error_free(err);
+    err = NULL;
+
+    /* Freed with a piece pending: the free waits for it (ASan and
+     * MALLOC_PERTURB_ would see a read of the freed buffer otherwise).
+     */
+    p = hash_pipe_new(2, algs, &err);
+    ok(p && hash_pipe_feed(p, data, len, &err) == 0 &&
+           hash_pipe_wait(p, &err) == 0 &&
+           hash_pipe_feed(p, data, len, &err) == 0,
+       "pipe: fed twice, waited once");
+    hash_pipe_free(p);
+    hash_pipe_free(NULL);
+    ok(err == NULL, "pipe freed with a piece pending");
+    free(bufs[0]);
+    free(bufs[1]);
+}
+
 int
 main(void)
 {
@@ -160,6 +230,7 @@ main(void)
         }
     }
 
+    test_pipe(data, big_len);
     ok(hash_file(big, md5, sha512, on_progress, &seen, &err) == 0,
        "3 MiB file");
     ref_hex("md5", data, big_len, ref);
