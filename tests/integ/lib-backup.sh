@@ -40,3 +40,12 @@ restores_as() {  # restores_as BACKUP SNAP
         test "$(disk_sum "$T_DIR/restored.qcow2")" = \
              "$(disk_sum "$(vmsnap image show "$2" -f value -c file)")"
 }
+# Register the test guest and boot server "vm" from it (one check); set
+# $vid (its id) and $store (the chunk store's directory).
+boot_vm() {
+    register_guest guest yes >/dev/null
+    vmsnap server create vm --image guest >/dev/null && wait_agent vm
+    ok $? "server boots"
+    vid=$(vmsnap server show vm -f value -c id)
+    store=$VMSNAP_DATA_DIR/chunkstore
+}

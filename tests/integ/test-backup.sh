@@ -10,11 +10,7 @@
 . "$SRCDIR/tests/integ/lib-backup.sh"
 need qemu-system-x86_64 qemu-img python3 cmp
 
-register_guest guest yes >/dev/null
-vmsnap server create vm --image guest >/dev/null && wait_agent vm
-ok $? "server boots"
-vid=$(vmsnap server show vm -f value -c id)
-store=$VMSNAP_DATA_DIR/chunkstore
+boot_vm
 
 # ---- full, then incremental --------------------------------------------
 backup b1
