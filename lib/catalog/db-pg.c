@@ -27,6 +27,11 @@
  *           ends (a crash of the holder, a lost connection).
  *   read    BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY: one
  *           consistent snapshot, no lock, writers are never blocked.
+ *           The BEGIN is not sent by begin but with the transaction's
+ *           first statement, in one round trip (a pipeline, or one
+ *           simple query), and the COMMIT is sent without waiting: its
+ *           answer is read before the next statement is sent.  A read
+ *           of K statements costs K round trips, not K + 2.
  * A statement that fails inside a transaction puts PostgreSQL's
  * transaction in an aborted state: the catalog undoes the failed call
  * with its savepoint (ROLLBACK TO), as with SQLite; a COMMIT of an
@@ -45,11 +50,13 @@
  *
  * A lost connection (the server restarted, the network broke) is
  * ERR_IO "catalog LABEL: WHAT: connection lost: MSG"; an open transaction
- * is over (active is false), and the next call connects again.  BEGIN is
- * the one statement retried on a new connection at once when the old one
- * turns out to be dead: it changes nothing, so the retry is safe, and
- * most catalog calls start with it, so a restart of PostgreSQL between
- * two calls costs no error.
+ * is over (active is false), and the next call connects again.  BEGIN
+ * (with a read's first statement) is the one thing sent again on a new
+ * connection at once when the old one turns out to be dead: nothing ran
+ * yet, so the retry is safe, and every catalog call starts with it, so a
+ * restart of PostgreSQL between two calls costs no error.  Connecting
+ * again waits for a server that is away (refused, starting up, shutting
+ * down) for at most PG_RECONNECT_MS (see pg_connect).
  *
  * Statements are not prepared on the server: each run sends its SQL
  * (with "?" and "?N" rewritten to "$N") and its parameters as text, so a
@@ -90,6 +97,10 @@
 /* Bounds of the session settings. */
 #define PG_IDLE_IN_TX_MS 60000
 #define PG_CONNECTION_CHECK_MS 5000
+/* How long a server that is away (restarting) is waited for. */
+#define PG_RECONNECT_MS 20000
+/* A read transaction: one snapshot, never waits for writers. */
+#define PG_READ_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 /* Parameters of one statement at most. */
 #define PG_MAX_PARAMS 999
 
@@ -111,6 +122,14 @@ struct pg {
                                 * and the connection is gone, nothing
                                 * may run (it would run outside the
                                 * transaction the caller believes in) */
+    bool connected_once;       /* a connection was made before */
+    bool read_tx;              /* the open transaction is a read's */
+    bool read_pending;         /* a read's BEGIN not sent yet: it goes
+                                * with the transaction's first
+                                * statement, in the same round trip */
+    bool commit_sent;          /* a read's COMMIT sent, its answer not
+                                * read yet (read before the next
+                                * statement is sent) */
 };
 
 /* A statement. */
@@ -239,6 +258,7 @@ pg_drop(struct pg *p)
         PQfinish(p->conn);
         p->conn = NULL;
     }
+    p->commit_sent = false;
 }
 
 static PGresult *pg_query(struct db *db, const char *sql, int n,
@@ -318,21 +338,63 @@ pg_notice(void *opaque, const char *message)
     log_debug("catalog", "server notice: %s", msg);
 }
 
-/* Connect P (waits at most connect_timeout). */
+/* Does the failed connection attempt's message MSG say the server is
+ * away for now (not listening, starting, stopping, recovering) rather
+ * than refusing us (a password, a missing database)?
+ */
+static bool
+pg_connect_transient(const char *msg)
+{
+    static const char *const words[] = {
+        "Connection refused", "No such file or directory",
+        "starting up", "shutting down", "not yet accepting",
+        "recovery mode", "closed the connection", "terminating connection",
+        "Connection reset",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strstr(msg, words[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Does ERR (a failed connection attempt) come from a server that is
+ * there but starting or stopping?
+ */
+static bool
+pg_connect_starting(const struct error *err)
+{
+    const char *msg = error_msg(err);
+
+    return strstr(msg, "starting up") != NULL ||
+           strstr(msg, "shutting down") != NULL ||
+           strstr(msg, "not yet accepting") != NULL ||
+           strstr(msg, "recovery mode") != NULL;
+}
+
+/* One connection attempt (waits at most connect_timeout); with ERRP
+ * set, *TRANSIENT says whether trying again soon may help.
+ */
 static int
-pg_connect(struct db *db, struct error **errp)
+pg_connect_once(struct db *db, bool *transient, struct error **errp)
 {
     struct pg *p = pg_of(db);
 
     pg_drop(p);
+    *transient = false;
     p->conn = PQconnectdbParams((const char *const *)p->keys,
                                 (const char *const *)p->values, 0);
     if (p->conn == NULL) {
         xalloc_die();
     }
     if (PQstatus(p->conn) != CONNECTION_OK) {
-        CLEANUP_FREE char *msg = pg_msg(PQerrorMessage(p->conn));
+        const char *raw = PQerrorMessage(p->conn);
+        CLEANUP_FREE char *msg = pg_msg(raw);
 
+        *transient = pg_connect_transient(raw);
         pg_drop(p);
         error_setg(errp, ERR_IO, "cannot connect to catalog %s: %s",
                    db_label(db), msg);
@@ -345,9 +407,61 @@ pg_connect(struct db *db, struct error **errp)
     p->answer_ms = PG_STATEMENT_TIMEOUT_MS + PG_ANSWER_GRACE_MS;
     if (pg_session(db, errp) < 0) {
         pg_drop(p);
+        *transient = true;
         return -1;
     }
     return 0;
+}
+
+/* Connect P.  A server that is away for now (restarting: see
+ * pg_connect_transient) is tried again, with a backoff from 100 ms to
+ * 1 s, for PG_RECONNECT_MS in all; anything else fails at once, and so
+ * does a first connection that finds nothing listening.  So a
+ * restart of PostgreSQL costs the caller a short wait, not an error,
+ * and a server that stays down an error within PG_RECONNECT_MS plus one
+ * connect_timeout.
+ */
+static int
+pg_connect(struct db *db, struct error **errp)
+{
+    struct pg *p = pg_of(db);
+    int64_t deadline = sock_deadline(PG_RECONNECT_MS);
+    int pause = 100, tries = 0;
+
+    for (;;) {
+        struct error *err = NULL;
+        bool transient;
+
+        tries++;
+        if (pg_connect_once(db, &transient, &err) == 0) {
+            p->connected_once = true;
+            if (tries > 1) {
+                log_debug("catalog", "%s: connected after %d tries",
+                          db_label(db), tries);
+            }
+            return 0;
+        }
+        /* A first connection is not retried when nothing listens: a
+         * wrong address fails at once; a server seen before is waited
+         * for while it restarts.
+         */
+        if (!transient || sock_remaining_ms(deadline) <= 0 ||
+            (!p->connected_once && !pg_connect_starting(err))) {
+            if (tries > 1) {
+                error_setg(errp, error_get_class(err), "%s (tried %d "
+                           "times in %d s)", error_msg(err), tries,
+                           PG_RECONNECT_MS / 1000);
+                error_free(err);
+                return -1;
+            }
+            error_propagate(errp, err);
+            return -1;
+        }
+        log_debug("catalog", "%s; trying again", error_msg(err));
+        error_free(err);
+        sock_sleep_ms(pause, deadline);
+        pause = pause * 2 > 1000 ? 1000 : pause * 2;
+    }
 }
 
 /* Free P and close its connection; NULL is allowed. */
@@ -491,12 +605,69 @@ pg_wait(struct pg *p, int64_t deadline)
     return 0;
 }
 
+/* Read the answer to a read's COMMIT that pg_commit sent without
+ * waiting.  A read changed nothing, so its COMMIT's answer matters only
+ * to keep the connection in step: a failure drops the connection.
+ */
+static void
+pg_commit_answer(struct pg *p)
+{
+    int64_t deadline = sock_deadline(p->answer_ms);
+    PGresult *res;
+
+    p->commit_sent = false;
+    for (;;) {
+        if (pg_wait(p, deadline) < 0) {
+            pg_drop(p);
+            return;
+        }
+        res = PQgetResult(p->conn);
+        if (res == NULL) {
+            return;
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            CLEANUP_FREE char *msg = pg_msg(PQresultErrorMessage(res));
+
+            log_debug("catalog", "commit of a read: %s", msg);
+        }
+        PQclear(res);
+    }
+}
+
+/* Send SQL as pg_query does; with BEGIN, a read's BEGIN first, in the
+ * same round trip (a simple query of both, or a pipeline of two).
+ */
+static bool
+pg_send(struct pg *p, const char *sql, int n, const Oid *types,
+        const char *const *values, bool begin)
+{
+    if (!begin) {
+        return n > 0 ? PQsendQueryParams(p->conn, sql, n, types, values,
+                                         NULL, NULL, 0)
+                     : PQsendQuery(p->conn, sql);
+    }
+    if (n == 0) {
+        CLEANUP_FREE char *both = xasprintf("%s; %s", PG_READ_BEGIN, sql);
+
+        return PQsendQuery(p->conn, both);
+    }
+    return PQenterPipelineMode(p->conn) &&
+           PQsendQueryParams(p->conn, PG_READ_BEGIN, 0, NULL, NULL, NULL,
+                             NULL, 0) &&
+           PQsendQueryParams(p->conn, sql, n, types, values, NULL, NULL,
+                             0) &&
+           PQpipelineSync(p->conn);
+}
+
 /* Run SQL with N parameters (VALUES, as text, with TYPES; N == 0 sends it
  * as a simple query, which may hold several statements) and wait for its
  * results, at most answer_ms.  Connects first if there is no connection.
- * Returns the last result, or the first failed one as an error (see
- * pg_fail), or NULL with ERR_TIMEOUT when no answer came in time (the
- * connection is dropped).  Caller frees with PQclear.
+ * The first statement of a read transaction carries its BEGIN; when the
+ * connection turns out dead then, both are sent again once on a new
+ * connection (nothing ran yet).  Returns the last result, or the first
+ * failed one as an error (see pg_fail), or NULL with ERR_TIMEOUT when no
+ * answer came in time (the connection is dropped).  Caller frees with
+ * PQclear.
  */
 static PGresult *
 pg_query(struct db *db, const char *sql, int n, const Oid *types,
@@ -505,22 +676,31 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
     struct pg *p = pg_of(db);
     PGresult *last = NULL, *bad = NULL, *res;
     int64_t deadline;
-    int sent, w = 0;
+    int w = 0;
+    bool begin, pipelined, had_conn;
 
-    if (p->conn == NULL && p->tx_open) {
+    if (p->conn != NULL && p->commit_sent) {
+        pg_commit_answer(p);
+    }
+again:
+    begin = p->read_pending;
+    p->read_pending = false;
+    if (p->conn == NULL && p->tx_open && !begin) {
         error_setg(errp, ERR_IO, "catalog %s: %s: connection lost during "
                    "the transaction", db_label(db), what);
         return NULL;
     }
+    had_conn = p->conn != NULL;
     if (p->conn == NULL && pg_connect(db, errp) < 0) {
         return NULL;
     }
     deadline = sock_deadline(p->answer_ms);
-    sent = n > 0 ? PQsendQueryParams(p->conn, sql, n, types, values, NULL,
-                                     NULL, 0)
-                 : PQsendQuery(p->conn, sql);
-    if (!sent) {
+    pipelined = begin && n > 0;
+    if (!pg_send(p, sql, n, types, values, begin)) {
         pg_fail(db, NULL, what, errp);
+        if (pipelined) {
+            pg_drop(p);     /* left in pipeline mode */
+        }
         return NULL;
     }
     for (;;) {
@@ -530,9 +710,21 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
         }
         res = PQgetResult(p->conn);
         if (res == NULL) {
+            if (pipelined) {
+                continue;       /* the end of one query of the pipeline */
+            }
+            break;
+        }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            if (!PQexitPipelineMode(p->conn)) {
+                w = -1;
+            }
             break;
         }
         switch (PQresultStatus(res)) {
+        case PGRES_PIPELINE_ABORTED:
+            break;      /* after a failure, which bad holds */
         case PGRES_FATAL_ERROR:
         case PGRES_BAD_RESPONSE:
         case PGRES_NONFATAL_ERROR:
@@ -549,6 +741,10 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
         }
         PQclear(res);
     }
+    if (w == -1 && p->conn != NULL &&
+        PQpipelineStatus(p->conn) != PQ_PIPELINE_OFF) {
+        pg_drop(p);         /* a pipeline that did not end cleanly */
+    }
     if (w == -2) {
         PQclear(last);
         PQclear(bad);
@@ -559,9 +755,23 @@ pg_query(struct db *db, const char *sql, int n, const Oid *types,
         return NULL;
     }
     if (w == -1 || bad != NULL) {
+        struct error *err = NULL;
+
         PQclear(last);
-        pg_fail(db, bad, what, errp);
+        pg_fail(db, bad, what, &err);
         PQclear(bad);
+        if (begin && had_conn && p->conn == NULL &&
+            error_get_class(err) == ERR_IO) {
+            /* The session died while idle (a restart): BEGIN and the
+             * read were not run; send them on a new connection.
+             */
+            log_debug("catalog", "%s; connecting again", error_msg(err));
+            error_free(err);
+            last = bad = NULL;
+            p->read_pending = true;
+            goto again;
+        }
+        error_propagate(errp, err);
         return NULL;
     }
     if (last == NULL) {
@@ -865,9 +1075,15 @@ pg_begin(struct db *db, bool write, struct error **errp)
      * over: the catalog begins only when none is open.
      */
     p->tx_open = false;
+    p->read_pending = false;
+    p->read_tx = !write;
     if (!write) {
-        snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ "
-                 "READ ONLY");
+        /* Sent with the first statement (pg_query): a read costs no
+         * round trip of its own to begin.
+         */
+        p->tx_open = true;
+        p->read_pending = true;
+        return 0;
     } else if (p->busy_ms > 0) {
         snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL READ COMMITTED; "
                  "SELECT pg_advisory_xact_lock(%d, %" PRId32 ")",
@@ -922,6 +1138,12 @@ pg_commit(struct db *db, struct error **errp)
     PGresult *res;
     bool rolled_back;
 
+    if (p->read_pending) {
+        /* A read that ran nothing: nothing was sent. */
+        p->read_pending = false;
+        p->tx_open = false;
+        return 0;
+    }
     if (p->conn == NULL) {
         p->tx_open = false;
         error_setg(errp, ERR_IO, "catalog %s: commit: connection lost "
@@ -934,6 +1156,17 @@ pg_commit(struct db *db, struct error **errp)
         error_setg(errp, ERR_IO, "catalog %s: commit: the transaction was "
                    "rolled back after an error", db_label(db));
         return -1;
+    }
+    if (p->read_tx &&
+        PQtransactionStatus(p->conn) == PQTRANS_INTRANS) {
+        /* A read changed nothing: its COMMIT only ends the snapshot.
+         * Its answer is read before the next statement, so a read
+         * costs no round trip of its own to end.
+         */
+        if (PQsendQuery(p->conn, "COMMIT")) {
+            p->commit_sent = true;
+            return 0;
+        }
     }
     res = pg_query(db, "COMMIT", 0, NULL, NULL, "commit", errp);
     if (res == NULL) {
@@ -958,6 +1191,7 @@ pg_rollback(struct db *db)
     struct error *err = NULL;
 
     pg_of(db)->tx_open = false;
+    pg_of(db)->read_pending = false;
     if (!pg_in_tx(pg_of(db))) {
         return;     /* the connection or the server ended it */
     }
@@ -989,7 +1223,7 @@ pg_rollback_to(struct db *db, struct error **errp)
 static bool
 pg_active(struct db *db)
 {
-    return pg_in_tx(pg_of(db));
+    return pg_of(db)->read_pending || pg_in_tx(pg_of(db));
 }
 
 /* ---- Schema ----------------------------------------------------------- */

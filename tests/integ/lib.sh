@@ -35,6 +35,31 @@ need() {  # need TOOL...: a missing tool fails the test, never skips it
 T_DIR=$(mktemp -d /tmp/vmsnap-test.XXXXXX)
 export VMSNAP_DATA_DIR=$T_DIR/data
 
+# VMSNAP_TEST_CATALOG (a PostgreSQL connection string, e.g. the
+# VMSNAP_CATALOG that scripts/services.sh up prints): the test's catalog is
+# a fresh schema of its own in that database, dropped on exit, instead of
+# SQLite in the data directory; locks are then catalog leases.  The same
+# tests thus run on both backends.
+T_SCHEMA=
+if [ -n "${VMSNAP_TEST_CATALOG:-}" ]; then
+    T_SCHEMA=t_$(basename "$T_DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')_$$
+    if ! psql "$VMSNAP_TEST_CATALOG" -qXc "create schema $T_SCHEMA" \
+            >/dev/null; then
+        echo "not ok 1 - a schema in VMSNAP_TEST_CATALOG"
+        echo "1..1"
+        exit 1
+    fi
+    case $VMSNAP_TEST_CATALOG in
+    postgres://*\?* | postgresql://*\?*)
+        VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG&options=-csearch_path%3D$T_SCHEMA" ;;
+    postgres://* | postgresql://*)
+        VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG?options=-csearch_path%3D$T_SCHEMA" ;;
+    *)
+        VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG options='-csearch_path=$T_SCHEMA'" ;;
+    esac
+    export VMSNAP_CATALOG
+fi
+
 cleanup() {
     local pidfile
     for pidfile in "$T_DIR"/data*/instances/*/qemu.pid; do
@@ -43,6 +68,8 @@ cleanup() {
     # A test that made a directory immutable and died before undoing it.
     chattr -R -i "$T_DIR" 2>/dev/null
     rm -rf "$T_DIR"
+    [ -z "$T_SCHEMA" ] || psql "$VMSNAP_TEST_CATALOG" -qXc \
+        "drop schema if exists $T_SCHEMA cascade" >/dev/null 2>&1
 }
 trap cleanup EXIT
 

@@ -14,7 +14,8 @@
 #   - PostgreSQL stopped: a snapshot fails with a clear error in bounded
 #     time, the guest runs on, thawed, and once PostgreSQL is back the next
 #     snapshot works without repair; PostgreSQL restarted in the middle of
-#     a snapshot: made or cleanly failed, the guest thawed.
+#     a snapshot: the catalog connects again and the snapshot is made, the
+#     guest thawed.
 #
 # Environment (set by meson): VMSNAP, SRCDIR.
 . "$SRCDIR/tests/integ/lib.sh"
@@ -221,9 +222,10 @@ wait $mpid
 rc=$?
 diag "snapshot across a PostgreSQL restart: exit $rc: $(grep -v '^vmsnap:.*test:' "$T_DIR/mid.err" | tail -1)"
 st=$(vmsnap image list -f value -c Name -c Status | awk '$1 == "mid-restart" {print $2}')
-check "  PostgreSQL restarted mid-snapshot: made, or failed with nothing left (rc $rc, '${st:-gone}')" -- \
-    test \( $rc -eq 0 -a "$st" = active \) -o \( $rc -ne 0 -a -z "$st" \) -o \
-         \( $rc -ne 0 -a "$st" = killed \)
+# The catalog connects again (bounded retries while the server is away),
+# so the snapshot goes on once PostgreSQL is back.
+check "  PostgreSQL restarted mid-snapshot: the snapshot is made (rc $rc, '${st:-gone}')" -- \
+    test $rc -eq 0 -a "$st" = active
 for i in $(seq 1 30); do thawed a src && break; sleep 1; done
 check "  the guest is thawed" -- thawed a src
 vmsnap server image create --name after-restart src >/dev/null
