@@ -682,7 +682,8 @@ vol_snapshot_show(struct api_req *r)
     struct caller who;
     struct svc *svc;
 
-    if (vol_begin(r, &svc, &who) && (vs = vol_snapshot_get(r, svc, &who)) != NULL) {
+    if (vol_begin(r, &svc, &who) &&
+        (vs = vol_snapshot_get(r, svc, &who)) != NULL) {
         vol_snapshot_respond(r, 200, vs);
         volume_snapshot_free(vs);
     }

@@ -111,6 +111,10 @@ static const struct config_setting config_settings[] = {
      "local copies of objects for QEMU; empty: DATA_DIR/cache/s3"},
     {"store.cache_max", "VMSNAP_S3_CACHE_MAX", SIZE(cache_max), "10G",
      1 << 20, INT64_MAX, NULL, false, "the most the local cache holds"},
+    {"backup.chunk_size", "VMSNAP_CHUNK_SIZE", SIZE(chunk_size), "64K",
+     4096, 16 << 20, NULL, false,
+     "bytes per chunk (a power of two) of a new chunk store; an existing "
+     "store keeps the size it was made with"},
     {"limits.max_image_size", "VMSNAP_MAX_IMAGE_SIZE", SIZE(max_image_size),
      "0", 0, INT64_MAX, NULL, false,
      "largest image (bytes) an upload or import may write, 0: no limit"},
@@ -137,6 +141,10 @@ static const struct config_setting config_settings[] = {
     {"test.hold_frozen_ms", "VMSNAP_TEST_HOLD_FROZEN_MS",
      INT(test_hold_frozen_ms), "0", 0, 3600000, NULL, true,
      "test hook: hold the guest frozen this long"},
+    {"test.backup_pause", "VMSNAP_TEST_BACKUP_PAUSE", STR(test_backup_pause),
+     "", 0, 0, NULL, true,
+     "test hook: a FIFO; a backup into the chunk store makes FIFO.paused "
+     "and reads a line from FIFO before it commits its index"},
 };
 
 #define N_SETTINGS (sizeof(config_settings) / sizeof(config_settings[0]))

@@ -84,6 +84,11 @@ struct config {
     int64_t cache_max;          /* store.cache_max: bytes the cache holds
                                  * at most */
 
+    /* [backup] */
+    int64_t chunk_size;         /* backup.chunk_size: bytes per chunk of a
+                                 * new chunk store (a power of two); an
+                                 * existing store keeps its own */
+
     /* [limits] */
     int64_t max_image_size;     /* limits.max_image_size: bytes, 0: none */
     int64_t reserved_space;     /* limits.reserved_space: bytes kept free
@@ -108,6 +113,11 @@ struct config {
                                  * disk N fails half-way; -1: off */
     int test_hold_frozen_ms;    /* VMSNAP_TEST_HOLD_FROZEN_MS: hold the
                                  * freeze this long; 0: off */
+    char *test_backup_pause;    /* VMSNAP_TEST_BACKUP_PAUSE: a FIFO; a
+                                 * backup into the chunk store that has
+                                 * written its chunks creates FIFO.paused
+                                 * and waits for a line on FIFO before it
+                                 * commits its index; "": off */
 };
 
 /* Load the configuration: defaults, then FILE (NULL: $VMSNAP_CONFIG or

@@ -59,6 +59,7 @@ struct qemu_backup_disk {
     char *scratch;          /* scratch file */
     char *bitmap_since;     /* the old bitmap, or NULL */
     char *bitmap_new;       /* the new bitmap, or NULL */
+    int64_t new_granularity; /* of bitmap_new, 0: QEMU's default */
     int64_t granularity;    /* of bitmap_since, 0: QEMU's default */
     int64_t size;           /* virtual size */
     struct diskcopy_target *copy;  /* where the copy goes */
@@ -440,6 +441,7 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
         }
         if (bd->bitmap_new) {
             dk->bitmap_new = xstrdup(bd->bitmap_new);
+            dk->new_granularity = bd->bitmap_granularity;
         }
         name = xasprintf("backup-%.8s-%u.scratch.qcow2", spec->tag,
                          (unsigned)i);
@@ -525,6 +527,10 @@ qemu_fix_actions(const struct qemu_backup_disk *dk, json_object *actions)
         xjson_add(data, "node", xjson_string(dk->source));
         xjson_add(data, "name", xjson_string(dk->bitmap_new));
         xjson_add(data, "persistent", xjson_bool(true));
+        if (dk->new_granularity > 0) {
+            xjson_add(data, "granularity",
+                      xjson_int64(dk->new_granularity));
+        }
         qemu_action(actions, "block-dirty-bitmap-add", data);
     }
     if (dk->since[0]) {

@@ -144,6 +144,11 @@ struct hv_backup_disk {
                               * bitmap (or checkpoint) marks; NULL: all */
     const char *bitmap_new;  /* start tracking changes from the point in
                               * time in a bitmap of this name; NULL: no */
+    int64_t bitmap_granularity; /* bytes one bit of BITMAP_NEW covers (a
+                              * power of two, the chunk store's chunk
+                              * size); 0: the driver's default.  The
+                              * libvirt driver has no say and ignores
+                              * it */
     struct diskcopy_target *copy; /* the copy path (diskcopy.h): where
                               * wait copies this disk and what it made
                               * (hashes, index); borrowed, written by

@@ -478,6 +478,11 @@ snap_plan_store(struct snap *s, bool running, struct error **errp)
     d->copy.store = s->cs;
     d->copy.index = s->plan.index;
     d->copy.parent = s->plan.parent_index;
+    if (*svc_config(s->svc)->test_backup_pause != '\0') {
+        d->copy.before_commit = store_test_pause;
+        d->copy.before_commit_opaque =
+            svc_config(s->svc)->test_backup_pause;
+    }
     if (s->plan.full_reason) {
         log_debug("backup", "%s: full backup: %s", s->img->id,
                   s->plan.full_reason);
@@ -725,6 +730,10 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     if (s->chunks) {
         bd[0].bitmap_since = s->plan.since;
         bd[0].bitmap_new = s->plan.bitmap_new;
+        /* One bit per chunk: a coarser bitmap would make an incremental
+         * read and store more than changed, a finer one is no use.
+         */
+        bd[0].bitmap_granularity = chunk_store_chunk_size(s->cs);
     }
     spec.tag = s->img->id;
     spec.disks = bd;

@@ -1,5 +1,6 @@
 /* vmsnap: backups in the chunk store (see store.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@ struct chunk_store *
 store_open(struct svc *svc, bool create, struct error **errp)
 {
     CLEANUP_FREE char *root = xasprintf("%s/%s", svc_dir(svc), STORE_DIR);
+    struct chunk_store_params params = {
+        .chunk_size = (uint32_t)svc_config(svc)->chunk_size,
+    };
     struct error *err = NULL;
     struct chunk_store *cs = chunk_store_open(root, &err);
 
@@ -28,14 +32,42 @@ store_open(struct svc *svc, bool create, struct error **errp)
     }
     error_free(err);
     err = NULL;
-    /* Two processes may race to make it: the loser finds it made. */
-    if (chunk_store_create(root, NULL, &err) < 0 &&
+    /* Two processes may race to make it: the loser finds it made.  The
+     * chunk size is the configuration's now and the store's forever
+     * (store.json): a store made before keeps its own.
+     */
+    if (chunk_store_create(root, &params, &err) < 0 &&
         error_get_class(err) != ERR_CONFLICT) {
         error_propagate(errp, err);
         return NULL;
     }
     error_free(err);
     return chunk_store_open(root, errp);
+}
+
+void
+store_test_pause(void *opaque)
+{
+    const char *fifo = opaque;
+    CLEANUP_FREE char *mark = xasprintf("%s.paused", fifo);
+    char line[64];
+    int fd;
+
+    log_warnx("test: backup paused before its commit, waiting on %s", fifo);
+    fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+    }
+    /* Opening a FIFO for reading waits for its writer. */
+    fd = open(fifo, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_warnx("test: %s: %s", fifo, strerror(errno));
+        return;
+    }
+    while (read(fd, line, sizeof(line)) < 0 && errno == EINTR) {
+        continue;
+    }
+    close(fd);
 }
 
 bool

@@ -56,12 +56,18 @@
 #define PROP_BACKUP_INDEX_CSUM "vmsnap_backup_index_csum"
 #define PROP_BACKUP_DISK_FILE "vmsnap_backup_disk_file"
 
-/* Open the data directory's chunk store, creating it (with the default
- * parameters) when CREATE is set.  ERR_NOT_FOUND when there is none and
- * CREATE is not set.  Close with chunk_store_close.
+/* Open the data directory's chunk store, creating it (chunk size: the
+ * configuration's backup.chunk_size) when CREATE is set.  ERR_NOT_FOUND
+ * when there is none and CREATE is not set.  Close with
+ * chunk_store_close.
  */
 struct chunk_store *store_open(struct svc *svc, bool create,
                                struct error **errp);
+
+/* Test hook (test.backup_pause): OPAQUE is the path of a FIFO; make
+ * "FIFO.paused", then wait for a line on the FIFO.
+ */
+void store_test_pause(void *opaque);
 
 /* Does IMG keep its data in the chunk store? */
 bool store_holds(const struct image *img);

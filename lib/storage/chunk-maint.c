@@ -69,6 +69,76 @@ list_names(struct chunk_store *cs, struct names *nm, struct error **errp)
     return 0;
 }
 
+/* What walk_indexes calls for each index. */
+struct index_walk {
+    /* Called with each index read (may be NULL); -1 stops the walk. */
+    int (*fn)(const char *name, const struct chunk_index *ix, void *opaque,
+              struct error **errp);
+    /* Called with each damaged index and why; NULL: a damaged index is
+     * the walk's error.
+     */
+    void (*bad)(const char *name, const struct error *why, void *opaque);
+    void *opaque;
+    uint64_t *count;          /* counts the indexes read, may be NULL */
+    const struct progress *p; /* phase PHASE, 0 to 100 over the indexes */
+    const char *phase;
+};
+
+/* List the indexes of CS into NM and read each: add its digests to REF
+ * and hand it to W.  An index deleted since the listing is skipped, a
+ * damaged one goes to W->bad; the names of both are cleared from NM.
+ */
+static int
+walk_indexes(struct chunk_store *cs, struct names *nm, struct chunk_set *ref,
+             const struct index_walk *w, struct error **errp)
+{
+    size_t i;
+
+    if (list_names(cs, nm, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < nm->n; i++) {
+        struct error *local = NULL;
+        struct chunk_index *ix = chunk_store_load_index(cs, nm->v[i],
+                                                        &local);
+        int rc;
+
+        if (ix == NULL) {
+            if (error_get_class(local) == ERR_NOT_FOUND) {
+                error_free(local); /* deleted since the listing */
+                free(nm->v[i]);
+                nm->v[i] = NULL;
+                continue;
+            }
+            if (w->bad == NULL) {
+                error_propagate(errp, local);
+                return -1;
+            }
+            w->bad(nm->v[i], local, w->opaque);
+            error_free(local);
+            free(nm->v[i]);
+            nm->v[i] = NULL;
+            continue;
+        }
+        if (w->count) {
+            (*w->count)++;
+        }
+        rc = chunk_set_add_index(ref, ix, errp);
+        if (rc == 0 && w->fn) {
+            rc = w->fn(nm->v[i], ix, w->opaque, errp);
+        }
+        chunk_index_free(ix);
+        if (rc < 0) {
+            return -1;
+        }
+        if (w->phase) {
+            progress_report(w->p, w->phase,
+                            100.0 * (double)(i + 1) / (double)nm->n);
+        }
+    }
+    return 0;
+}
+
 /* The digest a chunk key names, if it is one ("chunks/abc/abc..."). */
 static bool
 key_digest(const char *key, struct chunk_digest *d)
@@ -177,6 +247,27 @@ verify_ctx_free(struct verify_ctx *vc)
     chunk_set_free(&vc->present);
 }
 
+/* verify's walk over the indexes: report the damaged ones. */
+struct verify_bad_index {
+    struct chunk_verify_report *rep;
+    void (*fn)(const struct chunk_problem *pr, void *opaque);
+    void *opaque;
+};
+
+static void
+verify_bad_index(const char *name, const struct error *why, void *opaque)
+{
+    struct verify_bad_index *vb = opaque;
+    struct chunk_problem pr = {.what = "index", .index = name,
+                               .error = error_msg(why)};
+
+    vb->rep->indexes++;
+    vb->rep->indexes_bad++;
+    if (vb->fn) {
+        vb->fn(&pr, vb->opaque);
+    }
+}
+
 int
 chunk_store_verify(struct chunk_store *cs, unsigned flags,
                    void (*fn)(const struct chunk_problem *pr, void *opaque),
@@ -187,6 +278,9 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     struct names nm = {0};
     struct verify_ctx vc = {{0}};
     struct chunk_set ref = {0};
+    struct verify_bad_index vb = {rep, fn, opaque};
+    struct index_walk w = {.bad = verify_bad_index, .opaque = &vb,
+                           .count = &rep->indexes};
     struct chunk_problem pr;
     struct error *listerr = NULL;
     CLEANUP_FREE uint8_t *buf = NULL;
@@ -211,36 +305,8 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
         be->ops->gc_begin(be->priv, &start, &oldest, errp) < 0) {
         goto out;
     }
-    if (list_names(cs, &nm, errp) < 0) {
+    if (walk_indexes(cs, &nm, &ref, &w, errp) < 0) {
         goto out;
-    }
-    for (i = 0; i < nm.n; i++) {
-        struct error *local = NULL;
-        struct chunk_index *ix = chunk_store_load_index(cs, nm.v[i], &local);
-
-        rep->indexes++;
-        if (ix == NULL) {
-            if (error_get_class(local) != ERR_NOT_FOUND) {
-                rep->indexes_bad++;
-                memset(&pr, 0, sizeof(pr));
-                pr.what = "index";
-                pr.index = nm.v[i];
-                pr.error = error_msg(local);
-                if (fn) {
-                    fn(&pr, opaque);
-                }
-            }
-            error_free(local);
-            free(nm.v[i]);
-            nm.v[i] = NULL; /* not read again below */
-            continue;
-        }
-        rc = chunk_set_add_index(&ref, ix, errp);
-        chunk_index_free(ix);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = -1;
     }
     chunk_set_compact(&ref);
     if (be->ops->list(be->priv, "chunks/", verify_list_chunk, &vc,
@@ -525,8 +591,9 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
     struct names nm = {0};
     struct chunk_set ref = {0};
     struct gc_ctx gc = {0};
+    struct index_walk w = {.count = &rep->indexes, .p = p,
+                           .phase = "gc mark"};
     int64_t now = 0, oldest = 0, grace_s;
-    size_t i;
     int rc = -1;
 
     memset(rep, 0, sizeof(*rep));
@@ -544,31 +611,9 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
     }
     gc.cutoff = (oldest < now ? oldest : now) - grace_s * 1000000000;
     progress_report(p, "gc mark", 0);
-    if (list_names(cs, &nm, errp) < 0) {
+    if (walk_indexes(cs, &nm, &ref, &w, errp) < 0) {
+        error_prepend(errp, "gc refuses to run: ");
         goto out;
-    }
-    for (i = 0; i < nm.n; i++) {
-        struct error *local = NULL;
-        struct chunk_index *ix = chunk_store_load_index(cs, nm.v[i], &local);
-
-        if (ix == NULL) {
-            if (error_get_class(local) == ERR_NOT_FOUND) {
-                error_free(local); /* deleted since the listing */
-                continue;
-            }
-            error_propagate(errp, local);
-            error_prepend(errp, "gc refuses to run: ");
-            goto out;
-        }
-        rep->indexes++;
-        rc = chunk_set_add_index(&ref, ix, errp);
-        chunk_index_free(ix);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = -1;
-        progress_report(p, "gc mark", 100.0 * (double)(i + 1) /
-                                          (double)nm.n);
     }
     /* After the indexes: an index deleted while we listed them is seen
      * in one listing or the other.
@@ -618,6 +663,38 @@ stats_chunk(const struct chunk_obj *obj, void *opaque)
     return 0;
 }
 
+/* stats' walk over the indexes: count each, tell the caller. */
+struct stats_walk {
+    struct chunk_stats *st;
+    void (*fn)(const struct chunk_index_stats *is, void *opaque);
+    void *opaque;
+};
+
+static int
+stats_index(const char *name, const struct chunk_index *ix, void *opaque,
+            struct error **errp)
+{
+    struct stats_walk *sw = opaque;
+    struct chunk_index_stats is = {.name = name};
+    uint64_t j;
+
+    (void)errp;
+    is.disk_size = ix->disk_size;
+    is.chunks = ix->count;
+    for (j = 0; j < ix->count; j++) {
+        if (!chunk_digest_is_zero(&ix->digests[j])) {
+            is.data_chunks++;
+            is.data_bytes += chunk_index_chunk_len(ix, j);
+        }
+    }
+    sw->st->logical_bytes += (uint64_t)ix->disk_size;
+    sw->st->data_bytes += is.data_bytes;
+    if (sw->fn) {
+        sw->fn(&is, sw->opaque);
+    }
+    return 0;
+}
+
 int
 chunk_store_stats(struct chunk_store *cs,
                   void (*fn)(const struct chunk_index_stats *is,
@@ -626,49 +703,14 @@ chunk_store_stats(struct chunk_store *cs,
 {
     struct names nm = {0};
     struct chunk_set ref = {0};
-    struct chunk_index_stats is;
-    size_t i;
-    uint64_t j;
+    struct stats_walk sw = {st, fn, opaque};
+    struct index_walk w = {.fn = stats_index, .opaque = &sw,
+                           .count = &st->indexes};
     int rc = -1;
 
     memset(st, 0, sizeof(*st));
-    if (list_names(cs, &nm, errp) < 0) {
+    if (walk_indexes(cs, &nm, &ref, &w, errp) < 0) {
         goto out;
-    }
-    for (i = 0; i < nm.n; i++) {
-        struct error *local = NULL;
-        struct chunk_index *ix = chunk_store_load_index(cs, nm.v[i], &local);
-
-        if (ix == NULL) {
-            if (error_get_class(local) == ERR_NOT_FOUND) {
-                error_free(local);
-                continue;
-            }
-            error_propagate(errp, local);
-            goto out;
-        }
-        memset(&is, 0, sizeof(is));
-        is.name = nm.v[i];
-        is.disk_size = ix->disk_size;
-        is.chunks = ix->count;
-        for (j = 0; j < ix->count; j++) {
-            if (!chunk_digest_is_zero(&ix->digests[j])) {
-                is.data_chunks++;
-                is.data_bytes += chunk_index_chunk_len(ix, j);
-            }
-        }
-        st->indexes++;
-        st->logical_bytes += (uint64_t)ix->disk_size;
-        st->data_bytes += is.data_bytes;
-        rc = chunk_set_add_index(&ref, ix, errp);
-        chunk_index_free(ix);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = -1;
-        if (fn) {
-            fn(&is, opaque);
-        }
     }
     chunk_set_compact(&ref);
     st->referenced_chunks = ref.n;

@@ -418,6 +418,7 @@ chunk_store_remove_index(struct chunk_store *cs, const char *name,
     CLEANUP_FREE uint8_t *buf = NULL;
     char tkey[CHUNK_HEX_LEN + 16];
     char hex[CHUNK_HEX_LEN];
+    struct chunk_index *ix;
     void *reg = NULL;
     int64_t start = 0;
     size_t len = 0;
@@ -442,25 +443,27 @@ chunk_store_remove_index(struct chunk_store *cs, const char *name,
         }
         return -1;
     }
-    if (len < CHUNK_DIGEST_LEN) {
-        memset(hex, '0', CHUNK_HEX_LEN - 1);
-        hex[CHUNK_HEX_LEN - 1] = '\0';
-    } else {
-        chunk_digest_hex((const struct chunk_digest *)(buf + len -
-                                                       CHUNK_DIGEST_LEN),
-                         hex);
-    }
-    snprintf(tkey, sizeof(tkey), "trash/%s.idx", hex);
-    /* Registered while we put, like a writer, so that gc leaves our work
-     * file alone.
+    /* A damaged index goes without a trash entry: no writer can have
+     * started on it (opening a parent checks it), and gc would refuse to
+     * run on an entry whose chunks cannot be known.
      */
-    if (be->ops->writer_begin(be->priv, &reg, &start, errp) < 0) {
-        return -1;
-    }
-    rc = be->ops->put(be->priv, tkey, buf, len, 0, errp);
-    be->ops->writer_end(be->priv, reg);
-    if (rc < 0) {
-        return -1;
+    ix = chunk_index_parse(buf, len, &local);
+    error_free(local);
+    if (ix) {
+        chunk_digest_hex(&ix->csum, hex);
+        chunk_index_free(ix);
+        snprintf(tkey, sizeof(tkey), "trash/%s.idx", hex);
+        /* Registered while we put, like a writer, so that gc leaves our
+         * work file alone.
+         */
+        if (be->ops->writer_begin(be->priv, &reg, &start, errp) < 0) {
+            return -1;
+        }
+        rc = be->ops->put(be->priv, tkey, buf, len, 0, errp);
+        be->ops->writer_end(be->priv, reg);
+        if (rc < 0) {
+            return -1;
+        }
     }
     rc = be->ops->remove_unless_since(be->priv, key, INT64_MAX, errp);
     if (rc == 0) {

@@ -38,7 +38,7 @@
 #include "progress.h"
 
 /* Defaults of a new store; docs/internals/chunkstore.md says why. */
-#define CHUNK_DEFAULT_SIZE (256u * 1024)
+#define CHUNK_DEFAULT_SIZE (64u * 1024)
 #define CHUNK_DEFAULT_LEVEL 1
 
 #define CHUNK_NAME_MAX 200 /* longest index name */

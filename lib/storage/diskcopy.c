@@ -617,6 +617,9 @@ dc_close_target(struct dc *c, struct error **errp)
         c->fd = -1;
         return 0;
     }
+    if (t->before_commit) {
+        t->before_commit(t->before_commit_opaque);
+    }
     if (chunk_writer_commit(c->w, &t->info, errp) < 0) {
         return -1;
     }

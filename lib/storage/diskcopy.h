@@ -80,6 +80,10 @@ struct diskcopy_target {
     const char *parent;        /* CHUNKS: incremental: the parent index
                                 * (the source must have a bitmap), else
                                 * NULL for a full copy */
+    void (*before_commit)(void *opaque); /* CHUNKS, test hook: called
+                                * when every chunk is written, before
+                                * the index is committed; NULL: none */
+    void *before_commit_opaque;
 
     /* Results. */
     int64_t virtual_size;             /* the disk's size */

@@ -466,6 +466,13 @@ main(void)
     ok(chunk_store_verify(cs, 0, NULL, NULL, NULL, &vr, &err) == 0 &&
            vr.indexes_bad == 1,
        "verify reports it");
+    /* With a grace, gc reads the trash entries of recent deletions. */
+    gopts.grace_s = 3600;
+    ok(chunk_store_remove_index(cs, "full1", &err) == 0 &&
+           chunk_store_gc(cs, &gopts, NULL, &gr, &err) == 0,
+       "deleted, it leaves no trash entry: gc runs again");
+    tc_noerr(&err, "rm damaged");
+    gopts.grace_s = 0;
 
     /* Bad calls. */
     ok(chunk_writer_open(cs, "../x", SIZE, NULL, NULL, &w, &err) < 0 &&

@@ -1,0 +1,51 @@
+# Shared functions of the backup tests (test-backup*.sh): backups of
+# server "vm" into the chunk store, their properties, the data a disk
+# holds.  Source it after lib.sh; it uses $T_DIR.
+
+backup() {  # backup NAME [ROTATION [SERVER]]: an incremental backup of vm
+    vmsnap server backup create --incremental --backup-type daily \
+        --rotation "${2:-10}" --name "$1" "${3:-vm}" -f json >"$T_DIR/$1.json" 2>"$T_DIR/$1.err"
+}
+bprop() {  # bprop NAME KEY: a property recorded on backup NAME
+    python3 -c 'import json,sys
+d=json.load(open(sys.argv[1])); p=d.get("properties", d)
+print(p.get(sys.argv[2], ""))' "$T_DIR/$1.json" "$2"
+}
+# Write COUNT MiB of random data to FILE in the guest; print its sha256.
+guest_write() {  # guest_write FILE MIB
+    guest_sh vm "dd if=/dev/urandom of=$1 bs=1M count=$2 2>/dev/null && sync && sha256sum $1" | cut -d' ' -f1
+}
+# The raw data of a qcow2 file, hashed: what a disk holds, whatever the
+# layout of its file.
+disk_sum() {  # disk_sum QCOW2
+    local raw
+    raw=$(mktemp "$T_DIR/raw.XXXXXX")
+    qemu-img convert -U -O raw "$1" "$raw" && sha256sum <"$raw" | cut -d' ' -f1
+    rm -f "$raw"
+}
+# Back up and snapshot VM at one instant: paused, nothing moves.
+pair() {  # pair BACKUP SNAPSHOT
+    vmsnap server pause vm &&
+        backup "$1" &&
+        vmsnap server image create --name "$2" vm >/dev/null 2>&1
+    local r=$?
+    vmsnap server unpause vm
+    return $r
+}
+# Restore backup NAME (image save materialises it) and compare the disk
+# with snapshot SNAP's.
+restores_as() {  # restores_as BACKUP SNAP
+    rm -f "$T_DIR/restored.qcow2"
+    vmsnap image save "$1" --file "$T_DIR/restored.qcow2" 2>"$T_DIR/save.err" &&
+        test "$(disk_sum "$T_DIR/restored.qcow2")" = \
+             "$(disk_sum "$(vmsnap image show "$2" -f value -c file)")"
+}
+# Register the test guest and boot server "vm" from it (one check); set
+# $vid (its id) and $store (the chunk store's directory).
+boot_vm() {
+    register_guest guest yes >/dev/null
+    vmsnap server create vm --image guest >/dev/null && wait_agent vm
+    ok $? "server boots"
+    vid=$(vmsnap server show vm -f value -c id)
+    store=$VMSNAP_DATA_DIR/chunkstore
+}
