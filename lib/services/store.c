@@ -15,6 +15,7 @@
 #include "svc.h"
 #include "util.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 struct chunk_store *
 store_open(struct svc *svc, bool create, struct error **errp)
@@ -427,42 +428,41 @@ store_backup_of(const char *index)
 {
     const char *dot = strchr(index, '.');
 
-    return json_object_new_string_len(index, dot ? (int)(dot - index)
-                                                 : (int)strlen(index));
+    return xjson_string_len(index, dot ? (size_t)(dot - index)
+                                       : strlen(index));
 }
 
 static void
 store_problem(const struct chunk_problem *pr, void *opaque)
 {
     json_object *problems = opaque;
-    json_object *o = json_object_new_object();
-    json_object *idx = json_object_new_array();
-    json_object *backups = json_object_new_array();
+    json_object *o = xjson_object();
+    json_object *idx = xjson_array();
+    json_object *backups = xjson_array();
     size_t i;
 
-    json_object_object_add(o, "what", json_object_new_string(pr->what));
+    xjson_add(o, "what", xjson_string(pr->what));
     if (pr->digest) {
-        json_object_object_add(o, "digest",
-                               json_object_new_string(pr->digest));
+        xjson_add(o, "digest", xjson_string(pr->digest));
     }
     if (pr->index) {
-        json_object_object_add(o, "index", json_object_new_string(pr->index));
-        json_object_array_add(backups, store_backup_of(pr->index));
+        xjson_add(o, "index", xjson_string(pr->index));
+        xjson_append(backups, store_backup_of(pr->index));
     }
-    json_object_object_add(o, "error", json_object_new_string(pr->error));
+    xjson_add(o, "error", xjson_string(pr->error));
     for (i = 0; pr->indexes && pr->indexes[i]; i++) {
-        json_object_array_add(idx, json_object_new_string(pr->indexes[i]));
-        json_object_array_add(backups, store_backup_of(pr->indexes[i]));
+        xjson_append(idx, xjson_string(pr->indexes[i]));
+        xjson_append(backups, store_backup_of(pr->indexes[i]));
     }
-    json_object_object_add(o, "indexes", idx);
-    json_object_object_add(o, "backups", backups);
-    json_object_array_add(problems, o);
+    xjson_add(o, "indexes", idx);
+    xjson_add(o, "backups", backups);
+    xjson_append(problems, o);
 }
 
 static void
 store_add_u64(json_object *o, const char *key, uint64_t v)
 {
-    json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+    xjson_add(o, key, xjson_int64((int64_t)v));
 }
 
 int
@@ -477,7 +477,7 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
     if (cs == NULL) {
         return -1;
     }
-    problems = json_object_new_array();
+    problems = xjson_array();
     r = chunk_store_verify(cs, repair ? CHUNK_VERIFY_REMOVE_BAD : 0,
                            store_problem, problems, p, &rep, errp);
     chunk_store_close(cs);
@@ -485,7 +485,7 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
         json_object_put(problems);
         return -1;
     }
-    o = json_object_new_object();
+    o = xjson_object();
     store_add_u64(o, "indexes", rep.indexes);
     store_add_u64(o, "indexes_bad", rep.indexes_bad);
     store_add_u64(o, "chunks", rep.chunks);
@@ -493,7 +493,7 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
     store_add_u64(o, "chunks_missing", rep.chunks_missing);
     store_add_u64(o, "chunks_removed", rep.chunks_removed);
     store_add_u64(o, "bytes", rep.bytes);
-    json_object_object_add(o, "problems", problems);
+    xjson_add(o, "problems", problems);
     *report = o;
     return 0;
 }
@@ -516,8 +516,8 @@ store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
     if (r < 0) {
         return -1;
     }
-    o = json_object_new_object();
-    json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+    o = xjson_object();
+    xjson_add(o, "dry_run", xjson_bool(dry_run));
     store_add_u64(o, "indexes", rep.indexes);
     store_add_u64(o, "chunks", rep.chunks);
     store_add_u64(o, "chunks_referenced", rep.chunks_referenced);
@@ -534,16 +534,15 @@ store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
 static void
 store_index_stat(const struct chunk_index_stats *is, void *opaque)
 {
-    json_object *o = json_object_new_object();
+    json_object *o = xjson_object();
 
-    json_object_object_add(o, "index", json_object_new_string(is->name));
-    json_object_object_add(o, "backup", store_backup_of(is->name));
-    json_object_object_add(o, "disk_size",
-                           json_object_new_int64(is->disk_size));
+    xjson_add(o, "index", xjson_string(is->name));
+    xjson_add(o, "backup", store_backup_of(is->name));
+    xjson_add(o, "disk_size", xjson_int64(is->disk_size));
     store_add_u64(o, "chunks", is->chunks);
     store_add_u64(o, "data_chunks", is->data_chunks);
     store_add_u64(o, "data_bytes", is->data_bytes);
-    json_object_array_add(opaque, o);
+    xjson_append(opaque, o);
 }
 
 int
@@ -557,11 +556,10 @@ store_show(struct svc *svc, json_object **report, struct error **errp)
     if (cs == NULL) {
         return -1;
     }
-    indexes = json_object_new_array();
+    indexes = xjson_array();
     r = chunk_store_stats(cs, store_index_stat, indexes, &st, errp);
-    o = json_object_new_object();
-    json_object_object_add(o, "chunk_size",
-                           json_object_new_int64(chunk_store_chunk_size(cs)));
+    o = xjson_object();
+    xjson_add(o, "chunk_size", xjson_int64(chunk_store_chunk_size(cs)));
     chunk_store_close(cs);
     if (r < 0) {
         json_object_put(indexes);
@@ -574,9 +572,8 @@ store_show(struct svc *svc, json_object **report, struct error **errp)
     store_add_u64(o, "referenced_chunks", st.referenced_chunks);
     store_add_u64(o, "logical_bytes", st.logical_bytes);
     store_add_u64(o, "data_bytes", st.data_bytes);
-    json_object_object_add(o, "dedup_ratio",
-                           json_object_new_double(st.dedup_ratio));
-    json_object_object_add(o, "backups", indexes);
+    xjson_add(o, "dedup_ratio", xjson_double(st.dedup_ratio));
+    xjson_add(o, "backups", indexes);
     *report = o;
     return 0;
 }

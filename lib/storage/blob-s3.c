@@ -17,6 +17,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define BS3_DEFAULT_CACHE_MAX ((int64_t)10 * 1024 * 1024 * 1024)
 #define BS3_DEFAULT_GRACE_S 60
@@ -105,13 +106,9 @@ cache_path(const struct blob_s3 *bs, const char *sub, const char *key,
 static int
 mkdir_parent(const char *path, struct error **errp)
 {
-    CLEANUP_FREE char *dir = strdup(path);
+    CLEANUP_FREE char *dir = xstrdup(path);
     char *slash;
 
-    if (!dir) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     slash = strrchr(dir, '/');
     if (slash) {
         *slash = '\0';
@@ -119,20 +116,16 @@ mkdir_parent(const char *path, struct error **errp)
     return util_mkdir_p(dir, 0755, errp);
 }
 
-static struct pin *
+static void
 pin_add(struct blob_s3 *bs, const char *key, int fd, bool staging)
 {
-    struct pin *p = calloc(1, sizeof(*p));
+    struct pin *p = xcalloc(1, sizeof(*p));
 
-    if (!p || !(p->key = strdup(key))) {
-        free(p);
-        return NULL;
-    }
+    p->key = xstrdup(key);
     p->fd = fd;
     p->staging = staging;
     p->next = bs->pins;
     bs->pins = p;
-    return p;
 }
 
 static struct pin *
@@ -226,7 +219,6 @@ struct walk {
     struct entry *v;
     size_t n, cap;
     int64_t total;
-    bool oom;
 };
 
 static __thread struct walk *walk_state; /* nftw has no opaque pointer */
@@ -240,20 +232,10 @@ walk_fn(const char *path, const struct stat *st, int type, struct FTW *f)
         return 0;
     }
     if (w->n == w->cap) {
-        size_t cap = w->cap ? 2 * w->cap : 64;
-        struct entry *nv = realloc(w->v, cap * sizeof(*nv));
-        if (!nv) {
-            w->oom = true;
-            return 1;
-        }
-        w->v = nv;
-        w->cap = cap;
+        w->cap = w->cap ? 2 * w->cap : 64;
+        w->v = xreallocarray(w->v, w->cap, sizeof(*w->v));
     }
-    w->v[w->n].path = strdup(path);
-    if (!w->v[w->n].path) {
-        w->oom = true;
-        return 1;
-    }
+    w->v[w->n].path = xstrdup(path);
     w->v[w->n].bytes = (int64_t)st->st_blocks * 512;
     w->v[w->n].atime = st->st_atim;
     w->total += w->v[w->n].bytes;
@@ -329,10 +311,6 @@ blob_s3_evict(struct blob_s3 *bs, int64_t target, struct error **errp)
     int64_t left;
     int r;
 
-    if (!lockp || !objects) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     if (target < 0) {
         target = bs->cache_max;
     }
@@ -343,12 +321,8 @@ blob_s3_evict(struct blob_s3 *bs, int64_t target, struct error **errp)
     }
     walk_state = &w;
     r = nftw(objects, walk_fn, 16, FTW_PHYS);
-    if (w.oom || (r != 0 && errno != ENOENT)) {
-        if (w.oom) {
-            error_setg(errp, ERR_IO, "out of memory");
-        } else {
-            error_setg_errno(errp, ERR_IO, errno, "walk %s", objects);
-        }
+    if (r != 0 && errno != ENOENT) {
+        error_setg_errno(errp, ERR_IO, errno, "walk %s", objects);
         left = -1;
         goto out;
     }
@@ -409,10 +383,6 @@ journal_started(const char *key, const char *upload_id, void *opaque,
     util_uuid_new(name);
     j->path = util_strdup_printf("%s/uploads/%s", j->bs->cache, name);
     text = util_strdup_printf("%s\n%s\n", key, upload_id);
-    if (!j->path || !text) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     len = strlen(text);
     j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (j->fd < 0 || flock(j->fd, LOCK_EX) != 0 ||
@@ -449,7 +419,7 @@ static void
 sweep_journals(struct blob_s3 *bs)
 {
     CLEANUP_FREE char *dir = util_strdup_printf("%s/uploads", bs->cache);
-    DIR *d = dir ? opendir(dir) : NULL;
+    DIR *d = opendir(dir);
     struct dirent *e;
 
     if (!d) {
@@ -467,9 +437,6 @@ sweep_journals(struct blob_s3 *bs)
             continue;
         }
         path = util_strdup_printf("%s/%s", dir, e->d_name);
-        if (!path) {
-            break;
-        }
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
             continue;           /* its uploader is alive */
@@ -542,10 +509,8 @@ sweep_staging_fn(const char *path, const struct stat *st, int type,
     if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
         return 0;
     }
-    data = strndup(path, n - 5);
-    if (data) {
-        unlink(data);
-    }
+    data = xstrndup(path, n - 5);
+    unlink(data);
     unlink(path);
     return 0;
 }
@@ -556,9 +521,7 @@ sweep_dir(struct blob_s3 *bs, const char *sub,
 {
     CLEANUP_FREE char *dir = util_strdup_printf("%s/%s", bs->cache, sub);
 
-    if (dir) {
-        nftw(dir, fn, 16, FTW_PHYS);
-    }
+    nftw(dir, fn, 16, FTW_PHYS);
 }
 
 struct sweep {
@@ -613,25 +576,17 @@ blob_s3_open(const struct blob_s3_settings *st, const char *data_dir,
 {
     static const char *const subs[] = { "objects", "staging", "tmp",
                                         "uploads" };
-    struct blob_s3 *bs = calloc(1, sizeof(*bs));
+    struct blob_s3 *bs = xcalloc(1, sizeof(*bs));
     size_t i;
     int r;
 
-    if (!bs) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
     bs->cache_max = st->cache_max > 0 ? st->cache_max : BS3_DEFAULT_CACHE_MAX;
     bs->grace_s = st->grace_s == 0 ? BS3_DEFAULT_GRACE_S
                                    : st->grace_s < 0 ? 0 : st->grace_s;
     if (st->cache_dir && *st->cache_dir) {
-        bs->cache = strdup(st->cache_dir);
+        bs->cache = xstrdup(st->cache_dir);
     } else {
         bs->cache = util_strdup_printf("%s/cache/s3", data_dir);
-    }
-    if (!bs->cache) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto fail;
     }
     bs->s3 = s3_open(&st->s3, errp);
     if (!bs->s3) {
@@ -650,10 +605,6 @@ blob_s3_open(const struct blob_s3_settings *st, const char *data_dir,
     for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         CLEANUP_FREE char *d = util_strdup_printf("%s/%s", bs->cache,
                                                   subs[i]);
-        if (!d) {
-            error_setg(errp, ERR_IO, "out of memory");
-            goto fail;
-        }
         if (util_mkdir_p(d, 0755, errp) < 0) {
             goto fail;
         }
@@ -713,10 +664,6 @@ bs3_create(struct blob_s3 *bs, const char *key, char **path,
     }
     data = cache_path(bs, "staging", key, NULL);
     lockp = cache_path(bs, "staging", key, ".lock");
-    if (!data || !lockp) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     if (mkdir_parent(data, errp) < 0) {
         return -1;
     }
@@ -734,10 +681,7 @@ bs3_create(struct blob_s3 *bs, const char *key, char **path,
         error_setg_errno(errp, ERR_IO, errno, "unlink %s", data);
         return -1;
     }
-    if (!pin_add(bs, key, fd, true)) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    pin_add(bs, key, fd, true);
     fd = -1;
     *path = steal_pointer(&data);
     return 0;
@@ -790,10 +734,6 @@ bs3_commit(struct blob_s3 *bs, const char *key, const char *path,
     entry = cache_path(bs, "objects", key, NULL);
     lockp = cache_path(bs, "staging", key, ".lock");
     loc = util_strdup_printf("s3:%s", key);
-    if (!entry || !lockp || !loc) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
         error_setg_errno(errp, ERR_IO, errno, "open %s", path);
@@ -873,10 +813,6 @@ download(struct blob_s3 *bs, const char *key, const char *entry,
     int64_t size, got = 0;
     int r;
 
-    if (!tmp) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     r = s3_head(bs->s3, key, &size, errp);
     if (r < 0) {
         return -1;
@@ -936,10 +872,6 @@ hold_entry(struct blob_s3 *bs, const char *key, const struct progress *prog,
     CLEANUP_FREE char *entry = cache_path(bs, "objects", key, NULL);
     int fd, tries;
 
-    if (!entry) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     for (tries = 0; tries < 3; tries++) {
         fd = open_entry(entry, errp);
         if (fd >= 0) {
@@ -985,10 +917,8 @@ bs3_local_path(struct blob_s3 *bs, const char *location,
          */
         close(pin->fd);
         pin->fd = fd;
-    } else if (!pin_add(bs, key, fd, false)) {
-        close(fd);
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
+    } else {
+        pin_add(bs, key, fd, false);
     }
     evict_quietly(bs);
     *path = steal_pointer(&p);
@@ -1007,12 +937,8 @@ bs3_open_read(struct blob_s3 *bs, struct blob *b, const char *location,
     if (!key) {
         return -1;
     }
-    r = calloc(1, sizeof(*r));
-    if (!r || !(r->key = strdup(key))) {
-        free(r);
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    r = xcalloc(1, sizeof(*r));
+    r->key = xstrdup(key);
     r->base.b = b;
     r->bs = bs;
     r->fd = hold_entry(bs, key, NULL, false, NULL, NULL);
@@ -1143,7 +1069,6 @@ bs3_remove(struct blob_s3 *bs, const char *location, struct error **errp)
 struct list_ctx {
     bool (*fn)(const char *location, void *opaque);
     void *opaque;
-    bool oom;
 };
 
 static bool
@@ -1152,10 +1077,6 @@ list_one(const char *key, int64_t size, void *opaque)
     struct list_ctx *c = opaque;
     CLEANUP_FREE char *loc = util_strdup_printf("s3:%s", key);
 
-    if (!loc) {
-        c->oom = true;
-        return false;
-    }
     return c->fn(loc, c->opaque);
 }
 
@@ -1166,14 +1087,7 @@ bs3_list(struct blob_s3 *bs, const char *prefix,
 {
     struct list_ctx c = { .fn = fn, .opaque = opaque };
 
-    if (s3_list(bs->s3, prefix, 0, list_one, &c, errp) < 0) {
-        return -1;
-    }
-    if (c.oom) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    return 0;
+    return s3_list(bs->s3, prefix, 0, list_one, &c, errp) < 0 ? -1 : 0;
 }
 
 /* --- the ops table -------------------------------------------------------- */

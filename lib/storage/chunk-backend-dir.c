@@ -43,6 +43,7 @@
 #include "chunk-backend.h"
 #include "cleanup.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define DIR_FANOUT 4096           /* chunks/<3 hex>/ */
 #define DIR_LOCK_OTHER DIR_FANOUT /* lock byte of non-chunk keys */
@@ -204,10 +205,7 @@ dir_mark(struct dir_be *d, const char *key)
         }
     }
     if (d->nother < DIR_OTHER_MAX) {
-        d->other[d->nother] = n ? strndup(key, n) : strdup(".");
-        if (d->other[d->nother]) {
-            d->nother++;
-        }
+        d->other[d->nother++] = n ? xstrndup(key, n) : xstrdup(".");
     }
 out:
     pthread_mutex_unlock(&d->mu);
@@ -323,11 +321,7 @@ dir_make_parent(struct dir_be *d, const char *key, struct error **errp)
     if (slash == NULL) {
         return 0;
     }
-    parent = strndup(key, (size_t)(slash - key));
-    if (parent == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    parent = xstrndup(key, (size_t)(slash - key));
     if (mkdirat(d->rootfd, parent, 0700) < 0 && errno != EEXIST) {
         error_setg_errno(errp, ERR_IO, errno, "mkdir %s", parent);
         return -1;
@@ -419,11 +413,7 @@ dir_put_start(void *be, const char *key, const void *buf, size_t len,
         error_setg(errp, ERR_INVALID, "bad key '%s'", key);
         return -1;
     }
-    p = malloc(sizeof(*p));
-    if (p == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    p = xmalloc(sizeof(*p));
     snprintf(p->key, sizeof(p->key), "%s", key);
     p->fd = dir_write_tmp(d, buf, len, p->tmp, errp);
     if (p->fd < 0) {
@@ -528,11 +518,7 @@ dir_get(void *be, const char *key, size_t max, uint8_t **buf, size_t *len,
                    (long long)st.st_size, max);
         return -1;
     }
-    p = malloc(st.st_size ? (size_t)st.st_size : 1);
-    if (p == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    p = xmalloc(st.st_size ? (size_t)st.st_size : 1);
     while (off < (size_t)st.st_size) {
         n = read(fd, p + off, (size_t)st.st_size - off);
         if (n < 0 && errno == EINTR) {
@@ -755,11 +741,7 @@ dir_writer_begin(void *be, void **token, int64_t *start_ns,
     struct stat st;
     int i, rc = -1;
 
-    w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    w = xcalloc(1, sizeof(*w));
     for (i = 0; i < 10 && rc < 0; i++) {
         rc = dir_register_once(d, w);
         if (rc < 0 && errno != ENOENT) {
@@ -933,15 +915,8 @@ chunk_backend_dir_open(const char *root, bool create, struct error **errp)
         close(fd);
         return NULL;
     }
-    d = calloc(1, sizeof(*d));
-    be = calloc(1, sizeof(*be));
-    if (d == NULL || be == NULL) {
-        free(d);
-        free(be);
-        close(fd);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    d = xcalloc(1, sizeof(*d));
+    be = xcalloc(1, sizeof(*be));
     d->rootfd = fd;
     d->pid = (long)getpid();
     pthread_mutex_init(&d->mu, NULL);

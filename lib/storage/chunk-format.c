@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include "chunk-format.h"
+#include "xalloc.h"
 
 static const char chunk_blob_magic[4] = {'V', 'S', 'C', 'K'};
 static const char chunk_index_magic[8] = {'V', 'M', 'S', 'N',
@@ -312,13 +313,8 @@ chunk_index_new(int64_t disk_size, uint32_t chunk_size, struct error **errp)
                    (unsigned long long)CHUNK_INDEX_MAX_COUNT);
         return NULL;
     }
-    ix = calloc(1, sizeof(*ix));
-    if (ix == NULL ||
-        (ix->digests = calloc(count ? count : 1, CHUNK_DIGEST_LEN)) == NULL) {
-        free(ix);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    ix = xcalloc(1, sizeof(*ix));
+    ix->digests = xcalloc(count ? count : 1, CHUNK_DIGEST_LEN);
     ix->chunk_size = chunk_size;
     ix->disk_size = disk_size;
     ix->count = count;
@@ -426,12 +422,8 @@ chunk_index_serialize(struct chunk_index *ix, uint8_t **buf, size_t *len,
                       struct error **errp)
 {
     size_t n = CHUNK_INDEX_HEADER_LEN + (ix->count + 1) * CHUNK_DIGEST_LEN;
-    uint8_t *p = calloc(1, n);
+    uint8_t *p = xcalloc(1, n);
 
-    if (p == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     memcpy(p, chunk_index_magic, sizeof(chunk_index_magic));
     put_le32(p + 8, CHUNK_INDEX_VERSION);
     put_le32(p + 12, CHUNK_INDEX_HEADER_LEN);

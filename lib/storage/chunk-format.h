@@ -159,8 +159,8 @@ struct chunk_index {
 };
 
 /* A new index for a disk of DISK_SIZE bytes in chunks of CHUNK_SIZE, all
- * chunks zero.  NULL with ERR_INVALID for sizes out of range, ERR_IO when
- * memory runs out.  Free with chunk_index_free.
+ * chunks zero.  NULL with ERR_INVALID for sizes out of range.  Free with
+ * chunk_index_free.
  */
 struct chunk_index *chunk_index_new(int64_t disk_size, uint32_t chunk_size,
                                     struct error **errp);
@@ -175,7 +175,7 @@ uint32_t chunk_index_chunk_len(const struct chunk_index *ix, uint64_t i);
  * header length, chunk size, counts against the disk size and the
  * limits, reserved bytes, total length) and so is the trailing csum.
  * Returns a new index (caller frees), or NULL with ERR_PROTOCOL naming
- * what is wrong, or ERR_IO when memory runs out.
+ * what is wrong.
  */
 struct chunk_index *chunk_index_parse(const uint8_t *buf, size_t len,
                                       struct error **errp);

@@ -47,15 +47,11 @@ struct chunk_set {
     size_t cap;             /* room */
 };
 
-/* Add the non-zero digests of IX to S.  -1 with ERR_IO when memory runs
- * out.
- */
-int chunk_set_add_index(struct chunk_set *s, const struct chunk_index *ix,
-                        struct error **errp);
+/* Add the non-zero digests of IX to S. */
+void chunk_set_add_index(struct chunk_set *s, const struct chunk_index *ix);
 
 /* Add D to S. */
-int chunk_set_add(struct chunk_set *s, const struct chunk_digest *d,
-                  struct error **errp);
+void chunk_set_add(struct chunk_set *s, const struct chunk_digest *d);
 
 /* Sort S and drop duplicates. */
 void chunk_set_compact(struct chunk_set *s);

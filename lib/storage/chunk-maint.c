@@ -12,6 +12,7 @@
 
 #include "chunk-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 /* Names of the indexes, as listed. */
 struct names {
@@ -35,38 +36,19 @@ static int
 names_add(const char *name, void *opaque)
 {
     struct names *nm = opaque;
-    char **nv;
 
     if (nm->n == nm->cap) {
-        nv = realloc(nm->v, (nm->cap ? nm->cap * 2 : 64) * sizeof(*nv));
-        if (nv == NULL) {
-            return -1;
-        }
-        nm->v = nv;
         nm->cap = nm->cap ? nm->cap * 2 : 64;
+        nm->v = xreallocarray(nm->v, nm->cap, sizeof(*nm->v));
     }
-    nm->v[nm->n] = strdup(name);
-    if (nm->v[nm->n] == NULL) {
-        return -1;
-    }
-    nm->n++;
+    nm->v[nm->n++] = xstrdup(name);
     return 0;
 }
 
 static int
 list_names(struct chunk_store *cs, struct names *nm, struct error **errp)
 {
-    struct error *local = NULL;
-
-    if (chunk_store_list_indexes(cs, names_add, nm, &local) < 0) {
-        if (local) {
-            error_propagate(errp, local);
-        } else {
-            error_setg(errp, ERR_IO, "out of memory");
-        }
-        return -1;
-    }
-    return 0;
+    return chunk_store_list_indexes(cs, names_add, nm, errp);
 }
 
 /* What walk_indexes calls for each index. */
@@ -123,10 +105,8 @@ walk_indexes(struct chunk_store *cs, struct names *nm, struct chunk_set *ref,
         if (w->count) {
             (*w->count)++;
         }
-        rc = chunk_set_add_index(ref, ix, errp);
-        if (rc == 0 && w->fn) {
-            rc = w->fn(nm->v[i], ix, w->opaque, errp);
-        }
+        chunk_set_add_index(ref, ix);
+        rc = w->fn ? w->fn(nm->v[i], ix, w->opaque, errp) : 0;
         chunk_index_free(ix);
         if (rc < 0) {
             return -1;
@@ -175,7 +155,8 @@ verify_list_chunk(const struct chunk_obj *obj, void *opaque)
     if (!key_digest(obj->key, &d)) {
         return 0;
     }
-    return chunk_set_add(&vc->present, &d, NULL);
+    chunk_set_add(&vc->present, &d);
+    return 0;
 }
 
 static int
@@ -185,50 +166,30 @@ bad_cmp(const void *a, const void *b)
                             &((const struct bad *)b)->d);
 }
 
-static int
+static void
 verify_add_bad(struct verify_ctx *vc, const struct chunk_digest *d,
                const char *error)
 {
-    struct bad *nb = realloc(vc->bad, (vc->nbad + 1) * sizeof(*nb));
+    struct bad *nb = xreallocarray(vc->bad, vc->nbad + 1, sizeof(*nb));
 
-    if (nb == NULL) {
-        return -1;
-    }
     vc->bad = nb;
     memset(&nb[vc->nbad], 0, sizeof(*nb));
     nb[vc->nbad].d = *d;
-    nb[vc->nbad].error = strdup(error);
-    nb[vc->nbad].indexes = calloc(1, sizeof(char *));
-    if (nb[vc->nbad].error == NULL || nb[vc->nbad].indexes == NULL) {
-        free(nb[vc->nbad].error);
-        free(nb[vc->nbad].indexes);
-        return -1;
-    }
+    nb[vc->nbad].error = xstrdup(error);
+    nb[vc->nbad].indexes = xcalloc(1, sizeof(char *));
     vc->nbad++;
-    return 0;
 }
 
 /* Record that index NAME references bad chunk B. */
-static int
+static void
 bad_add_index(struct bad *b, const char *name)
 {
-    char **nv;
-
     if (b->nidx > 0 && strcmp(b->indexes[b->nidx - 1], name) == 0) {
-        return 0;
+        return;
     }
-    nv = realloc(b->indexes, (b->nidx + 2) * sizeof(*nv));
-    if (nv == NULL) {
-        return -1;
-    }
-    b->indexes = nv;
-    b->indexes[b->nidx] = strdup(name);
-    if (b->indexes[b->nidx] == NULL) {
-        return -1;
-    }
-    b->nidx++;
+    b->indexes = xreallocarray(b->indexes, b->nidx + 2, sizeof(char *));
+    b->indexes[b->nidx++] = xstrdup(name);
     b->indexes[b->nidx] = NULL;
-    return 0;
 }
 
 static void
@@ -282,7 +243,6 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     struct index_walk w = {.bad = verify_bad_index, .opaque = &vb,
                            .count = &rep->indexes};
     struct chunk_problem pr;
-    struct error *listerr = NULL;
     CLEANUP_FREE uint8_t *buf = NULL;
     ZSTD_DCtx *dctx = NULL;
     int64_t start = 0, oldest = 0;
@@ -292,12 +252,8 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     int rc = -1, last = -1, pct;
 
     memset(rep, 0, sizeof(*rep));
-    buf = malloc(cs->chunk_size);
-    dctx = ZSTD_createDCtx();
-    if (buf == NULL || dctx == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
+    buf = xmalloc(cs->chunk_size);
+    dctx = xcheck(ZSTD_createDCtx());
     /* "Now" on the object clock: a damaged chunk put again after this
      * (a writer healing it) is never removed.
      */
@@ -310,11 +266,7 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     }
     chunk_set_compact(&ref);
     if (be->ops->list(be->priv, "chunks/", verify_list_chunk, &vc,
-                      &listerr) < 0) {
-        if (listerr == NULL) {
-            error_setg(&listerr, ERR_IO, "out of memory");
-        }
-        error_propagate(errp, listerr);
+                      errp) < 0) {
         goto out;
     }
     chunk_set_compact(&vc.present);
@@ -333,11 +285,7 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
             rep->chunks--; /* removed by gc since the listing */
         } else {
             rep->chunks_bad++;
-            if (verify_add_bad(&vc, &vc.present.d[i], error_msg(local)) < 0) {
-                error_free(local);
-                error_setg(errp, ERR_IO, "out of memory");
-                goto out;
-            }
+            verify_add_bad(&vc, &vc.present.d[i], error_msg(local));
             if (flags & CHUNK_VERIFY_REMOVE_BAD) {
                 chunk_key(&vc.present.d[i], key);
                 if (be->ops->remove_unless_since(be->priv, key, start,
@@ -356,10 +304,7 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     for (i = 0; i < ref.n; i++) {
         if (!chunk_set_has(&vc.present, &ref.d[i])) {
             rep->chunks_missing++;
-            if (verify_add_bad(&vc, &ref.d[i], "missing") < 0) {
-                error_setg(errp, ERR_IO, "out of memory");
-                goto out;
-            }
+            verify_add_bad(&vc, &ref.d[i], "missing");
         }
     }
     if (flags & CHUNK_VERIFY_REMOVE_BAD) {
@@ -381,10 +326,8 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
                 key_bad.d = ix->digests[j];
                 b = bsearch(&key_bad, vc.bad, vc.nbad, sizeof(*vc.bad),
                             bad_cmp);
-                if (b && bad_add_index(b, nm.v[i]) < 0) {
-                    chunk_index_free(ix);
-                    error_setg(errp, ERR_IO, "out of memory");
-                    goto out;
+                if (b) {
+                    bad_add_index(b, nm.v[i]);
                 }
             }
             chunk_index_free(ix);
@@ -472,16 +415,10 @@ static int
 trash_add(const struct chunk_obj *obj, void *opaque)
 {
     struct trash_list *tl = opaque;
-    struct trash_entry *nv = realloc(tl->v, (tl->n + 1) * sizeof(*nv));
+    struct trash_entry *nv = xreallocarray(tl->v, tl->n + 1, sizeof(*nv));
 
-    if (nv == NULL) {
-        return -1;
-    }
     tl->v = nv;
-    nv[tl->n].key = strdup(obj->key);
-    if (nv[tl->n].key == NULL) {
-        return -1;
-    }
+    nv[tl->n].key = xstrdup(obj->key);
     nv[tl->n].mtime = obj->mtime_ns;
     tl->n++;
     return 0;
@@ -511,11 +448,7 @@ gc_trash(struct chunk_store *cs, struct chunk_set *ref, int64_t cutoff,
     size_t i;
     int rc = -1;
 
-    if (be->ops->list(be->priv, "trash/", trash_add, &tl, &local) < 0) {
-        if (local == NULL) {
-            error_setg(&local, ERR_IO, "out of memory");
-        }
-        error_propagate(errp, local);
+    if (be->ops->list(be->priv, "trash/", trash_add, &tl, errp) < 0) {
         goto out;
     }
     for (i = 0; i < tl.n; i++) {
@@ -550,12 +483,8 @@ gc_trash(struct chunk_store *cs, struct chunk_set *ref, int64_t cutoff,
             goto out;
         }
         rep->trash_marked++;
-        rc = chunk_set_add_index(ref, ix, errp);
+        chunk_set_add_index(ref, ix);
         chunk_index_free(ix);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = -1;
     }
     rc = 0;
 out:

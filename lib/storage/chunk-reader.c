@@ -9,6 +9,7 @@
 
 #include "chunk-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 struct chunk_reader {
     struct chunk_store *cs;  /* the store, borrowed */
@@ -25,21 +26,12 @@ chunk_reader_open(struct chunk_store *cs, const char *name,
 {
     struct chunk_reader *r;
 
-    r = calloc(1, sizeof(*r));
-    if (r == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    r = xcalloc(1, sizeof(*r));
     r->cs = cs;
     r->cached = UINT64_MAX;
-    r->name = strdup(name);
-    r->dctx = ZSTD_createDCtx();
-    r->buf = malloc(cs->chunk_size);
-    if (r->name == NULL || r->dctx == NULL || r->buf == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        chunk_reader_close(r);
-        return -1;
-    }
+    r->name = xstrdup(name);
+    r->dctx = xcheck(ZSTD_createDCtx());
+    r->buf = xmalloc(cs->chunk_size);
     r->ix = chunk_store_load_index(cs, name, errp);
     if (r->ix == NULL) {
         chunk_reader_close(r);

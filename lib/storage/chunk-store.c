@@ -11,6 +11,7 @@
 #include "chunk-internal.h"
 #include "cleanup.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define STORE_FORMAT 1
 #define STORE_META_KEY "store.json"
@@ -41,18 +42,12 @@ chunk_name_valid(const char *name)
 char *
 chunk_index_key(const char *name, struct error **errp)
 {
-    char *key;
-
     if (!chunk_name_valid(name)) {
         error_setg(errp, ERR_INVALID, "bad index name '%s'",
                    name ? name : "");
         return NULL;
     }
-    key = util_strdup_printf("indexes/%s.idx", name);
-    if (key == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-    }
-    return key;
+    return util_strdup_printf("indexes/%s.idx", name);
 }
 
 /* The parameters as store.json holds them; caller frees. */
@@ -105,11 +100,7 @@ store_meta_parse(struct chunk_store *cs, const uint8_t *buf, size_t len,
     json_tokener *tok;
     int64_t format, size, level, fanout;
 
-    tok = json_tokener_new();
-    if (tok == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    tok = xcheck(json_tokener_new());
     o = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
     if (o == NULL || json_tokener_get_parse_end(tok) < len ||
         !json_object_is_type(o, json_type_object)) {
@@ -173,12 +164,7 @@ chunk_store_open_backend(struct chunk_backend *be,
     size_t len = 0;
     int level;
 
-    cs = calloc(1, sizeof(*cs));
-    if (cs == NULL) {
-        chunk_backend_close(be);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    cs = xcalloc(1, sizeof(*cs));
     cs->be = be;
     if (be->ops->get(be->priv, STORE_META_KEY, STORE_META_MAX, &buf, &len,
                      &local) == 0) {
@@ -202,10 +188,6 @@ chunk_store_open_backend(struct chunk_backend *be,
         goto fail;
     }
     json = store_meta_json(size, level);
-    if (json == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto fail;
-    }
     if (be->ops->put(be->priv, STORE_META_KEY, json, strlen(json),
                      CHUNK_PUT_EXCL, errp) < 0 ||
         be->ops->sync(be->priv, errp) < 0) {
@@ -514,9 +496,8 @@ chunk_store_list_indexes(struct chunk_store *cs,
                              errp);
 }
 
-int
-chunk_set_add(struct chunk_set *s, const struct chunk_digest *d,
-              struct error **errp)
+void
+chunk_set_add(struct chunk_set *s, const struct chunk_digest *d)
 {
     struct chunk_digest *nd;
     size_t cap;
@@ -530,32 +511,24 @@ chunk_set_add(struct chunk_set *s, const struct chunk_digest *d,
         }
         if (s->n == s->cap) {
             cap = s->cap ? s->cap * 2 : 4096;
-            nd = realloc(s->d, cap * sizeof(*nd));
-            if (nd == NULL) {
-                error_setg(errp, ERR_IO, "out of memory");
-                return -1;
-            }
+            nd = xreallocarray(s->d, cap, sizeof(*nd));
             s->d = nd;
             s->cap = cap;
         }
     }
     s->d[s->n++] = *d;
-    return 0;
 }
 
-int
-chunk_set_add_index(struct chunk_set *s, const struct chunk_index *ix,
-                    struct error **errp)
+void
+chunk_set_add_index(struct chunk_set *s, const struct chunk_index *ix)
 {
     uint64_t i;
 
     for (i = 0; i < ix->count; i++) {
-        if (!chunk_digest_is_zero(&ix->digests[i]) &&
-            chunk_set_add(s, &ix->digests[i], errp) < 0) {
-            return -1;
+        if (!chunk_digest_is_zero(&ix->digests[i])) {
+            chunk_set_add(s, &ix->digests[i]);
         }
     }
-    return 0;
 }
 
 void

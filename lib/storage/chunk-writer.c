@@ -26,6 +26,7 @@
 
 #include "chunk-internal.h"
 #include "cleanup.h"
+#include "xalloc.h"
 
 #define CW_MAX_PENDING 4  /* chunks written in part, held at once */
 #define CW_MAX_RANGES 32  /* written ranges tracked per pending chunk */
@@ -156,17 +157,12 @@ cw_error(struct chunk_writer *w, struct error *local, struct error **errp)
     return cw_check(w, errp);
 }
 
-static int
-cw_ctx_init(struct cw_ctx *c, uint32_t chunk_size, struct error **errp)
+static void
+cw_ctx_init(struct cw_ctx *c, uint32_t chunk_size)
 {
     c->cap = chunk_blob_bound(chunk_size);
-    c->cctx = ZSTD_createCCtx();
-    c->out = malloc(c->cap);
-    if (c->cctx == NULL || c->out == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    return 0;
+    c->cctx = xcheck(ZSTD_createCCtx());
+    c->out = xmalloc(c->cap);
 }
 
 static void
@@ -280,7 +276,7 @@ cw_buf_put(struct chunk_writer *w, uint8_t *buf)
 
 /* A free chunk buffer, waiting for one if all are taken. */
 static uint8_t *
-cw_buf_get(struct chunk_writer *w, struct error **errp)
+cw_buf_get(struct chunk_writer *w)
 {
     uint8_t *b = NULL;
 
@@ -295,14 +291,7 @@ cw_buf_get(struct chunk_writer *w, struct error **errp)
     }
     w->nalloc++;
     pthread_mutex_unlock(&w->mu);
-    b = malloc(w->cs->chunk_size);
-    if (b == NULL) {
-        pthread_mutex_lock(&w->mu);
-        w->nalloc--;
-        pthread_mutex_unlock(&w->mu);
-        error_setg(errp, ERR_IO, "out of memory");
-    }
-    return b;
+    return xmalloc(w->cs->chunk_size);
 }
 
 static void *
@@ -389,12 +378,7 @@ cw_submit(struct chunk_writer *w, uint64_t pos, uint8_t *buf, uint32_t len,
         cw_buf_put(w, buf);
         return 0;
     }
-    job = malloc(sizeof(*job));
-    if (job == NULL) {
-        cw_buf_put(w, buf);
-        error_setg(&local, ERR_IO, "out of memory");
-        return cw_error(w, local, errp);
-    }
+    job = xmalloc(sizeof(*job));
     job->pos = pos;
     job->len = len;
     job->buf = buf;
@@ -564,10 +548,7 @@ cw_pending_get(struct chunk_writer *w, uint64_t pos, struct error **errp)
             return NULL;
         }
     }
-    buf = cw_buf_get(w, errp);
-    if (buf == NULL) {
-        return NULL;
-    }
+    buf = cw_buf_get(w);
     p = &w->pend[w->npend++];
     memset(p, 0, sizeof(*p));
     p->pos = pos;
@@ -663,10 +644,7 @@ cw_apply(struct chunk_writer *w, const uint8_t *buf, uint64_t len,
                 pthread_mutex_unlock(&w->mu);
                 cw_set_written(w, pos);
             } else {
-                b = cw_buf_get(w, errp);
-                if (b == NULL) {
-                    return -1;
-                }
+                b = cw_buf_get(w);
                 memcpy(b, buf, n);
                 if (cw_submit(w, pos, b, n, errp) < 0) {
                     return -1;
@@ -789,11 +767,7 @@ chunk_writer_open(struct chunk_store *cs, const char *name,
     long ncpu;
     int i, rc, threads = opts ? opts->threads : -1;
 
-    w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    w = xcalloc(1, sizeof(*w));
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->done, NULL);
@@ -815,12 +789,9 @@ chunk_writer_open(struct chunk_store *cs, const char *name,
     if (w->key == NULL) {
         goto fail;
     }
-    w->name = strdup(name);
+    w->name = xstrdup(name);
     w->ix = chunk_index_new(disk_size, cs->chunk_size, errp);
-    if (w->name == NULL || w->ix == NULL) {
-        if (w->ix) {
-            error_setg(errp, ERR_IO, "out of memory");
-        }
+    if (w->ix == NULL) {
         goto fail;
     }
     rc = cs->be->ops->touch(cs->be->priv, w->key, errp);
@@ -831,19 +802,12 @@ chunk_writer_open(struct chunk_store *cs, const char *name,
         goto fail;
     }
     w->maxbufs = 2 * (size_t)threads + CW_MAX_PENDING + 1;
-    w->written = calloc(w->ix->count / 8 + 1, 1);
-    w->bufs = calloc(w->maxbufs, sizeof(*w->bufs));
-    w->dctx = ZSTD_createDCtx();
-    w->scratch = malloc(cs->chunk_size);
-    if (w->written == NULL || w->bufs == NULL || w->dctx == NULL ||
-        w->scratch == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto fail;
-    }
+    w->written = xcalloc(w->ix->count / 8 + 1, 1);
+    w->bufs = xcalloc(w->maxbufs, sizeof(*w->bufs));
+    w->dctx = xcheck(ZSTD_createDCtx());
+    w->scratch = xmalloc(cs->chunk_size);
     for (i = 0; i <= threads; i++) {
-        if (cw_ctx_init(&w->ctx[i], cs->chunk_size, errp) < 0) {
-            goto fail;
-        }
+        cw_ctx_init(&w->ctx[i], cs->chunk_size);
     }
     /* Register before reading the parent or touching anything: from
      * here on, every chunk we touch or put is newer than our start, and a

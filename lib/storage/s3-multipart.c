@@ -20,6 +20,7 @@
 #include "log.h"
 #include "s3-internal.h"
 #include "util.h"
+#include "xalloc.h"
 
 /* --- multipart uploads ---------------------------------------------------- */
 
@@ -37,10 +38,6 @@ s3_abort_upload(struct s3 *s, const char *key, const char *upload_id,
         return -1;
     }
     query = s3_query_build(q, 1);
-    if (!query) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     rq.query = query;
     if (s3_perform(s, &rq, &rs, &err) < 0) {
         if (error_get_class(err) == ERR_NOT_FOUND) {
@@ -95,10 +92,6 @@ s3_list_uploads(struct s3 *s, const char *prefix,
         int n = 0;
 
         query = s3_query_build(q, sizeof(q) / sizeof(q[0]));
-        if (!query) {
-            error_setg(errp, ERR_IO, "out of memory");
-            return -1;
-        }
         rq.query = query;
         if (s3_perform(s, &rq, &rs, errp) < 0) {
             return -1;
@@ -224,10 +217,6 @@ put_part(struct s3 *s, const char *key, const char *upload_id, int part,
     rq.check_md5 = true;
     snprintf(num, sizeof(num), "%d", part);
     query = s3_query_build(q, 2);
-    if (!query) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     rq.query = query;
     if (s3_perform(s, &rq, &rs, errp) < 0) {
         error_prepend(errp, "part %d: ", part);
@@ -254,11 +243,7 @@ complete(struct s3 *s, const char *key, const char *upload_id,
     int i;
 
     query = s3_query_build(q, 1);
-    body = malloc(cap);
-    if (!query || !body) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    body = xmalloc(cap);
     o = (size_t)snprintf(body, cap, "<CompleteMultipartUpload>");
     for (i = 0; i < nparts; i++) {
         o += (size_t)snprintf(body + o, cap - o,
@@ -338,12 +323,7 @@ parts_next(struct s3 *s, struct parts *ps, struct req *body,
         return n;
     }
     if (!ps->buf) {
-        ps->buf = malloc((size_t)s->part_size);
-        if (!ps->buf) {
-            error_setg(errp, ERR_IO, "out of memory for a %" PRId64
-                       "-byte part", s->part_size);
-            return -1;
-        }
+        ps->buf = xmalloc((size_t)s->part_size);
     }
     n = fill(ps->src, ps->src_opaque, ps->buf, (size_t)s->part_size, errp);
     if (n >= 0) {
@@ -523,11 +503,7 @@ upload(struct s3 *s, const char *key, struct parts *ps,
             goto fail;
         }
         p.nparts = (int)np;
-        etags = calloc((size_t)np, sizeof(*etags));
-        if (!etags) {
-            error_setg(&err, ERR_IO, "out of memory");
-            goto fail;
-        }
+        etags = xcalloc((size_t)np, sizeof(*etags));
         p.etags = etags;
         if (par_upload(&p, &err) < 0) {
             goto fail;
@@ -545,12 +521,7 @@ upload(struct s3 *s, const char *key, struct parts *ps,
         }
         if (nparts == cap) {
             int ncap = cap ? cap * 2 : 64;
-            char (*ne)[80] = realloc(etags, (size_t)ncap * sizeof(*etags));
-            if (!ne) {
-                error_setg(&err, ERR_IO, "out of memory");
-                goto fail;
-            }
-            etags = ne;
+            etags = xreallocarray(etags, (size_t)ncap, sizeof(*etags));
             cap = ncap;
         }
         if (put_part(s, key, upload_id, nparts + 1, &body, etags[nparts],

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "s3-internal.h"
 #include "util.h"
+#include "xalloc.h"
 
 /* --- buckets -------------------------------------------------------------- */
 
@@ -54,10 +55,6 @@ s3_bucket_create(struct s3 *s, struct error **errp)
             "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
             "2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
             "</CreateBucketConfiguration>", s->region);
-        if (!body) {
-            error_setg(errp, ERR_IO, "out of memory");
-            return -1;
-        }
         rq.body = (const unsigned char *)body;
         rq.body_len = strlen(body);
     }
@@ -100,7 +97,7 @@ s3_head(struct s3 *s, const char *key, int64_t *size, struct error **errp)
     if (rs.content_length < 0) {
         CLEANUP_FREE char *what = s3_req_what(s, &rq);
         error_setg(errp, ERR_PROTOCOL, "%s: no Content-Length",
-                   what ? what : "s3 HEAD");
+                   what);
         return -1;
     }
     if (size) {
@@ -180,11 +177,7 @@ s3_get(struct s3 *s, const char *key, size_t max, void **buf, size_t *len,
         return -1;
     }
     if (!rs.body) {
-        rs.body = strdup("");
-        if (!rs.body) {
-            error_setg(errp, ERR_IO, "out of memory");
-            return -1;
-        }
+        rs.body = xstrdup("");
     }
     *len = rs.len;
     *buf = steal_pointer(&rs.body);
@@ -353,10 +346,6 @@ s3_list(struct s3 *s, const char *prefix, int page_size,
         int n = 0;
 
         query = s3_query_build(q, sizeof(q) / sizeof(q[0]));
-        if (!query) {
-            error_setg(errp, ERR_IO, "out of memory");
-            return -1;
-        }
         rq.query = query;
         if (s3_perform(s, &rq, &rs, errp) < 0) {
             return -1;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "s3-internal.h"
 #include "util.h"
+#include "xalloc.h"
 
 static void
 wipe_free(char *s)
@@ -31,7 +32,7 @@ wipe_free(char *s)
 }
 
 /* Server text made safe to show: printable ASCII only, cut.  Caller
- * frees; NULL if memory ran out.
+ * frees.
  */
 static char *
 sanitize(const char *text)
@@ -42,10 +43,7 @@ sanitize(const char *text)
     if (n > S3_MSG_MAX) {
         n = S3_MSG_MAX;
     }
-    out = malloc(n + 4);
-    if (!out) {
-        return NULL;
-    }
+    out = xmalloc(n + 4);
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)text[i];
         out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
@@ -67,18 +65,15 @@ unreserved(unsigned char c)
 }
 
 /* %XX-encode S as SigV4 wants (upper-case hex, unreserved bytes kept,
- * '/' kept when KEEP_SLASH).  Caller frees; NULL if memory ran out.
+ * '/' kept when KEEP_SLASH).  Caller frees.
  */
 static char *
 uri_encode(const char *s, bool keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s), o = 0, i;
-    char *out = malloc(3 * n + 1);
+    char *out = xmalloc(3 * n + 1);
 
-    if (!out) {
-        return NULL;
-    }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/')) {
@@ -109,7 +104,7 @@ qparam_cmp(const void *a, const void *b)
 /* The canonical query string of the N parameters P (sorted by name here,
  * names and values encoded), which is also what goes on the wire: curl
  * 7.88 signs the query as it is written.  A parameter with a NULL name is
- * skipped.  Caller frees; NULL if memory ran out.
+ * skipped.  Caller frees.
  */
 char *
 s3_query_build(struct qparam *p, size_t n)
@@ -124,10 +119,7 @@ s3_query_build(struct qparam *p, size_t n)
             len += p[i].value ? 3 * strlen(p[i].value) : 0;
         }
     }
-    out = malloc(len);
-    if (!out) {
-        return NULL;
-    }
+    out = xmalloc(len);
     for (i = 0; i < n; i++) {
         CLEANUP_FREE char *name = NULL;
         CLEANUP_FREE char *value = NULL;
@@ -137,10 +129,6 @@ s3_query_build(struct qparam *p, size_t n)
         }
         name = uri_encode(p[i].name, false);
         value = uri_encode(p[i].value ? p[i].value : "", false);
-        if (!name || !value) {
-            free(out);
-            return NULL;
-        }
         o += (size_t)snprintf(out + o, len - o, "%s%s=%s", o ? "&" : "",
                               name, value);
     }
@@ -200,11 +188,7 @@ read_credentials(struct s3 *s, const char *path, struct error **errp)
                    (unsigned)(st.st_mode & 0777));
         return -1;
     }
-    buf = calloc(1, (size_t)st.st_size + 1);
-    if (!buf) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
+    buf = xcalloc(1, (size_t)st.st_size + 1);
     while (got < (size_t)st.st_size) {
         n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR) {
@@ -260,11 +244,7 @@ read_credentials(struct s3 *s, const char *path, struct error **errp)
                        "access key or secret", path);
             goto out;
         }
-        *dst = strdup(value);
-        if (!*dst) {
-            error_setg(errp, ERR_IO, "out of memory");
-            goto out;
-        }
+        *dst = xstrdup(value);
     }
     if (named && plain) {
         error_setg(errp, ERR_INVALID,
@@ -347,12 +327,7 @@ s3_open(const struct s3_settings *st, struct error **errp)
         error_setg(errp, ERR_IO, "cannot initialise libcurl");
         return NULL;
     }
-    s = calloc(1, sizeof(*s));
-    if (!s) {
-        curl_global_cleanup();
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    s = xcalloc(1, sizeof(*s));
     s->conditional_put = -1;
     s->connect_timeout_ms = st->connect_timeout_ms > 0
                                 ? st->connect_timeout_ms : 10000;
@@ -364,16 +339,11 @@ s3_open(const struct s3_settings *st, struct error **errp)
     if (s->concurrency > S3_MAX_CONCURRENCY) {
         s->concurrency = S3_MAX_CONCURRENCY;
     }
-    s->endpoint = strdup(st->endpoint);
-    s->bucket = strdup(st->bucket);
-    s->region = strdup(region);
+    s->endpoint = xstrdup(st->endpoint);
+    s->bucket = xstrdup(st->bucket);
+    s->region = xstrdup(region);
     s->sigv4 = util_strdup_printf("aws:amz:%s:s3", region);
-    s->curl = curl_easy_init();
-    if (!s->endpoint || !s->bucket || !s->region || !s->sigv4 || !s->curl) {
-        s3_close(s);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
+    s->curl = xcheck(curl_easy_init());
     n = strlen(s->endpoint);
     while (n > 0 && s->endpoint[n - 1] == '/') {
         s->endpoint[--n] = '\0';
@@ -501,11 +471,7 @@ on_write(char *data, size_t size, size_t n, void *ud)
         while (cap < rs->len + len + 1) {
             cap *= 2;
         }
-        nb = realloc(rs->body, cap);
-        if (!nb) {
-            rs->too_big = true;
-            return 0;
-        }
+        nb = xrealloc(rs->body, cap);
         rs->body = nb;
         rs->cap = cap;
     }
@@ -576,8 +542,8 @@ xml_child(xmlNodePtr n, const char *name)
     return NULL;
 }
 
-/* The text of N's child NAME (caller frees), or NULL when it is missing,
- * longer than MAX or memory ran out.
+/* The text of N's child NAME (caller frees), or NULL when it is missing
+ * or longer than MAX.
  */
 char *
 s3_xml_text(xmlNodePtr n, const char *name, size_t max)
@@ -591,7 +557,7 @@ s3_xml_text(xmlNodePtr n, const char *name, size_t max)
     }
     t = xmlNodeGetContent(c);
     if (t && strlen((const char *)t) <= max) {
-        out = strdup((const char *)t);
+        out = xstrdup((const char *)t);
     }
     xmlFree(t);
     return out;
@@ -628,7 +594,7 @@ s3_xml_parse(const char *body, size_t len, const char *root, const char *what,
     if (!r || strcmp((const char *)r->name, root) != 0) {
         CLEANUP_FREE char *name = sanitize(r ? (const char *)r->name : "");
         error_setg(errp, ERR_PROTOCOL, "%s: expected <%s>, got <%s>", what,
-                   root, name ? name : "");
+                   root, name);
         xmlFreeDoc(doc);
         return NULL;
     }
@@ -666,14 +632,12 @@ s3_set_http_error(const struct resp *rs, const char *what, struct error **errp)
         cls = ERR_PEER;
     }
     if (cls == ERR_PEER) {
-        error_set_peer(errp, scode && *scode ? scode : "HTTP",
+        error_set_peer(errp, *scode ? scode : "HTTP",
                        "%s: HTTP %ld%s%s%s%s", what, rs->status,
-                       scode && *scode ? " " : "", scode ? scode : "",
-                       smsg && *smsg ? ": " : "", smsg ? smsg : "");
+                       *scode ? " " : "", scode, *smsg ? ": " : "", smsg);
     } else {
         error_setg(errp, cls, "%s: HTTP %ld%s%s%s%s", what, rs->status,
-                   scode && *scode ? " " : "", scode ? scode : "",
-                   smsg && *smsg ? ": " : "", smsg ? smsg : "");
+                   *scode ? " " : "", scode, *smsg ? ": " : "", smsg);
     }
 }
 
@@ -695,7 +659,7 @@ curl_retryable(CURLcode rc)
     }
 }
 
-/* "s3 GET bucket/key" for messages; caller frees (NULL: out of memory). */
+/* "s3 GET bucket/key" for messages; caller frees. */
 char *
 s3_req_what(const struct s3 *s, const struct req *rq)
 {
@@ -715,7 +679,7 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     CLEANUP_FREE char *what = s3_req_what(s, rq);
     CLEANUP_FREE char *ekey = NULL;
     CLEANUP_FREE char *url = NULL;
-    struct curl_slist *hdrs = NULL, *h;
+    struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *c = rq->curl ? rq->curl : s->curl;
     CURLcode rc;
@@ -726,10 +690,6 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     rs->curl = c;
     rs->rq = rq;
     rs->max = max;
-    if (!what) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     if (rq->key) {
         ekey = uri_encode(rq->key, true);
     }
@@ -737,10 +697,6 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
                              rq->key ? "/" : "", ekey ? ekey : "",
                              rq->query ? "?" : "",
                              rq->query ? rq->query : "");
-    if (!url || (rq->key && !ekey)) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
     if (rq->check_md5) {
         rs->md5 = EVP_MD_CTX_new();
         if (!rs->md5 || !EVP_DigestInit_ex(rs->md5, EVP_md5(), NULL)) {
@@ -751,21 +707,14 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     /* The body is sent unsigned (TLS or the MD5 check protects it), so
      * that a part is read once, not hashed before it is sent.
      */
-    h = curl_slist_append(hdrs, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-    if (h) {
-        hdrs = h;
-        h = rq->header ? curl_slist_append(hdrs, rq->header) : hdrs;
+    hdrs = xcheck(curl_slist_append(hdrs,
+                                    "x-amz-content-sha256: UNSIGNED-PAYLOAD"));
+    if (rq->header) {
+        hdrs = xcheck(curl_slist_append(hdrs, rq->header));
     }
-    if (h) {
-        hdrs = h;
-        h = rq->header2 ? curl_slist_append(hdrs, rq->header2) : hdrs;
+    if (rq->header2) {
+        hdrs = xcheck(curl_slist_append(hdrs, rq->header2));
     }
-    if (!h) {
-        curl_slist_free_all(hdrs);
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    hdrs = h;
 
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -856,7 +805,7 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
             *retry = true;
             error_setg(errp, ERR_PROTOCOL,
                        "%s: the server's ETag %s is not the MD5 %s of what "
-                       "was sent", what, etag ? etag : "", hex);
+                       "was sent", what, etag, hex);
             return -1;
         }
     }
