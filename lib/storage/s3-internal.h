@@ -19,11 +19,18 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 
+#include "dynbuf.h"
 #include "s3.h"
 
 #define S3_CRED_MAX (64 * 1024)          /* a credentials file */
-#define S3_ERROR_BODY_MAX (64 * 1024)    /* an error answer */
-#define S3_XML_BODY_MAX (16 * 1024 * 1024) /* a listing page */
+/* Caps of a collected answer (a dynbuf).  An error is a short XML text.
+ * The largest 2xx answer we collect is a listing page: at most 1000
+ * entries (the max-keys we send; S3's page of uploads), each a key of
+ * at most S3_KEY_MAX bytes, up to 5 times that once XML-escaped, and
+ * under 2 KiB of other fields: less than 7 MiB.
+ */
+#define S3_ERROR_BODY_MAX (64 * 1024)
+#define S3_XML_BODY_MAX (8 * 1024 * 1024)
 #define S3_KEY_MAX 1024                  /* S3's limit on a key */
 #define S3_TEXT_MAX 4096                 /* ids, tokens, markers */
 #define S3_MSG_MAX 300                   /* server text in our errors */
@@ -68,18 +75,20 @@ struct req {
     const char *header2;       /* another, or NULL */
     s3_sink_fn sink;           /* where a 2xx body goes; NULL: collected */
     void *sink_opaque;
-    size_t body_max;           /* cap of a collected 2xx body */
+    size_t body_max;           /* cap of a collected 2xx body (at most
+                                * DYNBUF_MAX_CAP), 0: S3_XML_BODY_MAX */
 };
 
 /* What came back, and the state of one transfer. */
 struct resp {
     CURL *curl;                /* for the status, in callbacks */
     long status;               /* HTTP status of the final answer */
-    char *body;                /* the collected body (NUL-terminated) */
-    size_t len;
-    size_t cap;                /* allocated */
-    size_t max;                /* limit for this answer */
-    bool too_big;              /* the answer went past max */
+    struct dynbuf body;        /* the collected body, capped when its
+                                * first bytes come: max for a 2xx
+                                * answer, S3_ERROR_BODY_MAX for others */
+    bool body_capped;          /* body's cap is set */
+    size_t max;                /* cap of a 2xx answer */
+    bool too_big;              /* the answer went past its cap */
     int64_t content_length;    /* -1: none */
     char etag[80];             /* "" when none */
     int64_t range_start;       /* Content-Range, -1: none */

@@ -96,7 +96,8 @@ s3_list_uploads(struct s3 *s, const char *prefix,
         if (s3_perform(s, &rq, &rs, errp) < 0) {
             return -1;
         }
-        doc = s3_xml_parse(rs.body, rs.len, "ListMultipartUploadsResult",
+        doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
+                           "ListMultipartUploadsResult",
                            "s3 LIST uploads", errp);
         if (!doc) {
             return -1;
@@ -182,7 +183,8 @@ initiate(struct s3 *s, const char *key, char **upload_id,
     if (s3_perform(s, &rq, &rs, errp) < 0) {
         return -1;
     }
-    doc = s3_xml_parse(rs.body, rs.len, "InitiateMultipartUploadResult",
+    doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
+                       "InitiateMultipartUploadResult",
                        "s3 POST uploads", errp);
     if (!doc) {
         return -1;
@@ -267,7 +269,8 @@ complete(struct s3 *s, const char *key, const char *upload_id,
         return -1;
     }
     /* S3 may answer 200 and put an <Error> in the body. */
-    doc = s3_xml_parse(rs.body, rs.len, "CompleteMultipartUploadResult",
+    doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
+                       "CompleteMultipartUploadResult",
                        "s3 POST complete", NULL);
     if (!doc) {
         rs.status = 500;

@@ -170,18 +170,15 @@ s3_get(struct s3 *s, const char *key, size_t max, void **buf, size_t *len,
     if (s3_perform(s, &rq, &rs, errp) < 0) {
         return -1;
     }
-    if (rs.content_length >= 0 && (size_t)rs.content_length != rs.len) {
+    if (rs.content_length >= 0 &&
+        (size_t)rs.content_length != dynbuf_len(&rs.body)) {
         error_setg(errp, ERR_PROTOCOL,
                    "s3 GET %s/%s: got %zu bytes of %" PRId64, s->bucket,
-                   key, rs.len, rs.content_length);
+                   key, dynbuf_len(&rs.body), rs.content_length);
         return -1;
     }
-    if (!rs.body) {
-        rs.body = xstrdup("");
-    }
-    *len = rs.len;
-    *buf = steal_pointer(&rs.body);
-    return 0;
+    *buf = dynbuf_take(&rs.body, len, errp);
+    return *buf ? 0 : -1;
 }
 
 struct range_sink {
@@ -350,7 +347,8 @@ s3_list(struct s3 *s, const char *prefix, int page_size,
         if (s3_perform(s, &rq, &rs, errp) < 0) {
             return -1;
         }
-        doc = s3_xml_parse(rs.body, rs.len, "ListBucketResult", "s3 LIST",
+        doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
+                           "ListBucketResult", "s3 LIST",
                            errp);
         if (!doc) {
             return -1;

@@ -461,23 +461,14 @@ on_write(char *data, size_t size, size_t n, void *ud)
     }
     max = (rs->status >= 200 && rs->status < 300) ? rs->max
                                                   : S3_ERROR_BODY_MAX;
-    if (len > max - rs->len) {
+    if (!rs->body_capped) {
+        dynbuf_init(&rs->body, max);
+        rs->body_capped = true;
+    }
+    if (dynbuf_add(&rs->body, data, len, NULL) < 0) {
         rs->too_big = true;
         return 0;
     }
-    if (rs->len + len + 1 > rs->cap) {
-        size_t cap = rs->cap ? rs->cap : 4096;
-        char *nb;
-        while (cap < rs->len + len + 1) {
-            cap *= 2;
-        }
-        nb = xrealloc(rs->body, cap);
-        rs->body = nb;
-        rs->cap = cap;
-    }
-    memcpy(rs->body + rs->len, data, len);
-    rs->len += len;
-    rs->body[rs->len] = '\0';
     return len;
 }
 
@@ -518,7 +509,7 @@ on_read(char *buf, size_t size, size_t n, void *ud)
 static void
 resp_reset(struct resp *rs)
 {
-    free(rs->body);
+    dynbuf_reset(&rs->body);
     if (rs->md5) {
         EVP_MD_CTX_free(rs->md5);
     }
@@ -611,8 +602,10 @@ s3_set_http_error(const struct resp *rs, const char *what, struct error **errp)
     CLEANUP_FREE char *smsg = NULL;
     enum error_class cls;
 
-    if (rs->body && rs->len > 0) {
-        xmlDocPtr doc = s3_xml_parse(rs->body, rs->len, "Error", what, NULL);
+    if (dynbuf_len(&rs->body) > 0) {
+        xmlDocPtr doc = s3_xml_parse(dynbuf_str(&rs->body),
+                                     dynbuf_len(&rs->body), "Error", what,
+                                     NULL);
         if (doc) {
             code = s3_xml_text(xmlDocGetRootElement(doc), "Code", S3_MSG_MAX);
             msg = s3_xml_text(xmlDocGetRootElement(doc), "Message",
@@ -684,6 +677,10 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     CURL *c = rq->curl ? rq->curl : s->curl;
     CURLcode rc;
     size_t max = rq->body_max ? rq->body_max : S3_XML_BODY_MAX;
+
+    if (max > DYNBUF_MAX_CAP) {
+        max = DYNBUF_MAX_CAP;
+    }
 
     *retry = false;
     resp_reset(rs);

@@ -108,7 +108,8 @@ int s3_put(struct s3 *s, const char *key, const void *buf, size_t len,
 
 /* Read object KEY whole into *BUF (caller frees; NUL-terminated for
  * convenience, not counted in *LEN).  An object larger than MAX bytes is
- * ERR_INVALID and is not read.  ERR_NOT_FOUND when it does not exist.
+ * ERR_INVALID and is not read; a MAX over 1 GiB (DYNBUF_MAX_CAP) is taken
+ * as 1 GiB.  ERR_NOT_FOUND when it does not exist.
  * Returns 0, or -1.
  */
 int s3_get(struct s3 *s, const char *key, size_t max, void **buf,
