@@ -275,13 +275,6 @@ api_respond_json(struct api_req *r, int status, json_object *obj)
     const char *s;
     size_t len = 0;
 
-    /* Only a raw json-c builder gives NULL: api-compute.c, api-image*.c
-     * and api-volume.c until they follow the OOM rule too.
-     */
-    if (obj == NULL) {
-        api_error(r, 500, "out of memory");
-        return;
-    }
     s = xjson_text(obj, &len);
     http_respond(r->http, status, "application/json", s, len);
     json_object_put(obj);

@@ -146,7 +146,7 @@ void api_error_from(struct api_req *r, const struct error *err);
 /* Respond 401 in R's service shape, with Keystone's message. */
 void api_error_unauthorized(struct api_req *r);
 
-/* Respond STATUS with OBJ as JSON (takes OBJ; NULL responds 500). */
+/* Respond STATUS with OBJ as JSON (takes OBJ, never NULL). */
 void api_respond_json(struct api_req *r, int status, json_object *obj);
 
 /* Respond STATUS with no body (204, 202). */

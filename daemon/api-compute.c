@@ -33,20 +33,21 @@
 #include "actions.h"
 #include "api-compute.h"
 #include "apis.h"
-#include "backup.h"
 #include "b64.h"
+#include "backup.h"
 #include "cleanup.h"
 #include "flavors.h"
 #include "images.h"
 #include "log.h"
+#include "runner.h"
 #include "servers.h"
 #include "snapshot.h"
-#include "runner.h"
 #include "task.h"
 #include "util.h"
 #include "views.h"
 #include "volumes.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* How long a clean stop may take before it is forced (Nova's
  * shutdown_timeout).
@@ -58,21 +59,21 @@
 json_object *
 cmp_links(struct api_req *r, const char *collection, const char *id)
 {
-    json_object *links = json_object_new_array();
-    json_object *self = json_object_new_object();
-    json_object *book = json_object_new_object();
+    json_object *links = xjson_array();
+    json_object *self = xjson_object();
+    json_object *book = xjson_object();
     CLEANUP_FREE char *eid = api_url_encode(id);
     CLEANUP_FREE char *s = xasprintf("%s/compute/v2.1/%s/%s",
                                      api_base_url(r), collection, eid);
     CLEANUP_FREE char *b = xasprintf("%s/compute/%s/%s", api_base_url(r),
                                      collection, eid);
 
-    json_object_object_add(self, "rel", json_object_new_string("self"));
-    json_object_object_add(self, "href", json_object_new_string(s));
-    json_object_object_add(book, "rel", json_object_new_string("bookmark"));
-    json_object_object_add(book, "href", json_object_new_string(b));
-    json_object_array_add(links, self);
-    json_object_array_add(links, book);
+    xjson_add(self, "rel", xjson_string("self"));
+    xjson_add(self, "href", xjson_string(s));
+    xjson_add(book, "rel", xjson_string("bookmark"));
+    xjson_add(book, "href", xjson_string(b));
+    xjson_append(links, self);
+    xjson_append(links, book);
     return links;
 }
 
@@ -86,7 +87,7 @@ cmp_time(const char *t)
         return NULL;
     }
     snprintf(buf, sizeof(buf), "%.19sZ", t);
-    return json_object_new_string(buf);
+    return xjson_string(buf);
 }
 
 /* Nova's task_state of a server busy with task T (a snapshot or backup):
@@ -145,11 +146,11 @@ cmp_server_view(struct api_req *r, struct svc *svc, const struct caller *who,
                 struct volume **vols, size_t nvols)
 {
     json_object *o = view_server(inst, st);
-    json_object *image = json_object_new_object();
-    json_object *flavor = json_object_new_object();
-    json_object *att = json_object_new_array();
-    json_object *sg = json_object_new_array();
-    json_object *def = json_object_new_object();
+    json_object *image = xjson_object();
+    json_object *flavor = xjson_object();
+    json_object *att = xjson_array();
+    json_object *sg = xjson_array();
+    json_object *def = xjson_object();
     const char *fid = servers_flavor(inst);
     const char *task;
     char host[256] = "", name[32];
@@ -158,65 +159,52 @@ cmp_server_view(struct api_req *r, struct svc *svc, const struct caller *who,
 
     gethostname(host, sizeof(host) - 1);
     if (inst->image_id) {
-        json_object_object_add(image, "id",
-                               json_object_new_string(inst->image_id));
-        json_object_object_add(image, "links",
-                               cmp_links(r, "images", inst->image_id));
-        json_object_object_add(o, "image", image);
+        xjson_add(image, "id", xjson_string(inst->image_id));
+        xjson_add(image, "links", cmp_links(r, "images", inst->image_id));
+        xjson_add(o, "image", image);
     } else {
         json_object_put(image);
-        json_object_object_add(o, "image", json_object_new_string(""));
+        xjson_add(o, "image", xjson_string(""));
     }
-    json_object_object_add(flavor, "id", json_object_new_string(fid ? fid
-                                                                    : ""));
-    json_object_object_add(flavor, "links",
-                           fid ? cmp_links(r, "flavors", fid)
-                               : json_object_new_array());
-    json_object_object_add(o, "flavor", flavor);
+    xjson_add(flavor, "id", xjson_string(fid ? fid : ""));
+    xjson_add(flavor, "links",
+              fid ? cmp_links(r, "flavors", fid) : xjson_array());
+    xjson_add(o, "flavor", flavor);
     for (i = 0; i < nvols; i++) {
         if (vols[i]->instance_id &&
             strcmp(vols[i]->instance_id, inst->id) == 0) {
-            json_object *v = json_object_new_object();
+            json_object *v = xjson_object();
 
-            json_object_object_add(v, "id",
-                                   json_object_new_string(vols[i]->id));
-            json_object_object_add(v, "delete_on_termination",
-                                   json_object_new_boolean(false));
-            json_object_array_add(att, v);
+            xjson_add(v, "id", xjson_string(vols[i]->id));
+            xjson_add(v, "delete_on_termination", xjson_bool(false));
+            xjson_append(att, v);
         }
     }
-    json_object_object_add(def, "name", json_object_new_string("default"));
-    json_object_array_add(sg, def);
+    xjson_add(def, "name", xjson_string("default"));
+    xjson_append(sg, def);
     task = cmp_server_task(svc, who, inst, &progress);
     snprintf(name, sizeof(name), "instance-%.8s", inst->id);
-    json_object_object_add(o, "OS-EXT-STS:task_state",
-                           task ? json_object_new_string(task) : NULL);
-    json_object_object_add(o, "progress", json_object_new_int(progress));
-    json_object_object_add(o, "created", cmp_time(inst->created_at));
-    json_object_object_add(o, "updated", cmp_time(inst->updated_at));
-    json_object_object_add(o, "links", cmp_links(r, "servers", inst->id));
-    json_object_object_add(o, "os-extended-volumes:volumes_attached", att);
-    json_object_object_add(o, "security_groups", sg);
-    json_object_object_add(o, "accessIPv4", json_object_new_string(""));
-    json_object_object_add(o, "accessIPv6", json_object_new_string(""));
-    json_object_object_add(o, "hostId", json_object_new_string(""));
-    json_object_object_add(o, "OS-DCF:diskConfig",
-                           json_object_new_string("MANUAL"));
-    json_object_object_add(o, "OS-EXT-AZ:availability_zone",
-                           json_object_new_string("nova"));
-    json_object_object_add(o, "config_drive", json_object_new_string(""));
-    json_object_object_add(o, "key_name", NULL);
-    json_object_object_add(o, "OS-SRV-USG:launched_at",
-                           cmp_time(inst->created_at));
-    json_object_object_add(o, "OS-SRV-USG:terminated_at", NULL);
-    json_object_object_add(o, "OS-EXT-SRV-ATTR:host",
-                           json_object_new_string(inst->host ? inst->host
-                                                             : host));
-    json_object_object_add(o, "OS-EXT-SRV-ATTR:hypervisor_hostname",
-                           json_object_new_string(inst->host ? inst->host
-                                                             : host));
-    json_object_object_add(o, "OS-EXT-SRV-ATTR:instance_name",
-                           json_object_new_string(name));
+    xjson_add(o, "OS-EXT-STS:task_state", task ? xjson_string(task) : NULL);
+    xjson_add(o, "progress", xjson_int64(progress));
+    xjson_add(o, "created", cmp_time(inst->created_at));
+    xjson_add(o, "updated", cmp_time(inst->updated_at));
+    xjson_add(o, "links", cmp_links(r, "servers", inst->id));
+    xjson_add(o, "os-extended-volumes:volumes_attached", att);
+    xjson_add(o, "security_groups", sg);
+    xjson_add(o, "accessIPv4", xjson_string(""));
+    xjson_add(o, "accessIPv6", xjson_string(""));
+    xjson_add(o, "hostId", xjson_string(""));
+    xjson_add(o, "OS-DCF:diskConfig", xjson_string("MANUAL"));
+    xjson_add(o, "OS-EXT-AZ:availability_zone", xjson_string("nova"));
+    xjson_add(o, "config_drive", xjson_string(""));
+    xjson_add(o, "key_name", NULL);
+    xjson_add(o, "OS-SRV-USG:launched_at", cmp_time(inst->created_at));
+    xjson_add(o, "OS-SRV-USG:terminated_at", NULL);
+    xjson_add(o, "OS-EXT-SRV-ATTR:host",
+              xjson_string(inst->host ? inst->host : host));
+    xjson_add(o, "OS-EXT-SRV-ATTR:hypervisor_hostname",
+              xjson_string(inst->host ? inst->host : host));
+    xjson_add(o, "OS-EXT-SRV-ATTR:instance_name", xjson_string(name));
     return o;
 }
 
@@ -224,11 +212,11 @@ cmp_server_view(struct api_req *r, struct svc *svc, const struct caller *who,
 static json_object *
 cmp_server_brief(struct api_req *r, const struct instance *inst)
 {
-    json_object *o = json_object_new_object();
+    json_object *o = xjson_object();
 
-    json_object_object_add(o, "id", json_object_new_string(inst->id));
-    json_object_object_add(o, "name", json_object_new_string(inst->name));
-    json_object_object_add(o, "links", cmp_links(r, "servers", inst->id));
+    xjson_add(o, "id", xjson_string(inst->id));
+    xjson_add(o, "name", xjson_string(inst->name));
+    xjson_add(o, "links", cmp_links(r, "servers", inst->id));
     return o;
 }
 
@@ -355,8 +343,8 @@ cmp_server_list_common(struct api_req *r, bool detail)
             return;
         }
     }
-    top = json_object_new_object();
-    arr = json_object_new_array();
+    top = xjson_object();
+    arr = xjson_array();
     for (i = 0; i < n; i++) {
         struct hv_state st;
 
@@ -376,26 +364,25 @@ cmp_server_list_common(struct api_req *r, bool detail)
             full = true;
             break;
         }
-        json_object_array_add(arr, detail ? cmp_server_view(r, svc, &who,
-                                                            list[i], &st,
-                                                            vols, nv)
-                                          : cmp_server_brief(r, list[i]));
+        xjson_append(
+            arr, detail ? cmp_server_view(r, svc, &who, list[i], &st, vols, nv)
+                        : cmp_server_brief(r, list[i]));
         last = list[i]->id;
         count++;
     }
-    json_object_object_add(top, "servers", arr);
+    xjson_add(top, "servers", arr);
     if (full && last) {
-        json_object *links = json_object_new_array();
-        json_object *next = json_object_new_object();
+        json_object *links = xjson_array();
+        json_object *next = xjson_object();
         CLEANUP_FREE char *q = api_query_without(r, drop);
         CLEANUP_FREE char *href = xasprintf(
             "%s/compute/v2.1/servers%s?%s%smarker=%s", api_base_url(r),
             detail ? "/detail" : "", q, *q ? "&" : "", last);
 
-        json_object_object_add(next, "rel", json_object_new_string("next"));
-        json_object_object_add(next, "href", json_object_new_string(href));
-        json_object_array_add(links, next);
-        json_object_object_add(top, "servers_links", links);
+        xjson_add(next, "rel", xjson_string("next"));
+        xjson_add(next, "href", xjson_string(href));
+        xjson_append(links, next);
+        xjson_add(top, "servers_links", links);
     }
     instance_list_free(list, n);
     volume_list_free(vols, nv);
@@ -430,9 +417,8 @@ cmp_respond_server(struct api_req *r, struct svc *svc,
         api_error_from(r, err);
         return;
     }
-    top = json_object_new_object();
-    json_object_object_add(top, "server", cmp_server_view(r, svc, who, inst,
-                                                          &st, vols, nv));
+    top = xjson_object();
+    xjson_add(top, "server", cmp_server_view(r, svc, who, inst, &st, vols, nv));
     volume_list_free(vols, nv);
     api_respond_json(r, 200, top);
 }
@@ -670,19 +656,18 @@ cmp_server_create(struct api_req *r)
         memset(pw, 0, sizeof(pw));
     }
     b64_encode(pw, sizeof(pw), pass, B64_URL);
-    top = json_object_new_object();
-    srv = json_object_new_object();
-    sg = json_object_new_array();
-    def = json_object_new_object();
-    json_object_object_add(def, "name", json_object_new_string("default"));
-    json_object_array_add(sg, def);
-    json_object_object_add(srv, "id", json_object_new_string(inst->id));
-    json_object_object_add(srv, "links", cmp_links(r, "servers", inst->id));
-    json_object_object_add(srv, "OS-DCF:diskConfig",
-                           json_object_new_string("MANUAL"));
-    json_object_object_add(srv, "security_groups", sg);
-    json_object_object_add(srv, "adminPass", json_object_new_string(pass));
-    json_object_object_add(top, "server", srv);
+    top = xjson_object();
+    srv = xjson_object();
+    sg = xjson_array();
+    def = xjson_object();
+    xjson_add(def, "name", xjson_string("default"));
+    xjson_append(sg, def);
+    xjson_add(srv, "id", xjson_string(inst->id));
+    xjson_add(srv, "links", cmp_links(r, "servers", inst->id));
+    xjson_add(srv, "OS-DCF:diskConfig", xjson_string("MANUAL"));
+    xjson_add(srv, "security_groups", sg);
+    xjson_add(srv, "adminPass", xjson_string(pass));
+    xjson_add(top, "server", srv);
     {
         CLEANUP_FREE char *loc = xasprintf("%s/compute/v2.1/servers/%s",
                                            api_base_url(r), inst->id);
@@ -859,8 +844,8 @@ cmp_respond_image_task(struct api_req *r, struct svc *svc, struct image *img,
 
         http_add_header(r->http, "Location", loc);
     }
-    body = json_object_new_object();
-    json_object_object_add(body, "image_id", json_object_new_string(img->id));
+    body = xjson_object();
+    xjson_add(body, "image_id", xjson_string(img->id));
     image_free(img);
     api_respond_json(r, 202, body);
 }
@@ -1043,14 +1028,13 @@ answered:
 static json_object *
 cmp_attachment(const struct volume *v)
 {
-    json_object *o = json_object_new_object();
+    json_object *o = xjson_object();
     CLEANUP_FREE char *dev = xasprintf("/dev/vd%c", 'a' + v->device_index);
 
-    json_object_object_add(o, "id", json_object_new_string(v->id));
-    json_object_object_add(o, "serverId",
-                           json_object_new_string(v->instance_id));
-    json_object_object_add(o, "volumeId", json_object_new_string(v->id));
-    json_object_object_add(o, "device", json_object_new_string(dev));
+    xjson_add(o, "id", xjson_string(v->id));
+    xjson_add(o, "serverId", xjson_string(v->instance_id));
+    xjson_add(o, "volumeId", xjson_string(v->id));
+    xjson_add(o, "device", xjson_string(dev));
     return o;
 }
 
@@ -1079,24 +1063,23 @@ cmp_attachments_common(struct api_req *r, const char *only)
         api_error_from(r, err);
         return;
     }
-    arr = json_object_new_array();
+    arr = xjson_array();
     for (i = 0; i < n; i++) {
         if (vols[i]->instance_id == NULL ||
             strcmp(vols[i]->instance_id, inst->id) != 0) {
             continue;
         }
         if (only && strcasecmp(only, vols[i]->id) == 0) {
-            json_object *top = json_object_new_object();
+            json_object *top = xjson_object();
 
-            json_object_object_add(top, "volumeAttachment",
-                                   cmp_attachment(vols[i]));
+            xjson_add(top, "volumeAttachment", cmp_attachment(vols[i]));
             json_object_put(arr);
             volume_list_free(vols, n);
             instance_free(inst);
             api_respond_json(r, 200, top);
             return;
         }
-        json_object_array_add(arr, cmp_attachment(vols[i]));
+        xjson_append(arr, cmp_attachment(vols[i]));
     }
     volume_list_free(vols, n);
     if (only) {
@@ -1108,9 +1091,9 @@ cmp_attachments_common(struct api_req *r, const char *only)
     }
     instance_free(inst);
     {
-        json_object *top = json_object_new_object();
+        json_object *top = xjson_object();
 
-        json_object_object_add(top, "volumeAttachments", arr);
+        xjson_add(top, "volumeAttachments", arr);
         api_respond_json(r, 200, top);
     }
 }
@@ -1187,9 +1170,9 @@ cmp_attach(struct api_req *r)
                volumes_find(svc, &who, vid, &vol, &err) < 0) {
         cmp_volume_fail(r, vid, err);
     } else {
-        json_object *top = json_object_new_object();
+        json_object *top = xjson_object();
 
-        json_object_object_add(top, "volumeAttachment", cmp_attachment(vol));
+        xjson_add(top, "volumeAttachment", cmp_attachment(vol));
         api_respond_json(r, 200, top);
     }
     volume_free(vol);
@@ -1268,48 +1251,35 @@ cmp_action_time(const char *t)
         return NULL;
     }
     snprintf(buf, sizeof(buf), "%.26s", t);
-    return json_object_new_string(buf);
+    return xjson_string(buf);
 }
 
 static json_object *
 cmp_action_view(const struct instance_action *a, bool events)
 {
-    json_object *o = json_object_new_object();
+    json_object *o = xjson_object();
 
-    json_object_object_add(o, "action", json_object_new_string(a->action));
-    json_object_object_add(o, "instance_uuid",
-                           json_object_new_string(a->instance_id));
-    json_object_object_add(o, "request_id",
-                           json_object_new_string(a->request_id));
-    json_object_object_add(o, "user_id", a->user_id ? json_object_new_string(
-                                                          a->user_id)
-                                                    : NULL);
-    json_object_object_add(o, "project_id",
-                           a->project_id ? json_object_new_string(
-                                               a->project_id)
-                                         : NULL);
-    json_object_object_add(o, "start_time", cmp_action_time(a->start_time));
-    json_object_object_add(o, "message", a->message ? json_object_new_string(
-                                                          a->message)
-                                                    : NULL);
+    xjson_add(o, "action", xjson_string(a->action));
+    xjson_add(o, "instance_uuid", xjson_string(a->instance_id));
+    xjson_add(o, "request_id", xjson_string(a->request_id));
+    xjson_add(o, "user_id", a->user_id ? xjson_string(a->user_id) : NULL);
+    xjson_add(o, "project_id",
+              a->project_id ? xjson_string(a->project_id) : NULL);
+    xjson_add(o, "start_time", cmp_action_time(a->start_time));
+    xjson_add(o, "message", a->message ? xjson_string(a->message) : NULL);
     if (events) {
-        json_object *arr = json_object_new_array();
-        json_object *e = json_object_new_object();
+        json_object *arr = xjson_array();
+        json_object *e = xjson_object();
         const char *result =
             a->finish_time == NULL ? NULL : a->message ? "Error" : "Success";
 
-        json_object_object_add(e, "event", json_object_new_string(
-                                               cmp_event_name(a->action)));
-        json_object_object_add(e, "start_time",
-                               cmp_action_time(a->start_time));
-        json_object_object_add(e, "finish_time",
-                               cmp_action_time(a->finish_time));
-        json_object_object_add(e, "result", result ? json_object_new_string(
-                                                         result)
-                                                   : NULL);
-        json_object_object_add(e, "traceback", NULL);
-        json_object_array_add(arr, e);
-        json_object_object_add(o, "events", arr);
+        xjson_add(e, "event", xjson_string(cmp_event_name(a->action)));
+        xjson_add(e, "start_time", cmp_action_time(a->start_time));
+        xjson_add(e, "finish_time", cmp_action_time(a->finish_time));
+        xjson_add(e, "result", result ? xjson_string(result) : NULL);
+        xjson_add(e, "traceback", NULL);
+        xjson_append(arr, e);
+        xjson_add(o, "events", arr);
     }
     return o;
 }
@@ -1339,12 +1309,12 @@ cmp_actions(struct api_req *r)
         api_error_from(r, err);
         return;
     }
-    top = json_object_new_object();
-    arr = json_object_new_array();
+    top = xjson_object();
+    arr = xjson_array();
     for (i = 0; i < n; i++) {
-        json_object_array_add(arr, cmp_action_view(list[i], false));
+        xjson_append(arr, cmp_action_view(list[i], false));
     }
-    json_object_object_add(top, "instanceActions", arr);
+    xjson_add(top, "instanceActions", arr);
     instance_action_list_free(list, n);
     instance_free(inst);
     api_respond_json(r, 200, top);
@@ -1375,8 +1345,8 @@ cmp_action_show(struct api_req *r)
         api_error_from(r, err);
         return;
     }
-    top = json_object_new_object();
-    json_object_object_add(top, "instanceAction", cmp_action_view(a, true));
+    top = xjson_object();
+    xjson_add(top, "instanceAction", cmp_action_view(a, true));
     instance_action_free(a);
     instance_free(inst);
     api_respond_json(r, 200, top);

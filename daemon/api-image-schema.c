@@ -11,6 +11,8 @@
 
 #include "api-common.h"
 #include "apis.h"
+#include "xalloc.h"
+#include "xjson.h"
 
 /* The image schema glanceclient builds its models from (Glance's, for
  * the fields vmsnap keeps; any other property is a string).
@@ -69,7 +71,8 @@ static const char img_schema_text[] =
 static json_object *
 img_schema(void)
 {
-    return json_tokener_parse(img_schema_text);
+    /* The text is ours and valid: NULL only when memory ran out. */
+    return xcheck(json_tokener_parse(img_schema_text));
 }
 
 /* GET /image/v2/schemas/image */
@@ -79,39 +82,45 @@ img_schema_image(struct api_req *r)
     api_respond_json(r, 200, img_schema());
 }
 
+static json_object *
+str_type(void)
+{
+    json_object *o = xjson_object();
+
+    xjson_add(o, "type", xjson_string("string"));
+    return o;
+}
+
 /* GET /image/v2/schemas/images */
 static void
 img_schema_images(struct api_req *r)
 {
-    json_object *top = json_object_new_object();
-    json_object *props = json_object_new_object();
-    json_object *images = json_object_new_object();
-    json_object *links = json_object_new_array();
+    json_object *top = xjson_object();
+    json_object *props = xjson_object();
+    json_object *images = xjson_object();
+    json_object *links = xjson_array();
     static const char *const rels[][2] = {
         {"first", "{first}"}, {"next", "{next}"},
         {"describedby", "{schema}"},
     };
     size_t i;
 
-    json_object_object_add(images, "type", json_object_new_string("array"));
-    json_object_object_add(images, "items", img_schema());
-    json_object_object_add(props, "images", images);
-    json_object_object_add(props, "schema",
-                           json_tokener_parse("{\"type\": \"string\"}"));
-    json_object_object_add(props, "first",
-                           json_tokener_parse("{\"type\": \"string\"}"));
-    json_object_object_add(props, "next",
-                           json_tokener_parse("{\"type\": \"string\"}"));
+    xjson_add(images, "type", xjson_string("array"));
+    xjson_add(images, "items", img_schema());
+    xjson_add(props, "images", images);
+    xjson_add(props, "schema", str_type());
+    xjson_add(props, "first", str_type());
+    xjson_add(props, "next", str_type());
     for (i = 0; i < 3; i++) {
-        json_object *l = json_object_new_object();
+        json_object *l = xjson_object();
 
-        json_object_object_add(l, "rel", json_object_new_string(rels[i][0]));
-        json_object_object_add(l, "href", json_object_new_string(rels[i][1]));
-        json_object_array_add(links, l);
+        xjson_add(l, "rel", xjson_string(rels[i][0]));
+        xjson_add(l, "href", xjson_string(rels[i][1]));
+        xjson_append(links, l);
     }
-    json_object_object_add(top, "name", json_object_new_string("images"));
-    json_object_object_add(top, "properties", props);
-    json_object_object_add(top, "links", links);
+    xjson_add(top, "name", xjson_string("images"));
+    xjson_add(top, "properties", props);
+    xjson_add(top, "links", links);
     api_respond_json(r, 200, top);
 }
 

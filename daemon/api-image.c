@@ -42,6 +42,7 @@
 #include "util.h"
 #include "views.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 /* Glance's page sizes: the default and the most a request gets. */
 #define IMG_LIMIT_DEFAULT 25
@@ -605,8 +606,8 @@ img_list(struct api_req *r)
     }
     end = start + (size_t)q->limit < n ? start + (size_t)q->limit : n;
     more = end < n;
-    top = json_object_new_object();
-    arr = json_object_new_array();
+    top = xjson_object();
+    arr = xjson_array();
     {
         /* The pending tasks' progress, read once for the whole page. */
         struct task_progress *prog = NULL;
@@ -626,27 +627,26 @@ img_list(struct api_req *r)
                     view_image_progress(o, pct);
                 }
             }
-            json_object_array_add(arr, o);
+            xjson_append(arr, o);
         }
         task_progress_free(prog, nprog);
     }
-    json_object_object_add(top, "images", arr);
+    xjson_add(top, "images", arr);
     rest = api_query_without(r, drop_marker);
     {
         CLEANUP_FREE char *first =
             xasprintf("/v2/images%s%s", *rest ? "?" : "", rest);
 
-        json_object_object_add(top, "first", json_object_new_string(first));
+        xjson_add(top, "first", xjson_string(first));
     }
     if (more && end > start) {
         CLEANUP_FREE char *next =
             xasprintf("/v2/images?%s%smarker=%s", rest, *rest ? "&" : "",
                       list[end - 1]->id);
 
-        json_object_object_add(top, "next", json_object_new_string(next));
+        xjson_add(top, "next", xjson_string(next));
     }
-    json_object_object_add(top, "schema",
-                           json_object_new_string("/v2/schemas/images"));
+    xjson_add(top, "schema", xjson_string("/v2/schemas/images"));
     image_list_free(list, n);
     free(q);
     api_respond_json(r, 200, top);

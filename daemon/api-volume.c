@@ -33,6 +33,7 @@
 #include "views.h"
 #include "volumes.h"
 #include "xalloc.h"
+#include "xjson.h"
 
 #define VOL_LIMIT_MAX 1000
 #define GIB (INT64_C(1) << 30)
@@ -47,22 +48,22 @@ vol_fix_time(json_object *o, const char *key)
     if (json_object_object_get_ex(o, key, &v) &&
         json_object_is_type(v, json_type_string)) {
         snprintf(buf, sizeof(buf), "%.26s", json_object_get_string(v));
-        json_object_object_add(o, key, json_object_new_string(buf));
+        xjson_add(o, key, xjson_string(buf));
     }
 }
 
 static json_object *
 vol_links(struct api_req *r, const char *collection, const char *id)
 {
-    json_object *links = json_object_new_array();
-    json_object *self = json_object_new_object();
+    json_object *links = xjson_array();
+    json_object *self = xjson_object();
     CLEANUP_FREE char *href =
         xasprintf("%s/volume/v3/%s/%s/%s", api_base_url(r),
                   api_param(r, "project_id"), collection, id);
 
-    json_object_object_add(self, "rel", json_object_new_string("self"));
-    json_object_object_add(self, "href", json_object_new_string(href));
-    json_object_array_add(links, self);
+    xjson_add(self, "rel", xjson_string("self"));
+    xjson_add(self, "href", xjson_string(href));
+    xjson_append(links, self);
     return links;
 }
 
@@ -74,28 +75,24 @@ vol_view(struct api_req *r, const struct volume *vol, bool detail)
     char host[256] = "";
 
     if (!detail) {
-        o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_string(vol->id));
-        json_object_object_add(o, "name", vol->name ? json_object_new_string(
-                                                          vol->name)
-                                                    : NULL);
-        json_object_object_add(o, "links", vol_links(r, "volumes", vol->id));
+        o = xjson_object();
+        xjson_add(o, "id", xjson_string(vol->id));
+        xjson_add(o, "name", vol->name ? xjson_string(vol->name) : NULL);
+        xjson_add(o, "links", vol_links(r, "volumes", vol->id));
         return o;
     }
     o = view_volume(vol);
     gethostname(host, sizeof(host) - 1);
     json_object_object_del(o, "vmsnap:file");
-    json_object_object_add(o, "volume_type",
-                           json_object_new_string("__DEFAULT__"));
-    json_object_object_add(o, "encrypted", json_object_new_boolean(false));
-    json_object_object_add(o, "multiattach", json_object_new_boolean(false));
-    json_object_object_add(o, "source_volid", NULL);
-    json_object_object_add(o, "consistencygroup_id", NULL);
-    json_object_object_add(o, "replication_status", NULL);
-    json_object_object_add(o, "user_id", NULL);
-    json_object_object_add(o, "os-vol-host-attr:host",
-                           json_object_new_string(host));
-    json_object_object_add(o, "links", vol_links(r, "volumes", vol->id));
+    xjson_add(o, "volume_type", xjson_string("__DEFAULT__"));
+    xjson_add(o, "encrypted", xjson_bool(false));
+    xjson_add(o, "multiattach", xjson_bool(false));
+    xjson_add(o, "source_volid", NULL);
+    xjson_add(o, "consistencygroup_id", NULL);
+    xjson_add(o, "replication_status", NULL);
+    xjson_add(o, "user_id", NULL);
+    xjson_add(o, "os-vol-host-attr:host", xjson_string(host));
+    xjson_add(o, "links", vol_links(r, "volumes", vol->id));
     vol_fix_time(o, "created_at");
     vol_fix_time(o, "updated_at");
     {
@@ -107,9 +104,8 @@ vol_view(struct api_req *r, const struct volume *vol, bool detail)
         for (i = 0; i < n; i++) {
             json_object *a = json_object_array_get_idx(att, i);
 
-            json_object_object_add(a, "host_name",
-                                   json_object_new_string(host));
-            json_object_object_add(a, "attached_at", NULL);
+            xjson_add(a, "host_name", xjson_string(host));
+            xjson_add(a, "attached_at", NULL);
         }
     }
     return o;
@@ -122,22 +118,17 @@ vol_snapshot_view(struct api_req *r, const struct volume_snapshot *vs,
     json_object *o;
 
     if (!detail) {
-        o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_string(vs->id));
-        json_object_object_add(o, "name", vs->name ? json_object_new_string(
-                                                         vs->name)
-                                                   : NULL);
-        json_object_object_add(o, "links",
-                               vol_links(r, "snapshots", vs->id));
+        o = xjson_object();
+        xjson_add(o, "id", xjson_string(vs->id));
+        xjson_add(o, "name", vs->name ? xjson_string(vs->name) : NULL);
+        xjson_add(o, "links", vol_links(r, "snapshots", vs->id));
         return o;
     }
     o = view_volume_snapshot(vs, NULL);
     json_object_object_del(o, "vmsnap:file");
-    json_object_object_add(
+    xjson_add(
         o, "os-extended-snapshot-attributes:progress",
-        json_object_new_string(strcmp(vs->status, "available") == 0
-                                   ? "100%"
-                                   : "0%"));
+        xjson_string(strcmp(vs->status, "available") == 0 ? "100%" : "0%"));
     vol_fix_time(o, "created_at");
     vol_fix_time(o, "updated_at");
     return o;
@@ -178,17 +169,17 @@ vol_next_link(struct api_req *r, json_object *top, const char *key,
               const char *collection, const char *last)
 {
     static const char *const drop[] = {"marker", NULL};
-    json_object *links = json_object_new_array();
-    json_object *next = json_object_new_object();
+    json_object *links = xjson_array();
+    json_object *next = xjson_object();
     CLEANUP_FREE char *q = api_query_without(r, drop);
     CLEANUP_FREE char *href = xasprintf(
         "%s/volume/v3/%s/%s?%s%smarker=%s", api_base_url(r),
         api_param(r, "project_id"), collection, q, *q ? "&" : "", last);
 
-    json_object_object_add(next, "rel", json_object_new_string("next"));
-    json_object_object_add(next, "href", json_object_new_string(href));
-    json_object_array_add(links, next);
-    json_object_object_add(top, key, links);
+    xjson_add(next, "rel", xjson_string("next"));
+    xjson_add(next, "href", xjson_string(href));
+    xjson_append(links, next);
+    xjson_add(top, key, links);
 }
 
 /* R's service context and caller: false when there is no context (the
@@ -240,8 +231,8 @@ vol_page(struct api_req *r, const struct caller *who,
     if (limit > VOL_LIMIT_MAX) {
         limit = VOL_LIMIT_MAX;
     }
-    top = json_object_new_object();
-    arr = json_object_new_array();
+    top = xjson_object();
+    arr = xjson_array();
     for (i = 0; i < l->n; i++) {
         const char *f[5];
 
@@ -259,11 +250,11 @@ vol_page(struct api_req *r, const struct caller *who,
             full = true;
             break;
         }
-        json_object_array_add(arr, l->view(r, l->items, i, detail));
+        xjson_append(arr, l->view(r, l->items, i, detail));
         last = f[0];
         count++;
     }
-    json_object_object_add(top, l->key, arr);
+    xjson_add(top, l->key, arr);
     if (full && last) {
         snprintf(key, sizeof(key), "%s_links", l->key);
         snprintf(path, sizeof(path), "%s%s", l->key, detail ? "/detail" : "");
@@ -379,9 +370,9 @@ vol_get(struct api_req *r, struct svc *svc, const struct caller *who)
 static void
 vol_respond(struct api_req *r, int status, const struct volume *vol)
 {
-    json_object *top = json_object_new_object();
+    json_object *top = xjson_object();
 
-    json_object_object_add(top, "volume", vol_view(r, vol, true));
+    xjson_add(top, "volume", vol_view(r, vol, true));
     api_respond_json(r, status, top);
 }
 
@@ -669,9 +660,9 @@ static void
 vol_snapshot_respond(struct api_req *r, int status,
                      const struct volume_snapshot *vs)
 {
-    json_object *top = json_object_new_object();
+    json_object *top = xjson_object();
 
-    json_object_object_add(top, "snapshot", vol_snapshot_view(r, vs, true));
+    xjson_add(top, "snapshot", vol_snapshot_view(r, vs, true));
     api_respond_json(r, status, top);
 }
 

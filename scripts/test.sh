@@ -4,7 +4,9 @@
 #     -Dtest_hooks=true; ./build, the one a user installs, has none):
 #     every suite, real QEMU and the real agent;
 #  2. a clang build with AddressSanitizer and UBSan (./build-asan): the
-#     unit, protocol and fuzz-corpus suites.
+#     unit, protocol and fuzz-corpus suites;
+#  3. with VMSNAP_FUZZ_SECONDS=N (CI's run): N seconds of libFuzzer per
+#     fuzz target (./build-fuzz).
 # Ends with the line "N passed, N failed" counting every TAP check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +56,22 @@ else
     echo "asan build failed"; rc=1
 fi
 
-python3 scripts/count-tests.py build-test/meson-logs/testlog.json \
-    build-asan/meson-logs/testlog.json build-asan/meson-logs/integ.json ||
-    rc=1
+logs=(build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+    build-asan/meson-logs/integ.json)
+# With VMSNAP_FUZZ_SECONDS set (.ci/run sets it), every libFuzzer target
+# also fuzzes for that many seconds from its corpus (suite fuzzrun of a
+# clang build with -Dfuzzing=true); a crash fails its check and leaves
+# the input under build-fuzz/fuzz-artifacts/.
+if [ -n "${VMSNAP_FUZZ_SECONDS:-}" ]; then
+    rm -f build-fuzz/meson-logs/fuzzrun.json
+    if [ ! -d build-fuzz ]; then
+        CC=clang meson setup build-fuzz -Dfuzzing=true >/dev/null || rc=1
+    fi
+    MALLOC_CHECK_= MALLOC_PERTURB_= \
+        meson test -C build-fuzz --print-errorlogs --suite fuzzrun \
+        --logbase fuzzrun || rc=1
+    logs+=(build-fuzz/meson-logs/fuzzrun.json)
+fi
+
+python3 scripts/count-tests.py "${logs[@]}" || rc=1
 exit $rc
