@@ -164,22 +164,28 @@ check "  and undoes everything: no image, no volume snapshot, no file" -- \
 
 # ---- vmsnap killed half-way through an import: the next command that
 # lists images removes what it left (the import lock is free) ----
-cat >"$T_DIR/slow-qemu-img" <<'EOF'
+# The hang says so with a file: a process list would also show the
+# script in the moment before it execs qemu-img for the other "info"
+# calls the import makes (of the unpacked disks), before the record is.
+cat >"$T_DIR/slow-qemu-img" <<EOF
 #!/bin/bash
 # qemu-img, except that "info" of an image in images/ hangs.
-if [ "$1" = info ] && [[ "${*: -1}" == */images/*.qcow2 ]]; then
+if [ "\$1" = info ] && [[ "\${*: -1}" == */images/*.qcow2 ]]; then
+    touch "$T_DIR/hanging"
     sleep 60
 fi
-exec qemu-img "$@"
+exec qemu-img "\$@"
 EOF
 chmod +x "$T_DIR/slow-qemu-img"
 VMSNAP_DATA_DIR=$D2 VMSNAP_QEMU_IMG=$T_DIR/slow-qemu-img \
     "$VMSNAP" image import "$T_DIR/set1.ova" >/dev/null 2>&1 &
 kpid=$!
-for i in $(seq 1 600); do
-    pgrep -f "$T_DIR/slow-qemu-img info" >/dev/null && break
+for i in $(seq 1 1200); do
+    [ -e "$T_DIR/hanging" ] && break
     sleep 0.1
 done
+check "the import reaches the hanging check of its root disk" -- \
+    test -e "$T_DIR/hanging"
 importing=$(in_data2 vmsnap image list --status importing -f value -c Name)
 diag "importing: $(echo $importing)"
 check "an import in progress shows its image as importing" -- \
