@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "cleanup.h"
+#include "dynbuf.h"
 #include "http.h"
 #include "log.h"
 #include "sock.h"
@@ -63,10 +64,8 @@ struct http_req {
     size_t nquery;               /* entries in query */
     bool query_bad;              /* the query did not decode */
     enum http_body_mode mode;    /* how the body is taken */
-    char *body;                  /* buffered body, NUL-terminated */
-    size_t body_len;             /* bytes in body */
-    size_t body_cap;             /* allocated bytes of body */
-    size_t body_limit;           /* most bytes buffered */
+    struct dynbuf body;          /* buffered body, capped at its
+                                  * limit (http_req_buffer_body) */
     bool body_overflow;          /* the body went over body_limit */
     uint64_t body_seen;          /* bytes of body received */
     uint64_t dropped;            /* bytes of body dropped */
@@ -467,7 +466,7 @@ http_req_free(struct http_req *req)
     }
     free(req->hdrs);
     free(req->query);
-    free(req->body);
+    dynbuf_reset(&req->body);
     free(req->path);
     free(req);
 }
@@ -540,28 +539,12 @@ http_take(struct http_req *req, const char *data, size_t len)
         return MHD_YES;
     }
     if (req->mode == BODY_BUFFER) {
-        if (len > req->body_limit - req->body_len) {
+        if (dynbuf_add(&req->body, data, len, NULL) < 0) {
+            /* Over the limit: what came is dropped too. */
             req->body_overflow = true;
-            free(req->body);
-            req->body = NULL;
-            req->body_len = req->body_cap = 0;
+            dynbuf_reset(&req->body);
             req->mode = BODY_DROP;
-            return MHD_YES;
         }
-        if (req->body_len + len + 1 > req->body_cap) {
-            size_t cap = req->body_cap ? req->body_cap : 4096;
-            char *nb;
-
-            while (cap < req->body_len + len + 1) {
-                cap *= 2;
-            }
-            nb = xrealloc(req->body, cap);
-            req->body = nb;
-            req->body_cap = cap;
-        }
-        memcpy(req->body + req->body_len, data, len);
-        req->body_len += len;
-        req->body[req->body_len] = '\0';
         return MHD_YES;
     }
     if (!req->sink_done &&
@@ -900,15 +883,15 @@ http_req_buffer_body(struct http_req *req, size_t limit)
         return false;
     }
     req->mode = BODY_BUFFER;
-    req->body_limit = limit;
+    dynbuf_init(&req->body, limit);
     return true;
 }
 
 const char *
 http_req_body(const struct http_req *req, size_t *len)
 {
-    *len = req->body_len;
-    return req->body;
+    *len = dynbuf_len(&req->body);
+    return *len > 0 ? dynbuf_str(&req->body) : NULL;
 }
 
 bool

@@ -173,7 +173,8 @@ void *http_req_data(const struct http_req *req);
 
 /* Body handling, to choose in begin. */
 
-/* Buffer the body up to LIMIT bytes.  Returns false, and changes
+/* Buffer the body up to LIMIT bytes (1 to 1 GiB, a dynbuf's caps: any
+ * other is a programming error and aborts).  Returns false, and changes
  * nothing, when the declared Content-Length is already over LIMIT (the
  * caller responds 413 at once).
  */
