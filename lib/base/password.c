@@ -41,7 +41,6 @@ password_hash(const char *password, unsigned iter, struct error **errp)
 {
     unsigned char salt[SALT_LEN], hash[HASH_LEN];
     char salt64[32], hash64[64];
-    char *out;
 
     if (!password_len_ok(password)) {
         error_setg(errp, ERR_INVALID, "a password must have 1 to %d bytes",
@@ -65,11 +64,8 @@ password_hash(const char *password, unsigned iter, struct error **errp)
     b64_encode(salt, sizeof(salt), salt64, 0);
     b64_encode(hash, sizeof(hash), hash64, 0);
     OPENSSL_cleanse(hash, sizeof(hash));
-    out = util_strdup_printf(PASSWORD_PREFIX "%u$%s$%s", iter, salt64, hash64);
-    if (out == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-    }
-    return out;
+    return util_strdup_printf(PASSWORD_PREFIX "%u$%s$%s", iter, salt64,
+                              hash64);
 }
 
 /* Split ENCODED into its count, salt and hash; -1 with ERR_INVALID. */

@@ -205,44 +205,27 @@ lvb_dom(struct lv_backup *b, int reconnect_ms, struct error **errp)
 /* Build the backup XML of B: every disk of X with backup='no' except
  * ours, pull mode on B's socket.  And the checkpoint XML when asked.
  */
-static int
-lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
-             struct error **errp)
+static void
+lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x)
 {
-    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlNodePtr root = NULL, disks, n, cpdisks = NULL, cp = NULL;
-    xmlBufferPtr buf = NULL;
-    bool ok = doc != NULL;
+    xmlNodePtr root, disks, n, cpdisks = NULL, cp = NULL;
+    xmlDocPtr doc = lv_doc("domainbackup", &root), cpdoc = NULL;
     size_t i, j;
 
-    if (ok) {
-        root = xmlNewDocNode(doc, NULL, (const xmlChar *)"domainbackup",
-                             NULL);
-        ok = root != NULL;
-        xmlDocSetRootElement(doc, root);
+    lv_set(root, "mode", "pull");
+    if (b->since) {
+        lv_el(root, "incremental", b->since);
     }
-    ok = ok && xmlNewProp(root, (const xmlChar *)"mode",
-                          (const xmlChar *)"pull");
-    if (ok && b->since) {
-        ok = xmlNewTextChild(root, NULL, (const xmlChar *)"incremental",
-                             (const xmlChar *)b->since) != NULL;
+    n = lv_el(root, "server", NULL);
+    lv_set(n, "transport", "unix");
+    lv_set(n, "socket", b->sock);
+    disks = lv_el(root, "disks", NULL);
+    if (b->checkpoint) {
+        cpdoc = lv_doc("domaincheckpoint", &cp);
+        lv_el(cp, "name", b->checkpoint);
+        cpdisks = lv_el(cp, "disks", NULL);
     }
-    n = ok ? xmlNewChild(root, NULL, (const xmlChar *)"server", NULL) : NULL;
-    ok = ok && n && xmlNewProp(n, (const xmlChar *)"transport",
-                               (const xmlChar *)"unix") &&
-         xmlNewProp(n, (const xmlChar *)"socket", (const xmlChar *)b->sock);
-    disks = ok ? xmlNewChild(root, NULL, (const xmlChar *)"disks", NULL)
-               : NULL;
-    ok = ok && disks;
-    if (ok && b->checkpoint) {
-        cp = xmlNewNode(NULL, (const xmlChar *)"domaincheckpoint");
-        ok = cp && xmlNewTextChild(cp, NULL, (const xmlChar *)"name",
-                                   (const xmlChar *)b->checkpoint);
-        cpdisks = ok ? xmlNewChild(cp, NULL, (const xmlChar *)"disks", NULL)
-                     : NULL;
-        ok = ok && cpdisks;
-    }
-    for (i = 0; ok && i < x->ntargets; i++) {
+    for (i = 0; i < x->ntargets; i++) {
         struct lvb_disk *ours = NULL;
 
         for (j = 0; j < b->ndisks; j++) {
@@ -250,65 +233,35 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x,
                 ours = &b->disks[j];
             }
         }
-        n = xmlNewChild(disks, NULL, (const xmlChar *)"disk", NULL);
-        ok = n && xmlNewProp(n, (const xmlChar *)"name",
-                             (const xmlChar *)x->targets[i]) &&
-             xmlNewProp(n, (const xmlChar *)"backup",
-                        (const xmlChar *)(ours ? "yes" : "no"));
-        if (ok && ours) {
-            xmlNodePtr s;
-
-            ok = xmlNewProp(n, (const xmlChar *)"type",
-                            (const xmlChar *)"file") &&
-                 xmlNewProp(n, (const xmlChar *)"exportname",
-                            (const xmlChar *)ours->dev);
-            if (ok && b->since) {
+        n = lv_el(disks, "disk", NULL);
+        lv_set(n, "name", x->targets[i]);
+        lv_set(n, "backup", ours ? "yes" : "no");
+        if (ours) {
+            lv_set(n, "type", "file");
+            lv_set(n, "exportname", ours->dev);
+            if (b->since) {
                 char bm[48];
 
                 snprintf(bm, sizeof(bm), "backup-%s", ours->dev);
-                ok = xmlNewProp(n, (const xmlChar *)"exportbitmap",
-                                (const xmlChar *)bm) != NULL;
+                lv_set(n, "exportbitmap", bm);
             }
-            s = ok ? xmlNewChild(n, NULL, (const xmlChar *)"driver", NULL)
-                   : NULL;
-            ok = ok && s &&
-                 xmlNewProp(s, (const xmlChar *)"type",
-                            (const xmlChar *)"qcow2");
-            s = ok ? xmlNewChild(n, NULL, (const xmlChar *)"scratch", NULL)
-                   : NULL;
-            ok = ok && s &&
-                 xmlNewProp(s, (const xmlChar *)"file",
-                            (const xmlChar *)ours->scratch);
+            lv_set(lv_el(n, "driver", NULL), "type", "qcow2");
+            lv_set(lv_el(n, "scratch", NULL), "file", ours->scratch);
         }
-        if (ok && cpdisks) {
-            n = xmlNewChild(cpdisks, NULL, (const xmlChar *)"disk", NULL);
-            ok = n && xmlNewProp(n, (const xmlChar *)"name",
-                                 (const xmlChar *)x->targets[i]) &&
-                 xmlNewProp(n, (const xmlChar *)"checkpoint",
-                            (const xmlChar *)(ours ? "bitmap" : "no"));
+        if (cpdisks) {
+            n = lv_el(cpdisks, "disk", NULL);
+            lv_set(n, "name", x->targets[i]);
+            lv_set(n, "checkpoint", ours ? "bitmap" : "no");
         }
     }
-    if (ok) {
-        buf = xmlBufferCreate();
-        ok = buf && xmlNodeDump(buf, doc, root, 0, 0) >= 0 &&
-             (b->xml = xstrdup((const char *)xmlBufferContent(buf)));
-        if (ok && cp) {
-            xmlBufferEmpty(buf);
-            ok = xmlNodeDump(buf, doc, cp, 0, 0) >= 0 &&
-                 (b->cp_xml = xstrdup((const char *)xmlBufferContent(buf)));
-        }
+    b->xml = lv_dump_fmt(doc, root, 0);
+    if (cp) {
+        b->cp_xml = lv_dump_fmt(cpdoc, cp, 0);
     }
-    xmlBufferFree(buf);
-    xmlFreeNode(cp);
+    xmlFreeDoc(cpdoc);
     xmlFreeDoc(doc);
-    if (!ok) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
-    }
-    return 0;
 }
 
-/* Check SPEC against what the driver can do. */
 static int
 lvb_check_spec(const struct hv_backup_spec *spec, const char **checkpoint,
                const char **since, struct error **errp)
@@ -496,9 +449,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
             goto fail;
         }
     }
-    if (lvb_make_xml(b, &x, errp) < 0) {
-        goto fail;
-    }
+    lvb_make_xml(b, &x);
     lv_xdom_clear(&x);
     log_debug("libvirt", "backup of %s prepared: %s", b->name, b->xml);
     *out = &b->base;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <libvirt/libvirt.h>
+#include <libxml/tree.h>
 
 #include "config.h"
 #include "error.h"
@@ -109,9 +110,25 @@ const struct lv_xdisk *lv_xdom_find(const struct lv_xdom *x,
 /* The name of the Nth virtio disk: vda ... vdz, vdaa ... (as Linux). */
 void lv_vd_name(int n, char out[16]);
 
+/* Building XML with libxml2, whose builders fail only when memory runs
+ * out and then die (the OOM rule, xalloc.h):
+ * a new document whose root is an element NAME (*ROOT);
+ */
+xmlDocPtr lv_doc(const char *name, xmlNodePtr *root);
+/* a child NAME of PARENT holding TEXT (escaped; NULL: empty);
+ */
+xmlNodePtr lv_el(xmlNodePtr parent, const char *name, const char *text);
+/* an attribute NAME=VALUE of NODE (a NULL VALUE sets none);
+ */
+void lv_set(xmlNodePtr node, const char *name, const char *value);
+/* NODE of DOC serialised without an XML declaration, indented when
+ * FORMAT (caller frees).
+ */
+char *lv_dump_fmt(xmlDocPtr doc, xmlNodePtr node, int format);
+
 /* The persistent definition of domain D, marked as vmsnap's (caller
  * frees), or NULL with ERR_INVALID (a bad field of D), ERR_NOT_FOUND (a
- * disk file missing) or ERR_IO.
+ * disk file missing) or ERR_IO (a disk file that cannot be looked at).
  */
 char *lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
                     struct error **errp);
@@ -124,13 +141,13 @@ char *lv_disk_xml(const struct hv_disk *disk, const char *target,
 
 /* vmsnap's <instance> element for virDomainSetMetadata: MANAGED and the
  * N properties PROPS (caller frees), or NULL with ERR_INVALID (a property
- * name that is not a word) or ERR_IO.
+ * name that is not a word).
  */
 char *lv_meta_xml(bool managed, const struct hv_prop *props, size_t n,
                   struct error **errp);
 
 /* The <disk> XML libvirt needs to find disk D for a detach (caller
- * frees), or NULL when memory ran out.
+ * frees).  Never NULL.
  */
 char *lv_detach_xml(const struct lv_xdisk *d);
 

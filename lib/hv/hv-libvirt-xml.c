@@ -342,46 +342,51 @@ lv_word(const char *s)
     return true;
 }
 
-/* Building XML with libxml2: every call records a failure in *OK, so a
- * document is used only when all of it was made.
+/* Building XML with libxml2, whose builders fail only when memory runs
+ * out: they die then (the OOM rule, xalloc.h).  A NULL VALUE sets no
+ * attribute.
  */
-static xmlNodePtr
-lv_el(xmlNodePtr parent, const char *name, const char *text, bool *ok)
+xmlNodePtr
+lv_el(xmlNodePtr parent, const char *name, const char *text)
 {
-    xmlNodePtr n = NULL;
-
-    if (parent) {
-        n = xmlNewTextChild(parent, NULL, (const xmlChar *)name,
-                            (const xmlChar *)text);
-    }
-    if (n == NULL) {
-        *ok = false;
-    }
-    return n;
+    return xcheck(xmlNewTextChild(parent, NULL, (const xmlChar *)name,
+                                  (const xmlChar *)text));
 }
 
-static void
-lv_set(xmlNodePtr node, const char *name, const char *value, bool *ok)
+void
+lv_set(xmlNodePtr node, const char *name, const char *value)
 {
-    if (node == NULL || value == NULL ||
-        xmlNewProp(node, (const xmlChar *)name, (const xmlChar *)value) ==
-            NULL) {
-        *ok = false;
+    if (value) {
+        xcheck(xmlNewProp(node, (const xmlChar *)name,
+                          (const xmlChar *)value));
     }
+}
+
+/* A new document whose root is an element NAME. */
+xmlDocPtr
+lv_doc(const char *name, xmlNodePtr *root)
+{
+    xmlDocPtr doc = xcheck(xmlNewDoc((const xmlChar *)"1.0"));
+
+    *root = xcheck(xmlNewNode(NULL, (const xmlChar *)name));
+    xmlDocSetRootElement(doc, *root);
+    return doc;
 }
 
 /* Serialise NODE of DOC without an XML declaration, indented when
  * FORMAT; caller frees.
  */
-static char *
+char *
 lv_dump_fmt(xmlDocPtr doc, xmlNodePtr node, int format)
 {
-    xmlBufferPtr buf = xmlBufferCreate();
-    char *s = NULL;
+    xmlBufferPtr buf = xcheck(xmlBufferCreate());
+    char *s;
 
-    if (buf && xmlNodeDump(buf, doc, node, 0, format) >= 0) {
-        s = xstrdup((const char *)xmlBufferContent(buf));
+    /* Our own tree: only memory can fail it. */
+    if (xmlNodeDump(buf, doc, node, 0, format) < 0) {
+        xcheck(NULL);
     }
+    s = xstrdup((const char *)xmlBufferContent(buf));
     xmlBufferFree(buf);
     return s;
 }
@@ -398,8 +403,8 @@ lv_disk_el(xmlNodePtr parent, const struct hv_disk *disk,
            const char *target, struct error **errp)
 {
     struct stat sb;
-    bool ok = true, block;
     xmlNodePtr el, n;
+    bool block;
 
     if (disk->path == NULL || disk->path[0] != '/') {
         error_setg(errp, ERR_INVALID, "disk path '%s' is not absolute",
@@ -417,26 +422,22 @@ lv_disk_el(xmlNodePtr parent, const struct hv_disk *disk,
         return -1;
     }
     block = S_ISBLK(sb.st_mode);
-    el = lv_el(parent, "disk", NULL, &ok);
-    lv_set(el, "type", block ? "block" : "file", &ok);
-    lv_set(el, "device", "disk", &ok);
-    n = lv_el(el, "driver", NULL, &ok);
-    lv_set(n, "name", "qemu", &ok);
-    lv_set(n, "type", disk->format, &ok);
-    n = lv_el(el, "source", NULL, &ok);
-    lv_set(n, block ? "dev" : "file", disk->path, &ok);
-    n = lv_el(el, "target", NULL, &ok);
-    lv_set(n, "dev", target, &ok);
-    lv_set(n, "bus", "virtio", &ok);
+    el = lv_el(parent, "disk", NULL);
+    lv_set(el, "type", block ? "block" : "file");
+    lv_set(el, "device", "disk");
+    n = lv_el(el, "driver", NULL);
+    lv_set(n, "name", "qemu");
+    lv_set(n, "type", disk->format);
+    n = lv_el(el, "source", NULL);
+    lv_set(n, block ? "dev" : "file", disk->path);
+    n = lv_el(el, "target", NULL);
+    lv_set(n, "dev", target);
+    lv_set(n, "bus", "virtio");
     if (disk->serial && disk->serial[0]) {
-        lv_el(el, "serial", disk->serial, &ok);
+        lv_el(el, "serial", disk->serial);
     }
     if (disk->readonly) {
-        lv_el(el, "readonly", NULL, &ok);
-    }
-    if (!ok) {
-        error_setg(errp, ERR_IO, "out of memory");
-        return -1;
+        lv_el(el, "readonly", NULL);
     }
     return 0;
 }
@@ -445,22 +446,12 @@ char *
 lv_disk_xml(const struct hv_disk *disk, const char *target,
             struct error **errp)
 {
-    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlNodePtr root = doc ? xmlNewNode(NULL, (const xmlChar *)"devices")
-                          : NULL;
+    xmlNodePtr root;
+    xmlDocPtr doc = lv_doc("devices", &root);
     char *xml = NULL;
 
-    if (root == NULL) {
-        xmlFreeDoc(doc);
-        error_setg(errp, ERR_IO, "out of memory");
-        return NULL;
-    }
-    xmlDocSetRootElement(doc, root);
     if (lv_disk_el(root, disk, target, errp) == 0) {
         xml = lv_dump(doc, root->children);
-        if (xml == NULL) {
-            error_setg(errp, ERR_IO, "out of memory");
-        }
     }
     xmlFreeDoc(doc);
     return xml;
@@ -470,9 +461,9 @@ char *
 lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
               struct error **errp)
 {
-    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlDocPtr doc = NULL;
     xmlNodePtr dom, n, os, devs, cpu, inst;
-    bool ok = true, kvm;
+    bool kvm;
     char num[32];
     char *text = NULL;
     CLEANUP_FREE char *console = NULL;
@@ -486,75 +477,57 @@ lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
     }
     kvm = strcmp(d->accel, "kvm") == 0;
     console = util_path_join(d->state_dir, "console.log");
-    dom = xmlNewNode(NULL, (const xmlChar *)"domain");
-    if (doc == NULL || dom == NULL) {
-        xmlFreeNode(dom);
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
-    xmlDocSetRootElement(doc, dom);
-    lv_set(dom, "type", kvm ? "kvm" : "qemu", &ok);
-    lv_el(dom, "name", d->name, &ok);
-    lv_el(dom, "uuid", d->id, &ok);
-    n = lv_el(dom, "metadata", NULL, &ok);
-    inst = lv_el(n, "instance", NULL, &ok);
-    if (inst) {
-        xmlNsPtr ns = xmlNewNs(inst, (const xmlChar *)HV_LIBVIRT_NS,
-                               (const xmlChar *)HV_LIBVIRT_NS_PREFIX);
-
-        if (ns == NULL) {
-            ok = false;
-        }
-        xmlSetNs(inst, ns);
-    }
-    lv_set(inst, "managed", "yes", &ok);
+    doc = lv_doc("domain", &dom);
+    lv_set(dom, "type", kvm ? "kvm" : "qemu");
+    lv_el(dom, "name", d->name);
+    lv_el(dom, "uuid", d->id);
+    n = lv_el(dom, "metadata", NULL);
+    inst = lv_el(n, "instance", NULL);
+    xmlSetNs(inst, xcheck(xmlNewNs(inst, (const xmlChar *)HV_LIBVIRT_NS,
+                                   (const xmlChar *)HV_LIBVIRT_NS_PREFIX)));
+    lv_set(inst, "managed", "yes");
     snprintf(num, sizeof(num), "%lld", (long long)d->memory_mb);
-    n = lv_el(dom, "memory", num, &ok);
-    lv_set(n, "unit", "MiB", &ok);
+    n = lv_el(dom, "memory", num);
+    lv_set(n, "unit", "MiB");
     snprintf(num, sizeof(num), "%d", d->cpus);
-    lv_el(dom, "vcpu", num, &ok);
-    os = lv_el(dom, "os", NULL, &ok);
-    n = lv_el(os, "type", "hvm", &ok);
-    lv_set(n, "arch", "x86_64", &ok);
-    lv_set(n, "machine", "q35", &ok);
+    lv_el(dom, "vcpu", num);
+    os = lv_el(dom, "os", NULL);
+    n = lv_el(os, "type", "hvm");
+    lv_set(n, "arch", "x86_64");
+    lv_set(n, "machine", "q35");
     if (d->kernel) {
-        lv_el(os, "kernel", d->kernel, &ok);
+        lv_el(os, "kernel", d->kernel);
         if (d->initrd) {
-            lv_el(os, "initrd", d->initrd, &ok);
+            lv_el(os, "initrd", d->initrd);
         }
-        lv_el(os, "cmdline", d->cmdline ? d->cmdline : LV_DEFAULT_CMDLINE,
-              &ok);
+        lv_el(os, "cmdline", d->cmdline ? d->cmdline : LV_DEFAULT_CMDLINE);
     } else {
-        n = lv_el(os, "boot", NULL, &ok);
-        lv_set(n, "dev", "hd", &ok);
+        n = lv_el(os, "boot", NULL);
+        lv_set(n, "dev", "hd");
     }
-    n = lv_el(dom, "features", NULL, &ok);
-    lv_el(n, "acpi", NULL, &ok);
-    lv_el(n, "apic", NULL, &ok);
+    n = lv_el(dom, "features", NULL);
+    lv_el(n, "acpi", NULL);
+    lv_el(n, "apic", NULL);
     /* Under TCG a named model (GUIDE.md: qemu64 boots, -cpu host does
      * not exist); under KVM the host's CPU, as Nova's default.
      */
-    cpu = lv_el(dom, "cpu", NULL, &ok);
+    cpu = lv_el(dom, "cpu", NULL);
     if (kvm) {
-        lv_set(cpu, "mode", "host-passthrough", &ok);
+        lv_set(cpu, "mode", "host-passthrough");
     } else {
-        lv_set(cpu, "mode", "custom", &ok);
-        lv_set(cpu, "match", "exact", &ok);
-        n = lv_el(cpu, "model", "qemu64", &ok);
-        lv_set(n, "fallback", "allow", &ok);
+        lv_set(cpu, "mode", "custom");
+        lv_set(cpu, "match", "exact");
+        n = lv_el(cpu, "model", "qemu64");
+        lv_set(n, "fallback", "allow");
     }
-    n = lv_el(dom, "clock", NULL, &ok);
-    lv_set(n, "offset", "utc", &ok);
-    lv_el(dom, "on_poweroff", "destroy", &ok);
-    lv_el(dom, "on_reboot", "restart", &ok);
-    lv_el(dom, "on_crash", "destroy", &ok);
-    devs = lv_el(dom, "devices", NULL, &ok);
+    n = lv_el(dom, "clock", NULL);
+    lv_set(n, "offset", "utc");
+    lv_el(dom, "on_poweroff", "destroy");
+    lv_el(dom, "on_reboot", "restart");
+    lv_el(dom, "on_crash", "destroy");
+    devs = lv_el(dom, "devices", NULL);
     if (lv->cfg && lv->cfg->qemu && lv->cfg->qemu[0] == '/') {
-        lv_el(devs, "emulator", lv->cfg->qemu, &ok);
-    }
-    if (!ok) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
+        lv_el(devs, "emulator", lv->cfg->qemu);
     }
     for (i = 0; i < d->ndisks; i++) {
         char target[16];
@@ -565,25 +538,22 @@ lv_domain_xml(const struct lv *lv, const struct hv_domain *d,
         }
     }
     if (d->agent) {
-        n = lv_el(devs, "channel", NULL, &ok);
-        lv_set(n, "type", "unix", &ok);
-        n = lv_el(n, "target", NULL, &ok);
-        lv_set(n, "type", "virtio", &ok);
-        lv_set(n, "name", LV_AGENT_CHANNEL, &ok);
+        n = lv_el(devs, "channel", NULL);
+        lv_set(n, "type", "unix");
+        n = lv_el(n, "target", NULL);
+        lv_set(n, "type", "virtio");
+        lv_set(n, "name", LV_AGENT_CHANNEL);
     }
-    n = lv_el(devs, "serial", NULL, &ok);
-    lv_set(n, "type", "file", &ok);
-    lv_set(lv_el(n, "source", NULL, &ok), "path", console, &ok);
-    lv_set(lv_el(n, "target", NULL, &ok), "port", "0", &ok);
+    n = lv_el(devs, "serial", NULL);
+    lv_set(n, "type", "file");
+    lv_set(lv_el(n, "source", NULL), "path", console);
+    lv_set(lv_el(n, "target", NULL), "port", "0");
     /* No <graphics> (libvirt 9.0 refuses type='none'), no video. */
-    n = lv_el(devs, "video", NULL, &ok);
-    lv_set(lv_el(n, "model", NULL, &ok), "type", "none", &ok);
-    n = lv_el(devs, "memballoon", NULL, &ok);
-    lv_set(n, "model", "none", &ok);
-    text = ok ? lv_dump(doc, dom) : NULL;
-    if (text == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-    }
+    n = lv_el(devs, "video", NULL);
+    lv_set(lv_el(n, "model", NULL), "type", "none");
+    n = lv_el(devs, "memballoon", NULL);
+    lv_set(n, "model", "none");
+    text = lv_dump(doc, dom);
 out:
     xmlFreeDoc(doc);
     return text;
@@ -593,59 +563,42 @@ char *
 lv_meta_xml(bool managed, const struct hv_prop *props, size_t n,
             struct error **errp)
 {
-    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlNodePtr el = doc ? xmlNewNode(NULL, (const xmlChar *)"instance")
-                        : NULL;
-    bool ok = el != NULL;
-    char *s = NULL;
+    xmlNodePtr el;
+    xmlDocPtr doc = lv_doc("instance", &el);
+    char *s;
     size_t i;
 
-    if (ok) {
-        xmlDocSetRootElement(doc, el);
-        if (managed) {
-            lv_set(el, "managed", "yes", &ok);
-        }
+    if (managed) {
+        lv_set(el, "managed", "yes");
     }
-    for (i = 0; ok && i < n; i++) {
+    for (i = 0; i < n; i++) {
         if (!lv_word(props[i].name)) {
             xmlFreeDoc(doc);
             error_setg(errp, ERR_INVALID, "bad property name '%s'",
                        props[i].name);
             return NULL;
         }
-        lv_set(lv_el(el, "property", props[i].value, &ok), "name",
-               props[i].name, &ok);
+        lv_set(lv_el(el, "property", props[i].value), "name",
+               props[i].name);
     }
     /* One line: libvirt keeps it as given, inside its own indenting. */
-    if (ok) {
-        s = lv_dump_fmt(doc, el, 0);
-    }
+    s = lv_dump_fmt(doc, el, 0);
     xmlFreeDoc(doc);
-    if (s == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-    }
     return s;
 }
 
 char *
 lv_detach_xml(const struct lv_xdisk *d)
 {
-    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlNodePtr el = doc ? xmlNewNode(NULL, (const xmlChar *)"disk") : NULL;
-    bool ok = el != NULL;
-    char *s = NULL;
+    xmlNodePtr el;
+    xmlDocPtr doc = lv_doc("disk", &el);
+    char *s;
 
-    if (ok) {
-        xmlDocSetRootElement(doc, el);
-        lv_set(el, "type", d->block ? "block" : "file", &ok);
-        lv_set(el, "device", "disk", &ok);
-        lv_set(lv_el(el, "source", NULL, &ok), d->block ? "dev" : "file",
-               d->path, &ok);
-        lv_set(lv_el(el, "target", NULL, &ok), "dev", d->target, &ok);
-    }
-    if (ok) {
-        s = lv_dump(doc, el);
-    }
+    lv_set(el, "type", d->block ? "block" : "file");
+    lv_set(el, "device", "disk");
+    lv_set(lv_el(el, "source", NULL), d->block ? "dev" : "file", d->path);
+    lv_set(lv_el(el, "target", NULL), "dev", d->target);
+    s = lv_dump(doc, el);
     xmlFreeDoc(doc);
     return s;
 }

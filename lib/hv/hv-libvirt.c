@@ -1045,10 +1045,6 @@ lv_disk_detach(struct hv *hv, const struct hv_domain *d,
     }
     snprintf(target, sizeof(target), "%s", found->target);
     xml = lv_detach_xml(found);
-    if (xml == NULL) {
-        error_setg(errp, ERR_IO, "out of memory");
-        goto out;
-    }
     if (virDomainDetachDeviceFlags(dom, xml, (unsigned)flags) < 0) {
         lv_fail(lv, errp, "cannot detach %s from domain %s", disk->path,
                 virDomainGetName(dom));
