@@ -111,6 +111,10 @@ static const struct config_setting config_settings[] = {
      "local copies of objects for QEMU; empty: DATA_DIR/cache/s3"},
     {"store.cache_max", "VMSNAP_S3_CACHE_MAX", SIZE(cache_max), "10G",
      1 << 20, INT64_MAX, NULL, false, "the most the local cache holds"},
+    {"store.lease_ttl_s", "VMSNAP_STORE_LEASE_TTL_S",
+     INT(store_lease_ttl_s), "60", 2, 3600, NULL, false,
+     "s3 store: seconds a dead host's backup or gc keeps the chunk store "
+     "(gc and backups exclude each other)"},
     {"backup.chunk_size", "VMSNAP_CHUNK_SIZE", SIZE(chunk_size), "64K",
      4096, 16 << 20, NULL, false,
      "bytes per chunk (a power of two) of a new chunk store; an existing "

@@ -83,6 +83,9 @@ struct config {
                                  * objects; "": DATA_DIR/cache/s3 */
     int64_t cache_max;          /* store.cache_max: bytes the cache holds
                                  * at most */
+    int store_lease_ttl_s;      /* store.lease_ttl_s: how long a chunk
+                                 * store lease in the s3 store (a backup
+                                 * writing, a gc) outlives its holder */
 
     /* [backup] */
     int64_t chunk_size;         /* backup.chunk_size: bytes per chunk of a

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chunk-backend.h"
+#include "chunk.h"
 #include "cleanup.h"
 #include "log.h"
 #include "props.h"
@@ -17,6 +19,48 @@
 #include "xalloc.h"
 #include "xjson.h"
 
+/* The chunk store in the s3 store's bucket, under STORE_DIR "/". */
+static struct chunk_store *
+store_open_s3(struct svc *svc, bool create,
+              const struct chunk_store_params *params, struct error **errp)
+{
+    const struct config *cfg = svc_config(svc);
+    struct chunk_backend_s3_settings set = {
+        .s3 = {
+            .endpoint = cfg->s3_endpoint,
+            .bucket = cfg->s3_bucket,
+            .region = cfg->s3_region,
+            .credentials = cfg->s3_credentials,
+        },
+        .prefix = STORE_DIR "/",
+        .holder = svc_host(svc),
+        .lease_ttl_s = cfg->store_lease_ttl_s,
+    };
+    struct error *err = NULL;
+    struct chunk_backend *be;
+    struct chunk_store *cs;
+
+    if (*cfg->s3_endpoint == '\0' || *cfg->s3_credentials == '\0') {
+        error_setg(errp, ERR_INVALID,
+                   "the s3 store needs store.s3_endpoint and "
+                   "store.s3_credentials");
+        return NULL;
+    }
+    be = chunk_backend_s3_open(&set, create, errp);
+    if (be == NULL) {
+        return NULL;
+    }
+    cs = chunk_store_open_backend(be, create ? params : NULL, &err);
+    if (cs || !create || error_get_class(err) != ERR_CONFLICT) {
+        error_propagate(errp, err);
+        return cs;
+    }
+    /* Another host made it between our look and our put: open theirs. */
+    error_free(err);
+    be = chunk_backend_s3_open(&set, false, errp);
+    return be ? chunk_store_open_backend(be, NULL, errp) : NULL;
+}
+
 struct chunk_store *
 store_open(struct svc *svc, bool create, struct error **errp)
 {
@@ -25,8 +69,12 @@ store_open(struct svc *svc, bool create, struct error **errp)
         .chunk_size = (uint32_t)svc_config(svc)->chunk_size,
     };
     struct error *err = NULL;
-    struct chunk_store *cs = chunk_store_open(root, &err);
+    struct chunk_store *cs;
 
+    if (strcmp(svc_config(svc)->store, "s3") == 0) {
+        return store_open_s3(svc, create, &params, errp);
+    }
+    cs = chunk_store_open(root, &err);
     if (cs || !create || error_get_class(err) != ERR_NOT_FOUND) {
         error_propagate(errp, err);
         return cs;

@@ -6,8 +6,9 @@
  *   indexes/<name>.idx         an index
  *   tmp/...                    a backend's own work files (may be absent)
  * A backend keeps them somewhere: a local directory (chunk-backend-dir.c)
- * now, an S3 bucket later.  It knows nothing of chunks, digests or
- * indexes; the store knows nothing of files, fsync or locks.
+ * or an S3 bucket under a prefix (chunk-backend-s3.c).  It knows nothing
+ * of chunks, digests or indexes; the store knows nothing of files, fsync,
+ * locks or leases.
  *
  * What every backend guarantees (the store's crash-safety and gc rely on
  * exactly this, see docs/internals/chunkstore.md):
@@ -25,6 +26,17 @@
  *   its holder).  gc_begin gives "now" and the start of the oldest live
  *   registration on the same clock as object times.
  *
+ * S3 cannot remove an object "unless it is newer than" atomically, and
+ * its clock has whole seconds.  The S3 backend meets the two points
+ * above another way (details in chunk-backend-s3.c): a gc and a writer
+ * never run at the same time (gc_begin fails with ERR_CONFLICT while a
+ * writer's lease is live, writer_begin waits while a gc's is, until
+ * gc_end), so no put or touch ever races with a remove and gc_begin's
+ * oldest is always INT64_MAX; touch only checks that the object exists
+ * (its time matters only to a gc running beside the writer); times are
+ * judged a second on the safe side.  A holder whose lease lapsed (its
+ * renewals failed) gets ERR_CONFLICT from put, touch and remove.
+ *
  * Methods may be called from several threads at once.  Every method may
  * block on disk or network I/O.  Errors follow error.h; a missing object
  * is ERR_NOT_FOUND.
@@ -37,8 +49,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "s3.h"
 
-#define CHUNK_BACKEND_VERSION 1
+#define CHUNK_BACKEND_VERSION 2
 
 /* put flags */
 #define CHUNK_PUT_EXCL 0x01u /* ERR_CONFLICT if KEY exists (indexes) */
@@ -123,6 +136,14 @@ struct chunk_backend_ops {
     void (*close)(void *be);
 
     /* Methods above are valid for version 1. */
+
+    /* End the gc (or verify --repair) that gc_begin started: a backend
+     * that keeps writers out during a gc lets them in again.  May be
+     * NULL (nothing to do); also done by close.
+     */
+    void (*gc_end)(void *be);
+
+    /* Methods above are valid for version 2. */
 };
 
 /* An open backend: its methods and their private state. */
@@ -138,6 +159,26 @@ struct chunk_backend {
  */
 struct chunk_backend *chunk_backend_dir_open(const char *root, bool create,
                                              struct error **errp);
+
+/* What chunk_backend_s3_open needs.  Strings are borrowed for the call. */
+struct chunk_backend_s3_settings {
+    struct s3_settings s3;  /* the bucket (s3.h) */
+    const char *prefix;     /* keys go under it: "chunkstore/" */
+    const char *holder;     /* this host, named in its leases */
+    int lease_ttl_s;        /* a dead holder's leases stay taken this
+                             * long; writers wait for a gc at most 5
+                             * times as long; 0: 60 */
+};
+
+/* The S3 backend keeping the store's objects in SET's bucket under
+ * SET->prefix (no connection is kept; each call opens or reuses one).
+ * With CREATE, a missing bucket is made.  Returns a new backend (free
+ * with chunk_backend_close), or NULL with ERR_NOT_FOUND (no bucket),
+ * ERR_INVALID (bad settings) or the S3 client's error.
+ */
+struct chunk_backend *chunk_backend_s3_open(
+    const struct chunk_backend_s3_settings *set, bool create,
+    struct error **errp);
 
 /* Close BE and free it; NULL is allowed. */
 void chunk_backend_close(struct chunk_backend *be);

@@ -229,6 +229,17 @@ verify_bad_index(const char *name, const struct error *why, void *opaque)
     }
 }
 
+/* End what gc_begin began (a backend of version 2 may keep writers out
+ * until then).
+ */
+static void
+gc_end(struct chunk_backend *be)
+{
+    if (be->ops->version >= 2 && be->ops->gc_end != NULL) {
+        be->ops->gc_end(be->priv);
+    }
+}
+
 int
 chunk_store_verify(struct chunk_store *cs, unsigned flags,
                    void (*fn)(const struct chunk_problem *pr, void *opaque),
@@ -250,6 +261,7 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     size_t i, j, len;
     uint64_t stored;
     int rc = -1, last = -1, pct;
+    bool began = false;
 
     memset(rep, 0, sizeof(*rep));
     buf = xmalloc(cs->chunk_size);
@@ -257,9 +269,11 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     /* "Now" on the object clock: a damaged chunk put again after this
      * (a writer healing it) is never removed.
      */
-    if ((flags & CHUNK_VERIFY_REMOVE_BAD) &&
-        be->ops->gc_begin(be->priv, &start, &oldest, errp) < 0) {
-        goto out;
+    if (flags & CHUNK_VERIFY_REMOVE_BAD) {
+        if (be->ops->gc_begin(be->priv, &start, &oldest, errp) < 0) {
+            goto out;
+        }
+        began = true;
     }
     if (walk_indexes(cs, &nm, &ref, &w, errp) < 0) {
         goto out;
@@ -344,6 +358,9 @@ chunk_store_verify(struct chunk_store *cs, unsigned flags,
     }
     rc = 0;
 out:
+    if (began) {
+        gc_end(be);
+    }
     ZSTD_freeDCtx(dctx);
     verify_ctx_free(&vc);
     chunk_set_free(&ref);
@@ -571,6 +588,7 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
     progress_report(p, "gc sweep", 100);
     rc = 0;
 out:
+    gc_end(be);
     error_free(gc.err);
     chunk_set_free(&ref);
     names_free(&nm);

@@ -91,6 +91,8 @@ struct resp {
     bool too_big;              /* the answer went past its cap */
     int64_t content_length;    /* -1: none */
     char etag[80];             /* "" when none */
+    int64_t last_modified;     /* Last-Modified, seconds since the
+                                * epoch; -1: none */
     int64_t range_start;       /* Content-Range, -1: none */
     int64_t range_total;       /* -1: none or '*' */
     const struct req *rq;

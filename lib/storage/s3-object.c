@@ -76,7 +76,8 @@ s3_bucket_create(struct s3 *s, struct error **errp)
 /* --- objects -------------------------------------------------------------- */
 
 int
-s3_head(struct s3 *s, const char *key, int64_t *size, struct error **errp)
+s3_stat(struct s3 *s, const char *key, int64_t *size, int64_t *mtime_ns,
+        struct error **errp)
 {
     CLEANUP_RESP struct resp rs = { 0 };
     struct req rq = { .method = "HEAD", .key = key, .head = true,
@@ -94,16 +95,67 @@ s3_head(struct s3 *s, const char *key, int64_t *size, struct error **errp)
         error_propagate(errp, err);
         return -1;
     }
-    if (rs.content_length < 0) {
+    if (rs.content_length < 0 || (mtime_ns && rs.last_modified < 0)) {
         CLEANUP_FREE char *what = s3_req_what(s, &rq);
-        error_setg(errp, ERR_PROTOCOL, "%s: no Content-Length",
-                   what);
+        error_setg(errp, ERR_PROTOCOL, "%s: no %s", what,
+                   rs.content_length < 0 ? "Content-Length"
+                                         : "Last-Modified");
         return -1;
     }
     if (size) {
         *size = rs.content_length;
     }
+    if (mtime_ns) {
+        *mtime_ns = rs.last_modified * 1000000000;
+    }
     return 1;
+}
+
+int
+s3_head(struct s3 *s, const char *key, int64_t *size, struct error **errp)
+{
+    return s3_stat(s, key, size, NULL, errp);
+}
+
+/* ISO 8601 UTC time T ("2026-11-30T01:30:00.000Z") as ns since the
+ * epoch into *NS; false if it is not one.
+ */
+static bool
+parse_iso_time(const char *t, int64_t *ns)
+{
+    struct tm tm = { 0 };
+    int frac_digits = 0, n = 0;
+    int64_t frac = 0;
+    time_t secs;
+    const char *p;
+
+    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6) {
+        return false;
+    }
+    p = t + n;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (frac_digits < 9) {
+                frac = frac * 10 + (*p - '0');
+                frac_digits++;
+            }
+        }
+    }
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0) {
+        return false;
+    }
+    for (; frac_digits < 9; frac_digits++) {
+        frac *= 10;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    secs = timegm(&tm);
+    if (secs == (time_t)-1) {
+        return false;
+    }
+    *ns = (int64_t)secs * 1000000000 + frac;
+    return true;
 }
 
 int
@@ -315,9 +367,9 @@ s3_xml_true(xmlNodePtr n, const char *name)
 }
 
 int
-s3_list(struct s3 *s, const char *prefix, int page_size,
-        bool (*fn)(const char *key, int64_t size, void *opaque), void *opaque,
-        struct error **errp)
+s3_list_objects(struct s3 *s, const char *prefix, int page_size,
+                bool (*fn)(const struct s3_object *obj, void *opaque),
+                void *opaque, struct error **errp)
 {
     CLEANUP_FREE char *token = NULL;
     char maxkeys[16];
@@ -357,6 +409,8 @@ s3_list(struct s3 *s, const char *prefix, int page_size,
         for (c = root->children; c; c = c->next) {
             CLEANUP_FREE char *key = NULL;
             CLEANUP_FREE char *size = NULL;
+            CLEANUP_FREE char *lm = NULL;
+            struct s3_object obj;
             int64_t sz;
 
             if (c->type != XML_ELEMENT_NODE ||
@@ -365,10 +419,13 @@ s3_list(struct s3 *s, const char *prefix, int page_size,
             }
             key = s3_xml_text(c, "Key", S3_KEY_MAX);
             size = s3_xml_text(c, "Size", 32);
+            lm = s3_xml_text(c, "LastModified", 64);
             if (!key || !*key || strncmp(key, prefix, plen) != 0 || !size ||
-                util_parse_int64(size, &sz, NULL) < 0 || sz < 0) {
+                util_parse_int64(size, &sz, NULL) < 0 || sz < 0 || !lm ||
+                !parse_iso_time(lm, &obj.mtime_ns)) {
                 error_setg(errp, ERR_PROTOCOL,
-                           "s3 LIST: an entry without a good key or size");
+                           "s3 LIST: an entry without a good key, size or "
+                           "LastModified");
                 return -1;
             }
             if (++n > page_size) {
@@ -376,7 +433,9 @@ s3_list(struct s3 *s, const char *prefix, int page_size,
                            "s3 LIST: more keys than asked for");
                 return -1;
             }
-            if (!fn(key, sz, opaque)) {
+            obj.key = key;
+            obj.size = sz;
+            if (!fn(&obj, opaque)) {
                 return 0;
             }
         }
@@ -392,4 +451,28 @@ s3_list(struct s3 *s, const char *prefix, int page_size,
         free(token);
         token = steal_pointer(&next);
     }
+}
+
+/* What s3_list passes through s3_list_objects. */
+struct list_shim {
+    bool (*fn)(const char *key, int64_t size, void *opaque);
+    void *opaque;
+};
+
+static bool
+list_shim_one(const struct s3_object *obj, void *opaque)
+{
+    struct list_shim *sh = opaque;
+
+    return sh->fn(obj->key, obj->size, sh->opaque);
+}
+
+int
+s3_list(struct s3 *s, const char *prefix, int page_size,
+        bool (*fn)(const char *key, int64_t size, void *opaque), void *opaque,
+        struct error **errp)
+{
+    struct list_shim sh = { fn, opaque };
+
+    return s3_list_objects(s, prefix, page_size, list_shim_one, &sh, errp);
 }

@@ -400,6 +400,7 @@ on_header(char *data, size_t size, size_t n, void *ud)
         rs->content_length = -1;
         rs->etag[0] = '\0';
         rs->range_start = rs->range_total = -1;
+        rs->last_modified = -1;
         return len;
     }
     if (len >= sizeof(line)) {
@@ -430,6 +431,9 @@ on_header(char *data, size_t size, size_t n, void *ud)
         }
     } else if (!strcasecmp(line, "etag")) {
         snprintf(rs->etag, sizeof(rs->etag), "%s", v);
+    } else if (!strcasecmp(line, "last-modified")) {
+        time_t t = curl_getdate(v, NULL);
+        rs->last_modified = t >= 0 ? (int64_t)t : -1;
     } else if (!strcasecmp(line, "content-range")) {
         int64_t a, b;
         char tot[32];
@@ -516,6 +520,7 @@ resp_reset(struct resp *rs)
     error_free(rs->sink_err);
     memset(rs, 0, sizeof(*rs));
     rs->content_length = rs->range_start = rs->range_total = -1;
+    rs->last_modified = -1;
 }
 
 /* The first element child of N named NAME, or NULL. */

@@ -135,6 +135,14 @@ int s3_get_range(struct s3 *s, const char *key, int64_t offset,
 int s3_head(struct s3 *s, const char *key, int64_t *size,
             struct error **errp);
 
+/* s3_head that also gives the object's Last-Modified (*MTIME_NS, may be
+ * NULL) in nanoseconds since the epoch, on the server's clock and with
+ * its resolution (whole seconds: S3 truncates, Swift rounds up).  An
+ * answer without a Last-Modified is ERR_PROTOCOL.  1, 0 missing, or -1.
+ */
+int s3_stat(struct s3 *s, const char *key, int64_t *size, int64_t *mtime_ns,
+            struct error **errp);
+
 /* Delete object KEY; a missing object is not an error.  Returns 0/-1. */
 int s3_delete(struct s3 *s, const char *key, struct error **errp);
 
@@ -146,6 +154,18 @@ int s3_delete(struct s3 *s, const char *key, struct error **errp);
 int s3_list(struct s3 *s, const char *prefix, int page_size,
             bool (*fn)(const char *key, int64_t size, void *opaque),
             void *opaque, struct error **errp);
+
+/* One object as s3_list_objects reports it. */
+struct s3_object {
+    const char *key;  /* borrowed for the call */
+    int64_t size;     /* bytes */
+    int64_t mtime_ns; /* LastModified, ns since the epoch (see s3_stat) */
+};
+
+/* s3_list that also gives each object's LastModified. */
+int s3_list_objects(struct s3 *s, const char *prefix, int page_size,
+                    bool (*fn)(const struct s3_object *obj, void *opaque),
+                    void *opaque, struct error **errp);
 
 /* A source of data for s3_upload: fill up to LEN bytes of BUF; return
  * how many (0 at the end), or -1 with an error set.
