@@ -845,13 +845,16 @@ struct chunk_backend *
 chunk_backend_s3_open(const struct chunk_backend_s3_settings *set,
                       bool create, struct error **errp)
 {
+    size_t plen = set->prefix ? strlen(set->prefix) : 0;
+    CLEANUP_FREE char *dir =
+        plen > 1 ? xstrndup(set->prefix, plen - 1) : NULL;
     struct chunk_backend *be;
     struct s3be *b;
     struct s3 *s;
     int rc;
 
-    if (set->prefix == NULL || !chunk_key_valid(set->prefix) ||
-        set->prefix[strlen(set->prefix) - 1] != '/') {
+    if (dir == NULL || set->prefix[plen - 1] != '/' ||
+        !chunk_key_valid(dir)) {
         error_setg(errp, ERR_INVALID,
                    "bad chunk store prefix '%s' (a key ending in '/')",
                    set->prefix ? set->prefix : "");

@@ -7,6 +7,9 @@
 #   - each server shows its host; B cannot act on A's server;
 #   - an image is never deleted while a server of any host uses it;
 #   - A and B snapshotting at the same moment do not collide;
+#   - an incremental backup made on A (full, then incremental after the
+#     guest wrote) is listed on B, restores there byte-identical to a
+#     snapshot of its instant, and boots there with the data;
 #   - A's vmsnap killed (SIGKILL) mid-snapshot: B leaves the record alone
 #     while A's lease lasts, and its recovery removes it once the lease
 #     expired; A reaps what the dead snapshot left in its QEMU and the next
@@ -142,6 +145,53 @@ check "  two distinct active images" -- test \
     "$(on b image show both-a -f value -c status)$(on a image show both-b \
        -f value -c status)" = activeactive
 check "  A's snapshot has A's data" -- test "$(ext4_state both-a)" = clean
+
+# Incremental backups made on A land in the object store's chunk store;
+# B lists them, restores them byte for byte and boots them.
+use_host a
+bk() {  # bk NAME: a backup of src on A, --incremental, its JSON kept
+    vmsnap server backup create --incremental --backup-type daily \
+        --rotation 10 --name "$1" src -f json >"$T_DIR/$1.json" \
+        2>"$T_DIR/$1.err"
+}
+bmode() {  # bmode NAME: full or incremental
+    python3 -c 'import json,sys
+d=json.load(open(sys.argv[1])); print(d.get("properties", d).get("vmsnap_backup_mode", ""))' \
+        "$T_DIR/$1.json"
+}
+bk hb1
+ok $? "host A backs up src into the chunk store in the bucket"
+check "  full" -- test "$(bmode hb1)" = full
+inc_sum=$(guest_sh src 'dd if=/dev/urandom of=/root/inc bs=1M count=3 \
+    2>/dev/null && sync && sha256sum /root/inc' | cut -d' ' -f1)
+vmsnap server pause src && bk hb2 &&
+    vmsnap server image create --name hb2-snap src >/dev/null
+ok $? "the guest writes 3 MiB; an incremental backup and a snapshot at one instant"
+vmsnap server unpause src
+check "  incremental" -- test "$(bmode hb2)" = incremental
+[ "$(bmode hb2)" = incremental ] || sed 's/^/# /' "$T_DIR/hb2.err"
+use_host b
+check "host B lists A's incremental backup, active" -- test \
+    "$(vmsnap image show hb2 -f value -c status)" = active
+vmsnap image save hb2 --file "$T_DIR/hb2.qcow2" 2>"$T_DIR/hb2-save.err"
+ok $? "  B restores it"
+[ -s "$T_DIR/hb2.qcow2" ] || sed 's/^/# /' "$T_DIR/hb2-save.err"
+raw_sum() {  # raw_sum QCOW2: the disk's bytes, hashed
+    qemu-img convert -U -O raw "$1" "$T_DIR/raw.img" &&
+        sha256sum <"$T_DIR/raw.img" | cut -d' ' -f1
+    rm -f "$T_DIR/raw.img"
+}
+check "  byte-identical to the snapshot of the same instant" -- test \
+    "$(raw_sum "$T_DIR/hb2.qcow2")" = \
+    "$(raw_sum "$(vmsnap image show hb2-snap -f value -c file)")"
+rm -f "$T_DIR/hb2.qcow2"
+vmsnap server create hbvm --image hb2 >/dev/null && wait_agent hbvm
+ok $? "  B boots a server from it"
+check "  the data written on A before the incremental is there" -- test \
+    "$(guest_sh hbvm 'sha256sum /root/inc' | cut -d' ' -f1)" = "$inc_sum"
+vmsnap server delete hbvm >/dev/null
+vmsnap store verify >/dev/null
+ok $? "  store verify from B: sound"
 
 # Host A's vmsnap dies mid-snapshot (held with the guest frozen by a
 # test hook, so that it is caught in it).

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -223,6 +224,23 @@ mem_sink(const void *data, size_t len, void *opaque, struct error **errp)
 
 /* --- the S3 client -------------------------------------------------------- */
 
+/* Finds one key's LastModified in a listing. */
+struct obj_time {
+    const char *key;
+    int64_t mtime_ns;          /* -1: not seen */
+};
+
+static bool
+find_time(const struct s3_object *obj, void *opaque)
+{
+    struct obj_time *ot = opaque;
+
+    if (!strcmp(obj->key, ot->key)) {
+        ot->mtime_ns = obj->mtime_ns;
+    }
+    return true;
+}
+
 static void
 test_objects(struct s3 *s)
 {
@@ -240,6 +258,19 @@ test_objects(struct s3 *s)
     ok(s3_put(s, key, text, strlen(text), 0, NULL) == 0, "put");
     ok(s3_head(s, key, &size, NULL) == 1 && size == (int64_t)strlen(text),
        "head gives the size");
+    {
+        struct obj_time ot = { key, -1 };
+        int64_t mt = -1, now = (int64_t)time(NULL) * 1000000000;
+
+        ok(s3_stat(s, key, &size, &mt, NULL) == 1 &&
+               size == (int64_t)strlen(text) && mt > now - 30000000000LL &&
+               mt < now + 30000000000LL,
+           "stat gives the size and a Last-Modified of about now");
+        ok(s3_list_objects(s, key, 0, find_time, &ot, NULL) == 0 &&
+               ot.mtime_ns >= mt - 1000000000 &&
+               ot.mtime_ns <= mt + 1000000000,
+           "the listing's LastModified is stat's, within its second");
+    }
     ok(s3_get(s, key, 1024, &buf, &len, NULL) == 0 &&
            len == strlen(text) && !memcmp(buf, text, len),
        "get gives the bytes");
