@@ -33,6 +33,12 @@ s3_keys() {  # s3_keys PREFIX: the keys under PREFIX (at most 1000)
     s3_req GET "/$VMSNAP_S3_BUCKET?list-type=2&prefix=${1//\//%2F}" |
         grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'
 }
+until_exists() {  # until_exists FILE PID: wait for FILE while PID lives
+    while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do
+        sleep 0.1
+    done
+    [ -e "$1" ]
+}
 gcval() {  # gcval KEY: a field of the last gc report
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
         "$T_DIR/gc.json" "$1"
@@ -115,7 +121,8 @@ wpid=${lease##*_}
 wpid=${wpid%%-*}
 check "  the lease names the backup's process ($wpid)" -- \
     grep -q vmsnap "/proc/$wpid/comm"
-kill -9 "$wpid"
+# Never hang on the paused backup, whatever the checks above found.
+kill -9 "${wpid:-0}" $(pgrep -P "$bpid") 2>/dev/null
 wait "$bpid" 2>/dev/null
 t0=$(date +%s)
 vmsnap store gc --grace 0 >/dev/null 2>&1
