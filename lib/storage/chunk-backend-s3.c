@@ -23,7 +23,9 @@
  *   seconds (S3 truncates, Swift rounds up): remove_unless_since removes
  *   only when the time plus one second is still before SINCE, so nothing
  *   put or touched at or after SINCE is removed whichever way the server
- *   rounds.  gc_begin's "now" is its own lease's Last-Modified minus 1 s.
+ *   rounds.  gc_begin's "now" is its own lease's Last-Modified plus 1 s:
+ *   with no writer beside the gc, every object was put before the lease
+ *   (so a gc with no grace right after a deletion frees its chunks).
  * - S3 has no atomic "delete unless newer" (a HEAD then a DELETE races
  *   with a PUT in between).  So gc is made exclusive against writers
  *   instead: writer_begin PUTs a writer lease, then lists the leases and
@@ -757,7 +759,13 @@ s3be_gc_begin(void *be, int64_t *now_ns, int64_t *oldest_ns,
     pthread_mutex_lock(&b->mu);
     b->gc = l;
     pthread_mutex_unlock(&b->mu);
-    *now_ns = now - S3BE_SEC;
+    /* Everything in the store was put before our lease (no writer runs
+     * beside us): its time, rounded either way, is at most the lease's
+     * plus a second, which makes "before now" hold for all of it (the
+     * grace still keeps the recent); never a time before a write that
+     * could still come.
+     */
+    *now_ns = now + S3BE_SEC;
     *oldest_ns = INT64_MAX;
     return 0;
 fail:

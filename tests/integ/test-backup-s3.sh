@@ -82,9 +82,12 @@ ok $? "store show"
 diag "store: $(tr -d '\n' <"$T_DIR/show.json")"
 
 # ---- delete, gc: what no backup references goes, the rest stays ---------
-guest_write /root/data1 6 >/dev/null
+# In place (the same blocks): b2's chunks of data1 are then in no later
+# backup.
+guest_sh vm 'dd if=/dev/urandom of=/root/data1 bs=1M count=6 conv=notrunc \
+    2>/dev/null && sync' >/dev/null
 pair b3 s3
-ok $? "the guest overwrites its data; a third backup with a snapshot"
+ok $? "the guest overwrites its data in place; a third backup with a snapshot"
 check "  incremental" -- test "$(bprop b3 vmsnap_backup_mode)" = incremental
 vmsnap image delete b1 >/dev/null && vmsnap image delete b2 >/dev/null
 ok $? "the first two backups deleted"
