@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "blob-s3.h"
+#include "chunk-backend.h"
 #include "cleanup.h"
 #include "run.h"
 #include "s3.h"
@@ -936,6 +937,130 @@ test_store_stop_mid_upload(void)
     }
 }
 
+/* The chunk store's S3 backend against the contract of chunk-backend.h:
+ * objects, times, and gc and writers excluding each other by leases.
+ */
+static struct chunk_backend *
+chunk_be(const char *pfx, int ttl)
+{
+    struct chunk_backend_s3_settings st = {
+        .s3 = { .endpoint = endpoint, .bucket = bucket,
+                .credentials = creds },
+        .prefix = pfx,
+        .holder = "test",
+        .lease_ttl_s = ttl,
+    };
+
+    return chunk_backend_s3_open(&st, false, NULL);
+}
+
+static int
+count_obj(const struct chunk_obj *obj, void *opaque)
+{
+    int *n = opaque;
+
+    (void)obj;
+    (*n)++;
+    return 0;
+}
+
+static void
+test_chunk_backend(void)
+{
+    char id[UTIL_UUID_LEN];
+    CLEANUP_FREE char *pfx = NULL;
+    struct chunk_backend *a, *b;
+    struct error *err = NULL;
+    void *tok[2] = { NULL, NULL }, *reg = NULL, *reg2 = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int64_t start = 0, now = 0, oldest = 0, t0;
+    int n = 0;
+
+    util_uuid_new(id);
+    pfx = util_strdup_printf("chunkstore-t-%s/", id);
+    a = chunk_be(pfx, 3);
+    b = chunk_be(pfx, 3);
+    if (!ok(a && b, "two S3 chunk backends on one prefix open")) {
+        chunk_backend_close(a);
+        chunk_backend_close(b);
+        return;
+    }
+    ok(a->ops->put(a->priv, "indexes/x.idx", "abc", 3, CHUNK_PUT_EXCL,
+                   NULL) == 0, "put (exclusive) of a new key");
+    ok(a->ops->put(a->priv, "indexes/x.idx", "abc", 3, CHUNK_PUT_EXCL,
+                   &err) < 0 && error_get_class(err) == ERR_CONFLICT,
+       "put exclusive of an existing key: ERR_CONFLICT");
+    error_free(err);
+    err = NULL;
+    ok(a->ops->get(a->priv, "indexes/x.idx", 2, &buf, &len, &err) < 0 &&
+           error_get_class(err) == ERR_PROTOCOL,
+       "get over MAX: ERR_PROTOCOL");
+    error_free(err);
+    err = NULL;
+    ok(a->ops->put_start(a->priv, "chunks/abc/1", "one", 3, &tok[0],
+                         NULL) == 0 &&
+           a->ops->put_start(a->priv, "chunks/abc/2", "two", 3, &tok[1],
+                             NULL) == 0 &&
+           a->ops->put_finish(a->priv, tok, 2, NULL) == 0,
+       "put_start twice, put_finish");
+    ok(b->ops->get(b->priv, "chunks/abc/2", 16, &buf, &len, NULL) == 0 &&
+           len == 3 && !memcmp(buf, "two", 3),
+       "the other backend reads it");
+    free(buf);
+    ok(a->ops->touch(a->priv, "chunks/abc/1", NULL) == 1 &&
+           a->ops->touch(a->priv, "chunks/abc/9", NULL) == 0,
+       "touch: 1 present, 0 absent");
+    ok(a->ops->list(a->priv, "chunks/", count_obj, &n, NULL) == 0 && n == 2,
+       "list under chunks/ gives the two (got %d)", n);
+    t0 = (int64_t)time(NULL) * 1000000000;
+    ok(a->ops->remove_unless_since(a->priv, "chunks/abc/1", t0 - 60000000000LL,
+                                   NULL) == 0,
+       "remove_unless_since a time before its put keeps it");
+    ok(a->ops->remove_unless_since(a->priv, "chunks/abc/1", INT64_MAX,
+                                   NULL) == 1 &&
+           a->ops->get(a->priv, "chunks/abc/1", 16, &buf, &len, &err) < 0 &&
+           error_get_class(err) == ERR_NOT_FOUND,
+       "remove_unless_since INT64_MAX removes; get: ERR_NOT_FOUND");
+    error_free(err);
+    err = NULL;
+
+    /* Leases: a writer on A keeps B's gc out, and the other way. */
+    ok(a->ops->writer_begin(a->priv, &reg, &start, NULL) == 0,
+       "writer_begin on A");
+    ok(b->ops->gc_begin(b->priv, &now, &oldest, &err) < 0 &&
+           error_get_class(err) == ERR_CONFLICT &&
+           strstr(error_msg(err), "holds lease"),
+       "gc_begin on B while A writes: ERR_CONFLICT naming the lease");
+    diag("%s", error_msg(err));
+    error_free(err);
+    err = NULL;
+    a->ops->writer_end(a->priv, reg);
+    ok(b->ops->gc_begin(b->priv, &now, &oldest, NULL) == 0 &&
+           oldest == INT64_MAX && now > start,
+       "after writer_end, gc_begin on B works (oldest: none)");
+    t0 = time(NULL);
+    ok(a->ops->writer_begin(a->priv, &reg2, &start, &err) < 0 &&
+           error_get_class(err) == ERR_CONFLICT &&
+           strstr(error_msg(err), "a gc is running"),
+       "writer_begin on A during B's gc waits, then ERR_CONFLICT");
+    diag("waited %ld s: %s", (long)(time(NULL) - t0), error_msg(err));
+    ok(time(NULL) - t0 >= 14, "  after 5 TTLs (15 s)");
+    error_free(err);
+    err = NULL;
+    b->ops->gc_end(b->priv);
+    ok(a->ops->writer_begin(a->priv, &reg2, &start, NULL) == 0,
+       "after gc_end, writer_begin works");
+    a->ops->writer_end(a->priv, reg2);
+    a->ops->remove_unless_since(a->priv, "chunks/abc/2", INT64_MAX, NULL);
+    a->ops->remove_unless_since(a->priv, "indexes/x.idx", INT64_MAX, NULL);
+    n = 0;
+    ok(a->ops->list(a->priv, "", count_obj, &n, NULL) == 0 && n == 0,
+       "nothing left under the prefix, leases included (%d)", n);
+    chunk_backend_close(a);
+    chunk_backend_close(b);
+}
+
 int
 main(void)
 {
@@ -967,5 +1092,6 @@ main(void)
     test_store();
     test_stop_mid_upload();
     test_store_stop_mid_upload();
+    test_chunk_backend();
     return tap_done();
 }
