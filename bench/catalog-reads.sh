@@ -18,32 +18,11 @@
 # first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 n=${1:-1000}
 reps=${2:-3}
-build=${BUILD:-build}
-
-if [ ! -d "$build" ]; then
-    meson setup "$build" >&2
-fi
-ninja -C "$build" bench/catalog-ops >&2
-tool=$(realpath "$build")/bench/catalog-ops
-
-started=false
-if ! scripts/services.sh status pg >/dev/null; then
-    started=true
-fi
-eval "$(scripts/services.sh up pg)"
-work=$(mktemp -d /tmp/vmsnap-bench-reads.XXXXXX)
 schema=bench_reads_$$
-cleanup() {
-    psql "$VMSNAP_CATALOG" -qXc "drop schema if exists $schema cascade" \
-        >/dev/null 2>&1 || true
-    rm -rf "$work"
-    if $started; then
-        scripts/services.sh down pg >/dev/null 2>&1 || true
-    fi
-}
-trap cleanup EXIT
+catalog_bench_setup "$schema"
 
 target="$VMSNAP_CATALOG options='-csearch_path=$schema'"
 for i in $(seq 1 "$reps"); do

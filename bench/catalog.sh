@@ -13,31 +13,10 @@
 # first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 n=${1:-10000}
-build=${BUILD:-build}
-
-if [ ! -d "$build" ]; then
-    meson setup "$build" >&2
-fi
-ninja -C "$build" bench/catalog-ops >&2
-tool=$(realpath "$build")/bench/catalog-ops
-
-started=false
-if ! scripts/services.sh status pg >/dev/null; then
-    started=true
-fi
-eval "$(scripts/services.sh up pg)"
-work=$(mktemp -d /tmp/vmsnap-bench-catalog.XXXXXX)
 schema=bench_$$
-cleanup() {
-    psql "$VMSNAP_CATALOG" -qXc "drop schema if exists $schema cascade" \
-        >/dev/null 2>&1 || true
-    rm -rf "$work"
-    if $started; then
-        scripts/services.sh down pg >/dev/null 2>&1 || true
-    fi
-}
-trap cleanup EXIT
+catalog_bench_setup "$schema"
 
 psql "$VMSNAP_CATALOG" -qXc "create schema $schema" >/dev/null
 "$tool" "$work/catalog.db" "$n" >"$work/sqlite.out"

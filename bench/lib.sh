@@ -100,3 +100,30 @@ writer_stop() {  # writer_stop SERVER
 writer_idle() {  # writer_idle SERVER SECONDS
     gsh "$1" "/usr/local/bin/guest-writer /root/w.log $2"
 }
+
+# The catalog benches' setup: build bench/catalog-ops of ./build (or
+# $BUILD), bring up the PostgreSQL of scripts/services.sh (exporting
+# VMSNAP_CATALOG) and make a work directory; on exit, drop SCHEMA, remove
+# the directory and stop PostgreSQL again if this started it.  Sets
+# `tool` (the program) and `work`.
+catalog_bench_setup() {  # catalog_bench_setup SCHEMA
+    local build=${BUILD:-build}
+    [ -d "$build" ] || meson setup "$build" >&2
+    ninja -C "$build" bench/catalog-ops >&2
+    tool=$(realpath "$build")/bench/catalog-ops
+    catalog_bench_started=false
+    scripts/services.sh status pg >/dev/null || catalog_bench_started=true
+    eval "$(scripts/services.sh up pg)"
+    work=$(mktemp -d /tmp/vmsnap-bench-catalog.XXXXXX)
+    catalog_bench_schema=$1
+    trap catalog_bench_cleanup EXIT
+}
+catalog_bench_cleanup() {
+    psql "$VMSNAP_CATALOG" -qXc \
+        "drop schema if exists $catalog_bench_schema cascade" \
+        >/dev/null 2>&1 || true
+    rm -rf "$work"
+    if $catalog_bench_started; then
+        scripts/services.sh down pg >/dev/null 2>&1 || true
+    fi
+}

@@ -23,12 +23,8 @@ img_delete(struct api_req *r)
         return;
     }
     api_who(r, &who);
-    img = img_get(r, svc, &who);
+    img = img_get_changeable(r, svc, &who);
     if (img == NULL) {
-        return;
-    }
-    if (!img_may_change(r, &who, img)) {
-        image_free(img);
         return;
     }
     if (img->protected) {
@@ -63,12 +59,8 @@ img_tag(struct api_req *r, bool add)
         return;
     }
     api_who(r, &who);
-    img = img_get(r, svc, &who);
+    img = img_get_changeable(r, svc, &who);
     if (img == NULL) {
-        return;
-    }
-    if (!img_may_change(r, &who, img)) {
-        image_free(img);
         return;
     }
     had = image_has_tag(img, tag);

@@ -147,19 +147,20 @@ img_get(struct api_req *r, struct svc *svc, const struct caller *who)
     return img;
 }
 
-/* May WHO change IMG?  Its project's members and administrators; others
- * get 403 (they see it, as a public or community image).
- */
-bool
-img_may_change(struct api_req *r, const struct caller *who,
-               const struct image *img)
+struct image *
+img_get_changeable(struct api_req *r, struct svc *svc,
+                   const struct caller *who)
 {
-    if (who->admin || (img->owner && who->project_id &&
-                       strcmp(img->owner, who->project_id) == 0)) {
-        return true;
+    struct image *img = img_get(r, svc, who);
+
+    if (img == NULL || who->admin ||
+        (img->owner && who->project_id &&
+         strcmp(img->owner, who->project_id) == 0)) {
+        return img;
     }
     api_error(r, 403, "You are not permitted to modify image %s.", img->id);
-    return false;
+    image_free(img);
+    return NULL;
 }
 
 /* A service error as Glance answers it for image ID. */
@@ -1371,12 +1372,8 @@ img_patch(struct api_req *r)
         return;
     }
     api_who(r, &who);
-    img = img_get(r, svc, &who);
+    img = img_get_changeable(r, svc, &who);
     if (img == NULL) {
-        return;
-    }
-    if (!img_may_change(r, &who, img)) {
-        image_free(img);
         return;
     }
     s = img_state_of(img);

@@ -18,11 +18,12 @@ void img_fail(struct api_req *r, const struct error *err);
 struct image *img_get(struct api_req *r, struct svc *svc,
                       const struct caller *who);
 
-/* May WHO change IMG?  Its project's members and administrators; others
- * get 403 (they see it, as a public or community image) and false.
+/* R's image, to be changed by WHO: as img_get, and NULL after a 403
+ * when WHO sees it (a public or community image) but is neither of its
+ * project nor an administrator.  Caller frees with image_free.
  */
-bool img_may_change(struct api_req *r, const struct caller *who,
-                    const struct image *img);
+struct image *img_get_changeable(struct api_req *r, struct svc *svc,
+                                 const struct caller *who);
 
 /* DELETE /image/v2/images/{id}, PUT and DELETE .../tags/{tag}. */
 void img_delete(struct api_req *r);

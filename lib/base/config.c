@@ -77,6 +77,10 @@ static const struct config_setting config_settings[] = {
     {"snapshot.copy_inflight", "VMSNAP_COPY_INFLIGHT", INT(copy_inflight),
      "4", 1, 64, NULL, false,
      "read requests of 1 MiB the copy keeps in flight per disk"},
+    {"snapshot.copy_nice", "VMSNAP_COPY_NICE", INT(copy_nice), "10", 0, 19,
+     NULL, false,
+     "nice value of the copy's threads (reading, digests, compression), "
+     "so that the guest's QEMU gets the cores first; 0: as vmsnap runs"},
     {"snapshot.presync", "VMSNAP_PRESYNC", INT(presync), "1", 0, 1, NULL,
      false,
      "1: flush the guest (sync through guest-exec) just before freezing "

@@ -55,6 +55,8 @@ struct config {
                                  * second per disk, 0: none */
     int copy_inflight;          /* snapshot.copy_inflight: read requests
                                  * the copy keeps in flight */
+    int copy_nice;              /* snapshot.copy_nice: the nice value of
+                                 * the copy's threads */
     int presync;                /* snapshot.presync: 1 to sync the guest
                                  * (guest-exec) before freezing it */
 

@@ -89,6 +89,7 @@ struct lv_backup {
     size_t ndisks;         /* entries in disks */
     int64_t rate_limit;    /* bytes per second per disk, 0: none */
     int inflight;          /* read requests of the copy in flight */
+    int nice;              /* the copy threads' nice value */
     int break_disk;        /* test hook: the copy of this disk fails */
     bool tried;            /* BackupBegin was called (the job may exist
                             * even when the call failed) */
@@ -349,6 +350,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     b->lv = lv;
     b->rate_limit = spec->rate_limit;
     b->inflight = spec->copy_inflight;
+    b->nice = spec->copy_nice;
     b->break_disk = spec->break_disk;
     snprintf(b->id, sizeof(b->id), "%s", d->id);
     if (lvb_dom(b, 0, errp) == NULL) {
@@ -491,7 +493,8 @@ lv_backup_wait(struct hv_backup *hb, const struct progress *p,
 {
     struct lv_backup *b = (struct lv_backup *)hb;
     struct diskcopy_opts o = {.rate_limit = b->rate_limit,
-                              .inflight = b->inflight, .progress = p};
+                              .inflight = b->inflight, .nice = b->nice,
+                              .progress = p};
     size_t i;
 
     if (!b->begun) {

@@ -77,6 +77,7 @@ struct qemu_backup {
     const struct hv_domain *d;      /* borrowed until finish or abort */
     int64_t rate_limit;             /* bytes/s per disk, 0: none */
     int inflight;                   /* read requests in flight */
+    int nice;                       /* the copy threads' nice value */
     char *sock;                     /* the NBD server's socket */
     bool server_started;            /* nbd-server-start succeeded */
     bool copied;                    /* every disk is copied */
@@ -406,6 +407,7 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
     qb->d = d;
     qb->rate_limit = spec->rate_limit;
     qb->inflight = spec->copy_inflight;
+    qb->nice = spec->copy_nice;
     qb->disks = xcalloc(spec->ndisks, sizeof(*qb->disks));
     qb->ndisks = spec->ndisks;
     for (i = 0; i < spec->ndisks; i++) {
@@ -656,7 +658,8 @@ qemu_backup_wait(struct hv_backup *b, const struct progress *p,
 {
     struct qemu_backup *qb = qemu_backup_of(b);
     struct diskcopy_opts o = {.rate_limit = qb->rate_limit,
-                              .inflight = qb->inflight, .progress = p};
+                              .inflight = qb->inflight, .nice = qb->nice,
+                              .progress = p};
     size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {

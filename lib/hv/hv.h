@@ -167,6 +167,8 @@ struct hv_backup_spec {
     int64_t rate_limit;      /* bytes per second per disk, 0: none */
     int copy_inflight;       /* read requests the copy keeps in flight,
                               * 0: the copy path's default (version 2) */
+    int copy_nice;           /* nice value of the copy's threads, 0:
+                              * unchanged (version 2) */
     int break_disk;          /* test builds: the copy of disk N fails
                               * half-way; -1: none */
 };

@@ -609,6 +609,7 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
             .progress = task_progress(s->task),
             .progress_from = 100.0 * (double)i / (double)s->ndisks,
             .progress_to = 100.0 * (double)(i + 1) / (double)s->ndisks,
+            .nice = svc_config(s->svc)->copy_nice,
             .sync = true,
         };
         struct diskcopy_source *src = diskcopy_source_file(
@@ -740,6 +741,7 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     spec.ndisks = s->ndisks;
     spec.rate_limit = cfg->copy_rate_limit;
     spec.copy_inflight = cfg->copy_inflight;
+    spec.copy_nice = cfg->copy_nice;
     spec.break_disk = cfg->test_break_disk;
     task_phase(s->task, "prepare");
     if (hv_backup_prepare(s->hv, &s->dom.d, &spec, &s->backup, errp) < 0) {

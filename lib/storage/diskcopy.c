@@ -14,8 +14,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -627,6 +629,47 @@ dc_close_target(struct dc *c, struct error **errp)
     return 0;
 }
 
+/* Run the calling thread at nice value NICE (0: leave it) and return
+ * the value to give back to dc_nice_end.  Linux keeps a nice value per
+ * thread, and a new thread starts with its creator's: the digest and
+ * compression threads the target starts share it.  The guest's QEMU
+ * then gets the cores first when both want them, so the copy slows
+ * down rather than the guest (issue 15).  Failing to change it only
+ * costs that; it is logged.
+ */
+static int
+dc_nice_begin(int nice)
+{
+    int old;
+
+    if (nice == 0) {
+        return INT_MIN;
+    }
+    errno = 0;
+    old = getpriority(PRIO_PROCESS, 0);
+    if (old == -1 && errno != 0) {
+        return INT_MIN;
+    }
+    if (setpriority(PRIO_PROCESS, 0, nice) < 0) {
+        log_debug("copy", "cannot set the copy's nice value %d: %s", nice,
+                  strerror(errno));
+        return INT_MIN;
+    }
+    return old;
+}
+
+/* Give the calling thread back the nice value OLD (lowering it needs
+ * CAP_SYS_NICE, which a root vmsnap has).
+ */
+static void
+dc_nice_end(int old)
+{
+    if (old != INT_MIN && setpriority(PRIO_PROCESS, 0, old) < 0) {
+        log_debug("copy", "cannot restore the nice value %d: %s", old,
+                  strerror(errno));
+    }
+}
+
 int
 diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
              const struct diskcopy_opts *opts, struct error **errp)
@@ -635,7 +678,7 @@ diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
     struct dc c = {.src = src, .t = t, .o = opts ? opts : &defaults,
                    .fd = -1};
     uint64_t words, i;
-    int r = -1;
+    int nice = INT_MIN, r = -1;
 
     t->virtual_size = src->size;
     t->bytes_read = t->bytes_dirty = t->requests = 0;
@@ -673,6 +716,7 @@ diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
     log_debug("copy", "%lld bytes to read of %lld (%s)",
               (long long)c.to_read, (long long)src->size,
               c.incremental ? "incremental" : "full");
+    nice = dc_nice_begin(c.o->nice);
     if (dc_open_target(&c, errp) < 0 ||
         (c.incremental && dc_zero_dirty(&c, errp) < 0) ||
         dc_copy(&c, errp) < 0 || dc_close_target(&c, errp) < 0) {
@@ -680,6 +724,7 @@ diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
     }
     r = 0;
 out:
+    dc_nice_end(nice);
     if (c.fd >= 0) {
         close(c.fd);
     }

@@ -100,6 +100,8 @@ struct diskcopy_target {
 struct diskcopy_opts {
     int64_t rate_limit;          /* bytes read per second, 0: none */
     int inflight;                /* requests in flight, 0: 8 */
+    int nice;                    /* nice value of the copy's threads for
+                                  * its length, 0: unchanged */
     const struct progress *progress; /* phase "copy", may be NULL */
     double progress_from;        /* the part of 0-100 this copy spans */
     double progress_to;          /* (0 and 0: all of it) */

@@ -40,6 +40,14 @@ check "  it is a registered writer" -- test -n "$w"
 check "  it stored chunks of its own, not yet indexed" -- test -n \
     "$(find "$store/chunks" -type f -newer "$store/writers/$w" | head -1)" \
     -a ! -e "$store/indexes/$(vmsnap image show g2 -f value -c id).0.idx"
+# The copy runs at snapshot.copy_nice (default 10), the thread waiting in
+# the hook with it; the guest's QEMU keeps its own.
+copy_nice=$(for p in $(pgrep -f -- "--name g2 vm"); do
+    ps -L -o nice= -p "$p"; done | sort -n | tail -1 | tr -d ' ')
+qemu_nice=$(ps -o nice= -p "$(cat "$VMSNAP_DATA_DIR/instances/$vid/qemu.pid")" |
+    tr -d ' ')
+check "  its copy runs at nice 10 (got ${copy_nice:-none}), QEMU at 0 ($qemu_nice)" \
+    -- test "$copy_nice" = 10 -a "$qemu_nice" = 0
 vmsnap store gc --grace 0 -f json >"$T_DIR/gc.json"
 ok $? "store gc with no grace meanwhile"
 diag "gc: $(cat "$T_DIR/gc.json")"
