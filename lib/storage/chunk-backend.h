@@ -33,9 +33,12 @@
  * writer's lease is live, writer_begin waits while a gc's is, until
  * gc_end), so no put or touch ever races with a remove and gc_begin's
  * oldest is always INT64_MAX; touch only checks that the object exists
- * (its time matters only to a gc running beside the writer); times are
- * judged a second on the safe side.  A holder whose lease lapsed (its
- * renewals failed) gets ERR_CONFLICT from put, touch and remove.
+ * (its time matters only to a gc running beside the writer); object
+ * times have whole seconds, so remove_unless_since keeps what may be
+ * within a second of SINCE, and gc_begin's now is a second after its
+ * lease's time (every object was put before it).  A holder whose lease
+ * lapsed (its renewals failed) gets ERR_CONFLICT from put, touch and
+ * remove.
  *
  * Methods may be called from several threads at once.  Every method may
  * block on disk or network I/O.  Errors follow error.h; a missing object
