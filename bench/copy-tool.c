@@ -15,18 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "diskcopy.h"
 #include "error.h"
+#include "sock.h"
 
+/* Seconds on the monotonic clock. */
 static double
 now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)sock_now_ms() / 1e3;
 }
 
 static int

@@ -629,6 +629,17 @@ api_who(const struct api_req *r, struct caller *out)
     out->request_id = r->request_id;
 }
 
+bool
+api_begin(struct api_req *r, struct svc **svc, struct caller *who)
+{
+    *svc = api_svc(r);
+    if (*svc == NULL) {
+        return false;
+    }
+    api_who(r, who);
+    return true;
+}
+
 char *
 api_url_encode(const char *s)
 {

@@ -112,6 +112,11 @@ struct svc *api_svc(struct api_req *r);
  */
 void api_who(const struct api_req *r, struct caller *out);
 
+/* What most handlers start with: *SVC, R's service context, and WHO,
+ * its caller.  False when there is no context (R is answered: 500).
+ */
+bool api_begin(struct api_req *r, struct svc **svc, struct caller *who);
+
 /* The URL clients reach the daemon at, without a trailing '/':
  * ctx->public_url if set, else "http[s]://" + the request's Host header
  * when it is a plain host[:port], else ctx->local_host.  Borrowed from R.

@@ -427,14 +427,13 @@ cmp_respond_server(struct api_req *r, struct svc *svc,
 static void
 cmp_server_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct instance *inst;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     inst = cmp_server(r, svc, &who);
     if (inst) {
         cmp_respond_server(r, svc, &who, inst);
@@ -683,14 +682,13 @@ static void
 cmp_server_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct instance *inst;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     inst = cmp_server(r, svc, &who);
     if (inst == NULL) {
         return;
@@ -1043,17 +1041,16 @@ static void
 cmp_attachments_common(struct api_req *r, const char *only)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct volume **vols = NULL;
     struct instance *inst;
     struct caller who;
     json_object *arr;
     size_t n = 0, i;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     inst = cmp_server(r, svc, &who);
     if (inst == NULL) {
         return;
@@ -1185,15 +1182,14 @@ cmp_detach(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
     const char *vid = api_param(r, "volume_id");
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct instance *inst;
     struct volume *vol = NULL;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     inst = cmp_server(r, svc, &who);
     if (inst == NULL) {
         return;
@@ -1289,17 +1285,16 @@ static void
 cmp_actions(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct instance_action **list = NULL;
     struct instance *inst;
     struct caller who;
     json_object *top, *arr;
     size_t n = 0, i;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     inst = cmp_server(r, svc, &who);
     if (inst == NULL) {
         return;
@@ -1325,16 +1320,15 @@ static void
 cmp_action_show(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct instance_action *a = NULL;
     struct instance *inst;
     struct caller who;
     json_object *top;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     inst = cmp_server(r, svc, &who);
     if (inst == NULL) {
         return;

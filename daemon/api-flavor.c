@@ -133,14 +133,13 @@ cmp_flavor(struct api_req *r, struct svc *svc, const struct caller *who)
 static void
 cmp_flavor_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct flavor *f;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     f = cmp_flavor(r, svc, &who);
     if (f) {
         json_object *top = xjson_object();
@@ -155,14 +154,13 @@ cmp_flavor_show(struct api_req *r)
 static void
 cmp_flavor_specs(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct flavor *f;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     f = cmp_flavor(r, svc, &who);
     if (f) {
         json_object *top = xjson_object();
@@ -298,13 +296,12 @@ static void
 cmp_flavor_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     if (!who.admin) {
         api_error(r, 403, cmp_policy, "delete");
         return;

@@ -15,14 +15,13 @@ void
 img_delete(struct api_req *r)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct image *img;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     img = img_get_changeable(r, svc, &who);
     if (img == NULL) {
         return;
@@ -47,7 +46,7 @@ img_tag(struct api_req *r, bool add)
 {
     const char *tag = api_param(r, "tag");
     CLEANUP_ERROR struct error *err = NULL;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct images_change ch = {0};
     const char **tags;
     struct image *img;
@@ -55,10 +54,9 @@ img_tag(struct api_req *r, bool add)
     size_t i, n = 0;
     bool had;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     img = img_get_changeable(r, svc, &who);
     if (img == NULL) {
         return;

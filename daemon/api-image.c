@@ -539,7 +539,7 @@ static void
 img_list(struct api_req *r)
 {
     static const char *const drop_marker[] = {"marker", NULL};
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     CLEANUP_ERROR struct error *err = NULL;
     CLEANUP_FREE char *keep = NULL;
     CLEANUP_FREE char *rest = NULL;
@@ -550,10 +550,9 @@ img_list(struct api_req *r)
     size_t n = 0, i, j, start = 0, end;
     bool more;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     q = xcalloc(1, sizeof(*q));
     if (img_parse_query(r, &who, q, &keep) < 0) {
         free(q);
@@ -657,14 +656,13 @@ img_list(struct api_req *r)
 static void
 img_show(struct api_req *r)
 {
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct image *img;
     struct caller who;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     img = img_get(r, svc, &who);
     if (img) {
         api_respond_json(r, 200, img_view_live(svc, img));
@@ -1019,16 +1017,15 @@ img_download(struct api_req *r)
     CLEANUP_ERROR struct error *err = NULL;
     CLEANUP_FREE char *path = NULL;
     struct download_source src;
-    struct svc *svc = api_svc(r);
+    struct svc *svc;
     struct image *img;
     struct caller who;
     struct stat st;
     int fd;
 
-    if (svc == NULL) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
-    api_who(r, &who);
     img = img_get(r, svc, &who);
     if (img == NULL) {
         return;

@@ -182,20 +182,6 @@ vol_next_link(struct api_req *r, json_object *top, const char *key,
     xjson_add(top, key, links);
 }
 
-/* R's service context and caller: false when there is no context (the
- * request is answered).
- */
-static bool
-vol_begin(struct api_req *r, struct svc **svc, struct caller *who)
-{
-    *svc = api_svc(r);
-    if (*svc == NULL) {
-        return false;
-    }
-    api_who(r, who);
-    return true;
-}
-
 /* A Cinder list: its items, how to read one and how to show one. */
 struct vol_lister {
     const void *items; /* the array of records */
@@ -324,7 +310,7 @@ vol_list_common(struct api_req *r, bool detail)
     struct svc *svc;
     size_t n = 0;
 
-    if (!vol_begin(r, &svc, &who)) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
     if (volumes_list(svc, &who, &list, &n, &err) < 0) {
@@ -383,7 +369,7 @@ vol_show(struct api_req *r)
     struct caller who;
     struct svc *svc;
 
-    if (vol_begin(r, &svc, &who) && (vol = vol_get(r, svc, &who)) != NULL) {
+    if (api_begin(r, &svc, &who) && (vol = vol_get(r, svc, &who)) != NULL) {
         vol_respond(r, 200, vol);
         volume_free(vol);
     }
@@ -571,7 +557,7 @@ vol_delete(struct api_req *r)
     struct caller who;
     struct svc *svc;
 
-    if (!vol_begin(r, &svc, &who) ||
+    if (!api_begin(r, &svc, &who) ||
         (vol = vol_get(r, svc, &who)) == NULL) {
         return;
     }
@@ -613,7 +599,7 @@ vol_snapshot_list_common(struct api_req *r, bool detail)
     struct svc *svc;
     size_t n = 0;
 
-    if (!vol_begin(r, &svc, &who)) {
+    if (!api_begin(r, &svc, &who)) {
         return;
     }
     if (volumes_snapshot_list(svc, &who, NULL, &list, &n, &err) < 0) {
@@ -673,7 +659,7 @@ vol_snapshot_show(struct api_req *r)
     struct caller who;
     struct svc *svc;
 
-    if (vol_begin(r, &svc, &who) &&
+    if (api_begin(r, &svc, &who) &&
         (vs = vol_snapshot_get(r, svc, &who)) != NULL) {
         vol_snapshot_respond(r, 200, vs);
         volume_snapshot_free(vs);
@@ -688,7 +674,7 @@ vol_snapshot_delete(struct api_req *r)
     struct caller who;
     struct svc *svc;
 
-    if (!vol_begin(r, &svc, &who) ||
+    if (!api_begin(r, &svc, &who) ||
         (vs = vol_snapshot_get(r, svc, &who)) == NULL) {
         return;
     }

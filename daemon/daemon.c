@@ -370,24 +370,87 @@ daemon_config(const struct daemon_opts *o)
     return cfg;
 }
 
+/* Fill TABLES (DAEMON_MAX_TABLES + 2 entries) with the route tables in
+ * the order the router tries them, NULL-terminated: the APIs, then
+ * SETUP's own (a test build's), then the web page's, last because its
+ * "/{file}" would take any path.
+ */
+static void
+daemon_tables(const struct route_table **tables,
+              const struct daemon_setup *setup)
+{
+    size_t i, nt = 0;
+
+    tables[nt++] = &discovery_routes;
+    tables[nt++] = &identity_routes;
+    tables[nt++] = &image_schema_routes;
+    tables[nt++] = &image_routes;
+    tables[nt++] = &flavor_routes;
+    tables[nt++] = &compute_routes;
+    tables[nt++] = &volume_routes;
+    for (i = 0; setup->tables && setup->tables[i] && nt < DAEMON_MAX_TABLES;
+         i++) {
+        tables[nt++] = setup->tables[i];
+    }
+    tables[nt++] = &www_routes;
+    tables[nt] = NULL;
+}
+
+/* The fallback host of URLs into OUT (LEN bytes): the address LISTEN
+ * ("ADDR:PORT") with the PORT bound, or "localhost" for a wildcard
+ * address.
+ */
+static void
+daemon_local_host(const char *listen, int port, char *out, size_t len)
+{
+    const char *colon = strrchr(listen, ':');
+    int hlen = (int)(colon - listen);
+
+    if ((hlen == 7 && strncmp(listen, "0.0.0.0", 7) == 0) ||
+        (hlen == 4 && strncmp(listen, "[::]", 4) == 0)) {
+        snprintf(out, len, "localhost:%d", port);
+    } else {
+        snprintf(out, len, "%.*s:%d", hlen, listen, port);
+    }
+}
+
+/* Wait for a signal of SET that stops us (SIGHUP is logged and
+ * ignored); return it.
+ */
+static int
+daemon_wait_signal(const sigset_t *set)
+{
+    int sig = 0;
+
+    for (;;) {
+        if (sigwait(set, &sig) != 0) {
+            continue;
+        }
+        if (sig != SIGHUP) {
+            return sig;
+        }
+        log_warnx("SIGHUP ignored");
+    }
+}
+
 int
 daemon_main(int argc, char **argv, const struct daemon_setup *setup)
 {
     CLEANUP_ERROR struct error *err = NULL;
-    struct config *cfg = NULL;
-    struct svcpool *pool = NULL;
     const struct route_table *tables[DAEMON_MAX_TABLES + 2]; /* + www */
     struct identity_open_args idargs;
+    struct http_server *srv = NULL;
+    struct svcpool *pool = NULL;
+    struct router *rt = NULL;
+    struct config *cfg = NULL;
+    bool identity_open = false;
     struct http_options hopts;
     struct daemon_opts o;
     struct api_ctx ctx;
-    struct http_server *srv;
-    struct router *rt;
     char local[64];
     sigset_t set;
-    size_t nt = 0;
     unsigned left;
-    int rc, sig = 0;
+    int rc, sig;
 
     rc = daemon_parse(argc, argv, &o);
     if (rc != 0) {
@@ -415,6 +478,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
         config_free(cfg);
         return 2;
     }
+    rc = 1;
     /* Peers that go away must not kill us (http.c relies on it). */
     signal(SIGPIPE, SIG_IGN);
     /* The signals that stop us are taken by sigwait in this thread only:
@@ -441,8 +505,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     if (setup->identity == NULL ||
         setup->identity->version < IDENTITY_OPS_VERSION) {
         fprintf(stderr, "vmsnapd: no usable identity backend\n");
-        config_free(cfg);
-        return 1;
+        goto out;
     }
     /* The services first: opening the first context recovers what a
      * process that died left, before any request is answered.
@@ -451,8 +514,7 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     if (pool == NULL) {
         error_prepend(&err, "data directory %s: ", cfg->data_dir);
         error_report("vmsnapd", steal_pointer(&err));
-        config_free(cfg);
-        return 1;
+        goto out;
     }
     ctx.services = pool;
     idargs.data_dir = cfg->data_dir;
@@ -461,27 +523,10 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     if (setup->identity->open(&idargs, &ctx.identity_priv, &err) < 0) {
         error_prepend(&err, "identity backend %s: ", setup->identity->name);
         error_report("vmsnapd", steal_pointer(&err));
-        svcpool_free(pool);
-        config_free(cfg);
-        return 1;
+        goto out;
     }
-
-    tables[nt++] = &discovery_routes;
-    tables[nt++] = &identity_routes;
-    tables[nt++] = &image_schema_routes;
-    tables[nt++] = &image_routes;
-    tables[nt++] = &flavor_routes;
-    tables[nt++] = &compute_routes;
-    tables[nt++] = &volume_routes;
-    if (setup->tables) {
-        size_t i;
-
-        for (i = 0; setup->tables[i] && nt < DAEMON_MAX_TABLES; i++) {
-            tables[nt++] = setup->tables[i];
-        }
-    }
-    tables[nt++] = &www_routes; /* last: "/{file}" yields to the APIs */
-    tables[nt] = NULL;
+    identity_open = true;
+    daemon_tables(tables, setup);
     rt = router_new(tables, &ctx);
 
     memset(&hopts, 0, sizeof(hopts));
@@ -494,52 +539,21 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     srv = http_start(&hopts, &err);
     if (srv == NULL) {
         error_report("vmsnapd", steal_pointer(&err));
-        router_free(rt);
-        setup->identity->close(ctx.identity_priv);
-        svcpool_free(pool);
-        config_free(cfg);
-        return 1;
+        goto out;
     }
-    /* The fallback host of URLs: the address we listen on, or
-     * "localhost" for a wildcard address.
-     */
-    {
-        const char *colon = strrchr(o.listen, ':');
-        int hlen = (int)(colon - o.listen);
-
-        if ((hlen == 7 && strncmp(o.listen, "0.0.0.0", 7) == 0) ||
-            (hlen == 4 && strncmp(o.listen, "[::]", 4) == 0)) {
-            snprintf(local, sizeof(local), "localhost:%d", http_port(srv));
-        } else {
-            snprintf(local, sizeof(local), "%.*s:%d", hlen, o.listen,
-                     http_port(srv));
-        }
-        ctx.local_host = local;
-    }
+    daemon_local_host(o.listen, http_port(srv), local, sizeof(local));
+    ctx.local_host = local;
     if (o.port_file && daemon_write_port(o.port_file, http_port(srv)) < 0) {
         fprintf(stderr, "vmsnapd: cannot write --port-file %s: %s\n",
                 o.port_file, strerror(errno));
         http_stop(srv, 0);
-        router_free(rt);
-        setup->identity->close(ctx.identity_priv);
-        svcpool_free(pool);
-        config_free(cfg);
-        return 1;
+        goto out;
     }
     fprintf(stderr, "vmsnapd: listening on %s://%s (identity backend %s)\n",
             http_is_tls(srv) ? "https" : "http", local, setup->identity->name);
     daemon_notify("READY=1");
 
-    for (;;) {
-        if (sigwait(&set, &sig) != 0) {
-            continue;
-        }
-        if (sig == SIGHUP) {
-            log_warnx("SIGHUP ignored");
-            continue;
-        }
-        break;
-    }
+    sig = daemon_wait_signal(&set);
     daemon_notify("STOPPING=1");
     fprintf(stderr,
             "vmsnapd: %s: stopping; %u requests in flight get "
@@ -549,10 +563,16 @@ daemon_main(int argc, char **argv, const struct daemon_setup *setup)
     if (left > 0) {
         log_warnx("%u requests were cut at the end of the grace period", left);
     }
+    rc = 0;
+out:
     router_free(rt);
-    setup->identity->close(ctx.identity_priv);
+    if (identity_open) {
+        setup->identity->close(ctx.identity_priv);
+    }
     svcpool_free(pool);
     config_free(cfg);
-    fprintf(stderr, "vmsnapd: stopped\n");
-    return 0;
+    if (rc == 0) {
+        fprintf(stderr, "vmsnapd: stopped\n");
+    }
+    return rc;
 }

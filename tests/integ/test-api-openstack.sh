@@ -198,6 +198,18 @@ CT=$(osc carol token issue -f value -c id 2>/dev/null)
 s=$(curl -s -o "$O" -w '%{http_code}' -H "X-Auth-Token: $CT" \
     "$BASE/compute/v2.1/servers/$sid")
 ok $(test "$s" = 404 && grep -q itemNotFound "$O"; echo $?) "GET another project's server: 404 itemNotFound"
+# A community image: carol sees it, but only its project may change it.
+kid=$(osc bob image show guest-kernel -f value -c id 2>/dev/null)
+osc bob image set --community "$kid" >"$O" 2>&1
+ok $? "bob makes guest-kernel a community image"
+osc carol image show "$kid" -f value -c name >"$O" 2>&1
+ok $(test $? = 0 && grep -qx guest-kernel "$O"; echo $?) "  carol sees it by ID"
+osc carol image set --property owner_note=mine "$kid" >"$O" 2>&1
+ok $(test $? != 0 && grep -q '403' "$O"; echo $?) "  carol cannot change it (403)"
+osc carol image delete "$kid" >"$O" 2>&1
+ok $(test $? != 0 && osc bob image show "$kid" -f value -c status 2>/dev/null |
+    grep -qx active; echo $?) "  nor delete it: it stays, active"
+osc bob image set --private "$kid" >/dev/null 2>&1
 s=$(curl -s -o "$O" -w '%{http_code}' -H "X-Auth-Token: $CT" \
     "$BASE/image/v2/images/$gid")
 ok $(test "$s" = 404; echo $?) "GET another project's private image: 404"
