@@ -60,6 +60,59 @@ if [ -n "${VMSNAP_TEST_CATALOG:-}" ]; then
     export VMSNAP_CATALOG
 fi
 
+# A signed request to the object store of the VMSNAP_S3_* settings (those
+# scripts/services.sh up prints), by curl: its body on stdout.
+s3_req() {  # s3_req METHOD PATH-AND-QUERY [CURL-ARGS...]
+    local key secret
+    key=$(sed -n 's/^access_key *= *//p' "$VMSNAP_S3_CREDENTIALS")
+    secret=$(sed -n 's/^secret_key *= *//p' "$VMSNAP_S3_CREDENTIALS")
+    printf 'url = "http://%s:%s@%s%s"\n' "${key//:/%3A}" "$secret" \
+        "${VMSNAP_S3_ENDPOINT#http://}" "$2" |
+        curl -K - -s -f -X "$1" -m 30 \
+            -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+            --aws-sigv4 "aws:amz:${VMSNAP_S3_REGION:-us-east-1}:s3" "${@:3}"
+}
+s3_keys() {  # s3_keys PREFIX: the keys under PREFIX (at most 1000)
+    s3_req GET "/$VMSNAP_S3_BUCKET?list-type=2&prefix=${1//\//%2F}" |
+        grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'
+}
+
+# VMSNAP_TEST_STORE=s3, with the settings scripts/services.sh up prints in
+# the environment: the test's image data and chunk store are objects in a
+# bucket of its own, emptied and removed on exit, instead of files in the
+# data directory.  The same tests thus run on both stores.
+T_BUCKET=
+if [ "${VMSNAP_TEST_STORE:-file}" = s3 ]; then
+    T_BUCKET=t-$(basename "$T_DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')-$$
+    export VMSNAP_STORE=s3 VMSNAP_S3_BUCKET=$T_BUCKET
+    if [ -z "${VMSNAP_S3_ENDPOINT:-}" ] || ! s3_req PUT "/$T_BUCKET" >/dev/null
+    then
+        echo "not ok 1 - a bucket in the store of VMSNAP_S3_ENDPOINT"
+        echo "1..1"
+        exit 1
+    fi
+fi
+# The image data the store keeps, one name ("<id>.<format>") per line:
+# the files in images/ of the data directory, or the objects under
+# images/ in the test's bucket.
+stored_images() {
+    if [ -n "$T_BUCKET" ]; then
+        s3_keys images/ | sed 's|^images/||'
+    else
+        ls "$VMSNAP_DATA_DIR/images"
+    fi
+}
+t_bucket_remove() {
+    local keys i
+    for ((i = 0; i < 100; i++)); do
+        keys=$(s3_keys "") && [ -n "$keys" ] || break
+        while read -r k; do
+            s3_req DELETE "/$T_BUCKET/$k" >/dev/null
+        done <<<"$keys"
+    done
+    s3_req DELETE "/$T_BUCKET" >/dev/null
+}
+
 cleanup() {
     local pidfile
     for pidfile in "$T_DIR"/data*/instances/*/qemu.pid; do
@@ -68,6 +121,7 @@ cleanup() {
     # A test that made a directory immutable and died before undoing it.
     chattr -R -i "$T_DIR" 2>/dev/null
     rm -rf "$T_DIR"
+    [ -z "$T_BUCKET" ] || t_bucket_remove 2>/dev/null
     [ -z "$T_SCHEMA" ] || psql "$VMSNAP_TEST_CATALOG" -qXc \
         "drop schema if exists $T_SCHEMA cascade" >/dev/null 2>&1
 }

@@ -19,20 +19,6 @@ unset VMSNAP_CATALOG   # printed by services.sh; the catalog stays SQLite
 
 # One signed S3 request (the credentials reach curl on stdin, never on a
 # command line); the answer's body on stdout.
-s3_req() {  # s3_req METHOD PATH-AND-QUERY [CURL-ARGS...]
-    local key secret
-    key=$(sed -n 's/^access_key *= *//p' "$VMSNAP_S3_CREDENTIALS")
-    secret=$(sed -n 's/^secret_key *= *//p' "$VMSNAP_S3_CREDENTIALS")
-    printf 'url = "http://%s:%s@%s%s"\n' "${key//:/%3A}" "$secret" \
-        "${VMSNAP_S3_ENDPOINT#http://}" "$2" |
-        curl -K - -s -f -X "$1" -m 30 \
-            -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-            --aws-sigv4 "aws:amz:$VMSNAP_S3_REGION:s3" "${@:3}"
-}
-s3_keys() {  # s3_keys PREFIX: the keys under PREFIX (at most 1000)
-    s3_req GET "/$VMSNAP_S3_BUCKET?list-type=2&prefix=${1//\//%2F}" |
-        grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'
-}
 until_exists() {  # until_exists FILE PID: wait for FILE while PID lives
     while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do
         sleep 0.1

@@ -92,7 +92,7 @@ err=$(vmsnap image create bad --file "$W/a.raw" --disk-format raw --property =v 
 ok $(( $? == 0 )) "empty property key is refused"
 check "nothing half-made: same image count" -- test "$(count)" = "$before"
 check "nothing half-made: no stray data files" -- test \
-    "$(ls "$VMSNAP_DATA_DIR/images" | wc -l)" = "$before"
+    "$(stored_images | wc -l)" = "$before"
 
 err=$(vmsnap image show nosuch 2>&1)
 ok $(( $? == 0 )) "unknown image name is an error"
@@ -114,8 +114,9 @@ check "  error says who uses it" -- grep -q "alpha" <<<"$err"
 vmsnap image unset --property kernel_id alpha
 vmsnap image delete "$kid"
 ok $? "image delete once unused"
-check "deleted image is gone with its file" -- test ! -e \
-    "$VMSNAP_DATA_DIR/images/$kid.aki"
+stored_images >"$W/stored"
+check "deleted image is gone with its file" -- test -s "$W/stored" -a \
+    "$(grep -c "^$kid\." "$W/stored")" = 0
 
 # Two processes racing on create, set and delete keep the catalog sane.
 race() {
