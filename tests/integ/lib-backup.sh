@@ -49,3 +49,18 @@ boot_vm() {
     vid=$(vmsnap server show vm -f value -c id)
     store=$VMSNAP_DATA_DIR/chunkstore
 }
+# store gc --grace 0, once no lease blocks it: on S3 a writer killed a
+# moment ago keeps its lease until the lease expires (its TTL plus 2 s
+# after its last renewal) and gc is refused meanwhile, naming the lease;
+# a local store's writer lock dies with its holder.  Any other failure,
+# or a lease still there after SECONDS, fails.
+gc_past_leases() {  # gc_past_leases SECONDS
+    local i err
+    for ((i = 0; i <= $1; i++)); do
+        err=$(vmsnap store gc --grace 0 2>&1 >/dev/null) && return 0
+        grep -q "holds lease" <<<"$err" || break
+        sleep 1
+    done
+    echo "$err" | sed 's/^/# /'
+    return 1
+}

@@ -102,6 +102,99 @@ stored_images() {
         ls "$VMSNAP_DATA_DIR/images"
     fi
 }
+
+# Every object under PREFIX in the test's bucket, all pages of the
+# listing: "KEY LAST-MODIFIED" a line (the time as the store prints it,
+# ISO 8601 in UTC, so that two compare as strings).
+s3_list() {  # s3_list PREFIX
+    local q tok="" page line
+    while :; do
+        q="list-type=2&prefix=${1//\//%2F}${tok:+&continuation-token=$tok}"
+        page=$(s3_req GET "/$VMSNAP_S3_BUCKET?$q") || return 1
+        tok=
+        while read -r line; do
+            case $line in
+            "+ "*) tok=${line#+ } ;;
+            *) echo "$line" ;;
+            esac
+        done < <(python3 -c '
+import sys, urllib.parse, xml.etree.ElementTree as ET
+root = ET.fromstring(sys.stdin.read())
+ns = {"s": root.tag[1:root.tag.index("}")]} if root.tag[0] == "{" else {}
+p = "s:" if ns else ""
+for c in root.findall(p + "Contents", ns):
+    print(c.findtext(p + "Key", "", ns), c.findtext(p + "LastModified", "", ns))
+if root.findtext(p + "IsTruncated", "", ns) == "true":
+    print("+", urllib.parse.quote(
+        root.findtext(p + "NextContinuationToken", "", ns), safe=""))
+' <<<"$page")
+        [ -n "$tok" ] || return 0
+    done
+}
+
+# The backup chunk store, in either store: the directory chunkstore/ of
+# the data directory, or the objects under chunkstore/ in the test's
+# bucket.  A KEY is a store key, "indexes/<name>.idx" or "chunks/<3
+# hex>/<64 hex>" (docs/internals/chunkstore.md).
+cs_get() {  # cs_get KEY: the bytes of one entry of the chunk store
+    if [ -n "$T_BUCKET" ]; then
+        s3_req GET "/$T_BUCKET/chunkstore/$1"
+    else
+        cat "$VMSNAP_DATA_DIR/chunkstore/$1"
+    fi
+}
+# Damage one entry: the two bytes 0x55 0xaa written at OFFSET (in the
+# file in place; on S3 the object is read, changed and put back whole).
+cs_damage() {  # cs_damage KEY OFFSET
+    local f
+    if [ -n "$T_BUCKET" ]; then
+        f=$(mktemp "$T_DIR/damage.XXXXXX") &&
+            s3_req GET "/$T_BUCKET/chunkstore/$1" >"$f" &&
+            printf '\x55\xaa' | dd of="$f" bs=1 seek="$2" conv=notrunc \
+                2>/dev/null &&
+            s3_req PUT "/$T_BUCKET/chunkstore/$1" --data-binary "@$f" \
+                >/dev/null
+        local r=$?
+        rm -f "$f"
+        return $r
+    fi
+    printf '\x55\xaa' | dd of="$VMSNAP_DATA_DIR/chunkstore/$1" bs=1 \
+        seek="$2" conv=notrunc 2>/dev/null
+}
+# The pid of a backup writer registered in the chunk store now (its
+# writers/<pid>-<n>.w file; on S3 its lease
+# leases/w-<ttl>-<host>_<pid>-<random>); fails when there is none.
+cs_writer_pid() {
+    local w
+    if [ -n "$T_BUCKET" ]; then
+        w=$(s3_keys chunkstore/leases/ | grep -m1 '/w-') || return 1
+        w=${w##*_}
+        echo "${w%%-*}"
+    else
+        w=$(ls "$VMSNAP_DATA_DIR/chunkstore/writers" 2>/dev/null |
+            grep -m1 '\.w$') || return 1
+        echo "${w%%-*}"
+    fi
+}
+# Whether writer PID has stored a chunk since it registered: a chunk file
+# newer than its writer file; on S3 a chunk object no older than its
+# lease's Last-Modified (which its renewals move on: never earlier than
+# its start).
+cs_writer_stored() {  # cs_writer_stored PID
+    local d=$VMSNAP_DATA_DIR/chunkstore w t
+    if [ -n "$T_BUCKET" ]; then
+        t=$(s3_list chunkstore/leases/ | grep -m1 "/w-[0-9]*-.*_$1-") ||
+            return 1
+        t=${t##* }
+        s3_list chunkstore/chunks/ | while read -r _ m; do
+            [[ "$m" < "$t" ]] || { echo "$m"; break; }
+        done | grep -q .
+    else
+        w=$(ls "$d/writers" 2>/dev/null | grep -m1 "^$1-.*\.w$") || return 1
+        [ -n "$(find "$d/chunks" -type f -newer "$d/writers/$w" \
+            2>/dev/null | head -1)" ]
+    fi
+}
 t_bucket_remove() {
     local keys i
     for ((i = 0; i < 100; i++)); do
