@@ -58,6 +58,10 @@ if [ -n "${VMSNAP_TEST_CATALOG:-}" ]; then
         VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG options='-csearch_path=$T_SCHEMA'" ;;
     esac
     export VMSNAP_CATALOG
+else
+    # The VMSNAP_CATALOG of an "eval $(scripts/services.sh up)" in the
+    # caller's shell is the shared catalog: never the test's.
+    unset VMSNAP_CATALOG
 fi
 
 # A signed request to the object store of the VMSNAP_S3_* settings (those
@@ -91,6 +95,8 @@ if [ "${VMSNAP_TEST_STORE:-file}" = s3 ]; then
         echo "1..1"
         exit 1
     fi
+else
+    unset VMSNAP_STORE   # the file store, not the shared bucket
 fi
 # The image data the store keeps, one name ("<id>.<format>") per line:
 # the files in images/ of the data directory, or the objects under
