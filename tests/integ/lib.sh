@@ -149,22 +149,31 @@ cs_get() {  # cs_get KEY: the bytes of one entry of the chunk store
         cat "$VMSNAP_DATA_DIR/chunkstore/$1"
     fi
 }
-# Damage one entry: the two bytes 0x55 0xaa written at OFFSET (in the
-# file in place; on S3 the object is read, changed and put back whole).
-cs_damage() {  # cs_damage KEY OFFSET
-    local f
+# Whether an entry exists.
+cs_exists() {  # cs_exists KEY
+    if [ -n "$T_BUCKET" ]; then
+        s3_req HEAD "/$T_BUCKET/chunkstore/$1" -I >/dev/null
+    else
+        test -e "$VMSNAP_DATA_DIR/chunkstore/$1"
+    fi
+}
+# Damage one entry: BYTES (a printf format, default the two bytes 0x55
+# 0xaa) written at OFFSET, in the file in place; on S3 the object is
+# read, changed and put back whole.
+cs_damage() {  # cs_damage KEY OFFSET [BYTES]
+    local f bytes=${3:-'\x55\xaa'} r
     if [ -n "$T_BUCKET" ]; then
         f=$(mktemp "$T_DIR/damage.XXXXXX") &&
             s3_req GET "/$T_BUCKET/chunkstore/$1" >"$f" &&
-            printf '\x55\xaa' | dd of="$f" bs=1 seek="$2" conv=notrunc \
+            printf "$bytes" | dd of="$f" bs=1 seek="$2" conv=notrunc \
                 2>/dev/null &&
             s3_req PUT "/$T_BUCKET/chunkstore/$1" --data-binary "@$f" \
                 >/dev/null
-        local r=$?
+        r=$?
         rm -f "$f"
         return $r
     fi
-    printf '\x55\xaa' | dd of="$VMSNAP_DATA_DIR/chunkstore/$1" bs=1 \
+    printf "$bytes" | dd of="$VMSNAP_DATA_DIR/chunkstore/$1" bs=1 \
         seek="$2" conv=notrunc 2>/dev/null
 }
 # The pid of a backup writer registered in the chunk store now (its

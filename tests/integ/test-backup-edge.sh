@@ -35,11 +35,11 @@ VMSNAP_TEST_BACKUP_PAUSE=$fifo backup g2 &
 bpid=$!
 until_exists "$fifo.paused" "$bpid"
 ok $? "a full backup has written its chunks and waits before its index"
-w=$(ls "$store/writers" | grep -m1 '\.w$')
+w=$(cs_writer_pid)
 check "  it is a registered writer" -- test -n "$w"
-check "  it stored chunks of its own, not yet indexed" -- test -n \
-    "$(find "$store/chunks" -type f -newer "$store/writers/$w" | head -1)" \
-    -a ! -e "$store/indexes/$(vmsnap image show g2 -f value -c id).0.idx"
+check "  it stored chunks of its own, not yet indexed" -- eval \
+    'cs_writer_stored "$w" &&
+    ! cs_exists "indexes/$(vmsnap image show g2 -f value -c id).0.idx"'
 # The copy runs at snapshot.copy_nice (default 10), the thread waiting in
 # the hook with it; the guest's QEMU keeps its own.
 copy_nice=$(for p in $(pgrep -f -- "--name g2 vm"); do
@@ -48,11 +48,22 @@ qemu_nice=$(ps -o nice= -p "$(cat "$VMSNAP_DATA_DIR/instances/$vid/qemu.pid")" |
     tr -d ' ')
 check "  its copy runs at nice 10 (got ${copy_nice:-none}), QEMU at 0 ($qemu_nice)" \
     -- test "$copy_nice" = 10 -a "$qemu_nice" = 0
-vmsnap store gc --grace 0 -f json >"$T_DIR/gc.json"
-ok $? "store gc with no grace meanwhile"
-diag "gc: $(cat "$T_DIR/gc.json")"
-check "  kept the unindexed chunks of the running backup" -- \
-    test "$(gcval chunks_recent)" -gt 0
+if [ -z "$T_BUCKET" ]; then
+    vmsnap store gc --grace 0 -f json >"$T_DIR/gc.json"
+    ok $? "store gc with no grace meanwhile"
+    diag "gc: $(cat "$T_DIR/gc.json")"
+    check "  kept the unindexed chunks of the running backup" -- \
+        test "$(gcval chunks_recent)" -gt 0
+else
+    # On S3 a gc never runs beside a writer (docs/internals/chunkstore.md):
+    # it is refused while the backup's lease lives, which keeps its
+    # unindexed chunks as surely.
+    err=$(vmsnap store gc --grace 0 2>&1)
+    ok $((! $?)) "store gc with no grace meanwhile is refused"
+    diag "gc: $err"
+    check "  naming the running backup's lease" -- \
+        grep -q "backup.*holds lease .*_$w-" <<<"$err"
+fi
 echo go >"$fifo"
 wait "$bpid"
 ok $? "the backup goes on and commits"
@@ -107,8 +118,7 @@ vmsnap server delete rr >/dev/null
 backup d1
 ok $? "a backup whose index will be damaged"
 did=$(vmsnap image show d1 -f value -c id)
-printf '\x01' | dd of="$store/indexes/$did.0.idx" bs=1 seek=100 \
-    conv=notrunc 2>/dev/null
+cs_damage "indexes/$did.0.idx" 100 '\x01'
 ok $? "one byte of its index changed"
 vmsnap store verify -f json >"$T_DIR/verify2.json" 2>/dev/null
 ok $((! $?)) "store verify fails"

@@ -14,7 +14,7 @@ vmsnap server create bare --image plain >/dev/null
 ok $? "server without agent, image with os_require_quiesce=yes"
 
 nimages() { vmsnap image list -f value -c ID | wc -l; }
-ndata() { ls "$VMSNAP_DATA_DIR/images" | wc -l; }
+ndata() { stored_images | wc -l; }
 n0=$(nimages)
 d0=$(ndata)
 nothing_left() {  # nothing_left DESC

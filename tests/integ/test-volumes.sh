@@ -91,7 +91,7 @@ ok $((! rc)) "a snapshot whose volume target cannot be written fails"
 diag "$err"
 check "  no image left" -- test "$(vmsnap image list -f value -c ID | wc -l)" = "$n_img"
 check "  no volume snapshot left" -- test "$(vmsnap volume snapshot list -f value -c ID | wc -l)" = "$n_vs"
-check "  no stray data file" -- test "$(ls "$VMSNAP_DATA_DIR/images" | wc -l)" = "$n_img"
+check "  no stray data file" -- test "$(stored_images | wc -l)" = "$n_img"
 check "  guest thawed" -- grep -q thawed <<<"$(vmsnap agent command vm '{"execute":"guest-fsfreeze-status"}')"
 
 # A copy that fails half-way on one disk (reads of volume B's fleecing
