@@ -41,13 +41,13 @@ restores_as() {  # restores_as BACKUP SNAP
              "$(disk_sum "$(vmsnap image show "$2" -f value -c file)")"
 }
 # Register the test guest and boot server "vm" from it (one check); set
-# $vid (its id) and $store (the chunk store's directory).
+# $vid (its id).  The chunk store is reached through the cs_* functions
+# of lib.sh, whichever store holds it.
 boot_vm() {
     register_guest guest yes >/dev/null
     vmsnap server create vm --image guest >/dev/null && wait_agent vm
     ok $? "server boots"
     vid=$(vmsnap server show vm -f value -c id)
-    store=$VMSNAP_DATA_DIR/chunkstore
 }
 # store gc --grace 0, once no lease blocks it: on S3 a writer killed a
 # moment ago keeps its lease until the lease expires (its TTL plus 2 s
