@@ -1,8 +1,12 @@
 /* bench/s3-upload: upload FILE as object KEY with vmsnap's S3 client
  * (lib/storage/s3.c), for bench/s3.sh.  Settings from the environment as
  * scripts/services.sh prints them (VMSNAP_S3_ENDPOINT, VMSNAP_S3_BUCKET,
- * VMSNAP_S3_REGION, VMSNAP_S3_CREDENTIALS); PART_MIB sets the part size
- * (default 32).  Prints "SECONDS BYTES" on success.
+ * VMSNAP_S3_REGION, VMSNAP_S3_CREDENTIALS); as the image store sends an
+ * image (S3_IMAGE_MULTIPART_THRESHOLD: one PUT up to 2 GiB) unless
+ * PART_MIB sets the part size (default 32), CONCURRENCY the parts sent at
+ * once (default 3) and MULTIPART_MIB the largest file sent in one PUT (0:
+ * what fits one part).  VMSNAP_DEBUG=s3 logs each request with its times.
+ * Prints "SECONDS BYTES" on success.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "s3.h"
 #include "util.h"
 
@@ -25,6 +30,7 @@ main(int argc, char **argv)
     struct stat sb;
     struct s3 *s;
     int64_t part_mib = 32;
+    int64_t conc = 0;
     int fd, rc;
 
     if (argc != 3) {
@@ -41,6 +47,24 @@ main(int argc, char **argv)
         return 2;
     }
     st.part_size = part_mib * 1024 * 1024;
+    if (getenv("CONCURRENCY") &&
+        util_parse_int64(getenv("CONCURRENCY"), &conc, NULL) < 0) {
+        fprintf(stderr, "s3-upload: bad CONCURRENCY\n");
+        return 2;
+    }
+    st.concurrency = (int)conc;
+    st.multipart_threshold = S3_IMAGE_MULTIPART_THRESHOLD;
+    if (getenv("MULTIPART_MIB")) {
+        int64_t mp;
+
+        if (util_parse_int64(getenv("MULTIPART_MIB"), &mp, NULL) < 0 ||
+            mp < 0) {
+            fprintf(stderr, "s3-upload: bad MULTIPART_MIB\n");
+            return 2;
+        }
+        st.multipart_threshold = mp * 1024 * 1024;
+    }
+    log_set_debug(getenv("VMSNAP_DEBUG"));
     s = s3_open(&st, &err);
     if (!s) {
         error_report("s3-upload", err);

@@ -53,6 +53,7 @@ struct s3 {
     long low_speed_time_s;
     int max_attempts;
     int64_t part_size;
+    int64_t multipart_threshold; /* a file up to this size: one PUT */
     int conditional_put;       /* 1 works, 0 refused by the server, -1
                                 * not known yet */
 };
@@ -77,6 +78,8 @@ struct req {
     void *sink_opaque;
     size_t body_max;           /* cap of a collected 2xx body (at most
                                 * DYNBUF_MAX_CAP), 0: S3_XML_BODY_MAX */
+    const struct progress *progress; /* told as the body is sent (whole
+                                      * percents below 100), or NULL */
 };
 
 /* What came back, and the state of one transfer. */
@@ -99,6 +102,7 @@ struct resp {
     size_t sent;               /* request body bytes handed to curl */
     int read_errno;            /* reading the body from its fd failed */
     EVP_MD_CTX *md5;           /* of what was sent, when checked */
+    int last_pct;              /* the last percent told rq->progress */
     struct error *sink_err;    /* the sink's error */
 };
 

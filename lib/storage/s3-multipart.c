@@ -468,11 +468,24 @@ upload(struct s3 *s, const char *key, struct parts *ps,
     if (!s3_key_ok(key, errp)) {
         return -1;
     }
-    n = parts_next(s, ps, &body, errp);
-    if (n < 0) {
-        return -1;
+    if (ps->fd >= 0 && ps->end - ps->off <= s->multipart_threshold) {
+        /* The whole file in one PUT, sent in place. */
+        memset(&body, 0, sizeof(body));
+        body.from_fd = true;
+        body.body_fd = ps->fd;
+        body.body_off = ps->off;
+        body.body_len = (size_t)(ps->end - ps->off);
+        body.progress = opts->progress;
+        single = true;
+    } else {
+        n = parts_next(s, ps, &body, errp);
+        if (n < 0) {
+            return -1;
+        }
+        single = ps->fd >= 0 ? ps->off >= ps->end : n < s->part_size;
     }
-    single = ps->fd >= 0 ? ps->off >= ps->end : n < s->part_size;
+    log_debug("s3", "upload of %s: %s", key,
+              single ? "one PUT" : "multipart");
     if (single) {
         CLEANUP_RESP struct resp rs = { 0 };
         body.method = "PUT";
