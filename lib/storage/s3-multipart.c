@@ -449,8 +449,8 @@ par_upload(struct par *p, struct error **errp)
 }
 
 static int
-upload(struct s3 *s, const char *key, struct parts *ps,
-       const struct s3_upload_opts *opts, struct error **errp)
+upload_timed(struct s3 *s, const char *key, struct parts *ps,
+             const struct s3_upload_opts *opts, struct error **errp)
 {
     static const struct s3_upload_opts none = { 0 };
     CLEANUP_FREE char *upload_id = NULL;
@@ -580,6 +580,25 @@ fail:
     error_free(err);
     error_free(aerr);
     return -1;
+}
+
+/* upload_timed, its time in the debug log (bench/s3.sh reads it). */
+static int
+upload(struct s3 *s, const char *key, struct parts *ps,
+       const struct s3_upload_opts *opts, struct error **errp)
+{
+    struct timespec a, b;
+    int r;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    r = upload_timed(s, key, ps, opts, errp);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (r == 0) {
+        log_debug("s3", "upload of %s: done in %.3f s", key,
+                  (double)(b.tv_sec - a.tv_sec) +
+                      (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+    }
+    return r;
 }
 
 int
