@@ -209,7 +209,7 @@ for i in $(seq 1 "$reps"); do
     id=$(jval "$out" id)
     up=$(sed -n 's|.*upload of images/.*: done in \([0-9.]*\) s$|\1|p' \
              "$work/snap.err" | tail -1)
-    how=$(sed -n 's|.*upload of images/[^:]*: \(one PUT\|multipart\)$|\1|p' \
+    how=$(sed -n -E 's#.*upload of images/[^:]*: (one PUT|multipart)$#\1#p' \
               "$work/snap.err" | tail -1)
     img=$(ls "$VMSNAP_DATA_DIR"/cache/s3/objects/images/"$id".*)
     ibytes=$(stat -c %s "$img")
@@ -224,11 +224,13 @@ for i in $(seq 1 "$reps"); do
     echo "$whole" >>"$work/w"
     echo "$up" >>"$work/u"
     echo "$csecs" >>"$work/c"
-    printf 'run %d: image %.0f MiB; snapshot %.2f s (%.0f MiB/s) = local copy %.2f s + upload %.2f s (%s, %.0f MiB/s) + the rest; curl %.2f s (%.0f MiB/s)\n' \
+    printf 'run %d: image %.0f MiB; snapshot %.2f s (%.0f MiB/s) = ' \
         "$i" "$(echo "$ibytes / 1048576" | bc -l)" "$whole" \
-        "$(echo "$ibytes / 1048576 / $whole" | bc -l)" \
+        "$(echo "$ibytes / 1048576 / $whole" | bc -l)"
+    printf 'local copy %.2f s + upload %.2f s (%s, %.0f MiB/s) + the rest;' \
         "$(echo "$copy_ms / 1000" | bc -l)" "$up" "$how" \
-        "$(echo "$ibytes / 1048576 / $up" | bc -l)" "$csecs" \
+        "$(echo "$ibytes / 1048576 / $up" | bc -l)"
+    printf ' curl %.2f s (%.0f MiB/s)\n' "$csecs" \
         "$(echo "$ibytes / 1048576 / $csecs" | bc -l)"
 done
 mw=$(median <"$work/w")

@@ -224,8 +224,9 @@ int s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
  * PUT checked against its ETag (MD5), with progress as it is sent; a
  * larger one is a multipart upload with settings.concurrency parts at
  * once, each on its own connection and thread: the progress reporter is
- * then called from those threads, one call at a time.  The file must not change until this
- * returns.  Anything else (a pipe) goes as s3_upload.  Returns 0, or -1.
+ * then called from those threads, one call at a time.  The file must
+ * not change until this returns.  Anything else (a pipe) goes as
+ * s3_upload.  Returns 0, or -1.
  */
 int s3_upload_fd(struct s3 *s, const char *key, int fd,
                  const struct s3_upload_opts *opts, struct error **errp);
