@@ -5,7 +5,8 @@
  * image (S3_IMAGE_MULTIPART_THRESHOLD: one PUT up to 2 GiB) unless
  * PART_MIB sets the part size (default 32), CONCURRENCY the parts sent at
  * once (default 3) and MULTIPART_MIB the largest file sent in one PUT (0:
- * what fits one part).  VMSNAP_DEBUG=s3 logs each request with its times.
+ * what fits one part).  VMSNAP_DEBUG=s3 logs each request with its times,
+ * PROGRESS=1 prints the progress reports.
  * Prints "SECONDS BYTES" on success.
  */
 #include <fcntl.h>
@@ -21,9 +22,19 @@
 #include "s3.h"
 #include "util.h"
 
+/* With PROGRESS set: the progress reports on stderr, one a line. */
+static void
+on_progress(const char *phase, double pct, void *opaque)
+{
+    (void)opaque;
+    fprintf(stderr, "%s %.0f%%\n", phase, pct);
+}
+
 int
 main(int argc, char **argv)
 {
+    struct progress prog = { on_progress, NULL };
+    struct s3_upload_opts opts = { 0 };
     struct s3_settings st = { 0 };
     struct error *err = NULL;
     struct timespec a, b;
@@ -77,7 +88,11 @@ main(int argc, char **argv)
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &a);
-    rc = s3_upload_fd(s, argv[2], fd, NULL, &err);
+    if (getenv("PROGRESS")) {
+        opts.progress = &prog;
+        opts.size = (int64_t)sb.st_size;
+    }
+    rc = s3_upload_fd(s, argv[2], fd, &opts, &err);
     clock_gettime(CLOCK_MONOTONIC, &b);
     close(fd);
     s3_close(s);

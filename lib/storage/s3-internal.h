@@ -80,6 +80,9 @@ struct req {
                                 * DYNBUF_MAX_CAP), 0: S3_XML_BODY_MAX */
     const struct progress *progress; /* told as the body is sent (whole
                                       * percents below 100), or NULL */
+    int *progress_pct;         /* the last percent told, kept across
+                                * retries (never told twice or lower);
+                                * set with progress */
 };
 
 /* What came back, and the state of one transfer. */
@@ -102,7 +105,6 @@ struct resp {
     size_t sent;               /* request body bytes handed to curl */
     int read_errno;            /* reading the body from its fd failed */
     EVP_MD_CTX *md5;           /* of what was sent, when checked */
-    int last_pct;              /* the last percent told rq->progress */
     struct error *sink_err;    /* the sink's error */
 };
 

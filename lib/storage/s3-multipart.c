@@ -457,7 +457,7 @@ upload_timed(struct s3 *s, const char *key, struct parts *ps,
     CLEANUP_FREE char (*etags)[80] = NULL;
     struct error *err = NULL, *aerr = NULL;
     struct req body;
-    int nparts = 0, cap = 0;
+    int nparts = 0, cap = 0, pct = 0;
     int64_t total = 0;
     ssize_t n;
     bool single;
@@ -476,6 +476,7 @@ upload_timed(struct s3 *s, const char *key, struct parts *ps,
         body.body_off = ps->off;
         body.body_len = (size_t)(ps->end - ps->off);
         body.progress = opts->progress;
+        body.progress_pct = &pct;
         single = true;
     } else {
         n = parts_next(s, ps, &body, errp);

@@ -515,11 +515,11 @@ on_read(char *buf, size_t size, size_t n, void *ud)
         EVP_DigestUpdate(rs->md5, buf, len);
     }
     rs->sent += len;
-    if (rq->progress && rq->body_len > 0) {
+    if (rq->progress && rq->progress_pct && rq->body_len > 0) {
         int pct = (int)(100 * (uint64_t)rs->sent / rq->body_len);
 
-        if (pct > rs->last_pct && pct < 100) {
-            rs->last_pct = pct;
+        if (pct > *rq->progress_pct && pct < 100) {
+            *rq->progress_pct = pct;
             progress_report(rq->progress, "upload", (double)pct);
         }
     }
