@@ -559,6 +559,7 @@ static int
 snap_cold(struct snap *s, const struct hv_state *st, bool must,
           struct error **errp)
 {
+    const struct config *cfg = svc_config(s->svc);
     bool clean = st->clean_off > 0 ||
                  (st->clean_off == 0 && servers_stopped_cleanly(s->inst));
     int64_t fully[SNAP_MAX_DISKS] = {0};
@@ -609,11 +610,14 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
             .progress = task_progress(s->task),
             .progress_from = 100.0 * (double)i / (double)s->ndisks,
             .progress_to = 100.0 * (double)(i + 1) / (double)s->ndisks,
-            .nice = svc_config(s->svc)->copy_nice,
+            .rate_limit = cfg->copy_rate_limit,
+            .inflight = cfg->copy_inflight,
+            .nice = cfg->copy_nice,
             .sync = true,
         };
         struct diskcopy_source *src = diskcopy_source_file(
-            s->disks[i].source->path, s->disks[i].source->format, errp);
+            s->disks[i].source->path, s->disks[i].source->format,
+            svc_dir(s->svc), errp);
         int r;
 
         if (src == NULL) {

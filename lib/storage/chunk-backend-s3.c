@@ -190,19 +190,31 @@ leases_ok(struct s3be *b, struct error **errp)
 
 /* --- objects -------------------------------------------------------------- */
 
+/* The connection (return it with pool_put) and object key (*KP, caller
+ * frees) of an operation on store key KEY, or NULL.  A CHANGE, which
+ * alters the store or keeps a chunk alive, also needs every lease this
+ * backend holds alive: with one lapsed another host may be running a gc.
+ */
+static struct s3 *
+obj_begin(struct s3be *b, const char *key, bool change, char **kp,
+          struct error **errp)
+{
+    *kp = full_key(b, key, errp);
+    if (*kp == NULL || (change && !leases_ok(b, errp))) {
+        return NULL;
+    }
+    return pool_get(b, errp);
+}
+
 static int
 s3be_put(void *be, const char *key, const void *buf, size_t len,
          unsigned flags, struct error **errp)
 {
     struct s3be *b = be;
-    CLEANUP_FREE char *k = full_key(b, key, errp);
-    struct s3 *s;
+    CLEANUP_FREE char *k = NULL;
+    struct s3 *s = obj_begin(b, key, true, &k, errp);
     int rc;
 
-    if (k == NULL || !leases_ok(b, errp)) {
-        return -1;
-    }
-    s = pool_get(b, errp);
     if (s == NULL) {
         return -1;
     }
@@ -275,16 +287,12 @@ s3be_get(void *be, const char *key, size_t max, uint8_t **buf, size_t *len,
          struct error **errp)
 {
     struct s3be *b = be;
-    CLEANUP_FREE char *k = full_key(b, key, errp);
+    CLEANUP_FREE char *k = NULL;
+    struct s3 *s = obj_begin(b, key, false, &k, errp);
     struct error *err = NULL;
     void *data = NULL;
-    struct s3 *s;
     int rc;
 
-    if (k == NULL) {
-        return -1;
-    }
-    s = pool_get(b, errp);
     if (s == NULL) {
         return -1;
     }
@@ -308,14 +316,10 @@ static int
 s3be_touch(void *be, const char *key, struct error **errp)
 {
     struct s3be *b = be;
-    CLEANUP_FREE char *k = full_key(b, key, errp);
-    struct s3 *s;
+    CLEANUP_FREE char *k = NULL;
+    struct s3 *s = obj_begin(b, key, true, &k, errp);
     int rc;
 
-    if (k == NULL || !leases_ok(b, errp)) {
-        return -1;
-    }
-    s = pool_get(b, errp);
     if (s == NULL) {
         return -1;
     }
@@ -373,15 +377,11 @@ s3be_remove_unless_since(void *be, const char *key, int64_t since_ns,
                          struct error **errp)
 {
     struct s3be *b = be;
-    CLEANUP_FREE char *k = full_key(b, key, errp);
+    CLEANUP_FREE char *k = NULL;
+    struct s3 *s = obj_begin(b, key, true, &k, errp);
     int64_t mtime = 0;
-    struct s3 *s;
     int rc;
 
-    if (k == NULL || !leases_ok(b, errp)) {
-        return -1;
-    }
-    s = pool_get(b, errp);
     if (s == NULL) {
         return -1;
     }

@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libnbd.h>
 
 #include "cleanup.h"
+#include "datadir.h"
 #include "diskcopy.h"
 #include "log.h"
 #include "run.h"
@@ -38,6 +40,7 @@
 struct diskcopy_source {
     struct nbd_handle *nbd;      /* NBD: the connection */
     char *tmpdir;                /* file: qemu-nbd's socket directory */
+    int tmpfd;                   /* file: its lock (datadir), or -1 */
     char *bitmap_ctx;            /* NBD: "qemu:dirty-bitmap:NAME" or NULL */
     struct chunk_reader *chunks; /* chunk index, borrowed */
     int64_t size;                /* virtual size */
@@ -152,20 +155,53 @@ fail:
     return NULL;
 }
 
+/* What a socket's path adds to the data directory's: "/tmp/nbd-", a
+ * UUID, "/nbd.sock".
+ */
+#define DC_SOCK_SUFFIX_LEN (9 + 36 + 9)
+
+/* A private directory for qemu-nbd's socket (caller frees), or NULL.  It
+ * is made under the data directory DATADIR's tmp/ and locked (*LOCKFD,
+ * caller closes after removing it), so that the recovery after a process
+ * killed mid-copy removes it (datadir_reap_tmp); in /tmp, unlocked
+ * (*LOCKFD -1), without DATADIR or where the socket's path would not fit
+ * a socket address.
+ */
+static char *
+dc_socket_dir(const char *datadir, int *lockfd, struct error **errp)
+{
+    struct sockaddr_un sun;
+    char tmpl[] = "/tmp/vmsnap-nbd.XXXXXX";
+    char *dir = NULL;
+
+    *lockfd = -1;
+    if (datadir &&
+        strlen(datadir) + DC_SOCK_SUFFIX_LEN < sizeof(sun.sun_path)) {
+        *lockfd = datadir_make_tmp_dir(datadir, "nbd", &dir, errp);
+        return *lockfd < 0 ? NULL : dir;
+    }
+    if (mkdtemp(tmpl) == NULL) {
+        error_setg_errno(errp, ERR_IO, errno, "create %s", tmpl);
+        return NULL;
+    }
+    return xstrdup(tmpl);
+}
+
 struct diskcopy_source *
 diskcopy_source_file(const char *path, const char *format,
-                     struct error **errp)
+                     const char *datadir, struct error **errp)
 {
-    char dir[] = "/tmp/vmsnap-nbd.XXXXXX";
+    CLEANUP_FREE char *dir = NULL;
     CLEANUP_FREE char *sock = NULL;
     CLEANUP_FREE char *fmt = xasprintf("--format=%s", format);
     CLEANUP_FREE char *sarg = NULL;
-    struct diskcopy_source *s;
+    CLEANUP_CLOSE int lockfd = -1;
+    struct diskcopy_source *s = NULL;
     const char *argv[10];
     int n = 0;
 
-    if (mkdtemp(dir) == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "mkdtemp");
+    dir = dc_socket_dir(datadir, &lockfd, errp);
+    if (dir == NULL) {
         return NULL;
     }
     sock = xasprintf("%s/nbd.sock", dir);
@@ -182,17 +218,16 @@ diskcopy_source_file(const char *path, const char *format,
     argv[n++] = "--";
     argv[n++] = path;
     argv[n] = NULL;
-    if (run_check(argv, 60000, NULL, errp) < 0) {
-        rmdir(dir);
-        return NULL;
+    if (run_check(argv, 60000, NULL, errp) == 0) {
+        s = diskcopy_source_nbd(sock, "disk", NULL, errp);
     }
-    s = diskcopy_source_nbd(sock, "disk", NULL, errp);
     if (s == NULL) {
         unlink(sock);
         rmdir(dir);
         return NULL;
     }
-    s->tmpdir = xstrdup(dir);
+    s->tmpdir = steal_pointer(&dir);
+    s->tmpfd = steal_fd(&lockfd);
     return s;
 }
 
@@ -228,6 +263,9 @@ diskcopy_source_close(struct diskcopy_source *src)
         unlink(sock);
         rmdir(src->tmpdir);
         free(src->tmpdir);
+        if (src->tmpfd >= 0) {
+            close(src->tmpfd);
+        }
     }
     free(src->bitmap_ctx);
     free(src);

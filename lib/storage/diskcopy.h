@@ -46,10 +46,13 @@ struct diskcopy_source *diskcopy_source_nbd(const char *sock,
 
 /* A source reading the disk image PATH of format FORMAT at rest (a
  * stopped server's disk): qemu-nbd serves it read-only on a private
- * socket for this one connection and exits when the source is closed.
+ * socket (under the tmp/ of data directory DATADIR, so a killed
+ * process's is cleared by recovery; in /tmp if DATADIR is NULL or too
+ * long) for this one connection and exits when the source is closed.
  */
 struct diskcopy_source *diskcopy_source_file(const char *path,
                                              const char *format,
+                                             const char *datadir,
                                              struct error **errp);
 
 /* A source reading index R of the chunk store (borrowed; outlives the

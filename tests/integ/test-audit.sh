@@ -376,7 +376,8 @@ qpid=$(cat "$VMSNAP_DATA_DIR"/instances/*/qemu.pid 2>/dev/null | head -1)
 grep -q '^Seccomp:[[:space:]]*2' "/proc/$qpid/status" 2>/dev/null
 ok $? "L11: its QEMU runs under a seccomp filter (-sandbox)"
 vmsnap server stop --timeout 1 s1 >/dev/null
-VMSNAP_QEMU_IMG=$W/slow-qemu-img vmsnap server image create --name m6 s1 \
+# The copy at 4 MiB/s: long enough a "saving" to act on.
+VMSNAP_COPY_RATE_LIMIT=4194304 vmsnap server image create --name m6 s1 \
     >"$W/m6.out" 2>&1 &
 vpid=$!
 wait_for 600 'test "$(vmsnap image show m6 -f value -c status \
@@ -388,9 +389,33 @@ vmsnap image delete m6 >/dev/null 2>&1
 rc=$?
 ok $((rc == 0)) "M6: it cannot be deleted meanwhile"
 wait $vpid
-ok $? "M6: the snapshot then succeeds"
+rc=$?
+ok $rc "M6: the snapshot then succeeds"
+[ $rc -eq 0 ] || diag "$(cat "$W/m6.out")"
 test "$(prop m6 kept)" = yes
 ok $? "M6: the property set meanwhile is kept"
+
+# ---- a cold copy killed: its qemu-nbd socket directory is reaped -------
+# The copy reads the stopped disk through qemu-nbd, on a socket in a
+# private directory under the data directory's tmp/ (not /tmp), so the
+# recovery that follows a killed vmsnap removes it.
+VMSNAP_COPY_RATE_LIMIT=1048576 "$VMSNAP" server image create --name m7 s1 \
+    >/dev/null 2>&1 &
+vpid=$!
+wait_for 600 'test -S "$(ls -d "$VMSNAP_DATA_DIR"/tmp/nbd-*/nbd.sock \
+    2>/dev/null | head -1)"'
+ok $? "a cold copy (1 MiB/s) reads through a socket under tmp/"
+nbddir=$(dirname "$(ls -d "$VMSNAP_DATA_DIR"/tmp/nbd-*/nbd.sock | head -1)")
+kill -9 $vpid
+wait $vpid 2>/dev/null
+wait_for 100 'test -z "$(pgrep -f -- "--socket=$nbddir/")"'
+ok $? "  vmsnap killed: its qemu-nbd exits with the connection"
+touch -d '-2 min' "$nbddir"  # past the reaper's grace for new directories
+vmsnap image list >/dev/null 2>&1
+test ! -e "$nbddir" && test -z "$(ls "$VMSNAP_DATA_DIR/tmp" | grep '^nbd-')"
+ok $? "  the next command's recovery removes the socket's directory"
+check "  and marks the snapshot killed" -- \
+    test "$(vmsnap image show m7 -f value -c status)" = killed
 
 # ---- vmsnap verify: what it finds, -f json, exit status, --repair -----
 vd=$W/verify-d

@@ -259,7 +259,8 @@ fake_backup_wait(struct hv_backup *hb, const struct progress *p,
              * has no point in time to export.
              */
             struct diskcopy_source *src =
-                diskcopy_source_file(b->sources[i], b->formats[i], errp);
+                diskcopy_source_file(b->sources[i], b->formats[i], NULL,
+                                     errp);
             int r = src ? diskcopy_run(src, b->copies[i], NULL, errp) : -1;
 
             diskcopy_source_close(src);
