@@ -119,10 +119,11 @@ static const struct config_setting config_settings[] = {
      INT(store_lease_ttl_s), "60", 2, 3600, NULL, false,
      "s3 store: seconds a dead host's backup or gc keeps the chunk store "
      "(gc and backups exclude each other)"},
-    {"backup.chunk_size", "VMSNAP_CHUNK_SIZE", SIZE(chunk_size), "64K",
-     4096, 16 << 20, NULL, false,
-     "bytes per chunk (a power of two) of a new chunk store; an existing "
-     "store keeps the size it was made with"},
+    {"backup.chunk_size", "VMSNAP_CHUNK_SIZE", SIZE(chunk_size), "0",
+     0, 16 << 20, NULL, false,
+     "bytes per chunk (a power of two) of a new chunk store, 0: 64 KiB in "
+     "the data directory, 1 MiB in the s3 store; an existing store keeps "
+     "the size it was made with"},
     {"limits.max_image_size", "VMSNAP_MAX_IMAGE_SIZE", SIZE(max_image_size),
      "0", 0, INT64_MAX, NULL, false,
      "largest image (bytes) an upload or import may write, 0: no limit"},

@@ -91,8 +91,9 @@ struct config {
 
     /* [backup] */
     int64_t chunk_size;         /* backup.chunk_size: bytes per chunk of a
-                                 * new chunk store (a power of two); an
-                                 * existing store keeps its own */
+                                 * new chunk store (a power of two), 0:
+                                 * the store's default; an existing
+                                 * store keeps its own */
 
     /* [limits] */
     int64_t max_image_size;     /* limits.max_image_size: bytes, 0: none */

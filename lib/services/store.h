@@ -45,6 +45,7 @@
 #include "svc.h"
 
 #define STORE_DIR "chunkstore"   /* in the data directory */
+#define STORE_S3_CHUNK_SIZE (1u << 20) /* unset backup.chunk_size, on s3 */
 
 /* Property names (see above). */
 #define PROP_BACKUP_STORE "vmsnap_backup_store"

@@ -82,7 +82,9 @@ struct chunk_backend_ops {
      * (as put without flags); put_cancel forgets them.  finish and cancel
      * free the tokens, also on failure (some objects may then be
      * visible, never a partial one).  Local: one journal commit for the
-     * whole batch instead of one per object.
+     * whole batch instead of one per object.  A backend whose put is
+     * durable and atomic when it returns (S3) may store the object at
+     * put_start already; what cancel then leaves is unreferenced, gc's.
      */
     int (*put_start)(void *be, const char *key, const void *buf, size_t len,
                      void **token, struct error **errp);
