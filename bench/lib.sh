@@ -3,7 +3,7 @@
 # numbers and ratios against baselines measured in the same run, each with
 # its goal; they judge nothing (this machine is shared and noisy).
 
-vmsnap() { ./build/cli/vmsnap "$@"; }
+vmsnap() { "${BUILD:-build}/cli/vmsnap" "$@"; }  # BUILD: the build dir
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() {

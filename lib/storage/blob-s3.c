@@ -1115,6 +1115,7 @@ op_open(struct blob *b, const struct config *cfg, const char *data_dir,
     set.s3.credentials = cfg->s3_credentials;
     set.s3.part_size = cfg->s3_part_size;
     set.s3.concurrency = cfg->s3_concurrency;
+    set.s3.multipart_threshold = S3_IMAGE_MULTIPART_THRESHOLD;
     set.cache_dir = cfg->cache_dir;
     set.cache_max = cfg->cache_max;
     if (*set.s3.endpoint == '\0' || *set.s3.credentials == '\0') {

@@ -53,6 +53,7 @@ struct s3 {
     long low_speed_time_s;
     int max_attempts;
     int64_t part_size;
+    int64_t multipart_threshold; /* a file up to this size: one PUT */
     int conditional_put;       /* 1 works, 0 refused by the server, -1
                                 * not known yet */
 };
@@ -77,6 +78,11 @@ struct req {
     void *sink_opaque;
     size_t body_max;           /* cap of a collected 2xx body (at most
                                 * DYNBUF_MAX_CAP), 0: S3_XML_BODY_MAX */
+    const struct progress *progress; /* told as the body is sent (whole
+                                      * percents below 100), or NULL */
+    int *progress_pct;         /* the last percent told, kept across
+                                * retries (never told twice or lower);
+                                * set with progress */
 };
 
 /* What came back, and the state of one transfer. */

@@ -313,6 +313,12 @@ s3_open(const struct s3_settings *st, struct error **errp)
                    "S3 part size must be 5 MiB to 4 GiB");
         return NULL;
     }
+    if (st->multipart_threshold < 0 ||
+        st->multipart_threshold > S3_MAX_PUT_SIZE) {
+        error_setg(errp, ERR_INVALID,
+                   "S3 multipart threshold must be 0 to 5 GiB");
+        return NULL;
+    }
     region = st->region && *st->region ? st->region : "us-east-1";
     if (strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
         strlen(region)) {
@@ -335,6 +341,8 @@ s3_open(const struct s3_settings *st, struct error **errp)
                                                    : 30;
     s->max_attempts = st->max_attempts > 0 ? st->max_attempts : 5;
     s->part_size = st->part_size ? st->part_size : S3_DEFAULT_PART_SIZE;
+    s->multipart_threshold = st->multipart_threshold
+                                 ? st->multipart_threshold : s->part_size;
     s->concurrency = st->concurrency > 0 ? st->concurrency : 3;
     if (s->concurrency > S3_MAX_CONCURRENCY) {
         s->concurrency = S3_MAX_CONCURRENCY;
@@ -507,6 +515,14 @@ on_read(char *buf, size_t size, size_t n, void *ud)
         EVP_DigestUpdate(rs->md5, buf, len);
     }
     rs->sent += len;
+    if (rq->progress && rq->progress_pct && rq->body_len > 0) {
+        int pct = (int)(100 * (uint64_t)rs->sent / rq->body_len);
+
+        if (pct > *rq->progress_pct && pct < 100) {
+            *rq->progress_pct = pct;
+            progress_report(rq->progress, "upload", (double)pct);
+        }
+    }
     return len;
 }
 
@@ -757,7 +773,18 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
     rc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
-    log_debug("s3", "%s -> curl %d, HTTP %ld", what, (int)rc, rs->status);
+    if (log_debug_enabled("s3")) {
+        curl_off_t t_all = 0, t_first = 0, t_sent = 0;
+
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &t_all);
+        curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &t_sent);
+        curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &t_first);
+        log_debug("s3", "%s -> curl %d, HTTP %ld, %zu bytes sent; %.3f s "
+                  "to connect, %.3f s to the answer's first byte, %.3f s "
+                  "in all", what, (int)rc, rs->status, rs->sent,
+                  (double)t_sent / 1e6, (double)t_first / 1e6,
+                  (double)t_all / 1e6);
+    }
 
     if (rs->sink_err) {
         error_propagate(errp, rs->sink_err);

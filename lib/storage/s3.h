@@ -51,6 +51,16 @@
 #define S3_MIN_PART_SIZE (5 * 1024 * 1024)      /* S3's minimum part */
 #define S3_DEFAULT_PART_SIZE (32 * 1024 * 1024)
 #define S3_MAX_PARTS 10000                      /* S3's maximum */
+#define S3_MAX_PUT_SIZE ((int64_t)5 << 30)      /* S3's largest PUT */
+/* The multipart threshold the image store uses: an image file of at most
+ * 2 GiB goes in one PUT.  On Swift's s3api a multipart upload costs the
+ * servers about twice the CPU of one PUT of the same bytes (a segment
+ * object, container and account updates per part, then an SLO manifest
+ * checked part by part): on the 2 cores of bench/s3.sh, 1 GiB in 32 MiB
+ * parts took 1.5 to 1.7 times as long as in one PUT.  Above it the parts
+ * go several at once, and a failure resends one part, not the whole.
+ */
+#define S3_IMAGE_MULTIPART_THRESHOLD ((int64_t)2 << 30)
 
 /* What s3_open needs.  Strings are borrowed for the call only. */
 struct s3_settings {
@@ -65,6 +75,10 @@ struct s3_settings {
                                * S3_MIN_PART_SIZE */
     int concurrency;          /* parts of a file sent at once (threads,
                                * connections), 0: 3; 1: one at a time */
+    int64_t multipart_threshold; /* a regular file of at most this many
+                                  * bytes goes in one PUT (s3_upload_fd);
+                                  * 0: part_size (what fits one part);
+                                  * at most S3_MAX_PUT_SIZE */
 };
 
 struct s3;
@@ -206,10 +220,13 @@ int s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
 
 /* s3_upload reading FD from its current offset to its end.  A regular
  * file is read in place (pread, as curl sends; no part is copied into
- * memory) and settings.concurrency parts go at once, each on its own
- * connection and thread: the progress reporter is then called from those
- * threads, one call at a time.  The file must not change until this
- * returns.  Anything else (a pipe) goes as s3_upload.  Returns 0, or -1.
+ * memory).  One of at most settings.multipart_threshold bytes goes in one
+ * PUT checked against its ETag (MD5), with progress as it is sent; a
+ * larger one is a multipart upload with settings.concurrency parts at
+ * once, each on its own connection and thread: the progress reporter is
+ * then called from those threads, one call at a time.  The file must
+ * not change until this returns.  Anything else (a pipe) goes as
+ * s3_upload.  Returns 0, or -1.
  */
 int s3_upload_fd(struct s3 *s, const char *key, int fd,
                  const struct s3_upload_opts *opts, struct error **errp);
