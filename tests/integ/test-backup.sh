@@ -171,9 +171,12 @@ backup o1 10 vm2
 ok $? "its first backup"
 check "  is full: first of vm2, stopped" -- test "$(bprop o1 vmsnap_backup_mode)" = full
 diag "vm2's full: read $(bprop o1 vmsnap_backup_bytes_read) bytes, new in the store $(bprop o1 vmsnap_backup_bytes_new)"
+# Without dedup it would store about all it read.  What vm2 wrote itself
+# while it booted is new: a quarter of the read in 64 KiB chunks (files),
+# more in the s3 store's 1 MiB ones, under half in both.
 check "  stores little: the image's data is in the store already (vm's)" -- \
     test "$(bprop o1 vmsnap_backup_bytes_new)" -lt \
-    "$(( $(bprop o1 vmsnap_backup_bytes_read) / 4 ))"
+    "$(( $(bprop o1 vmsnap_backup_bytes_read) / 2 ))"
 vmsnap server delete vm2 >/dev/null
 
 # ---- a backup killed in the middle of its copy ---------------------------
