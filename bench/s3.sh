@@ -105,26 +105,27 @@ now() { date +%s.%N; }
 : >"$work/a"
 : >"$work/m"
 : >"$work/b"
+# client_run LABEL NAME RUN [VAR=VALUE...]: one upload of $file by our
+# client (with those variables set) as object bench-NAME, its seconds
+# added to $work/NAME and printed; the object is then deleted.
+client_run() {
+    local label=$1 name=$2 run=$3 t0 t1 secs
+    shift 3
+    t0=$(now)
+    env "$@" "$tool" "$file" "bench-$name" >/dev/null
+    t1=$(now)
+    secs=$(echo "$t1 - $t0" | bc -l)
+    echo "$secs" >>"$work/$name"
+    printf '%s run %d: %.2f s, %.0f MiB/s\n' "$label" "$run" "$secs" \
+        "$(echo "$bytes / 1048576 / $secs" | bc -l)"
+    s3_req DELETE "bench-$name" >/dev/null
+}
+
 echo "== part 1: the S3 client, $size_mib MiB ($(date -u +%FT%TZ)," \
      "load $(cut -d' ' -f1-3 /proc/loadavg))"
 for i in $(seq 1 "$reps"); do
-    t0=$(now)
-    "$tool" "$file" bench-a >/dev/null
-    t1=$(now)
-    secs=$(echo "$t1 - $t0" | bc -l)
-    echo "$secs" >>"$work/a"
-    printf 'A run %d: %.2f s, %.0f MiB/s\n' "$i" "$secs" \
-        "$(echo "$bytes / 1048576 / $secs" | bc -l)"
-    s3_req DELETE bench-a >/dev/null
-
-    t0=$(now)
-    MULTIPART_MIB=0 "$tool" "$file" bench-m >/dev/null
-    t1=$(now)
-    secs=$(echo "$t1 - $t0" | bc -l)
-    echo "$secs" >>"$work/m"
-    printf 'M run %d: %.2f s, %.0f MiB/s\n' "$i" "$secs" \
-        "$(echo "$bytes / 1048576 / $secs" | bc -l)"
-    s3_req DELETE bench-m >/dev/null
+    client_run A a "$i"
+    client_run M m "$i" MULTIPART_MIB=0
 
     t0=$(now)
     code=$(s3_req PUT bench-b -T "$file")
