@@ -449,7 +449,7 @@ par_upload(struct par *p, struct error **errp)
 }
 
 static int
-upload_timed(struct s3 *s, const char *key, struct parts *ps,
+upload_send(struct s3 *s, const char *key, struct parts *ps,
              const struct s3_upload_opts *opts, struct error **errp)
 {
     static const struct s3_upload_opts none = { 0 };
@@ -583,7 +583,7 @@ fail:
     return -1;
 }
 
-/* upload_timed, its time in the debug log (bench/s3.sh reads it). */
+/* upload_send, its time in the debug log (bench/s3.sh reads it). */
 static int
 upload(struct s3 *s, const char *key, struct parts *ps,
        const struct s3_upload_opts *opts, struct error **errp)
@@ -592,7 +592,7 @@ upload(struct s3 *s, const char *key, struct parts *ps,
     int r;
 
     clock_gettime(CLOCK_MONOTONIC, &a);
-    r = upload_timed(s, key, ps, opts, errp);
+    r = upload_send(s, key, ps, opts, errp);
     clock_gettime(CLOCK_MONOTONIC, &b);
     if (r == 0) {
         log_debug("s3", "upload of %s: done in %.3f s", key,
