@@ -388,6 +388,7 @@ dc_deliver(struct dc *c, const struct dc_req *r, struct error **errp)
                 return -1;
             }
         }
+        file_follow_wrote(c->t->follow, qcow2s_written(c->q));
         return 0;
     }
     return chunk_writer_write(c->w, r->buf, r->len, r->offset, errp);
@@ -630,7 +631,12 @@ dc_open_target(struct dc *c, struct error **errp)
                 qcow2s_mark(c->q, i);
             }
         }
-        return qcow2s_begin(c->q, errp);
+        if (qcow2s_begin(c->q, errp) < 0) {
+            return -1;
+        }
+        file_follow_size(t->follow, qcow2s_planned_size(c->q));
+        file_follow_wrote(t->follow, qcow2s_written(c->q));
+        return 0;
     }
     return chunk_writer_open(t->store, t->index, c->src->size, t->parent,
                              NULL, &c->w, errp);
@@ -645,6 +651,8 @@ dc_close_target(struct dc *c, struct error **errp)
         if (qcow2s_finish(c->q, &t->qcow2, errp) < 0) {
             return -1;
         }
+        /* Whole: a sender may finish while the file is synced. */
+        file_follow_done(t->follow, t->qcow2.md5);
         if (c->o->sync && fdatasync(c->fd) < 0) {
             error_setg_errno(errp, ERR_IO, errno, "%s", t->path);
             return -1;
@@ -765,6 +773,10 @@ out:
     dc_nice_end(nice);
     if (c.fd >= 0) {
         close(c.fd);
+    }
+    if (r < 0 && t->kind == DISKCOPY_QCOW2) {
+        file_follow_fail(t->follow, errp && *errp ? error_msg(*errp)
+                                                  : "the copy failed");
     }
     if (r < 0 && c.made) {
         unlink(t->path);
