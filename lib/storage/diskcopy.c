@@ -198,6 +198,8 @@ diskcopy_source_file(const char *path, const char *format,
     CLEANUP_CLOSE int lockfd = -1;
     struct diskcopy_source *s = NULL;
     const char *argv[10];
+    static const char *const env[] = {RUN_ENV_NBD_MALLOC, NULL};
+    const struct run_opts nbd_run = {.timeout_ms = 60000, .env = env};
     int n = 0;
 
     dir = dc_socket_dir(datadir, &lockfd, errp);
@@ -218,7 +220,7 @@ diskcopy_source_file(const char *path, const char *format,
     argv[n++] = "--";
     argv[n++] = path;
     argv[n] = NULL;
-    if (run_check(argv, 60000, NULL, errp) == 0) {
+    if (run_check_opts(argv, &nbd_run, NULL, errp) == 0) {
         s = diskcopy_source_nbd(sock, "disk", NULL, errp);
     }
     if (s == NULL) {
