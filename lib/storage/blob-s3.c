@@ -517,8 +517,11 @@ bs3_send_early(struct blob_s3 *bs, const char *key, const char *path,
 
 /* Wait for SD's thread and free SD: 0 when it stored the object, or -1
  * with why not.  Unless KEEP, the writer is told to stop first (a thread
- * waiting for bytes gives up).  The object is removed unless it was
- * stored and KEEP: a PUT that failed its check may have stored one.
+ * waiting for bytes gives up).  A stored object is removed unless KEEP,
+ * and so is one a PUT may have stored before its answer failed the
+ * check (ERR_PROTOCOL: the ETag); a PUT that failed otherwise stored
+ * nothing (S3 makes an object whole or not at all), and the store may
+ * be unreachable: no request then.
  */
 static int
 send_stop(struct blob_s3 *bs, struct bs3_send *sd, bool keep,
@@ -531,7 +534,8 @@ send_stop(struct blob_s3 *bs, struct bs3_send *sd, bool keep,
     }
     pthread_join(sd->tid, NULL);
     r = sd->r;
-    if (r < 0 || !keep) {
+    if ((r == 0 && !keep) ||
+        (r < 0 && sd->err && error_get_class(sd->err) == ERR_PROTOCOL)) {
         s3_delete(bs->s3, sd->key, NULL);
     }
     if (r < 0) {
