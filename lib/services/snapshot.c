@@ -40,6 +40,7 @@ struct snap_disk {
     struct diskcopy_target copy;   /* where the copy path puts it */
     struct file_follow *follow;    /* the store sends the file as the
                                     * copy writes it, or NULL */
+    bool discarded;                /* the failure's cleanup discarded it */
 };
 
 /* One snapshot being made. */
@@ -909,6 +910,7 @@ snap_cleanup_failed(struct snap *s, const char *reason)
             blob_remove(svc_blob(s->svc), d->location, NULL);
         } else if (d->path) {
             blob_discard(svc_blob(s->svc), d->key);
+            d->discarded = true;
         }
     }
     /* The image goes (or loses its mapping) first: the catalog keeps a
@@ -943,9 +945,10 @@ snap_free(struct snap *s)
     size_t i;
 
     for (i = 0; i < s->ndisks; i++) {
-        if (s->disks[i].follow && !s->disks[i].location) {
-            /* Its sender must be gone before its follow: a no-op when
-             * the failure's cleanup discarded it already.
+        if (s->disks[i].follow && !s->disks[i].location &&
+            !s->disks[i].discarded) {
+            /* Its sender must be gone before its follow (the failure's
+             * cleanup, when there was one, stopped it already).
              */
             file_follow_fail(s->disks[i].follow, "the snapshot failed");
             blob_discard(svc_blob(s->svc), s->disks[i].key);
