@@ -42,24 +42,26 @@ export VMSNAP_DATA_DIR=$T_DIR/data
 # tests thus run on both backends.
 T_SCHEMA=
 T_SCHEMAS=
-# Make schema NAME in VMSNAP_TEST_CATALOG (dropped on exit) and print the
-# connection string whose search path is that schema.
-t_schema_make() {  # t_schema_make NAME
+# Make schema NAME in VMSNAP_TEST_CATALOG (dropped on exit) and set
+# variable VAR to the connection string whose search path is that schema.
+t_schema_make() {  # t_schema_make NAME VAR
+    local c
     psql "$VMSNAP_TEST_CATALOG" -qXc "create schema $1" >/dev/null ||
         return 1
     T_SCHEMAS="$T_SCHEMAS $1"
     case $VMSNAP_TEST_CATALOG in
     postgres://*\?* | postgresql://*\?*)
-        echo "$VMSNAP_TEST_CATALOG&options=-csearch_path%3D$1" ;;
+        c="$VMSNAP_TEST_CATALOG&options=-csearch_path%3D$1" ;;
     postgres://* | postgresql://*)
-        echo "$VMSNAP_TEST_CATALOG?options=-csearch_path%3D$1" ;;
+        c="$VMSNAP_TEST_CATALOG?options=-csearch_path%3D$1" ;;
     *)
-        echo "$VMSNAP_TEST_CATALOG options='-csearch_path=$1'" ;;
+        c="$VMSNAP_TEST_CATALOG options='-csearch_path=$1'" ;;
     esac
+    printf -v "$2" '%s' "$c"
 }
 if [ -n "${VMSNAP_TEST_CATALOG:-}" ]; then
     T_SCHEMA=t_$(basename "$T_DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')_$$
-    if ! VMSNAP_CATALOG=$(t_schema_make "$T_SCHEMA"); then
+    if ! t_schema_make "$T_SCHEMA" VMSNAP_CATALOG; then
         echo "not ok 1 - a schema in VMSNAP_TEST_CATALOG"
         echo "1..1"
         exit 1
@@ -268,15 +270,14 @@ print(base64.b64encode(hashlib.md5(sys.stdin.buffer.read()).digest())
 # Run a command in it with "in_install NAME COMMAND..."; the command may
 # be a function of the test.
 install_make() {  # install_make NAME
-    local v=${1//[^a-zA-Z0-9]/_} b c
+    local v=${1//[^a-zA-Z0-9]/_} b
     if [ -n "$T_BUCKET" ]; then
         b=$T_BUCKET-$v
         t_bucket_make "$b" || return 1
         eval "T_BUCKET_$v=\$b"
     fi
     if [ -n "$T_SCHEMA" ]; then
-        c=$(t_schema_make "${T_SCHEMA}_$v") || return 1
-        eval "T_CATALOG_$v=\$c"
+        t_schema_make "${T_SCHEMA}_$v" "T_CATALOG_$v" || return 1
     fi
 }
 in_install() {  # in_install NAME COMMAND...
