@@ -10,6 +10,9 @@
 #                 writes (bench/copy-tool.c), with 1, 4 and 8 requests
 #                 in flight
 #   store         the copy path into the chunk store (a full backup)
+#   untuned4      vmsnap4 from a qemu-nbd started without the malloc
+#                 thresholds vmsnap gives it (run.h RUN_ENV_NBD_MALLOC):
+#                 what they save
 # Each prints its median seconds and its ratio to convert.
 #
 # Usage: bench/copypath.sh [REPS] [DATA_MB] (defaults 3 and 2048).
@@ -23,16 +26,23 @@ data_mb=${2:-2048}
 w=$(mktemp -d /tmp/vmsnap-copypath.XXXXXX)
 nbd_pid=
 cleanup() {
-    [ -n "$nbd_pid" ] && kill "$nbd_pid" 2>/dev/null
+    [ -n "$nbd_pid" ] && kill $nbd_pid 2>/dev/null
     rm -rf "$w"
 }
 trap cleanup EXIT
 
 echo "making a 4 GiB disk holding $data_mb MiB..." >&2
 make_bench_root "$w/disk.qcow2" 4G "$data_mb" "$w"
-qemu-nbd -r -f qcow2 -t -k "$w/nbd.sock" -x disk "$w/disk.qcow2" &
+# As vmsnap starts it (lib/base/run.h RUN_ENV_NBD_MALLOC), and without.
+GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432 \
+    qemu-nbd -r -f qcow2 -t -k "$w/nbd.sock" -x disk "$w/disk.qcow2" &
 nbd_pid=$!
-for i in $(seq 1 50); do [ -S "$w/nbd.sock" ] && break; sleep 0.1; done
+qemu-nbd -r -f qcow2 -t -k "$w/nbd0.sock" -x disk "$w/disk.qcow2" &
+nbd_pid="$nbd_pid $!"
+for i in $(seq 1 50); do
+    [ -S "$w/nbd.sock" ] && [ -S "$w/nbd0.sock" ] && break
+    sleep 0.1
+done
 uri="nbd+unix:///disk?socket=$w/nbd.sock"
 
 secs() {  # secs CMD...: run it, print seconds
@@ -52,11 +62,13 @@ for r in $(seq 1 "$reps"); do
         rm -f "$w/o.qcow2"
     done
     T[store]+="$(secs build/bench/copy-tool chunks "$w/nbd.sock" disk "$w/store" "full$r") "
+    T[untuned4]+="$(secs build/bench/copy-tool qcow2 "$w/nbd0.sock" disk "$w/o.qcow2" -n 4) "
+    rm -f "$w/o.qcow2"
 done
 base=$(printf '%s\n' ${T[convert]} | median)
 echo
 echo "== the copy path, 4 GiB disk holding $data_mb MiB ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
-for k in convert nbdhash vmsnap1 vmsnap4 vmsnap8 store; do
+for k in convert nbdhash vmsnap1 vmsnap4 vmsnap8 store untuned4; do
     m=$(printf '%s\n' ${T[$k]} | median)
     echo "$k: ${T[$k]}s; median $m s; ratio to convert $(ratio "$m" "$base")"
 done

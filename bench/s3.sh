@@ -26,18 +26,19 @@
 # SNAP_MB MiB of data (bench/lib.sh make_bench_root), then stopped, is
 # snapshotted REPS times with store.driver = s3 (a bucket of its own,
 # removed after; the catalog is the data directory's SQLite: the store is
-# what is measured).  A snapshot into S3 first copies the disk into a
-# local qcow2 file (the store's staging file in its cache, hashed as it is
-# written), then uploads that file (blob-s3.c's commit): both are timed,
-# the whole `vmsnap server image create` and its upload alone (from the
-# S3 client's debug log), and after each, curl uploads the resulting
-# image file, the same bytes, to the same endpoint.  Prints the image
-# size, the throughputs (image bytes / time) and the ratios whole/curl
-# and upload/curl (goal: >= 0.9).  Needs the test guest (scripts/setup.sh)
+# what is measured).  A snapshot into S3 copies the disk into a local
+# qcow2 file (the store's staging file in its cache, hashed as it is
+# written) and uploads that file as it is written (blob-s3.c's
+# send_early): timed are the whole `vmsnap server image create`, its copy
+# (vmsnap_copy_ms) and its upload (from the S3 client's debug log; it
+# starts with the copy), and after each, curl uploads the resulting image
+# file, the same bytes, to the same endpoint.  Prints the image size, the
+# throughputs (image bytes / time) and the ratios whole/curl and
+# upload/curl (goal: >= 0.9).  Needs the test guest (scripts/setup.sh)
 # and a few minutes to boot it under TCG.
 #
-# Usage: bench/s3.sh [REPS] [SIZE_MIB].  As root.  Builds ./build (or
-# $BUILD) first.
+# Usage: bench/s3.sh [REPS] [SIZE_MIB].  As root.  SIZE_MIB 0 skips part
+# 1.  Builds ./build (or $BUILD) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -94,61 +95,63 @@ cleanup() {
 }
 trap cleanup EXIT
 
-file=$work/data
-head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$file"
-cat "$file" >/dev/null
-bytes=$(stat -c %s "$file")
-
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
 
-: >"$work/a"
-: >"$work/m"
-: >"$work/b"
-# client_run LABEL NAME RUN [VAR=VALUE...]: one upload of $file by our
-# client (with those variables set) as object bench-NAME, its seconds
-# added to $work/NAME and printed; the object is then deleted.
-client_run() {
-    local label=$1 name=$2 run=$3 t0 t1 secs
-    shift 3
-    t0=$(now)
-    env "$@" "$tool" "$file" "bench-$name" >/dev/null
-    t1=$(now)
-    secs=$(echo "$t1 - $t0" | bc -l)
-    echo "$secs" >>"$work/$name"
-    printf '%s run %d: %.2f s, %.0f MiB/s\n' "$label" "$run" "$secs" \
-        "$(echo "$bytes / 1048576 / $secs" | bc -l)"
-    s3_req DELETE "bench-$name" >/dev/null
-}
+file=$work/data
+if [ "$size_mib" -gt 0 ]; then
+    head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$file"
+    cat "$file" >/dev/null
+    bytes=$(stat -c %s "$file")
 
-echo "== part 1: the S3 client, $size_mib MiB ($(date -u +%FT%TZ)," \
-     "load $(cut -d' ' -f1-3 /proc/loadavg))"
-for i in $(seq 1 "$reps"); do
-    client_run A a "$i"
-    client_run M m "$i" MULTIPART_MIB=0
+    : >"$work/a"
+    : >"$work/m"
+    : >"$work/b"
+    # client_run LABEL NAME RUN [VAR=VALUE...]: one upload of $file by our
+    # client (with those variables set) as object bench-NAME, its seconds
+    # added to $work/NAME and printed; the object is then deleted.
+    client_run() {
+        local label=$1 name=$2 run=$3 t0 t1 secs
+        shift 3
+        t0=$(now)
+        env "$@" "$tool" "$file" "bench-$name" >/dev/null
+        t1=$(now)
+        secs=$(echo "$t1 - $t0" | bc -l)
+        echo "$secs" >>"$work/$name"
+        printf '%s run %d: %.2f s, %.0f MiB/s\n' "$label" "$run" "$secs" \
+            "$(echo "$bytes / 1048576 / $secs" | bc -l)"
+        s3_req DELETE "bench-$name" >/dev/null
+    }
 
-    t0=$(now)
-    code=$(s3_req PUT bench-b -T "$file")
-    t1=$(now)
-    [ "$code" = 200 ] || { echo "curl PUT failed: HTTP $code" >&2; exit 1; }
-    secs=$(echo "$t1 - $t0" | bc -l)
-    echo "$secs" >>"$work/b"
-    printf 'B run %d: %.2f s, %.0f MiB/s\n' "$i" "$secs" \
-        "$(echo "$bytes / 1048576 / $secs" | bc -l)"
-    s3_req DELETE bench-b >/dev/null
-done
+    echo "== part 1: the S3 client, $size_mib MiB ($(date -u +%FT%TZ)," \
+         "load $(cut -d' ' -f1-3 /proc/loadavg))"
+    for i in $(seq 1 "$reps"); do
+        client_run A a "$i"
+        client_run M m "$i" MULTIPART_MIB=0
 
-ma=$(median <"$work/a")
-mm=$(median <"$work/m")
-mb=$(median <"$work/b")
-printf 'median A (vmsnap s3 client, as for an image): %.2f s, %.0f MiB/s\n' \
-    "$ma" "$(echo "$bytes / 1048576 / $ma" | bc -l)"
-printf 'median M (vmsnap s3 client, multipart, %s MiB parts): %.2f s, %.0f MiB/s\n' \
-    "${PART_MIB:-32}" "$mm" "$(echo "$bytes / 1048576 / $mm" | bc -l)"
-printf 'median B (curl single PUT): %.2f s, %.0f MiB/s\n' "$mb" \
-    "$(echo "$bytes / 1048576 / $mb" | bc -l)"
-printf 'throughput ratio A/B: %.2f (goal >= 0.9), M/B: %.2f\n' \
-    "$(echo "$mb / $ma" | bc -l)" "$(echo "$mb / $mm" | bc -l)"
+        t0=$(now)
+        code=$(s3_req PUT bench-b -T "$file")
+        t1=$(now)
+        [ "$code" = 200 ] || { echo "curl PUT failed: HTTP $code" >&2; exit 1; }
+        secs=$(echo "$t1 - $t0" | bc -l)
+        echo "$secs" >>"$work/b"
+        printf 'B run %d: %.2f s, %.0f MiB/s\n' "$i" "$secs" \
+            "$(echo "$bytes / 1048576 / $secs" | bc -l)"
+        s3_req DELETE bench-b >/dev/null
+    done
+
+    ma=$(median <"$work/a")
+    mm=$(median <"$work/m")
+    mb=$(median <"$work/b")
+    printf 'median A (vmsnap s3 client, as for an image): %.2f s, %.0f MiB/s\n' \
+        "$ma" "$(echo "$bytes / 1048576 / $ma" | bc -l)"
+    printf 'median M (vmsnap s3 client, multipart, %s MiB parts): %.2f s, %.0f MiB/s\n' \
+        "${PART_MIB:-32}" "$mm" "$(echo "$bytes / 1048576 / $mm" | bc -l)"
+    printf 'median B (curl single PUT): %.2f s, %.0f MiB/s\n' "$mb" \
+        "$(echo "$bytes / 1048576 / $mb" | bc -l)"
+    printf 'throughput ratio A/B: %.2f (goal >= 0.9), M/B: %.2f\n' \
+        "$(echo "$mb / $ma" | bc -l)" "$(echo "$mb / $mm" | bc -l)"
+fi
 
 [ "$snap_mb" -gt 0 ] || exit 0
 
@@ -228,7 +231,7 @@ for i in $(seq 1 "$reps"); do
     printf 'run %d: image %.0f MiB; snapshot %.2f s (%.0f MiB/s) = ' \
         "$i" "$(echo "$ibytes / 1048576" | bc -l)" "$whole" \
         "$(echo "$ibytes / 1048576 / $whole" | bc -l)"
-    printf 'local copy %.2f s + upload %.2f s (%s, %.0f MiB/s) + the rest;' \
+    printf 'copy %.2f s, upload beside it %.2f s (%s, %.0f MiB/s);' \
         "$(echo "$copy_ms / 1000" | bc -l)" "$up" "$how" \
         "$(echo "$ibytes / 1048576 / $up" | bc -l)"
     printf ' curl %.2f s (%.0f MiB/s)\n' "$csecs" \

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,8 +176,9 @@ run_close_pair(int fds[2])
  * Reports errno on REPORT_FD and exits 127 if anything fails.
  */
 static void __attribute__((noreturn))
-run_child(const char *const *argv, const struct run_opts *opts, int in_fd,
-          int out_fd, int err_fd, int report_fd, pid_t parent)
+run_child(const char *const *argv, const struct run_opts *opts,
+          char *const *envp, int in_fd, int out_fd, int err_fd,
+          int report_fd, pid_t parent)
 {
     /* execvp takes char *const[] for historical reasons and does not
      * write through it; a union converts without a qualifier cast.
@@ -240,7 +242,11 @@ run_child(const char *const *argv, const struct run_opts *opts, int in_fd,
         }
     }
 
-    execvp(argv[0], args.m);
+    if (envp != NULL) {
+        execvpe(argv[0], args.m, envp);
+    } else {
+        execvp(argv[0], args.m);
+    }
 
 fail:
     e = errno;
@@ -416,6 +422,49 @@ run_finish(struct run_result *res, struct run_out *out,
     run_out_finish(err, &res->err, &res->err_len, &res->err_truncated);
 }
 
+/* The child's environment: ours, with ADD's NAME=VALUE strings set over
+ * it (the array is the caller's to free; its strings are borrowed).
+ * Made before the fork: the child may not allocate.
+ */
+static char **
+run_envp(const char *const *add)
+{
+    extern char **environ;
+    size_t n = 0, k = 0, i, j;
+    char **envp;
+
+    while (environ[n] != NULL) {
+        n++;
+    }
+    while (add[k] != NULL) {
+        k++;
+    }
+    envp = xcalloc(n + k + 1, sizeof(*envp));
+    k = 0;
+    for (i = 0; environ[i] != NULL; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t len = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
+        bool replaced = false;
+
+        for (j = 0; add[j] != NULL && !replaced; j++) {
+            replaced = strncmp(environ[i], add[j], len) == 0;
+        }
+        if (!replaced) {
+            envp[k++] = environ[i];
+        }
+    }
+    for (j = 0; add[j] != NULL; j++) {
+        /* execvpe takes char *const[]; the strings are not written. */
+        union {
+            const char *c;
+            char *m;
+        } u = {.c = add[j]};
+
+        envp[k++] = u.m;
+    }
+    return envp;
+}
+
 int
 run_exec(const char *const *argv, const struct run_opts *opts,
          struct run_result *res, struct error **errp)
@@ -423,6 +472,7 @@ run_exec(const char *const *argv, const struct run_opts *opts,
     static const struct run_opts defaults = {.timeout_ms = -1};
     struct run_out out, err;
     CLEANUP_FREE struct run_lines *lines = NULL;
+    CLEANUP_FREE char **envp = NULL;
     int outpipe[2] = {-1, -1}, errpipe[2] = {-1, -1}, rep[2] = {-1, -1};
     CLEANUP_CLOSE int devnull = -1;
     struct error *werr = NULL;
@@ -467,6 +517,9 @@ run_exec(const char *const *argv, const struct run_opts *opts,
         devnull = fd;
     }
 
+    if (opts->env != NULL) {
+        envp = run_envp(opts->env);
+    }
     run_log_argv(argv);
     self = getpid();
     pid = fork();
@@ -475,7 +528,8 @@ run_exec(const char *const *argv, const struct run_opts *opts,
         goto fail;
     }
     if (pid == 0) {
-        run_child(argv, opts, devnull, outpipe[1], errpipe[1], rep[1], self);
+        run_child(argv, opts, envp, devnull, outpipe[1], errpipe[1], rep[1],
+                  self);
     }
 
     close(outpipe[1]);
@@ -604,10 +658,19 @@ int
 run_check(const char *const *argv, int timeout_ms, char **out,
           struct error **errp)
 {
+    struct run_opts opts = {.timeout_ms = timeout_ms};
+
+    return run_check_opts(argv, &opts, out, errp);
+}
+
+int
+run_check_opts(const char *const *argv, const struct run_opts *opts,
+               char **out, struct error **errp)
+{
     struct run_result res;
     int r = -1;
 
-    if (run_capture(argv, timeout_ms, &res, errp) < 0) {
+    if (run_exec(argv, opts, &res, errp) < 0) {
         goto out;
     }
     if (res.status != 0) {

@@ -45,6 +45,7 @@ struct qcow2s {
     unsigned char *buf;      /* the one filling: bytes not written yet */
     size_t buffered;         /* bytes in buf */
     int64_t file_size;       /* bytes emitted */
+    int64_t planned;         /* the file's size once whole */
 };
 
 static void
@@ -235,6 +236,7 @@ qcow2s_begin(struct qcow2s *w, struct error **errp)
     l2_host = rb0 + rbc + l1c;
     w->data_start = l2_host + nl2;
     w->next_data = w->data_start;
+    w->planned = (int64_t)(total * CS);
 
     /* Header. */
     memcpy(c, "QFI\xfb", 4);
@@ -308,6 +310,18 @@ out:
     }
     free(c);
     return r;
+}
+
+int64_t
+qcow2s_planned_size(const struct qcow2s *w)
+{
+    return w->planned;
+}
+
+int64_t
+qcow2s_written(const struct qcow2s *w)
+{
+    return w->file_size - (int64_t)w->buffered;
 }
 
 int

@@ -69,6 +69,15 @@ bool qcow2s_marked(const struct qcow2s *w, uint64_t idx);
 /* Lay out the file and write its metadata.  ERR_IO if a write fails. */
 int qcow2s_begin(struct qcow2s *w, struct error **errp);
 
+/* The size the file will have once finished (known from qcow2s_begin,
+ * which computes the layout before it writes the header: every byte of
+ * the file can be sent somewhere before it is written).
+ */
+int64_t qcow2s_planned_size(const struct qcow2s *w);
+
+/* Bytes written to the file so far (the rest is buffered). */
+int64_t qcow2s_written(const struct qcow2s *w);
+
 /* Write the data of guest cluster IDX (QCOW2S_CLUSTER_SIZE bytes at BUF;
  * the last cluster of a disk whose size is not a multiple of it is read
  * only up to the disk's end and padded with zeros).  Clusters must come

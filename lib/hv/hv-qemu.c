@@ -325,6 +325,10 @@ qemu_start(struct hv *hv, const struct hv_domain *d, struct error **errp)
     struct qemu_argv a = {NULL, 0};
     CLEANUP_FREE char *qmp_path = qemu_path(d, "qmp.sock");
     struct qmp *q = NULL;
+    /* QEMU serves the copy path's NBD reads of a live snapshot. */
+    static const char *const env[] = {RUN_ENV_NBD_MALLOC, NULL};
+    const struct run_opts launch = {.timeout_ms = QEMU_LAUNCH_TIMEOUT_MS,
+                                    .env = env};
     json_object *st;
     int r = -1, pid;
 
@@ -341,8 +345,7 @@ qemu_start(struct hv *hv, const struct hv_domain *d, struct error **errp)
             log_debug("qemu", "argv[%zu] %s", i, a.v[i]);
         }
     }
-    if (run_check((const char *const *)a.v, QEMU_LAUNCH_TIMEOUT_MS, NULL,
-                  errp) < 0) {
+    if (run_check_opts((const char *const *)a.v, &launch, NULL, errp) < 0) {
         error_prepend(errp, "cannot start QEMU: ");
         goto out;
     }

@@ -38,6 +38,8 @@ struct snap_disk {
     struct volume_snapshot *vsnap; /* its record, NULL for the root disk */
     bool inserted;                 /* vsnap is in the catalog */
     struct diskcopy_target copy;   /* where the copy path puts it */
+    struct file_follow *follow;    /* the store sends the file as the
+                                    * copy writes it, or NULL */
 };
 
 /* One snapshot being made. */
@@ -447,12 +449,29 @@ snap_plan_disks(struct snap *s, struct error **errp)
         return 0;       /* snap_plan_store: no file, an index */
     }
     for (i = 0; i < s->ndisks; i++) {
+        int r;
+
         if (blob_create(svc_blob(s->svc), s->disks[i].key, &s->disks[i].path,
                         errp) < 0) {
             return -1;
         }
         s->disks[i].copy.kind = DISKCOPY_QCOW2;
         s->disks[i].copy.path = s->disks[i].path;
+        /* An object store receives the image while the copy writes it
+         * (the copy knows the file's size before its first byte): the
+         * commit then only waits for the end of the upload.
+         */
+        s->disks[i].follow = file_follow_new();
+        r = blob_send_early(svc_blob(s->svc), s->disks[i].key,
+                            s->disks[i].path, s->disks[i].follow, errp);
+        if (r < 0) {
+            return -1;
+        }
+        if (r == 0) {
+            file_follow_free(s->disks[i].follow);
+            s->disks[i].follow = NULL;
+        }
+        s->disks[i].copy.follow = s->disks[i].follow;
     }
     return 0;
 }
@@ -614,6 +633,8 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
             .inflight = cfg->copy_inflight,
             .nice = cfg->copy_nice,
             .sync = true,
+            /* test hook: the copy fails once it has read 4 MiB */
+            .fail_after = cfg->test_break_disk == (int)i ? 4 << 20 : 0,
         };
         struct diskcopy_source *src = diskcopy_source_file(
             s->disks[i].source->path, s->disks[i].source->format,
@@ -626,6 +647,8 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
         r = diskcopy_run(src, &s->disks[i].copy, &o, errp);
         diskcopy_source_close(src);
         if (r < 0) {
+            error_prepend(errp, "copy of disk %s: ",
+                          s->disks[i].source->path);
             return -1;
         }
     }
@@ -920,6 +943,14 @@ snap_free(struct snap *s)
     size_t i;
 
     for (i = 0; i < s->ndisks; i++) {
+        if (s->disks[i].follow && !s->disks[i].location) {
+            /* Its sender must be gone before its follow: a no-op when
+             * the failure's cleanup discarded it already.
+             */
+            file_follow_fail(s->disks[i].follow, "the snapshot failed");
+            blob_discard(svc_blob(s->svc), s->disks[i].key);
+        }
+        file_follow_free(s->disks[i].follow);
         free(s->disks[i].key);
         free(s->disks[i].path);
         free(s->disks[i].location);

@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,15 @@
 #define BS3_DEFAULT_GRACE_S 60
 #define BS3_KEY_MAX 1024
 
+struct bs3_send;
+
 /* A file of the cache this process holds a lock on. */
 struct pin {
     struct pin *next;
     char *key;                 /* the object */
     int fd;                    /* holds the flock */
     bool staging;              /* staging/KEY.lock (else objects/KEY) */
+    struct bs3_send *send;     /* staging: its early sending, or NULL */
 };
 
 struct blob_s3 {
@@ -141,6 +145,9 @@ pin_find(struct blob_s3 *bs, const char *key, bool staging)
     return NULL;
 }
 
+static int send_stop(struct blob_s3 *bs, struct bs3_send *sd, bool keep,
+                     struct error **errp);
+
 static void
 pin_drop(struct blob_s3 *bs, struct pin *drop)
 {
@@ -149,6 +156,9 @@ pin_drop(struct blob_s3 *bs, struct pin *drop)
     for (pp = &bs->pins; *pp; pp = &(*pp)->next) {
         if (*pp == drop) {
             *pp = drop->next;
+            if (drop->send) {
+                send_stop(bs, drop->send, false, NULL);
+            }
             close(drop->fd);
             free(drop->key);
             free(drop);
@@ -412,6 +422,132 @@ journal_close(struct journal *j)
     free(j->path);
     j->path = NULL;
     j->fd = -1;
+}
+
+/* --- sending while the file is written ----------------------------------- */
+
+/* One early sending (blob.h send_early): a thread of its own, with a
+ * client of its own, uploading the staging file as its writer goes.
+ */
+struct bs3_send {
+    struct blob_s3 *bs;
+    struct s3 *s3;             /* this thread's client */
+    struct file_follow *f;     /* the writer's, borrowed */
+    char *key;
+    char *path;
+    pthread_t tid;
+    int r;                     /* the upload's result, once joined */
+    struct error *err;         /* its failure */
+};
+
+static int
+send_wait(int64_t end, void *opaque, struct error **errp)
+{
+    return file_follow_wait(opaque, end, errp);
+}
+
+static int
+send_md5(char *hex, void *opaque, struct error **errp)
+{
+    return file_follow_md5(opaque, hex, errp);
+}
+
+static void *
+send_thread(void *arg)
+{
+    struct bs3_send *sd = arg;
+    struct journal j = { .bs = sd->bs, .fd = -1 };
+    struct s3_follow fl = { .wait = send_wait, .md5 = send_md5,
+                            .opaque = sd->f };
+    struct s3_upload_opts opts = { .started = journal_started,
+                                   .ended = journal_ended, .opaque = &j,
+                                   .follow = &fl };
+    CLEANUP_CLOSE int fd = -1;
+
+    sd->r = -1;
+    if (file_follow_wait_size(sd->f, &fl.size, &sd->err) < 0) {
+        return NULL;
+    }
+    fd = open(sd->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error_setg_errno(&sd->err, ERR_IO, errno, "open %s", sd->path);
+        return NULL;
+    }
+    opts.size = fl.size;
+    sd->r = s3_upload_fd(sd->s3, sd->key, fd, &opts, &sd->err);
+    journal_close(&j);
+    return NULL;
+}
+
+static int
+bs3_send_early(struct blob_s3 *bs, const char *key, const char *path,
+               struct file_follow *f, struct error **errp)
+{
+    struct pin *p = pin_find(bs, key, true);
+    struct bs3_send *sd;
+    int e;
+
+    if (!p) {
+        error_setg(errp, ERR_INVALID, "%s is not being made here", key);
+        return -1;
+    }
+    if (p->send) {
+        error_setg(errp, ERR_INVALID, "%s is being sent already", key);
+        return -1;
+    }
+    sd = xcalloc(1, sizeof(*sd));
+    sd->bs = bs;
+    sd->s3 = s3_clone(bs->s3);
+    sd->f = f;
+    sd->key = xstrdup(key);
+    sd->path = xstrdup(path);
+    e = pthread_create(&sd->tid, NULL, send_thread, sd);
+    if (e != 0) {
+        s3_close(sd->s3);
+        free(sd->key);
+        free(sd->path);
+        free(sd);
+        error_setg_errno(errp, ERR_IO, e, "cannot start the upload of %s",
+                         key);
+        return -1;
+    }
+    p->send = sd;
+    return 0;
+}
+
+/* Wait for SD's thread and free SD: 0 when it stored the object, or -1
+ * with why not.  Unless KEEP, the writer is told to stop first (a thread
+ * waiting for bytes gives up).  A stored object is removed unless KEEP,
+ * and so is one a PUT may have stored before its answer failed the
+ * check (ERR_PROTOCOL: the ETag); a PUT that failed otherwise stored
+ * nothing (S3 makes an object whole or not at all), and the store may
+ * be unreachable: no request then.
+ */
+static int
+send_stop(struct blob_s3 *bs, struct bs3_send *sd, bool keep,
+          struct error **errp)
+{
+    int r;
+
+    if (!keep) {
+        file_follow_fail(sd->f, "the image was abandoned");
+    }
+    pthread_join(sd->tid, NULL);
+    r = sd->r;
+    if ((r == 0 && !keep) ||
+        (r < 0 && sd->err && error_get_class(sd->err) == ERR_PROTOCOL)) {
+        s3_delete(bs->s3, sd->key, NULL);
+    }
+    if (r < 0) {
+        error_propagate(errp, sd->err);
+        sd->err = NULL;
+    }
+    error_free(sd->err);
+    s3_close(sd->s3);
+    free(sd->key);
+    free(sd->path);
+    free(sd);
+    return r;
 }
 
 /* Abort the uploads whose journals no live process holds. */
@@ -770,7 +906,20 @@ bs3_commit(struct blob_s3 *bs, const char *key, const char *path,
         return -1;
     }
     opts.size = st.st_size;
-    r = s3_upload_fd(bs->s3, key, fd, &opts, errp);
+    if (p->send) {
+        /* Sent as it was written: wait for the end of that. */
+        struct bs3_send *sd = p->send;
+
+        p->send = NULL;
+        if (!file_follow_is_done(sd->f)) {
+            send_stop(bs, sd, false, NULL);
+            error_setg(errp, ERR_INVALID, "%s is not written whole", key);
+            return -1;
+        }
+        r = send_stop(bs, sd, true, errp);
+    } else {
+        r = s3_upload_fd(bs->s3, key, fd, &opts, errp);
+    }
     journal_close(&j);
     if (r < 0) {
         error_prepend(errp, "upload of %s: ", key);
@@ -1177,6 +1326,13 @@ op_commit(struct blob *b, const char *key, const char *path,
     return bs3_commit(priv_of(b), key, path, p, location, errp);
 }
 
+static int
+op_send_early(struct blob *b, const char *key, const char *path,
+              struct file_follow *f, struct error **errp)
+{
+    return bs3_send_early(priv_of(b), key, path, f, errp);
+}
+
 static void
 op_discard(struct blob *b, const char *key)
 {
@@ -1218,6 +1374,7 @@ static const struct blob_ops s3_ops = {
     .close = op_close,
     .create = op_create,
     .commit = op_commit,
+    .send_early = op_send_early,
     .discard = op_discard,
     .local_path = op_local_path,
     .open_read = op_open_read,

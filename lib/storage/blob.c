@@ -136,6 +136,19 @@ blob_create(struct blob *b, const char *key, char **path,
 }
 
 int
+blob_send_early(struct blob *b, const char *key, const char *path,
+                struct file_follow *f, struct error **errp)
+{
+    if (blob_check_key(key, errp) < 0) {
+        return -1;
+    }
+    if (!b->ops->send_early) {
+        return 0;
+    }
+    return b->ops->send_early(b, key, path, f, errp) < 0 ? -1 : 1;
+}
+
+int
 blob_commit(struct blob *b, const char *key, const char *path,
             const struct progress *p, char **location, struct error **errp)
 {

@@ -17,8 +17,9 @@
  * qemu-img, or QEMU) fills; blob_commit makes it durable (data and
  * directory entry synced; uploaded) and returns its location; on any
  * failure, or after the death of whoever made it, blob_discard removes
- * it.  Objects are never changed after
- * commit.
+ * it.  A caller that writes the file once, in order, may let the store
+ * send it as it is written (blob_send_early), so that the upload and
+ * the writing overlap.  Objects are never changed after commit.
  *
  * Every call may block on disk or network I/O.
  */
@@ -32,6 +33,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "file-follow.h"
 #include "progress.h"
 
 #define BLOB_OPS_VERSION 1
@@ -101,6 +103,17 @@ struct blob_ops {
                 bool (*fn)(const char *location, void *opaque),
                 void *opaque, struct error **errp);
 
+    /* Optional (NULL: not offered; commit sends the whole file).
+     * Start sending KEY's file PATH (from create) while the caller still
+     * writes it, as F says (file-follow.h).  F is the caller's; it stays
+     * valid until commit or discard of KEY returns, and the caller ends
+     * it before either (file_follow_done, or file_follow_fail).  commit
+     * then waits for this sending instead of sending; discard stops it
+     * and removes what it stored.
+     */
+    int (*send_early)(struct blob *b, const char *key, const char *path,
+                      struct file_follow *f, struct error **errp);
+
     /* Methods above are valid for version 1. */
 };
 
@@ -123,6 +136,11 @@ void *blob_priv(const struct blob *b);
  */
 int blob_create(struct blob *b, const char *key, char **path,
                 struct error **errp);
+/* Returns 1 when the store sends while the file is written, 0 when it
+ * does not (the file store, where a commit moves no data), -1 on error.
+ */
+int blob_send_early(struct blob *b, const char *key, const char *path,
+                    struct file_follow *f, struct error **errp);
 int blob_commit(struct blob *b, const char *key, const char *path,
                 const struct progress *p, char **location,
                 struct error **errp);

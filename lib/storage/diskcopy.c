@@ -198,6 +198,8 @@ diskcopy_source_file(const char *path, const char *format,
     CLEANUP_CLOSE int lockfd = -1;
     struct diskcopy_source *s = NULL;
     const char *argv[10];
+    static const char *const env[] = {RUN_ENV_NBD_MALLOC, NULL};
+    const struct run_opts nbd_run = {.timeout_ms = 60000, .env = env};
     int n = 0;
 
     dir = dc_socket_dir(datadir, &lockfd, errp);
@@ -218,7 +220,7 @@ diskcopy_source_file(const char *path, const char *format,
     argv[n++] = "--";
     argv[n++] = path;
     argv[n] = NULL;
-    if (run_check(argv, 60000, NULL, errp) == 0) {
+    if (run_check_opts(argv, &nbd_run, NULL, errp) == 0) {
         s = diskcopy_source_nbd(sock, "disk", NULL, errp);
     }
     if (s == NULL) {
@@ -388,6 +390,7 @@ dc_deliver(struct dc *c, const struct dc_req *r, struct error **errp)
                 return -1;
             }
         }
+        file_follow_wrote(c->t->follow, qcow2s_written(c->q));
         return 0;
     }
     return chunk_writer_write(c->w, r->buf, r->len, r->offset, errp);
@@ -630,7 +633,12 @@ dc_open_target(struct dc *c, struct error **errp)
                 qcow2s_mark(c->q, i);
             }
         }
-        return qcow2s_begin(c->q, errp);
+        if (qcow2s_begin(c->q, errp) < 0) {
+            return -1;
+        }
+        file_follow_size(t->follow, qcow2s_planned_size(c->q));
+        file_follow_wrote(t->follow, qcow2s_written(c->q));
+        return 0;
     }
     return chunk_writer_open(t->store, t->index, c->src->size, t->parent,
                              NULL, &c->w, errp);
@@ -645,6 +653,8 @@ dc_close_target(struct dc *c, struct error **errp)
         if (qcow2s_finish(c->q, &t->qcow2, errp) < 0) {
             return -1;
         }
+        /* Whole: a sender may finish while the file is synced. */
+        file_follow_done(t->follow, t->qcow2.md5);
         if (c->o->sync && fdatasync(c->fd) < 0) {
             error_setg_errno(errp, ERR_IO, errno, "%s", t->path);
             return -1;
@@ -765,6 +775,10 @@ out:
     dc_nice_end(nice);
     if (c.fd >= 0) {
         close(c.fd);
+    }
+    if (r < 0 && t->kind == DISKCOPY_QCOW2) {
+        file_follow_fail(t->follow, errp && *errp ? error_msg(*errp)
+                                                  : "the copy failed");
     }
     if (r < 0 && c.made) {
         unlink(t->path);

@@ -30,6 +30,7 @@
 
 #include "chunk.h"
 #include "error.h"
+#include "file-follow.h"
 #include "progress.h"
 #include "qcow2-stream.h"
 
@@ -78,6 +79,10 @@ struct diskcopy_target {
     enum diskcopy_kind kind;   /* what to make */
     const char *path;          /* QCOW2: the file to create (must not
                                 * exist; removed on failure) */
+    struct file_follow *follow; /* QCOW2: told the file's size, how far
+                                * it is written and its MD5 as the copy
+                                * goes, or that it failed (a store
+                                * sending it meanwhile); NULL: none */
     struct chunk_store *store; /* CHUNKS: the store (borrowed) */
     const char *index;         /* CHUNKS: the name of the new index */
     const char *parent;        /* CHUNKS: incremental: the parent index

@@ -72,6 +72,10 @@ struct req {
     int body_fd;               /* ... at body_off, with pread */
     int64_t body_off;
     bool check_md5;            /* the ETag must be the body's MD5 */
+    const struct s3_follow *follow; /* from_fd: the file still grows:
+                                * wait for each byte */
+    bool follow_md5;           /* check_md5 against follow->md5 (the body
+                                * is the whole file), not hashed here */
     const char *header;        /* one extra header line, or NULL */
     const char *header2;       /* another, or NULL */
     s3_sink_fn sink;           /* where a 2xx body goes; NULL: collected */

@@ -303,6 +303,7 @@ struct parts {
     int fd;                    /* in place: the file, or -1 */
     int64_t off;               /* next byte to send */
     int64_t end;               /* its end */
+    const struct s3_follow *follow; /* in place: the file still grows */
 };
 
 /* Describe the next part in BODY.  Returns its length (0: no more), or
@@ -319,6 +320,7 @@ parts_next(struct s3 *s, struct parts *ps, struct req *body,
         int64_t left = ps->end - ps->off;
         n = (ssize_t)(left < s->part_size ? left : s->part_size);
         body->from_fd = true;
+        body->follow = ps->follow;
         body->body_fd = ps->fd;
         body->body_off = ps->off;
         body->body_len = (size_t)n;
@@ -364,7 +366,8 @@ par_run(struct par *p, CURL *c)
     struct s3 *s = p->s;
 
     for (;;) {
-        struct req body = { .curl = c, .from_fd = true, .body_fd = p->fd };
+        struct req body = { .curl = c, .from_fd = true, .body_fd = p->fd,
+                            .follow = p->opts->follow };
         struct error *e = NULL;
         int64_t len;
         int i, r;
@@ -472,6 +475,8 @@ upload_send(struct s3 *s, const char *key, struct parts *ps,
         /* The whole file in one PUT, sent in place. */
         memset(&body, 0, sizeof(body));
         body.from_fd = true;
+        body.follow = ps->follow;
+        body.follow_md5 = ps->follow && ps->follow->md5 && ps->off == 0;
         body.body_fd = ps->fd;
         body.body_off = ps->off;
         body.body_len = (size_t)(ps->end - ps->off);
@@ -639,9 +644,21 @@ s3_upload_fd(struct s3 *s, const char *key, int fd,
      * the bytes: no part is copied into memory first.
      */
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (pos = lseek(fd, 0, SEEK_CUR)) >= 0 && pos <= st.st_size) {
-        struct parts ps = { .fd = fd, .off = pos, .end = st.st_size };
+        (pos = lseek(fd, 0, SEEK_CUR)) >= 0 &&
+        (opts && opts->follow ? pos <= opts->follow->size
+                              : pos <= st.st_size)) {
+        struct parts ps = { .fd = fd, .off = pos, .end = st.st_size,
+                            .follow = opts ? opts->follow : NULL };
+
+        if (ps.follow) {
+            ps.end = ps.follow->size;
+        }
         return upload(s, key, &ps, opts, errp);
+    }
+    if (opts && opts->follow) {
+        error_setg(errp, ERR_INVALID,
+                   "only a regular file can be sent as it is written");
+        return -1;
     }
     return s3_upload(s, key, fd_source, &fd, opts, errp);
 }

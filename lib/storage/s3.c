@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "cleanup.h"
+#include "hash.h"
 #include "log.h"
 #include "s3-internal.h"
 #include "util.h"
@@ -387,6 +388,32 @@ s3_close(struct s3 *s)
     curl_global_cleanup();
 }
 
+struct s3 *
+s3_clone(const struct s3 *s)
+{
+    struct s3 *c = xcalloc(1, sizeof(*c));
+
+    /* Counted: each s3_close undoes one.  S's s3_open made the first,
+     * which set libcurl up; this one only counts.
+     */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    c->curl = xcheck(curl_easy_init());
+    c->concurrency = s->concurrency;
+    c->endpoint = xstrdup(s->endpoint);
+    c->bucket = xstrdup(s->bucket);
+    c->region = xstrdup(s->region);
+    c->access_key = xstrdup(s->access_key);
+    c->secret_key = xstrdup(s->secret_key);
+    c->sigv4 = xstrdup(s->sigv4);
+    c->connect_timeout_ms = s->connect_timeout_ms;
+    c->low_speed_time_s = s->low_speed_time_s;
+    c->max_attempts = s->max_attempts;
+    c->part_size = s->part_size;
+    c->multipart_threshold = s->multipart_threshold;
+    c->conditional_put = s->conditional_put;
+    return c;
+}
+
 const char *
 s3_bucket(const struct s3 *s)
 {
@@ -499,6 +526,12 @@ on_read(char *buf, size_t size, size_t n, void *ud)
          * is kept, and a retry reads it again.
          */
         ssize_t r;
+
+        if (rq->follow && len > 0 &&
+            rq->follow->wait(rq->body_off + (int64_t)(rs->sent + len),
+                             rq->follow->opaque, &rs->sink_err) < 0) {
+            return CURL_READFUNC_ABORT;
+        }
         do {
             r = pread(rq->body_fd, buf, len,
                       rq->body_off + (int64_t)rs->sent);
@@ -715,7 +748,7 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
                              rq->key ? "/" : "", ekey ? ekey : "",
                              rq->query ? "?" : "",
                              rq->query ? rq->query : "");
-    if (rq->check_md5) {
+    if (rq->check_md5 && !rq->follow_md5) {
         rs->md5 = EVP_MD_CTX_new();
         if (!rs->md5 || !EVP_DigestInit_ex(rs->md5, EVP_md5(), NULL)) {
             error_setg(errp, ERR_IO, "cannot start an MD5 digest");
@@ -816,6 +849,23 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
         *retry = rs->status >= 500 && rq->idempotent;
         s3_set_http_error(rs, what, errp);
         return -1;
+    }
+    if (rq->check_md5 && rq->follow_md5) {
+        char md5[HASH_MD5_HEX_LEN], hex[HASH_MD5_HEX_LEN + 2];
+
+        /* The writer hashed the file; what was sent is what it wrote. */
+        if (rq->follow->md5(md5, rq->follow->opaque, errp) < 0) {
+            return -1;
+        }
+        snprintf(hex, sizeof(hex), "\"%s\"", md5);
+        if (rs->sent != rq->body_len || strcasecmp(rs->etag, hex) != 0) {
+            CLEANUP_FREE char *etag = sanitize(rs->etag);
+            *retry = true;
+            error_setg(errp, ERR_PROTOCOL,
+                       "%s: the server's ETag %s is not the MD5 %s of the "
+                       "file", what, etag, hex);
+            return -1;
+        }
     }
     if (rs->md5) {
         unsigned char md[EVP_MAX_MD_SIZE];

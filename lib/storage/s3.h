@@ -93,6 +93,11 @@ struct s3 *s3_open(const struct s3_settings *settings, struct error **errp);
 /* Close S; NULL is allowed. */
 void s3_close(struct s3 *s);
 
+/* A new client with S's settings and credentials and connections of its
+ * own, for another thread (a client serves one thread at a time).
+ */
+struct s3 *s3_clone(const struct s3 *s);
+
 /* The bucket's name, borrowed from S. */
 const char *s3_bucket(const struct s3 *s);
 
@@ -187,6 +192,26 @@ int s3_list_objects(struct s3 *s, const char *prefix, int page_size,
 typedef ssize_t (*s3_source_fn)(void *buf, size_t len, void *opaque,
                                 struct error **errp);
 
+/* A file that is still being written, sent as it grows (s3_upload_fd
+ * with opts.follow): its writer writes it once, in order, and says how
+ * far it got.  The callbacks are called from the threads sending.
+ */
+struct s3_follow {
+    int64_t size;            /* the file's size once written */
+    /* Block until the file's first END bytes are written: 0, or -1 with
+     * the reason when they never will be (the writer failed): the upload
+     * fails with it, and no object is made.
+     */
+    int (*wait)(int64_t end, void *opaque, struct error **errp);
+    /* Block until the MD5 of the whole file is known (the writer hashed
+     * it as it wrote): HEX receives it (33 bytes); 0, or -1 as WAIT.  A
+     * file sent in one PUT is then checked against it instead of being
+     * hashed again as it is sent.  NULL: hashed as it is sent.
+     */
+    int (*md5)(char *hex, void *opaque, struct error **errp);
+    void *opaque;
+};
+
 /* Options of s3_upload; every field may be 0/NULL. */
 struct s3_upload_opts {
     const struct progress *progress; /* "upload" phase, when size known */
@@ -204,6 +229,8 @@ struct s3_upload_opts {
      */
     void (*ended)(const char *key, const char *upload_id, void *opaque);
     void *opaque;                    /* for the three above */
+    const struct s3_follow *follow;  /* s3_upload_fd: the file is still
+                                      * being written; NULL: it is whole */
 };
 
 /* Store what SRC gives as object KEY, streamed: the data is read one
@@ -225,8 +252,9 @@ int s3_upload(struct s3 *s, const char *key, s3_source_fn src, void *src_opaque,
  * larger one is a multipart upload with settings.concurrency parts at
  * once, each on its own connection and thread: the progress reporter is
  * then called from those threads, one call at a time.  The file must
- * not change until this returns.  Anything else (a pipe) goes as
- * s3_upload.  Returns 0, or -1.
+ * not change until this returns, except as opts.follow says: then it is
+ * sent from its current offset to follow.size, each byte once written.
+ * Anything else (a pipe) goes as s3_upload.  Returns 0, or -1.
  */
 int s3_upload_fd(struct s3 *s, const char *key, int fd,
                  const struct s3_upload_opts *opts, struct error **errp);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include "blob-s3.h"
 #include "chunk-backend.h"
 #include "cleanup.h"
+#include "file-follow.h"
+#include "hash.h"
 #include "run.h"
 #include "s3.h"
 #include "tap.h"
@@ -639,14 +642,18 @@ test_server_trouble(void)
 
 /* --- the s3 store --------------------------------------------------------- */
 
+/* A store whose files of at most ONE_PUT bytes go in one PUT (0: what
+ * fits a part of 5 MiB).
+ */
 static struct blob_s3 *
-store(const char *cache, int64_t cache_max)
+store_put(const char *cache, int64_t cache_max, int64_t one_put)
 {
     struct blob_s3_settings st = {
         .s3 = { .endpoint = endpoint, .bucket = bucket,
                 .region = "us-east-1", .credentials = creds,
                 .part_size = 5 * MiB, .max_attempts = 3,
-                .connect_timeout_ms = 2000, .low_speed_time_s = 10 },
+                .connect_timeout_ms = 2000, .low_speed_time_s = 10,
+                .multipart_threshold = one_put },
         .cache_dir = cache, .cache_max = cache_max, .grace_s = -1,
     };
     struct error *err = NULL;
@@ -657,6 +664,12 @@ store(const char *cache, int64_t cache_max)
         error_free(err);
     }
     return bs;
+}
+
+static struct blob_s3 *
+store(const char *cache, int64_t cache_max)
+{
+    return store_put(cache, cache_max, 0);
 }
 
 static bool
@@ -966,6 +979,195 @@ test_store_stop_mid_upload(void)
     }
 }
 
+/* The maker of a file the store sends as it is written (send_early):
+ * writes DATA in 1 MiB pieces, telling F as it goes, then its MD5.
+ */
+enum maker_end {
+    MAKER_WHOLE,              /* the right MD5 at the end */
+    MAKER_BAD_MD5,            /* a wrong one: the file is not what it says */
+    MAKER_GIVES_UP,           /* fails half-way */
+};
+
+struct maker {
+    const char *path;
+    const unsigned char *data;
+    size_t n;
+    struct file_follow *f;
+    enum maker_end end;
+    int64_t sent_at_half;     /* GIVES_UP: bytes the server had then */
+};
+
+static void *
+maker_thread(void *arg)
+{
+    struct maker *m = arg;
+    char hex[HASH_MAX_HEX_LEN];
+    int fd = open(m->path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    size_t off;
+
+    if (fd < 0) {
+        file_follow_fail(m->f, "cannot create the file");
+        return NULL;
+    }
+    file_follow_size(m->f, (int64_t)m->n);
+    for (off = 0; off < m->n; off += MiB) {
+        size_t len = m->n - off < MiB ? m->n - off : MiB;
+
+        if (m->end == MAKER_GIVES_UP && off >= m->n / 2) {
+            file_follow_fail(m->f, "the test's maker gave up");
+            close(fd);
+            return NULL;
+        }
+        if (write(fd, m->data + off, len) != (ssize_t)len) {
+            file_follow_fail(m->f, "write failed");
+            close(fd);
+            return NULL;
+        }
+        file_follow_wrote(m->f, (int64_t)(off + len));
+    }
+    close(fd);
+    hash_mem("md5", m->data, m->n, hex, NULL);
+    if (m->end == MAKER_BAD_MD5) {
+        hex[0] = hex[0] == '0' ? '1' : '0';
+    }
+    file_follow_done(m->f, hex);
+    return NULL;
+}
+
+/* One object made by a maker while the store sends it; the commit's
+ * result, *LOC set on success, *ERR on failure.
+ */
+static int
+send_while_made(struct blob *b, const char *key, const unsigned char *data,
+                size_t n, enum maker_end end, char **loc, struct error **err)
+{
+    const struct blob_ops *ops = blob_s3_ops();
+    CLEANUP_FREE char *path = NULL;
+    struct file_follow *f = file_follow_new();
+    struct maker m = { .data = data, .n = n, .f = f, .end = end };
+    pthread_t tid;
+    int r = -1;
+
+    if (ops->create(b, key, &path, err) < 0) {
+        file_follow_free(f);
+        return -1;
+    }
+    m.path = path;
+    if (ops->send_early(b, key, path, f, err) < 0 ||
+        pthread_create(&tid, NULL, maker_thread, &m) != 0) {
+        ops->discard(b, key);
+        file_follow_free(f);
+        return -1;
+    }
+    pthread_join(tid, NULL);
+    if (end != MAKER_GIVES_UP) {
+        r = ops->commit(b, key, path, NULL, loc, err);
+    }
+    if (r < 0) {
+        ops->discard(b, key);
+    }
+    file_follow_free(f);
+    return r;
+}
+
+static void
+test_store_send_early(bool one_put)
+{
+    CLEANUP_FREE char *cache = util_strdup_printf("%s/cache3", test_dir);
+    CLEANUP_FREE char *k1 = key_of("early-1.qcow2");
+    CLEANUP_FREE char *k2 = key_of("early-2.qcow2");
+    CLEANUP_FREE char *k3 = key_of("early-3.qcow2");
+    CLEANUP_FREE char *k4 = key_of("early-4.qcow2");
+    CLEANUP_FREE char *loc = NULL;
+    CLEANUP_FREE char *staging = NULL;
+    CLEANUP_FREE char *lp = NULL;
+    size_t n = 24 * MiB + 12345;
+    CLEANUP_FREE unsigned char *data = random_bytes(n, 9);
+    struct blob b = { 0 };
+    struct error *err = NULL;
+    const struct blob_ops *ops = blob_s3_ops();
+    struct s3 *s;
+    void *got = NULL;
+    size_t got_len = 0;
+
+    diag("sending while the file is written, %s",
+         one_put ? "in one PUT" : "in parts of 5 MiB");
+    b.priv = store_put(cache, 256 * MiB, one_put ? 64 * MiB : 0);
+    if (!ok(b.priv != NULL, "store opens")) {
+        return;
+    }
+    s = blob_s3_client(b.priv);
+
+    /* Whole: the object is the file, byte for byte, in one PUT checked
+     * against the maker's MD5.
+     */
+    ok(send_while_made(&b, k1, data, n, MAKER_WHOLE, &loc, &err) == 0,
+       "an object sent while its file is written, then committed");
+    if (err) {
+        diag("error: %s", error_msg(err));
+        error_free(err);
+        err = NULL;
+    }
+    ok(s3_get(s, k1, n + 1, &got, &got_len, NULL) == 0 && got_len == n &&
+           memcmp(got, data, n) == 0,
+       "  the object holds exactly the file's bytes");
+    free(got);
+    got = NULL;
+    ok(loc && ops->local_path(&b, loc, NULL, &lp, NULL) == 0 &&
+           file_equals(lp, data, n),
+       "  and the file became its cache entry");
+
+    /* In one PUT the object's ETag is checked against the maker's MD5
+     * (the client does not hash it again): a maker whose MD5 is not what
+     * it wrote fails the commit and nothing stays.  (Parts are each
+     * checked against the MD5 of what was sent.)
+     */
+    if (one_put) {
+        ok(send_while_made(&b, k2, data, n, MAKER_BAD_MD5, NULL, &err) <
+                   0 && err && strstr(error_msg(err), "ETag"),
+           "a file whose MD5 does not match the server's ETag: refused");
+        if (err) {
+            diag("error: %s", error_msg(err));
+            error_free(err);
+            err = NULL;
+        }
+        ok(s3_head(s, k2, NULL, NULL) == 0, "  and no object is left");
+    }
+
+    /* The maker gives up half-way: discard stops the sending. */
+    ok(send_while_made(&b, k3, data, n, MAKER_GIVES_UP, NULL, NULL) < 0,
+       "a maker that gives up half-way");
+    staging = util_strdup_printf("%s/staging/%s", cache, k3);
+    ok(s3_head(s, k3, NULL, NULL) == 0 && !exists(staging),
+       "  no object, no staging file");
+    ok(count_uploads(s, k3) == 0, "  no upload left in the bucket");
+
+    /* Discarded before its maker wrote anything: the sender waiting for
+     * the size stops too.
+     */
+    {
+        CLEANUP_FREE char *path = NULL;
+        struct file_follow *f = file_follow_new();
+
+        ok(ops->create(&b, k4, &path, NULL) == 0 &&
+               ops->send_early(&b, k4, path, f, NULL) == 0,
+           "a sending begun");
+        ok(ops->send_early(&b, k4, path, f, &err) < 0 &&
+               err_has(err, ERR_INVALID, "being sent already"),
+           "  a second one for the same key is refused");
+        error_free(err);
+        err = NULL;
+        ops->discard(&b, k4);
+        ok(s3_head(s, k4, NULL, NULL) == 0,
+           "  discarded before a byte was written: returns, no object");
+        file_follow_free(f);
+    }
+    if (loc) {
+        ops->remove(&b, loc, NULL);
+    }
+    ops->close(&b);
+}
+
 /* The chunk store's S3 backend against the contract of chunk-backend.h:
  * objects, times, and gc and writers excluding each other by leases.
  */
@@ -1121,6 +1323,8 @@ main(void)
     test_store();
     test_stop_mid_upload();
     test_store_stop_mid_upload();
+    test_store_send_early(true);
+    test_store_send_early(false);
     test_chunk_backend();
     return tap_done();
 }

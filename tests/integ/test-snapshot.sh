@@ -127,6 +127,18 @@ vmsnap server unpause dst
 
 # Cold: a stopped server's disk is converted directly.
 vmsnap server stop --timeout 60 dst
+before_coldx=$(stored_images)
+# A cold copy that fails mid-way (in an object store, the image was
+# being sent as it was written): an error, no image, nothing stored.
+err=$(VMSNAP_TEST_BREAK_DISK=0 vmsnap server image create --name coldx dst \
+    2>&1 >/dev/null)
+ok $((! $?)) "a cold snapshot whose copy fails mid-way fails"
+diag "error: $err"
+check "  saying why" -- grep -q "copy" <<<"$err"
+check "  no image record" -- bash -c \
+    "! \"$VMSNAP\" image show coldx >/dev/null 2>&1"
+check "  nothing stored: the same images as before" -- \
+    test "$(stored_images | sort)" = "$(sort <<<"$before_coldx")"
 vmsnap server image create --name cold1 dst >/dev/null
 ok $? "cold snapshot of a stopped server"
 check "  vmsnap_mode=cold" -- test "$(prop cold1 vmsnap_mode)" = cold

@@ -61,7 +61,8 @@ check_image(const char *name, int64_t size, const uint64_t *idx, size_t n)
     struct qcow2s *w;
     char md5[HASH_MD5_HEX_LEN], sha[HASH_SHA512_HEX_LEN];
     const char *img = p("img.qcow2"), *raw = p("img.raw");
-    bool good = true;
+    bool good = true, grows = true;
+    int64_t planned = -1, last = 0;
     size_t i, k;
     int fd;
 
@@ -73,15 +74,31 @@ check_image(const char *name, int64_t size, const uint64_t *idx, size_t n)
         qcow2s_mark(w, idx[i]);
     }
     good = w && qcow2s_begin(w, &err) == 0;
+    if (good) {
+        planned = qcow2s_planned_size(w);
+    }
     for (i = 0; good && i < n; i++) {
+        struct stat st;
+
         for (k = 0; k < QCOW2S_CLUSTER_SIZE; k++) {
             buf[k] = pattern(idx[i], k);
         }
         good = qcow2s_put_cluster(w, idx[i], buf, &err) == 0;
+        /* What it says is written is in the file, never more than it
+         * planned.
+         */
+        grows = grows && qcow2s_written(w) >= last &&
+                qcow2s_written(w) <= planned && fstat(fd, &st) == 0 &&
+                st.st_size >= qcow2s_written(w);
+        last = qcow2s_written(w);
     }
     good = good && qcow2s_finish(w, &res, &err) == 0;
     close(fd);
     ok(good, "%s: written (%s)", name, err ? error_msg(err) : "ok");
+    ok(grows && res.file_size == planned &&
+           qcow2s_written(w) == planned,
+       "%s: the size planned at begin is the file's (%lld)", name,
+       (long long)planned);
     error_free(err);
     err = NULL;
     qcow2s_free(w);

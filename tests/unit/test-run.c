@@ -333,10 +333,42 @@ test_limits(void)
        calls);
 }
 
+/* run_opts.env: set over the inherited environment, the rest kept. */
+static void
+test_env(void)
+{
+    const char *show[] = {"sh", "-c",
+                          "echo \"$RUN_T_A/$RUN_T_B/$RUN_T_KEEP\"", NULL};
+    const char *const env[] = {"RUN_T_A=new", "RUN_T_B=added", NULL};
+    const char *const malloc_env[] = {RUN_ENV_NBD_MALLOC, NULL};
+    const char *tunables[] = {"sh", "-c", "echo \"$GLIBC_TUNABLES\"", NULL};
+    struct run_opts opts = {.timeout_ms = 5000, .env = env};
+    struct error *err = NULL;
+    char *out = NULL;
+
+    setenv("RUN_T_A", "old", 1);
+    setenv("RUN_T_KEEP", "kept", 1);
+    ok(run_check_opts(show, &opts, &out, &err) == 0 && out &&
+           strcmp(out, "new/added/kept\n") == 0,
+       "env: set over ours, the rest inherited");
+    free(out);
+    out = NULL;
+    ok(getenv("RUN_T_B") == NULL && strcmp(getenv("RUN_T_A"), "old") == 0,
+       "env: ours is unchanged");
+    opts.env = malloc_env;
+    ok(run_check_opts(tunables, &opts, &out, &err) == 0 && out &&
+           strncmp(out, "glibc.malloc.mmap_threshold=", 28) == 0,
+       "RUN_ENV_NBD_MALLOC sets GLIBC_TUNABLES");
+    free(out);
+    unsetenv("RUN_T_A");
+    unsetenv("RUN_T_KEEP");
+}
+
 int
 main(void)
 {
     test_capture();
+    test_env();
     test_check();
     test_timeout();
     test_missing();
