@@ -823,6 +823,9 @@ bs3_create(struct blob_s3 *bs, const char *key, char **path,
     return 0;
 }
 
+static int bs3_remove(struct blob_s3 *bs, const char *location,
+                      struct error **errp);
+
 static void
 bs3_discard(struct blob_s3 *bs, const char *key, const char *path)
 {
@@ -833,7 +836,34 @@ bs3_discard(struct blob_s3 *bs, const char *key, const char *path)
                                                         ".lock") : NULL;
 
     if (!p) {
-        return;                 /* not ours to remove */
+        /* Not being made by this store: its maker failed or died, maybe
+         * after the upload and before any record took the location (the
+         * file store's discard removes that file alike).  Unless another
+         * process is making KEY now (its staging lock is held), its
+         * staging file and the object go.
+         */
+        CLEANUP_CLOSE int fd = -1;
+        CLEANUP_FREE char *loc = NULL;
+        struct error *err = NULL;
+
+        if (!data || !lockp) {
+            return;
+        }
+        fd = open(lockp, O_RDWR | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            return;             /* being made */
+        }
+        loc = util_strdup_printf("s3:%s", key);
+        if (bs3_remove(bs, loc, &err) < 0) {
+            log_warnx("s3: object %s of a failed maker stays: %s", key,
+                      error_msg(err));
+            error_free(err);
+        }
+        unlink(data);
+        if (fd >= 0) {
+            unlink(lockp);
+        }
+        return;
     }
     if (data) {
         unlink(data);

@@ -66,9 +66,10 @@ struct blob_ops {
                   const struct progress *p, char **location,
                   struct error **errp);
 
-    /* Forget object KEY being made (the file create gave, if it exists):
-     * after a failure, or for a process that died making it, when no
-     * record holds its location.  Never fails.
+    /* Forget object KEY being made (the file create gave, if it exists,
+     * and the object if it was committed): after a failure, or for a
+     * process that died making it, when no record holds its location.
+     * Never fails.
      */
     void (*discard)(struct blob *b, const char *key);
 

@@ -41,22 +41,31 @@ export VMSNAP_DATA_DIR=$T_DIR/data
 # SQLite in the data directory; locks are then catalog leases.  The same
 # tests thus run on both backends.
 T_SCHEMA=
+T_SCHEMAS=
+# Make schema NAME in VMSNAP_TEST_CATALOG (dropped on exit) and set
+# variable VAR to the connection string whose search path is that schema.
+t_schema_make() {  # t_schema_make NAME VAR
+    local c
+    psql "$VMSNAP_TEST_CATALOG" -qXc "create schema $1" >/dev/null ||
+        return 1
+    T_SCHEMAS="$T_SCHEMAS $1"
+    case $VMSNAP_TEST_CATALOG in
+    postgres://*\?* | postgresql://*\?*)
+        c="$VMSNAP_TEST_CATALOG&options=-csearch_path%3D$1" ;;
+    postgres://* | postgresql://*)
+        c="$VMSNAP_TEST_CATALOG?options=-csearch_path%3D$1" ;;
+    *)
+        c="$VMSNAP_TEST_CATALOG options='-csearch_path=$1'" ;;
+    esac
+    printf -v "$2" '%s' "$c"
+}
 if [ -n "${VMSNAP_TEST_CATALOG:-}" ]; then
     T_SCHEMA=t_$(basename "$T_DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')_$$
-    if ! psql "$VMSNAP_TEST_CATALOG" -qXc "create schema $T_SCHEMA" \
-            >/dev/null; then
+    if ! t_schema_make "$T_SCHEMA" VMSNAP_CATALOG; then
         echo "not ok 1 - a schema in VMSNAP_TEST_CATALOG"
         echo "1..1"
         exit 1
     fi
-    case $VMSNAP_TEST_CATALOG in
-    postgres://*\?* | postgresql://*\?*)
-        VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG&options=-csearch_path%3D$T_SCHEMA" ;;
-    postgres://* | postgresql://*)
-        VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG?options=-csearch_path%3D$T_SCHEMA" ;;
-    *)
-        VMSNAP_CATALOG="$VMSNAP_TEST_CATALOG options='-csearch_path=$T_SCHEMA'" ;;
-    esac
     export VMSNAP_CATALOG
 else
     # The VMSNAP_CATALOG of an "eval $(scripts/services.sh up)" in the
@@ -86,11 +95,16 @@ s3_keys() {  # s3_keys PREFIX: the keys under PREFIX (at most 1000)
 # bucket of its own, emptied and removed on exit, instead of files in the
 # data directory.  The same tests thus run on both stores.
 T_BUCKET=
+T_BUCKETS=
+# Make bucket NAME (emptied and removed on exit).
+t_bucket_make() {  # t_bucket_make NAME
+    [ -n "${VMSNAP_S3_ENDPOINT:-}" ] && s3_req PUT "/$1" >/dev/null &&
+        T_BUCKETS="$T_BUCKETS $1"
+}
 if [ "${VMSNAP_TEST_STORE:-file}" = s3 ]; then
     T_BUCKET=t-$(basename "$T_DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')-$$
     export VMSNAP_STORE=s3 VMSNAP_S3_BUCKET=$T_BUCKET
-    if [ -z "${VMSNAP_S3_ENDPOINT:-}" ] || ! s3_req PUT "/$T_BUCKET" >/dev/null
-    then
+    if ! t_bucket_make "$T_BUCKET"; then
         echo "not ok 1 - a bucket in the store of VMSNAP_S3_ENDPOINT"
         echo "1..1"
         exit 1
@@ -98,15 +112,35 @@ if [ "${VMSNAP_TEST_STORE:-file}" = s3 ]; then
 else
     unset VMSNAP_STORE   # the file store, not the shared bucket
 fi
-# The image data the store keeps, one name ("<id>.<format>") per line:
-# the files in images/ of the data directory, or the objects under
-# images/ in the test's bucket.
-stored_images() {
+# The objects the store keeps under PREFIX (images, volume-snapshots),
+# one name ("<id>.<format>") per line: the files in PREFIX/ of the data
+# directory, or the objects under PREFIX/ in the test's bucket.
+stored_objects() {  # stored_objects PREFIX
     if [ -n "$T_BUCKET" ]; then
-        s3_keys images/ | sed 's|^images/||'
+        s3_keys "$1/" | sed "s|^$1/||"
     else
-        ls "$VMSNAP_DATA_DIR/images"
+        ls -A "$VMSNAP_DATA_DIR/$1"
     fi
+}
+stored_images() { stored_objects images; }
+# The local directory in which the store makes a new object under PREFIX,
+# made if missing: PREFIX/ of the data directory, where the file store
+# writes it in place; for s3 PREFIX/ of its cache's staging/, where the
+# object is written before its upload.  Making it immutable (chattr +i)
+# makes the creation of such an object fail on either store.
+store_new_dir() {  # store_new_dir PREFIX
+    local d=$VMSNAP_DATA_DIR/$1
+    [ -z "$T_BUCKET" ] ||
+        d=${VMSNAP_S3_CACHE_DIR:-$VMSNAP_DATA_DIR/cache/s3}/staging/$1
+    mkdir -p "$d" && echo "$d"
+}
+# The files of objects being made now or left by a maker that died: none
+# on files (they are made in place, see stored_objects); for s3 the files
+# and locks in its cache's staging/.
+store_staged() {
+    [ -z "$T_BUCKET" ] ||
+        find "${VMSNAP_S3_CACHE_DIR:-$VMSNAP_DATA_DIR/cache/s3}/staging" \
+            -type f 2>/dev/null
 }
 
 # Every object under PREFIX in the test's bucket, all pages of the
@@ -144,7 +178,7 @@ if root.findtext(p + "IsTruncated", "", ns) == "true":
 # hex>/<64 hex>" (docs/internals/chunkstore.md).
 cs_get() {  # cs_get KEY: the bytes of one entry of the chunk store
     if [ -n "$T_BUCKET" ]; then
-        s3_req GET "/$T_BUCKET/chunkstore/$1"
+        s3_req GET "/$VMSNAP_S3_BUCKET/chunkstore/$1"
     else
         cat "$VMSNAP_DATA_DIR/chunkstore/$1"
     fi
@@ -152,7 +186,7 @@ cs_get() {  # cs_get KEY: the bytes of one entry of the chunk store
 # Whether an entry exists.
 cs_exists() {  # cs_exists KEY
     if [ -n "$T_BUCKET" ]; then
-        s3_req HEAD "/$T_BUCKET/chunkstore/$1" -I >/dev/null
+        s3_req HEAD "/$VMSNAP_S3_BUCKET/chunkstore/$1" -I >/dev/null
     else
         test -e "$VMSNAP_DATA_DIR/chunkstore/$1"
     fi
@@ -164,11 +198,11 @@ cs_damage() {  # cs_damage KEY OFFSET [BYTES]
     local f bytes=${3:-'\x55\xaa'} r
     if [ -n "$T_BUCKET" ]; then
         f=$(mktemp "$T_DIR/damage.XXXXXX") &&
-            s3_req GET "/$T_BUCKET/chunkstore/$1" >"$f" &&
+            s3_req GET "/$VMSNAP_S3_BUCKET/chunkstore/$1" >"$f" &&
             printf "$bytes" | dd of="$f" bs=1 seek="$2" conv=notrunc \
                 2>/dev/null &&
-            s3_req PUT "/$T_BUCKET/chunkstore/$1" --data-binary "@$f" \
-                >/dev/null
+            s3_req PUT "/$VMSNAP_S3_BUCKET/chunkstore/$1" \
+                --data-binary "@$f" >/dev/null
         r=$?
         rm -f "$f"
         return $r
@@ -210,10 +244,10 @@ cs_writer_stored() {  # cs_writer_stored PID
             2>/dev/null | head -1)" ]
     fi
 }
-# Empty the test's bucket, a thousand keys a request (DeleteObjects),
-# and remove it.
-t_bucket_remove() {
-    local keys i f=$T_DIR.delete md5
+# Empty BUCKET, a thousand keys a request (DeleteObjects), and remove
+# it.
+t_bucket_remove() {  # t_bucket_remove BUCKET
+    local keys i f=$T_DIR.delete md5 VMSNAP_S3_BUCKET=$1
     for ((i = 0; i < 100; i++)); do
         keys=$(s3_keys "") && [ -n "$keys" ] || break
         { echo "<Delete><Quiet>true</Quiet>"
@@ -222,25 +256,62 @@ t_bucket_remove() {
         md5=$(python3 -c 'import base64, hashlib, sys
 print(base64.b64encode(hashlib.md5(sys.stdin.buffer.read()).digest())
       .decode())' <"$f")
-        s3_req POST "/$T_BUCKET?delete=" --data-binary "@$f" \
+        s3_req POST "/$1?delete=" --data-binary "@$f" \
             -H "Content-MD5: $md5" -H "Content-Type: application/xml" \
             >/dev/null || break
     done
     rm -f "$f"
-    s3_req DELETE "/$T_BUCKET" >/dev/null
+    s3_req DELETE "/$1" >/dev/null
+}
+
+# A second installation beside the test's own, as a fresh host that shares
+# nothing with it: data directory $T_DIR/NAME and, when the test runs on
+# them, a bucket and a PostgreSQL schema of its own (removed on exit).
+# Run a command in it with "in_install NAME COMMAND..."; the command may
+# be a function of the test.
+install_make() {  # install_make NAME
+    local v=${1//[^a-zA-Z0-9]/_} b
+    if [ -n "$T_BUCKET" ]; then
+        b=$T_BUCKET-$v
+        t_bucket_make "$b" || return 1
+        eval "T_BUCKET_$v=\$b"
+    fi
+    if [ -n "$T_SCHEMA" ]; then
+        t_schema_make "${T_SCHEMA}_$v" "T_CATALOG_$v" || return 1
+    fi
+}
+in_install() {  # in_install NAME COMMAND...
+    local _iv=${1//[^a-zA-Z0-9]/_} _ib= _ic=
+    shift
+    [ -z "$T_BUCKET" ] || eval "_ib=\$T_BUCKET_$_iv"
+    [ -z "$T_SCHEMA" ] || eval "_ic=\$T_CATALOG_$_iv"
+    if [ -n "$_ib" ] && [ -n "$_ic" ]; then
+        VMSNAP_DATA_DIR=$T_DIR/$_iv VMSNAP_S3_BUCKET=$_ib \
+            VMSNAP_CATALOG=$_ic "$@"
+    elif [ -n "$_ib" ]; then
+        VMSNAP_DATA_DIR=$T_DIR/$_iv VMSNAP_S3_BUCKET=$_ib "$@"
+    elif [ -n "$_ic" ]; then
+        VMSNAP_DATA_DIR=$T_DIR/$_iv VMSNAP_CATALOG=$_ic "$@"
+    else
+        VMSNAP_DATA_DIR=$T_DIR/$_iv "$@"
+    fi
 }
 
 cleanup() {
-    local pidfile
+    local pidfile b s
     for pidfile in "$T_DIR"/data*/instances/*/qemu.pid; do
         [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
     done
     # A test that made a directory immutable and died before undoing it.
     chattr -R -i "$T_DIR" 2>/dev/null
     rm -rf "$T_DIR"
-    [ -z "$T_BUCKET" ] || t_bucket_remove 2>/dev/null
-    [ -z "$T_SCHEMA" ] || psql "$VMSNAP_TEST_CATALOG" -qXc \
-        "drop schema if exists $T_SCHEMA cascade" >/dev/null 2>&1
+    for b in $T_BUCKETS; do
+        t_bucket_remove "$b" 2>/dev/null
+    done
+    for s in $T_SCHEMAS; do
+        psql "$VMSNAP_TEST_CATALOG" -qXc \
+            "drop schema if exists $s cascade" >/dev/null 2>&1
+    done
 }
 trap cleanup EXIT
 

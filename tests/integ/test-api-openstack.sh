@@ -310,7 +310,8 @@ for i in $(seq 1 100); do
     sleep 0.1
 done
 ok $(test "$st" = killed; echo $?) "an upload cut by the client: the image is killed"
-check "  and no file of its data is left" -- test -z "$(find "$VMSNAP_DATA_DIR" -name "*$pid_img*" -type f -size +0)"
+check "  and no file of its data is left" -- test -z "$(find "$VMSNAP_DATA_DIR" -name "*$pid_img*" -type f -size +0)" \
+    -a -z "$(stored_images | grep "^$pid_img\.")"
 osc bob image delete partial >"$O" 2>&1
 ok $? "  it can be deleted"
 

@@ -7,24 +7,29 @@
 . "$SRCDIR/tests/integ/lib.sh"
 need qemu-system-x86_64 qemu-img mke2fs debugfs python3 cmp
 
-# The fresh data directory the packages are imported into.
+# The fresh installation the packages are imported into: data directory
+# data2 and, on PostgreSQL or S3, a schema and a bucket of its own.
 D2=$T_DIR/data2
+install_make data2
+ok $? "a second installation, data2"
 
-in_data2() {  # in_data2 COMMAND...: run it on the second data directory
-    VMSNAP_DATA_DIR=$D2 "$@"
+in_data2() {  # in_data2 COMMAND...: run it on the second installation
+    in_install data2 "$@"
 }
 
 # lib.sh's cleanup kills the QEMUs of every $T_DIR/data* by pid file.
 
 # Nothing of an import may stay in data2: no image, no volume snapshot,
-# no data file, no temporary file.
+# no data file or object, no temporary file.
 data2_empty() {
     local imgs snaps
     imgs=$(in_data2 vmsnap image list -f value -c ID) &&
         snaps=$(in_data2 vmsnap volume snapshot list -f value -c ID) &&
         test -z "$imgs" -a -z "$snaps" &&
-        test -z "$(ls -A "$D2/tmp")" && test -z "$(ls -A "$D2/images")" &&
-        test -z "$(ls -A "$D2/volume-snapshots")"
+        test -z "$(ls -A "$D2/tmp")" &&
+        test -z "$(in_data2 stored_objects images)" &&
+        test -z "$(in_data2 stored_objects volume-snapshots)" &&
+        test -z "$(in_data2 store_staged)"
 }
 
 g=$(guest_dir)
@@ -177,8 +182,8 @@ fi
 exec qemu-img "\$@"
 EOF
 chmod +x "$T_DIR/slow-qemu-img"
-VMSNAP_DATA_DIR=$D2 VMSNAP_QEMU_IMG=$T_DIR/slow-qemu-img \
-    "$VMSNAP" image import "$T_DIR/set1.ova" >/dev/null 2>&1 &
+VMSNAP_QEMU_IMG=$T_DIR/slow-qemu-img \
+    in_data2 exec "$VMSNAP" image import "$T_DIR/set1.ova" >/dev/null 2>&1 &
 kpid=$!
 for i in $(seq 1 1200); do
     [ -e "$T_DIR/hanging" ] && break

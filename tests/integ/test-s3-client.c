@@ -875,6 +875,35 @@ test_store(void)
     ok(ops->create(&b2, k3, &path, NULL) == 0, "the key can be made again");
     ops->discard(&b2, k3);
 
+    /* Discard of a key this store is not making: a maker that died or
+     * failed, maybe after its upload and before any record took the
+     * location.  The object goes, unless another store is making the
+     * key now.
+     */
+    free(path);
+    path = NULL;
+    b.priv = store(cache, 8 * MiB);
+    ok(b.priv != NULL && ops->create(&b, k3, &path, NULL) == 0,
+       "another store makes a key");
+    fd = path ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0644) : -1;
+    close(fd);
+    ops->discard(&b2, k3);
+    ok(path && exists(path), "discard leaves a key another store is making");
+    {
+        CLEANUP_FREE char *loc3 = NULL;
+
+        ok(b.priv && ops->commit(&b, k3, path, NULL, &loc3, NULL) == 0 &&
+               s3_head(blob_s3_client(b2.priv), k3, NULL, NULL) == 1,
+           "which it then commits");
+        ops->discard(&b, k3);
+        ok(s3_head(blob_s3_client(b2.priv), k3, NULL, NULL) == 0,
+           "discard of a committed key no record took: the object goes");
+    }
+    if (b.priv) {
+        ops->close(&b);
+        b.priv = NULL;
+    }
+
     ok(ops->remove(&b2, loc1, NULL) == 0 && ops->remove(&b2, loc2, NULL) == 0 &&
            s3_head(blob_s3_client(b2.priv), k1, NULL, NULL) == 0,
        "remove");

@@ -83,10 +83,11 @@ check "  volume B data there, in order" -- test "$(guest_sh vm2 'cat /mnt/c/seq'
 # A failure on one disk leaves no part of the set, and the guest thawed.
 n_img=$(vmsnap image list -f value -c ID | wc -l)
 n_vs=$(vmsnap volume snapshot list -f value -c ID | wc -l)
-chattr +i "$VMSNAP_DATA_DIR/volume-snapshots"
+vsdir=$(store_new_dir volume-snapshots)
+chattr +i "$vsdir"
 err=$(vmsnap server image create --all-volumes --name broken vm 2>&1)
 rc=$?
-chattr -i "$VMSNAP_DATA_DIR/volume-snapshots"
+chattr -i "$vsdir"
 ok $((! rc)) "a snapshot whose volume target cannot be written fails"
 diag "$err"
 check "  no image left" -- test "$(vmsnap image list -f value -c ID | wc -l)" = "$n_img"
@@ -105,7 +106,8 @@ check "  the error names the disk and the reason" -- grep -qE \
     "copy of disk vol-.*(Input/output error|closed the connection)" <<<"$err"
 check "  no image left" -- test "$(vmsnap image list -f value -c ID | wc -l)" = "$n_img"
 check "  no volume snapshot left" -- test "$(vmsnap volume snapshot list -f value -c ID | wc -l)" = "$n_vs"
-check "  no stray data file" -- test "$(ls "$VMSNAP_DATA_DIR/volume-snapshots" | wc -l)" = "$n_vs"
+check "  no stray data file" -- test \
+    "$(stored_objects volume-snapshots | wc -l)" = "$n_vs"
 check "  guest thawed and writable" -- test "$(guest_sh vm 'echo ok > /root/w && cat /root/w')" = ok
 
 # Bad input.
