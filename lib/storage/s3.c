@@ -850,41 +850,31 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
         s3_set_http_error(rs, what, errp);
         return -1;
     }
-    if (rq->check_md5 && rq->follow_md5) {
-        char md5[HASH_MD5_HEX_LEN], hex[HASH_MD5_HEX_LEN + 2];
+    if (rq->check_md5) {
+        char md5[HASH_MAX_HEX_LEN], hex[HASH_MAX_HEX_LEN + 2];
 
-        /* The writer hashed the file; what was sent is what it wrote. */
-        if (rq->follow->md5(md5, rq->follow->opaque, errp) < 0) {
-            return -1;
+        if (rq->follow_md5) {
+            /* The writer hashed the file; what was sent is what it
+             * wrote.
+             */
+            if (rq->follow->md5(md5, rq->follow->opaque, errp) < 0) {
+                return -1;
+            }
+        } else {
+            unsigned char md[EVP_MAX_MD_SIZE];
+            unsigned int mdlen = 0;
+
+            EVP_DigestFinal_ex(rs->md5, md, &mdlen);
+            hash_hex(md, mdlen, md5);
         }
         snprintf(hex, sizeof(hex), "\"%s\"", md5);
         if (rs->sent != rq->body_len || strcasecmp(rs->etag, hex) != 0) {
             CLEANUP_FREE char *etag = sanitize(rs->etag);
             *retry = true;
             error_setg(errp, ERR_PROTOCOL,
-                       "%s: the server's ETag %s is not the MD5 %s of the "
-                       "file", what, etag, hex);
-            return -1;
-        }
-    }
-    if (rs->md5) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0, i;
-        char hex[2 * EVP_MAX_MD_SIZE + 3];
-
-        EVP_DigestFinal_ex(rs->md5, md, &mdlen);
-        hex[0] = '"';
-        for (i = 0; i < mdlen; i++) {
-            snprintf(hex + 1 + 2 * i, 3, "%02x", md[i]);
-        }
-        hex[1 + 2 * mdlen] = '"';
-        hex[2 + 2 * mdlen] = '\0';
-        if (rs->sent != rq->body_len || strcasecmp(rs->etag, hex) != 0) {
-            CLEANUP_FREE char *etag = sanitize(rs->etag);
-            *retry = true;
-            error_setg(errp, ERR_PROTOCOL,
-                       "%s: the server's ETag %s is not the MD5 %s of what "
-                       "was sent", what, etag, hex);
+                       "%s: the server's ETag %s is not the MD5 %s of %s",
+                       what, etag, hex,
+                       rq->follow_md5 ? "the file" : "what was sent");
             return -1;
         }
     }
