@@ -27,7 +27,10 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Four free ports in a row (the proxy and the three storage servers).
 base=
 for _ in $(seq 1 50); do
-    b=$((20000 + (RANDOM % 5000) * 4))
+    # Below Linux's ephemeral ports (32768 up): a port found free
+    # there can be taken by any outgoing connection before the server
+    # binds it (a Swift server then never came up).
+    b=$((20000 + (RANDOM % 3000) * 4))
     if ! port_busy $b && ! port_busy $((b + 1)) && ! port_busy $((b + 2)) &&
             ! port_busy $((b + 3)); then
         base=$b
