@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "log.h"
 #include "upload.h"
 #include "xalloc.h"
@@ -60,16 +61,22 @@ struct upload {
     EVP_MD_CTX *sha512;          /* running SHA-512 */
     enum upload_failure failed;  /* why it failed, or UPLOAD_OK */
     struct upload_pipe pipe;     /* the ring, when its workers run */
+    int64_t written;             /* bytes written to fd (by one thread:
+                                  * the write worker, or the caller's) */
+    struct fileio_wb wb;         /* fd's write-behind */
 };
 
-/* Write LEN bytes of BUF to FD.  Returns 0 or an errno. */
+/* Write LEN bytes of BUF at the end of U's file, its writeback following
+ * (fileio_write_behind: a guest's flushes on the same disk do not queue
+ * behind the whole image at the end).  Returns 0 or an errno.
+ */
 static int
-upload_write_all(int fd, const unsigned char *buf, size_t len)
+upload_write_all(struct upload *u, const unsigned char *buf, size_t len)
 {
     size_t done = 0;
 
     while (done < len) {
-        ssize_t n = write(fd, buf + done, len - done);
+        ssize_t n = write(u->fd, buf + done, len - done);
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -78,6 +85,8 @@ upload_write_all(int fd, const unsigned char *buf, size_t len)
             return errno;
         }
         done += (size_t)n;
+        u->written += n;
+        fileio_write_behind(u->fd, &u->wb, u->written);
     }
     return 0;
 }
@@ -127,7 +136,7 @@ upload_worker_run(struct upload *u, enum upload_worker w)
              * upload fails at the next call anyway.
              */
             if (p->werr == 0) {
-                werr = upload_write_all(u->fd, p->buf[slot], p->len[slot]);
+                werr = upload_write_all(u, p->buf[slot], p->len[slot]);
             }
         }
         pthread_mutex_lock(&p->lock);
@@ -414,7 +423,7 @@ upload_write(struct upload *u, const void *buf, size_t len, struct error **errp)
                EVP_DigestUpdate(u->sha512, buf, len) != 1) {
         r = -1;
     } else {
-        r = upload_write_all(u->fd, buf, len);
+        r = upload_write_all(u, buf, len);
     }
     if (r != 0) {
         return upload_fail_errno(u, r, errp);

@@ -95,6 +95,23 @@ fileio_all_zero(const char *buf, size_t n)
     return n > 0 && buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
 }
 
+void
+fileio_write_behind(int fd, struct fileio_wb *wb, int64_t end)
+{
+    while (end - wb->started >= FILEIO_WB_WINDOW) {
+        sync_file_range(fd, wb->started, FILEIO_WB_WINDOW,
+                        SYNC_FILE_RANGE_WRITE);
+        wb->started += FILEIO_WB_WINDOW;
+        if (wb->started - wb->waited > 2 * FILEIO_WB_WINDOW) {
+            sync_file_range(fd, wb->waited, FILEIO_WB_WINDOW,
+                            SYNC_FILE_RANGE_WAIT_BEFORE |
+                                SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+            wb->waited += FILEIO_WB_WINDOW;
+        }
+    }
+}
+
 /* The copy loop of fileio_copy_fd: everything but creating and removing
  * DEST.
  */
@@ -105,6 +122,7 @@ fileio_copy_data(int in, const char *src_name, int out, const char *dest,
 {
     CLEANUP_FREE char *buf = xmalloc(FILEIO_CHUNK);
     const char *phase = o->phase != NULL ? o->phase : "copy";
+    struct fileio_wb wb = {0};
     struct stat st;
     int64_t total;
 
@@ -149,6 +167,7 @@ fileio_copy_data(int in, const char *src_name, int out, const char *dest,
             return -1;
         }
         *done += n;
+        fileio_write_behind(out, &wb, *done);
         if (total > 0) {
             progress_report(o->progress, phase,
                             *done >= total ? 100.0

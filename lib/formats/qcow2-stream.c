@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "hashpipe.h"
 #include "qcow2-stream.h"
 #include "xalloc.h"
@@ -45,6 +46,7 @@ struct qcow2s {
     unsigned char *buf;      /* the one filling: bytes not written yet */
     size_t buffered;         /* bytes in buf */
     int64_t file_size;       /* bytes emitted */
+    struct fileio_wb wb;     /* its write-behind */
     int64_t planned;         /* the file's size once whole */
 };
 
@@ -147,6 +149,7 @@ qcow2s_flush(struct qcow2s *w, struct error **errp)
     }
     w->buf = w->buf == w->bufs[0] ? w->bufs[1] : w->bufs[0];
     w->buffered = 0;
+    fileio_write_behind(w->fd, &w->wb, qcow2s_written(w));
     return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include "blob-s3.h"
 #include "cleanup.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 #include "xalloc.h"
@@ -943,6 +944,7 @@ bs3_commit(struct blob_s3 *bs, const char *key, const char *path,
 struct file_sink {
     int fd;
     int64_t done;
+    struct fileio_wb wb;        /* fd's write-behind */
     int64_t size;
     const struct progress *prog;
     int last_pct;
@@ -967,6 +969,7 @@ file_sink(const void *data, size_t len, void *opaque, struct error **errp)
         len -= (size_t)n;
         fs->done += n;
     }
+    fileio_write_behind(fs->fd, &fs->wb, fs->done);
     if (fs->size > 0) {
         int pct = (int)(100 * fs->done / fs->size);
         if (pct != fs->last_pct) {

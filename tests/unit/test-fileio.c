@@ -352,6 +352,44 @@ test_pending(void)
     unlink(p("out.ova"));
 }
 
+/* Write-behind: each whole window started, the window two back waited
+ * for, the bytes are the file's.
+ */
+static void
+test_write_behind(void)
+{
+    static char buf[1 << 20];
+    struct fileio_wb wb = {0};
+    int64_t end = 0;
+    int i, fd = open(p("wb"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    bool same = fd >= 0;
+
+    for (i = 0; same && i < 40; i++) {
+        memset(buf, 'a' + i % 26, sizeof(buf));
+        same = write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf);
+        end += (int64_t)sizeof(buf);
+        fileio_write_behind(fd, &wb, end);
+        if (i == 6) {
+            ok(wb.started == 0 && wb.waited == 0,
+               "write-behind: nothing before a whole window");
+        }
+    }
+    ok(same && wb.started == 40 * MiB && wb.waited == 24 * MiB,
+       "write-behind: 5 windows started, all but the last two waited for");
+    fileio_write_behind(fd, &wb, 8 * MiB);
+    ok(wb.started == 40 * MiB && wb.waited == 24 * MiB,
+       "write-behind: an offset behind it changes nothing");
+    close(fd);
+    fd = open(p("wb"), O_RDONLY);
+    for (i = 0; same && i < 40; i++) {
+        same = read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf) &&
+               buf[0] == 'a' + i % 26 && buf[sizeof(buf) - 1] == 'a' + i % 26;
+    }
+    ok(same, "write-behind: the file holds what was written");
+    close(fd);
+    unlink(p("wb"));
+}
+
 int
 main(void)
 {
@@ -364,6 +402,7 @@ main(void)
     test_write_failure();
     test_write();
     test_pending();
+    test_write_behind();
     ok(count_names(".tmp-") == 0, "no temporary file left behind");
     ok(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS) == 0, "cleanup");
     return tap_done();
