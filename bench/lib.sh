@@ -17,6 +17,9 @@ print(p.get(sys.argv[2], ""))' "$1" "$2"
 jval() {  # jval JSON KEY: a member of a JSON object
     python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
 }
+wsum() {  # wsum WRITER_JSON: the writer's line without its per_100ms
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.pop("per_100ms", None); print(json.dumps(d))' "$1"
+}
 mib() { python3 -c "import sys; print(f'{int(sys.argv[1]) / 1048576:.1f}')" "$1"; }
 
 # The guest program that measures writes from inside (bench/guest-writer.c),
@@ -96,9 +99,14 @@ writer_stop() {  # writer_stop SERVER
     done
     gsh "$1" 'cat /root/w.out'
 }
-# Run the writer alone for SECONDS: the idle baseline.
+# Run the writer alone for SECONDS: the idle baseline.  Not before the
+# guest has been up 30 s (a guest just booted is still busy: gaps of
+# 0.5-1 s 13-15 s after boot were seen), and after a first run of 3 s
+# thrown away (its first writes allocate).
 writer_idle() {  # writer_idle SERVER SECONDS
-    gsh "$1" "/usr/local/bin/guest-writer /root/w.log $2"
+    gsh "$1" "while [ \$(cut -d. -f1 /proc/uptime) -lt 30 ]; do sleep 1; done
+              /usr/local/bin/guest-writer /root/w.log 3 >/dev/null &&
+              /usr/local/bin/guest-writer /root/w.log $2"
 }
 
 # The catalog benches' setup: build bench/catalog-ops of ./build (or

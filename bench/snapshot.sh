@@ -12,7 +12,8 @@
 #     as it runs after FITHAW; with a writer running in the guest (goal:
 #     <= 250 ms with two file systems, 8 GiB / 1 GiB <= 1.2), and its
 #     breakdown from vmsnap's side: the agent's freeze call (round trip,
-#     hook, FIFREEZE), the transaction, the thaw call;
+#     hook, FIFREEZE), the transaction, the thaw call; and with one file
+#     system, the root disk alone (goal: <= 150 ms);
 #  2. the copy against qemu-img convert of the same disks, and against
 #     qemu-img convert followed by md5sum + sha512sum (Glance's hashes),
 #     in the same run (goal: copy / convert <= 1.0; the copy hashes in
@@ -21,17 +22,22 @@
 #     copy time ratio about 1: it grows with the data, not the size);
 #  4. the guest's writes over a whole snapshot with a 2 GiB volume
 #     holding DATA_MB: longest stall (goal <= 150 ms) and throughput
-#     against idle (goal >= 70 %), with the copy at nice 0 and at
-#     snapshot.copy_nice's default, 10;
+#     against idle (goal >= 70 %), with the copy at nice 0, at
+#     snapshot.copy_nice's default, 10, and at nice 10 with a rate limit
+#     (snapshot.copy_rate_limit, RATE=64M by default); and the guest's
+#     throughput during the copy alone (from the thaw, for vmsnap_copy_ms);
 #  5. a cold snapshot (server stopped) against qemu-img convert (goal:
 #     ratio <= 1.0).
 #
 # Usage: bench/snapshot.sh [REPS] [DATA_MB] (defaults 3 and 512).  As root.
+# SIZES="1G 8G 64G" (the default) are the volumes of parts 1-3; SIZES=
+# (empty) runs parts 4 and 5 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 reps=${1:-3}
 data_mb=${2:-512}
+sizes=${SIZES-1G 8G 64G}
 
 scripts/setup.sh
 export VMSNAP_DATA_DIR
@@ -51,8 +57,9 @@ wait_agent bench
 id=$(vmsnap server show bench -f value -c id)
 root=$VMSNAP_DATA_DIR/instances/$id/root.qcow2
 
-# The guest's window of the last freeze, in ms, from the hook's log.
-guest_window() {
+# The last freeze as the guest's hook stamped it: "FREEZE THAW", seconds
+# on the guest's /proc/uptime clock ("-1 -1" if the log has none).
+freeze_span() {
     gsh bench 'cat /var/log/fsfreeze-hook.log' | python3 -c '
 import re, sys
 f = t = None
@@ -62,7 +69,33 @@ for line in sys.stdin:
         f, t = float(m.group(1)), None
     elif m and f is not None:
         t = float(m.group(1))
-print(round((t - f) * 1000) if f is not None and t is not None else -1)'
+print(f, t) if f is not None and t is not None else print(-1, -1)'
+}
+# The guest's window of the last freeze, in ms.
+guest_window() {
+    local span
+    span=$(freeze_span)
+    python3 -c 'import sys; f, t = map(float, sys.argv[1:]); print(round((t - f) * 1000) if f >= 0 else -1)' $span
+}
+# The writer's rate over the copy alone, from the thaw FROM (seconds, the
+# writer's clock) for MS, against IDLE (bytes/s).
+copy_rate() {  # copy_rate WRITER_JSON FROM MS IDLE
+    python3 -c 'import json, sys
+w = json.loads(sys.argv[1]); f, ms, idle = map(float, sys.argv[2:])
+first = int((f - w["start"]) * 10) + 1          # whole 100 ms slots only
+n = max(int(ms / 100) - 1, 1)
+got = w["per_100ms"][first:first + n]
+print(f"{sum(got) * 10 / max(len(got), 1) / idle:.3f}")' "$1" "$2" "$3" "$4"
+}
+# The writer's stalls split by the freeze: "IN OUT", the longest gap that
+# overlaps the freeze FROM..TO (seconds, the writer's clock) and the
+# longest outside it, in ms.
+stalls_split() {  # stalls_split WRITER_JSON FROM TO
+    python3 -c 'import json, sys
+w = json.loads(sys.argv[1]); f, t = float(sys.argv[2]), float(sys.argv[3])
+inside = [g for s, g in w["gaps"] if s <= t and s + g / 1000 >= f]
+outside = [g for s, g in w["gaps"] if not (s <= t and s + g / 1000 >= f)]
+print(max(inside, default=0), max(outside, default=0))' "$1" "$2" "$3"
 }
 
 # A qcow2 image holding an empty ext4 of SIZE, registered as NAME.
@@ -137,25 +170,48 @@ run_size() {  # run_size SIZE: snapshots with a SIZE volume of data
     detach "vol-$size"
 }
 
-for size in 1G 8G 64G; do
+for size in $sizes; do
     run_size "$size"
 done
 
+# 1b. One file system: the root disk alone (no volume attached), the
+# writer running (goal: window <= 150 ms).
+one=()
+writer_start bench
+for r in $(seq 1 "$reps"); do
+    vmsnap server image create --name "s-one-$r" bench >/dev/null
+    one+=("$(guest_window)")
+    vmsnap image delete "s-one-$r"
+done
+writer_stop bench >/dev/null
+
 # 4. Stalls and throughput with a 2 GiB volume holding DATA_MB, mounted,
-# with the copy's threads at nice 0 and at snapshot.copy_nice's default
-# (10), alternating.
+# with each of the copy's settings in $variants in turn.
 ext4_volume vol-2G 2G
 attach_mount vol-2G
 gsh bench "dd if=/dev/urandom of=/mnt/b/data bs=1M count=$data_mb 2>/dev/null && sync" >/dev/null
-idle=$(writer_idle bench 15)
-declare -A D
+# The copy's settings of part 4: NICE or NICE/RATE_LIMIT.
+variants="0 10 10/${RATE:-64M}"
+rate_of() { [ "${1#*/}" != "$1" ] && echo "${1#*/}" || echo 0; }
+declare -A D S C M
+idles=()
 for r in $(seq 1 "$reps"); do
-    for n in 0 10; do
+    # The idle baseline before each round of snapshots: this machine's
+    # load moves the guest's idle rate by 2 times within an hour.
+    idle=$(writer_idle bench 10)
+    idles+=("$(jval "$idle" bytes_per_s)")
+    for n in $variants; do
         writer_start bench
-        VMSNAP_COPY_NICE=$n vmsnap server image create --all-volumes \
-            --name "s-2g-$n-$r" bench >/dev/null
-        D[$n]+="$(writer_stop bench | tr -d '\n')"$'\n'
-        vmsnap image delete "s-2g-$n-$r"
+        out=$(VMSNAP_COPY_NICE=${n%%/*} VMSNAP_COPY_RATE_LIMIT=$(rate_of "$n") \
+            vmsnap server image create --all-volumes \
+            --name "s-2g-${n//\//-}-$r" bench -f json)
+        w=$(writer_stop bench | tr -d '\n')
+        span=$(freeze_span)
+        D[$n]+="${idles[-1]} $w"$'\n'
+        S[$n]+="$(guest_window) $(stalls_split "$w" $span)"$'\n'
+        C[$n]+="$(copy_rate "$w" "${span#* }" "$(propval "$out" vmsnap_copy_ms)" "${idles[-1]}") "
+        M[$n]+="$(propval "$out" vmsnap_copy_ms) "
+        vmsnap image delete "s-2g-${n//\//-}-$r"
     done
 done
 detach vol-2G
@@ -177,30 +233,38 @@ done
 echo
 echo "== issue 15: the freeze window and the copy ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "reps $reps, $data_mb MiB of data on the volume, root + volume frozen together, a writer running"
-for size in 1G 8G; do
+for size in $sizes; do
+    [ "$size" != 64G ] || continue
     echo "volume $size: freeze window as the guest sees it ${R[$size.guest]} ms (goal <= 250 ms, two file systems);" \
          "vmsnap's side: ${R[$size.freeze]} ms = agent freeze call ${R[$size.call]}" \
          "+ hold ${R[$size.hold]} (of which the transaction ${R[$size.fix]}) + thaw call ${R[$size.thaw]}"
 done
+echo "one file system (the root disk alone): freeze window as the guest sees it ${one[*]} ms," \
+     "median $(printf '%s\n' "${one[@]}" | median) (goal <= 150 ms)"
+[ -z "${R[1G.guest]:-}" ] || [ -z "${R[8G.guest]:-}" ] ||
 echo "  window 8 GiB / 1 GiB: guest $(ratio "${R[8G.guest]}" "${R[1G.guest]}"), vmsnap $(ratio "${R[8G.freeze]}" "${R[1G.freeze]}") (goal <= 1.2)"
-for size in 1G 8G 64G; do
+for size in $sizes; do
     echo "copy with the $size volume: ${R[$size.copy]} ms (image file hashed in the same pass);" \
          "qemu-img convert ${R[$size.convert]} ms, convert + md5sum + sha512sum ${R[$size.converthash]} ms;" \
          "ratio copy/convert $(ratio "${R[$size.copy]}" "${R[$size.convert]}") (goal <= 1.0)," \
          "copy/(convert+hash) $(ratio "${R[$size.copy]}" "${R[$size.converthash]}")"
 done
+[ -z "${R[8G.copy]:-}" ] || [ -z "${R[64G.copy]:-}" ] ||
 echo "  64 GiB / 8 GiB volume, same data: copy $(ratio "${R[64G.copy]}" "${R[8G.copy]}") (goal about 1)"
-echo "guest writes idle: $idle"
-for n in 0 10; do
+echo "guest writes idle (bytes/s, before each round of snapshots): ${idles[*]}; longest stall of the last $(jval "$idle" max_gap_ms) ms"
+for n in $variants; do
     gaps=() rates=()
-    while read -r line; do
+    while read -r idle_rate line; do
         [ -n "$line" ] || continue
         gaps+=("$(jval "$line" max_gap_ms)")
-        rates+=("$(jval "$line" bytes_per_s)")
+        rates+=("$(ratio "$(jval "$line" bytes_per_s)" "$idle_rate")")
     done <<<"${D[$n]}"
-    echo "guest writes over a whole --all-volumes snapshot, 2 GiB volume holding $data_mb MiB, copy at nice $n:" \
-         "longest stall ${gaps[*]} ms, median $(printf '%s\n' "${gaps[@]}" | median) (goal <= 150; idle $(jval "$idle" max_gap_ms));" \
-         "throughput $(ratio "$(printf '%s\n' "${rates[@]}" | median)" "$(jval "$idle" bytes_per_s)") of idle (goal >= 0.70)"
+    echo "guest writes over a whole --all-volumes snapshot, 2 GiB volume holding $data_mb MiB, copy at nice ${n%%/*}, rate limit $(rate_of "$n"):" \
+         "longest stall ${gaps[*]} ms, median $(printf '%s\n' "${gaps[@]}" | median) (goal <= 150);" \
+         "throughput against the idle run before it ${rates[*]}, median $(printf '%s\n' "${rates[@]}" | median) (goal >= 0.70)"
+    echo "  throughput during the copy alone (from the thaw, vmsnap_copy_ms long) against idle: ${C[$n]}(copies ${M[$n]}ms)"
+    echo "  its stalls by cause, each run \"window: longest stall in the freeze, longest outside\" (ms):" \
+         "$(printf '%s\n' "${S[$n]}" | awk 'NF == 3 {printf "%s%s: %s, %s", sep, $1, $2, $3; sep = "; "}')"
 done
 c=$(printf '%s\n' "${cold[@]}" | median)
 v=$(printf '%s\n' "${ccv[@]}" | median)
