@@ -98,23 +98,42 @@ wait_for() {
     done
 }
 
-install_packages() {
-    local p missing=()
-    local packages=(postgresql-15 postgresql-client-15 python3-swift
-                    swift swift-proxy swift-object swift-container
-                    swift-account curl openssl util-linux)
+packages=(postgresql-15 postgresql-client-15 python3-swift swift
+          swift-proxy swift-object swift-container swift-account curl
+          openssl util-linux)
+missing=()
+
+find_missing() {  # sets missing to the packages not installed
+    local p
+    missing=()
     for p in "${packages[@]}"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
                 grep -q 'install ok installed'; then
             missing+=("$p")
         fi
     done
+}
+
+# Several "up"s may start at once on a fresh machine (the tests start
+# services of their own in parallel): the first installs under an
+# exclusive lock, the others wait for it and find the packages there.
+# apt-get itself waits for the dpkg lock of any other apt user.
+install_packages() {
+    find_missing
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] ||
         die "missing packages: ${missing[*]} (run as root to install)"
+    exec 8>/run/lock/vmsnap-services-install.lock ||
+        die "cannot open /run/lock/vmsnap-services-install.lock"
+    flock 8
+    find_missing
+    if [ ${#missing[@]} -eq 0 ]; then
+        exec 8>&-
+        return 0
+    fi
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
+    apt-get -o DPkg::Lock::Timeout=600 update -q >&2
     # policy-rc.d keeps the packages' own services (the system's default
     # PostgreSQL cluster, Swift on /etc/swift) from being started.
     local prc=/usr/sbin/policy-rc.d added=false
@@ -123,9 +142,11 @@ install_packages() {
         chmod 755 $prc
         added=true
     fi
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+        --no-install-recommends "${missing[@]}" >&2 ||
         { $added && rm -f $prc; die "apt-get install failed"; }
     $added && rm -f $prc
+    exec 8>&-
     return 0
 }
 
