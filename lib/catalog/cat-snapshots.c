@@ -50,6 +50,13 @@ const struct cat_kind cat_kind_snapshot = {
                  "WHERE snapshot_id = ?1",
         .insert = "INSERT INTO volume_snapshot_metadata (snapshot_id, key, "
                   "value) VALUES (?1, ?2, ?3)",
+        .upsert = "INSERT INTO volume_snapshot_metadata (snapshot_id, key, "
+                  "value) VALUES (?1, ?2, ?3) ON CONFLICT (snapshot_id, key) "
+                  "DO UPDATE SET value = excluded.value",
+        .remove = "DELETE FROM volume_snapshot_metadata "
+                  "WHERE snapshot_id = ?1 AND key = ?2",
+        .count = "SELECT count(*) FROM volume_snapshot_metadata "
+                 "WHERE snapshot_id = ?1",
         .match = " AND EXISTS (SELECT 1 FROM volume_snapshot_metadata AS m"
                  " WHERE m.snapshot_id = r.id AND m.key = ?"
                  " AND m.value = ?)",
@@ -283,6 +290,35 @@ catalog_volume_snapshot_set_data(struct catalog *cat, const char *id,
     }
     return cat_tx_end(cat, cat_snapshot_set_data_locked(cat, id, d, errp),
                       errp);
+}
+
+static int
+cat_snapshot_set_meta_locked(struct catalog *cat, const char *id,
+                             const struct prop *set, size_t nset,
+                             struct error **errp)
+{
+    char nid[UTIL_UUID_LEN];
+
+    if (!cat_norm_id(id, nid)) {
+        return cat_not_found(&cat_kind_snapshot, id, errp);
+    }
+    if (cat_touch_locked(cat, &cat_kind_snapshot, nid, id, errp) < 0) {
+        return -1;
+    }
+    return cat_kv_patch_locked(cat, &cat_kind_snapshot, nid, id, set, nset,
+                               NULL, 0, errp);
+}
+
+int
+catalog_volume_snapshot_set_meta(struct catalog *cat, const char *id,
+                                 const struct prop *set, size_t nset,
+                                 struct error **errp)
+{
+    if (cat_tx_begin(cat, true, errp) < 0) {
+        return -1;
+    }
+    return cat_tx_end(cat, cat_snapshot_set_meta_locked(cat, id, set, nset,
+                                                        errp), errp);
 }
 
 /* What uses a volume snapshot: volumes made from it and images (not

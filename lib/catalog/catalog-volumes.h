@@ -225,6 +225,15 @@ int catalog_volume_snapshot_transition(struct catalog *cat, const char *id,
                                        const char *from, const char *to,
                                        struct error **errp);
 
+/* Set the metadata items SET (NSET) of volume snapshot ID, leaving its
+ * other items alone, and bump updated_at.  Returns 0, or -1 with
+ * ERR_INVALID (a bad key or value), ERR_NOT_FOUND, ERR_CONFLICT (busy) or
+ * ERR_IO.
+ */
+int catalog_volume_snapshot_set_meta(struct catalog *cat, const char *id,
+                                     const struct prop *set, size_t nset,
+                                     struct error **errp);
+
 /* The facts about a volume snapshot's data, known once it is complete. */
 struct volume_snapshot_data {
     int64_t size;            /* guest-visible size in bytes, >= 0 */

@@ -78,12 +78,6 @@ backup_request(struct svc *svc, const struct caller *who, const char *ref,
         error_setg(errp, ERR_INVALID, "--rotation must be >= 0");
         return -1;
     }
-    if (opts0->incremental && opts0->all_volumes) {
-        error_setg(errp, ERR_INVALID,
-                   "--incremental backs up the root disk only: it cannot "
-                   "be combined with --all-volumes yet");
-        return -1;
-    }
     if (rotation == 0) {
         if (servers_find(svc, who, ref, &inst, errp) < 0) {
             return -1;

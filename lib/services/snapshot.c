@@ -63,7 +63,8 @@ struct snap {
     int64_t fix_ms;                 /* hv_backup_fix */
     bool chunks;                    /* a backup into the chunk store */
     struct chunk_store *cs;         /* that store, while open */
-    struct store_plan plan;         /* its plan: full or incremental */
+    struct store_plan plans[SNAP_MAX_DISKS]; /* each disk's plan: full or
+                                    * incremental */
     struct lock *ilk;               /* the server's lock */
     struct lock *mlk;               /* the new image's lock */
 };
@@ -477,35 +478,44 @@ snap_plan_disks(struct snap *s, struct error **errp)
     return 0;
 }
 
-/* A backup into the chunk store: full, or incremental when the chain
- * from the server's last backup is sound (store.h).  The root disk only.
+/* A backup into the chunk store: each disk full, or incremental when its
+ * chain from the server's last backup is sound (store.h).
  */
 static int
 snap_plan_store(struct snap *s, bool running, struct error **errp)
 {
-    struct snap_disk *d = &s->disks[0];
+    const struct config *cfg = svc_config(s->svc);
+    size_t i;
 
-    if (store_plan_backup(s->svc, running ? s->hv : NULL, &s->dom.d,
-                          d->source, s->inst, s->img, &s->plan,
-                          errp) < 0) {
-        return -1;
-    }
     s->cs = store_open(s->svc, true, errp);
     if (s->cs == NULL) {
         return -1;
     }
-    d->copy.kind = DISKCOPY_CHUNKS;
-    d->copy.store = s->cs;
-    d->copy.index = s->plan.index;
-    d->copy.parent = s->plan.parent_index;
-    if (*svc_config(s->svc)->test_backup_pause != '\0') {
-        d->copy.before_commit = store_test_pause;
-        d->copy.before_commit_opaque =
-            svc_config(s->svc)->test_backup_pause;
-    }
-    if (s->plan.full_reason) {
-        log_debug("backup", "%s: full backup: %s", s->img->id,
-                  s->plan.full_reason);
+    for (i = 0; i < s->ndisks; i++) {
+        struct snap_disk *d = &s->disks[i];
+        struct store_plan *plan = &s->plans[i];
+
+        if (store_plan_backup(s->svc, running ? s->hv : NULL, &s->dom.d,
+                              d->source, i,
+                              d->vsnap ? d->vsnap->volume_id : NULL,
+                              s->inst, s->img, plan, errp) < 0) {
+            return -1;
+        }
+        d->copy.kind = DISKCOPY_CHUNKS;
+        d->copy.store = s->cs;
+        d->copy.index = plan->index;
+        d->copy.parent = plan->parent_index;
+        /* The hook pauses the last disk: every index but its own is
+         * committed then.
+         */
+        if (*cfg->test_backup_pause != '\0' && i + 1 == s->ndisks) {
+            d->copy.before_commit = store_test_pause;
+            d->copy.before_commit_opaque = cfg->test_backup_pause;
+        }
+        if (plan->full_reason) {
+            log_debug("backup", "%s: disk %zu: full backup: %s", s->img->id,
+                      i, plan->full_reason);
+        }
     }
     return 0;
 }
@@ -756,13 +766,13 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
         bd[i].target = s->disks[i].path;
         bd[i].copy = &s->disks[i].copy;
     }
-    if (s->chunks) {
-        bd[0].bitmap_since = s->plan.since;
-        bd[0].bitmap_new = s->plan.bitmap_new;
+    for (i = 0; s->chunks && i < s->ndisks; i++) {
+        bd[i].bitmap_since = s->plans[i].since;
+        bd[i].bitmap_new = s->plans[i].bitmap_new;
         /* One bit per chunk: a coarser bitmap would make an incremental
          * read and store more than changed, a finer one is no use.
          */
-        bd[0].bitmap_granularity = chunk_store_chunk_size(s->cs);
+        bd[i].bitmap_granularity = chunk_store_chunk_size(s->cs);
     }
     spec.tag = s->img->id;
     spec.disks = bd;
@@ -826,6 +836,33 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
                              errp);
 }
 
+/* A backup in the chunk store: every index is committed; record them,
+ * the volume snapshots available first and the image last.
+ */
+static int
+snap_activate_store(struct snap *s, struct error **errp)
+{
+    size_t i;
+
+    for (i = 0; i < s->ndisks; i++) {
+        if (s->disks[i].copy.info.csum[0] == '\0') {
+            error_setg(errp, ERR_INVALID,
+                       "the %s driver cannot copy into the chunk store",
+                       hv_name(s->hv));
+            return -1;
+        }
+    }
+    for (i = 1; i < s->ndisks; i++) {
+        if (store_record_volume(s->svc, s->disks[i].vsnap->id,
+                                s->disks[i].vsnap->size, &s->plans[i],
+                                &s->disks[i].copy, errp) < 0) {
+            return -1;
+        }
+    }
+    return store_record_backup(s->svc, s->img->id, &s->plans[0],
+                               &s->disks[0].copy, errp);
+}
+
 /* Commit every target to the image store, make the volume snapshots
  * available and, last, the image active: it appears only when its whole
  * set is there.
@@ -843,14 +880,7 @@ snap_activate(struct snap *s, struct error **errp)
         return -1;
     }
     if (s->chunks) {
-        if (s->disks[0].copy.info.csum[0] == '\0') {
-            error_setg(errp, ERR_INVALID,
-                       "the %s driver cannot copy into the chunk store",
-                       hv_name(s->hv));
-            return -1;
-        }
-        return store_record_backup(s->svc, s->img->id, &s->plan,
-                                   &s->disks[0].copy, errp);
+        return snap_activate_store(s, errp);
     }
     for (i = 0; i < s->ndisks; i++) {
         struct snap_disk *d = &s->disks[i];
@@ -906,7 +936,10 @@ snap_cleanup_failed(struct snap *s, const char *reason)
     for (i = 0; i < s->ndisks; i++) {
         struct snap_disk *d = &s->disks[i];
 
-        if (d->location) {
+        if (s->chunks && s->cs && d->copy.info.csum[0] != '\0') {
+            /* Committed, and now nobody's: gc frees its chunks. */
+            chunk_store_remove_index(s->cs, s->plans[i].index, NULL);
+        } else if (d->location) {
             blob_remove(svc_blob(s->svc), d->location, NULL);
         } else if (d->path) {
             blob_discard(svc_blob(s->svc), d->key);
@@ -962,7 +995,9 @@ snap_free(struct snap *s)
     servers_domain_clear(&s->dom);
     image_free(s->img);
     instance_free(s->inst);
-    store_plan_clear(&s->plan);
+    for (i = 0; i < SNAP_MAX_DISKS; i++) {
+        store_plan_clear(&s->plans[i]);
+    }
     chunk_store_close(s->cs);
 }
 
@@ -1089,14 +1124,16 @@ out:
     return r;
 }
 
-/* Did TASK's request ask for its image to go on failure? */
+/* Is KEY true in TASK's request ("delete_failed": its image goes on
+ * failure; "incremental": a backup into the chunk store)?
+ */
 static bool
-snap_recover_deletes(const struct task *task)
+snap_recover_flag(const struct task *task, const char *key)
 {
     json_object *req = task->request ? json_tokener_parse(task->request)
                                      : NULL;
     json_object *v;
-    bool r = req && json_object_object_get_ex(req, "delete_failed", &v) &&
+    bool r = req && json_object_object_get_ex(req, key, &v) &&
              json_object_get_boolean(v);
 
     json_object_put(req);
@@ -1153,8 +1190,11 @@ snapshot_recover(struct svc *svc, const struct task *task)
         /* Killed by the compare-and-set above; a request that asked for
          * its image to go on failure has it deleted.
          */
-        if (snap_recover_deletes(task)) {
+        if (snap_recover_flag(task, "delete_failed")) {
             catalog_image_delete(cat, img->id, NULL);
+        }
+        if (snap_recover_flag(task, "incremental")) {
+            store_forget_all(svc, img->id);
         }
         if (img->location) {
             blob_remove(svc_blob(svc), img->location, NULL);

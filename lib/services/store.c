@@ -180,20 +180,83 @@ store_last_backup(struct svc *svc, const struct instance *inst,
     return found;
 }
 
-/* Check the chain from backup P to DISK now: 1 when it is sound, 0 when
- * it is not with *WHY (caller frees), -1 with the error when that cannot
- * be known.
+/* What a backup recorded about one of its disks in the store: the
+ * properties of the image for its root disk, the metadata of one of its
+ * volume snapshots for a volume.  The strings are borrowed from there.
+ */
+struct store_rec {
+    const char *id;     /* the image or the volume snapshot */
+    const char *since;  /* the bitmap it started */
+    const char *file;   /* the disk it copied */
+    const char *index;  /* its index and that index's checksum */
+    const char *csum;
+};
+
+static void
+store_rec_of_image(const struct image *img, struct store_rec *rec)
+{
+    rec->id = img->id;
+    rec->since = image_prop(img, PROP_BACKUP_BITMAP);
+    rec->file = image_prop(img, PROP_BACKUP_DISK_FILE);
+    rec->index = image_prop(img, PROP_BACKUP_INDEX);
+    rec->csum = image_prop(img, PROP_BACKUP_INDEX_CSUM);
+}
+
+static void
+store_rec_of_vsnap(const struct volume_snapshot *vs, struct store_rec *rec)
+{
+    rec->id = vs->id;
+    rec->since = volume_snapshot_meta(vs, PROP_BACKUP_BITMAP);
+    rec->file = volume_snapshot_meta(vs, PROP_BACKUP_DISK_FILE);
+    rec->index = volume_snapshot_meta(vs, PROP_BACKUP_INDEX);
+    rec->csum = volume_snapshot_meta(vs, PROP_BACKUP_INDEX_CSUM);
+}
+
+/* The volume snapshot of backup P (an image) that holds volume
+ * VOLUME_ID in the store, available, or NULL (caller frees).
+ */
+static struct volume_snapshot *
+store_vsnap_of(struct svc *svc, const struct image *p, const char *volume_id,
+               struct error **errp)
+{
+    struct catalog_match m = {META_INSTANCE_SNAPSHOT_ID, p->id};
+    struct volume_snapshot **list = NULL, *found = NULL;
+    size_t n = 0, i;
+
+    if (catalog_volume_snapshot_list(svc_catalog(svc), &m, 1, &list, &n,
+                                     errp) < 0) {
+        return NULL;
+    }
+    for (i = 0; i < n && found == NULL; i++) {
+        if (list[i]->volume_id && strcmp(list[i]->volume_id, volume_id) == 0 &&
+            strcmp(list[i]->status, "available") == 0 &&
+            store_holds_volume_snapshot(list[i])) {
+            found = list[i];
+            list[i] = NULL;
+        }
+    }
+    volume_snapshot_list_free(list, n);
+    if (found == NULL) {
+        error_setg(errp, ERR_NOT_FOUND, "no volume snapshot of %s in %s",
+                   volume_id, p->id);
+    }
+    return found;
+}
+
+/* Check the chain from the disk of backup P that REC describes to DISK
+ * now: 1 when it is sound, 0 when it is not with *WHY (caller frees),
+ * -1 with the error when that cannot be known.
  */
 static int
 store_check_chain(struct svc *svc, struct hv *hv, const struct hv_domain *d,
                   const struct hv_disk *disk, const struct image *p,
-                  const struct store_plan *plan, char **whyp,
-                  struct error **errp)
+                  const struct store_rec *rec, const struct store_plan *plan,
+                  char **whyp, struct error **errp)
 {
-    const char *since = image_prop(p, PROP_BACKUP_BITMAP);
-    const char *file = image_prop(p, PROP_BACKUP_DISK_FILE);
-    const char *index = image_prop(p, PROP_BACKUP_INDEX);
-    const char *csum = image_prop(p, PROP_BACKUP_INDEX_CSUM);
+    const char *since = rec->since;
+    const char *file = rec->file;
+    const char *index = rec->index;
+    const char *csum = rec->csum;
     struct chunk_index_info info;
     struct chunk_writer_opts wo = {.threads = 0, .check_parent = true};
     struct chunk_writer *w = NULL;
@@ -265,18 +328,21 @@ out:
 
 int
 store_plan_backup(struct svc *svc, struct hv *hv, const struct hv_domain *d,
-                  const struct hv_disk *disk, const struct instance *inst,
+                  const struct hv_disk *disk, size_t disk_index,
+                  const char *volume_id, const struct instance *inst,
                   const struct image *img, struct store_plan *plan,
                   struct error **errp)
 {
+    struct volume_snapshot *pvs = NULL;
     struct error *err = NULL;
     struct image *p = NULL;
+    struct store_rec rec;
     struct stat st;
     char *why = NULL;
     int r;
 
     memset(plan, 0, sizeof(*plan));
-    plan->index = xasprintf("%s.0", img->id);
+    plan->index = xasprintf("%s.%zu", img->id, disk_index);
     if (stat(disk->path, &st) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "%s", disk->path);
         return -1;
@@ -297,50 +363,63 @@ store_plan_backup(struct svc *svc, struct hv *hv, const struct hv_domain *d,
     }
     plan->bitmap_new = xasprintf("vmsnap-%s", img->id);
     p = store_last_backup(svc, inst, img->id, &err);
-    if (p == NULL) {
+    if (p && disk_index > 0) {
+        pvs = store_vsnap_of(svc, p, volume_id, &err);
+    }
+    if (err) {
         if (error_get_class(err) != ERR_NOT_FOUND) {
             error_propagate(errp, err);
+            image_free(p);
             return -1;
         }
         error_free(err);
-        plan->full_reason = xasprintf("first backup of server %s in the "
-                                      "store",
-                                      inst->name);
+        plan->full_reason =
+            p == NULL ? xasprintf("first backup of server %s in the store",
+                                  inst->name)
+                      : xasprintf("the previous backup %s did not back up "
+                                  "volume %s",
+                                  p->id, volume_id);
+        image_free(p);
         return 0;
     }
-    r = store_check_chain(svc, hv, d, disk, p, plan, &why, errp);
-    if (r < 0) {
-        image_free(p);
-        return -1;
+    if (pvs) {
+        store_rec_of_vsnap(pvs, &rec);
+    } else {
+        store_rec_of_image(p, &rec);
     }
+    r = store_check_chain(svc, hv, d, disk, p, &rec, plan, &why, errp);
     if (r == 0) {
         plan->full_reason = why;
-    } else {
-        plan->parent_id = xstrdup(p->id);
-        plan->parent_index = xstrdup(image_prop(p, PROP_BACKUP_INDEX));
-        plan->since = xstrdup(image_prop(p, PROP_BACKUP_BITMAP));
+    } else if (r > 0) {
+        plan->parent_id = xstrdup(rec.id);
+        plan->parent_index = xstrdup(rec.index);
+        plan->since = xstrdup(rec.since);
     }
+    volume_snapshot_free(pvs);
     image_free(p);
-    return 0;
+    return r < 0 ? -1 : 0;
 }
 
-int
-store_record_backup(struct svc *svc, const char *id,
-                    const struct store_plan *plan,
-                    const struct diskcopy_target *t, struct error **errp)
+/* The properties recording what the copy T of PLAN made, in SET (room
+ * for STORE_REC_PROPS), their values' text in B; returns how many.
+ */
+#define STORE_REC_PROPS 11
+struct store_rec_text {
+    char read[24], dirty[24], bnew[24], stored[24];
+};
+
+static size_t
+store_rec_props(const struct store_plan *plan, const struct diskcopy_target *t,
+                struct store_rec_text *b, struct prop *set)
 {
-    struct catalog *cat = svc_catalog(svc);
-    CLEANUP_FREE char *rd = xasprintf("%lld", (long long)t->bytes_read);
-    CLEANUP_FREE char *dirty = xasprintf("%lld", (long long)t->bytes_dirty);
-    CLEANUP_FREE char *bnew = xasprintf("%llu",
-                                        (unsigned long long)t->stats.bytes_new);
-    CLEANUP_FREE char *bst = xasprintf(
-        "%llu", (unsigned long long)t->stats.bytes_stored);
-    struct prop set[13];
-    struct image_patch patch = {.min_ram = -1, .min_disk = -1};
-    struct image_data data = {0};
     size_t n = 0;
 
+    snprintf(b->read, sizeof(b->read), "%lld", (long long)t->bytes_read);
+    snprintf(b->dirty, sizeof(b->dirty), "%lld", (long long)t->bytes_dirty);
+    snprintf(b->bnew, sizeof(b->bnew), "%llu",
+             (unsigned long long)t->stats.bytes_new);
+    snprintf(b->stored, sizeof(b->stored), "%llu",
+             (unsigned long long)t->stats.bytes_stored);
     set[n++] = (struct prop){(char *)PROP_BACKUP_STORE, (char *)"chunks"};
     set[n++] = (struct prop){(char *)PROP_BACKUP_MODE,
                              (char *)(plan->parent_id ? "incremental"
@@ -351,19 +430,34 @@ store_record_backup(struct svc *svc, const char *id,
     set[n++] = (struct prop){(char *)PROP_BACKUP_INDEX_CSUM,
                              (char *)t->info.csum};
     set[n++] = (struct prop){(char *)PROP_BACKUP_DISK_FILE, plan->disk_file};
-    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_read", rd};
-    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_new", bnew};
-    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_stored", bst};
+    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_read", b->read};
+    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_new", b->bnew};
+    set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_stored", b->stored};
     if (plan->parent_id) {
         set[n++] = (struct prop){(char *)PROP_BACKUP_PARENT, plan->parent_id};
-        set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_dirty", dirty};
+        set[n++] = (struct prop){(char *)"vmsnap_backup_bytes_dirty",
+                                 b->dirty};
     } else {
         set[n++] = (struct prop){(char *)PROP_BACKUP_FULL_REASON,
                                  plan->full_reason ? plan->full_reason
                                                    : (char *)"full"};
     }
+    return n;
+}
+
+int
+store_record_backup(struct svc *svc, const char *id,
+                    const struct store_plan *plan,
+                    const struct diskcopy_target *t, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct prop set[STORE_REC_PROPS];
+    struct store_rec_text b;
+    struct image_patch patch = {.min_ram = -1, .min_disk = -1};
+    struct image_data data = {0};
+
     patch.set = set;
-    patch.nset = n;
+    patch.nset = store_rec_props(plan, t, &b, set);
     /* The data as Glance would count it: the bytes of its chunks that are
      * not zero.
      */
@@ -382,25 +476,158 @@ store_record_backup(struct svc *svc, const char *id,
     return 0;
 }
 
-void
-store_forget(struct svc *svc, const struct image *img)
+int
+store_record_volume(struct svc *svc, const char *id, int64_t size,
+                    const struct store_plan *plan,
+                    const struct diskcopy_target *t, struct error **errp)
 {
-    const char *index = image_prop(img, PROP_BACKUP_INDEX);
+    struct catalog *cat = svc_catalog(svc);
+    struct prop set[STORE_REC_PROPS];
+    struct store_rec_text b;
+    struct volume_snapshot_data vd = {.size = size};
+    size_t n = store_rec_props(plan, t, &b, set);
+
+    if (catalog_volume_snapshot_set_meta(cat, id, set, n, errp) < 0 ||
+        catalog_volume_snapshot_set_data(cat, id, &vd, errp) < 0 ||
+        catalog_volume_snapshot_transition(cat, id, "creating", "available",
+                                           errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+bool
+store_holds_volume_snapshot(const struct volume_snapshot *vs)
+{
+    const char *v = volume_snapshot_meta(vs, PROP_BACKUP_STORE);
+
+    return v && strcmp(v, "chunks") == 0;
+}
+
+/* Delete INDEX, the index of backup record ID (a NOUN), from the store. */
+static void
+store_forget_index(struct svc *svc, const char *noun, const char *id,
+                   const char *index)
+{
     struct error *err = NULL;
     struct chunk_store *cs;
 
-    if (!store_holds(img) || index == NULL) {
-        return;
-    }
     cs = store_open(svc, false, &err);
     if (cs == NULL || chunk_store_remove_index(cs, index, &err) < 0) {
         if (error_get_class(err) != ERR_NOT_FOUND) {
-            log_warnx("backup %s: its index stays in the store: %s",
-                      img->id, error_msg(err));
+            log_warnx("%s %s: its index stays in the store: %s", noun, id,
+                      error_msg(err));
         }
     }
     error_free(err);
     chunk_store_close(cs);
+}
+
+void
+store_forget(struct svc *svc, const struct image *img)
+{
+    const char *index = image_prop(img, PROP_BACKUP_INDEX);
+
+    if (store_holds(img) && index) {
+        store_forget_index(svc, "backup", img->id, index);
+    }
+}
+
+void
+store_forget_volume_snapshot(struct svc *svc, const struct volume_snapshot *vs)
+{
+    const char *index = volume_snapshot_meta(vs, PROP_BACKUP_INDEX);
+
+    if (store_holds_volume_snapshot(vs) && index) {
+        store_forget_index(svc, "volume snapshot", vs->id, index);
+    }
+}
+
+/* The indexes of one backup: "<id>." and anything. */
+struct store_named {
+    const char *prefix;
+    size_t len;
+    char **names;
+    size_t n;
+};
+
+static int
+store_collect(const char *name, void *opaque)
+{
+    struct store_named *sn = opaque;
+
+    if (strncmp(name, sn->prefix, sn->len) == 0) {
+        sn->names = xrealloc(sn->names, (sn->n + 1) * sizeof(*sn->names));
+        sn->names[sn->n++] = xstrdup(name);
+    }
+    return 0;
+}
+
+void
+store_forget_all(struct svc *svc, const char *id)
+{
+    CLEANUP_FREE char *prefix = xasprintf("%s.", id);
+    struct store_named sn = {.prefix = prefix, .len = strlen(prefix)};
+    struct error *err = NULL;
+    struct chunk_store *cs = store_open(svc, false, &err);
+    size_t i;
+
+    if (cs && chunk_store_list_indexes(cs, store_collect, &sn, &err) == 0) {
+        for (i = 0; i < sn.n; i++) {
+            log_debug("store", "removing index %s of dead backup %s",
+                      sn.names[i], id);
+            chunk_store_remove_index(cs, sn.names[i], NULL);
+        }
+    }
+    if (err && error_get_class(err) != ERR_NOT_FOUND) {
+        log_warnx("backup %s: its indexes stay in the store: %s", id,
+                  error_msg(err));
+    }
+    for (i = 0; i < sn.n; i++) {
+        free(sn.names[i]);
+    }
+    free(sn.names);
+    error_free(err);
+    chunk_store_close(cs);
+}
+
+/* Write INDEX out of the store as a qcow2 file of the image store under
+ * KEY, committed: *LOCATION (caller frees), T the copy's facts (size,
+ * hashes).  Nothing stays behind on failure.
+ */
+static int
+store_write_out(struct svc *svc, const char *index, const char *key,
+                const struct progress *p, struct diskcopy_target *t,
+                char **location, struct error **errp)
+{
+    struct diskcopy_opts o = {.progress = p, .sync = true};
+    struct diskcopy_source *src = NULL;
+    struct chunk_reader *rd = NULL;
+    struct chunk_store *cs = NULL;
+    CLEANUP_FREE char *file = NULL;
+    int r = -1;
+
+    memset(t, 0, sizeof(*t));
+    t->kind = DISKCOPY_QCOW2;
+    cs = store_open(svc, false, errp);
+    if (cs == NULL || chunk_reader_open(cs, index, &rd, errp) < 0 ||
+        blob_create(svc_blob(svc), key, &file, errp) < 0) {
+        goto out;
+    }
+    src = diskcopy_source_chunks(rd);
+    t->path = file;
+    if (diskcopy_run(src, t, &o, errp) < 0 ||
+        blob_commit(svc_blob(svc), key, file, p, location, errp) < 0) {
+        blob_discard(svc_blob(svc), key);
+        goto out;
+    }
+    r = 0;
+out:
+    t->path = NULL;
+    diskcopy_source_close(src);
+    chunk_reader_close(rd);
+    chunk_store_close(cs);
+    return r;
 }
 
 int
@@ -409,15 +636,10 @@ store_materialise(struct svc *svc, const struct image *img0,
                   struct error **errp)
 {
     struct catalog *cat = svc_catalog(svc);
-    struct diskcopy_target t = {.kind = DISKCOPY_QCOW2};
-    struct diskcopy_opts o = {.progress = p, .sync = true};
-    struct diskcopy_source *src = NULL;
-    struct chunk_reader *rd = NULL;
-    struct chunk_store *cs = NULL;
+    struct diskcopy_target t;
     struct image *img = NULL;
     struct image_data data = {0};
     struct lock *lk = NULL;
-    CLEANUP_FREE char *file = NULL;
     CLEANUP_FREE char *location = NULL;
     const char *index;
     int r = -1;
@@ -440,16 +662,7 @@ store_materialise(struct svc *svc, const struct image *img0,
     }
     log_debug("store", "materialising backup %s from index %s", img->id,
               index);
-    cs = store_open(svc, false, errp);
-    if (cs == NULL || chunk_reader_open(cs, index, &rd, errp) < 0 ||
-        blob_create(svc_blob(svc), key, &file, errp) < 0) {
-        goto out;
-    }
-    src = diskcopy_source_chunks(rd);
-    t.path = file;
-    if (diskcopy_run(src, &t, &o, errp) < 0 ||
-        blob_commit(svc_blob(svc), key, file, p, &location, errp) < 0) {
-        blob_discard(svc_blob(svc), key);
+    if (store_write_out(svc, index, key, p, &t, &location, errp) < 0) {
         goto out;
     }
     data.size = t.qcow2.file_size;
@@ -467,11 +680,85 @@ out:
     if (r < 0) {
         error_prepend(errp, "restore of backup %s: ", img0->id);
     }
-    diskcopy_source_close(src);
-    chunk_reader_close(rd);
-    chunk_store_close(cs);
     image_free(img);
     lock_release(lk);
+    return r;
+}
+
+int
+store_materialise_volume_snapshot(struct svc *svc,
+                                  const struct volume_snapshot *vs0,
+                                  const struct progress *p, char **path,
+                                  struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    CLEANUP_FREE char *key = xasprintf("volume-snapshots/%s.qcow2", vs0->id);
+    CLEANUP_FREE char *location = NULL;
+    struct volume_snapshot *vs = NULL;
+    struct volume_snapshot_data vd = {0};
+    struct diskcopy_target t;
+    struct lock *lk = NULL;
+    const char *index;
+    int r = -1;
+
+    if (svc_lock(svc, "volume-snapshot", vs0->id, true, &lk, errp) < 0 ||
+        catalog_volume_snapshot_get(cat, vs0->id, &vs, errp) < 0) {
+        goto out;
+    }
+    if (vs->location) {
+        r = blob_local_path(svc_blob(svc), vs->location, p, path, errp);
+        goto out;
+    }
+    index = volume_snapshot_meta(vs, PROP_BACKUP_INDEX);
+    if (!store_holds_volume_snapshot(vs) || index == NULL ||
+        strcmp(vs->status, "available") != 0) {
+        error_setg(errp, ERR_CONFLICT,
+                   "volume snapshot %s has no data (it is %s)", vs->id,
+                   vs->status);
+        goto out;
+    }
+    log_debug("store", "materialising volume snapshot %s from index %s",
+              vs->id, index);
+    if (store_write_out(svc, index, key, p, &t, &location, errp) < 0) {
+        goto out;
+    }
+    vd.size = vs->size;
+    vd.location = location;
+    if (catalog_volume_snapshot_set_data(cat, vs->id, &vd, errp) < 0) {
+        blob_remove(svc_blob(svc), location, NULL);
+        goto out;
+    }
+    r = blob_local_path(svc_blob(svc), location, p, path, errp);
+out:
+    if (r < 0) {
+        error_prepend(errp, "restore of volume snapshot %s: ", vs0->id);
+    }
+    volume_snapshot_free(vs);
+    lock_release(lk);
+    return r;
+}
+
+int
+store_check_index(struct svc *svc, const char *index, const char *csum,
+                  struct error **errp)
+{
+    struct chunk_index_info info;
+    struct chunk_store *cs = store_open(svc, false, errp);
+    int r = -1;
+
+    if (cs == NULL) {
+        return -1;
+    }
+    if (chunk_store_index_info(cs, index, &info, errp) == 0) {
+        if (csum && strcmp(info.csum, csum) == 0) {
+            r = 0;
+        } else {
+            error_setg(errp, ERR_PROTOCOL,
+                       "index %s does not match its recorded checksum",
+                       index);
+        }
+    }
+    chunk_store_close(cs);
     return r;
 }
 

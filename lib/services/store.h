@@ -2,21 +2,28 @@
  *
  * A backup made with --incremental keeps its data in the data directory's
  * deduplicating chunk store (<data dir>/chunkstore, storage/chunk.h), one
- * index per disk, named "<image id>.<disk>".  It is an image like any
- * other in the catalog (status, properties, rotation), with no location
- * until it is needed as a file: booting a server from it, saving or
- * exporting it materialises it (store_materialise) into a qcow2 image
- * file of the image store, written by the copy path with its MD5 and
- * SHA-512 computed as it is written; from then on it is also an ordinary
- * image with data.
+ * index per disk, named "<image id>.<disk>" (disk 0 the root, then the
+ * volumes in the order of the image's block_device_mapping).  It is an
+ * image like any other in the catalog (status, properties, rotation),
+ * with no location until it is needed as a file: booting a server from
+ * it, saving or exporting it materialises it (store_materialise) into a
+ * qcow2 image file of the image store, written by the copy path with its
+ * MD5 and SHA-512 computed as it is written; from then on it is also an
+ * ordinary image with data.  With --all-volumes each volume's data is a
+ * volume snapshot of the set, kept in the store the same way and
+ * materialised when a volume is made from it
+ * (store_materialise_volume_snapshot).
  *
- * What the catalog records on such an image (properties):
+ * What the catalog records on such an image (properties), and on each
+ * such volume snapshot (metadata) for its volume:
  *   vmsnap_backup_store        "chunks"
  *   vmsnap_backup_mode         "full" or "incremental"
  *   vmsnap_backup_full_reason  why a full was made ("first backup of ...",
  *                              "dirty bitmap ... is inconsistent (QEMU
  *                              was killed)", ...)
- *   vmsnap_backup_parent       incremental: the backup it was made on
+ *   vmsnap_backup_parent       incremental: the backup (the image, or for
+ *                              a volume its volume snapshot) it was made
+ *                              on
  *   vmsnap_backup_bitmap       the dirty bitmap started at its point in
  *                              time ("" when the disk cannot keep one)
  *   vmsnap_backup_index, vmsnap_backup_index_csum: its index and checksum
@@ -24,8 +31,9 @@
  *   vmsnap_backup_bytes_read, _dirty, _new, _stored: what it cost.
  *
  * A chain is never trusted: before an incremental, store_plan_backup
- * checks that the newest backup of the server in the store exists and is
- * active, that its index is there with the recorded checksum and that
+ * checks, disk by disk, that the newest backup of the server in the
+ * store exists and is active (and holds that volume), that its index is
+ * there with the recorded checksum and that
  * every chunk it references exists, that the disk is the same file of
  * the same size, and that the driver's dirty bitmap is whole
  * (hv_bitmap_check).  Any doubt makes a full backup, which says why.
@@ -70,13 +78,15 @@ struct chunk_store *store_open(struct svc *svc, bool create,
  */
 void store_test_pause(void *opaque);
 
-/* Does IMG keep its data in the chunk store? */
+/* Does IMG (VS) keep its data in the chunk store? */
 bool store_holds(const struct image *img);
+bool store_holds_volume_snapshot(const struct volume_snapshot *vs);
 
 /* What one backup of a disk into the store is to do. */
 struct store_plan {
-    char *index;        /* the new index "<image id>.0" */
-    char *parent_id;    /* incremental: the backup it is made on */
+    char *index;        /* the new index "<image id>.<disk>" */
+    char *parent_id;    /* incremental: the backup record (image or
+                         * volume snapshot) it is made on */
     char *parent_index; /* incremental: that backup's index */
     char *since;        /* incremental: the bitmap to read */
     char *bitmap_new;   /* the bitmap to start, NULL when the disk cannot
@@ -85,15 +95,16 @@ struct store_plan {
     char *disk_file;    /* "DEV:INODE:PATH" of the disk */
 };
 
-/* Plan the backup IMG (being made) of DISK of server INST, running as
- * domain D on driver HV: an incremental on the server's newest backup in
- * the store when its chain is sound, else a full with the reason.  HV
- * NULL: the server is stopped, a full that starts no bitmap.
- * Fails only when the facts cannot be read.  Clear PLAN with
- * store_plan_clear.
+/* Plan the backup IMG (being made) of DISK, disk DISK_INDEX of server
+ * INST (0 the root, else volume VOLUME_ID), running as domain D on
+ * driver HV: an incremental on the server's newest backup in the store
+ * when its chain for that disk is sound, else a full with the reason.
+ * HV NULL: the server is stopped, a full that starts no bitmap.  Fails
+ * only when the facts cannot be read.  Clear PLAN with store_plan_clear.
  */
 int store_plan_backup(struct svc *svc, struct hv *hv,
                       const struct hv_domain *d, const struct hv_disk *disk,
+                      size_t disk_index, const char *volume_id,
                       const struct instance *inst, const struct image *img,
                       struct store_plan *plan, struct error **errp);
 void store_plan_clear(struct store_plan *plan);
@@ -106,10 +117,26 @@ int store_record_backup(struct svc *svc, const char *id,
                         const struct diskcopy_target *t,
                         struct error **errp);
 
-/* Delete the indexes of IMG from the store (its chunks go at the next
- * gc).  Errors are logged: the image is gone either way.
+/* Record on volume snapshot ID (creating, of SIZE bytes) what the copy
+ * T of PLAN made and make it available.
+ */
+int store_record_volume(struct svc *svc, const char *id, int64_t size,
+                        const struct store_plan *plan,
+                        const struct diskcopy_target *t,
+                        struct error **errp);
+
+/* Delete the index of IMG (VS) from the store (its chunks go at the next
+ * gc).  Errors are logged: the record is gone either way.
  */
 void store_forget(struct svc *svc, const struct image *img);
+void store_forget_volume_snapshot(struct svc *svc,
+                                  const struct volume_snapshot *vs);
+
+/* Delete every index of backup ID ("ID.<disk>") from the store: the
+ * recovery of a backup whose process died, which may have committed some
+ * before it could record them.
+ */
+void store_forget_all(struct svc *svc, const char *id);
 
 /* Make IMG's data (a backup in the store) a qcow2 file of the image
  * store under KEY (images_key), if it is not one already, and record its
@@ -120,6 +147,21 @@ void store_forget(struct svc *svc, const struct image *img);
 int store_materialise(struct svc *svc, const struct image *img,
                       const char *key, const struct progress *p,
                       char **path, struct error **errp);
+
+/* The same for volume snapshot VS, as the file
+ * volume-snapshots/<id>.qcow2.
+ */
+int store_materialise_volume_snapshot(struct svc *svc,
+                                      const struct volume_snapshot *vs,
+                                      const struct progress *p, char **path,
+                                      struct error **errp);
+
+/* Is INDEX in the store with checksum CSUM?  0, or -1 with ERR_NOT_FOUND
+ * (no such index), ERR_PROTOCOL (damaged, or another checksum) or the
+ * store's errors.  Reads the index only, not its chunks.
+ */
+int store_check_index(struct svc *svc, const char *index, const char *csum,
+                      struct error **errp);
 
 /* `vmsnap store verify`: read every chunk and check it; *REPORT (caller
  * puts) lists the counts and each problem with the backups it touches.

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "props.h"
 #include "qemuimg.h"
+#include "store.h"
 #include "svc.h"
 #include "volumes.h"
 #include "xalloc.h"
@@ -126,6 +127,11 @@ int
 volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,
                       char **path, struct error **errp)
 {
+    if (vs->location == NULL && store_holds_volume_snapshot(vs)) {
+        /* A backup's volume in the chunk store becomes a file when
+         * needed. */
+        return store_materialise_volume_snapshot(svc, vs, NULL, path, errp);
+    }
     if (vs->location == NULL) {
         error_setg(errp, ERR_CONFLICT, "volume snapshot %s has no data",
                    vs->id);
@@ -425,7 +431,13 @@ volumes_snapshot_remove(struct svc *svc, const struct volume_snapshot *vs,
         }
         return -1;
     }
-    return catalog_volume_snapshot_delete(cat, vs->id, errp);
+    if (catalog_volume_snapshot_delete(cat, vs->id, errp) < 0) {
+        return -1;
+    }
+    /* A backup's volume in the chunk store: its index goes now, its
+     * chunks at the next gc. */
+    store_forget_volume_snapshot(svc, vs);
+    return 0;
 }
 
 int

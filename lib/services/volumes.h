@@ -86,7 +86,9 @@ int volumes_snapshot_request(struct svc *svc, const struct caller *who,
 /* The task kind that copies a volume into its snapshot. */
 extern const struct task_kind volumes_snapshot_task_kind;
 
-/* The local file of volume snapshot VS's data (caller frees). */
+/* The local file of volume snapshot VS's data (caller frees); a backup's
+ * volume held in the chunk store is made a file first (store.h).
+ */
 int volumes_snapshot_path(struct svc *svc, const struct volume_snapshot *vs,
                           char **path, struct error **errp);
 

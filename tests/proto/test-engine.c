@@ -395,8 +395,8 @@ test_store(void)
         }
         raw.path = file;
         servers_find(svc, svc_local_caller(svc), "vm", &inst, NULL);
-        ok(inst && store_plan_backup(svc, svc_hv(svc, NULL), NULL, &raw,
-                                     inst, img, &plan, &err) == 0 &&
+        ok(inst && store_plan_backup(svc, svc_hv(svc, NULL), NULL, &raw, 0,
+                                     NULL, inst, img, &plan, &err) == 0 &&
                plan.full_reason && strstr(plan.full_reason, "raw") &&
                plan.bitmap_new == NULL && plan.parent_index == NULL,
            "a raw disk is planned as a full that says why (%s)",

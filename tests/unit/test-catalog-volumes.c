@@ -793,6 +793,34 @@ test_snapshot_writes(struct catalog *cat)
     ok(catalog_volume_snapshot_set_data(cat, s->id, NULL, &err) == -1 &&
            err_is(&err, ERR_INVALID, NULL),
        "data facts must be given");
+    {
+        const struct prop set[2] = {
+            {(char *)"vmsnap_backup_store", (char *)"file"},
+            {(char *)"vmsnap_backup_index", (char *)"x.1"},
+        };
+        const struct prop again = {(char *)"vmsnap_backup_store",
+                                   (char *)"chunks"};
+
+        ok(catalog_volume_snapshot_set_meta(cat, s->id, set, 2, &err) == 0 &&
+               catalog_volume_snapshot_set_meta(cat, s->id, &again, 1,
+                                                &err) == 0 &&
+               no_err(&err) &&
+               catalog_volume_snapshot_get(cat, s->id, &got, &err) == 0 &&
+               streq(volume_snapshot_meta(got, "vmsnap_backup_store"),
+                     "chunks") &&
+               streq(volume_snapshot_meta(got, "vmsnap_backup_index"),
+                     "x.1") &&
+               streq(volume_snapshot_meta(got, "instance_snapshot_id"),
+                     "isnap") &&
+               got->size == 1 << 21,
+           "set metadata: items added, one replaced, the rest kept");
+        volume_snapshot_free(got);
+        got = NULL;
+        ok(catalog_volume_snapshot_set_meta(cat, NO_SUCH_ID, set, 2,
+                                            &err) == -1 &&
+               err_is(&err, ERR_NOT_FOUND, NULL),
+           "metadata of a missing snapshot: not found");
+    }
 
     memset(&f, 0, sizeof(f));
     f.project_id = project;
