@@ -122,14 +122,19 @@ cat_task_insert_locked(struct catalog *cat, const struct task *t,
     }
     util_now_iso8601(now);
     created = t->created_at ? t->created_at : now;
+    if (t->owner && catalog_name_check("task owner", t->owner, errp) < 0) {
+        return -1;
+    }
     return cat_exec_bound(cat, "INSERT INTO tasks (id, seq, kind, state, "
                           "target_kind, target_id, image_id, project_id, "
-                          "user_id, request, progress, warnings, created_at, "
-                          "updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, "
-                          "?6, ?7, ?8, ?9, 0, '[]', ?10, ?10)", errp,
-                          "slssssssss", refs.id, seq, t->kind,
+                          "user_id, request, progress, warnings, owner, "
+                          "created_at, updated_at) VALUES (?1, ?2, ?3, "
+                          "'queued', ?4, ?5, ?6, ?7, ?8, ?9, 0, '[]', ?11, "
+                          "?10, ?10)", errp,
+                          "slsssssssss", refs.id, seq, t->kind,
                           t->target_kind, refs.target, refs.image,
-                          refs.project, refs.user, t->request, created);
+                          refs.project, refs.user, t->request, created,
+                          t->owner);
 }
 
 int

@@ -209,7 +209,9 @@ struct task {
     char *error_class;       /* the class of that error ("conflict",
                               * "io", ...: a word), or NULL */
     char *owner;             /* who runs it, "host:pid", set by claim;
-                              * NULL while queued */
+                              * while queued, who queued it (so that
+                              * recovery knows when nobody will run it),
+                              * or NULL */
     char *created_at;        /* util_now_iso8601 format; NULL on insert
                               * means now */
     char *updated_at;        /* same format; set by the catalog */

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,9 @@
 /* How often the progress of a task is written at most. */
 #define TASK_PROGRESS_MS 500
 
-/* How long a task may stay queued before recovery calls it lost. */
+/* How long a task may stay queued before recovery calls it lost (at
+ * once when the process that queued it is known to be dead).
+ */
 #define TASK_LOST_QUEUED_S 120
 
 struct task_run {
@@ -78,6 +82,11 @@ task_create(struct svc *svc, const struct caller *who, const char *kind,
     t->user_id = who->user_id ? xstrdup(who->user_id) : NULL;
     t->request = xstrdup(json_object_to_json_string_ext(
         request, JSON_C_TO_STRING_PLAIN));
+    /* Until a runner claims it, its creator answers for it: a front end
+     * runs it itself or waits until a worker it started claims it
+     * (task_spawn).
+     */
+    t->owner = task_owner(svc);
     r = catalog_task_insert(svc_catalog(svc), t, errp);
     if (r == 0) {
         r = catalog_task_get(svc_catalog(svc), t->id, out, errp);
@@ -562,6 +571,29 @@ task_progress_free(struct task_progress *p, size_t n)
     free(p);
 }
 
+/* Did the process that queued T die?  Known only for one of this host:
+ * a pid reused since makes it look alive, and then T waits out
+ * TASK_LOST_QUEUED_S as one of another host does.
+ */
+static bool
+task_creator_dead(struct svc *svc, const struct task *t)
+{
+    size_t n = strlen(svc_host(svc));
+    char *end;
+    long pid;
+
+    if (t->owner == NULL || strncmp(t->owner, svc_host(svc), n) != 0 ||
+        t->owner[n] != ':') {
+        return false;
+    }
+    errno = 0;
+    pid = strtol(t->owner + n + 1, &end, 10);
+    if (errno || *end != '\0' || pid <= 0 || pid > INT32_MAX) {
+        return false;
+    }
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 /* Is T (queued) older than TASK_LOST_QUEUED_S? */
 static bool
 task_long_queued(const struct task *t)
@@ -595,7 +627,8 @@ task_recover(struct svc *svc, const struct task_kind *const *kinds)
             const struct task_kind *kind = task_kind_named(kinds, t->kind);
             struct lock *lk = NULL;
 
-            if ((s == 1 && !task_long_queued(t)) ||
+            if ((s == 1 && !task_long_queued(t) &&
+                 !task_creator_dead(svc, t)) ||
                 svc_lock(svc, "task", t->id, false, &lk, NULL) < 0) {
                 continue;       /* someone runs it, or may soon */
             }

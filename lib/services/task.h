@@ -8,7 +8,11 @@
  * daemon always).  Whoever runs a task holds its lock ("task"/ID) while
  * it runs; a task found running whose lock is free was left by a process
  * that died, and recovery (recover.h) finishes it off with the kind's own
- * recovery, then marks it failed.
+ * recovery, then marks it failed.  A task still queued is left to its
+ * creator (recorded as its owner until a runner claims it), which runs it
+ * or waits until a worker it started claims it: recovery takes it as
+ * lost once that process is dead (when it ran on this host) or after
+ * two minutes (a creator on another host, or a pid reused since).
  *
  * States: queued -> running -> succeeded | failed.
  */

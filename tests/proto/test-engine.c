@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -261,6 +262,66 @@ test_quiesce(void)
     }
 }
 
+/* Queue a task of no known kind, its creator OWNER; its ID into ID. */
+static void
+queue_task(const char *owner, char *id)
+{
+    struct task t = {.kind = (char *)"noop", .owner = (char *)owner};
+
+    util_uuid_new(t.id);
+    snprintf(id, UTIL_UUID_LEN, "%s", t.id);
+    if (catalog_task_insert(svc_catalog(svc), &t, NULL) < 0) {
+        *id = '\0';
+    }
+}
+
+static const char *
+task_state_of(const char *id)
+{
+    static char state[16];
+    struct task *t = NULL;
+
+    snprintf(state, sizeof(state), "%s", "none");
+    if (catalog_task_get(svc_catalog(svc), id, &t, NULL) == 0) {
+        snprintf(state, sizeof(state), "%s", t->state);
+        task_free(t);
+    }
+    return state;
+}
+
+/* A task still queued is lost at once when the process that queued it
+ * on this host is dead; else it has two minutes to be claimed.
+ */
+static void
+test_queued_recovery(void)
+{
+    char dead[UTIL_UUID_LEN], alive[UTIL_UUID_LEN], other[UTIL_UUID_LEN];
+    CLEANUP_FREE char *o1 = NULL;
+    CLEANUP_FREE char *o2 = NULL;
+    CLEANUP_FREE char *o3 = NULL;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);      /* a pid now dead */
+    o1 = xasprintf("%s:%d", svc_host(svc), (int)pid);
+    o2 = xasprintf("%s:%d", svc_host(svc), (int)getpid());
+    o3 = xasprintf("%s-elsewhere:%d", svc_host(svc), (int)pid);
+    queue_task(o1, dead);
+    queue_task(o2, alive);
+    queue_task(o3, other);
+    task_recover(svc, runner_kinds);
+    ok(*dead && strcmp(task_state_of(dead), "failed") == 0,
+       "a task queued by a process of this host that died is lost at once");
+    ok(*alive && strcmp(task_state_of(alive), "queued") == 0,
+       "one whose creator lives stays queued");
+    ok(*other && strcmp(task_state_of(other), "queued") == 0,
+       "one queued on another host waits out its grace");
+    catalog_task_delete(svc_catalog(svc), alive, NULL);
+    catalog_task_delete(svc_catalog(svc), other, NULL);
+}
+
 /* A worker that died mid-snapshot: the next context recovers. */
 static void
 test_recovery(void)
@@ -462,6 +523,7 @@ main(void)
     test_background_failure();
     test_quiesce();
     test_recovery();
+    test_queued_recovery();
     test_store();
     svc_close(svc);
     config_free(cfg);

@@ -218,6 +218,21 @@ test_task_failures(struct catalog *cat)
     catalog_task_delete(cat, t->id, NULL);
     task_free(t);
 
+    t = new_task("upload", NULL);
+    t->owner = tc_strdup("host1:77");
+    ok(catalog_task_insert(cat, t, &err) == 0 && no_err(&err) &&
+           (got = get_task(cat, t->id)) != NULL &&
+           streq(got->state, "queued") && streq(got->owner, "host1:77"),
+       "a queued task keeps the owner it was inserted with (its creator)");
+    task_free(got);
+    ok(catalog_task_claim(cat, t->id, "host2:88", &err) == 0 &&
+           (got = get_task(cat, t->id)) != NULL &&
+           streq(got->owner, "host2:88"),
+       "  until a claim makes the runner its owner");
+    task_free(got);
+    catalog_task_delete(cat, t->id, NULL);
+    task_free(t);
+
     t = new_task("Image Snapshot", NULL);
     ok(catalog_task_insert(cat, t, &err) == -1 &&
            err_is(&err, ERR_INVALID,
