@@ -197,8 +197,22 @@ run_server_image_create() {
     vm server image create --name snap1 s1
 }
 
+# The same stopped instance with a volume, and one backup of both disks
+# in the chunk store already: the case makes the next, whose rotation
+# deletes the first (its indexes leave the store).
+setup_server_backup_store() {
+    setup_server_image_create >/dev/null &&
+        vm volume create v1 --size 16M >/dev/null &&
+        vm server add volume s1 v1 >/dev/null &&
+        run_server_backup_store b0 >/dev/null
+}
+run_server_backup_store() {
+    vm server backup create --incremental --all-volumes --backup-type daily \
+        --rotation 1 --name "${1:-b1}" s1
+}
+
 ALL_OPS="image-create image-delete image-save image-export image-import
-volume-create volume-delete server-image-create"
+volume-create volume-delete server-image-create server-backup-store"
 VM_POINTS="anywrite sync rename unlink creat exec"
 HELPER_POINTS="anywrite sync"
 VM_FAULTS="kill enospc eio"

@@ -17,7 +17,12 @@
 #include "volumes.h"
 #include "xalloc.h"
 
-/* An upload that died: IMG is killed with the reason, its data gone. */
+/* An upload, or a snapshot whose maker failed to finish it, that died:
+ * IMG is killed with the reason, its data gone, and the volume snapshots
+ * of its set (its mapping cleared first: a killed image's mapping would
+ * keep them) removed.  A backup's indexes in the chunk store are left to
+ * `store gc`, which removes those of killed images.
+ */
 static void
 recover_killed(struct svc *svc, const struct image *img)
 {
@@ -32,15 +37,22 @@ recover_killed(struct svc *svc, const struct image *img)
     log_warnx("image %s (%s) was left %s by a vmsnap process that died: "
               "marking it killed",
               img->id, img->name ? img->name : "", img->status);
-    catalog_image_transition(svc_catalog(svc), img->id, img->status,
-                             "killed",
-                             "the vmsnap process making this image died",
-                             NULL);
+    if (catalog_image_transition(svc_catalog(svc), img->id, img->status,
+                                 "killed",
+                                 "the vmsnap process making this image "
+                                 "died",
+                                 NULL) < 0) {
+        return;
+    }
     if (img->location) {
         blob_remove(svc_blob(svc), img->location, NULL);
     } else {
         blob_discard(svc_blob(svc), key);
     }
+    if (img->nbdm > 0) {
+        catalog_image_set_bdm(svc_catalog(svc), img->id, NULL, 0, NULL);
+    }
+    volumes_snapshot_delete_set(svc, img->id);
 }
 
 /* Images left in a transitional state with their lock free and no task

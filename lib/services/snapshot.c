@@ -966,8 +966,11 @@ snap_cleanup_failed(struct snap *s, const char *reason)
         svc_left_for_recovery("image", s->img->id);
     }
     for (i = 0; i < s->ndisks; i++) {
-        if (s->disks[i].inserted) {
-            catalog_volume_snapshot_delete(cat, s->disks[i].vsnap->id, NULL);
+        const char *id = s->disks[i].inserted ? s->disks[i].vsnap->id : NULL;
+
+        if (id && catalog_volume_snapshot_delete(cat, id, NULL) < 0 &&
+            catalog_volume_snapshot_delete(cat, id, NULL) < 0) {
+            svc_left_for_recovery("volume snapshot", id);
         }
     }
 }

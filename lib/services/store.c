@@ -840,6 +840,108 @@ store_verify(struct svc *svc, bool repair, const struct progress *p,
     return 0;
 }
 
+/* Does a volume snapshot's metadata name INDEX (in any status: one
+ * being deleted forgets it itself)?  -1 when the catalog cannot tell.
+ */
+static int
+store_index_of_vsnap(struct svc *svc, const char *index, struct error **errp)
+{
+    struct catalog_match m = {PROP_BACKUP_INDEX, index};
+    struct volume_snapshot **list = NULL;
+    size_t n = 0;
+
+    if (catalog_volume_snapshot_list(svc_catalog(svc), &m, 1, &list, &n,
+                                     errp) < 0) {
+        return -1;
+    }
+    volume_snapshot_list_free(list, n);
+    return n > 0;
+}
+
+/* Is INDEX an orphan: no volume snapshot names it, and its backup (the
+ * image its name starts with) is gone, deleted or killed, or active but
+ * naming it no more (a deletion cut short between the catalog and the
+ * store)?  A backup being made keeps its indexes: its record exists
+ * before its first index.  An index not named "<uuid>.<n>" is not ours
+ * to judge.  1, 0, or -1 on a catalog error.
+ */
+static int
+store_index_orphan(struct svc *svc, const char *index, struct error **errp)
+{
+    const char *dot = strchr(index, '.');
+    char id[UTIL_UUID_LEN];
+    struct error *err = NULL;
+    struct image *img = NULL;
+    const char *v;
+    int r;
+
+    if (dot == NULL || (size_t)(dot - index) != sizeof(id) - 1) {
+        return 0;
+    }
+    memcpy(id, index, sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    if (!util_is_uuid(id)) {
+        return 0;
+    }
+    r = store_index_of_vsnap(svc, index, errp);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    if (catalog_image_get(svc_catalog(svc), id, &img, &err) < 0) {
+        if (error_get_class(err) == ERR_NOT_FOUND) {
+            error_free(err);
+            return 1;
+        }
+        error_propagate(errp, err);
+        return -1;
+    }
+    v = image_prop(img, PROP_BACKUP_INDEX);
+    r = strcmp(img->status, "deleted") == 0 ||
+        strcmp(img->status, "killed") == 0 ||
+        (strcmp(img->status, "active") == 0 &&
+         (v == NULL || strcmp(v, index) != 0));
+    image_free(img);
+    return r;
+}
+
+/* Remove (or with DRY_RUN count) the orphan indexes of the store, so that
+ * gc frees their chunks.
+ */
+static int
+store_drop_orphans(struct svc *svc, struct chunk_store *cs, bool dry_run,
+                   uint64_t *count, struct error **errp)
+{
+    struct store_named sn = {.prefix = "", .len = 0};
+    size_t i;
+    int r = 0;
+
+    *count = 0;
+    if (chunk_store_list_indexes(cs, store_collect, &sn, errp) < 0) {
+        r = -1;
+    }
+    for (i = 0; i < sn.n && r == 0; i++) {
+        int o = store_index_orphan(svc, sn.names[i], errp);
+
+        if (o < 0) {
+            r = -1;
+        } else if (o > 0) {
+            log_warnx("index %s belongs to no backup in the catalog: %s",
+                      sn.names[i], dry_run ? "gc would remove it"
+                                           : "removing it");
+            if (!dry_run &&
+                chunk_store_remove_index(cs, sn.names[i], errp) < 0) {
+                r = -1;
+            }
+            (*count)++;
+        }
+    }
+    for (i = 0; i < sn.n; i++) {
+        free(sn.names[i]);
+    }
+    free(sn.names);
+    return r;
+}
+
 int
 store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
          const struct progress *p, json_object **report, struct error **errp)
@@ -847,19 +949,24 @@ store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
     struct chunk_store *cs = store_open(svc, true, errp);
     struct chunk_gc_opts go = {.grace_s = grace_s, .dry_run = dry_run};
     struct chunk_gc_report rep = {0};
+    uint64_t orphans = 0;
     json_object *o;
     int r;
 
     if (cs == NULL) {
         return -1;
     }
-    r = chunk_store_gc(cs, &go, p, &rep, errp);
+    r = store_drop_orphans(svc, cs, dry_run, &orphans, errp);
+    if (r == 0) {
+        r = chunk_store_gc(cs, &go, p, &rep, errp);
+    }
     chunk_store_close(cs);
     if (r < 0) {
         return -1;
     }
     o = xjson_object();
     xjson_add(o, "dry_run", xjson_bool(dry_run));
+    store_add_u64(o, "indexes_orphaned", orphans);
     store_add_u64(o, "indexes", rep.indexes);
     store_add_u64(o, "chunks", rep.chunks);
     store_add_u64(o, "chunks_referenced", rep.chunks_referenced);

@@ -173,8 +173,10 @@ int store_check_index(struct svc *svc, const char *index, const char *csum,
 int store_verify(struct svc *svc, bool repair, const struct progress *p,
                  json_object **report, struct error **errp);
 
-/* `vmsnap store gc`: remove the chunks no backup references (safe
- * against backups running meanwhile; GRACE_S < 0: the default).
+/* `vmsnap store gc`: remove the indexes no backup in the catalog names
+ * (left by a deletion or a failed backup cut short between the catalog
+ * and the store: "indexes_orphaned"), then the chunks no index references
+ * (safe against backups running meanwhile; GRACE_S < 0: the default).
  */
 int store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
              const struct progress *p, json_object **report,

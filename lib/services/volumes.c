@@ -431,7 +431,12 @@ volumes_snapshot_remove(struct svc *svc, const struct volume_snapshot *vs,
         }
         return -1;
     }
-    if (catalog_volume_snapshot_delete(cat, vs->id, errp) < 0) {
+    /* Twice: a transient disk error passes.  Else it stays deleting,
+     * with no data, and the next command's recovery ends it.
+     */
+    if (catalog_volume_snapshot_delete(cat, vs->id, NULL) < 0 &&
+        catalog_volume_snapshot_delete(cat, vs->id, errp) < 0) {
+        svc_left_for_recovery("volume snapshot", vs->id);
         return -1;
     }
     /* A backup's volume in the chunk store: its index goes now, its

@@ -2,7 +2,7 @@
 # Check what must hold in a vmsnap data directory once no vmsnap command
 # runs in it: the invariants of the fault matrix (docs/internals/faults.md),
 # checked directly on the files and on catalog.db (read-only), and then
-# by `vmsnap verify` (invariant 11).
+# by `vmsnap verify` (invariant 12).
 #
 # usage: check-invariants.sh [--no-reap] [--returned] [--left FILE]
 #                            [--server NAME] [--procs-only] DATA_DIR
@@ -164,6 +164,16 @@ for f in "$D"/tmp/*; do
     fi
 done
 
+# A backup held in the chunk store has no file until it is needed: its
+# data is its indexes (12).
+INSTORE_IMG="(location IS NULL AND EXISTS (SELECT 1 FROM image_properties
+              AS p WHERE p.image_id = images.id AND
+              p.key = 'vmsnap_backup_store' AND p.value = 'chunks'))"
+INSTORE_VS="(location IS NULL AND EXISTS (SELECT 1 FROM
+             volume_snapshot_metadata AS m WHERE
+             m.snapshot_id = volume_snapshots.id AND
+             m.key = 'vmsnap_backup_store' AND m.value = 'chunks'))"
+
 # 8. Every active image is intact: its file has the recorded size and MD5
 #    (and SHA-512), qcow2 checks clean and has the recorded virtual size.
 while read -r id fmt size vsize md5 algo hash file; do
@@ -199,7 +209,7 @@ while read -r id fmt size vsize md5 algo hash file; do
 done < <(sql "SELECT id, disk_format, size, coalesce(virtual_size, ''),
                      coalesce(checksum, '-'), coalesce(os_hash_algo, '-'),
                      coalesce(os_hash_value, '-'), $DATA
-              FROM images WHERE status = 'active'")
+              FROM images WHERE status = 'active' AND NOT $INSTORE_IMG")
 
 # 9. Every usable volume and volume snapshot has a sound file.
 while read -r kind id file; do
@@ -216,16 +226,45 @@ while read -r kind id file; do
 done < <(sql "SELECT 'volume', id, file FROM volumes
               WHERE status IN ('available','in-use')
               UNION ALL SELECT 'volume-snapshot', id, $DATA
-              FROM volume_snapshots WHERE status = 'available'")
+              FROM volume_snapshots WHERE status = 'available'
+              AND NOT $INSTORE_VS")
 
-# 10. The guest is thawed.
+# 10. The chunk store holds an index for each backup disk the catalog
+#     names and no other, once `store gc` ran (the recovery of a dead
+#     backup removes its indexes; gc those of a deletion cut short), and
+#     no index names a missing or damaged chunk.
+if [ -d "$D/chunkstore/indexes" ]; then
+    out=$(VMSNAP_DATA_DIR=$D "$VMSNAP" store gc --grace 0 -f value 2>&1) ||
+        fail "store gc runs" "$(tr '\n' ';' <<<"$out" | head -c 300)"
+    named=$(sql "SELECT p.value FROM image_properties AS p JOIN images AS i
+                 ON i.id = p.image_id WHERE p.key = 'vmsnap_backup_index'
+                 AND i.status = 'active'
+                 UNION SELECT m.value FROM volume_snapshot_metadata AS m
+                 JOIN volume_snapshots AS v ON v.id = m.snapshot_id
+                 WHERE m.key = 'vmsnap_backup_index'
+                 AND v.status = 'available'")
+    for f in "$D"/chunkstore/indexes/*.idx; do
+        [ -e "$f" ] || continue
+        n=${f##*/}
+        grep -qxF "${n%.idx}" <<<"$named" ||
+            fail "no index without a backup" "$n"
+    done
+    for n in $named; do
+        [ -f "$D/chunkstore/indexes/$n.idx" ] ||
+            fail "every backup disk has its index" "$n"
+    done
+    out=$(VMSNAP_DATA_DIR=$D "$VMSNAP" store verify -f value 2>&1) ||
+        fail "store verify is clean" "$(tr '\n' ';' <<<"$out" | head -c 300)"
+fi
+
+# 11. The guest is thawed.
 if [ -n "$server" ]; then
     st=$(VMSNAP_DATA_DIR=$D "$VMSNAP" agent command "$server" \
          '{"execute":"guest-fsfreeze-status"}' 2>&1)
     grep -q thawed <<<"$st" || fail "guest thawed" "$server: $st"
 fi
 
-# 11. vmsnap verify agrees (its own checks of the same invariants; the
+# 12. vmsnap verify agrees (its own checks of the same invariants; the
 #     guest is checked above).  Only when the checks above all held, so
 #     that one fault is not reported twice.
 if [ "$bad" = 0 ] && [ "$reap" = 1 ]; then

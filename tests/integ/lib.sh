@@ -183,6 +183,15 @@ cs_get() {  # cs_get KEY: the bytes of one entry of the chunk store
         cat "$VMSNAP_DATA_DIR/chunkstore/$1"
     fi
 }
+# Put FILE's bytes as entry KEY.
+cs_put() {  # cs_put KEY FILE
+    if [ -n "$T_BUCKET" ]; then
+        s3_req PUT "/$VMSNAP_S3_BUCKET/chunkstore/$1" --data-binary "@$2" \
+            >/dev/null
+    else
+        cp "$2" "$VMSNAP_DATA_DIR/chunkstore/$1"
+    fi
+}
 # Whether an entry exists.
 cs_exists() {  # cs_exists KEY
     if [ -n "$T_BUCKET" ]; then

@@ -158,8 +158,27 @@ check "  without making the backups' files" -- test \
     "$(vmsnap volume snapshot show "$v4a" -f value -c status -c file | tr '\n' ' ')" = "available None "
 vmsnap store verify >/dev/null
 ok $? "store verify: every chunk there and sound"
+# An index whose backup is gone (a deletion cut short between the
+# catalog and the store) is gc's to remove; one not named by a backup ID
+# is not vmsnap's.
+v5id=$(vmsnap image show v5 -f value -c id)
+orphan=$(python3 -c 'import uuid; print(uuid.uuid4())').1
+cs_get "indexes/$v5id.1.idx" >"$T_DIR/idx" &&
+    cs_put "indexes/$orphan.idx" "$T_DIR/idx" &&
+    cs_put "indexes/manual.idx" "$T_DIR/idx"
+ok $? "an index of a backup the catalog does not know, and one of no backup"
+vmsnap store gc --grace 0 -f json >"$T_DIR/gc.json"
+ok $? "store gc"
+orphaned=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["indexes_orphaned"])' "$T_DIR/gc.json")
+check "  removed the orphan, only it" -- \
+    eval '! cs_exists "indexes/$orphan.idx" && test "$orphaned" = 1'
+check "  kept the index of no backup and the backups' own" -- \
+    eval 'cs_exists indexes/manual.idx && cs_exists "indexes/$v5id.1.idx"'
+vmsnap store verify >/dev/null
+ok $? "  store verify still sound"
+
 v5a=$(vsnap_of v5)
-cs_damage "indexes/$(vmsnap image show v5 -f value -c id).1.idx" 200
+cs_damage "indexes/$v5id.1.idx" 200
 vmsnap verify >"$T_DIR/verify2.out" 2>&1
 ok $((! $?)) "a damaged volume index fails vmsnap verify"
 check "  naming the volume snapshot" -- grep -q "volume snapshot ${v5a:-none}" "$T_DIR/verify2.out"
