@@ -9,7 +9,8 @@
  *   - tasks left running: their kind's recovery (a snapshot's image is
  *     killed, its data, its set's volume snapshots and the driver's
  *     leftover nodes removed, the server no longer busy), then the task
- *     is marked failed (task.h);
+ *     is marked failed (task.h); tasks left queued by a process that
+ *     died, the same;
  *   - an upload left queued or saving: the image is marked killed with
  *     the reason and its data removed;
  *   - an import left importing: the image, its volume snapshots and the
