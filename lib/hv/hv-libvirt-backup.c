@@ -69,6 +69,8 @@ struct lvb_disk {
     int64_t size;          /* virtual size in bytes */
     bool target_made;      /* we created target */
     bool scratch_made;     /* we created scratch */
+    bool bitmap;           /* in the new checkpoint (BITMAP_NEW given:
+                            * a raw disk cannot be) */
 };
 
 struct lv_backup {
@@ -252,7 +254,7 @@ lvb_make_xml(struct lv_backup *b, const struct lv_xdom *x)
         if (cpdisks) {
             n = lv_el(cpdisks, "disk", NULL);
             lv_set(n, "name", x->targets[i]);
-            lv_set(n, "checkpoint", ours ? "bitmap" : "no");
+            lv_set(n, "checkpoint", ours && ours->bitmap ? "bitmap" : "no");
         }
     }
     b->xml = lv_dump_fmt(doc, root, 0);
@@ -425,6 +427,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
             }
         }
         snprintf(bk->dev, sizeof(bk->dev), "%s", xd->target);
+        bk->bitmap = bd->bitmap_new != NULL;
         b->ndisks++;
         if (virDomainGetBlockInfo(b->dom, bk->dev, &info, 0) < 0) {
             lv_fail(lv, errp, "cannot read the size of disk %s of %s",

@@ -1212,6 +1212,7 @@ static const struct hv_ops lv_ops = {
     .backup_abort = lv_backup_abort,
     .backup_reap = lv_backup_reap,
     .bitmap_check = lv_bitmap_check,
+    .one_checkpoint = true,
     .find = lv_find,
     .destroy_flags = lv_destroy_flags,
     .set_prop = lv_set_prop,

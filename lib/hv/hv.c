@@ -243,6 +243,12 @@ hv_lists_domains(const struct hv *hv)
     return hv->ops->list != NULL;
 }
 
+bool
+hv_one_checkpoint(const struct hv *hv)
+{
+    return hv->ops->one_checkpoint;
+}
+
 void
 hv_props_free(struct hv_prop *list, size_t n)
 {

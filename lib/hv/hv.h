@@ -283,6 +283,11 @@ struct hv_ops {
     int (*bitmap_check)(struct hv *hv, const struct hv_domain *d,
                         const struct hv_disk *disk, const char *name,
                         char **why, struct error **errp);
+    /* True when the disks of one backup share one set of bitmaps (a
+     * libvirt checkpoint): their BITMAP_SINCE must then be the same for
+     * every disk, or NULL for every disk.
+     */
+    bool one_checkpoint;
     /* Domain ID as list describes it, into *OUT (the caller clears it
      * with hv_found_clear).  ERR_NOT_FOUND when the driver has no such
      * domain.
@@ -375,6 +380,11 @@ int hv_set_prop(struct hv *hv, const struct hv_domain *d, const char *name,
  * the services then adopt them (servers.h).
  */
 bool hv_lists_domains(const struct hv *hv);
+
+/* True when the disks of one backup read one checkpoint together
+ * (hv_ops.one_checkpoint): all incremental on it, or all full.
+ */
+bool hv_one_checkpoint(const struct hv *hv);
 
 /* Free the N entries of LIST and LIST; NULL is allowed. */
 void hv_found_list_free(struct hv_found *list, size_t n);

@@ -492,15 +492,21 @@ snap_plan_store(struct snap *s, bool running, struct error **errp)
         return -1;
     }
     for (i = 0; i < s->ndisks; i++) {
-        struct snap_disk *d = &s->disks[i];
-        struct store_plan *plan = &s->plans[i];
-
         if (store_plan_backup(s->svc, running ? s->hv : NULL, &s->dom.d,
-                              d->source, i,
-                              d->vsnap ? d->vsnap->volume_id : NULL,
-                              s->inst, s->img, plan, errp) < 0) {
+                              s->disks[i].source, i,
+                              s->disks[i].vsnap ? s->disks[i].vsnap->volume_id
+                                                : NULL,
+                              s->inst, s->img, &s->plans[i], errp) < 0) {
             return -1;
         }
+    }
+    if (running && hv_one_checkpoint(s->hv)) {
+        store_plans_one_chain(s->plans, s->ndisks);
+    }
+    for (i = 0; i < s->ndisks; i++) {
+        struct snap_disk *d = &s->disks[i];
+        const struct store_plan *plan = &s->plans[i];
+
         d->copy.kind = DISKCOPY_CHUNKS;
         d->copy.store = s->cs;
         d->copy.index = plan->index;

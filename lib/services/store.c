@@ -400,6 +400,36 @@ store_plan_backup(struct svc *svc, struct hv *hv, const struct hv_domain *d,
     return r < 0 ? -1 : 0;
 }
 
+void
+store_plans_one_chain(struct store_plan *plans, size_t n)
+{
+    const char *why = NULL;
+    size_t i, full = 0;
+
+    for (i = 0; i < n && why == NULL; i++) {
+        if (plans[i].full_reason) {
+            full = i;
+            why = plans[i].full_reason;
+        }
+    }
+    if (why == NULL) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (plans[i].full_reason == NULL) {
+            plans[i].full_reason = xasprintf(
+                "its disks are backed up on one checkpoint, and disk %zu "
+                "is backed up whole (%s)",
+                full, why);
+            free(plans[i].parent_id);
+            free(plans[i].parent_index);
+            free(plans[i].since);
+            plans[i].parent_id = plans[i].parent_index = plans[i].since =
+                NULL;
+        }
+    }
+}
+
 /* The properties recording what the copy T of PLAN made, in SET (room
  * for STORE_REC_PROPS), their values' text in B; returns how many.
  */

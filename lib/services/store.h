@@ -109,6 +109,12 @@ int store_plan_backup(struct svc *svc, struct hv *hv,
                       struct store_plan *plan, struct error **errp);
 void store_plan_clear(struct store_plan *plan);
 
+/* Make every one of the N PLANS of a set full when one is (each then
+ * says why): for a driver whose backup reads one checkpoint for all the
+ * disks (hv_one_checkpoint).
+ */
+void store_plans_one_chain(struct store_plan *plans, size_t n);
+
 /* Record on image ID (saving) what the copy T of PLAN made and make it
  * active.
  */

@@ -364,6 +364,29 @@ ok $? "and goes"
 vmsnap server start "$P" && lv_wait_state "$P" running &&
     [ "$(sfield "$P" status)" = ACTIVE ]
 ok $? "server start: running as defined"
+
+# ---------------------------- incremental backups of every disk ---
+# libvirt's checkpoint is one for all the disks of a backup: vdb and vdc
+# are raw (no bitmap), so the whole set is backed up in full, each disk
+# saying why, and the backup works.
+lv_wait_agent "$P" &&
+    vmsnap server backup create "$P" --name i1 --incremental --all-volumes \
+    --backup-type inc --rotation 2 >/dev/null 2>"$D/i1.err" &&
+    vmsnap server backup create "$P" --name i2 --incremental \
+        --all-volumes --backup-type inc --rotation 2 >/dev/null \
+        2>"$D/i2.err"
+ok $? "two --incremental --all-volumes backups: $(cat "$D/i1.err" "$D/i2.err" | tr '\n' ' ')"
+why=$(iprop i2 vmsnap_backup_full_reason)
+diag "root disk: $(iprop i2 vmsnap_backup_mode): $why"
+[ "$(iprop i2 vmsnap_backup_mode)" = full ] &&
+    grep -q "one checkpoint, and disk 1 is backed up whole (disk .* is raw" <<<"$why"
+ok $? "the root disk is full too: the set reads one checkpoint, and vdb is raw"
+[ "$(lv_job_and_checkpoints "$P")" = "none vmsnap-$(vmsnap image show i2 -f value -c id)" ] &&
+    [ -z "$(leftovers)" ]
+ok $? "no job, nothing left, the chain on i2's checkpoint"
+vmsnap server backup create "$P" --backup-type inc --rotation 0 >/dev/null
+ok $? "rotation 0 deletes them"
+
 err=$(vmsnap server delete "$P" 2>&1)
 ok $((! $?)) "server delete refuses a domain vmsnap did not create: $err"
 [ "$(V domstate "$P")" = running ] && [ "$(sfield "$P" status)" = ACTIVE ]

@@ -322,6 +322,42 @@ test_queued_recovery(void)
     catalog_task_delete(svc_catalog(svc), other, NULL);
 }
 
+/* A set whose disks share one checkpoint: one full disk makes all full. */
+static void
+test_one_chain(void)
+{
+    struct store_plan p[3];
+    size_t i;
+
+    memset(p, 0, sizeof(p));
+    for (i = 0; i < 3; i++) {
+        p[i].parent_id = xstrdup("parent");
+        p[i].parent_index = xstrdup("parent.0");
+        p[i].since = xstrdup("vmsnap-parent");
+    }
+    store_plans_one_chain(p, 3);
+    ok(p[0].full_reason == NULL && p[1].full_reason == NULL &&
+           p[2].parent_index != NULL,
+       "a set all incremental stays so");
+    free(p[1].parent_id);
+    free(p[1].parent_index);
+    free(p[1].since);
+    p[1].parent_id = p[1].parent_index = p[1].since = NULL;
+    p[1].full_reason = xstrdup("disk x is raw");
+    store_plans_one_chain(p, 3);
+    ok(p[0].full_reason && p[2].full_reason &&
+           strstr(p[0].full_reason, "disk 1 is backed up whole (disk x is "
+                                    "raw)") &&
+           p[0].parent_index == NULL && p[0].since == NULL &&
+           p[2].parent_id == NULL && strcmp(p[1].full_reason,
+                                            "disk x is raw") == 0,
+       "one full disk makes the others full, each saying why (%s)",
+       p[0].full_reason ? p[0].full_reason : "none");
+    for (i = 0; i < 3; i++) {
+        store_plan_clear(&p[i]);
+    }
+}
+
 /* A worker that died mid-snapshot: the next context recovers. */
 static void
 test_recovery(void)
@@ -524,6 +560,7 @@ main(void)
     test_quiesce();
     test_recovery();
     test_queued_recovery();
+    test_one_chain();
     test_store();
     svc_close(svc);
     config_free(cfg);
