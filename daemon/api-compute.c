@@ -789,6 +789,10 @@ cmp_metadata(struct api_req *r, json_object *obj, struct prop **props,
 /* "vmsnap:all_volumes": true also snapshots every attached volume at the
  * same instant (snapshot.h; seed 004 asks createImage for it).  Nova has
  * no such member; the web page's "All volumes" sends it.
+ * "vmsnap:incremental": true makes createBackup's backup in the chunk
+ * store, incremental when its chain allows (store.h), as the command's
+ * --incremental; the setting backup.incremental makes it the default
+ * for the openstack client, which cannot send it.
  */
 static const struct api_field cmp_image_f[] = {
     {"name", AJ_STRING, true, NULL, 0, 255},
@@ -804,6 +808,7 @@ static const struct api_field cmp_backup_f[] = {
     {"rotation", AJ_INT | AJ_STRING, true, NULL, 0, 16},
     {"metadata", AJ_OBJECT, false, NULL, 0, 0},
     {"vmsnap:all_volumes", AJ_BOOL, false, NULL, 0, 0},
+    {"vmsnap:incremental", AJ_BOOL, false, NULL, 0, 0},
     {NULL, 0, false, NULL, 0, 0},
 };
 static const struct api_schema cmp_backup_s = {cmp_backup_f, false};
@@ -921,6 +926,8 @@ cmp_snapshot_action(struct api_req *r, struct svc *svc,
     opts.all_volumes =
         json_object_get_boolean(api_json_get(arg, "vmsnap:all_volumes"));
     if (backup) {
+        opts.incremental = json_object_get_boolean(
+            api_json_get(arg, "vmsnap:incremental"));
         rc = backup_request(svc, who, inst->id, &opts,
                             api_json_str(arg, "backup_type"), (int)rotation,
                             &img, &t, &err);

@@ -124,6 +124,11 @@ static const struct config_setting config_settings[] = {
      "bytes per chunk (a power of two) of a new chunk store, 0: 64 KiB in "
      "the data directory, 1 MiB in the s3 store; an existing store keeps "
      "the size it was made with"},
+    {"backup.incremental", "VMSNAP_BACKUP_INCREMENTAL",
+     INT(backup_incremental), "0", 0, 1, NULL, false,
+     "1: every backup goes into the chunk store, incremental when its "
+     "chain allows (as with --incremental, and for the API's createBackup, "
+     "which the openstack client cannot ask otherwise); 0: as asked"},
     {"limits.max_image_size", "VMSNAP_MAX_IMAGE_SIZE", SIZE(max_image_size),
      "0", 0, INT64_MAX, NULL, false,
      "largest image (bytes) an upload or import may write, 0: no limit"},

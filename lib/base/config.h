@@ -94,6 +94,8 @@ struct config {
                                  * new chunk store (a power of two), 0:
                                  * the store's default; an existing
                                  * store keeps its own */
+    int backup_incremental;     /* backup.incremental: 1: every backup
+                                 * into the chunk store */
 
     /* [limits] */
     int64_t max_image_size;     /* limits.max_image_size: bytes, 0: none */

@@ -86,6 +86,10 @@ backup_request(struct svc *svc, const struct caller *who, const char *ref,
         instance_free(inst);
         return r;
     }
+    /* The host's policy may put every backup in the chunk store. */
+    if (svc_config(svc)->backup_incremental) {
+        opts.incremental = true;
+    }
     opts.image_type = "backup";
     opts.extra_props = &extra;
     opts.nextra = 1;

@@ -150,6 +150,28 @@ done
 osc bob image list -f value -c Name >"$O" 2>&1
 ok $(test "$(grep -c '^daily-' "$O")" = 2 && grep -qx daily-3 "$O" && ! grep -qx daily-1 "$O"; echo $?) "rotation keeps the 2 newest backups"
 
+# createBackup with "vmsnap:incremental": into the chunk store, the
+# second on the first.
+ibackup() {  # ibackup NAME: an incremental backup of vm1 by the API; its status
+    local t p s
+    t=$(osc bob token issue -f value -c id 2>/dev/null)
+    s=$(curl -s -o "$O" -w '%{http_code}' -H "X-Auth-Token: $t" \
+        -H 'Content-Type: application/json' -d '{"createBackup": {"name": "'"$1"'",
+        "backup_type": "inc", "rotation": 2, "vmsnap:incremental": true}}' \
+        "$BASE/compute/v2.1/servers/$(osc bob server show vm1 -f value -c id)/action")
+    [ "$s" = 202 ] || { echo "createBackup: $s $(cat "$O")"; return 1; }
+    for i in $(seq 1 600); do
+        osc bob image show "$1" -f value -c status >"$O" 2>&1
+        grep -qx -e active -e killed "$O" && break
+        sleep 1
+    done
+    cat "$O"
+}
+st1=$(ibackup inc-1) && st2=$(ibackup inc-2)
+ok $(test "$st1/$st2" = active/active; echo $?) "createBackup with vmsnap:incremental twice: $st1/$st2"
+osc bob image show inc-2 -f json >"$O" 2>&1
+ok $(test "$(json "$O" "d['properties']['vmsnap_backup_store']")/$(json "$O" "d['properties']['vmsnap_backup_mode']")" = chunks/incremental; echo $?) "  the second is incremental, in the chunk store"
+
 # --- Volumes --------------------------------------------------------------
 osc bob volume create --size 1 vol1 -f json >"$O" 2>&1
 rc=$?; fail_diag $rc

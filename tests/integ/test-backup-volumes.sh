@@ -151,6 +151,15 @@ check "  incremental on v5 for both disks: the dead one broke no chain" -- test 
     "$(bprop k2 vmsnap_backup_mode)/$(vmeta "$(vsnap_of k2)" vmsnap_backup_parent)" = \
     "incremental/$(vsnap_of v5)"
 
+# ---- the host's policy --------------------------------------------------
+VMSNAP_BACKUP_INCREMENTAL=1 vmsnap server backup create --all-volumes \
+    --backup-type daily --rotation 10 --name pol vm -f json \
+    >"$T_DIR/pol.json" 2>"$T_DIR/pol.err"
+ok $? "a backup without --incremental, with backup.incremental=1"
+check "  goes into the chunk store, incremental on k2" -- test \
+    "$(bprop pol vmsnap_backup_store)/$(bprop pol vmsnap_backup_mode)/$(bprop pol vmsnap_backup_parent)" = \
+    "chunks/incremental/$(vmsnap image show k2 -f value -c id)"
+
 # ---- checks ---------------------------------------------------------------
 vmsnap verify >"$T_DIR/verify.out" 2>&1
 ok $? "vmsnap verify: the catalog and every backup's index sound"
