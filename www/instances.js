@@ -88,6 +88,8 @@ async function backupDialog(s) {
                   ['daily', 'weekly', 'monthly'].map(t => h('option', {value: t})));
   const rotation = h('input', {name: 'rotation', type: 'number', min: 0,
                                max: 10000, required: true, value: '2'});
+  const all = h('input', {type: 'checkbox', name: 'all_volumes'});
+  const inc = h('input', {type: 'checkbox', name: 'incremental'});
   const id = await dialog({
     title: `Create Backup of “${s.name}”`,
     body: [
@@ -96,14 +98,23 @@ async function backupDialog(s) {
       types,
       field('Rotation', rotation, 'How many backups of this type to keep; ' +
             'the oldest beyond that are deleted.'),
+      field('All volumes', all, 'Also back up every attached volume at ' +
+            'the same instant.'),
+      field('Incremental', inc, 'Keep it in the deduplicating store, ' +
+            'copying only what changed since the last backup.'),
     ],
     submit: 'Create Backup',
     onsubmit: async () => {
+      const b = {name: name.value.trim(), backup_type: type.value.trim(),
+                 rotation: parseInt(rotation.value, 10)};
+      if (all.checked) {
+        b['vmsnap:all_volumes'] = true;
+      }
+      if (inc.checked) {
+        b['vmsnap:incremental'] = true;
+      }
       const res = await api.call('compute', 'POST',
-        `/servers/${encodeURIComponent(s.id)}/action`,
-        {body: {createBackup: {name: name.value.trim(),
-                               backup_type: type.value.trim(),
-                               rotation: parseInt(rotation.value, 10)}}});
+        `/servers/${encodeURIComponent(s.id)}/action`, {body: {createBackup: b}});
       return (await api.imageIdOf(res)) || true;
     },
   });

@@ -199,7 +199,7 @@ const STEPS = [
   'its detail page reads instance_uuid and vmsnap_quiesced=yes',
   'launch a new instance from the snapshot; it becomes ACTIVE',
   'Pause, then Resume, from the row\'s menu',
-  'Create Backup (type and rotation): a backup on the Images page, active',
+  'Create Backup (type, rotation, incremental): a backup on the Images page, active, in the chunk store',
   'Volumes: Create Volume (1 GiB); it becomes Available',
   'Attach it to the instance; it is In-use, attached to it',
   'Create Snapshot with "All volumes": its detail page shows the volume snapshot block_device_mapping names, and Volume Snapshots lists it',
@@ -599,6 +599,7 @@ async function computePart(d, page, alice, guest) {
     await dlg.getByLabel('Backup Name').fill('web-backup1');
     await dlg.getByLabel('Backup Type').fill('weekly');
     await dlg.getByLabel('Rotation').fill('1');
+    await dlg.getByLabel('Incremental').check();
     await dlg.getByRole('button', {name: 'Create Backup'}).click();
     await dlg.waitFor({state: 'detached'});
     await nav(page, 'Images').click();
@@ -607,9 +608,10 @@ async function computePart(d, page, alice, guest) {
     const type = await r.getByRole('cell').nth(1).textContent();
     const imgs = await rest(d.base, alice.token, 'GET', '/image/v2/images?name=web-backup1');
     const b = imgs.json.images[0];
-    diag(`backup: ${type}, backup_type=${b.backup_type}`);
+    diag(`backup: ${type}, backup_type=${b.backup_type}, store=${b.vmsnap_backup_store}`);
     await nav(page, 'Instances').click();
-    return type === 'Backup' && b.image_type === 'backup' && b.backup_type === 'weekly';
+    return type === 'Backup' && b.image_type === 'backup' && b.backup_type === 'weekly' &&
+      b.vmsnap_backup_store === 'chunks';
   });
   await volumesPart(d, page, alice, vm1);
   await check(STEPS[11], async () => {
