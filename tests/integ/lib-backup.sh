@@ -64,3 +64,14 @@ gc_past_leases() {  # gc_past_leases SECONDS
     echo "$err" | sed 's/^/# /'
     return 1
 }
+# Wait for FILE (a test hook's mark) while the process PID lives.
+until_exists() {  # until_exists FILE PID: wait for FILE while PID lives
+    while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do
+        sleep 0.1
+    done
+    [ -e "$1" ]
+}
+gcval() {  # gcval KEY: a member of the last gc report, $T_DIR/gc.json
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+        "$T_DIR/gc.json" "$1"
+}

@@ -11,17 +11,6 @@ need qemu-system-x86_64 qemu-img python3 mkfifo
 boot_vm
 root=$VMSNAP_DATA_DIR/instances/$vid/root.qcow2
 
-gcval() {  # gcval KEY: a member of the last gc report
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
-        "$T_DIR/gc.json" "$1"
-}
-until_exists() {  # until_exists FILE PID: wait for FILE while PID lives
-    while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do
-        sleep 0.1
-    done
-    [ -e "$1" ]
-}
-
 # ---- gc while a backup runs ----------------------------------------------
 backup g1
 ok $? "a first backup"

@@ -17,19 +17,6 @@ trap 'cleanup; services_cleanup' EXIT
 services_up s3
 unset VMSNAP_CATALOG   # printed by services.sh; the catalog stays SQLite
 
-# One signed S3 request (the credentials reach curl on stdin, never on a
-# command line); the answer's body on stdout.
-until_exists() {  # until_exists FILE PID: wait for FILE while PID lives
-    while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do
-        sleep 0.1
-    done
-    [ -e "$1" ]
-}
-gcval() {  # gcval KEY: a field of the last gc report
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
-        "$T_DIR/gc.json" "$1"
-}
-
 boot_vm
 
 # ---- full, incremental, restore, boot ------------------------------------

@@ -121,12 +121,6 @@ check "  and the next one is incremental on it" -- test \
 # ---- killed between its disks' indexes ----------------------------------
 # The test hook holds the backup before the last disk's index: the root
 # disk's index is committed, the volume's not, nothing recorded yet.
-until_exists() {  # until_exists FILE PID: wait for FILE while PID lives
-    while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do
-        sleep 0.1
-    done
-    [ -e "$1" ]
-}
 fifo=$T_DIR/pause
 mkfifo "$fifo"
 VMSNAP_TEST_BACKUP_PAUSE=$fifo vbackup k1 &
@@ -178,7 +172,7 @@ cs_get "indexes/$v5id.1.idx" >"$T_DIR/idx" &&
 ok $? "an index of a backup the catalog does not know, and one of no backup"
 vmsnap store gc --grace 0 -f json >"$T_DIR/gc.json"
 ok $? "store gc"
-orphaned=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["indexes_orphaned"])' "$T_DIR/gc.json")
+orphaned=$(gcval indexes_orphaned)
 check "  removed the orphan, only it" -- \
     eval '! cs_exists "indexes/$orphan.idx" && test "$orphaned" = 1'
 check "  kept the index of no backup and the backups' own" -- \
