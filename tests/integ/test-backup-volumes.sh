@@ -154,6 +154,15 @@ check "  goes into the chunk store, incremental on k2" -- test \
     "$(bprop pol vmsnap_backup_store)/$(bprop pol vmsnap_backup_mode)/$(bprop pol vmsnap_backup_parent)" = \
     "chunks/incremental/$(vmsnap image show k2 -f value -c id)"
 
+# ---- export -----------------------------------------------------------------
+vmsnap image export pol --file "$T_DIR/pol.ova" >/dev/null 2>"$T_DIR/pol-export.err"
+ok $? "the backup of the set exports as one OVA: $(cat "$T_DIR/pol-export.err")"
+check "  with both disks (its chunks made into files on the way)" -- python3 -c '
+import sys, tarfile
+names = [m.name for m in tarfile.open(sys.argv[1]).getmembers()]
+assert [n for n in names if n.endswith(".vmdk")] == ["pol-disk1.vmdk", "pol-disk2.vmdk"], names' \
+    "$T_DIR/pol.ova"
+
 # ---- checks ---------------------------------------------------------------
 vmsnap verify >"$T_DIR/verify.out" 2>&1
 ok $? "vmsnap verify: the catalog and every backup's index sound"
