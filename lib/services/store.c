@@ -769,27 +769,23 @@ out:
 }
 
 int
-store_check_index(struct svc *svc, const char *index, const char *csum,
-                  struct error **errp)
+store_check_index(struct svc *svc, struct chunk_store **csp,
+                  const char *index, const char *csum, struct error **errp)
 {
     struct chunk_index_info info;
-    struct chunk_store *cs = store_open(svc, false, errp);
-    int r = -1;
 
-    if (cs == NULL) {
+    if (*csp == NULL && (*csp = store_open(svc, false, errp)) == NULL) {
         return -1;
     }
-    if (chunk_store_index_info(cs, index, &info, errp) == 0) {
-        if (csum && strcmp(info.csum, csum) == 0) {
-            r = 0;
-        } else {
-            error_setg(errp, ERR_PROTOCOL,
-                       "index %s does not match its recorded checksum",
-                       index);
-        }
+    if (chunk_store_index_info(*csp, index, &info, errp) < 0) {
+        return -1;
     }
-    chunk_store_close(cs);
-    return r;
+    if (csum == NULL || strcmp(info.csum, csum) != 0) {
+        error_setg(errp, ERR_PROTOCOL,
+                   "index %s does not match its recorded checksum", index);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- Maintenance ------------------------------------------------------- */

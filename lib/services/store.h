@@ -164,9 +164,12 @@ int store_materialise_volume_snapshot(struct svc *svc,
 
 /* Is INDEX in the store with checksum CSUM?  0, or -1 with ERR_NOT_FOUND
  * (no such index), ERR_PROTOCOL (damaged, or another checksum) or the
- * store's errors.  Reads the index only, not its chunks.
+ * store's errors.  Reads the index only, not its chunks.  *CSP is the
+ * store: NULL, it is opened and left there for the next call (a pass over
+ * every backup opens it once); the caller closes it (chunk_store_close).
  */
-int store_check_index(struct svc *svc, const char *index, const char *csum,
+int store_check_index(struct svc *svc, struct chunk_store **csp,
+                      const char *index, const char *csum,
                       struct error **errp);
 
 /* `vmsnap store verify`: read every chunk and check it; *REPORT (caller

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "cleanup.h"
 #include "datadir.h"
 #include "hash.h"
@@ -53,6 +54,7 @@ struct verify_pass {
     struct svc *svc;                /* the context */
     const struct verify_opts *opts; /* what to do */
     struct verify_report *r;        /* where findings go */
+    struct chunk_store *cs;         /* the chunk store, once opened */
 };
 
 static void __attribute__((format(printf, 5, 6)))
@@ -332,7 +334,7 @@ verify_store_index(struct verify_pass *p, const char *check,
     if (index == NULL) {
         verify_add(p, check, false, obj, "held in the chunk store, but "
                    "records no index");
-    } else if (store_check_index(p->svc, index, csum, &err) < 0) {
+    } else if (store_check_index(p->svc, &p->cs, index, csum, &err) < 0) {
         verify_add(p, check, false, obj, "%s", error_msg(err));
         error_free(err);
     }
@@ -952,7 +954,7 @@ verify_run(struct svc *svc, const struct caller *who,
 {
     struct verify_report *r = xcalloc(1, sizeof(*r));
     struct verify_report *again = NULL;
-    struct verify_pass p = {svc, opts, r};
+    struct verify_pass p = {svc, opts, r, NULL};
     size_t i, j;
 
     if (!who->admin) {
@@ -1000,6 +1002,7 @@ verify_run(struct svc *svc, const struct caller *who,
         }
         verify_report_free(again);
     }
+    chunk_store_close(p.cs);
     *out = r;
     return 0;
 }

@@ -15,6 +15,16 @@ print(p.get(sys.argv[2], ""))' "$T_DIR/$1.json" "$2"
 guest_write() {  # guest_write FILE MIB
     guest_sh vm "dd if=/dev/urandom of=$1 bs=1M count=$2 2>/dev/null && sync && sha256sum $1" | cut -d' ' -f1
 }
+# The volume snapshot of volume N (0: the first) of an image's set, and a
+# metadata item of a volume snapshot.
+vsnap_of() {  # vsnap_of IMAGE [N]
+    python3 -c 'import json,sys; print(json.loads(sys.argv[1])[int(sys.argv[2])]["snapshot_id"])' \
+        "$(prop "$1" block_device_mapping)" "${2:-0}"
+}
+vmeta() {  # vmeta VSNAP KEY
+    vmsnap volume snapshot show "$1" -f json | python3 -c 'import json,sys
+print(json.load(sys.stdin)["metadata"].get(sys.argv[1], ""))' "$2"
+}
 # The raw data of a qcow2 file, hashed: what a disk holds, whatever the
 # layout of its file.
 disk_sum() {  # disk_sum QCOW2

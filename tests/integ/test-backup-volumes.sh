@@ -17,14 +17,6 @@ vbackup() {  # vbackup NAME: an incremental backup of all of vm's disks
         --backup-type daily --rotation 10 --name "$1" vm -f json \
         >"$T_DIR/$1.json" 2>"$T_DIR/$1.err"
 }
-vsnap_of() {  # vsnap_of IMAGE: the volume snapshot of its first volume
-    python3 -c 'import json,sys; print(json.loads(sys.argv[1])[0]["snapshot_id"])' \
-        "$(prop "$1" block_device_mapping)"
-}
-vmeta() {  # vmeta VSNAP KEY: a metadata item of a volume snapshot
-    vmsnap volume snapshot show "$1" -f json | python3 -c 'import json,sys
-print(json.load(sys.stdin)["metadata"].get(sys.argv[1], ""))' "$2"
-}
 
 boot_vm
 ext4_image volbase >/dev/null &&

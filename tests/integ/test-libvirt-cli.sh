@@ -16,6 +16,7 @@
 # at a time.
 . "$SRCDIR/tests/integ/lib.sh"
 . "$SRCDIR/tests/integ/lib-libvirt.sh"
+. "$SRCDIR/tests/integ/lib-backup.sh"
 
 need qemu-img mke2fs dumpe2fs e2fsck debugfs python3 truncate losetup
 lv_up || lv_bail "libvirtd does not start (scripts/libvirt.sh up)"
@@ -34,13 +35,6 @@ trap cli_cleanup EXIT
 
 now_ms() {
     echo $(($(date +%s%N) / 1000000))
-}
-
-# Property KEY of image IMAGE ("" when it has none).
-iprop() {  # iprop IMAGE KEY
-    vmsnap image show "$1" -f json | python3 -c '
-import json, sys
-print(json.load(sys.stdin)["properties"].get(sys.argv[1], ""))' "$2"
 }
 
 # Field FIELD of server SERVER.
@@ -152,11 +146,11 @@ done
 vmsnap server image create "$P" --name s1 --all-volumes >/dev/null \
     2>"$D/s1.err"
 ok $? "server image create --all-volumes under a writer: $(tr '\n' ' ' <"$D/s1.err")"
-[ "$(iprop s1 vmsnap_mode)" = live ] && [ "$(iprop s1 vmsnap_quiesced)" = yes ]
+[ "$(prop s1 vmsnap_mode)" = live ] && [ "$(prop s1 vmsnap_quiesced)" = yes ]
 ok $? "live and quiesced through the agent via libvirt"
-[ "$(iprop s1 instance_uuid)" = "$UP" ] &&
-    [ -z "$(iprop s1 base_image_ref)" ] &&
-    [ "$(iprop s1 hw_qemu_guest_agent)" = yes ]
+[ "$(prop s1 instance_uuid)" = "$UP" ] &&
+    [ -z "$(prop s1 base_image_ref)" ] &&
+    [ "$(prop s1 hw_qemu_guest_agent)" = yes ]
 ok $? "instance_uuid is the domain's UUID, no base_image_ref, hw_qemu_guest_agent=yes"
 python3 -c '
 import json, sys
@@ -164,7 +158,7 @@ m = json.loads(sys.argv[1])
 assert [(x["device_index"], x["volume_name"]) for x in m] == [
     (1, "vdb"), (2, "vdc")], m
 assert all(x["size"] == 64 << 20 for x in m), m' \
-    "$(iprop s1 block_device_mapping)"
+    "$(prop s1 block_device_mapping)"
 ok $? "block_device_mapping: the raw file vdb and the block device vdc, 64 MiB each"
 [ "$(states_of s1)" = "clean clean clean" ]
 ok $? "every copy is a clean ext4 (no needs_recovery, e2fsck -fn): $(states_of s1)"
@@ -175,9 +169,9 @@ read -r r b c <<<"$(steps_of s1)"
 ok $? "all disks at one write step of the writer (root $r, vdb $b, vdc $c)"
 win=$(lv_hook_window "$P")
 diag "freeze window through libvirt: guest hook stamps ${win:-?} ms;" \
-    "vmsnap_freeze_ms $(iprop s1 vmsnap_freeze_ms) (freeze request to" \
-    "confirmed thaw), vmsnap_hold_ms $(iprop s1 vmsnap_hold_ms)" \
-    "(BackupBegin); copy $(iprop s1 vmsnap_copy_ms) ms"
+    "vmsnap_freeze_ms $(prop s1 vmsnap_freeze_ms) (freeze request to" \
+    "confirmed thaw), vmsnap_hold_ms $(prop s1 vmsnap_hold_ms)" \
+    "(BackupBegin); copy $(prop s1 vmsnap_copy_ms) ms"
 same_xml "$D/p-before.xml"
 ok $? "virsh dumpxml --inactive identical before and after"
 [ "$(lv_job_and_checkpoints "$P")" = "none none" ] && [ -z "$(leftovers)" ] &&
@@ -192,9 +186,9 @@ vmsnap server backup create "$P" --name b1 --backup-type daily \
     vmsnap server backup create "$P" --name b2 --backup-type daily \
         --rotation 1 >/dev/null 2>"$D/b2.err"
 ok $? "two live daily backups with --rotation 1: $(cat "$D/b1.err" "$D/b2.err" | tr '\n' ' ')"
-[ "$(iprop b2 image_type)" = backup ] && [ "$(iprop b2 backup_type)" = daily ] &&
-    [ "$(iprop b2 vmsnap_quiesced)" = yes ] &&
-    [ "$(iprop b2 instance_uuid)" = "$UP" ] &&
+[ "$(prop b2 image_type)" = backup ] && [ "$(prop b2 backup_type)" = daily ] &&
+    [ "$(prop b2 vmsnap_quiesced)" = yes ] &&
+    [ "$(prop b2 instance_uuid)" = "$UP" ] &&
     ! vmsnap image show b1 >/dev/null 2>&1 &&
     [ "$(vmsnap image show s1 -f value -c status)" = active ]
 ok $? "the newest backup kept (image_type=backup, backup_type=daily, quiesced), the older deleted, the snapshot s1 untouched"
@@ -210,7 +204,7 @@ vmsnap server pause "$P" && lv_wait_state "$P" paused &&
 ok $? "server pause: libvirt says paused, vmsnap PAUSED"
 vmsnap server image create "$P" --name s-paused >/dev/null 2>"$D/sp.err"
 ok $? "a snapshot of the paused domain is made"
-[ "$(iprop s-paused vmsnap_quiesced)" = no ] && grep -q "crash-consistent" "$D/sp.err"
+[ "$(prop s-paused vmsnap_quiesced)" = no ] && grep -q "crash-consistent" "$D/sp.err"
 ok $? "crash-consistent, and it says so"
 vmsnap server set --property os_require_quiesce=yes "$P" &&
     V dumpxml --inactive "$P" | grep -q '<vmsnap:property name="os_require_quiesce">yes</vmsnap:property>'
@@ -324,8 +318,8 @@ ok $? "server stop: a clean shutdown, shut off"
 vmsnap server image create "$P" --name s-cold --all-volumes >/dev/null \
     2>"$D/sc.err"
 ok $? "a snapshot of the shut-off domain: $(tr '\n' ' ' <"$D/sc.err")"
-[ "$(iprop s-cold vmsnap_mode)" = cold ] &&
-    [ "$(iprop s-cold vmsnap_quiesced)" = yes ] &&
+[ "$(prop s-cold vmsnap_mode)" = cold ] &&
+    [ "$(prop s-cold vmsnap_quiesced)" = yes ] &&
     [ "$(states_of s-cold)" = "clean clean clean" ]
 ok $? "cold copies of the chain, the raw file and the block device, consistent (the guest shut down): $(states_of s-cold)"
 same_xml "$D/p-before.xml"
@@ -350,6 +344,48 @@ ok $? "a persistent domain marked vmsnap's: direct kernel boot, agent channel, r
 lv_wait_agent "$B" &&
     out=$(vmsnap agent exec "$B" -- /bin/sh -c 'mount /dev/vdb /mnt/b && mount /dev/vdc /mnt/c && cat /root/seq /mnt/b/seq /mnt/c/seq | tr "\n" " "')
 ok $? "it boots, its agent answers, it has the three disks at the snapshot's steps ($out)"
+
+# B's disks are all vmsnap's qcow2 files: each backup's one checkpoint
+# holds a bitmap on every disk, so the second backup of the set is
+# incremental on each, and restores to the set at its instant.
+bset() {  # bset NAME: an incremental backup of all of B's disks
+    vmsnap server backup create "$B" --incremental --all-volumes \
+        --backup-type set --rotation 5 --name "$1" -f json \
+        >"$D/$1.json" 2>"$D/$1.err"
+}
+bset bi1
+ok $? "B: a first --incremental --all-volumes backup: $(cat "$D/bi1.err")"
+lv_guest_sh "$B" 'for m in /root /mnt/b /mnt/c; do dd if=/dev/urandom of=$m/inc bs=1M count=2 2>/dev/null; done; sync'
+ok $? "B's guest writes 2 MiB to each of its three filesystems"
+vmsnap server pause "$B" && bset bi2 &&
+    vmsnap server image create --all-volumes --name bs2 "$B" >/dev/null \
+        2>"$D/bs2.err"
+ok $? "an incremental backup and a snapshot of the set at one instant: $(cat "$D/bi2.err" "$D/bs2.err")"
+vmsnap server unpause "$B"
+modes="$(prop bi2 vmsnap_backup_mode)"
+for n in 0 1; do
+    modes="$modes $(vmeta "$(vsnap_of bi2 $n)" vmsnap_backup_mode)"
+done
+diag "modes: $modes; root: $(prop bi2 vmsnap_backup_full_reason)"
+[ "$modes" = "incremental incremental incremental" ]
+ok $? "the second backup is incremental on all three disks"
+r1=$(vmeta "$(vsnap_of bi1 1)" vmsnap_backup_bytes_read)
+r2=$(vmeta "$(vsnap_of bi2 1)" vmsnap_backup_bytes_read)
+[ -n "$r2" ] && [ "$r2" -lt "$r1" ] && [ "$r2" -ge $((2 << 20)) ]
+ok $? "the second volume's read what changed: $r2 bytes (its full $r1)"
+[ "$(lv_job_and_checkpoints "$B")" = "none vmsnap-$(vmsnap image show bi2 -f value -c id)" ]
+ok $? "no job, one checkpoint: bi2's"
+vmsnap image save bi2 --file "$D/bi2.qcow2" &&
+    [ "$(disk_sum "$D/bi2.qcow2")" = "$(disk_sum "$(vmsnap image show bs2 -f value -c file)")" ]
+ok $? "the root disk restores to what the snapshot at the same instant holds"
+for n in 0 1; do
+    vmsnap volume create "bv$n" --snapshot "$(vsnap_of bi2 $n)" >/dev/null &&
+        [ "$(disk_sum "$(vmsnap volume show "bv$n" -f value -c file)")" = \
+          "$(disk_sum "$(vsfile "$(vsnap_of bs2 $n)")")" ]
+    ok $? "volume $((n + 1)) too"
+done
+vmsnap volume delete bv0 bv1 >/dev/null && vmsnap image delete bi1 bi2 bs2 >/dev/null
+ok $? "the restored volumes, the backups and the snapshot deleted"
 vmsnap server delete "$B" && ! V dominfo "$B" >/dev/null 2>&1 &&
     [ ! -e "$VMSNAP_DATA_DIR/instances/$UB" ]
 ok $? "server delete: the domain vmsnap defined is undefined, its root disk gone"
@@ -376,9 +412,9 @@ lv_wait_agent "$P" &&
         --all-volumes --backup-type inc --rotation 2 >/dev/null \
         2>"$D/i2.err"
 ok $? "two --incremental --all-volumes backups: $(cat "$D/i1.err" "$D/i2.err" | tr '\n' ' ')"
-why=$(iprop i2 vmsnap_backup_full_reason)
-diag "root disk: $(iprop i2 vmsnap_backup_mode): $why"
-[ "$(iprop i2 vmsnap_backup_mode)" = full ] &&
+why=$(prop i2 vmsnap_backup_full_reason)
+diag "root disk: $(prop i2 vmsnap_backup_mode): $why"
+[ "$(prop i2 vmsnap_backup_mode)" = full ] &&
     grep -q "one checkpoint, and disk 1 is backed up whole (disk .* is raw" <<<"$why"
 ok $? "the root disk is full too: the set reads one checkpoint, and vdb is raw"
 [ "$(lv_job_and_checkpoints "$P")" = "none vmsnap-$(vmsnap image show i2 -f value -c id)" ] &&
