@@ -10,6 +10,7 @@
 #   scripts/fault-matrix.sh --full    every case (long)
 #   scripts/fault-matrix.sh --case 'op=image-create,at=sync,n=3,fault=kill'
 #                                     one case, as printed by a failure
+#                                     (--case again: several)
 #   scripts/fault-matrix.sh --list    print the cases, run none
 # Options: --ops A,B (only these operations), --faults A,B (only these
 # fault types), --points A,B (only these fault points), --live K (K
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
     --sample) mode=sample; sample=$2; shift ;;
     --seed) seed=$2; shift ;;
     --full) mode=full ;;
-    --case) mode=case; only_case=$2; shift ;;
+    --case) mode=case; only_case+=$2$'\n'; shift ;;
     --list) mode=list ;;
     --ops) ops_filter=$2; shift ;;
     --faults) faults_filter=$2; shift ;;
@@ -417,6 +418,12 @@ run_case() {
     kill|parent-kill) [ -n "$fired" ] && killed=1 ;;
     esac
     [ $rc = 137 ] && killed=1
+    # SIGKILL without a kill fault is VM_WRAP's timeout: the command hung.
+    local hung=""
+    case $fault in
+    kill|parent-kill) ;;
+    *) [ $rc = 137 ] && hung="FAIL ended on its own: it hung until the harness killed it" ;;
+    esac
     # A helper that dies with its parent (PR_SET_PDEATHSIG) is gone within
     # milliseconds; one that outlives it is held for 2 s by the shim's
     # killparent: look once, 0.3 s on.  A live snapshot's watchdog may
@@ -429,7 +436,7 @@ run_case() {
     else
         sleep 0.3
     fi
-    why=$(VMSNAP=$VMSNAP "$SRCDIR/tests/fault/check-invariants.sh" \
+    why=$hung$'\n'$(VMSNAP=$VMSNAP "$SRCDIR/tests/fault/check-invariants.sh" \
           --procs-only "$dir")
     kill_ours "$dir"
     # Past the reaper's grace for temporary directories.
@@ -576,10 +583,12 @@ list)
     exit 0
     ;;
 case)
-    if [ "$(field op "$only_case")" = server-image-create-live ]; then
+    if grep -q '^op=server-image-create-live,' <<<"$only_case"; then
         live_setup || { echo "not ok 1 - live setup"; echo "1..1"; exit 1; }
     fi
-    run_case "$only_case"
+    while read -r c; do
+        [ -n "$c" ] && run_case "$c"
+    done <<<"$only_case"
     ;;
 full|sample)
     cases=$(enumerate)

@@ -1189,10 +1189,13 @@ snapshot_recover(struct svc *svc, const struct task *task)
         catalog_image_get(cat, task->image_id, &img, NULL) == 0 &&
         strcmp(img->status, "active") != 0 &&
         strcmp(img->status, "killed") != 0) {
+        /* A task abandoned before it ran says why; else its runner died. */
+        const char *why = task->error && *task->error
+                              ? task->error
+                              : "the process making it died";
+
         killed = catalog_image_transition(cat, img->id, img->status,
-                                          "killed",
-                                          "the process making it died",
-                                          NULL) == 0;
+                                          "killed", why, NULL) == 0;
     }
     if (killed) {
         catalog_image_set_bdm(cat, img->id, NULL, 0, NULL);

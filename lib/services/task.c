@@ -160,6 +160,35 @@ task_in_background(const struct task_run *t)
     return t->background;
 }
 
+/* Task ID will never run: it is recorded as failed with WHY, and what
+ * was made for it is undone by its kind's recovery among KINDS (none
+ * when KINDS is NULL), which is given the failed record (its error is
+ * WHY, the reason it may give what it undoes).
+ */
+static void
+task_abandon(struct svc *svc, const struct task_kind *const *kinds,
+             const char *id, const char *why)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct task_result lost = {"failed", NULL, why, "io"};
+    const struct task_kind *kind;
+    struct task *t = NULL;
+    struct task *done = NULL;
+
+    if (catalog_task_get(cat, id, &t, NULL) < 0) {
+        return;
+    }
+    if (strcmp(t->state, "queued") == 0 &&
+        catalog_task_finish(cat, id, &lost, NULL) == 0 &&
+        kinds && (kind = task_kind_named(kinds, t->kind)) != NULL &&
+        kind->recover) {
+        catalog_task_get(cat, id, &done, NULL);
+        kind->recover(svc, done ? done : t);
+    }
+    task_free(done);
+    task_free(t);
+}
+
 int
 task_execute(struct svc *svc, const struct task_kind *const *kinds,
              const char *id, unsigned flags,
@@ -189,10 +218,19 @@ task_execute(struct svc *svc, const struct task_kind *const *kinds,
         task_free(t.task);
         return -1;
     }
-    if (svc_lock(svc, "task", id, false, &lk, errp) < 0 ||
-        catalog_task_claim(cat, id, owner, errp) < 0) {
+    if (svc_lock(svc, "task", id, false, &lk, &err) < 0 ||
+        catalog_task_claim(cat, id, owner, &err) < 0) {
+        /* A conflict is another runner's: it runs the task.  Any other
+         * failure (the lock's file cannot be made, the catalog cannot be
+         * written) means the task will not run here: it must not stay
+         * queued with what was made for it until a recovery finds it.
+         */
         lock_release(lk);
+        if (error_get_class(err) != ERR_CONFLICT) {
+            task_abandon(svc, kinds, id, error_msg(err));
+        }
         task_free(t.task);
+        error_propagate(errp, err);
         return -1;
     }
     t.lock = lk;
@@ -292,30 +330,6 @@ task_exec_worker(struct svc *svc, const char *prog, const char *id)
     execv(prog, (char *const *)argv);
     fprintf(stderr, "vmsnap: cannot run %s: %s\n", prog, strerror(errno));
     _exit(127);
-}
-
-/* Task ID will never run: it is recorded as failed with WHY, and what
- * was made for it is undone by its kind's recovery among KINDS (none
- * when KINDS is NULL).
- */
-static void
-task_abandon(struct svc *svc, const struct task_kind *const *kinds,
-             const char *id, const char *why)
-{
-    struct task_result lost = {"failed", NULL, why, "io"};
-    const struct task_kind *kind;
-    struct task *t = NULL;
-
-    if (catalog_task_get(svc_catalog(svc), id, &t, NULL) < 0) {
-        return;
-    }
-    if (strcmp(t->state, "queued") == 0 &&
-        catalog_task_finish(svc_catalog(svc), id, &lost, NULL) == 0 &&
-        kinds && (kind = task_kind_named(kinds, t->kind)) != NULL &&
-        kind->recover) {
-        kind->recover(svc, t);
-    }
-    task_free(t);
 }
 
 int

@@ -100,7 +100,11 @@ void task_progress_free(struct task_progress *p, size_t n);
 /* Run task ID here and now: take its lock, mark it running, run its kind
  * (found by name among KINDS, NULL-terminated), record the outcome.
  * PROGRESS (may be NULL) also gets the progress the task records.
- * Returns 0, or -1 with the task's error.  Front ends call runner_run
+ * Returns 0, or -1 with the task's error.  When the lock or the claim
+ * fails for a reason other than another runner (ERR_CONFLICT: that one
+ * runs it), the task is failed with that reason at once and its kind's
+ * recovery undoes what was made for it (a snapshot's image is killed,
+ * saying why): nothing stays queued.  Front ends call runner_run
  * (runner.h), which knows every kind.
  */
 int task_execute(struct svc *svc, const struct task_kind *const *kinds,

@@ -512,7 +512,7 @@ dc_copy(struct dc *c, struct error **errp)
 {
     int n = c->o->inflight > 0 ? c->o->inflight : DC_INFLIGHT;
     size_t slot = c->unit > DC_REQ ? c->unit : DC_REQ;
-    struct dc_req *ring;
+    struct dc_req *ring, *q;
     uint64_t next = 0;
     int head = 0, count = 0, i, r = -1;
     bool more = true;
@@ -530,8 +530,7 @@ dc_copy(struct dc *c, struct error **errp)
     c->started_ms = sock_now_ms();
     for (;;) {
         while (more && count < n) {
-            struct dc_req *q = &ring[(head + count) % n];
-
+            q = &ring[(head + count) % n];
             more = dc_next_req(c, &next, q);
             if (!more) {
                 break;
@@ -544,21 +543,24 @@ dc_copy(struct dc *c, struct error **errp)
         if (count == 0) {
             break;
         }
-        if (dc_finish(c, &ring[head], errp) < 0 ||
-            dc_deliver(c, &ring[head], errp) < 0) {
+        /* Out of the ring before it is delivered: once dc_finish has
+         * returned, the request is no longer libnbd's (asking for it
+         * again would wait for ever), and its buffer stays ours until
+         * the ring is refilled.
+         */
+        q = &ring[head];
+        head = (head + 1) % n;
+        count--;
+        if (dc_finish(c, q, errp) < 0 || dc_deliver(c, q, errp) < 0) {
             goto out;
         }
-        c->done += (int64_t)ring[head].len;
-        c->t->bytes_read += (int64_t)ring[head].len;
+        c->done += (int64_t)q->len;
+        c->t->bytes_read += (int64_t)q->len;
         if (c->o->fail_after > 0 && c->done >= c->o->fail_after) {
             error_setg(errp, ERR_IO, "the copy was broken on purpose "
                                      "(test hook)");
-            head = (head + 1) % n;
-            count--;
             goto out;
         }
-        head = (head + 1) % n;
-        count--;
         dc_progress(c);
         dc_throttle(c);
     }

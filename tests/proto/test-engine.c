@@ -322,6 +322,54 @@ test_queued_recovery(void)
     catalog_task_delete(svc_catalog(svc), other, NULL);
 }
 
+/* A task whose runner cannot take its lock (here its lock file's name is
+ * a directory: an I/O error, not another runner) fails at once, and its
+ * recovery undoes what was queued for it: the command returns leaving no
+ * queued image, only a killed one that says why.
+ */
+static void
+test_lock_failure(void)
+{
+    struct snapshot_opts so = {.name = "snap-nolock"};
+    struct image *img = NULL;
+    struct task *t = NULL;
+    struct error *err = NULL;
+    CLEANUP_FREE char *lockdir = NULL;
+    CLEANUP_FREE char *task = NULL;
+    int n0 = count_images();
+    int r = -1;
+
+    if (snapshot_request(svc, svc_local_caller(svc), "vm", &so, &img, &t,
+                         &err) == 0) {
+        lockdir = xasprintf("%s/locks/task-%s.lock", data_dir, t->id);
+        mkdir(lockdir, 0700);
+        r = runner_run(svc, t->id, 0, NULL, &err);
+    }
+    ok(r < 0 && err && error_get_class(err) == ERR_IO,
+       "the task's lock cannot be made: an I/O error (%s)",
+       err ? error_msg(err) : "none");
+    ok(t && strcmp(task_state_of(t->id), "failed") == 0,
+       "the task is failed, not left queued");
+    image_free(img);
+    img = NULL;
+    if (t) {
+        images_find(svc, svc_local_caller(svc), t->image_id, &img, NULL);
+    }
+    ok(img && strcmp(img->status, "killed") == 0 && img->fail_reason &&
+           strstr(img->fail_reason, "Is a directory"),
+       "its image is killed, with the reason (%s)",
+       img && img->fail_reason ? img->fail_reason : "none");
+    ok(count_images() == n0 + 1, "no other image");
+    task = server_task();
+    ok(strcmp(task, "") == 0, "the server is idle");
+    if (lockdir) {
+        rmdir(lockdir);
+    }
+    error_free(err);
+    image_free(img);
+    task_free(t);
+}
+
 /* A set whose disks share one checkpoint: one full disk makes all full. */
 static void
 test_one_chain(void)
@@ -560,6 +608,7 @@ main(void)
     test_quiesce();
     test_recovery();
     test_queued_recovery();
+    test_lock_failure();
     test_one_chain();
     test_store();
     svc_close(svc);
