@@ -57,6 +57,8 @@ struct config {
                                  * the copy keeps in flight */
     int copy_nice;              /* snapshot.copy_nice: the nice value of
                                  * the copy's threads */
+    int copy_stall_ms;          /* snapshot.copy_stall_timeout_ms: how long
+                                 * an NBD server may send nothing */
     int presync;                /* snapshot.presync: 1 to sync the guest
                                  * (guest-exec) before freezing it */
 

@@ -90,6 +90,7 @@ struct lv_backup {
     struct lvb_disk *disks; /* the disks, in the spec's order */
     size_t ndisks;         /* entries in disks */
     int64_t rate_limit;    /* bytes per second per disk, 0: none */
+    int stall_ms;          /* the export may be silent this long */
     int inflight;          /* read requests of the copy in flight */
     int nice;              /* the copy threads' nice value */
     int break_disk;        /* test hook: the copy of this disk fails */
@@ -353,6 +354,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     b->rate_limit = spec->rate_limit;
     b->inflight = spec->copy_inflight;
     b->nice = spec->copy_nice;
+    b->stall_ms = spec->copy_stall_ms;
     b->break_disk = spec->break_disk;
     snprintf(b->id, sizeof(b->id), "%s", d->id);
     if (lvb_dom(b, 0, errp) == NULL) {
@@ -497,7 +499,7 @@ lv_backup_wait(struct hv_backup *hb, const struct progress *p,
     struct lv_backup *b = (struct lv_backup *)hb;
     struct diskcopy_opts o = {.rate_limit = b->rate_limit,
                               .inflight = b->inflight, .nice = b->nice,
-                              .progress = p};
+                              .stall_ms = b->stall_ms, .progress = p};
     size_t i;
 
     if (!b->begun) {

@@ -76,6 +76,7 @@ struct qemu_backup {
     struct qmp *qmp;                /* operations monitor, owned */
     const struct hv_domain *d;      /* borrowed until finish or abort */
     int64_t rate_limit;             /* bytes/s per disk, 0: none */
+    int stall_ms;                   /* the export may be silent this long */
     int inflight;                   /* read requests in flight */
     int nice;                       /* the copy threads' nice value */
     char *sock;                     /* the NBD server's socket */
@@ -408,6 +409,7 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
     qb->rate_limit = spec->rate_limit;
     qb->inflight = spec->copy_inflight;
     qb->nice = spec->copy_nice;
+    qb->stall_ms = spec->copy_stall_ms;
     qb->disks = xcalloc(spec->ndisks, sizeof(*qb->disks));
     qb->ndisks = spec->ndisks;
     for (i = 0; i < spec->ndisks; i++) {
@@ -659,7 +661,7 @@ qemu_backup_wait(struct hv_backup *b, const struct progress *p,
     struct qemu_backup *qb = qemu_backup_of(b);
     struct diskcopy_opts o = {.rate_limit = qb->rate_limit,
                               .inflight = qb->inflight, .nice = qb->nice,
-                              .progress = p};
+                              .stall_ms = qb->stall_ms, .progress = p};
     size_t i;
 
     for (i = 0; i < qb->ndisks; i++) {

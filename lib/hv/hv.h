@@ -169,6 +169,9 @@ struct hv_backup_spec {
                               * 0: the copy path's default (version 2) */
     int copy_nice;           /* nice value of the copy's threads, 0:
                               * unchanged (version 2) */
+    int copy_stall_ms;       /* how long the NBD export may send nothing
+                              * before the copy fails, 0: the copy
+                              * path's default (version 2) */
     int break_disk;          /* test builds: the copy of disk N fails
                               * half-way; -1: none */
 };

@@ -649,6 +649,7 @@ snap_cold(struct snap *s, const struct hv_state *st, bool must,
             .rate_limit = cfg->copy_rate_limit,
             .inflight = cfg->copy_inflight,
             .nice = cfg->copy_nice,
+            .stall_ms = cfg->copy_stall_ms,
             .sync = true,
             /* test hook: the copy fails once it has read 4 MiB */
             .fail_after = cfg->test_break_disk == (int)i ? 4 << 20 : 0,
@@ -786,6 +787,7 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     spec.rate_limit = cfg->copy_rate_limit;
     spec.copy_inflight = cfg->copy_inflight;
     spec.copy_nice = cfg->copy_nice;
+    spec.copy_stall_ms = cfg->copy_stall_ms;
     spec.break_disk = cfg->test_break_disk;
     task_phase(s->task, "prepare");
     if (hv_backup_prepare(s->hv, &s->dom.d, &spec, &s->backup, errp) < 0) {

@@ -36,12 +36,14 @@
 #define DC_INFLIGHT 8              /* requests in flight by default */
 #define DC_INFLIGHT_MAX 64
 #define DC_STATUS_SPAN (UINT64_C(1) << 30) /* block status per call */
+#define DC_STALL_MS 120000         /* an NBD server silent this long hung */
 
 struct diskcopy_source {
     struct nbd_handle *nbd;      /* NBD: the connection */
     char *tmpdir;                /* file: qemu-nbd's socket directory */
     int tmpfd;                   /* file: its lock (datadir), or -1 */
     char *bitmap_ctx;            /* NBD: "qemu:dirty-bitmap:NAME" or NULL */
+    bool hung;                   /* NBD: the server stopped answering */
     struct chunk_reader *chunks; /* chunk index, borrowed */
     int64_t size;                /* virtual size */
 };
@@ -71,6 +73,7 @@ struct dc {
     int64_t to_read;           /* bytes planned */
     int64_t done;              /* bytes delivered */
     int64_t started_ms;        /* for the rate limit */
+    int stall_ms;              /* how long the NBD server may be silent */
     struct error *cb_err;      /* an error inside a libnbd callback */
 };
 
@@ -111,6 +114,51 @@ dc_nbd_error(struct nbd_handle *h, struct error **errp, const char *what)
                msg ? msg : "unknown error");
 }
 
+/* Run SRC's connection until command COOKIE completes (-1: until the
+ * handshake is done), for WHAT.  A server that sends nothing for STALL_MS
+ * fails it with ERR_TIMEOUT and marks the source hung: a hung QEMU or
+ * qemu-nbd must not hang the copy (libnbd's own calls would wait for
+ * ever).
+ */
+static int
+dc_wait(struct diskcopy_source *src, int64_t cookie, int stall_ms,
+        const char *what, struct error **errp)
+{
+    for (;;) {
+        int r;
+
+        if (cookie >= 0) {
+            r = nbd_aio_command_completed(src->nbd, (uint64_t)cookie);
+            if (r == 1) {
+                return 0;
+            }
+            if (r < 0) {
+                dc_nbd_error(src->nbd, errp, what);
+                return -1;
+            }
+        } else if (nbd_aio_is_ready(src->nbd) == 1) {
+            return 0;
+        }
+        if (nbd_aio_is_dead(src->nbd) == 1 ||
+            nbd_aio_is_closed(src->nbd) == 1) {
+            dc_nbd_error(src->nbd, errp, what);
+            return -1;
+        }
+        r = nbd_poll(src->nbd, stall_ms);
+        if (r < 0) {
+            dc_nbd_error(src->nbd, errp, what);
+            return -1;
+        }
+        if (r == 0) {
+            src->hung = true;
+            error_setg(errp, ERR_TIMEOUT,
+                       "%s: the NBD server sent nothing for %d s: it hangs",
+                       what, stall_ms / 1000);
+            return -1;
+        }
+    }
+}
+
 struct diskcopy_source *
 diskcopy_source_nbd(const char *sock, const char *export, const char *bitmap,
                     struct error **errp)
@@ -133,8 +181,11 @@ diskcopy_source_nbd(const char *sock, const char *export, const char *bitmap,
         dc_nbd_error(s->nbd, errp, "NBD");
         goto fail;
     }
-    if (nbd_connect_unix(s->nbd, sock) < 0) {
-        dc_nbd_error(s->nbd, errp, "NBD export");
+    if (nbd_aio_connect_unix(s->nbd, sock) < 0 ||
+        dc_wait(s, -1, DC_STALL_MS, "NBD export", errp) < 0) {
+        if (errp && *errp == NULL) {
+            dc_nbd_error(s->nbd, errp, "NBD export");
+        }
         error_prepend(errp, "%s on %s: ", export, sock);
         goto fail;
     }
@@ -256,7 +307,9 @@ diskcopy_source_close(struct diskcopy_source *src)
         return;
     }
     if (src->nbd) {
-        nbd_shutdown(src->nbd, 0);
+        if (!src->hung) {
+            nbd_shutdown(src->nbd, 0); /* waits for the server */
+        }
         nbd_close(src->nbd);
     }
     if (src->tmpdir) {
@@ -337,15 +390,21 @@ dc_map_nbd(struct dc *c, struct error **errp)
         struct dc_status st = {.c = c, .alloc_end = off,
                                .bitmap_end = off};
         uint64_t span = size - off, end;
+        int64_t cookie;
 
         if (span > DC_STATUS_SPAN) {
             span = DC_STATUS_SPAN;
         }
-        if (nbd_block_status(c->src->nbd, span, off,
-                             (nbd_extent_callback){.callback = dc_extent,
-                                                   .user_data = &st},
-                             0) < 0) {
+        cookie = nbd_aio_block_status(
+            c->src->nbd, span, off,
+            (nbd_extent_callback){.callback = dc_extent, .user_data = &st},
+            NBD_NULL_COMPLETION, 0);
+        if (cookie < 0) {
             dc_nbd_error(c->src->nbd, errp, "NBD block status");
+            return -1;
+        }
+        if (dc_wait(c->src, cookie, c->stall_ms, "NBD block status",
+                    errp) < 0) {
             return -1;
         }
         end = st.alloc_end;
@@ -452,23 +511,11 @@ dc_finish(struct dc *c, struct dc_req *r, struct error **errp)
         return chunk_reader_read(c->src->chunks, r->buf, r->len, r->offset,
                                  errp);
     }
-    for (;;) {
-        int done = nbd_aio_command_completed(c->src->nbd,
-                                             (uint64_t)r->cookie);
-
-        if (done == 1) {
-            return 0;
-        }
-        if (done < 0) {
-            dc_nbd_error(c->src->nbd, errp, "NBD read");
-            error_prepend(errp, "at offset %lld: ", (long long)r->offset);
-            return -1;
-        }
-        if (nbd_poll(c->src->nbd, -1) < 0) {
-            dc_nbd_error(c->src->nbd, errp, "NBD");
-            return -1;
-        }
+    if (dc_wait(c->src, r->cookie, c->stall_ms, "NBD read", errp) < 0) {
+        error_prepend(errp, "at offset %lld: ", (long long)r->offset);
+        return -1;
     }
+    return 0;
 }
 
 /* Is unit I to be read? */
@@ -569,7 +616,7 @@ out:
     /* Requests still in flight would land in buffers freed below:
      * wait for them first, whatever their outcome.
      */
-    while (r < 0 && count > 0 && c->src->nbd) {
+    while (r < 0 && count > 0 && c->src->nbd && !c->src->hung) {
         dc_finish(c, &ring[head], NULL);
         head = (head + 1) % n;
         count--;
@@ -732,6 +779,7 @@ diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
 
     t->virtual_size = src->size;
     t->bytes_read = t->bytes_dirty = t->requests = 0;
+    c.stall_ms = c.o->stall_ms > 0 ? c.o->stall_ms : DC_STALL_MS;
     if (t->kind == DISKCOPY_QCOW2) {
         c.unit = QCOW2S_CLUSTER_SIZE;
     } else {

@@ -114,13 +114,17 @@ struct diskcopy_opts {
     double progress_from;        /* the part of 0-100 this copy spans */
     double progress_to;          /* (0 and 0: all of it) */
     bool sync;                   /* QCOW2: fdatasync the file at the end */
+    int stall_ms;                /* NBD: a server that sends nothing this
+                                  * long fails the copy (ERR_TIMEOUT), 0:
+                                  * 120 s */
     int64_t fail_after;          /* test hook: fail with ERR_IO once this
                                   * many bytes were read, 0: never */
 };
 
 /* Copy SRC into T as OPTS says.  On failure nothing made is left (the
  * file removed, the index abandoned to gc).  Errors: the source's
- * (ERR_IO, ERR_PROTOCOL, ERR_PEER), the target's, ERR_INVALID (an
+ * (ERR_IO, ERR_PROTOCOL, ERR_PEER, ERR_TIMEOUT: an NBD server silent for
+ * opts->stall_ms), the target's, ERR_INVALID (an
  * incremental without a bitmap, a parent of another size).
  */
 int diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,

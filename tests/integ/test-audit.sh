@@ -417,6 +417,32 @@ ok $? "  the next command's recovery removes the socket's directory"
 check "  and marks the snapshot killed" -- \
     test "$(vmsnap image show m7 -f value -c status)" = killed
 
+# ---- a cold copy whose qemu-nbd hangs: a clear error, not a hang -------
+# SIGSTOP keeps the server alive and its socket open, silent: the copy
+# gives up after snapshot.copy_stall_timeout_ms (2 s here).
+copying() {  # the newest task copies, past 0 %
+    vmsnap task list -f json | python3 -c 'import json, sys
+t = json.load(sys.stdin)[0]
+sys.exit(0 if t["State"] == "running" and float(t["Progress"] or 0) > 0 else 1)'
+}
+VMSNAP_COPY_STALL_TIMEOUT_MS=2000 VMSNAP_COPY_RATE_LIMIT=1048576 \
+    "$VMSNAP" server image create --name m8 s1 >"$W/m8.out" 2>&1 &
+vpid=$!
+wait_for 600 copying
+ok $? "a cold copy (1 MiB/s) is copying"
+nbddir=$(dirname "$(ls -d "$VMSNAP_DATA_DIR"/tmp/nbd-*/nbd.sock | head -1)")
+npid=$(pgrep -f -- "--socket=$nbddir/")
+kill -STOP $npid
+ok $? "  its qemu-nbd stopped (alive, its socket open, silent)"
+wait $vpid
+rc=$?
+kill -CONT $npid
+ok $((rc == 0)) "  the snapshot fails instead of waiting: $(tail -n 1 "$W/m8.out")"
+check "  saying the NBD server hangs" -- grep -q "sent nothing for 2 s" "$W/m8.out"
+check "  and leaves no image" -- eval '! vmsnap image show m8 >/dev/null 2>&1'
+wait_for 100 'test -z "$(pgrep -f -- "--socket=$nbddir/")"'
+ok $? "  its qemu-nbd, let go, exits with the connection"
+
 # ---- vmsnap verify: what it finds, -f json, exit status, --repair -----
 vd=$W/verify-d
 VMSNAP_DATA_DIR=$vd vmsnap image create v1 --file "$W/src.qcow2" \
