@@ -79,8 +79,8 @@ static const struct config_setting config_settings[] = {
      "read requests of 1 MiB the copy keeps in flight per disk"},
     {"snapshot.copy_stall_timeout_ms", "VMSNAP_COPY_STALL_TIMEOUT_MS",
      INT(copy_stall_ms), "120000", 1000, 3600000, NULL, false,
-     "how long the copy waits for a disk's NBD server (QEMU, qemu-nbd) "
-     "that sends nothing before it fails the copy: it hangs"},
+     "how long a disk's NBD server (QEMU, qemu-nbd) may send the copy "
+     "nothing before the copy fails, taking it as hung"},
     {"snapshot.copy_nice", "VMSNAP_COPY_NICE", INT(copy_nice), "10", 0, 19,
      NULL, false,
      "nice value of the copy's threads (reading, digests, compression), "
