@@ -201,6 +201,33 @@ volumes_round_size(int64_t size)
     return size > INT64_MAX - 511 ? size : (size + 511) / 512 * 512;
 }
 
+/* Remove the record of volume ID, whose file is gone.  A transient disk
+ * error passes: the write is tried twice.  If both fail, the record
+ * stays (deleting, or creating) for the next command's recovery, and
+ * this says so.
+ */
+static int
+volumes_forget(struct svc *svc, const char *id, struct error **errp)
+{
+    struct catalog *cat = svc_catalog(svc);
+    struct error *err = NULL;
+
+    if (catalog_volume_delete(cat, id, &err) == 0) {
+        return 0;
+    }
+    if (error_get_class(err) != ERR_NOT_FOUND &&
+        error_get_class(err) != ERR_CONFLICT &&
+        catalog_volume_delete(cat, id, NULL) == 0) {
+        error_free(err);
+        return 0;
+    }
+    if (error_get_class(err) != ERR_NOT_FOUND) {
+        svc_left_for_recovery("volume", id);
+    }
+    error_propagate(errp, err);
+    return -1;
+}
+
 int
 volumes_create(struct svc *svc, const struct caller *who,
                const struct volumes_new *spec, struct volume **out,
@@ -262,41 +289,14 @@ out:
         if (unlink(vol->file) < 0 && errno != ENOENT) {
             log_warnx("volume %s: remove %s: %s", vol->id, vol->file,
                       strerror(errno));
-        } else if (catalog_volume_delete(cat, vol->id, NULL) < 0 &&
-                   catalog_volume_transition(cat, vol->id, "creating",
-                                             "error", NULL) == 0) {
-            log_warnx("volume %s stays in the catalog as error", vol->id);
+            svc_left_for_recovery("volume", vol->id);
+        } else {
+            volumes_forget(svc, vol->id, NULL);
         }
     }
     lock_release(lk);
     volume_free(vol);
     return r;
-}
-
-/* Remove the record of volume ID, whose file is gone.  A transient disk
- * error passes: the write is tried twice.  If both fail, the record
- * stays deleting for the next command's recovery and this says so.
- */
-static int
-volumes_forget(struct svc *svc, const char *id, struct error **errp)
-{
-    struct catalog *cat = svc_catalog(svc);
-    struct error *err = NULL;
-
-    if (catalog_volume_delete(cat, id, &err) == 0) {
-        return 0;
-    }
-    if (error_get_class(err) != ERR_NOT_FOUND &&
-        error_get_class(err) != ERR_CONFLICT &&
-        catalog_volume_delete(cat, id, NULL) == 0) {
-        error_free(err);
-        return 0;
-    }
-    if (error_get_class(err) != ERR_NOT_FOUND) {
-        svc_left_for_recovery("volume", id);
-    }
-    error_propagate(errp, err);
-    return -1;
 }
 
 /* Remove VOL (its lock held, status deleting): its file, then its
