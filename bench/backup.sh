@@ -8,13 +8,16 @@
 #  1. full backup: time and bytes stored; the copy's throughput against
 #     qemu-img convert of the same disk, plain and compressed (-c), in
 #     the same run (goal: >= 1.0, compression included), once for the
-#     full made beside the guest's writer of part 2 and once for a full
+#     full made beside the guest's writer of part 2 (the one that never
+#     gives way: it copies as fast as it can) and once for a full
 #     made with the guest idle, as convert runs (the first of part 4's);
 #  2. the guest's own write throughput (bench/guest-writer.c, 4 KiB
 #     records, fdatasync every 8th) during the full backup against idle
 #     (the mean of a run before and one after it; goal: >= 70 %), and its
-#     longest stall; then the same during a full whose copy is limited to
-#     RATE per second per disk (snapshot.copy_rate_limit; default 64M);
+#     longest stall, with the copy giving way to the guest as by default
+#     (snapshot.copy_yield_pct=10); then the same during a full that never
+#     gives way (0), and one that does not but is limited to RATE per
+#     second per disk (snapshot.copy_rate_limit; default 64M);
 #  3. 1 % of the data changed by random 64 KiB writes spread over it, and
 #     1 % as one new sequential file: each incremental's time and bytes
 #     against the full's (goals: bytes <= 3 %, time <= 5 %);
@@ -66,16 +69,23 @@ writer_start b
 full=$(backup full)
 during=$(writer_stop b)
 idle2=$(writer_idle b 15)
-full_ms=$(propval "$full" vmsnap_copy_ms)
 full_stored=$(propval "$full" vmsnap_backup_bytes_stored)
 full_read=$(propval "$full" vmsnap_backup_bytes_read)
 
-# 2b. Again with the copy rate-limited (snapshot.copy_rate_limit=RATE):
-# the first full deleted, so that this one is full too.
+# 2b. Again never giving way, then rate-limited instead (snapshot.
+# copy_rate_limit=RATE), each time with the previous full deleted so
+# that this one is full too.  The full that never gives way is the one
+# the copy's throughput and the incrementals' time are measured against:
+# it runs as fast as it can beside the writer.
 rate=${RATE:-64M}
 vmsnap image delete full >/dev/null
 writer_start b
-full_rl=$(VMSNAP_COPY_RATE_LIMIT=$rate backup full-rl)
+full0=$(VMSNAP_COPY_YIELD_PCT=0 backup full0)
+during0=$(writer_stop b)
+full_ms=$(propval "$full0" vmsnap_copy_ms)
+vmsnap image delete full0 >/dev/null
+writer_start b
+full_rl=$(VMSNAP_COPY_YIELD_PCT=0 VMSNAP_COPY_RATE_LIMIT=$rate backup full-rl)
 during_rl=$(writer_stop b)
 
 # 1. The same disk through qemu-img convert, plain and compressed, now
@@ -117,7 +127,7 @@ store5=$(vmsnap store show -f json)
 echo
 echo "== issue 12: incremental backups into the chunk store ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "disk 4 GiB, data $data_mb MiB; change $change_mb MiB (1 %)"
-echo "full backup: ${full_ms} ms, read $(mib "$full_read") MiB, stored $(mib "$full_stored") MiB"
+echo "full backup beside the guest's writer, never giving way: ${full_ms} ms, read $(mib "$full_read") MiB, stored $(mib "$full_stored") MiB"
 echo "qemu-img convert of the same disk: ${conv_ms} ms; with -c: ${convc_ms} ms"
 echo "  copy throughput against convert: $(ratio "$conv_ms" "$full_ms")," \
      "against convert -c: $(ratio "$convc_ms" "$full_ms") (goal >= 1.0, compression included)"
@@ -137,10 +147,14 @@ for c in rnd seq; do
 done
 echo "guest writes idle, before and after the full backup: $(wsum "$idle") $(wsum "$idle2")"
 idle_rate=$(python3 -c 'import json, sys; print(sum(json.loads(a)["bytes_per_s"] for a in sys.argv[1:]) / 2)' "$idle" "$idle2")
-echo "guest writes during the full backup: $(wsum "$during")"
+echo "guest writes during the full backup giving way past 10 % (the default; $(propval "$full" vmsnap_copy_ms) ms," \
+     "of which giving way $(propval "$full" vmsnap_copy_yield_ms) ms): $(wsum "$during")"
 echo "  throughput during/idle: $(ratio "$(jval "$during" bytes_per_s)" "$idle_rate") (goal >= 0.70; idle: the mean of the two);" \
      "longest stall $(jval "$during" max_gap_ms) ms (idle $(jval "$idle" max_gap_ms) ms)"
-echo "guest writes during a full backup limited to $rate/s per disk ($(propval "$full_rl" vmsnap_copy_ms) ms): $(wsum "$during_rl")"
+echo "guest writes during a full backup never giving way ($full_ms ms): $(wsum "$during0")"
+echo "  throughput during/idle: $(ratio "$(jval "$during0" bytes_per_s)" "$idle_rate") (goal >= 0.70);" \
+     "longest stall $(jval "$during0" max_gap_ms) ms"
+echo "guest writes during a full backup never giving way, limited to $rate/s per disk ($(propval "$full_rl" vmsnap_copy_ms) ms): $(wsum "$during_rl")"
 echo "  throughput during/idle: $(ratio "$(jval "$during_rl" bytes_per_s)" "$idle_rate") (goal >= 0.70);" \
      "longest stall $(jval "$during_rl" max_gap_ms) ms"
 s5=$(jval "$store5" stored_bytes)

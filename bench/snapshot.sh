@@ -22,10 +22,13 @@
 #     copy time ratio about 1: it grows with the data, not the size);
 #  4. the guest's writes over a whole snapshot with a 2 GiB volume
 #     holding DATA_MB: longest stall (goal <= 150 ms) and throughput
-#     against idle (goal >= 70 %), with the copy at nice 0, at
-#     snapshot.copy_nice's default, 10, and at nice 10 with a rate limit
-#     (snapshot.copy_rate_limit, RATE=64M by default); and the guest's
-#     throughput during the copy alone (from the thaw, for vmsnap_copy_ms);
+#     against idle (goal >= 70 %), with the copy giving way to the guest
+#     as by default (snapshot.copy_yield_pct=10), without (0), and
+#     without but with a fixed rate limit (snapshot.copy_rate_limit,
+#     RATE=64M by default); and the guest's throughput during the copy
+#     alone (from the thaw, for vmsnap_copy_ms); and the same snapshot
+#     of the idle guest giving way and not (goal: copy time ratio about
+#     1: an idle guest's vCPUs wait for nothing);
 #  5. a cold snapshot (server stopped) against qemu-img convert (goal:
 #     ratio <= 1.0).
 #
@@ -190,10 +193,11 @@ writer_stop bench >/dev/null
 ext4_volume vol-2G 2G
 attach_mount vol-2G
 gsh bench "dd if=/dev/urandom of=/mnt/b/data bs=1M count=$data_mb 2>/dev/null && sync" >/dev/null
-# The copy's settings of part 4: NICE or NICE/RATE_LIMIT.
-variants="0 10 10/${RATE:-64M}"
-rate_of() { [ "${1#*/}" != "$1" ] && echo "${1#*/}" || echo 0; }
-declare -A D S C M
+# The copy's settings of part 4: YIELD_PCT/RATE_LIMIT.
+variants=${VARIANTS:-10/0 0/0 0/${RATE:-64M}}
+yield_of() { echo "${1%%/*}"; }
+rate_of() { echo "${1#*/}"; }
+declare -A D S C M Y
 idles=()
 for r in $(seq 1 "$reps"); do
     # The idle baseline before each round of snapshots: this machine's
@@ -202,7 +206,7 @@ for r in $(seq 1 "$reps"); do
     idles+=("$(jval "$idle" bytes_per_s)")
     for n in $variants; do
         writer_start bench
-        out=$(VMSNAP_COPY_NICE=${n%%/*} VMSNAP_COPY_RATE_LIMIT=$(rate_of "$n") \
+        out=$(VMSNAP_COPY_YIELD_PCT=$(yield_of "$n") VMSNAP_COPY_RATE_LIMIT=$(rate_of "$n") \
             vmsnap server image create --all-volumes \
             --name "s-2g-${n//\//-}-$r" bench -f json)
         w=$(writer_stop bench | tr -d '\n')
@@ -211,7 +215,21 @@ for r in $(seq 1 "$reps"); do
         S[$n]+="$(guest_window) $(stalls_split "$w" $span)"$'\n'
         C[$n]+="$(copy_rate "$w" "${span#* }" "$(propval "$out" vmsnap_copy_ms)" "${idles[-1]}") "
         M[$n]+="$(propval "$out" vmsnap_copy_ms) "
+        Y[$n]+="$(propval "$out" vmsnap_copy_yield_ms) "
         vmsnap image delete "s-2g-${n//\//-}-$r"
+    done
+done
+# 4b. The same snapshot of an idle guest (no writer), giving way and not:
+# the vCPUs then wait for nothing, and giving way must cost the copy
+# nothing (goal: copy time ratio about 1).
+declare -A IC IY
+for r in $(seq 1 "$reps"); do
+    for y in 10 0; do
+        out=$(VMSNAP_COPY_YIELD_PCT=$y vmsnap server image create --all-volumes \
+            --name "s-idle-$y-$r" bench -f json)
+        IC[$y]+="$(propval "$out" vmsnap_copy_ms) "
+        IY[$y]+="$(propval "$out" vmsnap_copy_yield_ms) "
+        vmsnap image delete "s-idle-$y-$r"
     done
 done
 detach vol-2G
@@ -259,15 +277,20 @@ for n in $variants; do
         gaps+=("$(jval "$line" max_gap_ms)")
         rates+=("$(ratio "$(jval "$line" bytes_per_s)" "$idle_rate")")
     done <<<"${D[$n]}"
-    echo "guest writes over a whole --all-volumes snapshot, 2 GiB volume holding $data_mb MiB, copy at nice ${n%%/*}, rate limit $(rate_of "$n"):" \
+    echo "guest writes over a whole --all-volumes snapshot, 2 GiB volume holding $data_mb MiB, copy giving way past $(yield_of "$n") % (0: never), rate limit $(rate_of "$n"):" \
          "longest stall ${gaps[*]} ms, median $(printf '%s\n' "${gaps[@]}" | median) (goal <= 150);" \
          "throughput against the idle run before it ${rates[*]}, median $(printf '%s\n' "${rates[@]}" | median) (goal >= 0.70)"
-    echo "  throughput during the copy alone (from the thaw, vmsnap_copy_ms long) against idle: ${C[$n]}(copies ${M[$n]}ms)"
+    echo "  throughput during the copy alone (from the thaw, vmsnap_copy_ms long) against idle: ${C[$n]}(copies ${M[$n]}ms, of which giving way ${Y[$n]}ms)"
     echo "  its stalls by cause, each run \"window: longest stall in the freeze, longest outside\" (ms):" \
          "$(printf '%s\n' "${S[$n]}" | awk 'NF == 3 {printf "%s%s: %s, %s", sep, $1, $2, $3; sep = "; "}')"
 done
+i10=$(printf '%s\n' ${IC[10]} | median)
+i0=$(printf '%s\n' ${IC[0]} | median)
+echo "the guest idle, the same snapshot: copy giving way past 10 % ${IC[10]}ms (of which giving way ${IY[10]}ms)," \
+     "never giving way ${IC[0]}ms; ratio of the medians $(ratio "$i10" "$i0") (goal about 1)"
 c=$(printf '%s\n' "${cold[@]}" | median)
 v=$(printf '%s\n' "${ccv[@]}" | median)
 echo "cold snapshot (root disk): ${cold[*]} ms; qemu-img convert ${ccv[*]} ms; ratio $(ratio "$c" "$v") (goal <= 1.0)"
-echo "copy rate limit: snapshot.copy_rate_limit, default 0 (none); requests in flight: snapshot.copy_inflight, default 4;" \
+echo "the copy gives way when the guest's vCPUs wait for a core more than snapshot.copy_yield_pct % of the time, default 10;" \
+     "copy rate limit: snapshot.copy_rate_limit, default 0 (none); requests in flight: snapshot.copy_inflight, default 4;" \
      "the copy's nice value: snapshot.copy_nice, default 10"

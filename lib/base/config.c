@@ -81,6 +81,11 @@ static const struct config_setting config_settings[] = {
      INT(copy_stall_ms), "120000", 1000, 3600000, NULL, false,
      "how long a disk's NBD server (QEMU, qemu-nbd) may send the copy "
      "nothing before the copy fails, taking it as hung"},
+    {"snapshot.copy_yield_pct", "VMSNAP_COPY_YIELD_PCT", INT(copy_yield_pct),
+     "10", 0, 100, NULL, false,
+     "the copy of a running server slows down while the guest's vCPUs "
+     "wait for a host core more than this share of the time (%), and "
+     "speeds up when they do not; 0: never"},
     {"snapshot.copy_nice", "VMSNAP_COPY_NICE", INT(copy_nice), "10", 0, 19,
      NULL, false,
      "nice value of the copy's threads (reading, digests, compression), "

@@ -57,6 +57,9 @@ struct config {
                                  * the copy keeps in flight */
     int copy_nice;              /* snapshot.copy_nice: the nice value of
                                  * the copy's threads */
+    int copy_yield_pct;         /* snapshot.copy_yield_pct: the share of
+                                 * time the guest's vCPUs may wait for a
+                                 * core before the copy slows, 0: never */
     int copy_stall_ms;          /* snapshot.copy_stall_timeout_ms: how long
                                  * an NBD server may send nothing */
     int presync;                /* snapshot.presync: 1 to sync the guest

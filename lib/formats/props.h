@@ -37,6 +37,9 @@
 #define PROP_VMSNAP_HOLD_MS "vmsnap_hold_ms"     /* the part of the freeze
                                                   * vmsnap controls, ms */
 #define PROP_VMSNAP_COPY_MS "vmsnap_copy_ms"     /* copying the disks, ms */
+#define PROP_VMSNAP_COPY_YIELD_MS "vmsnap_copy_yield_ms" /* of it, the copy
+                                                  * giving way to the guest
+                                                  * (snapshot.copy_yield_pct) */
 #define PROP_VMSNAP_FREEZE_CALL_MS "vmsnap_freeze_call_ms" /* the agent's
                                                   * freeze: request to reply */
 #define PROP_VMSNAP_FIX_MS "vmsnap_fix_ms"       /* fixing the point in time

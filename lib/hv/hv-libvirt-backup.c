@@ -93,6 +93,7 @@ struct lv_backup {
     int stall_ms;          /* the export may be silent this long */
     int inflight;          /* read requests of the copy in flight */
     int nice;              /* the copy threads' nice value */
+    int yield_pct;         /* the copy gives way to the guest past this */
     int break_disk;        /* test hook: the copy of this disk fails */
     bool tried;            /* BackupBegin was called (the job may exist
                             * even when the call failed) */
@@ -354,6 +355,7 @@ lv_backup_prepare(struct hv *hv, const struct hv_domain *d,
     b->rate_limit = spec->rate_limit;
     b->inflight = spec->copy_inflight;
     b->nice = spec->copy_nice;
+    b->yield_pct = spec->copy_yield_pct;
     b->stall_ms = spec->copy_stall_ms;
     b->break_disk = spec->break_disk;
     snprintf(b->id, sizeof(b->id), "%s", d->id);
@@ -492,20 +494,64 @@ lv_backup_fix(struct hv_backup *hb, struct error **errp)
     return 0;
 }
 
+/* pacer_probe: the total time the domain's vCPU threads have waited for
+ * a core, libvirt's vcpu.N.delay (their schedstat run delay, in ns).
+ */
+static int
+lvb_vcpu_delay(void *opaque, int64_t *ns)
+{
+    struct lv_backup *b = opaque;
+    virDomainPtr doms[2] = {NULL, NULL};
+    virDomainStatsRecordPtr *recs = NULL;
+    unsigned long long sum = 0;
+    int i, found = 0;
+
+    doms[0] = lvb_dom(b, 0, NULL);
+    if (doms[0] != NULL &&
+        virDomainListGetStats(doms, VIR_DOMAIN_STATS_VCPU, &recs, 0) > 0) {
+        for (i = 0; i < recs[0]->nparams; i++) {
+            const virTypedParameter *tp = &recs[0]->params[i];
+            size_t len = strlen(tp->field);
+
+            if (strncmp(tp->field, "vcpu.", 5) == 0 && len > 11 &&
+                strcmp(tp->field + len - 6, ".delay") == 0 &&
+                tp->type == VIR_TYPED_PARAM_ULLONG) {
+                sum += tp->value.ul;
+                found++;
+            }
+        }
+    }
+    virDomainStatsRecordListFree(recs);
+    if (found == 0) {
+        return -1;
+    }
+    *ns = (int64_t)sum;
+    return 0;
+}
+
 int
 lv_backup_wait(struct hv_backup *hb, const struct progress *p,
                struct error **errp)
 {
     struct lv_backup *b = (struct lv_backup *)hb;
+    struct pacer_probe guest = {lvb_vcpu_delay, b};
     struct diskcopy_opts o = {.rate_limit = b->rate_limit,
                               .inflight = b->inflight, .nice = b->nice,
                               .stall_ms = b->stall_ms, .progress = p};
+    int64_t ns;
     size_t i;
 
     if (!b->begun) {
         error_setg(errp, ERR_INVALID, "the backup of %s was not started",
                    b->name);
         return -1;
+    }
+    if (b->yield_pct > 0 && lvb_vcpu_delay(b, &ns) == 0) {
+        o.guest = &guest;
+        o.yield_pct = b->yield_pct;
+    } else if (b->yield_pct > 0) {
+        log_warnx("domain %s: libvirt gives no vCPU delay: the copy will "
+                  "not give way to the guest", b->name);
     }
     /* The copy path (diskcopy.h) reads each disk's export; the test hook
      * makes the copy of one disk fail half-way.

@@ -47,6 +47,7 @@
 
 #define QEMU_RUN_DIR "/run/vmsnap"   /* sockets whose path is too long */
 #define QEMU_EXPORT_END_MS 10000     /* an export going away */
+#define QEMU_MAX_VCPU_THREADS 64     /* vCPU threads the copy watches */
 
 /* One disk of a backup. */
 struct qemu_backup_disk {
@@ -79,6 +80,7 @@ struct qemu_backup {
     int stall_ms;                   /* the export may be silent this long */
     int inflight;                   /* read requests in flight */
     int nice;                       /* the copy threads' nice value */
+    int yield_pct;                  /* the copy gives way past this */
     char *sock;                     /* the NBD server's socket */
     bool server_started;            /* nbd-server-start succeeded */
     bool copied;                    /* every disk is copied */
@@ -409,6 +411,7 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
     qb->rate_limit = spec->rate_limit;
     qb->inflight = spec->copy_inflight;
     qb->nice = spec->copy_nice;
+    qb->yield_pct = spec->copy_yield_pct;
     qb->stall_ms = spec->copy_stall_ms;
     qb->disks = xcalloc(spec->ndisks, sizeof(*qb->disks));
     qb->ndisks = spec->ndisks;
@@ -654,15 +657,114 @@ qemu_backup_job_alive(struct qemu_backup *qb, struct qemu_backup_disk *dk,
     return 0;
 }
 
+/* The guest's vCPU threads, whose waiting for a core paces the copy. */
+struct qemu_vcpus {
+    int pid;                        /* QEMU's */
+    int ntids;                      /* entries in tids */
+    int tids[QEMU_MAX_VCPU_THREADS];
+};
+
+/* pacer_probe: the total run delay of V's threads, the second figure of
+ * /proc/PID/task/TID/schedstat (ns spent runnable but not running).
+ */
+static int
+qemu_vcpu_delay(void *opaque, int64_t *ns)
+{
+    const struct qemu_vcpus *v = opaque;
+    int64_t sum = 0;
+    int i;
+
+    for (i = 0; i < v->ntids; i++) {
+        char path[64];
+        long long run, wait;
+        FILE *f;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", v->pid,
+                 v->tids[i]);
+        if ((f = fopen(path, "re")) == NULL) {
+            return -1;
+        }
+        r = fscanf(f, "%lld %lld", &run, &wait);
+        fclose(f);
+        if (r != 2) {
+            return -1;
+        }
+        sum += wait;
+    }
+    *ns = sum;
+    return 0;
+}
+
+/* Fill V with the vCPU threads of QB's QEMU (query-cpus-fast).  Without
+ * them (an old QEMU, no schedstat) the copy just does not give way: that
+ * is logged, not an error.
+ */
+static void
+qemu_vcpus_find(struct qemu_backup *qb, struct qemu_vcpus *v)
+{
+    struct error *err = NULL;
+    json_object *list;
+    size_t i, j, n;
+    int64_t ns;
+
+    v->ntids = 0;
+    v->pid = qemu_pid(qb->d);
+    list = qmp_execute(qb->qmp, "query-cpus-fast", NULL,
+                       QEMU_QMP_TIMEOUT_MS, &err);
+    if (list == NULL || v->pid <= 0) {
+        goto out;
+    }
+    n = json_object_is_type(list, json_type_array)
+            ? json_object_array_length(list) : 0;
+    for (i = 0; i < n && v->ntids < QEMU_MAX_VCPU_THREADS; i++) {
+        json_object *tid;
+        int t;
+
+        if (!json_object_object_get_ex(json_object_array_get_idx(list, i),
+                                       "thread-id", &tid) ||
+            (t = json_object_get_int(tid)) <= 0) {
+            continue;
+        }
+        /* Single-threaded TCG runs every vCPU in one thread. */
+        for (j = 0; j < (size_t)v->ntids && v->tids[j] != t; j++) {
+        }
+        if (j == (size_t)v->ntids) {
+            v->tids[v->ntids++] = t;
+        }
+    }
+    if (v->ntids > 0 && qemu_vcpu_delay(v, &ns) < 0) {
+        v->ntids = 0;
+    }
+out:
+    if (v->ntids == 0) {
+        log_warnx("server %s: the copy cannot see the guest's vCPUs (%s): "
+                 "it will not give way to them", qb->d->name,
+                 err ? error_msg(err) : "no schedstat");
+    }
+    error_free(err);
+    json_object_put(list);
+}
+
 int
 qemu_backup_wait(struct hv_backup *b, const struct progress *p,
                  struct error **errp)
 {
     struct qemu_backup *qb = qemu_backup_of(b);
+    struct qemu_vcpus vcpus = {0};
+    struct pacer_probe guest = {qemu_vcpu_delay, &vcpus};
     struct diskcopy_opts o = {.rate_limit = qb->rate_limit,
                               .inflight = qb->inflight, .nice = qb->nice,
                               .stall_ms = qb->stall_ms, .progress = p};
     size_t i;
+
+    if (qb->yield_pct > 0) {
+        qemu_vcpus_find(qb, &vcpus);
+    }
+    if (vcpus.ntids > 0) {
+        o.guest = &guest;
+        o.yield_pct = qb->yield_pct;
+    }
 
     for (i = 0; i < qb->ndisks; i++) {
         struct qemu_backup_disk *dk = &qb->disks[i];

@@ -169,6 +169,10 @@ struct hv_backup_spec {
                               * 0: the copy path's default (version 2) */
     int copy_nice;           /* nice value of the copy's threads, 0:
                               * unchanged (version 2) */
+    int copy_yield_pct;      /* the copy gives way to the guest when its
+                              * vCPUs wait for a core more than this %
+                              * of the time (pacer.h), 0: never
+                              * (version 2) */
     int copy_stall_ms;       /* how long the NBD export may send nothing
                               * before the copy fails, 0: the copy
                               * path's default (version 2) */

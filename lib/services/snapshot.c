@@ -787,6 +787,7 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     spec.rate_limit = cfg->copy_rate_limit;
     spec.copy_inflight = cfg->copy_inflight;
     spec.copy_nice = cfg->copy_nice;
+    spec.copy_yield_pct = cfg->copy_yield_pct;
     spec.copy_stall_ms = cfg->copy_stall_ms;
     spec.break_disk = cfg->test_break_disk;
     task_phase(s->task, "prepare");
@@ -881,10 +882,17 @@ snap_activate(struct snap *s, struct error **errp)
     struct catalog *cat = svc_catalog(s->svc);
     CLEANUP_FREE char *ms = xasprintf(
         "%lld", (long long)(sock_now_ms() - s->copy_started_ms));
-    struct prop set = {(char *)PROP_VMSNAP_COPY_MS, ms};
+    CLEANUP_FREE char *yielded = NULL;
+    struct prop set[2] = {{(char *)PROP_VMSNAP_COPY_MS, ms},
+                          {(char *)PROP_VMSNAP_COPY_YIELD_MS, NULL}};
+    int64_t y = 0;
     size_t i;
 
-    if (snap_set_props(s, &set, 1, errp) < 0) {
+    for (i = 0; i < s->ndisks; i++) {
+        y += s->disks[i].copy.yielded_ms;
+    }
+    set[1].value = yielded = xasprintf("%lld", (long long)y);
+    if (snap_set_props(s, set, 2, errp) < 0) {
         return -1;
     }
     if (s->chunks) {

@@ -35,7 +35,9 @@
  * properties (props_inherited_by_snapshot), and vmsnap_mode,
  * vmsnap_quiesced, vmsnap_freeze_ms (freeze request to confirmed thaw),
  * vmsnap_hold_ms (the part vmsnap controls: the agent's freeze reply to
- * the thaw request), vmsnap_point_in_time and vmsnap_copy_ms.
+ * the thaw request), vmsnap_point_in_time, vmsnap_copy_ms and, of it,
+ * vmsnap_copy_yield_ms (the copy giving way to a guest kept waiting for
+ * a core; pacer.h).
  * On failure the data and the driver's temporary nodes are removed; the
  * image record is deleted when the task ran in the foreground (or the
  * request asked for delete_failed), and left killed with the reason when

@@ -72,7 +72,7 @@ struct dc {
     struct chunk_writer *w;    /* CHUNKS target */
     int64_t to_read;           /* bytes planned */
     int64_t done;              /* bytes delivered */
-    int64_t started_ms;        /* for the rate limit */
+    struct pacer *pacer;       /* the rate limit and the guest's need */
     int stall_ms;              /* how long the NBD server may be silent */
     struct error *cb_err;      /* an error inside a libnbd callback */
 };
@@ -455,19 +455,14 @@ dc_deliver(struct dc *c, const struct dc_req *r, struct error **errp)
     return chunk_writer_write(c->w, r->buf, r->len, r->offset, errp);
 }
 
-/* Sleep as long as the rate limit asks after DONE bytes. */
+/* Sleep as long as the rate limit or the guest's need asks (pacer.h). */
 static void
 dc_throttle(struct dc *c)
 {
-    int64_t due, now;
+    int ms = pacer_wait_ms(c->pacer, c->done, sock_now_ms());
 
-    if (c->o->rate_limit <= 0) {
-        return;
-    }
-    due = c->started_ms + c->done * 1000 / c->o->rate_limit;
-    now = sock_now_ms();
-    if (due > now) {
-        sock_sleep_ms((int)(due - now), SOCK_NO_DEADLINE);
+    if (ms > 0) {
+        sock_sleep_ms(ms, SOCK_NO_DEADLINE);
     }
 }
 
@@ -574,7 +569,8 @@ dc_copy(struct dc *c, struct error **errp)
     for (i = 0; i < n; i++) {
         ring[i].buf = xmalloc(slot);
     }
-    c->started_ms = sock_now_ms();
+    c->pacer = pacer_new(c->o->rate_limit, c->o->yield_pct, c->o->guest,
+                         sock_now_ms());
     for (;;) {
         while (more && count < n) {
             q = &ring[(head + count) % n];
@@ -625,6 +621,9 @@ out:
         free(ring[i].buf);
     }
     free(ring);
+    c->t->yielded_ms = pacer_yielded_ms(c->pacer);
+    pacer_free(c->pacer);
+    c->pacer = NULL;
     return r;
 }
 
@@ -778,7 +777,7 @@ diskcopy_run(struct diskcopy_source *src, struct diskcopy_target *t,
     int nice = INT_MIN, r = -1;
 
     t->virtual_size = src->size;
-    t->bytes_read = t->bytes_dirty = t->requests = 0;
+    t->bytes_read = t->bytes_dirty = t->requests = t->yielded_ms = 0;
     c.stall_ms = c.o->stall_ms > 0 ? c.o->stall_ms : DC_STALL_MS;
     if (t->kind == DISKCOPY_QCOW2) {
         c.unit = QCOW2S_CLUSTER_SIZE;

@@ -31,6 +31,7 @@
 #include "chunk.h"
 #include "error.h"
 #include "file-follow.h"
+#include "pacer.h"
 #include "progress.h"
 #include "qcow2-stream.h"
 
@@ -99,6 +100,8 @@ struct diskcopy_target {
     int64_t bytes_dirty;              /* incremental: bytes the bitmap
                                        * marks */
     int64_t requests;                 /* read requests sent */
+    int64_t yielded_ms;               /* waits giving way to the guest
+                                       * (opts.guest; pacer.h) */
     struct qcow2s_result qcow2;       /* QCOW2: size and hashes */
     struct chunk_index_info info;     /* CHUNKS: the index made */
     struct chunk_writer_stats stats;  /* CHUNKS: what the writer did */
@@ -107,6 +110,10 @@ struct diskcopy_target {
 /* How to copy (all zero: the defaults). */
 struct diskcopy_opts {
     int64_t rate_limit;          /* bytes read per second, 0: none */
+    const struct pacer_probe *guest; /* the guest whose vCPUs' waiting
+                                  * slows the copy (pacer.h), NULL: none */
+    int yield_pct;               /* the share of the time they may wait
+                                  * before it does, 0: never */
     int inflight;                /* requests in flight, 0: 8 */
     int nice;                    /* nice value of the copy's threads for
                                   * its length, 0: unchanged */

@@ -148,6 +148,12 @@ vmsnap server image create "$P" --name s1 --all-volumes >/dev/null \
 ok $? "server image create --all-volumes under a writer: $(tr '\n' ' ' <"$D/s1.err")"
 [ "$(prop s1 vmsnap_mode)" = live ] && [ "$(prop s1 vmsnap_quiesced)" = yes ]
 ok $? "live and quiesced through the agent via libvirt"
+# The copy watches the vCPUs' waiting for a core (libvirt's vcpu.N.delay)
+# to give way to the guest: libvirt must give it.
+! grep -q "gives no vCPU delay" "$D/s1.err" &&
+    [ "$(prop s1 vmsnap_copy_yield_ms)" -ge 0 ]
+ok $? "the copy can give way to the guest: libvirt gives the vCPUs' delay" \
+    "(gave way $(prop s1 vmsnap_copy_yield_ms) ms)"
 [ "$(prop s1 instance_uuid)" = "$UP" ] &&
     [ -z "$(prop s1 base_image_ref)" ] &&
     [ "$(prop s1 hw_qemu_guest_agent)" = yes ]

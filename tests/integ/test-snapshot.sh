@@ -65,6 +65,34 @@ check "  records vmsnap_quiesced=no" -- test "$(prop crash1 vmsnap_quiesced)" = 
 check "crash-consistent snapshot shows needs_recovery (the check can fail)" -- \
     test "$(ext4_state crash1)" = needs_recovery
 
+# The copy gives way to the guest (snapshot.copy_yield_pct): with the
+# host's two cores taken by two busy processes and the guest's vCPU busy
+# too, the vCPU waits for a core, and the copy slows down and says for how
+# long; with the setting at 0 it never does.
+guest_sh src '(while :; do :; done) </dev/null >/dev/null 2>&1 &
+              echo $! > /root/spin.pid'
+hogs=()
+for i in 1 2; do
+    timeout 600 sha512sum /dev/zero >/dev/null &
+    hogs+=($!)
+done
+VMSNAP_COPY_YIELD_PCT=10 vmsnap server image create --name busy1 src >/dev/null
+ok $? "snapshot of a guest kept waiting for a core"
+VMSNAP_COPY_YIELD_PCT=0 vmsnap server image create --name busy0 src >/dev/null
+ok $? "the same with the copy never giving way"
+kill "${hogs[@]}"
+wait "${hogs[@]}" 2>/dev/null
+guest_sh src 'kill $(cat /root/spin.pid)'
+diag "copy $(prop busy1 vmsnap_copy_ms) ms, of which giving way" \
+     "$(prop busy1 vmsnap_copy_yield_ms) ms; never giving way" \
+     "$(prop busy0 vmsnap_copy_ms) ms"
+check "  the copy gave way to the guest (vmsnap_copy_yield_ms > 0)" -- \
+    test "$(prop busy1 vmsnap_copy_yield_ms)" -gt 0
+check "  and did not when told not to" -- \
+    test "$(prop busy0 vmsnap_copy_yield_ms)" = 0
+check "  the snapshot that gave way is clean" -- \
+    test "$(ext4_state busy1)" = clean
+
 # --no-wait returns once the point in time is fixed, while QEMU still
 # copies (slowed down here so that it is still saving when we look).
 st=$(VMSNAP_COPY_RATE_LIMIT=$((1 << 20)) \
