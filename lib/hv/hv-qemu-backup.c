@@ -739,8 +739,8 @@ qemu_vcpus_find(struct qemu_backup *qb, struct qemu_vcpus *v)
 out:
     if (v->ntids == 0) {
         log_warnx("server %s: the copy cannot see the guest's vCPUs (%s): "
-                 "it will not give way to them", qb->d->name,
-                 err ? error_msg(err) : "no schedstat");
+                  "it will not give way to them", qb->d->name,
+                  err ? error_msg(err) : "no schedstat");
     }
     error_free(err);
     json_object_put(list);
