@@ -12,7 +12,11 @@ ok $? "source server boots and its agent answers"
 guest_sh src 'echo before-snapshot > /root/marker && sync'
 start_writer src
 ok $? "a guest process writes continuously"
-sleep 2
+# Until it has gone round a few times.
+for i in $(seq 1 300); do
+    [ "$(guest_sh src 'cat /root/seq 2>/dev/null || echo 0')" -ge 3 ] && break
+    sleep 0.2
+done
 
 err=$(vmsnap server image create --name snap1 src -f json 2>&1 >"$T_DIR/snap1.json")
 ok $? "live snapshot of a running, writing guest"
