@@ -20,9 +20,9 @@ static const char *const store_verify_fields[] = {
 };
 
 static const char *const store_gc_fields[] = {
-    "bytes_removed", "chunks",       "chunks_recent", "chunks_referenced",
-    "chunks_removed", "dry_run",     "indexes",       "tmp_removed",
-    "trash_marked",   "trash_removed", NULL,
+    "bytes_compacted", "bytes_removed", "chunks",       "chunks_recent",
+    "chunks_referenced", "chunks_removed", "dry_run",   "indexes",
+    "tmp_removed",     "trash_marked",  "trash_removed", NULL,
 };
 
 /* Every member of a report, as a field. */

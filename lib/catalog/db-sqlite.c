@@ -1,6 +1,7 @@
 /* vmsnap: the SQLite backend of the catalog's database seam (see db.h).
  *
- * This is the only file of vmsnap's library that calls sqlite3_*.  The
+ * This is the only file of the catalog that calls sqlite3_* (the chunk
+ * store's pack map, storage/chunk-pack.c, is a database of its own).  The
  * catalog is one database file in WAL mode, so that readers never wait
  * for the writer; writers take the write lock with BEGIN IMMEDIATE and
  * wait for each other up to the busy timeout.  Every commit reaches the

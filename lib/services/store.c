@@ -998,6 +998,7 @@ store_gc(struct svc *svc, bool dry_run, int64_t grace_s,
     store_add_u64(o, "chunks_referenced", rep.chunks_referenced);
     store_add_u64(o, "chunks_removed", rep.chunks_removed);
     store_add_u64(o, "bytes_removed", rep.bytes_removed);
+    store_add_u64(o, "bytes_compacted", rep.bytes_compacted);
     store_add_u64(o, "chunks_recent", rep.chunks_recent);
     store_add_u64(o, "tmp_removed", rep.tmp_removed);
     store_add_u64(o, "trash_marked", rep.trash_marked);

@@ -1,14 +1,20 @@
 /* vmsnap: the chunk store's local directory backend (see chunk-backend.h).
  *
  * Under ROOT:
- *   chunks/<3 hex>/<64 hex>   chunk blobs (fan-out directories made
- *                             when first needed)
+ *   packs/, packs.db          chunk blobs in pack files and their map
+ *                             (chunk-pack.h)
+ *   chunks/<3 hex>/<64 hex>   chunk blobs of stores written before packs,
+ *                             a file each (still read, touched, removed)
  *   indexes/<name>.idx        indexes
  *   store.json                the store's parameters
  *   tmp/                      files being put; renamed into place
  *   writers/<pid>-<n>.w       one per live writer, flocked by it
  *   lock                      byte-range locks (below)
  *   gc.stamp                  its mtime reads the file system's clock
+ *
+ * A chunk key goes to the packs; the files below hold every other key
+ * and, for a chunk key the map does not have, the chunk file of an older
+ * store.
  *
  * put: the bytes go to a new file in tmp/, fdatasync, then rename onto
  * the key: the content is durable before the name exists, so no crash
@@ -41,6 +47,7 @@
 #include <unistd.h>
 
 #include "chunk-backend.h"
+#include "chunk-pack.h"
 #include "cleanup.h"
 #include "util.h"
 #include "xalloc.h"
@@ -60,6 +67,9 @@ struct dir_be {
     size_t nother;                   /* entries in OTHER */
     unsigned long seq;               /* names of tmp files */
     long pid;                        /* ours, for those names */
+    bool packs_dirty;                /* the map changed since sync */
+    bool chunk_files;                /* chunks/ holds an older store's */
+    struct chunk_packs *packs;       /* where chunks go */
 };
 
 /* A registered writer. */
@@ -97,6 +107,21 @@ chunk_key_valid(const char *key)
         start = false;
     }
     return !start;
+}
+
+/* A chunk's key: kept in the packs. */
+static bool
+dir_is_chunk(const char *key)
+{
+    return strncmp(key, "chunks/", 7) == 0;
+}
+
+static void
+dir_packs_changed(struct dir_be *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->packs_dirty = true;
+    pthread_mutex_unlock(&d->mu);
 }
 
 static int64_t
@@ -222,7 +247,8 @@ dir_sync(void *be, struct error **errp)
     for (i = 0; i < sizeof(d->dirty) && !dirty; i++) {
         dirty = d->dirty[i] != 0;
     }
-    dirty = dirty || d->nother > 0;
+    dirty = dirty || d->nother > 0 || d->packs_dirty;
+    d->packs_dirty = false;
     memset(d->dirty, 0, sizeof(d->dirty));
     for (i = 0; i < d->nother; i++) {
         free(d->other[i]);
@@ -232,7 +258,8 @@ dir_sync(void *be, struct error **errp)
 
     /* One syncfs instead of an fsync per directory (a commit touches up
      * to 4096 fan-out directories): every rename, ours or another
-     * writer's whose chunk we reuse, is durable after it.
+     * writer's whose chunk we reuse, is durable after it, and so is the
+     * packs' map (its WAL).
      */
     if (dirty && syncfs(d->rootfd) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "syncfs");
@@ -388,6 +415,16 @@ dir_put(void *be, const char *key, const void *buf, size_t len,
         error_setg(errp, ERR_INVALID, "bad key '%s'", key);
         return -1;
     }
+    if (dir_is_chunk(key) && flags == 0) {
+        struct pack_put *pp;
+
+        if (packs_append(d->packs, key, buf, len, &pp, errp) < 0 ||
+            packs_publish(d->packs, &pp, 1, errp) < 0) {
+            return -1;
+        }
+        dir_packs_changed(d);
+        return 0;
+    }
     fd = dir_write_tmp(d, buf, len, tmp, errp);
     if (fd < 0 || dir_sync_tmp(d, fd, tmp, errp) < 0) {
         return -1;
@@ -397,6 +434,7 @@ dir_put(void *be, const char *key, const void *buf, size_t len,
 
 /* An object started by put_start. */
 struct dir_put {
+    struct pack_put *pp; /* a chunk appended to a pack, or NULL */
     int fd;             /* its file under tmp/, open */
     char tmp[PATH_MAX]; /* that file */
     char key[256];      /* where it goes */
@@ -415,6 +453,16 @@ dir_put_start(void *be, const char *key, const void *buf, size_t len,
     }
     p = xmalloc(sizeof(*p));
     snprintf(p->key, sizeof(p->key), "%s", key);
+    p->pp = NULL;
+    if (dir_is_chunk(key)) {
+        p->fd = -1;
+        if (packs_append(d->packs, key, buf, len, &p->pp, errp) < 0) {
+            free(p);
+            return -1;
+        }
+        *token = p;
+        return 0;
+    }
     p->fd = dir_write_tmp(d, buf, len, p->tmp, errp);
     if (p->fd < 0) {
         free(p);
@@ -433,7 +481,10 @@ dir_put_cancel(void *be, void **tokens, size_t n)
 
     for (i = 0; i < n; i++) {
         p = tokens[i];
-        if (p) {
+        if (p && p->pp) {
+            packs_cancel(d->packs, &p->pp, 1);
+            free(p);
+        } else if (p) {
             close(p->fd);
             unlinkat(d->rootfd, p->tmp, 0);
             free(p);
@@ -441,10 +492,47 @@ dir_put_cancel(void *be, void **tokens, size_t n)
     }
 }
 
+static int dir_put_finish_files(struct dir_be *d, void **tokens, size_t n,
+                                struct error **errp);
+
+/* The chunks among TOKENS go to the packs in one publish, the rest to
+ * files.
+ */
 static int
 dir_put_finish(void *be, void **tokens, size_t n, struct error **errp)
 {
     struct dir_be *d = be;
+    CLEANUP_FREE struct pack_put **pps = xcalloc(n ? n : 1, sizeof(*pps));
+    CLEANUP_FREE void **files = xcalloc(n ? n : 1, sizeof(*files));
+    struct dir_put *p;
+    size_t i, npp = 0, nfiles = 0;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        p = tokens[i];
+        if (p->pp) {
+            pps[npp++] = p->pp;
+            free(p);
+        } else {
+            files[nfiles++] = p;
+        }
+    }
+    rc = dir_put_finish_files(d, files, nfiles, errp);
+    if (rc < 0) {
+        packs_cancel(d->packs, pps, npp);
+        return -1;
+    }
+    if (npp > 0) {
+        rc = packs_publish(d->packs, pps, npp, errp);
+        dir_packs_changed(d);
+    }
+    return rc;
+}
+
+static int
+dir_put_finish_files(struct dir_be *d, void **tokens, size_t n,
+                     struct error **errp)
+{
     struct dir_put *p;
     size_t i;
     int rc = 0;
@@ -503,6 +591,17 @@ dir_get(void *be, const char *key, size_t max, uint8_t **buf, size_t *len,
         error_setg(errp, ERR_INVALID, "bad key '%s'", key);
         return -1;
     }
+    if (dir_is_chunk(key)) {
+        int rc = packs_get(d->packs, key, max, buf, len, errp);
+
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+        if (!d->chunk_files) {
+            error_setg(errp, ERR_NOT_FOUND, "%s: no such chunk", key);
+            return -1;
+        }
+    }
     fd = openat(d->rootfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         error_setg_errno(errp, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
@@ -549,6 +648,21 @@ dir_touch(void *be, const char *key, struct error **errp)
     if (!chunk_key_valid(key)) {
         error_setg(errp, ERR_INVALID, "bad key '%s'", key);
         return -1;
+    }
+    if (dir_is_chunk(key)) {
+        rc = packs_touch(d->packs, key, errp);
+        if (rc != 0) {
+            /* Another writer may have published it and its map not be
+             * on disk yet: our next sync writes it back.
+             */
+            if (rc > 0) {
+                dir_packs_changed(d);
+            }
+            return rc;
+        }
+        if (!d->chunk_files) {
+            return 0;
+        }
     }
     lfd = dir_lock(d, byte, false, errp);
     if (lfd < 0) {
@@ -652,6 +766,13 @@ dir_list(void *be, const char *prefix,
         error_setg(errp, ERR_INVALID, "bad prefix '%s'", prefix);
         return -1;
     }
+    if (dir_is_chunk(prefix) &&
+        packs_list(d->packs, prefix, fn, opaque, errp) < 0) {
+        return -1;
+    }
+    if (dir_is_chunk(prefix) && !d->chunk_files) {
+        return 0;
+    }
     return dir_list_at(d, path, 1, fn, opaque, errp);
 }
 
@@ -667,6 +788,19 @@ dir_remove_unless_since(void *be, const char *key, int64_t since_ns,
     if (!chunk_key_valid(key)) {
         error_setg(errp, ERR_INVALID, "bad key '%s'", key);
         return -1;
+    }
+    if (dir_is_chunk(key)) {
+        rc = packs_remove_unless_since(d->packs, key, since_ns, errp);
+        if (rc == 1) {
+            dir_packs_changed(d);
+        }
+        if (rc != 2) {
+            return rc;
+        }
+        if (!d->chunk_files) {
+            return 0;
+        }
+        rc = 0; /* not in the map: perhaps a chunk file */
     }
     lfd = dir_lock(d, byte, true, errp);
     if (lfd < 0) {
@@ -841,12 +975,21 @@ dir_gc_begin(void *be, int64_t *now_ns, int64_t *oldest_ns,
     return 0;
 }
 
+static int
+dir_compact(void *be, uint64_t *freed, struct error **errp)
+{
+    struct dir_be *d = be;
+
+    return packs_compact(d->packs, freed, errp);
+}
+
 static void
 dir_close(void *be)
 {
     struct dir_be *d = be;
     size_t i;
 
+    packs_close(d->packs);
     for (i = 0; i < d->npool; i++) {
         close(d->pool[i]);
     }
@@ -856,6 +999,34 @@ dir_close(void *be)
     close(d->rootfd);
     pthread_mutex_destroy(&d->mu);
     free(d);
+}
+
+/* Whether chunks/ under ROOTFD holds anything: chunk files of a store
+ * written before packs.  No new ones appear (vmsnap no longer makes
+ * them), so this is decided once, at open.
+ */
+static bool
+dir_has_chunk_files(int rootfd)
+{
+    struct dirent *de;
+    bool any = false;
+    DIR *dir;
+    int fd;
+
+    fd = openat(rootfd, "chunks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno != ENOENT; /* unsure: look for them */
+    }
+    dir = fdopendir(fd);
+    if (dir == NULL) {
+        close(fd);
+        return true;
+    }
+    while (!any && (de = readdir(dir)) != NULL) {
+        any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    }
+    closedir(dir);
+    return any;
 }
 
 static const struct chunk_backend_ops dir_ops = {
@@ -874,6 +1045,7 @@ static const struct chunk_backend_ops dir_ops = {
     .writer_end = dir_writer_end,
     .gc_begin = dir_gc_begin,
     .close = dir_close,
+    .compact = dir_compact,
 };
 
 struct chunk_backend *
@@ -916,6 +1088,13 @@ chunk_backend_dir_open(const char *root, bool create, struct error **errp)
         return NULL;
     }
     d = xcalloc(1, sizeof(*d));
+    d->packs = packs_open(fd, create, errp);
+    if (d->packs == NULL) {
+        free(d);
+        close(fd);
+        return NULL;
+    }
+    d->chunk_files = dir_has_chunk_files(fd);
     be = xcalloc(1, sizeof(*be));
     d->rootfd = fd;
     d->pid = (long)getpid();

@@ -2,7 +2,8 @@
  *
  * The chunk logic (chunk.h) sees objects named by keys, relative paths:
  *   store.json                 the store's parameters
- *   chunks/<3 hex>/<64 hex>    a chunk blob, named by its digest
+ *   chunks/<3 hex>/<64 hex>    a chunk blob, named by its digest (the
+ *                              directory keeps these in pack files)
  *   indexes/<name>.idx         an index
  *   tmp/...                    a backend's own work files (may be absent)
  * A backend keeps them somewhere: a local directory (chunk-backend-dir.c)
@@ -54,7 +55,7 @@
 #include "error.h"
 #include "s3.h"
 
-#define CHUNK_BACKEND_VERSION 2
+#define CHUNK_BACKEND_VERSION 3
 
 /* put flags */
 #define CHUNK_PUT_EXCL 0x01u /* ERR_CONFLICT if KEY exists (indexes) */
@@ -149,6 +150,15 @@ struct chunk_backend_ops {
     void (*gc_end)(void *be);
 
     /* Methods above are valid for version 2. */
+
+    /* Give back the space of removed objects that remove_unless_since
+     * could not free alone (the directory backend's pack files), adding
+     * the bytes to *FREED.  gc calls it after its removals and sync.
+     * May be NULL (every remove frees its object).
+     */
+    int (*compact)(void *be, uint64_t *freed, struct error **errp);
+
+    /* Methods above are valid for version 3. */
 };
 
 /* An open backend: its methods and their private state. */

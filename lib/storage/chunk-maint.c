@@ -585,6 +585,11 @@ chunk_store_gc(struct chunk_store *cs, const struct chunk_gc_opts *opts,
     if (!gc.dry_run && be->ops->sync(be->priv, errp) < 0) {
         goto out;
     }
+    if (!gc.dry_run && be->ops->version >= 3 && be->ops->compact != NULL &&
+        be->ops->compact(be->priv, &rep->bytes_compacted, errp) < 0) {
+        error_prepend(errp, "gc compaction: ");
+        goto out;
+    }
     progress_report(p, "gc sweep", 100);
     rc = 0;
 out:

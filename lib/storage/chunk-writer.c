@@ -32,11 +32,11 @@
 #define CW_MAX_RANGES 32  /* written ranges tracked per pending chunk */
 #define CW_MAX_THREADS 16 /* workers */
 #define CW_DEFAULT_THREADS 4
-/* Chunks made durable by one put_finish: in a directory, one syncfs,
- * which also writes back what else is dirty on that file system, the
- * guests' disks among it.  At 32 (2 MiB at the default chunk size), 60
- * a second during a full backup stalled a guest's writes 590-960 ms;
- * at 128, 70 ms (bench/backup.sh).  Each holds an open file until then.
+/* Chunks made durable by one put_finish: in a directory, one fdatasync
+ * of their pack and one transaction of the pack map.  (Before packs it
+ * was a syncfs, which also wrote back the guests' dirty disks: at 32, 60
+ * a second during a full backup stalled a guest's writes 590-960 ms; at
+ * 128, 70 ms, bench/backup.sh.)  On S3 a batch is only a count.
  */
 #define CW_BATCH 128
 

@@ -295,6 +295,7 @@ struct chunk_gc_report {
     uint64_t chunks_referenced; /* distinct chunks indexes reference */
     uint64_t chunks_removed;   /* unreferenced, removed */
     uint64_t bytes_removed;    /* their stored bytes */
+    uint64_t bytes_compacted;  /* disk space given back by compaction */
     uint64_t chunks_recent;    /* unreferenced, too young to remove */
     uint64_t tmp_removed;      /* stale work files removed */
     uint64_t trash_marked;     /* deleted indexes still marked */

@@ -69,6 +69,15 @@ mkqcow2() {  # mkqcow2 FILE SIZE DATA_MIB
             -c "write -P 0xa5 $(($3 * 2))M 1M" "$1" >/dev/null
 }
 mkdir -p "$P/root/pl"
+head -c 8M /dev/urandom >"$P/rnd.raw" &&
+    qemu-img convert -q -f raw -O qcow2 "$P/rnd.raw" "$P/rnd.qcow2" &&
+    qemu-img resize -q "$P/rnd.qcow2" 64M &&
+    "$VMSNAP" image create rnd --file "$P/rnd.qcow2" \
+        --disk-format qcow2 >/dev/null &&
+    "$VMSNAP" server create s2 --image rnd --memory 64 --accel tcg \
+        >/dev/null &&
+    "$VMSNAP" server stop --timeout 1 s2 >/dev/null
+ok $? "host: a second stopped instance, of random data"
 mkqcow2 "$P/disk.qcow2" 64M 12 &&
     mkqcow2 "$P/root/pl/src.qcow2" 32M 6 &&
     "$VMSNAP" image create disk --file "$P/disk.qcow2" \
@@ -132,6 +141,15 @@ vmsnap -q server image create --name pl-cold s1 >/dev/null
 echo "PL-STEP cold-snapshot \$?"
 vmsnap -q image import /pl/pkg.ova --name pl-imported >/dev/null
 echo "PL-STEP import \$?"
+vmsnap -q server backup create --incremental --backup-type daily \
+    --rotation 2 --name pl-b1 s1 >/dev/null
+echo "PL-STEP backup \$?"
+vmsnap -q server backup create --incremental --backup-type daily \
+    --rotation 2 --name pl-b2 s2 >/dev/null &&
+    vmsnap -q image delete pl-b2 >/dev/null
+echo "PL-STEP backup-delete \$?"
+vmsnap -q store gc --grace 0 >/dev/null
+echo "PL-STEP gc \$?"
 echo PL-DONE
 while :; do sleep 60; done
 EOF
@@ -162,8 +180,9 @@ wait "$QPID" 2>/dev/null
 QPID=
 steps=$(tr -d '\r' <"$P/console.log" | grep -a '^PL-STEP')
 diag "$steps"
-test "$(grep -c ' 0$' <<<"$steps")" = 3
-ok $? "guest: upload, cold snapshot and import succeeded, then power cut"
+test "$(grep -c ' 0$' <<<"$steps")" = 6
+ok $? "guest: upload, cold snapshot, import, two backups into the chunk" \
+    "store, a deletion and gc succeeded, then power cut"
 [ "$failed" = 0 ] || { tail -20 "$P/console.log" | diag "$(cat)"; finish; }
 
 # ---- Replay to each flush and check ------------------------------------

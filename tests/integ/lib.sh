@@ -200,11 +200,26 @@ cs_exists() {  # cs_exists KEY
         test -e "$VMSNAP_DATA_DIR/chunkstore/$1"
     fi
 }
+# Where chunk KEY of the directory store is: "PACK_FILE OFFSET" from its
+# pack map (packs.db, see lib/storage/chunk-pack.h); fails if the map has
+# no row for it.
+cs_pack_locate() {  # cs_pack_locate KEY
+    python3 - "$VMSNAP_DATA_DIR/chunkstore" "$1" <<'PY'
+import sqlite3, sys
+root, key = sys.argv[1:3]
+db = sqlite3.connect(f"file:{root}/packs.db?mode=ro", uri=True)
+row = db.execute("SELECT pack, off FROM chunk WHERE key = ?", (key,)).fetchone()
+if row is None:
+    sys.exit(1)
+print(f"{root}/packs/{row[0]:016x}.pack {row[1]}")
+PY
+}
 # Damage one entry: BYTES (a printf format, default the two bytes 0x55
-# 0xaa) written at OFFSET, in the file in place; on S3 the object is
-# read, changed and put back whole.
+# 0xaa) written at OFFSET, in the file in place (for a chunk of the
+# directory store, in its pack); on S3 the object is read, changed and
+# put back whole.
 cs_damage() {  # cs_damage KEY OFFSET [BYTES]
-    local f bytes=${3:-'\x55\xaa'} r
+    local f bytes=${3:-'\x55\xaa'} r loc
     if [ -n "$T_BUCKET" ]; then
         f=$(mktemp "$T_DIR/damage.XXXXXX") &&
             s3_req GET "/$VMSNAP_S3_BUCKET/chunkstore/$1" >"$f" &&
@@ -215,6 +230,12 @@ cs_damage() {  # cs_damage KEY OFFSET [BYTES]
         r=$?
         rm -f "$f"
         return $r
+    fi
+    if [[ $1 == chunks/* ]]; then
+        loc=$(cs_pack_locate "$1") || return 1
+        printf "$bytes" | dd of="${loc% *}" bs=1 seek=$((${loc#* } + $2)) \
+            conv=notrunc 2>/dev/null
+        return
     fi
     printf "$bytes" | dd of="$VMSNAP_DATA_DIR/chunkstore/$1" bs=1 \
         seek="$2" conv=notrunc 2>/dev/null
@@ -234,8 +255,8 @@ cs_writer_pid() {
         echo "${w%%-*}"
     fi
 }
-# Whether writer PID has stored a chunk since it registered: a chunk file
-# newer than its writer file; on S3 a chunk object no older than its
+# Whether writer PID has stored a chunk since it registered: a chunk in
+# the pack map put after its writer file's time; on S3 a chunk object no older than its
 # lease's Last-Modified (which its renewals move on: never earlier than
 # its start).
 cs_writer_stored() {  # cs_writer_stored PID
@@ -249,8 +270,14 @@ cs_writer_stored() {  # cs_writer_stored PID
         done | grep -q .
     else
         w=$(ls "$d/writers" 2>/dev/null | grep -m1 "^$1-.*\.w$") || return 1
-        [ -n "$(find "$d/chunks" -type f -newer "$d/writers/$w" \
-            2>/dev/null | head -1)" ]
+        python3 - "$d" "$d/writers/$w" <<'PY'
+import os, sqlite3, sys
+root, w = sys.argv[1:3]
+start = os.stat(w).st_mtime_ns
+db = sqlite3.connect(f"file:{root}/packs.db?mode=ro", uri=True)
+(newest,) = db.execute("SELECT max(mtime) FROM chunk").fetchone()
+sys.exit(0 if newest is not None and newest > start else 1)
+PY
     fi
 }
 # Empty BUCKET, a thousand keys a request (DeleteObjects), and remove

@@ -146,14 +146,15 @@ tc_reads_as(struct chunk_store *cs, const char *name, const uint8_t *model,
 
 /* Number of regular files under DIR. */
 static int tc_nfiles;
+static uint64_t tc_nbytes;
 static inline int
 tc_count_one(const char *path, const struct stat *st, int flag,
              struct FTW *f)
 {
     (void)path;
-    (void)st;
     (void)f;
     tc_nfiles += flag == FTW_F;
+    tc_nbytes += flag == FTW_F ? (uint64_t)st->st_size : 0;
     return 0;
 }
 
@@ -163,6 +164,29 @@ tc_count_files(const char *dir)
     tc_nfiles = 0;
     nftw(dir, tc_count_one, 16, FTW_PHYS);
     return tc_nfiles;
+}
+
+/* Write LEN bytes at DATA to a new file PATH (replacing it). */
+static inline void
+tc_write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+        diag("cannot write %s: %s", path, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* Bytes of the files under DIR. */
+static inline uint64_t
+tc_sum_sizes(const char *dir)
+{
+    tc_nbytes = 0;
+    nftw(dir, tc_count_one, 16, FTW_PHYS);
+    return tc_nbytes;
 }
 
 /* Sleep MS milliseconds: object times must move past the coarse clock

@@ -1,9 +1,14 @@
 /* Unit tests of the chunk store on real files with real zstd: full and
  * incremental indexes, chains, dedup, zero chunks, damage, gc, restore.
  */
+#include <inttypes.h>
+
+#include <sqlite3.h>
+
 #include "test-chunk-util.h"
 #include "cleanup.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define CS 65536                      /* chunk size of the test store */
 #define SIZE (64 * CS + 1000)         /* a disk with a short last chunk */
@@ -26,18 +31,72 @@ make_full(uint8_t *m)
     tc_fill(m + 64 * CS, 1000, 99);
 }
 
+/* Run SQL, with ARG (may be NULL) as ?1, on the store's pack map
+ * (packs.db, a connection of the test's own): the first column of its
+ * first row, -1 if none.
+ */
+static int64_t
+map_int(const char *sql, const char *arg)
+{
+    CLEANUP_FREE char *path = util_path_join(root, "packs.db");
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+            SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (arg) {
+            sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+        }
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            v = sqlite3_column_int64(st, 0);
+        }
+    } else {
+        diag("packs.db: %s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Chunks the store holds: rows of its pack map, and chunk files of the
+ * layout before packs.
+ */
 static int
 count_chunks(void)
 {
     CLEANUP_FREE char *dir = util_path_join(root, "chunks");
 
-    return tc_count_files(dir);
+    return (int)map_int("SELECT count(*) FROM chunk", NULL) +
+           tc_count_files(dir);
 }
 
-static char *
-chunk_path(const char *hex)
+/* Bytes of the store's pack files. */
+static uint64_t
+pack_bytes(void)
 {
-    return util_strdup_printf("%s/chunks/%.3s/%s", root, hex, hex);
+    CLEANUP_FREE char *dir = util_path_join(root, "packs");
+
+    return tc_sum_sizes(dir);
+}
+
+/* Where chunk HEX's blob is: its pack file (caller frees), *OFF, *LEN;
+ * NULL if the map has no row for it.
+ */
+static char *
+chunk_location(const char *hex, int64_t *off, int64_t *len)
+{
+    CLEANUP_FREE char *key = util_strdup_printf("chunks/%.3s/%s", hex, hex);
+    int64_t pack = map_int("SELECT pack FROM chunk WHERE key = ?1", key);
+
+    if (pack < 0) {
+        return NULL;
+    }
+    *off = map_int("SELECT off FROM chunk WHERE key = ?1", key);
+    *len = map_int("SELECT len FROM chunk WHERE key = ?1", key);
+    return util_strdup_printf("%s/packs/%016" PRIx64 ".pack", root,
+                              (uint64_t)pack);
 }
 
 /* The digest of chunk I of index NAME, as hex. */
@@ -178,7 +237,7 @@ main(void)
     n0 = count_chunks();
     /* 52 non-zero chunks; 7 of them (6, 20, 27, ...) have one content. */
     ok(n0 == 52 - 6, "zero chunks not stored, repeats stored once: "
-       "%d chunk files", n0);
+       "%d chunks", n0);
     ok(st.chunks_new == 0 && st.chunks_dedup == 52,
        "the third identical full stores nothing new (%llu new, %llu dedup)",
        (unsigned long long)st.chunks_new,
@@ -364,15 +423,16 @@ main(void)
     /* Damage: a flipped byte, then a missing chunk. */
     chunk_hex_of(cs, "full0", 1, hex);
     {
-        CLEANUP_FREE char *p = chunk_path(hex);
-        int fd = open(p, O_RDWR);
+        int64_t off = 0, len = 0;
+        CLEANUP_FREE char *p = chunk_location(hex, &off, &len);
+        int fd = p ? open(p, O_RDWR) : -1;
         uint8_t b = 0;
 
-        if (fd < 0 || pread(fd, &b, 1, 100) != 1) {
-            diag("cannot open %s", p);
+        if (fd < 0 || pread(fd, &b, 1, off + 100) != 1) {
+            diag("cannot open %s", p ? p : hex);
         }
         b ^= 0x40;
-        if (fd >= 0 && pwrite(fd, &b, 1, 100) == 1) {
+        if (fd >= 0 && pwrite(fd, &b, 1, off + 100) == 1) {
             close(fd);
         }
     }
@@ -515,6 +575,98 @@ main(void)
     err = NULL;
     ok(chunk_reader_open(cs, "full0", &r, &err) == 0, "reopen");
     chunk_reader_close(r);
+    r = NULL;
+
+    /* Packs.  A backup of its own content, deleted: gc removes its
+     * chunks' rows and compaction gives their pack space back.  (The
+     * store is reopened first: the pack a store appends to stays its
+     * writer's until it closes, and compaction leaves it alone.)
+     */
+    {
+        uint8_t *big = xmalloc(SIZE);
+        uint64_t before, after;
+        int64_t off = 0, len = 0;
+        CLEANUP_FREE char *pack = NULL;
+        CLEANUP_FREE char *file = NULL;
+        CLEANUP_FREE char *key = NULL;
+        uint8_t *blob = NULL;
+
+        for (i = 0; i < 64; i++) {
+            tc_fill(big + (size_t)i * CS, CS, 5000 + (uint64_t)i);
+        }
+        tc_fill(big + 64 * CS, 1000, 5999);
+        ok(tc_write_model(cs, "big", NULL, big, SIZE, CS, 2, &st, NULL) ==
+                   0 &&
+               st.chunks_new == 65,
+           "packs: a backup of 65 new chunks");
+        chunk_store_close(cs);
+        cs = chunk_store_open(root, &err);
+        tc_noerr(&err, "reopen");
+        ok(cs && chunk_store_remove_index(cs, "big", &err) == 0,
+           "packs: delete it");
+        tc_noerr(&err, "rm big");
+        before = pack_bytes();
+        tc_sleep_ms(30);
+        i = chunk_store_gc(cs, &gopts, NULL, &gr, &err);
+        tc_noerr(&err, "gc big");
+        ok(i == 0 && gr.chunks_removed >= 65 && gr.bytes_compacted > 0,
+           "packs: gc removes its 65 chunks (%llu) and compacts (%llu bytes)",
+           (unsigned long long)gr.chunks_removed,
+           (unsigned long long)gr.bytes_compacted);
+        after = pack_bytes();
+        ok(after < before && before - after == gr.bytes_compacted,
+           "packs: the pack files shrank by that much (%llu -> %llu)",
+           (unsigned long long)before, (unsigned long long)after);
+        ok(tc_reads_as(cs, "full0", full, SIZE) &&
+               chunk_store_verify(cs, 0, NULL, NULL, NULL, &vr, &err) == 0 &&
+               vr.chunks_bad == 0 && vr.chunks_missing == 0,
+           "packs: what is kept still reads, verify finds nothing wrong");
+        tc_noerr(&err, "verify");
+
+        /* An orphan: a pack no row names and no writer holds. */
+        file = util_strdup_printf("%s/packs/00000000000000ab.pack", root);
+        tc_write_file(file, "left by a crash", 15);
+        ok(chunk_store_gc(cs, &gopts, NULL, &gr, &err) == 0 &&
+               gr.bytes_compacted == 15 && access(file, F_OK) < 0,
+           "packs: gc removes an orphan pack");
+        tc_noerr(&err, "gc orphan");
+
+        /* A store written before packs: chunk 0 of full0 as a file of
+         * its own, not in the map.
+         */
+        chunk_hex_of(cs, "full0", 0, hex);
+        pack = chunk_location(hex, &off, &len);
+        blob = xmalloc(len > 0 ? (size_t)len : 1);
+        {
+            CLEANUP_CLOSE int fd = pack ? open(pack, O_RDONLY) : -1;
+
+            ok(fd >= 0 && len > 0 && pread(fd, blob, (size_t)len, off) == len,
+               "packs: read chunk %.12s's blob", hex);
+        }
+        free(file);
+        file = util_strdup_printf("%s/chunks/%.3s", root, hex);
+        mkdir(file, 0700);
+        free(file);
+        file = util_strdup_printf("%s/chunks/%.3s/%s", root, hex, hex);
+        tc_write_file(file, blob, (size_t)len);
+        key = util_strdup_printf("chunks/%.3s/%s", hex, hex);
+        map_int("DELETE FROM chunk WHERE key = ?1", key);
+        chunk_store_close(cs);
+        cs = chunk_store_open(root, &err);
+        tc_noerr(&err, "reopen");
+        ok(cs && tc_reads_as(cs, "full0", full, SIZE) &&
+               map_int("SELECT count(*) FROM chunk WHERE key = ?1", key) == 0,
+           "packs: an older store's chunk file still reads");
+        ok(chunk_store_verify(cs, 0, NULL, NULL, NULL, &vr, &err) == 0 &&
+               vr.chunks_bad == 0 && vr.chunks_missing == 0,
+           "packs: verify sees it");
+        ok(chunk_store_gc(cs, &gopts, NULL, &gr, &err) == 0 &&
+               access(file, F_OK) == 0,
+           "packs: gc keeps it while full0 references it");
+        tc_noerr(&err, "gc legacy");
+        free(blob);
+        free(big);
+    }
 
     chunk_store_close(cs);
     free(full);
