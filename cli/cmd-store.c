@@ -9,8 +9,8 @@
 
 static const char *const store_show_fields[] = {
     "backups",     "chunk_size",  "chunks",       "data_bytes",
-    "dedup_ratio", "indexes",     "logical_bytes", "referenced_chunks",
-    "stored_bytes", NULL,
+    "dedup_ratio", "disk_bytes",  "indexes",      "logical_bytes",
+    "referenced_chunks", "stored_bytes", NULL,
 };
 
 static const char *const store_verify_fields[] = {

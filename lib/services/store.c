@@ -1045,6 +1045,7 @@ store_show(struct svc *svc, json_object **report, struct error **errp)
     store_add_u64(o, "indexes", st.indexes);
     store_add_u64(o, "chunks", st.chunks);
     store_add_u64(o, "stored_bytes", st.stored_bytes);
+    store_add_u64(o, "disk_bytes", st.disk_bytes);
     store_add_u64(o, "referenced_chunks", st.referenced_chunks);
     store_add_u64(o, "logical_bytes", st.logical_bytes);
     store_add_u64(o, "data_bytes", st.data_bytes);

@@ -983,6 +983,28 @@ dir_compact(void *be, uint64_t *freed, struct error **errp)
     return packs_compact(d->packs, freed, errp);
 }
 
+static int
+dir_usage_add(const struct chunk_obj *obj, void *opaque)
+{
+    *(uint64_t *)opaque += obj->size;
+    return 0;
+}
+
+static int
+dir_usage(void *be, uint64_t *bytes, struct error **errp)
+{
+    struct dir_be *d = be;
+
+    if (packs_disk_bytes(d->packs, bytes, errp) < 0) {
+        return -1;
+    }
+    if (d->chunk_files &&
+        dir_list_at(d, "chunks", 1, dir_usage_add, bytes, errp) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 static void
 dir_close(void *be)
 {
@@ -1046,6 +1068,7 @@ static const struct chunk_backend_ops dir_ops = {
     .gc_begin = dir_gc_begin,
     .close = dir_close,
     .compact = dir_compact,
+    .usage = dir_usage,
 };
 
 struct chunk_backend *

@@ -158,6 +158,12 @@ struct chunk_backend_ops {
      */
     int (*compact)(void *be, uint64_t *freed, struct error **errp);
 
+    /* The bytes the chunks take where they are kept, space not yet given
+     * back by compact included.  May be NULL: the sum of the chunks'
+     * sizes as list reports them.
+     */
+    int (*usage)(void *be, uint64_t *bytes, struct error **errp);
+
     /* Methods above are valid for version 3. */
 };
 

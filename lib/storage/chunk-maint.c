@@ -670,6 +670,11 @@ chunk_store_stats(struct chunk_store *cs,
         0) {
         goto out;
     }
+    st->disk_bytes = st->stored_bytes;
+    if (cs->be->ops->version >= 3 && cs->be->ops->usage != NULL &&
+        cs->be->ops->usage(cs->be->priv, &st->disk_bytes, errp) < 0) {
+        goto out;
+    }
     st->dedup_ratio =
         st->stored_bytes ? (double)st->data_bytes / (double)st->stored_bytes
                          : 0;

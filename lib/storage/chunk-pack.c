@@ -207,28 +207,30 @@ pack_pwrite(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-static int
+/* Read up to LEN bytes at OFF: the count read (short only at the end
+ * of the file), or -1.
+ */
+static ssize_t
 pack_pread(int fd, void *buf, size_t len, uint64_t off)
 {
     uint8_t *b = buf;
+    size_t done = 0;
     ssize_t n;
 
-    while (len > 0) {
-        n = pread(fd, b, len, (off_t)off);
+    while (done < len) {
+        n = pread(fd, b + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = EIO; /* the map says there are more bytes */
-            }
+        if (n < 0) {
             return -1;
         }
-        b += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+        if (n == 0) {
+            break;
+        }
+        done += (size_t)n;
     }
-    return 0;
+    return (ssize_t)done;
 }
 
 /* The map's last commits on disk: fdatasync packs.db-wal.  Needed before
@@ -348,24 +350,25 @@ packs_append(struct chunk_packs *p, const char *key, const void *buf,
 {
     struct pack_put *put;
     struct pack *pk, *old = NULL;
-    uint64_t off;
+    uint64_t off = 0;
 
     pthread_mutex_lock(&p->cur_mu);
     if (p->cur == NULL || p->cur->size >= PACK_TARGET) {
         old = p->cur;
         p->cur = pack_create(p, errp);
-        if (p->cur == NULL) {
-            pthread_mutex_unlock(&p->cur_mu);
-            goto drop_old;
-        }
     }
     pk = p->cur;
-    off = pk->size;
-    pk->size += len;
-    pk->refs++;
+    if (pk) {
+        off = pk->size;
+        pk->size += len;
+        pk->refs++;
+    }
     pthread_mutex_unlock(&p->cur_mu);
     if (old) {
         pack_unref(p, old);
+    }
+    if (pk == NULL) {
+        return -1;
     }
     if (pack_pwrite(pk->fd, buf, len, off) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "write pack");
@@ -379,12 +382,6 @@ packs_append(struct chunk_packs *p, const char *key, const void *buf,
     strcpy(put->key, key);
     *out = put;
     return 0;
-
-drop_old:
-    if (old) {
-        pack_unref(p, old);
-    }
-    return -1;
 }
 
 static void
@@ -407,8 +404,8 @@ packs_cancel(struct chunk_packs *p, struct pack_put **puts, size_t n)
     pack_puts_free(p, puts, n); /* their bytes are dead, compaction's */
 }
 
-/* Bind and run statement S to its end (or first row); returns its last
- * step's code, reset.
+/* Run bound statement S to its first row or its end, and reset it;
+ * returns that step's code.
  */
 static int
 pack_run(sqlite3_stmt *s)
@@ -497,15 +494,23 @@ packs_get(struct chunk_packs *p, const char *key, size_t max, uint8_t **buf,
 {
     CLEANUP_FREE uint8_t *b = NULL;
     char name[32];
-    int64_t pack;
+    int64_t pack, gone = -1;
     uint64_t off;
     uint32_t n;
+    ssize_t got;
     int tries, rc, fd;
 
     for (tries = 0; tries < PACK_GET_TRIES; tries++) {
         rc = pack_locate(p, key, &pack, &off, &n, errp);
         if (rc <= 0) {
             return rc;
+        }
+        if (pack == gone) {
+            /* Not moved by a compaction: the pack is lost. */
+            pack_name(pack, name);
+            error_setg(errp, ERR_NOT_FOUND, "%s: packs/%s is missing", key,
+                       name);
+            return -1;
         }
         if (n > max) {
             error_setg(errp, ERR_PROTOCOL, "%s: %u bytes, more than %zu",
@@ -515,22 +520,27 @@ packs_get(struct chunk_packs *p, const char *key, size_t max, uint8_t **buf,
         pack_name(pack, name);
         fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
-            continue; /* compacted away meanwhile: look again */
+            gone = pack; /* compacted away meanwhile? look again */
+            continue;
         }
         if (fd < 0) {
             error_setg_errno(errp, ERR_IO, errno, "%s: packs/%s", key, name);
             return -1;
         }
         b = xmalloc(n ? n : 1);
-        if (pack_pread(fd, b, n, off) < 0) {
+        got = pack_pread(fd, b, n, off);
+        if (got < 0) {
             error_setg_errno(errp, ERR_IO, errno, "%s: read packs/%s", key,
                              name);
             close(fd);
             return -1;
         }
         close(fd);
+        /* A pack cut short gives a short blob, which the caller finds
+         * damaged, as a chunk file that shrank.
+         */
         *buf = steal_pointer(&b);
-        *len = n;
+        *len = (size_t)got;
         return 1;
     }
     error_setg(errp, ERR_IO, "%s: its pack keeps moving", key);
@@ -671,6 +681,8 @@ pack_live(struct chunk_packs *p, int64_t id, int64_t *rows, uint64_t *bytes,
 
 /* Copy the live blobs of pack OLD (open as FD, locked by us) into a new
  * pack, point their rows at it (durably), and return 0; OLD may then go.
+ * A pack cut short (a damaged disk) is left as it is: 1.  verify finds
+ * its blobs damaged, and once it has removed them, the pack can go.
  */
 static int
 pack_rewrite(struct chunk_packs *p, int64_t old, int fd, struct error **errp)
@@ -709,9 +721,15 @@ pack_rewrite(struct chunk_packs *p, int64_t old, int fd, struct error **errp)
         goto out;
     }
     for (i = 0; i < n; i++) {
+        ssize_t got;
+
         buf = xrealloc(buf, rows[i].len ? rows[i].len : 1);
-        if (pack_pread(fd, buf, rows[i].len, offs[i]) < 0 ||
-            pack_pwrite(pk->fd, buf, rows[i].len, pk->size) < 0) {
+        got = pack_pread(fd, buf, rows[i].len, offs[i]);
+        if (got >= 0 && got < (ssize_t)rows[i].len) {
+            ret = 1;
+            goto out;
+        }
+        if (got < 0 || pack_pwrite(pk->fd, buf, rows[i].len, pk->size) < 0) {
             error_setg_errno(errp, ERR_IO, errno, "compact %s", rows[i].key);
             goto out;
         }
@@ -752,7 +770,7 @@ out:
     free(rows);
     free(offs);
     if (pk) {
-        if (ret < 0) {
+        if (ret != 0) {
             char name[32];
 
             pack_name(pk->id, name);
@@ -856,6 +874,7 @@ packs_compact(struct chunk_packs *p, uint64_t *freed, struct error **errp)
             if (rc == 0 && unlinkat(p->dirfd, name, 0) == 0) {
                 *freed += (uint64_t)st.st_size - live;
             }
+            rc = rc > 0 ? 0 : rc; /* cut short: left for verify */
         }
         close(fd);
     }

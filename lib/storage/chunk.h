@@ -320,6 +320,8 @@ struct chunk_stats {
     uint64_t indexes;          /* indexes */
     uint64_t chunks;           /* chunk objects */
     uint64_t stored_bytes;     /* their size, compressed, with headers */
+    uint64_t disk_bytes;       /* what the store's chunks take, with the
+                                * space compaction has not given back */
     uint64_t referenced_chunks; /* distinct non-zero chunks referenced */
     uint64_t logical_bytes;    /* sum of the indexes' disk sizes */
     uint64_t data_bytes;       /* sum of their non-zero chunks' bytes */

@@ -148,8 +148,9 @@ vmsnap -q server backup create --incremental --backup-type daily \
     --rotation 2 --name pl-b2 s2 >/dev/null &&
     vmsnap -q image delete pl-b2 >/dev/null
 echo "PL-STEP backup-delete \$?"
-vmsnap -q store gc --grace 0 >/dev/null
+vmsnap -q store gc --grace 0 -f value -c bytes_compacted >/tmp/gc.out
 echo "PL-STEP gc \$?"
+echo "PL-COMPACTED \$(cat /tmp/gc.out)"
 echo PL-DONE
 while :; do sleep 60; done
 EOF
@@ -184,6 +185,9 @@ test "$(grep -c ' 0$' <<<"$steps")" = 6
 ok $? "guest: upload, cold snapshot, import, two backups into the chunk" \
     "store, a deletion and gc succeeded, then power cut"
 [ "$failed" = 0 ] || { tail -20 "$P/console.log" | diag "$(cat)"; finish; }
+compacted=$(tr -d '\r' <"$P/console.log" | sed -n 's/^PL-COMPACTED //p')
+test "${compacted:-0}" -gt 0
+ok $? "guest: that gc gave back the deleted backup's pack ($compacted bytes)"
 
 # ---- Replay to each flush and check ------------------------------------
 flushes=$("$REPLAY_LOG" "$P/log.bin")

@@ -623,6 +623,18 @@ main(void)
            "packs: what is kept still reads, verify finds nothing wrong");
         tc_noerr(&err, "verify");
 
+        {
+            struct chunk_stats ps;
+
+            ok(chunk_store_stats(cs, NULL, NULL, &ps, &err) == 0 &&
+                   ps.disk_bytes == pack_bytes() &&
+                   ps.disk_bytes >= ps.stored_bytes,
+               "packs: store stats give the packs' size as disk bytes "
+               "(%llu, %llu stored)", (unsigned long long)ps.disk_bytes,
+               (unsigned long long)ps.stored_bytes);
+            tc_noerr(&err, "stats");
+        }
+
         /* An orphan: a pack no row names and no writer holds. */
         file = util_strdup_printf("%s/packs/00000000000000ab.pack", root);
         tc_write_file(file, "left by a crash", 15);
