@@ -351,6 +351,7 @@ packs_append(struct chunk_packs *p, const char *key, const void *buf,
     struct pack_put *put;
     struct pack *pk, *old = NULL;
     uint64_t off = 0;
+    size_t klen;
 
     pthread_mutex_lock(&p->cur_mu);
     if (p->cur == NULL || p->cur->size >= PACK_TARGET) {
@@ -375,11 +376,12 @@ packs_append(struct chunk_packs *p, const char *key, const void *buf,
         pack_unref(p, pk);
         return -1;
     }
-    put = xmalloc(sizeof(*put) + strlen(key) + 1);
+    klen = strlen(key);
+    put = xmalloc(sizeof(*put) + klen + 1);
     put->pack = pk;
     put->off = off;
     put->len = (uint32_t)len;
-    strcpy(put->key, key);
+    memcpy(put->key, key, klen + 1);
     *out = put;
     return 0;
 }
