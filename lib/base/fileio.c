@@ -89,6 +89,73 @@ fileio_write_all(int fd, const void *buf, size_t len, const char *name,
     return 0;
 }
 
+int
+fileio_pwrite_all(int fd, const void *buf, size_t len, int64_t offset)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)offset);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0) {
+                errno = ENOSPC;
+            }
+            return -1;
+        }
+        p += n;
+        offset += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+ssize_t
+fileio_pread_full(int fd, void *buf, size_t len, int64_t offset)
+{
+    char *p = buf;
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = pread(fd, p + done, len - done,
+                          (off_t)(offset + (int64_t)done));
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+DIR *
+fileio_opendirat(int dirfd, const char *path)
+{
+    int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir;
+    int err;
+
+    if (fd < 0) {
+        return NULL;
+    }
+    dir = fdopendir(fd);
+    if (dir == NULL) {
+        err = errno;
+        close(fd);
+        errno = err;
+    }
+    return dir;
+}
+
 static bool
 fileio_all_zero(const char *buf, size_t n)
 {

@@ -19,6 +19,7 @@
 #ifndef VMSNAP_FILEIO_H
 #define VMSNAP_FILEIO_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +116,26 @@ void fileio_write_behind(int fd, struct fileio_wb *wb, int64_t end);
  */
 int fileio_write_all(int fd, const void *buf, size_t len, const char *name,
                      struct error **errp);
+
+/* Write all LEN bytes of BUF at OFFSET of FD with pwrite (retrying
+ * short writes and EINTR; the file offset does not move).  Returns 0, or
+ * -1 with errno set (ENOSPC when the kernel wrote nothing and said no
+ * more).  No error object: the callers name what they were writing.
+ */
+int fileio_pwrite_all(int fd, const void *buf, size_t len, int64_t offset);
+
+/* Read up to LEN bytes at OFFSET of FD with pread (retrying short reads
+ * and EINTR).  Returns the count read, short only at the end of the
+ * file, or -1 with errno set.
+ */
+ssize_t fileio_pread_full(int fd, void *buf, size_t len, int64_t offset);
+
+/* Open the directory PATH under DIRFD (relative paths resolve from it,
+ * as openat) for readdir, close-on-exec.  Returns the stream the caller
+ * closes with closedir, or NULL with errno set (ENOENT: no such
+ * directory; ENOTDIR: not one).
+ */
+DIR *fileio_opendirat(int dirfd, const char *path);
 
 /* Create PATH as a new file with MODE and write the LEN bytes of DATA into
  * it.  When DURABLE, the file and its directory are then fsync'd.

@@ -17,6 +17,7 @@
 
 #include "accel-probe.h"
 #include "accel.h"
+#include "fileio.h"
 #include "log.h"
 
 #define ACCEL_QEMU "qemu-system-x86_64"
@@ -113,29 +114,6 @@ accel_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Write all of BUF at OFFSET of FD.  Returns 0, or -1 with errno set. */
-static int
-accel_pwrite_all(int fd, const unsigned char *buf, size_t len, off_t offset)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, buf, len, offset);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = EIO;
-            }
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-        offset += n;
-    }
-    return 0;
-}
-
 /* Build the probe's ROM (see accel-probe.S) in an anonymous memory file
  * and return its descriptor (close-on-exec), or -1 with an error.
  */
@@ -157,8 +135,8 @@ accel_rom_fd(struct error **errp)
         return -1;
     }
     if (ftruncate(fd, ACCEL_PROBE_ROM_SIZE) < 0 ||
-        accel_pwrite_all(fd, accel_probe_image, size, 0) < 0 ||
-        accel_pwrite_all(fd, accel_probe_reset, ACCEL_PROBE_RESET_SIZE,
+        fileio_pwrite_all(fd, accel_probe_image, size, 0) < 0 ||
+        fileio_pwrite_all(fd, accel_probe_reset, ACCEL_PROBE_RESET_SIZE,
                          ACCEL_PROBE_RESET_OFFSET) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "writing the probe ROM");
         close(fd);

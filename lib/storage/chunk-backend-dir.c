@@ -48,6 +48,7 @@
 
 #include "chunk-backend.h"
 #include "chunk-pack.h"
+#include "fileio.h"
 #include "cleanup.h"
 #include "util.h"
 #include "xalloc.h"
@@ -698,20 +699,14 @@ dir_list_at(struct dir_be *d, const char *path, int depth,
     struct stat st;
     char key[PATH_MAX];
     DIR *dir;
-    int fd, rc = 0;
+    int rc = 0;
 
-    fd = openat(d->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
+    dir = fileio_opendirat(d->rootfd, path);
+    if (dir == NULL) {
         if (errno == ENOENT) {
             return 0;
         }
         error_setg_errno(errp, ERR_IO, errno, "open %s", path);
-        return -1;
-    }
-    dir = fdopendir(fd);
-    if (dir == NULL) {
-        error_setg_errno(errp, ERR_IO, errno, "open %s", path);
-        close(fd);
         return -1;
     }
     while (rc == 0 && (errno = 0, de = readdir(dir)) != NULL) {
@@ -935,13 +930,9 @@ dir_gc_begin(void *be, int64_t *now_ns, int64_t *oldest_ns,
     close(fd);
     now = stat_mtime_ns(&st);
 
-    fd = openat(d->rootfd, "writers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    dir = fd < 0 ? NULL : fdopendir(fd);
+    dir = fileio_opendirat(d->rootfd, "writers");
     if (dir == NULL) {
         error_setg_errno(errp, ERR_IO, errno, "open writers");
-        if (fd >= 0) {
-            close(fd);
-        }
         return -1;
     }
     while ((de = readdir(dir)) != NULL) {
@@ -1030,19 +1021,12 @@ dir_close(void *be)
 static bool
 dir_has_chunk_files(int rootfd)
 {
+    DIR *dir = fileio_opendirat(rootfd, "chunks");
     struct dirent *de;
     bool any = false;
-    DIR *dir;
-    int fd;
 
-    fd = openat(rootfd, "chunks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno != ENOENT; /* unsure: look for them */
-    }
-    dir = fdopendir(fd);
     if (dir == NULL) {
-        close(fd);
-        return true;
+        return errno != ENOENT; /* unsure: look for them */
     }
     while (!any && (de = readdir(dir)) != NULL) {
         any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;

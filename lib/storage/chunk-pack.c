@@ -26,6 +26,7 @@
 
 #include "chunk-pack.h"
 #include "cleanup.h"
+#include "fileio.h"
 #include "xalloc.h"
 
 #define PACK_TARGET (64ull << 20) /* a pack takes no more appends past it */
@@ -183,56 +184,6 @@ pack_unref(struct chunk_packs *p, struct pack *pk)
     }
 }
 
-static int
-pack_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *b = buf;
-    ssize_t n;
-
-    while (len > 0) {
-        n = pwrite(fd, b, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = ENOSPC;
-            }
-            return -1;
-        }
-        b += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Read up to LEN bytes at OFF: the count read (short only at the end
- * of the file), or -1.
- */
-static ssize_t
-pack_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *b = buf;
-    size_t done = 0;
-    ssize_t n;
-
-    while (done < len) {
-        n = pread(fd, b + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -1;
-        }
-        if (n == 0) {
-            break;
-        }
-        done += (size_t)n;
-    }
-    return (ssize_t)done;
-}
-
 /* The map's last commits on disk: fdatasync packs.db-wal.  Needed before
  * a pack file goes away, so that no crash brings back rows naming it.
  */
@@ -371,7 +322,7 @@ packs_append(struct chunk_packs *p, const char *key, const void *buf,
     if (pk == NULL) {
         return -1;
     }
-    if (pack_pwrite(pk->fd, buf, len, off) < 0) {
+    if (fileio_pwrite_all(pk->fd, buf, len, off) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "write pack");
         pack_unref(p, pk);
         return -1;
@@ -418,14 +369,62 @@ pack_run(sqlite3_stmt *s)
     return rc;
 }
 
+/* Run S once per row, rows 0 to N - 1, in one transaction of the map:
+ * BIND sets row I's parameters before each step.  WHAT names the work in
+ * the error.  Returns 0, or -1 and nothing changed.
+ */
+static int
+pack_tx_rows(struct chunk_packs *p, sqlite3_stmt *s, size_t n,
+             void (*bind)(sqlite3_stmt *s, size_t i, void *opaque),
+             void *opaque, const char *what, struct error **errp)
+{
+    size_t i;
+    int rc;
+
+    pthread_mutex_lock(&p->db_mu);
+    rc = sqlite3_exec(p->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (i = 0; i < n && rc == SQLITE_OK; i++) {
+        bind(s, i, opaque);
+        rc = pack_run(s);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_clear_bindings(s);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        pack_db_error(p, rc, what, errp);
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&p->db_mu);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+struct publish_rows {
+    struct pack_put **puts;
+    int64_t now;
+};
+
+static void
+publish_bind(sqlite3_stmt *s, size_t i, void *opaque)
+{
+    const struct publish_rows *pr = opaque;
+    const struct pack_put *put = pr->puts[i];
+
+    sqlite3_bind_text(s, 1, put->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, put->pack->id);
+    sqlite3_bind_int64(s, 3, (int64_t)put->off);
+    sqlite3_bind_int64(s, 4, put->len);
+    sqlite3_bind_int64(s, 5, pr->now);
+}
+
 int
 packs_publish(struct chunk_packs *p, struct pack_put **puts, size_t n,
               struct error **errp)
 {
-    sqlite3_stmt *s = p->st[ST_UPSERT];
-    int64_t now;
+    struct publish_rows pr = { .puts = puts };
     size_t i, j;
-    int rc = SQLITE_OK;
+    int ret;
 
     if (n == 0) {
         return 0;
@@ -440,29 +439,11 @@ packs_publish(struct chunk_packs *p, struct pack_put **puts, size_t n,
             return -1;
         }
     }
-    now = pack_now_ns();
-    pthread_mutex_lock(&p->db_mu);
-    rc = sqlite3_exec(p->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (i = 0; i < n && rc == SQLITE_OK; i++) {
-        sqlite3_bind_text(s, 1, puts[i]->key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, puts[i]->pack->id);
-        sqlite3_bind_int64(s, 3, (int64_t)puts[i]->off);
-        sqlite3_bind_int64(s, 4, puts[i]->len);
-        sqlite3_bind_int64(s, 5, now);
-        rc = pack_run(s);
-        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-    }
-    sqlite3_clear_bindings(s);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
-    }
-    if (rc != SQLITE_OK) {
-        pack_db_error(p, rc, "publish", errp);
-        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    pthread_mutex_unlock(&p->db_mu);
+    pr.now = pack_now_ns();
+    ret = pack_tx_rows(p, p->st[ST_UPSERT], n, publish_bind, &pr, "publish",
+                       errp);
     pack_puts_free(p, puts, n);
-    return rc == SQLITE_OK ? 0 : -1;
+    return ret;
 }
 
 /* Where KEY's blob is: 1 and *PACK, *OFF, *LEN; 0 absent; -1. */
@@ -530,7 +511,7 @@ packs_get(struct chunk_packs *p, const char *key, size_t max, uint8_t **buf,
             return -1;
         }
         b = xmalloc(n ? n : 1);
-        got = pack_pread(fd, b, n, off);
+        got = fileio_pread_full(fd, b, n, off);
         if (got < 0) {
             error_setg_errno(errp, ERR_IO, errno, "%s: read packs/%s", key,
                              name);
@@ -686,10 +667,28 @@ pack_live(struct chunk_packs *p, int64_t id, int64_t *rows, uint64_t *bytes,
  * A pack cut short (a damaged disk) is left as it is: 1.  verify finds
  * its blobs damaged, and once it has removed them, the pack can go.
  */
+struct move_rows {
+    const struct pack_row *rows;
+    const uint64_t *offs;  /* the rows' offsets in the new pack */
+    int64_t to, from;      /* the new pack, the old */
+};
+
+static void
+move_bind(sqlite3_stmt *s, size_t i, void *opaque)
+{
+    const struct move_rows *mr = opaque;
+
+    sqlite3_bind_text(s, 1, mr->rows[i].key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, mr->to);
+    sqlite3_bind_int64(s, 3, (int64_t)mr->offs[i]);
+    sqlite3_bind_int64(s, 4, mr->from);
+}
+
 static int
 pack_rewrite(struct chunk_packs *p, int64_t old, int fd, struct error **errp)
 {
-    sqlite3_stmt *s = p->st[ST_ROWS], *mv = p->st[ST_MOVE];
+    sqlite3_stmt *s = p->st[ST_ROWS];
+    struct move_rows mr;
     struct pack_row *rows = NULL;
     uint64_t *offs = NULL;
     size_t n = 0, cap = 0, i;
@@ -726,12 +725,14 @@ pack_rewrite(struct chunk_packs *p, int64_t old, int fd, struct error **errp)
         ssize_t got;
 
         buf = xrealloc(buf, rows[i].len ? rows[i].len : 1);
-        got = pack_pread(fd, buf, rows[i].len, offs[i]);
+        got = fileio_pread_full(fd, buf, rows[i].len, offs[i]);
         if (got >= 0 && got < (ssize_t)rows[i].len) {
             ret = 1;
             goto out;
         }
-        if (got < 0 || pack_pwrite(pk->fd, buf, rows[i].len, pk->size) < 0) {
+        if (got < 0 ||
+            fileio_pwrite_all(pk->fd, buf, rows[i].len,
+                              (int64_t)pk->size) < 0) {
             error_setg_errno(errp, ERR_IO, errno, "compact %s", rows[i].key);
             goto out;
         }
@@ -742,26 +743,12 @@ pack_rewrite(struct chunk_packs *p, int64_t old, int fd, struct error **errp)
         error_setg_errno(errp, ERR_IO, errno, "fdatasync pack");
         goto out;
     }
-    pthread_mutex_lock(&p->db_mu);
-    rc = sqlite3_exec(p->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (i = 0; i < n && rc == SQLITE_OK; i++) {
-        sqlite3_bind_text(mv, 1, rows[i].key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(mv, 2, pk->id);
-        sqlite3_bind_int64(mv, 3, (int64_t)offs[i]);
-        sqlite3_bind_int64(mv, 4, old);
-        rc = pack_run(mv);
-        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-    }
-    sqlite3_clear_bindings(mv);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
-    }
-    if (rc != SQLITE_OK) {
-        pack_db_error(p, rc, "compact", errp);
-        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    pthread_mutex_unlock(&p->db_mu);
-    if (rc == SQLITE_OK) {
+    mr.rows = rows;
+    mr.offs = offs;
+    mr.to = pk->id;
+    mr.from = old;
+    if (pack_tx_rows(p, p->st[ST_MOVE], n, move_bind, &mr, "compact",
+                     errp) == 0) {
         ret = pack_wal_sync(p, errp);
     }
 
@@ -811,17 +798,12 @@ pack_scan(struct chunk_packs *p, int64_t **ids, size_t *n,
     size_t cap = 0;
     int64_t id;
     DIR *dir;
-    int fd;
 
     *ids = NULL;
     *n = 0;
-    fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    dir = fd < 0 ? NULL : fdopendir(fd);
+    dir = fileio_opendirat(p->dirfd, ".");
     if (dir == NULL) {
         error_setg_errno(errp, ERR_IO, errno, "open packs");
-        if (fd >= 0) {
-            close(fd);
-        }
         return -1;
     }
     while ((de = readdir(dir)) != NULL) {

@@ -9,6 +9,7 @@
 
 #include "chunk-internal.h"
 #include "cleanup.h"
+#include "fileio.h"
 #include "xalloc.h"
 
 struct chunk_reader {
@@ -204,21 +205,10 @@ static int
 restore_write(int64_t offset, const void *buf, size_t len, void *opaque)
 {
     struct restore_ctx *rc = opaque;
-    const uint8_t *p = buf;
-    ssize_t n;
 
-    while (len > 0) {
-        n = pwrite(rc->fd, p, len, offset);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            rc->err = n < 0 ? errno : ENOSPC;
-            return -1;
-        }
-        p += n;
-        offset += n;
-        len -= (size_t)n;
+    if (fileio_pwrite_all(rc->fd, buf, len, offset) < 0) {
+        rc->err = errno;
+        return -1;
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the fileio module: copies (sparse, bounded, refused
- * sources), new and atomically replaced files, directory syncs.
+ * sources), new and atomically replaced files, directory syncs,
+ * positioned reads and writes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -390,6 +391,66 @@ test_write_behind(void)
     unlink(p("wb"));
 }
 
+/* Positioned reads and writes, and opening a directory under another. */
+static void
+test_positioned(void)
+{
+    static char big[3 * MiB], back[3 * MiB + 10];
+    struct rlimit old, small;
+    struct dirent *de;
+    int fd = open(p("pos"), O_RDWR | O_CREAT | O_EXCL, 0600);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    bool seen = false;
+    DIR *d;
+
+    memset(big, 'q', sizeof(big));
+    ok(fd >= 0 && fileio_pwrite_all(fd, big, sizeof(big), 5) == 0 &&
+           lseek(fd, 0, SEEK_CUR) == 0,
+       "pwrite_all writes 3 MiB at offset 5, the file offset stays");
+    ok(fileio_pread_full(fd, back, sizeof(back), 0) == 5 + 3 * MiB &&
+           back[4] == 0 && back[5] == 'q' && back[3 * MiB + 4] == 'q',
+       "pread_full reads up to the end: a short count there");
+    ok(fileio_pread_full(fd, back, 10, 4 * MiB) == 0,
+       "pread_full past the end: 0");
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    small = old;
+    small.rlim_cur = 4 * MiB;
+    setrlimit(RLIMIT_FSIZE, &small);
+    errno = 0;
+    ok(fileio_pwrite_all(fd, big, sizeof(big), 2 * MiB) < 0 && errno == EFBIG,
+       "pwrite_all beyond the file size limit: -1 and its errno");
+    setrlimit(RLIMIT_FSIZE, &old);
+    close(fd);
+    fd = open(p("pos"), O_RDONLY);
+    errno = 0;
+    ok(fileio_pwrite_all(fd, big, 1, 0) < 0 && errno == EBADF,
+       "pwrite_all on a read-only descriptor: EBADF");
+    close(fd);
+    unlink(p("pos"));
+
+    mkdir(p("sub"), 0700);
+    close(open(p("sub/entry"), O_WRONLY | O_CREAT, 0600));
+    d = fileio_opendirat(dfd, "sub");
+    while (d && (de = readdir(d)) != NULL) {
+        seen |= strcmp(de->d_name, "entry") == 0;
+    }
+    ok(d && seen && (fcntl(dirfd(d), F_GETFD) & FD_CLOEXEC),
+       "opendirat lists the directory, close-on-exec");
+    if (d) {
+        closedir(d);
+    }
+    errno = 0;
+    ok(fileio_opendirat(dfd, "none") == NULL && errno == ENOENT,
+       "opendirat of a missing directory: NULL, ENOENT");
+    errno = 0;
+    ok(fileio_opendirat(dfd, "sub/entry") == NULL && errno == ENOTDIR,
+       "opendirat of a file: NULL, ENOTDIR");
+    unlink(p("sub/entry"));
+    rmdir(p("sub"));
+    close(dfd);
+}
+
 int
 main(void)
 {
@@ -403,6 +464,7 @@ main(void)
     test_write();
     test_pending();
     test_write_behind();
+    test_positioned();
     ok(count_names(".tmp-") == 0, "no temporary file left behind");
     ok(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS) == 0, "cleanup");
     return tap_done();
