@@ -15,7 +15,7 @@
 #     records, fdatasync every 8th) during the full backup against idle
 #     (the mean of a run before and one after it; goal: >= 70 %), and its
 #     longest stall, with the copy giving way to the guest as by default
-#     (snapshot.copy_yield_pct=10); then the same during a full that never
+#     (snapshot.copy_yield_pct=5); then the same during a full that never
 #     gives way (0), and one that does not but is limited to RATE per
 #     second per disk (snapshot.copy_rate_limit; default 64M);
 #  3. 1 % of the data changed by random 64 KiB writes spread over it, and
@@ -153,7 +153,7 @@ for c in rnd seq; do
 done
 echo "guest writes idle, before and after the full backup: $(wsum "$idle") $(wsum "$idle2")"
 idle_rate=$(python3 -c 'import json, sys; print(sum(json.loads(a)["bytes_per_s"] for a in sys.argv[1:]) / 2)' "$idle" "$idle2")
-echo "guest writes during the full backup giving way past 10 % (the default; $(propval "$full" vmsnap_copy_ms) ms," \
+echo "guest writes during the full backup giving way past 5 % (the default; $(propval "$full" vmsnap_copy_ms) ms," \
      "of which giving way $(propval "$full" vmsnap_copy_yield_ms) ms): $(wsum "$during")"
 echo "  throughput during/idle: $(ratio "$(jval "$during" bytes_per_s)" "$idle_rate") (goal >= 0.70; idle: the mean of the two);" \
      "longest stall $(jval "$during" max_gap_ms) ms (idle $(jval "$idle" max_gap_ms) ms)"

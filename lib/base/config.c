@@ -82,7 +82,7 @@ static const struct config_setting config_settings[] = {
      "how long a disk's NBD server (QEMU, qemu-nbd) may send the copy "
      "nothing before the copy fails, taking it as hung"},
     {"snapshot.copy_yield_pct", "VMSNAP_COPY_YIELD_PCT", INT(copy_yield_pct),
-     "10", 0, 100, NULL, false,
+     "5", 0, 100, NULL, false,
      "the copy of a running server slows down while the guest's vCPUs "
      "wait for a host core more than this share of the time (%), and "
      "speeds up when they do not; 0: never"},
