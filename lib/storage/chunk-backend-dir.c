@@ -686,6 +686,33 @@ dir_touch(void *be, const char *key, struct error **errp)
     return 1;
 }
 
+static int
+dir_exists(void *be, const char *key, struct error **errp)
+{
+    struct dir_be *d = be;
+    struct stat st;
+    int rc;
+
+    if (!chunk_key_valid(key)) {
+        error_setg(errp, ERR_INVALID, "bad key '%s'", key);
+        return -1;
+    }
+    if (dir_is_chunk(key)) {
+        rc = packs_exists(d->packs, key, errp);
+        if (rc != 0 || !d->chunk_files) {
+            return rc;
+        }
+    }
+    if (fstatat(d->rootfd, key, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        return 1;
+    }
+    if (errno == ENOENT) {
+        return 0;
+    }
+    error_setg_errno(errp, ERR_IO, errno, "stat %s", key);
+    return -1;
+}
+
 /* List the directory PATH (relative to the root, no trailing '/'),
  * recursing DEPTH more levels.
  */
@@ -1044,6 +1071,7 @@ static const struct chunk_backend_ops dir_ops = {
     .put_cancel = dir_put_cancel,
     .get = dir_get,
     .touch = dir_touch,
+    .exists = dir_exists,
     .list = dir_list,
     .remove_unless_since = dir_remove_unless_since,
     .sync = dir_sync,

@@ -55,7 +55,7 @@
 #include "error.h"
 #include "s3.h"
 
-#define CHUNK_BACKEND_VERSION 3
+#define CHUNK_BACKEND_VERSION 4
 
 /* put flags */
 #define CHUNK_PUT_EXCL 0x01u /* ERR_CONFLICT if KEY exists (indexes) */
@@ -103,6 +103,11 @@ struct chunk_backend_ops {
      * Writers call it for every chunk they reuse (dedup, parent).
      */
     int (*touch)(void *be, const char *key, struct error **errp);
+
+    /* Return 1 if KEY exists, else 0, leaving its time as it is: a read,
+     * for checks of objects gc keeps anyway (a committed index's chunks).
+     */
+    int (*exists)(void *be, const char *key, struct error **errp);
 
     /* Call FN for every object whose key starts with PREFIX ("chunks/",
      * "indexes/", "tmp/"), in no particular order.  FN returns 0 to go

@@ -550,6 +550,23 @@ packs_touch(struct chunk_packs *p, const char *key, struct error **errp)
 }
 
 int
+packs_exists(struct chunk_packs *p, const char *key, struct error **errp)
+{
+    sqlite3_stmt *s = p->st[ST_EXISTS];
+    int rc;
+
+    pthread_mutex_lock(&p->db_mu);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    rc = pack_run(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        pack_db_error(p, rc, "look up", errp);
+    }
+    pthread_mutex_unlock(&p->db_mu);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 packs_remove_unless_since(struct chunk_packs *p, const char *key,
                           int64_t since_ns, struct error **errp)
 {

@@ -69,6 +69,9 @@ int packs_get(struct chunk_packs *p, const char *key, size_t max,
 /* Set KEY's time to now: 1, or 0 if not in the map. */
 int packs_touch(struct chunk_packs *p, const char *key, struct error **errp);
 
+/* 1 if KEY is in the map, else 0; its time is left as it is. */
+int packs_exists(struct chunk_packs *p, const char *key, struct error **errp);
+
 /* Remove KEY unless its time is at or after SINCE_NS: 1 removed, 0 kept,
  * 2 not in the map, -1 error.
  */

@@ -129,8 +129,8 @@ struct chunk_writer_opts {
                        CPU, at most 4) */
     int zstd_level; /* 0: the store's */
     bool check_parent; /* at open, check that every chunk of the parent
-                          exists (one touch each): a broken chain is found
-                          before any data is read */
+                          exists (one lookup each): a broken chain is
+                          found before any data is read */
 };
 
 /* What a writer did, so far or in all. */

@@ -127,6 +127,17 @@ faulty_touch(void *be, const char *key, struct error **errp)
 }
 
 static int
+faulty_exists(void *be, const char *key, struct error **errp)
+{
+    struct faulty *f = be;
+
+    if (faulty_fail(f, errp)) {
+        return -1;
+    }
+    return f->inner->ops->exists(f->inner->priv, key, errp);
+}
+
+static int
 faulty_list(void *be, const char *prefix,
             int (*fn)(const struct chunk_obj *obj, void *opaque),
             void *opaque, struct error **errp)
@@ -200,6 +211,7 @@ static const struct chunk_backend_ops faulty_ops = {
     .put_cancel = faulty_put_cancel,
     .get = faulty_get,
     .touch = faulty_touch,
+    .exists = faulty_exists,
     .list = faulty_list,
     .remove_unless_since = faulty_remove,
     .sync = faulty_sync,
