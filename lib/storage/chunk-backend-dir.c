@@ -19,8 +19,9 @@
  * put: the bytes go to a new file in tmp/, fdatasync, then rename onto
  * the key: the content is durable before the name exists, so no crash
  * ever leaves a key with partial content.  put_finish does the same for a
- * batch with one syncfs.  sync is one syncfs when anything changed since
- * the last one (the names of every rename are durable after it).
+ * batch with one syncfs.  sync makes durable what changed since the last
+ * one: the packs' map (its WAL) and the directories that gained or lost
+ * a name, or, for chunk files of an older store, the whole file system.
  *
  * Object time is the file's mtime, the file system's clock: a put sets it
  * (the file was just written), touch sets it with utimensat.  gc_begin
@@ -66,6 +67,7 @@ struct dir_be {
     uint8_t dirty[DIR_FANOUT / 8];   /* fan-out dirs to fsync */
     char *other[DIR_OTHER_MAX];      /* other dirs to fsync */
     size_t nother;                   /* entries in OTHER */
+    bool other_lost;                 /* more than OTHER holds: syncfs */
     unsigned long seq;               /* names of tmp files */
     long pid;                        /* ours, for those names */
     bool packs_dirty;                /* the map changed since sync */
@@ -232,41 +234,76 @@ dir_mark(struct dir_be *d, const char *key)
     }
     if (d->nother < DIR_OTHER_MAX) {
         d->other[d->nother++] = n ? xstrndup(key, n) : xstrdup(".");
+    } else {
+        d->other_lost = true;
     }
 out:
     pthread_mutex_unlock(&d->mu);
+}
+
+/* fsync the directory DIR (relative to the root). */
+static int
+dir_fsync_dir(struct dir_be *d, const char *dir, struct error **errp)
+{
+    int fd = openat(d->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "fsync %s", dir);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 static int
 dir_sync(void *be, struct error **errp)
 {
     struct dir_be *d = be;
-    bool dirty = false;
-    size_t i;
+    char *other[DIR_OTHER_MAX];
+    bool fanout = false, whole, packs;
+    size_t i, nother;
+    int rc = 0;
 
     pthread_mutex_lock(&d->mu);
-    for (i = 0; i < sizeof(d->dirty) && !dirty; i++) {
-        dirty = d->dirty[i] != 0;
+    for (i = 0; i < sizeof(d->dirty) && !fanout; i++) {
+        fanout = d->dirty[i] != 0;
     }
-    dirty = dirty || d->nother > 0 || d->packs_dirty;
+    whole = fanout || d->other_lost;
+    packs = d->packs_dirty;
+    nother = d->nother;
+    memcpy(other, d->other, nother * sizeof(other[0]));
     d->packs_dirty = false;
+    d->other_lost = false;
     memset(d->dirty, 0, sizeof(d->dirty));
-    for (i = 0; i < d->nother; i++) {
-        free(d->other[i]);
-    }
     d->nother = 0;
     pthread_mutex_unlock(&d->mu);
 
-    /* One syncfs instead of an fsync per directory (a commit touches up
-     * to 4096 fan-out directories): every rename, ours or another
-     * writer's whose chunk we reuse, is durable after it, and so is the
-     * packs' map (its WAL).
+    /* Chunk files renamed into up to 4096 fan-out directories: one
+     * syncfs rather than an fsync each.  Otherwise only what changed is
+     * written back, the map's WAL and a few directories: a syncfs would
+     * also write back everything else dirty on the file system, the
+     * guests' disks included (an incremental's commit waited for it).
      */
-    if (dirty && syncfs(d->rootfd) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "syncfs");
-        return -1;
+    if (whole) {
+        if (syncfs(d->rootfd) < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "syncfs");
+            rc = -1;
+        }
+    } else {
+        if (packs) {
+            rc = packs_sync(d->packs, errp);
+        }
+        for (i = 0; i < nother && rc == 0; i++) {
+            rc = dir_fsync_dir(d, other[i], errp);
+        }
     }
-    return 0;
+    for (i = 0; i < nother; i++) {
+        free(other[i]);
+    }
+    return rc;
 }
 
 /* Write LEN bytes at BUF to a new file under tmp/ and start its

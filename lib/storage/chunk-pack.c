@@ -97,6 +97,7 @@ struct chunk_packs {
     pthread_mutex_t db_mu;     /* guards db and st */
     sqlite3 *db;               /* packs.db */
     sqlite3_stmt *st[ST_N];    /* prepared */
+    bool wal_named;            /* packs_sync made the WAL's name durable */
 };
 
 /* Now on CLOCK_REALTIME, in nanoseconds (see chunk-pack.h on why). */
@@ -184,13 +185,11 @@ pack_unref(struct chunk_packs *p, struct pack *pk)
     }
 }
 
-/* The map's last commits on disk: fdatasync packs.db-wal.  Needed before
- * a pack file goes away, so that no crash brings back rows naming it.
- */
-static int
-pack_wal_sync(struct chunk_packs *p, struct error **errp)
+int
+packs_sync(struct chunk_packs *p, struct error **errp)
 {
     int fd = openat(p->rootfd, "packs.db-wal", O_RDONLY | O_CLOEXEC);
+    bool named;
 
     if (fd < 0) {
         if (errno == ENOENT) {
@@ -205,6 +204,22 @@ pack_wal_sync(struct chunk_packs *p, struct error **errp)
         return -1;
     }
     close(fd);
+    /* The WAL lives as long as any connection does, ours included, so
+     * its name needs writing back once per open (it may have been made
+     * anew when we opened).
+     */
+    pthread_mutex_lock(&p->db_mu);
+    named = p->wal_named;
+    pthread_mutex_unlock(&p->db_mu);
+    if (!named) {
+        if (fsync(p->rootfd) < 0) {
+            error_setg_errno(errp, ERR_IO, errno, "fsync store");
+            return -1;
+        }
+        pthread_mutex_lock(&p->db_mu);
+        p->wal_named = true;
+        pthread_mutex_unlock(&p->db_mu);
+    }
     return 0;
 }
 
@@ -766,7 +781,7 @@ pack_rewrite(struct chunk_packs *p, int64_t old, int fd, struct error **errp)
     mr.from = old;
     if (pack_tx_rows(p, p->st[ST_MOVE], n, move_bind, &mr, "compact",
                      errp) == 0) {
-        ret = pack_wal_sync(p, errp);
+        ret = packs_sync(p, errp);
     }
 
 out:
@@ -851,7 +866,7 @@ packs_compact(struct chunk_packs *p, uint64_t *freed, struct error **errp)
     /* Rows removed before this call must not come back after a crash
      * once their pack is gone.
      */
-    if (pack_wal_sync(p, errp) < 0 || pack_scan(p, &ids, &n, errp) < 0) {
+    if (packs_sync(p, errp) < 0 || pack_scan(p, &ids, &n, errp) < 0) {
         return -1;
     }
     for (i = 0; i < n && rc == 0; i++) {

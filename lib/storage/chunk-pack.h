@@ -46,6 +46,14 @@ struct pack_put;
 struct chunk_packs *packs_open(int rootfd, bool create, struct error **errp);
 void packs_close(struct chunk_packs *p);
 
+/* Make every commit of the map so far durable, this process's and the
+ * others': its WAL written back (SQLite's synchronous = NORMAL leaves
+ * that to us).  Needed before an index names a chunk whose row is new or
+ * newly touched, and before a pack file goes away, so that no crash
+ * brings back rows naming it.
+ */
+int packs_sync(struct chunk_packs *p, struct error **errp);
+
 /* Append the LEN bytes at BUF for KEY to the current pack; invisible
  * until packs_publish.  Returns 0 with *OUT set, or -1.
  */
