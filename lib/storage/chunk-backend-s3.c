@@ -793,6 +793,7 @@ s3be_close(void *be)
 static const struct chunk_backend_ops s3be_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "s3",
+    .lookups = 8, /* HEADs in flight, within S3BE_POOL_MAX handles */
     .put = s3be_put,
     .put_start = s3be_put_start,
     .put_finish = s3be_put_finish,

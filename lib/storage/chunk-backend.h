@@ -70,6 +70,9 @@ struct chunk_obj {
 struct chunk_backend_ops {
     int version;      /* CHUNK_BACKEND_VERSION it implements */
     const char *name; /* "dir", "s3" */
+    int lookups;      /* exists calls worth making at once from threads:
+                         1 for a local map, more for a remote store whose
+                         every call is a round trip */
 
     /* Store LEN bytes at BUF as KEY, atomically, replacing an existing
      * object unless FLAGS has CHUNK_PUT_EXCL.

@@ -5,10 +5,12 @@
  * The invariant checked everywhere: no index references a missing chunk,
  * and gc cleans up whatever a dead writer left.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "test-chunk-util.h"
+#include "chunk-internal.h" /* chunk_key */
 #include "cleanup.h"
 #include "util.h"
 
@@ -43,22 +45,28 @@ store_sound(struct chunk_store *cs, struct chunk_verify_report *vr)
 
 /* ---- failure injection ---- */
 
-/* A backend that fails the Nth put, touch or sync. */
+/* A backend that fails its Nth call (writers call it from threads). */
 struct faulty {
     struct chunk_backend *inner; /* the real one */
+    pthread_mutex_t mu;          /* guards the fields below */
     int countdown;               /* calls left before the failure */
     int calls;                   /* calls made */
+    int exists_calls;            /* of which exists */
 };
 
 static bool
 faulty_fail(struct faulty *f, struct error **errp)
 {
+    bool fail;
+
+    pthread_mutex_lock(&f->mu);
     f->calls++;
-    if (--f->countdown == 0) {
+    fail = --f->countdown == 0;
+    pthread_mutex_unlock(&f->mu);
+    if (fail) {
         error_setg(errp, ERR_IO, "injected failure");
-        return true;
     }
-    return false;
+    return fail;
 }
 
 static int
@@ -131,6 +139,9 @@ faulty_exists(void *be, const char *key, struct error **errp)
 {
     struct faulty *f = be;
 
+    pthread_mutex_lock(&f->mu);
+    f->exists_calls++;
+    pthread_mutex_unlock(&f->mu);
     if (faulty_fail(f, errp)) {
         return -1;
     }
@@ -199,12 +210,14 @@ faulty_close(void *be)
     struct faulty *f = be;
 
     chunk_backend_close(f->inner);
+    pthread_mutex_destroy(&f->mu);
     free(f);
 }
 
 static const struct chunk_backend_ops faulty_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "faulty",
+    .lookups = 4, /* as a remote store: a parent's check runs threads */
     .put = faulty_put,
     .put_start = faulty_put_start,
     .put_finish = faulty_put_finish,
@@ -231,6 +244,7 @@ open_faulty(int n, struct faulty **out)
     struct chunk_store *cs;
 
     f->inner = chunk_backend_dir_open(root, false, &err);
+    pthread_mutex_init(&f->mu, NULL);
     f->countdown = n;
     be->ops = &faulty_ops;
     be->priv = f;
@@ -277,6 +291,86 @@ faulty_backup(int n, uint8_t *data, int *calls)
     *calls = f->calls;
     chunk_store_close(cs);
     return rc;
+}
+
+/* A parent's check with lookups from several threads: a sound parent
+ * passes, a failed lookup fails the open with its reason, a missing
+ * chunk is named.
+ */
+static void
+test_check_parent(void)
+{
+    struct chunk_writer_opts check = {.threads = 0, .check_parent = true};
+    struct chunk_gc_opts go = {0, false};
+    struct chunk_gc_report gr;
+    struct chunk_store *cs;
+    struct chunk_writer *w = NULL;
+    struct chunk_digest d;
+    struct faulty *f = NULL;
+    struct error *err = NULL;
+    uint8_t *data = malloc(64 * CS);
+    char key[CHUNK_KEY_LEN], hex[CHUNK_HEX_LEN];
+    int before = 0, lookups = 0, rc;
+
+    tc_fill(data, 64 * CS, 777);
+    cs = open_store();
+    ok(tc_write_model(cs, "cp", NULL, data, 64 * CS, CS, 1, NULL, NULL) ==
+           0,
+       "check: a parent of 64 chunks");
+    chunk_store_close(cs);
+
+    cs = open_faulty(0, &f);
+    rc = chunk_writer_open(cs, "cp-1", 64 * CS, "cp", &check, &w, &err);
+    tc_noerr(&err, "check: sound");
+    lookups = f->exists_calls;
+    before = f->calls - lookups;
+    ok(rc == 0 && lookups == 64,
+       "check: a sound parent passes, each of its chunks looked up once "
+       "(%d)", lookups);
+    chunk_writer_free(w);
+    w = NULL;
+    chunk_store_close(cs);
+
+    cs = open_faulty(before + 30, &f);
+    rc = chunk_writer_open(cs, "cp-2", 64 * CS, "cp", &check, &w, &err);
+    ok(rc < 0 && err && strstr(error_msg(err), "injected failure") &&
+           f->exists_calls < 64,
+       "check: a lookup that fails stops the check and fails the open "
+       "with its reason (%d lookups)", f->exists_calls);
+    error_free(err);
+    err = NULL;
+    chunk_store_close(cs);
+
+    cs = open_faulty(0, &f);
+    chunk_sha256(data + 40 * CS, CS, &d, &err);
+    chunk_key(&d, key);
+    chunk_digest_hex(&d, hex);
+    rc = f->inner->ops->remove_unless_since(f->inner->priv, key, INT64_MAX,
+                                            &err);
+    tc_noerr(&err, "check: remove");
+    ok(rc == 1, "check: chunk 40 of the parent removed behind its back");
+    rc = chunk_writer_open(cs, "cp-3", 64 * CS, "cp", &check, &w, &err);
+    ok(rc < 0 && err && error_get_class(err) == ERR_NOT_FOUND &&
+           strstr(error_msg(err), hex),
+       "check: the missing chunk is found and named");
+    if (err) {
+        diag("%s", error_msg(err));
+    }
+    error_free(err);
+    err = NULL;
+    chunk_store_close(cs);
+
+    /* Leave the store as found: the gc tests count what they free. */
+    cs = open_store();
+    ok(chunk_store_remove_index(cs, "cp", &err) == 0, "check: delete cp");
+    tc_sleep_ms(30);
+    rc = chunk_store_gc(cs, &go, NULL, &gr, &err);
+    ok(rc == 0 && gr.chunks_removed == 63,
+       "check: gc frees cp's 63 other chunks (%llu)",
+       (unsigned long long)gr.chunks_removed);
+    tc_noerr(&err, "check: delete and gc");
+    chunk_store_close(cs);
+    free(data);
 }
 
 static void
@@ -588,6 +682,7 @@ main(void)
         return 1;
     }
     test_faults();
+    test_check_parent();
     test_gc_race_local();
     test_gc_race_process();
     test_crash();
