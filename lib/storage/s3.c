@@ -846,7 +846,11 @@ s3_attempt(struct s3 *s, const struct req *rq, struct resp *rs, bool *retry,
         return -1;
     }
     if (rs->status < 200 || rs->status >= 300) {
-        *retry = rs->status >= 500 && rq->idempotent;
+        /* 501 and 505: the server lacks what was asked (Swift's s3api
+         * has no conditional PUT), which no retry changes.
+         */
+        *retry = rs->status >= 500 && rs->status != 501 &&
+                 rs->status != 505 && rq->idempotent;
         s3_set_http_error(rs, what, errp);
         return -1;
     }

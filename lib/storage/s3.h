@@ -12,7 +12,8 @@
  * Waits are bounded: a connection must open within connect_timeout_ms and
  * a transfer that moves no byte for low_speed_time_s seconds fails.
  * Idempotent requests (GET, HEAD, PUT of a whole object or of a part,
- * DELETE, listings) are retried on a connection failure or an HTTP 5xx,
+ * DELETE, listings) are retried on a connection failure or an HTTP 5xx
+ * other than 501 and 505 (a feature the server lacks stays lacking),
  * at most max_attempts times in all, with exponential backoff (0.25 s,
  * 0.5 s, 1 s, ... capped at 4 s, with jitter); a request that is not
  * idempotent (starting a multipart upload) only when the connection was

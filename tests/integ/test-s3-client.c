@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "file-follow.h"
 #include "hash.h"
+#include "log.h"
 #include "run.h"
 #include "s3.h"
 #include "tap.h"
@@ -304,6 +305,71 @@ test_objects(struct s3 *s)
        "delete");
     ok(s3_delete(s, key, NULL) == 0, "delete of a missing object is fine");
     ok(s3_delete(s, missing, NULL) == 0, "cleanup");
+}
+
+/* The first PUT if absent of a fresh client finds out whether the
+ * server has conditional PUTs (Swift's s3api answers 501) without
+ * retrying: a 501 says the server lacks the feature, not that it is in
+ * passing trouble (each retry waited, 3.5 s in all before a backup's
+ * index went up).
+ */
+static void
+test_conditional_put(void)
+{
+    CLEANUP_FREE char *key = key_of("conditional");
+    CLEANUP_FREE char *logpath = util_strdup_printf("%s/s3-debug.log",
+                                                    test_dir);
+    CLEANUP_FREE char *log = NULL;
+    struct s3 *s = client(0, creds, 5);
+    struct error *err = NULL;
+    int saved, fd, rc;
+    size_t len = 0;
+
+    if (!ok(s != NULL, "conditional: a fresh client")) {
+        return;
+    }
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (saved < 0 || fd < 0 || dup2(fd, 2) < 0) {
+        ok(false, "conditional: capture the debug log: %s", strerror(errno));
+        s3_close(s);
+        return;
+    }
+    close(fd);
+    log_set_debug("s3");
+    rc = s3_put(s, key, "x", 1, S3_PUT_IF_ABSENT, &err);
+    log_set_debug(NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ok(rc == 0 && s3_head(s, key, NULL, NULL) == 1,
+       "conditional: the first put if absent writes the object");
+    if (err) {
+        diag("%s", error_msg(err));
+    }
+    error_free(err);
+    fd = open(logpath, O_RDONLY | O_CLOEXEC);
+    log = calloc(1, 65536);
+    while (fd >= 0 && log && len < 65535) {
+        ssize_t n = read(fd, log + len, 65535 - len);
+
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    ok(log && strstr(log, "no conditional PUT here") &&
+           !strstr(log, "retrying"),
+       "conditional: the server's 501 is learnt at once, not retried");
+    if (log) {
+        diag("%s", log);
+    }
+    s3_delete(s, key, NULL);
+    s3_close(s);
 }
 
 static void
@@ -1315,6 +1381,7 @@ main(void)
         return tap_done();
     }
     test_objects(s);
+    test_conditional_put();
     test_list(s);
     test_multipart(s);
     s3_close(s);
