@@ -1102,7 +1102,6 @@ dir_has_chunk_files(int rootfd)
 static const struct chunk_backend_ops dir_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "dir",
-    .lookups = 1, /* one connection to the map, under a mutex */
     .put = dir_put,
     .put_start = dir_put_start,
     .put_finish = dir_put_finish,

@@ -305,6 +305,91 @@ s3be_head(void *be, const char *key, struct error **errp)
     return rc;
 }
 
+/* A page that answers for fewer keys than this costs more than their
+ * HEADs would: the keys are sparse among the store's, HEAD the rest.
+ */
+#define S3BE_PAGE_MIN_HITS 8
+
+/* What s3be_exists_sorted matches a listing against. */
+struct s3be_match {
+    const char *const *keys; /* sorted, distinct */
+    size_t n;                /* entries in KEYS */
+    size_t i;                /* the next to find */
+    size_t plen;             /* of the backend's prefix */
+    bool missing;            /* KEYS[I] is not there */
+};
+
+static bool
+s3be_match_one(const struct s3_object *o, void *opaque)
+{
+    struct s3be_match *m = opaque;
+    int c = strcmp(m->keys[m->i], o->key + m->plen);
+
+    if (c < 0) {
+        m->missing = true; /* listed past it */
+        return false;
+    }
+    if (c == 0) {
+        m->i++;
+    }
+    return m->i < m->n;
+}
+
+/* Each listing starts just before the next key not yet found (its name
+ * less the last character), so it jumps over the store's keys nobody
+ * asked for; pages that find few keys give way to HEADs.
+ */
+static int
+s3be_exists_sorted(void *be, const char *const *keys, size_t n,
+                   size_t *missing, struct error **errp)
+{
+    struct s3be *b = be;
+    struct s3be_match m = { keys, n, 0, strlen(b->prefix), false };
+    CLEANUP_FREE char *prefix = xasprintf("%schunks/", b->prefix);
+    struct s3 *s = pool_get(b, errp);
+    int rc = 0;
+
+    if (s == NULL) {
+        return -1;
+    }
+    while (m.i < n && !m.missing) {
+        CLEANUP_FREE char *after = NULL;
+        size_t before = m.i;
+        bool more = false;
+
+        if (strncmp(keys[m.i], "chunks/", 7) != 0 ||
+            !chunk_key_valid(keys[m.i])) {
+            error_setg(errp, ERR_INVALID, "bad chunk key '%s'", keys[m.i]);
+            rc = -1;
+            break;
+        }
+        after = xasprintf("%s%.*s", b->prefix, (int)strlen(keys[m.i]) - 1,
+                          keys[m.i]);
+        rc = s3_list_page(s, prefix, after, 1000, s3be_match_one, &m, &more,
+                          errp);
+        if (rc < 0) {
+            break;
+        }
+        if (m.i < n && !m.missing && !more) {
+            m.missing = true; /* the listing ended before it */
+        }
+        if (m.i - before < S3BE_PAGE_MIN_HITS) {
+            break;
+        }
+    }
+    pool_put(b, s);
+    for (; rc == 0 && m.i < n && !m.missing; m.i++) {
+        rc = s3be_head(b, keys[m.i], errp);
+        m.missing = rc == 0;
+        rc = rc < 0 ? -1 : 0;
+        if (m.missing) {
+            break;
+        }
+    }
+    *missing = m.i;
+    return rc;
+}
+
 /* What s3be_list passes through s3_list_objects. */
 struct s3be_list {
     size_t plen;                  /* of the backend's prefix */
@@ -793,7 +878,6 @@ s3be_close(void *be)
 static const struct chunk_backend_ops s3be_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "s3",
-    .lookups = 8, /* HEADs in flight, within S3BE_POOL_MAX handles */
     .put = s3be_put,
     .put_start = s3be_put_start,
     .put_finish = s3be_put_finish,
@@ -801,6 +885,7 @@ static const struct chunk_backend_ops s3be_ops = {
     .get = s3be_get,
     .touch = s3be_head,
     .exists = s3be_head,
+    .exists_sorted = s3be_exists_sorted,
     .list = s3be_list,
     .remove_unless_since = s3be_remove_unless_since,
     .sync = s3be_sync,

@@ -70,9 +70,6 @@ struct chunk_obj {
 struct chunk_backend_ops {
     int version;      /* CHUNK_BACKEND_VERSION it implements */
     const char *name; /* "dir", "s3" */
-    int lookups;      /* exists calls worth making at once from threads:
-                         1 for a local map, more for a remote store whose
-                         every call is a round trip */
 
     /* Store LEN bytes at BUF as KEY, atomically, replacing an existing
      * object unless FLAGS has CHUNK_PUT_EXCL.
@@ -111,6 +108,14 @@ struct chunk_backend_ops {
      * for checks of objects gc keeps anyway (a committed index's chunks).
      */
     int (*exists)(void *be, const char *key, struct error **errp);
+
+    /* Optional (NULL: exists for each).  Look up the N keys of KEYS, all
+     * "chunks/", sorted and distinct: set *MISSING to the index of the
+     * first that does not exist, or to N.  For a store where each call
+     * is a round trip: one listing answers for many keys.
+     */
+    int (*exists_sorted)(void *be, const char *const *keys, size_t n,
+                         size_t *missing, struct error **errp);
 
     /* Call FN for every object whose key starts with PREFIX ("chunks/",
      * "indexes/", "tmp/"), in no particular order.  FN returns 0 to go

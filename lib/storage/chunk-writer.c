@@ -707,88 +707,74 @@ chunk_writer_zero(struct chunk_writer *w, int64_t offset, int64_t len,
     return cw_apply(w, NULL, (uint64_t)len, offset, errp);
 }
 
-/* What the threads of cw_check_parent share. */
-struct cw_check {
-    struct chunk_backend *be;        /* the store's backend */
-    const struct chunk_digest *const *want; /* the chunks to look up */
-    size_t n;                        /* entries in WANT */
-    pthread_mutex_t mu;              /* guards the fields below */
-    size_t next;                     /* the next entry of WANT to take */
-    const struct chunk_digest *missing; /* the first found missing */
-    struct error *err;               /* the first failure */
-};
+#define CW_CHECK_SLICE 4096 /* keys handed to exists_sorted at once */
 
-static void *
-cw_check_run(void *arg)
+static int
+cw_digest_cmp(const void *a, const void *b)
 {
-    struct cw_check *c = arg;
-    char key[CHUNK_KEY_LEN];
-    struct error *local = NULL;
-    const struct chunk_digest *d;
-    int rc;
+    const struct chunk_digest *const *x = a, *const *y = b;
 
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        if (c->next == c->n || c->missing || c->err) {
-            pthread_mutex_unlock(&c->mu);
-            return NULL;
-        }
-        d = c->want[c->next++];
-        pthread_mutex_unlock(&c->mu);
-        chunk_key(d, key);
-        rc = c->be->ops->exists(c->be->priv, key, &local);
-        if (rc <= 0) {
-            pthread_mutex_lock(&c->mu);
-            if (rc < 0 && c->err == NULL) {
-                c->err = steal_pointer(&local);
-            } else if (rc == 0 && c->missing == NULL) {
-                c->missing = d;
-            }
-            pthread_mutex_unlock(&c->mu);
-            error_free(local);
-            local = NULL;
-        }
-    }
+    return memcmp(*x, *y, sizeof(**x));
 }
 
-/* Check that each of the N chunks of WANT exists, with as many lookups
- * at once as the backend finds worth it (a remote store's are round
- * trips: 2,048 for a disk of 2 GiB at 1 MiB chunks).
+/* Check that each of the N chunks of WANT exists: one exists each, or,
+ * where the backend has it, exists_sorted on the sorted digests (a key's
+ * order is its digest's), a slice at a time.
  */
 static int
 cw_check_parent(struct chunk_writer *w, const char *parent,
-                const struct chunk_digest *const *want, size_t n,
+                const struct chunk_digest **want, size_t n,
                 struct error **errp)
 {
-    struct cw_check c = {.be = w->cs->be, .want = want, .n = n};
-    pthread_t tids[CW_MAX_THREADS];
-    int i, started = 0, nt = c.be->ops->lookups - 1; /* besides ours */
+    struct chunk_backend *be = w->cs->be;
+    const struct chunk_digest *missing = NULL;
     char hex[CHUNK_HEX_LEN];
+    size_t i, j, k, at = 0;
+    int rc;
 
-    pthread_mutex_init(&c.mu, NULL);
-    if (nt > CW_MAX_THREADS) {
-        nt = CW_MAX_THREADS;
-    }
-    if ((size_t)nt > n / 16) {
-        nt = (int)(n / 16); /* a few lookups are not worth a thread */
-    }
-    for (i = 0; i < nt; i++) {
-        if (pthread_create(&tids[i], NULL, cw_check_run, &c) != 0) {
-            break;
+    if (be->ops->exists_sorted == NULL) {
+        char key[CHUNK_KEY_LEN];
+
+        for (i = 0; i < n && missing == NULL; i++) {
+            chunk_key(want[i], key);
+            rc = be->ops->exists(be->priv, key, errp);
+            if (rc < 0) {
+                return -1;
+            }
+            if (rc == 0) {
+                missing = want[i];
+            }
         }
-        started++;
+    } else {
+        CLEANUP_FREE char (*keys)[CHUNK_KEY_LEN] = NULL;
+        CLEANUP_FREE const char **ptrs = NULL;
+        CLEANUP_FREE const struct chunk_digest **of = NULL;
+
+        qsort(want, n, sizeof(*want), cw_digest_cmp);
+        keys = xcalloc(CW_CHECK_SLICE, sizeof(*keys));
+        ptrs = xcalloc(CW_CHECK_SLICE, sizeof(*ptrs));
+        of = xcalloc(CW_CHECK_SLICE, sizeof(*of));
+        for (i = 0; i < n && missing == NULL; i = j) {
+            /* A slice of distinct keys; OF[K] is KEYS[K]'s digest. */
+            for (j = i, k = 0; j < n && k < CW_CHECK_SLICE; j++) {
+                if (j > 0 && cw_digest_cmp(&want[j], &want[j - 1]) == 0) {
+                    continue;
+                }
+                chunk_key(want[j], keys[k]);
+                ptrs[k] = keys[k];
+                of[k++] = want[j];
+            }
+            if (k > 0 &&
+                be->ops->exists_sorted(be->priv, ptrs, k, &at, errp) < 0) {
+                return -1;
+            }
+            if (k > 0 && at < k) {
+                missing = of[at];
+            }
+        }
     }
-    cw_check_run(&c); /* the caller too: with no thread, it does all */
-    for (i = 0; i < started; i++) {
-        pthread_join(tids[i], NULL);
-    }
-    pthread_mutex_destroy(&c.mu);
-    if (c.err) {
-        error_propagate(errp, c.err);
-        return -1;
-    }
-    if (c.missing) {
-        chunk_digest_hex(c.missing, hex);
+    if (missing) {
+        chunk_digest_hex(missing, hex);
         error_setg(errp, ERR_NOT_FOUND,
                    "parent index %s: chunk %s is missing", parent, hex);
         return -1;

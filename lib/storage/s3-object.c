@@ -366,91 +366,135 @@ s3_xml_true(xmlNodePtr n, const char *name)
     return t && !strcmp(t, "true");
 }
 
+/* What s3_list_objects passes through s3_list_page. */
+struct list_all {
+    bool (*fn)(const struct s3_object *obj, void *opaque);
+    void *opaque;
+    char *last;   /* the last key seen: where the next page starts */
+    bool stopped; /* FN returned false */
+};
+
+static bool
+list_all_one(const struct s3_object *obj, void *opaque)
+{
+    struct list_all *la = opaque;
+
+    free(la->last);
+    la->last = xstrdup(obj->key);
+    if (!la->fn(obj, la->opaque)) {
+        la->stopped = true;
+        return false;
+    }
+    return true;
+}
+
 int
 s3_list_objects(struct s3 *s, const char *prefix, int page_size,
                 bool (*fn)(const struct s3_object *obj, void *opaque),
                 void *opaque, struct error **errp)
 {
-    CLEANUP_FREE char *token = NULL;
+    struct list_all la = { fn, opaque, NULL, false };
+    CLEANUP_FREE char *after = NULL;
+    bool more = true;
+    int rc = 0;
+
+    /* Each page starts after the last key of the one before (rather than
+     * at a continuation token): the same on S3 and Swift, and a server
+     * that answers a truncated page without keys cannot loop us.
+     */
+    while (rc == 0 && more && !la.stopped) {
+        rc = s3_list_page(s, prefix, after, page_size, list_all_one, &la,
+                          &more, errp);
+        if (rc == 0 && more && !la.stopped) {
+            if (la.last == NULL || (after && strcmp(la.last, after) <= 0)) {
+                error_setg(errp, ERR_PROTOCOL,
+                           "s3 LIST: a truncated page that does not move on");
+                rc = -1;
+                break;
+            }
+            free(after);
+            after = steal_pointer(&la.last);
+        }
+    }
+    free(la.last);
+    return rc;
+}
+
+int
+s3_list_page(struct s3 *s, const char *prefix, const char *start_after,
+             int page_size, bool (*fn)(const struct s3_object *obj,
+                                       void *opaque),
+             void *opaque, bool *more, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+    CLEANUP_FREE char *query = NULL;
+    CLEANUP_XML_DOC xmlDocPtr doc = NULL;
     char maxkeys[16];
     size_t plen = strlen(prefix);
+    struct req rq = { .method = "GET", .idempotent = true };
+    xmlNodePtr root, c;
+    int n = 0;
 
+    *more = false;
     if (page_size <= 0 || page_size > 1000) {
         page_size = 1000;
     }
     snprintf(maxkeys, sizeof(maxkeys), "%d", page_size);
-    for (;;) {
-        CLEANUP_RESP struct resp rs = { 0 };
-        CLEANUP_FREE char *query = NULL;
-        CLEANUP_FREE char *next = NULL;
-        CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+    {
         struct qparam q[] = {
             { "list-type", "2" },
             { "max-keys", maxkeys },
             { "prefix", prefix },
-            { token ? "continuation-token" : NULL, token },
+            { start_after ? "start-after" : NULL, start_after },
         };
-        struct req rq = { .method = "GET", .idempotent = true };
-        xmlNodePtr root, c;
-        int n = 0;
 
         query = s3_query_build(q, sizeof(q) / sizeof(q[0]));
-        rq.query = query;
-        if (s3_perform(s, &rq, &rs, errp) < 0) {
-            return -1;
-        }
-        doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
-                           "ListBucketResult", "s3 LIST",
-                           errp);
-        if (!doc) {
-            return -1;
-        }
-        root = xmlDocGetRootElement(doc);
-        for (c = root->children; c; c = c->next) {
-            CLEANUP_FREE char *key = NULL;
-            CLEANUP_FREE char *size = NULL;
-            CLEANUP_FREE char *lm = NULL;
-            struct s3_object obj;
-            int64_t sz;
+    }
+    rq.query = query;
+    if (s3_perform(s, &rq, &rs, errp) < 0) {
+        return -1;
+    }
+    doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
+                       "ListBucketResult", "s3 LIST", errp);
+    if (!doc) {
+        return -1;
+    }
+    root = xmlDocGetRootElement(doc);
+    for (c = root->children; c; c = c->next) {
+        CLEANUP_FREE char *key = NULL;
+        CLEANUP_FREE char *size = NULL;
+        CLEANUP_FREE char *lm = NULL;
+        struct s3_object obj;
+        int64_t sz;
 
-            if (c->type != XML_ELEMENT_NODE ||
-                strcmp((const char *)c->name, "Contents") != 0) {
-                continue;
-            }
-            key = s3_xml_text(c, "Key", S3_KEY_MAX);
-            size = s3_xml_text(c, "Size", 32);
-            lm = s3_xml_text(c, "LastModified", 64);
-            if (!key || !*key || strncmp(key, prefix, plen) != 0 || !size ||
-                util_parse_int64(size, &sz, NULL) < 0 || sz < 0 || !lm ||
-                !parse_iso_time(lm, &obj.mtime_ns)) {
-                error_setg(errp, ERR_PROTOCOL,
-                           "s3 LIST: an entry without a good key, size or "
-                           "LastModified");
-                return -1;
-            }
-            if (++n > page_size) {
-                error_setg(errp, ERR_PROTOCOL,
-                           "s3 LIST: more keys than asked for");
-                return -1;
-            }
-            obj.key = key;
-            obj.size = sz;
-            if (!fn(&obj, opaque)) {
-                return 0;
-            }
+        if (c->type != XML_ELEMENT_NODE ||
+            strcmp((const char *)c->name, "Contents") != 0) {
+            continue;
         }
-        if (!s3_xml_true(root, "IsTruncated")) {
+        key = s3_xml_text(c, "Key", S3_KEY_MAX);
+        size = s3_xml_text(c, "Size", 32);
+        lm = s3_xml_text(c, "LastModified", 64);
+        if (!key || !*key || strncmp(key, prefix, plen) != 0 || !size ||
+            util_parse_int64(size, &sz, NULL) < 0 || sz < 0 || !lm ||
+            !parse_iso_time(lm, &obj.mtime_ns) ||
+            (start_after && strcmp(key, start_after) <= 0)) {
+            error_setg(errp, ERR_PROTOCOL,
+                       "s3 LIST: an entry without a good key, size or "
+                       "LastModified");
+            return -1;
+        }
+        if (++n > page_size) {
+            error_setg(errp, ERR_PROTOCOL, "s3 LIST: more keys than asked for");
+            return -1;
+        }
+        obj.key = key;
+        obj.size = sz;
+        if (!fn(&obj, opaque)) {
             return 0;
         }
-        next = s3_xml_text(root, "NextContinuationToken", S3_TEXT_MAX);
-        if (!next || !*next || (token && !strcmp(next, token)) || n == 0) {
-            error_setg(errp, ERR_PROTOCOL,
-                       "s3 LIST: a truncated page without a new token");
-            return -1;
-        }
-        free(token);
-        token = steal_pointer(&next);
     }
+    *more = s3_xml_true(root, "IsTruncated");
+    return 0;
 }
 
 /* What s3_list passes through s3_list_objects. */

@@ -187,6 +187,16 @@ int s3_list_objects(struct s3 *s, const char *prefix, int page_size,
                     bool (*fn)(const struct s3_object *obj, void *opaque),
                     void *opaque, struct error **errp);
 
+/* One request of s3_list_objects: at most PAGE_SIZE objects under PREFIX
+ * whose keys sort after START_AFTER (NULL: from the first), in key order.
+ * *MORE tells whether keys are left after the page.  Returns 0 (also when
+ * FN stopped it), or -1.
+ */
+int s3_list_page(struct s3 *s, const char *prefix, const char *start_after,
+                 int page_size,
+                 bool (*fn)(const struct s3_object *obj, void *opaque),
+                 void *opaque, bool *more, struct error **errp);
+
 /* A source of data for s3_upload: fill up to LEN bytes of BUF; return
  * how many (0 at the end), or -1 with an error set.
  */

@@ -1261,6 +1261,74 @@ count_obj(const struct chunk_obj *obj, void *opaque)
     return 0;
 }
 
+/* exists_sorted (the chain check of an incremental) against the store
+ * of test_chunk_backend, which holds chunks/abc/2, and 1,010 more chunks
+ * (more than a listing's page): keys that one page answers, a key
+ * missing in the middle, past the last, and sparse keys that pages
+ * answer badly and HEADs finish.
+ */
+#define XS_N 1010
+
+static void
+test_exists_sorted(struct chunk_backend *a)
+{
+    static char names[XS_N + 2][32];
+    static const char *keys[XS_N + 2];
+    void *tok[101];
+    size_t i, k, at;
+    bool put = true;
+    int rc;
+
+    for (i = 0; i < XS_N; i++) {
+        snprintf(names[i], sizeof(names[i]), "chunks/abd/k%04zu", i);
+    }
+    for (i = 0; i < XS_N && put; i += k) {
+        for (k = 0; k < 101 && i + k < XS_N && put; k++) {
+            put = a->ops->put_start(a->priv, names[i + k], "x", 1, &tok[k],
+                                    NULL) == 0;
+        }
+        put = put && a->ops->put_finish(a->priv, tok, k, NULL) == 0;
+    }
+    ok(put, "exists_sorted: %d chunks put", XS_N);
+
+    for (i = 0; i < 40; i++) {
+        keys[i] = names[i];
+    }
+    at = 99;
+    rc = a->ops->exists_sorted(a->priv, keys, 40, &at, NULL);
+    ok(rc == 0 && at == 40, "exists_sorted: 40 present keys found (%zu)",
+       at);
+    snprintf(names[XS_N], sizeof(names[XS_N]), "chunks/abd/k0019x");
+    memmove(&keys[21], &keys[20], 20 * sizeof(keys[0]));
+    keys[20] = names[XS_N];
+    rc = a->ops->exists_sorted(a->priv, keys, 41, &at, NULL);
+    ok(rc == 0 && at == 20,
+       "exists_sorted: a missing key in the middle is the first missing "
+       "(%zu)", at);
+    snprintf(names[XS_N + 1], sizeof(names[XS_N + 1]), "chunks/abz/none");
+    keys[0] = names[5];
+    keys[1] = names[XS_N - 1];
+    keys[2] = names[XS_N + 1];
+    rc = a->ops->exists_sorted(a->priv, keys, 3, &at, NULL);
+    ok(rc == 0 && at == 2,
+       "exists_sorted: a key past the store's last is missing (%zu)", at);
+    /* A page of 1,000 keys that answers for one: HEADs do the rest. */
+    keys[0] = names[0];
+    keys[1] = names[XS_N - 5];
+    rc = a->ops->exists_sorted(a->priv, keys, 2, &at, NULL);
+    ok(rc == 0 && at == 2,
+       "exists_sorted: sparse keys, the last found by HEAD (%zu)", at);
+    snprintf(names[XS_N], sizeof(names[XS_N]), "chunks/abd/k%04dx",
+             XS_N - 5);
+    keys[1] = names[XS_N];
+    rc = a->ops->exists_sorted(a->priv, keys, 2, &at, NULL);
+    ok(rc == 0 && at == 1,
+       "exists_sorted: sparse keys, the last missing by HEAD (%zu)", at);
+    for (i = 0; i < XS_N; i++) {
+        a->ops->remove_unless_since(a->priv, names[i], INT64_MAX, NULL);
+    }
+}
+
 static void
 test_chunk_backend(void)
 {
@@ -1321,6 +1389,7 @@ test_chunk_backend(void)
        "remove_unless_since INT64_MAX removes; get: ERR_NOT_FOUND");
     error_free(err);
     err = NULL;
+    test_exists_sorted(a);
 
     /* Leases: a writer on A keeps B's gc out, and the other way. */
     ok(a->ops->writer_begin(a->priv, &reg, &start, NULL) == 0,

@@ -217,7 +217,6 @@ faulty_close(void *be)
 static const struct chunk_backend_ops faulty_ops = {
     .version = CHUNK_BACKEND_VERSION,
     .name = "faulty",
-    .lookups = 4, /* as a remote store: a parent's check runs threads */
     .put = faulty_put,
     .put_start = faulty_put_start,
     .put_finish = faulty_put_finish,
