@@ -292,7 +292,7 @@ faulty_backup(int n, uint8_t *data, int *calls)
     return rc;
 }
 
-/* A parent's check with lookups from several threads: a sound parent
+/* A parent's check, one lookup per chunk (the local store): a sound parent
  * passes, a failed lookup fails the open with its reason, a missing
  * chunk is named.
  */
