@@ -717,67 +717,54 @@ cw_digest_cmp(const void *a, const void *b)
     return memcmp(*x, *y, sizeof(**x));
 }
 
-/* Check that each of the N chunks of WANT exists: one exists each, or,
- * where the backend has it, exists_sorted on the sorted digests (a key's
- * order is its digest's), a slice at a time.
+static int
+cw_missing(const char *parent, const struct chunk_digest *d,
+           struct error **errp)
+{
+    char hex[CHUNK_HEX_LEN];
+
+    chunk_digest_hex(d, hex);
+    error_setg(errp, ERR_NOT_FOUND, "parent index %s: chunk %s is missing",
+               parent, hex);
+    return -1;
+}
+
+/* Check that each of the N chunks of WANT exists with the backend's
+ * exists_sorted, on the sorted digests (a key's order is its digest's),
+ * a slice at a time.
  */
 static int
-cw_check_parent(struct chunk_writer *w, const char *parent,
+cw_check_sorted(struct chunk_writer *w, const char *parent,
                 const struct chunk_digest **want, size_t n,
                 struct error **errp)
 {
     struct chunk_backend *be = w->cs->be;
-    const struct chunk_digest *missing = NULL;
-    char hex[CHUNK_HEX_LEN];
+    CLEANUP_FREE char (*keys)[CHUNK_KEY_LEN] = NULL;
+    CLEANUP_FREE const char **ptrs = NULL;
+    CLEANUP_FREE const struct chunk_digest **of = NULL;
     size_t i, j, k, at = 0;
-    int rc;
 
-    if (be->ops->exists_sorted == NULL) {
-        char key[CHUNK_KEY_LEN];
-
-        for (i = 0; i < n && missing == NULL; i++) {
-            chunk_key(want[i], key);
-            rc = be->ops->exists(be->priv, key, errp);
-            if (rc < 0) {
-                return -1;
+    qsort(want, n, sizeof(*want), cw_digest_cmp);
+    keys = xcalloc(CW_CHECK_SLICE, sizeof(*keys));
+    ptrs = xcalloc(CW_CHECK_SLICE, sizeof(*ptrs));
+    of = xcalloc(CW_CHECK_SLICE, sizeof(*of));
+    for (i = 0; i < n; i = j) {
+        /* A slice of distinct keys; OF[K] is KEYS[K]'s digest. */
+        for (j = i, k = 0; j < n && k < CW_CHECK_SLICE; j++) {
+            if (j > 0 && cw_digest_cmp(&want[j], &want[j - 1]) == 0) {
+                continue;
             }
-            if (rc == 0) {
-                missing = want[i];
-            }
+            chunk_key(want[j], keys[k]);
+            ptrs[k] = keys[k];
+            of[k++] = want[j];
         }
-    } else {
-        CLEANUP_FREE char (*keys)[CHUNK_KEY_LEN] = NULL;
-        CLEANUP_FREE const char **ptrs = NULL;
-        CLEANUP_FREE const struct chunk_digest **of = NULL;
-
-        qsort(want, n, sizeof(*want), cw_digest_cmp);
-        keys = xcalloc(CW_CHECK_SLICE, sizeof(*keys));
-        ptrs = xcalloc(CW_CHECK_SLICE, sizeof(*ptrs));
-        of = xcalloc(CW_CHECK_SLICE, sizeof(*of));
-        for (i = 0; i < n && missing == NULL; i = j) {
-            /* A slice of distinct keys; OF[K] is KEYS[K]'s digest. */
-            for (j = i, k = 0; j < n && k < CW_CHECK_SLICE; j++) {
-                if (j > 0 && cw_digest_cmp(&want[j], &want[j - 1]) == 0) {
-                    continue;
-                }
-                chunk_key(want[j], keys[k]);
-                ptrs[k] = keys[k];
-                of[k++] = want[j];
-            }
-            if (k > 0 &&
-                be->ops->exists_sorted(be->priv, ptrs, k, &at, errp) < 0) {
-                return -1;
-            }
-            if (k > 0 && at < k) {
-                missing = of[at];
-            }
+        if (k > 0 &&
+            be->ops->exists_sorted(be->priv, ptrs, k, &at, errp) < 0) {
+            return -1;
         }
-    }
-    if (missing) {
-        chunk_digest_hex(missing, hex);
-        error_setg(errp, ERR_NOT_FOUND,
-                   "parent index %s: chunk %s is missing", parent, hex);
-        return -1;
+        if (k > 0 && at < k) {
+            return cw_missing(parent, of[at], errp);
+        }
     }
     return 0;
 }
@@ -791,18 +778,21 @@ static int
 cw_inherit(struct chunk_writer *w, const char *parent, bool check,
            struct error **errp)
 {
+    struct chunk_backend *be = w->cs->be;
     const struct chunk_digest *prev = NULL;
     CLEANUP_FREE const struct chunk_digest **want = NULL;
     const struct chunk_index *pix;
+    char key[CHUNK_KEY_LEN];
     size_t nwant = 0;
     uint64_t i, n;
+    int rc;
 
     if (chunk_reader_open(w->cs, parent, &w->parent, errp) < 0) {
         return -1;
     }
     pix = w->pix = chunk_reader_index(w->parent);
     n = pix->count < w->ix->count ? pix->count : w->ix->count;
-    if (check) {
+    if (check && be->ops->exists_sorted) {
         want = xcalloc(n ? n : 1, sizeof(*want));
     }
     for (i = 0; i < n; i++) {
@@ -819,11 +809,24 @@ cw_inherit(struct chunk_writer *w, const char *parent, bool check,
             continue;
         }
         w->ix->digests[i] = *d;
-        if (check && (prev == NULL || memcmp(prev, d, sizeof(*d)) != 0)) {
-            want[nwant++] = prev = d;
+        if (!check || (prev && memcmp(prev, d, sizeof(*d)) == 0)) {
+            continue;
+        }
+        prev = d;
+        if (want) {
+            want[nwant++] = d; /* checked at once, below */
+            continue;
+        }
+        chunk_key(d, key);
+        rc = be->ops->exists(be->priv, key, errp);
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 0) {
+            return cw_missing(parent, d, errp);
         }
     }
-    if (check && cw_check_parent(w, parent, want, nwant, errp) < 0) {
+    if (want && cw_check_sorted(w, parent, want, nwant, errp) < 0) {
         return -1;
     }
     w->ix->flags |= CHUNK_INDEX_HAS_PARENT;
