@@ -128,6 +128,12 @@ char *s3_query_build(struct qparam *p, size_t n);
 xmlDocPtr s3_xml_parse(const char *body, size_t len, const char *root,
                        const char *what, struct error **errp);
 
+/* s3_perform RQ, then s3_xml_parse its answer: the document, or NULL
+ * with the error of either.
+ */
+xmlDocPtr s3_perform_xml(struct s3 *s, struct req *rq, const char *root,
+                         const char *what, struct error **errp);
+
 /* The text of N's child NAME (caller frees), or NULL when it is missing
  * or longer than MAX.
  */

@@ -76,7 +76,6 @@ s3_list_uploads(struct s3 *s, const char *prefix,
     size_t plen = strlen(prefix);
 
     for (;;) {
-        CLEANUP_RESP struct resp rs = { 0 };
         CLEANUP_FREE char *query = NULL;
         CLEANUP_FREE char *nk = NULL;
         CLEANUP_FREE char *nu = NULL;
@@ -93,12 +92,8 @@ s3_list_uploads(struct s3 *s, const char *prefix,
 
         query = s3_query_build(q, sizeof(q) / sizeof(q[0]));
         rq.query = query;
-        if (s3_perform(s, &rq, &rs, errp) < 0) {
-            return -1;
-        }
-        doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
-                           "ListMultipartUploadsResult",
-                           "s3 LIST uploads", errp);
+        doc = s3_perform_xml(s, &rq, "ListMultipartUploadsResult",
+                             "s3 LIST uploads", errp);
         if (!doc) {
             return -1;
         }
@@ -174,18 +169,13 @@ static int
 initiate(struct s3 *s, const char *key, char **upload_id,
          struct error **errp)
 {
-    CLEANUP_RESP struct resp rs = { 0 };
     CLEANUP_XML_DOC xmlDocPtr doc = NULL;
     CLEANUP_FREE char *k = NULL;
     struct req rq = { .method = "POST", .key = key, .query = "uploads=" };
     xmlNodePtr root;
 
-    if (s3_perform(s, &rq, &rs, errp) < 0) {
-        return -1;
-    }
-    doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
-                       "InitiateMultipartUploadResult",
-                       "s3 POST uploads", errp);
+    doc = s3_perform_xml(s, &rq, "InitiateMultipartUploadResult",
+                         "s3 POST uploads", errp);
     if (!doc) {
         return -1;
     }

@@ -426,7 +426,6 @@ s3_list_page(struct s3 *s, const char *prefix, const char *start_after,
                                        void *opaque),
              void *opaque, bool *more, struct error **errp)
 {
-    CLEANUP_RESP struct resp rs = { 0 };
     CLEANUP_FREE char *query = NULL;
     CLEANUP_XML_DOC xmlDocPtr doc = NULL;
     char maxkeys[16];
@@ -451,11 +450,7 @@ s3_list_page(struct s3 *s, const char *prefix, const char *start_after,
         query = s3_query_build(q, sizeof(q) / sizeof(q[0]));
     }
     rq.query = query;
-    if (s3_perform(s, &rq, &rs, errp) < 0) {
-        return -1;
-    }
-    doc = s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body),
-                       "ListBucketResult", "s3 LIST", errp);
+    doc = s3_perform_xml(s, &rq, "ListBucketResult", "s3 LIST", errp);
     if (!doc) {
         return -1;
     }

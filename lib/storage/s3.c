@@ -646,6 +646,19 @@ s3_xml_parse(const char *body, size_t len, const char *root, const char *what,
     return doc;
 }
 
+xmlDocPtr
+s3_perform_xml(struct s3 *s, struct req *rq, const char *root,
+               const char *what, struct error **errp)
+{
+    CLEANUP_RESP struct resp rs = { 0 };
+
+    if (s3_perform(s, rq, &rs, errp) < 0) {
+        return NULL;
+    }
+    return s3_xml_parse(dynbuf_str(&rs.body), dynbuf_len(&rs.body), root,
+                        what, errp);
+}
+
 /* Set *ERRP from an HTTP error answer RS to WHAT. */
 void
 s3_set_http_error(const struct resp *rs, const char *what, struct error **errp)
