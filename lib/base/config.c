@@ -169,6 +169,10 @@ static const struct config_setting config_settings[] = {
      "", 0, 0, NULL, true,
      "test hook: a FIFO; a backup into the chunk store makes FIFO.paused "
      "and reads a line from FIFO before it commits its index"},
+    {"test.request_pause", "VMSNAP_TEST_REQUEST_PAUSE",
+     STR(test_request_pause), "", 0, 0, NULL, true,
+     "test hook: a FIFO; a snapshot request makes FIFO.paused and reads a "
+     "line from FIFO between recording its image and its task"},
 };
 
 #define N_SETTINGS (sizeof(config_settings) / sizeof(config_settings[0]))

@@ -131,6 +131,11 @@ struct config {
                                  * written its chunks creates FIFO.paused
                                  * and waits for a line on FIFO before it
                                  * commits its index; "": off */
+    char *test_request_pause;   /* VMSNAP_TEST_REQUEST_PAUSE: a FIFO; a
+                                 * snapshot or backup request that has
+                                 * recorded its image creates FIFO.paused
+                                 * and waits for a line on FIFO before it
+                                 * records its task; "": off */
 };
 
 /* Load the configuration: defaults, then FILE (NULL: $VMSNAP_CONFIG or

@@ -217,6 +217,7 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
     struct instance *inst = NULL;
     struct image *src = NULL, *img = NULL;
     CLEANUP_JSON_PUT json_object *req = NULL;
+    struct lock *ilk = NULL;
     bool tasked = false, inserted = false;
     char action[ACTIONS_REQ_LEN] = "";
     struct error *err = NULL;
@@ -254,6 +255,12 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         goto fail;
     }
     tasked = true;
+    /* Held until the task exists: a queued image with its lock free and
+     * no task is one whose maker died, to any other process's recovery.
+     */
+    if (svc_lock(svc, "image", img->id, false, &ilk, &err) < 0) {
+        goto fail;
+    }
     /* The name is checked again with the insert, in one transaction, so
      * that two requests cannot both take it (audit L13); the first
      * check above failed early, before the server was marked busy.
@@ -284,11 +291,16 @@ snapshot_request_kind(struct svc *svc, const struct caller *who,
         xjson_add(req, "backup_type", xjson_string(opts->backup_type));
         xjson_add(req, "rotation", xjson_int64(opts->rotation));
     }
+    if (*svc_config(svc)->test_request_pause != '\0') {
+        svc_test_pause(svc_config(svc)->test_request_pause,
+                       "snapshot request before its task");
+    }
     if (task_create(svc, who, kind->name, "server", inst->id, img->id, req,
                     taskp, &err) < 0 ||
         catalog_image_get(cat, img->id, imgp, &err) < 0) {
         goto fail;
     }
+    lock_release(ilk);
     image_free(img);
     image_free(src);
     instance_free(inst);
@@ -304,6 +316,7 @@ fail:
         catalog_instance_set_task(cat, inst->id, "image_snapshot", NULL,
                                   NULL);
     }
+    lock_release(ilk);
     actions_finish(svc, inst->id, action, err);
     error_propagate(errp, err);
     image_free(img);

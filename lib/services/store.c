@@ -104,26 +104,7 @@ store_open(struct svc *svc, bool create, struct error **errp)
 void
 store_test_pause(void *opaque)
 {
-    const char *fifo = opaque;
-    CLEANUP_FREE char *mark = xasprintf("%s.paused", fifo);
-    char line[64];
-    int fd;
-
-    log_warnx("test: backup paused before its commit, waiting on %s", fifo);
-    fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        close(fd);
-    }
-    /* Opening a FIFO for reading waits for its writer. */
-    fd = open(fifo, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        log_warnx("test: %s: %s", fifo, strerror(errno));
-        return;
-    }
-    while (read(fd, line, sizeof(line)) < 0 && errno == EINTR) {
-        continue;
-    }
-    close(fd);
+    svc_test_pause(opaque, "backup before its commit");
 }
 
 bool

@@ -73,9 +73,7 @@
 struct chunk_store *store_open(struct svc *svc, bool create,
                                struct error **errp);
 
-/* Test hook (test.backup_pause): OPAQUE is the path of a FIFO; make
- * "FIFO.paused", then wait for a line on the FIFO.
- */
+/* Test hook (test.backup_pause): svc_test_pause on the FIFO OPAQUE. */
 void store_test_pause(void *opaque);
 
 /* Does IMG (VS) keep its data in the chunk store? */

@@ -236,3 +236,27 @@ svc_left_for_recovery(const char *kind, const char *id)
               "finish (the catalog could not be written)",
               kind, id);
 }
+
+void
+svc_test_pause(const char *fifo, const char *what)
+{
+    CLEANUP_FREE char *mark = xasprintf("%s.paused", fifo);
+    char line[64];
+    int fd;
+
+    log_warnx("test: %s paused, waiting on %s", what, fifo);
+    fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+    }
+    /* Opening a FIFO for reading waits for its writer. */
+    fd = open(fifo, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_warnx("test: %s: %s", fifo, strerror(errno));
+        return;
+    }
+    while (read(fd, line, sizeof(line)) < 0 && errno == EINTR) {
+        continue;
+    }
+    close(fd);
+}

@@ -120,4 +120,10 @@ bool svc_may_see(const struct caller *who, const char *owner);
  */
 void svc_left_for_recovery(const char *kind, const char *id);
 
+/* Test hooks (test.backup_pause, test.request_pause): FIFO is the path of
+ * a FIFO; say WHAT paused, make "FIFO.paused", then wait for a line on
+ * the FIFO.
+ */
+void svc_test_pause(const char *fifo, const char *what);
+
 #endif

@@ -443,6 +443,28 @@ check "  and leaves no image" -- eval '! vmsnap image show m8 >/dev/null 2>&1'
 wait_for 100 'test -z "$(pgrep -f -- "--socket=$nbddir/")"'
 ok $? "  its qemu-nbd, let go, exits with the connection"
 
+# ---- a snapshot request between its image and its task ------------------
+# Another command's recovery must not take the new image, queued and with
+# no task yet, for one whose maker died (CI saw it once under load): the
+# request holds the image's lock until its task exists.
+fifo=$W/request-pause
+mkfifo "$fifo"
+VMSNAP_TEST_REQUEST_PAUSE=$fifo "$VMSNAP" server image create --name m9 s1 \
+    >"$W/m9.out" 2>&1 &
+vpid=$!
+wait_for 600 'test -e "$fifo.paused"'
+ok $? "a snapshot request has recorded its image, not yet its task"
+vmsnap image list >/dev/null 2>&1
+check "  another command's recovery leaves it queued" -- \
+    test "$(vmsnap image show m9 -f value -c status)" = queued
+echo go >"$fifo"
+wait $vpid
+rc=$?
+ok $rc "  the snapshot then succeeds"
+[ $rc -eq 0 ] || diag "$(cat "$W/m9.out")"
+check "  and is active" -- \
+    test "$(vmsnap image show m9 -f value -c status)" = active
+
 # ---- vmsnap verify: what it finds, -f json, exit status, --repair -----
 vd=$W/verify-d
 VMSNAP_DATA_DIR=$vd vmsnap image create v1 --file "$W/src.qcow2" \
