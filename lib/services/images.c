@@ -475,16 +475,21 @@ images_create(struct svc *svc, const struct caller *who,
         return -1;
     }
     img = images_new_record(who, spec, errp);
-    if (img == NULL ||
-        svc_lock(svc, "image", img->id, false, &lk, errp) < 0 ||
+    if (img == NULL) {
+        goto fail;
+    }
+    /* Saving from the start: queued is where an image waits for data
+     * nobody is making yet (images_reserve), which recovery leaves.
+     */
+    free(img->status);
+    img->status = xstrdup("saving");
+    if (svc_lock(svc, "image", img->id, false, &lk, errp) < 0 ||
         catalog_image_insert(cat, img, errp) < 0) {
         goto fail;
     }
     inserted = true;
     key = images_key(img->id, spec->disk_format);
-    if (catalog_image_transition(cat, img->id, "queued", "saving", NULL,
-                                 errp) < 0 ||
-        blob_create(svc_blob(svc), key, &path, errp) < 0) {
+    if (blob_create(svc_blob(svc), key, &path, errp) < 0) {
         goto fail;
     }
     /* Every check runs on the copy, never on the user's file, which

@@ -55,6 +55,19 @@ recover_killed(struct svc *svc, const struct image *img)
     volumes_snapshot_delete_set(svc, img->id);
 }
 
+/* Only a snapshot's maker, which holds the lock or a task from the
+ * start, can die leaving an image queued (an image made from a file is
+ * saving from the start).
+ */
+bool
+recover_image_at_rest(const struct image *img)
+{
+    const char *where = image_prop(img, PROP_IMAGE_LOCATION);
+
+    return strcmp(img->status, "queued") == 0 &&
+           (where == NULL || strcmp(where, "snapshot") != 0);
+}
+
 /* Images left in a transitional state with their lock free and no task
  * that still owns them (task_recover has run already).
  */
@@ -86,6 +99,7 @@ recover_images(struct svc *svc)
              */
             if (catalog_image_get(cat, list[i]->id, &now, NULL) == 0 &&
                 strcmp(now->status, states[k]) == 0 &&
+                !recover_image_at_rest(now) &&
                 !task_pending_for_image(svc, now->id)) {
                 if (strcmp(states[k], "importing") == 0) {
                     package_import_undo(svc, now);

@@ -36,11 +36,20 @@
 #ifndef VMSNAP_RECOVER_H
 #define VMSNAP_RECOVER_H
 
+#include <stdbool.h>
+
+#include "catalog.h"
 #include "svc.h"
 
 /* Recover what dead processes left.  Cheap when there is nothing to do (a
  * few catalog queries); errors are logged, never returned.
  */
 void recover_all(struct svc *svc);
+
+/* Whether IMG, queued, waits for data nobody is making, which is no
+ * process's leftover: an image reserved through the API (Glance's POST
+ * /v2/images) rests in queued until its upload, with no lock and no task.
+ */
+bool recover_image_at_rest(const struct image *img);
 
 #endif

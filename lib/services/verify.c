@@ -177,6 +177,7 @@ verify_records_images(struct verify_pass *p, struct task **tasks,
         CLEANUP_FREE char *obj = xasprintf("image %s", img->id);
 
         if (verify_image_transitional(img->status) &&
+            !recover_image_at_rest(img) &&
             !verify_held(p, "image", img->id) &&
             !verify_image_tasked(p, tasks, ntasks, img->id)) {
             verify_add(p, "record", true, obj,

@@ -322,6 +322,44 @@ test_queued_recovery(void)
     catalog_task_delete(svc_catalog(svc), other, NULL);
 }
 
+/* An image reserved for data to come (Glance's POST /v2/images) rests in
+ * queued, with no lock and no task: recovery leaves it, and an upload
+ * then fills it.
+ */
+static void
+test_reserved_recovery(void)
+{
+    struct images_new spec = {.name = "reserved", .disk_format = "raw",
+                              .container_format = "bare"};
+    struct image *img = NULL, *now = NULL;
+    struct error *err = NULL;
+
+    ok(images_reserve(svc, svc_local_caller(svc), &spec, &img, &err) == 0 &&
+           strcmp(img->status, "queued") == 0,
+       "an image reserved for its data is queued");
+    if (err) {
+        diag("%s", error_msg(err));
+        error_free(err);
+        err = NULL;
+    }
+    recover_all(svc);
+    if (img) {
+        images_find(svc, svc_local_caller(svc), img->id, &now, &err);
+    }
+    ok(now && strcmp(now->status, "queued") == 0,
+       "recovery leaves it queued: nobody died making it (%s)",
+       now ? now->status : "gone");
+    if (err) {
+        diag("%s", error_msg(err));
+        error_free(err);
+    }
+    if (img) {
+        images_delete(svc, svc_local_caller(svc), img->id, NULL);
+    }
+    image_free(now);
+    image_free(img);
+}
+
 /* A task whose runner cannot take its lock (here its lock file's name is
  * a directory: an I/O error, not another runner) fails at once, and its
  * recovery undoes what was queued for it: the command returns leaving no
@@ -608,6 +646,7 @@ main(void)
     test_quiesce();
     test_recovery();
     test_queued_recovery();
+    test_reserved_recovery();
     test_lock_failure();
     test_one_chain();
     test_store();
