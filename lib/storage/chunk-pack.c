@@ -129,14 +129,19 @@ pack_name(int64_t id, char out[32])
     snprintf(out, 32, "%016" PRIx64 ".pack", (uint64_t)id);
 }
 
-/* Make a new pack file, flocked; its directory entry durable. */
+/* Make a new pack file, flocked; its directory entry durable.  It is made
+ * under a name compaction ignores ("<id>.new"), locked, then renamed into
+ * place: compaction takes an unlocked pack without rows for an orphan,
+ * and one made in place could go between its creation and its lock (the
+ * writer then appended to a file nobody could find again).
+ */
 static struct pack *
 pack_create(struct chunk_packs *p, struct error **errp)
 {
     struct pack *pk;
-    char name[32];
-    uint64_t r;
-    int fd = -1, tries;
+    char name[32], tmp[40];
+    uint64_t r = 0;
+    int fd = -1, tries, err = 0;
 
     for (tries = 0; tries < 10 && fd < 0; tries++) {
         if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
@@ -145,21 +150,34 @@ pack_create(struct chunk_packs *p, struct error **errp)
         }
         r &= INT64_MAX;
         pack_name((int64_t)r, name);
-        fd = openat(p->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+        snprintf(tmp, sizeof(tmp), "%016" PRIx64 ".new", r);
+        fd = openat(p->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
-        if (fd < 0 && errno != EEXIST) {
-            break;
+        if (fd < 0) {
+            err = errno;
+            if (err != EEXIST) {
+                break;
+            }
+            continue;
+        }
+        if (flock(fd, LOCK_EX) < 0 ||
+            renameat2(p->dirfd, tmp, p->dirfd, name, RENAME_NOREPLACE) < 0) {
+            err = errno;
+            unlinkat(p->dirfd, tmp, 0);
+            close(fd);
+            fd = -1;
+            if (err != EEXIST) {
+                break;
+            }
         }
     }
     if (fd < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "create packs/%s", name);
+        error_setg_errno(errp, ERR_IO, err ? err : EEXIST,
+                         "create packs/%s", name);
         return NULL;
     }
-    /* Locked before anyone can read the map naming it: an unlocked pack
-     * without rows is an orphan to compaction.
-     */
-    if (flock(fd, LOCK_EX) < 0 || fsync(p->dirfd) < 0) {
-        error_setg_errno(errp, ERR_IO, errno, "packs/%s", name);
+    if (fsync(p->dirfd) < 0) {
+        error_setg_errno(errp, ERR_IO, errno, "fsync packs");
         unlinkat(p->dirfd, name, 0);
         close(fd);
         return NULL;
