@@ -174,10 +174,12 @@ static const struct agent_ops agent_qga_ops = {
 };
 
 struct agent *
-agent_qga_connect(const char *sock_path, int timeout_ms,
+agent_qga_connect(const char *sock_path, int timeout_ms, unsigned flags,
                   struct error **errp)
 {
-    struct qga *g = qga_connect(sock_path, timeout_ms, errp);
+    struct qga *g = flags & AGENT_OPEN_SYNC_LATER
+                        ? qga_connect_start(sock_path, timeout_ms, errp)
+                        : qga_connect(sock_path, timeout_ms, errp);
 
     return g ? agent_qga_wrap(g) : NULL;
 }

@@ -136,10 +136,21 @@ void agent_close(struct agent *a);
 /* Free the buffers of RES and zero it; NULL is allowed. */
 void agent_exec_result_clear(struct agent_exec_result *res);
 
+/* How an agent is opened (hv_agent_open, agent_qga_connect). */
+enum agent_open_flags {
+    /* Connect and ask the agent to synchronise, but leave the wait for
+     * its answer to the first call (within that call's timeout), for a
+     * caller with other work to do first: it hides the agent's delay in
+     * noticing a new client (qga.h qga_connect_start).  Only the first
+     * call can then tell that the agent does not answer.
+     */
+    AGENT_OPEN_SYNC_LATER = 1 << 0,
+};
+
 /* An agent over a qemu-ga chardev socket at SOCK_PATH (agent-qga.c),
- * connected and synchronised within TIMEOUT_MS.
+ * connected and synchronised within TIMEOUT_MS (FLAGS: agent_open_flags).
  */
 struct agent *agent_qga_connect(const char *sock_path, int timeout_ms,
-                                struct error **errp);
+                                unsigned flags, struct error **errp);
 
 #endif

@@ -1080,8 +1080,11 @@ out:
 
 static struct agent *
 lv_agent(struct hv *hv, const struct hv_domain *d, int timeout_ms,
-         struct error **errp)
+         unsigned flags, struct error **errp)
 {
+    /* FLAGS do not apply: libvirtd keeps its own connection to the
+     * agent and synchronises it.
+     */
     if (lv_check_domain(d, errp) < 0) {
         return NULL;
     }

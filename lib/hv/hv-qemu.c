@@ -369,7 +369,7 @@ out:
 
 static struct agent *
 qemu_agent_open(struct hv *hv, const struct hv_domain *d, int timeout_ms,
-                struct error **errp)
+                unsigned flags, struct error **errp)
 {
     CLEANUP_FREE char *path = qemu_path(d, "qga.sock");
 
@@ -384,7 +384,7 @@ qemu_agent_open(struct hv *hv, const struct hv_domain *d, int timeout_ms,
         error_setg(errp, ERR_CONFLICT, "server %s is not running", d->name);
         return NULL;
     }
-    return agent_qga_connect(path, timeout_ms, errp);
+    return agent_qga_connect(path, timeout_ms, flags, errp);
 }
 
 static int
@@ -398,7 +398,7 @@ qemu_stop(struct hv *hv, const struct hv_domain *d, int timeout_s,
         return 0;
     }
     if (timeout_s > 0) {
-        struct agent *a = d->agent ? qemu_agent_open(hv, d, 3000, NULL)
+        struct agent *a = d->agent ? qemu_agent_open(hv, d, 3000, 0, NULL)
                                    : NULL;
 
         if (a == NULL || agent_shutdown(a, 1000, NULL) < 0) {

@@ -125,10 +125,10 @@ hv_disk_detach(struct hv *hv, const struct hv_domain *d,
 
 struct agent *
 hv_agent_open(struct hv *hv, const struct hv_domain *d, int timeout_ms,
-              struct error **errp)
+              unsigned flags, struct error **errp)
 {
     HV_NEED(hv, agent_open, "reach guest agents", NULL);
-    return hv->ops->agent_open(hv, d, timeout_ms, errp);
+    return hv->ops->agent_open(hv, d, timeout_ms, flags, errp);
 }
 
 int

@@ -241,12 +241,15 @@ struct hv_ops {
     int (*disk_detach)(struct hv *hv, const struct hv_domain *d,
                        const struct hv_disk *disk, struct error **errp);
 
-    /* Open domain D's guest agent and synchronise within TIMEOUT_MS.
+    /* Open domain D's guest agent and synchronise within TIMEOUT_MS, or
+     * leave the wait to the first call (FLAGS, agent.h agent_open_flags;
+     * a driver whose agent needs no synchronising ignores them).
      * ERR_INVALID when D has no agent channel, ERR_CONFLICT when D is not
      * running.  Close with agent_close.
      */
     struct agent *(*agent_open)(struct hv *hv, const struct hv_domain *d,
-                                int timeout_ms, struct error **errp);
+                                int timeout_ms, unsigned flags,
+                                struct error **errp);
 
     /* Backups, in the order the snapshot engine calls them:
      *   prepare  everything slow, before the guest is frozen: create the
@@ -353,7 +356,8 @@ int hv_disk_attach(struct hv *hv, const struct hv_domain *d,
 int hv_disk_detach(struct hv *hv, const struct hv_domain *d,
                    const struct hv_disk *disk, struct error **errp);
 struct agent *hv_agent_open(struct hv *hv, const struct hv_domain *d,
-                            int timeout_ms, struct error **errp);
+                            int timeout_ms, unsigned flags,
+                            struct error **errp);
 int hv_backup_prepare(struct hv *hv, const struct hv_domain *d,
                       const struct hv_backup_spec *spec,
                       struct hv_backup **out, struct error **errp);

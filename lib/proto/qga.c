@@ -33,6 +33,8 @@ struct qga {
     int exec_poll_first;  /* first pause between guest-exec-status, ms */
     int exec_poll_max;    /* longest pause between them, ms */
     bool needs_sync;      /* the channel must be resynchronised */
+    bool sync_sent;       /* a guest-sync-delimited awaits its reply */
+    int64_t sync_id;      /* the id it carries */
 };
 
 /* A starting sync id that differs between runs, so that replies meant for
@@ -133,23 +135,21 @@ qga_is_sync_reply(json_object *msg, int64_t id)
            json_object_get_int64(v) == id;
 }
 
+/* Send a guest-sync-delimited with a new id (qga_sync_until reads its
+ * reply), preceded by the sentinel that makes the agent drop any partial
+ * input.
+ */
 static int
-qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
+qga_sync_send(struct qga *g, int64_t deadline, struct error **errp)
 {
     CLEANUP_JSON_PUT json_object *req = NULL;
-    json_object *args, *msg = NULL;
-    struct error *err = NULL;
-    enum jstream_result r;
-    int64_t id;
+    json_object *args;
 
-    if (jsock_usable(g->sock, errp) < 0) {
-        return -1;
-    }
     g->needs_sync = true;
-    id = g->next_sync_id++;
+    g->sync_id = g->next_sync_id++;
     req = xjson_object();
     args = xjson_object();
-    xjson_add(args, "id", xjson_int64(id));
+    xjson_add(args, "id", xjson_int64(g->sync_id));
     xjson_add(req, "execute", xjson_string("guest-sync-delimited"));
     xjson_add(req, "arguments", args);
 
@@ -157,7 +157,28 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
      * earlier requests.
      */
     jsock_skip_to_sentinel(g->sock);
-    if (qga_send(g, req, true, deadline, &err) < 0) {
+    if (qga_send(g, req, true, deadline, errp) < 0) {
+        return -1;
+    }
+    g->sync_sent = true;
+    return 0;
+}
+
+/* Synchronise: send a guest-sync-delimited unless one already awaits its
+ * reply (qga_connect_start), and read up to that reply.
+ */
+static int
+qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
+{
+    json_object *msg = NULL;
+    struct error *err = NULL;
+    enum jstream_result r;
+
+    if (jsock_usable(g->sock, errp) < 0) {
+        return -1;
+    }
+    g->needs_sync = true;
+    if (!g->sync_sent && qga_sync_send(g, deadline, &err) < 0) {
         goto fail;
     }
     for (;;) {
@@ -179,8 +200,9 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
         if (r == JSTREAM_SENTINEL) {
             continue;
         }
-        if (qga_is_sync_reply(msg, id)) {
+        if (qga_is_sync_reply(msg, g->sync_id)) {
             json_object_put(msg);
+            g->sync_sent = false;
             g->needs_sync = false;
             return 0;
         }
@@ -189,6 +211,8 @@ qga_sync_until(struct qga *g, int64_t deadline, struct error **errp)
     }
 
 fail:
+    /* The next try sends a new id: a late reply to this one is stale. */
+    g->sync_sent = false;
     if (error_get_class(err) == ERR_TIMEOUT) {
         error_free(err);
         error_setg(errp, ERR_TIMEOUT,
@@ -319,9 +343,8 @@ qga_execute(struct qga *g, const char *command, json_object *args,
 }
 
 struct qga *
-qga_connect(const char *sock_path, int timeout_ms, struct error **errp)
+qga_connect_start(const char *sock_path, int timeout_ms, struct error **errp)
 {
-    int64_t deadline = sock_deadline(timeout_ms);
     struct error *err = NULL;
     struct qga *g;
     int fd;
@@ -331,6 +354,27 @@ qga_connect(const char *sock_path, int timeout_ms, struct error **errp)
         return NULL;
     }
     g = qga_new_fd(fd, errp);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (qga_sync_send(g, sock_deadline(timeout_ms), &err) < 0) {
+        error_prepend(&err, "guest agent at %s: guest-sync-delimited: ",
+                      sock_path);
+        error_propagate(errp, err);
+        qga_close(g);
+        return NULL;
+    }
+    return g;
+}
+
+struct qga *
+qga_connect(const char *sock_path, int timeout_ms, struct error **errp)
+{
+    int64_t deadline = sock_deadline(timeout_ms);
+    struct error *err = NULL;
+    struct qga *g;
+
+    g = qga_connect_start(sock_path, timeout_ms, errp);
     if (g == NULL) {
         return NULL;
     }

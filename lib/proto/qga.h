@@ -72,6 +72,16 @@ struct qga;
 struct qga *qga_connect(const char *sock_path, int timeout_ms,
                         struct error **errp);
 
+/* As qga_connect, but only connect and send the synchronisation, within
+ * TIMEOUT_MS: qga_sync or the first command waits for its reply.  For a
+ * caller with other work to do first, which then hides the agent's own
+ * delay: qemu-ga polls a virtio-serial port that had no client on the
+ * host only every 100 ms (qemu qga/main.c), so a new client's first
+ * answer may take that long.
+ */
+struct qga *qga_connect_start(const char *sock_path, int timeout_ms,
+                              struct error **errp);
+
 /* Wrap FD, an already connected stream socket; takes ownership of FD (it
  * is closed by qga_close, or at once on failure).  Does not talk to the
  * agent: the first command synchronises.  Cannot fail with the built-in

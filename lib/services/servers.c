@@ -1220,7 +1220,7 @@ servers_agent(struct svc *svc, const struct caller *who, const char *ref,
     }
     if (svc_must_be_local(svc, inst, errp) == 0) {
         servers_domain_ident(svc, inst, &sd);
-        a = hv_agent_open(hv, &sd.d, timeout_ms, errp);
+        a = hv_agent_open(hv, &sd.d, timeout_ms, 0, errp);
         servers_domain_clear(&sd);
     }
     instance_free(inst);

@@ -67,6 +67,9 @@ struct snap {
                                     * incremental */
     struct lock *ilk;               /* the server's lock */
     struct lock *mlk;               /* the new image's lock */
+    struct agent *agent;            /* the guest's agent, from
+                                     * snap_agent_open to the thaw */
+    struct error *agent_err;        /* or why it cannot be reached */
 };
 
 /* Are the task's, the server's and the image's locks still ours?  With a
@@ -710,42 +713,65 @@ snap_presync(struct snap *s, struct agent *a)
     agent_exec_result_clear(&res);
 }
 
-/* Try to quiesce; NULL (with *QERR set) when the guest cannot be frozen.
- * *A is the agent, kept open for the thaw.
+/* Connect to the agent of a running server first thing, before the
+ * work that comes before its freeze (the chain's check, the targets):
+ * qemu-ga takes up to 100 ms to notice a new client (qga.h), which that
+ * work now hides.  s->agent, or s->agent_err saying why not; the
+ * quiesce reports it.
  */
-static struct quiesce *
-snap_quiesce(struct snap *s, bool paused, struct agent **a,
-             struct error **qerr)
+static void
+snap_agent_open(struct snap *s, bool paused)
 {
-    const struct config *cfg = svc_config(s->svc);
-    struct quiesce *qs;
-    int64_t t0;
-
     if (paused) {
-        error_setg(qerr, ERR_CONFLICT,
+        error_setg(&s->agent_err, ERR_CONFLICT,
                    "server %s is paused, so its agent cannot freeze",
                    s->inst->name);
-        return NULL;
+        return;
     }
     if (!s->dom.d.agent) {
-        error_setg(qerr, ERR_INVALID,
+        error_setg(&s->agent_err, ERR_INVALID,
                    servers_is_adopted(s->inst)
                        ? "server %s has no guest agent (its domain lacks "
                          "the org.qemu.guest_agent.0 channel)"
                        : "server %s has no guest agent (its image lacks "
                          "hw_qemu_guest_agent=yes)",
                    s->inst->name);
+        return;
+    }
+    s->agent = hv_agent_open(s->hv, &s->dom.d, AGENT_CONNECT_MS,
+                             AGENT_OPEN_SYNC_LATER, &s->agent_err);
+    if (s->agent == NULL) {
+        error_prepend(&s->agent_err, "guest agent: ");
+    }
+}
+
+/* Try to quiesce through s->agent; NULL (with *QERR set) when the guest
+ * cannot be frozen.  The agent stays open for the thaw.
+ */
+static struct quiesce *
+snap_quiesce(struct snap *s, struct error **qerr)
+{
+    const struct config *cfg = svc_config(s->svc);
+    struct quiesce *qs;
+    int64_t t0;
+
+    if (s->agent == NULL) {
+        error_propagate(qerr, s->agent_err);
+        s->agent_err = NULL;
         return NULL;
     }
-    *a = hv_agent_open(s->hv, &s->dom.d, AGENT_CONNECT_MS, qerr);
-    if (*a == NULL) {
+    /* The agent's answer to the connection's synchronisation: one that
+     * does not answer fails here, as fast as it did at the connection.
+     */
+    if (agent_ping(s->agent, AGENT_CONNECT_MS, qerr) < 0) {
         error_prepend(qerr, "guest agent: ");
         return NULL;
     }
-    snap_presync(s, *a);
+    snap_presync(s, s->agent);
     /* The freeze call alone, the presync before it not counted. */
     t0 = sock_now_ms();
-    qs = quiesce_freeze(*a, s->freeze_timeout_ms, cfg->max_frozen_ms, qerr);
+    qs = quiesce_freeze(s->agent, s->freeze_timeout_ms, cfg->max_frozen_ms,
+                        qerr);
     s->freeze_call_ms = sock_now_ms() - t0;
     return qs;
 }
@@ -766,14 +792,13 @@ snap_test_hold(struct snap *s)
 
 /* The live path up to the fixed point in time (steps 1 to 4). */
 static int
-snap_live(struct snap *s, bool paused, bool must, struct error **errp)
+snap_live(struct snap *s, bool must, struct error **errp)
 {
     const struct config *cfg = svc_config(s->svc);
     struct hv_backup_disk bd[SNAP_MAX_DISKS];
     struct hv_backup_spec spec = {0};
     struct error *qerr = NULL, *terr = NULL;
     struct quiesce *qs;
-    struct agent *a = NULL;
     bool quiesced;
     int64_t frozen_ms = 0, held_ms = 0, t0;
     char when[UTIL_TIME_LEN];
@@ -807,11 +832,11 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
     if (hv_backup_prepare(s->hv, &s->dom.d, &spec, &s->backup, errp) < 0) {
         return -1;
     }
-    qs = snap_quiesce(s, paused, &a, &qerr);
+    qs = snap_quiesce(s, &qerr);
     quiesced = qs != NULL;
     if (qs == NULL) {
-        agent_close(a);
-        a = NULL;
+        agent_close(s->agent);
+        s->agent = NULL;
         if (must) {
             error_prepend(&qerr, "os_require_quiesce=yes and the guest "
                                  "cannot be quiesced: ");
@@ -849,7 +874,8 @@ snap_live(struct snap *s, bool paused, bool must, struct error **errp)
             error_free(terr);
         }
     }
-    agent_close(a);
+    agent_close(s->agent);
+    s->agent = NULL;
     if (r < 0) {
         return -1;
     }
@@ -1031,6 +1057,8 @@ snap_free(struct snap *s)
         store_plan_clear(&s->plans[i]);
     }
     chunk_store_close(s->cs);
+    agent_close(s->agent);
+    error_free(s->agent_err);
 }
 
 /* Read what the request names and check that it is still what it was:
@@ -1118,9 +1146,9 @@ snapshot_run(struct svc *svc, struct task_run *t, json_object *req,
         }
     } else if (strcmp(st.status, "ACTIVE") == 0 ||
                strcmp(st.status, "PAUSED") == 0) {
+        snap_agent_open(&s, strcmp(st.status, "PAUSED") == 0);
         if ((s.chunks && snap_plan_store(&s, true, &local) < 0) ||
-            snap_live(&s, strcmp(st.status, "PAUSED") == 0, must, &local) <
-                0 ||
+            snap_live(&s, must, &local) < 0 ||
             hv_backup_wait(s.backup, task_progress(t), &local) < 0 ||
             hv_backup_finish(s.backup, &local) < 0) {
             goto fail;

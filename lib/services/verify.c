@@ -858,7 +858,7 @@ verify_guests(struct verify_pass *p)
             servers_domain_clear(&sd);
             continue;
         }
-        a = hv_agent_open(hv, &sd.d, VERIFY_AGENT_MS, NULL);
+        a = hv_agent_open(hv, &sd.d, VERIFY_AGENT_MS, 0, NULL);
         frozen = a ? agent_status(a, VERIFY_AGENT_MS, NULL) : -1;
         if (frozen < 0) {
             p->r->guests_unreachable++;

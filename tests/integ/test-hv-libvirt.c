@@ -202,7 +202,7 @@ open_agent(const char *id)
 {
     struct hv_domain d = dom_of(id);
     struct error *err = NULL;
-    struct agent *a = ops->agent_open(hv, &d, AGENT_MS, &err);
+    struct agent *a = ops->agent_open(hv, &d, AGENT_MS, 0, &err);
 
     if (a == NULL) {
         fail(err);

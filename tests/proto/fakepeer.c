@@ -163,8 +163,9 @@ fp_read_line(struct fakepeer *fp, char *buf, size_t n)
     return (ssize_t)off;
 }
 
+/* Read a guest-sync-delimited request; answer it when ANSWER is true. */
 static bool
-fp_sync(struct fakepeer *fp)
+fp_sync(struct fakepeer *fp, bool answer)
 {
     static const char prefix[] =
         "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":";
@@ -185,6 +186,9 @@ fp_sync(struct fakepeer *fp)
     if (errno != 0 || strcmp(end, "}}\n") != 0) {
         fp_fail(fp, "bad guest-sync-delimited id");
         return false;
+    }
+    if (!answer) {
+        return true;
     }
     len = snprintf(reply, sizeof(reply), "\xff{\"return\": %lld}\n", id);
     return send(fp->fd, reply, (size_t)len, MSG_NOSIGNAL) == len;
@@ -269,7 +273,8 @@ fp_run(void *opaque)
             fp_sleep(st->ms);
             break;
         case FP_OP_SYNC:
-            if (!fp_sync(fp)) {
+        case FP_OP_SYNC_SILENT:
+            if (!fp_sync(fp, st->op == FP_OP_SYNC)) {
                 goto out;
             }
             break;

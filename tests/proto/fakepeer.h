@@ -14,6 +14,7 @@
  *   FP_SYNC                   read a guest-sync-delimited request (with
  *                             its leading 0xFF) and answer it with the
  *                             sentinel and the id it carries
+ *   FP_SYNC_SILENT            read one and never answer it
  * After the last step the peer reads until the client closes; anything it
  * receives then is recorded as unexpected.  A client that hangs up while
  * the peer sends is not a failure (clients drop bad peers).
@@ -31,6 +32,7 @@ enum fp_op {
     FP_OP_PAUSE,  /* sleep ms */
     FP_OP_HANGUP, /* close our end */
     FP_OP_SYNC,   /* answer a guest-sync-delimited */
+    FP_OP_SYNC_SILENT, /* read one, answer nothing */
 };
 
 struct fp_step {
@@ -48,6 +50,7 @@ struct fp_step {
 #define FP_PAUSE(t) { FP_OP_PAUSE, NULL, 0, 0, (t) }
 #define FP_HANGUP { FP_OP_HANGUP, NULL, 0, 0, 0 }
 #define FP_SYNC { FP_OP_SYNC, NULL, 0, 0, 0 }
+#define FP_SYNC_SILENT { FP_OP_SYNC_SILENT, NULL, 0, 0, 0 }
 #define FP_END { FP_OP_END, NULL, 0, 0, 0 }
 
 struct fakepeer;

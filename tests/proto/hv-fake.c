@@ -166,7 +166,7 @@ fake_agent_close(struct agent *a)
 
 static struct agent *
 fake_agent_open(struct hv *hv, const struct hv_domain *d, int timeout_ms,
-                struct error **errp)
+                unsigned flags, struct error **errp)
 {
     if (fake_fail_here(FAKE_AGENT_OPEN, "the agent channel", errp) < 0) {
         return NULL;

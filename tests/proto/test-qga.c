@@ -538,6 +538,71 @@ test_connect_path(void)
     rmdir(dir);
 }
 
+/* qga_connect_start sends the sync and returns; the first command reads
+ * the answer (after a stale reply), and a silent agent fails that
+ * command, not the connection.  qga_connect on the same silent agent
+ * fails at once.
+ */
+static void
+test_connect_start(void)
+{
+    static const struct fp_step answering[] = {
+        FP_SEND("{\"return\": \"stale\"}\n"),
+        FP_SYNC,
+        FP_EXPECT(PING),
+        FP_SEND(EMPTY_OK),
+        FP_END,
+    };
+    static const struct fp_step silent[] = {
+        FP_SYNC_SILENT,
+        FP_END,
+    };
+    char dir[] = "/tmp/vmsnap-test-qga-XXXXXX";
+    char path[256];
+    struct error *err = NULL;
+    struct fakepeer *fp;
+    struct qga *g;
+
+    if (mkdtemp(dir) == NULL) {
+        ok(false, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/qga.sock", dir);
+
+    fp = fakepeer_start_unix(path, 100, answering);
+    g = qga_connect_start(path, TIMEOUT, &err);
+    ok(g != NULL, "qga_connect_start waits for the socket");
+    ok(g != NULL && qga_ping(g, TIMEOUT, &err) == 0,
+       "the first command takes the sync's answer, then its own");
+    error_free(err);
+    err = NULL;
+    qga_close(g);
+    ok(fakepeer_finish(fp), "connect_start: one sync, then the ping");
+    unlink(path);
+
+    fp = fakepeer_start_unix(path, 0, silent);
+    g = qga_connect_start(path, TIMEOUT, &err);
+    ok(g != NULL, "connect_start to a silent agent returns a connection");
+    ok(g != NULL && qga_ping(g, 200, &err) == -1 &&
+           err_is(err, ERR_TIMEOUT, "guest-sync-delimited"),
+       "its first command waits for the sync and times out");
+    error_free(err);
+    err = NULL;
+    qga_close(g);
+    ok(fakepeer_finish(fp), "silent agent: the sync, nothing after it");
+    unlink(path);
+
+    fp = fakepeer_start_unix(path, 0, silent);
+    g = qga_connect(path, 200, &err);
+    ok(g == NULL && err_is(err, ERR_TIMEOUT, "guest-sync-delimited"),
+       "qga_connect to a silent agent fails");
+    error_free(err);
+    qga_close(g);
+    ok(fakepeer_finish(fp), "qga_connect: the sync, nothing after it");
+    unlink(path);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -551,6 +616,7 @@ main(void)
     test_hangup_between();
     test_silent_agent();
     test_connect_path();
+    test_connect_start();
     qga_close(NULL);
     return tap_done();
 }
