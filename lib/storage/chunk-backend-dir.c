@@ -750,6 +750,33 @@ dir_exists(void *be, const char *key, struct error **errp)
     return -1;
 }
 
+/* The packs' map answers for all the keys in one read transaction; a
+ * store that still holds chunk files looks each up as dir_exists does.
+ */
+static int
+dir_exists_sorted(void *be, const char *const *keys, size_t n,
+                  size_t *missing, struct error **errp)
+{
+    struct dir_be *d = be;
+    size_t i;
+
+    if (!d->chunk_files) {
+        return packs_exists_all(d->packs, keys, n, missing, errp);
+    }
+    for (i = 0; i < n; i++) {
+        int rc = dir_exists(be, keys[i], errp);
+
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 0) {
+            break;
+        }
+    }
+    *missing = i;
+    return 0;
+}
+
 /* List the directory PATH (relative to the root, no trailing '/'),
  * recursing DEPTH more levels.
  */
@@ -1109,6 +1136,7 @@ static const struct chunk_backend_ops dir_ops = {
     .get = dir_get,
     .touch = dir_touch,
     .exists = dir_exists,
+    .exists_sorted = dir_exists_sorted,
     .list = dir_list,
     .remove_unless_since = dir_remove_unless_since,
     .sync = dir_sync,

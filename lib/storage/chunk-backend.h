@@ -112,7 +112,8 @@ struct chunk_backend_ops {
     /* Optional (NULL: exists for each).  Look up the N keys of KEYS, all
      * "chunks/", sorted and distinct: set *MISSING to the index of the
      * first that does not exist, or to N.  For a store where each call
-     * is a round trip: one listing answers for many keys.
+     * has a cost of its own: a round trip (one listing answers for many
+     * keys), a transaction (one answers for all).
      */
     int (*exists_sorted)(void *be, const char *const *keys, size_t n,
                          size_t *missing, struct error **errp);

@@ -600,6 +600,35 @@ packs_exists(struct chunk_packs *p, const char *key, struct error **errp)
 }
 
 int
+packs_exists_all(struct chunk_packs *p, const char *const *keys, size_t n,
+                 size_t *missing, struct error **errp)
+{
+    sqlite3_stmt *s = p->st[ST_EXISTS];
+    size_t i = 0;
+    int rc;
+
+    pthread_mutex_lock(&p->db_mu);
+    /* Deferred: a read transaction, which never waits for a writer. */
+    rc = sqlite3_exec(p->db, "BEGIN", NULL, NULL, NULL);
+    for (; rc == SQLITE_OK && i < n; i++) {
+        sqlite3_bind_text(s, 1, keys[i], -1, SQLITE_STATIC);
+        rc = pack_run(s);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+    }
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        pack_db_error(p, rc, "look up", errp);
+    }
+    sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
+    pthread_mutex_unlock(&p->db_mu);
+    *missing = i;
+    return rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 packs_remove_unless_since(struct chunk_packs *p, const char *key,
                           int64_t since_ns, struct error **errp)
 {

@@ -292,9 +292,10 @@ faulty_backup(int n, uint8_t *data, int *calls)
     return rc;
 }
 
-/* A parent's check, one lookup per chunk (the local store): a sound parent
- * passes, a failed lookup fails the open with its reason, a missing
- * chunk is named.
+/* A parent's check, one lookup per chunk (the faulty wrapper has no
+ * exists_sorted): a sound parent passes, a failed lookup fails the open
+ * with its reason, a missing chunk is named.  The same through the local
+ * store's own exists_sorted (all keys in one transaction of its map).
  */
 static void
 test_check_parent(void)
@@ -330,6 +331,14 @@ test_check_parent(void)
     w = NULL;
     chunk_store_close(cs);
 
+    cs = open_store();
+    rc = chunk_writer_open(cs, "cp-0", 64 * CS, "cp", &check, &w, &err);
+    tc_noerr(&err, "check: sound, sorted");
+    ok(rc == 0, "check: a sound parent passes the store's sorted lookup");
+    chunk_writer_free(w);
+    w = NULL;
+    chunk_store_close(cs);
+
     cs = open_faulty(before + 30, &f);
     rc = chunk_writer_open(cs, "cp-2", 64 * CS, "cp", &check, &w, &err);
     ok(rc < 0 && err && strstr(error_msg(err), "injected failure") &&
@@ -355,6 +364,15 @@ test_check_parent(void)
     if (err) {
         diag("%s", error_msg(err));
     }
+    error_free(err);
+    err = NULL;
+    chunk_store_close(cs);
+
+    cs = open_store();
+    rc = chunk_writer_open(cs, "cp-4", 64 * CS, "cp", &check, &w, &err);
+    ok(rc < 0 && err && error_get_class(err) == ERR_NOT_FOUND &&
+           strstr(error_msg(err), hex),
+       "check: the store's sorted lookup finds and names it too");
     error_free(err);
     err = NULL;
     chunk_store_close(cs);
