@@ -146,11 +146,11 @@ qemu_bitmap_name_ok(const char *name)
                         "0123456789-_.") == n;
 }
 
-/* The dirty bitmaps of block node NODE (a new reference, an array; empty
- * when it has none), or NULL with the error.
+/* What QEMU says of block node NODE (query-named-block-nodes: a new
+ * reference to its BlockDeviceInfo), or NULL with the error.
  */
 static json_object *
-qemu_node_bitmaps(struct qmp *q, const char *node, struct error **errp)
+qemu_node_info(struct qmp *q, const char *node, struct error **errp)
 {
     json_object *list = qmp_execute(q, "query-named-block-nodes", NULL,
                                     QEMU_QMP_TIMEOUT_MS, errp);
@@ -166,15 +166,9 @@ qemu_node_bitmaps(struct qmp *q, const char *node, struct error **errp)
     for (i = 0; i < n && found == NULL; i++) {
         json_object *e = json_object_array_get_idx(list, i);
         const char *name = qemu_str(e, "node-name");
-        json_object *bm;
 
         if (name && strcmp(name, node) == 0) {
-            if (json_object_object_get_ex(e, "dirty-bitmaps", &bm) &&
-                json_object_is_type(bm, json_type_array)) {
-                found = json_object_get(bm);
-            } else {
-                found = xjson_array();
-            }
+            found = json_object_get(e);
         }
     }
     json_object_put(list);
@@ -182,6 +176,55 @@ qemu_node_bitmaps(struct qmp *q, const char *node, struct error **errp)
         error_setg(errp, ERR_NOT_FOUND, "QEMU has no block node %s", node);
     }
     return found;
+}
+
+/* The dirty bitmaps of block node NODE (a new reference, an array; empty
+ * when it has none), or NULL with the error.
+ */
+static json_object *
+qemu_node_bitmaps(struct qmp *q, const char *node, struct error **errp)
+{
+    json_object *e = qemu_node_info(q, node, errp), *bm;
+    json_object *found;
+
+    if (e == NULL) {
+        return NULL;
+    }
+    if (json_object_object_get_ex(e, "dirty-bitmaps", &bm) &&
+        json_object_is_type(bm, json_type_array)) {
+        found = json_object_get(bm);
+    } else {
+        found = xjson_array();
+    }
+    json_object_put(e);
+    return found;
+}
+
+/* The virtual size of block node NODE as QEMU sees it (its image's
+ * virtual-size), or -1 with the error.  What the guest sees, with no
+ * qemu-img to start for it.
+ */
+static int64_t
+qemu_node_size(struct qmp *q, const char *node, struct error **errp)
+{
+    json_object *e = qemu_node_info(q, node, errp), *img, *v;
+    int64_t size = -1;
+
+    if (e == NULL) {
+        return -1;
+    }
+    if (json_object_object_get_ex(e, "image", &img) &&
+        json_object_object_get_ex(img, "virtual-size", &v) &&
+        json_object_is_type(v, json_type_int)) {
+        size = json_object_get_int64(v);
+    }
+    json_object_put(e);
+    if (size <= 0) {
+        error_setg(errp, ERR_PROTOCOL, "QEMU gives block node %s no size",
+                   node);
+        return -1;
+    }
+    return size;
 }
 
 /* The bitmap NAME in the array BITMAPS, or NULL (borrowed). */
@@ -468,18 +511,14 @@ qemu_backup_prepare(struct hv *hv, const struct hv_domain *d,
     }
     for (i = 0; i < qb->ndisks; i++) {
         struct qemu_backup_disk *dk = &qb->disks[i];
-        struct qemuimg_info info = {0};
         json_object *args;
-        int r;
 
         /* A snapshot (no bitmap_new) leaves every bitmap alone. */
         if (dk->bitmap_new && qemu_backup_bitmaps(qb, dk, errp) < 0) {
             goto fail;
         }
-        r = qemuimg_info(dk->src->path, dk->src->format, &info, errp);
-        dk->size = info.virtual_size;
-        qemuimg_info_clear(&info);
-        if (r < 0) {
+        dk->size = qemu_node_size(qb->qmp, dk->source, errp);
+        if (dk->size < 0) {
             goto fail;
         }
         unlink(dk->scratch);
