@@ -33,6 +33,7 @@
 #define PACK_BUSY_MS 30000        /* wait for another process's lock */
 #define PACK_LIST_PAGE 1000       /* rows read under the lock at once */
 #define PACK_GET_TRIES 3          /* a compaction may move a blob away */
+#define PACK_NEW_STALE_S 600      /* a "<id>.new" older is a dead maker's */
 
 struct pack {
     int64_t id;    /* names packs/<id as 16 hex>.pack */
@@ -849,14 +850,15 @@ out:
     return ret;
 }
 
-/* Parse "<16 hex>.pack" into *ID. */
+/* Parse "<16 hex>SUFFIX" (".pack", ".new") into *ID. */
 static bool
-pack_parse_name(const char *name, int64_t *id)
+pack_parse_name(const char *name, const char *suffix, int64_t *id)
 {
     char *end;
     unsigned long long v;
 
-    if (strlen(name) != 21 || strcmp(name + 16, ".pack") != 0) {
+    if (strlen(name) != 16 + strlen(suffix) ||
+        strcmp(name + 16, suffix) != 0) {
         return false;
     }
     errno = 0;
@@ -868,10 +870,12 @@ pack_parse_name(const char *name, int64_t *id)
     return true;
 }
 
-/* Ids of the pack files now in packs/. */
+/* Ids of the files "<id>SUFFIX" now in packs/: the packs (".pack"), or
+ * the packs being made (".new", pack_create).
+ */
 static int
-pack_scan(struct chunk_packs *p, int64_t **ids, size_t *n,
-          struct error **errp)
+pack_scan(struct chunk_packs *p, const char *suffix, int64_t **ids,
+          size_t *n, struct error **errp)
 {
     struct dirent *de;
     size_t cap = 0;
@@ -886,7 +890,7 @@ pack_scan(struct chunk_packs *p, int64_t **ids, size_t *n,
         return -1;
     }
     while ((de = readdir(dir)) != NULL) {
-        if (!pack_parse_name(de->d_name, &id)) {
+        if (!pack_parse_name(de->d_name, suffix, &id)) {
             continue;
         }
         if (*n == cap) {
@@ -896,6 +900,38 @@ pack_scan(struct chunk_packs *p, int64_t **ids, size_t *n,
         (*ids)[(*n)++] = id;
     }
     closedir(dir);
+    return 0;
+}
+
+/* Remove the "<id>.new" files of makers that died between making one and
+ * renaming it into place (pack_create): unlocked, and older than any
+ * maker takes (an instant).  They are empty.
+ */
+static int
+pack_remove_stale_new(struct chunk_packs *p, struct error **errp)
+{
+    CLEANUP_FREE int64_t *ids = NULL;
+    time_t now = time(NULL);
+    struct stat st;
+    char name[40];
+    size_t n, i;
+    int fd;
+
+    if (pack_scan(p, ".new", &ids, &n, errp) < 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%016" PRIx64 ".new", (uint64_t)ids[i]);
+        fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            continue; /* renamed or removed meanwhile */
+        }
+        if (fstat(fd, &st) == 0 && now - st.st_mtime > PACK_NEW_STALE_S &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            unlinkat(p->dirfd, name, 0);
+        }
+        close(fd);
+    }
     return 0;
 }
 
@@ -913,7 +949,8 @@ packs_compact(struct chunk_packs *p, uint64_t *freed, struct error **errp)
     /* Rows removed before this call must not come back after a crash
      * once their pack is gone.
      */
-    if (packs_sync(p, errp) < 0 || pack_scan(p, &ids, &n, errp) < 0) {
+    if (packs_sync(p, errp) < 0 ||
+        pack_scan(p, ".pack", &ids, &n, errp) < 0) {
         return -1;
     }
     for (i = 0; i < n && rc == 0; i++) {
@@ -941,6 +978,9 @@ packs_compact(struct chunk_packs *p, uint64_t *freed, struct error **errp)
         }
         close(fd);
     }
+    if (rc == 0) {
+        rc = pack_remove_stale_new(p, errp);
+    }
     if (rc == 0 && fsync(p->dirfd) < 0) {
         error_setg_errno(errp, ERR_IO, errno, "fsync packs");
         rc = -1;
@@ -956,7 +996,7 @@ packs_disk_bytes(struct chunk_packs *p, uint64_t *bytes, struct error **errp)
     char name[32];
     size_t n, i;
 
-    if (pack_scan(p, &ids, &n, errp) < 0) {
+    if (pack_scan(p, ".pack", &ids, &n, errp) < 0) {
         return -1;
     }
     *bytes = 0;

@@ -2,6 +2,7 @@
  * incremental indexes, chains, dedup, zero chunks, damage, gc, restore.
  */
 #include <inttypes.h>
+#include <sys/file.h>
 
 #include <sqlite3.h>
 
@@ -642,6 +643,41 @@ main(void)
                gr.bytes_compacted == 15 && access(file, F_OK) < 0,
            "packs: gc removes an orphan pack");
         tc_noerr(&err, "gc orphan");
+
+        /* Packs being made ("<id>.new", empty): one a dead maker left
+         * long ago goes; one just made, or one still locked, stays.
+         */
+        {
+            static const char *const ids[] = {"cd", "ce", "cf"};
+            char *nf[3];
+            int held;
+
+            for (i = 0; i < 3; i++) {
+                nf[i] = util_strdup_printf("%s/packs/00000000000000%s.new",
+                                           root, ids[i]);
+                tc_write_file(nf[i], "", 0);
+                if (i != 1) {
+                    struct timespec old[2] = {{time(NULL) - 3600, 0},
+                                              {time(NULL) - 3600, 0}};
+
+                    utimensat(AT_FDCWD, nf[i], old, 0);
+                }
+            }
+            held = open(nf[2], O_RDONLY | O_CLOEXEC);
+            ok(held >= 0 && flock(held, LOCK_EX) == 0,
+               "packs: an old .new held by its maker");
+            ok(chunk_store_gc(cs, &gopts, NULL, &gr, &err) == 0 &&
+                   access(nf[0], F_OK) < 0,
+               "packs: gc removes a .new a dead maker left");
+            tc_noerr(&err, "gc .new");
+            ok(access(nf[1], F_OK) == 0 && access(nf[2], F_OK) == 0,
+               "packs: and keeps one just made and one its maker holds");
+            close(held);
+            for (i = 0; i < 3; i++) {
+                unlink(nf[i]);
+                free(nf[i]);
+            }
+        }
 
         /* A store written before packs: chunk 0 of full0 as a file of
          * its own, not in the map.
