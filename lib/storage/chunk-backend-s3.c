@@ -39,11 +39,19 @@
  *   registers, so remove_unless_since never races with a put or touch of
  *   the same key: the atomicity the contract asks is given by exclusion.
  *   gc_begin's *OLDEST_NS is therefore always INT64_MAX.
- * - touch is a HEAD: it tells whether the chunk exists but does not move
- *   its time.  The store touches a reused chunk only so that a gc running
- *   at the same time keeps it; with no gc beside a writer, the time does
- *   not matter (a server-side copy per reused chunk would cost an
- *   incremental backup one copy per chunk of its parent).
+ * - touch tells whether the chunk exists but does not move its time.  The
+ *   store touches a reused chunk only so that a gc running at the same
+ *   time keeps it; with no gc beside a writer, the time does not matter
+ *   (a server-side copy per reused chunk would cost an incremental backup
+ *   one copy per chunk of its parent).  For the same reason a chunk
+ *   listed while this backend holds a writer lease stays until the last
+ *   of its leases ends, so touch answers from listings kept meanwhile
+ *   (listed.h): one page of 1,000 keys answers for all the chunks of a
+ *   backup it covers, where each took a HEAD (about 150 a second on Swift
+ *   here: 14 s for a full of 2 GiB whose chunks are stored already, a
+ *   second server from the same base).  A touch no page covers lists one
+ *   from its key on, while pages answer for 8 touches each on average;
+ *   past that, and with no writer lease, it is a HEAD.
  * - A holder whose renewals fail loses its lease for good once the last
  *   renewal that worked is 3/4 of the TTL old (a quarter TTL before
  *   anyone else may take it as dead): every put, touch and remove then
@@ -65,6 +73,7 @@
 
 #include "chunk-backend.h"
 #include "cleanup.h"
+#include "listed.h"
 #include "log.h"
 #include "s3.h"
 #include "util.h"
@@ -75,6 +84,9 @@
 #define S3BE_SLACK_NS 2000000000LL /* others' clock resolution */
 #define S3BE_SEC 1000000000LL
 #define S3BE_LEASE_DIR "leases/"
+#define S3BE_LISTED_MAX 200000    /* chunk keys listings keep (~20 MB) */
+#define S3BE_LISTED_HITS 8        /* touches a page must answer, on average */
+#define S3BE_LISTED_TRY 4         /* pages listed before judging that */
 
 struct s3be_lease;
 
@@ -89,6 +101,11 @@ struct s3be {
     size_t npool;
     struct s3be_lease *leases;    /* held, to check they are alive */
     struct s3be_lease *gc;        /* the gc lease, between gc_begin/end */
+    int writers;                  /* writer leases held */
+    struct listed *listed;        /* chunks listed since writers > 0 */
+    uint64_t listed_pages;        /* pages listed into it */
+    uint64_t listed_hits;         /* touches it answered */
+    bool listed_full;             /* it refused a page: HEADs from now */
 };
 
 struct s3be_lease {
@@ -221,6 +238,9 @@ s3be_put(void *be, const char *key, const void *buf, size_t len,
     rc = s3_put(s, k, buf, len,
                 (flags & CHUNK_PUT_EXCL) ? S3_PUT_IF_ABSENT : 0, errp);
     pool_put(b, s);
+    if (rc == 0 && strncmp(key, "chunks/", 7) == 0) {
+        listed_insert(b->listed, key); /* if a listing covers it */
+    }
     return rc;
 }
 
@@ -309,6 +329,110 @@ s3be_head(void *be, const char *key, struct error **errp)
  * HEADs would: the keys are sparse among the store's, HEAD the rest.
  */
 #define S3BE_PAGE_MIN_HITS 8
+
+/* Should a touch of a chunk no listing covers list a page?  While a
+ * writer lease is held, and the pages so far answered enough touches.
+ */
+static bool
+listed_worth_it(struct s3be *b)
+{
+    bool yes;
+
+    pthread_mutex_lock(&b->mu);
+    yes = b->writers > 0 && !b->listed_full &&
+          (b->listed_pages < S3BE_LISTED_TRY ||
+           b->listed_hits >= S3BE_LISTED_HITS * b->listed_pages);
+    pthread_mutex_unlock(&b->mu);
+    return yes;
+}
+
+/* Keys of one page, as listed_add takes them. */
+struct s3be_page {
+    size_t plen;  /* of the backend's prefix */
+    const char *from; /* keys before it are left out */
+    char **keys;
+    size_t n;
+};
+
+static bool
+s3be_page_one(const struct s3_object *o, void *opaque)
+{
+    struct s3be_page *pg = opaque;
+    const char *key = o->key + pg->plen;
+
+    if (strcmp(key, pg->from) >= 0) {
+        pg->keys = xreallocarray(pg->keys, pg->n + 1, sizeof(*pg->keys));
+        pg->keys[pg->n++] = xstrdup(key);
+    }
+    return true;
+}
+
+/* List the page of chunks that starts at KEY into b->listed. */
+static int
+listed_fetch(struct s3be *b, const char *key, struct error **errp)
+{
+    CLEANUP_FREE char *prefix = xasprintf("%schunks/", b->prefix);
+    CLEANUP_FREE char *after = NULL;
+    struct s3be_page pg = { strlen(b->prefix), key, NULL, 0 };
+    struct s3 *s = pool_get(b, errp);
+    bool more = false, added;
+    size_t i;
+    int rc;
+
+    if (s == NULL) {
+        return -1;
+    }
+    /* Just before KEY: its name less the last character. */
+    after = xasprintf("%s%.*s", b->prefix, (int)strlen(key) - 1, key);
+    rc = s3_list_page(s, prefix, after, 1000, s3be_page_one, &pg, &more,
+                      errp);
+    pool_put(b, s);
+    if (rc == 0) {
+        added = listed_add(b->listed, key, more && pg.n ? pg.keys[pg.n - 1]
+                                                        : NULL,
+                           (const char *const *)pg.keys, pg.n);
+        pthread_mutex_lock(&b->mu);
+        b->listed_pages++;
+        b->listed_full = b->listed_full || !added;
+        pthread_mutex_unlock(&b->mu);
+    }
+    for (i = 0; i < pg.n; i++) {
+        free(pg.keys[i]);
+    }
+    free(pg.keys);
+    return rc;
+}
+
+/* touch: from the listings kept while a writer lease is held, else a
+ * HEAD (see the top of this file).
+ */
+static int
+s3be_touch(void *be, const char *key, struct error **errp)
+{
+    struct s3be *b = be;
+    int rc;
+
+    if (strncmp(key, "chunks/", 7) != 0 || !chunk_key_valid(key)) {
+        return s3be_head(be, key, errp);
+    }
+    if (!leases_ok(b, errp)) {
+        return -1;
+    }
+    rc = listed_lookup(b->listed, key);
+    if (rc < 0 && listed_worth_it(b)) {
+        if (listed_fetch(b, key, errp) < 0) {
+            return -1;
+        }
+        rc = listed_lookup(b->listed, key);
+    }
+    if (rc < 0) {
+        return s3be_head(be, key, errp);
+    }
+    pthread_mutex_lock(&b->mu);
+    b->listed_hits++;
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
 
 /* What s3be_exists_sorted matches a listing against. */
 struct s3be_match {
@@ -758,6 +882,9 @@ s3be_writer_begin(void *be, void **token, int64_t *start_ns,
         }
     }
     pool_put(b, s);
+    pthread_mutex_lock(&b->mu);
+    b->writers++;
+    pthread_mutex_unlock(&b->mu);
     *token = l;
     *start_ns = start - S3BE_SEC;
     return 0;
@@ -767,13 +894,26 @@ fail:
     return -1;
 }
 
+/* With the last writer lease gone a gc may run: listings say nothing
+ * from then on.
+ */
 static void
 s3be_writer_end(void *be, void *token)
 {
-    (void)be;
-    if (token) {
-        lease_drop(token);
+    struct s3be *b = be;
+
+    if (token == NULL) {
+        return;
     }
+    pthread_mutex_lock(&b->mu);
+    if (--b->writers == 0) {
+        listed_clear(b->listed);
+        b->listed_pages = 0;
+        b->listed_hits = 0;
+        b->listed_full = false;
+    }
+    pthread_mutex_unlock(&b->mu);
+    lease_drop(token);
 }
 
 static int
@@ -865,6 +1005,7 @@ s3be_close(void *be)
     for (i = 0; i < b->npool; i++) {
         s3_close(b->pool[i]);
     }
+    listed_free(b->listed);
     pthread_mutex_destroy(&b->mu);
     free((char *)b->set.endpoint);
     free((char *)b->set.bucket);
@@ -883,7 +1024,7 @@ static const struct chunk_backend_ops s3be_ops = {
     .put_finish = s3be_put_finish,
     .put_cancel = s3be_put_cancel,
     .get = s3be_get,
-    .touch = s3be_head,
+    .touch = s3be_touch,
     .exists = s3be_head,
     .exists_sorted = s3be_exists_sorted,
     .list = s3be_list,
@@ -947,6 +1088,7 @@ chunk_backend_s3_open(const struct chunk_backend_s3_settings *set,
     }
     b->wait_s = 5 * b->ttl_s;
     pthread_mutex_init(&b->mu, NULL);
+    b->listed = listed_new(S3BE_LISTED_MAX);
     s = pool_get(b, errp);
     if (s == NULL) {
         s3be_close(b);

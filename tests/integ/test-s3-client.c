@@ -28,6 +28,7 @@
 #include "s3.h"
 #include "tap.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define MiB (1024 * 1024)
 
@@ -307,6 +308,76 @@ test_objects(struct s3 *s)
     ok(s3_delete(s, missing, NULL) == 0, "cleanup");
 }
 
+/* Send stderr to the file PATH with the S3 client's debug log on (its
+ * requests, one line each).  Returns the saved stderr for
+ * debug_log_end, or -1.
+ */
+static int
+debug_log_start(const char *path)
+{
+    int saved, fd;
+
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (saved < 0 || fd < 0 || dup2(fd, 2) < 0) {
+        ok(false, "capture the debug log: %s", strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (saved >= 0) {
+            close(saved);
+        }
+        return -1;
+    }
+    close(fd);
+    log_set_debug("s3");
+    return saved;
+}
+
+/* Turn the debug log off, give stderr back (SAVED) and return what PATH
+ * got (caller frees; at most 1 MiB).
+ */
+static char *
+debug_log_end(int saved, const char *path)
+{
+    size_t len = 0, cap = 1 << 20;
+    char *log = xcalloc(1, cap + 1);
+    int fd;
+
+    log_set_debug(NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && len < cap) {
+        ssize_t n = read(fd, log + len, cap - len);
+
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return log;
+}
+
+/* Lines of LOG that contain WHAT. */
+static int
+debug_log_count(const char *log, const char *what)
+{
+    const char *p = log;
+    int n = 0;
+
+    while ((p = strstr(p, what)) != NULL) {
+        n++;
+        p += strlen(what);
+    }
+    return n;
+}
+
 /* The first PUT if absent of a fresh client finds out whether the
  * server has conditional PUTs (Swift's s3api answers 501) without
  * retrying: a 501 says the server lacks the feature, not that it is in
@@ -322,46 +393,24 @@ test_conditional_put(void)
     CLEANUP_FREE char *log = NULL;
     struct s3 *s = client(0, creds, 5);
     struct error *err = NULL;
-    int saved, fd, rc;
-    size_t len = 0;
+    int saved, rc;
 
     if (!ok(s != NULL, "conditional: a fresh client")) {
         return;
     }
-    fflush(stderr);
-    saved = dup(2);
-    fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (saved < 0 || fd < 0 || dup2(fd, 2) < 0) {
-        ok(false, "conditional: capture the debug log: %s", strerror(errno));
+    saved = debug_log_start(logpath);
+    if (saved < 0) {
         s3_close(s);
         return;
     }
-    close(fd);
-    log_set_debug("s3");
     rc = s3_put(s, key, "x", 1, S3_PUT_IF_ABSENT, &err);
-    log_set_debug(NULL);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+    log = debug_log_end(saved, logpath);
     ok(rc == 0 && s3_head(s, key, NULL, NULL) == 1,
        "conditional: the first put if absent writes the object");
     if (err) {
         diag("%s", error_msg(err));
     }
     error_free(err);
-    fd = open(logpath, O_RDONLY | O_CLOEXEC);
-    log = calloc(1, 65536);
-    while (fd >= 0 && log && len < 65535) {
-        ssize_t n = read(fd, log + len, 65535 - len);
-
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
     if (!ok(log && strstr(log, "no conditional PUT here") &&
                 !strstr(log, "retrying"),
             "conditional: the server's 501 is learnt at once, not retried")) {
@@ -1273,6 +1322,59 @@ count_obj(const struct chunk_obj *obj, void *opaque)
  */
 #define XS_N 1010
 
+/* While A holds a writer lease, touch answers from listings: the XS_N
+ * chunks of NAMES, touched out of order as a backup finds them, and two
+ * absent keys take a few listings and no HEAD; a chunk put meanwhile is
+ * found without one.  Once the lease ends, a touch is a HEAD again (a gc
+ * may run from then on).
+ */
+static void
+test_touch_listed(struct chunk_backend *a, char (*names)[32])
+{
+    CLEANUP_FREE char *logpath = util_strdup_printf("%s/s3-touch.log",
+                                                    test_dir);
+    CLEANUP_FREE char *log = NULL;
+    static const char put_key[] = "chunks/abd/k0006y";
+    void *reg = NULL, *tok = NULL;
+    int64_t start = 0;
+    int saved, present = 0, absent = 0, found_put, after_end;
+    size_t i;
+
+    if (!ok(a->ops->writer_begin(a->priv, &reg, &start, NULL) == 0,
+            "touch: a writer lease")) {
+        return;
+    }
+    saved = debug_log_start(logpath);
+    if (saved < 0) {
+        a->ops->writer_end(a->priv, reg);
+        return;
+    }
+    for (i = 0; i < XS_N; i++) {
+        present += a->ops->touch(a->priv, names[(i * 7) % XS_N], NULL) == 1;
+    }
+    absent += a->ops->touch(a->priv, "chunks/abd/k0005x", NULL) == 0;
+    absent += a->ops->touch(a->priv, "chunks/abd/zzz", NULL) == 0;
+    found_put = a->ops->put_start(a->priv, put_key, "y", 1, &tok, NULL) == 0 &&
+                a->ops->put_finish(a->priv, &tok, 1, NULL) == 0 &&
+                a->ops->touch(a->priv, put_key, NULL) == 1;
+    a->ops->writer_end(a->priv, reg);
+    after_end = a->ops->touch(a->priv, names[3], NULL);
+    log = debug_log_end(saved, logpath);
+
+    ok(present == XS_N && absent == 2,
+       "touch: %d of %d stored chunks present, %d of 2 absent ones absent",
+       present, XS_N, absent);
+    ok(found_put, "touch: a chunk put meanwhile is present");
+    ok(debug_log_count(log, "s3 PUT ") >= 1 &&
+           debug_log_count(log, "s3 GET ") <= 4,
+       "touch: they took %d listings (at most 4)",
+       debug_log_count(log, "s3 GET "));
+    ok(after_end == 1 && debug_log_count(log, "s3 HEAD ") == 1,
+       "touch: and no HEAD but the one after the lease ended (%d)",
+       debug_log_count(log, "s3 HEAD "));
+    a->ops->remove_unless_since(a->priv, put_key, INT64_MAX, NULL);
+}
+
 static void
 test_exists_sorted(struct chunk_backend *a)
 {
@@ -1328,6 +1430,7 @@ test_exists_sorted(struct chunk_backend *a)
     rc = a->ops->exists_sorted(a->priv, keys, 2, &at, NULL);
     ok(rc == 0 && at == 1,
        "exists_sorted: sparse keys, the last missing by HEAD (%zu)", at);
+    test_touch_listed(a, names);
     for (i = 0; i < XS_N; i++) {
         a->ops->remove_unless_since(a->priv, names[i], INT64_MAX, NULL);
     }
