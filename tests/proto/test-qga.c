@@ -507,44 +507,13 @@ test_silent_agent(void)
     ok(fakepeer_finish(fp), "silent: ids increase");
 }
 
-static void
-test_connect_path(void)
-{
-    static const struct fp_step steps[] = {
-        FP_SEND("{\"return\": \"stale\"}\n"),
-        FP_SYNC,
-        FP_EXPECT(PING),
-        FP_SEND(EMPTY_OK),
-        FP_END,
-    };
-    char dir[] = "/tmp/vmsnap-test-qga-XXXXXX";
-    char path[256];
-    struct error *err = NULL;
-    struct fakepeer *fp;
-    struct qga *g;
-
-    if (mkdtemp(dir) == NULL) {
-        ok(false, "mkdtemp: %s", strerror(errno));
-        return;
-    }
-    snprintf(path, sizeof(path), "%s/qga.sock", dir);
-    fp = fakepeer_start_unix(path, 100, steps);
-    g = qga_connect(path, TIMEOUT, &err);
-    ok(g != NULL, "qga_connect waits for the socket and syncs");
-    ok(qga_ping(g, TIMEOUT, &err) == 0, "ping after connect");
-    error_free(err);
-    qga_close(g);
-    ok(fakepeer_finish(fp), "connect: random sync id echoed");
-    rmdir(dir);
-}
-
-/* qga_connect_start sends the sync and returns; the first command reads
- * the answer (after a stale reply), and a silent agent fails that
- * command, not the connection.  qga_connect on the same silent agent
- * fails at once.
+/* Connecting by path, to an agent whose socket appears later: qga_connect
+ * syncs (past a stale reply); qga_connect_start sends the sync and
+ * returns, and the first command reads the answer; a silent agent fails
+ * that command, not the connection, where qga_connect fails at once.
  */
 static void
-test_connect_start(void)
+test_connect_path(void)
 {
     static const struct fp_step answering[] = {
         FP_SEND("{\"return\": \"stale\"}\n"),
@@ -568,6 +537,16 @@ test_connect_start(void)
         return;
     }
     snprintf(path, sizeof(path), "%s/qga.sock", dir);
+
+    fp = fakepeer_start_unix(path, 100, answering);
+    g = qga_connect(path, TIMEOUT, &err);
+    ok(g != NULL, "qga_connect waits for the socket and syncs");
+    ok(g != NULL && qga_ping(g, TIMEOUT, &err) == 0, "ping after connect");
+    error_free(err);
+    err = NULL;
+    qga_close(g);
+    ok(fakepeer_finish(fp), "connect: random sync id echoed");
+    unlink(path);
 
     fp = fakepeer_start_unix(path, 100, answering);
     g = qga_connect_start(path, TIMEOUT, &err);
@@ -616,7 +595,6 @@ main(void)
     test_hangup_between();
     test_silent_agent();
     test_connect_path();
-    test_connect_start();
     qga_close(NULL);
     return tap_done();
 }
