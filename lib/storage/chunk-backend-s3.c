@@ -348,10 +348,11 @@ listed_worth_it(struct s3be *b)
 
 /* Keys of one page, as listed_add takes them. */
 struct s3be_page {
-    size_t plen;  /* of the backend's prefix */
+    size_t plen;      /* of the backend's prefix */
     const char *from; /* keys before it are left out */
-    char **keys;
-    size_t n;
+    char **keys;      /* the others, store keys */
+    size_t n;         /* entries in KEYS */
+    size_t cap;       /* room in KEYS */
 };
 
 static bool
@@ -361,7 +362,10 @@ s3be_page_one(const struct s3_object *o, void *opaque)
     const char *key = o->key + pg->plen;
 
     if (strcmp(key, pg->from) >= 0) {
-        pg->keys = xreallocarray(pg->keys, pg->n + 1, sizeof(*pg->keys));
+        if (pg->n == pg->cap) {
+            pg->cap = pg->cap ? 2 * pg->cap : 256;
+            pg->keys = xreallocarray(pg->keys, pg->cap, sizeof(*pg->keys));
+        }
         pg->keys[pg->n++] = xstrdup(key);
     }
     return true;
@@ -373,7 +377,7 @@ listed_fetch(struct s3be *b, const char *key, struct error **errp)
 {
     CLEANUP_FREE char *prefix = xasprintf("%schunks/", b->prefix);
     CLEANUP_FREE char *after = NULL;
-    struct s3be_page pg = { strlen(b->prefix), key, NULL, 0 };
+    struct s3be_page pg = { strlen(b->prefix), key, NULL, 0, 0 };
     struct s3 *s = pool_get(b, errp);
     bool more = false, added;
     size_t i;
@@ -387,9 +391,11 @@ listed_fetch(struct s3be *b, const char *key, struct error **errp)
     rc = s3_list_page(s, prefix, after, 1000, s3be_page_one, &pg, &more,
                       errp);
     pool_put(b, s);
-    if (rc == 0) {
-        added = listed_add(b->listed, key, more && pg.n ? pg.keys[pg.n - 1]
-                                                        : NULL,
+    /* A page cut short before KEY (a server may send fewer keys than
+     * asked) says nothing from KEY on: leave it to a HEAD.
+     */
+    if (rc == 0 && (pg.n > 0 || !more)) {
+        added = listed_add(b->listed, key, more ? pg.keys[pg.n - 1] : NULL,
                            (const char *const *)pg.keys, pg.n);
         pthread_mutex_lock(&b->mu);
         b->listed_pages++;
