@@ -106,6 +106,7 @@ struct s3be {
     uint64_t listed_pages;        /* pages listed into it */
     uint64_t listed_hits;         /* touches it answered */
     bool listed_full;             /* it refused a page: HEADs from now */
+    uint64_t listed_gen;          /* counts its clearings */
 };
 
 struct s3be_lease {
@@ -380,28 +381,35 @@ listed_fetch(struct s3be *b, const char *key, struct error **errp)
     struct s3be_page pg = { strlen(b->prefix), key, NULL, 0, 0 };
     struct s3 *s = pool_get(b, errp);
     bool more = false, added;
+    uint64_t gen;
     size_t i;
     int rc;
 
     if (s == NULL) {
         return -1;
     }
+    pthread_mutex_lock(&b->mu);
+    gen = b->listed_gen;
+    pthread_mutex_unlock(&b->mu);
     /* Just before KEY: its name less the last character. */
     after = xasprintf("%s%.*s", b->prefix, (int)strlen(key) - 1, key);
     rc = s3_list_page(s, prefix, after, 1000, s3be_page_one, &pg, &more,
                       errp);
     pool_put(b, s);
     /* A page cut short before KEY (a server may send fewer keys than
-     * asked) says nothing from KEY on: leave it to a HEAD.
+     * asked) says nothing from KEY on: leave it to a HEAD.  Nor does one
+     * listed across the end of the last writer lease (a gc may have run
+     * since).
      */
-    if (rc == 0 && (pg.n > 0 || !more)) {
+    pthread_mutex_lock(&b->mu);
+    if (rc == 0 && (pg.n > 0 || !more) && b->writers > 0 &&
+        b->listed_gen == gen) {
         added = listed_add(b->listed, key, more ? pg.keys[pg.n - 1] : NULL,
                            (const char *const *)pg.keys, pg.n);
-        pthread_mutex_lock(&b->mu);
         b->listed_pages++;
         b->listed_full = b->listed_full || !added;
-        pthread_mutex_unlock(&b->mu);
     }
+    pthread_mutex_unlock(&b->mu);
     for (i = 0; i < pg.n; i++) {
         free(pg.keys[i]);
     }
@@ -914,6 +922,7 @@ s3be_writer_end(void *be, void *token)
     pthread_mutex_lock(&b->mu);
     if (--b->writers == 0) {
         listed_clear(b->listed);
+        b->listed_gen++;
         b->listed_pages = 0;
         b->listed_hits = 0;
         b->listed_full = false;
