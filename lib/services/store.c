@@ -238,13 +238,12 @@ store_check_chain(struct svc *svc, struct hv *hv, const struct hv_domain *d,
     const char *file = rec->file;
     const char *index = rec->index;
     const char *csum = rec->csum;
-    struct chunk_index_info info;
-    struct chunk_writer_opts wo = {.threads = 0, .check_parent = true};
-    struct chunk_writer *w = NULL;
+    const struct chunk_index *ix;
+    struct chunk_reader *pr = NULL;
     struct chunk_store *cs;
     struct qemuimg_info qi = {0};
     struct error *err = NULL;
-    CLEANUP_FREE char *probe = NULL;
+    char hex[CHUNK_HEX_LEN];
     char *why = NULL;
     int r = 0;
 
@@ -263,13 +262,18 @@ store_check_chain(struct svc *svc, struct hv *hv, const struct hv_domain *d,
         *whyp = xasprintf("the previous backup %s records no index", p->id);
         return 0;
     }
+    /* The parent's index read once: its checksum, its size, then its
+     * chunks.
+     */
     cs = store_open(svc, false, &err);
-    if (cs == NULL || chunk_store_index_info(cs, index, &info, &err) < 0) {
+    if (cs == NULL || chunk_reader_open(cs, index, &pr, &err) < 0) {
         why = xasprintf("the previous backup %s is damaged: %s", p->id,
                         error_msg(err));
         goto out;
     }
-    if (strcmp(info.csum, csum) != 0) {
+    ix = chunk_reader_index(pr);
+    chunk_digest_hex(&ix->csum, hex);
+    if (strcmp(hex, csum) != 0) {
         why = xasprintf("the index of the previous backup %s does not match "
                         "its recorded checksum",
                         p->id);
@@ -279,7 +283,7 @@ store_check_chain(struct svc *svc, struct hv *hv, const struct hv_domain *d,
         r = -1;
         goto out;
     }
-    if (qi.virtual_size != info.disk_size) {
+    if (qi.virtual_size != ix->disk_size) {
         why = xasprintf("the disk was resized since the previous backup %s",
                         p->id);
         goto out;
@@ -287,17 +291,15 @@ store_check_chain(struct svc *svc, struct hv *hv, const struct hv_domain *d,
     /* Every chunk of the parent must exist: verify --repair removes
      * damaged ones, and an incremental must not inherit a hole.
      */
-    probe = xasprintf("%s.probe", plan->index);
-    if (chunk_writer_open(cs, probe, info.disk_size, index, &wo, &w,
-                          &err) < 0) {
+    if (chunk_reader_check(pr, &err) < 0) {
         why = xasprintf("the previous backup %s is damaged: %s", p->id,
                         error_msg(err));
         goto out;
     }
-    chunk_writer_free(w);
     r = hv_bitmap_check(hv, d, disk, since, &why, errp);
 out:
     qemuimg_info_clear(&qi);
+    chunk_reader_close(pr);
     chunk_store_close(cs);
     error_free(err);
     if (why) {

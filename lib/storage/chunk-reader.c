@@ -73,6 +73,97 @@ chunk_reader_index(const struct chunk_reader *r)
     return r->ix;
 }
 
+#define READER_CHECK_SLICE 4096 /* keys handed to exists_sorted at once */
+
+static int
+reader_digest_cmp(const void *a, const void *b)
+{
+    const struct chunk_digest *const *x = a, *const *y = b;
+
+    return memcmp(*x, *y, sizeof(**x));
+}
+
+static int
+reader_missing(const struct chunk_reader *r, const struct chunk_digest *d,
+               struct error **errp)
+{
+    char hex[CHUNK_HEX_LEN];
+
+    chunk_digest_hex(d, hex);
+    error_setg(errp, ERR_NOT_FOUND, "index %s: chunk %s is missing",
+               r->name, hex);
+    return -1;
+}
+
+/* Look up the N distinct, sorted digests of WANT, a slice at a time, with
+ * the backend's exists_sorted (a key's order is its digest's).
+ */
+static int
+reader_check_sorted(const struct chunk_reader *r,
+                    const struct chunk_digest **want, size_t n,
+                    struct error **errp)
+{
+    struct chunk_backend *be = r->cs->be;
+    CLEANUP_FREE char (*keys)[CHUNK_KEY_LEN] = NULL;
+    CLEANUP_FREE const char **ptrs = NULL;
+    size_t i, k, at = 0;
+
+    keys = xcalloc(READER_CHECK_SLICE, sizeof(*keys));
+    ptrs = xcalloc(READER_CHECK_SLICE, sizeof(*ptrs));
+    for (i = 0; i < n; i += k) {
+        for (k = 0; i + k < n && k < READER_CHECK_SLICE; k++) {
+            chunk_key(want[i + k], keys[k]);
+            ptrs[k] = keys[k];
+        }
+        if (be->ops->exists_sorted(be->priv, ptrs, k, &at, errp) < 0) {
+            return -1;
+        }
+        if (at < k) {
+            return reader_missing(r, want[i + at], errp);
+        }
+    }
+    return 0;
+}
+
+int
+chunk_reader_check(struct chunk_reader *r, struct error **errp)
+{
+    struct chunk_backend *be = r->cs->be;
+    const struct chunk_index *ix = r->ix;
+    CLEANUP_FREE const struct chunk_digest **want = NULL;
+    char key[CHUNK_KEY_LEN];
+    size_t i, n = 0, distinct = 0;
+    int rc;
+
+    want = xcalloc(ix->count ? ix->count : 1, sizeof(*want));
+    for (i = 0; i < ix->count; i++) {
+        if (!chunk_digest_is_zero(&ix->digests[i])) {
+            want[n++] = &ix->digests[i];
+        }
+    }
+    /* Sorted, each digest once: a chunk the disk holds many times is
+     * looked up once.
+     */
+    qsort(want, n, sizeof(*want), reader_digest_cmp);
+    for (i = 0; i < n; i++) {
+        if (distinct == 0 || reader_digest_cmp(&want[i],
+                                               &want[distinct - 1]) != 0) {
+            want[distinct++] = want[i];
+        }
+    }
+    if (be->ops->exists_sorted) {
+        return reader_check_sorted(r, want, distinct, errp);
+    }
+    for (i = 0; i < distinct; i++) {
+        chunk_key(want[i], key);
+        rc = be->ops->exists(be->priv, key, errp);
+        if (rc <= 0) {
+            return rc < 0 ? -1 : reader_missing(r, want[i], errp);
+        }
+    }
+    return 0;
+}
+
 /* Make chunk I (not zero) the cached one. */
 static int
 reader_load(struct chunk_reader *r, uint64_t i, struct error **errp)

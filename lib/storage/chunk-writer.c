@@ -707,94 +707,20 @@ chunk_writer_zero(struct chunk_writer *w, int64_t offset, int64_t len,
     return cw_apply(w, NULL, (uint64_t)len, offset, errp);
 }
 
-#define CW_CHECK_SLICE 4096 /* keys handed to exists_sorted at once */
-
-static int
-cw_digest_cmp(const void *a, const void *b)
-{
-    const struct chunk_digest *const *x = a, *const *y = b;
-
-    return memcmp(*x, *y, sizeof(**x));
-}
-
-static int
-cw_missing(const char *parent, const struct chunk_digest *d,
-           struct error **errp)
-{
-    char hex[CHUNK_HEX_LEN];
-
-    chunk_digest_hex(d, hex);
-    error_setg(errp, ERR_NOT_FOUND, "parent index %s: chunk %s is missing",
-               parent, hex);
-    return -1;
-}
-
-/* Check that each of the N chunks of WANT exists with the backend's
- * exists_sorted, on the sorted digests (a key's order is its digest's),
- * a slice at a time.
- */
-static int
-cw_check_sorted(struct chunk_writer *w, const char *parent,
-                const struct chunk_digest **want, size_t n,
-                struct error **errp)
-{
-    struct chunk_backend *be = w->cs->be;
-    CLEANUP_FREE char (*keys)[CHUNK_KEY_LEN] = NULL;
-    CLEANUP_FREE const char **ptrs = NULL;
-    CLEANUP_FREE const struct chunk_digest **of = NULL;
-    size_t i, j, k, at = 0;
-
-    qsort(want, n, sizeof(*want), cw_digest_cmp);
-    keys = xcalloc(CW_CHECK_SLICE, sizeof(*keys));
-    ptrs = xcalloc(CW_CHECK_SLICE, sizeof(*ptrs));
-    of = xcalloc(CW_CHECK_SLICE, sizeof(*of));
-    for (i = 0; i < n; i = j) {
-        /* A slice of distinct keys; OF[K] is KEYS[K]'s digest. */
-        for (j = i, k = 0; j < n && k < CW_CHECK_SLICE; j++) {
-            if (j > 0 && cw_digest_cmp(&want[j], &want[j - 1]) == 0) {
-                continue;
-            }
-            chunk_key(want[j], keys[k]);
-            ptrs[k] = keys[k];
-            of[k++] = want[j];
-        }
-        if (k > 0 &&
-            be->ops->exists_sorted(be->priv, ptrs, k, &at, errp) < 0) {
-            return -1;
-        }
-        if (k > 0 && at < k) {
-            return cw_missing(parent, of[at], errp);
-        }
-    }
-    return 0;
-}
-
 /* Take the parent's digests.  Its chunks need no touch: gc keeps what a
  * parent deleted during our run referenced (trash/, see chunk-maint.c).
- * With CHECK, each one is looked up, to find a broken chain now: a read,
- * as a touch would be a write per chunk (seconds for a disk of 4 GiB).
  */
 static int
-cw_inherit(struct chunk_writer *w, const char *parent, bool check,
-           struct error **errp)
+cw_inherit(struct chunk_writer *w, const char *parent, struct error **errp)
 {
-    struct chunk_backend *be = w->cs->be;
-    const struct chunk_digest *prev = NULL;
-    CLEANUP_FREE const struct chunk_digest **want = NULL;
     const struct chunk_index *pix;
-    char key[CHUNK_KEY_LEN];
-    size_t nwant = 0;
     uint64_t i, n;
-    int rc;
 
     if (chunk_reader_open(w->cs, parent, &w->parent, errp) < 0) {
         return -1;
     }
     pix = w->pix = chunk_reader_index(w->parent);
     n = pix->count < w->ix->count ? pix->count : w->ix->count;
-    if (check && be->ops->exists_sorted) {
-        want = xcalloc(n ? n : 1, sizeof(*want));
-    }
     for (i = 0; i < n; i++) {
         const struct chunk_digest *d = &pix->digests[i];
 
@@ -809,25 +735,6 @@ cw_inherit(struct chunk_writer *w, const char *parent, bool check,
             continue;
         }
         w->ix->digests[i] = *d;
-        if (!check || (prev && memcmp(prev, d, sizeof(*d)) == 0)) {
-            continue;
-        }
-        prev = d;
-        if (want) {
-            want[nwant++] = d; /* checked at once, below */
-            continue;
-        }
-        chunk_key(d, key);
-        rc = be->ops->exists(be->priv, key, errp);
-        if (rc < 0) {
-            return -1;
-        }
-        if (rc == 0) {
-            return cw_missing(parent, d, errp);
-        }
-    }
-    if (want && cw_check_sorted(w, parent, want, nwant, errp) < 0) {
-        return -1;
     }
     w->ix->flags |= CHUNK_INDEX_HAS_PARENT;
     w->ix->parent = pix->csum;
@@ -894,8 +801,7 @@ chunk_writer_open(struct chunk_store *cs, const char *name,
     if (cs->be->ops->writer_begin(cs->be->priv, &w->reg, &start, errp) < 0) {
         goto fail;
     }
-    if (parent && cw_inherit(w, parent, opts && opts->check_parent, errp) <
-                      0) {
+    if (parent && cw_inherit(w, parent, errp) < 0) {
         goto fail;
     }
     for (i = 0; i < threads; i++) {

@@ -128,9 +128,6 @@ struct chunk_writer_opts {
                        0 in the caller's thread, -1 the default (two per
                        CPU, at most 4) */
     int zstd_level; /* 0: the store's */
-    bool check_parent; /* at open, check that every chunk of the parent
-                          exists (one lookup each): a broken chain is
-                          found before any data is read */
 };
 
 /* What a writer did, so far or in all. */
@@ -148,10 +145,9 @@ struct chunk_writer_stats {
 
 /* Start index NAME for a disk of DISK_SIZE bytes.  With PARENT (the name
  * of an index in this store) the new index starts as a copy of it: write
- * only what changed.  Without one every byte not written is zero.  With
- * OPTS->check_parent the parent's chunks are checked to exist now, so a
- * damaged chain is found before any data is read: ERR_NOT_FOUND naming
- * the chunk.  NAME must not exist (ERR_CONFLICT).  The writer registers
+ * only what changed (chunk_reader_check tells beforehand whether every
+ * chunk it names is there).  Without one every byte not written is zero.
+ * NAME must not exist (ERR_CONFLICT).  The writer registers
  * with the store for gc until chunk_writer_free; the parent may be
  * deleted meanwhile.  Returns 0 with *OUT set, or -1.
  */
@@ -205,6 +201,13 @@ int chunk_reader_open(struct chunk_store *cs, const char *name,
 int64_t chunk_reader_size(const struct chunk_reader *r);
 uint32_t chunk_reader_chunk_size(const struct chunk_reader *r);
 const struct chunk_index *chunk_reader_index(const struct chunk_reader *r);
+
+/* Check that every chunk the index names is in the store, so that a
+ * backup built on it inherits no hole; a read, no chunk's time is
+ * touched.  ERR_NOT_FOUND naming the first chunk missing, or the
+ * lookup's own error.
+ */
+int chunk_reader_check(struct chunk_reader *r, struct error **errp);
 
 /* Read LEN bytes at OFFSET (inside the disk) into BUF.  Every chunk read
  * is decompressed and its SHA-256 checked: a damaged chunk is
